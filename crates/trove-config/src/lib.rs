@@ -1,0 +1,28 @@
+//! Trove's workspace configuration: the schema ([`Config`]), how it is loaded
+//! ([`Workspace::load`]) and how it is shown ([`redacted_yaml`]).
+//!
+//! Loading is a pipeline with one purpose per step, each of which can fail with an error that
+//! names the file, line and column or the key, and the fix:
+//! 1. read `config.yaml` (or the file given with `--config`);
+//! 2. substitute `${VAR}` / `${VAR:-default}` from the process environment, then `.env`
+//!    ([`vars`]);
+//! 3. parse and check against the schema (unknown keys and wrong types are errors);
+//! 4. apply `TROVE__SECTION__KEY=value` overrides from the environment and `.env`;
+//! 5. validate what serde cannot (names, ranges, paths that must exist).
+//!
+//! This crate knows nothing of storage, models or transports: it only says what the user asked for.
+
+mod error;
+mod load;
+mod redact;
+mod schema;
+pub mod template;
+pub mod vars;
+
+pub use error::ConfigError;
+pub use load::{CONFIG_FILE, ENV_FILE, Workspace};
+pub use redact::{is_secret_key, redacted_yaml};
+pub use schema::{
+    ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, LocalFileConfig,
+    LogConfig, LogFormat, SearchConfig, SourceConfig, StorageConfig, VaultConfig,
+};

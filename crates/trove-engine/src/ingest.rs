@@ -1,0 +1,398 @@
+//! Incremental ingest: for each source, list what it has, skip what is unchanged (by content
+//! hash, without loading the model), convert, chunk and embed what is new or changed, write
+//! each group of documents in one transaction, and delete what disappeared.
+//!
+//! Two threads: a producer reads, hashes, converts and chunks documents; the calling thread
+//! gathers their chunks into groups, embeds each group in one call (the embedder sorts by
+//! length and batches), and writes the group atomically. A crash at any moment leaves every
+//! document either in its old or its new version, and the next run finishes the work.
+//!
+//! What is recorded as a document's hash also covers how it was chunked, so changing a
+//! vault's chunk sizes re-processes its documents.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+use trove_config::{SourceConfig, VaultConfig};
+use trove_embed::Embedder;
+use trove_ingest::{ChunkingOptions, LocalFileOptions, LocalFileSource, Source, TokenCounter};
+use trove_store::{NewChunk, NewDocument, VaultId};
+use trove_types::IngestSummary;
+
+use crate::{Engine, EngineError, embedding_input};
+
+/// Bumped when conversion or chunking changes in a way that should re-process documents.
+const PIPELINE_VERSION: u32 = 1;
+/// Chunks embedded and written together (enough for length-sorted batches to fill up).
+const GROUP_CHUNKS: usize = 256;
+/// Re-embedding reads and writes this many chunks at a time.
+const REEMBED_BATCH: usize = 512;
+
+/// What to ingest.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Only this vault (default: all configured vaults).
+    pub vault: Option<String>,
+    /// Only this source (needs a vault, or a name unique across vaults).
+    pub source: Option<String>,
+    /// Re-process documents even when unchanged.
+    pub force: bool,
+    /// Re-embed vaults whose vectors came from another model, from their stored chunk text.
+    pub reembed: bool,
+}
+
+/// Receives progress; the CLI draws a bar or logs lines.
+pub trait IngestProgress: Sync {
+    /// A source starts; `total` documents are listed.
+    fn source_started(&self, vault: &str, source: &str, total: u64);
+    /// `n` more documents are done (any outcome).
+    fn advance(&self, n: u64);
+    /// The source is done.
+    fn source_finished(&self, vault: &str, source: &str, summary: &IngestSummary);
+    /// A document failed (it is skipped; the run goes on).
+    fn document_failed(&self, uri: &str, reason: &str) {
+        tracing::warn!(uri, reason, "skipped a document");
+    }
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl IngestProgress for NoProgress {
+    fn source_started(&self, _: &str, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn source_finished(&self, _: &str, _: &str, _: &IngestSummary) {}
+}
+
+/// The outcome of a run: per vault and in total.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IngestReport {
+    /// Per vault, in configuration order.
+    pub vaults: Vec<(String, IngestSummary)>,
+    /// Everything added up.
+    pub total: IngestSummary,
+    /// Chunks re-embedded because the model changed.
+    pub reembedded_chunks: u64,
+}
+
+/// A document on its way from the producer to the writer.
+enum Item {
+    Unchanged,
+    Failed { uri: String, reason: String },
+    Ready { doc: NewDocument, texts: Vec<String>, is_new: bool },
+    /// Something every document needs is missing (the model): stop the run.
+    Fatal(EngineError),
+}
+
+struct TokenCount<'a>(&'a dyn Embedder);
+
+impl TokenCounter for TokenCount<'_> {
+    fn count_tokens(&self, text: &str) -> usize {
+        self.0.count_tokens(text)
+    }
+}
+
+impl Engine {
+    /// Runs an incremental ingest.
+    pub fn ingest(&self, opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport, EngineError> {
+        let started = Instant::now();
+        let config = &self.workspace.config;
+        let vaults: Vec<(&String, &VaultConfig)> = match &opts.vault {
+            Some(name) => {
+                let v = config.vaults.get_key_value(name).ok_or_else(|| EngineError::VaultNotFound {
+                    name: name.clone(),
+                    known: self.configured_vaults(),
+                })?;
+                vec![v]
+            }
+            None => config.vaults.iter().collect(),
+        };
+        if let Some(source) = &opts.source {
+            let owners: Vec<&String> = vaults.iter().filter(|(_, v)| v.sources.contains_key(source)).map(|(n, _)| *n).collect();
+            if owners.is_empty() {
+                let vault = opts.vault.clone().unwrap_or_else(|| "(any)".into());
+                let known = vaults.iter().flat_map(|(_, v)| v.sources.keys().cloned()).collect();
+                return Err(EngineError::SourceNotFound { vault, name: source.clone(), known });
+            }
+        }
+        let mut report = IngestReport::default();
+        for (name, vault_config) in vaults {
+            let mut summary = IngestSummary::default();
+            let vault_started = Instant::now();
+            let vault = self.store.ensure_vault(name)?;
+            report.reembedded_chunks += self.check_embedder(&vault, opts.reembed)?;
+            for (source_name, source_config) in &vault_config.sources {
+                if opts.source.as_ref().is_some_and(|s| s != source_name) {
+                    continue;
+                }
+                let s = self.ingest_source(vault.id, name, vault_config, source_name, source_config, opts.force, progress)?;
+                summary.merge(s);
+            }
+            if opts.source.is_none() {
+                // Sources removed from the configuration take their documents with them.
+                for stale in self.store.sources_with_documents(vault.id)? {
+                    if !vault_config.sources.contains_key(&stale) {
+                        for state in self.store.document_states(vault.id, &stale)? {
+                            if self.store.delete_document(vault.id, &stale, &state.uri)? {
+                                summary.deleted += 1;
+                            }
+                        }
+                        tracing::info!(vault = %name, source = %stale, "removed the documents of a source no longer configured");
+                    }
+                }
+            }
+            summary.seconds = vault_started.elapsed().as_secs_f64();
+            report.total.merge(summary.clone());
+            report.vaults.push((name.clone(), summary));
+        }
+        report.total.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Records the embedder of a new vault; for an existing vault, checks it matches, or
+    /// re-embeds when asked. Returns the chunks re-embedded.
+    fn check_embedder(&self, vault: &trove_store::VaultInfo, reembed: bool) -> Result<u64, EngineError> {
+        let spec = &self.spec;
+        match (&vault.model_id, vault.dimension) {
+            (Some(model), Some(dim)) if *model == spec.model_id && dim == spec.dimension => Ok(0),
+            (None, _) | (_, None) => {
+                self.store.set_vault_embedder(vault.id, &spec.model_id, spec.dimension)?;
+                Ok(0)
+            }
+            (Some(model), Some(dim)) => {
+                if reembed {
+                    self.reembed(vault)
+                } else {
+                    Err(EngineError::EmbedderMismatch {
+                        vault: vault.name.clone(),
+                        stored: model.clone(),
+                        stored_dim: dim,
+                        configured: spec.model_id.clone(),
+                        configured_dim: spec.dimension,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Re-embeds every chunk of a vault from its stored text with the configured model,
+    /// staging the new vectors (old ones keep serving) and switching atomically at the end.
+    /// Staged vectors survive a crash, so a second run resumes.
+    fn reembed(&self, vault: &trove_store::VaultInfo) -> Result<u64, EngineError> {
+        let embedder = self.embedder()?;
+        let mut after = 0;
+        let mut done = 0u64;
+        tracing::info!(vault = %vault.name, from = ?vault.model_id, to = %self.spec.model_id, "re-embedding");
+        loop {
+            let chunks = self.store.chunks_to_reembed(vault.id, after, REEMBED_BATCH)?;
+            let Some(last) = chunks.last() else { break };
+            after = last.id;
+            let inputs: Vec<String> = chunks.iter().map(|c| embedding_input(&c.title, &c.heading_path, &c.text)).collect();
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let vectors = embedder.embed(&refs)?;
+            let staged: Vec<_> = chunks.iter().map(|c| c.id).zip(vectors).collect();
+            self.store.stage_vectors(vault.id, &staged)?;
+            done += staged.len() as u64;
+        }
+        self.store.commit_staged_vectors(vault.id, &self.spec.model_id, self.spec.dimension)?;
+        tracing::info!(vault = %vault.name, chunks = done, "re-embedded");
+        Ok(done)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ingest_source(
+        &self,
+        vault_id: VaultId,
+        vault_name: &str,
+        vault_config: &VaultConfig,
+        source_name: &str,
+        source_config: &SourceConfig,
+        force: bool,
+        progress: &dyn IngestProgress,
+    ) -> Result<IngestSummary, EngineError> {
+        let started = Instant::now();
+        let source: Box<dyn Source> = match source_config {
+            SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
+                root: lf.path.clone(),
+                include: lf.include.clone(),
+                exclude: lf.exclude.clone(),
+                file_types: lf.file_types.clone(),
+                max_file_bytes: self.workspace.config.ingest.max_file_bytes,
+            })?),
+        };
+        let (refs, list_errors) = source.list()?;
+        let mut summary = IngestSummary::default();
+        for (path, err) in &list_errors {
+            progress.document_failed(path, &err.to_string());
+            summary.failed += 1;
+            summary.failures.push(format!("{path}: {err}"));
+        }
+        progress.source_started(vault_name, source_name, refs.len() as u64);
+        let stored: HashMap<String, String> =
+            self.store.document_states(vault_id, source_name)?.into_iter().map(|s| (s.uri, s.content_hash)).collect();
+        let chunking = ChunkingOptions {
+            max_tokens: vault_config.chunking.max_tokens,
+            overlap_tokens: vault_config.chunking.overlap_tokens,
+        };
+        let fingerprint = format!(";chunks={}/{};v={PIPELINE_VERSION}", chunking.max_tokens, chunking.overlap_tokens);
+        let listed: HashSet<String> = refs.iter().map(|r| r.uri.clone()).collect();
+
+        // The embedder is needed only when something changed; look ahead cheaply is not
+        // possible (hashing needs the bytes), so the producer loads it on first need.
+        let (tx, rx) = sync_channel::<Item>(64);
+        let result = std::thread::scope(|scope| {
+            let producer = scope.spawn(|| {
+                let tx = tx;
+                for r in &refs {
+                    let item = match source.fetch(r) {
+                        Err(e) => Item::Failed { uri: r.uri.clone(), reason: e.to_string() },
+                        Ok(raw) => {
+                            let hash = format!("{}{fingerprint}", raw.content_hash);
+                            let previous = stored.get(&r.uri);
+                            if !force && previous == Some(&hash) {
+                                Item::Unchanged
+                            } else {
+                                self.prepare(raw, hash, source_name, &chunking, previous.is_none())
+                            }
+                        }
+                    };
+                    if tx.send(item).is_err() {
+                        break; // the writer stopped on an error
+                    }
+                }
+            });
+            let outcome = self.write_items(vault_id, rx, progress, &mut summary);
+            let joined = producer.join();
+            match (outcome, joined) {
+                (Err(e), _) => Err(e),
+                (Ok(()), Err(_)) => Err(EngineError::Internal("the document reader thread panicked".into())),
+                (Ok(()), Ok(())) => Ok(()),
+            }
+        });
+        result?;
+
+        // Deletions: what is stored but no longer listed. Documents under a folder that could
+        // not be listed are kept (we cannot tell whether they still exist).
+        let unlisted_prefixes: Vec<String> =
+            list_errors.iter().map(|(p, _)| p.trim_end_matches('/').to_string() + "/").collect();
+        for uri in stored.keys() {
+            if listed.contains(uri) || unlisted_prefixes.iter().any(|p| uri.starts_with(p.as_str())) {
+                continue;
+            }
+            if self.store.delete_document(vault_id, source_name, uri)? {
+                summary.deleted += 1;
+            }
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        progress.source_finished(vault_name, source_name, &summary);
+        tracing::info!(
+            vault = vault_name, source = source_name, added = summary.added, updated = summary.updated,
+            deleted = summary.deleted, unchanged = summary.unchanged, failed = summary.failed,
+            chunks = summary.chunks, seconds = summary.seconds, "ingested source"
+        );
+        Ok(summary)
+    }
+
+    /// Converts and chunks one fetched document (producer side).
+    fn prepare(&self, raw: trove_ingest::RawDocument, hash: String, source: &str, chunking: &ChunkingOptions, is_new: bool) -> Item {
+        let uri = raw.uri.clone();
+        let parsed = match trove_ingest::convert(&raw) {
+            Ok(p) => p,
+            Err(e) => return Item::Failed { uri, reason: e.to_string() },
+        };
+        let embedder = match self.embedder() {
+            Ok(e) => e,
+            Err(e) => return Item::Fatal(e),
+        };
+        let chunks = trove_ingest::chunk(&parsed, chunking, &TokenCount(embedder.as_ref()));
+        let texts = chunks.iter().map(|c| embedding_input(&parsed.title, &c.heading_path, &c.text)).collect();
+        let doc = NewDocument {
+            source: source.to_string(),
+            uri,
+            title: parsed.title,
+            content_hash: hash,
+            metadata: serde_json::Value::Object(parsed.metadata),
+            modified_unix_ms: Some(raw.modified_unix_ms),
+            chunks: chunks
+                .into_iter()
+                .map(|c| NewChunk { text: c.text, heading_path: c.heading_path, token_count: c.token_count, vector: Vec::new() })
+                .collect(),
+        };
+        Item::Ready { doc, texts, is_new }
+    }
+
+    /// Gathers ready documents into groups, embeds and writes each group (writer side).
+    fn write_items(&self, vault_id: VaultId, rx: Receiver<Item>, progress: &dyn IngestProgress, summary: &mut IngestSummary) -> Result<(), EngineError> {
+        let mut group: Vec<(NewDocument, Vec<String>, bool)> = Vec::new();
+        let mut group_chunks = 0usize;
+        let mut closed = false;
+        while !closed {
+            // Block for the next item, then take whatever else is already waiting.
+            let mut next = rx.recv().ok();
+            if next.is_none() {
+                closed = true;
+            }
+            while let Some(item) = next.take() {
+                match item {
+                    Item::Unchanged => {
+                        summary.unchanged += 1;
+                        progress.advance(1);
+                    }
+                    Item::Failed { uri, reason } => {
+                        progress.document_failed(&uri, &reason);
+                        summary.failed += 1;
+                        summary.failures.push(format!("{uri}: {reason}"));
+                        progress.advance(1);
+                    }
+                    Item::Fatal(e) => return Err(e),
+                    Item::Ready { doc, texts, is_new } => {
+                        group_chunks += texts.len();
+                        group.push((doc, texts, is_new));
+                    }
+                }
+                if group_chunks >= GROUP_CHUNKS {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(item) => next = Some(item),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => closed = true,
+                }
+            }
+            if !group.is_empty() && (group_chunks >= GROUP_CHUNKS || closed || group.len() >= 64) {
+                self.flush(vault_id, &mut group, summary, progress)?;
+                group_chunks = 0;
+            }
+        }
+        if !group.is_empty() {
+            self.flush(vault_id, &mut group, summary, progress)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self, vault_id: VaultId, group: &mut Vec<(NewDocument, Vec<String>, bool)>, summary: &mut IngestSummary, progress: &dyn IngestProgress) -> Result<(), EngineError> {
+        let texts: Vec<&str> = group.iter().flat_map(|(_, t, _)| t.iter().map(String::as_str)).collect();
+        let vectors = if texts.is_empty() { Vec::new() } else { self.embedder()?.embed(&texts)? };
+        let mut vectors = vectors.into_iter();
+        let mut docs = Vec::with_capacity(group.len());
+        let (mut added, mut updated, mut chunks, mut tokens) = (0, 0, 0, 0);
+        for (mut doc, _, is_new) in group.drain(..) {
+            for chunk in &mut doc.chunks {
+                chunk.vector = vectors.next().ok_or_else(|| EngineError::Internal("the embedder returned too few vectors".into()))?;
+                tokens += chunk.token_count as u64;
+            }
+            chunks += doc.chunks.len() as u64;
+            if is_new { added += 1 } else { updated += 1 }
+            docs.push(doc);
+        }
+        self.store.put_documents(vault_id, &docs)?;
+        summary.added += added;
+        summary.updated += updated;
+        summary.chunks += chunks;
+        summary.tokens += tokens;
+        progress.advance(docs.len() as u64);
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The engine: every operation Trove offers (ingest, search, re-embed), written once against
+//! the storage traits and the [`Embedder`](trove_embed::Embedder) trait. The CLI calls it
+//! directly; the HTTP and MCP servers will call the same functions on blocking threads.
+//!
+//! Invariants: the engine knows no transport (no HTTP, no terminal); it never writes SQL; a
+//! vault's vectors all come from the model recorded for the vault (a different configured
+//! model is an error until the vault is re-embedded).
+
+mod engine;
+mod error;
+mod highlight;
+mod ingest;
+mod search;
+
+pub use engine::{Engine, EmbedderSpec, OpenMode};
+pub use error::EngineError;
+pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress};
+pub use search::SearchRequest;
+
+/// The text a chunk is embedded as: its heading path (or its document's title when it has no
+/// heading) on the first line, then its text. Stored chunks keep text and headings apart; this
+/// is the one place that joins them, for ingest and re-embedding alike.
+pub fn embedding_input(title: &str, heading_path: &[String], text: &str) -> String {
+    let context = if heading_path.is_empty() { title.to_string() } else { heading_path.join(" > ") };
+    if context.is_empty() { text.to_string() } else { format!("{context}\n{text}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_input_prefers_headings_over_title() {
+        assert_eq!(embedding_input("T", &["A".into(), "B".into()], "body"), "A > B\nbody");
+        assert_eq!(embedding_input("T", &[], "body"), "T\nbody");
+        assert_eq!(embedding_input("", &[], "body"), "body");
+    }
+}

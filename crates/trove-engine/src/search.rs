@@ -1,0 +1,183 @@
+//! Search: keyword (BM25), semantic (vector) and hybrid (both, fused by reciprocal rank), for
+//! one query or a batch (whose queries are embedded together).
+
+use std::collections::HashMap;
+
+use trove_store::{ChunkFilter, Scored, VaultInfo};
+use trove_types::{SearchHit, SearchMode, SearchResponse};
+
+use crate::highlight::snippet;
+use crate::{Engine, EngineError};
+
+/// One search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// Vault name (default: the first configured vault).
+    pub vault: Option<String>,
+    /// The query text.
+    pub query: String,
+    /// Mode (default from config).
+    pub mode: Option<SearchMode>,
+    /// Hits wanted (default from config).
+    pub limit: Option<usize>,
+    /// Restrictions.
+    pub filter: ChunkFilter,
+}
+
+/// Largest `limit` accepted.
+pub const MAX_LIMIT: usize = 1000;
+
+impl Engine {
+    /// Answers one query.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
+        let mut out = self.search_batch(req.vault.as_deref(), req.mode, req.limit, &req.filter, std::slice::from_ref(&req.query))?;
+        out.pop().ok_or_else(|| EngineError::Internal("empty batch result".into()))
+    }
+
+    /// Answers many queries with the same settings; semantic and hybrid modes embed all
+    /// queries in one batch.
+    pub fn search_batch(
+        &self,
+        vault: Option<&str>,
+        mode: Option<SearchMode>,
+        limit: Option<usize>,
+        filter: &ChunkFilter,
+        queries: &[String],
+    ) -> Result<Vec<SearchResponse>, EngineError> {
+        let config = &self.workspace.config.search;
+        let mode = mode.unwrap_or(config.default_mode);
+        let limit = limit.unwrap_or(config.default_limit);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+        }
+        let vault = self.search_vault(vault)?;
+        let vectors = match mode {
+            SearchMode::Keyword => None,
+            SearchMode::Semantic | SearchMode::Hybrid => {
+                self.check_vault_model(&vault)?;
+                let embedder = self.embedder()?;
+                let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
+                Some(embedder.embed(&refs)?)
+            }
+        };
+        let candidates = config.candidates.max(limit);
+        let mut out = Vec::with_capacity(queries.len());
+        for (i, query) in queries.iter().enumerate() {
+            let vector = vectors.as_ref().map(|v| v[i].as_slice());
+            let scored = match mode {
+                SearchMode::Keyword => self.store.keyword_search(vault.id, query, limit, filter)?,
+                SearchMode::Semantic => self.store.vector_search(vault.id, vector.unwrap_or_default(), limit, filter)?,
+                SearchMode::Hybrid => {
+                    let keyword = self.store.keyword_search(vault.id, query, candidates, filter)?;
+                    let semantic = self.store.vector_search(vault.id, vector.unwrap_or_default(), candidates, filter)?;
+                    let mut fused = rrf(&[&keyword, &semantic], config.rrf_k);
+                    fused.truncate(limit);
+                    fused
+                }
+            };
+            out.push(SearchResponse { query: query.clone(), mode, hits: self.hits(&vault.name, query, &scored)? });
+        }
+        Ok(out)
+    }
+
+    fn search_vault(&self, name: Option<&str>) -> Result<VaultInfo, EngineError> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.configured_vaults().into_iter().next().ok_or_else(|| {
+                EngineError::BadRequest("the configuration has no vaults: add one under `vaults:` in config.yaml".into())
+            })?,
+        };
+        match self.store.vault(&name)? {
+            Some(v) => Ok(v),
+            None if self.workspace.config.vaults.contains_key(&name) => Err(EngineError::VaultEmpty { name }),
+            None => {
+                let mut known = self.configured_vaults();
+                for v in self.store.vaults()? {
+                    if !known.contains(&v.name) {
+                        known.push(v.name);
+                    }
+                }
+                Err(EngineError::VaultNotFound { name, known })
+            }
+        }
+    }
+
+    /// Query vectors must come from the model that made the vault's vectors.
+    fn check_vault_model(&self, vault: &VaultInfo) -> Result<(), EngineError> {
+        match (&vault.model_id, vault.dimension) {
+            (Some(m), Some(d)) if *m != self.spec.model_id || d != self.spec.dimension => Err(EngineError::EmbedderMismatch {
+                vault: vault.name.clone(),
+                stored: m.clone(),
+                stored_dim: d,
+                configured: self.spec.model_id.clone(),
+                configured_dim: self.spec.dimension,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn hits(&self, vault: &str, query: &str, scored: &[Scored]) -> Result<Vec<SearchHit>, EngineError> {
+        let ids: Vec<i64> = scored.iter().map(|s| s.id).collect();
+        let records = self.store.chunks(&ids)?;
+        let by_id: HashMap<i64, trove_store::ChunkRecord> = records.into_iter().map(|r| (r.id, r)).collect();
+        Ok(scored
+            .iter()
+            .filter_map(|s| {
+                let r = by_id.get(&s.id)?;
+                Some(SearchHit {
+                    vault: vault.to_string(),
+                    source: r.source.clone(),
+                    uri: r.uri.clone(),
+                    title: r.title.clone(),
+                    heading_path: r.heading_path.clone(),
+                    snippet: snippet(&r.text, query, 240),
+                    text: r.text.clone(),
+                    score: s.score,
+                    chunk_index: r.index,
+                    chunk_id: r.id,
+                })
+            })
+            .collect())
+    }
+}
+
+/// Reciprocal rank fusion: each list adds `1 / (k + rank)` (rank from 1) to its items' scores.
+/// Ties are broken by chunk id so results are deterministic.
+pub(crate) fn rrf(lists: &[&[Scored]], k: f32) -> Vec<Scored> {
+    let mut scores: HashMap<i64, f32> = HashMap::new();
+    for list in lists {
+        for (rank, s) in list.iter().enumerate() {
+            *scores.entry(s.id).or_default() += 1.0 / (k + rank as f32 + 1.0);
+        }
+    }
+    let mut fused: Vec<Scored> = scores.into_iter().map(|(id, score)| Scored { id, score }).collect();
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(ids: &[i64]) -> Vec<Scored> {
+        ids.iter().map(|&id| Scored { id, score: 0.0 }).collect()
+    }
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let a = s(&[1, 2, 3]);
+        let b = s(&[3, 1, 4]);
+        let fused = rrf(&[&a, &b], 60.0);
+        let ids: Vec<i64> = fused.iter().map(|x| x.id).collect();
+        // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2: 1/62; 4: 1/63.
+        assert_eq!(ids, [1, 3, 2, 4]);
+        assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rrf_of_one_list_keeps_its_order() {
+        let a = s(&[9, 4, 7]);
+        assert_eq!(rrf(&[&a], 60.0).iter().map(|x| x.id).collect::<Vec<_>>(), [9, 4, 7]);
+        assert!(rrf(&[], 60.0).is_empty());
+    }
+}

@@ -1,0 +1,238 @@
+//! Document formats ([`Format`]) and how a path's extension maps to one. This is the single
+//! list of supported extensions: the local-file source filters with it and validates
+//! `file_types` against it, and [`crate::convert()`] dispatches on the result.
+
+use serde::{Deserialize, Serialize};
+
+/// The format of a document, which decides its converter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Markdown (CommonMark with tables, task lists, footnotes, strikethrough).
+    Markdown,
+    /// Plain text.
+    Text,
+    /// reStructuredText.
+    Rst,
+    /// HTML.
+    Html,
+    /// JSON.
+    Json,
+    /// Source code (or configuration) in a language named by its canonical lowercase name.
+    Code {
+        /// Canonical language name, e.g. `rust`, `python`, `yaml`.
+        language: String,
+    },
+}
+
+/// Extensions of the non-code formats.
+const DOC_EXTENSIONS: &[(&str, &str)] = &[
+    ("md", "markdown"),
+    ("markdown", "markdown"),
+    ("mdx", "markdown"),
+    ("mkd", "markdown"),
+    ("txt", "text"),
+    ("text", "text"),
+    ("rst", "rst"),
+    ("rest", "rst"),
+    ("html", "html"),
+    ("htm", "html"),
+    ("xhtml", "html"),
+    ("json", "json"),
+];
+
+/// Extensions of source-code files and the language each stands for.
+const CODE_EXTENSIONS: &[(&str, &str)] = &[
+    ("rs", "rust"),
+    ("py", "python"),
+    ("pyi", "python"),
+    ("js", "javascript"),
+    ("mjs", "javascript"),
+    ("cjs", "javascript"),
+    ("jsx", "jsx"),
+    ("ts", "typescript"),
+    ("mts", "typescript"),
+    ("cts", "typescript"),
+    ("tsx", "tsx"),
+    ("go", "go"),
+    ("java", "java"),
+    ("c", "c"),
+    ("h", "c"),
+    ("cpp", "cpp"),
+    ("cc", "cpp"),
+    ("cxx", "cpp"),
+    ("hpp", "cpp"),
+    ("hh", "cpp"),
+    ("hxx", "cpp"),
+    ("cs", "csharp"),
+    ("fs", "fsharp"),
+    ("rb", "ruby"),
+    ("php", "php"),
+    ("swift", "swift"),
+    ("kt", "kotlin"),
+    ("kts", "kotlin"),
+    ("scala", "scala"),
+    ("groovy", "groovy"),
+    ("gradle", "groovy"),
+    ("dart", "dart"),
+    ("sh", "sh"),
+    ("bash", "bash"),
+    ("zsh", "zsh"),
+    ("fish", "fish"),
+    ("ps1", "powershell"),
+    ("bat", "batch"),
+    ("cmd", "batch"),
+    ("sql", "sql"),
+    ("toml", "toml"),
+    ("yaml", "yaml"),
+    ("yml", "yaml"),
+    ("ini", "ini"),
+    ("cfg", "ini"),
+    ("xml", "xml"),
+    ("css", "css"),
+    ("scss", "scss"),
+    ("sass", "sass"),
+    ("less", "less"),
+    ("lua", "lua"),
+    ("r", "r"),
+    ("jl", "julia"),
+    ("pl", "perl"),
+    ("pm", "perl"),
+    ("hs", "haskell"),
+    ("ml", "ocaml"),
+    ("mli", "ocaml"),
+    ("ex", "elixir"),
+    ("exs", "elixir"),
+    ("erl", "erlang"),
+    ("clj", "clojure"),
+    ("cljs", "clojure"),
+    ("elm", "elm"),
+    ("zig", "zig"),
+    ("nim", "nim"),
+    ("vue", "vue"),
+    ("svelte", "svelte"),
+    ("proto", "protobuf"),
+    ("graphql", "graphql"),
+    ("gql", "graphql"),
+    ("tf", "hcl"),
+    ("hcl", "hcl"),
+    ("cmake", "cmake"),
+    ("mk", "make"),
+    ("vim", "vim"),
+    ("el", "elisp"),
+    ("tex", "latex"),
+];
+
+impl Format {
+    /// The format of a path (or URI, or file name) by its extension, case-insensitively;
+    /// `None` when no converter handles it.
+    pub fn from_path(path: &str) -> Option<Format> {
+        let ext = extension(path)?;
+        Self::from_extension(&ext)
+    }
+
+    /// The format for an extension given without the dot (case-insensitive).
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        let ext = ext.trim_start_matches('.').to_ascii_lowercase();
+        if let Some((_, kind)) = DOC_EXTENSIONS.iter().find(|(e, _)| *e == ext) {
+            return Some(match *kind {
+                "markdown" => Format::Markdown,
+                "text" => Format::Text,
+                "rst" => Format::Rst,
+                "html" => Format::Html,
+                _ => Format::Json,
+            });
+        }
+        CODE_EXTENSIONS
+            .iter()
+            .find(|(e, _)| *e == ext)
+            .map(|(_, language)| Format::Code { language: (*language).to_string() })
+    }
+
+    /// Every supported extension (lowercase, without the dot), in a stable order.
+    pub fn supported_extensions() -> impl Iterator<Item = &'static str> {
+        DOC_EXTENSIONS.iter().chain(CODE_EXTENSIONS).map(|(e, _)| *e)
+    }
+
+    /// A short lowercase name of the format: `markdown`, `text`, `rst`, `html`, `json` or `code`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Markdown => "markdown",
+            Format::Text => "text",
+            Format::Rst => "rst",
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Code { .. } => "code",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Format::Code { language } => write!(f, "code ({language})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// The lowercase extension of the last path segment, if it has one (`.bashrc` has none).
+pub(crate) fn extension(path: &str) -> Option<String> {
+    let name = file_name(path);
+    let dot = name.rfind('.')?;
+    if dot == 0 || dot + 1 == name.len() {
+        return None;
+    }
+    Some(name[dot + 1..].to_ascii_lowercase())
+}
+
+/// The last segment of a `/`-separated path (the whole string when it has no `/`).
+pub(crate) fn file_name(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_extensions() {
+        assert_eq!(Format::from_path("a/b/readme.md"), Some(Format::Markdown));
+        assert_eq!(Format::from_path("README.MD"), Some(Format::Markdown));
+        assert_eq!(Format::from_path("x.mdx"), Some(Format::Markdown));
+        assert_eq!(Format::from_path("notes.txt"), Some(Format::Text));
+        assert_eq!(Format::from_path("index.rst"), Some(Format::Rst));
+        assert_eq!(Format::from_path("page.htm"), Some(Format::Html));
+        assert_eq!(Format::from_path("data.json"), Some(Format::Json));
+        assert_eq!(Format::from_path("src/main.rs"), Some(Format::Code { language: "rust".into() }));
+        assert_eq!(Format::from_path("x.yml"), Some(Format::Code { language: "yaml".into() }));
+        assert_eq!(Format::from_path("stats.R"), Some(Format::Code { language: "r".into() }));
+        assert_eq!(Format::from_path("image.png"), None);
+        assert_eq!(Format::from_path("Makefile"), None);
+        assert_eq!(Format::from_path(".bashrc"), None);
+        assert_eq!(Format::from_path("trailing."), None);
+        assert_eq!(Format::from_path(""), None);
+        assert_eq!(Format::from_extension(".MD"), Some(Format::Markdown));
+    }
+
+    #[test]
+    fn extensions_are_unique_and_all_resolve() {
+        let mut all: Vec<_> = Format::supported_extensions().collect();
+        for e in &all {
+            assert!(Format::from_extension(e).is_some(), "{e}");
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "duplicate extension in the tables");
+    }
+
+    #[test]
+    fn names_and_display() {
+        assert_eq!(Format::Markdown.to_string(), "markdown");
+        assert_eq!(Format::Code { language: "go".into() }.to_string(), "code (go)");
+        assert_eq!(file_name("a/b/c.txt"), "c.txt");
+        assert_eq!(file_name("c.txt"), "c.txt");
+    }
+}

@@ -1,0 +1,263 @@
+//! The storage conformance suite: behaviour every backend must show, written once against the
+//! traits. A backend's tests call [`run_all`] with a factory that makes a fresh, empty store
+//! (and a guard that keeps its resources alive, such as a temporary folder).
+//!
+//! Each check panics with a message naming the behaviour that broke.
+
+use std::any::Any;
+
+use crate::{ChunkFilter, NewChunk, NewDocument, StoreWrite};
+
+/// Makes a fresh empty store and a guard to drop after it.
+pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>);
+
+/// Runs every check, each on a fresh store.
+pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
+    let checks: &[(&str, fn(&dyn StoreWrite))] = &[
+        ("vaults", vaults),
+        ("put_and_read_back", put_and_read_back),
+        ("replace_leaves_no_old_chunks", replace_leaves_no_old_chunks),
+        ("delete_removes_from_every_index", delete_removes_from_every_index),
+        ("keyword_search_ranks_and_filters", keyword_search_ranks_and_filters),
+        ("keyword_query_syntax_is_inert", keyword_query_syntax_is_inert),
+        ("vector_search_ranks_and_filters", vector_search_ranks_and_filters),
+        ("vaults_are_isolated", vaults_are_isolated),
+        ("dimension_is_enforced", dimension_is_enforced),
+        ("batch_put_is_atomic", batch_put_is_atomic),
+        ("restaging_vectors_switches_atomically", restaging_vectors_switches_atomically),
+    ];
+    for (name, check) in checks {
+        let (store, guard) = factory();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store.as_ref())));
+        drop(store);
+        drop(guard);
+        if let Err(e) = result {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("conformance check `{name}` failed: {msg}");
+        }
+    }
+}
+
+/// A test document with 2-dimensional vectors.
+pub fn doc(source: &str, uri: &str, hash: &str, chunks: &[(&str, [f32; 2])]) -> NewDocument {
+    NewDocument {
+        source: source.into(),
+        uri: uri.into(),
+        title: format!("Title of {uri}"),
+        content_hash: hash.into(),
+        metadata: serde_json::json!({"k": "v"}),
+        modified_unix_ms: Some(1_700_000_000_000),
+        chunks: chunks
+            .iter()
+            .map(|(text, v)| NewChunk {
+                text: (*text).into(),
+                heading_path: vec!["H".into()],
+                token_count: text.split_whitespace().count(),
+                vector: normalise(v),
+            })
+            .collect(),
+    }
+}
+
+fn normalise(v: &[f32; 2]) -> Vec<f32> {
+    let n = (v[0] * v[0] + v[1] * v[1]).sqrt().max(1e-12);
+    vec![v[0] / n, v[1] / n]
+}
+
+fn vault(store: &dyn StoreWrite, name: &str) -> i64 {
+    let v = store.ensure_vault(name).expect("ensure_vault");
+    store.set_vault_embedder(v.id, "test-model", 2).expect("set_vault_embedder");
+    v.id
+}
+
+fn consistent(store: &dyn StoreWrite) {
+    let report = store.check_integrity().expect("check_integrity");
+    assert!(report.problems.is_empty(), "integrity problems: {:?}", report.problems);
+}
+
+fn vaults(store: &dyn StoreWrite) {
+    assert!(store.vault("a").unwrap().is_none());
+    let a = store.ensure_vault("a").unwrap();
+    let again = store.ensure_vault("a").unwrap();
+    assert_eq!(a.id, again.id, "ensure_vault is idempotent");
+    assert_eq!(a.model_id, None);
+    store.set_vault_embedder(a.id, "m1", 2).unwrap();
+    let a = store.vault("a").unwrap().unwrap();
+    assert_eq!((a.model_id.as_deref(), a.dimension), (Some("m1"), Some(2)));
+    store.ensure_vault("b").unwrap();
+    let names: Vec<String> = store.vaults().unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+fn put_and_read_back(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let ids = store.put_documents(v, &[doc("s", "a.md", "h1", &[("alpha one", [1.0, 0.0]), ("beta two", [0.0, 1.0])])]).unwrap();
+    assert_eq!(ids.len(), 1);
+    let states = store.document_states(v, "s").unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!((states[0].uri.as_str(), states[0].content_hash.as_str()), ("a.md", "h1"));
+    let hits = store.keyword_search(v, "alpha", 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(hits.len(), 1);
+    let chunks = store.chunks(&[hits[0].id]).unwrap();
+    assert_eq!(chunks[0].text, "alpha one");
+    assert_eq!(chunks[0].index, 0);
+    assert_eq!(chunks[0].uri, "a.md");
+    assert_eq!(chunks[0].source, "s");
+    assert_eq!(chunks[0].title, "Title of a.md");
+    assert_eq!(chunks[0].heading_path, vec!["H".to_string()]);
+    let stats = store.vault_stats(v).unwrap();
+    assert_eq!((stats.documents, stats.chunks, stats.tokens), (1, 2, 4));
+    assert_eq!(store.sources_with_documents(v).unwrap(), ["s"]);
+    consistent(store);
+}
+
+fn replace_leaves_no_old_chunks(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.put_documents(v, &[doc("s", "a.md", "h1", &[("old words here", [1.0, 0.0]), ("more old", [1.0, 0.1])])]).unwrap();
+    // Warm any derived index so the replacement has to update it.
+    assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap().len(), 2);
+    store.put_documents(v, &[doc("s", "a.md", "h2", &[("new words", [0.0, 1.0])])]).unwrap();
+    assert!(store.keyword_search(v, "old", 10, &ChunkFilter::default()).unwrap().is_empty(), "old chunks still match keywords");
+    let hits = store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(hits.len(), 1, "old vectors remain: {hits:?}");
+    assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "new words");
+    assert_eq!(store.document_states(v, "s").unwrap()[0].content_hash, "h2");
+    assert_eq!(store.vault_stats(v).unwrap().chunks, 1);
+    consistent(store);
+}
+
+fn delete_removes_from_every_index(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("gamma", [1.0, 0.0])]), doc("s", "b.md", "h", &[("delta", [0.0, 1.0])])]).unwrap();
+    assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap().len(), 2);
+    assert!(store.delete_document(v, "s", "a.md").unwrap());
+    assert!(!store.delete_document(v, "s", "a.md").unwrap(), "second delete reports absence");
+    assert!(store.keyword_search(v, "gamma", 10, &ChunkFilter::default()).unwrap().is_empty());
+    let hits = store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(hits.len(), 1, "orphan vector after delete");
+    assert_eq!(store.document_states(v, "s").unwrap().len(), 1);
+    consistent(store);
+}
+
+fn keyword_search_ranks_and_filters(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store
+        .put_documents(
+            v,
+            &[
+                doc("s1", "docs/a.md", "h", &[("the quick brown fox jumps", [1.0, 0.0])]),
+                doc("s1", "docs/b.md", "h", &[("fox fox fox fox den", [1.0, 0.0])]),
+                doc("s2", "other/c.md", "h", &[("a fox in another source", [1.0, 0.0])]),
+                doc("s2", "other/d.md", "h", &[("nothing relevant", [1.0, 0.0])]),
+            ],
+        )
+        .unwrap();
+    let hits = store.keyword_search(v, "fox", 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(hits.len(), 3);
+    let first = store.chunks(&[hits[0].id]).unwrap();
+    assert_eq!(first[0].uri, "docs/b.md", "highest term frequency ranks first");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "scores descend");
+    // Stemming: "jumping" finds "jumps".
+    assert_eq!(store.keyword_search(v, "jumping", 10, &ChunkFilter::default()).unwrap().len(), 1);
+    let only_s2 = ChunkFilter { source: Some("s2".into()), uri_prefix: None };
+    assert_eq!(store.keyword_search(v, "fox", 10, &only_s2).unwrap().len(), 1);
+    let prefix = ChunkFilter { source: None, uri_prefix: Some("docs/".into()) };
+    assert_eq!(store.keyword_search(v, "fox", 10, &prefix).unwrap().len(), 2);
+    assert_eq!(store.keyword_search(v, "fox", 1, &ChunkFilter::default()).unwrap().len(), 1, "limit");
+    // Title and headings are searchable too.
+    assert_eq!(store.keyword_search(v, "Title", 10, &ChunkFilter::default()).unwrap().len(), 4);
+}
+
+fn keyword_query_syntax_is_inert(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("C++ and NEAR(x y) AND OR NOT", [1.0, 0.0])])]).unwrap();
+    for q in ["\"", "AND", "NEAR(", "*", "c++ OR", "col:x", "^start", "\"unbalanced", "", "   "] {
+        let r = store.keyword_search(v, q, 10, &ChunkFilter::default());
+        assert!(r.is_ok(), "query {q:?} errored: {r:?}");
+    }
+}
+
+fn vector_search_ranks_and_filters(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store
+        .put_documents(
+            v,
+            &[
+                doc("s1", "x/a.md", "h", &[("a", [1.0, 0.0])]),
+                doc("s1", "x/b.md", "h", &[("b", [0.8, 0.6])]),
+                doc("s2", "y/c.md", "h", &[("c", [0.0, 1.0])]),
+            ],
+        )
+        .unwrap();
+    let hits = store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
+    let texts: Vec<String> = store.chunks(&hits.iter().map(|h| h.id).collect::<Vec<_>>()).unwrap().into_iter().map(|c| c.text).collect();
+    assert_eq!(texts, ["a", "b", "c"]);
+    assert!((hits[0].score - 1.0).abs() < 1e-5, "cosine of identical unit vectors is 1");
+    let f = ChunkFilter { source: Some("s2".into()), uri_prefix: None };
+    assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &f).unwrap().len(), 1);
+    let f = ChunkFilter { source: None, uri_prefix: Some("x/".into()) };
+    assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &f).unwrap().len(), 2);
+    assert_eq!(store.vector_search(v, &[1.0, 0.0], 2, &ChunkFilter::default()).unwrap().len(), 2, "limit");
+}
+
+fn vaults_are_isolated(store: &dyn StoreWrite) {
+    let a = vault(store, "a");
+    let b = vault(store, "b");
+    store.put_documents(a, &[doc("s", "same.md", "h", &[("secret alpha", [1.0, 0.0])])]).unwrap();
+    store.put_documents(b, &[doc("s", "same.md", "h", &[("public beta", [0.0, 1.0])])]).unwrap();
+    assert!(store.keyword_search(b, "secret", 10, &ChunkFilter::default()).unwrap().is_empty());
+    let hits = store.vector_search(b, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "public beta");
+    store.delete_document(a, "s", "same.md").unwrap();
+    assert_eq!(store.vault_stats(b).unwrap().documents, 1, "deleting in one vault touched another");
+}
+
+fn dimension_is_enforced(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let mut bad = doc("s", "a.md", "h", &[("x", [1.0, 0.0])]);
+    bad.chunks[0].vector = vec![1.0, 0.0, 0.0];
+    assert!(store.put_documents(v, &[bad]).is_err(), "a 3-d vector in a 2-d vault was accepted");
+    assert!(store.vector_search(v, &[1.0, 0.0, 0.0], 5, &ChunkFilter::default()).is_err(), "a 3-d query in a 2-d vault");
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("x", [1.0, 0.0])])]).unwrap();
+    assert!(store.set_vault_embedder(v, "other", 3).is_err(), "changing dimension with vectors present");
+    consistent(store);
+}
+
+fn batch_put_is_atomic(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let good = doc("s", "good.md", "h", &[("fine", [1.0, 0.0])]);
+    let mut bad = doc("s", "bad.md", "h", &[("broken", [1.0, 0.0])]);
+    bad.chunks[0].vector = vec![1.0];
+    assert!(store.put_documents(v, &[good, bad]).is_err());
+    assert!(store.document_states(v, "s").unwrap().is_empty(), "part of a failed batch was written");
+    assert!(store.keyword_search(v, "fine", 10, &ChunkFilter::default()).unwrap().is_empty());
+    consistent(store);
+}
+
+fn restaging_vectors_switches_atomically(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("one", [1.0, 0.0]), ("two", [0.0, 1.0])])]).unwrap();
+    let todo = store.chunks_to_reembed(v, 0, 1).unwrap();
+    assert_eq!(todo.len(), 1);
+    store.stage_vectors(v, &[(todo[0].id, vec![0.0, 0.0, 1.0])]).unwrap();
+    assert!(store.commit_staged_vectors(v, "m2", 3).is_err(), "switched with a chunk not re-embedded");
+    // Old vectors keep serving meanwhile.
+    assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap().len(), 2);
+    let rest = store.chunks_to_reembed(v, todo[0].id, 10).unwrap();
+    assert_eq!(rest.len(), 1);
+    store.stage_vectors(v, &[(rest[0].id, vec![0.0, 1.0, 0.0])]).unwrap();
+    assert!(store.chunks_to_reembed(v, 0, 10).unwrap().is_empty());
+    store.commit_staged_vectors(v, "m2", 3).unwrap();
+    let info = store.vault("v").unwrap().unwrap();
+    assert_eq!((info.model_id.as_deref(), info.dimension), (Some("m2"), Some(3)));
+    let hits = store.vector_search(v, &[0.0, 0.0, 1.0], 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "one");
+    assert!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).is_err(), "old dimension still accepted");
+    assert_eq!(store.vault_stats(v).unwrap().staged_vectors, 0);
+    consistent(store);
+}

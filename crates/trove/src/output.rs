@@ -1,0 +1,130 @@
+//! How results look: for people (titles, locations, highlighted snippets, aligned summaries)
+//! and for programs (`--json`). Writing to a closed pipe ends quietly.
+
+use std::io::{IsTerminal, Write};
+
+use trove_engine::{Engine, IngestReport};
+use trove_types::{Code, SearchResponse};
+
+use crate::Failure;
+
+fn stdout_failure(e: std::io::Error) -> Result<(), Failure> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(Failure::new(Code::IoFailed, format!("writing output: {e}"))) }
+}
+
+/// Prints an ingest summary.
+pub fn ingest_report(report: &IngestReport, json: bool) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let result = if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(report).unwrap_or_default())
+    } else {
+        (|| {
+            for (vault, s) in &report.vaults {
+                writeln!(
+                    out,
+                    "{vault}: {} added, {} updated, {} deleted, {} unchanged, {} failed; {} chunks ({} tokens) in {:.2}s",
+                    s.added, s.updated, s.deleted, s.unchanged, s.failed, s.chunks, s.tokens, s.seconds
+                )?;
+                for f in &s.failures {
+                    writeln!(out, "  failed: {f}")?;
+                }
+            }
+            if report.reembedded_chunks > 0 {
+                writeln!(out, "re-embedded {} chunks with the configured model", report.reembedded_chunks)?;
+            }
+            let t = &report.total;
+            if report.vaults.len() > 1 {
+                writeln!(
+                    out,
+                    "total: {} added, {} updated, {} deleted, {} unchanged, {} failed; {} chunks in {:.2}s",
+                    t.added, t.updated, t.deleted, t.unchanged, t.failed, t.chunks, t.seconds
+                )?;
+            }
+            Ok(())
+        })()
+    };
+    result.or_else(stdout_failure)
+}
+
+/// Prints search hits.
+pub fn search_response(r: &SearchResponse, json: bool) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        return writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default()).or_else(stdout_failure);
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let result = (|| {
+        if r.hits.is_empty() {
+            writeln!(out, "No results for \"{}\" ({} search).", r.query, r.mode)?;
+            return Ok(());
+        }
+        for (i, h) in r.hits.iter().enumerate() {
+            let location = if h.heading_path.is_empty() { h.uri.clone() } else { format!("{} › {}", h.uri, h.heading_path.join(" › ")) };
+            if color {
+                writeln!(out, "\x1b[1m{}. {}\x1b[0m  \x1b[2m{location}  [{}/{}]  score {:.4}\x1b[0m", i + 1, h.title, h.vault, h.source, h.score)?;
+            } else {
+                writeln!(out, "{}. {}  {location}  [{}/{}]  score {:.4}", i + 1, h.title, h.vault, h.source, h.score)?;
+            }
+            writeln!(out, "   {}", render_snippet(&h.snippet, color))?;
+        }
+        Ok(())
+    })();
+    result.or_else(stdout_failure)
+}
+
+/// `**match**` becomes bold on a terminal, and stays as is otherwise.
+fn render_snippet(s: &str, color: bool) -> String {
+    if !color {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split("**").enumerate() {
+        if i % 2 == 1 {
+            out.push_str("\x1b[1;33m");
+            out.push_str(part);
+            out.push_str("\x1b[0m");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Prints vaults with their counts.
+pub fn status(engine: &Engine, json: bool) -> Result<(), Failure> {
+    let store = engine.store();
+    let mut rows = Vec::new();
+    for v in store.vaults()? {
+        let stats = store.vault_stats(v.id)?;
+        rows.push(serde_json::json!({
+            "vault": v.name,
+            "model": v.model_id,
+            "dimension": v.dimension,
+            "documents": stats.documents,
+            "chunks": stats.chunks,
+            "tokens": stats.tokens,
+            "configured": engine.workspace().config.vaults.contains_key(&v.name),
+        }));
+    }
+    let mut out = std::io::stdout().lock();
+    let result = if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_default())
+    } else {
+        (|| {
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{}: {} documents, {} chunks, {} tokens; model {}{}",
+                    r["vault"].as_str().unwrap_or(""),
+                    r["documents"],
+                    r["chunks"],
+                    r["tokens"],
+                    r["model"].as_str().unwrap_or("(none yet)"),
+                    if r["configured"].as_bool() == Some(true) { "" } else { " (not in config.yaml)" }
+                )?;
+            }
+            Ok(())
+        })()
+    };
+    result.or_else(stdout_failure)
+}
