@@ -23,6 +23,6 @@ pub use error::ConfigError;
 pub use load::{CONFIG_FILE, ENV_FILE, Workspace};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, LocalFileConfig,
-    LogConfig, LogFormat, SearchConfig, SourceConfig, StorageConfig, VaultConfig,
+    ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, LocalFileConfig, LogConfig, LogFormat,
+    SearchConfig, SourceConfig, StorageConfig, VaultConfig,
 };

@@ -113,12 +113,7 @@ fn explain(message: &str) -> String {
     };
     // serde_yaml prefixes the key path, which we print separately.
     const PHRASES: [&str; 4] = ["unknown field", "invalid type", "unknown variant", "missing field"];
-    let message = PHRASES
-        .iter()
-        .filter_map(|p| message.find(p))
-        .min()
-        .map(|i| &message[i..])
-        .unwrap_or(message);
+    let message = PHRASES.iter().filter_map(|p| message.find(p)).min().map(|i| &message[i..]).unwrap_or(message);
     let fix = if message.starts_with("unknown field") {
         "; remove the key or correct its spelling"
     } else if message.starts_with("invalid type") {
@@ -150,8 +145,7 @@ fn apply_overrides(text: &str, path: &Path, overrides: &[(&str, &str)]) -> Resul
         root = Value::Mapping(Default::default());
     }
     for (var, raw) in overrides {
-        let keys: Vec<String> =
-            var[OVERRIDE_PREFIX.len()..].split("__").map(|k| k.to_ascii_lowercase()).collect();
+        let keys: Vec<String> = var[OVERRIDE_PREFIX.len()..].split("__").map(|k| k.to_ascii_lowercase()).collect();
         if keys.iter().any(String::is_empty) {
             return Err(ConfigError::Override {
                 var: var.to_string(),
@@ -181,10 +175,12 @@ fn apply_overrides(text: &str, path: &Path, overrides: &[(&str, &str)]) -> Resul
             .iter()
             .map(|(v, _)| *v)
             .find(|v| key.eq_ignore_ascii_case(&v[OVERRIDE_PREFIX.len()..].replace("__", ".")))
-            .or_else(|| overrides.iter().map(|(v, _)| *v).find(|v| {
-                let dotted = v[OVERRIDE_PREFIX.len()..].replace("__", ".").to_ascii_lowercase();
-                dotted.starts_with(&key) || key.starts_with(&dotted)
-            }))
+            .or_else(|| {
+                overrides.iter().map(|(v, _)| *v).find(|v| {
+                    let dotted = v[OVERRIDE_PREFIX.len()..].replace("__", ".").to_ascii_lowercase();
+                    dotted.starts_with(&key) || key.starts_with(&dotted)
+                })
+            })
             .unwrap_or("TROVE__*");
         ConfigError::Override {
             var: var.to_string(),
@@ -239,7 +235,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             key: "embedder.model_dir".into(),
             path: dir.clone(),
             message: "not a folder".into(),
-            fix: "install the model with `trove model install`, or remove embedder.model_dir to use the default location".into(),
+            fix:
+                "install the model with `trove model install`, or remove embedder.model_dir to use the default location"
+                    .into(),
         });
     }
     for (vname, vault) in &config.vaults {
@@ -282,7 +280,8 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                             key,
                             path: lf.path.clone(),
                             message: "is a file, not a folder".into(),
-                            fix: "point `path` at the folder that holds the documents and use `include` to pick files".into(),
+                            fix: "point `path` at the folder that holds the documents and use `include` to pick files"
+                                .into(),
                         });
                     }
                 }
@@ -373,7 +372,9 @@ mod tests {
 
     #[test]
     fn unknown_key_inside_a_source_is_an_error() {
-        let ws = Ws::new("vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n        inclde: ['*.md']\n");
+        let ws = Ws::new(
+            "vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n        inclde: ['*.md']\n",
+        );
         let msg = ws.load(&[]).unwrap_err().to_string();
         assert!(msg.contains("inclde"), "{msg}");
     }
@@ -421,7 +422,8 @@ mod tests {
 
     #[test]
     fn bad_path_names_key_and_path() {
-        let ws = Ws::new("vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: nowhere\n");
+        let ws =
+            Ws::new("vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: nowhere\n");
         let err = ws.load(&[]).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, ConfigError::BadPath { .. }), "{msg}");

@@ -8,9 +8,7 @@ use crate::Config;
 /// Whether a key's value is a secret that must never be printed or logged.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "token", "api_key", "apikey", "private_key", "credentials"]
-        .iter()
-        .any(|s| k.contains(s))
+    ["password", "secret", "token", "api_key", "apikey", "private_key", "credentials"].iter().any(|s| k.contains(s))
 }
 
 /// Replaces secret values in place, at any depth.

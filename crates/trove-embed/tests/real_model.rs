@@ -66,7 +66,9 @@ fn reports_the_builtin_shape() {
     let e = embedder();
     assert_eq!(e.model_id(), "builtin/all-MiniLM-L6-v2");
     assert_eq!(e.dimension(), 384);
+    assert_eq!(e.dimension(), model::DIMENSION);
     assert_eq!(e.max_input_tokens(), 256);
+    assert_eq!(e.max_input_tokens(), model::MAX_INPUT_TOKENS);
     let v = e.embed(&["hello world"]).unwrap();
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].len(), 384);
@@ -110,7 +112,12 @@ fn paraphrases_are_closer_than_unrelated_text() {
         ])
         .unwrap();
     let (cat, cat2, revenue, reset, recover) = (&v[0], &v[1], &v[2], &v[3], &v[4]);
-    assert!(cosine(cat, cat2) > cosine(cat, revenue) + 0.3, "cat/cat {} cat/revenue {}", cosine(cat, cat2), cosine(cat, revenue));
+    assert!(
+        cosine(cat, cat2) > cosine(cat, revenue) + 0.3,
+        "cat/cat {} cat/revenue {}",
+        cosine(cat, cat2),
+        cosine(cat, revenue)
+    );
     assert!(cosine(reset, recover) > cosine(reset, cat) + 0.3);
     assert!(cosine(reset, recover) > cosine(recover, revenue) + 0.3);
 }

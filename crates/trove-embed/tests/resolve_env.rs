@@ -33,11 +33,7 @@ fn run_child(case: &str, cache: &Path, model_dir: Option<&Path>, expect: &Path, 
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "case {case} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "case {case} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("1 passed"), "the child test did not run: {stdout}");
 }
 
@@ -82,10 +78,7 @@ fn resolve_env_child() {
             }
             assert!(msg.contains("trove model install"), "{msg}");
             // No auto-install requested: the same error.
-            assert!(matches!(
-                model::resolve_or_install(None, false),
-                Err(EmbedError::ModelNotInstalled { .. })
-            ));
+            assert!(matches!(model::resolve_or_install(None, false), Err(EmbedError::ModelNotInstalled { .. })));
         }
         "found" => {
             assert_eq!(model::resolve(None).unwrap(), expect);
@@ -94,10 +87,7 @@ fn resolve_env_child() {
         "configured" => {
             assert_eq!(model::resolve(Some(&configured)).unwrap(), expect);
             let broken = configured.with_file_name("broken");
-            assert!(matches!(
-                model::resolve_or_install(Some(&broken), true),
-                Err(EmbedError::ModelInvalid { .. })
-            ));
+            assert!(matches!(model::resolve_or_install(Some(&broken), true), Err(EmbedError::ModelInvalid { .. })));
         }
         other => panic!("unknown case {other}"),
     }

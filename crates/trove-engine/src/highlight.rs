@@ -55,7 +55,8 @@ pub fn snippet(text: &str, query: &str, width: usize) -> String {
     if let Some(s) = start {
         words.push((s, text.len()));
     }
-    let hits: Vec<usize> = words.iter().enumerate().filter(|(_, (s, e))| matches(&text[*s..*e], &terms)).map(|(i, _)| i).collect();
+    let hits: Vec<usize> =
+        words.iter().enumerate().filter(|(_, (s, e))| matches(&text[*s..*e], &terms)).map(|(i, _)| i).collect();
     // Choose the window start: the match with the most other matches within `width` after it.
     let window_start = hits
         .iter()
@@ -69,7 +70,11 @@ pub fn snippet(text: &str, query: &str, width: usize) -> String {
     let from = floor_boundary(text, window_start);
     let from = if from == 0 { 0 } else { text[from..].find(char::is_whitespace).map(|o| from + o + 1).unwrap_or(from) };
     let to = floor_boundary(text, (from + width).min(text.len()));
-    let to = if to >= text.len() { text.len() } else { text[..to].rfind(char::is_whitespace).filter(|&p| p > from).unwrap_or(to) };
+    let to = if to >= text.len() {
+        text.len()
+    } else {
+        text[..to].rfind(char::is_whitespace).filter(|&p| p > from).unwrap_or(to)
+    };
     let mut out = String::with_capacity(to - from + 16);
     if from > 0 {
         out.push('…');

@@ -80,8 +80,15 @@ pub struct IngestReport {
 /// A document on its way from the producer to the writer.
 enum Item {
     Unchanged,
-    Failed { uri: String, reason: String },
-    Ready { doc: NewDocument, texts: Vec<String>, is_new: bool },
+    Failed {
+        uri: String,
+        reason: String,
+    },
+    Ready {
+        doc: NewDocument,
+        texts: Vec<String>,
+        is_new: bool,
+    },
     /// Something every document needs is missing (the model): stop the run.
     Fatal(EngineError),
 }
@@ -110,7 +117,8 @@ impl Engine {
             None => config.vaults.iter().collect(),
         };
         if let Some(source) = &opts.source {
-            let owners: Vec<&String> = vaults.iter().filter(|(_, v)| v.sources.contains_key(source)).map(|(n, _)| *n).collect();
+            let owners: Vec<&String> =
+                vaults.iter().filter(|(_, v)| v.sources.contains_key(source)).map(|(n, _)| *n).collect();
             if owners.is_empty() {
                 let vault = opts.vault.clone().unwrap_or_else(|| "(any)".into());
                 let known = vaults.iter().flat_map(|(_, v)| v.sources.keys().cloned()).collect();
@@ -127,7 +135,8 @@ impl Engine {
                 if opts.source.as_ref().is_some_and(|s| s != source_name) {
                     continue;
                 }
-                let s = self.ingest_source(vault.id, name, vault_config, source_name, source_config, opts.force, progress)?;
+                let s =
+                    self.ingest_source(vault.id, name, vault_config, source_name, source_config, opts.force, progress)?;
                 summary.merge(s);
             }
             if opts.source.is_none() {
@@ -189,7 +198,8 @@ impl Engine {
             let chunks = self.store.chunks_to_reembed(vault.id, after, REEMBED_BATCH)?;
             let Some(last) = chunks.last() else { break };
             after = last.id;
-            let inputs: Vec<String> = chunks.iter().map(|c| embedding_input(&c.title, &c.heading_path, &c.text)).collect();
+            let inputs: Vec<String> =
+                chunks.iter().map(|c| embedding_input(&c.title, &c.heading_path, &c.text)).collect();
             let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
             let vectors = embedder.embed(&refs)?;
             let staged: Vec<_> = chunks.iter().map(|c| c.id).zip(vectors).collect();
@@ -288,15 +298,29 @@ impl Engine {
         summary.seconds = started.elapsed().as_secs_f64();
         progress.source_finished(vault_name, source_name, &summary);
         tracing::info!(
-            vault = vault_name, source = source_name, added = summary.added, updated = summary.updated,
-            deleted = summary.deleted, unchanged = summary.unchanged, failed = summary.failed,
-            chunks = summary.chunks, seconds = summary.seconds, "ingested source"
+            vault = vault_name,
+            source = source_name,
+            added = summary.added,
+            updated = summary.updated,
+            deleted = summary.deleted,
+            unchanged = summary.unchanged,
+            failed = summary.failed,
+            chunks = summary.chunks,
+            seconds = summary.seconds,
+            "ingested source"
         );
         Ok(summary)
     }
 
     /// Converts and chunks one fetched document (producer side).
-    fn prepare(&self, raw: trove_ingest::RawDocument, hash: String, source: &str, chunking: &ChunkingOptions, is_new: bool) -> Item {
+    fn prepare(
+        &self,
+        raw: trove_ingest::RawDocument,
+        hash: String,
+        source: &str,
+        chunking: &ChunkingOptions,
+        is_new: bool,
+    ) -> Item {
         let uri = raw.uri.clone();
         let parsed = match trove_ingest::convert(&raw) {
             Ok(p) => p,
@@ -317,14 +341,25 @@ impl Engine {
             modified_unix_ms: Some(raw.modified_unix_ms),
             chunks: chunks
                 .into_iter()
-                .map(|c| NewChunk { text: c.text, heading_path: c.heading_path, token_count: c.token_count, vector: Vec::new() })
+                .map(|c| NewChunk {
+                    text: c.text,
+                    heading_path: c.heading_path,
+                    token_count: c.token_count,
+                    vector: Vec::new(),
+                })
                 .collect(),
         };
         Item::Ready { doc, texts, is_new }
     }
 
     /// Gathers ready documents into groups, embeds and writes each group (writer side).
-    fn write_items(&self, vault_id: VaultId, rx: Receiver<Item>, progress: &dyn IngestProgress, summary: &mut IngestSummary) -> Result<(), EngineError> {
+    fn write_items(
+        &self,
+        vault_id: VaultId,
+        rx: Receiver<Item>,
+        progress: &dyn IngestProgress,
+        summary: &mut IngestSummary,
+    ) -> Result<(), EngineError> {
         let mut group: Vec<(NewDocument, Vec<String>, bool)> = Vec::new();
         let mut group_chunks = 0usize;
         let mut closed = false;
@@ -372,7 +407,13 @@ impl Engine {
         Ok(())
     }
 
-    fn flush(&self, vault_id: VaultId, group: &mut Vec<(NewDocument, Vec<String>, bool)>, summary: &mut IngestSummary, progress: &dyn IngestProgress) -> Result<(), EngineError> {
+    fn flush(
+        &self,
+        vault_id: VaultId,
+        group: &mut Vec<(NewDocument, Vec<String>, bool)>,
+        summary: &mut IngestSummary,
+        progress: &dyn IngestProgress,
+    ) -> Result<(), EngineError> {
         let texts: Vec<&str> = group.iter().flat_map(|(_, t, _)| t.iter().map(String::as_str)).collect();
         let vectors = if texts.is_empty() { Vec::new() } else { self.embedder()?.embed(&texts)? };
         let mut vectors = vectors.into_iter();
@@ -380,11 +421,17 @@ impl Engine {
         let (mut added, mut updated, mut chunks, mut tokens) = (0, 0, 0, 0);
         for (mut doc, _, is_new) in group.drain(..) {
             for chunk in &mut doc.chunks {
-                chunk.vector = vectors.next().ok_or_else(|| EngineError::Internal("the embedder returned too few vectors".into()))?;
+                chunk.vector = vectors
+                    .next()
+                    .ok_or_else(|| EngineError::Internal("the embedder returned too few vectors".into()))?;
                 tokens += chunk.token_count as u64;
             }
             chunks += doc.chunks.len() as u64;
-            if is_new { added += 1 } else { updated += 1 }
+            if is_new {
+                added += 1
+            } else {
+                updated += 1
+            }
             docs.push(doc);
         }
         self.store.put_documents(vault_id, &docs)?;

@@ -12,7 +12,7 @@ mod highlight;
 mod ingest;
 mod search;
 
-pub use engine::{Engine, EmbedderSpec, OpenMode};
+pub use engine::{EmbedderSpec, Engine, OpenMode};
 pub use error::EngineError;
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress};
 pub use search::SearchRequest;

@@ -30,7 +30,13 @@ pub const MAX_LIMIT: usize = 1000;
 impl Engine {
     /// Answers one query.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
-        let mut out = self.search_batch(req.vault.as_deref(), req.mode, req.limit, &req.filter, std::slice::from_ref(&req.query))?;
+        let mut out = self.search_batch(
+            req.vault.as_deref(),
+            req.mode,
+            req.limit,
+            &req.filter,
+            std::slice::from_ref(&req.query),
+        )?;
         out.pop().ok_or_else(|| EngineError::Internal("empty batch result".into()))
     }
 
@@ -66,10 +72,13 @@ impl Engine {
             let vector = vectors.as_ref().map(|v| v[i].as_slice());
             let scored = match mode {
                 SearchMode::Keyword => self.store.keyword_search(vault.id, query, limit, filter)?,
-                SearchMode::Semantic => self.store.vector_search(vault.id, vector.unwrap_or_default(), limit, filter)?,
+                SearchMode::Semantic => {
+                    self.store.vector_search(vault.id, vector.unwrap_or_default(), limit, filter)?
+                }
                 SearchMode::Hybrid => {
                     let keyword = self.store.keyword_search(vault.id, query, candidates, filter)?;
-                    let semantic = self.store.vector_search(vault.id, vector.unwrap_or_default(), candidates, filter)?;
+                    let semantic =
+                        self.store.vector_search(vault.id, vector.unwrap_or_default(), candidates, filter)?;
                     let mut fused = rrf(&[&keyword, &semantic], config.rrf_k);
                     fused.truncate(limit);
                     fused
@@ -84,7 +93,9 @@ impl Engine {
         let name = match name {
             Some(n) => n.to_string(),
             None => self.configured_vaults().into_iter().next().ok_or_else(|| {
-                EngineError::BadRequest("the configuration has no vaults: add one under `vaults:` in config.yaml".into())
+                EngineError::BadRequest(
+                    "the configuration has no vaults: add one under `vaults:` in config.yaml".into(),
+                )
             })?,
         };
         match self.store.vault(&name)? {
@@ -105,13 +116,15 @@ impl Engine {
     /// Query vectors must come from the model that made the vault's vectors.
     fn check_vault_model(&self, vault: &VaultInfo) -> Result<(), EngineError> {
         match (&vault.model_id, vault.dimension) {
-            (Some(m), Some(d)) if *m != self.spec.model_id || d != self.spec.dimension => Err(EngineError::EmbedderMismatch {
-                vault: vault.name.clone(),
-                stored: m.clone(),
-                stored_dim: d,
-                configured: self.spec.model_id.clone(),
-                configured_dim: self.spec.dimension,
-            }),
+            (Some(m), Some(d)) if *m != self.spec.model_id || d != self.spec.dimension => {
+                Err(EngineError::EmbedderMismatch {
+                    vault: vault.name.clone(),
+                    stored: m.clone(),
+                    stored_dim: d,
+                    configured: self.spec.model_id.clone(),
+                    configured_dim: self.spec.dimension,
+                })
+            }
             _ => Ok(()),
         }
     }

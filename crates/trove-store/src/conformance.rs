@@ -11,9 +11,12 @@ use crate::{ChunkFilter, NewChunk, NewDocument, StoreWrite};
 /// Makes a fresh empty store and a guard to drop after it.
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>);
 
+/// One named check.
+type Check = (&'static str, fn(&dyn StoreWrite));
+
 /// Runs every check, each on a fresh store.
 pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
-    let checks: &[(&str, fn(&dyn StoreWrite))] = &[
+    let checks: &[Check] = &[
         ("vaults", vaults),
         ("put_and_read_back", put_and_read_back),
         ("replace_leaves_no_old_chunks", replace_leaves_no_old_chunks),
@@ -95,7 +98,9 @@ fn vaults(store: &dyn StoreWrite) {
 
 fn put_and_read_back(store: &dyn StoreWrite) {
     let v = vault(store, "v");
-    let ids = store.put_documents(v, &[doc("s", "a.md", "h1", &[("alpha one", [1.0, 0.0]), ("beta two", [0.0, 1.0])])]).unwrap();
+    let ids = store
+        .put_documents(v, &[doc("s", "a.md", "h1", &[("alpha one", [1.0, 0.0]), ("beta two", [0.0, 1.0])])])
+        .unwrap();
     assert_eq!(ids.len(), 1);
     let states = store.document_states(v, "s").unwrap();
     assert_eq!(states.len(), 1);
@@ -117,11 +122,16 @@ fn put_and_read_back(store: &dyn StoreWrite) {
 
 fn replace_leaves_no_old_chunks(store: &dyn StoreWrite) {
     let v = vault(store, "v");
-    store.put_documents(v, &[doc("s", "a.md", "h1", &[("old words here", [1.0, 0.0]), ("more old", [1.0, 0.1])])]).unwrap();
+    store
+        .put_documents(v, &[doc("s", "a.md", "h1", &[("old words here", [1.0, 0.0]), ("more old", [1.0, 0.1])])])
+        .unwrap();
     // Warm any derived index so the replacement has to update it.
     assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap().len(), 2);
     store.put_documents(v, &[doc("s", "a.md", "h2", &[("new words", [0.0, 1.0])])]).unwrap();
-    assert!(store.keyword_search(v, "old", 10, &ChunkFilter::default()).unwrap().is_empty(), "old chunks still match keywords");
+    assert!(
+        store.keyword_search(v, "old", 10, &ChunkFilter::default()).unwrap().is_empty(),
+        "old chunks still match keywords"
+    );
     let hits = store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
     assert_eq!(hits.len(), 1, "old vectors remain: {hits:?}");
     assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "new words");
@@ -132,7 +142,12 @@ fn replace_leaves_no_old_chunks(store: &dyn StoreWrite) {
 
 fn delete_removes_from_every_index(store: &dyn StoreWrite) {
     let v = vault(store, "v");
-    store.put_documents(v, &[doc("s", "a.md", "h", &[("gamma", [1.0, 0.0])]), doc("s", "b.md", "h", &[("delta", [0.0, 1.0])])]).unwrap();
+    store
+        .put_documents(
+            v,
+            &[doc("s", "a.md", "h", &[("gamma", [1.0, 0.0])]), doc("s", "b.md", "h", &[("delta", [0.0, 1.0])])],
+        )
+        .unwrap();
     assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap().len(), 2);
     assert!(store.delete_document(v, "s", "a.md").unwrap());
     assert!(!store.delete_document(v, "s", "a.md").unwrap(), "second delete reports absence");
@@ -194,7 +209,8 @@ fn vector_search_ranks_and_filters(store: &dyn StoreWrite) {
         )
         .unwrap();
     let hits = store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
-    let texts: Vec<String> = store.chunks(&hits.iter().map(|h| h.id).collect::<Vec<_>>()).unwrap().into_iter().map(|c| c.text).collect();
+    let texts: Vec<String> =
+        store.chunks(&hits.iter().map(|h| h.id).collect::<Vec<_>>()).unwrap().into_iter().map(|c| c.text).collect();
     assert_eq!(texts, ["a", "b", "c"]);
     assert!((hits[0].score - 1.0).abs() < 1e-5, "cosine of identical unit vectors is 1");
     let f = ChunkFilter { source: Some("s2".into()), uri_prefix: None };
@@ -222,7 +238,10 @@ fn dimension_is_enforced(store: &dyn StoreWrite) {
     let mut bad = doc("s", "a.md", "h", &[("x", [1.0, 0.0])]);
     bad.chunks[0].vector = vec![1.0, 0.0, 0.0];
     assert!(store.put_documents(v, &[bad]).is_err(), "a 3-d vector in a 2-d vault was accepted");
-    assert!(store.vector_search(v, &[1.0, 0.0, 0.0], 5, &ChunkFilter::default()).is_err(), "a 3-d query in a 2-d vault");
+    assert!(
+        store.vector_search(v, &[1.0, 0.0, 0.0], 5, &ChunkFilter::default()).is_err(),
+        "a 3-d query in a 2-d vault"
+    );
     store.put_documents(v, &[doc("s", "a.md", "h", &[("x", [1.0, 0.0])])]).unwrap();
     assert!(store.set_vault_embedder(v, "other", 3).is_err(), "changing dimension with vectors present");
     consistent(store);

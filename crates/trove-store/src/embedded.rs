@@ -117,7 +117,8 @@ impl EmbeddedStore {
         }
         // Read-write flags so SQLite may create the WAL index if needed; `query_only` makes
         // every write through this handle fail.
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         configure(&conn)?;
         conn.pragma_update(None, "query_only", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -125,7 +126,11 @@ impl EmbeddedStore {
             return Err(StoreError::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
         }
         if version < SCHEMA_VERSION {
-            return Err(StoreError::NeedsMigration { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+            return Err(StoreError::NeedsMigration {
+                dir: dir.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         Ok(EmbeddedStore {
             dir: dir.to_path_buf(),
@@ -157,7 +162,12 @@ impl EmbeddedStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn vault_by(&self, conn: &Connection, sql_where: &str, arg: &dyn rusqlite::ToSql) -> Result<Option<VaultInfo>, StoreError> {
+    fn vault_by(
+        &self,
+        conn: &Connection,
+        sql_where: &str,
+        arg: &dyn rusqlite::ToSql,
+    ) -> Result<Option<VaultInfo>, StoreError> {
         let sql = format!("SELECT id, name, model_id, dimension, generation FROM vaults WHERE {sql_where}");
         Ok(conn.query_row(&sql, [arg], vault_row).optional()?)
     }
@@ -195,7 +205,10 @@ impl EmbeddedStore {
             let blob = row.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("chunk {id}: {e}")))?;
             decode_vector(blob, &mut buf)?;
             if buf.len() != dim {
-                return Err(StoreError::Corrupt(format!("chunk {id} has a {}-dimensional vector in a {dim}-dimensional vault", buf.len())));
+                return Err(StoreError::Corrupt(format!(
+                    "chunk {id} has a {}-dimensional vector in a {dim}-dimensional vault",
+                    buf.len()
+                )));
             }
             index.push(id, doc, &buf);
         }
@@ -206,7 +219,11 @@ impl EmbeddedStore {
         Ok(index)
     }
 
-    fn allowed_documents(&self, vault: VaultId, filter: &ChunkFilter) -> Result<Option<HashSet<DocumentId>>, StoreError> {
+    fn allowed_documents(
+        &self,
+        vault: VaultId,
+        filter: &ChunkFilter,
+    ) -> Result<Option<HashSet<DocumentId>>, StoreError> {
         if filter.is_empty() {
             return Ok(None);
         }
@@ -221,7 +238,13 @@ impl EmbeddedStore {
     }
 
     /// Writes one document inside `tx`; returns its id and the ids of chunks it replaced.
-    fn put_one(tx: &Transaction<'_>, vault: VaultId, dim: usize, doc: &NewDocument, now: &str) -> Result<(DocumentId, Vec<ChunkId>, Vec<ChunkId>), StoreError> {
+    fn put_one(
+        tx: &Transaction<'_>,
+        vault: VaultId,
+        dim: usize,
+        doc: &NewDocument,
+        now: &str,
+    ) -> Result<(DocumentId, Vec<ChunkId>, Vec<ChunkId>), StoreError> {
         let old: Option<i64> = tx
             .prepare_cached("SELECT id FROM documents WHERE vault_id = ? AND source = ? AND uri = ?")?
             .query_row(params![vault, doc.source, doc.uri], |r| r.get(0))
@@ -258,7 +281,15 @@ impl EmbeddedStore {
             }
             encode_vector(&chunk.vector, &mut bytes);
             let heading = serde_json::to_string(&chunk.heading_path).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            insert_chunk.execute(params![doc_id, vault, i as i64, chunk.text, heading, chunk.token_count as i64, bytes])?;
+            insert_chunk.execute(params![
+                doc_id,
+                vault,
+                i as i64,
+                chunk.text,
+                heading,
+                chunk.token_count as i64,
+                bytes
+            ])?;
             let id = tx.last_insert_rowid();
             insert_fts.execute(params![id, keyword_context(&doc.title, &chunk.heading_path), chunk.text])?;
             added.push(id);
@@ -267,7 +298,11 @@ impl EmbeddedStore {
     }
 
     fn bump_generation(tx: &Transaction<'_>, vault: VaultId) -> Result<i64, StoreError> {
-        Ok(tx.query_row("UPDATE vaults SET generation = generation + 1 WHERE id = ? RETURNING generation", [vault], |r| r.get(0))?)
+        Ok(tx.query_row(
+            "UPDATE vaults SET generation = generation + 1 WHERE id = ? RETURNING generation",
+            [vault],
+            |r| r.get(0),
+        )?)
     }
 
     /// Applies a committed change to the cached index, or drops the cache when it was not at
@@ -337,7 +372,7 @@ fn encode_vector(v: &[f32], out: &mut Vec<u8>) {
 }
 
 fn decode_vector(blob: &[u8], out: &mut Vec<f32>) -> Result<(), StoreError> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!("vector blob of {} bytes", blob.len())));
     }
     out.clear();
@@ -382,11 +417,13 @@ fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChunkRecord, String)> {
 }
 
 fn finish_chunk((mut rec, heading): (ChunkRecord, String)) -> Result<ChunkRecord, StoreError> {
-    rec.heading_path = serde_json::from_str(&heading).map_err(|e| StoreError::Corrupt(format!("chunk {}: heading path: {e}", rec.id)))?;
+    rec.heading_path = serde_json::from_str(&heading)
+        .map_err(|e| StoreError::Corrupt(format!("chunk {}: heading path: {e}", rec.id)))?;
     Ok(rec)
 }
 
-const CHUNK_COLUMNS: &str = "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
+const CHUNK_COLUMNS: &str =
+    "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
 
 impl StoreRead for EmbeddedStore {
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
@@ -402,7 +439,9 @@ impl StoreRead for EmbeddedStore {
 
     fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT id, uri, content_hash FROM documents WHERE vault_id = ? AND source = ? ORDER BY uri")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, uri, content_hash FROM documents WHERE vault_id = ? AND source = ? ORDER BY uri",
+        )?;
         let rows = stmt.query_map(params![vault, source], |r| {
             Ok(DocumentState { id: r.get(0)?, uri: r.get(1)?, content_hash: r.get(2)? })
         })?;
@@ -415,7 +454,13 @@ impl StoreRead for EmbeddedStore {
         Ok(stmt.query_map([vault], |r| r.get(0))?.collect::<Result<_, _>>()?)
     }
 
-    fn keyword_search(&self, vault: VaultId, query: &str, limit: usize, filter: &ChunkFilter) -> Result<Vec<Scored>, StoreError> {
+    fn keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError> {
         let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -434,7 +479,13 @@ impl StoreRead for EmbeddedStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn vector_search(&self, vault: VaultId, query: &[f32], limit: usize, filter: &ChunkFilter) -> Result<Vec<Scored>, StoreError> {
+    fn vector_search(
+        &self,
+        vault: VaultId,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError> {
         let info = {
             let conn = self.conn();
             self.vault_by(&conn, "id = ?", &vault)?
@@ -465,13 +516,19 @@ impl StoreRead for EmbeddedStore {
 
     fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
         let conn = self.conn();
-        let documents: i64 = conn.query_row("SELECT count(*) FROM documents WHERE vault_id = ?", [vault], |r| r.get(0))?;
+        let documents: i64 =
+            conn.query_row("SELECT count(*) FROM documents WHERE vault_id = ?", [vault], |r| r.get(0))?;
         let (chunks, tokens, staged): (i64, i64, i64) = conn.query_row(
             "SELECT count(*), coalesce(sum(token_count), 0), count(staged_vector) FROM chunks WHERE vault_id = ?",
             [vault],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        Ok(VaultStats { documents: documents as u64, chunks: chunks as u64, tokens: tokens as u64, staged_vectors: staged as u64 })
+        Ok(VaultStats {
+            documents: documents as u64,
+            chunks: chunks as u64,
+            tokens: tokens as u64,
+            staged_vectors: staged as u64,
+        })
     }
 
     fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
@@ -486,19 +543,24 @@ impl StoreRead for EmbeddedStore {
 
     fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
         let conn = self.conn();
-        let count = |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let count =
+            |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         let mut report = IntegrityReport {
             documents: count("SELECT count(*) FROM documents")?,
             chunks: count("SELECT count(*) FROM chunks")?,
             keyword_rows: count("SELECT count(*) FROM chunks_fts")?,
-            vectors: count("SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE length(c.vector) = 4 * v.dimension")?,
+            vectors: count(
+                "SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE length(c.vector) = 4 * v.dimension",
+            )?,
             problems: Vec::new(),
         };
-        let orphans = count("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
+        let orphans =
+            count("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
         if orphans > 0 {
             report.problems.push(format!("{orphans} chunks belong to no document"));
         }
-        let fts_orphans = count("SELECT count(*) FROM chunks_fts f LEFT JOIN chunks c ON c.id = f.rowid WHERE c.id IS NULL")?;
+        let fts_orphans =
+            count("SELECT count(*) FROM chunks_fts f LEFT JOIN chunks c ON c.id = f.rowid WHERE c.id IS NULL")?;
         if fts_orphans > 0 {
             report.problems.push(format!("{fts_orphans} keyword-index rows belong to no chunk"));
         }
@@ -506,9 +568,14 @@ impl StoreRead for EmbeddedStore {
             report.problems.push(format!("{} keyword-index rows for {} chunks", report.keyword_rows, report.chunks));
         }
         if report.vectors != report.chunks {
-            report.problems.push(format!("{} chunks have a vector of their vault's dimension, of {}", report.vectors, report.chunks));
+            report.problems.push(format!(
+                "{} chunks have a vector of their vault's dimension, of {}",
+                report.vectors, report.chunks
+            ));
         }
-        let empty_docs = count("SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)")?;
+        let empty_docs = count(
+            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)",
+        )?;
         if empty_docs > 0 {
             tracing::debug!(empty_docs, "documents without chunks (empty files)");
         }
@@ -529,18 +596,25 @@ impl StoreRead for EmbeddedStore {
 impl StoreWrite for EmbeddedStore {
     fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
         let conn = self.conn();
-        conn.execute("INSERT INTO vaults (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", params![name, now_rfc3339()])?;
+        conn.execute(
+            "INSERT INTO vaults (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            params![name, now_rfc3339()],
+        )?;
         self.vault_by(&conn, "name = ?", &name)?.ok_or_else(|| StoreError::Corrupt(format!("vault {name} vanished")))
     }
 
     fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
         let conn = self.conn();
         let chunks: i64 = conn.query_row("SELECT count(*) FROM chunks WHERE vault_id = ?", [vault], |r| r.get(0))?;
-        let current: Option<i64> = conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
+        let current: Option<i64> =
+            conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
         if chunks > 0 && current.is_some_and(|d| d as usize != dimension) {
             return Err(StoreError::Dimension { expected: current.unwrap_or(0) as usize, got: dimension });
         }
-        conn.execute("UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?", params![model_id, dimension as i64, vault])?;
+        conn.execute(
+            "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
+            params![model_id, dimension as i64, vault],
+        )?;
         Ok(())
     }
 
@@ -555,7 +629,9 @@ impl StoreWrite for EmbeddedStore {
         let dim = match dim {
             Some(d) => d as usize,
             None => {
-                return Err(StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()));
+                return Err(StoreError::Corrupt(
+                    "vault has no embedder recorded; call set_vault_embedder first".into(),
+                ));
             }
         };
         let mut ids = Vec::with_capacity(docs.len());
@@ -583,7 +659,11 @@ impl StoreWrite for EmbeddedStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let id: Option<i64> = tx
-            .query_row("SELECT id FROM documents WHERE vault_id = ? AND source = ? AND uri = ?", params![vault, source, uri], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM documents WHERE vault_id = ? AND source = ? AND uri = ?",
+                params![vault, source, uri],
+                |r| r.get(0),
+            )
             .optional()?;
         let Some(id) = id else { return Ok(false) };
         let removed: Vec<i64> = {
@@ -617,7 +697,10 @@ impl StoreWrite for EmbeddedStore {
     fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let missing: i64 = tx.query_row("SELECT count(*) FROM chunks WHERE vault_id = ? AND staged_vector IS NULL", [vault], |r| r.get(0))?;
+        let missing: i64 =
+            tx.query_row("SELECT count(*) FROM chunks WHERE vault_id = ? AND staged_vector IS NULL", [vault], |r| {
+                r.get(0)
+            })?;
         if missing > 0 {
             return Err(StoreError::Incomplete { missing: missing as u64 });
         }
@@ -630,7 +713,10 @@ impl StoreWrite for EmbeddedStore {
             return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")));
         }
         tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        tx.execute("UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?", params![model_id, dimension as i64, vault])?;
+        tx.execute(
+            "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
+            params![model_id, dimension as i64, vault],
+        )?;
         Self::bump_generation(&tx, vault)?;
         tx.commit()?;
         drop(conn);
@@ -650,7 +736,10 @@ mod tests {
 
     #[test]
     fn fts_query_quotes_every_word() {
-        assert_eq!(fts_query("Hello, \"world\" AND NOT x*").unwrap(), "\"hello\" OR \"world\" OR \"and\" OR \"not\" OR \"x\"");
+        assert_eq!(
+            fts_query("Hello, \"world\" AND NOT x*").unwrap(),
+            "\"hello\" OR \"world\" OR \"and\" OR \"not\" OR \"x\""
+        );
         assert_eq!(fts_query("  !!! "), None);
         assert_eq!(fts_query("a a A").unwrap(), "\"a\"");
     }
@@ -679,7 +768,9 @@ mod tests {
         writer.set_vault_embedder(v.id, "m", 2).unwrap();
         let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
         assert!(reader.vector_search(v.id, &[1.0, 0.0], 5, &ChunkFilter::default()).unwrap().is_empty());
-        writer.put_documents(v.id, &[crate::conformance::doc("s", "a.md", "h1", &[("alpha beta", [1.0, 0.0])])]).unwrap();
+        writer
+            .put_documents(v.id, &[crate::conformance::doc("s", "a.md", "h1", &[("alpha beta", [1.0, 0.0])])])
+            .unwrap();
         // The reader's cached index follows the generation.
         assert_eq!(reader.vector_search(v.id, &[1.0, 0.0], 5, &ChunkFilter::default()).unwrap().len(), 1);
         writer.conn().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();

@@ -31,9 +31,21 @@ pub trait StoreRead: Send + Sync {
     fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError>;
     /// BM25 over chunk text and headings. The query is plain text (no operator syntax): its
     /// words are matched with OR semantics. Best first; score higher is better.
-    fn keyword_search(&self, vault: VaultId, query: &str, limit: usize, filter: &ChunkFilter) -> Result<Vec<Scored>, StoreError>;
+    fn keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError>;
     /// Nearest chunks by cosine similarity to `query` (normalised). Best first.
-    fn vector_search(&self, vault: VaultId, query: &[f32], limit: usize, filter: &ChunkFilter) -> Result<Vec<Scored>, StoreError>;
+    fn vector_search(
+        &self,
+        vault: VaultId,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError>;
     /// Chunks with their document's fields, in the order of `ids` (missing ids are skipped).
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError>;
     /// Counts for a vault.

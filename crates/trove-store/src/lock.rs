@@ -36,12 +36,7 @@ pub struct LockInfo {
 impl LockInfo {
     /// A record for this process.
     pub fn current(command: &str) -> LockInfo {
-        LockInfo {
-            pid: std::process::id(),
-            host: hostname(),
-            since: now_rfc3339(),
-            command: command.to_string(),
-        }
+        LockInfo { pid: std::process::id(), host: hostname(), since: now_rfc3339(), command: command.to_string() }
     }
 }
 
@@ -67,7 +62,8 @@ impl WriterLock {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         let path = dir.join(LOCK_FILE);
         let io = |source| StoreError::Io { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -139,7 +135,12 @@ fn read_info(file: &mut File) -> Option<LockInfo> {
         return None;
     }
     serde_json::from_str(&text).ok().or_else(|| {
-        Some(LockInfo { pid: 0, host: "unknown".into(), since: "unknown".into(), command: text.trim().chars().take(80).collect() })
+        Some(LockInfo {
+            pid: 0,
+            host: "unknown".into(),
+            since: "unknown".into(),
+            command: text.trim().chars().take(80).collect(),
+        })
     })
 }
 
@@ -180,7 +181,12 @@ mod tests {
     #[test]
     fn a_record_without_a_live_holder_is_recovered() {
         let dir = tempfile::tempdir().unwrap();
-        let dead = LockInfo { pid: 999_999, host: "h".into(), since: "2020-01-01T00:00:00Z".into(), command: "trove ingest".into() };
+        let dead = LockInfo {
+            pid: 999_999,
+            host: "h".into(),
+            since: "2020-01-01T00:00:00Z".into(),
+            command: "trove ingest".into(),
+        };
         std::fs::write(dir.path().join(LOCK_FILE), serde_json::to_vec(&dead).unwrap()).unwrap();
         let (_lock, how) = WriterLock::acquire(dir.path(), "test").unwrap();
         assert_eq!(how, Acquired::RecoveredStale(dead));

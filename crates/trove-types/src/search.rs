@@ -42,9 +42,7 @@ impl FromStr for SearchMode {
             "hybrid" => Ok(SearchMode::Hybrid),
             "semantic" => Ok(SearchMode::Semantic),
             "keyword" => Ok(SearchMode::Keyword),
-            other => Err(format!(
-                "unknown search mode `{other}`: use hybrid, semantic or keyword"
-            )),
+            other => Err(format!("unknown search mode `{other}`: use hybrid, semantic or keyword")),
         }
     }
 }

@@ -27,7 +27,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Config(args) => {
             let ws = load(g)?;
             let text = if args.json {
-                let mut v = serde_json::to_value(&ws.config).map_err(|e| Failure::new(Code::Internal, e.to_string()))?;
+                let mut v =
+                    serde_json::to_value(&ws.config).map_err(|e| Failure::new(Code::Internal, e.to_string()))?;
                 redact_json(&mut v);
                 serde_json::to_string_pretty(&v).unwrap_or_default()
             } else {
@@ -73,7 +74,8 @@ fn load(g: &Global) -> Result<Workspace, Failure> {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
@@ -134,14 +136,20 @@ fn init(g: &Global) -> Result<(), Failure> {
     let _ = writeln!(out, "  config.yaml    vault `default` reading docs/ (edit it, then check with `trove config`)");
     let _ = writeln!(out, "  .env.example   variables the config may use (copy to .env)");
     let _ = writeln!(out, "  docs/          put documents here");
-    let _ = writeln!(out, "Next: trove ingest --workspace {shown} && trove search --workspace {shown} \"your question\"");
+    let _ =
+        writeln!(out, "Next: trove ingest --workspace {shown} && trove search --workspace {shown} \"your question\"");
     Ok(())
 }
 
 fn ingest(ws: Workspace, args: &IngestArgs) -> Result<(), Failure> {
     let engine = Engine::open(ws, OpenMode::Write, "trove ingest")?;
     let progress = CliProgress::new(!args.no_progress && std::io::stderr().is_terminal());
-    let opts = IngestOptions { vault: args.vault.clone(), source: args.source.clone(), force: args.force, reembed: args.reembed };
+    let opts = IngestOptions {
+        vault: args.vault.clone(),
+        source: args.source.clone(),
+        force: args.force,
+        reembed: args.reembed,
+    };
     let report = engine.ingest(&opts, &progress)?;
     progress.clear();
     output::ingest_report(&report, args.json)
@@ -196,7 +204,11 @@ fn read_queries(path: &Path) -> Result<Vec<QueryLine>, Failure> {
         let q: QueryLine = serde_json::from_str(&line).map_err(|e| {
             Failure::new(
                 Code::BadRequest,
-                format!("{}:{}: {e}; each line must be a JSON object like {{\"id\": \"q1\", \"text\": \"...\"}}", path.display(), i + 1),
+                format!(
+                    "{}:{}: {e}; each line must be a JSON object like {{\"id\": \"q1\", \"text\": \"...\"}}",
+                    path.display(),
+                    i + 1
+                ),
             )
         })?;
         out.push(q);

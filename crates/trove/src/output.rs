@@ -9,7 +9,11 @@ use trove_types::{Code, SearchResponse};
 use crate::Failure;
 
 fn stdout_failure(e: std::io::Error) -> Result<(), Failure> {
-    if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(Failure::new(Code::IoFailed, format!("writing output: {e}"))) }
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(Failure::new(Code::IoFailed, format!("writing output: {e}")))
+    }
 }
 
 /// Prints an ingest summary.
@@ -59,9 +63,21 @@ pub fn search_response(r: &SearchResponse, json: bool) -> Result<(), Failure> {
             return Ok(());
         }
         for (i, h) in r.hits.iter().enumerate() {
-            let location = if h.heading_path.is_empty() { h.uri.clone() } else { format!("{} › {}", h.uri, h.heading_path.join(" › ")) };
+            let location = if h.heading_path.is_empty() {
+                h.uri.clone()
+            } else {
+                format!("{} › {}", h.uri, h.heading_path.join(" › "))
+            };
             if color {
-                writeln!(out, "\x1b[1m{}. {}\x1b[0m  \x1b[2m{location}  [{}/{}]  score {:.4}\x1b[0m", i + 1, h.title, h.vault, h.source, h.score)?;
+                writeln!(
+                    out,
+                    "\x1b[1m{}. {}\x1b[0m  \x1b[2m{location}  [{}/{}]  score {:.4}\x1b[0m",
+                    i + 1,
+                    h.title,
+                    h.vault,
+                    h.source,
+                    h.score
+                )?;
             } else {
                 writeln!(out, "{}. {}  {location}  [{}/{}]  score {:.4}", i + 1, h.title, h.vault, h.source, h.score)?;
             }

@@ -99,7 +99,8 @@ fn uris(response: &Value) -> Vec<String> {
 }
 
 const GARDEN: &str = "# Gardening\n\nTomatoes need full sun, regular watering and support stakes as they grow.\n\n## Pests\n\nAphids can be washed off leaves with a strong spray of water.\n";
-const ENGINE: &str = "# Car maintenance\n\nChange the engine oil every ten thousand kilometres and check the brake pads twice a year.\n";
+const ENGINE: &str =
+    "# Car maintenance\n\nChange the engine oil every ten thousand kilometres and check the brake pads twice a year.\n";
 const BAKING: &str = "<html><head><title>Sourdough bread</title></head><body><nav>Home | Recipes</nav><main><h1>Sourdough</h1><p>Feed the starter with flour and water, let the dough rise overnight, then bake at high heat.</p></main><footer>Copyright</footer></body></html>";
 
 #[test]
@@ -153,7 +154,8 @@ fn config_errors_name_the_place_and_the_fix() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("TROVE__SEARCH__DEFAULT_LIMIT"));
 
     let empty = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_trove")).arg("--workspace").arg(empty.path()).arg("config").output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_trove")).arg("--workspace").arg(empty.path()).arg("config").output().unwrap();
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("trove init"));
 }
@@ -293,7 +295,8 @@ fn a_live_lock_is_refused_and_a_stale_one_recovered() {
     let mut child = Command::new("sleep").arg("0").spawn().unwrap();
     let dead_pid = child.id();
     child.wait().unwrap();
-    let record = serde_json::json!({"pid": dead_pid, "host": "h", "since": "2026-01-01T00:00:00Z", "command": "trove ingest"});
+    let record =
+        serde_json::json!({"pid": dead_pid, "host": "h", "since": "2026-01-01T00:00:00Z", "command": "trove ingest"});
     std::fs::write(data.join("writer.lock"), record.to_string()).unwrap();
     let out = ws.run(&["ingest"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -307,9 +310,11 @@ fn a_live_lock_is_refused_and_a_stale_one_recovered() {
 #[test]
 fn kill_9_during_ingest_loses_nothing_and_duplicates_nothing() {
     let ws = Ws::new();
-    let n = 150;
+    let n: u64 = 150;
     for i in 0..n {
-        let body: String = (0..6).map(|j| format!("Sentence {j} of note {i} talks about topic {} and item {}. ", i % 17, j * i)).collect();
+        let body: String = (0..6)
+            .map(|j| format!("Sentence {j} of note {i} talks about topic {} and item {}. ", i % 17, j * i))
+            .collect();
         ws.write(&format!("notes/note-{i:03}.md"), &format!("# Note {i}\n\n{body}\n\n## Details\n\n{body}\n"));
     }
     let mut child = ws.cmd(&["ingest", "--no-progress"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
@@ -334,16 +339,16 @@ fn kill_9_during_ingest_loses_nothing_and_duplicates_nothing() {
     child.wait().unwrap();
     assert!(committed < n, "everything was committed before the kill");
     let after_kill = ws.assert_consistent();
-    assert!(after_kill.documents < n as u64);
+    assert!(after_kill.documents < n);
 
     // The next run finishes the work: the dead writer's lock is recovered, nothing is redone.
     let r = ws.ingest();
     let (added, updated, deleted, unchanged, failed) = totals(&r);
-    assert_eq!(added + unchanged, n as u64, "{r}");
+    assert_eq!(added + unchanged, n, "{r}");
     assert_eq!((updated, deleted, failed), (0, 0, 0), "{r}");
     assert_eq!(unchanged, after_kill.documents, "{r}");
     let report = ws.assert_consistent();
-    assert_eq!(report.documents, n as u64);
+    assert_eq!(report.documents, n);
     // Every note is findable exactly once per chunk (no duplicate chunks).
     let store = ws.store();
     let v = store.vault("default").unwrap().unwrap();
@@ -387,7 +392,8 @@ fn removing_a_source_from_the_config_removes_its_documents() {
     std::fs::write(ws.root().join("more/car.md"), ENGINE).unwrap();
     let config = ws.root().join("config.yaml");
     let good = std::fs::read_to_string(&config).unwrap();
-    let two = good.replace("    sources:\n", "    sources:\n      more:\n        type: localfile\n        path: more\n");
+    let two =
+        good.replace("    sources:\n", "    sources:\n      more:\n        type: localfile\n        path: more\n");
     std::fs::write(&config, &two).unwrap();
     assert_eq!(totals(&ws.ingest()), (2, 0, 0, 0, 0));
     // --source limits the run.
