@@ -222,6 +222,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.search.rrf_k.is_nan() || config.search.rrf_k <= 0.0 {
         return invalid("search.rrf_k".into(), "must be a positive number (60 is customary)".into());
     }
+    if config.ingest.group_chunks == 0 || config.ingest.group_chunks > 100_000 {
+        return invalid("ingest.group_chunks".into(), "must be between 1 and 100000".into());
+    }
     if config.search.candidates == 0 {
         return invalid("search.candidates".into(), "must be at least 1".into());
     }

@@ -31,6 +31,7 @@ search:
 
 ingest:
   max_file_bytes: 10485760   # larger files are reported and skipped
+  group_chunks: 512          # chunks embedded and committed together
 
 log:
   level: info            # error | warn | info | debug | trace

@@ -24,8 +24,6 @@ use crate::{Engine, EngineError, embedding_input};
 
 /// Bumped when conversion or chunking changes in a way that should re-process documents.
 const PIPELINE_VERSION: u32 = 1;
-/// Chunks embedded and written together (enough for length-sorted batches to fill up).
-const GROUP_CHUNKS: usize = 256;
 /// Re-embedding reads and writes this many chunks at a time.
 const REEMBED_BATCH: usize = 512;
 
@@ -362,6 +360,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut group: Vec<(NewDocument, Vec<String>, bool)> = Vec::new();
         let mut group_chunks = 0usize;
+        let limit = self.workspace.config.ingest.group_chunks;
         let mut closed = false;
         while !closed {
             // Block for the next item, then take whatever else is already waiting.
@@ -387,7 +386,7 @@ impl Engine {
                         group.push((doc, texts, is_new));
                     }
                 }
-                if group_chunks >= GROUP_CHUNKS {
+                if group_chunks >= limit {
                     break;
                 }
                 match rx.try_recv() {
@@ -396,7 +395,7 @@ impl Engine {
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => closed = true,
                 }
             }
-            if !group.is_empty() && (group_chunks >= GROUP_CHUNKS || closed || group.len() >= 64) {
+            if !group.is_empty() && (group_chunks >= limit || closed) {
                 self.flush(vault_id, &mut group, summary, progress)?;
                 group_chunks = 0;
             }

@@ -6,7 +6,7 @@
 
 use std::any::Any;
 
-use crate::{ChunkFilter, NewChunk, NewDocument, StoreWrite};
+use crate::{ChunkFilter, MemoryCursor, MemoryFilter, MemoryPatch, NewChunk, NewDocument, NewMemory, StoreWrite};
 
 /// Makes a fresh empty store and a guard to drop after it.
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>);
@@ -28,6 +28,10 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("dimension_is_enforced", dimension_is_enforced),
         ("batch_put_is_atomic", batch_put_is_atomic),
         ("restaging_vectors_switches_atomically", restaging_vectors_switches_atomically),
+        ("memory_lifecycle", memory_lifecycle),
+        ("memory_filters_and_expiry", memory_filters_and_expiry),
+        ("memory_pagination", memory_pagination),
+        ("restaging_includes_memories", restaging_includes_memories),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -278,5 +282,154 @@ fn restaging_vectors_switches_atomically(store: &dyn StoreWrite) {
     assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "one");
     assert!(store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).is_err(), "old dimension still accepted");
     assert_eq!(store.vault_stats(v).unwrap().staged_vectors, 0);
+    consistent(store);
+}
+
+/// A test memory with a 2-dimensional vector.
+pub fn memory(text: &str, user: Option<&str>, tags: &[&str], v: [f32; 2]) -> NewMemory {
+    NewMemory {
+        text: text.into(),
+        user_id: user.map(Into::into),
+        agent_id: Some("agent-1".into()),
+        session_id: None,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        metadata: serde_json::json!({"source": "test"}),
+        importance: 0.5,
+        expires_ms: None,
+        vector: normalise(&v),
+    }
+}
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn live(now_ms: i64) -> MemoryFilter {
+    MemoryFilter { now_ms, ..Default::default() }
+}
+
+fn memory_lifecycle(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let m = store
+        .memory_put(v, &memory("the user prefers dark roast coffee", Some("u1"), &["prefs"], [1.0, 0.0]), NOW)
+        .unwrap();
+    assert!(m.id.starts_with("mem_") && m.id.len() > 10, "opaque id: {}", m.id);
+    assert_eq!(m.created_ms, NOW);
+    let got = store.memory_get(v, &m.id, NOW).unwrap().expect("stored memory not found");
+    assert_eq!(got.text, m.text);
+    assert_eq!(got.tags, ["prefs"]);
+    assert_eq!(got.metadata, serde_json::json!({"source": "test"}));
+    assert_eq!(got.user_id.as_deref(), Some("u1"));
+    let hits = store.memory_keyword_search(v, "coffee", &live(NOW), 10).unwrap();
+    assert_eq!(store.memory_records(&[hits[0].id]).unwrap()[0].id, m.id);
+    assert_eq!(store.memory_keyword_search(v, "prefs", &live(NOW), 10).unwrap().len(), 1, "tags are searchable");
+    let hits = store.memory_vector_search(v, &[1.0, 0.0], &live(NOW), 10).unwrap();
+    assert_eq!(hits.len(), 1);
+
+    let patch = MemoryPatch {
+        text: Some("the user now prefers green tea".into()),
+        tags: Some(vec!["prefs".into(), "drinks".into()]),
+        vector: Some(normalise(&[0.0, 1.0])),
+        importance: Some(0.9),
+        ..Default::default()
+    };
+    let updated = store.memory_update(v, &m.id, &patch, NOW + 5).unwrap().expect("update found nothing");
+    assert_eq!((updated.updated_ms, updated.created_ms), (NOW + 5, NOW));
+    assert!(store.memory_keyword_search(v, "coffee", &live(NOW), 10).unwrap().is_empty(), "old text still indexed");
+    assert_eq!(store.memory_keyword_search(v, "tea", &live(NOW), 10).unwrap().len(), 1);
+    let hits = store.memory_vector_search(v, &[0.0, 1.0], &live(NOW), 10).unwrap();
+    assert!((hits[0].score - 1.0).abs() < 1e-5, "vector not replaced: {hits:?}");
+    assert_eq!(store.memory_get(v, &m.id, NOW).unwrap().unwrap().importance, 0.9);
+    assert!(store.memory_update(v, "mem_nope", &MemoryPatch::default(), NOW).unwrap().is_none());
+
+    assert!(store.memory_delete(v, &m.id).unwrap());
+    assert!(!store.memory_delete(v, &m.id).unwrap());
+    assert!(store.memory_get(v, &m.id, NOW).unwrap().is_none());
+    assert!(store.memory_vector_search(v, &[0.0, 1.0], &live(NOW), 10).unwrap().is_empty(), "orphan memory vector");
+    assert!(store.memory_keyword_search(v, "tea", &live(NOW), 10).unwrap().is_empty());
+    // Another vault cannot see or delete it.
+    let w = vault(store, "w");
+    let m = store.memory_put(v, &memory("private", None, &[], [1.0, 0.0]), NOW).unwrap();
+    assert!(store.memory_get(w, &m.id, NOW).unwrap().is_none());
+    assert!(!store.memory_delete(w, &m.id).unwrap());
+    assert!(store.memory_vector_search(w, &[1.0, 0.0], &live(NOW), 10).unwrap().is_empty());
+    consistent(store);
+}
+
+fn memory_filters_and_expiry(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store
+        .memory_put(v, &memory("alpha likes hiking", Some("alice"), &["hobby"], [1.0, 0.0]), NOW - 40 * 86_400_000)
+        .unwrap();
+    store
+        .memory_put(v, &memory("bob likes chess", Some("bob"), &["hobby", "games"], [0.9, 0.1]), NOW - 3_600_000)
+        .unwrap();
+    let mut temp = memory("temporary note about hiking", Some("alice"), &[], [1.0, 0.0]);
+    temp.expires_ms = Some(NOW + 1000);
+    store.memory_put(v, &temp, NOW - 1000).unwrap();
+
+    let alice = MemoryFilter { user_id: Some("alice".into()), ..live(NOW) };
+    assert_eq!(store.memory_list(v, &alice, None, 10).unwrap().len(), 2);
+    assert_eq!(store.memory_keyword_search(v, "likes", &alice, 10).unwrap().len(), 1);
+    assert_eq!(store.memory_vector_search(v, &[1.0, 0.0], &alice, 10).unwrap().len(), 2);
+    let games = MemoryFilter { tags: vec!["hobby".into(), "games".into()], ..live(NOW) };
+    let only = store.memory_list(v, &games, None, 10).unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].user_id.as_deref(), Some("bob"));
+    let recent = MemoryFilter { created_after_ms: Some(NOW - 86_400_000), ..live(NOW) };
+    assert_eq!(store.memory_list(v, &recent, None, 10).unwrap().len(), 2);
+    let old = MemoryFilter { created_before_ms: Some(NOW - 86_400_000), ..live(NOW) };
+    assert_eq!(store.memory_list(v, &old, None, 10).unwrap().len(), 1);
+
+    // After expiry the temporary memory disappears from every read, then is purged.
+    let later = NOW + 2000;
+    assert_eq!(store.memory_list(v, &live(later), None, 10).unwrap().len(), 2);
+    assert_eq!(store.memory_keyword_search(v, "temporary", &live(later), 10).unwrap().len(), 0);
+    assert_eq!(store.memory_vector_search(v, &[1.0, 0.0], &live(later), 10).unwrap().len(), 2);
+    let stats = store.memory_stats(v, later).unwrap();
+    assert_eq!((stats.total, stats.expired), (2, 1));
+    assert_eq!(stats.by_user, [("alice".to_string(), 1), ("bob".to_string(), 1)]);
+    assert_eq!(stats.by_tag[0], ("hobby".to_string(), 2));
+    assert_eq!(stats.by_age.iter().map(|(_, n)| n).sum::<u64>(), 2);
+    assert!(stats.bytes > 0);
+    assert_eq!(store.memory_purge_expired(later).unwrap(), 1);
+    assert_eq!(store.memory_stats(v, later).unwrap().expired, 0);
+    consistent(store);
+}
+
+fn memory_pagination(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        // Several memories share a timestamp: the cursor must still not skip or repeat.
+        ids.push(
+            store.memory_put(v, &memory(&format!("note {i}"), None, &[], [1.0, i as f32]), NOW + i / 3).unwrap().id,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<MemoryCursor> = None;
+    loop {
+        let page = store.memory_list(v, &live(NOW + 100), cursor, 7).unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some(MemoryCursor { created_ms: last.created_ms, rowid: last.rowid });
+        assert!(page.windows(2).all(|w| w[0].created_ms >= w[1].created_ms), "not newest first");
+        seen.extend(page.into_iter().map(|m| m.id));
+    }
+    assert_eq!(seen.len(), 25);
+    ids.reverse();
+    assert_eq!(seen, ids, "pages skipped or repeated memories");
+}
+
+fn restaging_includes_memories(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("one", [1.0, 0.0])])]).unwrap();
+    let m = store.memory_put(v, &memory("remember this", None, &[], [0.0, 1.0]), NOW).unwrap();
+    let chunks = store.chunks_to_reembed(v, 0, 10).unwrap();
+    store.stage_vectors(v, &[(chunks[0].id, vec![1.0, 0.0, 0.0])]).unwrap();
+    assert!(store.commit_staged_vectors(v, "m2", 3).is_err(), "switched while a memory kept its old vector");
+    let todo = store.memories_to_reembed(v, 0, 10).unwrap();
+    assert_eq!(todo.len(), 1);
+    store.stage_memory_vectors(v, &[(todo[0].rowid, vec![0.0, 0.0, 1.0])]).unwrap();
+    store.commit_staged_vectors(v, "m2", 3).unwrap();
+    let hits = store.memory_vector_search(v, &[0.0, 0.0, 1.0], &live(NOW), 5).unwrap();
+    assert_eq!(store.memory_records(&[hits[0].id]).unwrap()[0].id, m.id);
     consistent(store);
 }

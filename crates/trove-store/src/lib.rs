@@ -55,6 +55,39 @@ pub trait StoreRead: Send + Sync {
     fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError>;
     /// Internal consistency: every chunk has its vector and keyword row, nothing is orphaned.
     fn check_integrity(&self) -> Result<IntegrityReport, StoreError>;
+
+    /// A live memory by public id.
+    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError>;
+    /// Live memories matching the filter, newest first, after the cursor.
+    fn memory_list(
+        &self,
+        vault: VaultId,
+        filter: &MemoryFilter,
+        after: Option<MemoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<MemoryRecord>, StoreError>;
+    /// BM25 over memory text and tags (plain-text query, OR semantics). Best first.
+    fn memory_keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError>;
+    /// Nearest live memories to `vector`. Best first.
+    fn memory_vector_search(
+        &self,
+        vault: VaultId,
+        vector: &[f32],
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError>;
+    /// Memories by the row ids search results carry, in that order (missing ones skipped).
+    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError>;
+    /// Counts by scope, tag and age, and storage used.
+    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError>;
+    /// Up to `limit` memories with row id above `after` and no staged vector (re-embedding).
+    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError>;
 }
 
 /// Writes. Only one writer exists per embedded workspace (see [`lock`]).
@@ -75,4 +108,21 @@ pub trait StoreWrite: StoreRead {
     fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError>;
     /// Drops staged vectors (a re-embed that is abandoned).
     fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError>;
+
+    /// Stores a memory (its vector included) and returns it with its new id.
+    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError>;
+    /// Changes a live memory; `None` when there is none with that id.
+    fn memory_update(
+        &self,
+        vault: VaultId,
+        id: &str,
+        patch: &MemoryPatch,
+        now_ms: i64,
+    ) -> Result<Option<MemoryRecord>, StoreError>;
+    /// Deletes a memory with its keyword row and vector. `false` when absent.
+    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError>;
+    /// Deletes every memory whose expiry has passed; returns how many.
+    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError>;
+    /// Stages re-embedded memory vectors (switched by `commit_staged_vectors`).
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError>;
 }

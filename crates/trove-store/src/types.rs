@@ -22,6 +22,8 @@ pub struct VaultInfo {
     pub dimension: Option<usize>,
     /// Incremented by every change to the vault's chunks (derived indexes compare it).
     pub generation: i64,
+    /// Incremented by every change to the vault's memories.
+    pub memory_generation: i64,
 }
 
 /// What is stored for one document, for incremental sync.
@@ -141,4 +143,127 @@ pub struct IntegrityReport {
     pub vectors: u64,
     /// Human-readable inconsistencies.
     pub problems: Vec<String>,
+}
+
+/// A memory to store, with its vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMemory {
+    /// The remembered text.
+    pub text: String,
+    /// Whose memory (end user).
+    pub user_id: Option<String>,
+    /// Which agent stored it.
+    pub agent_id: Option<String>,
+    /// Which conversation or run.
+    pub session_id: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Free-form metadata (a JSON object).
+    pub metadata: serde_json::Value,
+    /// 0.0 (trivia) to 1.0 (essential).
+    pub importance: f32,
+    /// When it stops being returned, milliseconds since the epoch.
+    pub expires_ms: Option<i64>,
+    /// Normalised vector of `text`.
+    pub vector: Vec<f32>,
+}
+
+/// A stored memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRecord {
+    /// Public id (opaque string).
+    pub id: String,
+    /// Internal row id (search results refer to it).
+    #[serde(skip)]
+    pub rowid: i64,
+    /// The remembered text.
+    pub text: String,
+    /// Whose memory.
+    pub user_id: Option<String>,
+    /// Which agent.
+    pub agent_id: Option<String>,
+    /// Which session.
+    pub session_id: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Metadata.
+    pub metadata: serde_json::Value,
+    /// Importance, 0.0–1.0.
+    pub importance: f32,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Last update, ms since the epoch.
+    pub updated_ms: i64,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: Option<i64>,
+}
+
+/// Changes to a memory; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryPatch {
+    /// New text (the caller supplies the new vector with it).
+    pub text: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New metadata.
+    pub metadata: Option<serde_json::Value>,
+    /// New importance.
+    pub importance: Option<f32>,
+    /// New expiry (`Some(None)` removes it).
+    pub expires_ms: Option<Option<i64>>,
+    /// New vector; required when `text` changes.
+    pub vector: Option<Vec<f32>>,
+}
+
+/// Which memories an operation sees. Expired memories (expiry ≤ `now_ms`) are never seen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryFilter {
+    /// Only this user's.
+    pub user_id: Option<String>,
+    /// Only this agent's.
+    pub agent_id: Option<String>,
+    /// Only this session's.
+    pub session_id: Option<String>,
+    /// Only memories carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Created at or after (ms).
+    pub created_after_ms: Option<i64>,
+    /// Created before (ms).
+    pub created_before_ms: Option<i64>,
+    /// The current time (ms), for expiry.
+    pub now_ms: i64,
+}
+
+/// Where a page of memories ends: the last item's creation time and row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryCursor {
+    /// Creation time of the last item returned.
+    pub created_ms: i64,
+    /// Row id of the last item returned.
+    pub rowid: i64,
+}
+
+/// Counts of a vault's memories.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryStats {
+    /// Live (unexpired) memories.
+    pub total: u64,
+    /// Expired but not yet purged.
+    pub expired: u64,
+    /// Per user id (live only; `null` scope shown as "").
+    pub by_user: Vec<(String, u64)>,
+    /// Per agent id.
+    pub by_agent: Vec<(String, u64)>,
+    /// Per session id.
+    pub by_session: Vec<(String, u64)>,
+    /// Per tag.
+    pub by_tag: Vec<(String, u64)>,
+    /// Live memories by age: under a day, a week, a month, older.
+    pub by_age: Vec<(String, u64)>,
+    /// Oldest live memory's creation time (ms).
+    pub oldest_ms: Option<i64>,
+    /// Newest live memory's creation time (ms).
+    pub newest_ms: Option<i64>,
+    /// Bytes of text and vectors stored for live memories.
+    pub bytes: u64,
 }

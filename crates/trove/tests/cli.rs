@@ -317,7 +317,13 @@ fn kill_9_during_ingest_loses_nothing_and_duplicates_nothing() {
             .collect();
         ws.write(&format!("notes/note-{i:03}.md"), &format!("# Note {i}\n\n{body}\n\n## Details\n\n{body}\n"));
     }
-    let mut child = ws.cmd(&["ingest", "--no-progress"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = ws
+        .cmd(&["ingest", "--no-progress"])
+        .env("TROVE__INGEST__GROUP_CHUNKS", "16")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let data = ws.root().join(".trove");
     let started = Instant::now();
     // Wait until some documents are committed, then kill -9 mid-run.

@@ -17,9 +17,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use crate::lock::{Acquired, WriterLock, now_rfc3339};
 use crate::vector::FlatIndex;
+
+mod memory;
 use crate::{
-    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentState, IntegrityReport, NewDocument, Scored, StoreError,
-    StoreRead, StoreWrite, VaultId, VaultInfo, VaultStats,
+    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentState, IntegrityReport, MemoryCursor, MemoryFilter,
+    MemoryPatch, MemoryRecord, MemoryStats, NewDocument, NewMemory, Scored, StoreError, StoreRead, StoreWrite, VaultId,
+    VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -71,17 +74,74 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM chunks_fts WHERE rowid = old.id;
     END;
     "#,
+    // 2: memories, with their own keyword index and vector generation.
+    r#"
+    ALTER TABLE vaults ADD COLUMN memory_generation INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE memories (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        vault_id INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        user_id TEXT,
+        agent_id TEXT,
+        session_id TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        importance REAL NOT NULL DEFAULT 0.5,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        expires_ms INTEGER,
+        vector BLOB NOT NULL,
+        staged_vector BLOB
+    );
+    CREATE INDEX memories_vault_created ON memories (vault_id, created_ms, id);
+    CREATE INDEX memories_scope ON memories (vault_id, user_id, agent_id, session_id);
+    CREATE INDEX memories_expiry ON memories (expires_ms) WHERE expires_ms IS NOT NULL;
+    CREATE VIRTUAL TABLE memories_fts USING fts5 (
+        text, tags,
+        content = '', contentless_delete = 1,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        DELETE FROM memories_fts WHERE rowid = old.id;
+    END;
+    "#,
 ];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Which vectors an in-memory index holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Space {
+    /// Document chunks; generation `vaults.generation`.
+    Chunks,
+    /// Memories; generation `vaults.memory_generation`.
+    Memories,
+}
+
+impl Space {
+    fn generation_column(self) -> &'static str {
+        match self {
+            Space::Chunks => "generation",
+            Space::Memories => "memory_generation",
+        }
+    }
+
+    fn rows_sql(self) -> &'static str {
+        match self {
+            Space::Chunks => "SELECT id, document_id, vector FROM chunks WHERE vault_id = ?",
+            Space::Memories => "SELECT id, id, vector FROM memories WHERE vault_id = ?",
+        }
+    }
+}
 
 /// The embedded store.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     dir: PathBuf,
     conn: Mutex<Connection>,
-    indexes: RwLock<HashMap<VaultId, FlatIndex>>,
+    indexes: RwLock<HashMap<(VaultId, Space), FlatIndex>>,
     lock: Option<WriterLock>,
     recovered: Option<crate::lock::LockInfo>,
 }
@@ -156,7 +216,7 @@ impl EmbeddedStore {
         self.recovered.as_ref()
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the connection cannot leave SQLite inconsistent (an open
         // transaction is rolled back when dropped), so a poisoned mutex is safe to reuse.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
@@ -168,45 +228,57 @@ impl EmbeddedStore {
         sql_where: &str,
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<VaultInfo>, StoreError> {
-        let sql = format!("SELECT id, name, model_id, dimension, generation FROM vaults WHERE {sql_where}");
+        let sql = format!("SELECT {VAULT_COLUMNS} FROM vaults WHERE {sql_where}");
         Ok(conn.query_row(&sql, [arg], vault_row).optional()?)
     }
 
-    /// Ensures the in-memory vector index of `vault` reflects `generation`, loading it from
-    /// SQLite when it does not.
-    fn with_index<T>(&self, vault: &VaultInfo, f: impl FnOnce(&FlatIndex) -> T) -> Result<T, StoreError> {
+    /// Runs `f` on the in-memory vector index of `vault`'s `space`, loading it from SQLite
+    /// first when it does not reflect the vault's current generation.
+    pub(crate) fn with_index<T>(
+        &self,
+        vault: &VaultInfo,
+        space: Space,
+        f: impl FnOnce(&FlatIndex) -> T,
+    ) -> Result<T, StoreError> {
+        let generation = match space {
+            Space::Chunks => vault.generation,
+            Space::Memories => vault.memory_generation,
+        };
         {
             let indexes = self.indexes.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(index) = indexes.get(&vault.id)
-                && index.generation == vault.generation
+            if let Some(index) = indexes.get(&(vault.id, space))
+                && index.generation == generation
             {
                 return Ok(f(index));
             }
         }
-        let index = self.load_index(vault)?;
+        let index = self.load_index(vault, space)?;
         let result = f(&index);
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).insert(vault.id, index);
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).insert((vault.id, space), index);
         Ok(result)
     }
 
-    fn load_index(&self, vault: &VaultInfo) -> Result<FlatIndex, StoreError> {
+    fn load_index(&self, vault: &VaultInfo, space: Space) -> Result<FlatIndex, StoreError> {
         let conn = self.conn();
         // Read the generation and the rows in one snapshot.
         let tx = conn.unchecked_transaction()?;
-        let generation: i64 = tx.query_row("SELECT generation FROM vaults WHERE id = ?", [vault.id], |r| r.get(0))?;
+        let generation: i64 =
+            tx.query_row(&format!("SELECT {} FROM vaults WHERE id = ?", space.generation_column()), [vault.id], |r| {
+                r.get(0)
+            })?;
         let dim = vault.dimension.unwrap_or(0);
         let mut index = FlatIndex::new(dim, generation);
-        let mut stmt = tx.prepare("SELECT id, document_id, vector FROM chunks WHERE vault_id = ?")?;
+        let mut stmt = tx.prepare(space.rows_sql())?;
         let mut rows = stmt.query([vault.id])?;
         let mut buf = Vec::with_capacity(dim);
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let doc: i64 = row.get(1)?;
-            let blob = row.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("chunk {id}: {e}")))?;
+            let blob = row.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("vector {id}: {e}")))?;
             decode_vector(blob, &mut buf)?;
             if buf.len() != dim {
                 return Err(StoreError::Corrupt(format!(
-                    "chunk {id} has a {}-dimensional vector in a {dim}-dimensional vault",
+                    "row {id} has a {}-dimensional vector in a {dim}-dimensional vault",
                     buf.len()
                 )));
             }
@@ -215,7 +287,7 @@ impl EmbeddedStore {
         drop(rows);
         drop(stmt);
         tx.finish()?;
-        tracing::debug!(vault = %vault.name, vectors = index.len(), "loaded vector index");
+        tracing::debug!(vault = %vault.name, ?space, vectors = index.len(), "loaded vector index");
         Ok(index)
     }
 
@@ -297,9 +369,10 @@ impl EmbeddedStore {
         Ok((doc_id, removed, added))
     }
 
-    fn bump_generation(tx: &Transaction<'_>, vault: VaultId) -> Result<i64, StoreError> {
+    pub(crate) fn bump_generation(tx: &Transaction<'_>, vault: VaultId, space: Space) -> Result<i64, StoreError> {
+        let col = space.generation_column();
         Ok(tx.query_row(
-            "UPDATE vaults SET generation = generation + 1 WHERE id = ? RETURNING generation",
+            &format!("UPDATE vaults SET {col} = {col} + 1 WHERE id = ? RETURNING {col}"),
             [vault],
             |r| r.get(0),
         )?)
@@ -307,14 +380,21 @@ impl EmbeddedStore {
 
     /// Applies a committed change to the cached index, or drops the cache when it was not at
     /// the generation just before the change.
-    fn patch_index(&self, vault: VaultId, before: i64, after: i64, patch: impl FnOnce(&mut FlatIndex)) {
+    pub(crate) fn patch_index(
+        &self,
+        vault: VaultId,
+        space: Space,
+        before: i64,
+        after: i64,
+        patch: impl FnOnce(&mut FlatIndex),
+    ) {
         let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = indexes.get_mut(&vault) {
+        if let Some(index) = indexes.get_mut(&(vault, space)) {
             if index.generation == before {
                 patch(index);
                 index.generation = after;
             } else {
-                indexes.remove(&vault);
+                indexes.remove(&(vault, space));
             }
         }
     }
@@ -342,6 +422,8 @@ fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+const VAULT_COLUMNS: &str = "id, name, model_id, dimension, generation, memory_generation";
+
 fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
     Ok(VaultInfo {
         id: r.get(0)?,
@@ -349,6 +431,7 @@ fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
         model_id: r.get(2)?,
         dimension: r.get::<_, Option<i64>>(3)?.map(|d| d as usize),
         generation: r.get(4)?,
+        memory_generation: r.get(5)?,
     })
 }
 
@@ -363,7 +446,7 @@ fn keyword_context(title: &str, heading_path: &[String]) -> String {
     parts.join(" / ")
 }
 
-fn encode_vector(v: &[f32], out: &mut Vec<u8>) {
+pub(crate) fn encode_vector(v: &[f32], out: &mut Vec<u8>) {
     out.clear();
     out.reserve(v.len() * 4);
     for x in v {
@@ -371,7 +454,7 @@ fn encode_vector(v: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-fn decode_vector(blob: &[u8], out: &mut Vec<f32>) -> Result<(), StoreError> {
+pub(crate) fn decode_vector(blob: &[u8], out: &mut Vec<f32>) -> Result<(), StoreError> {
     if !blob.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!("vector blob of {} bytes", blob.len())));
     }
@@ -433,7 +516,7 @@ impl StoreRead for EmbeddedStore {
 
     fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, name, model_id, dimension, generation FROM vaults ORDER BY name")?;
+        let mut stmt = conn.prepare(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY name"))?;
         Ok(stmt.query_map([], vault_row)?.collect::<Result<_, _>>()?)
     }
 
@@ -497,7 +580,7 @@ impl StoreRead for EmbeddedStore {
             Some(_) => {}
         }
         let allowed = self.allowed_documents(vault, filter)?;
-        self.with_index(&info, |index| index.search(query, limit, allowed.as_ref()))
+        self.with_index(&info, Space::Chunks, |index| index.search(query, limit, allowed.as_ref()))
     }
 
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
@@ -585,11 +668,68 @@ impl StoreRead for EmbeddedStore {
         if gaps > 0 {
             report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
         }
+        let memories = count("SELECT count(*) FROM memories")?;
+        let memory_rows = count("SELECT count(*) FROM memories_fts")?;
+        if memories != memory_rows {
+            report.problems.push(format!("{memory_rows} memory keyword rows for {memories} memories"));
+        }
+        let bad_memory_vectors = count(
+            "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE length(m.vector) != 4 * v.dimension",
+        )?;
+        if bad_memory_vectors > 0 {
+            report.problems.push(format!("{bad_memory_vectors} memories have a vector of the wrong dimension"));
+        }
         let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if check != "ok" {
             report.problems.push(format!("sqlite quick_check: {check}"));
         }
         Ok(report)
+    }
+
+    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
+        self.m_get(vault, id, now_ms)
+    }
+
+    fn memory_list(
+        &self,
+        vault: VaultId,
+        filter: &MemoryFilter,
+        after: Option<MemoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.m_list(vault, filter, after, limit)
+    }
+
+    fn memory_keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        self.m_keyword_search(vault, query, filter, limit)
+    }
+
+    fn memory_vector_search(
+        &self,
+        vault: VaultId,
+        vector: &[f32],
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        self.m_vector_search(vault, vector, filter, limit)
+    }
+
+    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.m_records(rowids)
+    }
+
+    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
+        self.m_stats(vault, now_ms)
+    }
+
+    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.m_to_reembed(vault, after, limit)
     }
 }
 
@@ -605,7 +745,11 @@ impl StoreWrite for EmbeddedStore {
 
     fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
         let conn = self.conn();
-        let chunks: i64 = conn.query_row("SELECT count(*) FROM chunks WHERE vault_id = ?", [vault], |r| r.get(0))?;
+        let chunks: i64 = conn.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1) + (SELECT count(*) FROM memories WHERE vault_id = ?1)",
+            [vault],
+            |r| r.get(0),
+        )?;
         let current: Option<i64> =
             conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
         if chunks > 0 && current.is_some_and(|d| d as usize != dimension) {
@@ -641,10 +785,10 @@ impl StoreWrite for EmbeddedStore {
             ids.push(id);
             changes.push((id, removed, added, doc));
         }
-        let after = Self::bump_generation(&tx, vault)?;
+        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
         tx.commit()?;
         drop(conn);
-        self.patch_index(vault, after - 1, after, |index| {
+        self.patch_index(vault, Space::Chunks, after - 1, after, |index| {
             for (doc_id, removed, added, doc) in &changes {
                 index.remove_document(*doc_id, removed);
                 for (chunk_id, chunk) in added.iter().zip(&doc.chunks) {
@@ -672,10 +816,10 @@ impl StoreWrite for EmbeddedStore {
         };
         tx.execute("DELETE FROM chunks WHERE document_id = ?", [id])?;
         tx.execute("DELETE FROM documents WHERE id = ?", [id])?;
-        let after = Self::bump_generation(&tx, vault)?;
+        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
         tx.commit()?;
         drop(conn);
-        self.patch_index(vault, after - 1, after, |index| index.remove_document(id, &removed));
+        self.patch_index(vault, Space::Chunks, after - 1, after, |index| index.remove_document(id, &removed));
         Ok(true)
     }
 
@@ -697,15 +841,18 @@ impl StoreWrite for EmbeddedStore {
     fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let missing: i64 =
-            tx.query_row("SELECT count(*) FROM chunks WHERE vault_id = ? AND staged_vector IS NULL", [vault], |r| {
-                r.get(0)
-            })?;
+        let missing: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND staged_vector IS NULL)
+                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND staged_vector IS NULL)",
+            [vault],
+            |r| r.get(0),
+        )?;
         if missing > 0 {
             return Err(StoreError::Incomplete { missing: missing as u64 });
         }
         let wrong: i64 = tx.query_row(
-            "SELECT count(*) FROM chunks WHERE vault_id = ? AND length(staged_vector) != ?",
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND length(staged_vector) != ?2)
+                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND length(staged_vector) != ?2)",
             params![vault, (dimension * 4) as i64],
             |r| r.get(0),
         )?;
@@ -713,20 +860,52 @@ impl StoreWrite for EmbeddedStore {
             return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")));
         }
         tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        Self::bump_generation(&tx, vault, Space::Memories)?;
         tx.execute(
             "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
             params![model_id, dimension as i64, vault],
         )?;
-        Self::bump_generation(&tx, vault)?;
+        Self::bump_generation(&tx, vault, Space::Chunks)?;
         tx.commit()?;
         drop(conn);
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).remove(&vault);
+        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
+        indexes.remove(&(vault, Space::Chunks));
+        indexes.remove(&(vault, Space::Memories));
         Ok(())
     }
 
     fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        let conn = self.conn();
+        conn.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        conn.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
         Ok(())
+    }
+
+    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
+        self.m_put(vault, memory, now_ms)
+    }
+
+    fn memory_update(
+        &self,
+        vault: VaultId,
+        id: &str,
+        patch: &MemoryPatch,
+        now_ms: i64,
+    ) -> Result<Option<MemoryRecord>, StoreError> {
+        self.m_update(vault, id, patch, now_ms)
+    }
+
+    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
+        self.m_delete(vault, id)
+    }
+
+    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.m_purge_expired(now_ms)
+    }
+
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
+        self.m_stage(vault, vectors)
     }
 }
 
