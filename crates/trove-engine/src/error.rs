@@ -58,6 +58,14 @@ pub enum EngineError {
         /// Its dimension.
         configured_dim: usize,
     },
+    /// No live memory with that id in the vault.
+    #[error("no memory `{id}` in vault `{vault}` (it may have expired or been deleted)")]
+    MemoryNotFound {
+        /// The vault.
+        vault: String,
+        /// The id asked for.
+        id: String,
+    },
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
@@ -81,6 +89,7 @@ impl HasCode for EngineError {
             EngineError::VaultEmpty { .. } => Code::VaultNotFound,
             EngineError::SourceNotFound { .. } => Code::SourceNotFound,
             EngineError::EmbedderMismatch { .. } => Code::EmbedderMismatch,
+            EngineError::MemoryNotFound { .. } => Code::MemoryNotFound,
             EngineError::BadRequest(_) => Code::BadRequest,
             EngineError::Internal(_) => Code::Internal,
         }

@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod highlight;
 mod ingest;
+pub mod memory;
 mod search;
 
 pub use engine::{EmbedderSpec, Engine, OpenMode};

@@ -114,7 +114,7 @@ impl Engine {
     }
 
     /// Query vectors must come from the model that made the vault's vectors.
-    fn check_vault_model(&self, vault: &VaultInfo) -> Result<(), EngineError> {
+    pub(crate) fn check_vault_model(&self, vault: &VaultInfo) -> Result<(), EngineError> {
         match (&vault.model_id, vault.dimension) {
             (Some(m), Some(d)) if *m != self.spec.model_id || d != self.spec.dimension => {
                 Err(EngineError::EmbedderMismatch {

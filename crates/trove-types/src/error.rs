@@ -46,6 +46,8 @@ pub enum Code {
     VaultNotFound,
     /// A source named in a request does not exist.
     SourceNotFound,
+    /// A memory id names no live memory in the vault.
+    MemoryNotFound,
     /// A request argument is malformed (bad query, bad limit, bad JSON line).
     BadRequest,
     /// The embedding model files are missing.
@@ -97,6 +99,7 @@ impl Code {
             Code::WorkspaceExists => ("workspace_exists", InvalidRequest, 409, 73),
             Code::VaultNotFound => ("vault_not_found", InvalidRequest, 404, 66),
             Code::SourceNotFound => ("source_not_found", InvalidRequest, 404, 66),
+            Code::MemoryNotFound => ("memory_not_found", InvalidRequest, 404, 66),
             Code::BadRequest => ("bad_request", InvalidRequest, 400, 64),
             Code::ModelNotInstalled => ("model_not_installed", System, 503, 69),
             Code::ModelInvalid => ("model_invalid", System, 503, 69),
@@ -167,6 +170,7 @@ mod tests {
             Code::WorkspaceExists,
             Code::VaultNotFound,
             Code::SourceNotFound,
+            Code::MemoryNotFound,
             Code::BadRequest,
             Code::ModelNotInstalled,
             Code::ModelInvalid,

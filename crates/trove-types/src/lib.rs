@@ -6,7 +6,11 @@
 //! error means the same thing whichever transport reports it.
 
 pub mod error;
+pub mod memory;
 pub mod search;
 
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
+pub use memory::{
+    Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
+};
 pub use search::{IngestSummary, SearchHit, SearchMode, SearchResponse};
