@@ -24,5 +24,5 @@ pub use load::{CONFIG_FILE, ENV_FILE, Workspace};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
     ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, LocalFileConfig, LogConfig, LogFormat,
-    SearchConfig, SourceConfig, StorageConfig, VaultConfig,
+    SearchConfig, ServerConfig, SourceConfig, StorageConfig, VaultConfig,
 };

@@ -228,6 +228,21 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.search.candidates == 0 {
         return invalid("search.candidates".into(), "must be at least 1".into());
     }
+    if config.server.bind.parse::<std::net::SocketAddr>().is_err() {
+        return invalid(
+            "server.bind".into(),
+            format!("`{}` is not an address and port: write e.g. 127.0.0.1:7700 or 0.0.0.0:7700", config.server.bind),
+        );
+    }
+    if config.server.request_timeout_s == 0 || config.server.request_timeout_s > 3600 {
+        return invalid("server.request_timeout_s".into(), "must be between 1 and 3600".into());
+    }
+    if config.server.max_body_bytes < 1024 {
+        return invalid("server.max_body_bytes".into(), "must be at least 1024".into());
+    }
+    if config.server.shutdown_grace_s > 3600 {
+        return invalid("server.shutdown_grace_s".into(), "must be at most 3600".into());
+    }
     if let Err(e) = config.log.level.parse::<LevelCheck>() {
         return invalid("log.level".into(), e);
     }
@@ -352,6 +367,9 @@ mod tests {
         let ws = Ws::new(crate::template::CONFIG_YAML);
         let w = ws.load(&[]).unwrap();
         assert!(w.config.vaults.contains_key("default"));
+        // The template spells out every server default.
+        assert_eq!(w.config.server, crate::ServerConfig::default());
+        assert!(crate::template::CONFIG_YAML.contains("\nserver:\n  # "));
     }
 
     #[test]
@@ -458,5 +476,12 @@ mod tests {
         assert!(ws.load(&[]).unwrap_err().to_string().contains("vault names"));
         let ws = Ws::new("log:\n  level: loud\n");
         assert!(ws.load(&[]).unwrap_err().to_string().contains("log.level"));
+        let ws = Ws::new("server:\n  bind: localhost\n");
+        let msg = ws.load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("server.bind") && msg.contains("127.0.0.1:7700"), "{msg}");
+        let ws = Ws::new("server:\n  request_timeout_s: 0\n");
+        assert!(ws.load(&[]).unwrap_err().to_string().contains("server.request_timeout_s"));
+        let w = Ws::new("").load(&[("TROVE__SERVER__BIND", "0.0.0.0:8080")]).unwrap();
+        assert_eq!(w.config.server.bind, "0.0.0.0:8080");
     }
 }

@@ -20,6 +20,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Logging.
     pub log: LogConfig,
+    /// `trove serve`.
+    pub server: ServerConfig,
     /// Vaults by name, in file order.
     pub vaults: IndexMap<String, VaultConfig>,
 }
@@ -32,6 +34,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             ingest: IngestConfig::default(),
             log: LogConfig::default(),
+            server: ServerConfig::default(),
             vaults: IndexMap::new(),
         }
     }
@@ -150,6 +153,31 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// `server:` (`trove serve`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on (`--bind` wins). Default `127.0.0.1:7700`.
+    pub bind: String,
+    /// Seconds a request may take before it is answered with a `timeout` error.
+    pub request_timeout_s: u64,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:7700".into(),
+            request_timeout_s: 30,
+            max_body_bytes: 10 * 1024 * 1024,
+            shutdown_grace_s: 10,
+        }
     }
 }
 

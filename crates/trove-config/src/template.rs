@@ -37,6 +37,13 @@ log:
   level: info            # error | warn | info | debug | trace
   format: text           # text | json
 
+server:
+  # `trove serve` listens here (`--bind ADDR` wins); use 0.0.0.0:7700 to accept other hosts.
+  bind: 127.0.0.1:7700
+  request_timeout_s: 30      # a slower request is answered 503 `timeout`
+  max_body_bytes: 10485760   # a larger request body is answered 413 `payload_too_large`
+  shutdown_grace_s: 10       # on SIGTERM/SIGINT, in-flight requests get this long to finish
+
 vaults:
   # A vault is the unit of knowledge and of access: sources, documents and memories.
   default:

@@ -66,6 +66,16 @@ pub enum EngineError {
         /// The id asked for.
         id: String,
     },
+    /// No document with that id in the vault.
+    #[error(
+        "no document `{id}` in vault `{vault}` (document ids are the numbers listed by GET /v1/vaults/{vault}/documents)"
+    )]
+    DocumentNotFound {
+        /// The vault.
+        vault: String,
+        /// The id asked for.
+        id: String,
+    },
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
@@ -90,6 +100,7 @@ impl HasCode for EngineError {
             EngineError::SourceNotFound { .. } => Code::SourceNotFound,
             EngineError::EmbedderMismatch { .. } => Code::EmbedderMismatch,
             EngineError::MemoryNotFound { .. } => Code::MemoryNotFound,
+            EngineError::DocumentNotFound { .. } => Code::DocumentNotFound,
             EngineError::BadRequest(_) => Code::BadRequest,
             EngineError::Internal(_) => Code::Internal,
         }

@@ -1,4 +1,5 @@
-//! The engine: every operation Trove offers (ingest, search, re-embed), written once against
+//! The engine: every operation Trove offers (ingest, search, re-embed, memories, document
+//! listing), written once against
 //! the storage traits and the [`Embedder`](trove_embed::Embedder) trait. The CLI calls it
 //! directly; the HTTP and MCP servers will call the same functions on blocking threads.
 //!
@@ -6,6 +7,7 @@
 //! vault's vectors all come from the model recorded for the vault (a different configured
 //! model is an error until the vault is re-embedded).
 
+mod documents;
 mod engine;
 mod error;
 mod highlight;
@@ -13,6 +15,7 @@ mod ingest;
 pub mod memory;
 mod search;
 
+pub use documents::MAX_DOCUMENT_LIMIT;
 pub use engine::{EmbedderSpec, Engine, OpenMode};
 pub use error::EngineError;
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress};
@@ -25,6 +28,12 @@ pub fn embedding_input(title: &str, heading_path: &[String], text: &str) -> Stri
     let context = if heading_path.is_empty() { title.to_string() } else { heading_path.join(" > ") };
     if context.is_empty() { text.to_string() } else { format!("{context}\n{text}") }
 }
+
+// The servers share one engine between request threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+};
 
 #[cfg(test)]
 mod tests {

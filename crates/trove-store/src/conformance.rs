@@ -21,6 +21,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("put_and_read_back", put_and_read_back),
         ("replace_leaves_no_old_chunks", replace_leaves_no_old_chunks),
         ("delete_removes_from_every_index", delete_removes_from_every_index),
+        ("documents_list_in_pages_with_their_chunks", documents_list_in_pages_with_their_chunks),
         ("keyword_search_ranks_and_filters", keyword_search_ranks_and_filters),
         ("keyword_query_syntax_is_inert", keyword_query_syntax_is_inert),
         ("vector_search_ranks_and_filters", vector_search_ranks_and_filters),
@@ -160,6 +161,44 @@ fn delete_removes_from_every_index(store: &dyn StoreWrite) {
     assert_eq!(hits.len(), 1, "orphan vector after delete");
     assert_eq!(store.document_states(v, "s").unwrap().len(), 1);
     consistent(store);
+}
+
+fn documents_list_in_pages_with_their_chunks(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let w = vault(store, "w");
+    store.put_documents(w, &[doc("s", "other.md", "h", &[("elsewhere", [1.0, 0.0])])]).unwrap();
+    store
+        .put_documents(
+            v,
+            &[
+                doc("s", "a.md", "ha", &[("one two", [1.0, 0.0]), ("three", [0.0, 1.0])]),
+                doc("s", "b.md", "hb", &[("four", [1.0, 0.0])]),
+                doc("t", "c.md", "hc", &[("five six seven", [1.0, 0.0])]),
+            ],
+        )
+        .unwrap();
+    let first = store.documents(v, 0, 2).unwrap();
+    assert_eq!(first.iter().map(|d| d.uri.as_str()).collect::<Vec<_>>(), ["a.md", "b.md"], "first page");
+    let rest = store.documents(v, first[1].id, 2).unwrap();
+    assert_eq!(rest.iter().map(|d| d.uri.as_str()).collect::<Vec<_>>(), ["c.md"], "pages skipped or repeated");
+    assert!(store.documents(v, rest[0].id, 2).unwrap().is_empty());
+    let a = &first[0];
+    assert_eq!((a.source.as_str(), a.title.as_str(), a.content_hash.as_str()), ("s", "Title of a.md", "ha"));
+    assert_eq!((a.chunks, a.tokens), (2, 3));
+    assert_eq!(a.metadata, serde_json::json!({"k": "v"}));
+    assert_eq!(a.modified_unix_ms, Some(1_700_000_000_000));
+    assert!(!a.indexed_at.is_empty());
+    assert_eq!(store.document(v, a.id).unwrap().as_ref(), Some(a));
+    let other = store.documents(w, 0, 10).unwrap();
+    assert_eq!(other.len(), 1);
+    assert!(store.document(v, other[0].id).unwrap().is_none(), "a document is visible from another vault");
+    let chunks = store.document_chunks(a.id).unwrap();
+    assert_eq!(chunks.iter().map(|c| (c.index, c.text.as_str())).collect::<Vec<_>>(), [(0, "one two"), (1, "three")]);
+    assert!(chunks.iter().all(|c| c.document_id == a.id && c.uri == "a.md"));
+    assert!(store.delete_document(v, "s", "a.md").unwrap());
+    assert!(store.document(v, a.id).unwrap().is_none());
+    assert!(store.document_chunks(a.id).unwrap().is_empty());
+    assert_eq!(store.documents(v, 0, 10).unwrap().len(), 2);
 }
 
 fn keyword_search_ranks_and_filters(store: &dyn StoreWrite) {

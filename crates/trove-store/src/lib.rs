@@ -29,6 +29,12 @@ pub trait StoreRead: Send + Sync {
     fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError>;
     /// The names of every source that has documents in the vault.
     fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError>;
+    /// Up to `limit` documents of the vault with id greater than `after`, ascending id.
+    fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError>;
+    /// One document of the vault by id (`None` when absent or in another vault).
+    fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError>;
+    /// A document's chunks in order (empty when the document is absent).
+    fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError>;
     /// BM25 over chunk text and headings. The query is plain text (no operator syntax): its
     /// words are matched with OR semantics. Best first; score higher is better.
     fn keyword_search(

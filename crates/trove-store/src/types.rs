@@ -37,6 +37,31 @@ pub struct DocumentState {
     pub content_hash: String,
 }
 
+/// A stored document, without its chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRecord {
+    /// Id.
+    pub id: DocumentId,
+    /// Source name within the vault.
+    pub source: String,
+    /// URI within its source.
+    pub uri: String,
+    /// Title.
+    pub title: String,
+    /// The stored content hash (as written by ingest).
+    pub content_hash: String,
+    /// Free-form metadata.
+    pub metadata: serde_json::Value,
+    /// Modification time at the source, milliseconds since the epoch.
+    pub modified_unix_ms: Option<i64>,
+    /// When it was written, RFC 3339.
+    pub indexed_at: String,
+    /// Its chunks.
+    pub chunks: u64,
+    /// Model tokens over its chunks.
+    pub tokens: u64,
+}
+
 /// A document to write, with every chunk and its vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDocument {

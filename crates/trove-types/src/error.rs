@@ -70,6 +70,22 @@ pub enum Code {
     IoFailed,
     /// A document could not be parsed or converted.
     DocumentUnreadable,
+    /// A document id names no document in the vault.
+    DocumentNotFound,
+    /// No HTTP route has that path.
+    NotFound,
+    /// The HTTP route exists but not with that method.
+    MethodNotAllowed,
+    /// A request body is not syntactically valid JSON.
+    MalformedJson,
+    /// A request body or query is valid JSON but has wrong types, missing or unknown fields.
+    InvalidFields,
+    /// A request body is larger than the server accepts.
+    PayloadTooLarge,
+    /// A request body was sent without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// The server did not finish the request within its time limit.
+    Timeout,
     /// A bug.
     Internal,
 }
@@ -111,6 +127,14 @@ impl Code {
             Code::StoreTooNew => ("store_too_new", System, 500, 74),
             Code::IoFailed => ("io_failed", System, 500, 74),
             Code::DocumentUnreadable => ("document_unreadable", InvalidRequest, 422, 65),
+            Code::DocumentNotFound => ("document_not_found", InvalidRequest, 404, 66),
+            Code::NotFound => ("not_found", InvalidRequest, 404, 64),
+            Code::MethodNotAllowed => ("method_not_allowed", InvalidRequest, 405, 64),
+            Code::MalformedJson => ("malformed_json", InvalidRequest, 400, 65),
+            Code::InvalidFields => ("invalid_fields", InvalidRequest, 422, 65),
+            Code::PayloadTooLarge => ("payload_too_large", InvalidRequest, 413, 65),
+            Code::UnsupportedMediaType => ("unsupported_media_type", InvalidRequest, 415, 65),
+            Code::Timeout => ("timeout", System, 503, 75),
             Code::Internal => ("internal", Internal, 500, 70),
         };
         CodeInfo { name, kind, http_status, exit_code }
@@ -182,6 +206,14 @@ mod tests {
             Code::StoreTooNew,
             Code::IoFailed,
             Code::DocumentUnreadable,
+            Code::DocumentNotFound,
+            Code::NotFound,
+            Code::MethodNotAllowed,
+            Code::MalformedJson,
+            Code::InvalidFields,
+            Code::PayloadTooLarge,
+            Code::UnsupportedMediaType,
+            Code::Timeout,
             Code::Internal,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.info().name).collect();

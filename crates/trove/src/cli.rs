@@ -58,6 +58,16 @@ pub enum Command {
     Status(StatusArgs),
     /// The built-in embedding model.
     Model(ModelArgs),
+    /// Serve the HTTP API (holds the workspace's writer lock; stop with Ctrl-C or SIGTERM).
+    Serve(ServeArgs),
+}
+
+/// `trove serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (default: server.bind, 127.0.0.1:7700).
+    #[arg(long, env = "TROVE_BIND", value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 /// `trove init`.

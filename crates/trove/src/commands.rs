@@ -62,10 +62,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             init_logging(g.log_level.as_deref().unwrap_or("info"), LogFormat::Text);
             model(g, &args.action)
         }
+        Command::Serve(args) => {
+            let ws = load(g)?;
+            init_logging(&level(g, &ws), ws.config.log.format);
+            crate::serve::serve(ws, args)
+        }
     }
 }
 
-fn level(g: &Global, ws: &Workspace) -> String {
+pub(crate) fn level(g: &Global, ws: &Workspace) -> String {
     g.log_level.clone().unwrap_or_else(|| ws.config.log.level.clone())
 }
 

@@ -3,12 +3,14 @@
 //!
 //! Layout: [`cli`] declares the commands and flags; [`commands`] runs each one against the
 //! engine; [`output`] renders results for people and for `--json`; [`progress`] draws the
-//! ingest progress bar or writes plain progress lines when stderr is not a terminal.
+//! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
+//! runs the HTTP server of `trove-server` until SIGINT or SIGTERM.
 
 mod cli;
 mod commands;
 mod output;
 mod progress;
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;

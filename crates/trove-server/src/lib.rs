@@ -1,0 +1,200 @@
+//! Trove's HTTP transport, behind `trove serve`: a JSON API under `/v1` (vaults, search,
+//! documents, memories), the probes `/live`, `/ready` and `/health`, and `/metrics` for
+//! Prometheus. It is thin by design: every operation is one call of the synchronous
+//! [`Engine`], made on tokio's blocking pool (never on the async runtime), and every error
+//! leaves as `{message, code, type, link}` with the HTTP status of its code in the shared table.
+//!
+//! Layout: [`run`] serves a listener until a shutdown future resolves (mini-redis style, so
+//! tests pass their own `127.0.0.1:0` listener and their own shutdown); [`router`] builds the
+//! routes and the middleware (request ids and per-request log spans, metrics, the request time
+//! limit, the body size limit); [`error`] turns engine errors and axum's rejections into
+//! answers; [`metrics`] keeps the Prometheus counters; `health` answers the probes; `routes`
+//! holds one module per resource.
+//!
+//! ```no_run
+//! # async fn demo(engine: trove_engine::Engine) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let state = trove_server::AppState::new(engine, trove_server::ServerOptions::default());
+//! trove_server::run(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod error;
+mod health;
+pub mod metrics;
+mod middleware;
+mod routes;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use trove_config::ServerConfig;
+use trove_engine::Engine;
+
+pub use error::ApiError;
+pub use metrics::{Metrics, TimedEmbedder};
+
+/// Limits and intervals of a running server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// A request still running after this is answered `503 timeout` (its engine call, already
+    /// on a blocking thread, runs to completion but its result is dropped).
+    pub request_timeout: Duration,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// After the shutdown signal, how long in-flight requests get before the server returns.
+    pub shutdown_grace: Duration,
+    /// How often expired memories are purged.
+    pub purge_interval: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions::from_config(&ServerConfig::default())
+    }
+}
+
+impl ServerOptions {
+    /// The options a `server:` section asks for.
+    pub fn from_config(c: &ServerConfig) -> ServerOptions {
+        ServerOptions {
+            request_timeout: Duration::from_secs(c.request_timeout_s),
+            max_body_bytes: usize::try_from(c.max_body_bytes).unwrap_or(usize::MAX),
+            shutdown_grace: Duration::from_secs(c.shutdown_grace_s),
+            purge_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine (holding the workspace's writer lock).
+    pub engine: Arc<Engine>,
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Limits.
+    pub options: Arc<ServerOptions>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("engine", &self.engine).field("options", &self.options).finish()
+    }
+}
+
+impl AppState {
+    /// Shares `engine`. When its embedder is already loaded (`trove serve` loads it at
+    /// startup), it is wrapped in a [`TimedEmbedder`] so `/metrics` reports embedding latency.
+    pub fn new(engine: Engine, options: ServerOptions) -> AppState {
+        let metrics = Arc::new(Metrics::new());
+        let engine = match engine.embedder_loaded().then(|| engine.embedder()) {
+            Some(Ok(embedder)) => engine.with_embedder(Arc::new(TimedEmbedder::new(embedder, metrics.clone()))),
+            _ => engine,
+        };
+        AppState { engine: Arc::new(engine), metrics, options: Arc::new(options) }
+    }
+}
+
+/// The routes and their middleware.
+pub fn router(state: AppState) -> Router {
+    let limit = state.options.max_body_bytes;
+    Router::new()
+        .route("/live", get(health::live))
+        .route("/ready", get(health::ready))
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/vaults", get(routes::vaults::list))
+        .route("/v1/vaults/{vault}", get(routes::vaults::get))
+        .route("/v1/vaults/{vault}/search", post(routes::vaults::search))
+        .route("/v1/vaults/{vault}/documents", get(routes::documents::list))
+        .route("/v1/vaults/{vault}/documents/{id}", get(routes::documents::get).delete(routes::documents::delete))
+        .route("/v1/vaults/{vault}/memories", post(routes::memories::store).get(routes::memories::list))
+        .route("/v1/vaults/{vault}/memories/retrieve", post(routes::memories::retrieve))
+        .route("/v1/vaults/{vault}/memories/stats", get(routes::memories::stats))
+        .route(
+            "/v1/vaults/{vault}/memories/{id}",
+            get(routes::memories::get).patch(routes::memories::update).delete(routes::memories::delete),
+        )
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::time_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting connections and gives
+/// requests in flight [`ServerOptions::shutdown_grace`] to finish. A background task purges
+/// expired memories every [`ServerOptions::purge_interval`] until then.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let grace = state.options.shutdown_grace;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let purge = tokio::spawn(purge_expired(state.clone(), stop_rx.clone()));
+    let signal = {
+        let stop_tx = stop_tx.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; finishing the requests in flight");
+            let _ = stop_tx.send(true);
+        }
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal).into_future();
+    let mut stopped = stop_rx.clone();
+    let deadline = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        r = server => r,
+        () = deadline => {
+            tracing::warn!(grace_s = grace.as_secs_f64(), "requests still in flight after the shutdown grace period; closing them");
+            Ok(())
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = purge.await;
+    tracing::info!("server stopped");
+    result
+}
+
+async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(state.options.purge_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let engine = state.engine.clone();
+        match tokio::task::spawn_blocking(move || engine.memory_purge_expired()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(purged = n, "purged expired memories"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging expired memories failed; retrying at the next interval"),
+            Err(e) => tracing::error!(error = %e, "the memory purge task failed"),
+        }
+    }
+}
+
+/// Runs `f` on the engine on tokio's blocking pool, inside the request's log span.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Engine) -> Result<T, trove_engine::EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = state.engine.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&engine)))
+        .await
+        .map_err(|e| ApiError::new(trove_types::Code::Internal, format!("the engine call failed: {e}")))?
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,240 @@
+//! Prometheus metrics, written by hand in the text exposition format (version 0.0.4): request
+//! counts by route template, method and status; request latency by route; search latency by
+//! mode; embedding latency (when the model was loaded at startup and wrapped by
+//! [`TimedEmbedder`]); and the process's resident memory from `/proc/self/statm`.
+//!
+//! Routes are labelled by their template (`/v1/vaults/{vault}/search`), never by the raw path,
+//! so a client cannot grow the label set; requests that match no route share `unmatched`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use trove_embed::{EmbedError, Embedder};
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// A latency histogram with the fixed [`BUCKETS`].
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    /// Observations per bucket (not cumulative); the last slot is above every bound.
+    counts: [u64; BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        let i = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    request_latency: BTreeMap<String, Histogram>,
+    search_latency: BTreeMap<(&'static str, &'static str), Histogram>,
+    embed_latency: Option<Histogram>,
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Empty metrics; uptime counts from now.
+    pub fn new() -> Metrics {
+        Metrics { inner: Mutex::new(Inner::default()), started: Instant::now() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records one answered request.
+    pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let mut m = self.lock();
+        *m.requests.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
+        m.request_latency.entry(route.to_string()).or_default().observe(took.as_secs_f64());
+    }
+
+    /// Records one search of `kind` (`documents` or `memories`) in a mode.
+    pub fn search(&self, kind: &'static str, mode: &'static str, took: Duration) {
+        self.lock().search_latency.entry((kind, mode)).or_default().observe(took.as_secs_f64());
+    }
+
+    /// Records one call of the embedding model.
+    pub fn embed(&self, took: Duration) {
+        self.lock().embed_latency.get_or_insert_with(Histogram::default).observe(took.as_secs_f64());
+    }
+
+    /// Declares the embedder as timed, so its histogram appears (with zero counts) before the
+    /// first call.
+    pub fn embedder_timed(&self) {
+        self.lock().embed_latency.get_or_insert_with(Histogram::default);
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let m = self.lock();
+        let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP trove_http_requests_total HTTP requests answered, by route template, method and status.\n",
+        );
+        out.push_str("# TYPE trove_http_requests_total counter\n");
+        for ((route, method, status), n) in &m.requests {
+            let _ = writeln!(
+                out,
+                "trove_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
+                label(route),
+                label(method)
+            );
+        }
+        out.push_str("# HELP trove_http_request_duration_seconds Time from receiving a request to its response, by route template.\n");
+        out.push_str("# TYPE trove_http_request_duration_seconds histogram\n");
+        for (route, h) in &m.request_latency {
+            h.render(&mut out, "trove_http_request_duration_seconds", &format!("route=\"{}\"", label(route)));
+        }
+        out.push_str("# HELP trove_search_latency_seconds Engine time of one search, query embedding included, by kind (documents or memories) and mode.\n");
+        out.push_str("# TYPE trove_search_latency_seconds histogram\n");
+        for ((kind, mode), h) in &m.search_latency {
+            h.render(&mut out, "trove_search_latency_seconds", &format!("kind=\"{kind}\",mode=\"{mode}\""));
+        }
+        if let Some(h) = &m.embed_latency {
+            out.push_str(
+                "# HELP trove_embedder_latency_seconds Time of one call of the embedding model (one batch of texts).\n",
+            );
+            out.push_str("# TYPE trove_embedder_latency_seconds histogram\n");
+            h.render(&mut out, "trove_embedder_latency_seconds", "");
+        }
+        drop(m);
+        if let Some(rss) = resident_memory_bytes() {
+            out.push_str("# HELP trove_process_resident_memory_bytes Resident memory of the server process.\n");
+            out.push_str("# TYPE trove_process_resident_memory_bytes gauge\n");
+            let _ = writeln!(out, "trove_process_resident_memory_bytes {rss}");
+        }
+        out.push_str("# HELP trove_uptime_seconds Seconds since the server started.\n");
+        out.push_str("# TYPE trove_uptime_seconds gauge\n");
+        let _ = writeln!(out, "trove_uptime_seconds {}", self.started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Seconds since [`Metrics::new`].
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Resident set size from `/proc/self/statm` (its second field, in pages); `None` off Linux.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
+}
+
+/// An [`Embedder`] that records the latency of every `embed` call.
+pub struct TimedEmbedder {
+    inner: Arc<dyn Embedder>,
+    metrics: Arc<Metrics>,
+}
+
+impl TimedEmbedder {
+    /// Wraps `inner`, recording into `metrics`.
+    pub fn new(inner: Arc<dyn Embedder>, metrics: Arc<Metrics>) -> TimedEmbedder {
+        metrics.embedder_timed();
+        TimedEmbedder { inner, metrics }
+    }
+}
+
+impl Embedder for TimedEmbedder {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    fn max_input_tokens(&self) -> usize {
+        self.inner.max_input_tokens()
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.inner.count_tokens(text)
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let started = Instant::now();
+        let out = self.inner.embed(texts);
+        self.metrics.embed(started.elapsed());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_labels_escaped() {
+        let m = Metrics::new();
+        m.request("/v1/vaults/{vault}", "GET", 200, Duration::from_millis(3));
+        m.request("/v1/vaults/{vault}", "GET", 200, Duration::from_millis(300));
+        m.request("/v1/vaults/{vault}", "GET", 404, Duration::from_secs(60));
+        m.search("documents", "keyword", Duration::from_millis(2));
+        let text = m.render();
+        assert!(
+            text.contains("trove_http_requests_total{route=\"/v1/vaults/{vault}\",method=\"GET\",status=\"200\"} 2")
+        );
+        assert!(
+            text.contains("trove_http_requests_total{route=\"/v1/vaults/{vault}\",method=\"GET\",status=\"404\"} 1")
+        );
+        let b = |le: &str| {
+            format!("trove_http_request_duration_seconds_bucket{{route=\"/v1/vaults/{{vault}}\",le=\"{le}\"}}")
+        };
+        assert!(text.contains(&format!("{} 0\n", b("0.001"))), "{text}");
+        assert!(text.contains(&format!("{} 1\n", b("0.005"))), "{text}");
+        assert!(text.contains(&format!("{} 2\n", b("0.5"))), "{text}");
+        assert!(text.contains(&format!("{} 2\n", b("30"))), "{text}");
+        assert!(text.contains(&format!("{} 3\n", b("+Inf"))), "{text}");
+        assert!(text.contains("trove_http_request_duration_seconds_count{route=\"/v1/vaults/{vault}\"} 3"));
+        assert!(text.contains("trove_search_latency_seconds_count{kind=\"documents\",mode=\"keyword\"} 1"));
+        assert!(!text.contains("trove_embedder_latency_seconds"), "embedder latency shown without a timed embedder");
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        if cfg!(target_os = "linux") {
+            assert!(resident_memory_bytes().unwrap() > 1024 * 1024);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Memories: store (`POST .../memories` → 201), list (`GET .../memories` with scope filters
+//! and cursor pages), get, update (`PATCH`, re-embeds changed text), delete (→ 204), retrieve
+//! (`POST .../memories/retrieve`) and stats. Validation is the engine's, shared by every
+//! transport.
+
+use std::time::Instant;
+
+use axum::Json as JsonOut;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use trove_types::{
+    Code, Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
+    SearchMode,
+};
+
+use crate::error::{ApiError, Json, Path};
+use crate::{AppState, blocking};
+
+/// `POST /v1/vaults/{vault}/memories`: 201 with the stored memory.
+pub async fn store(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+    Json(input): Json<MemoryInput>,
+) -> Result<(StatusCode, JsonOut<Memory>), ApiError> {
+    let memory = blocking(&state, move |e| e.memory_store(&vault, &input)).await?;
+    Ok((StatusCode::CREATED, JsonOut(memory)))
+}
+
+/// The query of a memory listing: scope filters (`tag` may repeat: all must match), `cursor`
+/// and `limit`. Unknown parameters are refused so a misspelt filter cannot silently widen a
+/// listing.
+fn list_params(raw: Option<&str>) -> Result<(MemoryScope, Option<String>, Option<usize>), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::new(Code::BadRequest, format!("the query string is not valid: {e}")))?;
+    let mut scope = MemoryScope::default();
+    let (mut cursor, mut limit) = (None, None);
+    for (k, v) in pairs {
+        match k.as_str() {
+            "user_id" => scope.user_id = Some(v),
+            "agent_id" => scope.agent_id = Some(v),
+            "session_id" => scope.session_id = Some(v),
+            "tag" => scope.tags.push(v),
+            "created_after" => scope.created_after = Some(v),
+            "created_before" => scope.created_before = Some(v),
+            "cursor" => cursor = Some(v),
+            "limit" => {
+                limit = Some(
+                    v.parse::<usize>()
+                        .map_err(|_| ApiError::new(Code::BadRequest, format!("limit: `{v}` is not a whole number")))?,
+                )
+            }
+            other => {
+                return Err(ApiError::new(
+                    Code::BadRequest,
+                    format!(
+                        "unknown query parameter `{other}`: use user_id, agent_id, session_id, tag (repeatable), created_after, created_before, cursor or limit"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((scope, cursor, limit))
+}
+
+/// `GET /v1/vaults/{vault}/memories`.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<JsonOut<MemoryPage>, ApiError> {
+    let (scope, cursor, limit) = list_params(raw.as_deref())?;
+    Ok(JsonOut(blocking(&state, move |e| e.memory_list(&vault, &scope, cursor.as_deref(), limit)).await?))
+}
+
+/// `GET /v1/vaults/{vault}/memories/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path((vault, id)): Path<(String, String)>,
+) -> Result<JsonOut<Memory>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.memory_get(&vault, &id)).await?))
+}
+
+/// `PATCH /v1/vaults/{vault}/memories/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    Path((vault, id)): Path<(String, String)>,
+    Json(update): Json<MemoryUpdate>,
+) -> Result<JsonOut<Memory>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.memory_update(&vault, &id, &update)).await?))
+}
+
+/// `DELETE /v1/vaults/{vault}/memories/{id}`: 204.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((vault, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.memory_delete(&vault, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The answer of a retrieval.
+#[derive(Debug, serde::Serialize)]
+pub struct Hits {
+    /// Best first.
+    pub hits: Vec<MemoryHit>,
+}
+
+/// `POST /v1/vaults/{vault}/memories/retrieve`.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+    Json(query): Json<MemoryQuery>,
+) -> Result<JsonOut<Hits>, ApiError> {
+    let mode = query.mode.unwrap_or(SearchMode::Hybrid);
+    let started = Instant::now();
+    let hits = blocking(&state, move |e| e.memory_retrieve(&vault, &query)).await?;
+    state.metrics.search("memories", mode.as_str(), started.elapsed());
+    Ok(JsonOut(Hits { hits }))
+}
+
+/// `GET /v1/vaults/{vault}/memories/stats`.
+pub async fn stats(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.memory_stats(&vault)).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_params_repeat_tags_and_refuse_unknown_keys() {
+        let (scope, cursor, limit) = list_params(Some("user_id=u%201&tag=a&tag=b&limit=5&cursor=1.2")).unwrap();
+        assert_eq!(scope.user_id.as_deref(), Some("u 1"));
+        assert_eq!(scope.tags, ["a", "b"]);
+        assert_eq!((cursor.as_deref(), limit), (Some("1.2"), Some(5)));
+        assert!(list_params(Some("usr_id=x")).unwrap_err().message.contains("usr_id"));
+        assert!(list_params(Some("limit=many")).unwrap_err().message.contains("limit"));
+        assert_eq!(list_params(None).unwrap().0, MemoryScope::default());
+    }
+}

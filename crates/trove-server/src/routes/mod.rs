@@ -1,0 +1,7 @@
+//! The `/v1` handlers, one module per resource. Each handler parses its input with the
+//! error-mapping extractors of [`crate::error`], makes one engine call through
+//! [`crate::blocking`], and returns the engine's answer as JSON.
+
+pub mod documents;
+pub mod memories;
+pub mod vaults;

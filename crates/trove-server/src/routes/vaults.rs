@@ -1,0 +1,77 @@
+//! Vaults (`GET /v1/vaults`, `GET /v1/vaults/{vault}`) and search
+//! (`POST /v1/vaults/{vault}/search`, answering the same shape as `trove search --json`).
+
+use std::time::Instant;
+
+use axum::Json as JsonOut;
+use axum::extract::State;
+use serde::Deserialize;
+use trove_engine::SearchRequest;
+use trove_store::ChunkFilter;
+use trove_types::{Code, SearchMode, SearchResponse, VaultSummary};
+
+use crate::error::{ApiError, Json, Path};
+use crate::{AppState, blocking};
+
+/// `GET /v1/vaults`: every vault, configured or stored.
+pub async fn list(State(state): State<AppState>) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
+    Ok(JsonOut(blocking(&state, |e| e.vaults_overview()).await?))
+}
+
+/// `GET /v1/vaults/{vault}`.
+pub async fn get(State(state): State<AppState>, Path(vault): Path<String>) -> Result<JsonOut<VaultSummary>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.vault_overview(&vault)).await?))
+}
+
+/// Restrictions of a search.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchFilters {
+    /// Only this source.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Only documents whose URI starts with this.
+    #[serde(default)]
+    pub uri_prefix: Option<String>,
+}
+
+/// The body of `POST /v1/vaults/{vault}/search`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    /// The query text.
+    pub query: String,
+    /// hybrid, semantic or keyword (default: `search.default_mode`).
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
+    /// Hits wanted (default: `search.default_limit`).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Restrictions.
+    #[serde(default)]
+    pub filters: Option<SearchFilters>,
+}
+
+/// `POST /v1/vaults/{vault}/search`.
+pub async fn search(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+    Json(body): Json<SearchBody>,
+) -> Result<JsonOut<SearchResponse>, ApiError> {
+    if body.query.trim().is_empty() {
+        return Err(ApiError::new(Code::BadRequest, "query: must not be empty; give some words to search for"));
+    }
+    let mode = body.mode.unwrap_or(state.engine.workspace().config.search.default_mode);
+    let filters = body.filters.unwrap_or_default();
+    let req = SearchRequest {
+        vault: Some(vault),
+        query: body.query,
+        mode: Some(mode),
+        limit: body.limit,
+        filter: ChunkFilter { source: filters.source, uri_prefix: filters.uri_prefix },
+    };
+    let started = Instant::now();
+    let response = blocking(&state, move |e| e.search(&req)).await?;
+    state.metrics.search("documents", mode.as_str(), started.elapsed());
+    Ok(JsonOut(response))
+}

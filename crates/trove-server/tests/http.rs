@@ -1,0 +1,512 @@
+//! Integration tests of the HTTP server: each test makes a workspace in a temporary folder,
+//! opens the real engine with the real built-in model (installed by `scripts/test`; loaded
+//! once per test binary and shared), starts the real router on `127.0.0.1:0` in its own
+//! runtime, and talks plain HTTP/1.1 to it over a socket, as any client would.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trove_config::Workspace;
+use trove_embed::{Embedder, LocalEmbedder, LocalOptions};
+use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
+use trove_server::{AppState, ServerOptions};
+
+const CONFIG: &str = "embedder:\n  auto_install: false\nvaults:\n  notes:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n  scratch: {}\n";
+
+const GARDEN: &str = "# Gardening\n\nTomatoes need full sun, regular watering and support stakes as they grow.\n\n## Pests\n\nAphids can be washed off leaves with a strong spray of water.\n";
+const ENGINE: &str =
+    "# Car maintenance\n\nChange the engine oil every ten thousand kilometres and check the brake pads twice a year.\n";
+const BAKING: &str =
+    "# Sourdough\n\nFeed the starter with flour and water, let the dough rise overnight, then bake at high heat.\n";
+
+fn embedder() -> Arc<dyn Embedder> {
+    static SHARED: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let dir = trove_embed::model::resolve(None).expect("the built-in model is not installed: run scripts/test");
+            Arc::new(LocalEmbedder::load(&dir, &LocalOptions::default()).expect("load the model")) as Arc<dyn Embedder>
+        })
+        .clone()
+}
+
+/// A running server on a temporary workspace.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::start_with(|_| {}, |_| {})
+    }
+
+    /// `docs` writes documents (ingested before the server starts); `opts` changes limits.
+    fn start_with(docs: impl FnOnce(&Path), opts: impl FnOnce(&mut ServerOptions)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
+        std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+        docs(&dir.path().join("docs"));
+        let ws = Workspace::load(Some(dir.path()), None).unwrap();
+        let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(embedder());
+        engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
+        Server::launch(dir, engine, opts)
+    }
+
+    /// Serves `engine` (whose workspace lives in `dir`).
+    fn launch(dir: tempfile::TempDir, engine: Engine, opts: impl FnOnce(&mut ServerOptions)) -> Server {
+        let mut options = ServerOptions::default();
+        opts(&mut options);
+        let state = AppState::new(engine, options);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                addr_tx.send(listener.local_addr()?).unwrap();
+                trove_server::run(listener, state, async move {
+                    let _ = rx.await;
+                })
+                .await
+            })
+        });
+        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server did not start");
+        Server { addr, stop: Some(tx), thread: Some(thread), _dir: dir }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+        request(self.addr, method, path, body, headers)
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, None, &[])
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        self.call("POST", path, Some(&body.to_string()), &[("content-type", "application/json")])
+    }
+
+    fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.call("PATCH", path, Some(&body.to_string()), &[("content-type", "application/json")])
+    }
+
+    fn delete(&self, path: &str) -> Resp {
+        self.call("DELETE", path, None, &[])
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let result = t.join();
+            if !std::thread::panicking() {
+                result.expect("server thread panicked").expect("server returned an error");
+            }
+        }
+    }
+}
+
+/// A response.
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status and the `{message, code, type, link}` shape; returns the body.
+    fn error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        let v = self.json();
+        assert_eq!(v["code"], code, "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| m.len() > 10), "{v}");
+        assert!(v["type"].is_string() && v["link"].as_str().unwrap().ends_with(code), "{v}");
+        assert_eq!(v.as_object().unwrap().len(), 4, "extra fields: {v}");
+        v
+    }
+}
+
+/// One HTTP/1.1 exchange on a new connection.
+fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" || method == "PATCH" {
+        head.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body.as_bytes());
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no response head: {text:?}"));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    Resp { status, headers, body }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn memory_texts(v: &Value, key: &str) -> Vec<String> {
+    v[key].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn the_memory_lifecycle_over_http() {
+    let s = Server::start();
+    let base = "/v1/vaults/scratch/memories";
+    let r = s.post(
+        base,
+        &json!({"text": "Alice prefers dark roast coffee in the morning", "user_id": "alice", "tags": ["prefs", "drinks"], "metadata": {"from": "chat"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let coffee = r.json();
+    let id = coffee["id"].as_str().unwrap().to_string();
+    assert_eq!((coffee["vault"].as_str(), coffee["user_id"].as_str()), (Some("scratch"), Some("alice")));
+    for (text, user, tag) in [
+        ("Bob plays chess every Thursday evening", "bob", "hobby"),
+        ("Alice is training for a marathon in spring", "alice", "hobby"),
+        ("Alice's cat is called Miso", "alice", "pets"),
+    ] {
+        assert_eq!(s.post(base, &json!({"text": text, "user_id": user, "tags": [tag]})).status, 201);
+    }
+
+    let got = s.get(&format!("{base}/{id}"));
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["metadata"], json!({"from": "chat"}));
+
+    // Filters, and cursor pages that neither skip nor repeat.
+    let alice = s.get(&format!("{base}?user_id=alice"));
+    assert_eq!(alice.json()["memories"].as_array().unwrap().len(), 3, "{}", alice.body);
+    let hobby = s.get(&format!("{base}?user_id=alice&tag=hobby"));
+    assert_eq!(memory_texts(&hobby.json(), "memories"), ["Alice is training for a marathon in spring"]);
+    assert_eq!(s.get(&format!("{base}?tag=hobby&tag=prefs")).json()["memories"], json!([]));
+    let mut seen = Vec::new();
+    let mut path = format!("{base}?limit=3");
+    loop {
+        let page = s.get(&path).json();
+        seen.extend(memory_texts(&page, "memories"));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("{base}?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.iter().collect::<std::collections::HashSet<_>>().len(), 4, "{seen:?}");
+    assert_eq!(seen[0], "Alice's cat is called Miso", "newest first");
+
+    // Retrieval by meaning, within a scope.
+    let hits = s.post(
+        &format!("{base}/retrieve"),
+        &json!({"query": "what does alice like to drink?", "user_id": "alice", "limit": 2}),
+    );
+    assert_eq!(hits.status, 200, "{}", hits.body);
+    let hits = hits.json();
+    assert_eq!(hits["hits"][0]["id"], id.as_str(), "{hits}");
+    assert!(hits["hits"][0]["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(hits["hits"].as_array().unwrap().len(), 2);
+    let bob = s.post(&format!("{base}/retrieve"), &json!({"query": "coffee", "user_id": "bob"})).json();
+    assert!(bob["hits"].as_array().unwrap().iter().all(|h| h["user_id"] == "bob"), "{bob}");
+
+    // Update re-embeds: the new text is found by meaning and keyword, the old one is not.
+    let r = s.patch(&format!("{base}/{id}"), &json!({"text": "Alice switched to green tea", "importance": 0.9}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["importance"], json!(0.9));
+    let tea = s
+        .post(
+            &format!("{base}/retrieve"),
+            &json!({"query": "which tea does she drink", "mode": "semantic", "user_id": "alice", "limit": 1}),
+        )
+        .json();
+    assert_eq!(tea["hits"][0]["id"], id.as_str(), "{tea}");
+    let old = s.post(&format!("{base}/retrieve"), &json!({"query": "roast", "mode": "keyword"})).json();
+    assert_eq!(old["hits"], json!([]), "the old text still matches: {old}");
+    let new = s.post(&format!("{base}/retrieve"), &json!({"query": "green", "mode": "keyword"})).json();
+    assert_eq!(new["hits"][0]["id"], id.as_str());
+
+    let stats = s.get(&format!("{base}/stats"));
+    assert_eq!(stats.status, 200);
+    let stats = stats.json();
+    assert_eq!(stats["total"], 4);
+    assert!(stats["by_user"].as_array().unwrap().contains(&json!(["alice", 3])), "{stats}");
+
+    assert_eq!(s.delete(&format!("{base}/{id}")).status, 204);
+    s.get(&format!("{base}/{id}")).error(404, "memory_not_found");
+    s.delete(&format!("{base}/{id}")).error(404, "memory_not_found");
+    s.patch(&format!("{base}/mem_nope"), &json!({"importance": 0.1})).error(404, "memory_not_found");
+    assert_eq!(s.get(&format!("{base}/stats")).json()["total"], 3);
+}
+
+#[test]
+fn search_and_documents_after_an_ingest() {
+    let s = Server::start_with(
+        |docs| {
+            std::fs::write(docs.join("garden.md"), GARDEN).unwrap();
+            std::fs::write(docs.join("car.md"), ENGINE).unwrap();
+            std::fs::create_dir_all(docs.join("food")).unwrap();
+            std::fs::write(docs.join("food/bread.md"), BAKING).unwrap();
+        },
+        |_| {},
+    );
+    let vaults = s.get("/v1/vaults").json();
+    let notes = vaults.as_array().unwrap().iter().find(|v| v["name"] == "notes").expect("notes listed").clone();
+    assert_eq!((notes["documents"].as_u64(), notes["configured"].as_bool()), (Some(3), Some(true)), "{vaults}");
+    assert_eq!(notes["model"], "builtin/all-MiniLM-L6-v2");
+    assert!(vaults.as_array().unwrap().iter().any(|v| v["name"] == "scratch"));
+    assert_eq!(s.get("/v1/vaults/notes").json()["chunks"], notes["chunks"]);
+
+    for mode in ["hybrid", "semantic", "keyword"] {
+        let r = s.post(
+            "/v1/vaults/notes/search",
+            &json!({"query": "how often should I change the motor oil", "mode": mode}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = r.json();
+        assert_eq!(r["mode"], mode);
+        assert_eq!(r["hits"][0]["uri"], "car.md", "{mode}: {r}");
+        for key in ["vault", "source", "title", "heading_path", "text", "snippet", "score", "chunk_index", "chunk_id"] {
+            assert!(r["hits"][0].get(key).is_some(), "hit lacks {key}");
+        }
+    }
+    let filtered = s
+        .post(
+            "/v1/vaults/notes/search",
+            &json!({"query": "water", "mode": "keyword", "filters": {"uri_prefix": "food/"}}),
+        )
+        .json();
+    let uris: Vec<&str> = filtered["hits"].as_array().unwrap().iter().map(|h| h["uri"].as_str().unwrap()).collect();
+    assert_eq!(uris, ["food/bread.md"], "{filtered}");
+    s.post("/v1/vaults/notes/search", &json!({"query": "  "})).error(400, "bad_request");
+    s.post("/v1/vaults/notes/search", &json!({"query": "x", "limit": 0})).error(400, "bad_request");
+
+    // Documents: pages, one with its chunks, delete.
+    let first = s.get("/v1/vaults/notes/documents?limit=2").json();
+    assert_eq!(first["documents"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_string();
+    let second = s.get(&format!("/v1/vaults/notes/documents?limit=2&cursor={cursor}")).json();
+    assert_eq!(second["documents"].as_array().unwrap().len(), 1);
+    assert!(second["next_cursor"].is_null());
+    let all: Vec<Value> =
+        first["documents"].as_array().unwrap().iter().chain(second["documents"].as_array().unwrap()).cloned().collect();
+    let car = all.iter().find(|d| d["uri"] == "car.md").expect("car.md listed").clone();
+    assert!(
+        car["content_hash"].as_str().unwrap().starts_with("sha256:")
+            && !car["content_hash"].as_str().unwrap().contains(';')
+    );
+    assert_eq!((car["source"].as_str(), car["title"].as_str()), (Some("docs"), Some("Car maintenance")));
+    assert!(car["indexed_at"].as_str().unwrap().len() >= 20 && car["chunks"].as_u64().unwrap() >= 1);
+    let id = car["id"].as_i64().unwrap();
+    let detail = s.get(&format!("/v1/vaults/notes/documents/{id}"));
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let detail = detail.json();
+    assert_eq!(detail["document"]["uri"], "car.md");
+    assert!(detail["chunks"][0]["text"].as_str().unwrap().contains("engine oil"), "{detail}");
+    assert_eq!(s.delete(&format!("/v1/vaults/notes/documents/{id}")).status, 204);
+    s.get(&format!("/v1/vaults/notes/documents/{id}")).error(404, "document_not_found");
+    s.delete(&format!("/v1/vaults/notes/documents/{id}")).error(404, "document_not_found");
+    s.get("/v1/vaults/notes/documents/abc").error(404, "document_not_found");
+    let after = s.post("/v1/vaults/notes/search", &json!({"query": "engine oil brake pads", "mode": "keyword"})).json();
+    assert!(
+        after["hits"].as_array().unwrap().iter().all(|h| h["uri"] != "car.md"),
+        "deleted document still found: {after}"
+    );
+    assert_eq!(s.get("/v1/vaults/notes").json()["documents"], 2);
+    s.get("/v1/vaults/notes/documents?limit=5000").error(400, "bad_request");
+    s.get("/v1/vaults/notes/documents?cursor=zzz").error(400, "bad_request");
+    s.get("/v1/vaults/notes/documents?limt=5").error(400, "bad_request");
+}
+
+#[test]
+fn bad_requests_get_the_right_status_and_a_useful_message() {
+    let s = Server::start_with(|_| {}, |o| o.max_body_bytes = 4096);
+    let base = "/v1/vaults/scratch/memories";
+    let json_ct = [("content-type", "application/json")];
+
+    let v = s.call("POST", base, Some("{\"text\": \"unterminated"), &json_ct).error(400, "malformed_json");
+    assert!(v["message"].as_str().unwrap().contains("not valid JSON"), "{v}");
+    let v = s.post(base, &json!({"text": 42})).error(422, "invalid_fields");
+    assert!(v["message"].as_str().unwrap().contains("text"), "{v}");
+    let v = s.post(base, &json!({"user_id": "u"})).error(422, "invalid_fields");
+    assert!(v["message"].as_str().unwrap().contains("missing field `text`"), "{v}");
+    let v = s.post(base, &json!({"text": "hello", "colour": "red"})).error(422, "invalid_fields");
+    assert!(v["message"].as_str().unwrap().contains("colour"), "{v}");
+    let v = s.post(&format!("{base}/retrieve"), &json!({"query": "x", "usr_id": "u"})).error(422, "invalid_fields");
+    assert!(v["message"].as_str().unwrap().contains("usr_id"), "{v}");
+    s.post("/v1/vaults/notes/search", &json!({"query": "x", "mode": "fuzzy"})).error(422, "invalid_fields");
+    s.call("POST", base, Some("{\"text\": \"hi\"}"), &[]).error(415, "unsupported_media_type");
+    let big = json!({"text": "x".repeat(10_000)});
+    let v = s.post(base, &big).error(413, "payload_too_large");
+    assert!(v["message"].as_str().unwrap().contains("4096"), "{v}");
+    // Engine validation: one message per field.
+    let v = s.post(base, &json!({"text": "hi", "importance": 7.0})).error(400, "bad_request");
+    assert!(v["message"].as_str().unwrap().contains("importance"), "{v}");
+    s.post(base, &json!({"text": "hi", "expires_at": "tomorrow"})).error(400, "bad_request");
+    s.get(&format!("{base}?limit=many")).error(400, "bad_request");
+    s.get(&format!("{base}?cursor=garbage")).error(400, "bad_request");
+    s.get(&format!("{base}?created_after=yesterday")).error(400, "bad_request");
+
+    let v = s.get("/v1/vaults/nope/memories").error(404, "vault_not_found");
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains("nope") && m.contains("notes") && m.contains("scratch"), "known vaults not listed: {m}");
+    s.get("/v1/vaults/nope").error(404, "vault_not_found");
+    s.post("/v1/vaults/nope/search", &json!({"query": "x"})).error(404, "vault_not_found");
+    s.get("/v1/vaults/nope/documents").error(404, "vault_not_found");
+    s.get(&format!("{base}/mem_doesnotexist")).error(404, "memory_not_found");
+
+    let v = s.get("/v2/whatever").error(404, "not_found");
+    assert!(v["message"].as_str().unwrap().contains("/v2/whatever"), "{v}");
+    s.call("PUT", "/v1/vaults", Some("{}"), &json_ct).error(405, "method_not_allowed");
+    s.delete("/v1/vaults/scratch/memories").error(405, "method_not_allowed");
+    // Every answer, error or not, carries a request id.
+    assert!(s.get("/v2/whatever").header("x-request-id").is_some());
+}
+
+#[test]
+fn probes_and_metrics() {
+    let s = Server::start();
+    let live = s.get("/live");
+    assert_eq!((live.status, live.json()), (200, json!({"status": "ok"})));
+    let ready = s.get("/ready");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["status"], "ready");
+    let health = s.get("/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    let h = health.json();
+    assert_eq!(h["status"], "ok", "{h}");
+    for c in ["storage", "embedder", "disk"] {
+        let comp = &h["components"][c];
+        assert!(["ok", "degraded", "down"].contains(&comp["status"].as_str().unwrap()), "{c}: {comp}");
+        assert!(comp["latency_ms"].is_number() && comp["message"].as_str().unwrap().len() > 5, "{c}: {comp}");
+    }
+    assert_eq!(h["components"]["embedder"]["details"]["model"], "builtin/all-MiniLM-L6-v2");
+    assert_eq!(h["components"]["embedder"]["details"]["dimension"], 384);
+    assert!(h["components"]["disk"]["details"]["free_bytes"].as_u64().unwrap() > 0);
+
+    // The client's request id is echoed; otherwise one is made.
+    let r = s.call("GET", "/live", None, &[("x-request-id", "test-123")]);
+    assert_eq!(r.header("x-request-id"), Some("test-123"));
+    let a = s.get("/live").header("x-request-id").unwrap().to_string();
+    let b = s.get("/live").header("x-request-id").unwrap().to_string();
+    assert_ne!(a, b);
+
+    s.post("/v1/vaults/scratch/memories", &json!({"text": "metrics count this"}));
+    s.post("/v1/vaults/scratch/memories/retrieve", &json!({"query": "count", "mode": "keyword"}));
+    s.get("/v1/vaults/scratch/memories/mem_x");
+    s.get("/no/such/route");
+    let m = s.get("/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    let text = &m.body;
+    for line in [
+        "trove_http_requests_total{route=\"/live\",method=\"GET\",status=\"200\"} 4",
+        "trove_http_requests_total{route=\"/v1/vaults/{vault}/memories\",method=\"POST\",status=\"201\"} 1",
+        "trove_http_requests_total{route=\"/v1/vaults/{vault}/memories/{id}\",method=\"GET\",status=\"404\"} 1",
+        "trove_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "trove_http_request_duration_seconds_count{route=\"/live\"} 4",
+        "trove_search_latency_seconds_count{kind=\"memories\",mode=\"keyword\"} 1",
+        "# TYPE trove_embedder_latency_seconds histogram",
+        "# TYPE trove_process_resident_memory_bytes gauge",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    // Storing a memory embedded its text once.
+    assert!(!text.contains("trove_embedder_latency_seconds_count 0"), "{text}");
+    assert!(!text.contains("/no/such/route"), "raw paths leak into labels");
+}
+
+#[test]
+fn slow_requests_time_out_with_a_json_error() {
+    let s = Server::start_with(|_| {}, |o| o.request_timeout = Duration::from_millis(1));
+    // Embedding a query takes far longer than a millisecond.
+    let v = s
+        .post(
+            "/v1/vaults/scratch/memories/retrieve",
+            &json!({"query": "a question that needs embedding", "mode": "semantic"}),
+        )
+        .error(503, "timeout");
+    assert!(v["message"].as_str().unwrap().contains("server.request_timeout_s"), "{v}");
+    // Answers that need no waiting still come back.
+    assert_eq!(s.get("/live").status, 200);
+}
+
+#[test]
+fn expired_memories_are_purged_in_the_background() {
+    let s = Server::start_with(|_| {}, |o| o.purge_interval = Duration::from_millis(100));
+    let soon = time_in(Duration::from_millis(1500));
+    let r = s.post("/v1/vaults/scratch/memories", &json!({"text": "a fleeting thought", "expires_at": soon}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(s.post("/v1/vaults/scratch/memories", &json!({"text": "a lasting thought"})).status, 201);
+    assert_eq!(s.get("/v1/vaults/scratch/memories/stats").json()["total"], 2);
+    std::thread::sleep(Duration::from_millis(2500));
+    let stats = s.get("/v1/vaults/scratch/memories/stats").json();
+    assert_eq!((stats["total"].as_u64(), stats["expired"].as_u64()), (Some(1), Some(0)), "not purged: {stats}");
+}
+
+/// RFC 3339 of now + `d`.
+fn time_in(d: Duration) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + d;
+    trove_engine::memory::format_ms(now.as_millis() as i64)
+}
+
+#[test]
+fn without_a_usable_model_the_server_is_alive_but_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("empty-model")).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "embedder:\n  model_dir: empty-model\nvaults:\n  scratch: {}\n")
+        .unwrap();
+    let ws = Workspace::load(Some(dir.path()), None).unwrap();
+    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap();
+    let s = Server::launch(dir, engine, |_| {});
+    assert_eq!(s.get("/live").status, 200);
+    let ready = s.get("/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.json()["reasons"][0].as_str().unwrap().contains("embedder"), "{}", ready.body);
+    let health = s.get("/health");
+    assert_eq!(health.status, 503);
+    let h = health.json();
+    assert_eq!((h["status"].as_str(), h["components"]["embedder"]["status"].as_str()), (Some("down"), Some("down")));
+    assert_eq!(h["components"]["storage"]["status"], "ok");
+    // Requests that need the model fail with the model's error; the others still work.
+    s.post("/v1/vaults/scratch/memories", &json!({"text": "needs a vector"})).error(503, "model_invalid");
+    assert_eq!(s.get("/v1/vaults/scratch/memories").status, 200);
+    assert!(!s.get("/metrics").body.contains("trove_embedder_latency_seconds"), "embedder timed without a model");
+}

@@ -1,0 +1,79 @@
+//! Vaults and documents as the transports list them: a vault's counts, a page of documents,
+//! and one document with its chunks. Times are RFC 3339 strings in UTC.
+
+use serde::{Deserialize, Serialize};
+
+/// A vault, configured or stored, with its counts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VaultSummary {
+    /// Unique name.
+    pub name: String,
+    /// The model that made the vault's vectors (`null` until something is embedded).
+    pub model: Option<String>,
+    /// The vectors' dimension.
+    pub dimension: Option<usize>,
+    /// Documents indexed.
+    pub documents: u64,
+    /// Chunks indexed.
+    pub chunks: u64,
+    /// Whether `config.yaml` names the vault (a stored vault may have been removed from it).
+    pub configured: bool,
+}
+
+/// One indexed document, without its chunks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentSummary {
+    /// Numeric id, stable until the document is deleted.
+    pub id: i64,
+    /// The source (within the vault) that yielded it.
+    pub source: String,
+    /// Its stable URI within the source.
+    pub uri: String,
+    /// Title.
+    pub title: String,
+    /// Hash of the content the chunks were made from (`sha256:<hex>`).
+    pub content_hash: String,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Model tokens over all chunks.
+    pub tokens: u64,
+    /// When it was last (re)indexed.
+    pub indexed_at: String,
+    /// Its modification time at the source, when known.
+    pub modified_at: Option<String>,
+}
+
+/// A page of documents, in id order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentPage {
+    /// The documents.
+    pub documents: Vec<DocumentSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One chunk of a document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentChunk {
+    /// Stable chunk id (as in search hits).
+    pub id: i64,
+    /// Position in the document, from 0.
+    pub index: u32,
+    /// Headings above the chunk, outermost first.
+    pub heading_path: Vec<String>,
+    /// Text.
+    pub text: String,
+    /// Model tokens.
+    pub token_count: usize,
+}
+
+/// A document with its metadata and chunks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentDetail {
+    /// The document's fields.
+    pub document: DocumentSummary,
+    /// Metadata extracted at conversion (front matter, HTML meta, ...).
+    pub metadata: serde_json::Value,
+    /// Chunks in order.
+    pub chunks: Vec<DocumentChunk>,
+}

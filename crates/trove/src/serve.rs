@@ -1,0 +1,74 @@
+//! `trove serve`: opens the workspace for writing (taking its writer lock), loads the model
+//! so the first request does not pay for it, binds the address, prints it on stderr, and
+//! serves until SIGINT or SIGTERM, then shuts down gracefully.
+
+use trove_config::Workspace;
+use trove_engine::{Engine, OpenMode};
+use trove_server::{AppState, ServerOptions};
+use trove_types::Code;
+
+use crate::Failure;
+use crate::cli::ServeArgs;
+
+/// Runs the server until a signal stops it.
+pub fn serve(ws: Workspace, args: &ServeArgs) -> Result<(), Failure> {
+    let bind = match args.bind {
+        Some(a) => a,
+        None => ws.config.server.bind.parse().map_err(|_| {
+            Failure::new(
+                Code::ConfigInvalid,
+                format!("server.bind: `{}` is not an address and port", ws.config.server.bind),
+            )
+        })?,
+    };
+    let options = ServerOptions::from_config(&ws.config.server);
+    let grace = options.shutdown_grace;
+    let engine = Engine::open(ws, OpenMode::Write, "trove serve")?;
+    match engine.embedder() {
+        Ok(e) => tracing::info!(model = e.model_id(), "the embedding model is loaded"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the embedding model could not be loaded; /ready answers 503 and requests that embed fail until it can")
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("trove-http")
+        .build()
+        .map_err(|e| Failure::new(Code::Internal, format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+            Failure::new(
+                Code::IoFailed,
+                format!("cannot listen on {bind}: {e}; is another server using it? pass --bind ADDR"),
+            )
+        })?;
+        let local = listener.local_addr().map_err(|e| Failure::new(Code::IoFailed, e.to_string()))?;
+        eprintln!("trove: listening on http://{local}");
+        tracing::info!(address = %local, "listening");
+        let state = AppState::new(engine, options);
+        trove_server::run(listener, state, shutdown_signal())
+            .await
+            .map_err(|e| Failure::new(Code::IoFailed, format!("the server failed: {e}")))
+    });
+    // Engine calls still running on blocking threads get the grace period again, then the
+    // process exits without them (their transactions roll back).
+    runtime.shutdown_timeout(grace);
+    result
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
