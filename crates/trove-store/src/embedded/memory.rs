@@ -387,17 +387,6 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn m_stage(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached("UPDATE memories SET staged_vector = ? WHERE id = ? AND vault_id = ?")?;
-            let mut bytes = Vec::new();
-            for (id, v) in vectors {
-                encode_vector(v, &mut bytes);
-                stmt.execute(params![bytes, id, vault])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.stage(Space::Memories, vault, vectors)
     }
 }

@@ -128,6 +128,13 @@ impl Space {
         }
     }
 
+    fn table(self) -> &'static str {
+        match self {
+            Space::Chunks => "chunks",
+            Space::Memories => "memories",
+        }
+    }
+
     fn rows_sql(self) -> &'static str {
         match self {
             Space::Chunks => "SELECT id, document_id, vector FROM chunks WHERE vault_id = ?",
@@ -376,6 +383,23 @@ impl EmbeddedStore {
             [vault],
             |r| r.get(0),
         )?)
+    }
+
+    /// Stores re-embedded vectors beside the live ones, in one transaction.
+    pub(crate) fn stage(&self, space: Space, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let sql = format!("UPDATE {} SET staged_vector = ? WHERE id = ? AND vault_id = ?", space.table());
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let mut bytes = Vec::new();
+            for (id, v) in vectors {
+                encode_vector(v, &mut bytes);
+                stmt.execute(params![bytes, id, vault])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Applies a committed change to the cached index, or drops the cache when it was not at
@@ -878,18 +902,7 @@ impl StoreWrite for EmbeddedStore {
     }
 
     fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached("UPDATE chunks SET staged_vector = ? WHERE id = ? AND vault_id = ?")?;
-            let mut bytes = Vec::new();
-            for (id, v) in vectors {
-                encode_vector(v, &mut bytes);
-                stmt.execute(params![bytes, id, vault])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.stage(Space::Chunks, vault, vectors)
     }
 
     fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
