@@ -1,17 +1,28 @@
-//! A minimal BERT encoder on candle: token + position + token-type embeddings, then N
-//! post-LayerNorm transformer layers, returning the last hidden state (no pooler). It owns
-//! reading a Hugging Face `config.json`, mapping safetensors weights (with or without a
-//! `bert.` prefix) onto the layers, and the CPU forward pass with an attention mask for
-//! right-padded batches. Token types are always 0, as for single-sentence embedding.
+//! A minimal BERT encoder: token + position + token-type embeddings, then N post-LayerNorm
+//! transformer layers, returning the last hidden state (no pooler). It owns reading a Hugging
+//! Face `config.json`, mapping safetensors weights (with or without a `bert.` prefix) onto the
+//! layers, and a hand-written CPU forward pass. Token types are always 0, as for
+//! single-sentence embedding.
 //!
 //! Load-time preparation keeps the forward pass lean: linear weights are transposed once into
 //! contiguous `(in, out)` matrices, the query/key/value projections are fused into one matrix
 //! with the `1/sqrt(head_dim)` attention scale folded into the query part, and the position and
-//! token-type-0 embeddings are pre-added.
+//! token-type-0 embeddings are pre-added. candle is used only to read the safetensors file.
+//!
+//! The forward pass packs the tokens of all sequences of a batch into one matrix, so the big
+//! matrix products (QKV, attention output, feed-forward) run once per batch with no padding,
+//! while attention runs per sequence and head on views of the packed rows. Bias, activation,
+//! residual and LayerNorm are fused into single passes ([`crate::kernels`]); scratch buffers
+//! live per thread and are reused across batches.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Result as CandleResult, Tensor};
+use candle_core::{DType, Result as CandleResult, Tensor};
+
+use rayon::prelude::*;
+
+use crate::kernels::{self, Activation, Threads, View};
 use serde::Deserialize;
 
 /// The fields of a Hugging Face BERT `config.json` this encoder uses.
@@ -84,102 +95,12 @@ impl BertConfig {
         {
             return Err(format!("position_embedding_type {kind:?} is not supported (only \"absolute\")"));
         }
-        Activation::parse(&self.hidden_act)?;
+        parse_activation(&self.hidden_act)?;
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
             return Err(format!("layer_norm_eps {} is not a positive number", self.layer_norm_eps));
         }
         Ok(())
     }
-}
-
-/// The feed-forward activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Activation {
-    /// `0.5 x (1 + erf(x / sqrt 2))`, what Hugging Face calls `gelu`.
-    GeluErf,
-    /// The tanh approximation of GELU.
-    GeluTanh,
-    /// `max(0, x)`.
-    Relu,
-}
-
-impl Activation {
-    fn parse(name: &str) -> Result<Self, String> {
-        match name {
-            "gelu" => Ok(Activation::GeluErf),
-            "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluTanh),
-            "relu" => Ok(Activation::Relu),
-            other => Err(format!("hidden_act {other:?} is not supported")),
-        }
-    }
-
-    fn apply(self, xs: &Tensor) -> CandleResult<Tensor> {
-        match self {
-            Activation::GeluErf => xs.gelu_erf(),
-            Activation::GeluTanh => xs.gelu(),
-            Activation::Relu => xs.relu(),
-        }
-    }
-}
-
-/// A LayerNorm over the last dimension.
-#[derive(Debug)]
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f32,
-}
-
-impl LayerNorm {
-    fn forward(&self, xs: &Tensor) -> CandleResult<Tensor> {
-        candle_nn::ops::layer_norm(xs, &self.weight, &self.bias, self.eps)
-    }
-}
-
-/// A linear layer stored as a contiguous `(in, out)` matrix plus bias, applied to `(rows, in)`.
-#[derive(Debug)]
-struct Linear {
-    weight_t: Tensor,
-    bias: Tensor,
-}
-
-impl Linear {
-    /// From PyTorch's `(out, in)` weight layout.
-    fn from_torch(weight: &Tensor, bias: Tensor) -> CandleResult<Self> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
-    }
-
-    fn forward(&self, xs: &Tensor) -> CandleResult<Tensor> {
-        xs.matmul(&self.weight_t)?.broadcast_add(&self.bias)
-    }
-}
-
-/// One transformer layer.
-#[derive(Debug)]
-struct Layer {
-    /// Query, key and value fused: `(hidden, 3 * hidden)`, query part pre-scaled.
-    qkv: Linear,
-    attention_out: Linear,
-    attention_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
-    output_norm: LayerNorm,
-}
-
-/// The encoder, ready to run.
-#[derive(Debug)]
-pub(crate) struct Bert {
-    /// `(vocab, hidden)`.
-    word_embeddings: Tensor,
-    /// `(max_positions, hidden)`: position embeddings plus the token-type-0 embedding.
-    position_and_type: Tensor,
-    embedding_norm: LayerNorm,
-    layers: Vec<Layer>,
-    hidden: usize,
-    heads: usize,
-    head_dim: usize,
-    max_positions: usize,
-    activation: Activation,
 }
 
 /// Looks tensors up by their Hugging Face names, whatever prefix the checkpoint uses.
@@ -220,10 +141,11 @@ impl Weights {
         tensor.to_dtype(DType::F32).map_err(|e| format!("tensor {name} cannot be converted to f32: {e}"))
     }
 
-    fn layer_norm(&mut self, base: &str, width: usize, eps: f32) -> Result<LayerNorm, String> {
+    fn layer_norm(&mut self, base: &str, width: usize) -> Result<LayerNorm, String> {
         let weight = self.take(&[&format!("{base}.weight"), &format!("{base}.gamma")], &[width])?;
         let bias = self.take(&[&format!("{base}.bias"), &format!("{base}.beta")], &[width])?;
-        Ok(LayerNorm { weight, bias, eps })
+        let values = |t: &Tensor| t.to_vec1::<f32>().map_err(|e| format!("preparing {base}: {e}"));
+        Ok(LayerNorm { gamma: values(&weight)?, beta: values(&bias)? })
     }
 
     fn weight_and_bias(&mut self, base: &str, out: usize, inp: usize) -> Result<(Tensor, Tensor), String> {
@@ -234,8 +156,107 @@ impl Weights {
 
     fn linear(&mut self, base: &str, out: usize, inp: usize) -> Result<Linear, String> {
         let (weight, bias) = self.weight_and_bias(base, out, inp)?;
-        Linear::from_torch(&weight, bias).map_err(|e| format!("preparing {base}: {e}"))
+        Linear::from_torch(&weight, &bias).map_err(|e| format!("preparing {base}: {e}"))
     }
+}
+
+fn parse_activation(name: &str) -> Result<Activation, String> {
+    match name {
+        "gelu" => Ok(Activation::GeluErf),
+        "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluTanh),
+        "relu" => Ok(Activation::Relu),
+        other => Err(format!("hidden_act {other:?} is not supported")),
+    }
+}
+
+/// LayerNorm parameters.
+struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+/// A linear layer stored as a row-major `(in, out)` matrix plus bias.
+struct Linear {
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+    out: usize,
+    inp: usize,
+}
+
+impl Linear {
+    /// From PyTorch's `(out, in)` weight layout.
+    fn from_torch(weight: &Tensor, bias: &Tensor) -> CandleResult<Self> {
+        let (out, inp) = weight.dims2()?;
+        Ok(Linear { weight_t: weight.t()?.contiguous()?.flatten_all()?.to_vec1()?, bias: bias.to_vec1()?, out, inp })
+    }
+
+    /// `dst (rows × out) = xs (rows × in) · W` (`+=` when `accumulate`); no bias.
+    fn matmul(&self, dst: &mut [f32], xs: &[f32], rows: usize, accumulate: bool, threads: Threads) {
+        let a = View { data: xs, rs: self.inp, cs: 1 };
+        let b = View { data: &self.weight_t, rs: self.out, cs: 1 };
+        kernels::matmul(dst, self.out, a, b, (rows, self.out, self.inp), accumulate, threads);
+    }
+}
+
+/// One transformer layer.
+struct Layer {
+    /// Query, key and value fused: `(hidden, 3 * hidden)`, query part pre-scaled.
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// The encoder, ready to run.
+pub(crate) struct Bert {
+    /// `(vocab, hidden)`, row-major.
+    word_embeddings: Vec<f32>,
+    /// `(max_positions, hidden)`: position embeddings plus the token-type-0 embedding.
+    position_and_type: Vec<f32>,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    head_dim: usize,
+    intermediate: usize,
+    vocab: usize,
+    max_positions: usize,
+    eps: f32,
+    activation: Activation,
+}
+
+/// Buffers of one forward pass, kept per thread and reused, so that steady-state embedding
+/// allocates nothing but its results.
+#[derive(Default)]
+struct Scratch {
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    inner: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+impl Scratch {
+    fn floats(&self) -> usize {
+        self.qkv.capacity() + self.context.capacity() + self.inner.capacity() + self.scores.capacity()
+    }
+}
+
+/// Most scratch floats a thread keeps between batches (64 MiB): enough for 32 inputs of 128
+/// tokens with all-MiniLM-L6-v2.
+const MAX_KEPT_SCRATCH: usize = 16 << 20;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Attention scores of the parallel (sequence, head) tasks running on this thread.
+    static TASK_SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes `buf` exactly `len` long, reusing its allocation (contents are unspecified).
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    &mut buf[..len]
 }
 
 impl Bert {
@@ -249,13 +270,14 @@ impl Bert {
         let eps = cfg.layer_norm_eps as f32;
         let mut w = Weights::new(tensors)?;
         let prep = |what: &str, e: candle_core::Error| format!("preparing {what}: {e}");
+        let flat = |what: &str, t: &Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| prep(what, e));
 
         let word_embeddings = w.take(&["embeddings.word_embeddings.weight"], &[cfg.vocab_size, h])?;
         let positions = w.take(&["embeddings.position_embeddings.weight"], &[cfg.max_position_embeddings, h])?;
         let types = w.take(&["embeddings.token_type_embeddings.weight"], &[cfg.type_vocab_size, h])?;
         let position_and_type =
             types.get(0).and_then(|t0| positions.broadcast_add(&t0)).map_err(|e| prep("embeddings", e))?;
-        let embedding_norm = w.layer_norm("embeddings.LayerNorm", h, eps)?;
+        let embedding_norm = w.layer_norm("embeddings.LayerNorm", h)?;
 
         let scale = 1.0 / (head_dim as f64).sqrt();
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -267,31 +289,34 @@ impl Bert {
             let qkv = (|| {
                 let weight = Tensor::cat(&[(qw * scale)?, kw, vw], 0)?;
                 let bias = Tensor::cat(&[(qb * scale)?, kb, vb], 0)?;
-                Linear::from_torch(&weight, bias)
+                Linear::from_torch(&weight, &bias)
             })()
             .map_err(|e| prep(&format!("{base}.attention"), e))?;
             layers.push(Layer {
                 qkv,
                 attention_out: w.linear(&format!("{base}.attention.output.dense"), h, h)?,
-                attention_norm: w.layer_norm(&format!("{base}.attention.output.LayerNorm"), h, eps)?,
+                attention_norm: w.layer_norm(&format!("{base}.attention.output.LayerNorm"), h)?,
                 intermediate: w.linear(&format!("{base}.intermediate.dense"), inter, h)?,
                 output: w.linear(&format!("{base}.output.dense"), h, inter)?,
-                output_norm: w.layer_norm(&format!("{base}.output.LayerNorm"), h, eps)?,
+                output_norm: w.layer_norm(&format!("{base}.output.LayerNorm"), h)?,
             });
         }
         if w.tensors.keys().any(|k| k.contains(&format!("encoder.layer.{}.", cfg.num_hidden_layers))) {
             return Err(format!("the weights have more layers than num_hidden_layers = {}", cfg.num_hidden_layers));
         }
         Ok(Bert {
-            word_embeddings,
-            position_and_type,
+            word_embeddings: flat("embeddings", &word_embeddings)?,
+            position_and_type: flat("embeddings", &position_and_type)?,
             embedding_norm,
             layers,
             hidden: h,
             heads,
             head_dim,
+            intermediate: inter,
+            vocab: cfg.vocab_size,
             max_positions: cfg.max_position_embeddings,
-            activation: Activation::parse(&cfg.hidden_act)?,
+            eps,
+            activation: parse_activation(&cfg.hidden_act)?,
         })
     }
 
@@ -300,83 +325,199 @@ impl Bert {
         self.hidden
     }
 
-    /// Number of rows of the word-embedding table; token ids must be below it.
-    pub(crate) fn vocab_size(&self) -> usize {
-        self.word_embeddings.dims()[0]
-    }
-
-    /// Runs the encoder on a right-padded batch.
+    /// Runs the encoder on a batch of unpadded token sequences, packed one after another.
     ///
-    /// `ids` holds `batch * seq` token ids row by row; `lens[b]` is the number of real tokens of
-    /// row `b` (the rest is padding, masked out of attention). Returns the last hidden state as
-    /// a contiguous `(batch * seq, hidden)` tensor.
-    pub(crate) fn forward(&self, ids: &[u32], batch: usize, seq: usize, lens: &[usize]) -> CandleResult<Tensor> {
-        if ids.len() != batch * seq || lens.len() != batch {
-            candle_core::bail!("batch shape mismatch: {} ids, {batch}x{seq}, {} lengths", ids.len(), lens.len());
-        }
-        if seq > self.max_positions {
-            candle_core::bail!("sequence of {seq} tokens exceeds the model's {} positions", self.max_positions);
-        }
-        let vocab = self.vocab_size();
-        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
-            candle_core::bail!("token id {bad} is outside the model's vocabulary of {vocab}");
+    /// Every sequence attends only to itself, so no padding is computed and the result for a
+    /// sequence does not depend on the others. `out` receives the last hidden state: one row of
+    /// `hidden` values per token, sequence after sequence. Matrix products use up to
+    /// `threads` threads of the current rayon pool.
+    pub(crate) fn forward(&self, seqs: &[&[u32]], out: &mut Vec<f32>, threads: usize) -> Result<(), String> {
+        let vocab = self.vocab;
+        for seq in seqs {
+            if seq.len() > self.max_positions {
+                return Err(format!(
+                    "sequence of {} tokens exceeds the model's {} positions",
+                    seq.len(),
+                    self.max_positions
+                ));
+            }
+            if let Some(bad) = seq.iter().find(|&&id| id as usize >= vocab) {
+                return Err(format!("token id {bad} is outside the model's vocabulary of {vocab}"));
+            }
         }
         let h = self.hidden;
-        let device = Device::Cpu;
-        let ids = Tensor::from_slice(ids, batch * seq, &device)?;
-        let xs = self
-            .word_embeddings
-            .index_select(&ids, 0)?
-            .reshape((batch, seq, h))?
-            .broadcast_add(&self.position_and_type.narrow(0, 0, seq)?)?
-            .reshape((batch * seq, h))?;
-        let mut xs = self.embedding_norm.forward(&xs)?;
-
-        // Additive mask, shaped (batch, 1, seq) to broadcast over (batch, heads * seq, seq)
-        // attention scores. Omitted when nothing is padded.
-        let mask = if lens.iter().all(|&l| l == seq) {
-            None
-        } else {
-            let mut m = vec![0f32; batch * seq];
-            for (row, &len) in m.chunks_exact_mut(seq).zip(lens) {
-                row[len.min(seq)..].fill(f32::MIN);
+        let rows: usize = seqs.iter().map(|s| s.len()).sum();
+        let xs = sized(out, rows * h);
+        for (row, (pos, &id)) in xs.chunks_exact_mut(h).zip(seqs.iter().flat_map(|s| s.iter().enumerate())) {
+            let word = &self.word_embeddings[id as usize * h..][..h];
+            let place = &self.position_and_type[pos * h..][..h];
+            for ((x, w), p) in row.iter_mut().zip(word).zip(place) {
+                *x = w + p;
             }
-            Some(Tensor::from_vec(m, (batch, 1, seq), &device)?)
-        };
-        for layer in &self.layers {
-            xs = self.layer_forward(layer, &xs, batch, seq, mask.as_ref())?;
         }
-        Ok(xs)
+        kernels::bias_layer_norm(xs, None, &self.embedding_norm.gamma, &self.embedding_norm.beta, self.eps);
+        if rows == 0 {
+            return Ok(());
+        }
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let threads = Threads(threads.max(1));
+        // Taken out of the thread-local rather than borrowed: while a multi-threaded GEMM waits,
+        // rayon may run another embedding call on this same thread, which then gets fresh buffers.
+        let mut scratch = SCRATCH.take();
+        for layer in &self.layers {
+            self.layer_forward(layer, xs, rows, &lens, &mut scratch, threads);
+        }
+        // Buffers of unusually large batches are not kept: they would pin memory for good.
+        if scratch.floats() <= MAX_KEPT_SCRATCH {
+            SCRATCH.set(scratch);
+        }
+        Ok(())
     }
 
     fn layer_forward(
         &self,
         layer: &Layer,
-        xs: &Tensor,
-        batch: usize,
-        seq: usize,
-        mask: Option<&Tensor>,
-    ) -> CandleResult<Tensor> {
-        let (h, heads, dh) = (self.hidden, self.heads, self.head_dim);
-        // (batch*seq, 3h) -> (3, batch, heads, seq, head_dim), one copy.
-        let qkv = layer.qkv.forward(xs)?.reshape((batch, seq, 3, heads, dh))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let scores = q.matmul(&k.t()?)?; // (batch, heads, seq, seq), already scaled
-        let scores = match mask {
-            Some(mask) => scores.reshape((batch, heads * seq, seq))?.broadcast_add(mask)?,
-            None => scores,
+        xs: &mut [f32],
+        rows: usize,
+        lens: &[usize],
+        scratch: &mut Scratch,
+        threads: Threads,
+    ) {
+        let (h, inter) = (self.hidden, self.intermediate);
+        // Row-independent work runs on blocks of rows, one block per task, each GEMM on one
+        // thread; with too few rows for that, one block whose GEMMs use all threads.
+        let (block, gemm_threads) = if threads.0 > 1 && rows >= MIN_ROWS_PER_THREAD * threads.0 {
+            let blocks = threads.0 * rows.div_ceil(threads.0 * MAX_BLOCK_ROWS);
+            (rows.div_ceil(blocks), Threads(1))
+        } else {
+            (rows.div_ceil(rows.div_ceil(MAX_BLOCK_ROWS).max(1)).max(1), threads)
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((batch, heads, seq, seq))?;
-        let context = probs
-            .matmul(&v)? // (batch, heads, seq, head_dim)
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((batch * seq, h))?;
-        let attended = (layer.attention_out.forward(&context)? + xs)?;
-        let attended = layer.attention_norm.forward(&attended)?;
 
-        let inner = self.activation.apply(&layer.intermediate.forward(&attended)?)?;
-        let out = (layer.output.forward(&inner)? + attended)?;
-        layer.output_norm.forward(&out)
+        let qkv = sized(&mut scratch.qkv, rows * 3 * h);
+        each_block(threads, xs.chunks_mut(block * h).zip(qkv.chunks_mut(block * 3 * h)), |(x, qkv)| {
+            for row in qkv.chunks_exact_mut(3 * h) {
+                row.copy_from_slice(&layer.qkv.bias);
+            }
+            layer.qkv.matmul(qkv, x, x.len() / h, true, gemm_threads);
+        });
+
+        let context = sized(&mut scratch.context, rows * h);
+        self.attention(qkv, context, lens, &mut scratch.scores, threads);
+
+        let feed_forward = |x: &mut [f32], context: &[f32], inner: &mut [f32]| {
+            let n = x.len() / h;
+            let inner = &mut inner[..n * inter];
+            // x = LayerNorm(x + context · Wo + bo)
+            layer.attention_out.matmul(x, context, n, true, gemm_threads);
+            let norm = &layer.attention_norm;
+            kernels::bias_layer_norm(x, Some(&layer.attention_out.bias), &norm.gamma, &norm.beta, self.eps);
+            // x = LayerNorm(x + act(x · Wi + bi) · Wo + bo)
+            layer.intermediate.matmul(inner, x, n, false, gemm_threads);
+            kernels::bias_activation(inner, &layer.intermediate.bias, self.activation);
+            layer.output.matmul(x, inner, n, true, gemm_threads);
+            let norm = &layer.output_norm;
+            kernels::bias_layer_norm(x, Some(&layer.output.bias), &norm.gamma, &norm.beta, self.eps);
+        };
+        let blocks = xs.chunks_mut(block * h).zip(context.chunks(block * h));
+        if gemm_threads.0 == 1 && threads.0 > 1 {
+            // Blocks in parallel, each with its own intermediate.
+            let inner = sized(&mut scratch.inner, rows * inter);
+            each_block(threads, blocks.zip(inner.chunks_mut(block * inter)), |((x, context), inner)| {
+                feed_forward(x, context, inner)
+            });
+        } else {
+            // Blocks one after another, sharing one block-sized intermediate.
+            let inner = sized(&mut scratch.inner, block * inter);
+            for (x, context) in blocks {
+                feed_forward(x, context, inner);
+            }
+        }
+    }
+
+    /// Self-attention of each sequence, per head, on the packed rows: scores = Q Kᵀ (Q is
+    /// pre-scaled), softmax in place, context = P V into the head's columns of `context`.
+    fn attention(&self, qkv: &[f32], context: &mut [f32], lens: &[usize], scores: &mut Vec<f32>, threads: Threads) {
+        let (h, dh) = (self.hidden, self.head_dim);
+        let starts: Vec<usize> = lens
+            .iter()
+            .scan(0, |next, &len| {
+                let start = *next;
+                *next += len;
+                Some(start)
+            })
+            .collect();
+        // One head of one sequence: its context columns, `len × dh` with row stride `ctx_rs`.
+        let head = |seq: usize, head: usize, out: &mut [f32], ctx_rs: usize, scores: &mut [f32]| {
+            let (start, len) = (starts[seq], lens[seq]);
+            let seq_qkv = &qkv[start * 3 * h..(start + len) * 3 * h];
+            let scores = &mut scores[..len * len];
+            let q = View { data: &seq_qkv[head * dh..], rs: 3 * h, cs: 1 };
+            let k_t = View { data: &seq_qkv[h + head * dh..], rs: 1, cs: 3 * h };
+            kernels::matmul(scores, len, q, k_t, (len, len, dh), false, Threads(1));
+            kernels::softmax_rows(scores, len);
+            let p = View { data: scores, rs: len, cs: 1 };
+            let v = View { data: &seq_qkv[2 * h + head * dh..], rs: 3 * h, cs: 1 };
+            kernels::matmul(out, ctx_rs, p, v, (len, dh, len), false, Threads(1));
+        };
+
+        if threads.0 <= 1 {
+            let longest = lens.iter().copied().max().unwrap_or(0);
+            let scores = sized(scores, longest * longest);
+            for (seq, &len) in lens.iter().enumerate() {
+                let start = starts[seq];
+                for hd in 0..self.heads {
+                    if len > 0 {
+                        head(seq, hd, &mut context[start * h + hd * dh..(start + len) * h], h, scores);
+                    }
+                }
+            }
+            return;
+        }
+        // In parallel: every (sequence, head) pair is a task writing its own `len × dh` block,
+        // scattered into the context rows afterwards.
+        let tasks: Vec<(usize, usize)> =
+            (0..lens.len()).filter(|&s| lens[s] > 0).flat_map(|s| (0..self.heads).map(move |hd| (s, hd))).collect();
+        let blocks: Vec<Vec<f32>> = tasks
+            .par_iter()
+            .map(|&(seq, hd)| {
+                let len = lens[seq];
+                let mut out = vec![0f32; len * dh];
+                // Taken, not borrowed, in case rayon runs another task on this thread meanwhile.
+                let mut scores = TASK_SCORES.take();
+                head(seq, hd, &mut out, dh, sized(&mut scores, len * len));
+                TASK_SCORES.set(scores);
+                out
+            })
+            .collect();
+        for (&(seq, hd), block) in tasks.iter().zip(&blocks) {
+            let start = starts[seq];
+            for (row, src) in context[start * h..].chunks_exact_mut(h).zip(block.chunks_exact(dh)) {
+                row[hd * dh..(hd + 1) * dh].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// Fewest rows per thread for which splitting a matrix product by rows beats letting the GEMM
+/// split its columns.
+const MIN_ROWS_PER_THREAD: usize = 32;
+
+/// Most rows in one block of row-independent work. Every block re-packs the weights for its
+/// GEMMs (blocks of 256 rows cost ~4% more CPU than one block), so blocks are as large as the
+/// thread count allows; this bound only keeps the feed-forward intermediate from growing with
+/// the batch.
+const MAX_BLOCK_ROWS: usize = 1024;
+
+/// Runs `f` on every item, in parallel on the current rayon pool when `threads` > 1.
+fn each_block<I, F>(threads: Threads, items: I, f: F)
+where
+    I: Iterator + Send,
+    I::Item: Send,
+    F: Fn(I::Item) + Sync + Send,
+{
+    if threads.0 <= 1 {
+        items.for_each(f);
+    } else {
+        items.par_bridge().for_each(f);
     }
 }

