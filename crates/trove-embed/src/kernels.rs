@@ -319,27 +319,7 @@ pub(crate) mod generic {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*, uniform in [-1, 1).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> f32 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-            (bits as f32 / (1u64 << 23) as f32) - 1.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            ((self.next() + 1.0) * 0.5 * n as f32) as usize % n
-        }
-
-        fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-            (0..n).map(|_| self.next() * scale).collect()
-        }
-    }
+    use crate::test_support::Rng;
 
     #[test]
     fn exp_and_erf_are_accurate() {
@@ -366,10 +346,10 @@ mod tests {
             let pad = rng.below(5);
             let (a_rs, a_cs) = if a_t { (1, m + pad) } else { (k + pad, 1) };
             let (b_rs, b_cs) = if b_t { (1, k + pad) } else { (n + pad, 1) };
-            let a = rng.vec((m + pad) * (k + pad), 1.0);
-            let b = rng.vec((k + pad) * (n + pad), 1.0);
+            let a = rng.fill((m + pad) * (k + pad), 1.0, 0.0);
+            let b = rng.fill((k + pad) * (n + pad), 1.0, 0.0);
             let dst_rs = n + pad;
-            let init = rng.vec(m * dst_rs, 1.0);
+            let init = rng.fill(m * dst_rs, 1.0, 0.0);
             let accumulate = rng.below(2) == 1;
             let threads = Threads(1 + rng.below(2));
             let mut dst = init.clone();
@@ -409,10 +389,10 @@ mod tests {
             let width = 1 + rng.below(400);
             let rows = 1 + rng.below(5);
             let scale = [0.1, 1.0, 8.0, 30.0][rng.below(4)];
-            let x = rng.vec(rows * width, scale);
-            let bias = rng.vec(width, scale);
-            let gamma = rng.vec(width, 1.0);
-            let beta = rng.vec(width, 1.0);
+            let x = rng.fill(rows * width, scale, 0.0);
+            let bias = rng.fill(width, scale, 0.0);
+            let gamma = rng.fill(width, 1.0, 0.0);
+            let beta = rng.fill(width, 1.0, 0.0);
 
             // Dispatched (AVX2 + FMA where present) against the baseline build.
             let mut fast = x.clone();

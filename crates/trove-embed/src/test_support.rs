@@ -29,12 +29,13 @@ pub(crate) struct TinyModel {
     weights: HashMap<String, (Vec<usize>, Vec<f32>)>,
 }
 
-/// A small deterministic generator (xorshift64*), so fixtures are the same on every run.
-struct Rng(u64);
+/// A small deterministic generator (xorshift64*), so fixtures and property tests are the same
+/// on every run.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     /// Uniform in [-1, 1).
-    fn next(&mut self) -> f32 {
+    pub(crate) fn next(&mut self) -> f32 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -42,8 +43,14 @@ impl Rng {
         (bits as f32 / (1u64 << 23) as f32) - 1.0
     }
 
-    fn fill(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
+    /// `n` values uniform in `offset ± scale`.
+    pub(crate) fn fill(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
         (0..n).map(|_| offset + scale * self.next()).collect()
+    }
+
+    /// Uniform in `0..n`.
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((self.next() + 1.0) * 0.5 * n as f32) as usize % n
     }
 }
 

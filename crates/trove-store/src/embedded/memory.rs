@@ -273,16 +273,7 @@ impl EmbeddedStore {
         f: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
-        let info = {
-            let conn = self.conn();
-            self.vault_by(&conn, "id = ?", &vault)?
-        };
-        let Some(info) = info else { return Ok(Vec::new()) };
-        match info.dimension {
-            None => return Ok(Vec::new()),
-            Some(d) if d != vector.len() => return Err(StoreError::Dimension { expected: d, got: vector.len() }),
-            Some(_) => {}
-        }
+        let Some(info) = self.vault_for_vectors(vault, vector.len())? else { return Ok(Vec::new()) };
         // The scope filter always applies (expiry), so compute the allowed set.
         let allowed: HashSet<i64> = {
             let (cond, args) = condition(vault, f);

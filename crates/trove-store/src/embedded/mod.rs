@@ -385,6 +385,23 @@ impl EmbeddedStore {
         )?)
     }
 
+    /// The vault to search by vector, after checking the query's dimension; `None` when the
+    /// vault does not exist or has no vectors yet (nothing can match).
+    pub(crate) fn vault_for_vectors(&self, vault: VaultId, query_dim: usize) -> Result<Option<VaultInfo>, StoreError> {
+        let info = {
+            let conn = self.conn();
+            self.vault_by(&conn, "id = ?", &vault)?
+        };
+        match info {
+            None => Ok(None),
+            Some(VaultInfo { dimension: None, .. }) => Ok(None),
+            Some(VaultInfo { dimension: Some(d), .. }) if d != query_dim => {
+                Err(StoreError::Dimension { expected: d, got: query_dim })
+            }
+            Some(info) => Ok(Some(info)),
+        }
+    }
+
     /// Stores re-embedded vectors beside the live ones, in one transaction.
     pub(crate) fn stage(&self, space: Space, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
         let mut conn = self.conn();
@@ -647,16 +664,7 @@ impl StoreRead for EmbeddedStore {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
-        let info = {
-            let conn = self.conn();
-            self.vault_by(&conn, "id = ?", &vault)?
-        };
-        let Some(info) = info else { return Ok(Vec::new()) };
-        match info.dimension {
-            None => return Ok(Vec::new()),
-            Some(d) if d != query.len() => return Err(StoreError::Dimension { expected: d, got: query.len() }),
-            Some(_) => {}
-        }
+        let Some(info) = self.vault_for_vectors(vault, query.len())? else { return Ok(Vec::new()) };
         let allowed = self.allowed_documents(vault, filter)?;
         self.with_index(&info, Space::Chunks, |index| index.search(query, limit, allowed.as_ref()))
     }
