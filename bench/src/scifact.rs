@@ -181,7 +181,7 @@ fn main() -> Result<()> {
     writeln!(
         out,
         "| raw model throughput ({} chunks, same inputs) | {raw_chunks_per_s:.1} chunks/s, {raw_tokens_per_s:.0} tokens/s |",
-        texts_len(&sample)
+        sample.len()
     )?;
     writeln!(out, "| ingest / raw | {:.2} |", ingest_tokens_per_s / raw_tokens_per_s)?;
     writeln!(
@@ -190,10 +190,6 @@ fn main() -> Result<()> {
         100.0 * reingest_s / ingest_s
     )?;
     Ok(())
-}
-
-fn texts_len<T>(v: &[T]) -> usize {
-    v.len()
 }
 
 fn write_corpus(path: &Path, dir: &Path, limit: Option<usize>) -> Result<usize> {

@@ -106,37 +106,23 @@ fn render_snippet(s: &str, color: bool) -> String {
     out
 }
 
-/// Prints vaults with their counts.
+/// Prints vaults with their counts (the same summaries `GET /v1/vaults` returns).
 pub fn status(engine: &Engine, json: bool) -> Result<(), Failure> {
-    let store = engine.store();
-    let mut rows = Vec::new();
-    for v in store.vaults()? {
-        let stats = store.vault_stats(v.id)?;
-        rows.push(serde_json::json!({
-            "vault": v.name,
-            "model": v.model_id,
-            "dimension": v.dimension,
-            "documents": stats.documents,
-            "chunks": stats.chunks,
-            "tokens": stats.tokens,
-            "configured": engine.workspace().config.vaults.contains_key(&v.name),
-        }));
-    }
+    let vaults = engine.vaults_overview()?;
     let mut out = std::io::stdout().lock();
     let result = if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_default())
+        writeln!(out, "{}", serde_json::to_string_pretty(&vaults).unwrap_or_default())
     } else {
         (|| {
-            for r in &rows {
+            for v in &vaults {
                 writeln!(
                     out,
-                    "{}: {} documents, {} chunks, {} tokens; model {}{}",
-                    r["vault"].as_str().unwrap_or(""),
-                    r["documents"],
-                    r["chunks"],
-                    r["tokens"],
-                    r["model"].as_str().unwrap_or("(none yet)"),
-                    if r["configured"].as_bool() == Some(true) { "" } else { " (not in config.yaml)" }
+                    "{}: {} documents, {} chunks; model {}{}",
+                    v.name,
+                    v.documents,
+                    v.chunks,
+                    v.model.as_deref().unwrap_or("(none yet)"),
+                    if v.configured { "" } else { " (not in config.yaml)" }
                 )?;
             }
             Ok(())
