@@ -292,3 +292,177 @@ pub struct MemoryStats {
     /// Bytes of text and vectors stored for live memories.
     pub bytes: u64,
 }
+
+/// Where a job is in its life. `Dead` jobs form the dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting for a worker (possibly until `run_at_ms`, after a failed attempt).
+    Queued,
+    /// A worker holds its lease.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Failed permanently or ran out of attempts: in the dead-letter queue.
+    Dead,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [JobStatus; 5] =
+        [JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded, JobStatus::Dead, JobStatus::Cancelled];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Dead => "dead",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status of a name; `None` for an unknown name.
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the job will not run again by itself.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// What to do (`upload`, `sync`, ...); the engine interprets it.
+    pub kind: String,
+    /// The vault it concerns, if any.
+    pub vault: Option<String>,
+    /// Everything the worker needs (a JSON object).
+    pub payload: serde_json::Value,
+    /// When set and a queued job has the same key, that job is returned instead of a new one.
+    pub dedupe_key: Option<String>,
+    /// Attempts before the job goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// Time limit of one attempt, milliseconds.
+    pub timeout_ms: i64,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// Internal row id (list cursors).
+    pub rowid: i64,
+    /// Public id (`job_…`).
+    pub id: String,
+    /// What to do.
+    pub kind: String,
+    /// The vault it concerns.
+    pub vault: Option<String>,
+    /// The worker's input.
+    pub payload: serde_json::Value,
+    /// Where it is.
+    pub status: JobStatus,
+    /// Attempts started (a crashed attempt counts).
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Time limit of one attempt, milliseconds.
+    pub timeout_ms: i64,
+    /// Not taken before this time (ms).
+    pub run_at_ms: i64,
+    /// Enqueued (ms).
+    pub created_ms: i64,
+    /// Last change (ms).
+    pub updated_ms: i64,
+    /// When the latest attempt started (ms).
+    pub started_ms: Option<i64>,
+    /// When it reached a final status (ms).
+    pub finished_ms: Option<i64>,
+    /// The worker holding the lease.
+    pub lease_owner: Option<String>,
+    /// When the lease runs out (ms).
+    pub lease_until_ms: Option<i64>,
+    /// Cancellation was asked for while it ran.
+    pub cancel_requested: bool,
+    /// The latest failure's message.
+    pub error: Option<String>,
+    /// The latest failure's code.
+    pub error_code: Option<String>,
+    /// What a successful run returned.
+    pub result: Option<serde_json::Value>,
+    /// Times it was sent back from the dead-letter queue.
+    pub retries: u32,
+}
+
+/// How an attempt ended, as the worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// Done.
+    Succeeded(serde_json::Value),
+    /// Failed in a way that may pass later: queued again for `run_at_ms`, or dead when no
+    /// attempts are left.
+    Retry {
+        /// What went wrong.
+        error: String,
+        /// Its code.
+        code: String,
+        /// When to try again (ms).
+        run_at_ms: i64,
+    },
+    /// Failed in a way retrying cannot fix: straight to the dead-letter queue.
+    Dead {
+        /// What went wrong.
+        error: String,
+        /// Its code.
+        code: String,
+    },
+    /// Stopped because cancellation was asked for.
+    Cancelled,
+}
+
+/// Which jobs a listing shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this vault's.
+    pub vault: Option<String>,
+}
+
+/// Jobs by status, and when the next delayed one is due.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobCounts {
+    /// Waiting (including delayed retries).
+    pub queued: u64,
+    /// Held by a worker.
+    pub running: u64,
+    /// Finished.
+    pub succeeded: u64,
+    /// In the dead-letter queue.
+    pub dead: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+    /// The earliest `run_at_ms` of a queued job.
+    pub next_run_at_ms: Option<i64>,
+}
+
+/// What a worker learns when it extends its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// Still ours; `cancel_requested` says whether to stop.
+    Held {
+        /// Cancellation was asked for.
+        cancel_requested: bool,
+    },
+    /// The lease expired and the job was taken back (or it was deleted): stop without
+    /// reporting.
+    Lost,
+}

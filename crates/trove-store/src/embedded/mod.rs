@@ -18,11 +18,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use crate::lock::{Acquired, WriterLock, now_rfc3339};
 use crate::vector::FlatIndex;
 
+mod jobs;
 mod memory;
 use crate::{
-    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, IntegrityReport, MemoryCursor,
-    MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewDocument, NewMemory, Scored, StoreError, StoreRead,
-    StoreWrite, VaultId, VaultInfo, VaultStats,
+    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, Heartbeat, IntegrityReport,
+    JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord,
+    MemoryStats, NewDocument, NewJob, NewMemory, Scored, StoreError, StoreRead, StoreWrite, VaultId, VaultInfo,
+    VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -105,6 +107,35 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
         DELETE FROM memories_fts WHERE rowid = old.id;
     END;
+    "#,
+    // 3: the durable job queue (and its dead-letter queue: status 'dead').
+    r#"
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        vault TEXT,
+        payload TEXT NOT NULL,
+        dedupe_key TEXT,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        run_at_ms INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        started_ms INTEGER,
+        finished_ms INTEGER,
+        lease_owner TEXT,
+        lease_until_ms INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        error_code TEXT,
+        result TEXT,
+        retries INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_ready ON jobs (status, run_at_ms, id);
+    CREATE INDEX jobs_dedupe ON jobs (dedupe_key, status) WHERE dedupe_key IS NOT NULL;
     "#,
 ];
 
@@ -814,6 +845,18 @@ impl StoreRead for EmbeddedStore {
         self.m_stats(vault, now_ms)
     }
 
+    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.j_get(id)
+    }
+
+    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        self.j_list(filter, before, limit)
+    }
+
+    fn job_counts(&self) -> Result<JobCounts, StoreError> {
+        self.j_counts()
+    }
+
     fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
         self.m_to_reembed(vault, after, limit)
     }
@@ -981,6 +1024,50 @@ impl StoreWrite for EmbeddedStore {
 
     fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
         self.m_stage(vault, vectors)
+    }
+
+    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
+        // Documents cascade to chunks, chunks and memories to their keyword rows (triggers).
+        let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
+        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
+        indexes.retain(|(v, _), _| *v != vault);
+        Ok(n == 1)
+    }
+
+    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
+        self.j_enqueue(job, now_ms)
+    }
+
+    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+        self.j_claim(worker, now_ms, lease_ms)
+    }
+
+    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
+        self.j_heartbeat(id, worker, now_ms, lease_ms)
+    }
+
+    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
+        self.j_finish(id, worker, outcome, now_ms)
+    }
+
+    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+        self.j_cancel(id, now_ms)
+    }
+
+    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+        self.j_retry(id, now_ms)
+    }
+
+    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
+        self.j_delete(id, status)
+    }
+
+    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.j_recover(now_ms)
+    }
+
+    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
+        self.j_prune(finished_before_ms)
     }
 }
 
