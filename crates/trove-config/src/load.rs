@@ -203,8 +203,12 @@ fn resolve_paths(config: &mut Config, root: &Path) {
     }
 }
 
-/// Names are used in URLs, file names and CLI flags.
-fn valid_name(name: &str) -> bool {
+/// The source name of documents uploaded over HTTP (reserved in configurations).
+pub const UPLOAD_SOURCE: &str = "uploads";
+
+/// Whether `name` is a valid vault or source name: lowercase letters, digits, `-` and `_`,
+/// 1 to 64 characters. Names are used in URLs, file names and CLI flags.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -239,6 +243,28 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if config.server.max_body_bytes < 1024 {
         return invalid("server.max_body_bytes".into(), "must be at least 1024".into());
+    }
+    if config.server.max_upload_bytes < 1024 {
+        return invalid("server.max_upload_bytes".into(), "must be at least 1024".into());
+    }
+    let j = &config.jobs;
+    if j.workers == 0 || j.workers > 64 {
+        return invalid("jobs.workers".into(), "must be between 1 and 64".into());
+    }
+    if j.max_attempts == 0 || j.max_attempts > 100 {
+        return invalid("jobs.max_attempts".into(), "must be between 1 and 100".into());
+    }
+    if j.timeout_s == 0 || j.timeout_s > 7 * 86_400 {
+        return invalid("jobs.timeout_s".into(), "must be between 1 and 604800 (a week)".into());
+    }
+    if j.lease_s < 3 || j.lease_s > 3600 {
+        return invalid("jobs.lease_s".into(), "must be between 3 and 3600".into());
+    }
+    if j.backoff_base_ms == 0 || j.backoff_max_s == 0 || j.backoff_base_ms > j.backoff_max_s * 1000 {
+        return invalid(
+            "jobs.backoff_base_ms".into(),
+            "must be at least 1 and at most jobs.backoff_max_s (which must be at least 1)".into(),
+        );
     }
     if config.server.shutdown_grace_s > 3600 {
         return invalid("server.shutdown_grace_s".into(), "must be at most 3600".into());
@@ -280,6 +306,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 return invalid(
                     format!("vaults.{vname}.sources.{sname}"),
                     "source names use lowercase letters, digits, `-` and `_` (at most 64)".into(),
+                );
+            }
+            if sname == UPLOAD_SOURCE {
+                return invalid(
+                    format!("vaults.{vname}.sources.{sname}"),
+                    format!("`{UPLOAD_SOURCE}` is reserved for documents uploaded over HTTP; choose another name"),
                 );
             }
             match source {

@@ -22,6 +22,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `trove serve`.
     pub server: ServerConfig,
+    /// The job queue: workers, attempts, time limits, backoff.
+    pub jobs: JobsConfig,
     /// Vaults by name, in file order.
     pub vaults: IndexMap<String, VaultConfig>,
 }
@@ -35,6 +37,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             log: LogConfig::default(),
             server: ServerConfig::default(),
+            jobs: JobsConfig::default(),
             vaults: IndexMap::new(),
         }
     }
@@ -166,6 +169,8 @@ pub struct ServerConfig {
     pub request_timeout_s: u64,
     /// Largest request body, in bytes.
     pub max_body_bytes: u64,
+    /// Largest upload (`POST /v1/vaults/{vault}/documents`), in bytes.
+    pub max_upload_bytes: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace_s: u64,
 }
@@ -176,7 +181,43 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:7700".into(),
             request_timeout_s: 30,
             max_body_bytes: 10 * 1024 * 1024,
+            max_upload_bytes: 100 * 1024 * 1024,
             shutdown_grace_s: 10,
+        }
+    }
+}
+
+/// `jobs:` the durable job queue that processes uploads and source syncs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Worker threads taking jobs (each job embeds with the shared model). Default 1.
+    pub workers: usize,
+    /// Attempts before a job goes to the dead-letter queue. Default 5.
+    pub max_attempts: u32,
+    /// Seconds one attempt may run before it is stopped and retried. Default 3600.
+    pub timeout_s: u64,
+    /// Seconds a worker's lease lasts without a heartbeat; after that the job is taken back.
+    /// Default 60.
+    pub lease_s: u64,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter. Default 2000.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay in seconds. Default 300.
+    pub backoff_max_s: u64,
+    /// Days succeeded and cancelled jobs are kept (dead ones stay until deleted). Default 7.
+    pub keep_finished_days: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            workers: 1,
+            max_attempts: 5,
+            timeout_s: 3600,
+            lease_s: 60,
+            backoff_base_ms: 2000,
+            backoff_max_s: 300,
+            keep_finished_days: 7,
         }
     }
 }

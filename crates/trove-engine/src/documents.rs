@@ -2,8 +2,9 @@
 //! its counts, a vault's documents in cursor pages, one document with its chunks, and deleting
 //! a document with everything derived from it.
 
+use trove_config::{SourceConfig, UPLOAD_SOURCE};
 use trove_store::DocumentRecord;
-use trove_types::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, VaultSummary};
+use trove_types::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, VaultSummary};
 
 use crate::memory::format_ms;
 use crate::{Engine, EngineError};
@@ -65,6 +66,51 @@ impl Engine {
             }),
             None => Err(EngineError::VaultNotFound { name: name.to_string(), known: self.vault_names()? }),
         }
+    }
+
+    /// A vault's sources: the configured ones, then any other source that still has
+    /// documents (`uploads`, or one removed from the configuration but not yet re-ingested).
+    pub fn vault_sources(&self, vault: &str) -> Result<Vec<SourceSummary>, EngineError> {
+        let config = self.workspace.config.vaults.get(vault);
+        let stored = self.store.vault(vault)?;
+        if config.is_none() && stored.is_none() {
+            return Err(EngineError::VaultNotFound { name: vault.to_string(), known: self.vault_names()? });
+        }
+        let count = |source: &str| -> Result<u64, EngineError> {
+            Ok(match &stored {
+                Some(v) => self.store.document_states(v.id, source)?.len() as u64,
+                None => 0,
+            })
+        };
+        let mut out = Vec::new();
+        for (name, source) in config.iter().flat_map(|c| c.sources.iter()) {
+            let (kind, location) = match source {
+                SourceConfig::Localfile(lf) => (source.kind(), lf.path.display().to_string()),
+            };
+            out.push(SourceSummary {
+                name: name.clone(),
+                kind: kind.to_string(),
+                location: Some(location),
+                documents: count(name)?,
+                configured: true,
+            });
+        }
+        if let Some(v) = &stored {
+            for name in self.store.sources_with_documents(v.id)? {
+                if out.iter().any(|s| s.name == name) {
+                    continue;
+                }
+                let kind = if name == UPLOAD_SOURCE { "upload" } else { "removed" };
+                out.push(SourceSummary {
+                    documents: count(&name)?,
+                    name,
+                    kind: kind.to_string(),
+                    location: None,
+                    configured: false,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// A page of a vault's documents in id order. `cursor` is the `next_cursor` of the

@@ -76,12 +76,101 @@ pub enum EngineError {
         /// The id asked for.
         id: String,
     },
+    /// A vault of that name exists already.
+    #[error("vault `{name}` already exists")]
+    VaultExists {
+        /// The vault.
+        name: String,
+    },
+    /// The vault is defined in the configuration file.
+    #[error(
+        "vault `{name}` is defined in config.yaml; remove it there (and restart) to delete it, or delete its documents one by one"
+    )]
+    VaultConfigured {
+        /// The vault.
+        name: String,
+    },
+    /// No job (or no dead job) with that id.
+    #[error("{}", job_not_found(id, *dead_letter))]
+    JobNotFound {
+        /// The id asked for.
+        id: String,
+        /// Whether the dead-letter queue was asked.
+        dead_letter: bool,
+    },
+    /// The job's status does not allow the operation.
+    #[error("job `{id}` is {status} and cannot be {action}{fix}")]
+    JobConflict {
+        /// The job.
+        id: String,
+        /// Its status.
+        status: &'static str,
+        /// What was asked (`cancelled`, `retried`, `deleted`).
+        action: &'static str,
+        /// What to do instead (starts with `; `), or empty.
+        fix: &'static str,
+    },
+    /// An uploaded document's format has no converter.
+    #[error("`{uri}` has no supported extension; upload one of: {supported} (or send JSON with a `format`)")]
+    UnsupportedUpload {
+        /// The document.
+        uri: String,
+        /// The supported extensions.
+        supported: String,
+    },
+    /// No document of an upload could be read.
+    #[error("no document of the upload could be read: {}", failures.join("; "))]
+    UploadUnreadable {
+        /// Why, per document.
+        failures: Vec<String>,
+    },
+    /// A job attempt was stopped before it finished.
+    #[error("{0}")]
+    Stopped(StopReason),
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
     /// A worker thread died; a bug.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a job attempt stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Cancellation was asked for.
+    Cancelled,
+    /// The attempt ran past the job time limit.
+    TimedOut {
+        /// The limit, in seconds.
+        limit_s: u64,
+    },
+    /// The worker lost its lease (another worker may run the job).
+    LeaseLost,
+    /// The server is shutting down; the job goes back to the queue.
+    ShuttingDown,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Cancelled => write!(f, "the job was cancelled"),
+            StopReason::TimedOut { limit_s } => write!(
+                f,
+                "the attempt ran longer than the job time limit of {limit_s} s (jobs.timeout_s); split the upload or raise the limit"
+            ),
+            StopReason::LeaseLost => write!(f, "the worker lost its lease on the job; another attempt takes over"),
+            StopReason::ShuttingDown => write!(f, "the server is shutting down; the job resumes when it starts again"),
+        }
+    }
+}
+
+fn job_not_found(id: &str, dead_letter: bool) -> String {
+    if dead_letter {
+        format!("no job `{id}` in the dead-letter queue (GET /v1/dlq lists it; a retried job is back in /v1/jobs)")
+    } else {
+        format!("no job `{id}` (GET /v1/jobs lists them; finished jobs are kept for jobs.keep_finished_days)")
+    }
 }
 
 fn known_list(known: &[String]) -> String {
@@ -101,6 +190,14 @@ impl HasCode for EngineError {
             EngineError::EmbedderMismatch { .. } => Code::EmbedderMismatch,
             EngineError::MemoryNotFound { .. } => Code::MemoryNotFound,
             EngineError::DocumentNotFound { .. } => Code::DocumentNotFound,
+            EngineError::VaultExists { .. } => Code::VaultExists,
+            EngineError::VaultConfigured { .. } => Code::VaultConfigured,
+            EngineError::JobNotFound { .. } => Code::JobNotFound,
+            EngineError::JobConflict { .. } => Code::JobStateConflict,
+            EngineError::UnsupportedUpload { .. } => Code::UnsupportedMediaType,
+            EngineError::UploadUnreadable { .. } => Code::DocumentUnreadable,
+            EngineError::Stopped(StopReason::TimedOut { .. }) => Code::Timeout,
+            EngineError::Stopped(_) => Code::Cancelled,
             EngineError::BadRequest(_) => Code::BadRequest,
             EngineError::Internal(_) => Code::Internal,
         }

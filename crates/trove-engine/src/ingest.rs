@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
-use trove_config::{SourceConfig, VaultConfig};
+use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig};
 use trove_embed::Embedder;
 use trove_ingest::{ChunkingOptions, LocalFileOptions, LocalFileSource, Source, TokenCounter};
 use trove_store::{NewChunk, NewDocument, VaultId};
@@ -51,6 +51,11 @@ pub trait IngestProgress: Sync {
     /// A document failed (it is skipped; the run goes on).
     fn document_failed(&self, uri: &str, reason: &str) {
         tracing::warn!(uri, reason, "skipped a document");
+    }
+    /// Called between documents and before each group is embedded: an error stops the run
+    /// there (a job that was cancelled or ran out of time). What was written stays written.
+    fn checkpoint(&self) -> Result<(), EngineError> {
+        Ok(())
     }
 }
 
@@ -133,14 +138,23 @@ impl Engine {
                 if opts.source.as_ref().is_some_and(|s| s != source_name) {
                     continue;
                 }
-                let s =
-                    self.ingest_source(vault.id, name, vault_config, source_name, source_config, opts.force, progress)?;
+                let source = self.open_source(source_config)?;
+                let s = self.ingest_source(
+                    vault.id,
+                    name,
+                    &vault_config.chunking,
+                    source_name,
+                    source.as_ref(),
+                    true,
+                    opts.force,
+                    progress,
+                )?;
                 summary.merge(s);
             }
             if opts.source.is_none() {
                 // Sources removed from the configuration take their documents with them.
                 for stale in self.store.sources_with_documents(vault.id)? {
-                    if !vault_config.sources.contains_key(&stale) {
+                    if stale != UPLOAD_SOURCE && !vault_config.sources.contains_key(&stale) {
                         for state in self.store.document_states(vault.id, &stale)? {
                             if self.store.delete_document(vault.id, &stale, &state.uri)? {
                                 summary.deleted += 1;
@@ -209,19 +223,9 @@ impl Engine {
         Ok(done)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn ingest_source(
-        &self,
-        vault_id: VaultId,
-        vault_name: &str,
-        vault_config: &VaultConfig,
-        source_name: &str,
-        source_config: &SourceConfig,
-        force: bool,
-        progress: &dyn IngestProgress,
-    ) -> Result<IngestSummary, EngineError> {
-        let started = Instant::now();
-        let source: Box<dyn Source> = match source_config {
+    /// The source a configuration describes.
+    fn open_source(&self, config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
+        Ok(match config {
             SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
                 root: lf.path.clone(),
                 include: lf.include.clone(),
@@ -229,7 +233,40 @@ impl Engine {
                 file_types: lf.file_types.clone(),
                 max_file_bytes: self.workspace.config.ingest.max_file_bytes,
             })?),
-        };
+        })
+    }
+
+    /// Ingests the documents of `source` into the vault (created when absent) as source
+    /// `source_name`, without deleting anything the source does not list: how uploads are
+    /// indexed. Unchanged documents are skipped.
+    pub fn ingest_documents(
+        &self,
+        vault: &str,
+        source_name: &str,
+        source: &dyn Source,
+        progress: &dyn IngestProgress,
+    ) -> Result<IngestSummary, EngineError> {
+        let info = self.store.ensure_vault(vault)?;
+        self.check_embedder(&info, false)?;
+        let chunking = self.workspace.config.vaults.get(vault).map(|v| v.chunking.clone()).unwrap_or_default();
+        self.ingest_source(info.id, vault, &chunking, source_name, source, false, false, progress)
+    }
+
+    /// Ingests one source. With `delete_missing`, stored documents the source no longer lists
+    /// are deleted (a sync); without, the source only adds and replaces (an upload).
+    #[allow(clippy::too_many_arguments)]
+    fn ingest_source(
+        &self,
+        vault_id: VaultId,
+        vault_name: &str,
+        chunking: &ChunkingConfig,
+        source_name: &str,
+        source: &dyn Source,
+        delete_missing: bool,
+        force: bool,
+        progress: &dyn IngestProgress,
+    ) -> Result<IngestSummary, EngineError> {
+        let started = Instant::now();
         let (refs, list_errors) = source.list()?;
         let mut summary = IngestSummary::default();
         for (path, err) in &list_errors {
@@ -240,10 +277,7 @@ impl Engine {
         progress.source_started(vault_name, source_name, refs.len() as u64);
         let stored: HashMap<String, String> =
             self.store.document_states(vault_id, source_name)?.into_iter().map(|s| (s.uri, s.content_hash)).collect();
-        let chunking = ChunkingOptions {
-            max_tokens: vault_config.chunking.max_tokens,
-            overlap_tokens: vault_config.chunking.overlap_tokens,
-        };
+        let chunking = ChunkingOptions { max_tokens: chunking.max_tokens, overlap_tokens: chunking.overlap_tokens };
         let fingerprint = format!(";chunks={}/{};v={PIPELINE_VERSION}", chunking.max_tokens, chunking.overlap_tokens);
         let listed: HashSet<String> = refs.iter().map(|r| r.uri.clone()).collect();
 
@@ -254,6 +288,10 @@ impl Engine {
             let producer = scope.spawn(|| {
                 let tx = tx;
                 for r in &refs {
+                    if let Err(e) = progress.checkpoint() {
+                        let _ = tx.send(Item::Fatal(e));
+                        break;
+                    }
                     let item = match source.fetch(r) {
                         Err(e) => Item::Failed { uri: r.uri.clone(), reason: e.to_string() },
                         Ok(raw) => {
@@ -285,7 +323,7 @@ impl Engine {
         // not be listed are kept (we cannot tell whether they still exist).
         let unlisted_prefixes: Vec<String> =
             list_errors.iter().map(|(p, _)| p.trim_end_matches('/').to_string() + "/").collect();
-        for uri in stored.keys() {
+        for uri in stored.keys().filter(|_| delete_missing) {
             if listed.contains(uri) || unlisted_prefixes.iter().any(|p| uri.starts_with(p.as_str())) {
                 continue;
             }
@@ -413,6 +451,7 @@ impl Engine {
         summary: &mut IngestSummary,
         progress: &dyn IngestProgress,
     ) -> Result<(), EngineError> {
+        progress.checkpoint()?;
         let texts: Vec<&str> = group.iter().flat_map(|(_, t, _)| t.iter().map(String::as_str)).collect();
         let vectors = if texts.is_empty() { Vec::new() } else { self.embedder()?.embed(&texts)? };
         let mut vectors = vectors.into_iter();

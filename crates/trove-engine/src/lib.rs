@@ -12,12 +12,14 @@ mod engine;
 mod error;
 mod highlight;
 mod ingest;
+pub mod jobs;
 pub mod memory;
 mod search;
+pub mod worker;
 
 pub use documents::MAX_DOCUMENT_LIMIT;
 pub use engine::{EmbedderSpec, Engine, OpenMode};
-pub use error::EngineError;
+pub use error::{EngineError, StopReason};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress};
 pub use search::SearchRequest;
 

@@ -149,6 +149,18 @@ impl Format {
             .map(|(_, language)| Format::Code { language: (*language).to_string() })
     }
 
+    /// The format a user names: a format name (`markdown`, `text`, `html`, ...), an extension
+    /// (`md`, `py`) or a code language (`python`, `rust`); case-insensitive.
+    pub fn from_name(name: &str) -> Option<Format> {
+        let name = name.trim().to_ascii_lowercase();
+        Self::from_extension(&name).or_else(|| {
+            CODE_EXTENSIONS
+                .iter()
+                .find(|(_, language)| *language == name)
+                .map(|(_, language)| Format::Code { language: (*language).to_string() })
+        })
+    }
+
     /// Every supported extension (lowercase, without the dot), in a stable order.
     pub fn supported_extensions() -> impl Iterator<Item = &'static str> {
         DOC_EXTENSIONS.iter().chain(CODE_EXTENSIONS).map(|(e, _)| *e)
@@ -214,6 +226,10 @@ mod tests {
         assert_eq!(Format::from_path("trailing."), None);
         assert_eq!(Format::from_path(""), None);
         assert_eq!(Format::from_extension(".MD"), Some(Format::Markdown));
+        assert_eq!(Format::from_name("Markdown"), Some(Format::Markdown));
+        assert_eq!(Format::from_name("python"), Some(Format::Code { language: "python".into() }));
+        assert_eq!(Format::from_name("py"), Some(Format::Code { language: "python".into() }));
+        assert_eq!(Format::from_name("pdf"), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The probes and the metrics endpoint. `/live` says the process answers; `/ready` says it can
 //! serve (the store answers a read and the model is loaded or loadable); `/health` reports each
-//! component (storage, embedder, disk space of the data folder) as `ok`, `degraded` or `down`
-//! with its latency and a message, and the worst of them overall; `/metrics` is Prometheus text.
+//! component (storage, indexes, embedder, job queue and workers, disk space of the data
+//! folder) as `ok`, `degraded` or `down` with its latency and a message, and the worst of them
+//! overall; `/metrics` is Prometheus text, with the queue's depths read at scrape time.
 
 use std::time::{Duration, Instant};
 
@@ -157,20 +158,109 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let storage = storage(&state).await;
     let embedder = embedder(&state);
     let disk = disk(&state);
-    let overall = storage.status.max(embedder.status).max(disk.status);
+    let queue = queue(&state).await;
+    let indexes = indexes(&state).await;
+    let overall = storage.status.max(embedder.status).max(disk.status).max(queue.status).max(indexes.status);
     let code = if overall == Status::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = serde_json::json!({
         "status": overall,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.metrics.uptime().as_secs(),
-        "components": {"storage": storage, "embedder": embedder, "disk": disk},
+        "components": {"storage": storage, "indexes": indexes, "embedder": embedder, "queue": queue, "disk": disk},
     });
     (code, Json(body)).into_response()
 }
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    let engine = state.engine.clone();
+    let read = tokio::task::spawn_blocking(move || engine.job_counts());
+    let counts = match tokio::time::timeout(STORE_DEADLINE, read).await {
+        Ok(Ok(Ok(c))) => Some(c),
+        _ => None,
+    };
+    let body = state.metrics.render_with(counts.as_ref());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+/// The job queue and its workers: `down` when no worker runs, `degraded` when jobs wait in
+/// the dead-letter queue.
+async fn queue(state: &AppState) -> Component {
+    let started = Instant::now();
+    let engine = state.engine.clone();
+    let read = tokio::task::spawn_blocking(move || engine.job_counts());
+    let mut d = serde_json::Map::new();
+    let workers = state.workers.status();
+    if let Some((configured, alive, running)) = workers {
+        d.insert("workers".into(), configured.into());
+        d.insert("workers_alive".into(), alive.into());
+        d.insert("jobs_running".into(), running.into());
+    }
+    let (status, message) = match tokio::time::timeout(STORE_DEADLINE, read).await {
+        Err(_) => (Status::Down, format!("the queue did not answer within {}s", STORE_DEADLINE.as_secs())),
+        Ok(Err(e)) => (Status::Down, format!("the queue read failed: {e}")),
+        Ok(Ok(Err(e))) => (Status::Down, format!("the queue cannot be read: {e}")),
+        Ok(Ok(Ok(c))) => {
+            d.insert("queued".into(), c.queued.into());
+            d.insert("running".into(), c.running.into());
+            d.insert("dead".into(), c.dead.into());
+            match workers {
+                None => (Status::Down, "the job workers are not running".to_string()),
+                Some((_, 0, _)) => (Status::Down, "every job worker has stopped; restart the server".to_string()),
+                Some(_) if c.dead > 0 => (
+                    Status::Degraded,
+                    format!(
+                        "{} job(s) in the dead-letter queue: inspect them at GET /v1/dlq, then retry or delete them",
+                        c.dead
+                    ),
+                ),
+                Some((_, alive, _)) => (Status::Ok, format!("{alive} worker(s); {} job(s) queued", c.queued)),
+            }
+        }
+    };
+    Component { status, latency_ms: ms(started.elapsed()), message, details: d }
+}
+
+/// The vaults' indexes: `degraded` when a vault's vectors come from another model than the
+/// configured one (searches of it fail until it is re-embedded).
+async fn indexes(state: &AppState) -> Component {
+    let started = Instant::now();
+    let engine = state.engine.clone();
+    let read = tokio::task::spawn_blocking(move || engine.vaults_overview());
+    let mut d = serde_json::Map::new();
+    let spec = state.engine.spec().clone();
+    let (status, message) = match tokio::time::timeout(STORE_DEADLINE, read).await {
+        Err(_) => (Status::Down, format!("the vault counts did not answer within {}s", STORE_DEADLINE.as_secs())),
+        Ok(Err(e)) => (Status::Down, format!("the index read failed: {e}")),
+        Ok(Ok(Err(e))) => (Status::Down, format!("the indexes cannot be read: {e}")),
+        Ok(Ok(Ok(vaults))) => {
+            let chunks: u64 = vaults.iter().map(|v| v.chunks).sum();
+            let documents: u64 = vaults.iter().map(|v| v.documents).sum();
+            d.insert("vaults".into(), vaults.len().into());
+            d.insert("documents".into(), documents.into());
+            d.insert("chunks".into(), chunks.into());
+            let stale: Vec<&str> = vaults
+                .iter()
+                .filter(|v| {
+                    v.model.as_ref().is_some_and(|m| *m != spec.model_id || v.dimension != Some(spec.dimension))
+                })
+                .map(|v| v.name.as_str())
+                .collect();
+            if stale.is_empty() {
+                (Status::Ok, format!("{} vault(s), {documents} document(s), {chunks} chunk(s)", vaults.len()))
+            } else {
+                (
+                    Status::Degraded,
+                    format!(
+                        "vault(s) {} were embedded with another model than {}: run `trove ingest --vault NAME --reembed`",
+                        stale.join(", "),
+                        spec.model_id
+                    ),
+                )
+            }
+        }
+    };
+    Component { status, latency_ms: ms(started.elapsed()), message, details: d }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Trove's HTTP transport, behind `trove serve`: a JSON API under `/v1` (vaults, search,
-//! documents, memories), the probes `/live`, `/ready` and `/health`, and `/metrics` for
-//! Prometheus. It is thin by design: every operation is one call of the synchronous
+//! Trove's HTTP transport, behind `trove serve`: a JSON API under `/v1` (vaults and their
+//! sources, search, documents and uploads, memories, jobs and the dead-letter queue), the
+//! probes `/live`, `/ready` and `/health`, and `/metrics` for Prometheus. [`run`] also starts
+//! the engine's job workers (uploads and source syncs) and stops them on shutdown. It is thin by design: every operation is one call of the synchronous
 //! [`Engine`], made on tokio's blocking pool (never on the async runtime), and every error
 //! leaves as `{message, code, type, link}` with the HTTP status of its code in the shared table.
 //!
@@ -32,10 +33,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use std::sync::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use trove_config::ServerConfig;
 use trove_engine::Engine;
+use trove_engine::worker::{WorkerOptions, WorkerPool};
 
 pub use error::ApiError;
 pub use metrics::{Metrics, TimedEmbedder};
@@ -50,8 +53,10 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// After the shutdown signal, how long in-flight requests get before the server returns.
     pub shutdown_grace: Duration,
-    /// How often expired memories are purged.
+    /// How often expired memories are purged (and finished jobs pruned).
     pub purge_interval: Duration,
+    /// Largest upload body, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +73,7 @@ impl ServerOptions {
             max_body_bytes: usize::try_from(c.max_body_bytes).unwrap_or(usize::MAX),
             shutdown_grace: Duration::from_secs(c.shutdown_grace_s),
             purge_interval: Duration::from_secs(60),
+            max_upload_bytes: usize::try_from(c.max_upload_bytes).unwrap_or(usize::MAX),
         }
     }
 }
@@ -81,6 +87,35 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits.
     pub options: Arc<ServerOptions>,
+    /// The job workers, while [`run`] runs.
+    pub workers: Arc<Workers>,
+}
+
+/// The job worker pool of a running server (absent before [`run`] starts it and after it
+/// stops).
+#[derive(Debug, Default)]
+pub struct Workers {
+    pool: Mutex<Option<WorkerPool>>,
+    configured: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<WorkerPool>> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes idle workers: a job was queued.
+    pub fn notify(&self) {
+        if let Some(p) = self.lock().as_ref() {
+            p.notify();
+        }
+    }
+
+    /// (configured, alive, running jobs); `None` when the pool is not running.
+    pub fn status(&self) -> Option<(usize, usize, usize)> {
+        let configured = self.configured.load(std::sync::atomic::Ordering::Relaxed);
+        self.lock().as_ref().map(|p| (configured, p.alive(), p.running()))
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -98,22 +133,30 @@ impl AppState {
             Some(Ok(embedder)) => engine.with_embedder(Arc::new(TimedEmbedder::new(embedder, metrics.clone()))),
             _ => engine,
         };
-        AppState { engine: Arc::new(engine), metrics, options: Arc::new(options) }
+        AppState { engine: Arc::new(engine), metrics, options: Arc::new(options), workers: Arc::default() }
     }
 }
 
 /// The routes and their middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.options.max_body_bytes;
+    let upload_limit = state.options.max_upload_bytes;
     Router::new()
         .route("/live", get(health::live))
         .route("/ready", get(health::ready))
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
-        .route("/v1/vaults", get(routes::vaults::list))
-        .route("/v1/vaults/{vault}", get(routes::vaults::get))
+        .route("/v1/vaults", get(routes::vaults::list).post(routes::vaults::create))
+        .route("/v1/vaults/{vault}", get(routes::vaults::get).delete(routes::vaults::delete))
+        .route("/v1/vaults/{vault}/sources", get(routes::vaults::sources))
+        .route("/v1/vaults/{vault}/sources/{source}/sync", post(routes::vaults::sync))
         .route("/v1/vaults/{vault}/search", post(routes::vaults::search))
-        .route("/v1/vaults/{vault}/documents", get(routes::documents::list))
+        .route(
+            "/v1/vaults/{vault}/documents",
+            get(routes::documents::list)
+                .post(routes::uploads::upload)
+                .layer(DefaultBodyLimit::max(upload_limit.max(limit))),
+        )
         .route("/v1/vaults/{vault}/documents/{id}", get(routes::documents::get).delete(routes::documents::delete))
         .route("/v1/vaults/{vault}/memories", post(routes::memories::store).get(routes::memories::list))
         .route("/v1/vaults/{vault}/memories/retrieve", post(routes::memories::retrieve))
@@ -122,6 +165,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/vaults/{vault}/memories/{id}",
             get(routes::memories::get).patch(routes::memories::update).delete(routes::memories::delete),
         )
+        .route("/v1/jobs", get(routes::jobs::list))
+        .route("/v1/jobs/{id}", get(routes::jobs::get))
+        .route("/v1/jobs/{id}/cancel", post(routes::jobs::cancel))
+        .route("/v1/dlq", get(routes::jobs::dlq_list))
+        .route("/v1/dlq/{id}", get(routes::jobs::dlq_get).delete(routes::jobs::dlq_delete))
+        .route("/v1/dlq/{id}/retry", post(routes::jobs::dlq_retry))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -131,16 +180,42 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting connections and gives
-/// requests in flight [`ServerOptions::shutdown_grace`] to finish. A background task purges
-/// expired memories every [`ServerOptions::purge_interval`] until then.
+/// requests in flight [`ServerOptions::shutdown_grace`] to finish. Before serving, jobs left
+/// running by a previous process are queued again and the job workers start; at shutdown they
+/// get the same grace to finish their attempts, after which unfinished jobs go back to the
+/// queue. A background task purges expired memories and prunes old finished jobs every
+/// [`ServerOptions::purge_interval`].
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.options.shutdown_grace;
+    let engine = state.engine.clone();
+    match tokio::task::spawn_blocking(move || engine.jobs_recover()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot recover the job queue; jobs may wait until their lease expires")
+        }
+        Err(e) => tracing::error!(error = %e, "the job recovery task failed"),
+    }
+    let jobs_config = &state.engine.workspace().config.jobs;
+    state.workers.configured.store(jobs_config.workers, std::sync::atomic::Ordering::Relaxed);
+    let pool = WorkerPool::start(state.engine.clone(), WorkerOptions::from_config(jobs_config), state.metrics.clone());
+    *state.workers.lock() = Some(pool);
     let (stop_tx, stop_rx) = watch::channel(false);
     let purge = tokio::spawn(purge_expired(state.clone(), stop_rx.clone()));
+    let workers_stopped = {
+        let workers = state.workers.clone();
+        let mut stopped = stop_rx.clone();
+        tokio::spawn(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            let pool = workers.lock().take();
+            if let Some(pool) = pool {
+                let _ = tokio::task::spawn_blocking(move || pool.shutdown(grace)).await;
+            }
+        })
+    };
     let signal = {
         let stop_tx = stop_tx.clone();
         async move {
@@ -164,6 +239,7 @@ pub async fn run(
     };
     let _ = stop_tx.send(true);
     let _ = purge.await;
+    let _ = workers_stopped.await;
     tracing::info!("server stopped");
     result
 }
@@ -182,6 +258,13 @@ async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(Ok(n)) => tracing::info!(purged = n, "purged expired memories"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging expired memories failed; retrying at the next interval"),
             Err(e) => tracing::error!(error = %e, "the memory purge task failed"),
+        }
+        let engine = state.engine.clone();
+        match tokio::task::spawn_blocking(move || engine.jobs_prune()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(pruned = n, "deleted old finished jobs"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning finished jobs failed; retrying at the next interval"),
+            Err(e) => tracing::error!(error = %e, "the job prune task failed"),
         }
     }
 }

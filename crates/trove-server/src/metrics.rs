@@ -58,6 +58,7 @@ struct Inner {
     request_latency: BTreeMap<String, Histogram>,
     search_latency: BTreeMap<(&'static str, &'static str), Histogram>,
     embed_latency: Option<Histogram>,
+    jobs: BTreeMap<(String, &'static str), Histogram>,
 }
 
 /// The server's metrics.
@@ -106,6 +107,21 @@ impl Metrics {
         self.lock().embed_latency.get_or_insert_with(Histogram::default);
     }
 
+    /// The exposition text, with the queue's depths when known.
+    pub fn render_with(&self, jobs: Option<&trove_store::JobCounts>) -> String {
+        let mut out = self.render();
+        if let Some(c) = jobs {
+            out.push_str("# HELP trove_queue_depth Jobs waiting in the queue (including delayed retries) or running, by status.\n");
+            out.push_str("# TYPE trove_queue_depth gauge\n");
+            let _ = writeln!(out, "trove_queue_depth{{status=\"queued\"}} {}", c.queued);
+            let _ = writeln!(out, "trove_queue_depth{{status=\"running\"}} {}", c.running);
+            out.push_str("# HELP trove_dlq_depth Jobs in the dead-letter queue.\n");
+            out.push_str("# TYPE trove_dlq_depth gauge\n");
+            let _ = writeln!(out, "trove_dlq_depth {}", c.dead);
+        }
+        out
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let m = self.lock();
@@ -132,6 +148,15 @@ impl Metrics {
         for ((kind, mode), h) in &m.search_latency {
             h.render(&mut out, "trove_search_latency_seconds", &format!("kind=\"{kind}\",mode=\"{mode}\""));
         }
+        out.push_str("# HELP trove_job_processing_duration_seconds Time of one job attempt, by kind and outcome (succeeded, retry, dead, cancelled, released, lost).\n");
+        out.push_str("# TYPE trove_job_processing_duration_seconds histogram\n");
+        for ((kind, outcome), h) in &m.jobs {
+            h.render(
+                &mut out,
+                "trove_job_processing_duration_seconds",
+                &format!("kind=\"{}\",outcome=\"{outcome}\"", label(kind)),
+            );
+        }
         if let Some(h) = &m.embed_latency {
             out.push_str(
                 "# HELP trove_embedder_latency_seconds Time of one call of the embedding model (one batch of texts).\n",
@@ -154,6 +179,12 @@ impl Metrics {
     /// Seconds since [`Metrics::new`].
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+impl trove_engine::worker::JobObserver for Metrics {
+    fn job_finished(&self, kind: &str, outcome: &'static str, took: Duration) {
+        self.lock().jobs.entry((kind.to_string(), outcome)).or_default().observe(took.as_secs_f64());
     }
 }
 

@@ -600,6 +600,13 @@ fn job_cancel_recover_dedupe_and_list(store: &dyn StoreWrite) {
     assert!(store.job_finish(&running.id, "w", &JobOutcome::Cancelled, 40).unwrap());
     assert_eq!(store.job_get(&running.id).unwrap().unwrap().status, JobStatus::Cancelled);
 
+    let released = store.job_enqueue(&job("upload", 3), 41).unwrap();
+    store.job_claim("w", 41, 1_000).unwrap().unwrap();
+    assert!(store.job_finish(&released.id, "w", &JobOutcome::Released, 42).unwrap());
+    let r = store.job_get(&released.id).unwrap().unwrap();
+    assert_eq!((r.status, r.attempts, r.run_at_ms), (JobStatus::Queued, 0, 42), "a released attempt does not count");
+    assert!(store.job_cancel(&released.id, 43).unwrap().is_some());
+
     let crashed = store.job_enqueue(&job("upload", 3), 50).unwrap();
     store.job_claim("w", 50, 1_000_000).unwrap().unwrap();
     assert_eq!(store.job_recover(60).unwrap(), 1, "recovery takes back running jobs whatever their lease");
@@ -617,13 +624,13 @@ fn job_cancel_recover_dedupe_and_list(store: &dyn StoreWrite) {
     assert_ne!(different.id, first.id);
 
     let all = store.job_list(&JobFilter::default(), None, 100).unwrap();
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 6);
     assert!(all.windows(2).all(|w| w[0].rowid > w[1].rowid), "newest first");
     let page = store.job_list(&JobFilter::default(), None, 2).unwrap();
     let rest = store.job_list(&JobFilter::default(), Some(page[1].rowid), 100).unwrap();
-    assert_eq!(page.len() + rest.len(), 5, "pages cover the list without overlap");
+    assert_eq!(page.len() + rest.len(), 6, "pages cover the list without overlap");
     let filter = JobFilter { status: Some(JobStatus::Cancelled), ..JobFilter::default() };
-    assert_eq!(store.job_list(&filter, None, 100).unwrap().len(), 2);
+    assert_eq!(store.job_list(&filter, None, 100).unwrap().len(), 3);
     let filter = JobFilter { kind: Some("sync".into()), status: Some(JobStatus::Queued), vault: Some("v".into()) };
     assert_eq!(store.job_list(&filter, None, 100).unwrap().len(), 2);
     let filter = JobFilter { vault: Some("elsewhere".into()), ..JobFilter::default() };

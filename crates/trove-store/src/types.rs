@@ -424,6 +424,9 @@ pub enum JobOutcome {
     },
     /// Stopped because cancellation was asked for.
     Cancelled,
+    /// Stopped because its worker is shutting down: queued again at once, and the attempt
+    /// does not count.
+    Released,
 }
 
 /// Which jobs a listing shows.

@@ -20,6 +20,22 @@ pub struct VaultSummary {
     pub configured: bool,
 }
 
+/// A source of a vault: configured (`localfile`, ...) or `uploads` (documents sent over HTTP).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceSummary {
+    /// Its name within the vault.
+    pub name: String,
+    /// `localfile`, or `upload` for the uploads source.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where it reads from (a folder), when it has such a place.
+    pub location: Option<String>,
+    /// Documents indexed from it.
+    pub documents: u64,
+    /// Whether `config.yaml` defines it (only configured sources can be synced).
+    pub configured: bool,
+}
+
 /// One indexed document, without its chunks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DocumentSummary {

@@ -84,8 +84,18 @@ pub enum Code {
     PayloadTooLarge,
     /// A request body was sent without `Content-Type: application/json`.
     UnsupportedMediaType,
-    /// The server did not finish the request within its time limit.
+    /// The server did not finish the request (or a job its attempt) within its time limit.
     Timeout,
+    /// A vault of that name already exists.
+    VaultExists,
+    /// The vault is defined in the configuration file, which the API does not edit.
+    VaultConfigured,
+    /// A job id names no job (or no dead job, for the dead-letter queue).
+    JobNotFound,
+    /// The job's status does not allow the operation (cancel a finished job, delete a running one).
+    JobStateConflict,
+    /// The operation was cancelled before it finished.
+    Cancelled,
     /// A bug.
     Internal,
 }
@@ -135,6 +145,11 @@ impl Code {
             Code::PayloadTooLarge => ("payload_too_large", InvalidRequest, 413, 65),
             Code::UnsupportedMediaType => ("unsupported_media_type", InvalidRequest, 415, 65),
             Code::Timeout => ("timeout", System, 503, 75),
+            Code::VaultExists => ("vault_exists", InvalidRequest, 409, 73),
+            Code::VaultConfigured => ("vault_configured", InvalidRequest, 409, 65),
+            Code::JobNotFound => ("job_not_found", InvalidRequest, 404, 66),
+            Code::JobStateConflict => ("job_state_conflict", InvalidRequest, 409, 65),
+            Code::Cancelled => ("cancelled", System, 409, 130),
             Code::Internal => ("internal", Internal, 500, 70),
         };
         CodeInfo { name, kind, http_status, exit_code }
@@ -214,6 +229,11 @@ mod tests {
             Code::PayloadTooLarge,
             Code::UnsupportedMediaType,
             Code::Timeout,
+            Code::VaultExists,
+            Code::VaultConfigured,
+            Code::JobNotFound,
+            Code::JobStateConflict,
+            Code::Cancelled,
             Code::Internal,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.info().name).collect();

@@ -1,6 +1,6 @@
 //! Types shared by every layer of Trove: the one table of error codes (with their HTTP status
-//! and CLI exit code), search modes and hits, ingest summaries, memories, and documents and
-//! vaults as the transports list them.
+//! and CLI exit code), search modes and hits, ingest summaries, memories, documents and
+//! vaults as the transports list them, and jobs.
 //!
 //! This crate has no logic beyond formatting; it exists so that the engine, the CLI, the HTTP
 //! server and the MCP server describe the same things with the same types, and so that an
@@ -8,11 +8,13 @@
 
 pub mod document;
 pub mod error;
+pub mod job;
 pub mod memory;
 pub mod search;
 
-pub use document::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, VaultSummary};
+pub use document::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, VaultSummary};
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
+pub use job::{Job, JobError, JobPage, UploadDocument, UploadRequest};
 pub use memory::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
 };

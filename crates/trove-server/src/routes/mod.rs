@@ -3,5 +3,7 @@
 //! [`crate::blocking`], and returns the engine's answer as JSON.
 
 pub mod documents;
+pub mod jobs;
 pub mod memories;
+pub mod uploads;
 pub mod vaults;

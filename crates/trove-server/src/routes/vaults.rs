@@ -1,14 +1,15 @@
-//! Vaults (`GET /v1/vaults`, `GET /v1/vaults/{vault}`) and search
+//! Vaults (list, get, create, delete), their sources (list, sync as a job) and search
 //! (`POST /v1/vaults/{vault}/search`, answering the same shape as `trove search --json`).
 
 use std::time::Instant;
 
 use axum::Json as JsonOut;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_engine::SearchRequest;
 use trove_store::ChunkFilter;
-use trove_types::{Code, SearchMode, SearchResponse, VaultSummary};
+use trove_types::{Code, Job, SearchMode, SearchResponse, SourceSummary, VaultSummary};
 
 use crate::error::{ApiError, Json, Path};
 use crate::{AppState, blocking};
@@ -74,4 +75,48 @@ pub async fn search(
     let response = blocking(&state, move |e| e.search(&req)).await?;
     state.metrics.search("documents", mode.as_str(), started.elapsed());
     Ok(JsonOut(response))
+}
+
+/// The body of `POST /v1/vaults`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVault {
+    /// Lowercase letters, digits, `-` and `_`.
+    pub name: String,
+}
+
+/// `POST /v1/vaults`: creates an empty vault (for uploads and memories); 201.
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateVault>,
+) -> Result<(StatusCode, JsonOut<VaultSummary>), ApiError> {
+    let created = blocking(&state, move |e| e.vault_create(&body.name)).await?;
+    Ok((StatusCode::CREATED, JsonOut(created)))
+}
+
+/// `DELETE /v1/vaults/{vault}`: deletes a vault that is not in the configuration, with its
+/// documents and memories; 204.
+pub async fn delete(State(state): State<AppState>, Path(vault): Path<String>) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.vault_delete(&vault)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/vaults/{vault}/sources`: the configured sources, and `uploads` when it has
+/// documents, with their document counts.
+pub async fn sources(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.vault_sources(&vault)).await?))
+}
+
+/// `POST /v1/vaults/{vault}/sources/{source}/sync`: queues an incremental ingest of the
+/// source; 202 with the job (the already queued one if a sync of it is waiting).
+pub async fn sync(
+    State(state): State<AppState>,
+    Path((vault, source)): Path<(String, String)>,
+) -> Result<(StatusCode, JsonOut<Job>), ApiError> {
+    let job = blocking(&state, move |e| e.enqueue_sync(&vault, &source)).await?;
+    state.workers.notify();
+    Ok((StatusCode::ACCEPTED, JsonOut(job)))
 }

@@ -193,6 +193,13 @@ impl EmbeddedStore {
                 ),
                 params![error, code, now_ms, id, worker],
             )?,
+            JobOutcome::Released => conn.execute(
+                &format!(
+                    "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), run_at_ms = ?1, updated_ms = ?1,
+                        lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
+                ),
+                params![now_ms, id, worker],
+            )?,
             JobOutcome::Cancelled => conn.execute(
                 &format!(
                     "UPDATE jobs SET status = 'cancelled', finished_ms = ?1, updated_ms = ?1,

@@ -1,0 +1,82 @@
+//! Jobs as the transports show them (the HTTP API, the CLI, the web page): the job itself, a
+//! page of jobs, and the body of a JSON upload. Times are RFC 3339 strings in UTC.
+
+use serde::{Deserialize, Serialize};
+
+/// A queued, running or finished job. Dead jobs (`status: "dead"`) form the dead-letter queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    /// Opaque id (`job_…`).
+    pub id: String,
+    /// `upload` (documents sent over HTTP) or `sync` (a configured source).
+    pub kind: String,
+    /// `queued`, `running`, `succeeded`, `dead` or `cancelled`.
+    pub status: String,
+    /// The vault it works on.
+    pub vault: Option<String>,
+    /// Attempts started so far (a crashed attempt counts).
+    pub attempts: u32,
+    /// Attempts allowed before the job goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// Times it was sent back from the dead-letter queue.
+    pub retries: u32,
+    /// Enqueued.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Not started before (later than `created_at` after a failed attempt: the backoff).
+    pub run_at: String,
+    /// When the latest attempt started.
+    pub started_at: Option<String>,
+    /// When it reached its final status.
+    pub finished_at: Option<String>,
+    /// Cancellation was asked for and the worker will stop at its next checkpoint.
+    pub cancel_requested: bool,
+    /// The latest failure.
+    pub error: Option<JobError>,
+    /// What a successful run did (for uploads and syncs: an ingest summary).
+    pub result: Option<serde_json::Value>,
+    /// What the job works on, without internal paths (documents, bytes, source).
+    pub payload: serde_json::Value,
+}
+
+/// Why the latest attempt of a job failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobError {
+    /// What went wrong.
+    pub message: String,
+    /// Its code in the error table (or `worker_lost` when a worker stopped without reporting).
+    pub code: String,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobPage {
+    /// The jobs.
+    pub jobs: Vec<Job>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One document sent as JSON to `POST /v1/vaults/{vault}/documents`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadDocument {
+    /// Its identifier within the vault's `uploads` source; sending the same uri again replaces
+    /// the document.
+    pub uri: String,
+    /// The content.
+    pub text: String,
+    /// How to read `text`: `markdown`, `text`, `html`, `rst`, `json` or a code language
+    /// (default: from the uri's extension, else `text`).
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// The JSON body of an upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// The documents (at least one).
+    pub documents: Vec<UploadDocument>,
+}
