@@ -194,6 +194,15 @@ impl WorkerPool {
         self.shared.work.notify_all();
     }
 
+    /// Tells the attempt of `job` running in this pool, if any, to stop at its next
+    /// checkpoint as cancelled.
+    pub fn cancel(&self, job: &str) {
+        let control = self.shared.lock().active.get(job).cloned();
+        if let Some(c) = control {
+            c.request_stop(StopReason::Cancelled);
+        }
+    }
+
     /// Jobs running now.
     pub fn running(&self) -> usize {
         self.shared.lock().active.len()

@@ -111,6 +111,14 @@ impl Workers {
         }
     }
 
+    /// Stops a running attempt of this process at its next checkpoint (cancellation asked
+    /// through the API; other processes learn it from their lease heartbeat).
+    pub fn cancel(&self, job: &str) {
+        if let Some(p) = self.lock().as_ref() {
+            p.cancel(job);
+        }
+    }
+
     /// (configured, alive, running jobs); `None` when the pool is not running.
     pub fn status(&self) -> Option<(usize, usize, usize)> {
         let configured = self.configured.load(std::sync::atomic::Ordering::Relaxed);
@@ -153,9 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/vaults/{vault}/search", post(routes::vaults::search))
         .route(
             "/v1/vaults/{vault}/documents",
-            get(routes::documents::list)
-                .post(routes::uploads::upload)
-                .layer(DefaultBodyLimit::max(upload_limit.max(limit))),
+            get(routes::documents::list).post(routes::uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/v1/vaults/{vault}/documents/{id}", get(routes::documents::get).delete(routes::documents::delete))
         .route("/v1/vaults/{vault}/memories", post(routes::memories::store).get(routes::memories::list))

@@ -4,64 +4,123 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_bytes(addr, method, path, "application/json", body.unwrap_or("").as_bytes())
+}
+
+fn http_bytes(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.unwrap_or("");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nx-request-id: from-the-test-{method}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nx-request-id: from-the-test-{method}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_string())
 }
 
+fn init(dir: &std::path::Path) {
+    let init = Command::new(env!("CARGO_BIN_EXE_trove")).arg("--workspace").arg(dir).arg("init").output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+}
+
+/// `trove serve` running as a child process, with its stderr lines collected.
+struct Served {
+    child: Child,
+    addr: String,
+    lines: Vec<String>,
+    rx: mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Starts the server on a free port with extra environment and waits for its address.
+    fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trove"));
+        cmd.arg("--workspace")
+            .arg(dir)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env_remove("TROVE_WORKSPACE")
+            .env_remove("TROVE_CONFIG")
+            .env_remove("TROVE_BIND")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("no address printed; stderr so far:\n{}", lines.join("\n"))
+            });
+            lines.push(line.clone());
+            if let Some(a) = line.strip_prefix("trove: listening on http://") {
+                break a.to_string();
+            }
+        };
+        Served { child, addr, lines, rx, reader: Some(reader) }
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http(&self.addr, "GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Waits for the process to exit; returns its status and everything it logged.
+    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("trove serve did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        self.lines.extend(self.rx.try_iter());
+        (status, std::mem::take(&mut self.lines))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn trove_serve_answers_http_logs_json_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let trove = env!("CARGO_BIN_EXE_trove");
-    let init = Command::new(trove).arg("--workspace").arg(dir.path()).arg("init").output().unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let mut child = Command::new(trove)
-        .arg("--workspace")
-        .arg(dir.path())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_remove("TROVE_WORKSPACE")
-        .env_remove("TROVE_CONFIG")
-        .env_remove("TROVE_BIND")
-        .env("TROVE__LOG__FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("no address printed; stderr so far:\n{}", lines.join("\n"))
-        });
-        lines.push(line.clone());
-        if let Some(a) = line.strip_prefix("trove: listening on http://") {
-            break a.to_string();
-        }
-    };
-
+    init(dir.path());
+    let served = Served::start(dir.path(), &[("TROVE__LOG__FORMAT", "json")]);
+    let addr = served.addr.clone();
     let (status, body) = http(&addr, "GET", "/live", None);
     assert_eq!((status, body.as_str()), (200, "{\"status\":\"ok\"}"));
     let (status, body) =
@@ -74,21 +133,9 @@ fn trove_serve_answers_http_logs_json_and_stops_cleanly_on_sigterm() {
     let ingest = Command::new(trove).arg("--workspace").arg(dir.path()).arg("ingest").output().unwrap();
     assert_eq!(ingest.status.code(), Some(75), "{}", String::from_utf8_lossy(&ingest.stderr));
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().unwrap();
     assert!(kill.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("trove serve did not exit within 20s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    reader.join().unwrap();
-    lines.extend(rx.try_iter());
+    let (status, lines) = served.wait(Duration::from_secs(20));
     let log = lines.join("\n");
     assert_eq!(status.code(), Some(0), "exit status {status:?}; stderr:\n{log}");
     // JSON log lines; the request's lines carry its id.
@@ -105,4 +152,96 @@ fn trove_serve_answers_http_logs_json_and_stops_cleanly_on_sigterm() {
         "request id missing from the log:\n{log}"
     );
     assert!(log.contains("SIGTERM received") && log.contains("server stopped"), "{log}");
+}
+
+/// Many documents, so indexing them takes a while with the real model.
+fn multipart_notes(n: usize) -> (String, Vec<u8>) {
+    let boundary = "kill-test-boundary";
+    let mut body = Vec::new();
+    for i in 0..n {
+        let text: String = (0..12).map(|j| format!("Note {i} line {j} is about marker{i} and rivers. ")).collect();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"n{i:03}.md\"\r\n\r\n# Note {i}\n\n{text}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn a_job_interrupted_by_kill_9_completes_exactly_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    // Small groups: the first attempt commits some documents before it is killed.
+    let env = [("TROVE__INGEST__GROUP_CHUNKS", "2")];
+    let served = Served::start(dir.path(), &env);
+    let n = 40;
+    let (content_type, body) = multipart_notes(n);
+    let (status, answer) = http_bytes(&served.addr, "POST", "/v1/vaults/default/documents", &content_type, &body);
+    assert_eq!(status, 202, "{answer}");
+    let job: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+
+    // Kill the server once the job is running and part of the upload is indexed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let partial = loop {
+        let sources = served.get("/v1/vaults/default/sources");
+        let done = sources.as_array().unwrap().iter().find(|s| s["name"] == "uploads").map(|s| s["documents"].clone());
+        let job = served.get(&format!("/v1/jobs/{id}"));
+        assert_ne!(job["status"], "succeeded", "the job finished before it could be interrupted: {job}");
+        if let Some(d) = done.and_then(|d| d.as_u64()).filter(|d| *d > 0) {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the job never got going: {job}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let kill = Command::new("kill").args(["-KILL", &served.child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let (status, _) = served.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), None, "killed by a signal");
+    assert!(partial < n as u64, "only part of the upload was indexed before the kill ({partial})");
+
+    // The restarted server takes the job again and finishes it.
+    let served = Served::start(dir.path(), &env);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let done = loop {
+        let job = served.get(&format!("/v1/jobs/{id}"));
+        if job["status"] != "queued" && job["status"] != "running" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job did not finish after the restart: {job}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 2, "the killed attempt counts, and one more finished it: {done}");
+    let result = &done["result"];
+    assert_eq!(
+        result["added"].as_u64().unwrap() + result["unchanged"].as_u64().unwrap(),
+        n as u64,
+        "the second attempt added what the first had not, and skipped the rest: {result}"
+    );
+    assert!(result["unchanged"].as_u64().unwrap() >= partial, "{result}");
+    // Nothing lost, nothing duplicated: one job, n documents, each found once.
+    let jobs = served.get("/v1/jobs?kind=upload");
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+    let sources = served.get("/v1/vaults/default/sources");
+    let uploads = sources.as_array().unwrap().iter().find(|s| s["name"] == "uploads").unwrap();
+    assert_eq!(uploads["documents"], n as u64, "{sources}");
+    for i in [0, n / 2, n - 1] {
+        let query = format!("{{\"query\": \"marker{i}\", \"mode\": \"keyword\"}}");
+        let (status, body) = http(&served.addr, "POST", "/v1/vaults/default/search", Some(&query));
+        assert_eq!(status, 200, "{body}");
+        let hits: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let uris: Vec<&str> = hits["hits"].as_array().unwrap().iter().map(|h| h["uri"].as_str().unwrap()).collect();
+        let expected = format!("n{i:03}.md");
+        assert_eq!(uris.iter().filter(|u| **u == expected).count(), uris.len().min(1), "{uris:?}");
+        assert_eq!(uris.first().copied(), Some(expected.as_str()), "{uris:?}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path().join(".trove/uploads")).unwrap().next().is_none(),
+        "the upload's files are removed after it succeeded"
+    );
 }

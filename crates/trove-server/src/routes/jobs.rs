@@ -68,7 +68,14 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once; a running one is asked to
 /// stop at its next checkpoint (`cancel_requested: true`). 409 for a finished job.
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.job_cancel(&id)).await?))
+    let job = {
+        let id = id.clone();
+        blocking(&state, move |e| e.job_cancel(&id)).await?
+    };
+    if job.cancel_requested {
+        state.workers.cancel(&id);
+    }
+    Ok(JsonOut(job))
 }
 
 /// `GET /v1/dlq`: dead jobs, newest first.
