@@ -52,6 +52,8 @@ pub trait IngestProgress: Sync {
     fn document_failed(&self, uri: &str, reason: &str) {
         tracing::warn!(uri, reason, "skipped a document");
     }
+    /// A group of documents was embedded and written in one transaction, taking `took`.
+    fn group_written(&self, _documents: u64, _chunks: u64, _took: std::time::Duration) {}
     /// Called between documents and before each group is embedded: an error stops the run
     /// there (a job that was cancelled or ran out of time). What was written stays written.
     fn checkpoint(&self) -> Result<(), EngineError> {
@@ -452,6 +454,7 @@ impl Engine {
         progress: &dyn IngestProgress,
     ) -> Result<(), EngineError> {
         progress.checkpoint()?;
+        let started = Instant::now();
         let texts: Vec<&str> = group.iter().flat_map(|(_, t, _)| t.iter().map(String::as_str)).collect();
         let vectors = if texts.is_empty() { Vec::new() } else { self.embedder()?.embed(&texts)? };
         let mut vectors = vectors.into_iter();
@@ -478,6 +481,7 @@ impl Engine {
         summary.chunks += chunks;
         summary.tokens += tokens;
         progress.advance(docs.len() as u64);
+        progress.group_written(docs.len() as u64, chunks, started.elapsed());
         Ok(())
     }
 }

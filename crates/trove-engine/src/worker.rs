@@ -62,6 +62,8 @@ pub trait JobObserver: Send + Sync {
     /// An attempt of a `kind` job ended with `outcome` (`succeeded`, `retry`, `dead`,
     /// `cancelled`, `released`, `lost`) after `took`.
     fn job_finished(&self, kind: &str, outcome: &'static str, took: Duration);
+    /// A job embedded and wrote a group of `documents` with `chunks` chunks in `took`.
+    fn ingest_group(&self, documents: u64, chunks: u64, took: Duration);
 }
 
 /// An observer that ignores everything.
@@ -70,16 +72,23 @@ pub struct NoObserver;
 
 impl JobObserver for NoObserver {
     fn job_finished(&self, _: &str, _: &'static str, _: Duration) {}
+    fn ingest_group(&self, _: u64, _: u64, _: Duration) {}
 }
 
 /// One running attempt, shared by its worker and the lease keeper.
-#[derive(Debug)]
 struct Control {
+    observer: Arc<dyn JobObserver>,
     job: String,
     worker: String,
     deadline: Instant,
     limit_s: u64,
     stop: Mutex<Option<StopReason>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").field("job", &self.job).field("worker", &self.worker).finish_non_exhaustive()
+    }
 }
 
 impl Control {
@@ -101,6 +110,9 @@ impl IngestProgress for Control {
     fn source_started(&self, _: &str, _: &str, _: u64) {}
     fn advance(&self, _: u64) {}
     fn source_finished(&self, _: &str, _: &str, _: &IngestSummary) {}
+    fn group_written(&self, documents: u64, chunks: u64, took: Duration) {
+        self.observer.ingest_group(documents, chunks, took);
+    }
     fn checkpoint(&self) -> Result<(), EngineError> {
         if Instant::now() >= self.deadline {
             self.request_stop(StopReason::TimedOut { limit_s: self.limit_s });
@@ -304,6 +316,7 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
     let engine = &shared.engine;
     let limit = Duration::from_millis(job.timeout_ms.max(1) as u64);
     let control = Arc::new(Control {
+        observer: shared.observer.clone(),
         job: job.id.clone(),
         worker: worker.to_string(),
         deadline: Instant::now() + limit,

@@ -59,6 +59,9 @@ struct Inner {
     search_latency: BTreeMap<(&'static str, &'static str), Histogram>,
     embed_latency: Option<Histogram>,
     jobs: BTreeMap<(String, &'static str), Histogram>,
+    ingest_groups: Histogram,
+    ingested_documents: u64,
+    ingested_chunks: u64,
 }
 
 /// The server's metrics.
@@ -157,6 +160,15 @@ impl Metrics {
                 &format!("kind=\"{}\",outcome=\"{outcome}\"", label(kind)),
             );
         }
+        out.push_str("# HELP trove_ingest_latency_seconds Time to embed and write one group of documents in one transaction (jobs of this server).\n");
+        out.push_str("# TYPE trove_ingest_latency_seconds histogram\n");
+        m.ingest_groups.render(&mut out, "trove_ingest_latency_seconds", "");
+        out.push_str("# HELP trove_ingested_documents_total Documents indexed by jobs of this server.\n");
+        out.push_str("# TYPE trove_ingested_documents_total counter\n");
+        let _ = writeln!(out, "trove_ingested_documents_total {}", m.ingested_documents);
+        out.push_str("# HELP trove_ingested_chunks_total Chunks embedded and indexed by jobs of this server.\n");
+        out.push_str("# TYPE trove_ingested_chunks_total counter\n");
+        let _ = writeln!(out, "trove_ingested_chunks_total {}", m.ingested_chunks);
         if let Some(h) = &m.embed_latency {
             out.push_str(
                 "# HELP trove_embedder_latency_seconds Time of one call of the embedding model (one batch of texts).\n",
@@ -185,6 +197,13 @@ impl Metrics {
 impl trove_engine::worker::JobObserver for Metrics {
     fn job_finished(&self, kind: &str, outcome: &'static str, took: Duration) {
         self.lock().jobs.entry((kind.to_string(), outcome)).or_default().observe(took.as_secs_f64());
+    }
+
+    fn ingest_group(&self, documents: u64, chunks: u64, took: Duration) {
+        let mut m = self.lock();
+        m.ingest_groups.observe(took.as_secs_f64());
+        m.ingested_documents += documents;
+        m.ingested_chunks += chunks;
     }
 }
 

@@ -95,6 +95,8 @@ fn an_upload_is_stored_then_indexed_by_a_worker_and_becomes_searchable() {
         metrics.contains("trove_job_processing_duration_seconds_count{kind=\"upload\",outcome=\"succeeded\"} 2"),
         "{metrics}"
     );
+    assert!(metrics.contains("trove_ingested_documents_total 3"), "{metrics}");
+    assert!(!metrics.contains("trove_ingest_latency_seconds_count 0"), "{metrics}");
 }
 
 #[test]
