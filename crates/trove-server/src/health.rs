@@ -11,11 +11,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 
 /// A component's condition, ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Working.
@@ -27,7 +28,7 @@ pub enum Status {
 }
 
 /// One component's report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Component {
     /// Its condition.
     pub status: Status,
@@ -37,7 +38,52 @@ pub struct Component {
     pub message: String,
     /// Facts the check found (model id, bytes free, ...).
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
     pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The answer of `/live` and `/ready`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Probe {
+    /// `ok` (`/live`), `ready` or `not_ready`.
+    pub status: String,
+    /// Why the server is not ready.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+impl Probe {
+    fn new(status: &str, reasons: Vec<String>) -> Json<Probe> {
+        Json(Probe { status: status.to_string(), reasons })
+    }
+}
+
+/// The answer of `/health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthReport {
+    /// The worst of the components.
+    pub status: Status,
+    /// The server's version.
+    pub version: String,
+    /// Seconds since the server started.
+    pub uptime_s: u64,
+    /// Each component's report.
+    pub components: Components,
+}
+
+/// The components `/health` checks.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Components {
+    /// The store answers a trivial read.
+    pub storage: Component,
+    /// The vaults' vectors come from the configured model.
+    pub indexes: Component,
+    /// The model is loaded or loadable.
+    pub embedder: Component,
+    /// The job queue and its workers.
+    pub queue: Component,
+    /// Free space of the data folder.
+    pub disk: Component,
 }
 
 /// A storage read slower than this is `degraded`.
@@ -54,8 +100,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// `GET /live`.
-pub async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[utoipa::path(
+    get, path = "/live", tag = "probes",
+    responses((status = 200, description = "The process answers.", body = Probe))
+)]
+pub async fn live() -> Json<Probe> {
+    Probe::new("ok", Vec::new())
 }
 
 /// A trivial read of the store, on the blocking pool, with a deadline.
@@ -135,6 +185,13 @@ fn disk(state: &AppState) -> Component {
 }
 
 /// `GET /ready`: 200 when the store answers and the model is loaded or installed, else 503.
+#[utoipa::path(
+    get, path = "/ready", tag = "probes",
+    responses(
+        (status = 200, description = "The server can serve.", body = Probe),
+        (status = 503, description = "The store does not answer or the model is not usable; `reasons` says why.", body = Probe),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let storage = storage(&state).await;
     let embedder = embedder(&state);
@@ -146,14 +203,20 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         reasons.push(format!("embedder: {}", embedder.message));
     }
     if reasons.is_empty() {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response()
+        (StatusCode::OK, Probe::new("ready", reasons)).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not_ready", "reasons": reasons})))
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Probe::new("not_ready", reasons)).into_response()
     }
 }
 
 /// `GET /health`: every component, and the worst of them; 503 when something is down.
+#[utoipa::path(
+    get, path = "/health", tag = "probes",
+    responses(
+        (status = 200, description = "Every component is `ok` or `degraded`.", body = HealthReport),
+        (status = 503, description = "A component is `down`.", body = HealthReport),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     let storage = storage(&state).await;
     let embedder = embedder(&state);
@@ -162,16 +225,20 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let indexes = indexes(&state).await;
     let overall = storage.status.max(embedder.status).max(disk.status).max(queue.status).max(indexes.status);
     let code = if overall == Status::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-    let body = serde_json::json!({
-        "status": overall,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": state.metrics.uptime().as_secs(),
-        "components": {"storage": storage, "indexes": indexes, "embedder": embedder, "queue": queue, "disk": disk},
-    });
+    let body = HealthReport {
+        status: overall,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_s: state.metrics.uptime().as_secs(),
+        components: Components { storage, indexes, embedder, queue, disk },
+    };
     (code, Json(body)).into_response()
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "probes",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let engine = state.engine.clone();
     let read = tokio::task::spawn_blocking(move || engine.job_counts());

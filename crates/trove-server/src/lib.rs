@@ -1,16 +1,18 @@
 //! Trove's HTTP transport, behind `trove serve`: a JSON API under `/v1` (vaults and their
 //! sources, search, documents and uploads, memories, jobs and the dead-letter queue), the
-//! probes `/live`, `/ready` and `/health`, and `/metrics` for Prometheus. [`run`] also starts
-//! the engine's job workers (uploads and source syncs) and stops them on shutdown. It is thin by design: every operation is one call of the synchronous
-//! [`Engine`], made on tokio's blocking pool (never on the async runtime), and every error
-//! leaves as `{message, code, type, link}` with the HTTP status of its code in the shared table.
+//! probes `/live`, `/ready` and `/health`, `/metrics` for Prometheus, and `/openapi.json`, the
+//! API's OpenAPI 3.1 document. [`run`] also starts the engine's job workers (uploads and source
+//! syncs) and stops them on shutdown. It is thin by design: every operation is one call of the
+//! synchronous [`Engine`], made on tokio's blocking pool (never on the async runtime), and every
+//! error leaves as `{message, code, type, link}` with the HTTP status of its code in the shared
+//! table.
 //!
 //! Layout: [`run`] serves a listener until a shutdown future resolves (mini-redis style, so
 //! tests pass their own `127.0.0.1:0` listener and their own shutdown); [`router`] builds the
 //! routes and the middleware (request ids and per-request log spans, metrics, the request time
 //! limit, the body size limit); [`error`] turns engine errors and axum's rejections into
-//! answers; [`metrics`] keeps the Prometheus counters; `health` answers the probes; `routes`
-//! holds one module per resource.
+//! answers; [`openapi`] documents the routes from the handlers' annotations; [`metrics`] keeps
+//! the Prometheus counters; `health` answers the probes; `routes` holds one module per resource.
 //!
 //! ```no_run
 //! # async fn demo(engine: trove_engine::Engine) -> std::io::Result<()> {
@@ -20,25 +22,29 @@
 //! # }
 //! ```
 
+mod conn;
 pub mod error;
 mod health;
 pub mod metrics;
 mod middleware;
+pub mod openapi;
 mod routes;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use std::sync::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use trove_config::ServerConfig;
 use trove_engine::Engine;
 use trove_engine::worker::{WorkerOptions, WorkerPool};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use metrics::{Metrics, TimedEmbedder};
@@ -57,6 +63,9 @@ pub struct ServerOptions {
     pub purge_interval: Duration,
     /// Largest upload body, in bytes.
     pub max_upload_bytes: usize,
+    /// Time a client has to send a request's headers (and an idle keep-alive connection to
+    /// start its next request) before the connection is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +83,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(c.shutdown_grace_s),
             purge_interval: Duration::from_secs(60),
             max_upload_bytes: usize::try_from(c.max_upload_bytes).unwrap_or(usize::MAX),
+            header_read_timeout: conn::HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -148,41 +158,46 @@ impl AppState {
 /// The routes and their middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.options.max_body_bytes;
-    let upload_limit = state.options.max_upload_bytes;
-    Router::new()
-        .route("/live", get(health::live))
-        .route("/ready", get(health::ready))
-        .route("/health", get(health::health))
-        .route("/metrics", get(health::metrics))
-        .route("/v1/vaults", get(routes::vaults::list).post(routes::vaults::create))
-        .route("/v1/vaults/{vault}", get(routes::vaults::get).delete(routes::vaults::delete))
-        .route("/v1/vaults/{vault}/sources", get(routes::vaults::sources))
-        .route("/v1/vaults/{vault}/sources/{source}/sync", post(routes::vaults::sync))
-        .route("/v1/vaults/{vault}/search", post(routes::vaults::search))
-        .route(
-            "/v1/vaults/{vault}/documents",
-            get(routes::documents::list).post(routes::uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route("/v1/vaults/{vault}/documents/{id}", get(routes::documents::get).delete(routes::documents::delete))
-        .route("/v1/vaults/{vault}/memories", post(routes::memories::store).get(routes::memories::list))
-        .route("/v1/vaults/{vault}/memories/retrieve", post(routes::memories::retrieve))
-        .route("/v1/vaults/{vault}/memories/stats", get(routes::memories::stats))
-        .route(
-            "/v1/vaults/{vault}/memories/{id}",
-            get(routes::memories::get).patch(routes::memories::update).delete(routes::memories::delete),
-        )
-        .route("/v1/jobs", get(routes::jobs::list))
-        .route("/v1/jobs/{id}", get(routes::jobs::get))
-        .route("/v1/jobs/{id}/cancel", post(routes::jobs::cancel))
-        .route("/v1/dlq", get(routes::jobs::dlq_list))
-        .route("/v1/dlq/{id}", get(routes::jobs::dlq_get).delete(routes::jobs::dlq_delete))
-        .route("/v1/dlq/{id}/retry", post(routes::jobs::dlq_retry))
+    let (routes, _) = api(state.options.max_upload_bytes).split_for_parts();
+    routes
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::time_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)
+}
+
+/// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
+/// what is served). Uploads get their own body limit.
+fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
+    use routes::{documents, jobs, memories, uploads, vaults};
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(documents::list, uploads::upload))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::health))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(vaults::list, vaults::create))
+        .routes(routes!(vaults::get, vaults::delete))
+        .routes(routes!(vaults::sources))
+        .routes(routes!(vaults::sync))
+        .routes(routes!(vaults::search))
+        .merge(uploads)
+        .routes(routes!(documents::get, documents::delete))
+        .routes(routes!(memories::store, memories::list))
+        .routes(routes!(memories::retrieve))
+        .routes(routes!(memories::stats))
+        .routes(routes!(memories::get, memories::update, memories::delete))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::dlq_list))
+        .routes(routes!(jobs::dlq_get, jobs::dlq_delete))
+        .routes(routes!(jobs::dlq_retry))
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting connections and gives
@@ -230,7 +245,7 @@ pub async fn run(
             let _ = stop_tx.send(true);
         }
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal).into_future();
+    let server = conn::serve(listener, router(state.clone()), state.options.header_read_timeout, signal);
     let mut stopped = stop_rx.clone();
     let deadline = async move {
         let _ = stopped.wait_for(|s| *s).await;

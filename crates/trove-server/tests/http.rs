@@ -3,17 +3,16 @@
 //! once per test binary and shared), starts the real router on `127.0.0.1:0` in its own
 //! runtime, and talks plain HTTP/1.1 to it over a socket, as any client would.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use common::Server;
 use serde_json::{Value, json};
 use trove_config::Workspace;
-use trove_embed::{Embedder, LocalEmbedder, LocalOptions};
-use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
-use trove_server::{AppState, ServerOptions};
+use trove_engine::{Engine, OpenMode};
+use trove_server::ServerOptions;
 
 const CONFIG: &str = "embedder:\n  auto_install: false\nvaults:\n  notes:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n  scratch: {}\n";
 
@@ -23,167 +22,13 @@ const ENGINE: &str =
 const BAKING: &str =
     "# Sourdough\n\nFeed the starter with flour and water, let the dough rise overnight, then bake at high heat.\n";
 
-fn embedder() -> Arc<dyn Embedder> {
-    static SHARED: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            let dir = trove_embed::model::resolve(None).expect("the built-in model is not installed: run scripts/test");
-            Arc::new(LocalEmbedder::load(&dir, &LocalOptions::default()).expect("load the model")) as Arc<dyn Embedder>
-        })
-        .clone()
+/// A server on a workspace with [`CONFIG`], its `docs` folder filled by `docs`.
+fn start_with(docs: impl FnOnce(&Path), opts: impl FnOnce(&mut ServerOptions)) -> Server {
+    Server::start_config(CONFIG, docs, opts)
 }
 
-/// A running server on a temporary workspace.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::start_with(|_| {}, |_| {})
-    }
-
-    /// `docs` writes documents (ingested before the server starts); `opts` changes limits.
-    fn start_with(docs: impl FnOnce(&Path), opts: impl FnOnce(&mut ServerOptions)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
-        std::fs::create_dir_all(dir.path().join("docs")).unwrap();
-        docs(&dir.path().join("docs"));
-        let ws = Workspace::load(Some(dir.path()), None).unwrap();
-        let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(embedder());
-        engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
-        Server::launch(dir, engine, opts)
-    }
-
-    /// Serves `engine` (whose workspace lives in `dir`).
-    fn launch(dir: tempfile::TempDir, engine: Engine, opts: impl FnOnce(&mut ServerOptions)) -> Server {
-        let mut options = ServerOptions::default();
-        opts(&mut options);
-        let state = AppState::new(engine, options);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                addr_tx.send(listener.local_addr()?).unwrap();
-                trove_server::run(listener, state, async move {
-                    let _ = rx.await;
-                })
-                .await
-            })
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server did not start");
-        Server { addr, stop: Some(tx), thread: Some(thread), _dir: dir }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
-        request(self.addr, method, path, body, headers)
-    }
-
-    fn get(&self, path: &str) -> Resp {
-        self.call("GET", path, None, &[])
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Resp {
-        self.call("POST", path, Some(&body.to_string()), &[("content-type", "application/json")])
-    }
-
-    fn patch(&self, path: &str, body: &Value) -> Resp {
-        self.call("PATCH", path, Some(&body.to_string()), &[("content-type", "application/json")])
-    }
-
-    fn delete(&self, path: &str) -> Resp {
-        self.call("DELETE", path, None, &[])
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let result = t.join();
-            if !std::thread::panicking() {
-                result.expect("server thread panicked").expect("server returned an error");
-            }
-        }
-    }
-}
-
-/// A response.
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Asserts the status and the `{message, code, type, link}` shape; returns the body.
-    fn error(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        let v = self.json();
-        assert_eq!(v["code"], code, "{v}");
-        assert!(v["message"].as_str().is_some_and(|m| m.len() > 10), "{v}");
-        assert!(v["type"].is_string() && v["link"].as_str().unwrap().ends_with(code), "{v}");
-        assert_eq!(v.as_object().unwrap().len(), 4, "extra fields: {v}");
-        v
-    }
-}
-
-/// One HTTP/1.1 exchange on a new connection.
-fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if !body.is_empty() || method == "POST" || method == "PATCH" {
-        head.push_str(&format!("content-length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    let _ = s.write_all(body.as_bytes());
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no response head: {text:?}"));
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    Resp { status, headers, body }
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
+fn start() -> Server {
+    start_with(|_| {}, |_| {})
 }
 
 fn memory_texts(v: &Value, key: &str) -> Vec<String> {
@@ -192,7 +37,7 @@ fn memory_texts(v: &Value, key: &str) -> Vec<String> {
 
 #[test]
 fn the_memory_lifecycle_over_http() {
-    let s = Server::start();
+    let s = start();
     let base = "/v1/vaults/scratch/memories";
     let r = s.post(
         base,
@@ -278,7 +123,7 @@ fn the_memory_lifecycle_over_http() {
 
 #[test]
 fn search_and_documents_after_an_ingest() {
-    let s = Server::start_with(
+    let s = start_with(
         |docs| {
             std::fs::write(docs.join("garden.md"), GARDEN).unwrap();
             std::fs::write(docs.join("car.md"), ENGINE).unwrap();
@@ -357,11 +202,11 @@ fn search_and_documents_after_an_ingest() {
 
 #[test]
 fn bad_requests_get_the_right_status_and_a_useful_message() {
-    let s = Server::start_with(|_| {}, |o| o.max_body_bytes = 4096);
+    let s = start_with(|_| {}, |o| o.max_body_bytes = 4096);
     let base = "/v1/vaults/scratch/memories";
     let json_ct = [("content-type", "application/json")];
 
-    let v = s.call("POST", base, Some("{\"text\": \"unterminated"), &json_ct).error(400, "malformed_json");
+    let v = s.call("POST", base, Some(b"{\"text\": \"unterminated"), &json_ct).error(400, "malformed_json");
     assert!(v["message"].as_str().unwrap().contains("not valid JSON"), "{v}");
     let v = s.post(base, &json!({"text": 42})).error(422, "invalid_fields");
     assert!(v["message"].as_str().unwrap().contains("text"), "{v}");
@@ -372,7 +217,7 @@ fn bad_requests_get_the_right_status_and_a_useful_message() {
     let v = s.post(&format!("{base}/retrieve"), &json!({"query": "x", "usr_id": "u"})).error(422, "invalid_fields");
     assert!(v["message"].as_str().unwrap().contains("usr_id"), "{v}");
     s.post("/v1/vaults/notes/search", &json!({"query": "x", "mode": "fuzzy"})).error(422, "invalid_fields");
-    s.call("POST", base, Some("{\"text\": \"hi\"}"), &[]).error(415, "unsupported_media_type");
+    s.call("POST", base, Some(b"{\"text\": \"hi\"}"), &[]).error(415, "unsupported_media_type");
     let big = json!({"text": "x".repeat(10_000)});
     let v = s.post(base, &big).error(413, "payload_too_large");
     assert!(v["message"].as_str().unwrap().contains("4096"), "{v}");
@@ -394,7 +239,7 @@ fn bad_requests_get_the_right_status_and_a_useful_message() {
 
     let v = s.get("/v2/whatever").error(404, "not_found");
     assert!(v["message"].as_str().unwrap().contains("/v2/whatever"), "{v}");
-    s.call("PUT", "/v1/vaults", Some("{}"), &json_ct).error(405, "method_not_allowed");
+    s.call("PUT", "/v1/vaults", Some(b"{}"), &json_ct).error(405, "method_not_allowed");
     s.delete("/v1/vaults/scratch/memories").error(405, "method_not_allowed");
     // Every answer, error or not, carries a request id.
     assert!(s.get("/v2/whatever").header("x-request-id").is_some());
@@ -402,7 +247,7 @@ fn bad_requests_get_the_right_status_and_a_useful_message() {
 
 #[test]
 fn probes_and_metrics() {
-    let s = Server::start();
+    let s = start();
     let live = s.get("/live");
     assert_eq!((live.status, live.json()), (200, json!({"status": "ok"})));
     let ready = s.get("/ready");
@@ -455,7 +300,7 @@ fn probes_and_metrics() {
 
 #[test]
 fn slow_requests_time_out_with_a_json_error() {
-    let s = Server::start_with(|_| {}, |o| o.request_timeout = Duration::from_millis(1));
+    let s = start_with(|_| {}, |o| o.request_timeout = Duration::from_millis(1));
     // Embedding a query takes far longer than a millisecond.
     let v = s
         .post(
@@ -470,7 +315,7 @@ fn slow_requests_time_out_with_a_json_error() {
 
 #[test]
 fn expired_memories_are_purged_in_the_background() {
-    let s = Server::start_with(|_| {}, |o| o.purge_interval = Duration::from_millis(100));
+    let s = start_with(|_| {}, |o| o.purge_interval = Duration::from_millis(100));
     let soon = time_in(Duration::from_millis(1500));
     let r = s.post("/v1/vaults/scratch/memories", &json!({"text": "a fleeting thought", "expires_at": soon}));
     assert_eq!(r.status, 201, "{}", r.body);
@@ -509,4 +354,93 @@ fn without_a_usable_model_the_server_is_alive_but_not_ready() {
     s.post("/v1/vaults/scratch/memories", &json!({"text": "needs a vector"})).error(503, "model_invalid");
     assert_eq!(s.get("/v1/vaults/scratch/memories").status, 200);
     assert!(!s.get("/metrics").body.contains("trove_embedder_latency_seconds"), "embedder timed without a model");
+}
+
+#[test]
+fn the_openapi_document_describes_every_route() {
+    let s = start();
+    let r = s.get("/openapi.json");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("content-type").is_some_and(|t| t.starts_with("application/json")));
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", doc["openapi"]);
+    assert_eq!(
+        (doc["info"]["title"].as_str(), doc["info"]["version"].as_str()),
+        (Some("Trove"), Some(env!("CARGO_PKG_VERSION")))
+    );
+    let expected: &[(&str, &[&str])] = &[
+        ("/live", &["get"]),
+        ("/ready", &["get"]),
+        ("/health", &["get"]),
+        ("/metrics", &["get"]),
+        ("/openapi.json", &["get"]),
+        ("/v1/vaults", &["get", "post"]),
+        ("/v1/vaults/{vault}", &["delete", "get"]),
+        ("/v1/vaults/{vault}/sources", &["get"]),
+        ("/v1/vaults/{vault}/sources/{source}/sync", &["post"]),
+        ("/v1/vaults/{vault}/search", &["post"]),
+        ("/v1/vaults/{vault}/documents", &["get", "post"]),
+        ("/v1/vaults/{vault}/documents/{id}", &["delete", "get"]),
+        ("/v1/vaults/{vault}/memories", &["get", "post"]),
+        ("/v1/vaults/{vault}/memories/retrieve", &["post"]),
+        ("/v1/vaults/{vault}/memories/stats", &["get"]),
+        ("/v1/vaults/{vault}/memories/{id}", &["delete", "get", "patch"]),
+        ("/v1/jobs", &["get"]),
+        ("/v1/jobs/{id}", &["get"]),
+        ("/v1/jobs/{id}/cancel", &["post"]),
+        ("/v1/dlq", &["get"]),
+        ("/v1/dlq/{id}", &["delete", "get"]),
+        ("/v1/dlq/{id}/retry", &["post"]),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<(&str, Vec<&str>)> = paths
+        .iter()
+        .map(|(p, item)| (p.as_str(), item.as_object().unwrap().keys().map(String::as_str).collect()))
+        .collect();
+    documented.sort();
+    let mut expected: Vec<(&str, Vec<&str>)> = expected.iter().map(|(p, m)| (*p, m.to_vec())).collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+
+    // The search answer is a referenced schema with its fields; errors share `ErrorBody`.
+    let search = &doc["paths"]["/v1/vaults/{vault}/search"]["post"];
+    let at = |v: &Value| doc.pointer(v["$ref"].as_str().unwrap().trim_start_matches('#')).unwrap().clone();
+    let response = at(&search["responses"]["200"]["content"]["application/json"]["schema"]);
+    for field in ["query", "mode", "hits"] {
+        assert!(response["properties"][field].is_object(), "{field}: {response}");
+    }
+    assert_eq!(search["parameters"][0]["name"], "vault");
+    assert!(search["requestBody"]["content"]["application/json"]["schema"]["$ref"].is_string());
+    let not_found = at(&search["responses"]["404"]);
+    let error = at(&not_found["content"]["application/json"]["schema"]);
+    assert_eq!(error["required"], json!(["message", "code", "type", "link"]));
+    let upload = &doc["paths"]["/v1/vaults/{vault}/documents"]["post"];
+    assert!(upload["responses"]["202"].is_object() && upload["responses"]["413"].is_object());
+    let content = upload["requestBody"]["content"].as_object().unwrap();
+    assert!(content.contains_key("application/json") && content.contains_key("multipart/form-data"));
+    assert!(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"].is_object());
+    let stats = &doc["components"]["schemas"]["MemoryStatsResponse"]["properties"]["by_user"]["items"];
+    assert_eq!(stats["prefixItems"][1]["type"], "integer", "{stats}");
+}
+
+#[test]
+fn every_documented_operation_is_served() {
+    let s = start();
+    let doc = s.get("/openapi.json").json();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete =
+            path.replace("{vault}", "no-such-vault").replace("{source}", "no-source").replace("{id}", "no-id");
+        for method in item.as_object().unwrap().keys() {
+            let r = s.call(&method.to_uppercase(), &concrete, Some(b"{}"), &[("content-type", "application/json")]);
+            let code = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| v["code"].as_str().map(str::to_string));
+            assert!(
+                !matches!(code.as_deref(), Some("not_found" | "method_not_allowed")),
+                "{method} {path} is documented but not routed: {}",
+                r.body
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 30);
 }

@@ -2,9 +2,10 @@
 //! and one document with its chunks. Times are RFC 3339 strings in UTC.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A vault, configured or stored, with its counts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct VaultSummary {
     /// Unique name.
     pub name: String,
@@ -21,7 +22,7 @@ pub struct VaultSummary {
 }
 
 /// A source of a vault: configured (`localfile`, ...) or `uploads` (documents sent over HTTP).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SourceSummary {
     /// Its name within the vault.
     pub name: String,
@@ -37,7 +38,7 @@ pub struct SourceSummary {
 }
 
 /// One indexed document, without its chunks.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct DocumentSummary {
     /// Numeric id, stable until the document is deleted.
     pub id: i64,
@@ -60,7 +61,7 @@ pub struct DocumentSummary {
 }
 
 /// A page of documents, in id order.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct DocumentPage {
     /// The documents.
     pub documents: Vec<DocumentSummary>,
@@ -69,7 +70,7 @@ pub struct DocumentPage {
 }
 
 /// One chunk of a document.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct DocumentChunk {
     /// Stable chunk id (as in search hits).
     pub id: i64,
@@ -84,7 +85,7 @@ pub struct DocumentChunk {
 }
 
 /// A document with its metadata and chunks.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct DocumentDetail {
     /// The document's fields.
     pub document: DocumentSummary,

@@ -4,6 +4,7 @@
 //! `match` has no wildcard arm, so a new code cannot go unmapped.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Whose fault an error is, which decides whether retrying can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +169,7 @@ pub trait HasCode {
 }
 
 /// The JSON shape of an error on every transport: `{message, code, type, link}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ErrorBody {
     /// What went wrong, where, and how to fix it.
     pub message: String,

@@ -2,9 +2,10 @@
 //! page of jobs, and the body of a JSON upload. Times are RFC 3339 strings in UTC.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A queued, running or finished job. Dead jobs (`status: "dead"`) form the dead-letter queue.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Job {
     /// Opaque id (`job_…`).
     pub id: String,
@@ -41,7 +42,7 @@ pub struct Job {
 }
 
 /// Why the latest attempt of a job failed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct JobError {
     /// What went wrong.
     pub message: String,
@@ -50,7 +51,7 @@ pub struct JobError {
 }
 
 /// A page of jobs, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct JobPage {
     /// The jobs.
     pub jobs: Vec<Job>,
@@ -59,7 +60,7 @@ pub struct JobPage {
 }
 
 /// One document sent as JSON to `POST /v1/vaults/{vault}/documents`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadDocument {
     /// Its identifier within the vault's `uploads` source; sending the same uri again replaces
@@ -74,7 +75,7 @@ pub struct UploadDocument {
 }
 
 /// The JSON body of an upload.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
     /// The documents (at least one).

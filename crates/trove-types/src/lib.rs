@@ -4,7 +4,9 @@
 //!
 //! This crate has no logic beyond formatting; it exists so that the engine, the CLI, the HTTP
 //! server and the MCP server describe the same things with the same types, and so that an
-//! error means the same thing whichever transport reports it.
+//! error means the same thing whichever transport reports it. The types the HTTP API sends and
+//! receives derive `utoipa::ToSchema`, so the server's OpenAPI document describes them from
+//! this code.
 
 pub mod document;
 pub mod error;

@@ -2,9 +2,10 @@
 //! list memories, and what it gets back. Times are RFC 3339 strings in UTC.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A memory to store.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryInput {
     /// What to remember (1 to 16,384 characters).
@@ -33,7 +34,7 @@ pub struct MemoryInput {
 }
 
 /// Changes to a memory; absent fields stay as they are. Changing `text` re-embeds it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryUpdate {
     /// New text.
@@ -54,7 +55,7 @@ pub struct MemoryUpdate {
 }
 
 /// A stored memory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Memory {
     /// Opaque id.
     pub id: String,
@@ -83,7 +84,7 @@ pub struct Memory {
 }
 
 /// Which memories a list or retrieval considers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryScope {
     /// Only this user's.
@@ -107,7 +108,7 @@ pub struct MemoryScope {
 }
 
 /// A retrieval: a query matched by meaning and keywords within a scope.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryQuery {
     /// What to look for.
@@ -124,7 +125,7 @@ pub struct MemoryQuery {
 }
 
 /// One retrieved memory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct MemoryHit {
     /// The memory.
     #[serde(flatten)]
@@ -134,7 +135,7 @@ pub struct MemoryHit {
 }
 
 /// A page of memories, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct MemoryPage {
     /// The memories.
     pub memories: Vec<Memory>,
@@ -143,7 +144,7 @@ pub struct MemoryPage {
 }
 
 /// Counts of a vault's memories.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct MemoryStatsResponse {
     /// The vault.
     pub vault: String,

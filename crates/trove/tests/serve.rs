@@ -245,3 +245,40 @@ fn a_job_interrupted_by_kill_9_completes_exactly_once_after_a_restart() {
         "the upload's files are removed after it succeeded"
     );
 }
+
+#[test]
+fn sigterm_puts_a_running_job_back_in_the_queue_without_using_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let env = [("TROVE__INGEST__GROUP_CHUNKS", "2"), ("TROVE__SERVER__SHUTDOWN_GRACE_S", "0")];
+    let served = Served::start(dir.path(), &env);
+    let (content_type, body) = multipart_notes(40);
+    let (status, answer) = http_bytes(&served.addr, "POST", "/v1/vaults/default/documents", &content_type, &body);
+    assert_eq!(status, 202, "{answer}");
+    let id = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while served.get(&format!("/v1/jobs/{id}"))["status"] != "running" {
+        assert!(Instant::now() < deadline, "the job never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kill = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let (status, lines) = served.wait(Duration::from_secs(30));
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("putting them back in the queue"), "{log}");
+
+    let served = Served::start(dir.path(), &env);
+    let job = served.get(&format!("/v1/jobs/{id}"));
+    assert_ne!(job["error"]["code"], "worker_lost", "a graceful stop is not a crash: {job}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let done = loop {
+        let job = served.get(&format!("/v1/jobs/{id}"));
+        if job["status"] != "queued" && job["status"] != "running" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job did not finish after the restart: {job}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!((done["status"].as_str(), done["attempts"].as_u64()), (Some("succeeded"), Some(1)), "{done}");
+}

@@ -7,12 +7,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_types::{DocumentDetail, DocumentPage};
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, Path, Query};
+use crate::openapi::{BadRequest, Internal, NotFound, Unavailable, VaultItemPath, VaultPath};
 use crate::{AppState, blocking};
 
 /// The query of a document listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Page size (1–1000, default 100).
@@ -24,6 +27,15 @@ pub struct ListParams {
 }
 
 /// `GET /v1/vaults/{vault}/documents`.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}/documents", operation_id = "documents_list", tag = "documents",
+    params(VaultPath, ListParams),
+    responses(
+        (status = 200, description = "A page of documents, in id order.", body = DocumentPage),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Path(vault): Path<String>,
@@ -33,6 +45,15 @@ pub async fn list(
 }
 
 /// `GET /v1/vaults/{vault}/documents/{id}`.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}/documents/{id}", operation_id = "documents_get", tag = "documents",
+    params(VaultItemPath),
+    responses(
+        (status = 200, description = "The document with its chunks.", body = DocumentDetail),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path((vault, id)): Path<(String, String)>,
@@ -41,6 +62,15 @@ pub async fn get(
 }
 
 /// `DELETE /v1/vaults/{vault}/documents/{id}`: 204.
+#[utoipa::path(
+    delete, path = "/v1/vaults/{vault}/documents/{id}", operation_id = "documents_delete", tag = "documents",
+    params(VaultItemPath),
+    responses(
+        (status = 204, description = "Deleted from every index."),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path((vault, id)): Path<(String, String)>,

@@ -8,12 +8,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_types::{Job, JobPage};
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, Path, Query};
+use crate::openapi::{BadRequest, Conflict, Internal, JobPath, NotFound, Unavailable};
 use crate::{AppState, blocking};
 
 /// The query of a job listing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobParams {
     /// queued, running, succeeded, dead or cancelled.
@@ -34,7 +37,8 @@ pub struct JobParams {
 }
 
 /// The query of a dead-letter listing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DlqParams {
     /// upload or sync.
@@ -52,6 +56,15 @@ pub struct DlqParams {
 }
 
 /// `GET /v1/jobs`: newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs", operation_id = "jobs_list", tag = "jobs",
+    params(JobParams),
+    responses(
+        (status = 200, description = "A page of jobs, newest first.", body = JobPage),
+        (status = 400, response = BadRequest), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list(State(state): State<AppState>, Query(p): Query<JobParams>) -> Result<JsonOut<JobPage>, ApiError> {
     let page = blocking(&state, move |e| {
         e.jobs_list(p.status.as_deref(), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)
@@ -61,12 +74,30 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<JobParams>) -> 
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", operation_id = "jobs_get", tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The job.", body = Job),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
     Ok(JsonOut(blocking(&state, move |e| e.job_get(&id)).await?))
 }
 
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once; a running one is asked to
 /// stop at its next checkpoint (`cancel_requested: true`). 409 for a finished job.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", operation_id = "jobs_cancel", tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The job, cancelled or asked to stop.", body = Job),
+        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
     let job = {
         let id = id.clone();
@@ -79,6 +110,15 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Re
 }
 
 /// `GET /v1/dlq`: dead jobs, newest first.
+#[utoipa::path(
+    get, path = "/v1/dlq", operation_id = "dlq_list", tag = "jobs",
+    params(DlqParams),
+    responses(
+        (status = 200, description = "A page of dead jobs, newest first.", body = JobPage),
+        (status = 400, response = BadRequest), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn dlq_list(State(state): State<AppState>, Query(p): Query<DlqParams>) -> Result<JsonOut<JobPage>, ApiError> {
     let page = blocking(&state, move |e| {
         e.jobs_list(Some("dead"), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)
@@ -88,11 +128,29 @@ pub async fn dlq_list(State(state): State<AppState>, Query(p): Query<DlqParams>)
 }
 
 /// `GET /v1/dlq/{id}`.
+#[utoipa::path(
+    get, path = "/v1/dlq/{id}", operation_id = "dlq_get", tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The dead job.", body = Job),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn dlq_get(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
     Ok(JsonOut(blocking(&state, move |e| e.dlq_get(&id)).await?))
 }
 
 /// `POST /v1/dlq/{id}/retry`: back to the queue with fresh attempts; answers the queued job.
+#[utoipa::path(
+    post, path = "/v1/dlq/{id}/retry", operation_id = "dlq_retry", tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The job, queued again.", body = Job),
+        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn dlq_retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
     let job = blocking(&state, move |e| e.dlq_retry(&id)).await?;
     state.workers.notify();
@@ -100,6 +158,15 @@ pub async fn dlq_retry(State(state): State<AppState>, Path(id): Path<String>) ->
 }
 
 /// `DELETE /v1/dlq/{id}`: 204; the job's uploaded files go with it.
+#[utoipa::path(
+    delete, path = "/v1/dlq/{id}", operation_id = "dlq_delete", tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 204, description = "Deleted, with its uploaded files."),
+        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn dlq_delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     blocking(&state, move |e| e.dlq_delete(&id)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -14,9 +14,24 @@ use trove_types::{
 };
 
 use crate::error::{ApiError, Json, Path};
+use crate::openapi::{
+    BadRequest, Conflict, Internal, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, Unavailable,
+    UnsupportedMediaType, VaultItemPath, VaultPath,
+};
 use crate::{AppState, blocking};
 
 /// `POST /v1/vaults/{vault}/memories`: 201 with the stored memory.
+#[utoipa::path(
+    post, path = "/v1/vaults/{vault}/memories", operation_id = "memories_store", tag = "memories",
+    params(VaultPath), request_body = MemoryInput,
+    responses(
+        (status = 201, description = "The stored memory.", body = Memory),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFields), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn store(
     State(state): State<AppState>,
     Path(vault): Path<String>,
@@ -63,6 +78,15 @@ fn list_params(raw: Option<&str>) -> Result<(MemoryScope, Option<String>, Option
 }
 
 /// `GET /v1/vaults/{vault}/memories`.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}/memories", operation_id = "memories_list", tag = "memories",
+    params(VaultPath, MemoryListParams),
+    responses(
+        (status = 200, description = "A page of memories, newest first.", body = MemoryPage),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Path(vault): Path<String>,
@@ -73,6 +97,15 @@ pub async fn list(
 }
 
 /// `GET /v1/vaults/{vault}/memories/{id}`.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}/memories/{id}", operation_id = "memories_get", tag = "memories",
+    params(VaultItemPath),
+    responses(
+        (status = 200, description = "The memory.", body = Memory),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path((vault, id)): Path<(String, String)>,
@@ -81,6 +114,17 @@ pub async fn get(
 }
 
 /// `PATCH /v1/vaults/{vault}/memories/{id}`.
+#[utoipa::path(
+    patch, path = "/v1/vaults/{vault}/memories/{id}", operation_id = "memories_update", tag = "memories",
+    params(VaultItemPath), request_body = MemoryUpdate,
+    responses(
+        (status = 200, description = "The updated memory.", body = Memory),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFields), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path((vault, id)): Path<(String, String)>,
@@ -90,6 +134,15 @@ pub async fn update(
 }
 
 /// `DELETE /v1/vaults/{vault}/memories/{id}`: 204.
+#[utoipa::path(
+    delete, path = "/v1/vaults/{vault}/memories/{id}", operation_id = "memories_delete", tag = "memories",
+    params(VaultItemPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path((vault, id)): Path<(String, String)>,
@@ -99,13 +152,25 @@ pub async fn delete(
 }
 
 /// The answer of a retrieval.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = MemoryHits)]
 pub struct Hits {
     /// Best first.
     pub hits: Vec<MemoryHit>,
 }
 
 /// `POST /v1/vaults/{vault}/memories/retrieve`.
+#[utoipa::path(
+    post, path = "/v1/vaults/{vault}/memories/retrieve", operation_id = "memories_retrieve", tag = "memories",
+    params(VaultPath), request_body = MemoryQuery,
+    responses(
+        (status = 200, description = "The matching memories, best first.", body = Hits),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     Path(vault): Path<String>,
@@ -119,6 +184,15 @@ pub async fn retrieve(
 }
 
 /// `GET /v1/vaults/{vault}/memories/stats`.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}/memories/stats", operation_id = "memories_stats", tag = "memories",
+    params(VaultPath),
+    responses(
+        (status = 200, description = "Counts of the vault's memories.", body = MemoryStatsResponse),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn stats(
     State(state): State<AppState>,
     Path(vault): Path<String>,

@@ -11,6 +11,10 @@ use trove_engine::jobs::{UploadFile, check_upload_uri, upload_format};
 use trove_types::{Code, Job, UploadRequest};
 
 use crate::error::{ApiError, Json, Path};
+use crate::openapi::{
+    BadRequest, Internal, InvalidFields, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType, UploadForm,
+    VaultPath,
+};
 use crate::{AppState, blocking};
 
 fn too_large(state: &AppState) -> ApiError {
@@ -24,6 +28,17 @@ fn too_large(state: &AppState) -> ApiError {
 }
 
 /// `POST /v1/vaults/{vault}/documents`: 202 with the queued job.
+#[utoipa::path(
+    post, path = "/v1/vaults/{vault}/documents", operation_id = "documents_upload", tag = "documents",
+    params(VaultPath), request_body(content((UploadRequest = "application/json"), (UploadForm = "multipart/form-data"))),
+    responses(
+        (status = 202, description = "The queued upload job.", body = Job),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFields), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Path(vault): Path<String>,

@@ -10,22 +10,43 @@ use serde::Deserialize;
 use trove_engine::SearchRequest;
 use trove_store::ChunkFilter;
 use trove_types::{Code, Job, SearchMode, SearchResponse, SourceSummary, VaultSummary};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, Json, Path};
+use crate::openapi::{
+    BadRequest, Conflict, Internal, InvalidFields, NotFound, PayloadTooLarge, SourcePath, Unavailable,
+    UnsupportedMediaType, VaultPath,
+};
 use crate::{AppState, blocking};
 
 /// `GET /v1/vaults`: every vault, configured or stored.
+#[utoipa::path(
+    get, path = "/v1/vaults", operation_id = "vaults_list", tag = "vaults",
+    responses(
+        (status = 200, description = "Every vault, configured or stored.", body = Vec<VaultSummary>),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
     Ok(JsonOut(blocking(&state, |e| e.vaults_overview()).await?))
 }
 
 /// `GET /v1/vaults/{vault}`.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}", operation_id = "vaults_get", tag = "vaults",
+    params(VaultPath),
+    responses(
+        (status = 200, description = "The vault and its counts.", body = VaultSummary),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn get(State(state): State<AppState>, Path(vault): Path<String>) -> Result<JsonOut<VaultSummary>, ApiError> {
     Ok(JsonOut(blocking(&state, move |e| e.vault_overview(&vault)).await?))
 }
 
 /// Restrictions of a search.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchFilters {
     /// Only this source.
@@ -37,7 +58,7 @@ pub struct SearchFilters {
 }
 
 /// The body of `POST /v1/vaults/{vault}/search`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
     /// The query text.
@@ -54,6 +75,17 @@ pub struct SearchBody {
 }
 
 /// `POST /v1/vaults/{vault}/search`.
+#[utoipa::path(
+    post, path = "/v1/vaults/{vault}/search", operation_id = "vaults_search", tag = "vaults",
+    params(VaultPath), request_body = SearchBody,
+    responses(
+        (status = 200, description = "The hits, best first.", body = SearchResponse),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     Path(vault): Path<String>,
@@ -78,7 +110,7 @@ pub async fn search(
 }
 
 /// The body of `POST /v1/vaults`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVault {
     /// Lowercase letters, digits, `-` and `_`.
@@ -86,6 +118,17 @@ pub struct CreateVault {
 }
 
 /// `POST /v1/vaults`: creates an empty vault (for uploads and memories); 201.
+#[utoipa::path(
+    post, path = "/v1/vaults", operation_id = "vaults_create", tag = "vaults",
+    request_body = CreateVault,
+    responses(
+        (status = 201, description = "The new, empty vault.", body = VaultSummary),
+        (status = 400, response = BadRequest), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFields), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateVault>,
@@ -96,6 +139,15 @@ pub async fn create(
 
 /// `DELETE /v1/vaults/{vault}`: deletes a vault that is not in the configuration, with its
 /// documents and memories; 204.
+#[utoipa::path(
+    delete, path = "/v1/vaults/{vault}", operation_id = "vaults_delete", tag = "vaults",
+    params(VaultPath),
+    responses(
+        (status = 204, description = "Deleted, with its documents and memories."),
+        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn delete(State(state): State<AppState>, Path(vault): Path<String>) -> Result<StatusCode, ApiError> {
     blocking(&state, move |e| e.vault_delete(&vault)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -103,6 +155,15 @@ pub async fn delete(State(state): State<AppState>, Path(vault): Path<String>) ->
 
 /// `GET /v1/vaults/{vault}/sources`: the configured sources, and `uploads` when it has
 /// documents, with their document counts.
+#[utoipa::path(
+    get, path = "/v1/vaults/{vault}/sources", operation_id = "vaults_sources", tag = "vaults",
+    params(VaultPath),
+    responses(
+        (status = 200, description = "The vault's sources with their document counts.", body = Vec<SourceSummary>),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn sources(
     State(state): State<AppState>,
     Path(vault): Path<String>,
@@ -112,6 +173,15 @@ pub async fn sources(
 
 /// `POST /v1/vaults/{vault}/sources/{source}/sync`: queues an incremental ingest of the
 /// source; 202 with the job (the already queued one if a sync of it is waiting).
+#[utoipa::path(
+    post, path = "/v1/vaults/{vault}/sources/{source}/sync", operation_id = "vaults_sync", tag = "vaults",
+    params(SourcePath),
+    responses(
+        (status = 202, description = "The queued sync job (the waiting one if a sync of the source is already queued).", body = Job),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
 pub async fn sync(
     State(state): State<AppState>,
     Path((vault, source)): Path<(String, String)>,
