@@ -24,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use trove_bench::{CorpusDoc, Query, read_jsonl, write_corpus};
 
 /// Every network exchange (connect, write, read the whole answer) must finish within this.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,19 +91,6 @@ impl Workload {
             Workload::MemoryRetrieve => "memory-retrieve",
         }
     }
-}
-
-#[derive(serde::Deserialize)]
-struct CorpusDoc {
-    #[serde(rename = "_id")]
-    id: String,
-    title: String,
-    text: String,
-}
-
-#[derive(serde::Deserialize)]
-struct Query {
-    text: String,
 }
 
 /// The measurements of one workload at one concurrency level.
@@ -226,7 +214,7 @@ fn prepare_workspace(args: &Args) -> Result<()> {
     run_trove(args, &["init"])?;
     let dir = args.work.join(CORPUS_SUBDIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let n = write_corpus(&args.data.join("corpus.jsonl"), &dir, args.docs)?;
+    let n = write_corpus(&args.data.join("corpus.jsonl"), &dir, Some(args.docs))?;
     eprintln!("wrote {n} SciFact documents to {}; ingesting (about 20 chunks/s)", dir.display());
     let started = Instant::now();
     run_trove(args, &["ingest"])?;
@@ -259,37 +247,14 @@ fn trove_command(args: &Args) -> Command {
     cmd
 }
 
-fn write_corpus(path: &Path, dir: &Path, limit: usize) -> Result<usize> {
-    let file = StdBufReader::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?);
-    let mut n = 0;
-    for line in file.lines() {
-        if n >= limit {
-            break;
-        }
-        let doc: CorpusDoc = serde_json::from_str(&line?)?;
-        let text = format!("# {}\n\n{}\n", doc.title.trim(), doc.text.trim());
-        std::fs::write(dir.join(format!("{}.md", doc.id)), text)?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 fn read_queries(path: &Path) -> Result<Vec<String>> {
-    let file = StdBufReader::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?);
-    let mut out = Vec::new();
-    for line in file.lines() {
-        let q: Query = serde_json::from_str(&line?)?;
-        out.push(q.text);
-    }
-    Ok(out)
+    Ok(read_jsonl::<Query>(path)?.into_iter().map(|q| q.text).collect())
 }
 
 /// Sentences of SciFact abstracts, as memory texts: up to `limit`, 40 to 400 characters each.
 fn read_sentences(path: &Path, limit: usize) -> Result<Vec<String>> {
-    let file = StdBufReader::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?);
     let mut out = Vec::new();
-    for line in file.lines() {
-        let doc: CorpusDoc = serde_json::from_str(&line?)?;
+    for doc in read_jsonl::<CorpusDoc>(path)? {
         for s in doc.text.split(". ") {
             let s = s.trim();
             if (40..=400).contains(&s.len()) {

@@ -8,12 +8,13 @@
 //! Run: `cargo run --release -p trove-bench --bin scifact -- [--docs N] [--raw-sample N]`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use trove_bench::{Query, read_jsonl, write_corpus};
 use trove_config::Workspace;
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode, embedding_input};
 use trove_store::ChunkFilter;
@@ -41,21 +42,6 @@ struct Args {
     /// Reuse an existing index in --work instead of rebuilding it.
     #[arg(long)]
     reuse: bool,
-}
-
-#[derive(serde::Deserialize)]
-struct CorpusDoc {
-    #[serde(rename = "_id")]
-    id: String,
-    title: String,
-    text: String,
-}
-
-#[derive(serde::Deserialize)]
-struct Query {
-    #[serde(rename = "_id")]
-    id: String,
-    text: String,
 }
 
 fn main() -> Result<()> {
@@ -122,7 +108,7 @@ fn main() -> Result<()> {
     drop(engine);
 
     // Retrieval quality.
-    let queries = read_queries(&args.data.join("queries.jsonl"))?;
+    let queries: Vec<Query> = read_jsonl(&args.data.join("queries.jsonl"))?;
     let qrels = read_qrels(&args.data.join("qrels/test.tsv"))?;
     let queries: Vec<Query> = queries.into_iter().filter(|q| qrels.contains_key(&q.id)).collect();
     let engine = Engine::open(ws, OpenMode::Read, "bench scifact")?;
@@ -190,26 +176,6 @@ fn main() -> Result<()> {
         100.0 * reingest_s / ingest_s
     )?;
     Ok(())
-}
-
-fn write_corpus(path: &Path, dir: &Path, limit: Option<usize>) -> Result<usize> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    let mut n = 0;
-    for line in file.lines() {
-        if limit.is_some_and(|l| n >= l) {
-            break;
-        }
-        let doc: CorpusDoc = serde_json::from_str(&line?)?;
-        // A Markdown document: the title as its heading, the abstract as its body.
-        std::fs::write(dir.join(format!("{}.md", doc.id)), format!("# {}\n\n{}\n", doc.title.trim(), doc.text.trim()))?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-fn read_queries(path: &Path) -> Result<Vec<Query>> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    file.lines().map(|l| Ok(serde_json::from_str(&l?)?)).collect()
 }
 
 fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, f64>>> {

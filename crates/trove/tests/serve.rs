@@ -86,6 +86,19 @@ impl Served {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Polls a job until it leaves `queued` and `running`; returns it.
+    fn wait_finished(&self, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let job = self.get(&format!("/v1/jobs/{id}"));
+            if job["status"] != "queued" && job["status"] != "running" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "the job did not finish: {job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for the process to exit; returns its status and everything it logged.
     fn wait(mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
         let started = Instant::now();
@@ -206,15 +219,7 @@ fn a_job_interrupted_by_kill_9_completes_exactly_once_after_a_restart() {
 
     // The restarted server takes the job again and finishes it.
     let served = Served::start(dir.path(), &env);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let done = loop {
-        let job = served.get(&format!("/v1/jobs/{id}"));
-        if job["status"] != "queued" && job["status"] != "running" {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "the job did not finish after the restart: {job}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let done = served.wait_finished(&id);
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["attempts"], 2, "the killed attempt counts, and one more finished it: {done}");
     let result = &done["result"];
@@ -271,14 +276,6 @@ fn sigterm_puts_a_running_job_back_in_the_queue_without_using_an_attempt() {
     let served = Served::start(dir.path(), &env);
     let job = served.get(&format!("/v1/jobs/{id}"));
     assert_ne!(job["error"]["code"], "worker_lost", "a graceful stop is not a crash: {job}");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let done = loop {
-        let job = served.get(&format!("/v1/jobs/{id}"));
-        if job["status"] != "queued" && job["status"] != "running" {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "the job did not finish after the restart: {job}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let done = served.wait_finished(&id);
     assert_eq!((done["status"].as_str(), done["attempts"].as_u64()), (Some("succeeded"), Some(1)), "{done}");
 }
