@@ -323,7 +323,14 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
         limit_s: limit.as_secs().max(1),
         stop: Mutex::new(None),
     });
-    shared.lock().active.insert(job.id.clone(), control.clone());
+    {
+        let mut st = shared.lock();
+        if st.stopping {
+            // Claimed just as the pool began shutting down: give the job back at once.
+            control.request_stop(StopReason::ShuttingDown);
+        }
+        st.active.insert(job.id.clone(), control.clone());
+    }
     shared.keeper.notify_all();
     let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
     let _entered = span.enter();
