@@ -169,6 +169,20 @@ impl Metrics {
         out.push_str("# HELP trove_ingested_chunks_total Chunks embedded and indexed by jobs of this server.\n");
         out.push_str("# TYPE trove_ingested_chunks_total counter\n");
         let _ = writeln!(out, "trove_ingested_chunks_total {}", m.ingested_chunks);
+        out.push_str(
+            "# HELP trove_db_query_duration_seconds Time of one SQL statement of the embedded store, by kind.\n",
+        );
+        out.push_str("# TYPE trove_db_query_duration_seconds histogram\n");
+        for q in trove_store::metrics::query_histograms() {
+            let labels = format!("statement=\"{}\"", q.kind);
+            for (bound, n) in trove_store::metrics::BUCKETS.iter().zip(&q.cumulative) {
+                let _ = writeln!(out, "trove_db_query_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+            }
+            let total = q.cumulative.last().copied().unwrap_or(0);
+            let _ = writeln!(out, "trove_db_query_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}");
+            let _ = writeln!(out, "trove_db_query_duration_seconds_sum{{{labels}}} {}", q.sum_seconds);
+            let _ = writeln!(out, "trove_db_query_duration_seconds_count{{{labels}}} {total}");
+        }
         if let Some(h) = &m.embed_latency {
             out.push_str(
                 "# HELP trove_embedder_latency_seconds Time of one call of the embedding model (one batch of texts).\n",

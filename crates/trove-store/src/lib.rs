@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod embedded;
 mod error;
 pub mod lock;
+pub mod metrics;
 mod types;
 mod vector;
 

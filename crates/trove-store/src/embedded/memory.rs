@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, params, params_from_iter, types::Value as SqlValue};
 
+use super::keyword::{self, FtsTable};
 use super::{EmbeddedStore, Space, encode_vector, fts_query};
 use crate::{
     MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewMemory, Scored, StoreError, VaultId,
@@ -67,6 +68,26 @@ fn condition(vault: VaultId, f: &MemoryFilter) -> (String, Vec<SqlValue>) {
     (sql, args)
 }
 
+/// Every match of `query` among the memories meeting `cond`, ranked in SQL: the fallback of
+/// keyword search when the filter is narrow.
+fn all_matches(
+    conn: &rusqlite::Connection,
+    query: &str,
+    cond: &str,
+    cond_args: &[SqlValue],
+    limit: usize,
+) -> Result<Vec<Scored>, StoreError> {
+    let mut args: Vec<SqlValue> = vec![query.to_string().into()];
+    args.extend(cond_args.iter().cloned());
+    args.push((limit as i64).into());
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT f.rowid, bm25(memories_fts) AS s FROM memories_fts f JOIN memories m ON m.id = f.rowid
+         WHERE memories_fts MATCH ? AND {cond} ORDER BY s, f.rowid LIMIT ?"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(args), keyword::scored)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn tags_text(tags: &[String]) -> String {
     tags.join(" ")
 }
@@ -119,7 +140,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn m_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ? AND m.public_id = ? AND (m.expires_ms IS NULL OR m.expires_ms > ?)"
         ))?;
@@ -223,7 +244,7 @@ impl EmbeddedStore {
             args.push(c.rowid.into());
         }
         args.push((limit as i64).into());
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM memories m WHERE {cond} ORDER BY m.created_ms DESC, m.id DESC LIMIT ?"
         ))?;
@@ -232,7 +253,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn m_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ?"))?;
         let mut out = Vec::with_capacity(rowids.len());
         for id in rowids {
@@ -251,19 +272,20 @@ impl EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
         let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
-        let (cond, cargs) = condition(vault, f);
-        let mut args: Vec<SqlValue> = vec![q.into()];
-        args.extend(cargs);
-        args.push((limit as i64).into());
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT f.rowid, bm25(memories_fts) AS s FROM memories_fts f JOIN memories m ON m.id = f.rowid
-             WHERE memories_fts MATCH ? AND {cond} ORDER BY s, f.rowid LIMIT ?"
-        ))?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok(Scored { id: r.get(0)?, score: -(r.get::<_, f64>(1)? as f32) })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let (cond, args) = condition(vault, f);
+        let check = format!("SELECT EXISTS (SELECT 1 FROM memories m WHERE m.id = ? AND {cond})");
+        let conn = self.read()?;
+        keyword::best_passing(
+            &conn,
+            FtsTable::Memories,
+            &q,
+            limit,
+            |tx, id| {
+                let one = std::iter::once(SqlValue::from(id)).chain(args.iter().cloned());
+                Ok(tx.prepare_cached(&check)?.query_row(params_from_iter(one), |r| r.get(0))?)
+            },
+            |tx| all_matches(tx, &q, &cond, &args, limit),
+        )
     }
 
     pub(crate) fn m_vector_search(
@@ -277,7 +299,7 @@ impl EmbeddedStore {
         // The scope filter always applies (expiry), so compute the allowed set.
         let allowed: HashSet<i64> = {
             let (cond, args) = condition(vault, f);
-            let conn = self.conn();
+            let conn = self.read()?;
             let mut stmt = conn.prepare_cached(&format!("SELECT m.id FROM memories m WHERE {cond}"))?;
             stmt.query_map(params_from_iter(args), |r| r.get(0))?.collect::<Result<_, _>>()?
         };
@@ -285,7 +307,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn m_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let live = "vault_id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)";
         let (total, oldest, newest, bytes): (i64, Option<i64>, Option<i64>, i64) = conn.query_row(
             &format!("SELECT count(*), min(created_ms), max(created_ms), coalesce(sum(length(text) + length(vector)), 0) FROM memories WHERE {live}"),
@@ -369,7 +391,7 @@ impl EmbeddedStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<MemoryRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ? AND m.id > ? AND m.staged_vector IS NULL ORDER BY m.id LIMIT ?"
         ))?;

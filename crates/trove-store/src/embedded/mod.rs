@@ -7,19 +7,28 @@
 //! A writer ([`EmbeddedStore::open_writer`]) holds the workspace's [`WriterLock`] and migrates
 //! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
 //! only (WAL gives them a consistent snapshot while a writer works).
+//!
+//! Writes (and the job queue) go through one connection; every [`StoreRead`] method borrows a
+//! connection from a small read-only pool (`pool::ReadPool`), so reads run on several cores
+//! at once, beside each other and beside the writer. A read starts after the writes committed
+//! before it and sees them.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::lock::{Acquired, WriterLock, now_rfc3339};
 use crate::vector::FlatIndex;
+pub(crate) use keyword::fts_query;
+use pool::{PooledConn, ReadPool};
 
 mod jobs;
+mod keyword;
 mod memory;
+mod pool;
 use crate::{
     ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, Heartbeat, IntegrityReport,
     JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord,
@@ -174,12 +183,16 @@ impl Space {
     }
 }
 
-/// The embedded store.
+/// The embedded store: one connection for writes (and the job queue), a pool of read-only
+/// connections for [`StoreRead`], and the derived vector indexes.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     dir: PathBuf,
     conn: Mutex<Connection>,
+    readers: ReadPool,
     indexes: RwLock<HashMap<(VaultId, Space), FlatIndex>>,
+    /// Held while loading a vector index, so concurrent readers of a stale index load it once.
+    loading: Mutex<()>,
     lock: Option<WriterLock>,
     recovered: Option<crate::lock::LockInfo>,
 }
@@ -190,7 +203,8 @@ impl EmbeddedStore {
     pub fn open_writer(dir: &Path, command: &str) -> Result<EmbeddedStore, StoreError> {
         let (lock, acquired) = WriterLock::acquire(dir, command)?;
         let path = dir.join(DB_FILE);
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
+        crate::metrics::instrument(&mut conn)?;
         configure(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         migrate(&conn, dir)?;
@@ -201,7 +215,9 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),
+            readers: ReadPool::new(&path, pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
+            loading: Mutex::new(()),
             lock: Some(lock),
             recovered,
         })
@@ -213,12 +229,8 @@ impl EmbeddedStore {
         if !path.exists() {
             return Err(StoreError::Missing { dir: dir.to_path_buf() });
         }
-        // Read-write flags so SQLite may create the WAL index if needed; `query_only` makes
-        // every write through this handle fail.
-        let conn =
-            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        configure(&conn)?;
-        conn.pragma_update(None, "query_only", "ON")?;
+        // `query_only` makes every write through this handle fail.
+        let conn = pool::open_read_only(&path)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
@@ -233,7 +245,9 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),
+            readers: ReadPool::new(&path, pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
+            loading: Mutex::new(()),
             lock: None,
             recovered: None,
         })
@@ -260,6 +274,12 @@ impl EmbeddedStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A read-only connection from the pool, for reads that may run beside others and beside
+    /// the writer.
+    pub(crate) fn read(&self) -> Result<PooledConn<'_>, StoreError> {
+        self.readers.get()
+    }
+
     fn vault_by(
         &self,
         conn: &Connection,
@@ -278,26 +298,39 @@ impl EmbeddedStore {
         space: Space,
         f: impl FnOnce(&FlatIndex) -> T,
     ) -> Result<T, StoreError> {
+        let key = (vault.id, space);
         let generation = match space {
             Space::Chunks => vault.generation,
             Space::Memories => vault.memory_generation,
         };
-        {
-            let indexes = self.indexes.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(index) = indexes.get(&(vault.id, space))
-                && index.generation == generation
-            {
-                return Ok(f(index));
-            }
+        if let Some(index) = current(&self.indexes(), key, generation) {
+            return Ok(f(index));
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        // Another reader may have loaded it while this one waited, or the writer patched it
+        // to a generation newer than `vault`'s record.
+        let committed = self.generation(vault.id, space)?;
+        if let Some(index) = current(&self.indexes(), key, committed) {
+            return Ok(f(index));
         }
         let index = self.load_index(vault, space)?;
         let result = f(&index);
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).insert((vault.id, space), index);
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
         Ok(result)
     }
 
+    /// The committed generation of `vault`'s `space`.
+    fn generation(&self, vault: VaultId, space: Space) -> Result<i64, StoreError> {
+        let sql = format!("SELECT {} FROM vaults WHERE id = ?", space.generation_column());
+        Ok(self.read()?.query_row(&sql, [vault], |r| r.get(0))?)
+    }
+
+    fn indexes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(VaultId, Space), FlatIndex>> {
+        self.indexes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn load_index(&self, vault: &VaultInfo, space: Space) -> Result<FlatIndex, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         // Read the generation and the rows in one snapshot.
         let tx = conn.unchecked_transaction()?;
         let generation: i64 =
@@ -337,7 +370,7 @@ impl EmbeddedStore {
         if filter.is_empty() {
             return Ok(None);
         }
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT id FROM documents WHERE vault_id = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR substr(uri, 1, length(?3)) = ?3)",
         )?;
@@ -420,7 +453,7 @@ impl EmbeddedStore {
     /// vault does not exist or has no vectors yet (nothing can match).
     pub(crate) fn vault_for_vectors(&self, vault: VaultId, query_dim: usize) -> Result<Option<VaultInfo>, StoreError> {
         let info = {
-            let conn = self.conn();
+            let conn = self.read()?;
             self.vault_by(&conn, "id = ?", &vault)?
         };
         match info {
@@ -470,6 +503,15 @@ impl EmbeddedStore {
             }
         }
     }
+}
+
+/// The cached index under `key` when it reflects `generation`.
+fn current(
+    indexes: &HashMap<(VaultId, Space), FlatIndex>,
+    key: (VaultId, Space),
+    generation: i64,
+) -> Option<&FlatIndex> {
+    indexes.get(&key).filter(|index| index.generation == generation)
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -535,25 +577,6 @@ pub(crate) fn decode_vector(blob: &[u8], out: &mut Vec<f32>) -> Result<(), Store
     Ok(())
 }
 
-/// Turns free text into an FTS5 query: every word quoted (so no operator syntax can leak
-/// in), joined with OR. `None` when the text has no searchable word.
-pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let mut terms: Vec<String> = Vec::new();
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let w = word.to_lowercase();
-        if !terms.contains(&w) {
-            terms.push(w);
-        }
-        if terms.len() == 64 {
-            break;
-        }
-    }
-    if terms.is_empty() {
-        return None;
-    }
-    Some(terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR "))
-}
-
 fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChunkRecord, String)> {
     Ok((
         ChunkRecord {
@@ -611,18 +634,18 @@ const CHUNK_COLUMNS: &str =
 
 impl StoreRead for EmbeddedStore {
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         self.vault_by(&conn, "name = ?", &name)
     }
 
     fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY name"))?;
         Ok(stmt.query_map([], vault_row)?.collect::<Result<_, _>>()?)
     }
 
     fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, uri, content_hash FROM documents WHERE vault_id = ? AND source = ? ORDER BY uri",
         )?;
@@ -633,13 +656,13 @@ impl StoreRead for EmbeddedStore {
     }
 
     fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare("SELECT DISTINCT source FROM documents WHERE vault_id = ? ORDER BY source")?;
         Ok(stmt.query_map([vault], |r| r.get(0))?.collect::<Result<_, _>>()?)
     }
 
     fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = ? AND d.id > ? ORDER BY d.id LIMIT ?"
         ))?;
@@ -648,14 +671,14 @@ impl StoreRead for EmbeddedStore {
     }
 
     fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = ? AND d.id = ?"))?;
         stmt.query_row(params![vault, id], document_row).optional()?.map(finish_document).transpose()
     }
 
     fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.document_id = ? ORDER BY c.idx"
         ))?;
@@ -671,21 +694,7 @@ impl StoreRead for EmbeddedStore {
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
         let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f
-             JOIN chunks c ON c.id = f.rowid
-             JOIN documents d ON d.id = c.document_id
-             WHERE chunks_fts MATCH ?1 AND c.vault_id = ?2
-               AND (?3 IS NULL OR d.source = ?3)
-               AND (?4 IS NULL OR substr(d.uri, 1, length(?4)) = ?4)
-             ORDER BY s, f.rowid LIMIT ?5",
-        )?;
-        let rows = stmt.query_map(params![q, vault, filter.source, filter.uri_prefix, limit as i64], |r| {
-            // FTS5's bm25() is negative, lower is better; flip it so higher is better.
-            Ok(Scored { id: r.get(0)?, score: -(r.get::<_, f64>(1)? as f32) })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        keyword::search_chunks(&*self.read()?, vault, &q, limit, filter)
     }
 
     fn vector_search(
@@ -701,21 +710,26 @@ impl StoreRead for EmbeddedStore {
     }
 
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?"
-        ))?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(row) = stmt.query_row([id], chunk_row).optional()? {
-                out.push(finish_chunk(row)?);
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        // One statement for all ids (a JSON array of integers), then back into the asked order.
+        let list = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
+             WHERE c.id IN (SELECT value FROM json_each(?1))"
+        ))?;
+        let mut found = HashMap::with_capacity(ids.len());
+        for row in stmt.query_map([list], chunk_row)? {
+            let record = finish_chunk(row?)?;
+            found.insert(record.id, record);
+        }
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 
     fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let documents: i64 =
             conn.query_row("SELECT count(*) FROM documents WHERE vault_id = ?", [vault], |r| r.get(0))?;
         let (chunks, tokens, staged): (i64, i64, i64) = conn.query_row(
@@ -732,7 +746,7 @@ impl StoreRead for EmbeddedStore {
     }
 
     fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
              WHERE c.vault_id = ? AND c.id > ? AND c.staged_vector IS NULL ORDER BY c.id LIMIT ?"
@@ -742,7 +756,7 @@ impl StoreRead for EmbeddedStore {
     }
 
     fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let count =
             |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         let mut report = IntegrityReport {
@@ -1076,16 +1090,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fts_query_quotes_every_word() {
-        assert_eq!(
-            fts_query("Hello, \"world\" AND NOT x*").unwrap(),
-            "\"hello\" OR \"world\" OR \"and\" OR \"not\" OR \"x\""
-        );
-        assert_eq!(fts_query("  !!! "), None);
-        assert_eq!(fts_query("a a A").unwrap(), "\"a\"");
-    }
-
-    #[test]
     fn keyword_context_drops_repeats() {
         assert_eq!(keyword_context("Guide", &["Guide".into(), "Install".into()]), "Guide / Install");
         assert_eq!(keyword_context("", &[]), "");
@@ -1098,6 +1102,126 @@ mod tests {
             let store = EmbeddedStore::open_writer(dir.path(), "conformance").unwrap();
             (Box::new(store) as Box<dyn StoreWrite>, Box::new(dir) as Box<dyn std::any::Any>)
         });
+    }
+
+    /// Documents `0..n`, each one chunk saying "common" and its own word, with a vector.
+    fn numbered_doc(i: usize) -> NewDocument {
+        let text = format!("common word{i}");
+        let angle = i as f32 * 0.01;
+        crate::conformance::doc("s", &format!("{i}.md"), "h", &[(text.as_str(), [angle.cos(), angle.sin()])])
+    }
+
+    /// What one read sees: hits of the keyword "common", hits of a vector query, and whether
+    /// every hit's chunk could be fetched.
+    fn visible(store: &EmbeddedStore, vault: VaultId) -> (usize, usize) {
+        let all = ChunkFilter::default();
+        let keyword = store.keyword_search(vault, "the common", 1000, &all).unwrap();
+        let ids: Vec<ChunkId> = keyword.iter().map(|s| s.id).collect();
+        assert_eq!(store.chunks(&ids).unwrap().len(), ids.len(), "every hit's chunk is readable");
+        let vector = store.vector_search(vault, &[1.0, 0.0], 1000, &all).unwrap();
+        (keyword.len(), vector.len())
+    }
+
+    #[test]
+    fn concurrent_reads_beside_a_writer_see_every_committed_write() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        const DOCS: usize = 60;
+        let dir = tempfile::tempdir().unwrap();
+        let writer = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = writer.ensure_vault("v").unwrap();
+        writer.set_vault_embedder(v.id, "m", 2).unwrap();
+        let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
+        let committed = AtomicUsize::new(0);
+        let reads = AtomicUsize::new(0);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let store = if t % 2 == 0 { &writer } else { &reader };
+                let (committed, reads, done) = (&committed, &reads, &done);
+                scope.spawn(move || {
+                    let mut last = 0;
+                    while !done.load(Ordering::Acquire) {
+                        let before = committed.load(Ordering::Acquire);
+                        let (keyword, vector) = visible(store, v.id);
+                        let after = committed.load(Ordering::Acquire);
+                        // Read-your-writes: everything committed before the read is seen;
+                        // at most the one write in flight meanwhile is seen beyond that.
+                        for seen in [keyword, vector] {
+                            assert!(seen >= before && seen <= after + 1, "saw {seen}, committed {before}..{after}");
+                        }
+                        assert!(keyword >= last, "reads never go back in time");
+                        last = keyword;
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            for i in 0..DOCS {
+                writer.put_documents(v.id, &[numbered_doc(i)]).unwrap();
+                committed.store(i + 1, Ordering::Release);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            done.store(true, Ordering::Release);
+        });
+        assert!(reads.load(Ordering::Relaxed) >= DOCS, "the readers ran beside the writer");
+        assert_eq!(visible(&writer, v.id), (DOCS, DOCS));
+        assert_eq!(visible(&reader, v.id), (DOCS, DOCS));
+    }
+
+    #[test]
+    fn keyword_search_filters_beyond_the_first_candidate_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let a = store.ensure_vault("a").unwrap();
+        let b = store.ensure_vault("b").unwrap();
+        for v in [&a, &b] {
+            store.set_vault_embedder(v.id, "m", 2).unwrap();
+        }
+        // Vault a's many strong matches come first in the shared index; b's weak one is last.
+        let strong: Vec<NewDocument> = (0..50)
+            .map(|i| crate::conformance::doc("s", &format!("{i}.md"), "h", &[("needle needle", [1.0, 0.0])]))
+            .collect();
+        store.put_documents(a.id, &strong).unwrap();
+        let weak =
+            crate::conformance::doc("s", "w.md", "h", &[("needle in a long haystack of other words", [1.0, 0.0])]);
+        store.put_documents(b.id, &[weak]).unwrap();
+        assert_eq!(store.keyword_search(b.id, "needle", 3, &ChunkFilter::default()).unwrap().len(), 1);
+        assert_eq!(store.keyword_search(a.id, "needle", 3, &ChunkFilter::default()).unwrap().len(), 3);
+        let only = ChunkFilter { source: None, uri_prefix: Some("4".into()) };
+        // 4.md and 40.md–49.md: 11 of a's 50, spread through the ranking.
+        assert_eq!(store.keyword_search(a.id, "needle", 20, &only).unwrap().len(), 11);
+    }
+
+    #[test]
+    fn memory_keyword_search_filters_beyond_the_first_candidate_window() {
+        use crate::conformance::memory;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        for _ in 0..50 {
+            store.memory_put(v.id, &memory("needle needle", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
+        }
+        let weak = memory("a needle in a long haystack of other words", Some("bob"), &[], [1.0, 0.0]);
+        let bobs = store.memory_put(v.id, &weak, 1).unwrap();
+        let only = |user: &str| MemoryFilter { user_id: Some(user.into()), now_ms: 2, ..MemoryFilter::default() };
+        let hits = store.memory_keyword_search(v.id, "the needle", &only("bob"), 3).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [bobs.rowid]);
+        assert_eq!(store.memory_keyword_search(v.id, "needle", &only("ann"), 3).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn chunks_come_back_in_the_asked_order_without_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        store.put_documents(v.id, &[numbered_doc(0), numbered_doc(1)]).unwrap();
+        let ids: Vec<ChunkId> =
+            store.keyword_search(v.id, "common", 10, &ChunkFilter::default()).unwrap().iter().map(|s| s.id).collect();
+        let (a, b) = (ids[0].min(ids[1]), ids[0].max(ids[1]));
+        let found = |asked: &[ChunkId]| -> Vec<ChunkId> { store.chunks(asked).unwrap().iter().map(|c| c.id).collect() };
+        assert_eq!(found(&[b, 999, a, b]), [b, a, b]);
+        assert!(found(&[]).is_empty());
     }
 
     #[test]

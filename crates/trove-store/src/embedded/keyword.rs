@@ -1,0 +1,222 @@
+//! Keyword queries for the FTS5 indexes: free text becomes a safe FTS5 query (every word
+//! quoted, English stopwords dropped unless nothing else is left), and keyword search ranks
+//! inside FTS5 first and only then checks the few best rows' vault and filter.
+//!
+//! Stopwords are dropped on the query side only; the index keeps every word, so a query made
+//! only of stopwords ("the who", "to be or not to be") still finds what contains them.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{ChunkFilter, Scored, StoreError, VaultId};
+
+/// Lucene's classic English stopword set (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`). Their
+/// posting lists cover most chunks, so OR-ing them in scores nearly every row for a
+/// negligible change in ranking.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+];
+
+/// The most distinct words a query keeps.
+const MAX_TERMS: usize = 64;
+
+/// How many FTS5 candidates per wanted hit are ranked before the vault and filter checks;
+/// when too few survive the checks, every match is ranked and filtered in SQL instead.
+const OVERSAMPLE: usize = 4;
+
+fn is_stopword(word: &str) -> bool {
+    STOPWORDS.contains(&word)
+}
+
+/// The distinct lower-cased words of `text`, in order of first appearance, at most
+/// [`MAX_TERMS`].
+fn words(text: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let w = word.to_lowercase();
+        if !terms.contains(&w) {
+            terms.push(w);
+        }
+        if terms.len() == MAX_TERMS {
+            break;
+        }
+    }
+    terms
+}
+
+/// Turns free text into an FTS5 query: every word quoted (so no operator syntax can leak
+/// in), stopwords dropped unless the text has nothing else, joined with OR. `None` when the
+/// text has no searchable word.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let mut terms = words(text);
+    if terms.iter().any(|t| !is_stopword(t)) {
+        terms.retain(|t| !is_stopword(t));
+    }
+    if terms.is_empty() {
+        return None;
+    }
+    Some(terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR "))
+}
+
+/// An FTS5 table that [`best_passing`] ranks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FtsTable {
+    /// `chunks_fts`, keyed by chunk id.
+    Chunks,
+    /// `memories_fts`, keyed by memory rowid.
+    Memories,
+}
+
+impl FtsTable {
+    fn ranked_sql(self) -> &'static str {
+        match self {
+            FtsTable::Chunks => {
+                "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY s, rowid LIMIT ?2"
+            }
+            FtsTable::Memories => {
+                "SELECT rowid, bm25(memories_fts) AS s FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY s, rowid LIMIT ?2"
+            }
+        }
+    }
+}
+
+/// A row of a ranking query as a hit: FTS5's bm25() is negative, lower is better; flip it so
+/// higher is better.
+pub(crate) fn scored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Scored> {
+    Ok(Scored { id: r.get(0)?, score: -(r.get::<_, f64>(1)? as f32) })
+}
+
+/// The best `window` matches of `query` in the whole of `table`, best first.
+fn ranked_candidates(
+    conn: &Connection,
+    table: FtsTable,
+    query: &str,
+    window: usize,
+) -> Result<Vec<Scored>, StoreError> {
+    let mut stmt = conn.prepare_cached(table.ranked_sql())?;
+    let rows = stmt.query_map(params![query, i64::try_from(window).unwrap_or(i64::MAX)], scored)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The best `limit` matches of `query` (an [`fts_query`]) in `table` that pass `passes`, best
+/// first. FTS5 ranks a window of the best `limit * OVERSAMPLE` matches of the whole table and
+/// only those are checked, which is all a search needs when most rows pass (one vault, no
+/// narrow filter). When too few pass and more matches exist, `everything` answers instead,
+/// ranking and filtering every match in SQL. Runs in one read transaction, so both see the
+/// same snapshot.
+pub(crate) fn best_passing(
+    conn: &Connection,
+    table: FtsTable,
+    query: &str,
+    limit: usize,
+    mut passes: impl FnMut(&Connection, i64) -> Result<bool, StoreError>,
+    everything: impl FnOnce(&Connection) -> Result<Vec<Scored>, StoreError>,
+) -> Result<Vec<Scored>, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let window = limit.saturating_mul(OVERSAMPLE);
+    let candidates = ranked_candidates(&tx, table, query, window)?;
+    let mut out = Vec::with_capacity(limit);
+    for candidate in &candidates {
+        if out.len() == limit {
+            break;
+        }
+        if passes(&tx, candidate.id)? {
+            out.push(*candidate);
+        }
+    }
+    if out.len() < limit && candidates.len() == window {
+        out = everything(&tx)?;
+    }
+    tx.finish()?;
+    Ok(out)
+}
+
+/// Whether chunk `id` belongs to `vault` and passes `filter`; the document is only read when
+/// there is a filter.
+fn chunk_passes(conn: &Connection, id: i64, vault: VaultId, filter: &ChunkFilter) -> Result<bool, StoreError> {
+    if filter.is_empty() {
+        let mut stmt = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM chunks WHERE id = ?1 AND vault_id = ?2)")?;
+        return Ok(stmt.query_row(params![id, vault], |r| r.get(0))?);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.source, d.uri FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1 AND c.vault_id = ?2",
+    )?;
+    let found: Option<(String, String)> =
+        stmt.query_row(params![id, vault], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    Ok(found.is_some_and(|(source, uri)| {
+        filter.source.as_ref().is_none_or(|s| *s == source)
+            && filter.uri_prefix.as_ref().is_none_or(|p| uri.starts_with(p.as_str()))
+    }))
+}
+
+/// Every match of `query` in `vault`'s chunks passing `filter`, ranked in SQL: the fallback
+/// of [`search_chunks`] when the filter is narrow.
+fn all_chunks(
+    conn: &Connection,
+    vault: VaultId,
+    query: &str,
+    limit: usize,
+    filter: &ChunkFilter,
+) -> Result<Vec<Scored>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f
+         JOIN chunks c ON c.id = f.rowid
+         JOIN documents d ON d.id = c.document_id
+         WHERE chunks_fts MATCH ?1 AND c.vault_id = ?2
+           AND (?3 IS NULL OR d.source = ?3)
+           AND (?4 IS NULL OR substr(d.uri, 1, length(?4)) = ?4)
+         ORDER BY s, f.rowid LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![query, vault, filter.source, filter.uri_prefix, limit as i64], scored)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The best `limit` chunks of `vault` passing `filter` for `query` (an [`fts_query`]), best
+/// first; see [`best_passing`].
+pub(crate) fn search_chunks(
+    conn: &Connection,
+    vault: VaultId,
+    query: &str,
+    limit: usize,
+    filter: &ChunkFilter,
+) -> Result<Vec<Scored>, StoreError> {
+    best_passing(
+        conn,
+        FtsTable::Chunks,
+        query,
+        limit,
+        |tx, id| chunk_passes(tx, id, vault, filter),
+        |tx| all_chunks(tx, vault, query, limit, filter),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_query_quotes_every_word_and_drops_stopwords() {
+        // "and" and "not" are stopwords beside real words; operators cannot leak in either way.
+        assert_eq!(fts_query("Hello, \"world\" AND NOT x*").unwrap(), "\"hello\" OR \"world\" OR \"x\"");
+        assert_eq!(
+            fts_query("the effect of vitamin D on bones").unwrap(),
+            "\"effect\" OR \"vitamin\" OR \"d\" OR \"bones\""
+        );
+        assert_eq!(fts_query("  !!! "), None);
+    }
+
+    #[test]
+    fn fts_query_keeps_stopwords_when_nothing_else_is_left() {
+        assert_eq!(fts_query("a a A").unwrap(), "\"a\"");
+        assert_eq!(fts_query("The Who").unwrap(), "\"who\"");
+        assert_eq!(fts_query("the of in and a").unwrap(), "\"the\" OR \"of\" OR \"in\" OR \"and\" OR \"a\"");
+        assert_eq!(fts_query("to be or not to be").unwrap(), "\"to\" OR \"be\" OR \"or\" OR \"not\"");
+    }
+
+    #[test]
+    fn fts_query_keeps_at_most_max_terms() {
+        let text: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        let q = fts_query(&text.join(" ")).unwrap();
+        assert_eq!(q.matches(" OR ").count(), MAX_TERMS - 1);
+    }
+}
