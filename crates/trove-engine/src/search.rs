@@ -27,6 +27,23 @@ pub struct SearchRequest {
 /// Largest `limit` accepted.
 pub const MAX_LIMIT: usize = 1000;
 
+/// Metadata filters name top-level keys and compare with strings, numbers or booleans.
+fn check_metadata_filter(filter: &ChunkFilter) -> Result<(), EngineError> {
+    for (key, value) in &filter.metadata {
+        if key.is_empty() || key.len() > 128 || key.contains(['"', '\\']) || key.chars().any(char::is_control) {
+            return Err(EngineError::BadRequest(format!(
+                "filters.metadata: `{key}` is not a usable key; use a top-level metadata key such as `team` (no quotes or backslashes, at most 128 bytes)"
+            )));
+        }
+        if !(value.is_string() || value.is_number() || value.is_boolean()) {
+            return Err(EngineError::BadRequest(format!(
+                "filters.metadata.{key}: {value} is not a string, number or boolean; a document matches when its `{key}` equals the value or is an array containing it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Answers one query.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
@@ -56,6 +73,7 @@ impl Engine {
         if limit == 0 || limit > MAX_LIMIT {
             return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
         }
+        check_metadata_filter(filter)?;
         let vault = self.search_vault(vault)?;
         let vectors = match mode {
             SearchMode::Keyword => None,

@@ -444,3 +444,40 @@ fn every_documented_operation_is_served() {
     }
     assert_eq!(operations, 30);
 }
+
+#[test]
+fn searches_filter_by_document_metadata() {
+    let s = start_with(
+        |docs| {
+            let doc = |team: &str, tags: &str, topic: &str| {
+                format!(
+                    "---\nteam: {team}\ntags: [{tags}]\nyear: 2024\n---\n# Runbook\n\nHow to restart the {topic} service.\n"
+                )
+            };
+            std::fs::write(docs.join("db.md"), doc("infra", "db, ops", "database")).unwrap();
+            std::fs::write(docs.join("web.md"), doc("web", "ops", "frontend")).unwrap();
+        },
+        |_| {},
+    );
+    let uris = |filters: Value, mode: &str| -> Vec<String> {
+        let r =
+            s.post("/v1/vaults/notes/search", &json!({"query": "restart service", "mode": mode, "filters": filters}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mut u: Vec<String> =
+            r.json()["hits"].as_array().unwrap().iter().map(|h| h["uri"].as_str().unwrap().to_string()).collect();
+        u.sort();
+        u
+    };
+    for mode in ["keyword", "semantic", "hybrid"] {
+        assert_eq!(uris(json!({"metadata": {"team": "infra"}}), mode), ["db.md"], "{mode}");
+        assert_eq!(uris(json!({"metadata": {"tags": "ops"}}), mode), ["db.md", "web.md"], "{mode}");
+        assert_eq!(uris(json!({"metadata": {"tags": "ops", "team": "web"}}), mode), ["web.md"], "{mode}");
+        assert_eq!(uris(json!({"metadata": {"year": 2024, "tags": "db"}}), mode), ["db.md"], "{mode}");
+        assert!(uris(json!({"metadata": {"team": "nobody"}}), mode).is_empty(), "{mode}");
+    }
+    let search = "/v1/vaults/notes/search";
+    let e = s.post(search, &json!({"query": "x", "filters": {"metadata": {"team": {"name": "infra"}}}}));
+    assert!(e.error(400, "bad_request")["message"].as_str().unwrap().contains("filters.metadata.team"), "{}", e.body);
+    s.post(search, &json!({"query": "x", "filters": {"metadata": {"a\"b": "x"}}})).error(400, "bad_request");
+    s.post(search, &json!({"query": "x", "filters": {"metadata": ["team"]}})).error(422, "invalid_fields");
+}

@@ -28,6 +28,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("keyword_search_ranks_and_filters", keyword_search_ranks_and_filters),
         ("keyword_query_syntax_is_inert", keyword_query_syntax_is_inert),
         ("vector_search_ranks_and_filters", vector_search_ranks_and_filters),
+        ("metadata_filters_match_values_and_array_members", metadata_filters_match_values_and_array_members),
         ("vaults_are_isolated", vaults_are_isolated),
         ("dimension_is_enforced", dimension_is_enforced),
         ("batch_put_is_atomic", batch_put_is_atomic),
@@ -229,9 +230,9 @@ fn keyword_search_ranks_and_filters(store: &dyn StoreWrite) {
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "scores descend");
     // Stemming: "jumping" finds "jumps".
     assert_eq!(store.keyword_search(v, "jumping", 10, &ChunkFilter::default()).unwrap().len(), 1);
-    let only_s2 = ChunkFilter { source: Some("s2".into()), uri_prefix: None };
+    let only_s2 = ChunkFilter { source: Some("s2".into()), ..ChunkFilter::default() };
     assert_eq!(store.keyword_search(v, "fox", 10, &only_s2).unwrap().len(), 1);
-    let prefix = ChunkFilter { source: None, uri_prefix: Some("docs/".into()) };
+    let prefix = ChunkFilter { uri_prefix: Some("docs/".into()), ..ChunkFilter::default() };
     assert_eq!(store.keyword_search(v, "fox", 10, &prefix).unwrap().len(), 2);
     assert_eq!(store.keyword_search(v, "fox", 1, &ChunkFilter::default()).unwrap().len(), 1, "limit");
     // Title and headings are searchable too.
@@ -264,11 +265,66 @@ fn vector_search_ranks_and_filters(store: &dyn StoreWrite) {
         store.chunks(&hits.iter().map(|h| h.id).collect::<Vec<_>>()).unwrap().into_iter().map(|c| c.text).collect();
     assert_eq!(texts, ["a", "b", "c"]);
     assert!((hits[0].score - 1.0).abs() < 1e-5, "cosine of identical unit vectors is 1");
-    let f = ChunkFilter { source: Some("s2".into()), uri_prefix: None };
+    let f = ChunkFilter { source: Some("s2".into()), ..ChunkFilter::default() };
     assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &f).unwrap().len(), 1);
-    let f = ChunkFilter { source: None, uri_prefix: Some("x/".into()) };
+    let f = ChunkFilter { uri_prefix: Some("x/".into()), ..ChunkFilter::default() };
     assert_eq!(store.vector_search(v, &[1.0, 0.0], 10, &f).unwrap().len(), 2);
     assert_eq!(store.vector_search(v, &[1.0, 0.0], 2, &ChunkFilter::default()).unwrap().len(), 2, "limit");
+}
+
+fn metadata_filters_match_values_and_array_members(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let with = |uri: &str, metadata: serde_json::Value, vector: [f32; 2]| {
+        let mut d = doc("s", uri, "h", &[("shared words here", vector)]);
+        d.metadata = metadata;
+        d
+    };
+    store
+        .put_documents(
+            v,
+            &[
+                with(
+                    "a.md",
+                    serde_json::json!({"team": "infra", "tags": ["db", "ops"], "year": 2024, "draft": true}),
+                    [1.0, 0.0],
+                ),
+                with(
+                    "b.md",
+                    serde_json::json!({"team": "web", "tags": ["ops"], "year": 2023, "draft": false}),
+                    [0.9, 0.1],
+                ),
+                with("c.md", serde_json::json!({}), [0.8, 0.2]),
+            ],
+        )
+        .unwrap();
+    let uris = |filter: &ChunkFilter| -> (Vec<String>, Vec<String>) {
+        let by = |hits: Vec<crate::Scored>| -> Vec<String> {
+            let mut u: Vec<String> = store
+                .chunks(&hits.iter().map(|h| h.id).collect::<Vec<_>>())
+                .unwrap()
+                .into_iter()
+                .map(|c| c.uri)
+                .collect();
+            u.sort();
+            u
+        };
+        (
+            by(store.keyword_search(v, "shared", 10, filter).unwrap()),
+            by(store.vector_search(v, &[1.0, 0.0], 10, filter).unwrap()),
+        )
+    };
+    let meta = |pairs: &[(&str, serde_json::Value)]| ChunkFilter {
+        metadata: pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        ..ChunkFilter::default()
+    };
+    let both =
+        |u: &[&str]| (u.iter().map(|s| s.to_string()).collect::<Vec<_>>(), u.iter().map(|s| s.to_string()).collect());
+    assert_eq!(uris(&meta(&[("team", "infra".into())])), both(&["a.md"]), "a string value");
+    assert_eq!(uris(&meta(&[("tags", "ops".into())])), both(&["a.md", "b.md"]), "a member of an array");
+    assert_eq!(uris(&meta(&[("tags", "ops".into()), ("year", 2023.into())])), both(&["b.md"]), "every pair must match");
+    assert_eq!(uris(&meta(&[("draft", true.into())])), both(&["a.md"]), "a boolean");
+    assert_eq!(uris(&meta(&[("team", "nobody".into())])), both(&[]), "no match");
+    assert_eq!(uris(&meta(&[("missing", "x".into())])), both(&[]), "an absent key matches nothing");
 }
 
 fn vaults_are_isolated(store: &dyn StoreWrite) {

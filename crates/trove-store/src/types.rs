@@ -133,12 +133,15 @@ pub struct ChunkFilter {
     pub source: Option<String>,
     /// Only documents whose URI starts with this.
     pub uri_prefix: Option<String>,
+    /// Only documents whose metadata has each key with this scalar value (or, when the stored
+    /// value is an array, containing it). Keys are top-level and contain no `"`.
+    pub metadata: Vec<(String, serde_json::Value)>,
 }
 
 impl ChunkFilter {
     /// True when nothing is filtered.
     pub fn is_empty(&self) -> bool {
-        self.source.is_none() && self.uri_prefix.is_none()
+        self.source.is_none() && self.uri_prefix.is_none() && self.metadata.is_empty()
     }
 }
 

@@ -147,6 +147,11 @@ pub struct SearchArgs {
     /// Only documents whose URI starts with this.
     #[arg(long, value_name = "PREFIX")]
     pub uri_prefix: Option<String>,
+    /// Only documents whose metadata (e.g. front matter) has KEY = VALUE, or an array KEY
+    /// containing VALUE; repeat to require several. VALUE is read as JSON when it parses
+    /// (`year=2024`, `draft=true`), else as text.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
     /// Print one JSON object: {"query","mode","hits":[...]}.
     #[arg(long)]
     pub json: bool,

@@ -169,7 +169,15 @@ struct QueryLine {
 
 fn search(ws: Workspace, args: &SearchArgs) -> Result<(), Failure> {
     let engine = Engine::open(ws, OpenMode::Read, "trove search")?;
-    let filter = ChunkFilter { source: args.source.clone(), uri_prefix: args.uri_prefix.clone() };
+    let mut metadata = Vec::new();
+    for pair in &args.meta {
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            Failure::new(Code::BadRequest, format!("--meta `{pair}`: write KEY=VALUE, e.g. --meta team=infra"))
+        })?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        metadata.push((key.trim().to_string(), value));
+    }
+    let filter = ChunkFilter { source: args.source.clone(), uri_prefix: args.uri_prefix.clone(), metadata };
     let mode: Option<SearchMode> = args.mode.map(Into::into);
     if let Some(file) = &args.queries {
         let queries = read_queries(file)?;

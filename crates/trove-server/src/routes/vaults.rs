@@ -55,6 +55,11 @@ pub struct SearchFilters {
     /// Only documents whose URI starts with this.
     #[serde(default)]
     pub uri_prefix: Option<String>,
+    /// Only documents whose metadata (e.g. Markdown front matter) has each key with this
+    /// string, number or boolean value, or an array containing it.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The body of `POST /v1/vaults/{vault}/search`.
@@ -101,7 +106,11 @@ pub async fn search(
         query: body.query,
         mode: Some(mode),
         limit: body.limit,
-        filter: ChunkFilter { source: filters.source, uri_prefix: filters.uri_prefix },
+        filter: ChunkFilter {
+            source: filters.source,
+            uri_prefix: filters.uri_prefix,
+            metadata: filters.metadata.unwrap_or_default().into_iter().collect(),
+        },
     };
     let started = Instant::now();
     let response = blocking(&state, move |e| e.search(&req)).await?;

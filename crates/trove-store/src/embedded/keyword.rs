@@ -5,7 +5,8 @@
 //! Stopwords are dropped on the query side only; the index keeps every word, so a query made
 //! only of stopwords ("the who", "to be or not to be") still finds what contains them.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, params, params_from_iter};
 
 use crate::{ChunkFilter, Scored, StoreError, VaultId};
 
@@ -138,15 +139,46 @@ fn chunk_passes(conn: &Connection, id: i64, vault: VaultId, filter: &ChunkFilter
         let mut stmt = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM chunks WHERE id = ?1 AND vault_id = ?2)")?;
         return Ok(stmt.query_row(params![id, vault], |r| r.get(0))?);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.source, d.uri FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1 AND c.vault_id = ?2",
-    )?;
-    let found: Option<(String, String)> =
-        stmt.query_row(params![id, vault], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-    Ok(found.is_some_and(|(source, uri)| {
-        filter.source.as_ref().is_none_or(|s| *s == source)
-            && filter.uri_prefix.as_ref().is_none_or(|p| uri.starts_with(p.as_str()))
-    }))
+    let (condition, mut args) = document_condition(filter);
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ? AND c.vault_id = ? AND {condition})"
+    );
+    args.splice(0..0, [SqlValue::from(id), SqlValue::from(vault)]);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt.query_row(params_from_iter(args), |r| r.get(0))?)
+}
+
+/// The SQL condition (on the documents alias `d`) and its parameters for a filter; `1` when
+/// it filters nothing.
+pub(crate) fn document_condition(filter: &ChunkFilter) -> (String, Vec<SqlValue>) {
+    let mut parts = Vec::new();
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(s) = &filter.source {
+        parts.push("d.source = ?".to_string());
+        args.push(s.clone().into());
+    }
+    if let Some(p) = &filter.uri_prefix {
+        parts.push("substr(d.uri, 1, length(?)) = ?".to_string());
+        args.push(p.clone().into());
+        args.push(p.clone().into());
+    }
+    for (key, value) in &filter.metadata {
+        // A scalar at the key, or an element of an array there; json_each yields one row for
+        // a scalar and one per element for an array.
+        parts.push("EXISTS (SELECT 1 FROM json_each(d.metadata, ?) WHERE json_each.value = ?)".to_string());
+        args.push(format!("$.\"{key}\"").into());
+        args.push(match value {
+            serde_json::Value::Bool(b) => SqlValue::Integer(*b as i64),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => SqlValue::Integer(i),
+                None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => SqlValue::Text(s.clone()),
+            // Not scalars: the engine refuses them before they get here; match nothing.
+            _ => SqlValue::Null,
+        });
+    }
+    if parts.is_empty() { ("1".to_string(), args) } else { (parts.join(" AND "), args) }
 }
 
 /// Every match of `query` in `vault`'s chunks passing `filter`, ranked in SQL: the fallback
@@ -158,16 +190,19 @@ fn all_chunks(
     limit: usize,
     filter: &ChunkFilter,
 ) -> Result<Vec<Scored>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let (condition, args) = document_condition(filter);
+    let sql = format!(
         "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f
          JOIN chunks c ON c.id = f.rowid
          JOIN documents d ON d.id = c.document_id
-         WHERE chunks_fts MATCH ?1 AND c.vault_id = ?2
-           AND (?3 IS NULL OR d.source = ?3)
-           AND (?4 IS NULL OR substr(d.uri, 1, length(?4)) = ?4)
-         ORDER BY s, f.rowid LIMIT ?5",
-    )?;
-    let rows = stmt.query_map(params![query, vault, filter.source, filter.uri_prefix, limit as i64], scored)?;
+         WHERE chunks_fts MATCH ? AND c.vault_id = ? AND {condition}
+         ORDER BY s, f.rowid LIMIT ?"
+    );
+    let mut all: Vec<SqlValue> = vec![query.to_string().into(), vault.into()];
+    all.extend(args);
+    all.push((limit as i64).into());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(all), scored)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -371,12 +371,12 @@ impl EmbeddedStore {
             return Ok(None);
         }
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id FROM documents WHERE vault_id = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR substr(uri, 1, length(?3)) = ?3)",
-        )?;
-        let ids = stmt
-            .query_map(params![vault, filter.source, filter.uri_prefix], |r| r.get(0))?
-            .collect::<Result<HashSet<i64>, _>>()?;
+        let (condition, mut args) = keyword::document_condition(filter);
+        args.insert(0, vault.into());
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT d.id FROM documents d WHERE d.vault_id = ? AND {condition}"))?;
+        let ids =
+            stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?.collect::<Result<HashSet<i64>, _>>()?;
         Ok(Some(ids))
     }
 
@@ -1186,7 +1186,7 @@ mod tests {
         store.put_documents(b.id, &[weak]).unwrap();
         assert_eq!(store.keyword_search(b.id, "needle", 3, &ChunkFilter::default()).unwrap().len(), 1);
         assert_eq!(store.keyword_search(a.id, "needle", 3, &ChunkFilter::default()).unwrap().len(), 3);
-        let only = ChunkFilter { source: None, uri_prefix: Some("4".into()) };
+        let only = ChunkFilter { uri_prefix: Some("4".into()), ..ChunkFilter::default() };
         // 4.md and 40.md–49.md: 11 of a's 50, spread through the ranking.
         assert_eq!(store.keyword_search(a.id, "needle", 20, &only).unwrap().len(), 11);
     }
