@@ -8,7 +8,8 @@ use trove_types::{Code, HasCode};
 pub enum StoreError {
     /// Another live process holds the writer lock.
     #[error(
-        "the workspace data in {dir} is locked by pid {pid} on host {host} since {since} ({command}): wait for it to finish or stop it; searches still work meanwhile"
+        "the workspace data in {dir} is locked by pid {pid} on host {host} since {since} ({command}): {}",
+        locked_fix(command)
     )]
     Locked {
         /// The data folder.
@@ -80,6 +81,15 @@ pub enum StoreError {
     /// Stored data that cannot be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+}
+
+/// What to do about a lock held by `command`.
+fn locked_fix(command: &str) -> &'static str {
+    if command.contains("serve") {
+        "the server owns the workspace; sync sources through it (POST /v1/vaults/{vault}/sources/{source}/sync) or stop it first; searches still work meanwhile"
+    } else {
+        "wait for it to finish or stop it; searches still work meanwhile"
+    }
 }
 
 impl HasCode for StoreError {

@@ -144,7 +144,9 @@ fn trove_serve_answers_http_logs_json_and_stops_cleanly_on_sigterm() {
     assert!(body.contains("\"code\":\"vault_not_found\"") && body.contains("default"), "{body}");
     // A second writer is refused while the server holds the workspace.
     let ingest = Command::new(trove).arg("--workspace").arg(dir.path()).arg("ingest").output().unwrap();
-    assert_eq!(ingest.status.code(), Some(75), "{}", String::from_utf8_lossy(&ingest.stderr));
+    let stderr = String::from_utf8_lossy(&ingest.stderr);
+    assert_eq!(ingest.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("/sources/{source}/sync"), "the message points at the server's sync: {stderr}");
 
     let kill = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().unwrap();
     assert!(kill.success());
