@@ -21,24 +21,44 @@ fn terms(query: &str) -> Vec<String> {
     out
 }
 
+/// A query term with its length in characters.
+struct Term {
+    text: String,
+    chars: usize,
+}
+
+fn char_count(s: &str) -> usize {
+    if s.is_ascii() { s.len() } else { s.chars().count() }
+}
+
 /// Whether a word of the text matches a query term: equal, or sharing a stem-like prefix
 /// (`index` matches `indexing`, `indexes`).
-fn matches(word: &str, terms: &[String]) -> bool {
-    let w = word.to_lowercase();
+fn matches(word: &str, terms: &[Term]) -> bool {
+    let lower;
+    let w = if word.bytes().any(|b| b.is_ascii_uppercase()) || !word.is_ascii() {
+        lower = word.to_lowercase();
+        lower.as_str()
+    } else {
+        word
+    };
+    let w_chars = char_count(w);
     terms.iter().any(|t| {
-        if w == *t {
+        if w == t.text {
             return true;
         }
-        let common = w.chars().zip(t.chars()).take_while(|(a, b)| a == b).count();
-        let shorter = w.chars().count().min(t.chars().count());
-        shorter >= 4 && common >= shorter.saturating_sub(2).max(4)
+        let shorter = w_chars.min(t.chars);
+        if shorter < 4 {
+            return false;
+        }
+        let common = w.chars().zip(t.text.chars()).take_while(|(a, b)| a == b).count();
+        common >= shorter.saturating_sub(2).max(4)
     })
 }
 
 /// About `width` characters of `text` around the densest run of matches, with `**` around
 /// each matched word and `…` where text was cut.
 pub fn snippet(text: &str, query: &str, width: usize) -> String {
-    let terms = terms(query);
+    let terms: Vec<Term> = terms(query).into_iter().map(|t| Term { chars: char_count(&t), text: t }).collect();
     // Word spans (byte ranges) of the text.
     let mut words: Vec<(usize, usize)> = Vec::new();
     let mut start = None;
@@ -55,8 +75,8 @@ pub fn snippet(text: &str, query: &str, width: usize) -> String {
     if let Some(s) = start {
         words.push((s, text.len()));
     }
-    let hits: Vec<usize> =
-        words.iter().enumerate().filter(|(_, (s, e))| matches(&text[*s..*e], &terms)).map(|(i, _)| i).collect();
+    let matched: Vec<bool> = words.iter().map(|(s, e)| matches(&text[*s..*e], &terms)).collect();
+    let hits: Vec<usize> = (0..words.len()).filter(|&i| matched[i]).collect();
     // Choose the window start: the match with the most other matches within `width` after it.
     let window_start = hits
         .iter()
@@ -80,14 +100,13 @@ pub fn snippet(text: &str, query: &str, width: usize) -> String {
         out.push('…');
     }
     let mut cursor = from;
-    for &(s, e) in words.iter().filter(|(s, e)| *s >= from && *e <= to) {
-        if matches(&text[s..e], &terms) {
-            out.push_str(&text[cursor..s]);
-            out.push_str("**");
-            out.push_str(&text[s..e]);
-            out.push_str("**");
-            cursor = e;
-        }
+    for &i in hits.iter().filter(|&&i| words[i].0 >= from && words[i].1 <= to) {
+        let (s, e) = words[i];
+        out.push_str(&text[cursor..s]);
+        out.push_str("**");
+        out.push_str(&text[s..e]);
+        out.push_str("**");
+        cursor = e;
     }
     out.push_str(&text[cursor..to]);
     if to < text.len() {

@@ -170,11 +170,11 @@ impl Metrics {
         out.push_str("# TYPE trove_ingested_chunks_total counter\n");
         let _ = writeln!(out, "trove_ingested_chunks_total {}", m.ingested_chunks);
         out.push_str(
-            "# HELP trove_db_query_duration_seconds Time of one SQL statement of the embedded store, by kind.\n",
+            "# HELP trove_db_query_duration_seconds Time one store operation held a database connection, by access (read or write).\n",
         );
         out.push_str("# TYPE trove_db_query_duration_seconds histogram\n");
         for q in trove_store::metrics::query_histograms() {
-            let labels = format!("statement=\"{}\"", q.kind);
+            let labels = format!("access=\"{}\"", q.kind);
             for (bound, n) in trove_store::metrics::BUCKETS.iter().zip(&q.cumulative) {
                 let _ = writeln!(out, "trove_db_query_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
             }

@@ -106,8 +106,8 @@ fn an_upload_is_stored_then_indexed_by_a_worker_and_becomes_searchable() {
         "{metrics}"
     );
     assert!(metrics.contains("trove_ingested_documents_total 3"), "{metrics}");
-    assert!(metrics.contains("trove_db_query_duration_seconds_count{statement=\"select\"}"), "{metrics}");
-    assert!(!metrics.contains("trove_db_query_duration_seconds_count{statement=\"insert\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("trove_db_query_duration_seconds_count{access=\"read\"}"), "{metrics}");
+    assert!(!metrics.contains("trove_db_query_duration_seconds_count{access=\"write\"} 0\n"), "{metrics}");
     assert!(!metrics.contains("trove_ingest_latency_seconds_count 0"), "{metrics}");
 }
 

@@ -1,7 +1,9 @@
-//! Database timing for `/metrics`: every SQL statement the embedded store runs reports its
-//! duration through SQLite's profile hook into lock-free histograms kept per statement kind
-//! (`select`, `insert`, `update`, `delete`, `other`). They are process-wide because SQLite's
-//! hook outlives any one request; [`query_histograms`] reads a snapshot.
+//! Database timing for `/metrics`: every store operation reports how long it held a database
+//! connection (a read connection of the pool, or the writer connection), into lock-free
+//! histograms by access kind (`read`, `write`). One observation per operation, whatever number
+//! of SQL statements it ran (SQLite's per-statement profile hook also fires for FTS5's
+//! internal statements, once per matching row, and cost a few percent of every search).
+//! The histograms are process-wide; [`query_histograms`] reads a snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,8 +12,17 @@ use std::time::Duration;
 /// end, where most statements are).
 pub const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
 
-/// Statement kinds, in label order.
-pub const KINDS: [&str; 5] = ["select", "insert", "update", "delete", "other"];
+/// Access kinds, in label order.
+pub const KINDS: [&str; 2] = ["read", "write"];
+
+/// How an operation used the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// A read connection of the pool.
+    Read = 0,
+    /// The writer connection.
+    Write = 1,
+}
 
 struct Atomic {
     /// Per bucket, not cumulative; the last slot is above every bound.
@@ -30,7 +41,7 @@ static HISTOGRAMS: [Atomic; KINDS.len()] = [const { Atomic::new() }; KINDS.len()
 /// One statement kind's histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryHistogram {
-    /// `select`, `insert`, `update`, `delete` or `other`.
+    /// `read` or `write`.
     pub kind: &'static str,
     /// Observations at or below each bound of [`BUCKETS`] (cumulative), then the total count
     /// (the `+Inf` bucket).
@@ -39,35 +50,16 @@ pub struct QueryHistogram {
     pub sum_seconds: f64,
 }
 
-/// The kind of a statement from its first word.
-fn kind_of(sql: &str) -> usize {
-    let word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    KINDS[..4].iter().position(|k| word.eq_ignore_ascii_case(k)).unwrap_or(4)
-}
-
-/// Records one statement.
-pub(crate) fn observe(sql: &str, took: Duration) {
-    let h = &HISTOGRAMS[kind_of(sql)];
+/// Records one operation.
+pub(crate) fn observe(access: Access, took: Duration) {
+    let h = &HISTOGRAMS[access as usize];
     let s = took.as_secs_f64();
     let i = BUCKETS.iter().position(|b| s <= *b).unwrap_or(BUCKETS.len());
     h.counts[i].fetch_add(1, Ordering::Relaxed);
     h.sum_ns.fetch_add(took.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
 }
 
-/// Installs the profile hook on a connection.
-pub(crate) fn instrument(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
-    use rusqlite::trace::{TraceEvent, TraceEventCodes};
-    conn.trace_v2(
-        TraceEventCodes::SQLITE_TRACE_PROFILE,
-        Some(|event: TraceEvent<'_>| {
-            if let TraceEvent::Profile(stmt, took) = event {
-                observe(&stmt.sql(), took);
-            }
-        }),
-    )
-}
-
-/// A snapshot of every statement kind's histogram.
+/// A snapshot of every access kind's histogram.
 pub fn query_histograms() -> Vec<QueryHistogram> {
     KINDS
         .iter()
@@ -92,15 +84,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_are_sorted_by_their_first_word() {
-        assert_eq!(KINDS[kind_of("  SELECT 1")], "select");
-        assert_eq!(KINDS[kind_of("insert into t values (1)")], "insert");
-        assert_eq!(KINDS[kind_of("WITH x AS (SELECT 1) SELECT * FROM x")], "other");
-        let before = query_histograms()[3].cumulative.last().copied().unwrap_or(0);
-        observe("DELETE FROM t", Duration::from_millis(3));
-        let after = &query_histograms()[3];
-        assert_eq!(after.kind, "delete");
-        assert_eq!(*after.cumulative.last().unwrap(), before + 1);
+    fn observations_land_in_their_kind_and_bucket() {
+        let before = query_histograms()[1].cumulative.clone();
+        observe(Access::Write, Duration::from_millis(3));
+        let after = &query_histograms()[1];
+        assert_eq!(after.kind, "write");
+        assert_eq!(*after.cumulative.last().unwrap(), before.last().unwrap() + 1);
+        // 3 ms is above the 2.5 ms bound and within the 5 ms one.
+        assert_eq!(after.cumulative[4], before[4], "not counted at or below 2.5 ms");
+        assert_eq!(after.cumulative[5], before[5] + 1, "counted at or below 5 ms");
         assert!(after.sum_seconds >= 0.003);
     }
 }

@@ -183,6 +183,33 @@ impl Space {
     }
 }
 
+/// The writer connection, held; how long it was held is recorded as one write in the store's
+/// metrics.
+pub(crate) struct WriterConn<'a> {
+    guard: MutexGuard<'a, Connection>,
+    since: std::time::Instant,
+}
+
+impl std::ops::Deref for WriterConn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for WriterConn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.guard
+    }
+}
+
+impl Drop for WriterConn<'_> {
+    fn drop(&mut self) {
+        crate::metrics::observe(crate::metrics::Access::Write, self.since.elapsed());
+    }
+}
+
 /// The embedded store: one connection for writes (and the job queue), a pool of read-only
 /// connections for [`StoreRead`], and the derived vector indexes.
 #[derive(Debug)]
@@ -203,8 +230,7 @@ impl EmbeddedStore {
     pub fn open_writer(dir: &Path, command: &str) -> Result<EmbeddedStore, StoreError> {
         let (lock, acquired) = WriterLock::acquire(dir, command)?;
         let path = dir.join(DB_FILE);
-        let mut conn = Connection::open(&path)?;
-        crate::metrics::instrument(&mut conn)?;
+        let conn = Connection::open(&path)?;
         configure(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         migrate(&conn, dir)?;
@@ -268,10 +294,10 @@ impl EmbeddedStore {
         self.recovered.as_ref()
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> WriterConn<'_> {
         // A panic while holding the connection cannot leave SQLite inconsistent (an open
         // transaction is rolled back when dropped), so a poisoned mutex is safe to reuse.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        WriterConn { guard: self.conn.lock().unwrap_or_else(|e| e.into_inner()), since: std::time::Instant::now() }
     }
 
     /// A read-only connection from the pool, for reads that may run beside others and beside

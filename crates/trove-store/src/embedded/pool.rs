@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -22,9 +22,7 @@ pub(crate) fn default_size() -> usize {
 /// Opens one connection that can only read (`query_only`); read-write flags so SQLite may
 /// create the WAL index if needed.
 pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
-    let mut conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    crate::metrics::instrument(&mut conn)?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
@@ -45,10 +43,12 @@ pub(crate) struct ReadPool {
     returned: Condvar,
 }
 
-/// A connection borrowed from a [`ReadPool`]; it goes back when dropped.
+/// A connection borrowed from a [`ReadPool`]; it goes back when dropped, and how long it was
+/// held is recorded as one read in the store's metrics.
 pub(crate) struct PooledConn<'a> {
     pool: &'a ReadPool,
     conn: Option<Connection>,
+    since: Instant,
 }
 
 impl ReadPool {
@@ -72,7 +72,7 @@ impl ReadPool {
         let mut slots = self.lock();
         loop {
             if let Some(conn) = slots.idle.pop() {
-                return Ok(PooledConn { pool: self, conn: Some(conn) });
+                return Ok(PooledConn { pool: self, conn: Some(conn), since: Instant::now() });
             }
             if slots.opened < self.size {
                 slots.opened += 1;
@@ -85,7 +85,7 @@ impl ReadPool {
 
     fn open_new(&self) -> Result<PooledConn<'_>, StoreError> {
         match open_read_only(&self.path) {
-            Ok(conn) => Ok(PooledConn { pool: self, conn: Some(conn) }),
+            Ok(conn) => Ok(PooledConn { pool: self, conn: Some(conn), since: Instant::now() }),
             Err(e) => {
                 self.lock().opened -= 1;
                 self.returned.notify_one();
@@ -110,6 +110,7 @@ impl std::ops::Deref for PooledConn<'_> {
 
 impl Drop for PooledConn<'_> {
     fn drop(&mut self) {
+        crate::metrics::observe(crate::metrics::Access::Read, self.since.elapsed());
         if let Some(conn) = self.conn.take() {
             if conn.is_autocommit() {
                 self.pool.put_back(conn);
