@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+mod batching;
 mod bert;
 mod error;
 mod kernels;
@@ -27,6 +28,7 @@ pub mod model;
 #[cfg(test)]
 mod test_support;
 
+pub use batching::BatchingEmbedder;
 pub use error::EmbedError;
 pub use local::{LocalEmbedder, LocalOptions};
 

@@ -24,12 +24,23 @@ pub fn serve(ws: Workspace, args: &ServeArgs) -> Result<(), Failure> {
     let options = ServerOptions::from_config(&ws.config.server);
     let grace = options.shutdown_grace;
     let engine = Engine::open(ws, OpenMode::Write, "trove serve")?;
-    match engine.embedder() {
-        Ok(e) => tracing::info!(model = e.model_id(), "the embedding model is loaded"),
-        Err(e) => {
-            tracing::warn!(error = %e, "the embedding model could not be loaded; /ready answers 503 and requests that embed fail until it can")
+    let engine = match engine.embedder() {
+        Ok(e) => {
+            tracing::info!(model = e.model_id(), "the embedding model is loaded");
+            // Concurrent requests' query embeddings are computed together.
+            match trove_embed::BatchingEmbedder::new(e) {
+                Ok(b) => engine.with_embedder(std::sync::Arc::new(b)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "embedding requests are not batched");
+                    engine
+                }
+            }
         }
-    }
+        Err(e) => {
+            tracing::warn!(error = %e, "the embedding model could not be loaded; /ready answers 503 and requests that embed fail until it can");
+            engine
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("trove-http")
