@@ -296,9 +296,29 @@ impl EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
         let Some(info) = self.vault_for_vectors(vault, vector.len())? else { return Ok(Vec::new()) };
-        // The scope filter always applies (expiry), so compute the allowed set.
+        let (cond, args) = condition(vault, f);
+        // First the nearest few regardless of scope, kept when they pass the filter (expiry
+        // always applies): cheap when most memories pass. When too few do, the allowed set of
+        // every memory passing the filter decides.
+        let window = limit.saturating_mul(4).max(limit);
+        let (candidates, total) =
+            self.with_index(&info, Space::Memories, |index| (index.search(vector, window, None), index.len()))?;
+        if !candidates.is_empty() {
+            let sql = format!("SELECT m.id FROM memories m WHERE m.id IN (SELECT value FROM json_each(?)) AND {cond}");
+            let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
+            let id_list = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let passing: HashSet<i64> = {
+                let conn = self.read()?;
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let all = std::iter::once(SqlValue::from(id_list)).chain(args.iter().cloned());
+                stmt.query_map(params_from_iter(all), |r| r.get(0))?.collect::<Result<_, _>>()?
+            };
+            let kept: Vec<Scored> = candidates.into_iter().filter(|c| passing.contains(&c.id)).take(limit).collect();
+            if kept.len() >= limit || total <= window {
+                return Ok(kept);
+            }
+        }
         let allowed: HashSet<i64> = {
-            let (cond, args) = condition(vault, f);
             let conn = self.read()?;
             let mut stmt = conn.prepare_cached(&format!("SELECT m.id FROM memories m WHERE {cond}"))?;
             stmt.query_map(params_from_iter(args), |r| r.get(0))?.collect::<Result<_, _>>()?

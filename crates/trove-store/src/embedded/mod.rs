@@ -1236,6 +1236,32 @@ mod tests {
     }
 
     #[test]
+    fn memory_vector_search_filters_beyond_the_first_candidate_window() {
+        use crate::conformance::memory;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        for _ in 0..50 {
+            store.memory_put(v.id, &memory("near", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
+        }
+        let far = store.memory_put(v.id, &memory("far", Some("bob"), &[], [0.0, 1.0]), 1).unwrap();
+        let expired = NewMemory { expires_ms: Some(5), ..memory("near but expired", None, &[], [1.0, 0.0]) };
+        let gone = store.memory_put(v.id, &expired, 1).unwrap();
+        let only = |user: Option<&str>| MemoryFilter {
+            user_id: user.map(str::to_string),
+            now_ms: 10,
+            ..MemoryFilter::default()
+        };
+        let hits = store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("bob")), 3).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [far.rowid], "found beyond the nearest window");
+        let hits = store.memory_vector_search(v.id, &[1.0, 0.0], &only(None), 60).unwrap();
+        assert_eq!(hits.len(), 51, "every live memory, the expired one left out");
+        assert!(hits.iter().all(|h| h.id != gone.rowid));
+        assert_eq!(store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("ann")), 3).unwrap().len(), 3);
+    }
+
+    #[test]
     fn chunks_come_back_in_the_asked_order_without_missing_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
