@@ -94,7 +94,8 @@ fn tags_text(tags: &[String]) -> String {
 
 impl EmbeddedStore {
     fn dimension_of(conn: &rusqlite::Connection, vault: VaultId) -> Result<usize, StoreError> {
-        let dim: Option<i64> = conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
+        let dim: Option<i64> =
+            conn.prepare_cached("SELECT dimension FROM vaults WHERE id = ?")?.query_row([vault], |r| r.get(0))?;
         dim.map(|d| d as usize)
             .ok_or_else(|| StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()))
     }

@@ -312,8 +312,9 @@ impl EmbeddedStore {
         sql_where: &str,
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<VaultInfo>, StoreError> {
+        // Cached: every search and memory call looks its vault up.
         let sql = format!("SELECT {VAULT_COLUMNS} FROM vaults WHERE {sql_where}");
-        Ok(conn.query_row(&sql, [arg], vault_row).optional()?)
+        Ok(conn.prepare_cached(&sql)?.query_row([arg], vault_row).optional()?)
     }
 
     /// Runs `f` on the in-memory vector index of `vault`'s `space`, loading it from SQLite
@@ -348,7 +349,7 @@ impl EmbeddedStore {
     /// The committed generation of `vault`'s `space`.
     fn generation(&self, vault: VaultId, space: Space) -> Result<i64, StoreError> {
         let sql = format!("SELECT {} FROM vaults WHERE id = ?", space.generation_column());
-        Ok(self.read()?.query_row(&sql, [vault], |r| r.get(0))?)
+        Ok(self.read()?.prepare_cached(&sql)?.query_row([vault], |r| r.get(0))?)
     }
 
     fn indexes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(VaultId, Space), FlatIndex>> {
@@ -756,8 +757,9 @@ impl StoreRead for EmbeddedStore {
 
     fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
         let conn = self.read()?;
-        let documents: i64 =
-            conn.query_row("SELECT count(*) FROM documents WHERE vault_id = ?", [vault], |r| r.get(0))?;
+        let documents: i64 = conn
+            .prepare_cached("SELECT count(*) FROM documents WHERE vault_id = ?")?
+            .query_row([vault], |r| r.get(0))?;
         let (chunks, tokens, staged): (i64, i64, i64) = conn.query_row(
             "SELECT count(*), coalesce(sum(token_count), 0), count(staged_vector) FROM chunks WHERE vault_id = ?",
             [vault],
