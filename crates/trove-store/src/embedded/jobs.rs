@@ -3,7 +3,8 @@
 //! takes a job by setting itself as `lease_owner` until `lease_until_ms`; a job whose lease has
 //! run out is taken back (queued again, or dead when its attempts are used up) by the next
 //! claim. Every change checks the lease owner, so a worker that lost its lease cannot report
-//! over a newer attempt.
+//! over a newer attempt. Listings and counts read through the read pool, so polling clients
+//! and metrics scrapes never wait for the writer.
 
 use rusqlite::{OptionalExtension, Transaction, params, params_from_iter, types::Value as SqlValue};
 
@@ -212,7 +213,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn j_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        by_public_id(&self.conn(), id)
+        by_public_id(&*self.read()?, id)
     }
 
     pub(crate) fn j_list(
@@ -241,14 +242,14 @@ impl EmbeddedStore {
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push((limit as i64).into());
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(finish).collect()
     }
 
     pub(crate) fn j_counts(&self) -> Result<JobCounts, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut counts = JobCounts::default();
         let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
         for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
