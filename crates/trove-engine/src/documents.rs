@@ -28,6 +28,15 @@ fn summary(d: DocumentRecord) -> DocumentSummary {
     }
 }
 
+/// A cursor that is a row id (documents, jobs): a non-negative integer.
+pub(crate) fn parse_row_cursor(c: &str) -> Result<i64, EngineError> {
+    c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+        EngineError::BadRequest(format!(
+            "cursor: `{c}` is not a cursor this server issued; pass `next_cursor` from the previous page"
+        ))
+    })
+}
+
 /// Document ids are numbers; anything else names no document.
 fn parse_id(vault: &str, id: &str) -> Result<i64, EngineError> {
     id.parse::<i64>().map_err(|_| EngineError::DocumentNotFound { vault: vault.to_string(), id: id.to_string() })
@@ -125,14 +134,7 @@ impl Engine {
         if limit == 0 || limit > MAX_DOCUMENT_LIMIT {
             return Err(EngineError::BadRequest(format!("limit: must be between 1 and {MAX_DOCUMENT_LIMIT}")));
         }
-        let after = match cursor {
-            None => 0,
-            Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                EngineError::BadRequest(format!(
-                    "cursor: `{c}` is not a cursor this server issued; pass `next_cursor` from the previous page"
-                ))
-            })?,
-        };
+        let after = cursor.map(parse_row_cursor).transpose()?.unwrap_or(0);
         let v = self.existing_vault(vault)?;
         let mut records = self.store.documents(v.id, after, limit + 1)?;
         let more = records.len() > limit;

@@ -21,6 +21,7 @@ use trove_ingest::{DocRef, Format, IngestError, RawDocument, Source};
 use trove_store::{JobCounts, JobFilter, JobRecord, JobStatus, NewJob};
 use trove_types::{Job, JobError, JobPage, VaultSummary};
 
+use crate::documents::parse_row_cursor;
 use crate::memory::{format_ms, now_ms};
 use crate::{Engine, EngineError, IngestOptions, IngestProgress};
 
@@ -338,14 +339,7 @@ impl Engine {
         if limit == 0 || limit > MAX_JOB_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_JOB_LIMIT}")));
         }
-        let before = match cursor {
-            None => None,
-            Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                bad(format!(
-                    "cursor: `{c}` is not a cursor this server issued; pass `next_cursor` from the previous page"
-                ))
-            })?),
-        };
+        let before = cursor.map(parse_row_cursor).transpose()?;
         let filter = JobFilter { status, kind: kind.map(str::to_string), vault: vault.map(str::to_string) };
         let mut records = self.store.job_list(&filter, before, limit + 1)?;
         let more = records.len() > limit;

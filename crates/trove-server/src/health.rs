@@ -108,19 +108,33 @@ pub async fn live() -> Json<Probe> {
     Probe::new("ok", Vec::new())
 }
 
+/// Runs an engine read on the blocking pool within [`STORE_DEADLINE`]; on failure, why
+/// (`what` names the read in the message).
+async fn read_within<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    state: &AppState,
+    what: &str,
+    f: impl FnOnce(&trove_engine::Engine) -> Result<T, E> + Send + 'static,
+) -> Result<T, String> {
+    let engine = state.engine.clone();
+    let read = tokio::task::spawn_blocking(move || f(&engine));
+    match tokio::time::timeout(STORE_DEADLINE, read).await {
+        Err(_) => Err(format!("{what} did not answer within {}s", STORE_DEADLINE.as_secs())),
+        Ok(Err(e)) => Err(format!("{what} failed to run: {e}")),
+        Ok(Ok(Err(e))) => Err(format!("{what} failed: {e}")),
+        Ok(Ok(Ok(v))) => Ok(v),
+    }
+}
+
 /// A trivial read of the store, on the blocking pool, with a deadline.
 async fn storage(state: &AppState) -> Component {
     let started = Instant::now();
-    let engine = state.engine.clone();
-    let read = tokio::task::spawn_blocking(move || engine.store().vaults().map(|v| v.len()));
-    let (status, message, details) = match tokio::time::timeout(STORE_DEADLINE, read).await {
-        Err(_) => (Status::Down, format!("a trivial read did not answer within {}s", STORE_DEADLINE.as_secs()), None),
-        Ok(Err(e)) => (Status::Down, format!("the read task failed: {e}"), None),
-        Ok(Ok(Err(e))) => (Status::Down, format!("a trivial read failed: {e}"), None),
-        Ok(Ok(Ok(n))) if started.elapsed() > SLOW_STORE => {
+    let read = read_within(state, "a trivial read", |e| e.store().vaults().map(|v| v.len())).await;
+    let (status, message, details) = match read {
+        Err(why) => (Status::Down, why, None),
+        Ok(n) if started.elapsed() > SLOW_STORE => {
             (Status::Degraded, format!("a trivial read took over {}ms", SLOW_STORE.as_millis()), Some(n))
         }
-        Ok(Ok(Ok(n))) => (Status::Ok, "the store answers reads".to_string(), Some(n)),
+        Ok(n) => (Status::Ok, "the store answers reads".to_string(), Some(n)),
     };
     let mut d = serde_json::Map::new();
     if let Some(n) = details {
@@ -218,11 +232,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     )
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let storage = storage(&state).await;
+    let (storage, queue, indexes) = tokio::join!(storage(&state), queue(&state), indexes(&state));
     let embedder = embedder(&state);
     let disk = disk(&state);
-    let queue = queue(&state).await;
-    let indexes = indexes(&state).await;
     let overall = storage.status.max(embedder.status).max(disk.status).max(queue.status).max(indexes.status);
     let code = if overall == Status::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = HealthReport {
@@ -240,12 +252,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let engine = state.engine.clone();
-    let read = tokio::task::spawn_blocking(move || engine.job_counts());
-    let counts = match tokio::time::timeout(STORE_DEADLINE, read).await {
-        Ok(Ok(Ok(c))) => Some(c),
-        _ => None,
-    };
+    let counts = read_within(&state, "the queue counts", |e| e.job_counts()).await.ok();
     let body = state.metrics.render_with(counts.as_ref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
@@ -254,8 +261,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// the dead-letter queue.
 async fn queue(state: &AppState) -> Component {
     let started = Instant::now();
-    let engine = state.engine.clone();
-    let read = tokio::task::spawn_blocking(move || engine.job_counts());
+    let read = read_within(state, "the queue", |e| e.job_counts()).await;
     let mut d = serde_json::Map::new();
     let workers = state.workers.status();
     if let Some((configured, alive, running)) = workers {
@@ -263,11 +269,9 @@ async fn queue(state: &AppState) -> Component {
         d.insert("workers_alive".into(), alive.into());
         d.insert("jobs_running".into(), running.into());
     }
-    let (status, message) = match tokio::time::timeout(STORE_DEADLINE, read).await {
-        Err(_) => (Status::Down, format!("the queue did not answer within {}s", STORE_DEADLINE.as_secs())),
-        Ok(Err(e)) => (Status::Down, format!("the queue read failed: {e}")),
-        Ok(Ok(Err(e))) => (Status::Down, format!("the queue cannot be read: {e}")),
-        Ok(Ok(Ok(c))) => {
+    let (status, message) = match read {
+        Err(why) => (Status::Down, why),
+        Ok(c) => {
             d.insert("queued".into(), c.queued.into());
             d.insert("running".into(), c.running.into());
             d.insert("dead".into(), c.dead.into());
@@ -292,15 +296,12 @@ async fn queue(state: &AppState) -> Component {
 /// configured one (searches of it fail until it is re-embedded).
 async fn indexes(state: &AppState) -> Component {
     let started = Instant::now();
-    let engine = state.engine.clone();
-    let read = tokio::task::spawn_blocking(move || engine.vaults_overview());
+    let read = read_within(state, "the vault counts", |e| e.vaults_overview()).await;
     let mut d = serde_json::Map::new();
     let spec = state.engine.spec().clone();
-    let (status, message) = match tokio::time::timeout(STORE_DEADLINE, read).await {
-        Err(_) => (Status::Down, format!("the vault counts did not answer within {}s", STORE_DEADLINE.as_secs())),
-        Ok(Err(e)) => (Status::Down, format!("the index read failed: {e}")),
-        Ok(Ok(Err(e))) => (Status::Down, format!("the indexes cannot be read: {e}")),
-        Ok(Ok(Ok(vaults))) => {
+    let (status, message) = match read {
+        Err(why) => (Status::Down, why),
+        Ok(vaults) => {
             let chunks: u64 = vaults.iter().map(|v| v.chunks).sum();
             let documents: u64 = vaults.iter().map(|v| v.documents).sum();
             d.insert("vaults".into(), vaults.len().into());
