@@ -352,6 +352,9 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
             (Some(JobOutcome::Dead { error, code: "internal".into() }), "dead")
         }
     };
+    // Observed before the status is recorded, so whoever sees the job ended also sees it in
+    // the metrics.
+    shared.observer.job_finished(&job.kind, label, took);
     if let Some(outcome) = outcome {
         match engine.store().job_finish(&job.id, worker, &outcome, now_ms()) {
             Ok(true) => {
@@ -375,7 +378,6 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
             }
         }
     }
-    shared.observer.job_finished(&job.kind, label, took);
     let mut st = shared.lock();
     st.active.remove(&job.id);
     drop(st);

@@ -1,14 +1,15 @@
 //! Where Trove keeps what it knows. This crate owns the storage traits ([`StoreRead`],
 //! [`StoreWrite`]) that the engine is written against, the embedded backend
-//! ([`embedded::EmbeddedStore`]: SQLite in WAL mode as the system of record, FTS5 for BM25 in
-//! the same transaction, and a vector index derived from SQLite), the workspace's
+//! ([`embedded::EmbeddedStore`]: SQLite in WAL mode as the system of record, with a BM25
+//! keyword index and a vector index derived from it in memory), the workspace's
 //! single-writer [`lock`], and the [`conformance`] suite that every backend must pass.
 //!
-//! Invariants: only store crates know SQL; a document's chunks, vectors and keyword-index
-//! rows change together in one transaction, so no reader ever sees a half-written document
+//! Invariants: only store crates know SQL; a document's chunks and vectors change together in one
+//! transaction (derived indexes follow by generation), so no reader ever sees a half-written document
 //! and a crash leaves either the old or the new version; every stored format carries a schema
 //! version and is migrated forward on open (never backward).
 
+mod bm25;
 pub mod conformance;
 pub mod embedded;
 mod error;

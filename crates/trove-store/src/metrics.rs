@@ -2,7 +2,7 @@
 //! connection (a read connection of the pool, or the writer connection), into lock-free
 //! histograms by access kind (`read`, `write`). One observation per operation, whatever number
 //! of SQL statements it ran (SQLite's per-statement profile hook also fires for FTS5's
-//! internal statements, once per matching row, and cost a few percent of every search).
+//! internal statements, once per matching row, and cost a few percent of every memory search).
 //! The histograms are process-wide; [`query_histograms`] reads a snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -165,8 +165,6 @@ pub struct IntegrityReport {
     pub documents: u64,
     /// Chunks.
     pub chunks: u64,
-    /// Keyword-index rows.
-    pub keyword_rows: u64,
     /// Chunks with a vector.
     pub vectors: u64,
     /// Human-readable inconsistencies.

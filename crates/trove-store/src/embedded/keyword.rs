@@ -1,22 +1,16 @@
-//! Keyword queries for the FTS5 indexes: free text becomes a safe FTS5 query (every word
-//! quoted, English stopwords dropped unless nothing else is left), and keyword search ranks
-//! inside FTS5 first and only then checks the few best rows' vault and filter.
+//! Keyword queries for the FTS5 index of memories: free text becomes a safe FTS5 query (every
+//! word quoted, English stopwords dropped unless nothing else is left), and keyword search
+//! ranks inside FTS5 first and only then checks the few best rows' vault and filter. Also the
+//! SQL condition of a document filter, shared with every filtered search. (Chunks are ranked
+//! by the in-memory index of [`crate::bm25`].)
 //!
 //! Stopwords are dropped on the query side only; the index keeps every word, so a query made
 //! only of stopwords ("the who", "to be or not to be") still finds what contains them.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, params};
 
-use crate::{ChunkFilter, Scored, StoreError, VaultId};
-
-/// Lucene's classic English stopword set (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`). Their
-/// posting lists cover most chunks, so OR-ing them in scores nearly every row for a
-/// negligible change in ranking.
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
-];
+use crate::{ChunkFilter, Scored, StoreError};
 
 /// The most distinct words a query keeps.
 const MAX_TERMS: usize = 64;
@@ -26,7 +20,7 @@ const MAX_TERMS: usize = 64;
 const OVERSAMPLE: usize = 4;
 
 fn is_stopword(word: &str) -> bool {
-    STOPWORDS.contains(&word)
+    crate::bm25::STOPWORDS.contains(&word)
 }
 
 /// The distinct lower-cased words of `text`, in order of first appearance, at most
@@ -62,8 +56,6 @@ pub(crate) fn fts_query(text: &str) -> Option<String> {
 /// An FTS5 table that [`best_passing`] ranks.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum FtsTable {
-    /// `chunks_fts`, keyed by chunk id.
-    Chunks,
     /// `memories_fts`, keyed by memory rowid.
     Memories,
 }
@@ -71,9 +63,6 @@ pub(crate) enum FtsTable {
 impl FtsTable {
     fn ranked_sql(self) -> &'static str {
         match self {
-            FtsTable::Chunks => {
-                "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY s, rowid LIMIT ?2"
-            }
             FtsTable::Memories => {
                 "SELECT rowid, bm25(memories_fts) AS s FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY s, rowid LIMIT ?2"
             }
@@ -132,22 +121,6 @@ pub(crate) fn best_passing(
     Ok(out)
 }
 
-/// Whether chunk `id` belongs to `vault` and passes `filter`; the document is only read when
-/// there is a filter.
-fn chunk_passes(conn: &Connection, id: i64, vault: VaultId, filter: &ChunkFilter) -> Result<bool, StoreError> {
-    if filter.is_empty() {
-        let mut stmt = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM chunks WHERE id = ?1 AND vault_id = ?2)")?;
-        return Ok(stmt.query_row(params![id, vault], |r| r.get(0))?);
-    }
-    let (condition, mut args) = document_condition(filter);
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ? AND c.vault_id = ? AND {condition})"
-    );
-    args.splice(0..0, [SqlValue::from(id), SqlValue::from(vault)]);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    Ok(stmt.query_row(params_from_iter(args), |r| r.get(0))?)
-}
-
 /// The SQL condition (on the documents alias `d`) and its parameters for a filter; `1` when
 /// it filters nothing.
 pub(crate) fn document_condition(filter: &ChunkFilter) -> (String, Vec<SqlValue>) {
@@ -179,50 +152,6 @@ pub(crate) fn document_condition(filter: &ChunkFilter) -> (String, Vec<SqlValue>
         });
     }
     if parts.is_empty() { ("1".to_string(), args) } else { (parts.join(" AND "), args) }
-}
-
-/// Every match of `query` in `vault`'s chunks passing `filter`, ranked in SQL: the fallback
-/// of [`search_chunks`] when the filter is narrow.
-fn all_chunks(
-    conn: &Connection,
-    vault: VaultId,
-    query: &str,
-    limit: usize,
-    filter: &ChunkFilter,
-) -> Result<Vec<Scored>, StoreError> {
-    let (condition, args) = document_condition(filter);
-    let sql = format!(
-        "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f
-         JOIN chunks c ON c.id = f.rowid
-         JOIN documents d ON d.id = c.document_id
-         WHERE chunks_fts MATCH ? AND c.vault_id = ? AND {condition}
-         ORDER BY s, f.rowid LIMIT ?"
-    );
-    let mut all: Vec<SqlValue> = vec![query.to_string().into(), vault.into()];
-    all.extend(args);
-    all.push((limit as i64).into());
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(all), scored)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The best `limit` chunks of `vault` passing `filter` for `query` (an [`fts_query`]), best
-/// first; see [`best_passing`].
-pub(crate) fn search_chunks(
-    conn: &Connection,
-    vault: VaultId,
-    query: &str,
-    limit: usize,
-    filter: &ChunkFilter,
-) -> Result<Vec<Scored>, StoreError> {
-    best_passing(
-        conn,
-        FtsTable::Chunks,
-        query,
-        limit,
-        |tx, id| chunk_passes(tx, id, vault, filter),
-        |tx| all_chunks(tx, vault, query, limit, filter),
-    )
 }
 
 #[cfg(test)]

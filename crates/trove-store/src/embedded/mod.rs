@@ -1,8 +1,9 @@
 //! The embedded backend: one SQLite database (`trove.db`, WAL mode) in the workspace's data
-//! folder is the system of record for vaults, documents, chunks and vectors; an FTS5 table in
-//! the same database is the keyword index, written in the same transaction as the chunks; the
-//! vector index ([`crate::vector::FlatIndex`]) is derived from SQLite in memory and follows
-//! each vault's `generation`.
+//! folder is the system of record for vaults, documents, chunks, vectors, memories and jobs.
+//! The keyword index of chunks ([`crate::bm25::KeywordIndex`]) and the vector indexes
+//! ([`crate::vector::FlatIndex`]) are derived from SQLite in memory and follow each vault's
+//! `generation` (`memory_generation` for memories); memories' keyword index is an FTS5 table
+//! written in the same transaction as the memory.
 //!
 //! A writer ([`EmbeddedStore::open_writer`]) holds the workspace's [`WriterLock`] and migrates
 //! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::bm25::{Analyzer, KeywordIndex};
 use crate::lock::{Acquired, WriterLock, now_rfc3339};
 use crate::vector::FlatIndex;
 pub(crate) use keyword::fts_query;
@@ -146,6 +148,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_ready ON jobs (status, run_at_ms, id);
     CREATE INDEX jobs_dedupe ON jobs (dedupe_key, status) WHERE dedupe_key IS NOT NULL;
     "#,
+    // 4: chunks are ranked by the in-memory BM25 index derived from their text
+    // (`crate::bm25`); the FTS5 table for chunks is no longer written or read.
+    r#"
+    DROP TRIGGER chunks_fts_delete;
+    DROP TABLE chunks_fts;
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -218,7 +226,10 @@ pub struct EmbeddedStore {
     conn: Mutex<Connection>,
     readers: ReadPool,
     indexes: RwLock<HashMap<(VaultId, Space), FlatIndex>>,
-    /// Held while loading a vector index, so concurrent readers of a stale index load it once.
+    /// The derived keyword indexes of vaults' chunks (key space always [`Space::Chunks`]).
+    keywords: RwLock<HashMap<(VaultId, Space), KeywordIndex>>,
+    analyzer: Analyzer,
+    /// Held while loading a derived index, so concurrent readers of a stale index load it once.
     loading: Mutex<()>,
     lock: Option<WriterLock>,
     recovered: Option<crate::lock::LockInfo>,
@@ -243,6 +254,8 @@ impl EmbeddedStore {
             conn: Mutex::new(conn),
             readers: ReadPool::new(&path, pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
+            keywords: RwLock::new(HashMap::new()),
+            analyzer: Analyzer::default(),
             loading: Mutex::new(()),
             lock: Some(lock),
             recovered,
@@ -273,6 +286,8 @@ impl EmbeddedStore {
             conn: Mutex::new(conn),
             readers: ReadPool::new(&path, pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
+            keywords: RwLock::new(HashMap::new()),
+            analyzer: Analyzer::default(),
             loading: Mutex::new(()),
             lock: None,
             recovered: None,
@@ -325,24 +340,44 @@ impl EmbeddedStore {
         space: Space,
         f: impl FnOnce(&FlatIndex) -> T,
     ) -> Result<T, StoreError> {
+        self.with_derived(&self.indexes, vault, space, || self.load_index(vault, space), f)
+    }
+
+    /// Runs `f` on the in-memory keyword index of `vault`'s chunks, loading it from SQLite
+    /// first when it does not reflect the vault's current generation.
+    fn with_keywords<T>(&self, vault: &VaultInfo, f: impl FnOnce(&KeywordIndex) -> T) -> Result<T, StoreError> {
+        self.with_derived(&self.keywords, vault, Space::Chunks, || self.load_keywords(vault), f)
+    }
+
+    /// Runs `f` on the derived index of `vault`'s `space` in `cache`, loading it with `load`
+    /// first when it does not reflect the vault's current generation.
+    fn with_derived<I: Derived, T>(
+        &self,
+        cache: &RwLock<HashMap<(VaultId, Space), I>>,
+        vault: &VaultInfo,
+        space: Space,
+        load: impl FnOnce() -> Result<I, StoreError>,
+        f: impl FnOnce(&I) -> T,
+    ) -> Result<T, StoreError> {
         let key = (vault.id, space);
         let generation = match space {
             Space::Chunks => vault.generation,
             Space::Memories => vault.memory_generation,
         };
-        if let Some(index) = current(&self.indexes(), key, generation) {
+        let read = || cache.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = current(&read(), key, generation) {
             return Ok(f(index));
         }
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         // Another reader may have loaded it while this one waited, or the writer patched it
         // to a generation newer than `vault`'s record.
         let committed = self.generation(vault.id, space)?;
-        if let Some(index) = current(&self.indexes(), key, committed) {
+        if let Some(index) = current(&read(), key, committed) {
             return Ok(f(index));
         }
-        let index = self.load_index(vault, space)?;
+        let index = load()?;
         let result = f(&index);
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
+        cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
         Ok(result)
     }
 
@@ -350,10 +385,6 @@ impl EmbeddedStore {
     fn generation(&self, vault: VaultId, space: Space) -> Result<i64, StoreError> {
         let sql = format!("SELECT {} FROM vaults WHERE id = ?", space.generation_column());
         Ok(self.read()?.prepare_cached(&sql)?.query_row([vault], |r| r.get(0))?)
-    }
-
-    fn indexes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(VaultId, Space), FlatIndex>> {
-        self.indexes.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn load_index(&self, vault: &VaultInfo, space: Space) -> Result<FlatIndex, StoreError> {
@@ -386,6 +417,35 @@ impl EmbeddedStore {
         drop(stmt);
         tx.finish()?;
         tracing::debug!(vault = %vault.name, ?space, vectors = index.len(), "loaded vector index");
+        Ok(index)
+    }
+
+    fn load_keywords(&self, vault: &VaultInfo) -> Result<KeywordIndex, StoreError> {
+        let started = std::time::Instant::now();
+        let conn = self.read()?;
+        // Read the generation and the rows in one snapshot.
+        let tx = conn.unchecked_transaction()?;
+        let generation: i64 = tx.query_row("SELECT generation FROM vaults WHERE id = ?", [vault.id], |r| r.get(0))?;
+        let mut index = KeywordIndex::new(generation);
+        let mut stmt = tx.prepare(
+            "SELECT c.id, c.document_id, d.title, c.heading_path, c.text FROM chunks c
+             JOIN documents d ON d.id = c.document_id WHERE c.vault_id = ?",
+        )?;
+        let mut rows = stmt.query([vault.id])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let text = |i: usize| -> Result<&str, StoreError> {
+                row.get_ref(i)?.as_str().map_err(|e| StoreError::Corrupt(format!("chunk {id}: {e}")))
+            };
+            let heading: Vec<String> = serde_json::from_str(text(3)?)
+                .map_err(|e| StoreError::Corrupt(format!("heading path of chunk {id}: {e}")))?;
+            let context = keyword_context(text(2)?, &heading);
+            index.push(&self.analyzer, id, row.get(1)?, &[&context, text(4)?]);
+        }
+        drop(rows);
+        drop(stmt);
+        tx.finish()?;
+        tracing::debug!(vault = %vault.name, chunks = index.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded keyword index");
         Ok(index)
     }
 
@@ -443,7 +503,6 @@ impl EmbeddedStore {
         let mut insert_chunk = tx.prepare_cached(
             "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, vector) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )?;
-        let mut insert_fts = tx.prepare_cached("INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)")?;
         let mut bytes = Vec::new();
         for (i, chunk) in doc.chunks.iter().enumerate() {
             if chunk.vector.len() != dim {
@@ -460,9 +519,7 @@ impl EmbeddedStore {
                 chunk.token_count as i64,
                 bytes
             ])?;
-            let id = tx.last_insert_rowid();
-            insert_fts.execute(params![id, keyword_context(&doc.title, &chunk.heading_path), chunk.text])?;
-            added.push(id);
+            added.push(tx.last_insert_rowid());
         }
         Ok((doc_id, removed, added))
     }
@@ -510,8 +567,8 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    /// Applies a committed change to the cached index, or drops the cache when it was not at
-    /// the generation just before the change.
+    /// Applies a committed change to the cached vector index, or drops the cache when it was
+    /// not at the generation just before the change.
     pub(crate) fn patch_index(
         &self,
         vault: VaultId,
@@ -520,25 +577,62 @@ impl EmbeddedStore {
         after: i64,
         patch: impl FnOnce(&mut FlatIndex),
     ) {
-        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = indexes.get_mut(&(vault, space)) {
-            if index.generation == before {
-                patch(index);
-                index.generation = after;
-            } else {
-                indexes.remove(&(vault, space));
-            }
+        patch_derived(&self.indexes, (vault, space), before, after, patch);
+    }
+
+    /// [`Self::patch_index`] for the keyword index of `vault`'s chunks.
+    fn patch_keywords(&self, vault: VaultId, before: i64, after: i64, patch: impl FnOnce(&mut KeywordIndex)) {
+        patch_derived(&self.keywords, (vault, Space::Chunks), before, after, patch);
+    }
+}
+
+/// An index derived from SQLite, tagged with the vault generation it reflects.
+trait Derived {
+    fn generation(&self) -> i64;
+    fn set_generation(&mut self, generation: i64);
+}
+
+impl Derived for FlatIndex {
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+    fn set_generation(&mut self, generation: i64) {
+        self.generation = generation;
+    }
+}
+
+impl Derived for KeywordIndex {
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+    fn set_generation(&mut self, generation: i64) {
+        self.generation = generation;
+    }
+}
+
+/// Applies a committed change to the cached index under `key`, or drops it when it was not
+/// at the generation just before the change.
+fn patch_derived<I: Derived>(
+    cache: &RwLock<HashMap<(VaultId, Space), I>>,
+    key: (VaultId, Space),
+    before: i64,
+    after: i64,
+    patch: impl FnOnce(&mut I),
+) {
+    let mut indexes = cache.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(index) = indexes.get_mut(&key) {
+        if index.generation() == before {
+            patch(index);
+            index.set_generation(after);
+        } else {
+            indexes.remove(&key);
         }
     }
 }
 
 /// The cached index under `key` when it reflects `generation`.
-fn current(
-    indexes: &HashMap<(VaultId, Space), FlatIndex>,
-    key: (VaultId, Space),
-    generation: i64,
-) -> Option<&FlatIndex> {
-    indexes.get(&key).filter(|index| index.generation == generation)
+fn current<I: Derived>(indexes: &HashMap<(VaultId, Space), I>, key: (VaultId, Space), generation: i64) -> Option<&I> {
+    indexes.get(&key).filter(|index| index.generation() == generation)
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -720,8 +814,17 @@ impl StoreRead for EmbeddedStore {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
-        let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
-        keyword::search_chunks(&*self.read()?, vault, &q, limit, filter)
+        let terms = self.analyzer.query_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let info = {
+            let conn = self.read()?;
+            self.vault_by(&conn, "id = ?", &vault)?
+        };
+        let Some(info) = info else { return Ok(Vec::new()) };
+        let allowed = self.allowed_documents(vault, filter)?;
+        self.with_keywords(&info, |index| index.search(&terms, limit, allowed.as_ref()))
     }
 
     fn vector_search(
@@ -790,7 +893,6 @@ impl StoreRead for EmbeddedStore {
         let mut report = IntegrityReport {
             documents: count("SELECT count(*) FROM documents")?,
             chunks: count("SELECT count(*) FROM chunks")?,
-            keyword_rows: count("SELECT count(*) FROM chunks_fts")?,
             vectors: count(
                 "SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE length(c.vector) = 4 * v.dimension",
             )?,
@@ -800,14 +902,6 @@ impl StoreRead for EmbeddedStore {
             count("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
         if orphans > 0 {
             report.problems.push(format!("{orphans} chunks belong to no document"));
-        }
-        let fts_orphans =
-            count("SELECT count(*) FROM chunks_fts f LEFT JOIN chunks c ON c.id = f.rowid WHERE c.id IS NULL")?;
-        if fts_orphans > 0 {
-            report.problems.push(format!("{fts_orphans} keyword-index rows belong to no chunk"));
-        }
-        if report.keyword_rows != report.chunks {
-            report.problems.push(format!("{} keyword-index rows for {} chunks", report.keyword_rows, report.chunks));
         }
         if report.vectors != report.chunks {
             report.problems.push(format!(
@@ -967,6 +1061,15 @@ impl StoreWrite for EmbeddedStore {
                 }
             }
         });
+        self.patch_keywords(vault, after - 1, after, |index| {
+            for (doc_id, removed, added, doc) in &changes {
+                index.remove(removed);
+                for (chunk_id, chunk) in added.iter().zip(&doc.chunks) {
+                    let context = keyword_context(&doc.title, &chunk.heading_path);
+                    index.push(&self.analyzer, *chunk_id, *doc_id, &[&context, &chunk.text]);
+                }
+            }
+        });
         Ok(ids)
     }
 
@@ -991,6 +1094,7 @@ impl StoreWrite for EmbeddedStore {
         tx.commit()?;
         drop(conn);
         self.patch_index(vault, Space::Chunks, after - 1, after, |index| index.remove_document(id, &removed));
+        self.patch_keywords(vault, after - 1, after, |index| index.remove(&removed));
         Ok(true)
     }
 
@@ -1026,9 +1130,11 @@ impl StoreWrite for EmbeddedStore {
             "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
             params![model_id, dimension as i64, vault],
         )?;
-        Self::bump_generation(&tx, vault, Space::Chunks)?;
+        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
         tx.commit()?;
         drop(conn);
+        // New vectors, same texts: the keyword index only moves to the new generation.
+        self.patch_keywords(vault, after - 1, after, |_| {});
         let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
         indexes.remove(&(vault, Space::Chunks));
         indexes.remove(&(vault, Space::Memories));
@@ -1071,8 +1177,8 @@ impl StoreWrite for EmbeddedStore {
     fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
         // Documents cascade to chunks, chunks and memories to their keyword rows (triggers).
         let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
-        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
-        indexes.retain(|(v, _), _| *v != vault);
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
         Ok(n == 1)
     }
 
@@ -1217,6 +1323,35 @@ mod tests {
         let only = ChunkFilter { uri_prefix: Some("4".into()), ..ChunkFilter::default() };
         // 4.md and 40.md–49.md: 11 of a's 50, spread through the ranking.
         assert_eq!(store.keyword_search(a.id, "needle", 20, &only).unwrap().len(), 11);
+    }
+
+    #[test]
+    fn keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let doc = |uri: &str, texts: &[&str]| {
+            let chunks: Vec<(&str, [f32; 2])> = texts.iter().map(|t| (*t, [1.0, 0.0])).collect();
+            crate::conformance::doc("s", uri, "Title", &chunks)
+        };
+        store.put_documents(v.id, &[doc("a.md", &["running shoes", "red apples"])]).unwrap();
+        let all = ChunkFilter::default();
+        // Loaded now; every later write patches it.
+        assert_eq!(store.keyword_search(v.id, "runs", 10, &all).unwrap().len(), 1, "stemmed match");
+        store
+            .put_documents(v.id, &[doc("b.md", &["green apples and pears", "apple pie"]), doc("c.md", &["pears"])])
+            .unwrap();
+        store.put_documents(v.id, &[doc("a.md", &["walking shoes"])]).unwrap();
+        store.delete_document(v.id, "s", "c.md").unwrap();
+        let fresh = EmbeddedStore::open_reader(dir.path()).unwrap();
+        for q in ["apples", "running shoes", "pears", "title", "walk"] {
+            let patched = store.keyword_search(v.id, q, 10, &all).unwrap();
+            assert_eq!(patched, fresh.keyword_search(v.id, q, 10, &all).unwrap(), "{q}");
+        }
+        assert!(store.keyword_search(v.id, "running", 10, &all).unwrap().is_empty(), "replaced chunk gone");
+        assert_eq!(store.keyword_search(v.id, "pears", 10, &all).unwrap().len(), 1, "deleted document gone");
+        assert_eq!(store.keyword_search(v.id, "apples", 10, &all).unwrap().len(), 2);
     }
 
     #[test]
