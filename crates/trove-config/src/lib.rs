@@ -23,6 +23,6 @@ pub use error::ConfigError;
 pub use load::{CONFIG_FILE, ENV_FILE, UPLOAD_SOURCE, Workspace, valid_name};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LocalFileConfig, LogConfig,
-    LogFormat, SearchConfig, ServerConfig, SourceConfig, StorageConfig, VaultConfig,
+    AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LocalFileConfig,
+    LogConfig, LogFormat, SearchConfig, ServerConfig, SourceConfig, StorageConfig, VaultConfig,
 };

@@ -24,6 +24,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The job queue: workers, attempts, time limits, backoff.
     pub jobs: JobsConfig,
+    /// Users, passwords and API keys.
+    pub auth: AuthConfig,
     /// Vaults by name, in file order.
     pub vaults: IndexMap<String, VaultConfig>,
 }
@@ -38,6 +40,7 @@ impl Default for Config {
             log: LogConfig::default(),
             server: ServerConfig::default(),
             jobs: JobsConfig::default(),
+            auth: AuthConfig::default(),
             vaults: IndexMap::new(),
         }
     }
@@ -173,6 +176,9 @@ pub struct ServerConfig {
     pub max_upload_bytes: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace_s: u64,
+    /// Serve a non-loopback address while no user exists (no authentication). Off by
+    /// default: `trove serve` refuses, naming the fix.
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for ServerConfig {
@@ -183,7 +189,23 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             max_upload_bytes: 100 * 1024 * 1024,
             shutdown_grace_s: 10,
+            allow_unauthenticated: false,
         }
+    }
+}
+
+/// `auth:` users and API keys. Authentication is on as soon as one user exists (`trove admin
+/// create-user`); before that, the server serves loopback only, without login.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Shortest password accepted. Default 12.
+    pub password_min_length: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { password_min_length: 12 }
     }
 }
 
@@ -228,6 +250,10 @@ impl Default for JobsConfig {
 pub struct VaultConfig {
     /// Free text shown in listings.
     pub description: Option<String>,
+    /// The organization that owns the vault once users exist (API keys of other
+    /// organizations never reach it). Without it, a vault created by `trove ingest` belongs to
+    /// no organization until `trove admin assign-vault` gives it one.
+    pub organization: Option<String>,
     /// Chunk sizes.
     pub chunking: ChunkingConfig,
     /// Sources by name, in file order.

@@ -127,6 +127,15 @@ pub enum EngineError {
     /// A job attempt was stopped before it finished.
     #[error("{0}")]
     Stopped(StopReason),
+    /// Authentication or an account operation failed; the code says which (missing or invalid
+    /// key, forbidden, user exists, weak password, unknown organization or key).
+    #[error("{message}")]
+    Auth {
+        /// One of the auth codes.
+        code: Code,
+        /// What was wrong and how to fix it.
+        message: String,
+    },
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
@@ -198,6 +207,7 @@ impl HasCode for EngineError {
             EngineError::UploadUnreadable { .. } => Code::DocumentUnreadable,
             EngineError::Stopped(StopReason::TimedOut { .. }) => Code::Timeout,
             EngineError::Stopped(_) => Code::Cancelled,
+            EngineError::Auth { code, .. } => *code,
             EngineError::BadRequest(_) => Code::BadRequest,
             EngineError::Internal(_) => Code::Internal,
         }

@@ -134,7 +134,7 @@ impl Engine {
         for (name, vault_config) in vaults {
             let mut summary = IngestSummary::default();
             let vault_started = Instant::now();
-            let vault = self.store.ensure_vault(name)?;
+            let vault = self.ensure_configured_vault(name)?;
             report.reembedded_chunks += self.check_embedder(&vault, opts.reembed)?;
             for (source_name, source_config) in &vault_config.sources {
                 if opts.source.as_ref().is_some_and(|s| s != source_name) {
@@ -248,7 +248,7 @@ impl Engine {
         source: &dyn Source,
         progress: &dyn IngestProgress,
     ) -> Result<IngestSummary, EngineError> {
-        let info = self.store.ensure_vault(vault)?;
+        let info = self.ensure_configured_vault(vault)?;
         self.check_embedder(&info, false)?;
         let chunking = self.workspace.config.vaults.get(vault).map(|v| v.chunking.clone()).unwrap_or_default();
         self.ingest_source(info.id, vault, &chunking, source_name, source, false, false, progress)

@@ -175,8 +175,9 @@ impl Engine {
         Ok(self.workspace.config.vaults.contains_key(name) || self.store.vault(name)?.is_some())
     }
 
-    /// Creates an empty vault (for uploads and memories) that is not in the configuration.
-    pub fn vault_create(&self, name: &str) -> Result<VaultSummary, EngineError> {
+    /// Creates an empty vault (for uploads and memories) that is not in the configuration,
+    /// owned by `organization` (the creating key's; none in the single-user mode).
+    pub fn vault_create(&self, name: &str, organization: Option<i64>) -> Result<VaultSummary, EngineError> {
         if !trove_config::valid_name(name) {
             return Err(bad(format!(
                 "name: `{name}` is not a valid vault name; use lowercase letters, digits, `-` and `_` (at most 64), starting with a letter or digit"
@@ -186,6 +187,9 @@ impl Engine {
             return Err(EngineError::VaultExists { name: name.to_string() });
         }
         let info = self.store.ensure_vault(name)?;
+        if organization.is_some() {
+            self.store.vault_set_organization(info.id, organization)?;
+        }
         self.store.set_vault_embedder(info.id, &self.spec.model_id, self.spec.dimension)?;
         self.vault_overview(name)
     }

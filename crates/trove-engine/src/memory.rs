@@ -141,7 +141,7 @@ impl Engine {
     fn memory_vault(&self, name: &str) -> Result<VaultInfo, EngineError> {
         let vault = match self.store.vault(name)? {
             Some(v) => v,
-            None if self.workspace.config.vaults.contains_key(name) => self.store.ensure_vault(name)?,
+            None if self.workspace.config.vaults.contains_key(name) => self.ensure_configured_vault(name)?,
             None => return Err(EngineError::VaultNotFound { name: name.to_string(), known: self.vault_names()? }),
         };
         if vault.model_id.is_none() {

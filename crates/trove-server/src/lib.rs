@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 mod conn;
 pub mod error;
 mod health;
@@ -99,6 +100,8 @@ pub struct AppState {
     pub options: Arc<ServerOptions>,
     /// The job workers, while [`run`] runs.
     pub workers: Arc<Workers>,
+    /// Whether requests must authenticate (users exist); read when the state is made.
+    auth: bool,
 }
 
 /// The job worker pool of a running server (absent before [`run`] starts it and after it
@@ -151,7 +154,14 @@ impl AppState {
             Some(Ok(embedder)) => engine.with_embedder(Arc::new(TimedEmbedder::new(embedder, metrics.clone()))),
             _ => engine,
         };
-        AppState { engine: Arc::new(engine), metrics, options: Arc::new(options), workers: Arc::default() }
+        // Fail closed: when the store cannot tell whether users exist, require keys.
+        let auth = engine.auth_enabled().unwrap_or(true);
+        AppState { engine: Arc::new(engine), metrics, options: Arc::new(options), workers: Arc::default(), auth }
+    }
+
+    /// Whether requests must authenticate (some user exists).
+    pub fn auth_enabled(&self) -> bool {
+        self.auth
     }
 }
 
@@ -163,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::time_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)

@@ -7,8 +7,8 @@
 use std::any::Any;
 
 use crate::{
-    ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch, NewChunk,
-    NewDocument, NewJob, NewMemory, StoreWrite,
+    ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey,
+    NewChunk, NewDocument, NewJob, NewMemory, StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -42,6 +42,8 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("job_retries_then_dead_letter", job_retries_then_dead_letter),
         ("job_lease_expiry_hands_the_job_over", job_lease_expiry_hands_the_job_over),
         ("job_cancel_recover_dedupe_and_list", job_cancel_recover_dedupe_and_list),
+        ("users_organizations_and_vault_ownership", users_organizations_and_vault_ownership),
+        ("api_keys_are_stored_listed_revoked_and_touched", api_keys_are_stored_listed_revoked_and_touched),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -691,4 +693,66 @@ fn job_cancel_recover_dedupe_and_list(store: &dyn StoreWrite) {
     assert_eq!(store.job_list(&filter, None, 100).unwrap().len(), 2);
     let filter = JobFilter { vault: Some("elsewhere".into()), ..JobFilter::default() };
     assert!(store.job_list(&filter, None, 100).unwrap().is_empty());
+}
+
+fn users_organizations_and_vault_ownership(s: &dyn StoreWrite) {
+    assert_eq!(s.user_count().unwrap(), 0);
+    let ada = s.user_create("Ada@Example.com", "$argon2id$hash", 1).unwrap().expect("created");
+    assert!(ada.public_id.starts_with("usr_"), "{}", ada.public_id);
+    assert_eq!(s.user_create("ada@example.COM", "other", 2).unwrap(), None, "emails are unique without case");
+    assert_eq!(s.user_by_email("ADA@example.com").unwrap().unwrap(), ada);
+    assert_eq!(s.user_by_email("bob@example.com").unwrap(), None);
+    assert_eq!(s.user_count().unwrap(), 1);
+
+    let acme = s.organization_ensure("acme", 5).unwrap();
+    assert_eq!(s.organization_ensure("acme", 6).unwrap(), acme, "ensure is idempotent");
+    assert_eq!(s.organization("acme").unwrap().unwrap(), acme);
+    assert_eq!(s.organization("other").unwrap(), None);
+    s.membership_put(acme.id, ada.id, "owner", 7).unwrap();
+    assert_eq!(s.membership(acme.id, ada.id).unwrap().as_deref(), Some("owner"));
+    s.membership_put(acme.id, ada.id, "admin", 8).unwrap();
+    assert_eq!(s.membership(acme.id, ada.id).unwrap().as_deref(), Some("admin"));
+
+    let a = s.ensure_vault("a").unwrap();
+    let b = s.ensure_vault("b").unwrap();
+    assert_eq!(a.organization, None);
+    s.vault_set_organization(b.id, Some(acme.id)).unwrap();
+    let other = s.organization_ensure("other", 9).unwrap();
+    assert_eq!(s.vaults_claim_unowned(other.id).unwrap(), 1, "only the unowned vault");
+    assert_eq!(s.vault("a").unwrap().unwrap().organization, Some(other.id));
+    assert_eq!(s.vault("b").unwrap().unwrap().organization, Some(acme.id));
+}
+
+fn api_keys_are_stored_listed_revoked_and_touched(s: &dyn StoreWrite) {
+    let user = s.user_create("ada@example.com", "h", 1).unwrap().unwrap();
+    let acme = s.organization_ensure("acme", 1).unwrap();
+    let other = s.organization_ensure("other", 1).unwrap();
+    let new = |prefix: &str, org: i64| NewApiKey {
+        organization: org,
+        user: user.id,
+        name: format!("key {prefix}"),
+        prefix: prefix.into(),
+        hash: format!("hash-{prefix}"),
+        vaults: vec!["a".into(), "b".into()],
+        actions: vec!["search".into()],
+        expires_ms: Some(1_000),
+    };
+    let k1 = s.api_key_create(&new("p1", acme.id), 10).unwrap();
+    let k2 = s.api_key_create(&new("p2", acme.id), 11).unwrap();
+    s.api_key_create(&new("p3", other.id), 12).unwrap();
+    assert!(k1.public_id.starts_with("key_") && k1.public_id != k2.public_id);
+    assert_eq!(k1.key, new("p1", acme.id));
+    assert_eq!((k1.organization_name.as_str(), k1.user_email.as_str()), ("acme", "ada@example.com"));
+    assert_eq!((k1.created_ms, k1.last_used_ms, k1.revoked_ms), (10, None, None));
+    assert_eq!(s.api_key_by_prefix("p2").unwrap().unwrap(), k2);
+    assert_eq!(s.api_key_by_prefix("nope").unwrap(), None);
+    let listed: Vec<String> = s.api_keys(acme.id).unwrap().into_iter().map(|k| k.public_id).collect();
+    assert_eq!(listed, [k1.public_id.clone(), k2.public_id.clone()], "oldest first, one organization only");
+
+    assert!(!s.api_key_revoke(other.id, &k1.public_id, 20).unwrap(), "another organization's key");
+    assert!(s.api_key_revoke(acme.id, &k1.public_id, 20).unwrap());
+    assert!(s.api_key_revoke(acme.id, &k1.public_id, 30).unwrap());
+    assert_eq!(s.api_key_by_prefix("p1").unwrap().unwrap().revoked_ms, Some(20), "the first revocation stays");
+    s.api_key_touch(k2.id, 40).unwrap();
+    assert_eq!(s.api_key_by_prefix("p2").unwrap().unwrap().last_used_ms, Some(40));
 }

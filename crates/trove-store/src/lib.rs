@@ -103,6 +103,19 @@ pub trait StoreRead: Send + Sync {
     fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError>;
     /// Jobs by status (queue and dead-letter depth) and the next delayed job's time.
     fn job_counts(&self) -> Result<JobCounts, StoreError>;
+
+    /// How many users exist (none: the single-user mode without authentication).
+    fn user_count(&self) -> Result<u64, StoreError>;
+    /// The user with this email (case-insensitive).
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// An organization by name.
+    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError>;
+    /// A user's role in an organization, if a member.
+    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError>;
+    /// The API key with this public prefix.
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Every API key of an organization (revoked ones included), oldest first.
+    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError>;
 }
 
 /// Writes. Only one writer exists per embedded workspace (see [`lock`]).
@@ -165,4 +178,21 @@ pub trait StoreWrite: StoreRead {
     fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError>;
     /// Deletes succeeded and cancelled jobs that finished before the given time.
     fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError>;
+    /// Creates a user; `None` when the email is taken.
+    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError>;
+    /// The organization of that name, created when missing.
+    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError>;
+    /// Adds a member, or changes their role.
+    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Gives a vault to an organization (or to none).
+    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError>;
+    /// Gives every vault that has no organization to this one; returns how many.
+    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError>;
+    /// Stores an API key (its hash).
+    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError>;
+    /// Revokes a key of the organization; `false` when it has no such key. Revoking twice
+    /// keeps the first time.
+    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Records a key's use.
+    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
 }

@@ -24,6 +24,8 @@ pub struct VaultInfo {
     pub generation: i64,
     /// Incremented by every change to the vault's memories.
     pub memory_generation: i64,
+    /// The organization that owns the vault (none in single-user mode, or before one claims it).
+    pub organization: Option<i64>,
 }
 
 /// What is stored for one document, for incremental sync.
@@ -469,4 +471,72 @@ pub enum Heartbeat {
     /// The lease expired and the job was taken back (or it was deleted): stop without
     /// reporting.
     Lost,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// Row id.
+    pub id: i64,
+    /// Stable id (`usr_…`).
+    pub public_id: String,
+    /// Login email, unique without regard to case.
+    pub email: String,
+    /// The password's PHC string (argon2id).
+    pub password_hash: String,
+    /// Unix ms.
+    pub created_ms: i64,
+}
+
+/// An organization: it owns vaults, has members, and issues API keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationRecord {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Unix ms.
+    pub created_ms: i64,
+}
+
+/// An API key to store: only a hash of its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    /// Organization.
+    pub organization: i64,
+    /// The user creating it.
+    pub user: i64,
+    /// Its creator's label.
+    pub name: String,
+    /// The public, unique lookup part of the key.
+    pub prefix: String,
+    /// Hex SHA-256 of the whole key.
+    pub hash: String,
+    /// Vault names, or `*`.
+    pub vaults: Vec<String>,
+    /// Action names.
+    pub actions: Vec<String>,
+    /// Unix ms; `None` never expires.
+    pub expires_ms: Option<i64>,
+}
+
+/// A stored API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    /// Row id.
+    pub id: i64,
+    /// Stable id (`key_…`).
+    pub public_id: String,
+    /// What was asked to be stored.
+    pub key: NewApiKey,
+    /// The organization's name.
+    pub organization_name: String,
+    /// The creator's email.
+    pub user_email: String,
+    /// Unix ms.
+    pub created_ms: i64,
+    /// Unix ms.
+    pub last_used_ms: Option<i64>,
+    /// Unix ms.
+    pub revoked_ms: Option<i64>,
 }

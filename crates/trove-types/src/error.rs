@@ -16,6 +16,8 @@ pub enum ErrorKind {
     System,
     /// A bug in Trove.
     Internal,
+    /// The request has no identity, an invalid one, or one without the permission it needs.
+    Auth,
 }
 
 impl ErrorKind {
@@ -25,6 +27,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::System => "system",
             ErrorKind::Internal => "internal",
+            ErrorKind::Auth => "auth",
         }
     }
 }
@@ -97,6 +100,24 @@ pub enum Code {
     JobStateConflict,
     /// The operation was cancelled before it finished.
     Cancelled,
+    /// A request to a protected route came without `Authorization: Bearer <key>`.
+    MissingAuthorization,
+    /// The API key is unknown, malformed, revoked or expired.
+    InvalidApiKey,
+    /// The identity is valid but lacks the permission the operation needs.
+    Forbidden,
+    /// A user with that email already exists.
+    UserExists,
+    /// An email names no user.
+    UserNotFound,
+    /// A password does not meet the policy (too short, too long).
+    InvalidPassword,
+    /// An organization name names no organization.
+    OrganizationNotFound,
+    /// An API key id names no key of the organization.
+    ApiKeyNotFound,
+    /// The server was asked to listen on a non-loopback address without authentication.
+    InsecureBind,
     /// A bug.
     Internal,
 }
@@ -151,6 +172,15 @@ impl Code {
             Code::JobNotFound => ("job_not_found", InvalidRequest, 404, 66),
             Code::JobStateConflict => ("job_state_conflict", InvalidRequest, 409, 65),
             Code::Cancelled => ("cancelled", System, 409, 130),
+            Code::MissingAuthorization => ("missing_authorization", Auth, 401, 77),
+            Code::InvalidApiKey => ("invalid_api_key", Auth, 401, 77),
+            Code::Forbidden => ("forbidden", Auth, 403, 77),
+            Code::UserExists => ("user_exists", InvalidRequest, 409, 73),
+            Code::UserNotFound => ("user_not_found", InvalidRequest, 404, 67),
+            Code::InvalidPassword => ("invalid_password", InvalidRequest, 400, 65),
+            Code::OrganizationNotFound => ("organization_not_found", InvalidRequest, 404, 66),
+            Code::ApiKeyNotFound => ("api_key_not_found", InvalidRequest, 404, 66),
+            Code::InsecureBind => ("insecure_bind", InvalidRequest, 400, 78),
             Code::Internal => ("internal", Internal, 500, 70),
         };
         CodeInfo { name, kind, http_status, exit_code }
@@ -175,7 +205,7 @@ pub struct ErrorBody {
     pub message: String,
     /// The stable code name.
     pub code: String,
-    /// `invalid_request`, `system` or `internal`.
+    /// `invalid_request`, `system`, `internal` or `auth`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Where the code is documented.
@@ -235,6 +265,15 @@ mod tests {
             Code::JobNotFound,
             Code::JobStateConflict,
             Code::Cancelled,
+            Code::MissingAuthorization,
+            Code::InvalidApiKey,
+            Code::Forbidden,
+            Code::UserExists,
+            Code::UserNotFound,
+            Code::InvalidPassword,
+            Code::OrganizationNotFound,
+            Code::ApiKeyNotFound,
+            Code::InsecureBind,
             Code::Internal,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.info().name).collect();

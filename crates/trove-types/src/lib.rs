@@ -8,12 +8,14 @@
 //! receives derive `utoipa::ToSchema`, so the server's OpenAPI document describes them from
 //! this code.
 
+pub mod auth;
 pub mod document;
 pub mod error;
 pub mod job;
 pub mod memory;
 pub mod search;
 
+pub use auth::{Action, ApiKeyInfo, CreatedApiKey, Role};
 pub use document::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, VaultSummary};
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
 pub use job::{Job, JobError, JobPage, UploadDocument, UploadRequest};

@@ -60,6 +60,8 @@ pub enum Command {
     Model(ModelArgs),
     /// Serve the HTTP API (holds the workspace's writer lock; stop with Ctrl-C or SIGTERM).
     Serve(ServeArgs),
+    /// Users, organizations, vault ownership and API keys.
+    Admin(AdminArgs),
 }
 
 /// `trove serve`.
@@ -68,6 +70,91 @@ pub struct ServeArgs {
     /// Address and port to listen on (default: server.bind, 127.0.0.1:7700).
     #[arg(long, env = "TROVE_BIND", value_name = "ADDR")]
     pub bind: Option<std::net::SocketAddr>,
+    /// Serve a non-loopback address even though no user exists (no authentication), e.g.
+    /// behind a proxy that authenticates.
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+}
+
+/// `trove admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+/// `trove admin ...`: accounts and API keys (needs the workspace's writer lock: stop
+/// `trove serve` first).
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create a user in an organization (created when missing). The password is read from
+    /// $TROVE_ADMIN_PASSWORD, or from the first line of standard input. The first user turns
+    /// authentication on; an owner's organization takes every vault without one.
+    CreateUser {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+        /// Make the user an owner of the organization (default: member).
+        #[arg(long, conflicts_with = "role")]
+        owner: bool,
+        /// owner, admin or member.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Create an API key and print it once (only its hash is kept).
+    CreateKey {
+        /// Email of the member creating it.
+        #[arg(long)]
+        email: String,
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// A vault it may use (repeat), or `*` for every vault of the organization.
+        #[arg(long = "vault", value_name = "VAULT", required = true)]
+        vaults: Vec<String>,
+        /// An action it may perform (repeat): search, documents.write, memories.read,
+        /// memories.write, jobs, admin.
+        #[arg(long = "action", value_name = "ACTION", required = true)]
+        actions: Vec<String>,
+        /// Days until it stops working (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an organization's API keys (never their secrets).
+    ListKeys {
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key; it stops working at once.
+    RevokeKey {
+        /// The key's id (`key_…`, from list-keys).
+        id: String,
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+    },
+    /// Give a vault to an organization.
+    AssignVault {
+        /// The vault.
+        vault: String,
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+    },
 }
 
 /// `trove init`.

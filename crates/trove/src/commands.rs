@@ -67,6 +67,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             init_logging(&level(g, &ws), ws.config.log.format);
             crate::serve::serve(ws, args)
         }
+        Command::Admin(args) => {
+            let ws = load(g)?;
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            crate::admin::run(ws, &args.action)
+        }
     }
 }
 

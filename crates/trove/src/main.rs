@@ -6,6 +6,7 @@
 //! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
 //! runs the HTTP server of `trove-server` until SIGINT or SIGTERM.
 
+mod admin;
 mod cli;
 mod commands;
 mod output;

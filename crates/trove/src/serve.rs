@@ -23,7 +23,19 @@ pub fn serve(ws: Workspace, args: &ServeArgs) -> Result<(), Failure> {
     };
     let options = ServerOptions::from_config(&ws.config.server);
     let grace = options.shutdown_grace;
+    let allow_open = ws.config.server.allow_unauthenticated || args.allow_unauthenticated;
     let engine = Engine::open(ws, OpenMode::Write, "trove serve")?;
+    if !bind.ip().is_loopback() && !allow_open && !engine.auth_enabled()? {
+        return Err(Failure::new(
+            Code::InsecureBind,
+            format!(
+                "refusing to serve {bind} without authentication: no user exists yet, so anyone who can reach that address could read and change every vault. Create an administrator first (`trove admin create-user --email you@example.com --org NAME --owner`, then `trove admin create-key`), bind a loopback address (--bind 127.0.0.1:7700), or pass --allow-unauthenticated if a proxy in front authenticates"
+            ),
+        ));
+    }
+    if !engine.auth_enabled()? {
+        tracing::info!("no users exist: serving without authentication (single-user mode)");
+    }
     let engine = match engine.embedder() {
         Ok(e) => {
             tracing::info!(model = e.model_id(), "the embedding model is loaded");

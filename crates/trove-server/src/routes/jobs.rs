@@ -13,6 +13,9 @@ use utoipa::IntoParams;
 use crate::error::{ApiError, Path, Query};
 use crate::openapi::{BadRequest, Conflict, Internal, JobPath, NotFound, Unavailable};
 use crate::{AppState, blocking};
+use axum::Extension;
+use trove_engine::auth::Principal;
+use trove_engine::{Engine, EngineError};
 
 /// The query of a job listing.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -65,9 +68,15 @@ pub struct DlqParams {
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(State(state): State<AppState>, Query(p): Query<JobParams>) -> Result<JsonOut<JobPage>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(p): Query<JobParams>,
+) -> Result<JsonOut<JobPage>, ApiError> {
     let page = blocking(&state, move |e| {
-        e.jobs_list(p.status.as_deref(), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)
+        let page =
+            e.jobs_list(p.status.as_deref(), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)?;
+        visible_jobs(e, &principal, page)
     })
     .await?;
     Ok(JsonOut(page))
@@ -119,9 +128,14 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Re
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_list(State(state): State<AppState>, Query(p): Query<DlqParams>) -> Result<JsonOut<JobPage>, ApiError> {
+pub async fn dlq_list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(p): Query<DlqParams>,
+) -> Result<JsonOut<JobPage>, ApiError> {
     let page = blocking(&state, move |e| {
-        e.jobs_list(Some("dead"), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)
+        let page = e.jobs_list(Some("dead"), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)?;
+        visible_jobs(e, &principal, page)
     })
     .await?;
     Ok(JsonOut(page))
@@ -170,4 +184,31 @@ pub async fn dlq_retry(State(state): State<AppState>, Path(id): Path<String>) ->
 pub async fn dlq_delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     blocking(&state, move |e| e.dlq_delete(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The jobs of a page that `principal` may see (all of them in the single-user mode; for a
+/// key, those of its vaults). A filtered page may hold fewer jobs than asked; its cursor still
+/// continues where the unfiltered page ended.
+fn visible_jobs(e: &Engine, principal: &Principal, mut page: JobPage) -> Result<JobPage, EngineError> {
+    if *principal == Principal::Local {
+        return Ok(page);
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut keep = Vec::with_capacity(page.jobs.len());
+    for job in page.jobs {
+        let Some(vault) = job.vault.clone() else { continue };
+        let visible = match seen.get(&vault) {
+            Some(v) => *v,
+            None => {
+                let v = e.store().vault(&vault)?.is_some_and(|info| principal.sees(&info));
+                seen.insert(vault, v);
+                v
+            }
+        };
+        if visible {
+            keep.push(job);
+        }
+    }
+    page.jobs = keep;
+    Ok(page)
 }

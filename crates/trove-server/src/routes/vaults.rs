@@ -18,6 +18,8 @@ use crate::openapi::{
     UnsupportedMediaType, VaultPath,
 };
 use crate::{AppState, blocking};
+use axum::Extension;
+use trove_engine::auth::Principal;
 
 /// `GET /v1/vaults`: every vault, configured or stored.
 #[utoipa::path(
@@ -27,8 +29,25 @@ use crate::{AppState, blocking};
         (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(State(state): State<AppState>) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
-    Ok(JsonOut(blocking(&state, |e| e.vaults_overview()).await?))
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
+    let vaults = blocking(&state, move |e| {
+        let mut all = e.vaults_overview()?;
+        if principal != Principal::Local {
+            let mut seen = Vec::with_capacity(all.len());
+            for v in all {
+                if e.store().vault(&v.name)?.is_some_and(|info| principal.sees(&info)) {
+                    seen.push(v);
+                }
+            }
+            all = seen;
+        }
+        Ok(all)
+    })
+    .await?;
+    Ok(JsonOut(vaults))
 }
 
 /// `GET /v1/vaults/{vault}`.
@@ -140,9 +159,10 @@ pub struct CreateVault {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Json(body): Json<CreateVault>,
 ) -> Result<(StatusCode, JsonOut<VaultSummary>), ApiError> {
-    let created = blocking(&state, move |e| e.vault_create(&body.name)).await?;
+    let created = blocking(&state, move |e| e.vault_create(&body.name, principal.organization())).await?;
     Ok((StatusCode::CREATED, JsonOut(created)))
 }
 

@@ -27,15 +27,16 @@ use crate::vector::FlatIndex;
 pub(crate) use keyword::fts_query;
 use pool::{PooledConn, ReadPool};
 
+mod auth;
 mod jobs;
 mod keyword;
 mod memory;
 mod pool;
 use crate::{
-    ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, Heartbeat, IntegrityReport,
-    JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord,
-    MemoryStats, NewDocument, NewJob, NewMemory, Scored, StoreError, StoreRead, StoreWrite, VaultId, VaultInfo,
-    VaultStats,
+    ApiKeyRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, Heartbeat,
+    IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch,
+    MemoryRecord, MemoryStats, NewApiKey, NewDocument, NewJob, NewMemory, OrganizationRecord, Scored, StoreError,
+    StoreRead, StoreWrite, UserRecord, VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -153,6 +154,46 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP TRIGGER chunks_fts_delete;
     DROP TABLE chunks_fts;
+    "#,
+    // 5: tenancy: users, organizations and their members, API keys; vaults belong to an
+    // organization.
+    r#"
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE organizations (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE memberships (
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (organization_id, user_id)
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,
+        vaults TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER,
+        last_used_ms INTEGER,
+        revoked_ms INTEGER
+    );
+    CREATE INDEX api_keys_organization ON api_keys (organization_id, id);
+    ALTER TABLE vaults ADD COLUMN organization_id INTEGER REFERENCES organizations(id);
     "#,
 ];
 
@@ -657,7 +698,7 @@ fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-const VAULT_COLUMNS: &str = "id, name, model_id, dimension, generation, memory_generation";
+const VAULT_COLUMNS: &str = "id, name, model_id, dimension, generation, memory_generation, organization_id";
 
 fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
     Ok(VaultInfo {
@@ -667,6 +708,7 @@ fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
         dimension: r.get::<_, Option<i64>>(3)?.map(|d| d as usize),
         generation: r.get(4)?,
         memory_generation: r.get(5)?,
+        organization: r.get(6)?,
     })
 }
 
@@ -754,6 +796,30 @@ const CHUNK_COLUMNS: &str =
     "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
 
 impl StoreRead for EmbeddedStore {
+    fn user_count(&self) -> Result<u64, StoreError> {
+        self.a_user_count()
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.a_user_by_email(email)
+    }
+
+    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
+        self.a_organization(name)
+    }
+
+    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
+        self.a_membership(organization, user)
+    }
+
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.a_key_by_prefix(prefix)
+    }
+
+    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.a_keys(organization)
+    }
+
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
         let conn = self.read()?;
         self.vault_by(&conn, "name = ?", &name)
@@ -999,6 +1065,38 @@ impl StoreRead for EmbeddedStore {
 }
 
 impl StoreWrite for EmbeddedStore {
+    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+        self.a_user_create(email, password_hash, now_ms)
+    }
+
+    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
+        self.a_organization_ensure(name, now_ms)
+    }
+
+    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.a_membership_put(organization, user, role, now_ms)
+    }
+
+    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
+        self.a_vault_set_organization(vault, organization)
+    }
+
+    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
+        self.a_vaults_claim_unowned(organization)
+    }
+
+    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
+        self.a_key_create(key, now_ms)
+    }
+
+    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.a_key_revoke(organization, public_id, now_ms)
+    }
+
+    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.a_key_touch(id, now_ms)
+    }
+
     fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
         let conn = self.conn();
         conn.execute(

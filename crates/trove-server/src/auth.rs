@@ -1,0 +1,196 @@
+//! Who may call what. Every route has one row in [`PERMISSIONS`]: public, or the
+//! [`Action`] an API key needs. [`authorize`] runs before every handler: while no user exists
+//! (the single-user mode) every request is [`Principal::Local`]; otherwise a request needs
+//! `Authorization: Bearer <key>` (`401` without one or with a bad one), its key needs the
+//! route's action (`403`), and a vault or job outside the key's reach answers exactly like
+//! one that does not exist (`404`), so keys never learn what other organizations hold.
+//! Handlers that list (vaults, jobs) read the [`Principal`] from the request's extensions.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use trove_engine::auth::Principal;
+use trove_types::{Action, Code};
+
+use crate::error::ApiError;
+use crate::{AppState, blocking};
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone (probes, metrics, the API description).
+    Public,
+    /// An identity holding this action (in the vault of the path, if it names one).
+    Action(Action),
+}
+
+/// Every route, by method and path template. A route missing here is refused to every key
+/// (and a test checks that every served route is listed).
+pub const PERMISSIONS: &[(&str, &str, Need)] = {
+    use Action::*;
+    use Need::Public;
+    const fn a(action: Action) -> Need {
+        Need::Action(action)
+    }
+    &[
+        ("GET", "/live", Public),
+        ("GET", "/ready", Public),
+        ("GET", "/health", Public),
+        ("GET", "/metrics", Public),
+        ("GET", "/openapi.json", Public),
+        ("GET", "/v1/vaults", a(Search)),
+        ("POST", "/v1/vaults", a(Admin)),
+        ("GET", "/v1/vaults/{vault}", a(Search)),
+        ("DELETE", "/v1/vaults/{vault}", a(Admin)),
+        ("GET", "/v1/vaults/{vault}/sources", a(Search)),
+        ("POST", "/v1/vaults/{vault}/sources/{source}/sync", a(DocumentsWrite)),
+        ("POST", "/v1/vaults/{vault}/search", a(Search)),
+        ("GET", "/v1/vaults/{vault}/documents", a(Search)),
+        ("POST", "/v1/vaults/{vault}/documents", a(DocumentsWrite)),
+        ("GET", "/v1/vaults/{vault}/documents/{id}", a(Search)),
+        ("DELETE", "/v1/vaults/{vault}/documents/{id}", a(DocumentsWrite)),
+        ("POST", "/v1/vaults/{vault}/memories", a(MemoriesWrite)),
+        ("GET", "/v1/vaults/{vault}/memories", a(MemoriesRead)),
+        ("POST", "/v1/vaults/{vault}/memories/retrieve", a(MemoriesRead)),
+        ("GET", "/v1/vaults/{vault}/memories/stats", a(MemoriesRead)),
+        ("GET", "/v1/vaults/{vault}/memories/{id}", a(MemoriesRead)),
+        ("PATCH", "/v1/vaults/{vault}/memories/{id}", a(MemoriesWrite)),
+        ("DELETE", "/v1/vaults/{vault}/memories/{id}", a(MemoriesWrite)),
+        ("GET", "/v1/jobs", a(Jobs)),
+        ("GET", "/v1/jobs/{id}", a(Jobs)),
+        ("POST", "/v1/jobs/{id}/cancel", a(Jobs)),
+        ("GET", "/v1/dlq", a(Jobs)),
+        ("GET", "/v1/dlq/{id}", a(Jobs)),
+        ("POST", "/v1/dlq/{id}/retry", a(Admin)),
+        ("DELETE", "/v1/dlq/{id}", a(Admin)),
+    ]
+};
+
+/// The row of a route.
+pub fn need(method: &Method, template: &str) -> Option<Need> {
+    PERMISSIONS.iter().find(|(m, p, _)| *m == method.as_str() && *p == template).map(|(_, _, n)| *n)
+}
+
+/// The value of `{name}` in `path`, matched against `template`.
+fn path_param<'a>(template: &str, path: &'a str, name: &str) -> Option<&'a str> {
+    let want = format!("{{{name}}}");
+    template.split('/').zip(path.split('/')).find(|(t, _)| *t == want).map(|(_, v)| v)
+}
+
+fn not_found_vault(name: &str) -> ApiError {
+    ApiError::new(Code::VaultNotFound, format!("no vault named `{name}` is visible to this API key"))
+}
+
+/// Authenticates and authorizes a request (see the module documentation).
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let asked = Asked {
+        template: req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()),
+        method: req.method().clone(),
+        path: req.uri().path().to_string(),
+        authorization: req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    match check(&state, asked).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What [`check`] needs of a request.
+struct Asked {
+    template: Option<String>,
+    method: Method,
+    path: String,
+    authorization: Option<String>,
+}
+
+async fn check(state: &AppState, asked: Asked) -> Result<Principal, ApiError> {
+    let Asked { template, method, path, authorization } = asked;
+    let Some(template) = template else {
+        // Unknown routes answer 404 from the fallback; nothing to protect.
+        return Ok(Principal::Local);
+    };
+    let need = need(&method, &template);
+    if need == Some(Need::Public) || !state.auth_enabled() {
+        return Ok(Principal::Local);
+    }
+    let key = authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return Err(ApiError::new(
+            Code::MissingAuthorization,
+            "this server requires an API key: send `Authorization: Bearer <key>` (create one with `trove admin create-key`)",
+        ));
+    };
+    let key = key.to_string();
+    let principal = blocking(state, move |e| e.authenticate(&key)).await?;
+    let Some(Need::Action(action)) = need else {
+        return Err(ApiError::new(Code::Forbidden, format!("{} {template} is not open to API keys", method)));
+    };
+    if !principal.allows(action) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            format!("this API key lacks the `{action}` action that {} {template} needs", method),
+        ));
+    }
+    if let Some(vault) = path_param(&template, &path, "vault") {
+        let vault = vault.to_string();
+        let p = principal.clone();
+        let seen =
+            blocking(state, move |e| Ok(e.store().vault(&vault)?.is_some_and(|v| p.sees(&v)).then_some(vault))).await?;
+        if seen.is_none() {
+            return Err(not_found_vault(path_param(&template, &path, "vault").unwrap_or_default()));
+        }
+    } else if template.starts_with("/v1/jobs/") || template.starts_with("/v1/dlq/") {
+        let id = path_param(&template, &path, "id").unwrap_or_default().to_string();
+        let p = principal.clone();
+        let visible = blocking(state, move |e| {
+            let job = e.store().job_get(&id)?;
+            let vault = job.and_then(|j| j.vault);
+            Ok(match vault {
+                Some(v) => e.store().vault(&v)?.is_some_and(|v| p.sees(&v)),
+                None => false,
+            })
+        })
+        .await?;
+        if !visible {
+            let id = path_param(&template, &path, "id").unwrap_or_default();
+            return Err(ApiError::new(Code::JobNotFound, format!("no job `{id}` is visible to this API key")));
+        }
+    }
+    Ok(principal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_params_are_read_from_the_template() {
+        let t = "/v1/vaults/{vault}/memories/{id}";
+        assert_eq!(path_param(t, "/v1/vaults/notes/memories/mem_1", "vault"), Some("notes"));
+        assert_eq!(path_param(t, "/v1/vaults/notes/memories/mem_1", "id"), Some("mem_1"));
+        assert_eq!(path_param(t, "/v1/vaults/notes/memories/mem_1", "source"), None);
+    }
+
+    #[test]
+    fn every_served_route_has_a_permission() {
+        let value: serde_json::Value = serde_json::from_str(crate::openapi::json()).unwrap();
+        let mut served = Vec::new();
+        for (path, item) in value["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                served.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        for (method, path) in &served {
+            assert!(need(&Method::from_bytes(method.as_bytes()).unwrap(), path).is_some(), "{method} {path}");
+        }
+        assert_eq!(served.len(), PERMISSIONS.len(), "no stale rows");
+    }
+}

@@ -1,0 +1,219 @@
+//! Tenancy over HTTP: once users exist every `/v1` route needs an API key; a key reaches only
+//! its organization's vaults it names, with the actions it holds; everything else is `401`,
+//! `403` or, for another tenant's vault, document, memory or job, a `404` that looks exactly
+//! like absence and carries none of its data.
+
+mod common;
+
+use common::Server;
+use serde_json::{Value, json};
+use trove_config::Workspace;
+use trove_engine::auth::KeyRequest;
+use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
+use trove_server::auth::{Need, PERMISSIONS};
+use trove_types::Action;
+
+const CONFIG: &str = "embedder:
+  auto_install: false
+vaults:
+  a:
+    organization: acme
+    sources:
+      docs:
+        type: localfile
+        path: docs-a
+  b:
+    organization: globex
+    sources:
+      docs:
+        type: localfile
+        path: docs-b
+";
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Keys {
+    /// acme, vault a, every action.
+    a_admin: String,
+    /// acme, vault a, search only.
+    a_search: String,
+    /// acme, every vault of acme, memories only.
+    a_memories: String,
+    /// globex, vault b, every action.
+    b_admin: String,
+    revoked: String,
+    expired: String,
+}
+
+fn key(engine: &Engine, email: &str, org: &str, vaults: &[&str], actions: &[Action], days: Option<u32>) -> String {
+    let req = KeyRequest {
+        email: email.into(),
+        organization: org.into(),
+        name: format!("{org} test key"),
+        vaults: vaults.iter().map(|v| v.to_string()).collect(),
+        actions: actions.to_vec(),
+        expires_in_days: days,
+    };
+    engine.create_api_key(&req).unwrap().key
+}
+
+fn start() -> (Server, Keys) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
+    for (folder, text) in [
+        ("docs-a", "# Apples\n\nAcme grows secret apples in the north orchard.\n"),
+        ("docs-b", "# Bananas\n\nGlobex ripens secret bananas in the warm shed.\n"),
+    ] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join("note.md"), text).unwrap();
+    }
+    let ws = Workspace::load(Some(dir.path()), None).unwrap();
+    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(common::embedder());
+    engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
+    engine.create_user("ada@acme.test", PASSWORD, "acme", trove_types::Role::Owner).unwrap();
+    engine.create_user("bob@globex.test", PASSWORD, "globex", trove_types::Role::Owner).unwrap();
+    let all = Action::ALL;
+    let keys = Keys {
+        a_admin: key(&engine, "ada@acme.test", "acme", &["a"], &all, None),
+        a_search: key(&engine, "ada@acme.test", "acme", &["a"], &[Action::Search], None),
+        a_memories: key(&engine, "ada@acme.test", "acme", &["*"], &[Action::MemoriesWrite], Some(30)),
+        b_admin: key(&engine, "bob@globex.test", "globex", &["b"], &all, None),
+        revoked: key(&engine, "ada@acme.test", "acme", &["a"], &all, None),
+        expired: key(&engine, "ada@acme.test", "acme", &["a"], &all, Some(0)),
+    };
+    let revoked_id =
+        engine.api_keys("acme").unwrap().into_iter().find(|k| keys.revoked.starts_with(&k.prefix)).unwrap().id;
+    engine.revoke_api_key("acme", &revoked_id).unwrap();
+    (Server::launch(dir, engine, |_| {}), keys)
+}
+
+fn call(s: &Server, key: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> common::Resp {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
+    }
+    let body = body.map(|b| b.to_string());
+    s.call(method, path, body.as_deref().map(str::as_bytes), &headers)
+}
+
+/// Vault b's things, made through b's own admin key: a memory id, a document id, a dead job id.
+fn b_things(s: &Server, keys: &Keys) -> (String, String, String) {
+    let k = Some(keys.b_admin.as_str());
+    let memory = call(s, k, "POST", "/v1/vaults/b/memories", Some(&json!({"text": "Bob likes secret bananas"})));
+    assert_eq!(memory.status, 201, "{}", memory.body);
+    let memory = memory.json()["id"].as_str().unwrap().to_string();
+    let docs = call(s, k, "GET", "/v1/vaults/b/documents", None).json();
+    let document = docs["documents"][0]["id"].to_string();
+    let upload = call(
+        s,
+        k,
+        "POST",
+        "/v1/vaults/b/documents",
+        Some(&json!({"documents": [{"uri": "bad.json", "text": "{", "format": "json"}]})),
+    );
+    assert_eq!(upload.status, 202, "{}", upload.body);
+    let job = upload.json()["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let j = call(s, k, "GET", &format!("/v1/jobs/{job}"), None).json();
+        if j["status"] == "dead" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job did not fail: {j}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (memory, document, job)
+}
+
+#[test]
+fn keys_reach_only_their_own_vaults_and_actions() {
+    let (s, keys) = start();
+    let (memory, document, job) = b_things(&s, &keys);
+
+    // Every protected route, aimed at vault b (or b's job) with acme's all-powerful key:
+    // a 404 that looks like absence and says nothing of b's data.
+    let mut checked = 0;
+    for (method, template, need) in PERMISSIONS {
+        if *need == Need::Public {
+            continue;
+        }
+        let path = template.replace("{vault}", "b").replace("{source}", "docs").replace(
+            "{id}",
+            if template.contains("/memories/") {
+                &memory
+            } else if template.contains("/documents/") {
+                &document
+            } else {
+                &job
+            },
+        );
+        let body =
+            json!({"query": "secret bananas", "text": "x", "name": "zz", "documents": [{"uri": "x.md", "text": "x"}]});
+        let r = call(&s, Some(&keys.a_admin), method, &path, Some(&body));
+        if template == &"/v1/vaults" || template == &"/v1/jobs" || template == &"/v1/dlq" {
+            // Lists answer, without b's entries.
+            if *method == "GET" {
+                assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+                assert!(!r.body.contains("\"b\"") && !r.body.contains(&job), "{method} {path} leaks b: {}", r.body);
+            }
+            continue;
+        }
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+        for secret in ["bananas", "Bob", &memory, "globex"] {
+            assert!(!r.body.contains(secret), "{method} {path} leaks `{secret}`: {}", r.body);
+        }
+        checked += 1;
+
+        // Without a key, with a revoked, expired or tampered one: 401, whatever the route.
+        for bad in [None, Some(keys.revoked.as_str()), Some(keys.expired.as_str())] {
+            let r = call(&s, bad, method, &path, Some(&body));
+            assert_eq!(r.status, 401, "{method} {path} with {bad:?}: {}", r.body);
+        }
+        let mut tampered = keys.b_admin.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'a' { 'b' } else { 'a' });
+        let r = call(&s, Some(&tampered), method, &path, Some(&body));
+        r.error(401, "invalid_api_key");
+    }
+    assert!(checked >= 20, "only {checked} routes checked");
+
+    // The same key works on its own vault; lists show only what it may see.
+    let hits = call(
+        &s,
+        Some(&keys.a_admin),
+        "POST",
+        "/v1/vaults/a/search",
+        Some(&json!({"query": "apples", "mode": "keyword"})),
+    );
+    assert_eq!(hits.status, 200, "{}", hits.body);
+    assert_eq!(hits.json()["hits"][0]["uri"], "note.md");
+    let vaults = call(&s, Some(&keys.a_admin), "GET", "/v1/vaults", None).json();
+    let names: Vec<&str> = vaults.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a"]);
+    let jobs = call(&s, Some(&keys.b_admin), "GET", "/v1/jobs", None).json();
+    assert_eq!(jobs["jobs"][0]["id"], job.as_str(), "b's own key sees b's job");
+
+    // Actions: a search-only key cannot write; a memories key cannot search.
+    let r = call(&s, Some(&keys.a_search), "POST", "/v1/vaults/a/memories", Some(&json!({"text": "x"})));
+    let e = r.error(403, "forbidden");
+    assert!(e["message"].as_str().unwrap().contains("memories.write"), "{e}");
+    let r = call(&s, Some(&keys.a_search), "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples"})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        call(&s, Some(&keys.a_memories), "POST", "/v1/vaults/a/memories", Some(&json!({"text": "Ada likes apples"})));
+    assert_eq!(r.status, 201, "a `*` key reaches every vault of its organization: {}", r.body);
+    call(&s, Some(&keys.a_memories), "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples"})))
+        .error(403, "forbidden");
+    call(&s, Some(&keys.a_memories), "GET", "/v1/vaults/b/memories", None).error(404, "vault_not_found");
+
+    // A vault created by a key belongs to the key's organization only.
+    let r = call(&s, Some(&keys.b_admin), "POST", "/v1/vaults", Some(&json!({"name": "shared"})));
+    assert_eq!(r.status, 201, "{}", r.body);
+    call(&s, Some(&keys.a_admin), "GET", "/v1/vaults/shared", None).error(404, "vault_not_found");
+
+    // Probes stay public.
+    assert_eq!(call(&s, None, "GET", "/live", None).status, 200);
+    assert_eq!(call(&s, None, "GET", "/openapi.json", None).status, 200);
+    call(&s, None, "GET", "/v1/vaults", None).error(401, "missing_authorization");
+}

@@ -1,0 +1,154 @@
+//! Identities and permissions as the transports show them: the actions an API key may be
+//! granted, organization roles, and API keys (their public description, and the secret shown
+//! once at creation).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What an API key may do, in the vaults it is scoped to. `admin` implies every other action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub enum Action {
+    /// Search; list and read vaults, sources and documents.
+    #[serde(rename = "search")]
+    Search,
+    /// Upload and delete documents; trigger source syncs.
+    #[serde(rename = "documents.write")]
+    DocumentsWrite,
+    /// Retrieve, list and read memories and their stats.
+    #[serde(rename = "memories.read")]
+    MemoriesRead,
+    /// Store, update and delete memories (implies `memories.read`).
+    #[serde(rename = "memories.write")]
+    MemoriesWrite,
+    /// List and read jobs and the dead-letter queue; cancel jobs.
+    #[serde(rename = "jobs")]
+    Jobs,
+    /// Everything, including creating and deleting vaults and the dead-letter queue's retry
+    /// and delete.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Action {
+    /// Every action, in order.
+    pub const ALL: [Action; 6] = [
+        Action::Search,
+        Action::DocumentsWrite,
+        Action::MemoriesRead,
+        Action::MemoriesWrite,
+        Action::Jobs,
+        Action::Admin,
+    ];
+
+    /// The name used in requests, responses and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Search => "search",
+            Action::DocumentsWrite => "documents.write",
+            Action::MemoriesRead => "memories.read",
+            Action::MemoriesWrite => "memories.write",
+            Action::Jobs => "jobs",
+            Action::Admin => "admin",
+        }
+    }
+
+    /// The action named `name`, if any.
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// Whether holding `self` grants `wanted`.
+    pub fn grants(self, wanted: Action) -> bool {
+        self == wanted || self == Action::Admin || (self == Action::MemoriesWrite && wanted == Action::MemoriesRead)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A member's role in an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including the organization itself; the last owner cannot leave.
+    Owner,
+    /// Members, vaults and keys.
+    Admin,
+    /// Use of the vaults granted to them.
+    Member,
+}
+
+impl Role {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// The role named `name`, if any.
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::Owner, Role::Admin, Role::Member].into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyInfo {
+    /// Stable id (`key_…`), used to revoke it.
+    pub id: String,
+    /// What the key is for, as its creator named it.
+    pub name: String,
+    /// The first characters of the key, to recognise it (`trove_…`).
+    pub prefix: String,
+    /// The organization whose vaults it reaches.
+    pub organization: String,
+    /// Email of the user who created it.
+    pub created_by: String,
+    /// Vault names it may use; `["*"]` for every vault of the organization.
+    pub vaults: Vec<String>,
+    /// Actions it may perform there.
+    pub actions: Vec<Action>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; absent when it never expires.
+    pub expires_at: Option<String>,
+    /// RFC 3339 of its last use (updated at most once a minute).
+    pub last_used_at: Option<String>,
+    /// RFC 3339 of its revocation.
+    pub revoked_at: Option<String>,
+}
+
+/// A key just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiKey {
+    /// The secret, to send as `Authorization: Bearer <key>`. Store it now: Trove keeps only a
+    /// hash and cannot show it again.
+    pub key: String,
+    /// Its description.
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_round_trip_and_admin_grants_everything() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+            assert!(Action::Admin.grants(a));
+        }
+        assert!(Action::MemoriesWrite.grants(Action::MemoriesRead));
+        assert!(!Action::MemoriesRead.grants(Action::MemoriesWrite));
+        assert!(!Action::Search.grants(Action::DocumentsWrite));
+        assert_eq!(Action::parse("root"), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! `trove admin`: creates users and API keys, lists and revokes keys, and gives vaults to
+//! organizations, on the workspace's store (with its writer lock, like ingest). Secrets are
+//! read from the environment or standard input, never from arguments (which other users of
+//! the machine can see), and a new key is printed once.
+
+use std::io::{BufRead, Write};
+
+use trove_config::Workspace;
+use trove_engine::auth::KeyRequest;
+use trove_engine::{Engine, OpenMode};
+use trove_types::{Action, Code, Role};
+
+use crate::Failure;
+use crate::cli::AdminAction;
+
+/// The environment variable a new user's password may come from.
+pub const PASSWORD_ENV: &str = "TROVE_ADMIN_PASSWORD";
+
+fn read_password() -> Result<String, Failure> {
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new(Code::IoFailed, format!("cannot read the password from standard input: {e}")))?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.is_empty() {
+        return Err(Failure::new(
+            Code::InvalidPassword,
+            format!("no password: set ${PASSWORD_ENV} or write it on standard input"),
+        ));
+    }
+    Ok(line)
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Runs one admin action.
+pub fn run(ws: Workspace, action: &AdminAction) -> Result<(), Failure> {
+    let engine = Engine::open(ws, OpenMode::Write, "trove admin")?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        AdminAction::CreateUser { email, organization, owner, role } => {
+            let role = match (owner, role) {
+                (true, _) => Role::Owner,
+                (false, None) => Role::Member,
+                (false, Some(r)) => Role::parse(r).ok_or_else(|| {
+                    Failure::new(Code::BadRequest, format!("--role `{r}`: use owner, admin or member"))
+                })?,
+            };
+            let password = read_password()?;
+            let created = engine.create_user(email, &password, organization, role)?;
+            let _ = writeln!(
+                out,
+                "created user {} ({}) as {} of organization `{}`",
+                created.email,
+                created.id,
+                created.role.as_str(),
+                created.organization
+            );
+            if created.claimed_vaults > 0 {
+                let _ = writeln!(
+                    out,
+                    "organization `{}` now owns {} vault(s) that had no organization",
+                    created.organization, created.claimed_vaults
+                );
+            }
+            let _ = writeln!(out, "authentication is on: requests to /v1 need an API key (trove admin create-key)");
+        }
+        AdminAction::CreateKey { email, organization, name, vaults, actions, expires_in_days, json } => {
+            let actions = actions
+                .iter()
+                .map(|a| {
+                    Action::parse(a).ok_or_else(|| {
+                        Failure::new(
+                            Code::BadRequest,
+                            format!("--action `{a}`: use one of {}", Action::ALL.map(|a| a.as_str()).join(", ")),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let created = engine.create_api_key(&KeyRequest {
+                email: email.clone(),
+                organization: organization.clone(),
+                name: name.clone(),
+                vaults: vaults.clone(),
+                actions,
+                expires_in_days: *expires_in_days,
+            })?;
+            if *json {
+                print_json(&created);
+            } else {
+                let _ = writeln!(out, "{}", created.key);
+                eprintln!(
+                    "trove: API key {} created; it is shown only now. Send it as `Authorization: Bearer <key>`.",
+                    created.info.id
+                );
+            }
+        }
+        AdminAction::ListKeys { organization, json } => {
+            let keys = engine.api_keys(organization)?;
+            if *json {
+                print_json(&keys);
+            } else {
+                for k in keys {
+                    let state = match (&k.revoked_at, &k.expires_at) {
+                        (Some(at), _) => format!("revoked {at}"),
+                        (None, Some(at)) => format!("expires {at}"),
+                        (None, None) => "active".to_string(),
+                    };
+                    let actions: Vec<&str> = k.actions.iter().map(|a| a.as_str()).collect();
+                    let _ = writeln!(
+                        out,
+                        "{}  {}…  {}  vaults={}  actions={}  {}  last used {}",
+                        k.id,
+                        k.prefix,
+                        k.name,
+                        k.vaults.join(","),
+                        actions.join(","),
+                        state,
+                        k.last_used_at.as_deref().unwrap_or("never")
+                    );
+                }
+            }
+        }
+        AdminAction::RevokeKey { id, organization } => {
+            engine.revoke_api_key(organization, id)?;
+            let _ = writeln!(out, "revoked {id}");
+        }
+        AdminAction::AssignVault { vault, organization } => {
+            engine.assign_vault(vault, organization)?;
+            let _ = writeln!(out, "vault `{vault}` now belongs to organization `{organization}`");
+        }
+    }
+    Ok(())
+}
