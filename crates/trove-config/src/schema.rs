@@ -201,11 +201,13 @@ impl Default for ServerConfig {
 pub struct AuthConfig {
     /// Shortest password accepted. Default 12.
     pub password_min_length: usize,
+    /// Days audit-log entries are kept. Default 90.
+    pub audit_retention_days: u64,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { password_min_length: 12 }
+        AuthConfig { password_min_length: 12, audit_retention_days: 90 }
     }
 }
 

@@ -7,6 +7,7 @@
 //! vault's vectors all come from the model recorded for the vault (a different configured
 //! model is an error until the vault is re-embedded).
 
+pub mod audit;
 pub mod auth;
 mod documents;
 mod engine;

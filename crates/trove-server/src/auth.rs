@@ -6,11 +6,14 @@
 //! one that does not exist (`404`), so keys never learn what other organizations hold.
 //! Handlers that list (vaults, jobs) read the [`Principal`] from the request's extensions.
 
-use axum::extract::{MatchedPath, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use trove_engine::auth::Principal;
+use trove_store::NewAuditEvent;
 use trove_types::{Action, Code};
 
 use crate::error::ApiError;
@@ -64,8 +67,29 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("GET", "/v1/dlq/{id}", a(Jobs)),
         ("POST", "/v1/dlq/{id}/retry", a(Admin)),
         ("DELETE", "/v1/dlq/{id}", a(Admin)),
+        ("GET", "/v1/audit", a(Admin)),
     ]
 };
+
+/// The audit event of each route that changes data (recorded when it succeeds).
+const CHANGES: &[(&str, &str, &str)] = &[
+    ("POST", "/v1/vaults", "vault.created"),
+    ("DELETE", "/v1/vaults/{vault}", "vault.deleted"),
+    ("POST", "/v1/vaults/{vault}/sources/{source}/sync", "source.sync_requested"),
+    ("POST", "/v1/vaults/{vault}/documents", "document.uploaded"),
+    ("DELETE", "/v1/vaults/{vault}/documents/{id}", "document.deleted"),
+    ("POST", "/v1/vaults/{vault}/memories", "memory.created"),
+    ("PATCH", "/v1/vaults/{vault}/memories/{id}", "memory.updated"),
+    ("DELETE", "/v1/vaults/{vault}/memories/{id}", "memory.deleted"),
+    ("POST", "/v1/jobs/{id}/cancel", "job.cancel_requested"),
+    ("POST", "/v1/dlq/{id}/retry", "job.retried"),
+    ("DELETE", "/v1/dlq/{id}", "job.deleted"),
+];
+
+/// Set by a handler on its response to name what it created (e.g. `memory:mem_…`), for the
+/// audit entry.
+#[derive(Debug, Clone)]
+pub struct AuditTarget(pub String);
 
 /// The row of a route.
 pub fn need(method: &Method, template: &str) -> Option<Need> {
@@ -84,6 +108,7 @@ fn not_found_vault(name: &str) -> ApiError {
 
 /// Authenticates and authorizes a request (see the module documentation).
 pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let asked = Asked {
         template: req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()),
         method: req.method().clone(),
@@ -94,13 +119,95 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
+    let (method, template, path) = (asked.method.clone(), asked.template.clone(), asked.path.clone());
+    let presented = asked.authorization.is_some();
+    let template = template.unwrap_or_default();
+    let target = target_of(&template, &path);
     match check(&state, asked).await {
         Ok(principal) => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
+            req.extensions_mut().insert(principal.clone());
+            let response = next.run(req).await;
+            let event = CHANGES.iter().find(|(m, t, _)| *m == method.as_str() && *t == template).map(|(_, _, e)| *e);
+            if let Some(event) = event.filter(|_| response.status().is_success()) {
+                let created = response.extensions().get::<AuditTarget>().map(|t| t.0.clone());
+                let target = match (target, created) {
+                    (Some(t), Some(c)) => Some(format!("{t}/{c}")),
+                    (t, c) => t.or(c),
+                };
+                let details = serde_json::json!({"method": method.as_str(), "route": template, "status": response.status().as_u16()});
+                record(&state, &principal, ip, event, target, "ok", details);
+            }
+            response
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // Refusals of a presented identity are security events; a request with no key
+            // at all is not an attempt to use one.
+            if presented || e.code != Code::MissingAuthorization {
+                let details = serde_json::json!({
+                    "method": method.as_str(), "route": template, "status": e.code.info().http_status, "code": e.code.info().name,
+                });
+                let event = match e.code {
+                    Code::InvalidApiKey | Code::MissingAuthorization => "auth.rejected",
+                    _ => "auth.denied",
+                };
+                let actor = Principal::Local;
+                let principal = e.principal.as_ref().unwrap_or(&actor);
+                record(&state, principal, ip, event, target, "denied", details);
+            }
+            e.error.into_response()
+        }
     }
+}
+
+/// `vault:<name>` and the id of the path, as an audit target.
+fn target_of(template: &str, path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(v) = path_param(template, path, "vault") {
+        parts.push(format!("vault:{v}"));
+    }
+    if let Some(s) = path_param(template, path, "source") {
+        parts.push(format!("source:{s}"));
+    }
+    if let Some(id) = path_param(template, path, "id") {
+        let kind = if template.contains("/memories/") {
+            "memory"
+        } else if template.contains("/documents/") {
+            "document"
+        } else {
+            "job"
+        };
+        parts.push(format!("{kind}:{id}"));
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Appends an audit entry on the blocking pool, without holding up the answer.
+fn record(
+    state: &AppState,
+    principal: &Principal,
+    ip: Option<String>,
+    event: &str,
+    target: Option<String>,
+    outcome: &str,
+    details: serde_json::Value,
+) {
+    let (actor, organization) = match principal {
+        Principal::Local if outcome == "denied" => ("anonymous".to_string(), None),
+        Principal::Local => ("local".to_string(), None),
+        Principal::Key(k) => (format!("key:{}", k.key_id), Some(k.organization)),
+    };
+    let entry = NewAuditEvent {
+        at_ms: 0,
+        organization,
+        actor,
+        ip,
+        event: event.to_string(),
+        target,
+        outcome: outcome.to_string(),
+        details,
+    };
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || engine.audit(entry));
 }
 
 /// What [`check`] needs of a request.
@@ -111,17 +218,37 @@ struct Asked {
     authorization: Option<String>,
 }
 
-async fn check(state: &AppState, asked: Asked) -> Result<Principal, ApiError> {
-    let Asked { template, method, path, authorization } = asked;
-    let Some(template) = template else {
-        // Unknown routes answer 404 from the fallback; nothing to protect.
-        return Ok(Principal::Local);
-    };
-    let need = need(&method, &template);
+/// A refusal, with the identity that was refused when there was one.
+struct Refusal {
+    error: ApiError,
+    code: Code,
+    principal: Option<Principal>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Refusal {
+        Refusal { code: error.code, error, principal: None }
+    }
+}
+
+async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
+    let principal = authenticate(state, &asked).await?;
+    authorize_for(state, &asked, &principal).await.map_err(|error| Refusal {
+        code: error.code,
+        error,
+        principal: Some(principal.clone()),
+    })?;
+    Ok(principal)
+}
+
+/// The identity of a request (Local when authentication is off or the route is public).
+async fn authenticate(state: &AppState, asked: &Asked) -> Result<Principal, ApiError> {
+    let Some(template) = &asked.template else { return Ok(Principal::Local) };
+    let need = need(&asked.method, template);
     if need == Some(Need::Public) || !state.auth_enabled() {
         return Ok(Principal::Local);
     }
-    let key = authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+    let key = asked.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
     let Some(key) = key.filter(|k| !k.is_empty()) else {
         return Err(ApiError::new(
             Code::MissingAuthorization,
@@ -129,7 +256,17 @@ async fn check(state: &AppState, asked: Asked) -> Result<Principal, ApiError> {
         ));
     };
     let key = key.to_string();
-    let principal = blocking(state, move |e| e.authenticate(&key)).await?;
+    blocking(state, move |e| e.authenticate(&key)).await
+}
+
+/// Whether `principal` may call the route on what its path names.
+async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -> Result<(), ApiError> {
+    if *principal == Principal::Local {
+        return Ok(());
+    }
+    let (method, path) = (&asked.method, &asked.path);
+    let Some(template) = asked.template.clone() else { return Ok(()) };
+    let need = need(method, &template);
     let Some(Need::Action(action)) = need else {
         return Err(ApiError::new(Code::Forbidden, format!("{} {template} is not open to API keys", method)));
     };
@@ -139,16 +276,16 @@ async fn check(state: &AppState, asked: Asked) -> Result<Principal, ApiError> {
             format!("this API key lacks the `{action}` action that {} {template} needs", method),
         ));
     }
-    if let Some(vault) = path_param(&template, &path, "vault") {
+    if let Some(vault) = path_param(&template, path, "vault") {
         let vault = vault.to_string();
         let p = principal.clone();
         let seen =
             blocking(state, move |e| Ok(e.store().vault(&vault)?.is_some_and(|v| p.sees(&v)).then_some(vault))).await?;
         if seen.is_none() {
-            return Err(not_found_vault(path_param(&template, &path, "vault").unwrap_or_default()));
+            return Err(not_found_vault(path_param(&template, path, "vault").unwrap_or_default()));
         }
     } else if template.starts_with("/v1/jobs/") || template.starts_with("/v1/dlq/") {
-        let id = path_param(&template, &path, "id").unwrap_or_default().to_string();
+        let id = path_param(&template, path, "id").unwrap_or_default().to_string();
         let p = principal.clone();
         let visible = blocking(state, move |e| {
             let job = e.store().job_get(&id)?;
@@ -160,11 +297,11 @@ async fn check(state: &AppState, asked: Asked) -> Result<Principal, ApiError> {
         })
         .await?;
         if !visible {
-            let id = path_param(&template, &path, "id").unwrap_or_default();
+            let id = path_param(&template, path, "id").unwrap_or_default();
             return Err(ApiError::new(Code::JobNotFound, format!("no job `{id}` is visible to this API key")));
         }
     }
-    Ok(principal)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -182,7 +182,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{documents, jobs, memories, uploads, vaults};
+    use routes::{audit, documents, jobs, memories, uploads, vaults};
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -209,6 +209,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::dlq_list))
         .routes(routes!(jobs::dlq_get, jobs::dlq_delete))
         .routes(routes!(jobs::dlq_retry))
+        .routes(routes!(audit::list))
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting connections and gives
@@ -290,6 +291,13 @@ async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(Ok(n)) => tracing::info!(purged = n, "purged expired memories"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging expired memories failed; retrying at the next interval"),
             Err(e) => tracing::error!(error = %e, "the memory purge task failed"),
+        }
+        let engine = state.engine.clone();
+        match tokio::task::spawn_blocking(move || engine.audit_prune()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(pruned = n, "deleted audit-log entries past their retention"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning the audit log failed; retrying at the next interval"),
+            Err(e) => tracing::error!(error = %e, "the audit prune task failed"),
         }
         let engine = state.engine.clone();
         match tokio::task::spawn_blocking(move || engine.jobs_prune()).await {

@@ -30,6 +30,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "documents", description = "A vault's indexed documents and uploads."),
         (name = "memories", description = "Agents' memories."),
         (name = "jobs", description = "The job queue and its dead-letter queue."),
+        (name = "audit", description = "The audit log of security events and changes to data."),
     )
 )]
 pub struct ApiDoc;

@@ -54,7 +54,9 @@ fn key(engine: &Engine, email: &str, org: &str, vaults: &[&str], actions: &[Acti
         actions: actions.to_vec(),
         expires_in_days: days,
     };
-    engine.create_api_key(&req).unwrap().key
+    let created = engine.create_api_key(&req).unwrap();
+    KEY_IDS.with(|ids| ids.borrow_mut().push((created.key.clone(), created.info.id.clone())));
+    created.key
 }
 
 fn start() -> (Server, Keys) {
@@ -151,6 +153,12 @@ fn keys_reach_only_their_own_vaults_and_actions() {
         let body =
             json!({"query": "secret bananas", "text": "x", "name": "zz", "documents": [{"uri": "x.md", "text": "x"}]});
         let r = call(&s, Some(&keys.a_admin), method, &path, Some(&body));
+        if template == &"/v1/audit" {
+            // acme's own log (which records this very probing of b), never globex's entries.
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert!(!r.body.contains("globex") && !r.body.contains(&keys_id(&s, &keys.b_admin)), "{}", r.body);
+            continue;
+        }
         if template == &"/v1/vaults" || template == &"/v1/jobs" || template == &"/v1/dlq" {
             // Lists answer, without b's entries.
             if *method == "GET" {
@@ -212,8 +220,43 @@ fn keys_reach_only_their_own_vaults_and_actions() {
     assert_eq!(r.status, 201, "{}", r.body);
     call(&s, Some(&keys.a_admin), "GET", "/v1/vaults/shared", None).error(404, "vault_not_found");
 
+    // The audit log: b's admin sees b's changes and nothing of acme; acme's log holds the
+    // refused attempts on b, attributed to the key that made them.
+    let log = call(&s, Some(&keys.b_admin), "GET", "/v1/audit?event=memory.created", None).json();
+    let events = log["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{log}");
+    assert_eq!(events[0]["target"], format!("vault:b/memory:{memory}"));
+    assert_eq!(events[0]["actor"], format!("key:{}", keys_id(&s, &keys.b_admin)));
+    assert_eq!((events[0]["ip"].as_str(), events[0]["organization"].as_str()), (Some("127.0.0.1"), Some("globex")));
+    let denied = call(&s, Some(&keys.a_admin), "GET", "/v1/audit?event=auth.&limit=5", None).json();
+    assert_eq!(denied["events"].as_array().unwrap().len(), 5, "{denied}");
+    assert!(
+        denied["events"].as_array().unwrap().iter().all(|e| e["outcome"] == "denied" && e["organization"] == "acme")
+    );
+    let mut pages = 1;
+    let mut cursor = denied["next_cursor"].as_str().map(str::to_string);
+    while let Some(c) = cursor {
+        let page =
+            call(&s, Some(&keys.a_admin), "GET", &format!("/v1/audit?event=auth.&limit=5&cursor={c}"), None).json();
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        pages += 1;
+    }
+    assert!(pages >= 4, "{checked} refused routes, read 5 at a time");
+    call(&s, Some(&keys.a_search), "GET", "/v1/audit", None).error(403, "forbidden");
+    call(&s, Some(&keys.b_admin), "GET", "/v1/audit?from=yesterday", None).error(400, "bad_request");
+
     // Probes stay public.
     assert_eq!(call(&s, None, "GET", "/live", None).status, 200);
     assert_eq!(call(&s, None, "GET", "/openapi.json", None).status, 200);
     call(&s, None, "GET", "/v1/vaults", None).error(401, "missing_authorization");
+}
+
+/// The id (`key_…`) of a key, from its organization's listing.
+fn keys_id(s: &Server, key: &str) -> String {
+    let _ = s;
+    KEY_IDS.with(|ids| ids.borrow().iter().find(|(k, _)| k == key).map(|(_, id)| id.clone()).unwrap_or_default())
+}
+
+thread_local! {
+    static KEY_IDS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -391,6 +391,7 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/dlq", &["get"]),
         ("/v1/dlq/{id}", &["delete", "get"]),
         ("/v1/dlq/{id}/retry", &["post"]),
+        ("/v1/audit", &["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let mut documented: Vec<(&str, Vec<&str>)> = paths
@@ -442,7 +443,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 31);
 }
 
 #[test]

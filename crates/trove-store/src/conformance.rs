@@ -7,8 +7,8 @@
 use std::any::Any;
 
 use crate::{
-    ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey,
-    NewChunk, NewDocument, NewJob, NewMemory, StoreWrite,
+    AuditFilter, ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch,
+    NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -44,6 +44,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("job_cancel_recover_dedupe_and_list", job_cancel_recover_dedupe_and_list),
         ("users_organizations_and_vault_ownership", users_organizations_and_vault_ownership),
         ("api_keys_are_stored_listed_revoked_and_touched", api_keys_are_stored_listed_revoked_and_touched),
+        ("audit_log_filters_pages_and_prunes", audit_log_filters_pages_and_prunes),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -755,4 +756,49 @@ fn api_keys_are_stored_listed_revoked_and_touched(s: &dyn StoreWrite) {
     assert_eq!(s.api_key_by_prefix("p1").unwrap().unwrap().revoked_ms, Some(20), "the first revocation stays");
     s.api_key_touch(k2.id, 40).unwrap();
     assert_eq!(s.api_key_by_prefix("p2").unwrap().unwrap().last_used_ms, Some(40));
+}
+
+fn audit_log_filters_pages_and_prunes(s: &dyn StoreWrite) {
+    let acme = s.organization_ensure("acme", 1).unwrap();
+    let other = s.organization_ensure("other", 1).unwrap();
+    let events = ["key.created", "memory.created", "key.revoked", "auth.rejected", "memory.deleted"];
+    for i in 0..50i64 {
+        let e = NewAuditEvent {
+            at_ms: 1_000 + i * 10,
+            organization: Some(if i % 2 == 0 { acme.id } else { other.id }),
+            actor: format!("key:k{}", i % 3),
+            ip: Some("127.0.0.1".into()),
+            event: events[i as usize % events.len()].into(),
+            target: Some(format!("vault:v/memory:{i}")),
+            outcome: "ok".into(),
+            details: serde_json::json!({"i": i}),
+        };
+        s.audit_append(&e).unwrap();
+    }
+    // Every acme entry in [1100, 1300), newest first, read in pages of 3.
+    let filter =
+        AuditFilter { organization: Some(acme.id), from_ms: Some(1_100), to_ms: Some(1_300), ..Default::default() };
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s.audit_query(&filter, before, 3).unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        seen.extend(page.into_iter().map(|r| r.event.details["i"].as_i64().unwrap()));
+    }
+    let want: Vec<i64> = (10..30).rev().filter(|i| i % 2 == 0).collect();
+    assert_eq!(seen, want, "exactly the range, in order, across pages");
+    let first = &s.audit_query(&filter, None, 1).unwrap()[0];
+    assert_eq!(first.organization_name.as_deref(), Some("acme"));
+    assert_eq!(first.event.ip.as_deref(), Some("127.0.0.1"));
+
+    let keys = s.audit_query(&AuditFilter { event: Some("key.".into()), ..Default::default() }, None, 100).unwrap();
+    assert_eq!(keys.len(), 20, "a prefix ending in `.` matches the family");
+    assert!(keys.iter().all(|r| r.event.event.starts_with("key.")));
+    let exact = AuditFilter { event: Some("key.created".into()), actor: Some("key:k0".into()), ..Default::default() };
+    let rows = s.audit_query(&exact, None, 100).unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.event.event == "key.created" && r.event.actor == "key:k0"));
+
+    assert_eq!(s.audit_prune(1_250).unwrap(), 25);
+    assert_eq!(s.audit_query(&AuditFilter::default(), None, 100).unwrap().len(), 25);
 }

@@ -116,6 +116,13 @@ pub trait StoreRead: Send + Sync {
     fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Every API key of an organization (revoked ones included), oldest first.
     fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Audit entries matching `filter` with id below `before`, newest first, at most `limit`.
+    fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Writes. Only one writer exists per embedded workspace (see [`lock`]).
@@ -195,4 +202,8 @@ pub trait StoreWrite: StoreRead {
     fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Records a key's use.
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
+    /// Appends an audit entry; returns its id.
+    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError>;
+    /// Deletes audit entries older than `older_than_ms`; returns how many.
+    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError>;
 }

@@ -540,3 +540,50 @@ pub struct ApiKeyRecord {
     /// Unix ms.
     pub revoked_ms: Option<i64>,
 }
+
+/// An audit entry to append.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewAuditEvent {
+    /// Unix ms.
+    pub at_ms: i64,
+    /// Organization row id, when known.
+    pub organization: Option<i64>,
+    /// Who.
+    pub actor: String,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// What happened.
+    pub event: String,
+    /// To what.
+    pub target: Option<String>,
+    /// `ok` or `denied`.
+    pub outcome: String,
+    /// JSON object.
+    pub details: serde_json::Value,
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Row id (ascending with time).
+    pub id: i64,
+    /// The entry.
+    pub event: NewAuditEvent,
+    /// The organization's name.
+    pub organization_name: Option<String>,
+}
+
+/// Which audit entries to read; every set field must match.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditFilter {
+    /// Only this organization's entries.
+    pub organization: Option<i64>,
+    /// At or after (unix ms).
+    pub from_ms: Option<i64>,
+    /// Before (unix ms).
+    pub to_ms: Option<i64>,
+    /// Exactly this event, or every event starting with it when it ends with `.` (e.g. `key.`).
+    pub event: Option<String>,
+    /// Exactly this actor.
+    pub actor: Option<String>,
+}

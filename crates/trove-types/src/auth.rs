@@ -135,6 +135,40 @@ pub struct CreatedApiKey {
     pub info: ApiKeyInfo,
 }
 
+/// One entry of the audit log: a security event or a change to data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    /// Stable id; entries are ordered by it (and by time).
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// What happened, e.g. `key.created`, `auth.rejected`, `memory.deleted`.
+    pub event: String,
+    /// Who: `key:<id>`, `cli`, or `local` (single-user mode); `anonymous` when no identity
+    /// was given.
+    pub actor: String,
+    /// The client's IP address, when the event came over the network.
+    pub ip: Option<String>,
+    /// What it was done to, e.g. `vault:notes/memory:mem_…`.
+    pub target: Option<String>,
+    /// `ok`, or `denied` for refused requests.
+    pub outcome: String,
+    /// The organization it belongs to, when known.
+    pub organization: Option<String>,
+    /// Details: the HTTP method and route, a status, a reason.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// The entries.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ pub mod job;
 pub mod memory;
 pub mod search;
 
-pub use auth::{Action, ApiKeyInfo, CreatedApiKey, Role};
+pub use auth::{Action, ApiKeyInfo, AuditEvent, AuditPage, CreatedApiKey, Role};
 pub use document::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, VaultSummary};
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
 pub use job::{Job, JobError, JobPage, UploadDocument, UploadRequest};

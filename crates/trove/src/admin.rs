@@ -8,6 +8,7 @@ use std::io::{BufRead, Write};
 use trove_config::Workspace;
 use trove_engine::auth::KeyRequest;
 use trove_engine::{Engine, OpenMode};
+use trove_store::NewAuditEvent;
 use trove_types::{Action, Code, Role};
 
 use crate::Failure;
@@ -35,6 +36,20 @@ fn read_password() -> Result<String, Failure> {
     Ok(line)
 }
 
+/// Records what the command did in the audit log, as actor `cli`.
+fn audit(engine: &Engine, organization: &str, event: &str, target: String) {
+    let organization = engine.store().organization(organization).ok().flatten().map(|o| o.id);
+    engine.audit(NewAuditEvent {
+        organization,
+        actor: "cli".into(),
+        event: event.into(),
+        target: Some(target),
+        outcome: "ok".into(),
+        details: serde_json::json!({"command": format!("trove admin {}", event.replace('.', " "))}),
+        ..Default::default()
+    });
+}
+
 fn print_json(v: &impl serde::Serialize) {
     let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -54,6 +69,7 @@ pub fn run(ws: Workspace, action: &AdminAction) -> Result<(), Failure> {
             };
             let password = read_password()?;
             let created = engine.create_user(email, &password, organization, role)?;
+            audit(&engine, organization, "user.created", format!("user:{}", created.email));
             let _ = writeln!(
                 out,
                 "created user {} ({}) as {} of organization `{}`",
@@ -91,6 +107,7 @@ pub fn run(ws: Workspace, action: &AdminAction) -> Result<(), Failure> {
                 actions,
                 expires_in_days: *expires_in_days,
             })?;
+            audit(&engine, organization, "key.created", format!("key:{}", created.info.id));
             if *json {
                 print_json(&created);
             } else {
@@ -129,10 +146,12 @@ pub fn run(ws: Workspace, action: &AdminAction) -> Result<(), Failure> {
         }
         AdminAction::RevokeKey { id, organization } => {
             engine.revoke_api_key(organization, id)?;
+            audit(&engine, organization, "key.revoked", format!("key:{id}"));
             let _ = writeln!(out, "revoked {id}");
         }
         AdminAction::AssignVault { vault, organization } => {
             engine.assign_vault(vault, organization)?;
+            audit(&engine, organization, "vault.assigned", format!("vault:{vault}"));
             let _ = writeln!(out, "vault `{vault}` now belongs to organization `{organization}`");
         }
     }

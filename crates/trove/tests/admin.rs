@@ -117,4 +117,13 @@ fn users_and_keys_from_the_command_line() {
     assert!(keys[0]["revoked_at"].is_string(), "{keys}");
     let o = trove(root, &["admin", "revoke-key", "key_nope", "--org", "acme"], None);
     assert_eq!(o.status.code(), Some(66), "{:?}", text(&o));
+
+    // What the commands did is in the audit log, oldest last, attributed to the CLI.
+    use trove_store::StoreRead;
+    let store = trove_store::embedded::EmbeddedStore::open_reader(&root.join(".trove")).unwrap();
+    let log = store.audit_query(&trove_store::AuditFilter::default(), None, 10).unwrap();
+    let events: Vec<(&str, &str)> = log.iter().map(|r| (r.event.event.as_str(), r.event.actor.as_str())).collect();
+    assert_eq!(events, [("key.revoked", "cli"), ("key.created", "cli"), ("user.created", "cli")]);
+    assert_eq!(log[0].event.target.as_deref(), Some(format!("key:{id}").as_str()));
+    assert_eq!(log[2].organization_name.as_deref(), Some("acme"));
 }

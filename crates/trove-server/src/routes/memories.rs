@@ -3,6 +3,8 @@
 //! (`POST .../memories/retrieve`) and stats. Validation is the engine's, shared by every
 //! transport.
 
+use crate::auth::AuditTarget;
+use axum::Extension;
 use std::time::Instant;
 
 use axum::Json as JsonOut;
@@ -36,9 +38,9 @@ pub async fn store(
     State(state): State<AppState>,
     Path(vault): Path<String>,
     Json(input): Json<MemoryInput>,
-) -> Result<(StatusCode, JsonOut<Memory>), ApiError> {
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Memory>), ApiError> {
     let memory = blocking(&state, move |e| e.memory_store(&vault, &input)).await?;
-    Ok((StatusCode::CREATED, JsonOut(memory)))
+    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("memory:{}", memory.id))), JsonOut(memory)))
 }
 
 /// The query of a memory listing: scope filters (`tag` may repeat: all must match), `cursor`

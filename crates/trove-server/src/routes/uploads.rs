@@ -4,6 +4,8 @@
 //! documents are written to disk and their job committed before the `202 Accepted` answer;
 //! a worker then converts, chunks, embeds and indexes them as the vault's `uploads` source.
 
+use crate::auth::AuditTarget;
+use axum::Extension;
 use axum::Json as JsonOut;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
@@ -43,7 +45,7 @@ pub async fn upload(
     State(state): State<AppState>,
     Path(vault): Path<String>,
     req: Request,
-) -> Result<(StatusCode, JsonOut<Job>), ApiError> {
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
     let content_type =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let files = if content_type.starts_with("multipart/form-data") {
@@ -64,7 +66,7 @@ pub async fn upload(
     };
     let job = blocking(&state, move |e| e.enqueue_upload(&vault, files)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, JsonOut(job)))
+    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }
 
 fn json_files(body: UploadRequest) -> Result<Vec<UploadFile>, ApiError> {

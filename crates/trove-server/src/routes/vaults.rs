@@ -1,6 +1,7 @@
 //! Vaults (list, get, create, delete), their sources (list, sync as a job) and search
 //! (`POST /v1/vaults/{vault}/search`, answering the same shape as `trove search --json`).
 
+use crate::auth::AuditTarget;
 use std::time::Instant;
 
 use axum::Json as JsonOut;
@@ -161,9 +162,9 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Json(body): Json<CreateVault>,
-) -> Result<(StatusCode, JsonOut<VaultSummary>), ApiError> {
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<VaultSummary>), ApiError> {
     let created = blocking(&state, move |e| e.vault_create(&body.name, principal.organization())).await?;
-    Ok((StatusCode::CREATED, JsonOut(created)))
+    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("vault:{}", created.name))), JsonOut(created)))
 }
 
 /// `DELETE /v1/vaults/{vault}`: deletes a vault that is not in the configuration, with its
@@ -214,8 +215,8 @@ pub async fn sources(
 pub async fn sync(
     State(state): State<AppState>,
     Path((vault, source)): Path<(String, String)>,
-) -> Result<(StatusCode, JsonOut<Job>), ApiError> {
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
     let job = blocking(&state, move |e| e.enqueue_sync(&vault, &source)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, JsonOut(job)))
+    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }

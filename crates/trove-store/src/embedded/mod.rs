@@ -33,10 +33,10 @@ mod keyword;
 mod memory;
 mod pool;
 use crate::{
-    ApiKeyRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, Heartbeat,
-    IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch,
-    MemoryRecord, MemoryStats, NewApiKey, NewDocument, NewJob, NewMemory, OrganizationRecord, Scored, StoreError,
-    StoreRead, StoreWrite, UserRecord, VaultId, VaultInfo, VaultStats,
+    ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
+    DocumentState, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor,
+    MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory,
+    OrganizationRecord, Scored, StoreError, StoreRead, StoreWrite, UserRecord, VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -194,6 +194,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_keys_organization ON api_keys (organization_id, id);
     ALTER TABLE vaults ADD COLUMN organization_id INTEGER REFERENCES organizations(id);
+    "#,
+    // 6: the audit log (organizations are referenced without a foreign key: entries outlive
+    // what they describe).
+    r#"
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        organization_id INTEGER,
+        actor TEXT NOT NULL,
+        ip TEXT,
+        event TEXT NOT NULL,
+        target TEXT,
+        outcome TEXT NOT NULL,
+        details TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_at ON audit_log (at_ms);
+    CREATE INDEX audit_log_organization ON audit_log (organization_id, id);
     "#,
 ];
 
@@ -820,6 +837,15 @@ impl StoreRead for EmbeddedStore {
         self.a_keys(organization)
     }
 
+    fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.a_audit_query(filter, before, limit)
+    }
+
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
         let conn = self.read()?;
         self.vault_by(&conn, "name = ?", &name)
@@ -1095,6 +1121,14 @@ impl StoreWrite for EmbeddedStore {
 
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.a_key_touch(id, now_ms)
+    }
+
+    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
+        self.a_audit_append(event)
+    }
+
+    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        self.a_audit_prune(older_than_ms)
     }
 
     fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {

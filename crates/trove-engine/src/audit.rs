@@ -1,0 +1,103 @@
+//! The audit log: who did what to which vault, from where, and when. Security events
+//! (refused requests, users and keys created or revoked, vault ownership) and every change to
+//! data made through a transport are appended by their callers with [`Engine::audit`];
+//! [`Engine::audit_query`] reads them back filtered by time range, event and actor with a
+//! cursor, and [`Engine::audit_prune`] drops entries older than `auth.audit_retention_days`.
+//!
+//! Appending never fails the operation it describes: an entry that cannot be written is
+//! logged as an error instead (the operation already happened).
+
+use trove_store::{AuditFilter, NewAuditEvent};
+use trove_types::{AuditEvent, AuditPage};
+
+use crate::auth::Principal;
+use crate::documents::parse_row_cursor;
+use crate::memory::now_ms;
+use crate::{Engine, EngineError};
+
+/// The most entries one page returns.
+pub const MAX_AUDIT_LIMIT: usize = 1000;
+
+/// What to read from the audit log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// At or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    pub to: Option<String>,
+    /// This event, or a family of them ending with `.` (e.g. `key.`).
+    pub event: Option<String>,
+    /// This actor (e.g. `key:key_…`, `cli`).
+    pub actor: Option<String>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Entries per page (default 100).
+    pub limit: Option<usize>,
+}
+
+fn parse_time(field: &str, value: &str) -> Result<i64, EngineError> {
+    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        EngineError::BadRequest(format!("{field}: `{value}` is not an RFC 3339 time like 2026-11-22T10:00:00Z ({e})"))
+    })?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl Engine {
+    /// Appends an entry (its time is now when `at_ms` is 0).
+    pub fn audit(&self, mut event: NewAuditEvent) {
+        if event.at_ms == 0 {
+            event.at_ms = now_ms();
+        }
+        if let Err(e) = self.store.audit_append(&event) {
+            tracing::error!(error = %e, event = %event.event, actor = %event.actor, "cannot write an audit-log entry");
+        }
+    }
+
+    /// A page of the entries `principal` may read (a key: its organization's), newest first.
+    pub fn audit_query(&self, principal: &Principal, q: &AuditQuery) -> Result<AuditPage, EngineError> {
+        let limit = q.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_AUDIT_LIMIT {
+            return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_AUDIT_LIMIT}, got {limit}")));
+        }
+        let filter = AuditFilter {
+            organization: principal.organization(),
+            from_ms: q.from.as_deref().map(|v| parse_time("from", v)).transpose()?,
+            to_ms: q.to.as_deref().map(|v| parse_time("to", v)).transpose()?,
+            event: q.event.clone().filter(|e| !e.is_empty()),
+            actor: q.actor.clone().filter(|a| !a.is_empty()),
+        };
+        let before = q.cursor.as_deref().map(parse_row_cursor).transpose()?;
+        let rows = self.store.audit_query(&filter, before, limit + 1)?;
+        let more = rows.len() > limit;
+        let events: Vec<AuditEvent> = rows
+            .into_iter()
+            .take(limit)
+            .map(|r| AuditEvent {
+                id: r.id,
+                at: rfc3339(r.event.at_ms),
+                event: r.event.event,
+                actor: r.event.actor,
+                ip: r.event.ip,
+                target: r.event.target,
+                outcome: r.event.outcome,
+                organization: r.organization_name,
+                details: r.event.details,
+            })
+            .collect();
+        let next_cursor = if more { events.last().map(|e| e.id.to_string()) } else { None };
+        Ok(AuditPage { events, next_cursor })
+    }
+
+    /// Deletes entries older than the retention; returns how many.
+    pub fn audit_prune(&self) -> Result<u64, EngineError> {
+        let days = self.workspace.config.auth.audit_retention_days as i64;
+        Ok(self.store.audit_prune(now_ms() - days * 86_400_000)?)
+    }
+}
