@@ -179,6 +179,23 @@ pub struct ServerConfig {
     /// Serve a non-loopback address while no user exists (no authentication). Off by
     /// default: `trove serve` refuses, naming the fix.
     pub allow_unauthenticated: bool,
+    /// HTTPS instead of plain HTTP (absent: plain HTTP).
+    pub tls: Option<TlsConfig>,
+}
+
+/// `server.tls:` certificate and key as PEM files, and optionally the certificate authority
+/// that client certificates must be signed by (mutual TLS: a client without one is refused
+/// at the handshake).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain (PEM), leaf first.
+    pub cert_file: std::path::PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
+    /// Certificate authorities (PEM) for client certificates; set to require them.
+    #[serde(default)]
+    pub client_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -190,6 +207,7 @@ impl Default for ServerConfig {
             max_upload_bytes: 100 * 1024 * 1024,
             shutdown_grace_s: 10,
             allow_unauthenticated: false,
+            tls: None,
         }
     }
 }

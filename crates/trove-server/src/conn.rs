@@ -2,7 +2,8 @@
 //! client gets [`HEADER_READ_TIMEOUT`] to send a request's headers (a connection that opens and
 //! sends nothing, or trickles bytes, is closed instead of being held forever), idle keep-alive
 //! connections included. Accept errors (such as running out of file descriptors) are logged and
-//! retried after a pause instead of stopping the server. At shutdown the listener is closed and
+//! retried after a pause instead of stopping the server. With TLS, each connection's handshake
+//! runs in its own task within the same time limit. At shutdown the listener is closed and
 //! every connection is told to finish its current request and close.
 
 use std::future::Future;
@@ -26,6 +27,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -47,13 +49,39 @@ pub(crate) async fn serve(
         let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(WithPeer { app: app.clone(), peer });
-        let conn = http.serve_connection(TokioIo::new(stream), service);
-        let watched = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        match &tls {
+            None => {
+                let watched = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = watched.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                // The handshake runs in the connection's task, bounded like the headers, so a
+                // client that never finishes it holds nothing but its own task.
+                let handshake = acceptor.accept(stream);
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(header_timeout, handshake).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    if let Err(e) = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;

@@ -30,6 +30,7 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 mod routes;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -65,8 +66,10 @@ pub struct ServerOptions {
     /// Largest upload body, in bytes.
     pub max_upload_bytes: usize,
     /// Time a client has to send a request's headers (and an idle keep-alive connection to
-    /// start its next request) before the connection is closed.
+    /// start its next request) before the connection is closed; also the TLS handshake's limit.
     pub header_read_timeout: Duration,
+    /// HTTPS (see [`tls::load`]); plain HTTP when absent.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerOptions {
@@ -85,6 +88,7 @@ impl ServerOptions {
             purge_interval: Duration::from_secs(60),
             max_upload_bytes: usize::try_from(c.max_upload_bytes).unwrap_or(usize::MAX),
             header_read_timeout: conn::HEADER_READ_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -257,7 +261,8 @@ pub async fn run(
             let _ = stop_tx.send(true);
         }
     };
-    let server = conn::serve(listener, router(state.clone()), state.options.header_read_timeout, signal);
+    let tls = state.options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let server = conn::serve(listener, router(state.clone()), state.options.header_read_timeout, tls, signal);
     let mut stopped = stop_rx.clone();
     let deadline = async move {
         let _ = stopped.wait_for(|s| *s).await;

@@ -21,7 +21,14 @@ pub fn serve(ws: Workspace, args: &ServeArgs) -> Result<(), Failure> {
             )
         })?,
     };
-    let options = ServerOptions::from_config(&ws.config.server);
+    let mut options = ServerOptions::from_config(&ws.config.server);
+    if let Some(tls) = &ws.config.server.tls {
+        options.tls = Some(trove_server::tls::load(tls, &ws.root).map_err(|e| {
+            let code = trove_types::HasCode::code(&e);
+            Failure::new(code, format!("server.tls: {e}"))
+        })?);
+    }
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     let grace = options.shutdown_grace;
     let allow_open = ws.config.server.allow_unauthenticated || args.allow_unauthenticated;
     let engine = Engine::open(ws, OpenMode::Write, "trove serve")?;
@@ -66,7 +73,7 @@ pub fn serve(ws: Workspace, args: &ServeArgs) -> Result<(), Failure> {
             )
         })?;
         let local = listener.local_addr().map_err(|e| Failure::new(Code::IoFailed, e.to_string()))?;
-        eprintln!("trove: listening on http://{local}");
+        eprintln!("trove: listening on {scheme}://{local}");
         tracing::info!(address = %local, "listening");
         let state = AppState::new(engine, options);
         trove_server::run(listener, state, shutdown_signal())
