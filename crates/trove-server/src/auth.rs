@@ -26,6 +26,8 @@ pub enum Need {
     Public,
     /// An identity holding this action (in the vault of the path, if it names one).
     Action(Action),
+    /// Any identity; what it may do is checked inside (the MCP endpoint's tools).
+    Identity,
 }
 
 /// Every route, by method and path template. A route missing here is refused to every key
@@ -68,6 +70,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/dlq/{id}/retry", a(Admin)),
         ("DELETE", "/v1/dlq/{id}", a(Admin)),
         ("GET", "/v1/audit", a(Admin)),
+        ("POST", "/mcp", Need::Identity),
     ]
 };
 
@@ -267,8 +270,10 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
     let (method, path) = (&asked.method, &asked.path);
     let Some(template) = asked.template.clone() else { return Ok(()) };
     let need = need(method, &template);
-    let Some(Need::Action(action)) = need else {
-        return Err(ApiError::new(Code::Forbidden, format!("{} {template} is not open to API keys", method)));
+    let action = match need {
+        Some(Need::Action(action)) => action,
+        Some(Need::Identity) => return Ok(()),
+        _ => return Err(ApiError::new(Code::Forbidden, format!("{} {template} is not open to API keys", method))),
     };
     if !principal.allows(action) {
         return Err(ApiError::new(

@@ -186,7 +186,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{audit, documents, jobs, memories, uploads, vaults};
+    use routes::{audit, documents, jobs, mcp, memories, uploads, vaults};
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -214,6 +214,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::dlq_get, jobs::dlq_delete))
         .routes(routes!(jobs::dlq_retry))
         .routes(routes!(audit::list))
+        .routes(routes!(mcp::post))
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting connections and gives

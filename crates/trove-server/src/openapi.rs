@@ -31,6 +31,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "memories", description = "Agents' memories."),
         (name = "jobs", description = "The job queue and its dead-letter queue."),
         (name = "audit", description = "The audit log of security events and changes to data."),
+        (name = "mcp", description = "The Model Context Protocol endpoint (streamable HTTP) for agents."),
     )
 )]
 pub struct ApiDoc;

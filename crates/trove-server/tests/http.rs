@@ -392,6 +392,7 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/dlq/{id}", &["delete", "get"]),
         ("/v1/dlq/{id}/retry", &["post"]),
         ("/v1/audit", &["get"]),
+        ("/mcp", &["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let mut documented: Vec<(&str, Vec<&str>)> = paths
@@ -443,7 +444,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 31);
+    assert_eq!(operations, 32);
 }
 
 #[test]

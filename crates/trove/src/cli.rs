@@ -62,7 +62,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Users, organizations, vault ownership and API keys.
     Admin(AdminArgs),
+    /// Serve the Model Context Protocol over stdin/stdout, for agents that launch Trove
+    /// (Claude Code, Cursor, ...). Holds the workspace's writer lock; beside a running
+    /// `trove serve`, point the agent at its /mcp endpoint instead.
+    Mcp(McpArgs),
 }
+
+/// `trove mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {}
 
 /// `trove serve`.
 #[derive(Debug, Args)]

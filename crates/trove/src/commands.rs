@@ -67,6 +67,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             init_logging(&level(g, &ws), ws.config.log.format);
             crate::serve::serve(ws, args)
         }
+        Command::Mcp(_) => {
+            let ws = load(g)?;
+            // Logs go to stderr (init_logging's writer); stdout is the protocol's.
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            let engine = Engine::open(ws, OpenMode::Write, "trove mcp")?;
+            let server = trove_mcp::McpServer::new(std::sync::Arc::new(engine), trove_engine::auth::Principal::Local);
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            trove_mcp::serve_stdio(&server, stdin, stdout)
+                .map_err(|e| Failure::new(Code::IoFailed, format!("the MCP connection failed: {e}")))
+        }
         Command::Admin(args) => {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);

@@ -1,0 +1,244 @@
+//! Trove's Model Context Protocol server. [`McpServer::handle`] answers one JSON-RPC 2.0
+//! message (MCP's handshake era: `initialize`, `ping`, `tools/list`, `tools/call`,
+//! `resources/list`, `resources/templates/list`, `resources/read`), knowing no transport:
+//! [`serve_stdio`] drives it over newline-delimited stdin/stdout for `trove mcp`, and the
+//! HTTP server posts messages to it at `/mcp`. Every call acts as a [`Principal`], so an MCP
+//! client reaches exactly what the same API key reaches over REST.
+//!
+//! Tools ([`tools`]) are the engine's operations with schemas and descriptions written for a
+//! model. A failing tool answers a result with `isError: true` whose text names Trove's stable
+//! error code and what to do; malformed JSON-RPC gets JSON-RPC errors.
+//!
+//! Invariant: over stdio, stdout carries protocol messages only (logs go to stderr).
+
+pub mod tools;
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use trove_engine::Engine;
+use trove_engine::auth::Principal;
+
+/// The protocol revisions this server speaks, newest first.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// JSON-RPC error codes.
+pub mod codes {
+    /// The message is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// The message is not a valid request.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// The parameters are wrong.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// MCP: no such resource.
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+}
+
+/// One MCP server: an engine and the identity its calls act as.
+#[derive(Debug, Clone)]
+pub struct McpServer {
+    engine: Arc<Engine>,
+    principal: Principal,
+}
+
+fn rpc_error(id: Value, code: i64, message: impl Into<String>) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
+}
+
+fn rpc_result(id: Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+impl McpServer {
+    /// A server acting as `principal`.
+    pub fn new(engine: Arc<Engine>, principal: Principal) -> McpServer {
+        McpServer { engine, principal }
+    }
+
+    /// Answers one message; `None` for notifications (and responses a client sends us).
+    pub fn handle(&self, message: Value) -> Option<Value> {
+        let Some(obj) = message.as_object() else {
+            return Some(rpc_error(Value::Null, codes::INVALID_REQUEST, "a JSON-RPC message must be an object"));
+        };
+        let id = obj.get("id").cloned();
+        let Some(method) = obj.get("method").and_then(Value::as_str) else {
+            // A response to a request we never sent, or garbage with an id.
+            return id
+                .filter(|_| !obj.contains_key("result") && !obj.contains_key("error"))
+                .map(|id| rpc_error(id, codes::INVALID_REQUEST, "a JSON-RPC request needs a `method` string"));
+        };
+        let params = obj.get("params").cloned().unwrap_or(Value::Null);
+        let Some(id) = id else {
+            // Notifications (`notifications/initialized`, cancellations) need no answer.
+            tracing::debug!(method, "notification");
+            return None;
+        };
+        Some(match self.call(method, &params) {
+            Ok(result) => rpc_result(id, result),
+            Err((code, message)) => rpc_error(id, code, message),
+        })
+    }
+
+    fn call(&self, method: &str, params: &Value) -> Result<Value, (i64, String)> {
+        match method {
+            "initialize" => {
+                let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or_default();
+                let version = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).unwrap_or(&PROTOCOL_VERSIONS[0]);
+                Ok(json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": false}, "resources": {"listChanged": false, "subscribe": false}},
+                    "serverInfo": {"name": "trove", "title": "Trove", "version": env!("CARGO_PKG_VERSION")},
+                    "instructions": "Trove holds this team's knowledge (vaults of indexed documents) and your long-term memory. Use `search` to find passages (then `expand_context` for more of a document), `list_vaults` to see what exists, and the memory tools to remember and recall facts about users, scoped by user_id / agent_id / session_id.",
+                }))
+            }
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({"tools": tools::definitions()})),
+            "tools/call" => {
+                let name = params.get("name").and_then(Value::as_str).ok_or((
+                    codes::INVALID_PARAMS,
+                    "tools/call needs `name`, one of the names from tools/list".to_string(),
+                ))?;
+                let args = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
+                if !tools::exists(name) {
+                    return Err((
+                        codes::INVALID_PARAMS,
+                        format!("unknown tool `{name}`; call tools/list for the tools"),
+                    ));
+                }
+                Ok(tools::call(&self.engine, &self.principal, name, &args))
+            }
+            "resources/list" => Ok(json!({"resources": tools::resources(&self.engine, &self.principal)})),
+            "resources/templates/list" => Ok(json!({"resourceTemplates": tools::resource_templates()})),
+            "resources/read" => {
+                let uri = params.get("uri").and_then(Value::as_str).ok_or((
+                    codes::INVALID_PARAMS,
+                    "resources/read needs `uri`, e.g. trove://vaults/notes/sources".to_string(),
+                ))?;
+                tools::read_resource(&self.engine, &self.principal, uri)
+                    .map_err(|message| (codes::RESOURCE_NOT_FOUND, message))
+            }
+            other => Err((codes::METHOD_NOT_FOUND, format!("Trove's MCP server has no method `{other}`"))),
+        }
+    }
+
+    /// Answers one line of text (a message, or a parse error); `None` when nothing is owed.
+    pub fn handle_text(&self, text: &str) -> Option<Value> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(_)) => Some(rpc_error(
+                Value::Null,
+                codes::INVALID_REQUEST,
+                "JSON-RPC batches are not supported; send one message per line",
+            )),
+            Ok(message) => self.handle(message),
+            Err(e) => Some(rpc_error(Value::Null, codes::PARSE_ERROR, format!("the message is not JSON: {e}"))),
+        }
+    }
+}
+
+/// Serves newline-delimited JSON-RPC from `input` to `output` until `input` ends.
+pub fn serve_stdio(server: &McpServer, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(answer) = server.handle_text(&line) {
+            serde_json::to_writer(&mut output, &answer)?;
+            output.write_all(b"\n")?;
+            output.flush()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> (McpServer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "embedder:\n  auto_install: false\nvaults:\n  notes:\n    sources: {}\n",
+        )
+        .unwrap();
+        let ws = trove_config::Workspace::load(Some(dir.path()), None).unwrap();
+        let engine = Engine::open(ws, trove_engine::OpenMode::Write, "test").unwrap();
+        (McpServer::new(Arc::new(engine), Principal::Local), dir)
+    }
+
+    fn ask(s: &McpServer, text: &str) -> Value {
+        s.handle_text(text).expect("an answer")
+    }
+
+    #[test]
+    fn initialize_answers_the_clients_version_or_the_newest() {
+        let (s, _d) = server();
+        let r = ask(&s, r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#);
+        assert_eq!(r["result"]["protocolVersion"], "2025-06-18");
+        assert_eq!(r["result"]["serverInfo"]["name"], "trove");
+        let r =
+            ask(&s, r#"{"jsonrpc":"2.0","id":"a","method":"initialize","params":{"protocolVersion":"1999-01-01"}}"#);
+        assert_eq!(
+            (r["id"].as_str(), r["result"]["protocolVersion"].as_str()),
+            (Some("a"), Some(PROTOCOL_VERSIONS[0]))
+        );
+    }
+
+    #[test]
+    fn protocol_errors_are_json_rpc_errors_and_notifications_get_no_answer() {
+        let (s, _d) = server();
+        assert_eq!(ask(&s, "{not json")["error"]["code"], codes::PARSE_ERROR);
+        assert_eq!(ask(&s, "[1]")["error"]["code"], codes::INVALID_REQUEST);
+        assert_eq!(
+            ask(&s, r#"{"jsonrpc":"2.0","id":2,"method":"server/discover"}"#)["error"]["code"],
+            codes::METHOD_NOT_FOUND
+        );
+        assert_eq!(
+            ask(&s, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rm"}}"#)["error"]["code"],
+            codes::INVALID_PARAMS
+        );
+        assert!(s.handle_text(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).is_none());
+        assert_eq!(ask(&s, r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#)["result"], json!({}));
+    }
+
+    #[test]
+    fn tools_have_schemas_and_bad_arguments_are_tool_errors() {
+        let (s, _d) = server();
+        let tools = ask(&s, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)["result"]["tools"].clone();
+        assert_eq!(tools.as_array().unwrap().len(), 12);
+        for t in tools.as_array().unwrap() {
+            assert_eq!(t["inputSchema"]["type"], "object", "{t}");
+            assert!(t["description"].as_str().unwrap().len() > 40, "{t}");
+        }
+        let r = ask(
+            &s,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":{"query":5}}}"#,
+        );
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("`query` must be a string"), "{r}");
+        let r = ask(
+            &s,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_sources","arguments":{"vault":"notes","x":1}}}"#,
+        );
+        assert_eq!(r["result"]["structuredContent"]["error"]["code"], "bad_request", "{r}");
+        let r = ask(&s, r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"https://example.com"}}"#);
+        assert_eq!(r["error"]["code"], codes::RESOURCE_NOT_FOUND, "{r}");
+    }
+
+    #[test]
+    fn stdio_answers_line_by_line_until_the_input_ends() {
+        let (s, _d) = server();
+        let input = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\nnope\n";
+        let mut out = Vec::new();
+        serve_stdio(&s, input.as_bytes(), &mut out).unwrap();
+        let lines: Vec<Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "one answer per request, none for the notification");
+        assert_eq!(lines[0]["id"], 1);
+        assert_eq!(lines[1]["error"]["code"], codes::PARSE_ERROR);
+    }
+}
