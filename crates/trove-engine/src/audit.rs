@@ -12,7 +12,7 @@ use trove_types::{AuditEvent, AuditPage};
 
 use crate::auth::Principal;
 use crate::documents::parse_row_cursor;
-use crate::memory::now_ms;
+use crate::memory::{format_ms, now_ms, parse_time};
 use crate::{Engine, EngineError};
 
 /// The most entries one page returns.
@@ -33,20 +33,6 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
     /// Entries per page (default 100).
     pub limit: Option<usize>,
-}
-
-fn parse_time(field: &str, value: &str) -> Result<i64, EngineError> {
-    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|e| {
-        EngineError::BadRequest(format!("{field}: `{value}` is not an RFC 3339 time like 2026-11-22T10:00:00Z ({e})"))
-    })?;
-    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 impl Engine {
@@ -81,7 +67,7 @@ impl Engine {
             .take(limit)
             .map(|r| AuditEvent {
                 id: r.id,
-                at: rfc3339(r.event.at_ms),
+                at: format_ms(r.event.at_ms),
                 event: r.event.event,
                 actor: r.event.actor,
                 ip: r.event.ip,

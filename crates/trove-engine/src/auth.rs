@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use trove_store::{ApiKeyRecord, NewApiKey, VaultInfo};
 use trove_types::{Action, ApiKeyInfo, Code, CreatedApiKey, Role};
 
-use crate::memory::now_ms;
+use crate::memory::{format_ms, now_ms};
 use crate::{Engine, EngineError};
 
 /// Every key starts with this, so secret scanners and people recognise it.
@@ -118,13 +118,6 @@ fn auth(code: Code, message: impl Into<String>) -> EngineError {
     EngineError::Auth { code, message: message.into() }
 }
 
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 /// `n` random characters of `[0-9A-Za-z]`.
 fn random_token(n: usize) -> Result<String, EngineError> {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -189,10 +182,10 @@ fn key_info(k: &ApiKeyRecord) -> ApiKeyInfo {
         created_by: k.user_email.clone(),
         vaults: k.key.vaults.clone(),
         actions: k.key.actions.iter().filter_map(|a| Action::parse(a)).collect(),
-        created_at: rfc3339(k.created_ms),
-        expires_at: k.key.expires_ms.map(rfc3339),
-        last_used_at: k.last_used_ms.map(rfc3339),
-        revoked_at: k.revoked_ms.map(rfc3339),
+        created_at: format_ms(k.created_ms),
+        expires_at: k.key.expires_ms.map(format_ms),
+        last_used_at: k.last_used_ms.map(format_ms),
+        revoked_at: k.revoked_ms.map(format_ms),
     }
 }
 
@@ -376,10 +369,10 @@ impl Engine {
         }
         let now = now_ms();
         if let Some(at) = record.revoked_ms {
-            return Err(invalid(&format!("was revoked at {}", rfc3339(at))));
+            return Err(invalid(&format!("was revoked at {}", format_ms(at))));
         }
         if let Some(at) = record.key.expires_ms.filter(|&at| at <= now) {
-            return Err(invalid(&format!("expired at {}", rfc3339(at))));
+            return Err(invalid(&format!("expired at {}", format_ms(at))));
         }
         if record.last_used_ms.is_none_or(|t| now - t >= TOUCH_EVERY_MS)
             && let Err(e) = self.store.api_key_touch(record.id, now)

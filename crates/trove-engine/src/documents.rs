@@ -4,7 +4,9 @@
 
 use trove_config::{SourceConfig, UPLOAD_SOURCE};
 use trove_store::DocumentRecord;
-use trove_types::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, VaultSummary};
+use trove_types::{
+    DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, SourceSync, VaultSummary,
+};
 
 use crate::memory::format_ms;
 use crate::{Engine, EngineError};
@@ -91,6 +93,27 @@ impl Engine {
                 None => 0,
             })
         };
+        let syncs: Vec<(String, i64, String)> = match &stored {
+            Some(v) => self.store.source_syncs(v.id)?,
+            None => Vec::new(),
+        };
+        let last_sync = |source: &str| -> Option<SourceSync> {
+            let (_, at, summary) = syncs.iter().find(|(s, _, _)| s == source)?;
+            let v: serde_json::Value = serde_json::from_str(summary).ok()?;
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            Some(SourceSync {
+                finished_at: crate::memory::format_ms(*at),
+                added: n("added"),
+                updated: n("updated"),
+                deleted: n("deleted"),
+                unchanged: n("unchanged"),
+                failed: n("failed"),
+                failures: v["failures"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            })
+        };
         let mut out = Vec::new();
         for (name, source) in config.iter().flat_map(|c| c.sources.iter()) {
             let (kind, location) = match source {
@@ -102,6 +125,7 @@ impl Engine {
                 location: Some(location),
                 documents: count(name)?,
                 configured: true,
+                last_sync: last_sync(name),
             });
         }
         if let Some(v) = &stored {
@@ -112,6 +136,7 @@ impl Engine {
                 let kind = if name == UPLOAD_SOURCE { "upload" } else { "removed" };
                 out.push(SourceSummary {
                     documents: count(&name)?,
+                    last_sync: last_sync(&name),
                     name,
                     kind: kind.to_string(),
                     location: None,

@@ -347,6 +347,12 @@ impl Engine {
             seconds = summary.seconds,
             "ingested source"
         );
+        let record = serde_json::json!({
+            "added": summary.added, "updated": summary.updated, "deleted": summary.deleted,
+            "unchanged": summary.unchanged, "failed": summary.failed,
+            "failures": summary.failures.iter().take(10).collect::<Vec<_>>(),
+        });
+        self.store.source_sync_record(vault_id, source_name, crate::memory::now_ms(), &record.to_string())?;
         Ok(summary)
     }
 

@@ -88,9 +88,17 @@ fn an_upload_is_stored_then_indexed_by_a_worker_and_becomes_searchable() {
     assert!(keyword_uris(&s, "sourdough").is_empty(), "the old version is gone");
     let sources = s.get("/v1/vaults/notes/sources").json();
     assert_eq!(sources[0]["name"], "docs");
+    assert!(sources[0]["last_sync"]["finished_at"].is_string(), "the start-up ingest is recorded: {sources}");
+    let mut uploads = sources[1].clone();
+    let last = uploads.as_object_mut().unwrap().remove("last_sync").unwrap();
     assert_eq!(
-        sources[1],
+        uploads,
         json!({"name": "uploads", "type": "upload", "location": null, "documents": 2, "configured": false})
+    );
+    assert_eq!(
+        (last["updated"].as_u64(), last["added"].as_u64(), last["failed"].as_u64()),
+        (Some(1), Some(0), Some(0)),
+        "{last}"
     );
     let jobs = s.get("/v1/jobs?kind=upload&status=succeeded").json();
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2, "{jobs}");

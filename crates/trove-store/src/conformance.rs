@@ -45,6 +45,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("users_organizations_and_vault_ownership", users_organizations_and_vault_ownership),
         ("api_keys_are_stored_listed_revoked_and_touched", api_keys_are_stored_listed_revoked_and_touched),
         ("audit_log_filters_pages_and_prunes", audit_log_filters_pages_and_prunes),
+        ("source_syncs_keep_the_last_outcome_per_source", source_syncs_keep_the_last_outcome_per_source),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -801,4 +802,22 @@ fn audit_log_filters_pages_and_prunes(s: &dyn StoreWrite) {
 
     assert_eq!(s.audit_prune(1_250).unwrap(), 25);
     assert_eq!(s.audit_query(&AuditFilter::default(), None, 100).unwrap().len(), 25);
+}
+
+fn source_syncs_keep_the_last_outcome_per_source(s: &dyn StoreWrite) {
+    let v = s.ensure_vault("v").unwrap();
+    let w = s.ensure_vault("w").unwrap();
+    assert!(s.source_syncs(v.id).unwrap().is_empty());
+    s.source_sync_record(v.id, "docs", 10, r#"{"added":1}"#).unwrap();
+    s.source_sync_record(v.id, "docs", 20, r#"{"added":0}"#).unwrap();
+    s.source_sync_record(v.id, "api", 15, "{}").unwrap();
+    s.source_sync_record(w.id, "docs", 30, "{}").unwrap();
+    let got = s.source_syncs(v.id).unwrap();
+    assert_eq!(
+        got,
+        [("api".to_string(), 15, "{}".to_string()), ("docs".to_string(), 20, r#"{"added":0}"#.to_string())]
+    );
+    assert!(s.delete_vault(v.id).unwrap());
+    assert!(s.source_syncs(v.id).unwrap().is_empty(), "gone with the vault");
+    assert_eq!(s.source_syncs(w.id).unwrap().len(), 1);
 }

@@ -116,6 +116,8 @@ pub trait StoreRead: Send + Sync {
     fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Every API key of an organization (revoked ones included), oldest first.
     fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Each source's last completed sync: (source, finished unix ms, summary JSON), by source.
+    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// Audit entries matching `filter` with id below `before`, newest first, at most `limit`.
     fn audit_query(
         &self,
@@ -202,6 +204,14 @@ pub trait StoreWrite: StoreRead {
     fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Records a key's use.
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
+    /// Records (replacing the previous one) the outcome of a source's completed sync.
+    fn source_sync_record(
+        &self,
+        vault: VaultId,
+        source: &str,
+        finished_ms: i64,
+        summary: &str,
+    ) -> Result<(), StoreError>;
     /// Appends an audit entry; returns its id.
     fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError>;
     /// Deletes audit entries older than `older_than_ms`; returns how many.

@@ -35,6 +35,28 @@ pub struct SourceSummary {
     pub documents: u64,
     /// Whether `config.yaml` defines it (only configured sources can be synced).
     pub configured: bool,
+    /// The outcome of its last completed sync (by `trove ingest` or a sync or upload job);
+    /// absent before the first.
+    pub last_sync: Option<SourceSync>,
+}
+
+/// What a completed sync of a source did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct SourceSync {
+    /// When it finished (RFC 3339).
+    pub finished_at: String,
+    /// Documents new to the index.
+    pub added: u64,
+    /// Documents re-indexed because they changed.
+    pub updated: u64,
+    /// Documents removed because the source no longer has them.
+    pub deleted: u64,
+    /// Documents skipped because they did not change.
+    pub unchanged: u64,
+    /// Documents that could not be read or converted.
+    pub failed: u64,
+    /// Why, for the first few failures.
+    pub failures: Vec<String>,
 }
 
 /// One indexed document, without its chunks.

@@ -16,7 +16,9 @@ pub mod memory;
 pub mod search;
 
 pub use auth::{Action, ApiKeyInfo, AuditEvent, AuditPage, CreatedApiKey, Role};
-pub use document::{DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, VaultSummary};
+pub use document::{
+    DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, SourceSync, VaultSummary,
+};
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
 pub use job::{Job, JobError, JobPage, UploadDocument, UploadRequest};
 pub use memory::{

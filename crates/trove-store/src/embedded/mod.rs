@@ -212,6 +212,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_log_at ON audit_log (at_ms);
     CREATE INDEX audit_log_organization ON audit_log (organization_id, id);
     "#,
+    // 7: the outcome of each source's last completed sync.
+    r#"
+    CREATE TABLE source_syncs (
+        vault_id INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        PRIMARY KEY (vault_id, source)
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -837,6 +847,14 @@ impl StoreRead for EmbeddedStore {
         self.a_keys(organization)
     }
 
+    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = ? ORDER BY source",
+        )?;
+        Ok(stmt.query_map([vault], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?)
+    }
+
     fn audit_query(
         &self,
         filter: &AuditFilter,
@@ -1121,6 +1139,21 @@ impl StoreWrite for EmbeddedStore {
 
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.a_key_touch(id, now_ms)
+    }
+
+    fn source_sync_record(
+        &self,
+        vault: VaultId,
+        source: &str,
+        finished_ms: i64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO source_syncs (vault_id, source, finished_ms, summary) VALUES (?, ?, ?, ?)
+             ON CONFLICT (vault_id, source) DO UPDATE SET finished_ms = excluded.finished_ms, summary = excluded.summary",
+            params![vault, source, finished_ms, summary],
+        )?;
+        Ok(())
     }
 
     fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {

@@ -51,6 +51,8 @@ async def exercise(session, vault):
     expect(not err and data["sources"][0]["documents"] >= 2, f"list_sources: {text}")
     err, data, text = await call(session, "ingest_status", {"vault": vault})
     expect(not err and data["vault"]["documents"] >= 2, f"ingest_status: {text}")
+    last = data["sources"][0]["last_sync"]
+    expect(last["added"] == 3 and last["failed"] == 0 and last["finished_at"], f"ingest_status last sync: {text}")
 
     err, data, text = await call(session, "search", {"vault": vault, "query": "how to water tomato plants", "limit": 3})
     expect(not err and data["hits"], f"search: {text}")
