@@ -24,5 +24,6 @@ pub use load::{CONFIG_FILE, ENV_FILE, UPLOAD_SOURCE, Workspace, valid_name};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
     AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LocalFileConfig,
-    LogConfig, LogFormat, SearchConfig, ServerConfig, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
+    LogConfig, LogFormat, RateLimitsConfig, SearchConfig, ServerConfig, SourceConfig, StorageConfig, TlsConfig,
+    VaultConfig,
 };

@@ -221,11 +221,31 @@ pub struct AuthConfig {
     pub password_min_length: usize,
     /// Days audit-log entries are kept. Default 90.
     pub audit_retention_days: u64,
+    /// Request rates; over them, requests are answered `429` with `Retry-After`.
+    pub rate_limits: RateLimitsConfig,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { password_min_length: 12, audit_retention_days: 90 }
+        AuthConfig { password_min_length: 12, audit_retention_days: 90, rate_limits: RateLimitsConfig::default() }
+    }
+}
+
+/// `auth.rate_limits:` per-key and per-address request rates (token buckets: a full minute's
+/// or hour's allowance may be spent at once, then it refills evenly). 0 turns a limit off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Requests one API key may make per minute. Default 3,000.
+    pub requests_per_key_per_minute: u32,
+    /// Refused credentials (unknown, revoked or expired keys) one IP address may present per
+    /// hour before its further attempts are refused outright. Default 60.
+    pub failed_auth_per_ip_per_hour: u32,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        RateLimitsConfig { requests_per_key_per_minute: 3000, failed_auth_per_ip_per_hour: 60 }
     }
 }
 

@@ -113,6 +113,7 @@ fn not_found_vault(name: &str) -> ApiError {
 pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let asked = Asked {
+        ip: ip.clone(),
         template: req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()),
         method: req.method().clone(),
         path: req.uri().path().to_string(),
@@ -145,7 +146,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         Err(e) => {
             // Refusals of a presented identity are security events; a request with no key
             // at all is not an attempt to use one.
-            if presented || e.code != Code::MissingAuthorization {
+            // Refusals for rate are not written (an attacker must not turn the limit into
+            // unbounded writes); the log line of the request records them.
+            if (presented || e.code != Code::MissingAuthorization) && e.code != Code::RateLimited {
                 let details = serde_json::json!({
                     "method": method.as_str(), "route": template, "status": e.code.info().http_status, "code": e.code.info().name,
                 });
@@ -157,7 +160,13 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 let principal = e.principal.as_ref().unwrap_or(&actor);
                 record(&state, principal, ip, event, target, "denied", details);
             }
-            e.error.into_response()
+            let mut response = e.error.into_response();
+            if let Some(wait) = e.retry_after
+                && let Ok(v) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+            {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            response
         }
     }
 }
@@ -215,6 +224,7 @@ fn record(
 
 /// What [`check`] needs of a request.
 struct Asked {
+    ip: Option<String>,
     template: Option<String>,
     method: Method,
     path: String,
@@ -226,20 +236,53 @@ struct Refusal {
     error: ApiError,
     code: Code,
     principal: Option<Principal>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl From<ApiError> for Refusal {
     fn from(error: ApiError) -> Refusal {
-        Refusal { code: error.code, error, principal: None }
+        Refusal { code: error.code, error, principal: None, retry_after: None }
+    }
+}
+
+fn rate_limited(what: &str, wait: std::time::Duration, principal: Option<Principal>) -> Refusal {
+    let secs = wait.as_secs().max(1);
+    Refusal {
+        error: ApiError::new(Code::RateLimited, format!("{what}; retry in {secs} s (auth.rate_limits)")),
+        code: Code::RateLimited,
+        principal,
+        retry_after: Some(wait),
     }
 }
 
 async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
-    let principal = authenticate(state, &asked).await?;
+    if let Some(ip) = &asked.ip
+        && asked.authorization.is_some()
+        && let Err(wait) = state.limits.failed_auth.check(ip)
+    {
+        return Err(rate_limited("too many refused credentials from this address", wait, None));
+    }
+    let principal = match authenticate(state, &asked).await {
+        Ok(p) => p,
+        Err(e) => {
+            if e.code == Code::InvalidApiKey
+                && let Some(ip) = &asked.ip
+            {
+                let _ = state.limits.failed_auth.take(ip);
+            }
+            return Err(e.into());
+        }
+    };
+    if let Principal::Key(k) = &principal
+        && let Err(wait) = state.limits.per_key.take(&k.key_id)
+    {
+        return Err(rate_limited("this API key made too many requests", wait, Some(principal.clone())));
+    }
     authorize_for(state, &asked, &principal).await.map_err(|error| Refusal {
         code: error.code,
         error,
         principal: Some(principal.clone()),
+        retry_after: None,
     })?;
     Ok(principal)
 }

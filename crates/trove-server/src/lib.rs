@@ -26,6 +26,7 @@ pub mod auth;
 mod conn;
 pub mod error;
 mod health;
+pub mod limits;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
@@ -106,6 +107,8 @@ pub struct AppState {
     pub workers: Arc<Workers>,
     /// Whether requests must authenticate (users exist); read when the state is made.
     auth: bool,
+    /// Request rate limits.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// The job worker pool of a running server (absent before [`run`] starts it and after it
@@ -160,7 +163,15 @@ impl AppState {
         };
         // Fail closed: when the store cannot tell whether users exist, require keys.
         let auth = engine.auth_enabled().unwrap_or(true);
-        AppState { engine: Arc::new(engine), metrics, options: Arc::new(options), workers: Arc::default(), auth }
+        let limits = Arc::new(limits::Limits::from_config(&engine.workspace().config.auth.rate_limits));
+        AppState {
+            engine: Arc::new(engine),
+            metrics,
+            options: Arc::new(options),
+            workers: Arc::default(),
+            auth,
+            limits,
+        }
     }
 
     /// Whether requests must authenticate (some user exists).

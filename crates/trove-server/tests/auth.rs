@@ -59,9 +59,14 @@ fn key(engine: &Engine, email: &str, org: &str, vaults: &[&str], actions: &[Acti
     created.key
 }
 
+/// The matrix below presents ~100 bad keys from one address: above the default limit.
 fn start() -> (Server, Keys) {
+    start_with(&format!("{CONFIG}auth:\n  rate_limits:\n    failed_auth_per_ip_per_hour: 1000\n"))
+}
+
+fn start_with(config: &str) -> (Server, Keys) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
     for (folder, text) in [
         ("docs-a", "# Apples\n\nAcme grows secret apples in the north orchard.\n"),
         ("docs-b", "# Bananas\n\nGlobex ripens secret bananas in the warm shed.\n"),
@@ -263,4 +268,34 @@ fn keys_id(s: &Server, key: &str) -> String {
 
 thread_local! {
     static KEY_IDS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let config = format!(
+        "{CONFIG}auth:\n  rate_limits:\n    requests_per_key_per_minute: 5\n    failed_auth_per_ip_per_hour: 3\n"
+    );
+    let (s, keys) = start_with(&config);
+    for i in 0..5 {
+        let r = call(&s, Some(&keys.a_search), "GET", "/v1/vaults/a", None);
+        assert_eq!(r.status, 200, "request {i}: {}", r.body);
+    }
+    let r = call(&s, Some(&keys.a_search), "GET", "/v1/vaults/a", None);
+    r.error(429, "rate_limited");
+    let wait: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=12).contains(&wait), "one of 5 tokens a minute comes back within 12 s: {wait}");
+    // Another key has its own allowance.
+    assert_eq!(call(&s, Some(&keys.b_admin), "GET", "/v1/vaults/b", None).status, 200);
+
+    // Guessing keys: three refusals, then this address is refused outright, even with a
+    // valid key, until the bucket refills.
+    for _ in 0..3 {
+        call(&s, Some("trove_AAAAAAAAAAAA_guess"), "GET", "/v1/vaults", None).error(401, "invalid_api_key");
+    }
+    call(&s, Some("trove_AAAAAAAAAAAA_guess"), "GET", "/v1/vaults", None).error(429, "rate_limited");
+    let r = call(&s, Some(&keys.b_admin), "GET", "/v1/vaults/b", None);
+    r.error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    // Probes are never limited.
+    assert_eq!(call(&s, None, "GET", "/live", None).status, 200);
 }

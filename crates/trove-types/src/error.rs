@@ -118,6 +118,8 @@ pub enum Code {
     ApiKeyNotFound,
     /// The server was asked to listen on a non-loopback address without authentication.
     InsecureBind,
+    /// Too many requests; retry after the time the answer names.
+    RateLimited,
     /// A bug.
     Internal,
 }
@@ -181,6 +183,7 @@ impl Code {
             Code::OrganizationNotFound => ("organization_not_found", InvalidRequest, 404, 66),
             Code::ApiKeyNotFound => ("api_key_not_found", InvalidRequest, 404, 66),
             Code::InsecureBind => ("insecure_bind", InvalidRequest, 400, 78),
+            Code::RateLimited => ("rate_limited", Auth, 429, 75),
             Code::Internal => ("internal", Internal, 500, 70),
         };
         CodeInfo { name, kind, http_status, exit_code }
@@ -274,6 +277,7 @@ mod tests {
             Code::OrganizationNotFound,
             Code::ApiKeyNotFound,
             Code::InsecureBind,
+            Code::RateLimited,
             Code::Internal,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.info().name).collect();

@@ -106,3 +106,38 @@ fn the_mcp_sdk_uses_every_tool_over_http_with_an_api_key() {
     let seen: serde_json::Value = serde_json::from_str(result.unwrap().trim()).unwrap();
     assert_eq!(seen["without_key"], 401, "{seen}");
 }
+
+#[test]
+fn stdio_writes_nothing_but_protocol_to_stdout() {
+    use std::io::Write;
+    let dir = workspace();
+    let mut child = trove(dir.path(), &["--log-level", "debug", "mcp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let messages = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":{"query":"watering tomatoes"}}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"store_memory","arguments":{"text":"x","user_id":"u"}}}"#,
+        "this line is not JSON",
+    ];
+    for m in messages {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let answers: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON-RPC ({e}): {l}")))
+        .collect();
+    let ids: Vec<serde_json::Value> = answers.iter().map(|a| a["id"].clone()).collect();
+    assert_eq!(ids, [serde_json::json!(1), serde_json::json!(2), serde_json::json!(3), serde_json::Value::Null]);
+    assert_eq!(answers[2]["result"]["isError"], false, "{}", answers[2]);
+    assert!(!out.stderr.is_empty(), "debug logs went to stderr");
+}

@@ -1,0 +1,138 @@
+//! Request rate limits, in memory per process: a token bucket per API key (requests per
+//! minute) and per client IP address (refused credentials per hour, against guessing keys).
+//! A bucket holds a whole period's allowance and refills evenly; an empty one answers how long
+//! until the next token, which becomes the `429` answer's `Retry-After`. Idle buckets are
+//! dropped as the map grows, so memory stays bounded by the active callers.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use trove_config::RateLimitsConfig;
+
+/// Buckets kept before idle (full) ones are swept.
+const SWEEP_AT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// One limit: `capacity` per `period`, per key.
+#[derive(Debug)]
+pub struct Limiter {
+    capacity: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    /// `capacity` events per `period`; 0 allows everything.
+    pub fn new(capacity: u32, period: Duration) -> Limiter {
+        Limiter {
+            capacity: f64::from(capacity),
+            per_second: f64::from(capacity) / period.as_secs_f64().max(1e-3),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refill(&self, b: &mut Bucket, now: Instant) {
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_second).min(self.capacity);
+        b.at = now;
+    }
+
+    fn wait(&self, tokens: f64) -> Duration {
+        Duration::from_secs_f64(((1.0 - tokens) / self.per_second).max(0.0)).max(Duration::from_secs(1))
+    }
+
+    /// Takes one token for `key`; `Err(retry_after)` when there is none.
+    pub fn take(&self, key: &str) -> Result<(), Duration> {
+        if self.capacity == 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= SWEEP_AT {
+            let full =
+                |b: &Bucket| b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_second >= self.capacity;
+            buckets.retain(|_, b| !full(b));
+        }
+        let b = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.capacity, at: now });
+        self.refill(b, now);
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(self.wait(b.tokens))
+        }
+    }
+
+    /// `Err(retry_after)` when `key` has no token left, without taking one.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        if self.capacity == 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        match buckets.get_mut(key) {
+            None => Ok(()),
+            Some(b) => {
+                self.refill(b, now);
+                if b.tokens >= 1.0 { Ok(()) } else { Err(self.wait(b.tokens)) }
+            }
+        }
+    }
+}
+
+/// The server's limits.
+#[derive(Debug)]
+pub struct Limits {
+    /// Requests per API key.
+    pub per_key: Limiter,
+    /// Refused credentials per client address.
+    pub failed_auth: Limiter,
+}
+
+impl Limits {
+    /// The limits an `auth.rate_limits` section asks for.
+    pub fn from_config(c: &RateLimitsConfig) -> Limits {
+        Limits {
+            per_key: Limiter::new(c.requests_per_key_per_minute, Duration::from_secs(60)),
+            failed_auth: Limiter::new(c.failed_auth_per_ip_per_hour, Duration::from_secs(3600)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_capacity_then_names_the_wait() {
+        let l = Limiter::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            l.take("k").unwrap();
+        }
+        let wait = l.take("k").unwrap_err();
+        assert!(wait >= Duration::from_secs(19) && wait <= Duration::from_secs(21), "{wait:?}");
+        assert!(l.check("k").is_err());
+        l.take("other").unwrap();
+        assert!(l.check("never-seen").is_ok());
+    }
+
+    #[test]
+    fn zero_means_unlimited_and_buckets_refill() {
+        let off = Limiter::new(0, Duration::from_secs(60));
+        for _ in 0..1000 {
+            off.take("k").unwrap();
+        }
+        let fast = Limiter::new(1000, Duration::from_secs(1));
+        for _ in 0..1000 {
+            fast.take("k").unwrap();
+        }
+        assert!(fast.take("k").is_err());
+        std::thread::sleep(Duration::from_millis(20));
+        fast.take("k").unwrap();
+    }
+}
