@@ -51,6 +51,8 @@ pub struct KeyPrincipal {
     pub vaults: Option<HashSet<String>>,
     /// Actions it holds.
     pub actions: Vec<Action>,
+    /// Email of the user who created it (keys it creates are theirs too).
+    pub user_email: String,
 }
 
 impl Principal {
@@ -386,7 +388,49 @@ impl Engine {
             organization_name: record.organization_name.clone(),
             vaults: (!all).then(|| record.key.vaults.iter().cloned().collect()),
             actions: record.key.actions.iter().filter_map(|a| Action::parse(a)).collect(),
+            user_email: record.user_email.clone(),
         }))
+    }
+
+    /// Creates a key on behalf of `principal` (an `admin` key): in its organization, for its
+    /// creator, reaching no vault the principal cannot reach.
+    pub fn create_api_key_as(
+        &self,
+        principal: &Principal,
+        name: &str,
+        vaults: Vec<String>,
+        actions: Vec<Action>,
+        expires_in_days: Option<u32>,
+    ) -> Result<CreatedApiKey, EngineError> {
+        let k = key_principal(principal)?;
+        if let Some(own) = &k.vaults
+            && let Some(beyond) = vaults.iter().find(|v| *v == "*" || !own.contains(*v))
+        {
+            let mut reach: Vec<&str> = own.iter().map(String::as_str).collect();
+            reach.sort_unstable();
+            return Err(auth(
+                Code::Forbidden,
+                format!("a key cannot create a key for `{beyond}`: it reaches only {}", reach.join(", ")),
+            ));
+        }
+        self.create_api_key(&KeyRequest {
+            email: k.user_email.clone(),
+            organization: k.organization_name.clone(),
+            name: name.to_string(),
+            vaults,
+            actions,
+            expires_in_days,
+        })
+    }
+}
+
+/// The key behind a principal; the single-user mode has none.
+pub fn key_principal(principal: &Principal) -> Result<&KeyPrincipal, EngineError> {
+    match principal {
+        Principal::Key(k) => Ok(k),
+        Principal::Local => Err(EngineError::BadRequest(
+            "no users exist yet, so there are no organizations or keys: create the first user with `trove admin create-user --owner`".into(),
+        )),
     }
 }
 

@@ -70,6 +70,9 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/dlq/{id}/retry", a(Admin)),
         ("DELETE", "/v1/dlq/{id}", a(Admin)),
         ("GET", "/v1/audit", a(Admin)),
+        ("GET", "/v1/keys", a(Admin)),
+        ("POST", "/v1/keys", a(Admin)),
+        ("DELETE", "/v1/keys/{id}", a(Admin)),
         ("POST", "/mcp", Need::Identity),
     ]
 };
@@ -87,6 +90,8 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/jobs/{id}/cancel", "job.cancel_requested"),
     ("POST", "/v1/dlq/{id}/retry", "job.retried"),
     ("DELETE", "/v1/dlq/{id}", "job.deleted"),
+    ("POST", "/v1/keys", "key.created"),
+    ("DELETE", "/v1/keys/{id}", "key.revoked"),
 ];
 
 /// Set by a handler on its response to name what it created (e.g. `memory:mem_…`), for the

@@ -197,7 +197,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{audit, documents, jobs, mcp, memories, uploads, vaults};
+    use routes::{audit, documents, jobs, keys, mcp, memories, uploads, vaults};
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -225,6 +225,8 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::dlq_get, jobs::dlq_delete))
         .routes(routes!(jobs::dlq_retry))
         .routes(routes!(audit::list))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
         .routes(routes!(mcp::post))
 }
 

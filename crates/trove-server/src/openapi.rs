@@ -31,6 +31,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "memories", description = "Agents' memories."),
         (name = "jobs", description = "The job queue and its dead-letter queue."),
         (name = "audit", description = "The audit log of security events and changes to data."),
+        (name = "keys", description = "API keys of the calling key's organization."),
         (name = "mcp", description = "The Model Context Protocol endpoint (streamable HTTP) for agents."),
     )
 )]
@@ -115,6 +116,14 @@ pub struct SourcePath {
     pub vault: String,
     /// The source's name within the vault.
     pub source: String,
+}
+
+/// Path parameter of an API key.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct KeyPath {
+    /// The key's id (`key_…`).
+    pub id: String,
 }
 
 /// Path parameter of a job.

@@ -392,6 +392,8 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/dlq/{id}", &["delete", "get"]),
         ("/v1/dlq/{id}/retry", &["post"]),
         ("/v1/audit", &["get"]),
+        ("/v1/keys", &["get", "post"]),
+        ("/v1/keys/{id}", &["delete"]),
         ("/mcp", &["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
@@ -444,7 +446,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 32);
+    assert_eq!(operations, 35);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod documents;
 pub mod jobs;
+pub mod keys;
 pub mod mcp;
 pub mod memories;
 pub mod uploads;

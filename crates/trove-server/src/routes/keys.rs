@@ -1,0 +1,86 @@
+//! API keys of the calling key's organization: `GET /v1/keys`, `POST /v1/keys` (the answer
+//! holds the new secret, shown once) and `DELETE /v1/keys/{id}` (revoke). Needs an `admin`
+//! key; a key cannot create one that reaches vaults it does not.
+
+use axum::Extension;
+use axum::Json as JsonOut;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use trove_engine::auth::{Principal, key_principal};
+use trove_types::{Action, ApiKeyInfo, CreatedApiKey};
+use utoipa::ToSchema;
+
+use crate::auth::AuditTarget;
+use crate::error::{ApiError, Json, Path};
+use crate::openapi::{BadRequest, Internal, KeyPath, NotFound, Unavailable};
+use crate::{AppState, blocking};
+
+/// The body of `POST /v1/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// What the key is for.
+    pub name: String,
+    /// Vault names it may use, or `["*"]` for every vault of the organization.
+    pub vaults: Vec<String>,
+    /// Actions it may perform.
+    pub actions: Vec<Action>,
+    /// Days until it stops working (default: never).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// `GET /v1/keys`.
+#[utoipa::path(
+    get, path = "/v1/keys", operation_id = "keys_list", tag = "keys",
+    responses(
+        (status = 200, description = "The organization's keys (never their secrets), oldest first.", body = Vec<ApiKeyInfo>),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.api_keys(&key_principal(&principal)?.organization_name)).await?))
+}
+
+/// `POST /v1/keys`.
+#[utoipa::path(
+    post, path = "/v1/keys", operation_id = "keys_create", tag = "keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The new key; `key` is its secret, shown only now.", body = CreatedApiKey),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<CreateKey>,
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<CreatedApiKey>), ApiError> {
+    let created = blocking(&state, move |e| {
+        e.create_api_key_as(&principal, &body.name, body.vaults, body.actions, body.expires_in_days)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("key:{}", created.info.id))), JsonOut(created)))
+}
+
+/// `DELETE /v1/keys/{id}`: revokes a key of the organization (it stops working at once).
+#[utoipa::path(
+    delete, path = "/v1/keys/{id}", operation_id = "keys_revoke", tag = "keys",
+    params(KeyPath),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.revoke_api_key(&key_principal(&principal)?.organization_name, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
