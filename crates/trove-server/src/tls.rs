@@ -104,6 +104,15 @@ fn load_at(config: &TlsConfig, root: &Path, now: time::OffsetDateTime) -> Result
     Ok(Arc::new(server))
 }
 
+/// When the leaf certificate of `config` stops being valid (for warnings ahead of time).
+pub fn expires(config: &TlsConfig, root: &Path) -> Result<time::OffsetDateTime, TlsError> {
+    let path = root.join(&config.cert_file);
+    let certs = certificates(&path)?;
+    validity(&certs[0])
+        .map(|(_, not_after)| not_after)
+        .ok_or_else(|| invalid(&path, "holds a certificate that cannot be parsed"))
+}
+
 /// Refuses a leaf certificate outside its validity period.
 fn check_validity(path: &Path, cert: &CertificateDer<'_>, now: time::OffsetDateTime) -> Result<(), TlsError> {
     let (not_before, not_after) =

@@ -121,6 +121,61 @@ impl Drop for WriterLock {
     }
 }
 
+/// What the lock file of a data folder says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockState {
+    /// No lock file, or an empty record: nobody holds it and nobody crashed holding it.
+    Free,
+    /// A live process holds it (its record, when readable).
+    Held(Option<LockInfo>),
+    /// The record names a process that is gone without releasing it; the next writer takes it
+    /// over (and [`clear_stale`] empties it now).
+    Stale(LockInfo),
+}
+
+/// Looks at the lock without taking it for longer than the look.
+pub fn probe(dir: &Path) -> Result<LockState, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let previous = read_info(&mut file);
+            let _ = file.unlock();
+            Ok(previous.map_or(LockState::Free, LockState::Stale))
+        }
+        Err(TryLockError::WouldBlock) => Ok(LockState::Held(read_info(&mut file))),
+        Err(TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+    }
+}
+
+/// Empties a stale record (one whose holder is gone); `Ok(false)` when the lock is held or
+/// already clean.
+pub fn clear_stale(dir: &Path) -> Result<bool, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| StoreError::Io { path: path.clone(), source };
+    let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let stale = read_info(&mut file).is_some();
+            if stale {
+                file.set_len(0).map_err(io)?;
+                file.sync_data().map_err(io)?;
+            }
+            let _ = file.unlock();
+            Ok(stale)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
 /// Reads the holder record, if the file has one.
 pub fn read_holder(dir: &Path) -> Option<LockInfo> {
     let mut file = File::open(dir.join(LOCK_FILE)).ok()?;

@@ -62,10 +62,27 @@ pub enum Command {
     Serve(ServeArgs),
     /// Users, organizations, vault ownership and API keys.
     Admin(AdminArgs),
+    /// Check the configuration and everything it depends on; name the fix of each problem.
+    /// Exit code 0 all ok, 1 warnings, 2 failures.
+    Doctor(DoctorArgs),
     /// Serve the Model Context Protocol over stdin/stdout, for agents that launch Trove
     /// (Claude Code, Cursor, ...). Holds the workspace's writer lock; beside a running
     /// `trove serve`, point the agent at its /mcp endpoint instead.
     Mcp(McpArgs),
+}
+
+/// `trove doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only these checks (repeat): config, data_dir, disk, lock, store, model, bind, tls.
+    #[arg(long, value_name = "CHECK")]
+    pub only: Vec<String>,
+    /// Repair what is safe to repair (a stale lock record).
+    #[arg(long)]
+    pub fix: bool,
 }
 
 /// `trove mcp`.

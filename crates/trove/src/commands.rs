@@ -67,6 +67,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             init_logging(&level(g, &ws), ws.config.log.format);
             crate::serve::serve(ws, args)
         }
+        Command::Doctor(args) => {
+            init_logging(g.log_level.as_deref().unwrap_or("error"), LogFormat::Text);
+            let code = crate::doctor::run(g, args)?;
+            std::process::exit(code);
+        }
         Command::Mcp(_) => {
             let ws = load(g)?;
             // Logs go to stderr (init_logging's writer); stdout is the protocol's.

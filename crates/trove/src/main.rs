@@ -9,6 +9,7 @@
 mod admin;
 mod cli;
 mod commands;
+mod doctor;
 mod output;
 mod progress;
 mod serve;

@@ -1,0 +1,362 @@
+//! `trove doctor`: the troubleshooting guides as checks. Each check looks at one thing the
+//! configuration depends on (the config itself, the data folder and its disk, the writer lock,
+//! the store, the model files, the server's address and certificates), measures how long it
+//! took, and says what it found; a warning or failure comes with its likely cause and the fix.
+//! Checks run in parallel within a time budget (one that does not finish in time fails as
+//! such). Exit code: 0 all ok, 1 warnings, 2 failures.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use trove_config::Workspace;
+use trove_store::lock::{LockState, clear_stale, probe};
+use trove_store::{StoreError, StoreRead, embedded::EmbeddedStore};
+use trove_types::Code;
+
+use crate::Failure;
+use crate::cli::{DoctorArgs, Global};
+
+/// Every check, in the order they print.
+pub const CHECKS: &[&str] = &["config", "data_dir", "disk", "lock", "store", "model", "bind", "tls"];
+/// How long all checks together may take.
+const BUDGET: Duration = Duration::from_secs(20);
+/// A certificate expiring sooner than this is a warning.
+const EXPIRY_WARNING: time::Duration = time::Duration::days(14);
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Does not apply to this configuration.
+    Skip,
+    /// Works now but needs attention.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The check's name.
+    pub check: &'static str,
+    /// Its outcome.
+    pub status: Status,
+    /// How long it took.
+    pub latency_ms: f64,
+    /// What it found.
+    pub found: String,
+    /// For a warning or failure: the likely cause and the fix.
+    pub fix: Option<String>,
+}
+
+type Outcome = (Status, String, Option<String>);
+
+fn ok(found: impl Into<String>) -> Outcome {
+    (Status::Ok, found.into(), None)
+}
+fn warn(found: impl Into<String>, fix: impl Into<String>) -> Outcome {
+    (Status::Warn, found.into(), Some(fix.into()))
+}
+fn fail(found: impl Into<String>, fix: impl Into<String>) -> Outcome {
+    (Status::Fail, found.into(), Some(fix.into()))
+}
+fn skip(why: impl Into<String>) -> Outcome {
+    (Status::Skip, why.into(), None)
+}
+
+/// Runs `trove doctor`; returns the exit code.
+pub fn run(g: &Global, args: &DoctorArgs) -> Result<i32, Failure> {
+    for name in &args.only {
+        if !CHECKS.contains(&name.as_str()) {
+            return Err(Failure::new(
+                Code::BadRequest,
+                format!("--only {name}: no such check; the checks are {}", CHECKS.join(", ")),
+            ));
+        }
+    }
+    let wanted = |c: &str| args.only.is_empty() || args.only.iter().any(|o| o == c);
+    let loaded = Workspace::load(g.workspace.as_deref(), g.config.as_deref());
+    let started = Instant::now();
+    let mut findings: Vec<Finding> = Vec::new();
+    // A configuration that does not load is reported even when not asked for: every other
+    // check depends on it.
+    if wanted("config") || loaded.is_err() {
+        let outcome = match &loaded {
+            Ok(ws) => ok(format!("{} is valid ({} vault(s))", ws.config_path.display(), ws.config.vaults.len())),
+            Err(e) => fail(e.to_string(), "fix the file as the message says (`trove config` shows how Trove reads it)"),
+        };
+        findings.push(finding("config", started, outcome));
+    }
+    let (tx, rx) = mpsc::channel::<Finding>();
+    let mut pending: Vec<&'static str> = Vec::new();
+    for &check in CHECKS.iter().filter(|c| **c != "config" && wanted(c)) {
+        let Ok(ws) = &loaded else {
+            findings.push(finding(check, Instant::now(), skip("needs a valid configuration")));
+            continue;
+        };
+        pending.push(check);
+        let (ws, tx, fix) = (ws.clone(), tx.clone(), args.fix);
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let outcome = run_check(check, &ws, fix);
+            let _ = tx.send(finding(check, t, outcome));
+        });
+    }
+    drop(tx);
+    let deadline = started + BUDGET;
+    while !pending.is_empty() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(f) => {
+                pending.retain(|c| *c != f.check);
+                findings.push(f);
+            }
+            Err(_) => break,
+        }
+    }
+    for check in pending {
+        findings.push(Finding {
+            check,
+            status: Status::Fail,
+            latency_ms: BUDGET.as_secs_f64() * 1000.0,
+            found: format!("did not finish within {} s", BUDGET.as_secs()),
+            fix: Some("something it depends on hangs (a disk or network mount?); run it alone with --only".into()),
+        });
+    }
+    findings.sort_by_key(|f| CHECKS.iter().position(|c| *c == f.check));
+    print(&findings, args.json, loaded.as_ref().ok());
+    let worst = findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
+    Ok(match worst {
+        Status::Fail => 2,
+        Status::Warn => 1,
+        Status::Ok | Status::Skip => 0,
+    })
+}
+
+fn finding(check: &'static str, started: Instant, (status, found, fix): Outcome) -> Finding {
+    Finding { check, status, latency_ms: (started.elapsed().as_secs_f64() * 1e4).round() / 10.0, found, fix }
+}
+
+fn print(findings: &[Finding], json: bool, ws: Option<&Workspace>) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let body = serde_json::json!({
+            "workspace": ws.map(|w| w.root.display().to_string()),
+            "checks": findings,
+            "ok": findings.iter().filter(|f| f.status == Status::Ok).count(),
+            "warnings": findings.iter().filter(|f| f.status == Status::Warn).count(),
+            "failures": findings.iter().filter(|f| f.status == Status::Fail).count(),
+        });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+        return;
+    }
+    if let Some(ws) = ws {
+        let _ = writeln!(out, "trove doctor: {}", ws.root.display());
+    }
+    for f in findings {
+        let label = match f.status {
+            Status::Ok => "ok",
+            Status::Skip => "skip",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        let _ = writeln!(out, "{label:<5} {:<9} {:>7.1} ms  {}", f.check, f.latency_ms, f.found);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "      fix: {fix}");
+        }
+    }
+    let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+    let _ = writeln!(
+        out,
+        "{} ok, {} warning(s), {} failure(s)",
+        count(Status::Ok),
+        count(Status::Warn),
+        count(Status::Fail)
+    );
+}
+
+fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
+    match check {
+        "data_dir" => data_dir(ws.data_dir()),
+        "disk" => disk(ws.data_dir()),
+        "lock" => lock(ws.data_dir(), fix),
+        "store" => store(ws.data_dir()),
+        "model" => model(ws),
+        "bind" => bind(ws),
+        "tls" => tls(ws),
+        other => skip(format!("no check named {other}")),
+    }
+}
+
+fn data_dir(dir: &Path) -> Outcome {
+    if !dir.exists() {
+        return ok(format!("{} does not exist yet; `trove ingest` creates it", dir.display()));
+    }
+    if !dir.is_dir() {
+        return fail(
+            format!("{} is not a folder", dir.display()),
+            "storage.data_dir must name a folder: remove or rename the file, or point storage.data_dir elsewhere",
+        );
+    }
+    let probe = dir.join(format!(".doctor-{}", std::process::id()));
+    match std::fs::write(&probe, b"trove doctor") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            ok(format!("{} is writable", dir.display()))
+        }
+        Err(e) => fail(
+            format!("cannot write in {}: {e}", dir.display()),
+            "Permission denied or a read-only file system: give the user running trove write access (chown/chmod), or move storage.data_dir",
+        ),
+    }
+}
+
+fn disk(dir: &Path) -> Outcome {
+    let at = if dir.exists() { dir } else { dir.parent().unwrap_or(dir) };
+    match rustix::fs::statvfs(at) {
+        Err(e) => fail(
+            format!("cannot read the free space of {}: {e}", at.display()),
+            "check that the path exists and is mounted",
+        ),
+        Ok(s) => {
+            let free = s.f_bavail.saturating_mul(s.f_frsize);
+            let mib = free / (1024 * 1024);
+            if mib < 100 {
+                fail(
+                    format!("{mib} MiB free"),
+                    "No space left on device is next: free space or move storage.data_dir to a larger disk",
+                )
+            } else if mib < 1024 {
+                warn(format!("{mib} MiB free"), "ingest and uploads need room: free space or move storage.data_dir")
+            } else {
+                ok(format!("{mib} MiB free"))
+            }
+        }
+    }
+}
+
+fn lock(dir: &Path, fix: bool) -> Outcome {
+    match probe(dir) {
+        Err(e) => fail(e.to_string(), "check the data folder's permissions"),
+        Ok(LockState::Free) => ok("free"),
+        Ok(LockState::Held(who)) => ok(match who {
+            Some(w) => format!("held by a live process: pid {} on {} ({}) since {}", w.pid, w.host, w.command, w.since),
+            None => "held by a live process".to_string(),
+        }),
+        Ok(LockState::Stale(w)) if fix => match clear_stale(dir) {
+            Ok(_) => ok(format!(
+                "cleared the stale record of pid {} ({}), which exited without releasing it",
+                w.pid, w.command
+            )),
+            Err(e) => fail(format!("cannot clear the stale record: {e}"), "check the data folder's permissions"),
+        },
+        Ok(LockState::Stale(w)) => warn(
+            format!(
+                "stale: pid {} on {} ({}, since {}) exited without releasing it",
+                w.pid, w.host, w.command, w.since
+            ),
+            "harmless: the next writer takes it over (\"already accessed by another instance\" cannot happen); `trove doctor --fix` clears it now",
+        ),
+    }
+}
+
+fn store(dir: &Path) -> Outcome {
+    if !dir.join(trove_store::embedded::DB_FILE).exists() {
+        return skip("no index yet");
+    }
+    match EmbeddedStore::open_reader(dir) {
+        Err(StoreError::TooNew { found, supported, .. }) => fail(
+            format!("the store has schema {found}; this trove knows up to {supported}"),
+            "a newer trove wrote it: run that version (or newer), never an older one",
+        ),
+        Err(StoreError::NeedsMigration { found, supported, .. }) => warn(
+            format!("the store has schema {found}; this trove migrates it to {supported}"),
+            "migration not applied yet: the next `trove ingest` or `trove serve` applies it",
+        ),
+        Err(e) => fail(
+            e.to_string(),
+            "the index is unreadable: move the data folder aside and run `trove ingest` to rebuild it",
+        ),
+        Ok(store) => match store.check_integrity() {
+            Err(e) => fail(
+                e.to_string(),
+                "the index is unreadable: move the data folder aside and run `trove ingest` to rebuild it",
+            ),
+            Ok(r) if r.problems.is_empty() => ok(format!("{} documents, {} chunks, consistent", r.documents, r.chunks)),
+            Ok(r) => fail(
+                r.problems.join("; "),
+                "the index disagrees with itself: run `trove ingest --force` to rebuild it from the sources",
+            ),
+        },
+    }
+}
+
+fn model(ws: &Workspace) -> Outcome {
+    let configured = ws.config.embedder.model_dir.as_deref();
+    match trove_embed::model::resolve(configured) {
+        Err(e) if ws.config.embedder.auto_install => warn(
+            e.to_string(),
+            "it will be installed on first use (embedder.auto_install); to do it now: `trove model install`",
+        ),
+        Err(e) => fail(e.to_string(), "install it: `trove model install` (or set embedder.model_dir to where it is)"),
+        Ok(dir) => match trove_embed::model::verify(&dir) {
+            Ok(()) => ok(format!("{} present, checksum verified", dir.display())),
+            Err(e) => fail(e.to_string(), "reinstall it: `trove model install`"),
+        },
+    }
+}
+
+fn bind(ws: &Workspace) -> Outcome {
+    let text = &ws.config.server.bind;
+    let Ok(addr) = text.parse::<std::net::SocketAddr>() else {
+        return fail(format!("server.bind `{text}` is not an address and port"), "write it like 127.0.0.1:7700");
+    };
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => ok(format!("{addr} is free")),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if let Ok(LockState::Held(Some(w))) = probe(ws.data_dir())
+                && w.command.contains("serve")
+            {
+                return ok(format!("{addr} is in use, by this workspace's server (pid {})", w.pid));
+            }
+            fail(
+                format!("{addr}: Address already in use"),
+                format!(
+                    "another program listens there: find it with `ss -ltnp 'sport = :{}'`, stop it, or change server.bind / --bind",
+                    addr.port()
+                ),
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => fail(
+            format!("{addr}: Permission denied"),
+            "ports below 1024 need privileges: use a port ≥ 1024 (e.g. 7700) or grant CAP_NET_BIND_SERVICE",
+        ),
+        Err(e) => fail(format!("{addr}: {e}"), "server.bind must be an address of this machine"),
+    }
+}
+
+fn tls(ws: &Workspace) -> Outcome {
+    let Some(tls) = &ws.config.server.tls else { return skip("server.tls is not set (plain HTTP)") };
+    if let Err(e) = trove_server::tls::load(tls, &ws.root) {
+        return fail(
+            e.to_string(),
+            "fix the file named: renew an expired certificate, give the PEM key that belongs to it, or correct the path",
+        );
+    }
+    match trove_server::tls::expires(tls, &ws.root) {
+        Ok(at) if at - time::OffsetDateTime::now_utc() < EXPIRY_WARNING => warn(
+            format!("the certificate expires at {at}"),
+            "renew it before it expires (certificate has expired is next)",
+        ),
+        Ok(at) => ok(format!(
+            "certificate and key valid until {at}{}",
+            if tls.client_ca_file.is_some() { "; client certificates required (mTLS)" } else { "" }
+        )),
+        Err(e) => fail(e.to_string(), "fix the certificate file"),
+    }
+}
