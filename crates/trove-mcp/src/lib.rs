@@ -42,6 +42,8 @@ pub mod codes {
 pub struct McpServer {
     engine: Arc<Engine>,
     principal: Principal,
+    /// Why tools that write are refused (the store was opened read-only), if they are.
+    read_only: Option<String>,
 }
 
 fn rpc_error(id: Value, code: i64, message: impl Into<String>) -> Value {
@@ -55,7 +57,13 @@ fn rpc_result(id: Value, result: Value) -> Value {
 impl McpServer {
     /// A server acting as `principal`.
     pub fn new(engine: Arc<Engine>, principal: Principal) -> McpServer {
-        McpServer { engine, principal }
+        McpServer { engine, principal, read_only: None }
+    }
+
+    /// Refuses the tools that write, saying `why` (for a store opened read-only).
+    pub fn read_only(mut self, why: impl Into<String>) -> McpServer {
+        self.read_only = Some(why.into());
+        self
     }
 
     /// Answers one message; `None` for notifications (and responses a client sends us).
@@ -108,7 +116,7 @@ impl McpServer {
                         format!("unknown tool `{name}`; call tools/list for the tools"),
                     ));
                 }
-                Ok(tools::call(&self.engine, &self.principal, name, &args))
+                Ok(tools::call(&self.engine, &self.principal, name, &args, self.read_only.as_deref()))
             }
             "resources/list" => Ok(json!({"resources": tools::resources(&self.engine, &self.principal)})),
             "resources/templates/list" => Ok(json!({"resourceTemplates": tools::resource_templates()})),
@@ -138,10 +146,16 @@ impl McpServer {
     }
 }
 
-/// Serves newline-delimited JSON-RPC from `input` to `output` until `input` ends.
-pub fn serve_stdio(server: &McpServer, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
-    for line in input.lines() {
-        let line = line?;
+/// Serves newline-delimited JSON-RPC from `input` to `output` until `input` ends. A line that
+/// is not UTF-8 gets a parse error like any other malformed line; serving goes on.
+pub fn serve_stdio(server: &McpServer, mut input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        if input.read_until(b'\n', &mut raw)? == 0 {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&raw);
         if line.trim().is_empty() {
             continue;
         }
@@ -151,7 +165,6 @@ pub fn serve_stdio(server: &McpServer, input: impl BufRead, mut output: impl Wri
             output.flush()?;
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -232,13 +245,16 @@ mod tests {
     #[test]
     fn stdio_answers_line_by_line_until_the_input_ends() {
         let (s, _d) = server();
-        let input = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\nnope\n";
+        let mut input: Vec<u8> = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\nnope\n".to_vec();
+        input.extend_from_slice(b"\xff\xfe not utf-8\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}");
         let mut out = Vec::new();
-        serve_stdio(&s, input.as_bytes(), &mut out).unwrap();
+        serve_stdio(&s, input.as_slice(), &mut out).unwrap();
         let lines: Vec<Value> =
             String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), 2, "one answer per request, none for the notification");
+        assert_eq!(lines.len(), 4, "one answer per request, none for the notification");
         assert_eq!(lines[0]["id"], 1);
         assert_eq!(lines[1]["error"]["code"], codes::PARSE_ERROR);
+        assert_eq!(lines[2]["error"]["code"], codes::PARSE_ERROR, "invalid UTF-8 is a parse error, not the end");
+        assert_eq!(lines[3]["id"], 2, "and serving goes on (a last line without newline included)");
     }
 }

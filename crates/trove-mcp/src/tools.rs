@@ -200,9 +200,22 @@ pub fn exists(name: &str) -> bool {
     definitions().iter().any(|t| t["name"] == name)
 }
 
-/// Runs a tool; failures become a result with `isError: true`.
-pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Value {
-    match run(engine, principal, name, args) {
+/// The tools that change data.
+const WRITING: &[&str] = &["store_memory", "update_memory", "delete_memory"];
+
+/// Runs a tool; failures become a result with `isError: true`. With `read_only` set, tools
+/// that change data are refused with that reason.
+pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value, read_only: Option<&str>) -> Value {
+    let result = match read_only {
+        Some(why) if WRITING.contains(&name) => Err(ToolError {
+            code: Code::WorkspaceLocked,
+            message: format!(
+                "this MCP server is read-only: {why}. Searching and reading memories work; to change memories, use the /mcp endpoint of the `trove serve` that holds the workspace, or retry once the other process has stopped"
+            ),
+        }),
+        _ => run(engine, principal, name, args),
+    };
+    match result {
         Ok(value) => {
             let text = serde_json::to_string_pretty(&value).unwrap_or_default();
             json!({"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": false})
@@ -245,13 +258,17 @@ fn string(tool: &str, v: Option<Value>, field: &str) -> Result<Option<String>, T
     }
 }
 
-fn integer(tool: &str, v: Option<Value>, field: &str, max: u64) -> Result<Option<u64>, ToolError> {
+fn integer(tool: &str, v: Option<Value>, field: &str, (min, max): (u64, u64)) -> Result<Option<u64>, ToolError> {
     match v {
         None => Ok(None),
-        Some(n) => match n.as_u64() {
-            Some(i) if i <= max => Ok(Some(i)),
-            _ => Err(bad(format!("{tool}: `{field}` must be a whole number from 0 to {max}, got {n}"))),
-        },
+        Some(n) => {
+            // 3.0 is a whole number too.
+            let whole = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+            match whole {
+                Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
+                _ => Err(bad(format!("{tool}: `{field}` must be a whole number from {min} to {max}, got {n}"))),
+            }
+        }
     }
 }
 
@@ -314,7 +331,7 @@ fn run(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Resu
                 .map(serde_json::from_value::<SearchMode>)
                 .transpose()
                 .map_err(|e| bad(format!("search: `mode` must be hybrid, semantic or keyword ({e})")))?;
-            let limit = integer(name, take(&mut m, "limit"), "limit", 50)?.unwrap_or(8) as usize;
+            let limit = integer(name, take(&mut m, "limit"), "limit", (1, 50))?.unwrap_or(8) as usize;
             let mut filter = ChunkFilter {
                 source: string(name, take(&mut m, "source"), "source")?,
                 uri_prefix: string(name, take(&mut m, "uri_prefix"), "uri_prefix")?,
@@ -345,11 +362,11 @@ fn run(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Resu
         }
         "expand_context" => {
             let vault = vault(engine, principal, named, Action::Search)?;
-            let chunk = integer(name, take(&mut m, "chunk_id"), "chunk_id", i64::MAX as u64)?
+            let chunk = integer(name, take(&mut m, "chunk_id"), "chunk_id", (0, i64::MAX as u64))?
                 .ok_or_else(|| bad("expand_context: `chunk_id` (from a search hit) is required"))?
                 as i64;
-            let before = integer(name, take(&mut m, "before"), "before", 20)?.unwrap_or(2) as usize;
-            let after = integer(name, take(&mut m, "after"), "after", 20)?.unwrap_or(2) as usize;
+            let before = integer(name, take(&mut m, "before"), "before", (0, 20))?.unwrap_or(2) as usize;
+            let after = integer(name, take(&mut m, "after"), "after", (0, 20))?.unwrap_or(2) as usize;
             let section = match take(&mut m, "section") {
                 None => false,
                 Some(Value::Bool(b)) => b,
@@ -381,10 +398,10 @@ fn run(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Resu
         }
         "find_similar" => {
             let vault = vault(engine, principal, named, Action::Search)?;
-            let chunk = integer(name, take(&mut m, "chunk_id"), "chunk_id", i64::MAX as u64)?
+            let chunk = integer(name, take(&mut m, "chunk_id"), "chunk_id", (0, i64::MAX as u64))?
                 .ok_or_else(|| bad("find_similar: `chunk_id` (from a search hit) is required"))?
                 as i64;
-            let limit = integer(name, take(&mut m, "limit"), "limit", 20)?.unwrap_or(5) as usize;
+            let limit = integer(name, take(&mut m, "limit"), "limit", (1, 20))?.unwrap_or(5) as usize;
             no_extra(name, &m)?;
             let (doc, _) = document_of(engine, &vault, chunk)?;
             let first = doc.chunks.first().ok_or_else(|| bad("find_similar: the document has no text"))?;
@@ -460,7 +477,7 @@ fn run(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Resu
         "list_memories" => {
             let vault = vault(engine, principal, named, Action::MemoriesRead)?;
             let cursor = string(name, take(&mut m, "cursor"), "cursor")?;
-            let limit = integer(name, take(&mut m, "limit"), "limit", 100)?.map(|l| l as usize);
+            let limit = integer(name, take(&mut m, "limit"), "limit", (1, 100))?.map(|l| l as usize);
             let scope: MemoryScope = parse(name, m)?;
             Ok(serde_json::to_value(engine.memory_list(&vault, &scope, cursor.as_deref(), limit)?).unwrap_or_default())
         }
@@ -500,9 +517,14 @@ fn document_of(engine: &Engine, vault: &str, chunk: i64) -> Result<(trove_types:
         code: Code::DocumentNotFound,
         message: format!("vault `{vault}` has no chunk {chunk}; pass a chunk_id from a search hit of this vault"),
     };
+    // An unknown vault is reported as such, before looking for the chunk.
+    engine.vault_overview(vault)?;
     let record =
         engine.store().chunks(&[chunk]).map_err(EngineError::from)?.into_iter().next().ok_or_else(not_found)?;
-    let doc = engine.document_get(vault, &record.document_id.to_string()).map_err(|_| not_found())?;
+    let doc = engine.document_get(vault, &record.document_id.to_string()).map_err(|e| match e {
+        EngineError::DocumentNotFound { .. } => not_found(),
+        other => other.into(),
+    })?;
     Ok((doc, record.index as usize))
 }
 

@@ -76,8 +76,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let ws = load(g)?;
             // Logs go to stderr (init_logging's writer); stdout is the protocol's.
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
-            let engine = Engine::open(ws, OpenMode::Write, "trove mcp")?;
-            let server = trove_mcp::McpServer::new(std::sync::Arc::new(engine), trove_engine::auth::Principal::Local);
+            // Another process (a server, an ingest, another agent's `trove mcp`) may hold the
+            // writer lock: then serve read-only rather than not at all.
+            let (engine, locked) = match Engine::open(ws.clone(), OpenMode::Write, "trove mcp") {
+                Ok(e) => (e, None),
+                Err(e) if trove_types::HasCode::code(&e) == Code::WorkspaceLocked => {
+                    tracing::warn!(reason = %e, "serving MCP read-only: memories cannot be changed");
+                    (Engine::open(ws, OpenMode::Read, "trove mcp")?, Some(e.to_string()))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut server =
+                trove_mcp::McpServer::new(std::sync::Arc::new(engine), trove_engine::auth::Principal::Local);
+            if let Some(why) = locked {
+                server = server.read_only(why);
+            }
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
             trove_mcp::serve_stdio(&server, stdin, stdout)

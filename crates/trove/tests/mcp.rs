@@ -141,3 +141,50 @@ fn stdio_writes_nothing_but_protocol_to_stdout() {
     assert_eq!(answers[2]["result"]["isError"], false, "{}", answers[2]);
     assert!(!out.stderr.is_empty(), "debug logs went to stderr");
 }
+
+/// Sends `lines` to a `trove mcp` and returns its answers (one JSON value per stdout line).
+fn exchange(mut child: std::process::Child, lines: &[&str]) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    for l in lines {
+        writeln!(stdin, "{l}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_second_trove_mcp_serves_read_only_beside_the_first() {
+    let dir = workspace();
+    let piped = |args: &[&str]| {
+        trove(dir.path(), args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    // The first holds the writer lock until its stdin closes.
+    let mut first = piped(&["mcp"]);
+    let mut first_out = BufReader::new(first.stdout.take().unwrap());
+    {
+        use std::io::Write;
+        let stdin = first.stdin.as_mut().unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"ping"}}"#).unwrap();
+        let mut line = String::new();
+        first_out.read_line(&mut line).unwrap();
+        assert!(line.contains("\"result\""), "the first server answers: {line}");
+    }
+    let answers = exchange(
+        piped(&["mcp"]),
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"tomatoes","mode":"keyword"}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"store_memory","arguments":{"text":"x"}}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"expand_context","arguments":{"vault":"nope","chunk_id":1}}}"#,
+        ],
+    );
+    assert_eq!(answers[0]["result"]["isError"], false, "searching works read-only: {}", answers[0]);
+    let refused = answers[1]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(refused.starts_with("error workspace_locked") && refused.contains("/mcp"), "{refused}");
+    let unknown = answers[2]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(unknown.starts_with("error vault_not_found"), "{unknown}");
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success());
+}
