@@ -95,6 +95,33 @@ const DISK_DOWN_BYTES: u64 = 64 * 1024 * 1024;
 /// Less free space than this is `degraded`.
 const DISK_LOW_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// How much room a folder's disk has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskLevel {
+    /// Enough.
+    Ok,
+    /// Under 1 GiB: ingest and uploads will soon fail.
+    Low,
+    /// Under 64 MiB: writes fail.
+    Full,
+}
+
+/// Free and total bytes of the disk holding `dir`, and how that rates; `/health` and `trove
+/// doctor` both judge by this.
+pub fn disk_space(dir: &std::path::Path) -> std::io::Result<(DiskLevel, u64, u64)> {
+    let s = rustix::fs::statvfs(dir).map_err(std::io::Error::from)?;
+    let free = s.f_bavail.saturating_mul(s.f_frsize);
+    let total = s.f_blocks.saturating_mul(s.f_frsize);
+    let level = if free < DISK_DOWN_BYTES {
+        DiskLevel::Full
+    } else if free < DISK_LOW_BYTES {
+        DiskLevel::Low
+    } else {
+        DiskLevel::Ok
+    };
+    Ok((level, free, total))
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -178,20 +205,16 @@ fn disk(state: &AppState) -> Component {
     let started = Instant::now();
     let dir = state.engine.workspace().data_dir();
     let mut d = serde_json::Map::new();
-    let (status, message) = match rustix::fs::statvfs(dir) {
+    let (status, message) = match disk_space(dir) {
         Err(e) => (Status::Down, format!("cannot read the free space of {}: {e}", dir.display())),
-        Ok(s) => {
-            let free = s.f_bavail.saturating_mul(s.f_frsize);
-            let total = s.f_blocks.saturating_mul(s.f_frsize);
+        Ok((level, free, total)) => {
             d.insert("free_bytes".into(), free.into());
             d.insert("total_bytes".into(), total.into());
             let mib = free / (1024 * 1024);
-            if free < DISK_DOWN_BYTES {
-                (Status::Down, format!("only {mib} MiB free for the data folder: writes will fail"))
-            } else if free < DISK_LOW_BYTES {
-                (Status::Degraded, format!("{mib} MiB free for the data folder: free some space"))
-            } else {
-                (Status::Ok, format!("{mib} MiB free for the data folder"))
+            match level {
+                DiskLevel::Full => (Status::Down, format!("only {mib} MiB free for the data folder: writes will fail")),
+                DiskLevel::Low => (Status::Degraded, format!("{mib} MiB free for the data folder: free some space")),
+                DiskLevel::Ok => (Status::Ok, format!("{mib} MiB free for the data folder")),
             }
         }
     };

@@ -50,6 +50,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use health::{DiskLevel, disk_space};
 pub use metrics::{Metrics, TimedEmbedder};
 
 /// Limits and intervals of a running server.

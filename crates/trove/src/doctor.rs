@@ -218,23 +218,22 @@ fn data_dir(dir: &Path) -> Outcome {
 
 fn disk(dir: &Path) -> Outcome {
     let at = if dir.exists() { dir } else { dir.parent().unwrap_or(dir) };
-    match rustix::fs::statvfs(at) {
+    match trove_server::disk_space(at) {
         Err(e) => fail(
             format!("cannot read the free space of {}: {e}", at.display()),
             "check that the path exists and is mounted",
         ),
-        Ok(s) => {
-            let free = s.f_bavail.saturating_mul(s.f_frsize);
+        Ok((level, free, _)) => {
             let mib = free / (1024 * 1024);
-            if mib < 100 {
-                fail(
+            match level {
+                trove_server::DiskLevel::Full => fail(
                     format!("{mib} MiB free"),
                     "No space left on device is next: free space or move storage.data_dir to a larger disk",
-                )
-            } else if mib < 1024 {
-                warn(format!("{mib} MiB free"), "ingest and uploads need room: free space or move storage.data_dir")
-            } else {
-                ok(format!("{mib} MiB free"))
+                ),
+                trove_server::DiskLevel::Low => {
+                    warn(format!("{mib} MiB free"), "ingest and uploads need room: free space or move storage.data_dir")
+                }
+                trove_server::DiskLevel::Ok => ok(format!("{mib} MiB free")),
             }
         }
     }
