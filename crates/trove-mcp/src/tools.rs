@@ -296,9 +296,7 @@ fn vault(engine: &Engine, principal: &Principal, named: Option<String>, action: 
             }
         }
     };
-    if *principal != Principal::Local
-        && !engine.store().vault(&name).map_err(EngineError::from)?.is_some_and(|v| principal.sees(&v))
-    {
+    if !engine.sees_vault(principal, &name)? {
         return Err(ToolError {
             code: Code::VaultNotFound,
             message: format!("no vault named `{name}` is visible to you; call list_vaults for the ones you can use"),
@@ -307,16 +305,19 @@ fn vault(engine: &Engine, principal: &Principal, named: Option<String>, action: 
     Ok(name)
 }
 
-fn visible_vaults(engine: &Engine, principal: &Principal) -> Result<Vec<String>, ToolError> {
+/// The vaults `principal` sees, with their counts.
+fn visible_overview(engine: &Engine, principal: &Principal) -> Result<Vec<trove_types::VaultSummary>, ToolError> {
     let mut out = Vec::new();
     for v in engine.vaults_overview()? {
-        let seen = *principal == Principal::Local
-            || engine.store().vault(&v.name).map_err(EngineError::from)?.is_some_and(|info| principal.sees(&info));
-        if seen {
-            out.push(v.name);
+        if engine.sees_vault(principal, &v.name)? {
+            out.push(v);
         }
     }
     Ok(out)
+}
+
+fn visible_vaults(engine: &Engine, principal: &Principal) -> Result<Vec<String>, ToolError> {
+    Ok(visible_overview(engine, principal)?.into_iter().map(|v| v.name).collect())
 }
 
 fn run(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Result<Value, ToolError> {
@@ -435,9 +436,7 @@ fn run(engine: &Engine, principal: &Principal, name: &str, args: &Value) -> Resu
                     message: "this API key can neither search nor read memories".into(),
                 });
             }
-            let visible = visible_vaults(engine, principal)?;
-            let vaults: Vec<_> = engine.vaults_overview()?.into_iter().filter(|v| visible.contains(&v.name)).collect();
-            Ok(json!({"vaults": vaults}))
+            Ok(json!({"vaults": visible_overview(engine, principal)?}))
         }
         "list_sources" => {
             let vault = vault(engine, principal, named, Action::Search)?;

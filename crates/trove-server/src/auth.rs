@@ -332,8 +332,7 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
     if let Some(vault) = path_param(&template, path, "vault") {
         let vault = vault.to_string();
         let p = principal.clone();
-        let seen =
-            blocking(state, move |e| Ok(e.store().vault(&vault)?.is_some_and(|v| p.sees(&v)).then_some(vault))).await?;
+        let seen = blocking(state, move |e| Ok(e.sees_vault(&p, &vault)?.then_some(vault))).await?;
         if seen.is_none() {
             return Err(not_found_vault(path_param(&template, path, "vault").unwrap_or_default()));
         }
@@ -344,7 +343,7 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
             let job = e.store().job_get(&id)?;
             let vault = job.and_then(|j| j.vault);
             Ok(match vault {
-                Some(v) => e.store().vault(&v)?.is_some_and(|v| p.sees(&v)),
+                Some(v) => e.sees_vault(&p, &v)?,
                 None => false,
             })
         })

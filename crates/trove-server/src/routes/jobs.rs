@@ -200,7 +200,7 @@ fn visible_jobs(e: &Engine, principal: &Principal, mut page: JobPage) -> Result<
         let visible = match seen.get(&vault) {
             Some(v) => *v,
             None => {
-                let v = e.store().vault(&vault)?.is_some_and(|info| principal.sees(&info));
+                let v = e.sees_vault(principal, &vault)?;
                 seen.insert(vault, v);
                 v
             }

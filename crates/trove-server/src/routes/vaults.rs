@@ -35,17 +35,13 @@ pub async fn list(
     Extension(principal): Extension<Principal>,
 ) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
     let vaults = blocking(&state, move |e| {
-        let mut all = e.vaults_overview()?;
-        if principal != Principal::Local {
-            let mut seen = Vec::with_capacity(all.len());
-            for v in all {
-                if e.store().vault(&v.name)?.is_some_and(|info| principal.sees(&info)) {
-                    seen.push(v);
-                }
+        let mut seen = Vec::new();
+        for v in e.vaults_overview()? {
+            if e.sees_vault(&principal, &v.name)? {
+                seen.push(v);
             }
-            all = seen;
         }
-        Ok(all)
+        Ok(seen)
     })
     .await?;
     Ok(JsonOut(vaults))
