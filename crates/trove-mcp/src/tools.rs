@@ -56,8 +56,13 @@ fn vault_only() -> Value {
     json!({"type": "object", "properties": {"vault": {"type": "string", "description": VAULT}}, "additionalProperties": false})
 }
 
-/// Every tool, as `tools/list` shows it.
-pub fn definitions() -> Vec<Value> {
+/// Every tool, as `tools/list` shows it (built once).
+pub fn definitions() -> &'static [Value] {
+    static DEFINITIONS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    DEFINITIONS.get_or_init(build_definitions)
+}
+
+fn build_definitions() -> Vec<Value> {
     let read_only = json!({"readOnlyHint": true, "openWorldHint": false});
     let writes = json!({"readOnlyHint": false, "destructiveHint": false, "openWorldHint": false});
     let destroys =

@@ -28,7 +28,7 @@ use crate::{ChunkId, DocumentId, Scored};
 /// Lucene's classic English stopword set (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`). Their
 /// postings cover most chunks, so scoring them visits nearly every row for a negligible
 /// change in ranking.
-pub(crate) const STOPWORDS: &[&str] = &[
+const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
     "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
 ];
@@ -95,9 +95,10 @@ impl Analyzer {
         Self::each_word(text, |w| f(&self.stem(w)));
     }
 
-    /// The distinct terms of a query, in order of first appearance, at most
-    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else.
-    pub fn query_terms(&self, query: &str) -> Vec<String> {
+    /// The distinct folded words of a query, in order of first appearance, at most
+    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else. Unstemmed:
+    /// the query policy shared by this index and the FTS5 queries of memories.
+    pub fn query_words(query: &str) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
         Self::each_word(query, |w| {
             if words.len() < MAX_QUERY_TERMS * 2 && !words.iter().any(|x| x == w) {
@@ -107,8 +108,15 @@ impl Analyzer {
         if words.iter().any(|w| !STOPWORDS.contains(&w.as_str())) {
             words.retain(|w| !STOPWORDS.contains(&w.as_str()));
         }
+        words.truncate(MAX_QUERY_TERMS);
+        words
+    }
+
+    /// The distinct terms of a query, in order of first appearance, at most
+    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else.
+    pub fn query_terms(&self, query: &str) -> Vec<String> {
         let mut terms: Vec<String> = Vec::new();
-        for w in &words {
+        for w in &Self::query_words(query) {
             let t = self.stem(w);
             if !terms.iter().any(|x| *x == t) {
                 terms.push(t.into_owned());

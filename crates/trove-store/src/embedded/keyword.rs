@@ -12,41 +12,15 @@ use rusqlite::{Connection, params};
 
 use crate::{ChunkFilter, Scored, StoreError};
 
-/// The most distinct words a query keeps.
-const MAX_TERMS: usize = 64;
-
 /// How many FTS5 candidates per wanted hit are ranked before the vault and filter checks;
 /// when too few survive the checks, every match is ranked and filtered in SQL instead.
 const OVERSAMPLE: usize = 4;
-
-fn is_stopword(word: &str) -> bool {
-    crate::bm25::STOPWORDS.contains(&word)
-}
-
-/// The distinct lower-cased words of `text`, in order of first appearance, at most
-/// [`MAX_TERMS`].
-fn words(text: &str) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::new();
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let w = word.to_lowercase();
-        if !terms.contains(&w) {
-            terms.push(w);
-        }
-        if terms.len() == MAX_TERMS {
-            break;
-        }
-    }
-    terms
-}
 
 /// Turns free text into an FTS5 query: every word quoted (so no operator syntax can leak
 /// in), stopwords dropped unless the text has nothing else, joined with OR. `None` when the
 /// text has no searchable word.
 pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let mut terms = words(text);
-    if terms.iter().any(|t| !is_stopword(t)) {
-        terms.retain(|t| !is_stopword(t));
-    }
+    let terms = crate::bm25::Analyzer::query_words(text);
     if terms.is_empty() {
         return None;
     }
@@ -181,6 +155,6 @@ mod tests {
     fn fts_query_keeps_at_most_max_terms() {
         let text: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
         let q = fts_query(&text.join(" ")).unwrap();
-        assert_eq!(q.matches(" OR ").count(), MAX_TERMS - 1);
+        assert_eq!(q.matches(" OR ").count(), crate::bm25::MAX_QUERY_TERMS - 1);
     }
 }
