@@ -22,7 +22,7 @@ use candle_core::{DType, Result as CandleResult, Tensor};
 
 use rayon::prelude::*;
 
-use crate::kernels::{self, Activation, Threads, View};
+use crate::kernels::{self, Activation, Threads, View, WeightMatrix};
 use serde::Deserialize;
 
 /// The fields of a Hugging Face BERT `config.json` this encoder uses.
@@ -175,11 +175,11 @@ struct LayerNorm {
     beta: Vec<f32>,
 }
 
-/// A linear layer stored as a row-major `(in, out)` matrix plus bias.
+/// A linear layer: its `(in, out)` weight matrix, prepared for the fastest kernel, plus bias.
 struct Linear {
-    weight_t: Vec<f32>,
+    /// `(in, out)`: `xs · weight` is the layer's product.
+    weight: WeightMatrix,
     bias: Vec<f32>,
-    out: usize,
     inp: usize,
 }
 
@@ -187,14 +187,13 @@ impl Linear {
     /// From PyTorch's `(out, in)` weight layout.
     fn from_torch(weight: &Tensor, bias: &Tensor) -> CandleResult<Self> {
         let (out, inp) = weight.dims2()?;
-        Ok(Linear { weight_t: weight.t()?.contiguous()?.flatten_all()?.to_vec1()?, bias: bias.to_vec1()?, out, inp })
+        let weight_t = weight.t()?.contiguous()?.flatten_all()?.to_vec1()?;
+        Ok(Linear { weight: WeightMatrix::new(weight_t, inp, out), bias: bias.to_vec1()?, inp })
     }
 
     /// `dst (rows × out) = xs (rows × in) · W` (`+=` when `accumulate`); no bias.
     fn matmul(&self, dst: &mut [f32], xs: &[f32], rows: usize, accumulate: bool, threads: Threads) {
-        let a = View { data: xs, rs: self.inp, cs: 1 };
-        let b = View { data: &self.weight_t, rs: self.out, cs: 1 };
-        kernels::matmul(dst, self.out, a, b, (rows, self.out, self.inp), accumulate, threads);
+        self.weight.matmul(dst, self.weight.n(), xs, self.inp, rows, accumulate, threads);
     }
 }
 

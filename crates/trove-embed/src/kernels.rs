@@ -1,5 +1,8 @@
-//! The numeric kernels of the forward pass, and the only place in the crate with `unsafe`.
+//! The numeric kernels of the forward pass, and (with its `packed` submodule) the only place in
+//! the crate with `unsafe`.
 //!
+//! - [`WeightMatrix`] (in `packed`): products with a constant right operand (the weights),
+//!   packed once at load time for an AVX2 + FMA micro-kernel; the forward pass's big GEMMs.
 //! - [`matmul`]: a safe, bounds-checked front for the `gemm` crate's strided f32 GEMM (packed,
 //!   AVX2/FMA micro-kernels picked at run time, optionally multi-threaded on rayon).
 //! - Row-wise element-wise kernels (bias + activation, bias + LayerNorm, softmax), written as
@@ -12,6 +15,10 @@
 //! rational `erf` of Eigen/XLA) accurate to a few ulp, so they vectorise.
 
 #![allow(unsafe_code)]
+
+mod packed;
+
+pub(crate) use packed::WeightMatrix;
 
 /// How many threads a GEMM may use (1 = the calling thread only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
