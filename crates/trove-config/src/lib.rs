@@ -23,7 +23,7 @@ pub use error::ConfigError;
 pub use load::{CONFIG_FILE, ENV_FILE, UPLOAD_SOURCE, Workspace, valid_name};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LocalFileConfig,
-    LogConfig, LogFormat, RateLimitsConfig, SearchConfig, ServerConfig, SourceConfig, StorageConfig, TlsConfig,
-    VaultConfig,
+    AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LlmConfig,
+    LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat,
+    RateLimitsConfig, SearchConfig, ServerConfig, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
 };

@@ -215,6 +215,75 @@ pub fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// The `llm:` section, checked only when `embedder.provider` is `llm`.
+fn validate_llm(llm: &crate::LlmConfig) -> Result<(), ConfigError> {
+    use crate::LlmProvider;
+    let invalid = |key: &str, message: String| Err(ConfigError::Invalid { key: key.into(), message });
+    match &llm.base_url {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            return invalid("llm.base_url", format!("`{url}` is not an http:// or https:// URL"));
+        }
+        None if matches!(llm.provider, LlmProvider::AzureOpenai | LlmProvider::Custom) => {
+            return invalid(
+                "llm.base_url",
+                "is required for this provider: e.g. https://NAME.openai.azure.com (Azure) or \
+                 http://localhost:8080/v1 (an OpenAI-compatible server)"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if llm.models.embeddings.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return invalid(
+            "llm.models.embeddings",
+            "is required: the embeddings model, e.g. text-embedding-3-small (Azure: the deployment name)".into(),
+        );
+    }
+    match llm.embeddings.vector_size {
+        None | Some(0) => {
+            return invalid(
+                "llm.embeddings.vector_size",
+                "is required: the dimension the model returns, e.g. 1536 for text-embedding-3-small".into(),
+            );
+        }
+        Some(n) if n > 65_536 => return invalid("llm.embeddings.vector_size", "must be at most 65536".into()),
+        _ => {}
+    }
+    if llm.embeddings.batch_size == 0 || llm.embeddings.batch_size > 2048 {
+        return invalid("llm.embeddings.batch_size", "must be between 1 and 2048".into());
+    }
+    if llm.embeddings.max_input_tokens < 16 {
+        return invalid("llm.embeddings.max_input_tokens", "must be at least 16".into());
+    }
+    let r = &llm.request;
+    if !(r.timeout_s > 0.0 && r.timeout_s <= 3600.0) {
+        return invalid("llm.request.timeout_s", "must be more than 0 and at most 3600".into());
+    }
+    if r.max_retries > 100 {
+        return invalid("llm.request.max_retries", "must be at most 100".into());
+    }
+    if !(r.backoff_min_s >= 0.0 && r.backoff_max_s >= r.backoff_min_s && r.backoff_max_s <= 3600.0) {
+        return invalid(
+            "llm.request.backoff_min_s",
+            "must be at least 0 and at most llm.request.backoff_max_s (itself at most 3600)".into(),
+        );
+    }
+    if llm.rate_limits.concurrency == 0 {
+        return invalid("llm.rate_limits.concurrency", "must be at least 1".into());
+    }
+    if let Some(ca) = &llm.tls.ca_file
+        && !ca.is_file()
+    {
+        return Err(ConfigError::BadPath {
+            key: "llm.tls.ca_file".into(),
+            path: ca.clone(),
+            message: "not a file".into(),
+            fix: "point it at a PEM file of CA certificates, or remove it to trust the built-in roots".into(),
+        });
+    }
+    Ok(())
+}
+
 fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| Err(ConfigError::Invalid { key, message });
     if config.embedder.batch_size == 0 || config.embedder.batch_size > 1024 {
@@ -283,6 +352,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 "install the model with `trove model install`, or remove embedder.model_dir to use the default location"
                     .into(),
         });
+    }
+    if config.embedder.provider == crate::EmbedderProvider::Llm {
+        validate_llm(&config.llm)?;
     }
     for (vname, vault) in &config.vaults {
         if !valid_name(vname) {

@@ -14,6 +14,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Which model turns text into vectors.
     pub embedder: EmbedderConfig,
+    /// A REST embeddings API (`embedder.provider: llm`).
+    pub llm: LlmConfig,
     /// Search defaults.
     pub search: SearchConfig,
     /// Ingest limits.
@@ -35,6 +37,7 @@ impl Default for Config {
         Config {
             storage: StorageConfig::default(),
             embedder: EmbedderConfig::default(),
+            llm: LlmConfig::default(),
             search: SearchConfig::default(),
             ingest: IngestConfig::default(),
             log: LogConfig::default(),
@@ -60,13 +63,131 @@ impl Default for StorageConfig {
     }
 }
 
-/// Embedding providers. Only the built-in local model exists so far.
+/// Embedding providers.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum EmbedderProvider {
     /// all-MiniLM-L6-v2, computed in-process, offline.
     #[default]
     Builtin,
+    /// A REST embeddings API, configured in the `llm:` section.
+    Llm,
+}
+
+/// The kinds of REST embeddings API `llm.provider` names.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProvider {
+    /// OpenAI (`POST {base_url}/embeddings`, bearer key); default base URL
+    /// `https://api.openai.com/v1`.
+    #[default]
+    Openai,
+    /// Azure OpenAI (`POST {base_url}/openai/deployments/{model}/embeddings?api-version=...`,
+    /// `api-key` header); `models.embeddings` is the deployment name.
+    AzureOpenai,
+    /// Ollama (`POST {base_url}/api/embed`); default base URL `http://localhost:11434`.
+    Ollama,
+    /// Any OpenAI-compatible server (vLLM, Hugging Face TEI, LiteLLM, LocalAI...): the OpenAI
+    /// protocol at the given `base_url`.
+    Custom,
+}
+
+/// `llm:`: a REST embeddings API, used when `embedder.provider` is `llm`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Which protocol.
+    pub provider: LlmProvider,
+    /// The API's base URL; required for `azure_openai` and `custom`.
+    pub base_url: Option<String>,
+    /// The key (never printed or logged); usually `${OPENAI_API_KEY}`.
+    pub api_key: Option<String>,
+    /// Azure's `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// Model names.
+    pub models: LlmModels,
+    /// Embedding settings.
+    pub embeddings: LlmEmbeddings,
+    /// Timeouts and retries.
+    pub request: LlmRequest,
+    /// Client-side limits, so that Trove stays under the provider's.
+    pub rate_limits: LlmRateLimits,
+    /// Trust settings for HTTPS.
+    pub tls: LlmTls,
+}
+
+/// `llm.models:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmModels {
+    /// The embeddings model (Azure: the deployment name). Required.
+    pub embeddings: Option<String>,
+}
+
+/// `llm.embeddings:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmEmbeddings {
+    /// The dimension the model returns (e.g. 1536 for text-embedding-3-small). Required: a
+    /// response of another dimension is refused before anything is written.
+    pub vector_size: Option<usize>,
+    /// Texts per request.
+    pub batch_size: usize,
+    /// The longest input the model accepts, in (estimated) tokens; chunks are cut to fit.
+    pub max_input_tokens: usize,
+}
+
+impl Default for LlmEmbeddings {
+    fn default() -> Self {
+        LlmEmbeddings { vector_size: None, batch_size: 64, max_input_tokens: 8191 }
+    }
+}
+
+/// `llm.request:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmRequest {
+    /// Seconds one HTTP request may take, connecting included.
+    pub timeout_s: f64,
+    /// Retries after the first attempt, on 429, 5xx, timeouts and connection errors.
+    pub max_retries: u32,
+    /// First retry delay in seconds; doubles per retry, with jitter.
+    pub backoff_min_s: f64,
+    /// Longest retry delay in seconds (a longer `Retry-After` is still honoured).
+    pub backoff_max_s: f64,
+}
+
+impl Default for LlmRequest {
+    fn default() -> Self {
+        LlmRequest { timeout_s: 30.0, max_retries: 5, backoff_min_s: 0.5, backoff_max_s: 30.0 }
+    }
+}
+
+/// `llm.rate_limits:`; 0 means no limit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmRateLimits {
+    /// Requests per minute.
+    pub rpm: u32,
+    /// Tokens per minute (estimated from the text).
+    pub tpm: u32,
+    /// Requests in flight at once.
+    pub concurrency: u32,
+}
+
+impl Default for LlmRateLimits {
+    fn default() -> Self {
+        LlmRateLimits { rpm: 0, tpm: 0, concurrency: 4 }
+    }
+}
+
+/// `llm.tls:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmTls {
+    /// A PEM bundle of CA certificates to trust instead of the built-in Mozilla roots (for a
+    /// TLS-inspecting proxy or a private CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `embedder:`.

@@ -23,6 +23,32 @@ embedder:
   batch_size: 32
   threads: 0
 
+# A REST embeddings API instead of the built-in model: set embedder.provider to `llm`.
+# Changing the model later needs `trove ingest --reembed` (vectors of two models never mix).
+# llm:
+#   provider: openai            # openai | azure_openai | ollama | custom (any OpenAI-compatible server)
+#   base_url: https://api.openai.com/v1
+#   api_key: ${OPENAI_API_KEY}  # never printed or logged
+#   # api_version: 2024-10-21   # azure_openai only
+#   models:
+#     embeddings: text-embedding-3-small   # azure_openai: the deployment name
+#   embeddings:
+#     vector_size: 1536         # required: a response of another dimension is refused
+#     batch_size: 64            # texts per request
+#     max_input_tokens: 8191
+#   request:
+#     timeout_s: 30             # per HTTP request
+#     max_retries: 5            # on 429 (honouring Retry-After), 5xx, timeouts, connection errors
+#     backoff_min_s: 0.5
+#     backoff_max_s: 30
+#   rate_limits:                # 0 = unlimited
+#     rpm: 0
+#     tpm: 0
+#     concurrency: 4
+#   tls:
+#     ca_file: /etc/ssl/corp-ca.pem   # trust a private CA instead of the built-in roots
+# HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment are honoured.
+
 search:
   default_mode: hybrid   # hybrid | semantic | keyword
   default_limit: 10

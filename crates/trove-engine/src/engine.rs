@@ -2,8 +2,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use trove_config::{EmbedderProvider, Workspace};
-use trove_embed::{Embedder, LocalEmbedder, LocalOptions};
+use std::time::Duration;
+
+use trove_config::{EmbedderProvider, LlmConfig, LlmProvider, Workspace};
+use trove_embed::{Embedder, LocalEmbedder, LocalOptions, RestEmbedder, RestOptions, RestProtocol};
 use trove_store::StoreWrite;
 use trove_store::embedded::EmbeddedStore;
 
@@ -53,15 +55,23 @@ impl Engine {
             OpenMode::Read => Box::new(EmbeddedStore::open_reader(&dir)?),
         };
         let spec = spec_for(&workspace);
-        let config = workspace.config.embedder.clone();
-        let factory: EmbedderFactory = Box::new(move || {
-            let dir = trove_embed::model::resolve_or_install(config.model_dir.as_deref(), config.auto_install)?;
-            let opts = LocalOptions { batch_size: config.batch_size, threads: config.threads };
-            let started = std::time::Instant::now();
-            let embedder = LocalEmbedder::load(&dir, &opts)?;
-            tracing::debug!(model = %dir.display(), ms = started.elapsed().as_millis() as u64, "loaded the embedding model");
-            Ok(Arc::new(embedder) as Arc<dyn Embedder>)
-        });
+        let factory: EmbedderFactory = match workspace.config.embedder.provider {
+            EmbedderProvider::Builtin => {
+                let config = workspace.config.embedder.clone();
+                Box::new(move || {
+                    let dir = trove_embed::model::resolve_or_install(config.model_dir.as_deref(), config.auto_install)?;
+                    let opts = LocalOptions { batch_size: config.batch_size, threads: config.threads };
+                    let started = std::time::Instant::now();
+                    let embedder = LocalEmbedder::load(&dir, &opts)?;
+                    tracing::debug!(model = %dir.display(), ms = started.elapsed().as_millis() as u64, "loaded the embedding model");
+                    Ok(Arc::new(embedder) as Arc<dyn Embedder>)
+                })
+            }
+            EmbedderProvider::Llm => {
+                let opts = rest_options(&workspace.config.llm);
+                Box::new(move || Ok(Arc::new(RestEmbedder::new(opts.clone())?) as Arc<dyn Embedder>))
+            }
+        };
         Ok(Engine { workspace, store, spec, embedder: OnceLock::new(), factory })
     }
 
@@ -109,11 +119,48 @@ impl Engine {
     }
 }
 
+/// The REST embedder's options from the `llm:` section (validated when the configuration was
+/// loaded), with the proxy the environment names for its URL.
+pub fn rest_options(llm: &LlmConfig) -> RestOptions {
+    let (provider, protocol, default_url) = match llm.provider {
+        LlmProvider::Openai => ("openai", RestProtocol::OpenAi, "https://api.openai.com/v1"),
+        LlmProvider::AzureOpenai => ("azure_openai", RestProtocol::Azure, ""),
+        LlmProvider::Ollama => ("ollama", RestProtocol::Ollama, "http://localhost:11434"),
+        LlmProvider::Custom => ("custom", RestProtocol::OpenAi, ""),
+    };
+    let base_url = llm.base_url.clone().unwrap_or_else(|| default_url.to_string());
+    let proxy = trove_embed::proxy_from_env(&base_url, |name| std::env::var(name).ok());
+    RestOptions {
+        provider: provider.into(),
+        protocol,
+        base_url,
+        api_key: llm.api_key.clone().filter(|k| !k.is_empty()),
+        api_version: llm.api_version.clone(),
+        model: llm.models.embeddings.clone().unwrap_or_default(),
+        dimension: llm.embeddings.vector_size.unwrap_or(0),
+        batch_size: llm.embeddings.batch_size,
+        max_input_tokens: llm.embeddings.max_input_tokens,
+        timeout: Duration::from_secs_f64(llm.request.timeout_s),
+        max_retries: llm.request.max_retries,
+        backoff_min: Duration::from_secs_f64(llm.request.backoff_min_s),
+        backoff_max: Duration::from_secs_f64(llm.request.backoff_max_s),
+        rpm: llm.rate_limits.rpm,
+        tpm: llm.rate_limits.tpm,
+        concurrency: llm.rate_limits.concurrency,
+        ca_file: llm.tls.ca_file.clone(),
+        proxy,
+    }
+}
+
 fn spec_for(workspace: &Workspace) -> EmbedderSpec {
     match workspace.config.embedder.provider {
         EmbedderProvider::Builtin => EmbedderSpec {
             model_id: trove_embed::model::MODEL_ID.to_string(),
             dimension: trove_embed::model::DIMENSION,
         },
+        EmbedderProvider::Llm => {
+            let opts = rest_options(&workspace.config.llm);
+            EmbedderSpec { model_id: format!("{}/{}", opts.provider, opts.model), dimension: opts.dimension }
+        }
     }
 }

@@ -64,6 +64,14 @@ pub enum Code {
     EmbeddingFailed,
     /// A vault's vectors were made by another model or dimension than the configured one.
     EmbedderMismatch,
+    /// A remote embeddings API refused Trove's key (401/403).
+    EmbedderUnauthorized,
+    /// A remote embeddings API rejected the request (400/404/422: model, deployment or URL).
+    EmbedderRejected,
+    /// A remote embeddings API kept failing (429, 5xx, timeouts, connection errors) after retries.
+    EmbedderUnavailable,
+    /// A remote embeddings API returned vectors of another dimension than configured.
+    EmbedderDimension,
     /// Another live process holds the workspace's writer lock.
     WorkspaceLocked,
     /// The store could not be opened, read or written.
@@ -156,6 +164,10 @@ impl Code {
             Code::ModelInstallFailed => ("model_install_failed", System, 503, 69),
             Code::EmbeddingFailed => ("embedding_failed", System, 502, 69),
             Code::EmbedderMismatch => ("embedder_mismatch", InvalidRequest, 409, 65),
+            Code::EmbedderUnauthorized => ("embedder_unauthorized", System, 502, 77),
+            Code::EmbedderRejected => ("embedder_rejected", System, 502, 78),
+            Code::EmbedderUnavailable => ("embedder_unavailable", System, 503, 69),
+            Code::EmbedderDimension => ("embedder_dimension", System, 502, 78),
             Code::WorkspaceLocked => ("workspace_locked", System, 423, 75),
             Code::StoreFailed => ("store_failed", System, 500, 74),
             Code::StoreTooNew => ("store_too_new", System, 500, 74),
@@ -250,6 +262,10 @@ mod tests {
             Code::ModelInstallFailed,
             Code::EmbeddingFailed,
             Code::EmbedderMismatch,
+            Code::EmbedderUnauthorized,
+            Code::EmbedderRejected,
+            Code::EmbedderUnavailable,
+            Code::EmbedderDimension,
             Code::WorkspaceLocked,
             Code::StoreFailed,
             Code::StoreTooNew,

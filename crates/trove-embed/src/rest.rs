@@ -1,0 +1,660 @@
+//! [`RestEmbedder`]: embeddings from a REST API — OpenAI, Azure OpenAI, Ollama, or any
+//! OpenAI-compatible server (vLLM, Hugging Face TEI, LiteLLM) — over one blocking HTTP client.
+//!
+//! It owns what goes wrong with such APIs: every request has a timeout; 429 honours
+//! `Retry-After` and pauses every caller, not just the one that got it; 5xx, timeouts and
+//! connection errors are retried with exponential backoff and full jitter; 400/401/403/404 are
+//! not retried and say what to fix; a vector of another dimension than configured is an error
+//! before the caller writes anything. Client-side limits (requests and tokens per minute,
+//! requests in flight) keep Trove under the provider's quotas. The proxy comes from
+//! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` ([`proxy_from_env`]), trust from the
+//! built-in Mozilla roots or a CA bundle. The key is sent only in its header: it is absent from
+//! `Debug`, logs and error messages.
+//!
+//! Tokens are estimated, not counted (no tokenizer of the remote model is at hand): one per three
+//! bytes, which over-counts English for BPE tokenizers, so chunks stay within the model's limit.
+
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::{EmbedError, Embedder};
+
+/// The wire protocol of an embeddings API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestProtocol {
+    /// `POST {base}/embeddings` with `{model, input}`, bearer key (OpenAI and compatibles).
+    OpenAi,
+    /// `POST {base}/openai/deployments/{model}/embeddings?api-version=V`, `api-key` header.
+    Azure,
+    /// `POST {base}/api/embed` with `{model, input}` (Ollama).
+    Ollama,
+}
+
+/// Everything a [`RestEmbedder`] needs; the engine builds it from the `llm:` section.
+#[derive(Clone)]
+pub struct RestOptions {
+    /// The provider's name for messages and the model id (`openai`, `ollama`...).
+    pub provider: String,
+    /// The protocol.
+    pub protocol: RestProtocol,
+    /// Base URL, without a trailing slash.
+    pub base_url: String,
+    /// The key, if the API wants one.
+    pub api_key: Option<String>,
+    /// Azure's `api-version`.
+    pub api_version: Option<String>,
+    /// Model (Azure: deployment).
+    pub model: String,
+    /// The dimension every vector must have.
+    pub dimension: usize,
+    /// Texts per request.
+    pub batch_size: usize,
+    /// Longest input in estimated tokens; longer texts are cut.
+    pub max_input_tokens: usize,
+    /// Time limit of one HTTP request, connecting included.
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff delay; doubles per retry up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest backoff delay (a longer `Retry-After` is still honoured).
+    pub backoff_max: Duration,
+    /// Requests per minute (0 = unlimited).
+    pub rpm: u32,
+    /// Estimated tokens per minute (0 = unlimited).
+    pub tpm: u32,
+    /// Requests in flight at once (at least 1).
+    pub concurrency: u32,
+    /// PEM bundle of CAs to trust instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Proxy URL (see [`proxy_from_env`]).
+    pub proxy: Option<String>,
+}
+
+impl std::fmt::Debug for RestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestOptions")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("model", &self.model)
+            .field("dimension", &self.dimension)
+            .field("proxy", &self.proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The proxy a request to `url` should use according to the environment (`var` looks a
+/// variable up): `HTTPS_PROXY` for https and `HTTP_PROXY` for http URLs (either case), else
+/// `ALL_PROXY`; none when the host matches `NO_PROXY` (`*`, a host name, or a domain suffix
+/// with or without a leading dot; a `:port` on an entry is ignored).
+pub fn proxy_from_env(url: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let get = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.trim().is_empty()));
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?.rsplit('@').next()?;
+    let host = if host.starts_with('[') {
+        host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or(host)
+    } else {
+        host.split(':').next().unwrap_or(host)
+    }
+    .to_ascii_lowercase();
+    if let Some(no_proxy) = get(&["NO_PROXY", "no_proxy"]) {
+        for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                return None;
+            }
+            let entry = entry.split(':').next().unwrap_or(entry).trim_start_matches('.').to_ascii_lowercase();
+            if host == entry || host.ends_with(&format!(".{entry}")) {
+                return None;
+            }
+        }
+    }
+    let names: &[&str] = if scheme.eq_ignore_ascii_case("https") {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    get(names)
+}
+
+/// Estimated tokens of `text`: one per three bytes, rounded up.
+fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(3)
+}
+
+/// Client-side limits shared by every caller of one embedder: requests in flight, request and
+/// token buckets refilled continuously, and a pause every caller honours after a 429.
+struct Limiter {
+    state: Mutex<LimiterState>,
+    changed: Condvar,
+    concurrency: u32,
+    rpm: f64,
+    tpm: f64,
+}
+
+struct LimiterState {
+    in_flight: u32,
+    requests: f64,
+    tokens: f64,
+    refilled: Instant,
+    paused_until: Option<Instant>,
+}
+
+/// A slot of [`Limiter`]; returns it when dropped.
+struct Permit<'a>(&'a Limiter);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Limiter {
+    fn new(concurrency: u32, rpm: u32, tpm: u32) -> Self {
+        Limiter {
+            state: Mutex::new(LimiterState {
+                in_flight: 0,
+                requests: f64::from(rpm),
+                tokens: f64::from(tpm),
+                refilled: Instant::now(),
+                paused_until: None,
+            }),
+            changed: Condvar::new(),
+            concurrency: concurrency.max(1),
+            rpm: f64::from(rpm),
+            tpm: f64::from(tpm),
+        }
+    }
+
+    /// Waits until a request of `tokens` estimated tokens may go out.
+    fn acquire(&self, tokens: usize) -> Permit<'_> {
+        // A request larger than the whole token budget goes out when the bucket is full.
+        let cost = (tokens as f64).min(self.tpm);
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            let elapsed = now.duration_since(s.refilled).as_secs_f64();
+            s.refilled = now;
+            s.requests = (s.requests + elapsed * self.rpm / 60.0).min(self.rpm);
+            s.tokens = (s.tokens + elapsed * self.tpm / 60.0).min(self.tpm);
+            let mut wait = Duration::ZERO;
+            if let Some(until) = s.paused_until {
+                if until > now {
+                    wait = until - now;
+                } else {
+                    s.paused_until = None;
+                }
+            }
+            if self.rpm > 0.0 && s.requests < 1.0 {
+                wait = wait.max(Duration::from_secs_f64((1.0 - s.requests) * 60.0 / self.rpm));
+            }
+            if self.tpm > 0.0 && s.tokens < cost {
+                wait = wait.max(Duration::from_secs_f64((cost - s.tokens) * 60.0 / self.tpm));
+            }
+            if s.in_flight >= self.concurrency {
+                // Woken by a returned permit; the bound only guards against a lost wake-up.
+                wait = wait.max(Duration::from_millis(100));
+            } else if wait.is_zero() {
+                s.in_flight += 1;
+                if self.rpm > 0.0 {
+                    s.requests -= 1.0;
+                }
+                if self.tpm > 0.0 {
+                    s.tokens -= cost;
+                }
+                return Permit(self);
+            }
+            s = self.changed.wait_timeout(s, wait).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Makes every caller wait `delay` before its next request (after a 429).
+    fn pause(&self, delay: Duration) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let until = Instant::now() + delay;
+        s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));
+    }
+}
+
+/// Why one attempt failed.
+enum Attempt {
+    /// Worth retrying; with the server's `Retry-After` when it sent one (a 429 then also
+    /// pauses every caller).
+    Retry { why: String, retry_after: Option<Duration>, throttled: bool },
+    /// Retrying cannot help.
+    Fatal(EmbedError),
+}
+
+/// Embeddings from a REST API; see the module documentation.
+pub struct RestEmbedder {
+    opts: RestOptions,
+    model_id: String,
+    url: String,
+    agent: ureq::Agent,
+    limiter: Limiter,
+}
+
+impl std::fmt::Debug for RestEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestEmbedder").field("model_id", &self.model_id).field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// The most bytes of an error response Trove reads.
+const MAX_ERROR_BODY: u64 = 16 * 1024;
+/// The most bytes of a successful response Trove reads (a batch of 2,048 vectors of 3,072
+/// floats as JSON is about 130 MB).
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+
+impl RestEmbedder {
+    /// Prepares the client; makes no request.
+    pub fn new(opts: RestOptions) -> Result<Self, EmbedError> {
+        let base = opts.base_url.trim_end_matches('/').to_string();
+        let url = match opts.protocol {
+            RestProtocol::OpenAi => format!("{base}/embeddings"),
+            RestProtocol::Ollama => format!("{base}/api/embed"),
+            RestProtocol::Azure => format!(
+                "{base}/openai/deployments/{}/embeddings?api-version={}",
+                opts.model,
+                opts.api_version.as_deref().unwrap_or("2024-10-21")
+            ),
+        };
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &opts.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                EmbedError::ProviderConfig(format!("cannot read llm.tls.ca_file {}: {e}", path.display()))
+            })?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(EmbedError::ProviderConfig(format!(
+                    "llm.tls.ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let proxy = match &opts.proxy {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| {
+                EmbedError::ProviderConfig(format!("the proxy `{p}` (from HTTPS_PROXY/HTTP_PROXY) is not usable: {e}"))
+            })?),
+            None => None,
+        };
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(opts.timeout))
+            .proxy(proxy)
+            .tls_config(tls.build())
+            .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .build();
+        let model_id = format!("{}/{}", opts.provider, opts.model);
+        let limiter = Limiter::new(opts.concurrency, opts.rpm, opts.tpm);
+        Ok(RestEmbedder { agent: ureq::Agent::new_with_config(config), model_id, url, limiter, opts })
+    }
+
+    /// The endpoint this embedder posts to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `text` cut to the model's limit (at a character boundary).
+    fn truncated<'a>(&self, text: &'a str) -> &'a str {
+        let max = self.opts.max_input_tokens.saturating_mul(3);
+        if text.len() <= max {
+            return text;
+        }
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    }
+
+    /// `detail` with the key removed, cut to a readable length.
+    fn clean(&self, detail: &str) -> String {
+        let mut d = detail.trim().to_string();
+        if let Some(key) = self.opts.api_key.as_deref().filter(|k| k.len() >= 4) {
+            d = d.replace(key, "***");
+        }
+        if d.len() > 300 {
+            let mut end = 300;
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            d.truncate(end);
+            d.push('…');
+        }
+        if d.is_empty() { "no details".into() } else { d }
+    }
+
+    /// One request for one batch.
+    fn attempt(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, Attempt> {
+        let body = match self.opts.protocol {
+            RestProtocol::OpenAi => {
+                serde_json::json!({"model": self.opts.model, "input": batch, "encoding_format": "float"})
+            }
+            RestProtocol::Azure => serde_json::json!({"input": batch}),
+            RestProtocol::Ollama => serde_json::json!({"model": self.opts.model, "input": batch}),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| Attempt::Fatal(EmbedError::Embedding(e.to_string())))?;
+        let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
+        if let Some(key) = &self.opts.api_key {
+            request = match self.opts.protocol {
+                RestProtocol::Azure => request.header("api-key", key),
+                _ => request.header("Authorization", format!("Bearer {key}")),
+            };
+        }
+        let mut response = match request.send(&body[..]) {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_failure(e)),
+        };
+        let status = response.status().as_u16();
+        if status == 200 {
+            let bytes = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
+                Attempt::Retry { why: format!("reading the answer: {e}"), retry_after: None, throttled: false }
+            })?;
+            return self.parse(&bytes, batch.len()).map_err(Attempt::Fatal);
+        }
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+        let text = response.body_mut().with_config().limit(MAX_ERROR_BODY).read_to_string().unwrap_or_default();
+        let detail = self.clean(&error_message(&text));
+        let (provider, url) = (self.opts.provider.clone(), self.url.clone());
+        Err(match status {
+            401 | 403 => Attempt::Fatal(EmbedError::ProviderUnauthorized { provider, url, status, detail }),
+            429 => Attempt::Retry { why: format!("HTTP 429 (rate limited): {detail}"), retry_after, throttled: true },
+            408 | 500..=599 => {
+                Attempt::Retry { why: format!("HTTP {status}: {detail}"), retry_after, throttled: false }
+            }
+            _ => {
+                let fix = match status {
+                    404 => format!(
+                        "check llm.base_url (the URL called was {}) and llm.models.embeddings (`{}`): the server \
+                         has no such route, model or deployment",
+                        self.url, self.opts.model
+                    ),
+                    413 => "the request is too large: lower llm.embeddings.batch_size or max_input_tokens".into(),
+                    _ => format!(
+                        "check llm.models.embeddings (`{}`), llm.provider and llm.embeddings.max_input_tokens",
+                        self.opts.model
+                    ),
+                };
+                Attempt::Fatal(EmbedError::ProviderRejected { provider, url, status, detail, fix })
+            }
+        })
+    }
+
+    fn transport_failure(&self, e: ureq::Error) -> Attempt {
+        let secs = self.opts.timeout.as_secs_f64();
+        let why = match &e {
+            ureq::Error::Timeout(_) => format!("no answer within {secs} s (llm.request.timeout_s)"),
+            ureq::Error::Io(io) => format!("connection failed: {io}"),
+            ureq::Error::ConnectionFailed => "connection failed".to_string(),
+            ureq::Error::HostNotFound => "host not found (DNS)".to_string(),
+            ureq::Error::Protocol(p) => format!("the answer was not valid HTTP: {p}"),
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+                return Attempt::Fatal(EmbedError::ProviderRejected {
+                    provider: self.opts.provider.clone(),
+                    url: self.url.clone(),
+                    status: 0,
+                    detail: format!("TLS failed: {e}"),
+                    fix: "if the server (or a TLS-inspecting proxy) uses a private CA, set llm.tls.ca_file to its \
+                          PEM bundle"
+                        .into(),
+                });
+            }
+            other => {
+                return Attempt::Fatal(EmbedError::ProviderRejected {
+                    provider: self.opts.provider.clone(),
+                    url: self.url.clone(),
+                    status: 0,
+                    detail: other.to_string(),
+                    fix: "check llm.base_url and the proxy variables".into(),
+                });
+            }
+        };
+        Attempt::Retry { why, retry_after: None, throttled: false }
+    }
+
+    /// The vectors of a 200 answer, in input order, each of the configured dimension.
+    fn parse(&self, bytes: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+        #[derive(Deserialize)]
+        struct Item {
+            embedding: Vec<f32>,
+            #[serde(default)]
+            index: Option<usize>,
+        }
+        #[derive(Deserialize)]
+        struct OpenAiAnswer {
+            data: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct OllamaAnswer {
+            embeddings: Vec<Vec<f32>>,
+        }
+        let bad = |why: String| EmbedError::ProviderRejected {
+            provider: self.opts.provider.clone(),
+            url: self.url.clone(),
+            status: 200,
+            detail: why,
+            fix: "check llm.provider: the server does not answer in that provider's format".into(),
+        };
+        let vectors: Vec<Vec<f32>> = match self.opts.protocol {
+            RestProtocol::Ollama => {
+                serde_json::from_slice::<OllamaAnswer>(bytes)
+                    .map_err(|e| bad(format!("unexpected answer: {e}")))?
+                    .embeddings
+            }
+            _ => {
+                let mut items = serde_json::from_slice::<OpenAiAnswer>(bytes)
+                    .map_err(|e| bad(format!("unexpected answer: {e}")))?
+                    .data;
+                if items.iter().all(|i| i.index.is_some()) {
+                    items.sort_by_key(|i| i.index);
+                }
+                items.into_iter().map(|i| i.embedding).collect()
+            }
+        };
+        if vectors.len() != expected {
+            return Err(bad(format!("{} vectors for {expected} inputs", vectors.len())));
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != self.opts.dimension) {
+            return Err(EmbedError::Dimension {
+                provider: self.opts.provider.clone(),
+                model: self.opts.model.clone(),
+                got: v.len(),
+                want: self.opts.dimension,
+            });
+        }
+        Ok(vectors)
+    }
+
+    /// One batch, with retries.
+    fn embed_batch(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let tokens: usize = batch.iter().map(|t| estimate_tokens(t)).sum();
+        let mut last = String::new();
+        for attempt in 0..=self.opts.max_retries {
+            let result = {
+                let _permit = self.limiter.acquire(tokens);
+                self.attempt(batch)
+            };
+            match result {
+                Ok(vectors) => return Ok(vectors.into_iter().map(normalized).collect()),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { why, retry_after, throttled }) => {
+                    if attempt == self.opts.max_retries {
+                        last = why;
+                        break;
+                    }
+                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                    tracing::warn!(provider = %self.opts.provider, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, "embeddings request failed, retrying: {why}");
+                    if throttled {
+                        self.limiter.pause(delay);
+                    } else {
+                        std::thread::sleep(delay);
+                    }
+                    last = why;
+                }
+            }
+        }
+        Err(EmbedError::ProviderUnavailable {
+            provider: self.opts.provider.clone(),
+            url: self.url.clone(),
+            attempts: self.opts.max_retries + 1,
+            last,
+        })
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempt)].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.opts.backoff_min.saturating_mul(1u32 << attempt.min(20)).min(self.opts.backoff_max);
+        let unit = f64::from(getrandom::u32().unwrap_or(u32::MAX / 2)) / f64::from(u32::MAX);
+        ceiling.mul_f64(unit)
+    }
+}
+
+/// The human part of an error body: OpenAI's `error.message`, Ollama's `error`, else the text.
+fn error_message(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => v
+            .pointer("/error/message")
+            .or_else(|| v.get("error"))
+            .or_else(|| v.get("message"))
+            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+            .unwrap_or_else(|| body.to_string()),
+        Err(_) => body.to_string(),
+    }
+}
+
+/// `v` scaled to unit length (providers differ on whether they normalise).
+fn normalized(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+impl Embedder for RestEmbedder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dimension(&self) -> usize {
+        self.opts.dimension
+    }
+
+    fn max_input_tokens(&self) -> usize {
+        self.opts.max_input_tokens
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        estimate_tokens(text)
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inputs: Vec<&str> = texts.iter().map(|t| self.truncated(t)).collect();
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in inputs.chunks(self.opts.batch_size.max(1)) {
+            out.extend(self.embed_batch(batch)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn proxy_follows_scheme_and_no_proxy() {
+        let vars = [
+            ("HTTPS_PROXY", "http://secure:3128"),
+            ("http_proxy", "http://plain:3128"),
+            ("NO_PROXY", "localhost,.internal.example, corp.example:8443"),
+        ];
+        assert_eq!(proxy_from_env("https://api.openai.com/v1", env(&vars)).as_deref(), Some("http://secure:3128"));
+        assert_eq!(proxy_from_env("http://ollama.lan:11434", env(&vars)).as_deref(), Some("http://plain:3128"));
+        assert_eq!(proxy_from_env("http://localhost:11434", env(&vars)), None);
+        assert_eq!(proxy_from_env("https://a.internal.example/v1", env(&vars)), None);
+        assert_eq!(proxy_from_env("https://internal.example/v1", env(&vars)), None);
+        assert_eq!(proxy_from_env("https://corp.example/v1", env(&vars)), None);
+        assert_eq!(proxy_from_env("https://notcorp.example/v1", env(&vars)).as_deref(), Some("http://secure:3128"));
+        assert_eq!(proxy_from_env("https://user:pw@localhost/v1", env(&vars)), None);
+        assert_eq!(
+            proxy_from_env("https://x.example", env(&[("ALL_PROXY", "http://all:1")])).as_deref(),
+            Some("http://all:1")
+        );
+        assert_eq!(proxy_from_env("https://x.example", env(&[("ALL_PROXY", "http://all:1"), ("no_proxy", "*")])), None);
+        assert_eq!(proxy_from_env("https://x.example", env(&[])), None);
+    }
+
+    #[test]
+    fn error_messages_are_extracted_from_json_bodies() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#),
+            "Incorrect API key"
+        );
+        assert_eq!(error_message(r#"{"error":"model \"x\" not found"}"#), "model \"x\" not found");
+        assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn limiter_spaces_requests_by_rpm() {
+        let l = Limiter::new(4, 600, 0); // 10 per second, bucket of 600 starts full
+        {
+            let mut s = l.state.lock().unwrap();
+            s.requests = 0.0;
+        }
+        let start = Instant::now();
+        for _ in 0..3 {
+            drop(l.acquire(1));
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(250), "three requests at 10/s took {took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[test]
+    fn limiter_pause_holds_every_caller() {
+        let l = Limiter::new(4, 0, 0);
+        l.pause(Duration::from_millis(300));
+        let start = Instant::now();
+        drop(l.acquire(1));
+        assert!(start.elapsed() >= Duration::from_millis(280));
+    }
+
+    #[test]
+    fn limiter_bounds_requests_in_flight() {
+        let l = std::sync::Arc::new(Limiter::new(1, 0, 0));
+        let held = l.acquire(1);
+        let l2 = l.clone();
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            drop(l2.acquire(1));
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+        assert!(t.join().unwrap() >= Duration::from_millis(180));
+    }
+}
