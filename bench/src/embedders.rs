@@ -280,7 +280,7 @@ fn main() -> Result<()> {
         head.push_str(&format!(" Trove ÷ {n} |"));
         rule.push_str("---:|");
     }
-    head.push_str(" Trove tokens/s | ms per call | CPU ms per call |");
+    head.push_str(" tokens/s | ms per call | CPU ms per call |");
     rule.push_str("---:|---:|---:|");
     println!("\n{head}\n{rule}");
     for trove in &runs[0].cells {
@@ -295,19 +295,23 @@ fn main() -> Result<()> {
                 &c.map_or(" - |".to_string(), |c| format!(" {:.2}× |", trove.sentences_per_s / c.sentences_per_s)),
             );
         }
-        let join = |f: &dyn Fn(&Cell) -> f64| {
-            cells.iter().map(|c| c.map_or("-".to_string(), |c| format!("{:.1}", f(c)))).collect::<Vec<_>>().join(" / ")
+        let join = |f: &dyn Fn(&Cell) -> f64, decimals: usize| {
+            cells
+                .iter()
+                .map(|c| c.map_or("-".to_string(), |c| format!("{:.*}", decimals, f(c))))
+                .collect::<Vec<_>>()
+                .join(" / ")
         };
         row.push_str(&format!(
-            " {:.0} | {} | {} |",
-            trove.sentences_per_s * trove.tokens as f64,
-            join(&|c| c.ms_per_call),
-            join(&|c| c.cpu_ms_per_call)
+            " {} | {} | {} |",
+            join(&|c| c.sentences_per_s * c.tokens as f64, 0),
+            join(&|c| c.ms_per_call, 1),
+            join(&|c| c.cpu_ms_per_call, 1)
         ));
         println!("{row}");
     }
     if names.len() > 1 {
-        println!("\n(ms and CPU ms per call: {})", names.join(" / "));
+        println!("\n(tokens/s, ms and CPU ms per call: {})", names.join(" / "));
     }
 
     println!();
