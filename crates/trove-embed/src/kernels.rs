@@ -32,6 +32,23 @@ pub(crate) struct View<'a> {
     pub cs: usize,
 }
 
+/// Handles the products with no work: nothing when `m` or `n` is 0, and with `k` = 0 a zero
+/// destination (unless accumulating). Returns whether the product was one of those.
+fn empty_product(dst: &mut [f32], dst_rs: usize, (m, n, k): (usize, usize, usize), accumulate: bool) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
+            }
+        }
+        return true;
+    }
+    false
+}
+
 /// `dst = a · b` (or `dst += a · b` when `accumulate`), where `a` is `m × k`, `b` is `k × n`,
 /// and `dst` is `m × n` with row stride `dst_rs` and column stride 1.
 ///
@@ -46,15 +63,7 @@ pub(crate) fn matmul(
     accumulate: bool,
     threads: Threads,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for r in 0..m {
-                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
-            }
-        }
+    if empty_product(dst, dst_rs, (m, n, k), accumulate) {
         return;
     }
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;

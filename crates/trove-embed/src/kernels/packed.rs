@@ -12,7 +12,7 @@
 //! [`WeightMatrix`] chooses at load time: packed where the CPU has AVX2 + FMA, otherwise the
 //! plain row-major matrix multiplied through [`super::matmul`].
 
-use super::{Threads, View};
+use super::{Threads, View, empty_product};
 
 /// Columns of one packed panel (two AVX registers).
 const NR: usize = 16;
@@ -113,15 +113,7 @@ fn packed_matmul(
     accumulate: bool,
     threads: Threads,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for r in 0..m {
-                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
-            }
-        }
+    if empty_product(dst, dst_rs, (m, n, k), accumulate) {
         return;
     }
     assert!((m - 1) * dst_rs + n <= dst.len(), "packed_matmul: destination too short");
