@@ -20,7 +20,7 @@ pub mod template;
 pub mod vars;
 
 pub use error::ConfigError;
-pub use load::{CONFIG_FILE, ENV_FILE, UPLOAD_SOURCE, Workspace, valid_name};
+pub use load::{CONFIG_FILE, EMBEDDER_BUILTIN, EMBEDDER_LLM, ENV_FILE, UPLOAD_SOURCE, Workspace, valid_name};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
     AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LlmConfig,

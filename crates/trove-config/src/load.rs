@@ -194,6 +194,11 @@ fn resolve_paths(config: &mut Config, root: &Path) {
     if let Some(dir) = &config.embedder.model_dir {
         config.embedder.model_dir = Some(absolute(root, dir));
     }
+    for llm in std::iter::once(&mut config.llm).chain(config.embedders.values_mut()) {
+        if let Some(ca) = &llm.tls.ca_file {
+            llm.tls.ca_file = Some(absolute(root, ca));
+        }
+    }
     for vault in config.vaults.values_mut() {
         for source in vault.sources.values_mut() {
             match source {
@@ -202,6 +207,11 @@ fn resolve_paths(config: &mut Config, root: &Path) {
         }
     }
 }
+
+/// `vaults.<v>.embedder` naming the built-in model.
+pub const EMBEDDER_BUILTIN: &str = "builtin";
+/// `vaults.<v>.embedder` naming the `llm:` section.
+pub const EMBEDDER_LLM: &str = "llm";
 
 /// The source name of documents uploaded over HTTP (reserved in configurations).
 pub const UPLOAD_SOURCE: &str = "uploads";
@@ -215,10 +225,12 @@ pub fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-/// The `llm:` section, checked only when `embedder.provider` is `llm`.
-fn validate_llm(llm: &crate::LlmConfig) -> Result<(), ConfigError> {
+/// A REST embedder's section (`llm:` or `embedders.<name>:`), checked when something uses it.
+fn validate_llm(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
     use crate::LlmProvider;
-    let invalid = |key: &str, message: String| Err(ConfigError::Invalid { key: key.into(), message });
+    let invalid = |key: &str, message: String| {
+        Err(ConfigError::Invalid { key: format!("{at}.{}", key.strip_prefix("llm.").unwrap_or(key)), message })
+    };
     match &llm.base_url {
         Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
             return invalid("llm.base_url", format!("`{url}` is not an http:// or https:// URL"));
@@ -275,7 +287,7 @@ fn validate_llm(llm: &crate::LlmConfig) -> Result<(), ConfigError> {
         && !ca.is_file()
     {
         return Err(ConfigError::BadPath {
-            key: "llm.tls.ca_file".into(),
+            key: format!("{at}.tls.ca_file"),
             path: ca.clone(),
             message: "not a file".into(),
             fix: "point it at a PEM file of CA certificates, or remove it to trust the built-in roots".into(),
@@ -353,14 +365,39 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                     .into(),
         });
     }
-    if config.embedder.provider == crate::EmbedderProvider::Llm {
-        validate_llm(&config.llm)?;
+    let llm_used = config.embedder.provider == crate::EmbedderProvider::Llm
+        || config.vaults.values().any(|v| v.embedder.as_deref() == Some(EMBEDDER_LLM));
+    if llm_used {
+        validate_llm(&config.llm, "llm")?;
+    }
+    for (name, llm) in &config.embedders {
+        if !valid_name(name) || name == EMBEDDER_BUILTIN || name == EMBEDDER_LLM {
+            return invalid(
+                format!("embedders.{name}"),
+                format!(
+                    "embedder names use lowercase letters, digits, `-` and `_` (at most 64), and are not `{EMBEDDER_BUILTIN}` or `{EMBEDDER_LLM}`"
+                ),
+            );
+        }
+        validate_llm(llm, &format!("embedders.{name}"))?;
     }
     for (vname, vault) in &config.vaults {
         if !valid_name(vname) {
             return invalid(
                 format!("vaults.{vname}"),
                 "vault names use lowercase letters, digits, `-` and `_` (at most 64)".into(),
+            );
+        }
+        if let Some(e) = &vault.embedder
+            && e != EMBEDDER_BUILTIN
+            && e != EMBEDDER_LLM
+            && !config.embedders.contains_key(e)
+        {
+            let mut known = vec![EMBEDDER_BUILTIN.to_string(), EMBEDDER_LLM.to_string()];
+            known.extend(config.embedders.keys().cloned());
+            return invalid(
+                format!("vaults.{vname}.embedder"),
+                format!("`{e}` is not an embedder; use one of: {} (add others under `embedders:`)", known.join(", ")),
             );
         }
         let c = &vault.chunking;
@@ -455,6 +492,27 @@ mod tests {
     }
 
     const GOOD: &str = "vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n";
+
+    #[test]
+    fn vaults_name_their_embedder_and_named_embedders_are_checked() {
+        let remote = "embedders:\n  remote:\n    provider: ollama\n    models: {embeddings: nomic-embed-text}\n    embeddings: {vector_size: 768}\n";
+        let ws = Ws::new(&format!("{GOOD}    embedder: remote\n{remote}"));
+        let w = ws.load(&[]).unwrap();
+        assert_eq!(w.config.vaults["default"].embedder.as_deref(), Some("remote"));
+        assert_eq!(w.config.embedders["remote"].embeddings.vector_size, Some(768));
+
+        let err = Ws::new(&format!("{GOOD}    embedder: missing\n{remote}")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.default.embedder") && err.contains("builtin, llm, remote"), "{err}");
+        // A named embedder is checked whether or not a vault uses it, under its own path.
+        let incomplete = "embedders:\n  remote:\n    provider: ollama\n    models: {embeddings: nomic-embed-text}\n";
+        let err = Ws::new(&format!("{GOOD}{incomplete}")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("embedders.remote.embeddings.vector_size"), "{err}");
+        // `llm` is checked when a vault names it, though the default embedder is the built-in.
+        let err = Ws::new(&format!("{GOOD}    embedder: llm\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("llm.models.embeddings"), "{err}");
+        let err = Ws::new(&format!("{GOOD}embedders:\n  builtin: {{}}\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("embedders.builtin"), "{err}");
+    }
 
     #[test]
     fn minimal_config_loads_with_defaults_and_absolute_paths() {

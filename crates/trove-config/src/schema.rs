@@ -16,6 +16,8 @@ pub struct Config {
     pub embedder: EmbedderConfig,
     /// A REST embeddings API (`embedder.provider: llm`).
     pub llm: LlmConfig,
+    /// More REST embeddings APIs by name, for vaults that name one in `vaults.<v>.embedder`.
+    pub embedders: IndexMap<String, LlmConfig>,
     /// Search defaults.
     pub search: SearchConfig,
     /// Ingest limits.
@@ -38,6 +40,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             embedder: EmbedderConfig::default(),
             llm: LlmConfig::default(),
+            embedders: IndexMap::new(),
             search: SearchConfig::default(),
             ingest: IngestConfig::default(),
             log: LogConfig::default(),
@@ -415,6 +418,9 @@ pub struct VaultConfig {
     /// organizations never reach it). Without it, a vault created by `trove ingest` belongs to
     /// no organization until `trove admin assign-vault` gives it one.
     pub organization: Option<String>,
+    /// The embedder of this vault's vectors: `builtin`, `llm` (the `llm:` section) or a name
+    /// under `embedders:`. Default: the one `embedder.provider` names.
+    pub embedder: Option<String>,
     /// Chunk sizes.
     pub chunking: ChunkingConfig,
     /// Sources by name, in file order.

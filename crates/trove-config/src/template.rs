@@ -24,7 +24,8 @@ embedder:
   threads: 0
 
 # A REST embeddings API instead of the built-in model: set embedder.provider to `llm`.
-# Changing the model later needs `trove ingest --reembed` (vectors of two models never mix).
+# Changing the model later: `trove ingest` (or POST /v1/vaults/NAME/reembed) re-embeds each
+# vault from its stored text; searches use the old vectors until the atomic switch at the end.
 # llm:
 #   provider: openai            # openai | azure_openai | ollama | custom (any OpenAI-compatible server)
 #   base_url: https://api.openai.com/v1
@@ -48,6 +49,15 @@ embedder:
 #   tls:
 #     ca_file: /etc/ssl/corp-ca.pem   # trust a private CA instead of the built-in roots
 # HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment are honoured.
+
+# More REST embedders by name (the same keys as llm:), for vaults that pick one with
+# `vaults.NAME.embedder: NAME` (or `builtin`, or `llm`):
+# embedders:
+#   local-ollama:
+#     provider: ollama
+#     base_url: http://localhost:11434
+#     models: {embeddings: nomic-embed-text}
+#     embeddings: {vector_size: 768}
 
 search:
   default_mode: hybrid   # hybrid | semantic | keyword
@@ -74,6 +84,7 @@ vaults:
   # A vault is the unit of knowledge and of access: sources, documents and memories.
   default:
     description: Documents in the workspace's docs/ folder
+    # embedder: builtin    # builtin | llm | a name under embedders: (default: embedder.provider)
     chunking:
       max_tokens: 200      # model tokens per chunk (the model reads at most 256)
       overlap_tokens: 32   # repeated between consecutive chunks of one section

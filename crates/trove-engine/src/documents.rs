@@ -5,7 +5,7 @@
 use trove_config::{SourceConfig, UPLOAD_SOURCE};
 use trove_store::DocumentRecord;
 use trove_types::{
-    DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, SourceSync, VaultSummary,
+    DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };
 
 use crate::memory::format_ms;
@@ -55,6 +55,7 @@ impl Engine {
     /// One vault with its counts; a configured vault that was never used has zero counts.
     pub fn vault_overview(&self, name: &str) -> Result<VaultSummary, EngineError> {
         let configured = self.workspace.config.vaults.contains_key(name);
+        let target = self.vault_spec(name);
         match self.store.vault(name)? {
             Some(v) => {
                 let stats = self.store.vault_stats(v.id)?;
@@ -65,6 +66,14 @@ impl Engine {
                     documents: stats.documents,
                     chunks: stats.chunks,
                     configured,
+                    configured_model: target.model_id,
+                    configured_dimension: target.dimension,
+                    reembedding: v.restaging.map(|(model, dimension)| Reembedding {
+                        model,
+                        dimension,
+                        staged_chunks: stats.staged_vectors,
+                        chunks: stats.chunks,
+                    }),
                 })
             }
             None if configured => Ok(VaultSummary {
@@ -74,6 +83,9 @@ impl Engine {
                 documents: 0,
                 chunks: 0,
                 configured,
+                configured_model: target.model_id,
+                configured_dimension: target.dimension,
+                reembedding: None,
             }),
             None => Err(EngineError::VaultNotFound { name: name.to_string(), known: self.vault_names()? }),
         }

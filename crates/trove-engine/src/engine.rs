@@ -1,13 +1,16 @@
-//! The [`Engine`] value: a loaded workspace, its store and its (lazily loaded) embedder.
+//! The [`Engine`] value: a loaded workspace, its store and its embedders (one per profile the
+//! configuration names, loaded on first use), and which embedder serves which vault.
 
-use std::sync::{Arc, OnceLock};
-
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use trove_config::{EmbedderProvider, LlmConfig, LlmProvider, Workspace};
+use trove_config::{
+    EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderProvider, LlmConfig, LlmProvider, Workspace,
+};
 use trove_embed::{Embedder, LocalEmbedder, LocalOptions, RestEmbedder, RestOptions, RestProtocol};
-use trove_store::StoreWrite;
 use trove_store::embedded::EmbeddedStore;
+use trove_store::{StoreWrite, VaultInfo};
 
 use crate::EngineError;
 
@@ -29,20 +32,42 @@ pub struct EmbedderSpec {
     pub dimension: usize,
 }
 
-type EmbedderFactory = Box<dyn Fn() -> Result<Arc<dyn Embedder>, EngineError> + Send + Sync>;
+type EmbedderFactory = Arc<dyn Fn() -> Result<Arc<dyn Embedder>, EngineError> + Send + Sync>;
+type EmbedderLayer = Arc<dyn Fn(Arc<dyn Embedder>) -> Arc<dyn Embedder> + Send + Sync>;
+
+/// One embedder the configuration offers: the built-in model, the `llm:` section, or an entry
+/// of `embedders:`.
+#[derive(Clone)]
+struct Profile {
+    name: String,
+    spec: EmbedderSpec,
+    factory: EmbedderFactory,
+    /// The REST options, for deriving an embedder of another model of the same provider.
+    rest: Option<RestOptions>,
+}
 
 /// A workspace opened for work.
+///
+/// Several embedders may be in use at once: each vault names one (or takes the default), and
+/// a vault being re-embedded keeps answering queries with the model of its current vectors.
+/// Embedders are loaded on first use and kept by profile name.
 pub struct Engine {
     pub(crate) workspace: Workspace,
     pub(crate) store: Box<dyn StoreWrite>,
-    pub(crate) spec: EmbedderSpec,
-    embedder: OnceLock<Arc<dyn Embedder>>,
-    factory: EmbedderFactory,
+    /// The profile vaults use unless they name another.
+    default: String,
+    profiles: Vec<Profile>,
+    loaded: Mutex<HashMap<String, Arc<dyn Embedder>>>,
+    /// Wrappers applied to every embedder when it is loaded (batching, metrics).
+    layers: Vec<EmbedderLayer>,
+    /// Held shared by whoever embeds and writes live vectors, and exclusively by a re-embed's
+    /// switch to the new model, so no vector of the old model lands after the switch.
+    pub(crate) vectors: RwLock<()>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("root", &self.workspace.root).field("spec", &self.spec).finish_non_exhaustive()
+        f.debug_struct("Engine").field("root", &self.workspace.root).field("spec", self.spec()).finish_non_exhaustive()
     }
 }
 
@@ -54,34 +79,64 @@ impl Engine {
             OpenMode::Write => Box::new(EmbeddedStore::open_writer(&dir, command)?),
             OpenMode::Read => Box::new(EmbeddedStore::open_reader(&dir)?),
         };
-        let spec = spec_for(&workspace);
-        let factory: EmbedderFactory = match workspace.config.embedder.provider {
-            EmbedderProvider::Builtin => {
-                let config = workspace.config.embedder.clone();
-                Box::new(move || {
-                    let dir = trove_embed::model::resolve_or_install(config.model_dir.as_deref(), config.auto_install)?;
-                    let opts = LocalOptions { batch_size: config.batch_size, threads: config.threads };
-                    let started = std::time::Instant::now();
-                    let embedder = LocalEmbedder::load(&dir, &opts)?;
-                    tracing::debug!(model = %dir.display(), ms = started.elapsed().as_millis() as u64, "loaded the embedding model");
-                    Ok(Arc::new(embedder) as Arc<dyn Embedder>)
-                })
-            }
-            EmbedderProvider::Llm => {
-                let opts = rest_options(&workspace.config.llm);
-                Box::new(move || Ok(Arc::new(RestEmbedder::new(opts.clone())?) as Arc<dyn Embedder>))
-            }
+        let config = &workspace.config;
+        let mut profiles = vec![builtin_profile(&config.embedder)];
+        if config.llm.models.embeddings.is_some() {
+            profiles.push(rest_profile(EMBEDDER_LLM, rest_options(&config.llm)));
+        }
+        for (name, llm) in &config.embedders {
+            profiles.push(rest_profile(name, rest_options(llm)));
+        }
+        let default = match config.embedder.provider {
+            EmbedderProvider::Builtin => EMBEDDER_BUILTIN,
+            EmbedderProvider::Llm => EMBEDDER_LLM,
         };
-        Ok(Engine { workspace, store, spec, embedder: OnceLock::new(), factory })
+        if !profiles.iter().any(|p| p.name == default) {
+            // `embedder.provider: llm` without a model cannot load; validation refuses it, so
+            // only a hand-built configuration gets here.
+            profiles.push(rest_profile(EMBEDDER_LLM, rest_options(&config.llm)));
+        }
+        Ok(Engine {
+            workspace,
+            store,
+            default: default.to_string(),
+            profiles,
+            loaded: Mutex::new(HashMap::new()),
+            layers: Vec::new(),
+            vectors: RwLock::new(()),
+        })
     }
 
-    /// Replaces the embedder (tests, benchmarks, and callers that share one loaded model).
+    /// Replaces the default embedder (tests, benchmarks, and callers that share one loaded
+    /// model).
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Engine {
-        self.spec = EmbedderSpec { model_id: embedder.model_id().to_string(), dimension: embedder.dimension() };
-        self.embedder = OnceLock::new();
-        let _ = self.embedder.set(embedder.clone());
-        self.factory = Box::new(move || Ok(embedder.clone()));
+        let spec = EmbedderSpec { model_id: embedder.model_id().to_string(), dimension: embedder.dimension() };
+        let shared = embedder.clone();
+        let profile =
+            Profile { name: self.default.clone(), spec, factory: Arc::new(move || Ok(shared.clone())), rest: None };
+        self.profiles.retain(|p| p.name != self.default);
+        self.profiles.insert(0, profile);
+        let embedder = self.layers.iter().fold(embedder, |e, layer| layer(e));
+        let name = self.default.clone();
+        self.loaded_mut().insert(name, embedder);
         self
+    }
+
+    /// Wraps every embedder, those loaded already and those loaded later, in `layer`.
+    pub fn layer_embedders(
+        mut self,
+        layer: impl Fn(Arc<dyn Embedder>) -> Arc<dyn Embedder> + Send + Sync + 'static,
+    ) -> Engine {
+        let layer: EmbedderLayer = Arc::new(layer);
+        for e in self.loaded_mut().values_mut() {
+            *e = layer(e.clone());
+        }
+        self.layers.push(layer);
+        self
+    }
+
+    fn loaded_mut(&mut self) -> &mut HashMap<String, Arc<dyn Embedder>> {
+        self.loaded.get_mut().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The workspace.
@@ -94,28 +149,132 @@ impl Engine {
         self.store.as_ref()
     }
 
-    /// The configured embedder's identity.
-    pub fn spec(&self) -> &EmbedderSpec {
-        &self.spec
+    fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
     }
 
-    /// The embedder, loaded on first use.
+    fn default_profile(&self) -> &Profile {
+        self.profile(&self.default).unwrap_or(&self.profiles[0])
+    }
+
+    /// The default embedder's identity.
+    pub fn spec(&self) -> &EmbedderSpec {
+        &self.default_profile().spec
+    }
+
+    /// The default embedder, loaded on first use.
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>, EngineError> {
-        if let Some(e) = self.embedder.get() {
+        let profile = self.default_profile().clone();
+        self.load(&profile)
+    }
+
+    /// Whether the default embedder has been loaded (an unchanged re-ingest never loads it).
+    pub fn embedder_loaded(&self) -> bool {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&self.default)
+    }
+
+    /// The embedder a vault's new vectors come from (`vaults.<v>.embedder`, else the default).
+    fn target_profile(&self, vault: &str) -> &Profile {
+        self.workspace
+            .config
+            .vaults
+            .get(vault)
+            .and_then(|v| v.embedder.as_deref())
+            .and_then(|name| self.profile(name))
+            .unwrap_or_else(|| self.default_profile())
+    }
+
+    /// The model a vault is configured for: what new and re-embedded vectors come from.
+    pub fn vault_spec(&self, vault: &str) -> EmbedderSpec {
+        self.target_profile(vault).spec.clone()
+    }
+
+    /// The configured embedder of a vault, loaded on first use.
+    pub(crate) fn target_embedder(&self, vault: &str) -> Result<Arc<dyn Embedder>, EngineError> {
+        let profile = self.target_profile(vault).clone();
+        self.load(&profile)
+    }
+
+    /// The embedder that produced a vault's current vectors, so queries and new vectors match
+    /// them (also while the vault is being re-embedded for another model). A vault without
+    /// vectors yet takes its configured embedder. Fails when no configured embedder makes that
+    /// model.
+    pub(crate) fn vault_embedder(&self, vault: &VaultInfo) -> Result<Arc<dyn Embedder>, EngineError> {
+        let (Some(model), Some(dim)) = (&vault.model_id, vault.dimension) else {
+            return self.target_embedder(&vault.name);
+        };
+        let found = self.profiles.iter().find(|p| p.spec.model_id == *model && p.spec.dimension == dim).cloned();
+        let profile = match found {
+            Some(p) => p,
+            None => self.derived_profile(model, dim).ok_or_else(|| {
+                let target = self.vault_spec(&vault.name);
+                EngineError::EmbedderMismatch {
+                    vault: vault.name.clone(),
+                    stored: model.clone(),
+                    stored_dim: dim,
+                    configured: target.model_id,
+                    configured_dim: target.dimension,
+                }
+            })?,
+        };
+        self.load(&profile)
+    }
+
+    /// An embedder for `<provider>/<model>` made from a configured REST embedder of the same
+    /// provider with the model swapped: after `llm.models.embeddings` changes, the old model
+    /// keeps answering queries until the vault is re-embedded.
+    fn derived_profile(&self, model_id: &str, dimension: usize) -> Option<Profile> {
+        let (provider, model) = model_id.split_once('/')?;
+        let base = self.profiles.iter().find_map(|p| p.rest.as_ref().filter(|r| r.provider == provider))?;
+        let opts = RestOptions { model: model.to_string(), dimension, ..base.clone() };
+        Some(rest_profile(&format!("{model_id}@{dimension}"), opts))
+    }
+
+    fn load(&self, profile: &Profile) -> Result<Arc<dyn Embedder>, EngineError> {
+        if let Some(e) = self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(&profile.name) {
             return Ok(e.clone());
         }
-        let loaded = (self.factory)()?;
-        Ok(self.embedder.get_or_init(|| loaded).clone())
-    }
-
-    /// Whether the embedder has been loaded (an unchanged re-ingest never loads it).
-    pub fn embedder_loaded(&self) -> bool {
-        self.embedder.get().is_some()
+        // Loading may take a while (the built-in model); other lookups go on meanwhile.
+        let embedder = (profile.factory)()?;
+        let embedder = self.layers.iter().fold(embedder, |e, layer| layer(e));
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(loaded.entry(profile.name.clone()).or_insert(embedder).clone())
     }
 
     /// Vault names in the configuration.
     pub fn configured_vaults(&self) -> Vec<String> {
         self.workspace.config.vaults.keys().cloned().collect()
+    }
+}
+
+fn builtin_profile(config: &EmbedderConfig) -> Profile {
+    let config = config.clone();
+    Profile {
+        name: EMBEDDER_BUILTIN.to_string(),
+        spec: EmbedderSpec {
+            model_id: trove_embed::model::MODEL_ID.to_string(),
+            dimension: trove_embed::model::DIMENSION,
+        },
+        factory: Arc::new(move || {
+            let dir = trove_embed::model::resolve_or_install(config.model_dir.as_deref(), config.auto_install)?;
+            let opts = LocalOptions { batch_size: config.batch_size, threads: config.threads };
+            let started = std::time::Instant::now();
+            let embedder = LocalEmbedder::load(&dir, &opts)?;
+            tracing::debug!(model = %dir.display(), ms = started.elapsed().as_millis() as u64, "loaded the embedding model");
+            Ok(Arc::new(embedder) as Arc<dyn Embedder>)
+        }),
+        rest: None,
+    }
+}
+
+fn rest_profile(name: &str, opts: RestOptions) -> Profile {
+    let spec = EmbedderSpec { model_id: format!("{}/{}", opts.provider, opts.model), dimension: opts.dimension };
+    let made = opts.clone();
+    Profile {
+        name: name.to_string(),
+        spec,
+        factory: Arc::new(move || Ok(Arc::new(RestEmbedder::new(made.clone())?) as Arc<dyn Embedder>)),
+        rest: Some(opts),
     }
 }
 
@@ -149,18 +308,5 @@ pub fn rest_options(llm: &LlmConfig) -> RestOptions {
         concurrency: llm.rate_limits.concurrency,
         ca_file: llm.tls.ca_file.clone(),
         proxy,
-    }
-}
-
-fn spec_for(workspace: &Workspace) -> EmbedderSpec {
-    match workspace.config.embedder.provider {
-        EmbedderProvider::Builtin => EmbedderSpec {
-            model_id: trove_embed::model::MODEL_ID.to_string(),
-            dimension: trove_embed::model::DIMENSION,
-        },
-        EmbedderProvider::Llm => {
-            let opts = rest_options(&workspace.config.llm);
-            EmbedderSpec { model_id: format!("{}/{}", opts.provider, opts.model), dimension: opts.dimension }
-        }
     }
 }

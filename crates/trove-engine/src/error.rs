@@ -42,9 +42,9 @@ pub enum EngineError {
         /// The sources that exist.
         known: Vec<String>,
     },
-    /// The vault's vectors were made by another model.
+    /// The vault's vectors were made by a model no configured embedder makes.
     #[error(
-        "vault `{vault}` was embedded with `{stored}` ({stored_dim} dimensions) but the configuration uses `{configured}` ({configured_dim} dimensions): run `trove ingest --vault {vault} --reembed` to re-embed it from its stored text, or restore the previous embedder in config.yaml"
+        "vault `{vault}` holds vectors of `{stored}` ({stored_dim} dimensions), which no configured embedder makes (the vault is configured for `{configured}`, {configured_dim} dimensions): re-embed it from its stored text with `trove ingest --vault {vault}` or POST /v1/vaults/{vault}/reembed (keyword search works meanwhile), or restore the embedder that made them in config.yaml"
     )]
     EmbedderMismatch {
         /// The vault.

@@ -135,7 +135,7 @@ impl Engine {
             let mut summary = IngestSummary::default();
             let vault_started = Instant::now();
             let vault = self.ensure_configured_vault(name)?;
-            report.reembedded_chunks += self.check_embedder(&vault, opts.reembed)?;
+            report.reembedded_chunks += self.check_embedder(&vault, opts.reembed, progress)?;
             for (source_name, source_config) in &vault_config.sources {
                 if opts.source.as_ref().is_some_and(|s| s != source_name) {
                     continue;
@@ -174,41 +174,83 @@ impl Engine {
         Ok(report)
     }
 
-    /// Records the embedder of a new vault; for an existing vault, checks it matches, or
-    /// re-embeds when asked. Returns the chunks re-embedded.
-    fn check_embedder(&self, vault: &trove_store::VaultInfo, reembed: bool) -> Result<u64, EngineError> {
-        let spec = &self.spec;
+    /// Records the embedder of a new vault. For a vault whose configured model changed,
+    /// re-embeds it when `reembed` is set; otherwise its current model keeps making its vectors.
+    /// Returns the chunks and memories re-embedded.
+    fn check_embedder(
+        &self,
+        vault: &trove_store::VaultInfo,
+        reembed: bool,
+        progress: &dyn IngestProgress,
+    ) -> Result<u64, EngineError> {
+        let target = self.vault_spec(&vault.name);
         match (&vault.model_id, vault.dimension) {
-            (Some(model), Some(dim)) if *model == spec.model_id && dim == spec.dimension => Ok(0),
             (None, _) | (_, None) => {
-                self.store.set_vault_embedder(vault.id, &spec.model_id, spec.dimension)?;
+                self.store.set_vault_embedder(vault.id, &target.model_id, target.dimension)?;
                 Ok(0)
             }
-            (Some(model), Some(dim)) => {
-                if reembed {
-                    self.reembed(vault)
-                } else {
-                    Err(EngineError::EmbedderMismatch {
-                        vault: vault.name.clone(),
-                        stored: model.clone(),
-                        stored_dim: dim,
-                        configured: spec.model_id.clone(),
-                        configured_dim: spec.dimension,
-                    })
+            (Some(model), Some(dim)) if *model == target.model_id && dim == target.dimension => {
+                if vault.restaging.is_some() {
+                    // A re-embed towards a model the configuration no longer asks for.
+                    self.store.clear_staged_vectors(vault.id)?;
                 }
+                Ok(0)
             }
+            _ if reembed => self.reembed_vault(&vault.name, progress),
+            _ => Ok(0),
         }
     }
 
-    /// Re-embeds every chunk of a vault from its stored text with the configured model,
-    /// staging the new vectors (old ones keep serving) and switching atomically at the end.
-    /// Staged vectors survive a crash, so a second run resumes.
-    fn reembed(&self, vault: &trove_store::VaultInfo) -> Result<u64, EngineError> {
-        let embedder = self.embedder()?;
-        let mut after = 0;
-        let mut done = 0u64;
-        tracing::info!(vault = %vault.name, from = ?vault.model_id, to = %self.spec.model_id, "re-embedding");
+    /// Re-embeds every chunk and memory of a vault from its stored text with the vault's
+    /// configured model. New vectors are staged beside the old ones, which keep serving
+    /// queries (embedded with the old model); the switch is one transaction at the end. Staged
+    /// vectors survive a crash, so running it again resumes. Returns how many chunks and
+    /// memories were re-embedded (0 when the vault is already on its configured model).
+    pub fn reembed_vault(&self, name: &str, progress: &dyn IngestProgress) -> Result<u64, EngineError> {
+        let vault = self
+            .store
+            .vault(name)?
+            .ok_or_else(|| EngineError::VaultNotFound { name: name.to_string(), known: self.configured_vaults() })?;
+        let target = self.vault_spec(name);
+        let current = vault.model_id.as_deref().zip(vault.dimension);
+        if current.is_none_or(|(m, d)| m == target.model_id && d == target.dimension) {
+            return self.check_embedder(&vault, false, progress);
+        }
+        let embedder = self.target_embedder(name)?;
+        let resumed = self.store.begin_restage(vault.id, &target.model_id, target.dimension)?;
+        let stats = self.store.vault_stats(vault.id)?;
+        let memories = self.store.memory_stats(vault.id, crate::memory::now_ms())?;
+        let total = stats.chunks.saturating_sub(stats.staged_vectors) + memories.total + memories.expired;
+        tracing::info!(vault = %name, from = ?vault.model_id, to = %target.model_id, resumed, todo = total, "re-embedding");
+        progress.source_started(name, "re-embed", total);
+        let mut done = 0;
+        // Until a pass finds nothing left (writes go on meanwhile, with the old model)...
         loop {
+            let n = self.stage_pass(&vault, embedder.as_ref(), progress)?;
+            done += n;
+            if n == 0 {
+                break;
+            }
+        }
+        // ...then, with vector writes held off, the stragglers and the switch.
+        let _switch = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        done += self.stage_pass(&vault, embedder.as_ref(), progress)?;
+        self.store.commit_staged_vectors(vault.id, &target.model_id, target.dimension)?;
+        tracing::info!(vault = %name, model = %target.model_id, reembedded = done, "switched to the new model");
+        Ok(done)
+    }
+
+    /// Stages new vectors for every chunk and memory of `vault` that has none yet.
+    fn stage_pass(
+        &self,
+        vault: &trove_store::VaultInfo,
+        embedder: &dyn Embedder,
+        progress: &dyn IngestProgress,
+    ) -> Result<u64, EngineError> {
+        let mut done = 0u64;
+        let mut after = 0;
+        loop {
+            progress.checkpoint()?;
             let chunks = self.store.chunks_to_reembed(vault.id, after, REEMBED_BATCH)?;
             let Some(last) = chunks.last() else { break };
             after = last.id;
@@ -219,9 +261,21 @@ impl Engine {
             let staged: Vec<_> = chunks.iter().map(|c| c.id).zip(vectors).collect();
             self.store.stage_vectors(vault.id, &staged)?;
             done += staged.len() as u64;
+            progress.advance(staged.len() as u64);
         }
-        self.store.commit_staged_vectors(vault.id, &self.spec.model_id, self.spec.dimension)?;
-        tracing::info!(vault = %vault.name, chunks = done, "re-embedded");
+        let mut after = 0;
+        loop {
+            progress.checkpoint()?;
+            let memories = self.store.memories_to_reembed(vault.id, after, REEMBED_BATCH)?;
+            let Some(last) = memories.last() else { break };
+            after = last.rowid;
+            let refs: Vec<&str> = memories.iter().map(|m| m.text.as_str()).collect();
+            let vectors = embedder.embed(&refs)?;
+            let staged: Vec<_> = memories.iter().zip(vectors).map(|(m, v)| (m.rowid, m.updated_ms, v)).collect();
+            self.store.stage_memory_vectors(vault.id, &staged)?;
+            done += staged.len() as u64;
+            progress.advance(staged.len() as u64);
+        }
         Ok(done)
     }
 
@@ -249,7 +303,7 @@ impl Engine {
         progress: &dyn IngestProgress,
     ) -> Result<IngestSummary, EngineError> {
         let info = self.ensure_configured_vault(vault)?;
-        self.check_embedder(&info, false)?;
+        self.check_embedder(&info, false, progress)?;
         let chunking = self.workspace.config.vaults.get(vault).map(|v| v.chunking.clone()).unwrap_or_default();
         self.ingest_source(info.id, vault, &chunking, source_name, source, false, false, progress)
     }
@@ -302,7 +356,7 @@ impl Engine {
                             if !force && previous == Some(&hash) {
                                 Item::Unchanged
                             } else {
-                                self.prepare(raw, hash, source_name, &chunking, previous.is_none())
+                                self.prepare(raw, hash, vault_name, source_name, &chunking, previous.is_none())
                             }
                         }
                     };
@@ -311,7 +365,7 @@ impl Engine {
                     }
                 }
             });
-            let outcome = self.write_items(vault_id, rx, progress, &mut summary);
+            let outcome = self.write_items(vault_id, vault_name, rx, progress, &mut summary);
             let joined = producer.join();
             match (outcome, joined) {
                 (Err(e), _) => Err(e),
@@ -361,6 +415,7 @@ impl Engine {
         &self,
         raw: trove_ingest::RawDocument,
         hash: String,
+        vault: &str,
         source: &str,
         chunking: &ChunkingOptions,
         is_new: bool,
@@ -370,7 +425,10 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return Item::Failed { uri, reason: e.to_string() },
         };
-        let embedder = match self.embedder() {
+        let embedder = match self.store.vault(vault).map_err(EngineError::from).and_then(|v| match v {
+            Some(v) => self.vault_embedder(&v),
+            None => self.target_embedder(vault),
+        }) {
             Ok(e) => e,
             Err(e) => return Item::Fatal(e),
         };
@@ -400,6 +458,7 @@ impl Engine {
     fn write_items(
         &self,
         vault_id: VaultId,
+        vault_name: &str,
         rx: Receiver<Item>,
         progress: &dyn IngestProgress,
         summary: &mut IngestSummary,
@@ -442,12 +501,12 @@ impl Engine {
                 }
             }
             if !group.is_empty() && (group_chunks >= limit || closed) {
-                self.flush(vault_id, &mut group, summary, progress)?;
+                self.flush(vault_id, vault_name, &mut group, summary, progress)?;
                 group_chunks = 0;
             }
         }
         if !group.is_empty() {
-            self.flush(vault_id, &mut group, summary, progress)?;
+            self.flush(vault_id, vault_name, &mut group, summary, progress)?;
         }
         Ok(())
     }
@@ -455,6 +514,7 @@ impl Engine {
     fn flush(
         &self,
         vault_id: VaultId,
+        vault_name: &str,
         group: &mut Vec<(NewDocument, Vec<String>, bool)>,
         summary: &mut IngestSummary,
         progress: &dyn IngestProgress,
@@ -462,7 +522,18 @@ impl Engine {
         progress.checkpoint()?;
         let started = Instant::now();
         let texts: Vec<&str> = group.iter().flat_map(|(_, t, _)| t.iter().map(String::as_str)).collect();
-        let vectors = if texts.is_empty() { Vec::new() } else { self.embedder()?.embed(&texts)? };
+        // Vectors come from the model of the vault's current vectors, read under the lock a
+        // re-embed's switch takes, so they cannot land after a switch to another model.
+        let _vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let vectors = if texts.is_empty() {
+            Vec::new()
+        } else {
+            let info = self.store.vault(vault_name)?.ok_or_else(|| EngineError::VaultNotFound {
+                name: vault_name.to_string(),
+                known: self.configured_vaults(),
+            })?;
+            self.vault_embedder(&info)?.embed(&texts)?
+        };
         let mut vectors = vectors.into_iter();
         let mut docs = Vec::with_capacity(group.len());
         let (mut added, mut updated, mut chunks, mut tokens) = (0, 0, 0, 0);

@@ -1,7 +1,8 @@
-//! Jobs: what the durable queue runs and how the transports see it. Two kinds exist:
+//! Jobs: what the durable queue runs and how the transports see it. Three kinds exist:
 //! `upload` (documents sent over HTTP, stored under `<data>/uploads/<id>/` before the job is
-//! queued, indexed as the vault's `uploads` source) and `sync` (one configured source,
-//! ingested incrementally). This module enqueues them, shows them as [`Job`]s, cancels them,
+//! queued, indexed as the vault's `uploads` source), `sync` (one configured source,
+//! ingested incrementally) and `reembed` (a vault's chunks and memories embedded again from
+//! their stored text with the vault's configured model, see [`Engine::reembed_vault`]). This module enqueues them, shows them as [`Job`]s, cancels them,
 //! retries and deletes them in the dead-letter queue, and runs one attempt; the threads that
 //! take jobs live in [`crate::worker`].
 //!
@@ -29,6 +30,8 @@ use crate::{Engine, EngineError, IngestOptions, IngestProgress};
 pub const KIND_UPLOAD: &str = "upload";
 /// A configured source, ingested incrementally.
 pub const KIND_SYNC: &str = "sync";
+/// A vault re-embedded with its configured model.
+pub const KIND_REEMBED: &str = "reembed";
 /// Largest page of jobs.
 pub const MAX_JOB_LIMIT: usize = 100;
 /// Most documents in one upload.
@@ -190,7 +193,8 @@ impl Engine {
         if organization.is_some() {
             self.store.vault_set_organization(info.id, organization)?;
         }
-        self.store.set_vault_embedder(info.id, &self.spec.model_id, self.spec.dimension)?;
+        let spec = self.vault_spec(name);
+        self.store.set_vault_embedder(info.id, &spec.model_id, spec.dimension)?;
         self.vault_overview(name)
     }
 
@@ -306,6 +310,28 @@ impl Engine {
         Ok(self.job_view(record))
     }
 
+    /// Queues a re-embed of a vault with its configured model (or returns the one already
+    /// queued). The vault keeps answering with its current vectors until the job switches it.
+    pub fn enqueue_reembed(&self, vault: &str) -> Result<Job, EngineError> {
+        if !self.vault_known(vault)? {
+            return Err(EngineError::VaultNotFound { name: vault.to_string(), known: self.vault_names()? });
+        }
+        let job = NewJob {
+            kind: KIND_REEMBED.into(),
+            vault: Some(vault.to_string()),
+            payload: serde_json::json!({}),
+            dedupe_key: Some(format!("reembed:{vault}")),
+            max_attempts: self.workspace.config.jobs.max_attempts,
+            // An attempt cut short (time limit, crash, shutdown) leaves its staged vectors: the
+            // next attempt resumes where it stopped.
+            timeout_ms: self.job_timeout_ms(),
+        };
+        let record = self.store.job_enqueue(&job, now_ms())?;
+        let spec = self.vault_spec(vault);
+        tracing::info!(job = %record.id, vault, model = %spec.model_id, "queued a re-embed");
+        Ok(self.job_view(record))
+    }
+
     fn job_timeout_ms(&self) -> i64 {
         (self.workspace.config.jobs.timeout_s as i64).saturating_mul(1000)
     }
@@ -336,8 +362,9 @@ impl Engine {
         if let Some(k) = kind
             && k != KIND_UPLOAD
             && k != KIND_SYNC
+            && k != KIND_REEMBED
         {
-            return Err(bad(format!("kind: `{k}` is not a job kind; use upload or sync")));
+            return Err(bad(format!("kind: `{k}` is not a job kind; use upload, sync or reembed")));
         }
         let limit = limit.unwrap_or(50);
         if limit == 0 || limit > MAX_JOB_LIMIT {
@@ -502,6 +529,15 @@ impl Engine {
                     IngestOptions { vault: Some(vault), source: Some(payload.source), ..IngestOptions::default() };
                 let report = self.ingest(&opts, progress)?;
                 serde_json::to_value(&report.total).map_err(|e| EngineError::Internal(e.to_string()))
+            }
+            KIND_REEMBED => {
+                let reembedded = self.reembed_vault(&vault, progress)?;
+                let spec = self.vault_spec(&vault);
+                Ok(serde_json::json!({
+                    "model": spec.model_id,
+                    "dimension": spec.dimension,
+                    "reembedded": reembedded,
+                }))
             }
             other => Err(bad(format!("job {} has kind `{other}`, which this version does not run", job.id))),
         }

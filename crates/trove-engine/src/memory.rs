@@ -137,7 +137,7 @@ fn decode_cursor(s: &str) -> Result<MemoryCursor, EngineError> {
 
 impl Engine {
     /// The vault memories go to: it must be configured or already exist; its embedder is
-    /// recorded on first use and must match the configured one.
+    /// recorded on first use.
     fn memory_vault(&self, name: &str) -> Result<VaultInfo, EngineError> {
         let vault = match self.store.vault(name)? {
             Some(v) => v,
@@ -145,10 +145,10 @@ impl Engine {
             None => return Err(EngineError::VaultNotFound { name: name.to_string(), known: self.vault_names()? }),
         };
         if vault.model_id.is_none() {
-            self.store.set_vault_embedder(vault.id, &self.spec.model_id, self.spec.dimension)?;
+            let spec = self.vault_spec(name);
+            self.store.set_vault_embedder(vault.id, &spec.model_id, spec.dimension)?;
             return Ok(self.store.vault(name)?.unwrap_or(vault));
         }
-        self.check_vault_model(&vault)?;
         Ok(vault)
     }
 
@@ -163,8 +163,9 @@ impl Engine {
         Ok(known)
     }
 
-    fn embed_one(&self, text: &str) -> Result<Vec<f32>, EngineError> {
-        let mut v = self.embedder()?.embed(&[text])?;
+    /// `text` embedded by the model of the vault's current vectors.
+    fn embed_one(&self, vault: &VaultInfo, text: &str) -> Result<Vec<f32>, EngineError> {
+        let mut v = self.vault_embedder(vault)?.embed(&[text])?;
         v.pop().ok_or_else(|| EngineError::Internal("the embedder returned no vector".into()))
     }
 
@@ -184,8 +185,10 @@ impl Engine {
         if expires_ms.is_some_and(|e| e <= now) {
             return Err(bad("expires_at: is in the past; give a future time or leave it out"));
         }
+        // The vault's model is read under the lock a re-embed's switch takes (see ingest).
+        let _vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let v = self.memory_vault(vault)?;
-        let vector = self.embed_one(&input.text)?;
+        let vector = self.embed_one(&v, &input.text)?;
         let record = self.store.memory_put(
             v.id,
             &NewMemory {
@@ -239,8 +242,9 @@ impl Engine {
                 Some(Some(e))
             }
         };
+        let _vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let v = self.memory_vault(vault)?;
-        let vector = update.text.as_deref().map(|t| self.embed_one(t)).transpose()?;
+        let vector = update.text.as_deref().map(|t| self.embed_one(&v, t)).transpose()?;
         let patch = MemoryPatch {
             text: update.text.clone(),
             tags: update.tags.clone(),
@@ -307,13 +311,11 @@ impl Engine {
         let scored = match mode {
             SearchMode::Keyword => self.store.memory_keyword_search(v.id, &q.query, &f, limit)?,
             SearchMode::Semantic => {
-                self.check_vault_model(&v)?;
-                let vector = self.embed_one(&q.query)?;
+                let vector = self.embed_one(&v, &q.query)?;
                 self.store.memory_vector_search(v.id, &vector, &f, limit)?
             }
             SearchMode::Hybrid => {
-                self.check_vault_model(&v)?;
-                let vector = self.embed_one(&q.query)?;
+                let vector = self.embed_one(&v, &q.query)?;
                 let k = self.store.memory_keyword_search(v.id, &q.query, &f, candidates)?;
                 let s = self.store.memory_vector_search(v.id, &vector, &f, candidates)?;
                 let mut fused = rrf(&[&k, &s], self.workspace.config.search.rrf_k);

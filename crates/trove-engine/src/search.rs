@@ -78,8 +78,7 @@ impl Engine {
         let vectors = match mode {
             SearchMode::Keyword => None,
             SearchMode::Semantic | SearchMode::Hybrid => {
-                self.check_vault_model(&vault)?;
-                let embedder = self.embedder()?;
+                let embedder = self.vault_embedder(&vault)?;
                 let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
                 Some(embedder.embed(&refs)?)
             }
@@ -128,22 +127,6 @@ impl Engine {
                 }
                 Err(EngineError::VaultNotFound { name, known })
             }
-        }
-    }
-
-    /// Query vectors must come from the model that made the vault's vectors.
-    pub(crate) fn check_vault_model(&self, vault: &VaultInfo) -> Result<(), EngineError> {
-        match (&vault.model_id, vault.dimension) {
-            (Some(m), Some(d)) if *m != self.spec.model_id || d != self.spec.dimension => {
-                Err(EngineError::EmbedderMismatch {
-                    vault: vault.name.clone(),
-                    stored: m.clone(),
-                    stored_dim: d,
-                    configured: self.spec.model_id.clone(),
-                    configured_dim: self.spec.dimension,
-                })
-            }
-            _ => Ok(()),
         }
     }
 

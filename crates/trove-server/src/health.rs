@@ -316,12 +316,11 @@ async fn queue(state: &AppState) -> Component {
 }
 
 /// The vaults' indexes: `degraded` when a vault's vectors come from another model than the
-/// configured one (searches of it fail until it is re-embedded).
+/// one the configuration gives it (it answers with its old model until it is re-embedded).
 async fn indexes(state: &AppState) -> Component {
     let started = Instant::now();
     let read = read_within(state, "the vault counts", |e| e.vaults_overview()).await;
     let mut d = serde_json::Map::new();
-    let spec = state.engine.spec().clone();
     let (status, message) = match read {
         Err(why) => (Status::Down, why),
         Ok(vaults) => {
@@ -333,7 +332,9 @@ async fn indexes(state: &AppState) -> Component {
             let stale: Vec<&str> = vaults
                 .iter()
                 .filter(|v| {
-                    v.model.as_ref().is_some_and(|m| *m != spec.model_id || v.dimension != Some(spec.dimension))
+                    v.model
+                        .as_ref()
+                        .is_some_and(|m| *m != v.configured_model || v.dimension != Some(v.configured_dimension))
                 })
                 .map(|v| v.name.as_str())
                 .collect();
@@ -343,9 +344,8 @@ async fn indexes(state: &AppState) -> Component {
                 (
                     Status::Degraded,
                     format!(
-                        "vault(s) {} were embedded with another model than {}: run `trove ingest --vault NAME --reembed`",
+                        "vault(s) {} hold vectors of another model than the one configured for them (they answer with it meanwhile): re-embed with POST /v1/vaults/NAME/reembed or `trove ingest --vault NAME`",
                         stale.join(", "),
-                        spec.model_id
                     ),
                 )
             }

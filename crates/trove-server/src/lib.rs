@@ -154,14 +154,12 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Shares `engine`. When its embedder is already loaded (`trove serve` loads it at
-    /// startup), it is wrapped in a [`TimedEmbedder`] so `/metrics` reports embedding latency.
+    /// Shares `engine`. Its embedders (loaded already or later) are wrapped in a
+    /// [`TimedEmbedder`] so `/metrics` reports embedding latency.
     pub fn new(engine: Engine, options: ServerOptions) -> AppState {
         let metrics = Arc::new(Metrics::new());
-        let engine = match engine.embedder_loaded().then(|| engine.embedder()) {
-            Some(Ok(embedder)) => engine.with_embedder(Arc::new(TimedEmbedder::new(embedder, metrics.clone()))),
-            _ => engine,
-        };
+        let timed = metrics.clone();
+        let engine = engine.layer_embedders(move |e| Arc::new(TimedEmbedder::new(e, timed.clone())));
         // Fail closed: when the store cannot tell whether users exist, require keys.
         let auth = engine.auth_enabled().unwrap_or(true);
         let limits = Arc::new(limits::Limits::from_config(&engine.workspace().config.auth.rate_limits));
@@ -212,6 +210,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(vaults::get, vaults::delete))
         .routes(routes!(vaults::sources))
         .routes(routes!(vaults::sync))
+        .routes(routes!(vaults::reembed))
         .routes(routes!(vaults::search))
         .merge(uploads)
         .routes(routes!(documents::get, documents::delete))

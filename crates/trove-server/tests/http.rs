@@ -378,6 +378,7 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/vaults/{vault}", &["delete", "get"]),
         ("/v1/vaults/{vault}/sources", &["get"]),
         ("/v1/vaults/{vault}/sources/{source}/sync", &["post"]),
+        ("/v1/vaults/{vault}/reembed", &["post"]),
         ("/v1/vaults/{vault}/search", &["post"]),
         ("/v1/vaults/{vault}/documents", &["get", "post"]),
         ("/v1/vaults/{vault}/documents/{id}", &["delete", "get"]),
@@ -446,7 +447,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 35);
+    assert_eq!(operations, 36);
 }
 
 #[test]

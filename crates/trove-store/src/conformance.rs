@@ -37,6 +37,8 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("memory_filters_and_expiry", memory_filters_and_expiry),
         ("memory_pagination", memory_pagination),
         ("restaging_includes_memories", restaging_includes_memories),
+        ("restaging_resumes_only_for_the_same_model", restaging_resumes_only_for_the_same_model),
+        ("restaging_skips_memories_changed_meanwhile", restaging_skips_memories_changed_meanwhile),
         ("delete_vault_removes_everything_in_it", delete_vault_removes_everything_in_it),
         ("job_lifecycle", job_lifecycle),
         ("job_retries_then_dead_letter", job_retries_then_dead_letter),
@@ -534,10 +536,58 @@ fn restaging_includes_memories(store: &dyn StoreWrite) {
     assert!(store.commit_staged_vectors(v, "m2", 3).is_err(), "switched while a memory kept its old vector");
     let todo = store.memories_to_reembed(v, 0, 10).unwrap();
     assert_eq!(todo.len(), 1);
-    store.stage_memory_vectors(v, &[(todo[0].rowid, vec![0.0, 0.0, 1.0])]).unwrap();
+    store.stage_memory_vectors(v, &[(todo[0].rowid, todo[0].updated_ms, vec![0.0, 0.0, 1.0])]).unwrap();
     store.commit_staged_vectors(v, "m2", 3).unwrap();
     let hits = store.memory_vector_search(v, &[0.0, 0.0, 1.0], &live(NOW), 5).unwrap();
     assert_eq!(store.memory_records(&[hits[0].id]).unwrap()[0].id, m.id);
+    consistent(store);
+}
+
+fn restaging_resumes_only_for_the_same_model(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("one", [1.0, 0.0]), ("two", [0.0, 1.0])])]).unwrap();
+    assert!(!store.begin_restage(v, "m2", 3).unwrap(), "nothing was staged yet");
+    assert_eq!(store.vault("v").unwrap().unwrap().restaging, Some(("m2".to_string(), 3)));
+    let first = store.chunks_to_reembed(v, 0, 1).unwrap();
+    store.stage_vectors(v, &[(first[0].id, vec![0.0, 0.0, 1.0])]).unwrap();
+    // Resuming for the same model keeps the work done.
+    assert!(store.begin_restage(v, "m2", 3).unwrap());
+    assert_eq!(store.chunks_to_reembed(v, 0, 10).unwrap().len(), 1);
+    // Another target starts over: its vectors must not mix with m2's.
+    assert!(!store.begin_restage(v, "m3", 3).unwrap());
+    assert_eq!(store.chunks_to_reembed(v, 0, 10).unwrap().len(), 2);
+    assert_eq!(store.vault("v").unwrap().unwrap().restaging, Some(("m3".to_string(), 3)));
+    let todo = store.chunks_to_reembed(v, 0, 10).unwrap();
+    let staged: Vec<_> = todo.iter().map(|c| (c.id, vec![0.0, 1.0, 0.0])).collect();
+    store.stage_vectors(v, &staged).unwrap();
+    store.commit_staged_vectors(v, "m3", 3).unwrap();
+    let info = store.vault("v").unwrap().unwrap();
+    assert_eq!((info.model_id.as_deref(), info.restaging), (Some("m3"), None));
+    // Abandoning clears the target too.
+    store.begin_restage(v, "m4", 2).unwrap();
+    store.clear_staged_vectors(v).unwrap();
+    assert_eq!(store.vault("v").unwrap().unwrap().restaging, None);
+    consistent(store);
+}
+
+fn restaging_skips_memories_changed_meanwhile(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    store.memory_put(v, &memory("first text", None, &[], [1.0, 0.0]), NOW).unwrap();
+    store.begin_restage(v, "m2", 3).unwrap();
+    let read = store.memories_to_reembed(v, 0, 10).unwrap();
+    // The text changes between reading it and staging its new vector.
+    let patch =
+        MemoryPatch { text: Some("second text".into()), vector: Some(vec![0.0, 1.0]), ..MemoryPatch::default() };
+    store.memory_update(v, &read[0].id, &patch, NOW + 5).unwrap().unwrap();
+    store.stage_memory_vectors(v, &[(read[0].rowid, read[0].updated_ms, vec![0.0, 0.0, 1.0])]).unwrap();
+    assert!(store.commit_staged_vectors(v, "m2", 3).is_err(), "staged a vector of text that is gone");
+    let again = store.memories_to_reembed(v, 0, 10).unwrap();
+    assert_eq!(again[0].text, "second text");
+    store.stage_memory_vectors(v, &[(again[0].rowid, again[0].updated_ms, vec![0.0, 0.0, 1.0])]).unwrap();
+    // An update after staging also drops the staged vector.
+    let patch = MemoryPatch { text: Some("third text".into()), vector: Some(vec![1.0, 0.0]), ..MemoryPatch::default() };
+    store.memory_update(v, &read[0].id, &patch, NOW + 9).unwrap().unwrap();
+    assert_eq!(store.memories_to_reembed(v, 0, 10).unwrap().len(), 1);
     consistent(store);
 }
 

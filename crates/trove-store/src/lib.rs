@@ -145,6 +145,9 @@ pub trait StoreWrite: StoreRead {
     fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError>;
     /// Drops staged vectors (a re-embed that is abandoned).
     fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError>;
+    /// Starts (or resumes) re-embedding to `model_id`: vectors already staged for that model
+    /// and dimension are kept (returns `true`), ones staged for another are dropped.
+    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError>;
 
     /// Stores a memory (its vector included) and returns it with its new id.
     fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError>;
@@ -160,8 +163,10 @@ pub trait StoreWrite: StoreRead {
     fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError>;
     /// Deletes every memory whose expiry has passed; returns how many.
     fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError>;
-    /// Stages re-embedded memory vectors (switched by `commit_staged_vectors`).
-    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError>;
+    /// Stages re-embedded memory vectors as `(rowid, updated_ms, vector)` (switched by
+    /// `commit_staged_vectors`); a memory updated since `updated_ms` is skipped, as its text
+    /// changed.
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError>;
     /// Deletes a vault with everything in it (documents, chunks, memories, their indexes).
     /// `false` when absent. Jobs that name it stay (they fail when they run).
     fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError>;

@@ -26,6 +26,8 @@ pub struct VaultInfo {
     pub memory_generation: i64,
     /// The organization that owns the vault (none in single-user mode, or before one claims it).
     pub organization: Option<i64>,
+    /// The model and dimension a re-embed in progress stages vectors for.
+    pub restaging: Option<(String, usize)>,
 }
 
 /// What is stored for one document, for incremental sync.

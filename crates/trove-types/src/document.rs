@@ -19,6 +19,26 @@ pub struct VaultSummary {
     pub chunks: u64,
     /// Whether `config.yaml` names the vault (a stored vault may have been removed from it).
     pub configured: bool,
+    /// The model the configuration gives the vault. When it differs from `model`, queries and
+    /// new vectors keep using `model` until a re-embed switches the vault.
+    pub configured_model: String,
+    /// Its dimension.
+    pub configured_dimension: usize,
+    /// A re-embed in progress (or interrupted, resumed by the next one).
+    pub reembedding: Option<Reembedding>,
+}
+
+/// A vault's re-embed in progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Reembedding {
+    /// The model new vectors are staged for.
+    pub model: String,
+    /// Its dimension.
+    pub dimension: usize,
+    /// Chunks re-embedded so far (memories are re-embedded after them).
+    pub staged_chunks: u64,
+    /// Chunks in the vault.
+    pub chunks: u64,
 }
 
 /// A source of a vault: configured (`localfile`, ...) or `uploads` (documents sent over HTTP).

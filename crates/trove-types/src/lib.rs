@@ -17,7 +17,7 @@ pub mod search;
 
 pub use auth::{Action, ApiKeyInfo, AuditEvent, AuditPage, CreatedApiKey, Role};
 pub use document::{
-    DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, SourceSummary, SourceSync, VaultSummary,
+    DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
 pub use job::{Job, JobError, JobPage, UploadDocument, UploadRequest};

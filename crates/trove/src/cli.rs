@@ -206,9 +206,10 @@ pub struct IngestArgs {
     /// Re-process every document, changed or not.
     #[arg(long)]
     pub force: bool,
-    /// Re-embed vaults whose vectors came from another model (from stored chunk text).
+    /// Leave vaults whose configured model changed on their current model (by default they
+    /// are re-embedded from their stored text first; searches keep working meanwhile).
     #[arg(long)]
-    pub reembed: bool,
+    pub no_reembed: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

@@ -187,7 +187,7 @@ fn ingest(ws: Workspace, args: &IngestArgs) -> Result<(), Failure> {
         vault: args.vault.clone(),
         source: args.source.clone(),
         force: args.force,
-        reembed: args.reembed,
+        reembed: !args.no_reembed,
     };
     let report = engine.ingest(&opts, &progress)?;
     progress.clear();

@@ -34,7 +34,11 @@ pub fn ingest_report(report: &IngestReport, json: bool) -> Result<(), Failure> {
                 }
             }
             if report.reembedded_chunks > 0 {
-                writeln!(out, "re-embedded {} chunks with the configured model", report.reembedded_chunks)?;
+                writeln!(
+                    out,
+                    "re-embedded {} chunks and memories with the configured model",
+                    report.reembedded_chunks
+                )?;
             }
             let t = &report.total;
             if report.vaults.len() > 1 {
@@ -124,6 +128,19 @@ pub fn status(engine: &Engine, json: bool) -> Result<(), Failure> {
                     v.model.as_deref().unwrap_or("(none yet)"),
                     if v.configured { "" } else { " (not in config.yaml)" }
                 )?;
+                if let Some(r) = &v.reembedding {
+                    writeln!(
+                        out,
+                        "  re-embedding for {}: {} of {} chunks staged; `trove ingest --vault {}` resumes it",
+                        r.model, r.staged_chunks, r.chunks, v.name
+                    )?;
+                } else if v.model.as_ref().is_some_and(|m| *m != v.configured_model) {
+                    writeln!(
+                        out,
+                        "  configured for {}: `trove ingest --vault {}` re-embeds it (searches keep working meanwhile)",
+                        v.configured_model, v.name
+                    )?;
+                }
             }
             Ok(())
         })()

@@ -43,23 +43,20 @@ pub fn serve(ws: Workspace, args: &ServeArgs) -> Result<(), Failure> {
     if !engine.auth_enabled()? {
         tracing::info!("no users exist: serving without authentication (single-user mode)");
     }
-    let engine = match engine.embedder() {
-        Ok(e) => {
-            tracing::info!(model = e.model_id(), "the embedding model is loaded");
-            // Concurrent requests' query embeddings are computed together.
-            match trove_embed::BatchingEmbedder::new(e) {
-                Ok(b) => engine.with_embedder(std::sync::Arc::new(b)),
-                Err(err) => {
-                    tracing::warn!(error = %err, "embedding requests are not batched");
-                    engine
-                }
-            }
+    // Concurrent requests' query embeddings are computed together, for every embedder.
+    let engine = engine.layer_embedders(|e| match trove_embed::BatchingEmbedder::new(e.clone()) {
+        Ok(b) => std::sync::Arc::new(b),
+        Err(err) => {
+            tracing::warn!(error = %err, model = e.model_id(), "embedding requests are not batched");
+            e
         }
+    });
+    match engine.embedder() {
+        Ok(e) => tracing::info!(model = e.model_id(), "the embedding model is loaded"),
         Err(e) => {
-            tracing::warn!(error = %e, "the embedding model could not be loaded; /ready answers 503 and requests that embed fail until it can");
-            engine
+            tracing::warn!(error = %e, "the embedding model could not be loaded; /ready answers 503 and requests that embed fail until it can")
         }
-    };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("trove-http")

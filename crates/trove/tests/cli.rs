@@ -365,25 +365,29 @@ fn kill_9_during_ingest_loses_nothing_and_duplicates_nothing() {
 }
 
 #[test]
-fn a_vault_embedded_by_another_model_needs_reembed() {
+fn a_vault_embedded_by_another_model_is_reembedded_by_ingest() {
     let ws = Ws::new();
     ws.write("garden.md", GARDEN);
     ws.write("car.md", ENGINE);
     ws.ingest();
-    // Pretend another model made the vectors.
+    // Pretend a model no configured embedder makes produced the vectors.
     let db = rusqlite::Connection::open(ws.root().join(".trove/trove.db")).unwrap();
     db.execute("UPDATE vaults SET model_id = 'other/model-v1'", []).unwrap();
     drop(db);
-    let (code, err) = ws.fails(&["ingest"]);
+    let (code, err) = ws.fails(&["search", "--mode", "semantic", "tomatoes"]);
     assert_eq!(code, 65, "{err}");
-    assert!(err.contains("other/model-v1") && err.contains("--reembed"), "{err}");
-    let (_, err) = ws.fails(&["search", "--mode", "semantic", "tomatoes"]);
-    assert!(err.contains("--reembed"), "{err}");
+    assert!(err.contains("other/model-v1") && err.contains("trove ingest --vault default"), "{err}");
     // Keyword search needs no model and keeps working.
     assert_eq!(uris(&ws.search("keyword", "tomatoes")), ["garden.md"]);
+    // Without re-embedding, new vectors would have to come from the old model: refused.
+    ws.write("new.md", "# Bread\n\nKnead the dough and let it rise overnight.\n");
+    let (code, err) = ws.fails(&["ingest", "--no-reembed"]);
+    assert_eq!(code, 65, "{err}");
+    assert!(err.contains("other/model-v1"), "{err}");
 
-    let r: Value = serde_json::from_str(&ws.ok(&["ingest", "--json", "--reembed"])).unwrap();
+    let r: Value = serde_json::from_str(&ws.ok(&["ingest", "--json"])).unwrap();
     assert!(r["reembedded_chunks"].as_u64().unwrap() >= 2, "{r}");
+    assert_eq!(r["total"]["added"], 1, "{r}");
     assert_eq!(uris(&ws.search("semantic", "looking after a car"))[0], "car.md");
     let status: Value = serde_json::from_str(&ws.ok(&["status", "--json"])).unwrap();
     assert_eq!(status[0]["model"], "builtin/all-MiniLM-L6-v2");

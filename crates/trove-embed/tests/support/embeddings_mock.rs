@@ -22,6 +22,9 @@ pub enum Reply {
     /// Bag-of-words vectors of this dimension (each lowercase word adds 1 at a position
     /// hashed from it), so that texts sharing words are similar: enough for search to rank.
     Hashed(usize),
+    /// Like `Hashed`, with the dimension and a delay chosen by the request's `model`: two
+    /// models served side by side (an unknown model is answered 404).
+    PerModel(Vec<(&'static str, Duration, usize)>),
 }
 
 /// One request as received.
@@ -120,6 +123,7 @@ fn serve(mut stream: TcpStream, reply: Reply, ollama: bool, log: &Mutex<Vec<Seen
     let inputs = seen.inputs();
     let texts: Vec<String> =
         seen.body["input"].as_array().into_iter().flatten().map(|t| t.as_str().unwrap_or("").to_string()).collect();
+    let seen_model = seen.body["model"].as_str().map(str::to_string);
     log.lock().unwrap().push(seen);
     let encode = |v: Vec<Vec<f32>>| {
         if ollama {
@@ -142,6 +146,16 @@ fn serve(mut stream: TcpStream, reply: Reply, ollama: bool, log: &Mutex<Vec<Seen
         Reply::Vectors(dim) => (200, vec![], vectors(dim)),
         Reply::Status(s, h, b) => (s, h, b),
         Reply::Hashed(dim) => (200, vec![], encode(hashed(&texts, dim))),
+        Reply::PerModel(models) => {
+            let model = seen_model.as_deref().unwrap_or("");
+            match models.iter().find(|(m, _, _)| *m == model) {
+                Some((_, wait, dim)) => {
+                    std::thread::sleep(*wait);
+                    (200, vec![], encode(hashed(&texts, *dim)))
+                }
+                None => (404, vec![], format!(r#"{{"error":{{"message":"model `{model}` not found"}}}}"#)),
+            }
+        }
         Reply::Slow(wait, dim) => {
             std::thread::sleep(wait);
             (200, vec![], vectors(dim))

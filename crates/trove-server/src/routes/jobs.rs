@@ -25,7 +25,7 @@ pub struct JobParams {
     /// queued, running, succeeded, dead or cancelled.
     #[serde(default)]
     pub status: Option<String>,
-    /// upload or sync.
+    /// upload, sync or reembed.
     #[serde(default)]
     pub kind: Option<String>,
     /// Only this vault's jobs.
@@ -44,7 +44,7 @@ pub struct JobParams {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DlqParams {
-    /// upload or sync.
+    /// upload, sync or reembed.
     #[serde(default)]
     pub kind: Option<String>,
     /// Only this vault's jobs.

@@ -216,3 +216,25 @@ pub async fn sync(
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }
+
+/// `POST /v1/vaults/{vault}/reembed`: queues a re-embed of the vault's chunks and memories
+/// from their stored text with the model the configuration gives the vault; 202 with the job.
+/// Searches keep answering with the current vectors (and their model) until the job switches
+/// the vault in one step; an interrupted job resumes from what it staged.
+#[utoipa::path(
+    post, path = "/v1/vaults/{vault}/reembed", operation_id = "vaults_reembed", tag = "vaults",
+    params(VaultPath),
+    responses(
+        (status = 202, description = "The queued re-embed job (the waiting one if a re-embed of the vault is already queued). It succeeds at once when the vault is already on its configured model.", body = Job),
+        (status = 404, response = NotFound), (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn reembed(
+    State(state): State<AppState>,
+    Path(vault): Path<String>,
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
+    let job = blocking(&state, move |e| e.enqueue_reembed(&vault)).await?;
+    state.workers.notify();
+    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+}

@@ -192,7 +192,11 @@ impl EmbeddedStore {
         if let Some(v) = &patch.vector {
             let mut bytes = Vec::new();
             encode_vector(v, &mut bytes);
-            tx.execute("UPDATE memories SET vector = ? WHERE id = ?", params![bytes, current.rowid])?;
+            // The staged vector (of a re-embed in progress) was computed from the old text.
+            tx.execute(
+                "UPDATE memories SET vector = ?, staged_vector = NULL WHERE id = ?",
+                params![bytes, current.rowid],
+            )?;
         }
         tx.execute("DELETE FROM memories_fts WHERE rowid = ?", [current.rowid])?;
         tx.execute(
@@ -420,7 +424,22 @@ impl EmbeddedStore {
         rows.map(|r| finish(r?)).collect()
     }
 
-    pub(crate) fn m_stage(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
-        self.stage(Space::Memories, vault, vectors)
+    /// Stages re-embedded vectors of memories not updated since they were read (an update
+    /// replaces the text the vector was computed from).
+    pub(crate) fn m_stage(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE memories SET staged_vector = ? WHERE id = ? AND vault_id = ? AND updated_ms = ?",
+            )?;
+            let mut bytes = Vec::new();
+            for (rowid, updated_ms, v) in vectors {
+                encode_vector(v, &mut bytes);
+                stmt.execute(params![bytes, rowid, vault, updated_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 }

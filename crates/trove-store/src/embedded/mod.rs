@@ -222,6 +222,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (vault_id, source)
     );
     "#,
+    // 8: the model a re-embed in progress stages vectors for (so a resumed run with another
+    // target starts over instead of mixing two models).
+    r#"
+    ALTER TABLE vaults ADD COLUMN staged_model TEXT;
+    ALTER TABLE vaults ADD COLUMN staged_dimension INTEGER;
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -725,7 +731,8 @@ fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-const VAULT_COLUMNS: &str = "id, name, model_id, dimension, generation, memory_generation, organization_id";
+const VAULT_COLUMNS: &str =
+    "id, name, model_id, dimension, generation, memory_generation, organization_id, staged_model, staged_dimension";
 
 fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
     Ok(VaultInfo {
@@ -736,6 +743,10 @@ fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
         generation: r.get(4)?,
         memory_generation: r.get(5)?,
         organization: r.get(6)?,
+        restaging: match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<i64>>(8)?) {
+            (Some(model), Some(dim)) => Some((model, dim as usize)),
+            _ => None,
+        },
     })
 }
 
@@ -1292,7 +1303,7 @@ impl StoreWrite for EmbeddedStore {
         tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
         Self::bump_generation(&tx, vault, Space::Memories)?;
         tx.execute(
-            "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
+            "UPDATE vaults SET model_id = ?, dimension = ?, staged_model = NULL, staged_dimension = NULL WHERE id = ?",
             params![model_id, dimension as i64, vault],
         )?;
         let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
@@ -1307,10 +1318,33 @@ impl StoreWrite for EmbeddedStore {
     }
 
     fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
-        let conn = self.conn();
-        conn.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        conn.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE vaults SET staged_model = NULL, staged_dimension = NULL WHERE id = ?", [vault])?;
+        tx.commit()?;
         Ok(())
+    }
+
+    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: (Option<String>, Option<i64>) =
+            tx.query_row("SELECT staged_model, staged_dimension FROM vaults WHERE id = ?", [vault], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let resumed = current.0.as_deref() == Some(model_id) && current.1 == Some(dimension as i64);
+        if !resumed {
+            tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+            tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+            tx.execute(
+                "UPDATE vaults SET staged_model = ?, staged_dimension = ? WHERE id = ?",
+                params![model_id, dimension as i64, vault],
+            )?;
+        }
+        tx.commit()?;
+        Ok(resumed)
     }
 
     fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
@@ -1335,7 +1369,7 @@ impl StoreWrite for EmbeddedStore {
         self.m_purge_expired(now_ms)
     }
 
-    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         self.m_stage(vault, vectors)
     }
 
