@@ -33,6 +33,10 @@ pub enum RestProtocol {
     Ollama,
 }
 
+/// What to do about a TLS failure.
+const TLS_FIX: &str =
+    "if the server (or a TLS-inspecting proxy) uses a private CA, set llm.tls.ca_file to its PEM bundle";
+
 /// Everything a [`RestEmbedder`] needs; the engine builds it from the `llm:` section.
 #[derive(Clone)]
 pub struct RestOptions {
@@ -401,23 +405,28 @@ impl RestEmbedder {
 
     fn transport_failure(&self, e: ureq::Error) -> Attempt {
         let secs = self.opts.timeout.as_secs_f64();
+        // A refused certificate (often arriving as an I/O error carrying rustls' error) or an
+        // unreadable PEM: retrying cannot help.
+        let tls = match &e {
+            ureq::Error::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
+            _ => false,
+        };
+        if tls {
+            return Attempt::Fatal(EmbedError::ProviderRejected {
+                provider: self.opts.provider.clone(),
+                url: self.url.clone(),
+                status: 0,
+                detail: format!("TLS failed: {e}"),
+                fix: TLS_FIX.into(),
+            });
+        }
         let why = match &e {
             ureq::Error::Timeout(_) => format!("no answer within {secs} s (llm.request.timeout_s)"),
             ureq::Error::Io(io) => format!("connection failed: {io}"),
             ureq::Error::ConnectionFailed => "connection failed".to_string(),
             ureq::Error::HostNotFound => "host not found (DNS)".to_string(),
             ureq::Error::Protocol(p) => format!("the answer was not valid HTTP: {p}"),
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
-                return Attempt::Fatal(EmbedError::ProviderRejected {
-                    provider: self.opts.provider.clone(),
-                    url: self.url.clone(),
-                    status: 0,
-                    detail: format!("TLS failed: {e}"),
-                    fix: "if the server (or a TLS-inspecting proxy) uses a private CA, set llm.tls.ca_file to its \
-                          PEM bundle"
-                        .into(),
-                });
-            }
             other => {
                 return Attempt::Fatal(EmbedError::ProviderRejected {
                     provider: self.opts.provider.clone(),

@@ -1,7 +1,8 @@
 //! The REST embedder against a local HTTP server that speaks the OpenAI, Azure and Ollama
 //! embeddings APIs, scripted per request: batching, 429 with Retry-After, 500 then success, a
 //! timeout then success, 401 and 404 without retry, a wrong dimension refused, retries running
-//! out, and a proxy from the environment honoured.
+//! out, a proxy from the environment honoured, and a private CA trusted only through
+//! `llm.tls.ca_file`.
 
 #[path = "support/embeddings_mock.rs"]
 mod mock;
@@ -229,4 +230,31 @@ fn an_unreadable_ca_bundle_is_a_config_error() {
     let err = RestEmbedder::new(opts).unwrap_err();
     assert_eq!(err.code(), Code::ConfigInvalid);
     assert!(err.to_string().contains("no PEM certificate"), "{err}");
+}
+
+#[test]
+fn a_private_ca_is_trusted_through_ca_file_and_only_then() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Corp Test CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    let server = Mock::start_tls(vec![Reply::Vectors(4)], &leaf.pem(), &key.serialize_pem());
+    let url = format!("https://{}/v1", server.addr);
+
+    // The built-in roots do not know the CA: refused at once, with the setting to fix.
+    let err = embedder(options(url.clone(), RestProtocol::OpenAi, 4)).embed(&["a"]).unwrap_err();
+    assert!(err.to_string().contains("llm.tls.ca_file"), "{err}");
+    assert!(server.seen().is_empty(), "a request got through an untrusted connection");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("corp-ca.pem");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+    let mut opts = options(url, RestProtocol::OpenAi, 4);
+    opts.ca_file = Some(bundle);
+    let vectors = embedder(opts).embed(&["a", "b"]).unwrap();
+    assert_eq!(vectors.len(), 2);
+    assert_eq!(server.seen()[0].header("authorization"), Some(format!("Bearer {KEY}").as_str()));
 }

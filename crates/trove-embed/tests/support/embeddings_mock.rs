@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +68,41 @@ impl Mock {
         Mock { addr, seen }
     }
 
+    /// Like [`Mock::start`] (OpenAI protocol), over TLS with this certificate chain and key
+    /// (PEM). A handshake the client aborts is logged as nothing.
+    pub fn start_tls(script: Vec<Reply>, cert_pem: &str, key_pem: &str) -> Mock {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_pem.as_bytes()).map(|c| c.unwrap()).collect();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { continue };
+                let reply = script.get(n).or(script.last()).cloned().unwrap();
+                let log = log.clone();
+                let config = config.clone();
+                std::thread::spawn(move || {
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    serve(rustls::StreamOwned::new(conn, stream), reply, false, &log);
+                });
+            }
+        });
+        Mock { addr, seen }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -77,8 +112,8 @@ impl Mock {
     }
 }
 
-fn serve(mut stream: TcpStream, reply: Reply, ollama: bool, log: &Mutex<Vec<Seen>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve(stream: impl Read + Write, reply: Reply, ollama: bool, log: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
@@ -97,7 +132,7 @@ fn serve(mut stream: TcpStream, reply: Reply, ollama: bool, log: &Mutex<Vec<Seen
             headers: vec![],
             body: serde_json::Value::Null,
         });
-        stream.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+        reader.get_mut().write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
@@ -168,7 +203,9 @@ fn serve(mut stream: TcpStream, reply: Reply, ollama: bool, log: &Mutex<Vec<Seen
     for (k, v) in extra {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
+    let stream = reader.get_mut();
     let _ = stream.write_all(format!("{head}\r\n{text}").as_bytes());
+    let _ = stream.flush();
 }
 
 /// Bag-of-words vectors: each lowercase alphanumeric word adds 1 at a hashed position.
