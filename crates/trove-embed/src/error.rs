@@ -100,7 +100,7 @@ pub enum EmbedError {
     /// The API returned vectors of another dimension than `llm.embeddings.vector_size`.
     #[error(
         "{provider} model {model} returned vectors of {got} dimensions, but llm.embeddings.vector_size is {want}; \
-         set vector_size to {got} (then run `trove ingest --reembed`), or pick the model you meant; nothing was written"
+         set vector_size to {got} (then `trove ingest` re-embeds the vaults), or pick the model you meant; nothing was written"
     )]
     Dimension {
         /// `llm.provider`.

@@ -20,7 +20,7 @@ mod search;
 pub mod worker;
 
 pub use documents::MAX_DOCUMENT_LIMIT;
-pub use engine::{EmbedderSpec, Engine, OpenMode};
+pub use engine::{EmbedderSpec, Engine, OpenMode, rest_options};
 pub use error::{EngineError, StopReason};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress};
 pub use search::SearchRequest;

@@ -147,7 +147,7 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// `notBefore` and `notAfter` of an X.509 certificate.
-fn validity(cert: &[u8]) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
+pub fn validity(cert: &[u8]) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
     let (_, certificate, _) = der(cert)?;
     let (_, tbs, _) = der(certificate)?;
     let mut rest = tbs;

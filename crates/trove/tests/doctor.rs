@@ -1,9 +1,15 @@
 //! `trove doctor` against injected faults: each test breaks one thing the way it breaks in
 //! the field and checks that doctor names it, says the fix, and exits with the right code.
+//! Remote embedders are probed against local servers: a closed port, a port that never answers,
+//! a stub answering 401/403/429, a `.invalid` host, certificates made in the test.
+
+#[path = "../../trove-embed/tests/support/embeddings_mock.rs"]
+mod mock;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use mock::{Mock, Reply};
 use serde_json::Value;
 
 fn doctor(root: &Path, extra: &[&str]) -> (i32, Value) {
@@ -12,6 +18,9 @@ fn doctor(root: &Path, extra: &[&str]) -> (i32, Value) {
 
 fn doctor_env(root: &Path, extra: &[&str], env: &[(&str, &Path)]) -> (i32, Value) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trove"));
+    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        cmd.env_remove(var);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -185,4 +194,131 @@ fn an_inconsistent_store_fails_with_the_rebuild_fix() {
     let c = check(&r, "store");
     assert!(c["found"].as_str().unwrap().contains("belong to no document"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("trove ingest --force"), "{c}");
+}
+
+/// A workspace whose default embedder is the OpenAI-compatible API at `url`.
+fn remote(url: &str, dim: usize, extra: &str) -> tempfile::TempDir {
+    workspace(&format!(
+        "{BASE}embedder:\n  provider: llm\nllm:\n  provider: custom\n  base_url: {url}\n  api_key: sk-doctor\n  \
+         models: {{embeddings: m1}}\n  embeddings: {{vector_size: {dim}}}\n  request: {{timeout_s: 1, max_retries: 0}}\n{extra}"
+    ))
+}
+
+/// `trove doctor --only embedder` on `dir`: exit code, status, found and fix.
+fn embedder_check(dir: &Path, env: &[(&str, &Path)]) -> (i32, String, String, String) {
+    let (code, r) = doctor_env(dir, &["--only", "embedder"], env);
+    let c = check(&r, "embedder");
+    let text = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+    (code, text("status"), text("found"), text("fix"))
+}
+
+#[test]
+fn remote_embedder_refused_silent_unauthorized_limited_and_unknown_hosts_are_named() {
+    // Nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dir = remote(&format!("http://{closed}/v1"), 8, "");
+    let (code, status, found, fix) = embedder_check(dir.path(), &[]);
+    assert_eq!((code, status.as_str()), (2, "fail"), "{found}");
+    assert!(found.contains("connection refused") && fix.contains("start the service"), "{found} / {fix}");
+
+    // A port that accepts connections but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = remote(&format!("http://{}/v1", silent.local_addr().unwrap()), 8, "");
+    let (code, _, found, fix) = embedder_check(dir.path(), &[]);
+    assert_eq!(code, 2);
+    assert!(found.contains("no answer within") && fix.contains("does not answer"), "{found} / {fix}");
+
+    for (status, word, hint) in [(401, "Unauthorized", "api_key"), (403, "Forbidden", "may not use this model")] {
+        let server = Mock::start(false, vec![Reply::Status(status, vec![], r#"{"error":{"message":"no"}}"#.into())]);
+        let dir = remote(&format!("{}/v1", server.url()), 8, "");
+        let (code, _, found, fix) = embedder_check(dir.path(), &[]);
+        assert_eq!(code, 2);
+        assert!(found.contains(word) && fix.contains(hint), "{found} / {fix}");
+        assert!(!found.contains("sk-doctor") && !fix.contains("sk-doctor"), "the key was printed");
+    }
+
+    let server = Mock::start(false, vec![Reply::Status(429, vec![("Retry-After", "1".into())], "slow down".into())]);
+    let dir = remote(&format!("{}/v1", server.url()), 8, "");
+    let (code, status, found, fix) = embedder_check(dir.path(), &[]);
+    assert_eq!((code, status.as_str()), (1, "warn"), "{found}");
+    assert!(found.contains("429") && fix.contains("rate_limits"), "{found} / {fix}");
+
+    let server = Mock::start(false, vec![Reply::Status(404, vec![], r#"{"error":"model not found"}"#.into())]);
+    let dir = remote(&format!("{}/v1", server.url()), 8, "");
+    let (_, _, found, fix) = embedder_check(dir.path(), &[]);
+    assert!(found.contains("404") && fix.contains("models.embeddings"), "{found} / {fix}");
+
+    // The model answers another dimension than configured.
+    let server = Mock::start(false, vec![Reply::Vectors(8)]);
+    let dir = remote(&format!("{}/v1", server.url()), 16, "");
+    let (_, _, found, fix) = embedder_check(dir.path(), &[]);
+    assert!(found.contains("8-dimensional") && fix.contains("vector_size to 8"), "{found} / {fix}");
+
+    let dir = remote("http://embeddings.invalid/v1", 8, "");
+    let (code, _, found, _) = embedder_check(dir.path(), &[]);
+    assert_eq!(code, 2);
+    assert!(found.contains("Name or service not known"), "{found}");
+
+    // The same unknown host through a proxy from the environment: the proxy resolves it.
+    let proxy = Mock::start(false, vec![Reply::Vectors(8)]);
+    let dir = remote("http://embeddings.invalid/v1", 8, "");
+    let url = proxy.url();
+    let (code, _, found, _) = embedder_check(dir.path(), &[("HTTP_PROXY", Path::new(&url))]);
+    assert_eq!(code, 0, "{found}");
+    assert!(found.contains("via proxy") && found.contains("8-dimensional"), "{found}");
+}
+
+/// A certificate for `names`, valid from `from` to `to` days from now, signed by `ca`.
+fn leaf(ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, names: &[&str], from: i64, to: i64) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(from);
+    params.not_after = now + time::Duration::days(to);
+    let key = rcgen::KeyPair::generate().unwrap();
+    (params.signed_by(&key, ca).unwrap().pem(), key.serialize_pem())
+}
+
+#[test]
+fn remote_embedder_certificates_unknown_expired_wrong_host_and_expiring_are_named() {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Doctor Test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let bundle = tempfile::tempdir().unwrap();
+    let ca_file = bundle.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let trust = format!("  tls: {{ca_file: {}}}\n", ca_file.display());
+    let serve = |names: &[&str], from: i64, to: i64| {
+        let (cert, key) = leaf(&ca, names, from, to);
+        Mock::start_tls(vec![Reply::Vectors(8)], &cert, &key)
+    };
+
+    // A private CA the built-in roots do not know.
+    let server = serve(&["127.0.0.1"], -1, 365);
+    let dir = remote(&format!("https://{}/v1", server.addr), 8, "");
+    let (code, _, found, fix) = embedder_check(dir.path(), &[]);
+    assert_eq!(code, 2);
+    assert!(found.contains("SSL certificate verify failed") && fix.contains("tls.ca_file"), "{found} / {fix}");
+    // Trusted through tls.ca_file: all good, and the request went through.
+    let dir = remote(&format!("https://{}/v1", server.addr), 8, &trust);
+    let (code, _, found, _) = embedder_check(dir.path(), &[]);
+    assert_eq!(code, 0, "{found}");
+    assert!(found.contains("TLS verified"), "{found}");
+
+    let server = serve(&["127.0.0.1"], -30, -1);
+    let dir = remote(&format!("https://{}/v1", server.addr), 8, &trust);
+    let (code, _, found, _) = embedder_check(dir.path(), &[]);
+    assert_eq!(code, 2);
+    assert!(found.contains("certificate has expired"), "{found}");
+
+    let server = serve(&["api.example.com"], -1, 365);
+    let dir = remote(&format!("https://{}/v1", server.addr), 8, &trust);
+    let (_, _, found, fix) = embedder_check(dir.path(), &[]);
+    assert!(found.contains("hostname doesn't match") && fix.contains("host name"), "{found} / {fix}");
+
+    let server = serve(&["127.0.0.1"], -1, 5);
+    let dir = remote(&format!("https://{}/v1", server.addr), 8, &trust);
+    let (code, status, found, _) = embedder_check(dir.path(), &[]);
+    assert_eq!((code, status.as_str()), (1, "warn"), "{found}");
+    assert!(found.contains("expires in"), "{found}");
 }
