@@ -25,5 +25,5 @@ pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
     AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LlmConfig,
     LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat,
-    RateLimitsConfig, SearchConfig, ServerConfig, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
+    RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
 };

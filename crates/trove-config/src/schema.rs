@@ -347,11 +347,18 @@ pub struct AuthConfig {
     pub audit_retention_days: u64,
     /// Request rates; over them, requests are answered `429` with `Retry-After`.
     pub rate_limits: RateLimitsConfig,
+    /// Login sessions.
+    pub sessions: SessionsConfig,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { password_min_length: 12, audit_retention_days: 90, rate_limits: RateLimitsConfig::default() }
+        AuthConfig {
+            password_min_length: 12,
+            audit_retention_days: 90,
+            rate_limits: RateLimitsConfig::default(),
+            sessions: SessionsConfig::default(),
+        }
     }
 }
 
@@ -365,11 +372,37 @@ pub struct RateLimitsConfig {
     /// Refused credentials (unknown, revoked or expired keys) one IP address may present per
     /// hour before its further attempts are refused outright. Default 60.
     pub failed_auth_per_ip_per_hour: u32,
+    /// Login attempts (right or wrong) one IP address may make per hour. Default 20.
+    pub logins_per_ip_per_hour: u32,
 }
 
 impl Default for RateLimitsConfig {
     fn default() -> Self {
-        RateLimitsConfig { requests_per_key_per_minute: 3000, failed_auth_per_ip_per_hour: 60 }
+        RateLimitsConfig {
+            requests_per_key_per_minute: 3000,
+            failed_auth_per_ip_per_hour: 60,
+            logins_per_ip_per_hour: 20,
+        }
+    }
+}
+
+/// `auth.sessions:` how long a login lasts per kind of client, and how many a user may hold.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Lifetime of a browser session (cookie). Default 12 hours.
+    pub web_ttl_s: u64,
+    /// Lifetime of a command-line session. Default 30 days.
+    pub cli_ttl_s: u64,
+    /// Lifetime of an SDK session. Default 90 days.
+    pub sdk_ttl_s: u64,
+    /// Live sessions one user may hold; a new login beyond it ends the oldest. Default 10.
+    pub max_per_user: usize,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig { web_ttl_s: 12 * 3600, cli_ttl_s: 30 * 86_400, sdk_ttl_s: 90 * 86_400, max_per_user: 10 }
     }
 }
 

@@ -53,6 +53,9 @@ pub struct KeyPrincipal {
     pub actions: Vec<Action>,
     /// Email of the user who created it (keys it creates are theirs too).
     pub user_email: String,
+    /// Whether this is a login session (`key_id` is then the session's `ses_…` id) rather
+    /// than an API key.
+    pub session: bool,
 }
 
 impl Principal {
@@ -116,12 +119,12 @@ pub struct KeyRequest {
     pub expires_in_days: Option<u32>,
 }
 
-fn auth(code: Code, message: impl Into<String>) -> EngineError {
+pub(crate) fn auth(code: Code, message: impl Into<String>) -> EngineError {
     EngineError::Auth { code, message: message.into() }
 }
 
 /// `n` random characters of `[0-9A-Za-z]`.
-fn random_token(n: usize) -> Result<String, EngineError> {
+pub(crate) fn random_token(n: usize) -> Result<String, EngineError> {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut out = String::with_capacity(n);
     let mut buf = [0u8; 64];
@@ -137,16 +140,16 @@ fn random_token(n: usize) -> Result<String, EngineError> {
     Ok(out)
 }
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Equal without leaking where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn check_email(email: &str) -> Result<String, EngineError> {
+pub(crate) fn check_email(email: &str) -> Result<String, EngineError> {
     let email = email.trim();
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -399,6 +402,7 @@ impl Engine {
             vaults: (!all).then(|| record.key.vaults.iter().cloned().collect()),
             actions: record.key.actions.iter().filter_map(|a| Action::parse(a)).collect(),
             user_email: record.user_email.clone(),
+            session: false,
         }))
     }
 

@@ -17,6 +17,7 @@ mod ingest;
 pub mod jobs;
 pub mod memory;
 mod search;
+pub mod sessions;
 pub mod worker;
 
 pub use documents::MAX_DOCUMENT_LIMIT;

@@ -1,9 +1,11 @@
 //! Who may call what. Every route has one row in [`PERMISSIONS`]: public, or the
 //! [`Action`] an API key needs. [`authorize`] runs before every handler: while no user exists
 //! (the single-user mode) every request is [`Principal::Local`]; otherwise a request needs
-//! `Authorization: Bearer <key>` (`401` without one or with a bad one), its key needs the
-//! route's action (`403`), and a vault or job outside the key's reach answers exactly like
-//! one that does not exist (`404`), so keys never learn what other organizations hold.
+//! `Authorization: Bearer <key or session token>` or the `trove_session` cookie of a login
+//! (`401` without one or with a bad one; a cookie-authenticated write also needs the session's
+//! `X-CSRF-Token`, `403` without), its identity needs the route's action (`403`), and a vault
+//! or job outside its reach answers exactly like one that does not exist (`404`), so callers
+//! never learn what other organizations hold.
 //! Handlers that list (vaults, jobs) read the [`Principal`] from the request's extensions.
 
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use trove_engine::auth::Principal;
+use trove_engine::sessions::SESSION_PREFIX;
 use trove_store::NewAuditEvent;
 use trove_types::{Action, Code};
 
@@ -75,6 +78,11 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/keys", a(Admin)),
         ("DELETE", "/v1/keys/{id}", a(Admin)),
         ("POST", "/mcp", Need::Identity),
+        ("POST", "/v1/auth/login", Public),
+        ("POST", "/v1/auth/logout", Need::Identity),
+        ("GET", "/v1/auth/sessions", Need::Identity),
+        ("DELETE", "/v1/auth/sessions", Need::Identity),
+        ("DELETE", "/v1/auth/sessions/{id}", Need::Identity),
     ]
 };
 
@@ -94,7 +102,15 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/dlq/{id}", "job.deleted"),
     ("POST", "/v1/keys", "key.created"),
     ("DELETE", "/v1/keys/{id}", "key.revoked"),
+    ("POST", "/v1/auth/logout", "session.revoked"),
+    ("DELETE", "/v1/auth/sessions", "session.revoked"),
+    ("DELETE", "/v1/auth/sessions/{id}", "session.revoked"),
 ];
+
+/// The cookie a browser session travels in.
+pub const SESSION_COOKIE: &str = "trove_session";
+/// The header a cookie-authenticated write must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Set by a handler on its response to name what it created (e.g. `memory:mem_…`), for the
 /// audit entry.
@@ -113,7 +129,7 @@ fn path_param<'a>(template: &str, path: &'a str, name: &str) -> Option<&'a str> 
 }
 
 fn not_found_vault(name: &str) -> ApiError {
-    ApiError::new(Code::VaultNotFound, format!("no vault named `{name}` is visible to this API key"))
+    ApiError::new(Code::VaultNotFound, format!("no vault named `{name}` is visible to this API key or session"))
 }
 
 /// Authenticates and authorizes a request (see the module documentation).
@@ -129,9 +145,11 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        cookie: session_cookie(req.headers()),
+        csrf: req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     let (method, template, path) = (asked.method.clone(), asked.template.clone(), asked.path.clone());
-    let presented = asked.authorization.is_some();
+    let presented = asked.authorization.is_some() || asked.cookie.is_some();
     let template = template.unwrap_or_default();
     let target = target_of(&template, &path);
     match check(&state, asked).await {
@@ -160,7 +178,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                     "method": method.as_str(), "route": template, "status": e.code.info().http_status, "code": e.code.info().name,
                 });
                 let event = match e.code {
-                    Code::InvalidApiKey | Code::MissingAuthorization => "auth.rejected",
+                    Code::InvalidApiKey | Code::InvalidSession | Code::MissingAuthorization => "auth.rejected",
                     _ => "auth.denied",
                 };
                 let actor = Principal::Local;
@@ -200,8 +218,21 @@ fn target_of(template: &str, path: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
+/// The session token of the `trove_session` cookie, if any.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// Appends an audit entry on the blocking pool, without holding up the answer.
-fn record(
+pub(crate) fn record(
     state: &AppState,
     principal: &Principal,
     ip: Option<String>,
@@ -213,6 +244,7 @@ fn record(
     let (actor, organization) = match principal {
         Principal::Local if outcome == "denied" => ("anonymous".to_string(), None),
         Principal::Local => ("local".to_string(), None),
+        Principal::Key(k) if k.session => (format!("session:{}", k.key_id), Some(k.organization)),
         Principal::Key(k) => (format!("key:{}", k.key_id), Some(k.organization)),
     };
     let entry = NewAuditEvent {
@@ -236,6 +268,8 @@ struct Asked {
     method: Method,
     path: String,
     authorization: Option<String>,
+    cookie: Option<String>,
+    csrf: Option<String>,
 }
 
 /// A refusal, with the identity that was refused when there was one.
@@ -264,7 +298,7 @@ fn rate_limited(what: &str, wait: std::time::Duration, principal: Option<Princip
 
 async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
     if let Some(ip) = &asked.ip
-        && asked.authorization.is_some()
+        && (asked.authorization.is_some() || asked.cookie.is_some())
         && let Err(wait) = state.limits.failed_auth.check(ip)
     {
         return Err(rate_limited("too many refused credentials from this address", wait, None));
@@ -272,7 +306,7 @@ async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
     let principal = match authenticate(state, &asked).await {
         Ok(p) => p,
         Err(e) => {
-            if e.code == Code::InvalidApiKey
+            if matches!(e.code, Code::InvalidApiKey | Code::InvalidSession)
                 && let Some(ip) = &asked.ip
             {
                 let _ = state.limits.failed_auth.take(ip);
@@ -302,14 +336,25 @@ async fn authenticate(state: &AppState, asked: &Asked) -> Result<Principal, ApiE
         return Ok(Principal::Local);
     }
     let key = asked.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
-    let Some(key) = key.filter(|k| !k.is_empty()) else {
+    if let Some(key) = key.filter(|k| !k.is_empty()) {
+        let key = key.to_string();
+        return if key.starts_with(SESSION_PREFIX) {
+            blocking(state, move |e| e.authenticate_session(&key, None)).await
+        } else {
+            blocking(state, move |e| e.authenticate(&key)).await
+        };
+    }
+    let Some(token) = asked.cookie.clone() else {
         return Err(ApiError::new(
             Code::MissingAuthorization,
-            "this server requires an API key: send `Authorization: Bearer <key>` (create one with `trove admin create-key`)",
+            "this server requires an identity: send `Authorization: Bearer <key>` (create one with `trove admin create-key`) or log in with POST /v1/auth/login",
         ));
     };
-    let key = key.to_string();
-    blocking(state, move |e| e.authenticate(&key)).await
+    // A browser sends cookies with requests other sites make it send: writes must prove they
+    // come from a page that read the login answer.
+    let safe = matches!(asked.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let csrf = asked.csrf.clone();
+    blocking(state, move |e| e.authenticate_session(&token, (!safe).then_some(csrf.as_deref()))).await
 }
 
 /// Whether `principal` may call the route on what its path names.
@@ -323,12 +368,17 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
     let action = match need {
         Some(Need::Action(action)) => action,
         Some(Need::Identity) => return Ok(()),
-        _ => return Err(ApiError::new(Code::Forbidden, format!("{} {template} is not open to API keys", method))),
+        _ => {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                format!("{} {template} is not open to API keys or sessions", method),
+            ));
+        }
     };
     if !principal.allows(action) {
         return Err(ApiError::new(
             Code::Forbidden,
-            format!("this API key lacks the `{action}` action that {} {template} needs", method),
+            format!("this API key or session lacks the `{action}` action that {} {template} needs", method),
         ));
     }
     if let Some(vault) = path_param(&template, path, "vault") {
@@ -352,7 +402,10 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
         .await?;
         if !visible {
             let id = path_param(&template, path, "id").unwrap_or_default();
-            return Err(ApiError::new(Code::JobNotFound, format!("no job `{id}` is visible to this API key")));
+            return Err(ApiError::new(
+                Code::JobNotFound,
+                format!("no job `{id}` is visible to this API key or session"),
+            ));
         }
     }
     Ok(())

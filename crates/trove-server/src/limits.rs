@@ -1,5 +1,6 @@
 //! Request rate limits, in memory per process: a token bucket per API key (requests per
-//! minute) and per client IP address (refused credentials per hour, against guessing keys).
+//! minute) and per client IP address (refused credentials and login attempts per hour, against
+//! guessing keys and passwords).
 //! A bucket holds a whole period's allowance and refills evenly; an empty one answers how long
 //! until the next token, which becomes the `429` answer's `Retry-After`. Idle buckets are
 //! dropped as the map grows, so memory stays bounded by the active callers.
@@ -92,6 +93,8 @@ pub struct Limits {
     pub per_key: Limiter,
     /// Refused credentials per client address.
     pub failed_auth: Limiter,
+    /// Login attempts per client address.
+    pub logins: Limiter,
 }
 
 impl Limits {
@@ -100,6 +103,7 @@ impl Limits {
         Limits {
             per_key: Limiter::new(c.requests_per_key_per_minute, Duration::from_secs(60)),
             failed_auth: Limiter::new(c.failed_auth_per_ip_per_hour, Duration::from_secs(3600)),
+            logins: Limiter::new(c.logins_per_ip_per_hour, Duration::from_secs(3600)),
         }
     }
 }

@@ -32,6 +32,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "jobs", description = "The job queue and its dead-letter queue."),
         (name = "audit", description = "The audit log of security events and changes to data."),
         (name = "keys", description = "API keys of the calling key's organization."),
+        (name = "sessions", description = "Log in with email and password; list and end sessions."),
         (name = "mcp", description = "The Model Context Protocol endpoint (streamable HTTP) for agents."),
     )
 )]
@@ -123,6 +124,14 @@ pub struct SourcePath {
 #[into_params(parameter_in = Path)]
 pub struct KeyPath {
     /// The key's id (`key_…`).
+    pub id: String,
+}
+
+/// Path parameter of a session.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SessionPath {
+    /// The session's id (`ses_…`).
     pub id: String,
 }
 

@@ -396,6 +396,10 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/keys", &["get", "post"]),
         ("/v1/keys/{id}", &["delete"]),
         ("/mcp", &["post"]),
+        ("/v1/auth/login", &["post"]),
+        ("/v1/auth/logout", &["post"]),
+        ("/v1/auth/sessions", &["delete", "get"]),
+        ("/v1/auth/sessions/{id}", &["delete"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let mut documented: Vec<(&str, Vec<&str>)> = paths
@@ -447,7 +451,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 36);
+    assert_eq!(operations, 41);
 }
 
 #[test]

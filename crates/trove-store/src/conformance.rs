@@ -8,7 +8,7 @@ use std::any::Any;
 
 use crate::{
     AuditFilter, ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch,
-    NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, StoreWrite,
+    NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, NewSession, StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -46,6 +46,10 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("job_cancel_recover_dedupe_and_list", job_cancel_recover_dedupe_and_list),
         ("users_organizations_and_vault_ownership", users_organizations_and_vault_ownership),
         ("api_keys_are_stored_listed_revoked_and_touched", api_keys_are_stored_listed_revoked_and_touched),
+        (
+            "sessions_are_capped_listed_revoked_and_follow_the_role",
+            sessions_are_capped_listed_revoked_and_follow_the_role,
+        ),
         ("audit_log_filters_pages_and_prunes", audit_log_filters_pages_and_prunes),
         ("source_syncs_keep_the_last_outcome_per_source", source_syncs_keep_the_last_outcome_per_source),
     ];
@@ -807,6 +811,51 @@ fn api_keys_are_stored_listed_revoked_and_touched(s: &dyn StoreWrite) {
     assert_eq!(s.api_key_by_prefix("p1").unwrap().unwrap().revoked_ms, Some(20), "the first revocation stays");
     s.api_key_touch(k2.id, 40).unwrap();
     assert_eq!(s.api_key_by_prefix("p2").unwrap().unwrap().last_used_ms, Some(40));
+}
+
+fn sessions_are_capped_listed_revoked_and_follow_the_role(s: &dyn StoreWrite) {
+    let ada = s.user_create("ada@example.com", "h", 1).unwrap().unwrap();
+    let bob = s.user_create("bob@example.com", "h", 1).unwrap().unwrap();
+    let acme = s.organization_ensure("acme", 1).unwrap();
+    let other = s.organization_ensure("other", 2).unwrap();
+    s.membership_put(acme.id, ada.id, "admin", 1).unwrap();
+    s.membership_put(other.id, ada.id, "member", 2).unwrap();
+    let orgs = s.user_organizations(ada.id).unwrap();
+    assert_eq!(orgs, [(acme.id, "acme".to_string(), "admin".to_string()), (other.id, "other".into(), "member".into())]);
+    let new = |user: i64, n: u32| NewSession {
+        user,
+        organization: acme.id,
+        hash: format!("hash-{user}-{n}"),
+        csrf: format!("csrf-{n}"),
+        client: "web".into(),
+        ip: Some("127.0.0.1".into()),
+        expires_ms: 1_000,
+    };
+    let first = s.session_create(&new(ada.id, 1), 2, 10).unwrap();
+    assert!(first.public_id.starts_with("ses_"));
+    assert_eq!(first.session, new(ada.id, 1));
+    assert_eq!((first.user_email.as_str(), first.organization_name.as_str()), ("ada@example.com", "acme"));
+    assert_eq!(first.role.as_deref(), Some("admin"));
+    let second = s.session_create(&new(ada.id, 2), 2, 11).unwrap();
+    s.session_create(&new(bob.id, 1), 2, 11).unwrap();
+    // A third of ada's pushes out her oldest; bob's is not hers to lose.
+    let third = s.session_create(&new(ada.id, 3), 2, 12).unwrap();
+    assert_eq!(s.session_by_hash(&first.session.hash).unwrap().unwrap().revoked_ms, Some(12));
+    let live: Vec<String> = s.sessions_of_user(ada.id, 12).unwrap().into_iter().map(|x| x.public_id).collect();
+    assert_eq!(live, [third.public_id.clone(), second.public_id.clone()], "newest first");
+    assert!(s.sessions_of_user(ada.id, 1_000).unwrap().is_empty(), "expired ones are not live");
+    assert_eq!(s.session_by_hash("nope").unwrap(), None);
+
+    s.session_touch(second.id, 20).unwrap();
+    assert_eq!(s.session_by_hash(&second.session.hash).unwrap().unwrap().last_used_ms, Some(20));
+    assert!(!s.session_revoke(bob.id, &second.public_id, 30).unwrap(), "someone else's session");
+    assert!(s.session_revoke(ada.id, &second.public_id, 30).unwrap());
+    assert!(!s.session_revoke(ada.id, &second.public_id, 31).unwrap(), "already revoked");
+    assert_eq!(s.sessions_revoke_all(ada.id, 40).unwrap(), 1);
+    assert_eq!(s.sessions_of_user(bob.id, 40).unwrap().len(), 1);
+    // A session reports the role the user holds now.
+    let bobs = s.session_create(&new(bob.id, 2), 5, 50).unwrap();
+    assert_eq!(bobs.role, None, "bob is no member of acme");
 }
 
 fn audit_log_filters_pages_and_prunes(s: &dyn StoreWrite) {

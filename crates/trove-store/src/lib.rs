@@ -112,6 +112,12 @@ pub trait StoreRead: Send + Sync {
     fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError>;
     /// A user's role in an organization, if a member.
     fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError>;
+    /// The organizations a user belongs to, as (row id, name, role), oldest membership first.
+    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError>;
+    /// The session whose token hashes to `hash` (revoked and expired ones included).
+    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// A user's live sessions at `now_ms`, newest first.
+    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError>;
     /// The API key with this public prefix.
     fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Every API key of an organization (revoked ones included), oldest first.
@@ -209,6 +215,15 @@ pub trait StoreWrite: StoreRead {
     fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Records a key's use.
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
+    /// Stores a session; when the user then has more than `cap` live sessions, the oldest are
+    /// revoked (in the same transaction).
+    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError>;
+    /// Records a session's use.
+    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
+    /// Revokes a user's session by public id; `false` when they have no such live session.
+    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Revokes every live session of a user; returns how many.
+    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError>;
     /// Records (replacing the previous one) the outcome of a source's completed sync.
     fn source_sync_record(
         &self,

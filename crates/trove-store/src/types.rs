@@ -475,6 +475,48 @@ pub enum Heartbeat {
     Lost,
 }
 
+/// A login session to store: only the hash of its token is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// The user's row id.
+    pub user: i64,
+    /// The organization it acts in.
+    pub organization: i64,
+    /// SHA-256 (hex) of the session token.
+    pub hash: String,
+    /// The token a cookie-authenticated write must echo (`X-CSRF-Token`).
+    pub csrf: String,
+    /// `web`, `cli` or `sdk`.
+    pub client: String,
+    /// The address that logged in.
+    pub ip: Option<String>,
+    /// Unix ms after which it no longer works.
+    pub expires_ms: i64,
+}
+
+/// A stored session, with its user's email and role in its organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Row id.
+    pub id: i64,
+    /// Stable id (`ses_…`), for listing and revoking.
+    pub public_id: String,
+    /// What was stored.
+    pub session: NewSession,
+    /// The user's email.
+    pub user_email: String,
+    /// The organization's name.
+    pub organization_name: String,
+    /// The user's role there now (`None` once they left it).
+    pub role: Option<String>,
+    /// Unix ms.
+    pub created_ms: i64,
+    /// Unix ms of the last request (recorded at most once a minute).
+    pub last_used_ms: Option<i64>,
+    /// Unix ms when revoked (logout, revocation, or pushed out by the per-user cap).
+    pub revoked_ms: Option<i64>,
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {

@@ -186,3 +186,80 @@ mod tests {
         assert_eq!(Action::parse("root"), None);
     }
 }
+
+/// The kind of client a session is for; it decides how long the session lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// A browser: the session travels in an HttpOnly cookie, and writes need the CSRF token.
+    #[default]
+    Web,
+    /// A command-line tool: the session token is returned and sent as `Authorization: Bearer`.
+    Cli,
+    /// An SDK or service: like `cli`, longer-lived.
+    Sdk,
+}
+
+impl ClientKind {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Web => "web",
+            ClientKind::Cli => "cli",
+            ClientKind::Sdk => "sdk",
+        }
+    }
+}
+
+/// `POST /v1/auth/login`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's email.
+    pub email: String,
+    /// Its password.
+    pub password: String,
+    /// The organization to act in (default: the user's first).
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// `web` (default), `cli` or `sdk`.
+    #[serde(default)]
+    pub client: ClientKind,
+}
+
+/// A login session as listed: never its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    /// Stable id (`ses_…`).
+    pub id: String,
+    /// `web`, `cli` or `sdk`.
+    pub client: String,
+    /// The user.
+    pub email: String,
+    /// The organization it acts in.
+    pub organization: String,
+    /// The user's role there.
+    pub role: String,
+    /// The address that logged in.
+    pub ip: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339, recorded at most once a minute.
+    pub last_used_at: Option<String>,
+    /// Whether this is the session of the request that listed it.
+    pub current: bool,
+}
+
+/// The answer to a login.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// The new session.
+    pub session: SessionInfo,
+    /// The session token, for `cli` and `sdk` clients (send it as `Authorization: Bearer`);
+    /// absent for `web`, whose token is only in the HttpOnly cookie.
+    pub token: Option<String>,
+    /// For `web` sessions: echo it in the `X-CSRF-Token` header of every write.
+    pub csrf_token: Option<String>,
+}

@@ -112,6 +112,14 @@ pub enum Code {
     MissingAuthorization,
     /// The API key is unknown, malformed, revoked or expired.
     InvalidApiKey,
+    /// A login named an unknown email or a wrong password.
+    InvalidCredentials,
+    /// The session is unknown, expired, revoked, or its user left the organization.
+    InvalidSession,
+    /// A write authenticated by the session cookie lacked the session's `X-CSRF-Token`.
+    CsrfRejected,
+    /// No live session of the user has that id.
+    SessionNotFound,
     /// The identity is valid but lacks the permission the operation needs.
     Forbidden,
     /// A user with that email already exists.
@@ -188,6 +196,10 @@ impl Code {
             Code::Cancelled => ("cancelled", System, 409, 130),
             Code::MissingAuthorization => ("missing_authorization", Auth, 401, 77),
             Code::InvalidApiKey => ("invalid_api_key", Auth, 401, 77),
+            Code::InvalidCredentials => ("invalid_credentials", Auth, 401, 77),
+            Code::InvalidSession => ("invalid_session", Auth, 401, 77),
+            Code::CsrfRejected => ("csrf_rejected", Auth, 403, 77),
+            Code::SessionNotFound => ("session_not_found", InvalidRequest, 404, 67),
             Code::Forbidden => ("forbidden", Auth, 403, 77),
             Code::UserExists => ("user_exists", InvalidRequest, 409, 73),
             Code::UserNotFound => ("user_not_found", InvalidRequest, 404, 67),
@@ -286,6 +298,10 @@ mod tests {
             Code::Cancelled,
             Code::MissingAuthorization,
             Code::InvalidApiKey,
+            Code::InvalidCredentials,
+            Code::InvalidSession,
+            Code::CsrfRejected,
+            Code::SessionNotFound,
             Code::Forbidden,
             Code::UserExists,
             Code::UserNotFound,

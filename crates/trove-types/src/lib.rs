@@ -15,7 +15,10 @@ pub mod job;
 pub mod memory;
 pub mod search;
 
-pub use auth::{Action, ApiKeyInfo, AuditEvent, AuditPage, CreatedApiKey, Role};
+pub use auth::{
+    Action, ApiKeyInfo, AuditEvent, AuditPage, ClientKind, CreatedApiKey, LoginRequest, LoginResponse, Role,
+    SessionInfo,
+};
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };

@@ -8,5 +8,6 @@ pub mod jobs;
 pub mod keys;
 pub mod mcp;
 pub mod memories;
+pub mod sessions;
 pub mod uploads;
 pub mod vaults;

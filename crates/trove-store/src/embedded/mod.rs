@@ -32,11 +32,13 @@ mod jobs;
 mod keyword;
 mod memory;
 mod pool;
+mod sessions;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor,
     MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory,
-    OrganizationRecord, Scored, StoreError, StoreRead, StoreWrite, UserRecord, VaultId, VaultInfo, VaultStats,
+    NewSession, OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead, StoreWrite, UserRecord, VaultId,
+    VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -227,6 +229,24 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE vaults ADD COLUMN staged_model TEXT;
     ALTER TABLE vaults ADD COLUMN staged_dimension INTEGER;
+    "#,
+    // 9: login sessions (only a hash of each token is stored).
+    r#"
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL UNIQUE,
+        csrf TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        client TEXT NOT NULL,
+        ip TEXT,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        last_used_ms INTEGER,
+        revoked_ms INTEGER
+    );
+    CREATE INDEX sessions_user ON sessions (user_id, id);
     "#,
 ];
 
@@ -846,6 +866,18 @@ impl StoreRead for EmbeddedStore {
         self.a_organization(name)
     }
 
+    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        self.s_user_organizations(user)
+    }
+
+    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.s_by_hash(hash)
+    }
+
+    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        self.s_of_user(user, now_ms)
+    }
+
     fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
         self.a_membership(organization, user)
     }
@@ -1150,6 +1182,22 @@ impl StoreWrite for EmbeddedStore {
 
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.a_key_touch(id, now_ms)
+    }
+
+    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
+        self.s_create(session, cap, now_ms)
+    }
+
+    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.s_touch(id, now_ms)
+    }
+
+    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.s_revoke(user, Some(public_id), now_ms).map(|n| n == 1)
+    }
+
+    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
+        self.s_revoke(user, None, now_ms)
     }
 
     fn source_sync_record(

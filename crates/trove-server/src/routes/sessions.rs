@@ -1,0 +1,174 @@
+//! Login sessions: `POST /v1/auth/login` (email and password for a session: a browser's in an
+//! HttpOnly cookie with a CSRF token in the answer, a CLI's or SDK's as a bearer token),
+//! `POST /v1/auth/logout`, and the caller's sessions: `GET /v1/auth/sessions`,
+//! `DELETE /v1/auth/sessions/{id}`, `DELETE /v1/auth/sessions` (all). Logins are limited per
+//! client address (`auth.rate_limits.logins_per_ip_per_hour`) and written to the audit log.
+
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::Json as JsonOut;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use trove_engine::auth::{Principal, key_principal};
+use trove_store::NewAuditEvent;
+use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, SessionInfo};
+use utoipa::ToSchema;
+
+use crate::auth::{AuditTarget, SESSION_COOKIE};
+use crate::error::{ApiError, Json, Path};
+use crate::openapi::{BadRequest, Internal, NotFound, SessionPath, Unavailable};
+use crate::{AppState, blocking};
+
+/// How many sessions were ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// Sessions ended.
+    pub revoked: u64,
+}
+
+/// A `Set-Cookie` value for the session cookie (`max_age` 0 clears it).
+fn cookie(token: &str, max_age: u64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}"
+    ))
+    .ok()
+}
+
+/// `POST /v1/auth/login`.
+#[utoipa::path(
+    post, path = "/v1/auth/login", operation_id = "auth_login", tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The new session. A `web` session is set as the HttpOnly `trove_session` cookie and answered with its `csrf_token`; `cli` and `sdk` sessions get their `token` (send it as `Authorization: Bearer`).", body = LoginResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`)."),
+        (status = 429, description = "Too many logins from this address (`rate_limited`); see `Retry-After`."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let ip = peer.ip().to_string();
+    if let Err(wait) = state.limits.logins.take(&ip) {
+        let mut response = ApiError::new(
+            Code::RateLimited,
+            format!(
+                "too many logins from this address; retry in {} s (auth.rate_limits.logins_per_ip_per_hour)",
+                wait.as_secs().max(1)
+            ),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(response);
+    }
+    let email = body.email.trim().to_string();
+    let web = body.client == ClientKind::Web;
+    let from = ip.clone();
+    let result = blocking(&state, move |e| e.login(&body, Some(&from))).await;
+    let (event, outcome, organization) = match &result {
+        Ok(l) => ("auth.login", "ok", Some(l.response.session.organization.clone())),
+        Err(_) => ("auth.login_failed", "denied", None),
+    };
+    let engine = state.engine.clone();
+    let entry = NewAuditEvent {
+        at_ms: 0,
+        organization: None,
+        actor: format!("user:{email}"),
+        ip: Some(ip),
+        event: event.into(),
+        target: result.as_ref().ok().map(|l| format!("session:{}", l.response.session.id)),
+        outcome: outcome.into(),
+        details: serde_json::json!({"organization": organization}),
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut entry = entry;
+        if let Some(name) = entry.details["organization"].as_str() {
+            entry.organization = engine.store().organization(name).ok().flatten().map(|o| o.id);
+        }
+        engine.audit(entry)
+    });
+    let logged_in = result?;
+    let mut response = JsonOut(logged_in.response).into_response();
+    if web && let Some(v) = cookie(&logged_in.token, logged_in.ttl_s) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+/// `POST /v1/auth/logout`: ends the calling session and clears its cookie.
+#[utoipa::path(
+    post, path = "/v1/auth/logout", operation_id = "auth_logout", tag = "sessions",
+    responses(
+        (status = 204, description = "The session is over."),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<(StatusCode, Extension<AuditTarget>, Response), ApiError> {
+    let id = key_principal(&principal).map(|k| k.key_id.clone()).unwrap_or_default();
+    blocking(&state, move |e| e.logout(&principal)).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(v) = cookie("", 0) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok((StatusCode::NO_CONTENT, Extension(AuditTarget(format!("session:{id}"))), response))
+}
+
+/// `GET /v1/auth/sessions`: the caller's user's live sessions, newest first.
+#[utoipa::path(
+    get, path = "/v1/auth/sessions", operation_id = "auth_sessions", tag = "sessions",
+    responses(
+        (status = 200, description = "Live sessions (never their tokens); `current` marks the caller's.", body = Vec<SessionInfo>),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Vec<SessionInfo>>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.sessions_list(&principal)).await?))
+}
+
+/// `DELETE /v1/auth/sessions/{id}`: ends one of the caller's user's sessions.
+#[utoipa::path(
+    delete, path = "/v1/auth/sessions/{id}", operation_id = "auth_session_revoke", tag = "sessions",
+    params(SessionPath),
+    responses(
+        (status = 204, description = "Ended."),
+        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.session_revoke(&principal, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/auth/sessions`: ends every session of the caller's user (this one included).
+#[utoipa::path(
+    delete, path = "/v1/auth/sessions", operation_id = "auth_sessions_revoke_all", tag = "sessions",
+    responses(
+        (status = 200, description = "How many sessions ended.", body = Revoked),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn revoke_all(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Revoked>, ApiError> {
+    let revoked = blocking(&state, move |e| e.sessions_revoke_all(&principal)).await?;
+    Ok(JsonOut(Revoked { revoked }))
+}

@@ -1,0 +1,185 @@
+//! Login sessions over HTTP: a browser logs in and gets an HttpOnly cookie and a CSRF token;
+//! reads work with the cookie alone, writes need the token too; a CLI session is a bearer
+//! token; sessions act with their user's role in one organization and never see another's
+//! vaults; they are listed, ended one by one or all at once, expire, are capped per user; a
+//! wrong password is refused like an unknown email, and the login limiter answers 429.
+
+mod common;
+
+use common::{Resp, Server};
+use serde_json::{Value, json};
+use trove_config::Workspace;
+use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
+use trove_types::Role;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn start(extra: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "embedder:\n  auto_install: false\nvaults:\n  a:\n    organization: acme\n    sources:\n      docs:\n        type: localfile\n        path: docs-a\n  b:\n    organization: globex\n    sources:\n      docs:\n        type: localfile\n        path: docs-b\n{extra}"
+    );
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    for (folder, text) in
+        [("docs-a", "# Apples\n\nAcme grows apples.\n"), ("docs-b", "# Bananas\n\nGlobex ripens bananas.\n")]
+    {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join("note.md"), text).unwrap();
+    }
+    let ws = Workspace::load(Some(dir.path()), None).unwrap();
+    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(common::embedder());
+    engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
+    engine.create_user("ada@acme.test", PASSWORD, "acme", Role::Owner).unwrap();
+    engine.create_user("max@acme.test", PASSWORD, "acme", Role::Member).unwrap();
+    engine.create_user("bob@globex.test", PASSWORD, "globex", Role::Owner).unwrap();
+    Server::launch(dir, engine, |_| {})
+}
+
+fn login(s: &Server, email: &str, password: &str, client: &str) -> Resp {
+    let body = json!({"email": email, "password": password, "client": client}).to_string();
+    s.call("POST", "/v1/auth/login", Some(body.as_bytes()), &[("content-type", "application/json")])
+}
+
+/// A browser session: its cookie and CSRF token.
+fn browser(s: &Server, email: &str) -> (String, String) {
+    let r = login(s, email, PASSWORD, "web");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set = r.header("set-cookie").expect("a cookie").to_string();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let body = r.json();
+    assert!(body["token"].is_null(), "a browser session's token must stay in the cookie: {body}");
+    (cookie, body["csrf_token"].as_str().unwrap().to_string())
+}
+
+fn with_cookie(s: &Server, cookie: &str, csrf: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Resp {
+    let mut headers = vec![("content-type", "application/json"), ("cookie", cookie)];
+    if let Some(t) = csrf {
+        headers.push(("x-csrf-token", t));
+    }
+    let body = body.map(Value::to_string);
+    s.call(method, path, body.as_deref().map(str::as_bytes), &headers)
+}
+
+fn bearer(s: &Server, token: &str, method: &str, path: &str, body: Option<&Value>) -> Resp {
+    let auth = format!("Bearer {token}");
+    let body = body.map(Value::to_string);
+    s.call(
+        method,
+        path,
+        body.as_deref().map(str::as_bytes),
+        &[("content-type", "application/json"), ("authorization", &auth)],
+    )
+}
+
+#[test]
+fn a_browser_session_reads_with_its_cookie_and_writes_only_with_the_csrf_token() {
+    let s = start("");
+    let (cookie, csrf) = browser(&s, "ada@acme.test");
+    let vaults = with_cookie(&s, &cookie, None, "GET", "/v1/vaults", None);
+    assert_eq!(vaults.status, 200, "{}", vaults.body);
+    let names: Vec<String> =
+        vaults.json().as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().into()).collect();
+    assert_eq!(names, ["a"], "only acme's vaults");
+    // Another organization's vault does not exist for this session.
+    with_cookie(&s, &cookie, None, "GET", "/v1/vaults/b", None).error(404, "vault_not_found");
+
+    let memory = json!({"text": "ada prefers green tea"});
+    // A write that another site could make the browser send: no CSRF token, refused.
+    with_cookie(&s, &cookie, None, "POST", "/v1/vaults/a/memories", Some(&memory)).error(403, "csrf_rejected");
+    with_cookie(&s, &cookie, Some("forged"), "POST", "/v1/vaults/a/memories", Some(&memory))
+        .error(403, "csrf_rejected");
+    let stored = with_cookie(&s, &cookie, Some(&csrf), "POST", "/v1/vaults/a/memories", Some(&memory));
+    assert_eq!(stored.status, 201, "{}", stored.body);
+
+    // Logging out ends it: the cookie no longer works, and the answer clears it.
+    let out = with_cookie(&s, &cookie, Some(&csrf), "POST", "/v1/auth/logout", None);
+    assert_eq!(out.status, 204, "{}", out.body);
+    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    with_cookie(&s, &cookie, None, "GET", "/v1/vaults", None).error(401, "invalid_session");
+
+    // The audit log has the login, and the memory written by the session.
+    let admin = login(&s, "ada@acme.test", PASSWORD, "cli").json()["token"].as_str().unwrap().to_string();
+    let audit = bearer(&s, &admin, "GET", "/v1/audit?limit=50", None);
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let audit = audit.json();
+    let events: Vec<(String, String)> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap().to_string(), e["actor"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(events.iter().any(|(e, a)| e == "auth.login" && a == "user:ada@acme.test"), "{events:?}");
+    assert!(events.iter().any(|(e, a)| e == "memory.created" && a.starts_with("session:ses_")), "{events:?}");
+}
+
+#[test]
+fn cli_sessions_are_bearer_tokens_with_their_roles_and_can_be_listed_and_ended() {
+    let s = start("auth:\n  sessions:\n    max_per_user: 2\n");
+    let r = login(&s, "max@acme.test", PASSWORD, "cli");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("set-cookie").is_none(), "a CLI session sets no cookie");
+    let body = r.json();
+    let first = body["token"].as_str().unwrap().to_string();
+    assert_eq!((body["session"]["role"].as_str(), body["session"]["client"].as_str()), (Some("member"), Some("cli")));
+    // A member searches and writes memories, but is no admin.
+    let search =
+        bearer(&s, &first, "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples", "mode": "keyword"})));
+    assert_eq!(search.status, 200, "{}", search.body);
+    bearer(&s, &first, "GET", "/v1/keys", None).error(403, "forbidden");
+    bearer(&s, &first, "GET", "/v1/vaults/b", None).error(404, "vault_not_found");
+
+    // Two more logins: the cap of 2 ends the oldest.
+    let second = login(&s, "max@acme.test", PASSWORD, "sdk").json()["token"].as_str().unwrap().to_string();
+    let third = login(&s, "max@acme.test", PASSWORD, "cli").json()["token"].as_str().unwrap().to_string();
+    bearer(&s, &first, "GET", "/v1/vaults", None).error(401, "invalid_session");
+    let listed = bearer(&s, &third, "GET", "/v1/auth/sessions", None);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let listed = listed.json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0]["current"].as_bool().unwrap() && !listed[1]["current"].as_bool().unwrap());
+    assert!(!listed.iter().any(|x| x.to_string().contains("tses_")), "tokens are never listed");
+
+    // End the other one by id, then all (this one included).
+    let other = listed[1]["id"].as_str().unwrap();
+    assert_eq!(bearer(&s, &third, "DELETE", &format!("/v1/auth/sessions/{other}"), None).status, 204);
+    bearer(&s, &second, "GET", "/v1/vaults", None).error(401, "invalid_session");
+    bearer(&s, &third, "DELETE", &format!("/v1/auth/sessions/{other}"), None).error(404, "session_not_found");
+    let all = bearer(&s, &third, "DELETE", "/v1/auth/sessions", None);
+    assert_eq!((all.status, all.json()["revoked"].as_u64()), (200, Some(1)));
+    bearer(&s, &third, "GET", "/v1/vaults", None).error(401, "invalid_session");
+    // A tampered token is refused.
+    bearer(&s, &format!("{third}x"), "GET", "/v1/vaults", None).error(401, "invalid_session");
+}
+
+#[test]
+fn sessions_expire() {
+    let s = start("auth:\n  sessions:\n    cli_ttl_s: 1\n");
+    let token = login(&s, "ada@acme.test", PASSWORD, "cli").json()["token"].as_str().unwrap().to_string();
+    assert_eq!(bearer(&s, &token, "GET", "/v1/vaults", None).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = bearer(&s, &token, "GET", "/v1/vaults", None);
+    r.error(401, "invalid_session");
+    assert!(r.body.contains("expired"), "{}", r.body);
+}
+
+#[test]
+fn wrong_passwords_are_refused_alike_and_the_login_limiter_answers_429() {
+    let s = start("auth:\n  rate_limits:\n    logins_per_ip_per_hour: 5\n");
+    let wrong = login(&s, "ada@acme.test", "not the password at all", "web");
+    wrong.error(401, "invalid_credentials");
+    let unknown = login(&s, "nobody@acme.test", "not the password at all", "web");
+    unknown.error(401, "invalid_credentials");
+    assert_eq!(wrong.json()["message"], unknown.json()["message"], "the answer must not reveal which emails exist");
+    assert!(wrong.header("set-cookie").is_none());
+    for _ in 0..3 {
+        login(&s, "ada@acme.test", "guess guess guess", "web").error(401, "invalid_credentials");
+    }
+    // The sixth attempt within the hour, even with the right password, is refused.
+    let limited = login(&s, "ada@acme.test", PASSWORD, "web");
+    limited.error(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some_and(|v| v.parse::<u64>().unwrap() > 0));
+}
