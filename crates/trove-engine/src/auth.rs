@@ -56,6 +56,9 @@ pub struct KeyPrincipal {
     /// Whether this is a login session (`key_id` is then the session's `ses_…` id) rather
     /// than an API key.
     pub session: bool,
+    /// A session's user's role in the organization (API keys have none: what they may do is
+    /// their actions).
+    pub role: Option<Role>,
 }
 
 impl Principal {
@@ -403,6 +406,7 @@ impl Engine {
             actions: record.key.actions.iter().filter_map(|a| Action::parse(a)).collect(),
             user_email: record.user_email.clone(),
             session: false,
+            role: None,
         }))
     }
 

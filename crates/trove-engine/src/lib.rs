@@ -15,6 +15,7 @@ mod error;
 mod highlight;
 mod ingest;
 pub mod jobs;
+pub mod members;
 pub mod memory;
 mod search;
 pub mod sessions;

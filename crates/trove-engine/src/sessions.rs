@@ -159,6 +159,7 @@ impl Engine {
             actions: role_actions(role),
             user_email: record.user_email,
             session: true,
+            role: Some(role),
         }))
     }
 

@@ -78,6 +78,10 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/keys", a(Admin)),
         ("DELETE", "/v1/keys/{id}", a(Admin)),
         ("POST", "/mcp", Need::Identity),
+        ("GET", "/v1/org/members", a(Admin)),
+        ("POST", "/v1/org/members", a(Admin)),
+        ("PATCH", "/v1/org/members/{id}", a(Admin)),
+        ("DELETE", "/v1/org/members/{id}", a(Admin)),
         ("POST", "/v1/auth/login", Public),
         ("POST", "/v1/auth/logout", Need::Identity),
         ("GET", "/v1/auth/sessions", Need::Identity),
@@ -102,6 +106,9 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/dlq/{id}", "job.deleted"),
     ("POST", "/v1/keys", "key.created"),
     ("DELETE", "/v1/keys/{id}", "key.revoked"),
+    ("POST", "/v1/org/members", "member.added"),
+    ("PATCH", "/v1/org/members/{id}", "member.role_changed"),
+    ("DELETE", "/v1/org/members/{id}", "member.removed"),
     ("POST", "/v1/auth/logout", "session.revoked"),
     ("DELETE", "/v1/auth/sessions", "session.revoked"),
     ("DELETE", "/v1/auth/sessions/{id}", "session.revoked"),
@@ -206,7 +213,11 @@ fn target_of(template: &str, path: &str) -> Option<String> {
         parts.push(format!("source:{s}"));
     }
     if let Some(id) = path_param(template, path, "id") {
-        let kind = if template.contains("/memories/") {
+        let kind = if template.contains("/members/") {
+            "member"
+        } else if template.contains("/sessions/") {
+            "session"
+        } else if template.contains("/memories/") {
             "memory"
         } else if template.contains("/documents/") {
             "document"

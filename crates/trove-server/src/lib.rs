@@ -196,7 +196,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{audit, documents, jobs, keys, mcp, memories, sessions, uploads, vaults};
+    use routes::{audit, documents, jobs, keys, mcp, members, memories, sessions, uploads, vaults};
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -231,6 +231,8 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::list, sessions::revoke_all))
         .routes(routes!(sessions::revoke))
+        .routes(routes!(members::list, members::add))
+        .routes(routes!(members::set_role, members::remove))
         .routes(routes!(mcp::post))
 }
 

@@ -33,6 +33,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "audit", description = "The audit log of security events and changes to data."),
         (name = "keys", description = "API keys of the calling key's organization."),
         (name = "sessions", description = "Log in with email and password; list and end sessions."),
+        (name = "members", description = "Members of the caller's organization and their roles."),
         (name = "mcp", description = "The Model Context Protocol endpoint (streamable HTTP) for agents."),
     )
 )]
@@ -124,6 +125,14 @@ pub struct SourcePath {
 #[into_params(parameter_in = Path)]
 pub struct KeyPath {
     /// The key's id (`key_…`).
+    pub id: String,
+}
+
+/// Path parameter of a member.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    /// The user's id (`usr_…`).
     pub id: String,
 }
 

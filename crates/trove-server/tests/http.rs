@@ -400,6 +400,8 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/auth/logout", &["post"]),
         ("/v1/auth/sessions", &["delete", "get"]),
         ("/v1/auth/sessions/{id}", &["delete"]),
+        ("/v1/org/members", &["get", "post"]),
+        ("/v1/org/members/{id}", &["delete", "patch"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let mut documented: Vec<(&str, Vec<&str>)> = paths
@@ -451,7 +453,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 41);
+    assert_eq!(operations, 45);
 }
 
 #[test]

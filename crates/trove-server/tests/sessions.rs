@@ -183,3 +183,63 @@ fn wrong_passwords_are_refused_alike_and_the_login_limiter_answers_429() {
     limited.error(429, "rate_limited");
     assert!(limited.header("retry-after").is_some_and(|v| v.parse::<u64>().unwrap() > 0));
 }
+
+fn cli(s: &Server, email: &str, org: Option<&str>) -> String {
+    let body = json!({"email": email, "password": PASSWORD, "client": "cli", "organization": org}).to_string();
+    let r = s.call("POST", "/v1/auth/login", Some(body.as_bytes()), &[("content-type", "application/json")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn owners_and_admins_manage_members_and_the_last_owner_stays() {
+    let s = start("");
+    let ada = cli(&s, "ada@acme.test", None);
+    let members = bearer(&s, &ada, "GET", "/v1/org/members", None).json();
+    let roles: Vec<(&str, &str)> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles, [("ada@acme.test", "owner"), ("max@acme.test", "member")]);
+    let id_of = |email: &str| {
+        let all = bearer(&s, &ada, "GET", "/v1/org/members", None).json();
+        all.as_array().unwrap().iter().find(|m| m["email"] == email).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let (ada_id, max_id) = (id_of("ada@acme.test"), id_of("max@acme.test"));
+
+    // A member is no admin.
+    let max = cli(&s, "max@acme.test", None);
+    bearer(&s, &max, "GET", "/v1/org/members", None).error(403, "forbidden");
+
+    // Bob (of globex) joins acme; his session there sees acme's vault, not globex's.
+    let added = bearer(&s, &ada, "POST", "/v1/org/members", Some(&json!({"email": "bob@globex.test"})));
+    assert_eq!((added.status, added.json()["role"].as_str()), (201, Some("member")), "{}", added.body);
+    bearer(&s, &ada, "POST", "/v1/org/members", Some(&json!({"email": "bob@globex.test"}))).error(409, "user_exists");
+    bearer(&s, &ada, "POST", "/v1/org/members", Some(&json!({"email": "nobody@acme.test"})))
+        .error(404, "user_not_found");
+    let bob = cli(&s, "bob@globex.test", Some("acme"));
+    assert_eq!(bearer(&s, &bob, "GET", "/v1/vaults/a", None).status, 200);
+    bearer(&s, &bob, "GET", "/v1/vaults/b", None).error(404, "vault_not_found");
+
+    // Max becomes admin: his existing session follows at once, but owners are not his to make.
+    let r = bearer(&s, &ada, "PATCH", &format!("/v1/org/members/{max_id}"), Some(&json!({"role": "admin"})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(bearer(&s, &max, "GET", "/v1/org/members", None).status, 200);
+    bearer(&s, &max, "PATCH", &format!("/v1/org/members/{max_id}"), Some(&json!({"role": "owner"})))
+        .error(403, "forbidden");
+    bearer(&s, &max, "DELETE", &format!("/v1/org/members/{ada_id}"), None).error(403, "forbidden");
+
+    // The last owner can be neither demoted nor removed.
+    bearer(&s, &ada, "PATCH", &format!("/v1/org/members/{ada_id}"), Some(&json!({"role": "admin"})))
+        .error(409, "last_owner");
+    bearer(&s, &ada, "DELETE", &format!("/v1/org/members/{ada_id}"), None).error(409, "last_owner");
+
+    // Removing bob ends his acme session; his globex account is untouched.
+    let bob_id = id_of("bob@globex.test");
+    assert_eq!(bearer(&s, &max, "DELETE", &format!("/v1/org/members/{bob_id}"), None).status, 204);
+    bearer(&s, &bob, "GET", "/v1/vaults/a", None).error(401, "invalid_session");
+    let globex = cli(&s, "bob@globex.test", None);
+    assert_eq!(bearer(&s, &globex, "GET", "/v1/vaults/b", None).status, 200);
+}

@@ -7,8 +7,9 @@
 use std::any::Any;
 
 use crate::{
-    AuditFilter, ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MemoryCursor, MemoryFilter, MemoryPatch,
-    NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, NewSession, StoreWrite,
+    AuditFilter, ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MembershipChange, MemoryCursor,
+    MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, NewSession,
+    StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -856,6 +857,21 @@ fn sessions_are_capped_listed_revoked_and_follow_the_role(s: &dyn StoreWrite) {
     // A session reports the role the user holds now.
     let bobs = s.session_create(&new(bob.id, 2), 5, 50).unwrap();
     assert_eq!(bobs.role, None, "bob is no member of acme");
+
+    // Members: the last owner can be neither demoted nor removed.
+    s.membership_put(acme.id, bob.id, "member", 60).unwrap();
+    let members: Vec<(String, String)> = s.members(acme.id).unwrap().into_iter().map(|m| (m.email, m.role)).collect();
+    assert_eq!(
+        members,
+        [("ada@example.com".to_string(), "admin".to_string()), ("bob@example.com".into(), "member".into())]
+    );
+    assert_eq!(s.membership_set(acme.id, ada.id, Some("owner")).unwrap(), MembershipChange::Changed);
+    assert_eq!(s.membership_set(acme.id, ada.id, Some("member")).unwrap(), MembershipChange::LastOwner);
+    assert_eq!(s.membership_set(acme.id, ada.id, None).unwrap(), MembershipChange::LastOwner);
+    assert_eq!(s.membership_set(acme.id, bob.id, Some("owner")).unwrap(), MembershipChange::Changed);
+    assert_eq!(s.membership_set(acme.id, ada.id, None).unwrap(), MembershipChange::Changed, "another owner remains");
+    assert_eq!(s.membership_set(acme.id, ada.id, None).unwrap(), MembershipChange::NotMember);
+    assert_eq!(s.session_by_hash(&bobs.session.hash).unwrap().unwrap().role.as_deref(), Some("owner"));
 }
 
 fn audit_log_filters_pages_and_prunes(s: &dyn StoreWrite) {

@@ -112,6 +112,8 @@ pub trait StoreRead: Send + Sync {
     fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError>;
     /// A user's role in an organization, if a member.
     fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError>;
+    /// An organization's members, oldest first.
+    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError>;
     /// The organizations a user belongs to, as (row id, name, role), oldest membership first.
     fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError>;
     /// The session whose token hashes to `hash` (revoked and expired ones included).
@@ -215,6 +217,9 @@ pub trait StoreWrite: StoreRead {
     fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Records a key's use.
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
+    /// Changes a member's role (`Some`) or removes them (`None`), in one transaction that
+    /// refuses to leave the organization without an owner.
+    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError>;
     /// Stores a session; when the user then has more than `cap` live sessions, the oldest are
     /// revoked (in the same transaction).
     fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError>;

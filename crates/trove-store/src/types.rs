@@ -475,6 +475,32 @@ pub enum Heartbeat {
     Lost,
 }
 
+/// A member of an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRecord {
+    /// The user's row id.
+    pub user: i64,
+    /// The user's stable id (`usr_…`).
+    pub public_id: String,
+    /// Their email.
+    pub email: String,
+    /// Their role.
+    pub role: String,
+    /// Unix ms they joined.
+    pub created_ms: i64,
+}
+
+/// What [`crate::StoreWrite::membership_set`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Done.
+    Changed,
+    /// The user is not a member.
+    NotMember,
+    /// Refused: the organization would have no owner left.
+    LastOwner,
+}
+
 /// A login session to store: only the hash of its token is kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {

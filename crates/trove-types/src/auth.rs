@@ -263,3 +263,39 @@ pub struct LoginResponse {
     /// For `web` sessions: echo it in the `X-CSRF-Token` header of every write.
     pub csrf_token: Option<String>,
 }
+
+/// A member of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    /// The user's stable id (`usr_…`).
+    pub id: String,
+    /// Their email.
+    pub email: String,
+    /// Their role.
+    pub role: Role,
+    /// RFC 3339.
+    pub joined_at: String,
+}
+
+/// `POST /v1/org/members`: add an existing user to the caller's organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    /// The user's email.
+    pub email: String,
+    /// Their role (default `member`).
+    #[serde(default = "member_role")]
+    pub role: Role,
+}
+
+fn member_role() -> Role {
+    Role::Member
+}
+
+/// `PATCH /v1/org/members/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    /// The new role.
+    pub role: Role,
+}

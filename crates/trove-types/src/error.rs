@@ -120,6 +120,8 @@ pub enum Code {
     CsrfRejected,
     /// No live session of the user has that id.
     SessionNotFound,
+    /// The change would leave the organization without an owner.
+    LastOwner,
     /// The identity is valid but lacks the permission the operation needs.
     Forbidden,
     /// A user with that email already exists.
@@ -200,6 +202,7 @@ impl Code {
             Code::InvalidSession => ("invalid_session", Auth, 401, 77),
             Code::CsrfRejected => ("csrf_rejected", Auth, 403, 77),
             Code::SessionNotFound => ("session_not_found", InvalidRequest, 404, 67),
+            Code::LastOwner => ("last_owner", InvalidRequest, 409, 65),
             Code::Forbidden => ("forbidden", Auth, 403, 77),
             Code::UserExists => ("user_exists", InvalidRequest, 409, 73),
             Code::UserNotFound => ("user_not_found", InvalidRequest, 404, 67),
@@ -302,6 +305,7 @@ mod tests {
             Code::InvalidSession,
             Code::CsrfRejected,
             Code::SessionNotFound,
+            Code::LastOwner,
             Code::Forbidden,
             Code::UserExists,
             Code::UserNotFound,

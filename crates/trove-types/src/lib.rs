@@ -16,8 +16,8 @@ pub mod memory;
 pub mod search;
 
 pub use auth::{
-    Action, ApiKeyInfo, AuditEvent, AuditPage, ClientKind, CreatedApiKey, LoginRequest, LoginResponse, Role,
-    SessionInfo,
+    Action, AddMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreatedApiKey, LoginRequest,
+    LoginResponse, Member, Role, SessionInfo,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,

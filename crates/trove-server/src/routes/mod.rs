@@ -7,6 +7,7 @@ pub mod documents;
 pub mod jobs;
 pub mod keys;
 pub mod mcp;
+pub mod members;
 pub mod memories;
 pub mod sessions;
 pub mod uploads;

@@ -35,10 +35,10 @@ mod pool;
 mod sessions;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
-    DocumentState, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemoryCursor,
-    MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory,
-    NewSession, OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead, StoreWrite, UserRecord, VaultId,
-    VaultInfo, VaultStats,
+    DocumentState, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemberRecord,
+    MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent,
+    NewDocument, NewJob, NewMemory, NewSession, OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead,
+    StoreWrite, UserRecord, VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -866,6 +866,10 @@ impl StoreRead for EmbeddedStore {
         self.a_organization(name)
     }
 
+    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
+        self.s_members(organization)
+    }
+
     fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
         self.s_user_organizations(user)
     }
@@ -1182,6 +1186,10 @@ impl StoreWrite for EmbeddedStore {
 
     fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.a_key_touch(id, now_ms)
+    }
+
+    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
+        self.s_membership_set(organization, user, role)
     }
 
     fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {

@@ -1,11 +1,13 @@
 //! Login sessions in the embedded store: created with a per-user cap (the oldest live ones are
 //! revoked beyond it, in the same transaction), looked up by the hash of their token with the
-//! user's current role, touched, listed and revoked. The token itself is never stored.
+//! user's current role, touched, listed and revoked. The token itself is never stored. Also
+//! the membership changes that end sessions: role changes and removals that never leave an
+//! organization without an owner.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::EmbeddedStore;
-use crate::{NewSession, SessionRecord, StoreError};
+use crate::{MemberRecord, MembershipChange, NewSession, SessionRecord, StoreError};
 
 const COLUMNS: &str = "s.id, s.public_id, s.user_id, s.organization_id, s.hash, s.csrf, s.client, s.ip, s.expires_ms,
      u.email, o.name, m.role, s.created_ms, s.last_used_ms, s.revoked_ms";
@@ -89,6 +91,63 @@ impl EmbeddedStore {
             params![now_ms, user, public_id],
         )?;
         Ok(n as u64)
+    }
+
+    pub(crate) fn s_members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT u.id, u.public_id, u.email, m.role, m.created_ms FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = ? ORDER BY m.created_ms, u.id",
+        )?;
+        let rows = stmt.query_map([organization], |r| {
+            Ok(MemberRecord {
+                user: r.get(0)?,
+                public_id: r.get(1)?,
+                email: r.get(2)?,
+                role: r.get(3)?,
+                created_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) fn s_membership_set(
+        &self,
+        organization: i64,
+        user: i64,
+        role: Option<&str>,
+    ) -> Result<MembershipChange, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT role FROM memberships WHERE organization_id = ? AND user_id = ?",
+                [organization, user],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else { return Ok(MembershipChange::NotMember) };
+        if current == "owner" && role != Some("owner") {
+            let owners: i64 = tx.query_row(
+                "SELECT count(*) FROM memberships WHERE organization_id = ? AND role = 'owner'",
+                [organization],
+                |r| r.get(0),
+            )?;
+            if owners <= 1 {
+                return Ok(MembershipChange::LastOwner);
+            }
+        }
+        match role {
+            Some(role) => tx.execute(
+                "UPDATE memberships SET role = ? WHERE organization_id = ? AND user_id = ?",
+                params![role, organization, user],
+            )?,
+            None => {
+                tx.execute("DELETE FROM memberships WHERE organization_id = ? AND user_id = ?", [organization, user])?
+            }
+        };
+        tx.commit()?;
+        Ok(MembershipChange::Changed)
     }
 
     pub(crate) fn s_user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {

@@ -1,0 +1,90 @@
+//! The members of the caller's organization: `GET /v1/org/members`, `POST /v1/org/members`
+//! (add an existing user with a role), `PATCH /v1/org/members/{id}` (change the role) and
+//! `DELETE /v1/org/members/{id}`. Needs `admin`; only a logged-in owner makes or unmakes
+//! owners, and the last owner stays.
+
+use axum::Extension;
+use axum::Json as JsonOut;
+use axum::extract::State;
+use axum::http::StatusCode;
+use trove_engine::auth::Principal;
+use trove_types::{AddMember, ChangeRole, Member};
+
+use crate::auth::AuditTarget;
+use crate::error::{ApiError, Json, Path};
+use crate::openapi::{BadRequest, Internal, MemberPath, NotFound, Unavailable};
+use crate::{AppState, blocking};
+
+/// `GET /v1/org/members`.
+#[utoipa::path(
+    get, path = "/v1/org/members", operation_id = "members_list", tag = "members",
+    responses(
+        (status = 200, description = "The organization's members, oldest first.", body = Vec<Member>),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Vec<Member>>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.members(&principal)).await?))
+}
+
+/// `POST /v1/org/members`.
+#[utoipa::path(
+    post, path = "/v1/org/members", operation_id = "members_add", tag = "members",
+    request_body = AddMember,
+    responses(
+        (status = 201, description = "The new member.", body = Member),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn add(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<AddMember>,
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Member>), ApiError> {
+    let m = blocking(&state, move |e| e.member_add(&principal, &body.email, body.role)).await?;
+    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("member:{}", m.id))), JsonOut(m)))
+}
+
+/// `PATCH /v1/org/members/{id}`.
+#[utoipa::path(
+    patch, path = "/v1/org/members/{id}", operation_id = "members_set_role", tag = "members",
+    params(MemberPath), request_body = ChangeRole,
+    responses(
+        (status = 200, description = "The member with their new role.", body = Member),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The last owner cannot be demoted (`last_owner`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn set_role(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(body): Json<ChangeRole>,
+) -> Result<JsonOut<Member>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.member_set_role(&principal, &id, body.role)).await?))
+}
+
+/// `DELETE /v1/org/members/{id}`.
+#[utoipa::path(
+    delete, path = "/v1/org/members/{id}", operation_id = "members_remove", tag = "members",
+    params(MemberPath),
+    responses(
+        (status = 204, description = "Removed; their sessions in the organization end."),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The last owner cannot be removed (`last_owner`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.member_remove(&principal, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
