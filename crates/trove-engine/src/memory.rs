@@ -306,6 +306,8 @@ impl Engine {
         }
         let f = filter(&q.scope, now_ms())?;
         let mode = q.mode.unwrap_or(SearchMode::Hybrid);
+        // See `search_batch`: never straddle a re-embed's switch.
+        let _vectors = (mode != SearchMode::Keyword).then(|| self.vectors.read().unwrap_or_else(|e| e.into_inner()));
         let v = self.existing_vault(vault)?;
         let candidates = self.workspace.config.search.candidates.max(limit);
         let scored = match mode {

@@ -74,6 +74,9 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
         }
         check_metadata_filter(filter)?;
+        // Queries are embedded by the vault's model and compared with its vectors under the
+        // lock a re-embed's switch takes, so a search never straddles the switch.
+        let _vectors = (mode != SearchMode::Keyword).then(|| self.vectors.read().unwrap_or_else(|e| e.into_inner()));
         let vault = self.search_vault(vault)?;
         let vectors = match mode {
             SearchMode::Keyword => None,
