@@ -298,6 +298,20 @@ fn validate_llm(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| Err(ConfigError::Invalid { key, message });
+    if let Some(jwt) = &config.auth.jwt {
+        if jwt.secret.len() < 32 {
+            return invalid(
+                "auth.jwt.secret".into(),
+                format!(
+                    "must be at least 32 bytes (it has {}): generate one with `openssl rand -base64 48` and pass it as ${{TROVE_JWT_SECRET}}",
+                    jwt.secret.len()
+                ),
+            );
+        }
+        if jwt.max_ttl_s == 0 {
+            return invalid("auth.jwt.max_ttl_s".into(), "must be at least 1".into());
+        }
+    }
     if config.embedder.batch_size == 0 || config.embedder.batch_size > 1024 {
         return invalid("embedder.batch_size".into(), "must be between 1 and 1024".into());
     }

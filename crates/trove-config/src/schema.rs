@@ -349,6 +349,31 @@ pub struct AuthConfig {
     pub rate_limits: RateLimitsConfig,
     /// Login sessions.
     pub sessions: SessionsConfig,
+    /// Signed (JWT, HS256) tokens a backend mints for its end users; off when absent.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// `auth.jwt:` vault-scoped signed tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The HMAC-SHA256 key, at least 32 bytes (e.g. `${TROVE_JWT_SECRET}`). Anyone holding it
+    /// can mint tokens: keep it in the backend that mints them.
+    pub secret: String,
+    /// The `iss` claim tokens carry and must carry. Default `trove`.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// The longest lifetime accepted (`exp - iat`), in seconds. Default 86400.
+    #[serde(default = "default_jwt_ttl")]
+    pub max_ttl_s: u64,
+}
+
+fn default_issuer() -> String {
+    "trove".into()
+}
+
+fn default_jwt_ttl() -> u64 {
+    86_400
 }
 
 impl Default for AuthConfig {
@@ -358,6 +383,7 @@ impl Default for AuthConfig {
             audit_retention_days: 90,
             rate_limits: RateLimitsConfig::default(),
             sessions: SessionsConfig::default(),
+            jwt: None,
         }
     }
 }

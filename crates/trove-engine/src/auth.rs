@@ -421,16 +421,7 @@ impl Engine {
         expires_in_days: Option<u32>,
     ) -> Result<CreatedApiKey, EngineError> {
         let k = key_principal(principal)?;
-        if let Some(own) = &k.vaults
-            && let Some(beyond) = vaults.iter().find(|v| *v == "*" || !own.contains(*v))
-        {
-            let mut reach: Vec<&str> = own.iter().map(String::as_str).collect();
-            reach.sort_unstable();
-            return Err(auth(
-                Code::Forbidden,
-                format!("a key cannot create a key for `{beyond}`: it reaches only {}", reach.join(", ")),
-            ));
-        }
+        k.check_reach(&vaults, "a key")?;
         self.create_api_key(&KeyRequest {
             email: k.user_email.clone(),
             organization: k.organization_name.clone(),
@@ -439,6 +430,23 @@ impl Engine {
             actions,
             expires_in_days,
         })
+    }
+}
+
+impl KeyPrincipal {
+    /// Refuses to create `what` (a key, a token) for vaults beyond this principal's reach.
+    pub(crate) fn check_reach(&self, vaults: &[String], what: &str) -> Result<(), EngineError> {
+        if let Some(own) = &self.vaults
+            && let Some(beyond) = vaults.iter().find(|v| *v == "*" || !own.contains(*v))
+        {
+            let mut reach: Vec<&str> = own.iter().map(String::as_str).collect();
+            reach.sort_unstable();
+            return Err(auth(
+                Code::Forbidden,
+                format!("cannot create {what} for `{beyond}`: the caller reaches only {}", reach.join(", ")),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ pub mod members;
 pub mod memory;
 mod search;
 pub mod sessions;
+pub mod tokens;
 pub mod worker;
 
 pub use documents::MAX_DOCUMENT_LIMIT;

@@ -1,7 +1,8 @@
 //! Who may call what. Every route has one row in [`PERMISSIONS`]: public, or the
 //! [`Action`] an API key needs. [`authorize`] runs before every handler: while no user exists
 //! (the single-user mode) every request is [`Principal::Local`]; otherwise a request needs
-//! `Authorization: Bearer <key or session token>` or the `trove_session` cookie of a login
+//! `Authorization: Bearer <API key, session token or signed token>` or the `trove_session`
+//! cookie of a login
 //! (`401` without one or with a bad one; a cookie-authenticated write also needs the session's
 //! `X-CSRF-Token`, `403` without), its identity needs the route's action (`403`), and a vault
 //! or job outside its reach answers exactly like one that does not exist (`404`), so callers
@@ -16,6 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use trove_engine::auth::Principal;
 use trove_engine::sessions::SESSION_PREFIX;
+use trove_engine::tokens::looks_like_jwt;
 use trove_store::NewAuditEvent;
 use trove_types::{Action, Code};
 
@@ -77,6 +79,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("GET", "/v1/keys", a(Admin)),
         ("POST", "/v1/keys", a(Admin)),
         ("DELETE", "/v1/keys/{id}", a(Admin)),
+        ("POST", "/v1/tokens", a(Admin)),
         ("POST", "/mcp", Need::Identity),
         ("GET", "/v1/org/members", a(Admin)),
         ("POST", "/v1/org/members", a(Admin)),
@@ -106,6 +109,7 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/dlq/{id}", "job.deleted"),
     ("POST", "/v1/keys", "key.created"),
     ("DELETE", "/v1/keys/{id}", "key.revoked"),
+    ("POST", "/v1/tokens", "token.minted"),
     ("POST", "/v1/org/members", "member.added"),
     ("PATCH", "/v1/org/members/{id}", "member.role_changed"),
     ("DELETE", "/v1/org/members/{id}", "member.removed"),
@@ -351,6 +355,8 @@ async fn authenticate(state: &AppState, asked: &Asked) -> Result<Principal, ApiE
         let key = key.to_string();
         return if key.starts_with(SESSION_PREFIX) {
             blocking(state, move |e| e.authenticate_session(&key, None)).await
+        } else if looks_like_jwt(&key) {
+            blocking(state, move |e| e.authenticate_jwt(&key)).await
         } else {
             blocking(state, move |e| e.authenticate(&key)).await
         };

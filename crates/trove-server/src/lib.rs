@@ -227,6 +227,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(keys::mint))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::list, sessions::revoke_all))

@@ -146,7 +146,11 @@ fn keys_reach_only_their_own_vaults_and_actions() {
             // /mcp: its tools check the key themselves (tested with the MCP SDK).
             continue;
         }
-        if *need == Need::Public || template.starts_with("/v1/keys") || template.starts_with("/v1/org/") {
+        if *need == Need::Public
+            || template.starts_with("/v1/keys")
+            || template.starts_with("/v1/org/")
+            || template == &"/v1/tokens"
+        {
             // Keys and members are per organization, not per vault: tested below and in
             // sessions.rs.
             continue;

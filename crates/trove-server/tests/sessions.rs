@@ -243,3 +243,77 @@ fn owners_and_admins_manage_members_and_the_last_owner_stays() {
     let globex = cli(&s, "bob@globex.test", None);
     assert_eq!(bearer(&s, &globex, "GET", "/v1/vaults/b", None).status, 200);
 }
+
+const JWT: &str = "auth:\n  jwt:\n    secret: this-is-a-test-secret-of-at-least-32-bytes\n    max_ttl_s: 600\n";
+
+#[test]
+fn signed_tokens_reach_only_their_vaults_and_actions_and_are_checked() {
+    let s = start(JWT);
+    let ada = cli(&s, "ada@acme.test", None);
+    let mint = |body: Value| bearer(&s, &ada, "POST", "/v1/tokens", Some(&body));
+    let r = mint(json!({"subject": "end-user-7", "vaults": ["a"], "actions": ["memories.write"], "ttl_s": 300}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(token.split('.').count(), 3);
+
+    let memory = json!({"text": "end user 7 likes jasmine tea", "user_id": "end-user-7"});
+    assert_eq!(bearer(&s, &token, "POST", "/v1/vaults/a/memories", Some(&memory)).status, 201);
+    // Not its action, not its vault, not its organization's.
+    bearer(&s, &token, "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples"}))).error(403, "forbidden");
+    bearer(&s, &token, "POST", "/v1/vaults/b/memories", Some(&memory)).error(404, "vault_not_found");
+    bearer(&s, &token, "POST", "/v1/tokens", Some(&json!({}))).error(403, "forbidden");
+
+    // Minting never exceeds the limits.
+    mint(json!({"subject": "x", "vaults": ["a"], "actions": ["admin"]})).error(400, "bad_request");
+    mint(json!({"subject": "x", "vaults": ["a"], "actions": ["search"], "ttl_s": 601})).error(400, "bad_request");
+
+    // A changed claim breaks the signature; `alg: none` and another issuer are refused.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    claims["vaults"] = json!(["*"]);
+    let forged = format!("{}.{}.{}", parts[0], b64.encode(claims.to_string()), parts[2]);
+    let r = bearer(&s, &forged, "GET", "/v1/vaults", None);
+    r.error(401, "invalid_api_key");
+    assert!(r.body.contains("wrong signature"), "{}", r.body);
+    let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    assert!(
+        bearer(&s, &none, "GET", "/v1/vaults", None).error(401, "invalid_api_key")["message"]
+            .as_str()
+            .unwrap()
+            .contains("only HS256")
+    );
+    let secret = "this-is-a-test-secret-of-at-least-32-bytes";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = |iss: &str, iat: i64, exp: i64| trove_engine::tokens::Claims {
+        iss: iss.into(),
+        sub: "u".into(),
+        org: "acme".into(),
+        vaults: vec!["a".into()],
+        actions: vec![trove_types::Action::Search],
+        iat,
+        exp,
+    };
+    // A backend holding the secret mints its own.
+    let own = trove_engine::tokens::sign(&claims("trove", now, now + 60), secret);
+    let r = bearer(&s, &own, "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples", "mode": "keyword"})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (bad, why) in [
+        (claims("someone-else", now, now + 60), "issued by"),
+        (claims("trove", now - 120, now - 60), "expired"),
+        (claims("trove", now, now + 3600), "max_ttl_s"),
+    ] {
+        let r = bearer(&s, &trove_engine::tokens::sign(&bad, secret), "GET", "/v1/vaults", None);
+        r.error(401, "invalid_api_key");
+        assert!(r.body.contains(why), "{why}: {}", r.body);
+    }
+}
+
+#[test]
+fn a_short_jwt_secret_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "auth:\n  jwt:\n    secret: too-short\n").unwrap();
+    let err = Workspace::load(Some(dir.path()), None).unwrap_err().to_string();
+    assert!(err.contains("auth.jwt.secret") && err.contains("at least 32 bytes"), "{err}");
+}

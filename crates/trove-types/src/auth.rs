@@ -299,3 +299,31 @@ pub struct ChangeRole {
     /// The new role.
     pub role: Role,
 }
+
+/// `POST /v1/tokens`: a signed token for one of the backend's end users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    /// The end user's id in the backend (the token's `sub`).
+    pub subject: String,
+    /// Vault names, or `["*"]`: no more than the caller reaches.
+    pub vaults: Vec<String>,
+    /// Actions (never `admin`): no more than the caller holds.
+    pub actions: Vec<Action>,
+    /// Lifetime in seconds (at most `auth.jwt.max_ttl_s`). Default 3600.
+    #[serde(default = "default_token_ttl")]
+    pub ttl_s: u64,
+}
+
+fn default_token_ttl() -> u64 {
+    3600
+}
+
+/// A signed token just minted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MintedToken {
+    /// The token: send it as `Authorization: Bearer`.
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}

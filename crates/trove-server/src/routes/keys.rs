@@ -1,6 +1,7 @@
 //! API keys of the calling key's organization: `GET /v1/keys`, `POST /v1/keys` (the answer
-//! holds the new secret, shown once) and `DELETE /v1/keys/{id}` (revoke). Needs an `admin`
-//! key; a key cannot create one that reaches vaults it does not.
+//! holds the new secret, shown once) and `DELETE /v1/keys/{id}` (revoke); and `POST /v1/tokens`,
+//! a signed (JWT) token for one of a backend's end users. Needs `admin`; nothing created
+//! reaches vaults or holds actions its creator does not.
 
 use axum::Extension;
 use axum::Json as JsonOut;
@@ -8,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_engine::auth::{Principal, key_principal};
-use trove_types::{Action, ApiKeyInfo, CreatedApiKey};
+use trove_types::{Action, ApiKeyInfo, CreatedApiKey, MintRequest, MintedToken};
 use utoipa::ToSchema;
 
 use crate::auth::AuditTarget;
@@ -83,4 +84,25 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     blocking(&state, move |e| e.revoke_api_key(&key_principal(&principal)?.organization_name, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/tokens`: a signed token for an end user (needs `auth.jwt.secret`).
+#[utoipa::path(
+    post, path = "/v1/tokens", operation_id = "tokens_mint", tag = "keys",
+    request_body = MintRequest,
+    responses(
+        (status = 201, description = "The signed token (HS256 JWT), for `Authorization: Bearer`.", body = MintedToken),
+        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn mint(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<MintRequest>,
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<MintedToken>), ApiError> {
+    let subject = body.subject.clone();
+    let minted =
+        blocking(&state, move |e| e.mint_token(&principal, &body.subject, body.vaults, body.actions, body.ttl_s))
+            .await?;
+    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("jwt:{subject}"))), JsonOut(minted)))
 }
