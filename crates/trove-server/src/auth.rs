@@ -312,7 +312,10 @@ fn rate_limited(what: &str, wait: std::time::Duration, principal: Option<Princip
 }
 
 async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
+    // Public routes read no credentials (a login carrying a stale cookie must still work).
+    let public = asked.template.as_deref().and_then(|t| need(&asked.method, t)) == Some(Need::Public);
     if let Some(ip) = &asked.ip
+        && !public
         && (asked.authorization.is_some() || asked.cookie.is_some())
         && let Err(wait) = state.limits.failed_auth.check(ip)
     {

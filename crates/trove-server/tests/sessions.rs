@@ -317,3 +317,23 @@ fn a_short_jwt_secret_is_a_configuration_error() {
     let err = Workspace::load(Some(dir.path()), None).unwrap_err().to_string();
     assert!(err.contains("auth.jwt.secret") && err.contains("at least 32 bytes"), "{err}");
 }
+
+#[test]
+fn a_stale_cookie_does_not_block_logging_in_again() {
+    let s = start("auth:\n  rate_limits:\n    failed_auth_per_ip_per_hour: 2\n");
+    let stale = "trove_session=tses_stale";
+    for _ in 0..2 {
+        with_cookie(&s, stale, None, "GET", "/v1/vaults", None).error(401, "invalid_session");
+    }
+    // Refused credentials from this address are now limited...
+    with_cookie(&s, stale, None, "GET", "/v1/vaults", None).error(429, "rate_limited");
+    // ...but the login page's request, which carries the stale cookie, reads no credentials.
+    let body = json!({"email": "ada@acme.test", "password": PASSWORD}).to_string();
+    let r = s.call(
+        "POST",
+        "/v1/auth/login",
+        Some(body.as_bytes()),
+        &[("content-type", "application/json"), ("cookie", stale)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
