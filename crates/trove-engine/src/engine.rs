@@ -63,6 +63,9 @@ pub struct Engine {
     /// Held shared by whoever embeds and writes live vectors, and exclusively by a re-embed's
     /// switch to the new model, so no vector of the old model lands after the switch.
     pub(crate) vectors: RwLock<()>,
+    /// Held by a re-embed for its whole run: two re-embeds (two jobs of one vault, taken by two
+    /// workers) never pay twice for the same vectors; the second finds the work done.
+    pub(crate) reembedding: Mutex<()>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -104,6 +107,7 @@ impl Engine {
             loaded: Mutex::new(HashMap::new()),
             layers: Vec::new(),
             vectors: RwLock::new(()),
+            reembedding: Mutex::new(()),
         })
     }
 

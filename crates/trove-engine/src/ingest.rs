@@ -207,6 +207,7 @@ impl Engine {
     /// vectors survive a crash, so running it again resumes. Returns how many chunks and
     /// memories were re-embedded (0 when the vault is already on its configured model).
     pub fn reembed_vault(&self, name: &str, progress: &dyn IngestProgress) -> Result<u64, EngineError> {
+        let _one_at_a_time = self.reembedding.lock().unwrap_or_else(|e| e.into_inner());
         let vault = self
             .store
             .vault(name)?
