@@ -166,6 +166,11 @@ impl Engine {
     /// The user behind a session principal.
     fn session_user(&self, principal: &Principal) -> Result<(i64, Option<String>), EngineError> {
         let k = key_principal(principal)?;
+        if k.user_email.is_empty() {
+            return Err(EngineError::BadRequest(
+                "a signed token acts for a backend's end user, who has no Trove account or sessions".into(),
+            ));
+        }
         let user = self.store.user_by_email(&k.user_email)?.ok_or_else(|| {
             auth(Code::InvalidSession, format!("the user {} no longer exists; log in again", k.user_email))
         })?;

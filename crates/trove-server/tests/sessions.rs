@@ -262,6 +262,7 @@ fn signed_tokens_reach_only_their_vaults_and_actions_and_are_checked() {
     bearer(&s, &token, "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples"}))).error(403, "forbidden");
     bearer(&s, &token, "POST", "/v1/vaults/b/memories", Some(&memory)).error(404, "vault_not_found");
     bearer(&s, &token, "POST", "/v1/tokens", Some(&json!({}))).error(403, "forbidden");
+    bearer(&s, &token, "GET", "/v1/auth/sessions", None).error(400, "bad_request");
 
     // Minting never exceeds the limits.
     mint(json!({"subject": "x", "vaults": ["a"], "actions": ["admin"]})).error(400, "bad_request");
