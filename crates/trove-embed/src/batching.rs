@@ -101,6 +101,10 @@ impl Embedder for BatchingEmbedder {
         self.inner.count_tokens(text)
     }
 
+    fn last_call(&self) -> Option<crate::LastCall> {
+        self.inner.last_call()
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() || texts.len() > MAX_MERGED_REQUEST {
             return self.inner.embed(texts);

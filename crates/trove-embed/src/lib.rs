@@ -62,4 +62,19 @@ pub trait Embedder: Send + Sync {
     /// [`Embedder::max_input_tokens`] and embedded in batches; the result for a text does not
     /// depend on what else is in the call. An empty slice gives an empty result.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// For an embedder that calls a remote service: how its last call went (`None` before the
+    /// first, and for local models). Health checks read it instead of calling the service.
+    fn last_call(&self) -> Option<LastCall> {
+        None
+    }
+}
+
+/// How a remote embedder's last call went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastCall {
+    /// When it ended (Unix ms).
+    pub at_ms: i64,
+    /// Its error, when it failed.
+    pub error: Option<String>,
 }

@@ -241,6 +241,7 @@ pub struct RestEmbedder {
     url: String,
     agent: ureq::Agent,
     limiter: Limiter,
+    last: std::sync::Mutex<Option<crate::LastCall>>,
 }
 
 impl std::fmt::Debug for RestEmbedder {
@@ -303,7 +304,14 @@ impl RestEmbedder {
             .build();
         let model_id = format!("{}/{}", opts.provider, opts.model);
         let limiter = Limiter::new(opts.concurrency, opts.rpm, opts.tpm);
-        Ok(RestEmbedder { agent: ureq::Agent::new_with_config(config), model_id, url, limiter, opts })
+        Ok(RestEmbedder {
+            agent: ureq::Agent::new_with_config(config),
+            model_id,
+            url,
+            limiter,
+            opts,
+            last: std::sync::Mutex::new(None),
+        })
     }
 
     /// The endpoint this embedder posts to.
@@ -579,10 +587,27 @@ impl Embedder for RestEmbedder {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let inputs: Vec<&str> = texts.iter().map(|t| self.truncated(t)).collect();
         let mut out = Vec::with_capacity(texts.len());
+        let mut result = Ok(());
         for batch in inputs.chunks(self.opts.batch_size.max(1)) {
-            out.extend(self.embed_batch(batch)?);
+            match self.embed_batch(batch) {
+                Ok(v) => out.extend(v),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(out)
+        if !inputs.is_empty() {
+            let at_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let error = result.as_ref().err().map(ToString::to_string);
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::LastCall { at_ms, error });
+        }
+        result.map(|()| out)
+    }
+
+    fn last_call(&self) -> Option<crate::LastCall> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

@@ -177,6 +177,17 @@ impl Engine {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&self.default)
     }
 
+    /// The default embedder's remote service (provider and base URL) when it has one.
+    pub fn remote_endpoint(&self) -> Option<(String, String)> {
+        self.default_profile().rest.as_ref().map(|r| (r.provider.clone(), r.base_url.clone()))
+    }
+
+    /// How the default embedder's last call to its remote service went, once it has made one.
+    pub fn embedder_last_call(&self) -> Option<trove_embed::LastCall> {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.get(&self.default).and_then(|e| e.last_call())
+    }
+
     /// The embedder a vault's new vectors come from (`vaults.<v>.embedder`, else the default).
     fn target_profile(&self, vault: &str) -> &Profile {
         self.workspace

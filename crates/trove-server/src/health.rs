@@ -171,7 +171,8 @@ async fn storage(state: &AppState) -> Component {
     Component { status, latency_ms: ms(started.elapsed()), message, details: d }
 }
 
-/// Loaded, or loadable (its files are found), without loading it.
+/// The built-in model loaded, or loadable (its files are found), without loading it; a remote
+/// API by the outcome of its last request.
 fn embedder(state: &AppState) -> Component {
     let started = Instant::now();
     let engine = &state.engine;
@@ -179,7 +180,27 @@ fn embedder(state: &AppState) -> Component {
     d.insert("model".into(), engine.spec().model_id.clone().into());
     d.insert("dimension".into(), engine.spec().dimension.into());
     d.insert("loaded".into(), engine.embedder_loaded().into());
-    let (status, message) = if engine.embedder_loaded() {
+    let (status, message) = if let Some((provider, base_url)) = engine.remote_endpoint() {
+        // A remote API: report its last call (calling it here would cost every probe a request).
+        d.insert("provider".into(), provider.into());
+        d.insert("base_url".into(), base_url.into());
+        match engine.embedder_last_call() {
+            None => (
+                Status::Ok,
+                "no request made yet; `trove doctor --only embedder` probes the API step by step".to_string(),
+            ),
+            Some(last) => {
+                d.insert("last_call_at".into(), trove_engine::memory::format_ms(last.at_ms).into());
+                match last.error {
+                    None => (Status::Ok, "the last request succeeded".to_string()),
+                    Some(e) => (
+                        Status::Degraded,
+                        format!("the last request failed: {e}; `trove doctor --only embedder` finds which step breaks"),
+                    ),
+                }
+            }
+        }
+    } else if engine.embedder_loaded() {
         (Status::Ok, "the model is loaded".to_string())
     } else {
         let config = &engine.workspace().config.embedder;

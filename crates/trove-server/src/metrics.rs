@@ -259,6 +259,10 @@ impl Embedder for TimedEmbedder {
         self.inner.count_tokens(text)
     }
 
+    fn last_call(&self) -> Option<trove_embed::LastCall> {
+        self.inner.last_call()
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let started = Instant::now();
         let out = self.inner.embed(texts);

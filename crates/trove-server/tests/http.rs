@@ -493,3 +493,35 @@ fn searches_filter_by_document_metadata() {
     s.post(search, &json!({"query": "x", "filters": {"metadata": {"a\"b": "x"}}})).error(400, "bad_request");
     s.post(search, &json!({"query": "x", "filters": {"metadata": ["team"]}})).error(422, "invalid_fields");
 }
+
+#[test]
+fn health_reports_a_remote_embedders_last_request() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "embedder:\n  provider: llm\nllm:\n  provider: custom\n  base_url: http://{closed}/v1\n  models: {{embeddings: m}}\n  \
+         embeddings: {{vector_size: 8}}\n  request: {{timeout_s: 2, max_retries: 0}}\nvaults:\n  notes:\n    sources: {{}}\n"
+    );
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    let ws = Workspace::load(Some(dir.path()), None).unwrap();
+    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap();
+    let s = Server::launch(dir, engine, |_| {});
+    let embedder = |s: &Server| s.get("/health").json()["components"]["embedder"].clone();
+    let before = embedder(&s);
+    assert_eq!(before["status"], "ok", "{before}");
+    assert!(before["message"].as_str().unwrap().contains("no request made yet"), "{before}");
+    assert_eq!(before["details"]["base_url"], format!("http://{closed}/v1"));
+
+    let stored = s.call(
+        "POST",
+        "/v1/vaults/notes/memories",
+        Some(br#"{"text": "a memory that needs a vector"}"#),
+        &[("content-type", "application/json")],
+    );
+    stored.error(503, "embedder_unavailable");
+    let after = embedder(&s);
+    assert_eq!(after["status"], "degraded", "{after}");
+    let message = after["message"].as_str().unwrap();
+    assert!(message.contains("failed") && message.contains("trove doctor --only embedder"), "{after}");
+    assert!(after["details"]["last_call_at"].is_string(), "{after}");
+}
