@@ -351,6 +351,9 @@ pub struct AuthConfig {
     pub sessions: SessionsConfig,
     /// Signed (JWT, HS256) tokens a backend mints for its end users; off when absent.
     pub jwt: Option<JwtConfig>,
+    /// Whether anyone may create an account with `POST /v1/auth/register` (they join no
+    /// organization until an administrator adds them). Default false.
+    pub open_registration: bool,
 }
 
 /// `auth.jwt:` vault-scoped signed tokens.
@@ -384,6 +387,7 @@ impl Default for AuthConfig {
             rate_limits: RateLimitsConfig::default(),
             sessions: SessionsConfig::default(),
             jwt: None,
+            open_registration: false,
         }
     }
 }
@@ -400,6 +404,8 @@ pub struct RateLimitsConfig {
     pub failed_auth_per_ip_per_hour: u32,
     /// Login attempts (right or wrong) one IP address may make per hour. Default 20.
     pub logins_per_ip_per_hour: u32,
+    /// Registrations (accepted or not) one IP address may make per day. Default 10.
+    pub registrations_per_ip_per_day: u32,
 }
 
 impl Default for RateLimitsConfig {
@@ -408,6 +414,7 @@ impl Default for RateLimitsConfig {
             requests_per_key_per_minute: 3000,
             failed_auth_per_ip_per_hour: 60,
             logins_per_ip_per_hour: 20,
+            registrations_per_ip_per_day: 10,
         }
     }
 }

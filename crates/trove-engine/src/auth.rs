@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
-use trove_store::{ApiKeyRecord, NewApiKey, VaultInfo};
+use trove_store::{ApiKeyRecord, NewApiKey, UserRecord, VaultInfo};
 use trove_types::{Action, ApiKeyInfo, Code, CreatedApiKey, Role};
 
 use crate::memory::{format_ms, now_ms};
@@ -223,6 +223,21 @@ impl Engine {
         organization: &str,
         role: Role,
     ) -> Result<UserCreated, EngineError> {
+        if !trove_config::valid_name(organization) {
+            return Err(EngineError::BadRequest(format!(
+                "`{organization}` is not a usable organization name: use letters, digits, `-` and `_`"
+            )));
+        }
+        let (user, email) = self.new_user(email, password)?;
+        let now = now_ms();
+        let org = self.store.organization_ensure(organization, now)?;
+        self.store.membership_put(org.id, user.id, role.as_str(), now)?;
+        let claimed = if role == Role::Owner { self.store.vaults_claim_unowned(org.id)? } else { 0 };
+        Ok(UserCreated { id: user.public_id, email, organization: org.name, role, claimed_vaults: claimed })
+    }
+
+    /// Checks email and password and stores the account (in no organization yet).
+    pub(crate) fn new_user(&self, email: &str, password: &str) -> Result<(UserRecord, String), EngineError> {
         let email = check_email(email)?;
         let min = self.workspace.config.auth.password_min_length;
         if password.chars().count() < min {
@@ -237,21 +252,12 @@ impl Engine {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(auth(Code::InvalidPassword, format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
         }
-        if !trove_config::valid_name(organization) {
-            return Err(EngineError::BadRequest(format!(
-                "`{organization}` is not a usable organization name: use letters, digits, `-` and `_`"
-            )));
-        }
-        let now = now_ms();
         let hash = hash_password(password)?;
         let user = self
             .store
-            .user_create(&email, &hash, now)?
+            .user_create(&email, &hash, now_ms())?
             .ok_or_else(|| auth(Code::UserExists, format!("a user with email `{email}` already exists")))?;
-        let org = self.store.organization_ensure(organization, now)?;
-        self.store.membership_put(org.id, user.id, role.as_str(), now)?;
-        let claimed = if role == Role::Owner { self.store.vaults_claim_unowned(org.id)? } else { 0 };
-        Ok(UserCreated { id: user.public_id, email, organization: org.name, role, claimed_vaults: claimed })
+        Ok((user, email))
     }
 
     /// The vault `name`, created when missing; a vault without an organization takes the one

@@ -123,6 +123,20 @@ impl Engine {
         })
     }
 
+    /// Creates an account when `auth.open_registration` is on. The user belongs to no
+    /// organization (and cannot log in) until an administrator adds them.
+    pub fn register(&self, email: &str, password: &str) -> Result<(String, String), EngineError> {
+        if !self.workspace.config.auth.open_registration {
+            return Err(auth(
+                Code::Forbidden,
+                "registration is closed on this server: an administrator creates accounts (auth.open_registration)",
+            ));
+        }
+        let (user, email) = self.new_user(email, password)?;
+        tracing::info!(user = %email, "registered");
+        Ok((user.public_id, email))
+    }
+
     /// The principal of a session token. `csrf` is `Some(header)` for a write authenticated by
     /// the cookie: the header must carry the session's CSRF token.
     pub fn authenticate_session(&self, token: &str, csrf: Option<Option<&str>>) -> Result<Principal, EngineError> {

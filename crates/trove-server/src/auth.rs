@@ -86,6 +86,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("PATCH", "/v1/org/members/{id}", a(Admin)),
         ("DELETE", "/v1/org/members/{id}", a(Admin)),
         ("POST", "/v1/auth/login", Public),
+        ("POST", "/v1/auth/register", Public),
         ("POST", "/v1/auth/logout", Need::Identity),
         ("GET", "/v1/auth/sessions", Need::Identity),
         ("DELETE", "/v1/auth/sessions", Need::Identity),

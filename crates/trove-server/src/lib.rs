@@ -229,6 +229,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(keys::revoke))
         .routes(routes!(keys::mint))
         .routes(routes!(sessions::login))
+        .routes(routes!(sessions::register))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::list, sessions::revoke_all))
         .routes(routes!(sessions::revoke))

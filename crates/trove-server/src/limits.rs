@@ -95,6 +95,8 @@ pub struct Limits {
     pub failed_auth: Limiter,
     /// Login attempts per client address.
     pub logins: Limiter,
+    /// Registrations per client address.
+    pub registrations: Limiter,
 }
 
 impl Limits {
@@ -104,6 +106,7 @@ impl Limits {
             per_key: Limiter::new(c.requests_per_key_per_minute, Duration::from_secs(60)),
             failed_auth: Limiter::new(c.failed_auth_per_ip_per_hour, Duration::from_secs(3600)),
             logins: Limiter::new(c.logins_per_ip_per_hour, Duration::from_secs(3600)),
+            registrations: Limiter::new(c.registrations_per_ip_per_day, Duration::from_secs(86_400)),
         }
     }
 }

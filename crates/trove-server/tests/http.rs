@@ -397,6 +397,7 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/keys/{id}", &["delete"]),
         ("/mcp", &["post"]),
         ("/v1/auth/login", &["post"]),
+        ("/v1/auth/register", &["post"]),
         ("/v1/auth/logout", &["post"]),
         ("/v1/auth/sessions", &["delete", "get"]),
         ("/v1/auth/sessions/{id}", &["delete"]),
@@ -454,7 +455,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 46);
+    assert_eq!(operations, 47);
 }
 
 #[test]

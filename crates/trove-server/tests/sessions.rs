@@ -338,3 +338,35 @@ fn a_stale_cookie_does_not_block_logging_in_again() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+fn register(s: &Server, email: &str, password: &str) -> Resp {
+    let body = json!({"email": email, "password": password}).to_string();
+    s.call("POST", "/v1/auth/register", Some(body.as_bytes()), &[("content-type", "application/json")])
+}
+
+#[test]
+fn registration_is_closed_by_default_and_open_accounts_wait_for_an_organization() {
+    let s = start("");
+    register(&s, "eve@example.test", PASSWORD).error(403, "forbidden");
+
+    let s = start("auth:\n  open_registration: true\n  rate_limits:\n    registrations_per_ip_per_day: 3\n");
+    let r = register(&s, "eve@example.test", PASSWORD);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.json()["id"].as_str().unwrap().starts_with("usr_"));
+    register(&s, "EVE@example.test", PASSWORD).error(409, "user_exists");
+    register(&s, "short@example.test", "short").error(400, "invalid_password");
+    // The account exists but belongs to no organization yet.
+    let body = json!({"email": "eve@example.test", "password": PASSWORD}).to_string();
+    let refused = s.call("POST", "/v1/auth/login", Some(body.as_bytes()), &[("content-type", "application/json")]);
+    refused.error(403, "forbidden");
+    assert!(refused.body.contains("no organization"), "{}", refused.body);
+    let ada = cli(&s, "ada@acme.test", None);
+    let added = bearer(&s, &ada, "POST", "/v1/org/members", Some(&json!({"email": "eve@example.test"})));
+    assert_eq!(added.status, 201, "{}", added.body);
+    let eve = cli(&s, "eve@example.test", None);
+    assert_eq!(bearer(&s, &eve, "GET", "/v1/vaults/a", None).status, 200);
+    // The fourth registration from this address today (of 3 allowed) is refused.
+    let limited = register(&s, "late@example.test", PASSWORD);
+    limited.error(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+}

@@ -327,3 +327,22 @@ pub struct MintedToken {
     /// RFC 3339.
     pub expires_at: String,
 }
+
+/// `POST /v1/auth/register`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The account's email.
+    pub email: String,
+    /// Its password (at least `auth.password_min_length` characters).
+    pub password: String,
+}
+
+/// An account just registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Registered {
+    /// The user's stable id (`usr_…`).
+    pub id: String,
+    /// Their email.
+    pub email: String,
+}

@@ -17,7 +17,7 @@ pub mod search;
 
 pub use auth::{
     Action, AddMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreatedApiKey, LoginRequest,
-    LoginResponse, Member, MintRequest, MintedToken, Role, SessionInfo,
+    LoginResponse, Member, MintRequest, MintedToken, RegisterRequest, Registered, Role, SessionInfo,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,

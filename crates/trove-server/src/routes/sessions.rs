@@ -1,4 +1,5 @@
-//! Login sessions: `POST /v1/auth/login` (email and password for a session: a browser's in an
+//! Accounts and login sessions: `POST /v1/auth/register` (when `auth.open_registration` is on,
+//! limited per address per day), `POST /v1/auth/login` (email and password for a session: a browser's in an
 //! HttpOnly cookie with a CSRF token in the answer, a CLI's or SDK's as a bearer token),
 //! `POST /v1/auth/logout`, and the caller's sessions: `GET /v1/auth/sessions`,
 //! `DELETE /v1/auth/sessions/{id}`, `DELETE /v1/auth/sessions` (all). Logins are limited per
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use trove_engine::auth::{Principal, key_principal};
 use trove_store::NewAuditEvent;
-use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, SessionInfo};
+use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, RegisterRequest, Registered, SessionInfo};
 use utoipa::ToSchema;
 
 use crate::auth::{AuditTarget, SESSION_COOKIE};
@@ -37,6 +38,74 @@ fn cookie(token: &str, max_age: u64) -> Option<HeaderValue> {
     .ok()
 }
 
+/// A `429` naming the limit, with `Retry-After`.
+fn limited(what: &str, setting: &str, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut response =
+        ApiError::new(Code::RateLimited, format!("too many {what} from this address; retry in {secs} s ({setting})"))
+            .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// Appends the audit entry of an account event on a public route (acted by `user:<email>`),
+/// without holding up the answer.
+fn audit_account(
+    state: &AppState,
+    email: &str,
+    ip: String,
+    (event, outcome): (&str, &str),
+    target: Option<String>,
+    organization: Option<String>,
+) {
+    let engine = state.engine.clone();
+    let mut entry = NewAuditEvent {
+        at_ms: 0,
+        organization: None,
+        actor: format!("user:{email}"),
+        ip: Some(ip),
+        event: event.into(),
+        target,
+        outcome: outcome.into(),
+        details: serde_json::json!({"organization": organization}),
+    };
+    tokio::task::spawn_blocking(move || {
+        if let Some(name) = &organization {
+            entry.organization = engine.store().organization(name).ok().flatten().map(|o| o.id);
+        }
+        engine.audit(entry)
+    });
+}
+
+/// `POST /v1/auth/register`.
+#[utoipa::path(
+    post, path = "/v1/auth/register", operation_id = "auth_register", tag = "sessions",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account; it joins no organization until an administrator adds it (POST /v1/org/members).", body = Registered),
+        (status = 400, response = BadRequest),
+        (status = 403, description = "Registration is closed (`auth.open_registration`)."),
+        (status = 409, description = "The email is taken (`user_exists`)."),
+        (status = 429, description = "Too many registrations from this address (`rate_limited`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let ip = peer.ip().to_string();
+    if let Err(wait) = state.limits.registrations.take(&ip) {
+        return Ok(limited("registrations", "auth.rate_limits.registrations_per_ip_per_day", wait));
+    }
+    let (id, email) = blocking(&state, move |e| e.register(&body.email, &body.password)).await?;
+    audit_account(&state, &email, ip, ("user.registered", "ok"), Some(format!("user:{id}")), None);
+    Ok((StatusCode::CREATED, JsonOut(Registered { id, email })).into_response())
+}
+
 /// `POST /v1/auth/login`.
 #[utoipa::path(
     post, path = "/v1/auth/login", operation_id = "auth_login", tag = "sessions",
@@ -56,18 +125,7 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let ip = peer.ip().to_string();
     if let Err(wait) = state.limits.logins.take(&ip) {
-        let mut response = ApiError::new(
-            Code::RateLimited,
-            format!(
-                "too many logins from this address; retry in {} s (auth.rate_limits.logins_per_ip_per_hour)",
-                wait.as_secs().max(1)
-            ),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(response);
+        return Ok(limited("logins", "auth.rate_limits.logins_per_ip_per_hour", wait));
     }
     let email = body.email.trim().to_string();
     let web = body.client == ClientKind::Web;
@@ -77,24 +135,8 @@ pub async fn login(
         Ok(l) => ("auth.login", "ok", Some(l.response.session.organization.clone())),
         Err(_) => ("auth.login_failed", "denied", None),
     };
-    let engine = state.engine.clone();
-    let entry = NewAuditEvent {
-        at_ms: 0,
-        organization: None,
-        actor: format!("user:{email}"),
-        ip: Some(ip),
-        event: event.into(),
-        target: result.as_ref().ok().map(|l| format!("session:{}", l.response.session.id)),
-        outcome: outcome.into(),
-        details: serde_json::json!({"organization": organization}),
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut entry = entry;
-        if let Some(name) = entry.details["organization"].as_str() {
-            entry.organization = engine.store().organization(name).ok().flatten().map(|o| o.id);
-        }
-        engine.audit(entry)
-    });
+    let target = result.as_ref().ok().map(|l| format!("session:{}", l.response.session.id));
+    audit_account(&state, &email, ip, (event, outcome), target, organization);
     let logged_in = result?;
     let mut response = JsonOut(logged_in.response).into_response();
     if web && let Some(v) = cookie(&logged_in.token, logged_in.ttl_s) {
