@@ -89,6 +89,13 @@ fn configuration_file_not_found_and_missing_variables() {
     let (code, r) = doctor(dir.path(), &["--only", "config"]);
     assert_eq!(code, 2);
     assert!(check(&r, "config")["found"].as_str().unwrap().contains("TROVE_TEST_UNSET_VARIABLE"), "{r}");
+
+    // A signing secret too short to be safe.
+    let dir = workspace(&format!("{BASE}auth:\n  jwt:\n    secret: short-secret\n"));
+    let (code, r) = doctor(dir.path(), &["--only", "config"]);
+    assert_eq!(code, 2);
+    let found = check(&r, "config")["found"].as_str().unwrap().to_string();
+    assert!(found.contains("auth.jwt.secret") && found.contains("at least 32 bytes"), "{found}");
 }
 
 #[test]
