@@ -379,9 +379,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                     .into(),
         });
     }
-    let llm_used = config.embedder.provider == crate::EmbedderProvider::Llm
-        || config.vaults.values().any(|v| v.embedder.as_deref() == Some(EMBEDDER_LLM));
-    if llm_used {
+    if config.llm_in_use() {
         validate_llm(&config.llm, "llm")?;
     }
     for (name, llm) in &config.embedders {

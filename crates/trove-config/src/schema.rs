@@ -34,6 +34,14 @@ pub struct Config {
     pub vaults: IndexMap<String, VaultConfig>,
 }
 
+impl Config {
+    /// Whether the `llm:` section is in use: as the default embedder, or named by a vault.
+    pub fn llm_in_use(&self) -> bool {
+        self.embedder.provider == EmbedderProvider::Llm
+            || self.vaults.values().any(|v| v.embedder.as_deref() == Some(crate::EMBEDDER_LLM))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -37,7 +37,6 @@ type EmbedderLayer = Arc<dyn Fn(Arc<dyn Embedder>) -> Arc<dyn Embedder> + Send +
 
 /// One embedder the configuration offers: the built-in model, the `llm:` section, or an entry
 /// of `embedders:`.
-#[derive(Clone)]
 struct Profile {
     name: String,
     spec: EmbedderSpec,
@@ -168,8 +167,7 @@ impl Engine {
 
     /// The default embedder, loaded on first use.
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>, EngineError> {
-        let profile = self.default_profile().clone();
-        self.load(&profile)
+        self.load(self.default_profile())
     }
 
     /// Whether the default embedder has been loaded (an unchanged re-ingest never loads it).
@@ -206,8 +204,7 @@ impl Engine {
 
     /// The configured embedder of a vault, loaded on first use.
     pub(crate) fn target_embedder(&self, vault: &str) -> Result<Arc<dyn Embedder>, EngineError> {
-        let profile = self.target_profile(vault).clone();
-        self.load(&profile)
+        self.load(self.target_profile(vault))
     }
 
     /// The embedder that produced a vault's current vectors, so queries and new vectors match
@@ -218,20 +215,19 @@ impl Engine {
         let (Some(model), Some(dim)) = (&vault.model_id, vault.dimension) else {
             return self.target_embedder(&vault.name);
         };
-        let found = self.profiles.iter().find(|p| p.spec.model_id == *model && p.spec.dimension == dim).cloned();
-        let profile = match found {
-            Some(p) => p,
-            None => self.derived_profile(model, dim).ok_or_else(|| {
-                let target = self.vault_spec(&vault.name);
-                EngineError::EmbedderMismatch {
-                    vault: vault.name.clone(),
-                    stored: model.clone(),
-                    stored_dim: dim,
-                    configured: target.model_id,
-                    configured_dim: target.dimension,
-                }
-            })?,
-        };
+        if let Some(p) = self.profiles.iter().find(|p| p.spec.model_id == *model && p.spec.dimension == dim) {
+            return self.load(p);
+        }
+        let profile = self.derived_profile(model, dim).ok_or_else(|| {
+            let target = self.vault_spec(&vault.name);
+            EngineError::EmbedderMismatch {
+                vault: vault.name.clone(),
+                stored: model.clone(),
+                stored_dim: dim,
+                configured: target.model_id,
+                configured_dim: target.dimension,
+            }
+        })?;
         self.load(&profile)
     }
 

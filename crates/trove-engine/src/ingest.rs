@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig};
@@ -339,7 +340,8 @@ impl Engine {
         let listed: HashSet<String> = refs.iter().map(|r| r.uri.clone()).collect();
 
         // The embedder is needed only when something changed; look ahead cheaply is not
-        // possible (hashing needs the bytes), so the producer loads it on first need.
+        // possible (hashing needs the bytes), so the producer resolves it on first need, once.
+        let counter: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
         let (tx, rx) = sync_channel::<Item>(64);
         let result = std::thread::scope(|scope| {
             let producer = scope.spawn(|| {
@@ -357,7 +359,14 @@ impl Engine {
                             if !force && previous == Some(&hash) {
                                 Item::Unchanged
                             } else {
-                                self.prepare(raw, hash, vault_name, source_name, &chunking, previous.is_none())
+                                self.prepare(
+                                    raw,
+                                    hash,
+                                    (vault_name, &counter),
+                                    source_name,
+                                    &chunking,
+                                    previous.is_none(),
+                                )
                             }
                         }
                     };
@@ -416,7 +425,7 @@ impl Engine {
         &self,
         raw: trove_ingest::RawDocument,
         hash: String,
-        vault: &str,
+        (vault, counter): (&str, &OnceLock<Arc<dyn Embedder>>),
         source: &str,
         chunking: &ChunkingOptions,
         is_new: bool,
@@ -426,12 +435,16 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return Item::Failed { uri, reason: e.to_string() },
         };
-        let embedder = match self.store.vault(vault).map_err(EngineError::from).and_then(|v| match v {
-            Some(v) => self.vault_embedder(&v),
-            None => self.target_embedder(vault),
-        }) {
-            Ok(e) => e,
-            Err(e) => return Item::Fatal(e),
+        // Token counts (chunk sizes) come from the vault's current model.
+        let embedder = match counter.get() {
+            Some(e) => e.clone(),
+            None => match self.store.vault(vault).map_err(EngineError::from).and_then(|v| match v {
+                Some(v) => self.vault_embedder(&v),
+                None => self.target_embedder(vault),
+            }) {
+                Ok(e) => counter.get_or_init(|| e).clone(),
+                Err(e) => return Item::Fatal(e),
+            },
         };
         let chunks = trove_ingest::chunk(&parsed, chunking, &TokenCount(embedder.as_ref()));
         let texts = chunks.iter().map(|c| embedding_input(&parsed.title, &c.heading_path, &c.text)).collect();

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,19 +53,7 @@ pub struct Mock {
 
 impl Mock {
     pub fn start(ollama: bool, script: Vec<Reply>) -> Mock {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(stream) = stream else { continue };
-                let reply = script.get(n).or(script.last()).cloned().unwrap();
-                let log = log.clone();
-                std::thread::spawn(move || serve(stream, reply, ollama, &log));
-            }
-        });
-        Mock { addr, seen }
+        Mock::listen(script, move |stream, reply, log| serve(stream, reply, ollama, log))
     }
 
     /// Like [`Mock::start`] (OpenAI protocol), over TLS with this certificate chain and key
@@ -84,20 +72,29 @@ impl Mock {
             .with_single_cert(certs, key)
             .unwrap();
         let config = Arc::new(config);
+        Mock::listen(script, move |stream, reply, log| {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            serve(rustls::StreamOwned::new(conn, stream), reply, false, log);
+        })
+    }
+
+    /// Accepts connections on 127.0.0.1:0, each answered by `handle` on its own thread with
+    /// the next reply of the script (the last one repeats).
+    fn listen(
+        script: Vec<Reply>,
+        handle: impl Fn(TcpStream, Reply, &Mutex<Vec<Seen>>) + Send + Sync + 'static,
+    ) -> Mock {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
+        let handle = Arc::new(handle);
         std::thread::spawn(move || {
             for (n, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { continue };
                 let reply = script.get(n).or(script.last()).cloned().unwrap();
-                let log = log.clone();
-                let config = config.clone();
-                std::thread::spawn(move || {
-                    let conn = rustls::ServerConnection::new(config).unwrap();
-                    serve(rustls::StreamOwned::new(conn, stream), reply, false, &log);
-                });
+                let (log, handle) = (log.clone(), handle.clone());
+                std::thread::spawn(move || handle(stream, reply, &log));
             }
         });
         Mock { addr, seen }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use trove_config::{EMBEDDER_LLM, EmbedderProvider, LlmConfig, Workspace};
+use trove_config::{LlmConfig, Workspace};
 use trove_embed::{EmbedError, Embedder, RestEmbedder, RestOptions};
 
 use super::{EXPIRY_WARNING, Outcome, Status, fail, ok, skip, warn};
@@ -25,9 +25,7 @@ const STEP: Duration = Duration::from_secs(5);
 pub fn embedders(ws: &Workspace) -> Outcome {
     let config = &ws.config;
     let mut profiles: Vec<(String, &LlmConfig)> = Vec::new();
-    let llm_used = config.embedder.provider == EmbedderProvider::Llm
-        || config.vaults.values().any(|v| v.embedder.as_deref() == Some(EMBEDDER_LLM));
-    if llm_used {
+    if config.llm_in_use() {
         profiles.push(("llm".into(), &config.llm));
     }
     profiles.extend(config.embedders.iter().map(|(name, llm)| (format!("embedders.{name}"), llm)));
