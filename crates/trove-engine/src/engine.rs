@@ -65,6 +65,8 @@ pub struct Engine {
     /// Held by a re-embed for its whole run: two re-embeds (two jobs of one vault, taken by two
     /// workers) never pay twice for the same vectors; the second finds the work done.
     pub(crate) reembedding: Mutex<()>,
+    /// How far each job running in this process has got (shown by [`Engine::job_view`]).
+    pub(crate) progress: crate::jobs::RunningJobs,
 }
 
 impl std::fmt::Debug for Engine {
@@ -107,6 +109,7 @@ impl Engine {
             layers: Vec::new(),
             vectors: RwLock::new(()),
             reembedding: Mutex::new(()),
+            progress: Default::default(),
         })
     }
 

@@ -11,20 +11,60 @@
 //! an attempt twice has the effect of running it once (documents are replaced by uri, and
 //! unchanged ones are skipped by hash).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use trove_config::UPLOAD_SOURCE;
 use trove_ingest::{DocRef, Format, IngestError, RawDocument, Source};
 use trove_store::{JobCounts, JobFilter, JobRecord, JobStatus, NewJob};
-use trove_types::{Job, JobError, JobPage, VaultSummary};
+use trove_types::{Job, JobError, JobPage, JobProgress, VaultSummary};
 
 use crate::documents::parse_row_cursor;
 use crate::memory::{format_ms, now_ms};
 use crate::{Engine, EngineError, IngestOptions, IngestProgress};
+
+/// Documents (or chunks) done and listed by one running job attempt; written by its worker,
+/// read by whoever shows the job.
+#[derive(Debug, Default)]
+pub struct ProgressCounter {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl ProgressCounter {
+    /// `n` more items were listed.
+    pub fn listed(&self, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `n` more items are done.
+    pub fn advanced(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> JobProgress {
+        let total = self.total.load(Ordering::Relaxed);
+        JobProgress { done: self.done.load(Ordering::Relaxed).min(total), total }
+    }
+}
+
+/// The progress counters of the jobs running in this process, by job id.
+#[derive(Debug, Default)]
+pub(crate) struct RunningJobs(Mutex<HashMap<String, Arc<ProgressCounter>>>);
+
+impl RunningJobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ProgressCounter>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Option<JobProgress> {
+        self.lock().get(id).map(|c| c.read())
+    }
+}
 
 /// Documents sent over HTTP.
 pub const KIND_UPLOAD: &str = "upload";
@@ -543,6 +583,19 @@ impl Engine {
         }
     }
 
+    /// Starts counting the progress of a job attempt this process runs; the counter is shown in
+    /// the job's view until [`Engine::job_progress_end`].
+    pub fn job_progress_start(&self, id: &str) -> Arc<ProgressCounter> {
+        let counter = Arc::new(ProgressCounter::default());
+        self.progress.lock().insert(id.to_string(), counter.clone());
+        counter
+    }
+
+    /// Stops showing a job attempt's progress.
+    pub fn job_progress_end(&self, id: &str) {
+        self.progress.lock().remove(id);
+    }
+
     /// A stored job as the transports show it.
     pub fn job_view(&self, r: JobRecord) -> Job {
         let payload = match r.kind.as_str() {
@@ -565,6 +618,7 @@ impl Engine {
             (Some(message), code) => Some(JobError { message, code: code.unwrap_or_else(|| "internal".into()) }),
             _ => None,
         };
+        let progress = if r.status == JobStatus::Running { self.progress.get(&r.id) } else { None };
         Job {
             id: r.id,
             kind: r.kind,
@@ -582,6 +636,7 @@ impl Engine {
             error,
             result: r.result,
             payload,
+            progress,
         }
     }
 }

@@ -152,6 +152,7 @@ impl Engine {
                     score: s.score,
                     chunk_index: r.index,
                     chunk_id: r.id,
+                    document_id: r.document_id,
                 })
             })
             .collect())

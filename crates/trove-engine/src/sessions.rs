@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use trove_store::{NewSession, SessionRecord};
-use trove_types::{Action, ClientKind, Code, LoginRequest, LoginResponse, Role, SessionInfo};
+use trove_types::{Action, ClientKind, Code, LoginRequest, LoginResponse, Me, Role, SessionInfo};
 
 use crate::auth::{
     KeyPrincipal, Principal, auth, check_email, constant_time_eq, hash_password, key_principal, random_token,
@@ -224,5 +224,44 @@ impl Engine {
                 "an API key is not a session: revoke it with DELETE /v1/keys/{id} instead".into(),
             )),
         }
+    }
+    /// Who `principal` is. `cookie` is the session token of the request's cookie when the
+    /// request was authenticated by it: its CSRF token is then part of the answer.
+    pub fn me(&self, principal: &Principal, cookie: Option<&str>, auth_required: bool) -> Result<Me, EngineError> {
+        let Principal::Key(k) = principal else {
+            return Ok(Me {
+                auth_required,
+                kind: "local".into(),
+                email: None,
+                organization: None,
+                role: None,
+                actions: Action::ALL.to_vec(),
+                csrf_token: None,
+            });
+        };
+        let csrf_token = match cookie {
+            Some(token) if k.session => self
+                .store
+                .session_by_hash(&sha256_hex(token))?
+                .filter(|r| r.public_id == k.key_id)
+                .map(|r| r.session.csrf),
+            _ => None,
+        };
+        let kind = if k.session {
+            "session"
+        } else if k.user_email.is_empty() {
+            "token"
+        } else {
+            "api_key"
+        };
+        Ok(Me {
+            auth_required,
+            kind: kind.into(),
+            email: (!k.user_email.is_empty()).then(|| k.user_email.clone()),
+            organization: Some(k.organization_name.clone()),
+            role: k.role,
+            actions: k.actions.clone(),
+            csrf_token,
+        })
     }
 }

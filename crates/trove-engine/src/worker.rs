@@ -21,6 +21,7 @@ use trove_store::{Heartbeat, JobOutcome, JobRecord};
 use trove_types::{ErrorKind, HasCode, IngestSummary};
 
 use crate::error::StopReason;
+use crate::jobs::ProgressCounter;
 use crate::memory::now_ms;
 use crate::{Engine, EngineError, IngestProgress};
 
@@ -83,6 +84,7 @@ struct Control {
     deadline: Instant,
     limit_s: u64,
     stop: Mutex<Option<StopReason>>,
+    progress: Arc<ProgressCounter>,
 }
 
 impl std::fmt::Debug for Control {
@@ -107,8 +109,12 @@ impl Control {
 }
 
 impl IngestProgress for Control {
-    fn source_started(&self, _: &str, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
+    fn source_started(&self, _: &str, _: &str, total: u64) {
+        self.progress.listed(total);
+    }
+    fn advance(&self, n: u64) {
+        self.progress.advanced(n);
+    }
     fn source_finished(&self, _: &str, _: &str, _: &IngestSummary) {}
     fn group_written(&self, documents: u64, chunks: u64, took: Duration) {
         self.observer.ingest_group(documents, chunks, took);
@@ -322,6 +328,7 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
         deadline: Instant::now() + limit,
         limit_s: limit.as_secs().max(1),
         stop: Mutex::new(None),
+        progress: engine.job_progress_start(&job.id),
     });
     {
         let mut st = shared.lock();
@@ -338,6 +345,7 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
     let started = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.run_job(&job, control.as_ref())));
     let took = started.elapsed();
+    engine.job_progress_end(&job.id);
     let stop = control.stop_reason();
     let (outcome, label) = match result {
         Ok(Ok(value)) => (Some(JobOutcome::Succeeded(value)), "succeeded"),

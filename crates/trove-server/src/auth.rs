@@ -88,6 +88,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/auth/login", Public),
         ("POST", "/v1/auth/register", Public),
         ("POST", "/v1/auth/logout", Need::Identity),
+        ("GET", "/v1/auth/me", Need::Identity),
         ("GET", "/v1/auth/sessions", Need::Identity),
         ("DELETE", "/v1/auth/sessions", Need::Identity),
         ("DELETE", "/v1/auth/sessions/{id}", Need::Identity),
@@ -131,6 +132,9 @@ pub struct AuditTarget(pub String);
 
 /// The row of a route.
 pub fn need(method: &Method, template: &str) -> Option<Need> {
+    if *method == Method::GET && crate::web::PATHS.contains(&template) {
+        return Some(Need::Public);
+    }
     PERMISSIONS.iter().find(|(m, p, _)| *m == method.as_str() && *p == template).map(|(_, _, n)| *n)
 }
 
@@ -226,6 +230,8 @@ fn target_of(template: &str, path: &str) -> Option<String> {
             "memory"
         } else if template.contains("/documents/") {
             "document"
+        } else if template.starts_with("/v1/keys/") {
+            "key"
         } else {
             "job"
         };
@@ -442,6 +448,17 @@ mod tests {
         assert_eq!(path_param(t, "/v1/vaults/notes/memories/mem_1", "vault"), Some("notes"));
         assert_eq!(path_param(t, "/v1/vaults/notes/memories/mem_1", "id"), Some("mem_1"));
         assert_eq!(path_param(t, "/v1/vaults/notes/memories/mem_1", "source"), None);
+    }
+
+    #[test]
+    fn audit_targets_name_what_the_path_names() {
+        assert_eq!(target_of("/v1/keys/{id}", "/v1/keys/key_1").as_deref(), Some("key:key_1"));
+        assert_eq!(target_of("/v1/dlq/{id}", "/v1/dlq/job_1").as_deref(), Some("job:job_1"));
+        assert_eq!(target_of("/v1/org/members/{id}", "/v1/org/members/usr_1").as_deref(), Some("member:usr_1"));
+        assert_eq!(
+            target_of("/v1/vaults/{vault}/memories/{id}", "/v1/vaults/n/memories/mem_1").as_deref(),
+            Some("vault:n/memory:mem_1")
+        );
     }
 
     #[test]

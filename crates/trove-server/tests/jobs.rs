@@ -197,12 +197,18 @@ fn running_jobs_stop_when_cancelled_and_when_out_of_time() {
     let files = big_upload();
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     let id = s.upload("/v1/vaults/notes/documents", None, &refs).json()["id"].as_str().unwrap().to_string();
-    s.wait_job(&id, Duration::from_secs(60), |j| j["status"] == "running");
+    // A running job shows how far it has got (documents done of those listed).
+    let running =
+        s.wait_job(&id, Duration::from_secs(60), |j| j["status"] == "running" && j["progress"]["total"] == 60);
+    assert!(running["progress"]["done"].as_u64().unwrap() <= 60, "{running}");
+    let listed = s.get("/v1/jobs?status=running").json();
+    assert_eq!(listed["jobs"][0]["progress"]["total"], 60, "{listed}");
     let r = s.post(&format!("/v1/jobs/{id}/cancel"), &json!({}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["cancel_requested"] == true || r.json()["status"] == "cancelled", "{}", r.body);
     let cancelled = s.wait_final(&id);
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["progress"].is_null(), "only running jobs have progress: {cancelled}");
     assert!(uploads_cleared(&s), "a cancelled upload's files are removed");
     let again = s.post(&format!("/v1/jobs/{id}/cancel"), &json!({}));
     assert_eq!((again.status, again.json()["status"].as_str()), (200, Some("cancelled")), "cancelling twice is fine");

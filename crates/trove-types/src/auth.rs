@@ -264,7 +264,27 @@ pub struct LoginResponse {
     pub csrf_token: Option<String>,
 }
 
-/// A member of an organization.
+/// `GET /v1/auth/me`: who the caller is, for the web page and for scripts checking their
+/// credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// Whether this server asks callers for an identity (some user exists).
+    pub auth_required: bool,
+    /// `local` (authentication is off), `session`, `api_key` or `token` (a signed token).
+    pub kind: String,
+    /// The user's email (absent for `local` and signed tokens).
+    pub email: Option<String>,
+    /// The organization acted in.
+    pub organization: Option<String>,
+    /// A session's role in it.
+    pub role: Option<Role>,
+    /// The actions held (every action for `local`).
+    pub actions: Vec<Action>,
+    /// For a browser session (the `trove_session` cookie): the token to echo in
+    /// `X-CSRF-Token` on writes, so a reloaded page can go on writing.
+    pub csrf_token: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Member {
     /// The user's stable id (`usr_…`).

@@ -39,6 +39,18 @@ pub struct Job {
     pub result: Option<serde_json::Value>,
     /// What the job works on, without internal paths (documents, bytes, source).
     pub payload: serde_json::Value,
+    /// For a running job of this server's workers: how far it has got.
+    #[serde(default)]
+    pub progress: Option<JobProgress>,
+}
+
+/// How far a running job has got, as counted by the process running it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct JobProgress {
+    /// Documents (or, for a re-embed, chunks) done so far.
+    pub done: u64,
+    /// Documents (or chunks) it has listed so far.
+    pub total: u64,
 }
 
 /// Why the latest attempt of a job failed.

@@ -17,13 +17,13 @@ pub mod search;
 
 pub use auth::{
     Action, AddMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreatedApiKey, LoginRequest,
-    LoginResponse, Member, MintRequest, MintedToken, RegisterRequest, Registered, Role, SessionInfo,
+    LoginResponse, Me, Member, MintRequest, MintedToken, RegisterRequest, Registered, Role, SessionInfo,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
-pub use job::{Job, JobError, JobPage, UploadDocument, UploadRequest};
+pub use job::{Job, JobError, JobPage, JobProgress, UploadDocument, UploadRequest};
 pub use memory::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
 };

@@ -71,6 +71,8 @@ pub struct SearchHit {
     pub chunk_index: u32,
     /// Stable id of the chunk.
     pub chunk_id: i64,
+    /// Id of the chunk's document (`GET /v1/vaults/{vault}/documents/{id}`).
+    pub document_id: i64,
 }
 
 /// The answer to one query.

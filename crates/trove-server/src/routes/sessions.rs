@@ -1,7 +1,7 @@
 //! Accounts and login sessions: `POST /v1/auth/register` (when `auth.open_registration` is on,
 //! limited per address per day), `POST /v1/auth/login` (email and password for a session: a browser's in an
 //! HttpOnly cookie with a CSRF token in the answer, a CLI's or SDK's as a bearer token),
-//! `POST /v1/auth/logout`, and the caller's sessions: `GET /v1/auth/sessions`,
+//! `POST /v1/auth/logout`, `GET /v1/auth/me` (who the caller is), and the caller's sessions: `GET /v1/auth/sessions`,
 //! `DELETE /v1/auth/sessions/{id}`, `DELETE /v1/auth/sessions` (all). Logins are limited per
 //! client address (`auth.rate_limits.logins_per_ip_per_hour`) and written to the audit log.
 
@@ -10,15 +10,15 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::Json as JsonOut;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use trove_engine::auth::{Principal, key_principal};
 use trove_store::NewAuditEvent;
-use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, RegisterRequest, Registered, SessionInfo};
+use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, Me, RegisterRequest, Registered, SessionInfo};
 use utoipa::ToSchema;
 
-use crate::auth::{AuditTarget, SESSION_COOKIE};
+use crate::auth::{AuditTarget, SESSION_COOKIE, session_cookie};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{BadRequest, Internal, NotFound, SessionPath, Unavailable};
 use crate::{AppState, blocking};
@@ -164,6 +164,25 @@ pub async fn logout(
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok((StatusCode::NO_CONTENT, Extension(AuditTarget(format!("session:{id}"))), response))
+}
+
+/// `GET /v1/auth/me`: who the caller is. A browser session also gets its CSRF token back, so
+/// a reloaded page can go on writing without logging in again.
+#[utoipa::path(
+    get, path = "/v1/auth/me", operation_id = "auth_me", tag = "sessions",
+    responses(
+        (status = 200, description = "The caller: `local` when authentication is off.", body = Me),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Result<JsonOut<Me>, ApiError> {
+    let cookie = if headers.contains_key(header::AUTHORIZATION) { None } else { session_cookie(&headers) };
+    let required = state.auth_enabled();
+    Ok(JsonOut(blocking(&state, move |e| e.me(&principal, cookie.as_deref(), required)).await?))
 }
 
 /// `GET /v1/auth/sessions`: the caller's user's live sessions, newest first.
