@@ -12,7 +12,8 @@
 //! routes and the middleware (request ids and per-request log spans, metrics, the request time
 //! limit, the body size limit); [`error`] turns engine errors and axum's rejections into
 //! answers; [`openapi`] documents the routes from the handlers' annotations; [`metrics`] keeps
-//! the Prometheus counters; `health` answers the probes; `routes` holds one module per resource.
+//! the Prometheus counters; `health` answers the probes; `routes` holds one module per resource;
+//! `web` serves the web page at `/`.
 //!
 //! ```no_run
 //! # async fn demo(engine: trove_engine::Engine) -> std::io::Result<()> {
@@ -32,6 +33,7 @@ mod middleware;
 pub mod openapi;
 mod routes;
 pub mod tls;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -184,6 +186,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.options.max_body_bytes;
     let (routes, _) = api(state.options.max_upload_bytes).split_for_parts();
     routes
+        .merge(web::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -231,6 +234,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::register))
         .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::me))
         .routes(routes!(sessions::list, sessions::revoke_all))
         .routes(routes!(sessions::revoke))
         .routes(routes!(members::list, members::add))

@@ -80,7 +80,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         Code::NotFound,
         format!(
-            "no route for {method} {}: the API lives under /v1/vaults (see the README's HTTP API section), probes at /live, /ready, /health and /metrics",
+            "no route for {method} {}: the API lives under /v1/vaults (see the README's HTTP API section), probes at /live, /ready, /health and /metrics, the web page at /",
             uri.path()
         ),
     )

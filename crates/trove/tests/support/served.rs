@@ -14,12 +14,27 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, S
 }
 
 pub fn http_bytes(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    http_with(addr, method, path, &[("content-type", content_type)], body)
+}
+
+/// A request with `Authorization: Bearer <token>`.
+pub fn http_auth(addr: &str, token: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    http_with(addr, method, path, &headers, body.unwrap_or("").as_bytes())
+}
+
+pub fn http_with(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nx-request-id: from-the-test-{method}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nx-request-id: from-the-test-{method}\r\ncontent-length: {}\r\n",
         body.len()
     );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut raw = String::new();

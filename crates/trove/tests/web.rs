@@ -1,0 +1,206 @@
+//! The web page of `trove serve`, in a real browser: headless Chromium driven by playwright-core
+//! (`tests/web/e2e.mjs`, installed by `scripts/web-e2e-deps`, found through `$TROVE_WEB_E2E`)
+//! against the real server with authentication on. The script logs in, searches and opens a
+//! result, syncs a source, edits a memory, retries a dead job, reads the health page, creates
+//! an API key and revokes it after a reload; this test then checks over the API that each of
+//! those things happened. With `TROVE_SCREENSHOTS=DIR` it also saves a screenshot per page
+//! (how `docs/screenshots/` is made).
+
+#[path = "support/served.rs"]
+mod served;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use served::{Served, http, http_auth, http_with};
+
+const EMAIL: &str = "ada@acme.test";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn playwright() -> PathBuf {
+    let p = std::env::var_os("TROVE_WEB_E2E").expect(
+        "TROVE_WEB_E2E is not set: run the tests with scripts/test, which installs Chromium and playwright-core (scripts/web-e2e-deps)",
+    );
+    PathBuf::from(p)
+}
+
+fn trove(root: &Path, args: &[&str]) {
+    let o = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("--workspace")
+        .arg(root)
+        .args(args)
+        .env_remove("TROVE_WORKSPACE")
+        .env_remove("TROVE_CONFIG")
+        .env("TROVE_ADMIN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "trove {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn call(s: &Served, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string());
+    let (status, text) = http_auth(&s.addr, token, method, path, body.as_deref());
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> Option<Value>) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = done() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A workspace with the sample corpus ingested and an owner account.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    served::init(root);
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sample"), &root.join("docs"));
+    let mut config = std::fs::read_to_string(root.join("config.yaml")).unwrap();
+    config.push_str("\njobs:\n  max_attempts: 1\n  backoff_base_ms: 20\n");
+    std::fs::write(root.join("config.yaml"), config).unwrap();
+    trove(root, &["ingest", "--no-progress"]);
+    trove(root, &["admin", "create-user", "--email", EMAIL, "--org", "acme", "--owner"]);
+    trove(root, &["admin", "assign-vault", "default", "--org", "acme"]);
+    dir
+}
+
+#[test]
+fn the_web_page_in_a_browser() {
+    let modules = playwright();
+    let dir = workspace();
+    let s = Served::start(dir.path(), &[]);
+
+    // The page itself is public and revalidates with its ETag.
+    let (status, html) = http(&s.addr, "GET", "/", None);
+    assert_eq!(status, 200);
+    assert!(html.contains("/ui/app.js") && html.contains("<title>Trove</title>"), "{html}");
+    let (status, _) = http_with(&s.addr, "GET", "/ui/app.js", &[("if-none-match", "\"nope\"")], b"");
+    assert_eq!(status, 200);
+
+    // An API session for setting up and checking.
+    let (status, text) = http(
+        &s.addr,
+        "POST",
+        "/v1/auth/login",
+        Some(&json!({"email": EMAIL, "password": PASSWORD, "client": "cli"}).to_string()),
+    );
+    assert_eq!(status, 200, "{text}");
+    let token = serde_json::from_str::<Value>(&text).unwrap()["token"].as_str().unwrap().to_string();
+    let (status, me) = call(&s, &token, "GET", "/v1/auth/me", None);
+    assert_eq!((status, me["kind"].as_str(), me["role"].as_str()), (200, Some("session"), Some("owner")), "{me}");
+    assert!(me["csrf_token"].is_null(), "a bearer session has no CSRF token: {me}");
+
+    let (status, memory) = call(
+        &s,
+        &token,
+        "POST",
+        "/v1/vaults/default/memories",
+        Some(json!({"text": "Ada prefers tea", "user_id": "ada", "tags": ["drinks"]})),
+    );
+    assert_eq!(status, 201, "{memory}");
+    let (status, job) = call(
+        &s,
+        &token,
+        "POST",
+        "/v1/vaults/default/documents",
+        Some(json!({"documents": [{"uri": "broken.json", "text": "{", "format": "json"}]})),
+    );
+    assert_eq!(status, 202, "{job}");
+    let dead = job["id"].as_str().unwrap().to_string();
+    wait_for("the upload's failure", || {
+        let (_, j) = call(&s, &token, "GET", &format!("/v1/jobs/{dead}"), None);
+        (j["status"] == "dead").then_some(j)
+    });
+
+    let mut cmd = Command::new("node");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/e2e.mjs"))
+        .env("TROVE_WEB_E2E", &modules)
+        .env("TROVE_URL", format!("http://{}/", s.addr))
+        .env("TROVE_EMAIL", EMAIL)
+        .env("TROVE_PASSWORD", PASSWORD)
+        .env("TROVE_DEAD_JOB", &dead)
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("node runs (Node.js 20 is on the machine)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let found: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    eprintln!("browser findings: {found}");
+
+    assert!(found["bad_login"].as_str().unwrap().contains("invalid_credentials"), "{found}");
+    assert!(found["hits"].as_u64().unwrap() >= 1, "{found}");
+    assert_eq!(found["document_title"], found["first_hit"], "the opened document is the first hit");
+    assert!(found["dead_error"].as_str().unwrap().contains("document_unreadable"), "{found}");
+    assert_eq!(found["health_components"], 5, "{found}");
+    assert_eq!(found["page_errors"], json!([]), "{found}");
+    assert_eq!(found["key_shown_again"], false, "the key's secret is shown only when created");
+
+    // What the browser did, seen over the API.
+    let (_, m) =
+        call(&s, &token, "GET", &format!("/v1/vaults/default/memories/{}", memory["id"].as_str().unwrap()), None);
+    assert_eq!(m["text"], "Ada prefers tea, not coffee (edited in the browser)", "{m}");
+    let (_, j) = call(&s, &token, "GET", &format!("/v1/jobs/{dead}"), None);
+    assert_eq!(j["retries"], 1, "the dead job was retried from the page: {j}");
+    let (_, keys) = call(&s, &token, "GET", "/v1/keys", None);
+    let key = keys.as_array().unwrap().iter().find(|k| k["name"] == "e2e-bot").expect("the key made in the page");
+    assert!(key["revoked_at"].is_string(), "revoked from the page: {key}");
+    let secret = found["key"].as_str().unwrap();
+    assert!(secret.starts_with("trove_"), "{found}");
+    let (status, _) = call(&s, secret, "GET", "/v1/vaults", None);
+    assert_eq!(status, 401, "a revoked key is refused");
+    let (_, jobs) = call(&s, &token, "GET", "/v1/jobs?kind=sync", None);
+    assert!(!jobs["jobs"].as_array().unwrap().is_empty(), "the Sync button queued a sync: {jobs}");
+    let (_, audit) = call(&s, &token, "GET", "/v1/audit?event=key.revoked", None);
+    let revoked = &audit["events"][0];
+    assert!(revoked["actor"].as_str().unwrap().starts_with("session:ses_"), "{audit}");
+    assert_eq!(revoked["target"], format!("key:{}", key["id"].as_str().unwrap()), "{audit}");
+
+    if let Some(ms) = found["first_contentful_paint_ms"].as_u64() {
+        eprintln!("first contentful paint of the login page: {ms} ms");
+    }
+}
+
+#[test]
+fn the_page_is_served_with_a_strict_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    served::init(dir.path());
+    let s = Served::start(dir.path(), &[]);
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    use std::io::{Read, Write};
+    write!(conn, "GET /ui/app.css HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let head = raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(head.contains("content-type: text/css"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let etag = head.lines().find_map(|l| l.strip_prefix("etag: ")).unwrap().trim().to_string();
+    let (status, body) = http_with(&s.addr, "GET", "/ui/app.css", &[("if-none-match", &etag)], b"");
+    assert_eq!((status, body.as_str()), (304, ""), "revalidated");
+    let (status, body) = http(&s.addr, "GET", "/ui/secrets.txt", None);
+    assert_eq!(status, 404);
+    assert!(body.contains("app.js"), "names the files there are: {body}");
+    // Without users, the page's session check says authentication is off.
+    let me = s.get("/v1/auth/me");
+    assert_eq!((me["kind"].as_str(), me["auth_required"].as_bool()), (Some("local"), Some(false)), "{me}");
+}

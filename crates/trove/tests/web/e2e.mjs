@@ -1,0 +1,126 @@
+// The web page end to end in headless Chromium, driven by playwright-core (run by
+// crates/trove/tests/web.rs against a real `trove serve`): log in, search and open a result,
+// sync a source, edit a memory, retry a dead job, read the health page, create an API key
+// and, after a reload (the CSRF token must come back from /v1/auth/me), revoke it.
+// Prints one JSON line of findings for the Rust test to check; exits non-zero on a failure.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const url = env('TROVE_URL');
+const deadJob = env('TROVE_DEAD_JOB');
+const shots = process.env.TROVE_SCREENSHOTS || '';
+const require = createRequire(path.join(env('TROVE_WEB_E2E'), 'x.js'));
+const { chromium } = require('playwright-core');
+
+const browser = await chromium.launch({
+  executablePath: process.env.TROVE_CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  timeout: 60_000,
+});
+const found = {};
+const consoleErrors = [];
+const pageErrors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('dialog', (d) => d.accept());
+  const shot = async (name) => {
+    if (shots) await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: false });
+  };
+  const see = (selector) => page.locator(selector).first().waitFor({ state: 'visible' });
+
+  // Log in.
+  await page.goto(url);
+  await page.getByLabel('Email').waitFor();
+  found.first_contentful_paint_ms = await page.evaluate(() => {
+    const e = performance.getEntriesByName('first-contentful-paint')[0];
+    return e ? Math.round(e.startTime) : null;
+  });
+  await page.getByLabel('Password').fill('wrong password, surely');
+  await page.getByLabel('Email').fill(env('TROVE_EMAIL'));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await see('.error-box');
+  found.bad_login = await page.locator('.error-box').innerText();
+  await page.getByLabel('Password').fill(env('TROVE_PASSWORD'));
+  await shot('login');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('navigation', { name: 'Sections' }).waitFor();
+
+  // Search, then open the first result.
+  await page.getByLabel('Search', { exact: true }).fill('database runs out of connections');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await see('.hit mark');
+  found.hits = await page.locator('.hit').count();
+  found.first_hit = await page.locator('.hit h3').first().innerText();
+  await shot('search');
+  await page.locator('.hit h3 a').first().click();
+  await see('.chunks li.target');
+  found.document_title = await page.locator('main h1').innerText();
+  await shot('document');
+
+  // Sources: counts and a sync.
+  await page.getByRole('link', { name: 'Sources' }).click();
+  await see('main table tbody tr');
+  await page.getByRole('button', { name: 'Sync docs' }).click();
+  await page.locator('#toast', { hasText: 'queued as job_' }).waitFor();
+  await shot('sources');
+
+  // Memories: edit one.
+  await page.getByRole('link', { name: 'Memories' }).click();
+  await see('.memory-text');
+  await shot('memories');
+  await page.getByRole('button', { name: 'Edit' }).first().click();
+  await page.getByLabel('Text').fill('Ada prefers tea, not coffee (edited in the browser)');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('.memory-text', { hasText: 'edited in the browser' }).waitFor();
+
+  // Jobs: the dead job is listed with its error; retry it.
+  await page.getByRole('link', { name: 'Jobs' }).click();
+  const row = page.locator(`tr[data-job="${deadJob}"]`, { has: page.locator('.s-dead') });
+  await row.waitFor();
+  found.dead_error = await row.locator('td').nth(5).innerText();
+  await shot('jobs');
+  await page.getByRole('button', { name: `Retry ${deadJob}` }).click();
+  await page.locator('#toast', { hasText: `${deadJob} is queued again` }).waitFor();
+
+  // Health: components and, after a few samples, charts.
+  await page.getByRole('link', { name: 'Health' }).click();
+  await see('main table tbody tr');
+  found.health_components = await page.locator('main table tbody tr').count();
+  await page.waitForFunction(() => document.querySelectorAll('svg.chart polyline').length >= 4, null, { timeout: 20_000 });
+  await shot('health');
+
+  // Admin: create a key (shown once), reload, revoke it.
+  await page.getByRole('link', { name: 'Admin' }).click();
+  await page.getByLabel('New key name').fill('e2e-bot');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await see('#new-key');
+  found.key = await page.locator('#new-key').innerText();
+  await shot('admin');
+  await page.reload();
+  await page.getByRole('button', { name: 'Revoke e2e-bot' }).click();
+  await page.locator('tr', { hasText: 'e2e-bot' }).locator('.error', { hasText: 'revoked' }).waitFor();
+  found.key_shown_again = (await page.content()).includes(found.key);
+  found.console_errors = consoleErrors;
+  found.page_errors = pageErrors;
+} catch (e) {
+  // What the page showed when a step failed, for the test's failure message.
+  const page = browser.contexts()[0]?.pages()[0];
+  if (page) {
+    console.error(`page at ${page.url()} showed:\n${await page.locator('body').innerText().catch(() => '?')}`);
+    console.error(`console errors: ${JSON.stringify(consoleErrors)}; page errors: ${JSON.stringify(pageErrors)}`);
+  }
+  throw e;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(found));
