@@ -4,6 +4,7 @@
 // and, after a reload (the CSRF token must come back from /v1/auth/me), revoke it.
 // Prints one JSON line of findings for the Rust test to check; exits non-zero on a failure.
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const env = (name) => {
@@ -37,6 +38,17 @@ try {
     if (shots) await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: false });
   };
   const see = (selector) => page.locator(selector).first().waitFor({ state: 'visible' });
+  // axe-core's WCAG 2.1 A and AA rules on the page as it is now; serious and critical
+  // violations are collected per page.
+  const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  found.accessibility = {};
+  const audit = async (name) => {
+    await page.evaluate(axeSource);
+    const result = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }));
+    found.accessibility[name] = result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join('; ')})`);
+  };
 
   // Log in.
   await page.goto(url);
@@ -52,6 +64,7 @@ try {
   found.bad_login = await page.locator('.error-box').innerText();
   await page.getByLabel('Password').fill(env('TROVE_PASSWORD'));
   await shot('login');
+  await audit('login');
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('navigation', { name: 'Sections' }).waitFor();
 
@@ -62,10 +75,12 @@ try {
   found.hits = await page.locator('.hit').count();
   found.first_hit = await page.locator('.hit h3').first().innerText();
   await shot('search');
+  await audit('search');
   await page.locator('.hit h3 a').first().click();
   await see('.chunks li.target');
   found.document_title = await page.locator('main h1').innerText();
   await shot('document');
+  await audit('document');
 
   // Sources: counts and a sync.
   await page.getByRole('link', { name: 'Sources' }).click();
@@ -73,11 +88,13 @@ try {
   await page.getByRole('button', { name: 'Sync docs' }).click();
   await page.locator('#toast', { hasText: 'queued as job_' }).waitFor();
   await shot('sources');
+  await audit('sources');
 
   // Memories: edit one.
   await page.getByRole('link', { name: 'Memories' }).click();
   await see('.memory-text');
   await shot('memories');
+  await audit('memories');
   await page.getByRole('button', { name: 'Edit' }).first().click();
   await page.getByLabel('Text').fill('Ada prefers tea, not coffee (edited in the browser)');
   await page.getByRole('button', { name: 'Save' }).click();
@@ -89,6 +106,7 @@ try {
   await row.waitFor();
   found.dead_error = await row.locator('td').nth(5).innerText();
   await shot('jobs');
+  await audit('jobs');
   await page.getByRole('button', { name: `Retry ${deadJob}` }).click();
   await page.locator('#toast', { hasText: `${deadJob} is queued again` }).waitFor();
 
@@ -98,6 +116,7 @@ try {
   found.health_components = await page.locator('main table tbody tr').count();
   await page.waitForFunction(() => document.querySelectorAll('svg.chart polyline').length >= 4, null, { timeout: 20_000 });
   await shot('health');
+  await audit('health');
 
   // Admin: create a key (shown once), reload, revoke it.
   await page.getByRole('link', { name: 'Admin' }).click();
@@ -106,10 +125,20 @@ try {
   await see('#new-key');
   found.key = await page.locator('#new-key').innerText();
   await shot('admin');
+  await audit('admin');
   await page.reload();
   await page.getByRole('button', { name: 'Revoke e2e-bot' }).click();
   await page.locator('tr', { hasText: 'e2e-bot' }).locator('.error', { hasText: 'revoked' }).waitFor();
   found.key_shown_again = (await page.content()).includes(found.key);
+  // First paint again, with the browser warm (the first figure includes its start-up).
+  const fresh = await context.newPage();
+  await fresh.goto(url);
+  await fresh.locator('main').waitFor();
+  found.warm_first_contentful_paint_ms = await fresh.evaluate(() => new Promise((done) => {
+    const e = performance.getEntriesByName('first-contentful-paint')[0];
+    if (e) done(Math.round(e.startTime));
+    else new PerformanceObserver((l) => done(Math.round(l.getEntries()[0].startTime))).observe({ type: 'paint', buffered: true });
+  }));
   found.console_errors = consoleErrors;
   found.page_errors = pageErrors;
 } catch (e) {
