@@ -237,6 +237,14 @@ function showLogin(message) {
           });
           state.csrf = r.csrf_token;
           sessionStorage.setItem('trove.csrf', state.csrf);
+          // The session cookie is Secure: browsers keep it only over HTTPS or on localhost.
+          const kept = await fetch('/v1/auth/me', { credentials: 'same-origin' });
+          if (kept.status === 401) {
+            status.replaceChildren(h('div', { class: 'error-box', role: 'alert' },
+              'You are logged in, but this browser did not keep the session cookie: it is only sent over HTTPS. ',
+              'Serve Trove with TLS (tls.cert_file and tls.key_file in config.yaml) or open it on localhost.'));
+            return;
+          }
           // replaceState fires no hashchange: boot() renders the view once.
           if (!location.hash || location.hash.startsWith('#/login')) history.replaceState(null, '', '#/search');
           await boot();
@@ -296,6 +304,7 @@ views.search = async (params) => {
   mode.value = params.get('mode') || 'hybrid';
   const source = h('select', { name: 'source' }, h('option', { value: '' }, 'all sources'));
   const prefix = h('input', { type: 'text', name: 'prefix', value: params.get('prefix') || '', placeholder: 'guides/' });
+  const meta = h('input', { type: 'text', name: 'meta', value: params.get('meta') || '', placeholder: 'team=platform' });
   const limit = h('select', { name: 'limit' }, [10, 20, 50].map((n) => h('option', { value: n }, n)));
   limit.value = params.get('limit') || '10';
   const results = h('div', { 'aria-live': 'polite' });
@@ -306,13 +315,14 @@ views.search = async (params) => {
       role: 'search',
       onsubmit: (ev) => {
         ev.preventDefault();
-        location.hash = '#/search' + query({ q: q.value, mode: mode.value, source: source.value, prefix: prefix.value, limit: limit.value });
+        location.hash = '#/search' + query({ q: q.value, mode: mode.value, source: source.value, prefix: prefix.value, meta: meta.value.trim(), limit: limit.value });
       },
     },
     field('Search', q, true),
     field('Mode', mode),
     field('Source', source),
     field('URI prefix', prefix),
+    field('Metadata (key=value, comma separated)', meta),
     field('Hits', limit),
     h('button', { type: 'submit' }, 'Search'),
   );
@@ -330,6 +340,19 @@ views.search = async (params) => {
   const filters = {};
   if (params.get('source')) filters.source = params.get('source');
   if (params.get('prefix')) filters.uri_prefix = params.get('prefix');
+  if (params.get('meta')) {
+    filters.metadata = {};
+    for (const pair of params.get('meta').split(',')) {
+      const [k, ...v] = pair.split('=');
+      if (!k.trim() || !v.length) {
+        results.append(h('div', { class: 'error-box', role: 'alert' }, `Metadata filter “${pair}” is not key=value (for example team=platform).`));
+        return;
+      }
+      const value = v.join('=').trim();
+      // Front matter may hold numbers and booleans; the filter matches by JSON value.
+      filters.metadata[k.trim()] = value === 'true' ? true : value === 'false' ? false : value !== '' && !isNaN(value) ? Number(value) : value;
+    }
+  }
   try {
     const r = await api('POST', vaultPath('/search'), {
       query: params.get('q'),

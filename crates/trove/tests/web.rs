@@ -150,6 +150,11 @@ fn the_web_page_in_a_browser() {
     assert!(found["bad_login"].as_str().unwrap().contains("invalid_credentials"), "{found}");
     assert!(found["hits"].as_u64().unwrap() >= 1, "{found}");
     assert_eq!(found["document_title"], found["first_hit"], "the opened document is the first hit");
+    let filtered = found["filtered_uris"].as_array().unwrap();
+    assert!(
+        !filtered.is_empty() && filtered.iter().all(|u| u == "guides/onboarding.html"),
+        "only the page with lang=en: {found}"
+    );
     assert!(found["dead_error"].as_str().unwrap().contains("document_unreadable"), "{found}");
     assert_eq!(found["health_components"], 5, "{found}");
     assert_eq!(found["page_errors"], json!([]), "{found}");

@@ -76,6 +76,15 @@ try {
   found.first_hit = await page.locator('.hit h3').first().innerText();
   await shot('search');
   await audit('search');
+  // A metadata filter (HTML meta of the sample's onboarding page) narrows the hits.
+  await page.getByLabel('Metadata').fill('lang=en');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.waitForFunction(() => location.hash.includes('meta=lang'));
+  await see('.hit');
+  found.filtered_uris = await page.locator('.hit .meta .mono').allInnerTexts();
+  await page.goBack();
+  await page.waitForFunction(() => !location.hash.includes('meta='));
+  await see('.hit mark');
   await page.locator('.hit h3 a').first().click();
   await see('.chunks li.target');
   found.document_title = await page.locator('main h1').innerText();
