@@ -20,10 +20,13 @@ pub mod template;
 pub mod vars;
 
 pub use error::ConfigError;
-pub use load::{CONFIG_FILE, EMBEDDER_BUILTIN, EMBEDDER_LLM, ENV_FILE, UPLOAD_SOURCE, Workspace, valid_name};
+pub use load::{
+    CONFIG_FILE, EMBEDDER_BUILTIN, EMBEDDER_LLM, ENV_FILE, UPLOAD_SOURCE, Workspace, is_remote_repo, valid_name,
+};
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, IngestConfig, JobsConfig, LlmConfig,
-    LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat,
-    RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
+    AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, GitConfig, IngestConfig, JobsConfig,
+    LlmConfig, LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig,
+    LogFormat, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SourceConfig, StorageConfig, TlsConfig,
+    VaultConfig,
 };

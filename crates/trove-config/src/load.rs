@@ -203,8 +203,28 @@ fn resolve_paths(config: &mut Config, root: &Path) {
         for source in vault.sources.values_mut() {
             match source {
                 SourceConfig::Localfile(lf) => lf.path = absolute(root, &lf.path),
+                SourceConfig::Git(g) => {
+                    if !is_remote_repo(&g.repo) {
+                        g.repo = absolute(root, Path::new(&g.repo)).display().to_string();
+                    }
+                    for p in [&mut g.ssh_key, &mut g.ca_file].into_iter().flatten() {
+                        *p = absolute(root, p);
+                    }
+                }
             }
         }
+    }
+}
+
+/// Whether a git source's `repo` names a remote (a URL or `user@host:path`) rather than a
+/// local folder.
+pub fn is_remote_repo(repo: &str) -> bool {
+    if repo.contains("://") {
+        return true;
+    }
+    match (repo.find(':'), repo.find('/')) {
+        (Some(colon), slash) => colon > 1 && slash.is_none_or(|s| colon < s),
+        _ => false,
     }
 }
 
@@ -436,6 +456,38 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 );
             }
             match source {
+                SourceConfig::Git(g) => {
+                    let key = format!("vaults.{vname}.sources.{sname}");
+                    if g.repo.trim().is_empty() {
+                        return invalid(format!("{key}.repo"), "name a local repository folder or a remote URL".into());
+                    }
+                    if !is_remote_repo(&g.repo) && !Path::new(&g.repo).is_dir() {
+                        return Err(ConfigError::BadPath {
+                            key: format!("{key}.repo"),
+                            path: PathBuf::from(&g.repo),
+                            message: "is neither a folder nor a remote URL".into(),
+                            fix: "point `repo` at a local clone, or use an https://, ssh:// or git@host: URL".into(),
+                        });
+                    }
+                    if g.branch.as_deref().is_some_and(|b| b.trim().is_empty() || b.starts_with('-')) {
+                        return invalid(format!("{key}.branch"), "a branch name such as `main`".into());
+                    }
+                    if g.timeout_s == 0 {
+                        return invalid(format!("{key}.timeout_s"), "at least 1 second".into());
+                    }
+                    for (name, path) in [("ssh_key", &g.ssh_key), ("ca_file", &g.ca_file)] {
+                        if let Some(p) = path
+                            && !p.is_file()
+                        {
+                            return Err(ConfigError::BadPath {
+                                key: format!("{key}.{name}"),
+                                path: p.clone(),
+                                message: "file does not exist".into(),
+                                fix: "correct the path (relative paths start at the workspace folder)".into(),
+                            });
+                        }
+                    }
+                }
                 SourceConfig::Localfile(lf) => {
                     let key = format!("vaults.{vname}.sources.{sname}.path");
                     if !lf.path.exists() {
@@ -483,6 +535,16 @@ impl std::str::FromStr for LevelCheck {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn git_remotes_are_told_from_local_folders() {
+        for r in ["https://github.com/a/b.git", "git@github.com:a/b.git", "ssh://git@h/a", "file:///tmp/x"] {
+            assert!(is_remote_repo(r), "{r}");
+        }
+        for r in ["/srv/repos/kb", "repos/kb", "./kb", "C:/repos/kb"] {
+            assert!(!is_remote_repo(r), "{r}");
+        }
+    }
+
     use super::*;
     use crate::vars::Vars;
 
@@ -532,8 +594,34 @@ mod tests {
         let w = ws.load(&[]).unwrap();
         assert_eq!(w.config.search.default_limit, 10);
         assert!(w.config.storage.data_dir.is_absolute());
-        let SourceConfig::Localfile(lf) = &w.config.vaults["default"].sources["docs"];
+        let SourceConfig::Localfile(lf) = &w.config.vaults["default"].sources["docs"] else { panic!("a localfile") };
         assert_eq!(lf.path, ws.dir.path().join("docs"));
+    }
+
+    #[test]
+    fn git_sources_are_checked_and_local_repositories_made_absolute() {
+        let git = |extra: &str| format!("vaults:\n  code:\n    sources:\n      repo:\n        type: git\n{extra}");
+        let ws = Ws::new(&git("        repo: docs\n        branch: main\n        token: ${GIT_TOKEN}\n"));
+        let w = ws.load(&[("GIT_TOKEN", "s3cret")]).unwrap();
+        let SourceConfig::Git(g) = &w.config.vaults["code"].sources["repo"] else { panic!("a git source") };
+        assert_eq!(g.repo, ws.dir.path().join("docs").display().to_string());
+        assert_eq!((g.token.as_deref(), g.timeout_s), (Some("s3cret"), 300));
+        assert!(!crate::redacted_yaml(&w.config).contains("s3cret"), "the token is never printed");
+
+        let w = Ws::new(&git("        repo: https://github.com/acme/kb.git\n")).load(&[]).unwrap();
+        let SourceConfig::Git(g) = &w.config.vaults["code"].sources["repo"] else { panic!("a git source") };
+        assert_eq!(g.repo, "https://github.com/acme/kb.git", "a URL is kept as it is");
+
+        let err = Ws::new(&git("        repo: nowhere\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.code.sources.repo.repo") && err.contains("remote URL"), "{err}");
+        let err =
+            Ws::new(&git("        repo: docs\n        ssh_key: missing_key\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.code.sources.repo.ssh_key"), "{err}");
+        let err =
+            Ws::new(&git("        repo: docs\n        branch: '--upload-pack=x'\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.code.sources.repo.branch"), "{err}");
+        let err = Ws::new(&git("        repo: docs\n        tokn: x\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("tokn"), "{err}");
     }
 
     #[test]

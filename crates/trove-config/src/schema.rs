@@ -523,6 +523,8 @@ impl Default for ChunkingConfig {
 pub enum SourceConfig {
     /// Files under a folder.
     Localfile(LocalFileConfig),
+    /// Files of one branch of a git repository, local or remote.
+    Git(GitConfig),
 }
 
 impl SourceConfig {
@@ -530,8 +532,49 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Localfile(_) => "localfile",
+            SourceConfig::Git(_) => "git",
         }
     }
+}
+
+/// `type: git`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitConfig {
+    /// A local repository (relative to the workspace or absolute) or a remote URL
+    /// (`https://…`, `ssh://…`, `git@host:path`, `file://…`).
+    pub repo: String,
+    /// The branch (default: the repository's default branch).
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Globs (relative to the repository root) of files to read; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs of files to skip.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// File extensions to read (without dot); empty = every supported type.
+    #[serde(default)]
+    pub file_types: Vec<String>,
+    /// A token for an HTTPS remote, usually `${GIT_TOKEN}` (never printed or logged).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The user name sent with the token (default `x-access-token`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A private key file for an SSH remote.
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
+    /// A PEM bundle of certificate authorities for an HTTPS remote with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Longest time one git operation (a fetch, a listing) may take, in seconds.
+    #[serde(default = "default_git_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_git_timeout() -> u64 {
+    300
 }
 
 /// `type: localfile`.

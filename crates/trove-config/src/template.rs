@@ -96,6 +96,14 @@ vaults:
         exclude: []
         # Empty means every supported type: md, txt, rst, html, json and source code.
         file_types: []
+      # A git branch, local or remote (read from git's objects, re-reading only files whose
+      # content changed since the last sync):
+      # code:
+      #   type: git
+      #   repo: https://github.com/acme/handbook.git   # or a local clone, ssh://, git@host:path
+      #   branch: main                                 # default: the repository's default
+      #   token: ${GIT_TOKEN}                          # HTTPS; or ssh_key: keys/deploy
+      #   include: ["docs/**"]
 "#;
 
 /// `.env.example`: documents the variables the configuration may use.

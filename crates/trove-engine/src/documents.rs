@@ -130,6 +130,7 @@ impl Engine {
         for (name, source) in config.iter().flat_map(|c| c.sources.iter()) {
             let (kind, location) = match source {
                 SourceConfig::Localfile(lf) => (source.kind(), lf.path.display().to_string()),
+                SourceConfig::Git(g) => (source.kind(), trove_ingest::git::redact_url(&g.repo)),
             };
             out.push(SourceSummary {
                 name: name.clone(),

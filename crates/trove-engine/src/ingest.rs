@@ -1,5 +1,6 @@
-//! Incremental ingest: for each source, list what it has, skip what is unchanged (by content
-//! hash, without loading the model), convert, chunk and embed what is new or changed, write
+//! Incremental ingest: for each source, list what it has, skip what is unchanged (by the
+//! version the source lists, without reading the document, or else by content hash; without
+//! loading the model either way), convert, chunk and embed what is new or changed, write
 //! each group of documents in one transaction, and delete what disappeared.
 //!
 //! Two threads: a producer reads, hashes, converts and chunks documents; the calling thread
@@ -13,11 +14,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig};
 use trove_embed::Embedder;
-use trove_ingest::{ChunkingOptions, LocalFileOptions, LocalFileSource, Source, TokenCounter};
+use trove_ingest::{ChunkingOptions, GitOptions, GitSource, LocalFileOptions, LocalFileSource, Source, TokenCounter};
 use trove_store::{NewChunk, NewDocument, VaultId};
 use trove_types::IngestSummary;
 
@@ -141,7 +142,7 @@ impl Engine {
                 if opts.source.as_ref().is_some_and(|s| s != source_name) {
                     continue;
                 }
-                let source = self.open_source(source_config)?;
+                let source = self.open_source(name, source_name, source_config)?;
                 let s = self.ingest_source(
                     vault.id,
                     name,
@@ -282,8 +283,24 @@ impl Engine {
     }
 
     /// The source a configuration describes.
-    fn open_source(&self, config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
+    fn open_source(&self, vault: &str, name: &str, config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
         Ok(match config {
+            SourceConfig::Git(g) => Box::new(GitSource::new(GitOptions {
+                repo: g.repo.clone(),
+                remote: trove_config::is_remote_repo(&g.repo),
+                branch: g.branch.clone(),
+                include: g.include.clone(),
+                exclude: g.exclude.clone(),
+                file_types: g.file_types.clone(),
+                max_file_bytes: self.workspace.config.ingest.max_file_bytes,
+                mirror_dir: self.workspace.data_dir().join("git").join(vault).join(name),
+                token: g.token.clone(),
+                username: g.username.clone(),
+                ssh_key: g.ssh_key.clone(),
+                ca_file: g.ca_file.clone(),
+                timeout: Duration::from_secs(g.timeout_s),
+                key: format!("vaults.{vault}.sources.{name}"),
+            })?),
             SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
                 root: lf.path.clone(),
                 include: lf.include.clone(),
@@ -351,11 +368,24 @@ impl Engine {
                         let _ = tx.send(Item::Fatal(e));
                         break;
                     }
+                    // A source that versions its documents (git blobs, page versions) lets an
+                    // unchanged one be skipped without reading it: the version is kept after
+                    // the content hash and the pipeline's fingerprint.
+                    let version = r.version.as_deref().map(|v| format!(";version={}", v.replace(';', ",")));
+                    let previous = stored.get(&r.uri);
+                    if !force
+                        && let (Some(v), Some(p)) = (&version, previous)
+                        && p.ends_with(&format!("{fingerprint}{v}"))
+                    {
+                        if tx.send(Item::Unchanged).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     let item = match source.fetch(r) {
                         Err(e) => Item::Failed { uri: r.uri.clone(), reason: e.to_string() },
                         Ok(raw) => {
-                            let hash = format!("{}{fingerprint}", raw.content_hash);
-                            let previous = stored.get(&r.uri);
+                            let hash = format!("{}{fingerprint}{}", raw.content_hash, version.unwrap_or_default());
                             if !force && previous == Some(&hash) {
                                 Item::Unchanged
                             } else {
@@ -431,10 +461,16 @@ impl Engine {
         is_new: bool,
     ) -> Item {
         let uri = raw.uri.clone();
-        let parsed = match trove_ingest::convert(&raw) {
+        let mut parsed = match trove_ingest::convert(&raw) {
             Ok(p) => p,
             Err(e) => return Item::Failed { uri, reason: e.to_string() },
         };
+        if let Some(title) = raw.title {
+            parsed.title = title;
+        }
+        for (key, value) in raw.metadata {
+            parsed.metadata.entry(key).or_insert(value);
+        }
         // Token counts (chunk sizes) come from the vault's current model.
         let embedder = match counter.get() {
             Some(e) => e.clone(),

@@ -187,8 +187,11 @@ struct UploadSource {
 
 impl Source for UploadSource {
     fn list(&self) -> Result<(Vec<DocRef>, Vec<(String, IngestError)>), IngestError> {
-        let mut refs: Vec<DocRef> =
-            self.files.iter().map(|f| DocRef { uri: f.uri.clone(), size: f.bytes, modified_unix_ms: 0 }).collect();
+        let mut refs: Vec<DocRef> = self
+            .files
+            .iter()
+            .map(|f| DocRef { uri: f.uri.clone(), size: f.bytes, modified_unix_ms: 0, version: None })
+            .collect();
         refs.sort_by(|a, b| a.uri.cmp(&b.uri));
         // The same uri twice in one upload: the last one wins.
         refs.dedup_by(|a, b| a.uri == b.uri);

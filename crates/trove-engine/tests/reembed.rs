@@ -2,59 +2,17 @@
 //! second batch, as a crash or a lost connection would) keeps what it staged, so the next run
 //! embeds only the rest; the vault keeps its old model until the run that completes.
 
+#[path = "support/fake.rs"]
+mod fake;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use fake::Fake;
 
 use trove_config::Workspace;
-use trove_embed::{EmbedError, Embedder};
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
 use trove_types::MemoryInput;
-
-/// Bag-of-words vectors named `model`; fails every call after `fail_after` calls.
-struct Fake {
-    model: String,
-    dim: usize,
-    calls: AtomicUsize,
-    inputs: AtomicUsize,
-    fail_after: usize,
-}
-
-impl Fake {
-    fn new(model: &str, dim: usize, fail_after: usize) -> Arc<Fake> {
-        Arc::new(Fake { model: model.into(), dim, calls: AtomicUsize::new(0), inputs: AtomicUsize::new(0), fail_after })
-    }
-}
-
-impl Embedder for Fake {
-    fn model_id(&self) -> &str {
-        &self.model
-    }
-    fn dimension(&self) -> usize {
-        self.dim
-    }
-    fn max_input_tokens(&self) -> usize {
-        512
-    }
-    fn count_tokens(&self, text: &str) -> usize {
-        text.split_whitespace().count()
-    }
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.fail_after {
-            return Err(EmbedError::Embedding("the connection was lost".into()));
-        }
-        self.inputs.fetch_add(texts.len(), Ordering::SeqCst);
-        Ok(texts
-            .iter()
-            .map(|t| {
-                let mut v = vec![0.0; self.dim];
-                for w in t.split_whitespace() {
-                    v[w.bytes().map(usize::from).sum::<usize>() % self.dim] += 1.0;
-                }
-                v
-            })
-            .collect())
-    }
-}
 
 const DOCS: usize = 600;
 

@@ -138,6 +138,22 @@ pub enum IngestError {
         /// The parser's message.
         message: String,
     },
+
+    /// A remote source (a git remote, a wiki, a tracker, a site) failed: unreachable, or it
+    /// refused. `code` says which ([`Code::SourceUnreachable`], [`Code::SourceRefused`]).
+    #[error("{action} of {remote} failed: {detail}; {fix}")]
+    Remote {
+        /// The remote, without credentials.
+        remote: String,
+        /// What was being done (`fetch`, `listing of the tree`, ...).
+        action: String,
+        /// What the remote or the network said.
+        detail: String,
+        /// What to check or change.
+        fix: String,
+        /// Its code in the table.
+        code: Code,
+    },
 }
 
 impl IngestError {
@@ -151,6 +167,7 @@ impl HasCode for IngestError {
     fn code(&self) -> Code {
         match self {
             IngestError::RootNotFound { .. } | IngestError::RootNotDirectory { .. } => Code::ConfigBadPath,
+            IngestError::Remote { code, .. } => *code,
             IngestError::BadGlob { .. } | IngestError::UnsupportedFileType { .. } => Code::ConfigInvalid,
             IngestError::Io { .. } | IngestError::NotFound { .. } => Code::IoFailed,
             IngestError::InvalidUri { .. } => Code::BadRequest,

@@ -1,6 +1,6 @@
 //! Turning documents into chunks. This crate owns three things: *sources* (where documents come
-//! from: for now the local file system, [`LocalFileSource`]; git, Confluence, JIRA and public
-//! docs will implement the same [`Source`] trait), *converters* (from a file format to a
+//! from: local folders, [`LocalFileSource`], and git branches, [`GitSource`]; Confluence, JIRA
+//! and public docs will implement the same [`Source`] trait), *converters* (from a file format to a
 //! [`ParsedDocument`]: a title, structured [`Block`]s and metadata, see [`convert()`]), and the
 //! structure-aware, token-sized *chunker* ([`chunk()`]). It embeds nothing and stores nothing.
 //!
@@ -10,7 +10,9 @@ pub mod chunk;
 pub mod convert;
 pub mod document;
 pub mod error;
+pub mod filter;
 pub mod format;
+pub mod git;
 pub mod localfile;
 pub mod source;
 
@@ -19,5 +21,6 @@ pub use convert::{convert, convert_str, decode};
 pub use document::{Block, BlockKind, ParsedDocument};
 pub use error::IngestError;
 pub use format::Format;
+pub use git::{GitOptions, GitSource};
 pub use localfile::{LocalFileOptions, LocalFileSource};
 pub use source::{DocRef, RawDocument, Source, content_hash};

@@ -8,10 +8,9 @@ use std::io::{ErrorKind, Read};
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-
 use crate::error::IngestError;
-use crate::format::{Format, extension};
+use crate::filter::{PathFilter, is_hidden_name};
+use crate::format::Format;
 use crate::source::{DocRef, RawDocument, Source};
 
 /// What a [`LocalFileSource`] indexes.
@@ -56,10 +55,7 @@ pub struct LocalFileSource {
     root: PathBuf,
     /// The canonical root, which is walked and which every fetched path must stay under.
     canonical_root: PathBuf,
-    include: Option<GlobSet>,
-    exclude: Option<GlobSet>,
-    /// Lowercase extensions; empty = every supported type.
-    file_types: Vec<String>,
+    filter: PathFilter,
     max_file_bytes: u64,
 }
 
@@ -68,29 +64,8 @@ impl LocalFileSource {
     /// supported) and builds the source.
     pub fn new(opts: LocalFileOptions) -> Result<Self, IngestError> {
         let canonical_root = canonical_root(&opts.root)?;
-        let include = build_globs(&opts.include)?;
-        let exclude = build_globs(&opts.exclude)?;
-        let mut file_types = Vec::with_capacity(opts.file_types.len());
-        for ft in &opts.file_types {
-            let norm = ft.trim().trim_start_matches('.').to_ascii_lowercase();
-            if Format::from_extension(&norm).is_none() {
-                return Err(IngestError::UnsupportedFileType {
-                    file_type: ft.clone(),
-                    supported: Format::supported_extensions().collect::<Vec<_>>().join(", "),
-                });
-            }
-            if !file_types.contains(&norm) {
-                file_types.push(norm);
-            }
-        }
-        Ok(LocalFileSource {
-            root: opts.root,
-            canonical_root,
-            include,
-            exclude,
-            file_types,
-            max_file_bytes: opts.max_file_bytes,
-        })
+        let filter = PathFilter::new(&opts.include, &opts.exclude, &opts.file_types)?;
+        Ok(LocalFileSource { root: opts.root, canonical_root, filter, max_file_bytes: opts.max_file_bytes })
     }
 
     /// The root directory as configured.
@@ -101,20 +76,7 @@ impl LocalFileSource {
     /// Whether a file with this root-relative URI passes the include, exclude and file-type
     /// filters (hidden components and support for its format included).
     pub fn matches(&self, uri: &str) -> bool {
-        if uri.split('/').any(is_hidden_name) {
-            return false;
-        }
-        let Some(ext) = extension(uri) else { return false };
-        if Format::from_extension(&ext).is_none() {
-            return false;
-        }
-        if !self.file_types.is_empty() && !self.file_types.contains(&ext) {
-            return false;
-        }
-        if self.exclude.as_ref().is_some_and(|g| g.is_match(uri)) {
-            return false;
-        }
-        self.include.as_ref().is_none_or(|g| g.is_match(uri))
+        self.filter.matches(uri)
     }
 
     fn too_large(&self, size: u64) -> bool {
@@ -169,8 +131,8 @@ impl Source for LocalFileSource {
                 }
                 // Prune excluded directories whole.
                 if entry.file_type().is_dir()
-                    && let (Some(ex), Ok(rel)) = (&self.exclude, entry.path().strip_prefix(root))
-                    && ex.is_match(rel)
+                    && let Ok(rel) = entry.path().strip_prefix(root)
+                    && self.filter.excludes(rel)
                 {
                     return false;
                 }
@@ -249,7 +211,7 @@ impl Source for LocalFileSource {
                 errors.push((uri.clone(), IngestError::TooLarge { uri, size, max: self.max_file_bytes }));
                 continue;
             }
-            docs.push(DocRef { uri, size, modified_unix_ms: modified_ms(&meta) });
+            docs.push(DocRef { uri, size, modified_unix_ms: modified_ms(&meta), version: None });
         }
         docs.sort_by(|a, b| a.uri.cmp(&b.uri));
         errors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -311,32 +273,6 @@ fn canonical_root(root: &Path) -> Result<PathBuf, IngestError> {
 }
 
 /// Compiles globs (`*` does not cross `/`); `None` when there are none.
-fn build_globs(globs: &[String]) -> Result<Option<GlobSet>, IngestError> {
-    if globs.is_empty() {
-        return Ok(None);
-    }
-    let mut set = GlobSetBuilder::new();
-    for glob in globs {
-        let pattern = glob.trim();
-        let pattern = pattern.strip_prefix("./").unwrap_or(pattern).trim_start_matches('/');
-        if pattern.is_empty() {
-            return Err(IngestError::BadGlob { glob: glob.clone(), reason: "the pattern is empty".into() });
-        }
-        let compiled = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| IngestError::BadGlob { glob: glob.clone(), reason: e.kind().to_string() })?;
-        set.add(compiled);
-    }
-    set.build().map(Some).map_err(|e| IngestError::BadGlob { glob: globs.join(", "), reason: e.to_string() })
-}
-
-/// Hidden names: dotfiles and dot-directories (`.git`, `.trove`).
-fn is_hidden_name(name: &str) -> bool {
-    name.starts_with('.')
-}
-
 /// A root-relative path as a `/`-separated URI; `None` when a component is not UTF-8.
 fn path_to_uri(rel: &Path) -> Option<String> {
     let mut parts = Vec::new();
@@ -508,7 +444,7 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "big.md");
         assert!(matches!(errors[0].1, IngestError::TooLarge { size: 100, max: 10, .. }));
-        let big = DocRef { uri: "big.md".into(), size: 100, modified_unix_ms: 0 };
+        let big = DocRef { uri: "big.md".into(), size: 100, modified_unix_ms: 0, version: None };
         assert!(matches!(src.fetch(&big), Err(IngestError::TooLarge { .. })));
     }
 
@@ -532,13 +468,13 @@ mod tests {
         let dir = tree();
         let src = LocalFileSource::new(opts(dir.path())).unwrap();
         for uri in ["../etc/passwd.txt", "/etc/passwd.txt", "docs/../README.md", "", "a//b.md", "./README.md"] {
-            let d = DocRef { uri: uri.into(), size: 0, modified_unix_ms: 0 };
+            let d = DocRef { uri: uri.into(), size: 0, modified_unix_ms: 0, version: None };
             let err = src.fetch(&d).unwrap_err();
             assert!(matches!(err, IngestError::InvalidUri { .. }), "{uri}: {err:?}");
         }
-        let gone = DocRef { uri: "gone.md".into(), size: 0, modified_unix_ms: 0 };
+        let gone = DocRef { uri: "gone.md".into(), size: 0, modified_unix_ms: 0, version: None };
         assert!(matches!(src.fetch(&gone), Err(IngestError::NotFound { .. })));
-        let dir_ref = DocRef { uri: "docs".into(), size: 0, modified_unix_ms: 0 };
+        let dir_ref = DocRef { uri: "docs".into(), size: 0, modified_unix_ms: 0, version: None };
         assert!(src.fetch(&dir_ref).is_err());
     }
 
@@ -557,9 +493,9 @@ mod tests {
         symlink(dir.path().join("missing.md"), dir.path().join("dangling.md")).unwrap();
         let src = LocalFileSource::new(opts(dir.path())).unwrap();
         assert_eq!(uris(&src), ["alias.md", "real.md"]);
-        let leak = DocRef { uri: "leak.md".into(), size: 0, modified_unix_ms: 0 };
+        let leak = DocRef { uri: "leak.md".into(), size: 0, modified_unix_ms: 0, version: None };
         assert!(matches!(src.fetch(&leak), Err(IngestError::OutsideRoot { .. })));
-        let alias = DocRef { uri: "alias.md".into(), size: 0, modified_unix_ms: 0 };
+        let alias = DocRef { uri: "alias.md".into(), size: 0, modified_unix_ms: 0, version: None };
         assert_eq!(src.fetch(&alias).unwrap().bytes, b"real");
     }
 

@@ -1,6 +1,7 @@
-//! The [`Source`] trait every document source implements (local files now; git, Confluence,
-//! JIRA and public docs later), the [`DocRef`] a listing yields, and the [`RawDocument`] a fetch
-//! returns with its content hash.
+//! The [`Source`] trait every document source implements (local folders, git trees; Confluence,
+//! JIRA and public docs later), the [`DocRef`] a listing yields (with an optional version that
+//! lets unchanged documents be skipped unread), and the [`RawDocument`] a fetch returns with its
+//! content hash and whatever title and metadata the source knows.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,6 +19,11 @@ pub struct DocRef {
     pub size: u64,
     /// Last modification time, milliseconds since the Unix epoch (0 when unknown).
     pub modified_unix_ms: i64,
+    /// An opaque version the source gives without reading the content (a git blob id, a page's
+    /// version number, an ETag). When it equals the version stored with the document, the
+    /// document is unchanged and is not fetched again. `None`: always fetch and compare hashes.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// A place documents come from.
@@ -44,13 +50,27 @@ pub struct RawDocument {
     pub format: Format,
     /// Last modification time, milliseconds since the Unix epoch (0 when unknown).
     pub modified_unix_ms: i64,
+    /// A title the source knows (a wiki page's or an issue's); it wins over one the converter
+    /// finds in the content.
+    pub title: Option<String>,
+    /// Metadata the source knows (a link to the original, a commit, an author, labels); merged
+    /// into the converter's metadata, which wins on a shared key.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl RawDocument {
     /// Builds a raw document, computing its content hash.
     pub fn new(uri: impl Into<String>, bytes: Vec<u8>, format: Format, modified_unix_ms: i64) -> Self {
         let content_hash = content_hash(&bytes);
-        RawDocument { uri: uri.into(), bytes, content_hash, format, modified_unix_ms }
+        RawDocument {
+            uri: uri.into(),
+            bytes,
+            content_hash,
+            format,
+            modified_unix_ms,
+            title: None,
+            metadata: serde_json::Map::new(),
+        }
     }
 }
 
@@ -62,6 +82,8 @@ impl std::fmt::Debug for RawDocument {
             .field("content_hash", &self.content_hash)
             .field("format", &self.format)
             .field("modified_unix_ms", &self.modified_unix_ms)
+            .field("title", &self.title)
+            .field("metadata", &self.metadata)
             .finish()
     }
 }

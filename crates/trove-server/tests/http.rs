@@ -399,6 +399,7 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/auth/login", &["post"]),
         ("/v1/auth/register", &["post"]),
         ("/v1/auth/logout", &["post"]),
+        ("/v1/auth/me", &["get"]),
         ("/v1/auth/sessions", &["delete", "get"]),
         ("/v1/auth/sessions/{id}", &["delete"]),
         ("/v1/org/members", &["get", "post"]),
@@ -455,7 +456,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 47);
+    assert_eq!(operations, 48);
 }
 
 #[test]

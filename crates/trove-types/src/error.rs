@@ -50,6 +50,12 @@ pub enum Code {
     VaultNotFound,
     /// A source named in a request does not exist.
     SourceNotFound,
+    /// A remote source (a git remote, a wiki, a tracker, a web site) cannot be reached: DNS,
+    /// connection, TLS or a timeout. Retried.
+    SourceUnreachable,
+    /// A remote source answered but refused: bad credentials, no permission, or the
+    /// repository, space or project does not exist. Not retried: the configuration must change.
+    SourceRefused,
     /// A memory id names no live memory in the vault.
     MemoryNotFound,
     /// A request argument is malformed (bad query, bad limit, bad JSON line).
@@ -167,6 +173,8 @@ impl Code {
             Code::WorkspaceExists => ("workspace_exists", InvalidRequest, 409, 73),
             Code::VaultNotFound => ("vault_not_found", InvalidRequest, 404, 66),
             Code::SourceNotFound => ("source_not_found", InvalidRequest, 404, 66),
+            Code::SourceUnreachable => ("source_unreachable", System, 503, 69),
+            Code::SourceRefused => ("source_refused", InvalidRequest, 502, 77),
             Code::MemoryNotFound => ("memory_not_found", InvalidRequest, 404, 66),
             Code::BadRequest => ("bad_request", InvalidRequest, 400, 64),
             Code::ModelNotInstalled => ("model_not_installed", System, 503, 69),
@@ -270,6 +278,8 @@ mod tests {
             Code::WorkspaceExists,
             Code::VaultNotFound,
             Code::SourceNotFound,
+            Code::SourceUnreachable,
+            Code::SourceRefused,
             Code::MemoryNotFound,
             Code::BadRequest,
             Code::ModelNotInstalled,
