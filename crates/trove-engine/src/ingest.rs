@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig};
+use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig, Workspace};
 use trove_embed::Embedder;
 use trove_ingest::{ChunkingOptions, GitOptions, GitSource, LocalFileOptions, LocalFileSource, Source, TokenCounter};
 use trove_store::{NewChunk, NewDocument, VaultId};
@@ -82,6 +82,28 @@ pub struct IngestReport {
     pub total: IngestSummary,
     /// Chunks re-embedded because the model changed.
     pub reembedded_chunks: u64,
+}
+
+/// What a git source of the workspace reads (`None` for another kind of source); its mirror
+/// lives under the data folder, `git/<vault>/<source>`.
+pub fn git_options(ws: &Workspace, vault: &str, name: &str, config: &SourceConfig) -> Option<GitOptions> {
+    let SourceConfig::Git(g) = config else { return None };
+    Some(GitOptions {
+        repo: g.repo.clone(),
+        remote: trove_config::is_remote_repo(&g.repo),
+        branch: g.branch.clone(),
+        include: g.include.clone(),
+        exclude: g.exclude.clone(),
+        file_types: g.file_types.clone(),
+        max_file_bytes: ws.config.ingest.max_file_bytes,
+        mirror_dir: ws.data_dir().join("git").join(vault).join(name),
+        token: g.token.clone(),
+        username: g.username.clone(),
+        ssh_key: g.ssh_key.clone(),
+        ca_file: g.ca_file.clone(),
+        timeout: Duration::from_secs(g.timeout_s),
+        key: format!("vaults.{vault}.sources.{name}"),
+    })
 }
 
 /// A document on its way from the producer to the writer.
@@ -285,22 +307,11 @@ impl Engine {
     /// The source a configuration describes.
     fn open_source(&self, vault: &str, name: &str, config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
         Ok(match config {
-            SourceConfig::Git(g) => Box::new(GitSource::new(GitOptions {
-                repo: g.repo.clone(),
-                remote: trove_config::is_remote_repo(&g.repo),
-                branch: g.branch.clone(),
-                include: g.include.clone(),
-                exclude: g.exclude.clone(),
-                file_types: g.file_types.clone(),
-                max_file_bytes: self.workspace.config.ingest.max_file_bytes,
-                mirror_dir: self.workspace.data_dir().join("git").join(vault).join(name),
-                token: g.token.clone(),
-                username: g.username.clone(),
-                ssh_key: g.ssh_key.clone(),
-                ca_file: g.ca_file.clone(),
-                timeout: Duration::from_secs(g.timeout_s),
-                key: format!("vaults.{vault}.sources.{name}"),
-            })?),
+            SourceConfig::Git(_) => {
+                let opts = git_options(&self.workspace, vault, name, config)
+                    .ok_or_else(|| EngineError::Internal("a git source without git options".into()))?;
+                Box::new(GitSource::new(opts)?)
+            }
             SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
                 root: lf.path.clone(),
                 include: lf.include.clone(),

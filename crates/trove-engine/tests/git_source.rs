@@ -5,43 +5,19 @@
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "../../trove-ingest/tests/support/git.rs"]
+mod repo;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fake::Fake;
+use repo::{commit, git, write};
 use trove_config::Workspace;
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
 use trove_ingest::{DocRef, Format, IngestError, RawDocument, Source};
 use trove_types::IngestSummary;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-fn commit(dir: &Path, message: &str) {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "--quiet", "-m", message]);
-}
 
 fn open(root: &Path, embedder: Arc<Fake>) -> Engine {
     let ws = Workspace::load(Some(root), None).unwrap();

@@ -127,10 +127,15 @@ impl GitSource {
         if self.remote { self.opts.mirror_dir.clone() } else { PathBuf::from(&self.opts.repo) }
     }
 
-    /// Runs git with the time limit; its standard output, or an error naming `action`.
+    /// Runs git in the repository (or mirror) with the time limit.
     fn git(&self, action: &str, args: &[&str]) -> Result<Vec<u8>, IngestError> {
+        self.git_in(&self.git_dir(), action, args)
+    }
+
+    /// Runs git in `dir` with the time limit; its standard output, or an error naming `action`.
+    fn git_in(&self, dir: &Path, action: &str, args: &[&str]) -> Result<Vec<u8>, IngestError> {
         let mut cmd = Command::new("git");
-        cmd.arg("-C").arg(self.git_dir()).args(args);
+        cmd.arg("-C").arg(dir).args(args);
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("LC_ALL", "C")
             .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
@@ -268,6 +273,22 @@ impl GitSource {
             detail: detail.to_string(),
             fix,
             code,
+        }
+    }
+
+    /// Checks the repository answers and the branch exists, changing nothing (no fetch: a
+    /// remote is asked with `git ls-remote`). Returns the branch's tip commit.
+    pub fn probe(&self) -> Result<String, IngestError> {
+        if !self.remote {
+            return self.resolve().map(|s| s.commit);
+        }
+        let wanted = self.opts.branch.clone().unwrap_or_else(|| "HEAD".into());
+        let pattern = if wanted == "HEAD" { wanted.clone() } else { format!("refs/heads/{wanted}") };
+        let out = self.git_in(&std::env::temp_dir(), "check", &["ls-remote", "--", &self.opts.repo, &pattern])?;
+        let text = String::from_utf8_lossy(&out);
+        match text.lines().find_map(|l| l.split_whitespace().next()) {
+            Some(commit) => Ok(commit.to_string()),
+            None => Err(self.failure("check", Code::SourceRefused, "couldn't find remote ref")),
         }
     }
 
@@ -418,29 +439,13 @@ impl Source for GitSource {
 }
 
 #[cfg(test)]
+#[path = "../tests/support/git.rs"]
+mod test_repo;
+
+#[cfg(test)]
 mod tests {
+    use super::test_repo::{git as run, write};
     use super::*;
-
-    fn run(dir: &Path, args: &[&str]) -> String {
-        let o = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "Ada")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
 
     /// A repository on branch `main` with three documents and a file that is not one.
     fn repo() -> tempfile::TempDir {
@@ -607,6 +612,23 @@ mod tests {
         assert_eq!(trove_types::HasCode::code(&e), Code::SourceUnreachable, "{e}");
         assert!(e.to_string().contains("timeout_s") || e.to_string().contains("within 1 s"), "{e}");
         drop(listener);
+    }
+
+    #[test]
+    fn a_probe_finds_the_branch_tip_without_fetching() {
+        let r = repo();
+        let head = run(r.path(), &["rev-parse", "HEAD"]);
+        let mirror = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", r.path().display());
+        let remote = GitSource::new(opts(&url, &mirror.path().join("m"))).unwrap();
+        assert_eq!(remote.probe().unwrap(), head);
+        assert!(!mirror.path().join("m").exists(), "nothing was fetched");
+        let local = GitSource::new(opts(r.path().to_str().unwrap(), Path::new("/x"))).unwrap();
+        assert_eq!(local.probe().unwrap(), head);
+        let mut o = opts(&url, &mirror.path().join("m"));
+        o.branch = Some("nope".into());
+        let e = GitSource::new(o).unwrap().probe().unwrap_err();
+        assert!(e.to_string().contains("sources.code.branch"), "{e}");
     }
 
     #[test]

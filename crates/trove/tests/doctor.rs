@@ -5,6 +5,8 @@
 
 #[path = "../../trove-embed/tests/support/embeddings_mock.rs"]
 mod mock;
+#[path = "../../trove-ingest/tests/support/git.rs"]
+mod repo;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -328,4 +330,36 @@ fn remote_embedder_certificates_unknown_expired_wrong_host_and_expiring_are_name
     let (code, status, found, _) = embedder_check(dir.path(), &[]);
     assert_eq!((code, status.as_str()), (1, "warn"), "{found}");
     assert!(found.contains("expires in"), "{found}");
+}
+
+#[test]
+fn sources_are_probed_and_a_missing_branch_or_repository_is_named() {
+    let repo = tempfile::tempdir().unwrap();
+    repo::git(repo.path(), &["init", "--quiet", "-b", "main"]);
+    repo::write(repo.path(), "a.md", "# A\n");
+    repo::commit(repo.path(), "first");
+    let url = format!("file://{}", repo.path().display());
+    let config = |branch: &str, repo_url: &str| {
+        format!(
+            "vaults:\n  code:\n    sources:\n      repo:\n        type: git\n        repo: {repo_url}\n        branch: {branch}\n"
+        )
+    };
+    let dir = workspace(&config("main", &url));
+    let (code, report) = doctor(dir.path(), &["--only", "sources"]);
+    let c = check(&report, "sources");
+    assert_eq!((code, c["status"].as_str()), (0, Some("ok")), "{report}");
+    assert!(c["found"].as_str().unwrap().contains("main is at"), "{c}");
+    assert!(!dir.path().join(".trove/git").exists(), "a probe fetches nothing");
+
+    let dir = workspace(&config("release", &url));
+    let (code, report) = doctor(dir.path(), &["--only", "sources"]);
+    let c = check(&report, "sources");
+    assert_eq!((code, c["status"].as_str()), (2, Some("fail")), "{report}");
+    assert!(c["fix"].as_str().unwrap().contains("vaults.code.sources.repo.branch"), "{c}");
+
+    let dir = workspace(&config("main", "file:///nonexistent/kb.git"));
+    let (code, report) = doctor(dir.path(), &["--only", "sources"]);
+    let c = check(&report, "sources");
+    assert_eq!(code, 2, "{report}");
+    assert!(c["fix"].as_str().unwrap().contains("vaults.code.sources.repo.repo"), "{c}");
 }

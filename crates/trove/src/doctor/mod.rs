@@ -1,7 +1,7 @@
 //! `trove doctor`: the troubleshooting guides as checks. Each check looks at one thing the
 //! configuration depends on (the config itself, the data folder and its disk, the writer lock,
-//! the store, the model files, each remote embeddings API (see [`remote`]), the server's address
-//! and certificates), measures how long it
+//! the store, the model files, each remote embeddings API (see [`remote`]), each configured
+//! source (see [`sources`]), the server's address and certificates), measures how long it
 //! took, and says what it found; a warning or failure comes with its likely cause and the fix.
 //! Checks run in parallel within a time budget (one that does not finish in time fails as
 //! such). Exit code: 0 all ok, 1 warnings, 2 failures.
@@ -21,9 +21,11 @@ use crate::Failure;
 use crate::cli::{DoctorArgs, Global};
 
 mod remote;
+mod sources;
 
 /// Every check, in the order they print.
-pub const CHECKS: &[&str] = &["config", "data_dir", "disk", "lock", "store", "model", "embedder", "bind", "tls"];
+pub const CHECKS: &[&str] =
+    &["config", "data_dir", "disk", "lock", "store", "model", "embedder", "sources", "bind", "tls"];
 /// How long all checks together may take.
 const BUDGET: Duration = Duration::from_secs(20);
 /// A certificate expiring sooner than this is a warning.
@@ -191,6 +193,7 @@ fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
         "store" => store(ws.data_dir()),
         "model" => model(ws),
         "embedder" => remote::embedders(ws),
+        "sources" => sources::check(ws),
         "bind" => bind(ws),
         "tls" => tls(ws),
         other => skip(format!("no check named {other}")),
