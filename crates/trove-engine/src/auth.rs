@@ -7,13 +7,13 @@
 //! A key reaches a vault only when the vault belongs to the key's organization and the key
 //! names it (or `*`); anything else looks, to the key, like a vault that does not exist.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 use trove_store::{ApiKeyRecord, NewApiKey, UserRecord, VaultInfo};
-use trove_types::{Action, ApiKeyInfo, Code, CreatedApiKey, Role};
+use trove_types::{Action, ApiKeyInfo, Code, CreatedApiKey, GrantLevel, Role};
 
 use crate::memory::{format_ms, now_ms};
 use crate::{Engine, EngineError};
@@ -59,6 +59,9 @@ pub struct KeyPrincipal {
     /// A session's user's role in the organization (API keys have none: what they may do is
     /// their actions).
     pub role: Option<Role>,
+    /// For a member's session: the level granted on each vault it sees (directly or through a
+    /// team); what it may do in a vault is that level's. `None`: not limited by grants.
+    pub grants: Option<std::sync::Arc<HashMap<String, GrantLevel>>>,
 }
 
 impl Principal {
@@ -68,6 +71,22 @@ impl Principal {
             Principal::Local => true,
             Principal::Key(k) => k.actions.iter().any(|a| a.grants(action)),
         }
+    }
+
+    /// Whether it may perform `action` in the vault named `vault` (which it sees): a member's
+    /// session by its grant there, anyone else by [`Principal::allows`].
+    pub fn allows_in(&self, action: Action, vault: &str) -> bool {
+        match self {
+            Principal::Key(KeyPrincipal { grants: Some(grants), .. }) => {
+                grants.get(vault).is_some_and(|level| level.allows(action))
+            }
+            _ => self.allows(action),
+        }
+    }
+
+    /// Whether what it may do differs per vault (a member's session).
+    pub fn has_grants(&self) -> bool {
+        matches!(self, Principal::Key(KeyPrincipal { grants: Some(_), .. }))
     }
 
     /// Whether `vault` exists for it at all.
@@ -413,6 +432,7 @@ impl Engine {
             user_email: record.user_email.clone(),
             session: false,
             role: None,
+            grants: None,
         }))
     }
 

@@ -12,6 +12,7 @@ pub mod auth;
 mod documents;
 mod engine;
 mod error;
+pub mod grants;
 mod highlight;
 mod ingest;
 pub mod jobs;

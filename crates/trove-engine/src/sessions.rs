@@ -4,12 +4,14 @@
 //! token on every write; command-line and SDK clients send the token as a bearer token.
 //!
 //! A session acts as its user in one organization with the user's current role there: owners
-//! and admins hold `admin`, members every other action. Leaving the organization ends it.
+//! and admins hold `admin` on every vault of it; members reach only the vaults granted to them
+//! or their teams, at the granted level. Leaving the organization ends it.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use trove_store::{NewSession, SessionRecord};
-use trove_types::{Action, ClientKind, Code, LoginRequest, LoginResponse, Me, Role, SessionInfo};
+use trove_types::{Action, ClientKind, Code, GrantLevel, LoginRequest, LoginResponse, Me, Role, SessionInfo};
 
 use crate::auth::{
     KeyPrincipal, Principal, auth, check_email, constant_time_eq, hash_password, key_principal, random_token,
@@ -165,15 +167,30 @@ impl Engine {
         {
             tracing::warn!(error = %e, "cannot record a session's last use");
         }
+        // A member reaches the vaults granted to them or their teams, each at its best level.
+        let grants = match role {
+            Role::Owner | Role::Admin => None,
+            Role::Member => {
+                let mut levels: HashMap<String, GrantLevel> = HashMap::new();
+                for (vault, level) in self.store.user_grants(record.session.organization, record.session.user)? {
+                    if let Some(level) = GrantLevel::parse(&level) {
+                        let best = levels.entry(vault).or_insert(level);
+                        *best = (*best).max(level);
+                    }
+                }
+                Some(std::sync::Arc::new(levels))
+            }
+        };
         Ok(Principal::Key(KeyPrincipal {
             key_id: record.public_id,
             organization: record.session.organization,
             organization_name: record.organization_name,
-            vaults: None,
+            vaults: grants.as_ref().map(|g| g.keys().cloned().collect()),
             actions: role_actions(role),
             user_email: record.user_email,
             session: true,
             role: Some(role),
+            grants,
         }))
     }
 
@@ -236,6 +253,7 @@ impl Engine {
                 organization: None,
                 role: None,
                 actions: Action::ALL.to_vec(),
+                grants: None,
                 csrf_token: None,
             });
         };
@@ -261,6 +279,7 @@ impl Engine {
             organization: Some(k.organization_name.clone()),
             role: k.role,
             actions: k.actions.clone(),
+            grants: k.grants.as_ref().map(|g| g.iter().map(|(v, l)| (v.clone(), *l)).collect()),
             csrf_token,
         })
     }

@@ -118,6 +118,7 @@ impl Engine {
             user_email: String::new(),
             session: false,
             role: None,
+            grants: None,
         }))
     }
 

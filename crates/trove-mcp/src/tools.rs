@@ -307,6 +307,12 @@ fn vault(engine: &Engine, principal: &Principal, named: Option<String>, action: 
             message: format!("no vault named `{name}` is visible to you; call list_vaults for the ones you can use"),
         });
     }
+    if !principal.allows_in(action, &name) {
+        return Err(ToolError {
+            code: Code::Forbidden,
+            message: format!("your grant on vault `{name}` does not allow `{action}`; ask an admin for a higher level"),
+        });
+    }
     Ok(name)
 }
 

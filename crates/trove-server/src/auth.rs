@@ -85,6 +85,14 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/org/members", a(Admin)),
         ("PATCH", "/v1/org/members/{id}", a(Admin)),
         ("DELETE", "/v1/org/members/{id}", a(Admin)),
+        ("GET", "/v1/org/teams", a(Admin)),
+        ("POST", "/v1/org/teams", a(Admin)),
+        ("DELETE", "/v1/org/teams/{id}", a(Admin)),
+        ("POST", "/v1/org/teams/{id}/members", a(Admin)),
+        ("DELETE", "/v1/org/teams/{id}/members/{member}", a(Admin)),
+        ("GET", "/v1/vaults/{vault}/grants", a(Admin)),
+        ("PUT", "/v1/vaults/{vault}/grants", a(Admin)),
+        ("DELETE", "/v1/vaults/{vault}/grants/{grantee}", a(Admin)),
         ("POST", "/v1/auth/login", Public),
         ("POST", "/v1/auth/register", Public),
         ("POST", "/v1/auth/logout", Need::Identity),
@@ -115,6 +123,12 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/org/members", "member.added"),
     ("PATCH", "/v1/org/members/{id}", "member.role_changed"),
     ("DELETE", "/v1/org/members/{id}", "member.removed"),
+    ("POST", "/v1/org/teams", "team.created"),
+    ("DELETE", "/v1/org/teams/{id}", "team.deleted"),
+    ("POST", "/v1/org/teams/{id}/members", "team.member_added"),
+    ("DELETE", "/v1/org/teams/{id}/members/{member}", "team.member_removed"),
+    ("PUT", "/v1/vaults/{vault}/grants", "vault.granted"),
+    ("DELETE", "/v1/vaults/{vault}/grants/{grantee}", "vault.grant_revoked"),
     ("POST", "/v1/auth/logout", "session.revoked"),
     ("DELETE", "/v1/auth/sessions", "session.revoked"),
     ("DELETE", "/v1/auth/sessions/{id}", "session.revoked"),
@@ -232,6 +246,8 @@ fn target_of(template: &str, path: &str) -> Option<String> {
             "document"
         } else if template.starts_with("/v1/keys/") {
             "key"
+        } else if template.starts_with("/v1/org/teams/") {
+            "team"
         } else {
             "job"
         };
@@ -402,19 +418,34 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
             ));
         }
     };
-    if !principal.allows(action) {
-        return Err(ApiError::new(
+    let lacks = || {
+        ApiError::new(
             Code::Forbidden,
             format!("this API key or session lacks the `{action}` action that {} {template} needs", method),
-        ));
+        )
+    };
+    // A member's session may do different things in different vaults: its grant in the
+    // vault decides (after the vault is found visible, so unseen vaults stay 404).
+    if !principal.has_grants() && !principal.allows(action) {
+        return Err(lacks());
     }
     if let Some(vault) = path_param(&template, path, "vault") {
         let vault = vault.to_string();
         let p = principal.clone();
         let seen = blocking(state, move |e| Ok(e.sees_vault(&p, &vault)?.then_some(vault))).await?;
-        if seen.is_none() {
+        let Some(vault) = seen else {
             return Err(not_found_vault(path_param(&template, path, "vault").unwrap_or_default()));
+        };
+        if !principal.allows_in(action, &vault) {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                format!(
+                    "your grant on vault `{vault}` does not allow `{action}`, which {method} {template} needs; ask an admin for a higher level"
+                ),
+            ));
         }
+    } else if principal.has_grants() && !principal.allows(action) {
+        return Err(lacks());
     } else if template.starts_with("/v1/jobs/") || template.starts_with("/v1/dlq/") {
         let id = path_param(&template, path, "id").unwrap_or_default().to_string();
         let p = principal.clone();

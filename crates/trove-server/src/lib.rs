@@ -199,7 +199,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{audit, documents, jobs, keys, mcp, members, memories, sessions, uploads, vaults};
+    use routes::{audit, documents, jobs, keys, mcp, members, memories, sessions, teams, uploads, vaults};
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -239,6 +239,12 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::revoke))
         .routes(routes!(members::list, members::add))
         .routes(routes!(members::set_role, members::remove))
+        .routes(routes!(teams::list, teams::create))
+        .routes(routes!(teams::delete))
+        .routes(routes!(teams::add_member))
+        .routes(routes!(teams::remove_member))
+        .routes(routes!(teams::grants, teams::grant))
+        .routes(routes!(teams::revoke))
         .routes(routes!(mcp::post))
 }
 

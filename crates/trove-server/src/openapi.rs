@@ -136,6 +136,34 @@ pub struct MemberPath {
     pub id: String,
 }
 
+/// Path parameter of a team.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TeamPath {
+    /// The team's id (`team_…`) or name.
+    pub id: String,
+}
+
+/// Path parameters of a team's member.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TeamMemberPath {
+    /// The team's id (`team_…`) or name.
+    pub id: String,
+    /// The member's id (`usr_…`) or email.
+    pub member: String,
+}
+
+/// Path parameters of a vault's grant.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GrantPath {
+    /// The vault's name.
+    pub vault: String,
+    /// The grantee: a member's id (`usr_…`) or email, or a team's id (`team_…`) or name.
+    pub grantee: String,
+}
+
 /// Path parameter of a session.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]

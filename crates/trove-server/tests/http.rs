@@ -404,6 +404,12 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/auth/sessions/{id}", &["delete"]),
         ("/v1/org/members", &["get", "post"]),
         ("/v1/org/members/{id}", &["delete", "patch"]),
+        ("/v1/org/teams", &["get", "post"]),
+        ("/v1/org/teams/{id}", &["delete"]),
+        ("/v1/org/teams/{id}/members", &["post"]),
+        ("/v1/org/teams/{id}/members/{member}", &["delete"]),
+        ("/v1/vaults/{vault}/grants", &["get", "put"]),
+        ("/v1/vaults/{vault}/grants/{grantee}", &["delete"]),
         ("/v1/tokens", &["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
@@ -443,8 +449,12 @@ fn every_documented_operation_is_served() {
     let doc = s.get("/openapi.json").json();
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
-        let concrete =
-            path.replace("{vault}", "no-such-vault").replace("{source}", "no-source").replace("{id}", "no-id");
+        let concrete = path
+            .replace("{vault}", "no-such-vault")
+            .replace("{source}", "no-source")
+            .replace("{id}", "no-id")
+            .replace("{member}", "no-member")
+            .replace("{grantee}", "no-grantee");
         for method in item.as_object().unwrap().keys() {
             let r = s.call(&method.to_uppercase(), &concrete, Some(b"{}"), &[("content-type", "application/json")]);
             let code = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| v["code"].as_str().map(str::to_string));
@@ -456,7 +466,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 48);
+    assert_eq!(operations, 56);
 }
 
 #[test]

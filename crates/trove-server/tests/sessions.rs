@@ -124,7 +124,11 @@ fn cli_sessions_are_bearer_tokens_with_their_roles_and_can_be_listed_and_ended()
     let body = r.json();
     let first = body["token"].as_str().unwrap().to_string();
     assert_eq!((body["session"]["role"].as_str(), body["session"]["client"].as_str()), (Some("member"), Some("cli")));
-    // A member searches and writes memories, but is no admin.
+    // A member granted vault a searches it, but is no admin.
+    let ada = cli(&s, "ada@acme.test", None);
+    let granted =
+        bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "max@acme.test", "level": "write"})));
+    assert_eq!(granted.status, 200, "{}", granted.body);
     let search =
         bearer(&s, &first, "POST", "/v1/vaults/a/search", Some(&json!({"query": "apples", "mode": "keyword"})));
     assert_eq!(search.status, 200, "{}", search.body);
@@ -220,7 +224,9 @@ fn owners_and_admins_manage_members_and_the_last_owner_stays() {
     bearer(&s, &ada, "POST", "/v1/org/members", Some(&json!({"email": "nobody@acme.test"})))
         .error(404, "user_not_found");
     let bob = cli(&s, "bob@globex.test", Some("acme"));
-    assert_eq!(bearer(&s, &bob, "GET", "/v1/vaults/a", None).status, 200);
+    bearer(&s, &bob, "GET", "/v1/vaults/a", None).error(404, "vault_not_found");
+    bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "bob@globex.test", "level": "read"})));
+    assert_eq!(bearer(&s, &bob, "GET", "/v1/vaults/a", None).status, 200, "granted");
     bearer(&s, &bob, "GET", "/v1/vaults/b", None).error(404, "vault_not_found");
 
     // Max becomes admin: his existing session follows at once, but owners are not his to make.
@@ -363,10 +369,105 @@ fn registration_is_closed_by_default_and_open_accounts_wait_for_an_organization(
     let ada = cli(&s, "ada@acme.test", None);
     let added = bearer(&s, &ada, "POST", "/v1/org/members", Some(&json!({"email": "eve@example.test"})));
     assert_eq!(added.status, 201, "{}", added.body);
+    bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "eve@example.test", "level": "read"})));
     let eve = cli(&s, "eve@example.test", None);
     assert_eq!(bearer(&s, &eve, "GET", "/v1/vaults/a", None).status, 200);
     // The fourth registration from this address today (of 3 allowed) is refused.
     let limited = register(&s, "late@example.test", PASSWORD);
     limited.error(429, "rate_limited");
     assert!(limited.header("retry-after").is_some());
+}
+
+#[test]
+fn members_reach_only_granted_vaults_at_their_level() {
+    let s = start("");
+    let ada = cli(&s, "ada@acme.test", None);
+    assert_eq!(bearer(&s, &ada, "POST", "/v1/vaults", Some(&json!({"name": "c"}))).status, 201);
+    let max = cli(&s, "max@acme.test", None);
+    let search = json!({"query": "apples", "mode": "keyword"});
+    let memory = json!({"text": "Max likes green apples"});
+
+    // No grant: the organization's vault is as absent as another organization's.
+    bearer(&s, &max, "POST", "/v1/vaults/a/search", Some(&search)).error(404, "vault_not_found");
+    assert_eq!(bearer(&s, &max, "GET", "/v1/vaults", None).json(), json!([]));
+    let me = bearer(&s, &max, "GET", "/v1/auth/me", None).json();
+    assert_eq!(me["grants"], json!({}), "{me}");
+
+    // Read: search and read memories, no writes.
+    let r = bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "max@acme.test", "level": "read"})));
+    assert_eq!(
+        (r.status, r.json()["level"].as_str(), r.json()["grantee"].as_str()),
+        (200, Some("read"), Some("member")),
+        "{}",
+        r.body
+    );
+    assert_eq!(bearer(&s, &max, "POST", "/v1/vaults/a/search", Some(&search)).status, 200);
+    assert_eq!(bearer(&s, &max, "GET", "/v1/vaults/a/memories", None).status, 200);
+    let refused = bearer(&s, &max, "POST", "/v1/vaults/a/memories", Some(&memory));
+    refused.error(403, "forbidden");
+    assert!(refused.body.contains("grant on vault `a`"), "{}", refused.body);
+    bearer(&s, &max, "POST", "/v1/vaults/a/reembed", Some(&json!({}))).error(403, "forbidden");
+    bearer(&s, &max, "POST", "/v1/vaults/c/search", Some(&search)).error(404, "vault_not_found");
+
+    // Through a team, write on c; a direct read on a stays.
+    let team = bearer(&s, &ada, "POST", "/v1/org/teams", Some(&json!({"name": "growers"})));
+    assert_eq!(team.status, 201, "{}", team.body);
+    let team_id = team.json()["id"].as_str().unwrap().to_string();
+    bearer(&s, &ada, "POST", "/v1/org/teams", Some(&json!({"name": "growers"}))).error(409, "team_exists");
+    bearer(&s, &ada, "POST", "/v1/org/teams/growers/members", Some(&json!({"email": "bob@globex.test"})))
+        .error(404, "user_not_found");
+    let added = bearer(&s, &ada, "POST", "/v1/org/teams/growers/members", Some(&json!({"email": "max@acme.test"})));
+    assert_eq!(added.json()["members"][0]["email"], "max@acme.test", "{}", added.body);
+    let r = bearer(&s, &ada, "PUT", "/v1/vaults/c/grants", Some(&json!({"team": "growers", "level": "write"})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(bearer(&s, &max, "POST", "/v1/vaults/c/memories", Some(&memory)).status, 201);
+    let names: Vec<String> = bearer(&s, &max, "GET", "/v1/vaults", None)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    // The team's vault admin level allows the vault's own administration, not the organization's.
+    bearer(&s, &ada, "PUT", "/v1/vaults/c/grants", Some(&json!({"team": "growers", "level": "admin"})));
+    assert_eq!(bearer(&s, &max, "GET", "/v1/vaults/c/grants", None).status, 200);
+    bearer(&s, &max, "GET", "/v1/vaults/a/grants", None).error(403, "forbidden");
+    bearer(&s, &max, "GET", "/v1/org/teams", None).error(403, "forbidden");
+    bearer(&s, &max, "GET", "/v1/keys", None).error(403, "forbidden");
+    let grants = bearer(&s, &ada, "GET", "/v1/vaults/c/grants", None).json();
+    assert_eq!(
+        (grants[0]["grantee"].as_str(), grants[0]["name"].as_str()),
+        (Some("team"), Some("growers")),
+        "{grants}"
+    );
+
+    // Leaving the team, or the grant going, takes the vault away at once.
+    let removed = bearer(&s, &ada, "DELETE", &format!("/v1/org/teams/{team_id}/members/max@acme.test"), None);
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    bearer(&s, &max, "POST", "/v1/vaults/c/search", Some(&search)).error(404, "vault_not_found");
+    assert_eq!(bearer(&s, &ada, "DELETE", "/v1/vaults/a/grants/max@acme.test", None).status, 204);
+    bearer(&s, &ada, "DELETE", "/v1/vaults/a/grants/max@acme.test", None).error(404, "grant_not_found");
+    bearer(&s, &max, "POST", "/v1/vaults/a/search", Some(&search)).error(404, "vault_not_found");
+    assert_eq!(bearer(&s, &ada, "DELETE", "/v1/org/teams/growers", None).status, 204);
+    bearer(&s, &ada, "DELETE", "/v1/org/teams/growers", None).error(404, "team_not_found");
+    // Another organization's owner sees none of it.
+    let bob = cli(&s, "bob@globex.test", None);
+    bearer(&s, &bob, "GET", "/v1/vaults/a/grants", None).error(404, "vault_not_found");
+    bearer(&s, &bob, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "bob@globex.test", "level": "admin"})))
+        .error(404, "vault_not_found");
+
+    // Every change is audited.
+    let audit = bearer(&s, &ada, "GET", "/v1/audit?limit=100", None).json();
+    let events: Vec<&str> = audit["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for e in [
+        "vault.granted",
+        "vault.grant_revoked",
+        "team.created",
+        "team.member_added",
+        "team.member_removed",
+        "team.deleted",
+    ] {
+        assert!(events.contains(&e), "{e} missing: {events:?}");
+    }
 }

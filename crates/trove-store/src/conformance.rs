@@ -7,7 +7,7 @@
 use std::any::Any;
 
 use crate::{
-    AuditFilter, ChunkFilter, Heartbeat, JobFilter, JobOutcome, JobStatus, MembershipChange, MemoryCursor,
+    AuditFilter, ChunkFilter, Grantee, Heartbeat, JobFilter, JobOutcome, JobStatus, MembershipChange, MemoryCursor,
     MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, NewSession,
     StoreWrite,
 };
@@ -53,6 +53,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ),
         ("audit_log_filters_pages_and_prunes", audit_log_filters_pages_and_prunes),
         ("source_syncs_keep_the_last_outcome_per_source", source_syncs_keep_the_last_outcome_per_source),
+        ("teams_and_vault_grants", teams_and_vault_grants),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -935,4 +936,63 @@ fn source_syncs_keep_the_last_outcome_per_source(s: &dyn StoreWrite) {
     assert!(s.delete_vault(v.id).unwrap());
     assert!(s.source_syncs(v.id).unwrap().is_empty(), "gone with the vault");
     assert_eq!(s.source_syncs(w.id).unwrap().len(), 1);
+}
+
+fn teams_and_vault_grants(s: &dyn StoreWrite) {
+    let ada = s.user_create("ada@example.com", "h", 1).unwrap().unwrap();
+    let bob = s.user_create("bob@example.com", "h", 1).unwrap().unwrap();
+    let acme = s.organization_ensure("acme", 1).unwrap();
+    let other = s.organization_ensure("other", 1).unwrap();
+    for u in [ada.id, bob.id] {
+        s.membership_put(acme.id, u, "member", 1).unwrap();
+    }
+    let (a, b, c) = (s.ensure_vault("a").unwrap(), s.ensure_vault("b").unwrap(), s.ensure_vault("c").unwrap());
+    for v in [a.id, b.id] {
+        s.vault_set_organization(v, Some(acme.id)).unwrap();
+    }
+    s.vault_set_organization(c.id, Some(other.id)).unwrap();
+
+    let ops = s.team_create(acme.id, "team_ops", "ops", 5).unwrap().expect("created");
+    assert_eq!(s.team_create(acme.id, "team_x", "ops", 6).unwrap(), None, "names are unique in an organization");
+    assert!(s.team_create(other.id, "team_y", "ops", 6).unwrap().is_some(), "but not across organizations");
+    assert!(s.team_member_set(ops.id, bob.id, true).unwrap());
+    assert!(!s.team_member_set(ops.id, bob.id, true).unwrap(), "already a member");
+    let teams = s.teams(acme.id).unwrap();
+    assert_eq!(teams.len(), 1);
+    assert_eq!(teams[0].members, [(bob.id, bob.public_id.clone(), "bob@example.com".to_string())]);
+
+    s.grant_put(a.id, Grantee::User(ada.id), "read", 10).unwrap();
+    s.grant_put(a.id, Grantee::User(ada.id), "write", 11).unwrap();
+    s.grant_put(b.id, Grantee::Team(ops.id), "admin", 12).unwrap();
+    s.grant_put(c.id, Grantee::User(ada.id), "admin", 13).unwrap();
+    let grants = s.vault_grants(a.id).unwrap();
+    assert_eq!(grants.len(), 1, "a second grant replaces the first");
+    assert_eq!(
+        (grants[0].grantee, grants[0].level.as_str(), grants[0].grantee_name.as_str()),
+        (Grantee::User(ada.id), "write", "ada@example.com")
+    );
+    assert_eq!(
+        s.user_grants(acme.id, ada.id).unwrap(),
+        [("a".to_string(), "write".to_string())],
+        "only the organization's vaults"
+    );
+    assert_eq!(s.user_grants(acme.id, bob.id).unwrap(), [("b".to_string(), "admin".to_string())], "through the team");
+
+    assert!(s.team_member_set(ops.id, bob.id, false).unwrap());
+    assert!(s.user_grants(acme.id, bob.id).unwrap().is_empty(), "leaving the team takes its grants away");
+    s.team_member_set(ops.id, ada.id, true).unwrap();
+    assert_eq!(s.user_grants(acme.id, ada.id).unwrap().len(), 2);
+    assert!(s.grant_remove(a.id, Grantee::User(ada.id)).unwrap());
+    assert!(!s.grant_remove(a.id, Grantee::User(ada.id)).unwrap());
+    assert!(s.team_delete(acme.id, "team_ops").unwrap());
+    assert!(!s.team_delete(acme.id, "team_ops").unwrap());
+    assert!(s.vault_grants(b.id).unwrap().is_empty(), "a deleted team's grants go with it");
+
+    // Leaving the organization takes its grants and team seats away.
+    let qa = s.team_create(acme.id, "team_qa", "qa", 20).unwrap().unwrap();
+    s.team_member_set(qa.id, bob.id, true).unwrap();
+    s.grant_put(a.id, Grantee::User(bob.id), "read", 21).unwrap();
+    s.membership_set(acme.id, bob.id, None).unwrap();
+    assert!(s.vault_grants(a.id).unwrap().is_empty());
+    assert!(s.teams(acme.id).unwrap()[0].members.is_empty());
 }

@@ -114,6 +114,13 @@ pub trait StoreRead: Send + Sync {
     fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError>;
     /// An organization's members, oldest first.
     fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError>;
+    /// An organization's teams with their members, by name.
+    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError>;
+    /// The vault's grants, users first then teams, by name.
+    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError>;
+    /// The vaults of `organization` granted to the user directly or through a team, with the
+    /// levels of those grants: (vault name, level), one row per grant.
+    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError>;
     /// The organizations a user belongs to, as (row id, name, role), oldest membership first.
     fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError>;
     /// The session whose token hashes to `hash` (revoked and expired ones included).
@@ -220,6 +227,22 @@ pub trait StoreWrite: StoreRead {
     /// Changes a member's role (`Some`) or removes them (`None`), in one transaction that
     /// refuses to leave the organization without an owner.
     fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError>;
+    /// Makes a team; `None` when the organization has one of that name.
+    fn team_create(
+        &self,
+        organization: i64,
+        public_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<TeamRecord>, StoreError>;
+    /// Deletes a team of the organization (its grants go with it); `false` when absent.
+    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError>;
+    /// Adds (`true`) or removes (`false`) a user from a team; whether anything changed.
+    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError>;
+    /// Grants a vault at `level` (replacing the grantee's previous level).
+    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Takes a grant back; `false` when there was none.
+    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError>;
     /// Stores a session; when the user then has more than `cap` live sessions, the oldest are
     /// revoked (in the same transaction).
     fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError>;

@@ -657,3 +657,46 @@ pub struct AuditFilter {
     /// Exactly this actor.
     pub actor: Option<String>,
 }
+
+/// A team of an organization: a name for a group of members that vaults can be granted to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamRecord {
+    /// Row id.
+    pub id: i64,
+    /// Stable id (`team_…`).
+    pub public_id: String,
+    /// Its organization's row id.
+    pub organization: i64,
+    /// Its name, unique in the organization.
+    pub name: String,
+    /// Unix ms it was made.
+    pub created_ms: i64,
+    /// Its members as (user row id, user public id, email), by email.
+    pub members: Vec<(i64, String, String)>,
+}
+
+/// Who a vault is granted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grantee {
+    /// A user (row id).
+    User(i64),
+    /// A team (row id).
+    Team(i64),
+}
+
+/// A grant of a vault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    /// The vault.
+    pub vault: VaultId,
+    /// To whom.
+    pub grantee: Grantee,
+    /// The grantee's public id (`usr_…` or `team_…`).
+    pub grantee_id: String,
+    /// The user's email or the team's name.
+    pub grantee_name: String,
+    /// `read`, `write` or `admin`.
+    pub level: String,
+    /// Unix ms it was given (or last changed).
+    pub created_ms: i64,
+}

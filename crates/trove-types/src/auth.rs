@@ -97,6 +97,111 @@ impl Role {
     }
 }
 
+/// What a grant of a vault lets a member do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantLevel {
+    /// Search, read documents and memories, see jobs.
+    Read,
+    /// Also upload and delete documents, sync sources, store and change memories.
+    Write,
+    /// Also the vault's own administration: re-embed it, delete it, manage its grants.
+    Admin,
+}
+
+impl GrantLevel {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantLevel::Read => "read",
+            GrantLevel::Write => "write",
+            GrantLevel::Admin => "admin",
+        }
+    }
+
+    /// The level named `name`, if any.
+    pub fn parse(name: &str) -> Option<GrantLevel> {
+        [GrantLevel::Read, GrantLevel::Write, GrantLevel::Admin].into_iter().find(|l| l.as_str() == name)
+    }
+
+    /// Whether the level allows `action` in its vault.
+    pub fn allows(self, action: Action) -> bool {
+        match action {
+            Action::Search | Action::MemoriesRead | Action::Jobs => true,
+            Action::DocumentsWrite | Action::MemoriesWrite => self >= GrantLevel::Write,
+            Action::Admin => self == GrantLevel::Admin,
+        }
+    }
+}
+
+/// A team of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Team {
+    /// Stable id (`team_…`).
+    pub id: String,
+    /// Its name, unique in the organization.
+    pub name: String,
+    /// Its members.
+    pub members: Vec<TeamMember>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A member of a team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TeamMember {
+    /// The user's stable id (`usr_…`).
+    pub id: String,
+    /// Their email.
+    pub email: String,
+}
+
+/// `POST /v1/org/teams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeam {
+    /// Letters, digits, `-` and `_`.
+    pub name: String,
+}
+
+/// `POST /v1/org/teams/{id}/members`: a member of the organization, by email.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTeamMember {
+    /// The member's email.
+    pub email: String,
+}
+
+/// A grant of a vault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VaultGrant {
+    /// `member` or `team`.
+    pub grantee: String,
+    /// The user's (`usr_…`) or team's (`team_…`) id.
+    pub id: String,
+    /// The user's email or the team's name.
+    pub name: String,
+    /// What it allows.
+    pub level: GrantLevel,
+    /// RFC 3339.
+    pub granted_at: String,
+}
+
+/// `PUT /v1/vaults/{vault}/grants`: grant the vault to a member (by email) or a team (by
+/// name), replacing their previous level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// A member's email (or give `team`).
+    #[serde(default)]
+    pub member: Option<String>,
+    /// A team's name (or give `member`).
+    #[serde(default)]
+    pub team: Option<String>,
+    /// `read`, `write` or `admin`.
+    pub level: GrantLevel,
+}
+
 /// An API key as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyInfo {
@@ -280,6 +385,9 @@ pub struct Me {
     pub role: Option<Role>,
     /// The actions held (every action for `local`).
     pub actions: Vec<Action>,
+    /// For a member's session: the level granted on each vault it reaches (owners, admins,
+    /// keys and tokens: absent, their `actions` apply to every vault they see).
+    pub grants: Option<std::collections::BTreeMap<String, GrantLevel>>,
     /// For a browser session (the `trove_session` cookie): the token to echo in
     /// `X-CSRF-Token` on writes, so a reloaded page can go on writing.
     pub csrf_token: Option<String>,

@@ -140,6 +140,12 @@ pub enum Code {
     OrganizationNotFound,
     /// An API key id names no key of the organization.
     ApiKeyNotFound,
+    /// A team id or name names no team of the organization.
+    TeamNotFound,
+    /// The organization already has a team of that name.
+    TeamExists,
+    /// The vault has no grant for that member or team.
+    GrantNotFound,
     /// The server was asked to listen on a non-loopback address without authentication.
     InsecureBind,
     /// Too many requests; retry after the time the answer names.
@@ -217,6 +223,9 @@ impl Code {
             Code::InvalidPassword => ("invalid_password", InvalidRequest, 400, 65),
             Code::OrganizationNotFound => ("organization_not_found", InvalidRequest, 404, 66),
             Code::ApiKeyNotFound => ("api_key_not_found", InvalidRequest, 404, 66),
+            Code::TeamNotFound => ("team_not_found", InvalidRequest, 404, 66),
+            Code::TeamExists => ("team_exists", InvalidRequest, 409, 73),
+            Code::GrantNotFound => ("grant_not_found", InvalidRequest, 404, 66),
             Code::InsecureBind => ("insecure_bind", InvalidRequest, 400, 78),
             Code::RateLimited => ("rate_limited", Auth, 429, 75),
             Code::Internal => ("internal", Internal, 500, 70),
@@ -322,6 +331,9 @@ mod tests {
             Code::InvalidPassword,
             Code::OrganizationNotFound,
             Code::ApiKeyNotFound,
+            Code::TeamNotFound,
+            Code::TeamExists,
+            Code::GrantNotFound,
             Code::InsecureBind,
             Code::RateLimited,
             Code::Internal,

@@ -16,8 +16,9 @@ pub mod memory;
 pub mod search;
 
 pub use auth::{
-    Action, AddMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreatedApiKey, LoginRequest,
-    LoginResponse, Me, Member, MintRequest, MintedToken, RegisterRequest, Registered, Role, SessionInfo,
+    Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreateTeam,
+    CreatedApiKey, GrantLevel, GrantRequest, LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken,
+    RegisterRequest, Registered, Role, SessionInfo, Team, TeamMember, VaultGrant,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,

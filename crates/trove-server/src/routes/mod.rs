@@ -10,5 +10,6 @@ pub mod mcp;
 pub mod members;
 pub mod memories;
 pub mod sessions;
+pub mod teams;
 pub mod uploads;
 pub mod vaults;

@@ -28,6 +28,7 @@ pub(crate) use keyword::fts_query;
 use pool::{PooledConn, ReadPool};
 
 mod auth;
+mod grants;
 mod jobs;
 mod keyword;
 mod memory;
@@ -35,10 +36,10 @@ mod pool;
 mod sessions;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
-    DocumentState, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, MemberRecord,
-    MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent,
-    NewDocument, NewJob, NewMemory, NewSession, OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead,
-    StoreWrite, UserRecord, VaultId, VaultInfo, VaultStats,
+    DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord,
+    JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats,
+    NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession, OrganizationRecord, Scored, SessionRecord,
+    StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord, VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -247,6 +248,35 @@ const MIGRATIONS: &[&str] = &[
         revoked_ms INTEGER
     );
     CREATE INDEX sessions_user ON sessions (user_id, id);
+    "#,
+    // 10: teams, and grants of a vault to a user or a team.
+    r#"
+    CREATE TABLE teams (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        UNIQUE (organization_id, name)
+    );
+    CREATE TABLE team_members (
+        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (team_id, user_id)
+    );
+    CREATE INDEX team_members_user ON team_members (user_id);
+    CREATE TABLE vault_grants (
+        vault_id INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+        level TEXT NOT NULL CHECK (level IN ('read', 'write', 'admin')),
+        created_ms INTEGER NOT NULL,
+        CHECK ((user_id IS NULL) <> (team_id IS NULL))
+    );
+    CREATE UNIQUE INDEX vault_grants_user ON vault_grants (vault_id, user_id) WHERE user_id IS NOT NULL;
+    CREATE UNIQUE INDEX vault_grants_team ON vault_grants (vault_id, team_id) WHERE team_id IS NOT NULL;
+    CREATE INDEX vault_grants_by_user ON vault_grants (user_id);
+    CREATE INDEX vault_grants_by_team ON vault_grants (team_id);
     "#,
 ];
 
@@ -874,6 +904,18 @@ impl StoreRead for EmbeddedStore {
         self.s_user_organizations(user)
     }
 
+    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
+        self.g_teams(organization)
+    }
+
+    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
+        self.g_vault_grants(vault)
+    }
+
+    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
+        self.g_user_grants(organization, user)
+    }
+
     fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         self.s_by_hash(hash)
     }
@@ -1190,6 +1232,32 @@ impl StoreWrite for EmbeddedStore {
 
     fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
         self.s_membership_set(organization, user, role)
+    }
+
+    fn team_create(
+        &self,
+        organization: i64,
+        public_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<TeamRecord>, StoreError> {
+        self.g_team_create(organization, public_id, name, now_ms)
+    }
+
+    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
+        self.g_team_delete(organization, public_id)
+    }
+
+    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
+        self.g_team_member_set(team, user, member)
+    }
+
+    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.g_grant_put(vault, grantee, level, now_ms)
+    }
+
+    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
+        self.g_grant_remove(vault, grantee)
     }
 
     fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {

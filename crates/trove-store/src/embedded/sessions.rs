@@ -143,6 +143,7 @@ impl EmbeddedStore {
                 params![role, organization, user],
             )?,
             None => {
+                EmbeddedStore::g_forget_member(&tx, organization, user)?;
                 tx.execute("DELETE FROM memberships WHERE organization_id = ? AND user_id = ?", [organization, user])?
             }
         };
