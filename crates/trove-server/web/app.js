@@ -75,9 +75,21 @@ function vaultPath(rest) {
   return `/v1/vaults/${encodeURIComponent(state.vault)}${rest || ''}`;
 }
 
-function can(action) {
-  const a = state.me ? state.me.actions : [];
-  return a.includes('admin') || a.includes(action);
+const LEVEL_ALLOWS = {
+  read: ['search', 'memories.read', 'jobs'],
+  write: ['search', 'memories.read', 'jobs', 'documents.write', 'memories.write'],
+  admin: ['search', 'memories.read', 'jobs', 'documents.write', 'memories.write', 'admin'],
+};
+
+/** Whether the caller may do `action`; with `inVault`, in the current vault (a member's grant decides). */
+function can(action, inVault) {
+  const me = state.me;
+  if (!me) return false;
+  if (inVault && me.grants) {
+    const level = me.grants[state.vault];
+    return !!level && LEVEL_ALLOWS[level].includes(action);
+  }
+  return me.actions.includes('admin') || me.actions.includes(action) || (action === 'memories.read' && me.actions.includes('memories.write'));
 }
 
 function errorBox(e) {
@@ -410,7 +422,7 @@ views.doc = async (params, rest) => {
 views.sources = async () => {
   if (needVault()) return;
   const [vault, sources] = await Promise.all([api('GET', vaultPath()), api('GET', vaultPath('/sources'))]);
-  const canSync = can('documents.write');
+  const canSync = can('documents.write', true);
   const rows = sources.map((s) => {
     const sync = s.last_sync;
     const button = s.configured && canSync
@@ -523,7 +535,7 @@ function memoryCard(m) {
         h('span', null, `updated ${when(m.updated_at)}`),
         m.expires_at ? h('span', null, `expires ${when(m.expires_at)}`) : null,
         h('span', { class: 'mono' }, m.id)),
-      can('memories.write') ? h('div', { class: 'actions' },
+      can('memories.write', true) ? h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'secondary', onclick: edit }, 'Edit'),
         h('button', { type: 'button', class: 'danger', onclick: remove }, 'Delete')) : null,
     );
