@@ -27,6 +27,6 @@ pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
     AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, GitConfig, IngestConfig, JobsConfig,
     LlmConfig, LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig,
-    LogFormat, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SourceConfig, StorageConfig, TlsConfig,
-    VaultConfig,
+    LogFormat, MailConfig, MailTransport, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig,
+    SmtpTls, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
 };

@@ -199,6 +199,9 @@ fn resolve_paths(config: &mut Config, root: &Path) {
             llm.tls.ca_file = Some(absolute(root, ca));
         }
     }
+    if let Some(ca) = config.mail.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
+        *ca = absolute(root, ca);
+    }
     for vault in config.vaults.values_mut() {
         for source in vault.sources.values_mut() {
             match source {
@@ -331,6 +334,34 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         if jwt.max_ttl_s == 0 {
             return invalid("auth.jwt.max_ttl_s".into(), "must be at least 1".into());
         }
+    }
+    if let Some(url) = &config.auth.public_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return invalid("auth.public_url".into(), format!("`{url}` must start with https:// (or http://)"));
+    }
+    match (&config.mail.transport, &config.mail.smtp) {
+        (crate::MailTransport::Smtp, None) => {
+            return invalid(
+                "mail.smtp".into(),
+                "mail.transport is smtp: give mail.smtp.host (and port, username, password)".into(),
+            );
+        }
+        (_, Some(smtp)) if smtp.host.trim().is_empty() => {
+            return invalid("mail.smtp.host".into(), "name the SMTP server, e.g. smtp.example.com".into());
+        }
+        (_, Some(smtp)) if smtp.ca_file.as_ref().is_some_and(|p| !p.is_file()) => {
+            return Err(ConfigError::BadPath {
+                key: "mail.smtp.ca_file".into(),
+                path: smtp.ca_file.clone().unwrap_or_default(),
+                message: "file does not exist".into(),
+                fix: "correct the path (relative paths start at the workspace folder)".into(),
+            });
+        }
+        _ => {}
+    }
+    if !config.mail.from.contains('@') || config.mail.from.contains(['\r', '\n']) {
+        return invalid("mail.from".into(), "an address such as `Trove <trove@example.com>`".into());
     }
     if config.embedder.batch_size == 0 || config.embedder.batch_size > 1024 {
         return invalid("embedder.batch_size".into(), "must be between 1 and 1024".into());
@@ -622,6 +653,27 @@ mod tests {
         assert!(err.contains("vaults.code.sources.repo.branch"), "{err}");
         let err = Ws::new(&git("        repo: docs\n        tokn: x\n")).load(&[]).unwrap_err().to_string();
         assert!(err.contains("tokn"), "{err}");
+    }
+
+    #[test]
+    fn mail_settings_are_checked() {
+        let ok = Ws::new(&format!(
+            "{GOOD}mail:\n  transport: smtp\n  from: Trove <t@example.com>\n  smtp:\n    host: smtp.example.com\n    password: ${{SMTP_PASSWORD}}\n"
+        ));
+        let w = ok.load(&[("SMTP_PASSWORD", "hunter22")]).unwrap();
+        let smtp = w.config.mail.smtp.as_ref().unwrap();
+        assert_eq!((smtp.port, smtp.tls, smtp.timeout_s), (587, crate::SmtpTls::Starttls, 30));
+        assert!(!crate::redacted_yaml(&w.config).contains("hunter22"));
+        for (yaml, key) in [
+            ("mail:\n  transport: smtp\n", "mail.smtp"),
+            ("mail:\n  smtp:\n    host: ''\n", "mail.smtp.host"),
+            ("mail:\n  smtp:\n    host: h\n    ca_file: nope.pem\n", "mail.smtp.ca_file"),
+            ("mail:\n  from: nobody\n", "mail.from"),
+            ("auth:\n  public_url: trove.example.com\n", "auth.public_url"),
+        ] {
+            let err = Ws::new(&format!("{GOOD}{yaml}")).load(&[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Users, passwords and API keys.
     pub auth: AuthConfig,
+    /// How mail (email verification, password reset) leaves Trove.
+    pub mail: MailConfig,
     /// Vaults by name, in file order.
     pub vaults: IndexMap<String, VaultConfig>,
 }
@@ -55,6 +57,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
+            mail: MailConfig::default(),
             vaults: IndexMap::new(),
         }
     }
@@ -362,6 +365,93 @@ pub struct AuthConfig {
     /// Whether anyone may create an account with `POST /v1/auth/register` (they join no
     /// organization until an administrator adds them). Default false.
     pub open_registration: bool,
+    /// Whether a registered account must follow the link mailed to it before it can log in.
+    /// Default false. Accounts made by an administrator count as verified.
+    pub require_email_verification: bool,
+    /// The address people reach this server at (`https://trove.example.com`), the base of the
+    /// links in mails. Default: `http://` and `server.bind`.
+    pub public_url: Option<String>,
+    /// How long an email verification link works, in seconds. Default 172,800 (2 days).
+    pub verification_ttl_s: u64,
+    /// How long a password reset link works, in seconds. Default 3,600.
+    pub reset_ttl_s: u64,
+}
+
+/// `mail:` how Trove sends mail.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `log` (write each mail to the log: for development) or `smtp`. Default `log`.
+    pub transport: MailTransport,
+    /// The sender, e.g. `Trove <trove@example.com>`.
+    pub from: String,
+    /// The SMTP server, for `transport: smtp`.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig { transport: MailTransport::Log, from: "Trove <trove@localhost>".into(), smtp: None }
+    }
+}
+
+/// `mail.transport`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    /// Mail is written to the log (with its links): development only.
+    #[default]
+    Log,
+    /// Mail goes through `mail.smtp`.
+    Smtp,
+}
+
+/// `mail.smtp:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The server's host name.
+    pub host: String,
+    /// Its port. Default 587 (submission with STARTTLS).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `starttls` (default: upgrade the connection, refuse a server that cannot), `implicit`
+    /// (TLS from the first byte, usually port 465) or `none` (plain text: a local relay only).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// The login, if the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password (e.g. `${SMTP_PASSWORD}`; never printed).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A PEM bundle of certificate authorities for a server with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Longest wait for the server, in seconds. Default 30.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+/// `mail.smtp.tls`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// `STARTTLS` after the greeting; a server without it is refused.
+    #[default]
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
+    /// No TLS (a relay on this machine).
+    None,
 }
 
 /// `auth.jwt:` vault-scoped signed tokens.
@@ -396,6 +486,10 @@ impl Default for AuthConfig {
             sessions: SessionsConfig::default(),
             jwt: None,
             open_registration: false,
+            require_email_verification: false,
+            public_url: None,
+            verification_ttl_s: 172_800,
+            reset_ttl_s: 3_600,
         }
     }
 }

@@ -184,6 +184,24 @@ pub(crate) fn check_email(email: &str) -> Result<String, EngineError> {
 }
 
 /// Hashes a password with argon2id (19 MiB, 2 passes: OWASP's minimum) and a random salt.
+/// Refuses a password shorter than `min` characters (`auth.password_min_length`) or longer
+/// than the hashing limit.
+pub(crate) fn check_password(password: &str, min: usize) -> Result<(), EngineError> {
+    if password.chars().count() < min {
+        return Err(auth(
+            Code::InvalidPassword,
+            format!(
+                "the password has {} characters; at least {min} are required (auth.password_min_length)",
+                password.chars().count()
+            ),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(auth(Code::InvalidPassword, format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
+    }
+    Ok(())
+}
+
 pub fn hash_password(password: &str) -> Result<String, EngineError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| EngineError::Internal(format!("no system randomness: {e}")))?;
@@ -248,6 +266,8 @@ impl Engine {
             )));
         }
         let (user, email) = self.new_user(email, password)?;
+        // An administrator vouches for the address.
+        self.store.user_update(user.id, None, Some(now_ms()))?;
         let now = now_ms();
         let org = self.store.organization_ensure(organization, now)?;
         self.store.membership_put(org.id, user.id, role.as_str(), now)?;
@@ -258,19 +278,7 @@ impl Engine {
     /// Checks email and password and stores the account (in no organization yet).
     pub(crate) fn new_user(&self, email: &str, password: &str) -> Result<(UserRecord, String), EngineError> {
         let email = check_email(email)?;
-        let min = self.workspace.config.auth.password_min_length;
-        if password.chars().count() < min {
-            return Err(auth(
-                Code::InvalidPassword,
-                format!(
-                    "the password has {} characters; at least {min} are required (auth.password_min_length)",
-                    password.chars().count()
-                ),
-            ));
-        }
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(auth(Code::InvalidPassword, format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
-        }
+        check_password(password, self.workspace.config.auth.password_min_length)?;
         let hash = hash_password(password)?;
         let user = self
             .store

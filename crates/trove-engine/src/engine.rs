@@ -67,6 +67,8 @@ pub struct Engine {
     pub(crate) reembedding: Mutex<()>,
     /// How far each job running in this process has got (shown by [`Engine::job_view`]).
     pub(crate) progress: crate::jobs::RunningJobs,
+    /// How mail leaves (made from `mail:` on first use, or given by [`Engine::with_mailer`]).
+    pub(crate) mailer: std::sync::OnceLock<Arc<dyn crate::mail::Mailer>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -110,6 +112,7 @@ impl Engine {
             vectors: RwLock::new(()),
             reembedding: Mutex::new(()),
             progress: Default::default(),
+            mailer: std::sync::OnceLock::new(),
         })
     }
 

@@ -139,6 +139,9 @@ pub enum EngineError {
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
+    /// Mail could not be sent (the SMTP server is unreachable, refuses, or TLS failed).
+    #[error("{0}")]
+    MailFailed(String),
     /// A worker thread died; a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -209,6 +212,7 @@ impl HasCode for EngineError {
             EngineError::Stopped(_) => Code::Cancelled,
             EngineError::Auth { code, .. } => *code,
             EngineError::BadRequest(_) => Code::BadRequest,
+            EngineError::MailFailed(_) => Code::MailFailed,
             EngineError::Internal(_) => Code::Internal,
         }
     }

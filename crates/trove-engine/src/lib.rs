@@ -7,6 +7,7 @@
 //! vault's vectors all come from the model recorded for the vault (a different configured
 //! model is an error until the vault is re-embedded).
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 mod documents;
@@ -16,6 +17,7 @@ pub mod grants;
 mod highlight;
 mod ingest;
 pub mod jobs;
+pub mod mail;
 pub mod members;
 pub mod memory;
 mod search;

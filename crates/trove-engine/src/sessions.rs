@@ -80,6 +80,14 @@ impl Engine {
             Some(u) if matches => u,
             _ => return Err(refused()),
         };
+        if self.workspace.config.auth.require_email_verification && user.email_verified_ms.is_none() {
+            return Err(auth(
+                Code::EmailUnverified,
+                format!(
+                    "{email} is not verified yet: follow the link mailed to it, or ask for a new one with POST /v1/auth/verify-email/resend"
+                ),
+            ));
+        }
         let memberships = self.store.user_organizations(user.id)?;
         let (organization, organization_name, role) = match &req.organization {
             Some(name) => memberships
@@ -136,6 +144,7 @@ impl Engine {
         }
         let (user, email) = self.new_user(email, password)?;
         tracing::info!(user = %email, "registered");
+        self.send_verification(user.id, &email)?;
         Ok((user.public_id, email))
     }
 

@@ -199,7 +199,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{audit, documents, jobs, keys, mcp, members, memories, sessions, teams, uploads, vaults};
+    use routes::{accounts, audit, documents, jobs, keys, mcp, members, memories, sessions, teams, uploads, vaults};
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -235,6 +235,10 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::register))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::me))
+        .routes(routes!(accounts::verify))
+        .routes(routes!(accounts::resend))
+        .routes(routes!(accounts::reset))
+        .routes(routes!(accounts::reset_confirm))
         .routes(routes!(sessions::list, sessions::revoke_all))
         .routes(routes!(sessions::revoke))
         .routes(routes!(members::list, members::add))

@@ -400,6 +400,10 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/auth/register", &["post"]),
         ("/v1/auth/logout", &["post"]),
         ("/v1/auth/me", &["get"]),
+        ("/v1/auth/verify-email", &["post"]),
+        ("/v1/auth/verify-email/resend", &["post"]),
+        ("/v1/auth/password-reset", &["post"]),
+        ("/v1/auth/password-reset/confirm", &["post"]),
         ("/v1/auth/sessions", &["delete", "get"]),
         ("/v1/auth/sessions/{id}", &["delete"]),
         ("/v1/org/members", &["get", "post"]),
@@ -466,7 +470,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 56);
+    assert_eq!(operations, 60);
 }
 
 #[test]

@@ -201,6 +201,12 @@ function setShell() {
 }
 
 async function boot() {
+  // Links from mail work without a session.
+  const [linkPath, linkQuery] = location.hash.slice(1).split('?');
+  if (linkPath === '/verify' || linkPath === '/reset') {
+    accountLink(linkPath.slice(1), new URLSearchParams(linkQuery || '').get('token') || '');
+    return;
+  }
   try {
     state.me = await api('GET', '/v1/auth/me');
   } catch (e) {
@@ -225,6 +231,57 @@ async function loadVaults() {
   if (!state.vaults.some((v) => v.name === state.vault)) {
     state.vault = state.vaults.length ? state.vaults[0].name : '';
   }
+}
+
+/** The page a mailed link opens: verify the address, or choose a new password. */
+function accountLink(kind, token) {
+  clearTimers();
+  setShell();
+  const status = h('div', { role: 'alert' });
+  const done = (text) => {
+    history.replaceState(null, '', '#/search');
+    status.replaceChildren(h('p', { class: 'notice' }, text, ' ', h('a', { href: '#/search', onclick: (ev) => { ev.preventDefault(); boot(); } }, 'Log in')));
+  };
+  if (kind === 'verify') {
+    render(h('section', { class: 'panel login' }, h('h1', null, 'Confirm your email'), status));
+    api('POST', '/v1/auth/verify-email', { token }).then((r) => done(`${r.email} is confirmed.`), (e) => status.replaceChildren(errorBox(e)));
+    return;
+  }
+  const password = h('input', { type: 'password', name: 'new-password', autocomplete: 'new-password', required: true, minlength: 12 });
+  const form = h('form', {
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('POST', '/v1/auth/password-reset/confirm', { token, password: password.value });
+        form.remove();
+        done('Your password is changed, and every session you had has ended.');
+      } catch (e) {
+        status.replaceChildren(errorBox(e));
+      }
+    },
+  }, field('New password (at least 12 characters)', password), h('button', { type: 'submit' }, 'Set password'));
+  render(h('section', { class: 'panel login' }, h('h1', null, 'Choose a new password'), form, status));
+  password.focus();
+}
+
+function forgotPassword(email) {
+  const input = h('input', { type: 'email', name: 'reset-email', autocomplete: 'username', required: true, value: email });
+  const status = h('div', { role: 'alert' });
+  const form = h('form', {
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('POST', '/v1/auth/password-reset', { email: input.value });
+        form.remove();
+        status.replaceChildren(h('p', { class: 'notice' }, `If ${input.value} has an account, a link to choose a new password is on its way.`));
+      } catch (e) {
+        status.replaceChildren(errorBox(e));
+      }
+    },
+  }, field('Email', input), h('button', { type: 'submit' }, 'Mail me a reset link'));
+  render(h('section', { class: 'panel login' }, h('h1', null, 'Forgot your password?'), form, status,
+    h('p', null, h('a', { href: '#/search', onclick: (ev) => { ev.preventDefault(); showLogin(); } }, 'Back to log in'))));
+  input.focus();
 }
 
 function showLogin(message) {
@@ -270,6 +327,7 @@ function showLogin(message) {
     field('Password', password),
     field('Organization (optional)', org),
     h('button', { type: 'submit' }, 'Log in'),
+    h('button', { type: 'button', class: 'link', onclick: () => forgotPassword(email.value) }, 'Forgot your password?'),
     status,
   );
   render(h('section', { class: 'panel login' }, h('h1', null, 'Log in to Trove'), form));

@@ -54,6 +54,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("audit_log_filters_pages_and_prunes", audit_log_filters_pages_and_prunes),
         ("source_syncs_keep_the_last_outcome_per_source", source_syncs_keep_the_last_outcome_per_source),
         ("teams_and_vault_grants", teams_and_vault_grants),
+        ("user_tokens_work_once_and_expire", user_tokens_work_once_and_expire),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -995,4 +996,21 @@ fn teams_and_vault_grants(s: &dyn StoreWrite) {
     s.membership_set(acme.id, bob.id, None).unwrap();
     assert!(s.vault_grants(a.id).unwrap().is_empty());
     assert!(s.teams(acme.id).unwrap()[0].members.is_empty());
+}
+
+fn user_tokens_work_once_and_expire(s: &dyn StoreWrite) {
+    let ada = s.user_create("ada@example.com", "h1", 1).unwrap().unwrap();
+    assert_eq!(ada.email_verified_ms, None, "a new account is unverified");
+    s.user_token_create(ada.id, "reset", "hash-1", 10, 100).unwrap();
+    assert_eq!(s.user_token_take("verify", "hash-1", 20).unwrap(), None, "another purpose");
+    assert_eq!(s.user_token_take("reset", "hash-1", 100).unwrap(), None, "expired at 100");
+    s.user_token_create(ada.id, "reset", "hash-2", 30, 200).unwrap();
+    s.user_token_create(ada.id, "reset", "hash-3", 40, 200).unwrap();
+    assert_eq!(s.user_token_take("reset", "hash-2", 50).unwrap(), None, "a newer link ends the older");
+    assert_eq!(s.user_token_take("reset", "hash-3", 50).unwrap().map(|u| u.id), Some(ada.id));
+    assert_eq!(s.user_token_take("reset", "hash-3", 51).unwrap(), None, "a token works once");
+    s.user_update(ada.id, Some("h2"), Some(60)).unwrap();
+    s.user_update(ada.id, None, Some(70)).unwrap();
+    let ada = s.user_by_email("ada@example.com").unwrap().unwrap();
+    assert_eq!((ada.password_hash.as_str(), ada.email_verified_ms), ("h2", Some(60)), "the first verification counts");
 }

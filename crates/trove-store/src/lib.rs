@@ -227,6 +227,21 @@ pub trait StoreWrite: StoreRead {
     /// Changes a member's role (`Some`) or removes them (`None`), in one transaction that
     /// refuses to leave the organization without an owner.
     fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError>;
+    /// Stores a single-use token (its hash) of a user for `purpose` (`verify`, `reset`),
+    /// ending the user's earlier unused tokens of that purpose.
+    fn user_token_create(
+        &self,
+        user: i64,
+        purpose: &str,
+        hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Uses up a live token: its user, or `None` when unknown, used, expired or of another
+    /// purpose (in one transaction, so a token works once).
+    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError>;
+    /// Sets a user's password hash and/or marks the email verified (the first time counts).
+    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError>;
     /// Makes a team; `None` when the organization has one of that name.
     fn team_create(
         &self,

@@ -556,6 +556,9 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Unix ms.
     pub created_ms: i64,
+    /// When the user proved the email theirs (a verification or reset link); accounts made by
+    /// an administrator count as verified.
+    pub email_verified_ms: Option<i64>,
 }
 
 /// An organization: it owns vaults, has members, and issues API keys.

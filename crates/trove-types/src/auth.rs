@@ -466,6 +466,33 @@ pub struct RegisterRequest {
     pub password: String,
 }
 
+/// `POST /v1/auth/password-reset` and `POST /v1/auth/verify-email/resend`: an address to mail
+/// a link to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    /// The account's email.
+    pub email: String,
+}
+
+/// `POST /v1/auth/verify-email`: the token of a mailed verification link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The token from the link (`…#/verify?token=…`).
+    pub token: String,
+}
+
+/// `POST /v1/auth/password-reset/confirm`: a reset link's token and the new password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token from the link (`…#/reset?token=…`).
+    pub token: String,
+    /// The new password (at least `auth.password_min_length` characters).
+    pub password: String,
+}
+
 /// An account just registered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Registered {

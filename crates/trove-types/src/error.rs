@@ -140,6 +140,12 @@ pub enum Code {
     OrganizationNotFound,
     /// An API key id names no key of the organization.
     ApiKeyNotFound,
+    /// Mail could not be sent: the SMTP server is unreachable, refused, or TLS failed.
+    MailFailed,
+    /// A mailed link's token is unknown, used or expired.
+    InvalidToken,
+    /// The account's email is not verified yet (`auth.require_email_verification`).
+    EmailUnverified,
     /// A team id or name names no team of the organization.
     TeamNotFound,
     /// The organization already has a team of that name.
@@ -223,6 +229,9 @@ impl Code {
             Code::InvalidPassword => ("invalid_password", InvalidRequest, 400, 65),
             Code::OrganizationNotFound => ("organization_not_found", InvalidRequest, 404, 66),
             Code::ApiKeyNotFound => ("api_key_not_found", InvalidRequest, 404, 66),
+            Code::MailFailed => ("mail_failed", System, 502, 69),
+            Code::InvalidToken => ("invalid_token", InvalidRequest, 400, 65),
+            Code::EmailUnverified => ("email_unverified", Auth, 403, 77),
             Code::TeamNotFound => ("team_not_found", InvalidRequest, 404, 66),
             Code::TeamExists => ("team_exists", InvalidRequest, 409, 73),
             Code::GrantNotFound => ("grant_not_found", InvalidRequest, 404, 66),
@@ -331,6 +340,9 @@ mod tests {
             Code::InvalidPassword,
             Code::OrganizationNotFound,
             Code::ApiKeyNotFound,
+            Code::MailFailed,
+            Code::InvalidToken,
+            Code::EmailUnverified,
             Code::TeamNotFound,
             Code::TeamExists,
             Code::GrantNotFound,

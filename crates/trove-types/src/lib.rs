@@ -17,8 +17,9 @@ pub mod search;
 
 pub use auth::{
     Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreateTeam,
-    CreatedApiKey, GrantLevel, GrantRequest, LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken,
-    RegisterRequest, Registered, Role, SessionInfo, Team, TeamMember, VaultGrant,
+    CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, LoginRequest, LoginResponse, Me, Member, MintRequest,
+    MintedToken, PasswordResetConfirm, RegisterRequest, Registered, Role, SessionInfo, Team, TeamMember, TokenRequest,
+    VaultGrant,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,

@@ -89,7 +89,7 @@ fn workspace() -> tempfile::TempDir {
 fn the_web_page_in_a_browser() {
     let modules = playwright();
     let dir = workspace();
-    let s = Served::start(dir.path(), &[]);
+    let mut s = Served::start(dir.path(), &[]);
 
     // The page itself is public and revalidates with its ETag.
     let (status, html) = http(&s.addr, "GET", "/", None);
@@ -133,19 +133,7 @@ fn the_web_page_in_a_browser() {
         (j["status"] == "dead").then_some(j)
     });
 
-    let mut cmd = Command::new("node");
-    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/e2e.mjs"))
-        .env("TROVE_WEB_E2E", &modules)
-        .env("TROVE_URL", format!("http://{}/", s.addr))
-        .env("TROVE_EMAIL", EMAIL)
-        .env("TROVE_PASSWORD", PASSWORD)
-        .env("TROVE_DEAD_JOB", &dead)
-        .stdin(Stdio::null());
-    let out = cmd.output().expect("node runs (Node.js 20 is on the machine)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let found: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    eprintln!("browser findings: {found}");
+    let found = browser(&modules, &s.addr, &[("TROVE_DEAD_JOB", &dead)]);
 
     assert!(found["bad_login"].as_str().unwrap().contains("invalid_credentials"), "{found}");
     assert!(found["hits"].as_u64().unwrap() >= 1, "{found}");
@@ -185,10 +173,44 @@ fn the_web_page_in_a_browser() {
     assert!(revoked["actor"].as_str().unwrap().starts_with("session:ses_"), "{audit}");
     assert_eq!(revoked["target"], format!("key:{}", key["id"].as_str().unwrap()), "{audit}");
 
+    // The reset link the page asked for is in the server's log (the development mailer):
+    // following it in the browser sets a new password that then logs in.
+    assert!(found["reset_requested"].as_str().unwrap().contains("link to choose a new password"), "{found}");
+    let token = wait_for("the reset mail", || {
+        let logs = s.logs().join("\n");
+        let at = logs.rfind("#/reset?token=")? + "#/reset?token=".len();
+        let token: String = logs[at..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        Some(Value::String(token))
+    });
+    let reset = browser(&modules, &s.addr, &[("TROVE_PHASE", "reset"), ("TROVE_RESET_TOKEN", token.as_str().unwrap())]);
+    assert_eq!(reset["logged_in_after_reset"], true, "{reset}");
+    assert_eq!(reset["page_errors"], json!([]), "{reset}");
+    let (status, _) =
+        http(&s.addr, "POST", "/v1/auth/login", Some(&json!({"email": EMAIL, "password": PASSWORD}).to_string()));
+    assert_eq!(status, 401, "the old password no longer works");
+
     eprintln!(
         "first contentful paint of the login page: {} ms with the browser starting, {} ms warm",
         found["first_contentful_paint_ms"], found["warm_first_contentful_paint_ms"]
     );
+}
+
+/// Runs the browser script with the server's address and `extra` environment; its findings.
+fn browser(modules: &Path, addr: &str, extra: &[(&str, &str)]) -> Value {
+    let mut cmd = Command::new("node");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/e2e.mjs"))
+        .env("TROVE_WEB_E2E", modules)
+        .env("TROVE_URL", format!("http://{addr}/"))
+        .env("TROVE_EMAIL", EMAIL)
+        .env("TROVE_PASSWORD", PASSWORD)
+        .envs(extra.iter().copied())
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("node runs (Node.js 20 is on the machine)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let found: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    eprintln!("browser findings: {found}");
+    found
 }
 
 #[test]

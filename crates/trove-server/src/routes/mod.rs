@@ -2,6 +2,7 @@
 //! error-mapping extractors of [`crate::error`], makes one engine call through
 //! [`crate::blocking`], and returns the engine's answer as JSON.
 
+pub mod accounts;
 pub mod audit;
 pub mod documents;
 pub mod jobs;

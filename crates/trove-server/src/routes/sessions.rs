@@ -39,7 +39,7 @@ fn cookie(token: &str, max_age: u64) -> Option<HeaderValue> {
 }
 
 /// A `429` naming the limit, with `Retry-After`.
-fn limited(what: &str, setting: &str, wait: std::time::Duration) -> Response {
+pub(super) fn limited(what: &str, setting: &str, wait: std::time::Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let mut response =
         ApiError::new(Code::RateLimited, format!("too many {what} from this address; retry in {secs} s ({setting})"))
@@ -52,7 +52,7 @@ fn limited(what: &str, setting: &str, wait: std::time::Duration) -> Response {
 
 /// Appends the audit entry of an account event on a public route (acted by `user:<email>`),
 /// without holding up the answer.
-fn audit_account(
+pub(super) fn audit_account(
     state: &AppState,
     email: &str,
     ip: String,

@@ -278,6 +278,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX vault_grants_by_user ON vault_grants (user_id);
     CREATE INDEX vault_grants_by_team ON vault_grants (team_id);
     "#,
+    // 11: verified emails, and single-use tokens mailed to users (verification, password
+    // reset); accounts that exist already were made by administrators and count as verified.
+    r#"
+    ALTER TABLE users ADD COLUMN email_verified_ms INTEGER;
+    UPDATE users SET email_verified_ms = created_ms;
+    CREATE TABLE user_tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        purpose TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        used_ms INTEGER
+    );
+    CREATE INDEX user_tokens_user ON user_tokens (user_id, purpose);
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -1232,6 +1248,25 @@ impl StoreWrite for EmbeddedStore {
 
     fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
         self.s_membership_set(organization, user, role)
+    }
+
+    fn user_token_create(
+        &self,
+        user: i64,
+        purpose: &str,
+        hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.a_user_token_create(user, purpose, hash, now_ms, expires_ms)
+    }
+
+    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+        self.a_user_token_take(purpose, hash, now_ms)
+    }
+
+    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
+        self.a_user_update(user, password_hash, verified_ms)
     }
 
     fn team_create(

@@ -121,6 +121,12 @@ impl Served {
         }
     }
 
+    /// Everything the process has logged so far.
+    pub fn logs(&mut self) -> &[String] {
+        self.lines.extend(self.rx.try_iter());
+        &self.lines
+    }
+
     /// Waits for the process to exit; returns its status and everything it logged.
     pub fn wait(mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
         let started = Instant::now();
