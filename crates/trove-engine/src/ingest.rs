@@ -16,9 +16,12 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig};
+use trove_config::{AtlassianDeployment, AtlassianSite, ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig};
 use trove_embed::Embedder;
-use trove_ingest::{ChunkingOptions, GitOptions, GitSource, LocalFileOptions, LocalFileSource, Source, TokenCounter};
+use trove_ingest::{
+    ChunkingOptions, ConfluenceOptions, ConfluenceSource, Connection, Deployment, GitOptions, GitSource, JiraOptions,
+    JiraSource, LocalFileOptions, LocalFileSource, Source, TokenCounter,
+};
 use trove_store::{NewChunk, NewDocument, VaultId};
 use trove_types::IngestSummary;
 
@@ -300,6 +303,21 @@ impl Engine {
                 ca_file: g.ca_file.clone(),
                 timeout: Duration::from_secs(g.timeout_s),
                 key: format!("vaults.{vault}.sources.{name}"),
+            })?),
+            SourceConfig::Confluence(c) => Box::new(ConfluenceSource::new(ConfluenceOptions {
+                connection: connection(vault, name, c.site()),
+                space: c.space.clone(),
+                include_labels: c.include_labels.clone(),
+                exclude_labels: c.exclude_labels.clone(),
+                max_file_bytes: self.workspace.config.ingest.max_file_bytes,
+                page_size: trove_ingest::confluence::PAGE_SIZE,
+            })?),
+            SourceConfig::Jira(j) => Box::new(JiraSource::new(JiraOptions {
+                connection: connection(vault, name, j.site()),
+                project: j.project.clone(),
+                jql: j.jql.clone(),
+                max_file_bytes: self.workspace.config.ingest.max_file_bytes,
+                page_size: trove_ingest::jira::PAGE_SIZE,
             })?),
             SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
                 root: lf.path.clone(),
@@ -610,5 +628,26 @@ impl Engine {
         progress.advance(docs.len() as u64);
         progress.group_written(docs.len() as u64, chunks, started.elapsed());
         Ok(())
+    }
+}
+
+/// The site, credentials and HTTP settings of a `confluence` or `jira` source; the proxy comes
+/// from the environment.
+fn connection(vault: &str, name: &str, site: AtlassianSite<'_>) -> Connection {
+    Connection {
+        deployment: match site.deployment {
+            AtlassianDeployment::Cloud => Deployment::Cloud,
+            AtlassianDeployment::Datacenter => Deployment::DataCenter,
+        },
+        base_url: site.base_url.to_string(),
+        email: site.email.map(str::to_string),
+        api_token: site.api_token.map(str::to_string),
+        token: site.token.map(str::to_string),
+        timeout: Duration::from_secs(site.timeout_s),
+        requests_per_minute: site.requests_per_minute,
+        ca_file: site.ca_file.cloned(),
+        proxy: trove_http::proxy_from_env(site.base_url, |v| std::env::var(v).ok()),
+        max_retries: 5,
+        key: format!("vaults.{vault}.sources.{name}"),
     }
 }
