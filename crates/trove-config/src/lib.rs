@@ -25,8 +25,9 @@ pub use load::{
 };
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    AuthConfig, ChunkingConfig, Config, EmbedderConfig, EmbedderProvider, GitConfig, IngestConfig, JobsConfig,
-    LlmConfig, LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig,
-    LogFormat, MailConfig, MailTransport, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig,
-    SmtpTls, SourceConfig, StorageConfig, TlsConfig, VaultConfig,
+    AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig, EmbedderConfig,
+    EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmConfig, LlmEmbeddings, LlmModels,
+    LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat, MailConfig, MailTransport,
+    RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig, SmtpTls, SourceConfig, StorageConfig,
+    TlsConfig, VaultConfig,
 };

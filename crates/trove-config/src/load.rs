@@ -214,6 +214,16 @@ fn resolve_paths(config: &mut Config, root: &Path) {
                         *p = absolute(root, p);
                     }
                 }
+                SourceConfig::Confluence(c) => {
+                    if let Some(p) = &mut c.ca_file {
+                        *p = absolute(root, p);
+                    }
+                }
+                SourceConfig::Jira(j) => {
+                    if let Some(p) = &mut j.ca_file {
+                        *p = absolute(root, p);
+                    }
+                }
             }
         }
     }
@@ -519,6 +529,38 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                         }
                     }
                 }
+                SourceConfig::Confluence(c) => {
+                    let key = format!("vaults.{vname}.sources.{sname}");
+                    validate_remote(&key, &c.site())?;
+                    if !valid_key(&c.space) {
+                        return invalid(
+                            format!("{key}.space"),
+                            "a space key such as ENG (letters, digits, `_`, `-`, `~` for a personal space)".into(),
+                        );
+                    }
+                    if let Some(l) = c.include_labels.iter().chain(&c.exclude_labels).find(|l| l.trim().is_empty()) {
+                        return invalid(format!("{key}.include_labels"), format!("`{l}` is not a label name"));
+                    }
+                }
+                SourceConfig::Jira(j) => {
+                    let key = format!("vaults.{vname}.sources.{sname}");
+                    validate_remote(&key, &j.site())?;
+                    match (&j.project, &j.jql) {
+                        (Some(p), None) if !valid_key(p) => {
+                            return invalid(format!("{key}.project"), "a project key such as OPS".into());
+                        }
+                        (None, Some(q)) if q.trim().is_empty() => {
+                            return invalid(format!("{key}.jql"), "a JQL query such as `project = OPS`".into());
+                        }
+                        (Some(_), None) | (None, Some(_)) => {}
+                        _ => {
+                            return invalid(
+                                format!("{key}.project"),
+                                "set exactly one of `project` (a project key such as OPS) and `jql` (a query)".into(),
+                            );
+                        }
+                    }
+                }
                 SourceConfig::Localfile(lf) => {
                     let key = format!("vaults.{vname}.sources.{sname}.path");
                     if !lf.path.exists() {
@@ -543,6 +585,64 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The site, the credentials its deployment needs, the time limit and the CA file.
+fn validate_remote(key: &str, r: &crate::AtlassianSite<'_>) -> Result<(), ConfigError> {
+    let invalid = |name: &str, message: String| Err(ConfigError::Invalid { key: format!("{key}.{name}"), message });
+    let url = r.base_url.trim();
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(|h| h.trim_matches('/').is_empty()) {
+        return invalid(
+            "base_url",
+            format!("`{url}` is not an http:// or https:// URL: e.g. https://SITE.atlassian.net (Cloud)"),
+        );
+    }
+    let missing = |v: Option<&str>| v.is_none_or(|v| v.trim().is_empty());
+    match r.deployment {
+        crate::AtlassianDeployment::Cloud => {
+            if missing(r.email) {
+                return invalid("email", "is required on Cloud: the email of the Atlassian account".into());
+            }
+            if missing(r.api_token) {
+                return invalid(
+                    "api_token",
+                    "is required on Cloud: an API token of the account (id.atlassian.com > Security > API tokens),                      e.g. ${ATLASSIAN_API_TOKEN}"
+                        .into(),
+                );
+            }
+        }
+        crate::AtlassianDeployment::Datacenter => {
+            if missing(r.token) {
+                return invalid(
+                    "token",
+                    "is required on Data Center: a personal access token (Profile > Personal Access Tokens),                      e.g. ${ATLASSIAN_TOKEN}"
+                        .into(),
+                );
+            }
+        }
+    }
+    if r.timeout_s == 0 || r.timeout_s > 3600 {
+        return invalid("timeout_s", "between 1 and 3600 seconds".into());
+    }
+    if let Some(p) = r.ca_file
+        && !p.is_file()
+    {
+        return Err(ConfigError::BadPath {
+            key: format!("{key}.ca_file"),
+            path: p.clone(),
+            message: "file does not exist".into(),
+            fix: "point it at a PEM file of CA certificates (relative paths start at the workspace folder)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `key` looks like a Confluence space or JIRA project key.
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 255
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '~'))
 }
 
 /// Accepts a level name or a tracing filter directive such as `info,trove_store=debug`.
@@ -674,6 +774,62 @@ mod tests {
             let err = Ws::new(&format!("{GOOD}{yaml}")).load(&[]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn confluence_and_jira_sources_are_checked() {
+        let src = |extra: &str| format!("vaults:\n  kb:\n    sources:\n      wiki:\n{extra}");
+        let cloud = "        type: confluence\n        base_url: https://acme.atlassian.net\n        space: ENG\n        email: ada@acme.com\n        api_token: ${CONFLUENCE_API_TOKEN}\n";
+        let w = Ws::new(&src(cloud)).load(&[("CONFLUENCE_API_TOKEN", "s3cret")]).unwrap();
+        let SourceConfig::Confluence(c) = &w.config.vaults["kb"].sources["wiki"] else { panic!("confluence") };
+        assert_eq!(
+            (c.deployment, c.api_token.as_deref(), c.timeout_s),
+            (crate::AtlassianDeployment::Cloud, Some("s3cret"), 30)
+        );
+        assert!(!crate::redacted_yaml(&w.config).contains("s3cret"), "the API token is never printed");
+
+        let err = Ws::new(&src("        type: confluence\n        base_url: https://acme.atlassian.net\n        space: ENG\n        email: a@b.c\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.kb.sources.wiki.api_token"), "{err}");
+        let dc = "        type: confluence\n        deployment: datacenter\n        base_url: https://wiki.acme.com/confluence\n        space: ENG\n";
+        let err = Ws::new(&src(dc)).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.kb.sources.wiki.token") && err.contains("personal access token"), "{err}");
+        let w = Ws::new(&src(&format!("{dc}        token: ${{PAT}}\n        ca_file: docs\n")))
+            .load(&[("PAT", "pat-s3cret")]);
+        assert!(w.unwrap_err().to_string().contains("vaults.kb.sources.wiki.ca_file"));
+        let w = Ws::new(&src(&format!("{dc}        token: ${{PAT}}\n"))).load(&[("PAT", "pat-s3cret")]).unwrap();
+        assert!(!crate::redacted_yaml(&w.config).contains("pat-s3cret"), "the token is never printed");
+        let err = Ws::new(&src(&cloud.replace("https://acme.atlassian.net", "acme.atlassian.net")))
+            .load(&[("CONFLUENCE_API_TOKEN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vaults.kb.sources.wiki.base_url"), "{err}");
+        let err = Ws::new(&src(&cloud.replace("space: ENG", "space: 'E N G'")))
+            .load(&[("CONFLUENCE_API_TOKEN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vaults.kb.sources.wiki.space"), "{err}");
+        let err = Ws::new(&src(&format!("{cloud}        spaces: [ENG]\n")))
+            .load(&[("CONFLUENCE_API_TOKEN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spaces"), "{err}");
+
+        let jira = "        type: jira\n        base_url: https://acme.atlassian.net\n        email: ada@acme.com\n        api_token: t0ken\n";
+        let w = Ws::new(&src(&format!("{jira}        project: OPS\n"))).load(&[]).unwrap();
+        assert!(
+            matches!(&w.config.vaults["kb"].sources["wiki"], SourceConfig::Jira(j) if j.project.as_deref() == Some("OPS"))
+        );
+        Ws::new(&src(&format!("{jira}        jql: 'project = OPS AND labels = kb'\n"))).load(&[]).unwrap();
+        let err = Ws::new(&src(jira)).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("vaults.kb.sources.wiki.project") && err.contains("jql"), "{err}");
+        let err =
+            Ws::new(&src(&format!("{jira}        project: OPS\n        jql: x\n"))).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("exactly one"), "{err}");
+        let err = Ws::new(&src(&format!("{jira}        project: OPS\n        timeout_s: 0\n")))
+            .load(&[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vaults.kb.sources.wiki.timeout_s"), "{err}");
     }
 
     #[test]

@@ -619,6 +619,10 @@ pub enum SourceConfig {
     Localfile(LocalFileConfig),
     /// Files of one branch of a git repository, local or remote.
     Git(GitConfig),
+    /// The pages of one Confluence space (Cloud or Data Center).
+    Confluence(ConfluenceConfig),
+    /// The issues of a JIRA project or query (Cloud or Data Center).
+    Jira(JiraConfig),
 }
 
 impl SourceConfig {
@@ -627,6 +631,8 @@ impl SourceConfig {
         match self {
             SourceConfig::Localfile(_) => "localfile",
             SourceConfig::Git(_) => "git",
+            SourceConfig::Confluence(_) => "confluence",
+            SourceConfig::Jira(_) => "jira",
         }
     }
 }
@@ -670,6 +676,142 @@ pub struct GitConfig {
 fn default_git_timeout() -> u64 {
     300
 }
+
+/// Which Atlassian product line a `confluence` or `jira` source talks to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AtlassianDeployment {
+    /// Atlassian Cloud (`https://SITE.atlassian.net`): `email` + `api_token`.
+    #[default]
+    Cloud,
+    /// Data Center or Server on your own host: `token` (a personal access token).
+    Datacenter,
+}
+
+/// `type: confluence`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfluenceConfig {
+    /// `cloud` (default) or `datacenter`.
+    #[serde(default)]
+    pub deployment: AtlassianDeployment,
+    /// Cloud: `https://SITE.atlassian.net`; Data Center: the address with any context path
+    /// (`https://wiki.example.com/confluence`).
+    pub base_url: String,
+    /// The space's key (`ENG`).
+    pub space: String,
+    /// Cloud: the Atlassian account's email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Cloud: the account's API token, usually `${CONFLUENCE_API_TOKEN}` (never printed).
+    #[serde(default)]
+    pub api_token: Option<String>,
+    /// Data Center: a personal access token, usually `${CONFLUENCE_TOKEN}` (never printed).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Only pages with at least one of these labels; empty = every page.
+    #[serde(default)]
+    pub include_labels: Vec<String>,
+    /// Never pages with one of these labels.
+    #[serde(default)]
+    pub exclude_labels: Vec<String>,
+    /// Requests per minute Trove makes to the site; 0 = no limit.
+    #[serde(default)]
+    pub requests_per_minute: u32,
+    /// Seconds one request may take.
+    #[serde(default = "default_remote_timeout")]
+    pub timeout_s: u64,
+    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`, else
+    /// the built-in roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `type: jira`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// `cloud` (default) or `datacenter`.
+    #[serde(default)]
+    pub deployment: AtlassianDeployment,
+    /// Cloud: `https://SITE.atlassian.net`; Data Center: the address with any context path.
+    pub base_url: String,
+    /// A project's key (`OPS`): its issues. Exactly one of `project` and `jql`.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// A JQL query: its issues.
+    #[serde(default)]
+    pub jql: Option<String>,
+    /// Cloud: the Atlassian account's email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Cloud: the account's API token, usually `${JIRA_API_TOKEN}` (never printed).
+    #[serde(default)]
+    pub api_token: Option<String>,
+    /// Data Center: a personal access token, usually `${JIRA_TOKEN}` (never printed).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Requests per minute Trove makes to the site; 0 = no limit.
+    #[serde(default)]
+    pub requests_per_minute: u32,
+    /// Seconds one request may take.
+    #[serde(default = "default_remote_timeout")]
+    pub timeout_s: u64,
+    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`, else
+    /// the built-in roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_remote_timeout() -> u64 {
+    30
+}
+
+/// What `confluence` and `jira` sources share, borrowed: where the site is, how to log in, how
+/// fast and how long to ask. (No `Debug`: it holds secrets.)
+#[derive(Clone, Copy)]
+pub struct AtlassianSite<'a> {
+    /// Cloud or Data Center.
+    pub deployment: AtlassianDeployment,
+    /// The site's URL.
+    pub base_url: &'a str,
+    /// Cloud: the account's email.
+    pub email: Option<&'a str>,
+    /// Cloud: the account's API token.
+    pub api_token: Option<&'a str>,
+    /// Data Center: a personal access token.
+    pub token: Option<&'a str>,
+    /// Seconds one request may take.
+    pub timeout_s: u64,
+    /// Requests per minute; 0 = no limit.
+    pub requests_per_minute: u32,
+    /// A PEM bundle of certificate authorities.
+    pub ca_file: Option<&'a PathBuf>,
+}
+
+/// `site()` of the source configurations that have the shared keys (serde's `flatten` cannot
+/// be combined with `deny_unknown_fields`, so the keys are declared in each).
+macro_rules! atlassian_site {
+    ($($config:ty),*) => {$(
+        impl $config {
+            /// The site settings.
+            pub fn site(&self) -> AtlassianSite<'_> {
+                AtlassianSite {
+                    deployment: self.deployment,
+                    base_url: &self.base_url,
+                    email: self.email.as_deref(),
+                    api_token: self.api_token.as_deref(),
+                    token: self.token.as_deref(),
+                    timeout_s: self.timeout_s,
+                    requests_per_minute: self.requests_per_minute,
+                    ca_file: self.ca_file.as_ref(),
+                }
+            }
+        }
+    )*};
+}
+
+atlassian_site!(ConfluenceConfig, JiraConfig);
 
 /// `type: localfile`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

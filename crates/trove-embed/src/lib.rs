@@ -33,7 +33,8 @@ mod test_support;
 pub use batching::BatchingEmbedder;
 pub use error::EmbedError;
 pub use local::{LocalEmbedder, LocalOptions};
-pub use rest::{RestEmbedder, RestOptions, RestProtocol, proxy_from_env};
+pub use rest::{RestEmbedder, RestOptions, RestProtocol};
+pub use trove_http::proxy_from_env;
 
 /// Turns text into fixed-size vectors whose cosine similarity reflects similarity of meaning.
 ///

@@ -7,7 +7,7 @@
 //! not retried and say what to fix; a vector of another dimension than configured is an error
 //! before the caller writes anything. Client-side limits (requests and tokens per minute,
 //! requests in flight) keep Trove under the provider's quotas. The proxy comes from
-//! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` ([`proxy_from_env`]), trust from the
+//! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` ([`crate::proxy_from_env`]), trust from the
 //! built-in Mozilla roots or a CA bundle. The key is sent only in its header: it is absent from
 //! `Debug`, logs and error messages.
 //!
@@ -74,7 +74,7 @@ pub struct RestOptions {
     pub concurrency: u32,
     /// PEM bundle of CAs to trust instead of the built-in roots.
     pub ca_file: Option<PathBuf>,
-    /// Proxy URL (see [`proxy_from_env`]).
+    /// Proxy URL (see [`crate::proxy_from_env`]).
     pub proxy: Option<String>,
 }
 
@@ -89,39 +89,6 @@ impl std::fmt::Debug for RestOptions {
             .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
-}
-
-/// The proxy a request to `url` should use according to the environment (`var` looks a
-/// variable up): `HTTPS_PROXY` for https and `HTTP_PROXY` for http URLs (either case), else
-/// `ALL_PROXY`; none when the host matches `NO_PROXY` (`*`, a host name, or a domain suffix
-/// with or without a leading dot; a `:port` on an entry is ignored).
-pub fn proxy_from_env(url: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let get = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.trim().is_empty()));
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?.rsplit('@').next()?;
-    let host = if host.starts_with('[') {
-        host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or(host)
-    } else {
-        host.split(':').next().unwrap_or(host)
-    }
-    .to_ascii_lowercase();
-    if let Some(no_proxy) = get(&["NO_PROXY", "no_proxy"]) {
-        for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            if entry == "*" {
-                return None;
-            }
-            let entry = entry.split(':').next().unwrap_or(entry).trim_start_matches('.').to_ascii_lowercase();
-            if host == entry || host.ends_with(&format!(".{entry}")) {
-                return None;
-            }
-        }
-    }
-    let names: &[&str] = if scheme.eq_ignore_ascii_case("https") {
-        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-    } else {
-        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-    };
-    get(names)
 }
 
 /// Estimated tokens of `text`: one per three bytes, rounded up.
@@ -269,25 +236,8 @@ impl RestEmbedder {
                 opts.api_version.as_deref().unwrap_or("2024-10-21")
             ),
         };
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(path) = &opts.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                EmbedError::ProviderConfig(format!("cannot read llm.tls.ca_file {}: {e}", path.display()))
-            })?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(EmbedError::ProviderConfig(format!(
-                    "llm.tls.ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                )));
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
+        let tls =
+            trove_http::tls_config(opts.ca_file.as_deref(), "llm.tls.ca_file").map_err(EmbedError::ProviderConfig)?;
         let proxy = match &opts.proxy {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|e| {
                 EmbedError::ProviderConfig(format!("the proxy `{p}` (from HTTPS_PROXY/HTTP_PROXY) is not usable: {e}"))
@@ -298,7 +248,7 @@ impl RestEmbedder {
             .http_status_as_error(false)
             .timeout_global(Some(opts.timeout))
             .proxy(proxy)
-            .tls_config(tls.build())
+            .tls_config(tls)
             .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
             .build();
@@ -537,11 +487,9 @@ impl RestEmbedder {
         })
     }
 
-    /// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempt)].
+    /// Exponential backoff with full jitter.
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.opts.backoff_min.saturating_mul(1u32 << attempt.min(20)).min(self.opts.backoff_max);
-        let unit = f64::from(getrandom::u32().unwrap_or(u32::MAX / 2)) / f64::from(u32::MAX);
-        ceiling.mul_f64(unit)
+        trove_http::backoff_delay(self.opts.backoff_min, self.opts.backoff_max, attempt)
     }
 }
 
@@ -614,33 +562,6 @@ impl Embedder for RestEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
-    }
-
-    #[test]
-    fn proxy_follows_scheme_and_no_proxy() {
-        let vars = [
-            ("HTTPS_PROXY", "http://secure:3128"),
-            ("http_proxy", "http://plain:3128"),
-            ("NO_PROXY", "localhost,.internal.example, corp.example:8443"),
-        ];
-        assert_eq!(proxy_from_env("https://api.openai.com/v1", env(&vars)).as_deref(), Some("http://secure:3128"));
-        assert_eq!(proxy_from_env("http://ollama.lan:11434", env(&vars)).as_deref(), Some("http://plain:3128"));
-        assert_eq!(proxy_from_env("http://localhost:11434", env(&vars)), None);
-        assert_eq!(proxy_from_env("https://a.internal.example/v1", env(&vars)), None);
-        assert_eq!(proxy_from_env("https://internal.example/v1", env(&vars)), None);
-        assert_eq!(proxy_from_env("https://corp.example/v1", env(&vars)), None);
-        assert_eq!(proxy_from_env("https://notcorp.example/v1", env(&vars)).as_deref(), Some("http://secure:3128"));
-        assert_eq!(proxy_from_env("https://user:pw@localhost/v1", env(&vars)), None);
-        assert_eq!(
-            proxy_from_env("https://x.example", env(&[("ALL_PROXY", "http://all:1")])).as_deref(),
-            Some("http://all:1")
-        );
-        assert_eq!(proxy_from_env("https://x.example", env(&[("ALL_PROXY", "http://all:1"), ("no_proxy", "*")])), None);
-        assert_eq!(proxy_from_env("https://x.example", env(&[])), None);
-    }
 
     #[test]
     fn error_messages_are_extracted_from_json_bodies() {

@@ -16,9 +16,14 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use trove_config::{ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig, Workspace};
+use trove_config::{
+    AtlassianDeployment, AtlassianSite, ChunkingConfig, SourceConfig, UPLOAD_SOURCE, VaultConfig, Workspace,
+};
 use trove_embed::Embedder;
-use trove_ingest::{ChunkingOptions, GitOptions, GitSource, LocalFileOptions, LocalFileSource, Source, TokenCounter};
+use trove_ingest::{
+    ChunkingOptions, ConfluenceOptions, ConfluenceSource, Connection, Deployment, GitOptions, GitSource, JiraOptions,
+    JiraSource, LocalFileOptions, LocalFileSource, Source, TokenCounter,
+};
 use trove_store::{NewChunk, NewDocument, VaultId};
 use trove_types::IngestSummary;
 
@@ -312,6 +317,8 @@ impl Engine {
                     .ok_or_else(|| EngineError::Internal("a git source without git options".into()))?;
                 Box::new(GitSource::new(opts)?)
             }
+            SourceConfig::Confluence(c) => Box::new(confluence(&self.workspace, vault, name, c)?),
+            SourceConfig::Jira(j) => Box::new(jira(&self.workspace, vault, name, j)?),
             SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
                 root: lf.path.clone(),
                 include: lf.include.clone(),
@@ -621,5 +628,81 @@ impl Engine {
         progress.advance(docs.len() as u64);
         progress.group_written(docs.len() as u64, chunks, started.elapsed());
         Ok(())
+    }
+}
+
+/// The site, credentials and HTTP settings of a `confluence` or `jira` source; the proxy comes
+/// from the environment.
+fn confluence(
+    ws: &Workspace,
+    vault: &str,
+    name: &str,
+    c: &trove_config::ConfluenceConfig,
+) -> Result<ConfluenceSource, trove_ingest::IngestError> {
+    ConfluenceSource::new(ConfluenceOptions {
+        connection: connection(vault, name, c.site()),
+        space: c.space.clone(),
+        include_labels: c.include_labels.clone(),
+        exclude_labels: c.exclude_labels.clone(),
+        max_file_bytes: ws.config.ingest.max_file_bytes,
+        page_size: trove_ingest::confluence::PAGE_SIZE,
+    })
+}
+
+fn jira(
+    ws: &Workspace,
+    vault: &str,
+    name: &str,
+    j: &trove_config::JiraConfig,
+) -> Result<JiraSource, trove_ingest::IngestError> {
+    JiraSource::new(JiraOptions {
+        connection: connection(vault, name, j.site()),
+        project: j.project.clone(),
+        jql: j.jql.clone(),
+        max_file_bytes: ws.config.ingest.max_file_bytes,
+        page_size: trove_ingest::jira::PAGE_SIZE,
+    })
+}
+
+/// Checks a configured source answers as configured, reading no document and changing
+/// nothing (`trove doctor`): a folder can be listed; a git repository answers and has the
+/// branch (`git ls-remote` for a remote); a Confluence space or JIRA query is readable with
+/// the credentials. Says what it found.
+pub fn probe_source(ws: &Workspace, vault: &str, name: &str, config: &SourceConfig) -> Result<String, EngineError> {
+    Ok(match config {
+        SourceConfig::Localfile(lf) => {
+            let entries = std::fs::read_dir(&lf.path)
+                .map_err(|e| trove_ingest::IngestError::io(lf.path.display().to_string(), e))?;
+            format!("folder {} readable ({} entries at the top)", lf.path.display(), entries.count())
+        }
+        SourceConfig::Git(g) => {
+            let opts = git_options(ws, vault, name, config)
+                .ok_or_else(|| EngineError::Internal("a git source without git options".into()))?;
+            let git = GitSource::new(opts)?;
+            let commit = git.probe()?;
+            let branch = g.branch.clone().unwrap_or_else(|| "the default branch".into());
+            format!("{} answers; {branch} is at {}", git.display_repo(), &commit[..commit.len().min(10)])
+        }
+        SourceConfig::Confluence(c) => confluence(ws, vault, name, c)?.probe()?,
+        SourceConfig::Jira(j) => jira(ws, vault, name, j)?.probe()?,
+    })
+}
+
+fn connection(vault: &str, name: &str, site: AtlassianSite<'_>) -> Connection {
+    Connection {
+        deployment: match site.deployment {
+            AtlassianDeployment::Cloud => Deployment::Cloud,
+            AtlassianDeployment::Datacenter => Deployment::DataCenter,
+        },
+        base_url: site.base_url.to_string(),
+        email: site.email.map(str::to_string),
+        api_token: site.api_token.map(str::to_string),
+        token: site.token.map(str::to_string),
+        timeout: Duration::from_secs(site.timeout_s),
+        requests_per_minute: site.requests_per_minute,
+        ca_file: site.ca_file.cloned(),
+        proxy: trove_http::proxy_from_env(site.base_url, |v| std::env::var(v).ok()),
+        max_retries: 5,
+        key: format!("vaults.{vault}.sources.{name}"),
     }
 }

@@ -28,7 +28,7 @@ pub mod worker;
 pub use documents::MAX_DOCUMENT_LIMIT;
 pub use engine::{EmbedderSpec, Engine, OpenMode, rest_options};
 pub use error::{EngineError, StopReason};
-pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, git_options};
+pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, git_options, probe_source};
 pub use search::SearchRequest;
 
 /// The text a chunk is embedded as: its heading path (or its document's title when it has no

@@ -1,10 +1,12 @@
 //! The `sources` check: every configured source is reachable as configured, without reading
-//! or changing anything: a local folder can be listed; a git repository answers and has the
-//! branch (`git ls-remote` for a remote, so the mirror is untouched). A failure carries the
-//! source's own diagnosis: DNS, connection, TLS, credentials, unknown repository or branch.
+//! a document or changing anything ([`trove_engine::probe_source`]): a local folder can be
+//! listed; a git repository answers and has the branch (`git ls-remote` for a remote, so the
+//! mirror is untouched); a Confluence space or a JIRA query is readable with the credentials. A
+//! failure carries the source's own diagnosis: DNS, connection, TLS, credentials, permission,
+//! unknown repository, branch, space or project.
 
 use trove_config::{SourceConfig, Workspace};
-use trove_ingest::{GitSource, IngestError};
+use trove_ingest::IngestError;
 
 use super::{Outcome, Status, fail, ok, skip};
 
@@ -59,18 +61,14 @@ pub fn check(ws: &Workspace) -> Outcome {
 }
 
 fn probe(ws: &Workspace, vault: &str, source: &str, config: &SourceConfig) -> Result<String, IngestError> {
-    match config {
-        SourceConfig::Localfile(lf) => {
-            let entries = std::fs::read_dir(&lf.path).map_err(|e| IngestError::io(lf.path.display().to_string(), e))?;
-            Ok(format!("folder {} readable ({} entries at the top)", lf.path.display(), entries.count()))
-        }
-        SourceConfig::Git(_) => {
-            let opts = trove_engine::git_options(ws, vault, source, config)
-                .ok_or_else(|| IngestError::NotFound { uri: format!("{vault}.{source}") })?;
-            let branch = opts.branch.clone().unwrap_or_else(|| "the default branch".into());
-            let git = GitSource::new(opts)?;
-            let commit = git.probe()?;
-            Ok(format!("{} answers; {branch} is at {}", git.display_repo(), &commit[..commit.len().min(10)]))
-        }
-    }
+    trove_engine::probe_source(ws, vault, source, config).map_err(|e| match e {
+        trove_engine::EngineError::Ingest(inner) => inner,
+        other => IngestError::Remote {
+            remote: format!("{vault}.{source}"),
+            action: "check".into(),
+            detail: other.to_string(),
+            fix: format!("check vaults.{vault}.sources.{source}"),
+            code: trove_types::HasCode::code(&other),
+        },
+    })
 }

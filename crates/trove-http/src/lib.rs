@@ -1,0 +1,614 @@
+//! The blocking HTTP client of Trove's remote sources (Confluence, JIRA), on `ureq`.
+//!
+//! [`Client`] owns what goes wrong with a remote API so that sources only say what they ask
+//! for: every request has a time limit; connection errors, timeouts, bodies cut off mid-way and
+//! 5xx answers are retried with exponential backoff and full jitter, a bounded number of times;
+//! 429 and 503 honour `Retry-After` (seconds or an HTTP date, capped) and pause every request of
+//! the client, not just the one that got it; a requests-per-minute limit spaces requests out.
+//! The proxy comes from the environment ([`proxy_from_env`]), trust from the built-in Mozilla
+//! roots or a CA bundle (configured, else `SSL_CERT_FILE`). Credentials ([`Auth`]) travel only
+//! in the `Authorization` header: they are absent from `Debug`, logs and messages.
+//!
+//! Failures are [`HttpError`]s that say what to check, naming the configuration key: 401 the
+//! credentials, 403 the permission on the space or project, 404 the base URL or the key,
+//! DNS, TLS, time limits and dropped connections the network path. Their [`Code`] is
+//! `source_refused` (fix the configuration; a job does not retry) or `source_unreachable`
+//! (the network or the server; a job retries).
+//!
+//! ```no_run
+//! use trove_http::{Auth, Client, ClientOptions};
+//! let mut opts = ClientOptions::new("Confluence", "https://acme.atlassian.net", "vaults.kb.sources.wiki");
+//! opts.auth = Auth::Basic { user: "ada@acme.com".into(), secret: "api-token".into() };
+//! let client = Client::new(opts)?;
+//! let spaces: serde_json::Value = client.get_json("/wiki/api/v2/spaces", &[("keys", "ENG")])?;
+//! # Ok::<(), trove_http::HttpError>(())
+//! ```
+
+mod limiter;
+mod proxy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use trove_types::{Code, HasCode};
+
+use crate::limiter::Limiter;
+pub use crate::proxy::proxy_from_env;
+
+/// The most bytes of an answer read (a page of 250 wiki pages with bodies stays well below).
+const MAX_BODY: u64 = 64 * 1024 * 1024;
+/// The most bytes of an error answer read.
+const MAX_ERROR_BODY: u64 = 16 * 1024;
+
+/// How requests authenticate.
+#[derive(Clone, Default)]
+pub enum Auth {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// HTTP basic: a user (Atlassian Cloud: the account's email) and a secret (an API token).
+    Basic {
+        /// The user name or email.
+        user: String,
+        /// The password or API token.
+        secret: String,
+    },
+    /// `Authorization: Bearer` (Atlassian Data Center: a personal access token).
+    Bearer(String),
+}
+
+impl Auth {
+    fn header(&self) -> Option<String> {
+        match self {
+            Auth::None => None,
+            Auth::Basic { user, secret } => {
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"))))
+            }
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+        }
+    }
+
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Auth::None => None,
+            Auth::Basic { secret, .. } | Auth::Bearer(secret) => Some(secret),
+        }
+    }
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Basic { user, .. } => f.debug_struct("Basic").field("user", user).field("secret", &"***").finish(),
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+/// What to tell the user for the answers whose fix depends on the source (filled in by it,
+/// naming its configuration keys).
+#[derive(Debug, Clone)]
+pub struct Hints {
+    /// After a 401.
+    pub unauthorized: String,
+    /// After a 403.
+    pub forbidden: String,
+    /// After a 404.
+    pub not_found: String,
+    /// After another 4xx (a query the server rejects).
+    pub rejected: String,
+}
+
+/// Everything a [`Client`] needs.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The service's name in messages (`Confluence`, `JIRA`).
+    pub service: String,
+    /// The API's base URL (scheme, host, optional path), without a trailing slash.
+    pub base_url: String,
+    /// Credentials.
+    pub auth: Auth,
+    /// Time limit of one request, connecting and reading the answer included.
+    pub timeout: Duration,
+    /// Retries after the first attempt (on connection errors, timeouts, 429 and 5xx).
+    pub max_retries: u32,
+    /// First backoff delay; doubles per retry up to `backoff_max`, with full jitter.
+    pub backoff_min: Duration,
+    /// Longest backoff delay.
+    pub backoff_max: Duration,
+    /// Longest wait a `Retry-After` may impose; longer ones are cut to it.
+    pub retry_after_max: Duration,
+    /// Requests per minute; 0 = no limit.
+    pub requests_per_minute: u32,
+    /// A PEM bundle of CAs to trust instead of the built-in roots; when `None`, the file
+    /// `SSL_CERT_FILE` names, if set.
+    pub ca_file: Option<PathBuf>,
+    /// A proxy URL (see [`proxy_from_env`]).
+    pub proxy: Option<String>,
+    /// The configuration key of the source, for messages (`vaults.kb.sources.wiki`).
+    pub key: String,
+    /// Source-specific fixes.
+    pub hints: Hints,
+}
+
+impl ClientOptions {
+    /// Options with the defaults: 30 s per request, 5 retries from 0.5 s to 30 s, Retry-After
+    /// capped at 120 s, no rate limit, no credentials, no proxy.
+    pub fn new(service: &str, base_url: &str, key: &str) -> ClientOptions {
+        ClientOptions {
+            service: service.to_string(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            auth: Auth::None,
+            timeout: Duration::from_secs(30),
+            max_retries: 5,
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            retry_after_max: Duration::from_secs(120),
+            requests_per_minute: 0,
+            ca_file: None,
+            proxy: None,
+            key: key.to_string(),
+            hints: Hints {
+                unauthorized: format!("the server refused the credentials: check those of {key}"),
+                forbidden: format!("the credentials of {key} lack permission for this"),
+                not_found: format!("nothing there: check {key}.base_url"),
+                rejected: format!("the server rejected the request: check {key}"),
+            },
+        }
+    }
+}
+
+/// What kind of failure an [`HttpError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 401: the credentials.
+    Unauthorized,
+    /// 403: a permission.
+    Forbidden,
+    /// 404: the URL or a key.
+    NotFound,
+    /// Another 4xx, or a redirect: the request.
+    Rejected,
+    /// 429 until the retries ran out.
+    Throttled,
+    /// 5xx until the retries ran out.
+    Server,
+    /// DNS, TLS, connection refused or reset, time limit, an answer cut off.
+    Network,
+    /// A 2xx whose body is not the JSON expected.
+    BadAnswer,
+    /// The client cannot be built (CA file, proxy URL).
+    Config,
+}
+
+/// A request that failed, with what to check.
+#[derive(Debug, thiserror::Error)]
+#[error("{service} {method} {url} failed: {detail}; {fix}")]
+pub struct HttpError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// The service's name.
+    pub service: String,
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The URL, without the query string (which may hold user data).
+    pub url: String,
+    /// The HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    /// What the server or the network said (credentials removed, cut to a readable length).
+    pub detail: String,
+    /// What to check or change.
+    pub fix: String,
+}
+
+impl HasCode for HttpError {
+    fn code(&self) -> Code {
+        match self.kind {
+            ErrorKind::Unauthorized
+            | ErrorKind::Forbidden
+            | ErrorKind::NotFound
+            | ErrorKind::Rejected
+            | ErrorKind::BadAnswer
+            | ErrorKind::Config => Code::SourceRefused,
+            ErrorKind::Throttled | ErrorKind::Server | ErrorKind::Network => Code::SourceUnreachable,
+        }
+    }
+}
+
+/// The TLS settings for a CA bundle (`None`: the built-in Mozilla roots); `key` names the
+/// setting in messages.
+pub fn tls_config(ca_file: Option<&Path>, key: &str) -> Result<ureq::tls::TlsConfig, String> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {key} {}: {e}", path.display()))?;
+        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(format!("{key} {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+        }
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    Ok(tls.build())
+}
+
+/// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempt)].
+pub fn backoff_delay(min: Duration, max: Duration, attempt: u32) -> Duration {
+    let ceiling = min.saturating_mul(1u32 << attempt.min(20)).min(max);
+    let unit = f64::from(getrandom::u32().unwrap_or(u32::MAX / 2)) / f64::from(u32::MAX);
+    ceiling.mul_f64(unit)
+}
+
+/// The wait a `Retry-After` value asks for: delay seconds, or an HTTP date (a date already
+/// past is no wait).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// Worth retrying, after the server's `Retry-After` when it sent one.
+    Retry(Box<HttpError>, Option<Duration>),
+    /// Retrying cannot help.
+    Fatal(Box<HttpError>),
+}
+
+/// A blocking client of one remote API; see the module documentation. Clones share the
+/// connection pool and the rate limit.
+#[derive(Clone)]
+pub struct Client {
+    opts: Arc<ClientOptions>,
+    agent: ureq::Agent,
+    limiter: Arc<Limiter>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("opts", &self.opts).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Prepares the client (reads the CA bundle); makes no request.
+    pub fn new(opts: ClientOptions) -> Result<Client, HttpError> {
+        let config_error = |detail: String, fix: String| HttpError {
+            kind: ErrorKind::Config,
+            service: opts.service.clone(),
+            method: "GET",
+            url: opts.base_url.clone(),
+            status: None,
+            detail,
+            fix,
+        };
+        let (ca_file, ca_key) = match &opts.ca_file {
+            Some(path) => (Some(path.clone()), format!("{}.ca_file", opts.key)),
+            None => (std::env::var_os("SSL_CERT_FILE").map(PathBuf::from), "SSL_CERT_FILE".to_string()),
+        };
+        let tls = tls_config(ca_file.as_deref(), &ca_key)
+            .map_err(|e| config_error(e, format!("point {ca_key} at a PEM file of CA certificates, or remove it")))?;
+        let proxy = match &opts.proxy {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| {
+                config_error(
+                    format!("the proxy `{p}` is not usable: {e}"),
+                    "fix HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, or exclude the host with NO_PROXY".into(),
+                )
+            })?),
+            None => None,
+        };
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(opts.timeout))
+            .proxy(proxy)
+            .tls_config(tls)
+            .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .build();
+        Ok(Client {
+            agent: ureq::Agent::new_with_config(config),
+            limiter: Arc::new(Limiter::new(opts.requests_per_minute)),
+            opts: Arc::new(opts),
+        })
+    }
+
+    /// The base URL followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.opts.base_url)
+    }
+
+    /// `GET base_url + path` with the query pairs (percent-encoded), parsed as `T`.
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, HttpError> {
+        let bytes = self.execute("GET", path, query, None)?;
+        self.parse("GET", path, &bytes)
+    }
+
+    /// `POST base_url + path` with a JSON body, the answer parsed as `T`.
+    pub fn post_json<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, HttpError> {
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        let bytes = self.execute("POST", path, &[], Some(&body))?;
+        self.parse("POST", path, &bytes)
+    }
+
+    fn parse<T: DeserializeOwned>(&self, method: &'static str, path: &str, bytes: &[u8]) -> Result<T, HttpError> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            let key = &self.opts.key;
+            self.error(
+                ErrorKind::BadAnswer,
+                method,
+                path,
+                Some(200),
+                format!("the answer is not the JSON expected: {e}"),
+                format!("check that {key}.base_url points at {} (and {key}.deployment)", self.opts.service),
+            )
+        })
+    }
+
+    fn error(
+        &self,
+        kind: ErrorKind,
+        method: &'static str,
+        path: &str,
+        status: Option<u16>,
+        detail: String,
+        fix: String,
+    ) -> HttpError {
+        HttpError {
+            kind,
+            service: self.opts.service.clone(),
+            method,
+            url: self.url(path),
+            status,
+            detail: self.clean(&detail),
+            fix,
+        }
+    }
+
+    /// `detail` without the secret, cut to a readable length.
+    fn clean(&self, detail: &str) -> String {
+        let mut d = detail.trim().to_string();
+        if let Some(secret) = self.opts.auth.secret().filter(|s| s.len() >= 4) {
+            d = d.replace(secret, "***");
+        }
+        if d.len() > 300 {
+            let mut end = 300;
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            d.truncate(end);
+            d.push('…');
+        }
+        if d.is_empty() { "no details".into() } else { d }
+    }
+
+    /// One request with retries; the answer's bytes.
+    fn execute(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, HttpError> {
+        let max = self.opts.max_retries;
+        for attempt in 0..=max {
+            self.limiter.acquire();
+            let (error, retry_after) = match self.attempt(method, path, query, body) {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::Fatal(e)) => return Err(*e),
+                Err(Failure::Retry(e, retry_after)) => (*e, retry_after),
+            };
+            if attempt == max {
+                let mut error = error;
+                error.detail = format!("{} (after {} attempts)", error.detail, max + 1);
+                return Err(error);
+            }
+            let delay = match retry_after {
+                Some(wait) => {
+                    let wait = wait.min(self.opts.retry_after_max);
+                    // Every request of this client waits, not only this one.
+                    self.limiter.pause(wait);
+                    wait
+                }
+                None => {
+                    let wait = backoff_delay(self.opts.backoff_min, self.opts.backoff_max, attempt);
+                    std::thread::sleep(wait);
+                    wait
+                }
+            };
+            tracing::warn!(
+                service = %self.opts.service,
+                url = %error.url,
+                attempt = attempt + 1,
+                delay_ms = delay.as_millis() as u64,
+                "request failed, retrying: {}",
+                error.detail
+            );
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    fn attempt(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Failure> {
+        let url = self.url(path);
+        let auth = self.opts.auth.header();
+        let sent = match body {
+            Some(body) => {
+                let mut request = self.agent.post(&url).query_pairs(query.iter().copied());
+                request = request.header("Content-Type", "application/json").header("Accept", "application/json");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(body)
+            }
+            None => {
+                let mut request = self.agent.get(&url).query_pairs(query.iter().copied());
+                request = request.header("Accept", "application/json");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+        };
+        let mut response = sent.map_err(|e| self.transport_failure(method, path, e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
+                let failure = self.transport_failure(method, path, e);
+                match failure {
+                    Failure::Retry(mut e, _) => {
+                        e.detail = format!("the answer was cut off: {}", e.detail);
+                        Failure::Retry(e, None)
+                    }
+                    fatal => fatal,
+                }
+            });
+        }
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let location = header("location");
+        let text = response.body_mut().with_config().limit(MAX_ERROR_BODY).read_to_string().unwrap_or_default();
+        let detail = format!("HTTP {status}: {}", error_message(&text));
+        let key = &self.opts.key;
+        let hints = &self.opts.hints;
+        let fatal = |kind: ErrorKind, fix: String| {
+            Failure::Fatal(Box::new(self.error(kind, method, path, Some(status), detail.clone(), fix)))
+        };
+        Err(match status {
+            401 => fatal(ErrorKind::Unauthorized, hints.unauthorized.clone()),
+            403 => fatal(ErrorKind::Forbidden, hints.forbidden.clone()),
+            404 => fatal(ErrorKind::NotFound, hints.not_found.clone()),
+            429 => Failure::Retry(
+                Box::new(self.error(
+                    ErrorKind::Throttled,
+                    method,
+                    path,
+                    Some(status),
+                    detail.clone(),
+                    format!(
+                        "the server keeps limiting the request rate: lower {key}.requests_per_minute or sync later"
+                    ),
+                )),
+                retry_after,
+            ),
+            408 | 500..=599 => Failure::Retry(
+                Box::new(self.error(
+                    ErrorKind::Server,
+                    method,
+                    path,
+                    Some(status),
+                    detail.clone(),
+                    format!(
+                        "{} is failing or overloaded: try again later (a sync job retries by itself)",
+                        self.opts.service
+                    ),
+                )),
+                retry_after,
+            ),
+            300..=399 => fatal(
+                ErrorKind::Rejected,
+                format!(
+                    "the server redirects to {}: set {key}.base_url to the address it names",
+                    location.as_deref().unwrap_or("another address")
+                ),
+            ),
+            _ => fatal(ErrorKind::Rejected, hints.rejected.clone()),
+        })
+    }
+
+    fn transport_failure(&self, method: &'static str, path: &str, e: ureq::Error) -> Failure {
+        let key = &self.opts.key;
+        let network = |detail: String, fix: String| self.error(ErrorKind::Network, method, path, None, detail, fix);
+        let path_fix = || {
+            format!("check the network path to {} (connection, proxy, firewall) and {key}.base_url", self.opts.service)
+        };
+        // A refused certificate often arrives as an I/O error carrying rustls' error.
+        let tls = match &e {
+            ureq::Error::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
+            _ => false,
+        };
+        if tls {
+            return Failure::Fatal(Box::new(network(
+                format!("TLS failed: {e}"),
+                format!(
+                    "the server's certificate is not trusted: set {key}.ca_file (or SSL_CERT_FILE) to the PEM bundle of your CA"
+                ),
+            )));
+        }
+        Failure::Retry(
+            Box::new(match &e {
+                ureq::Error::Timeout(_) => network(
+                    format!("no answer within {} s", self.opts.timeout.as_secs_f64()),
+                    format!("{}, or raise {key}.timeout_s", path_fix()),
+                ),
+                ureq::Error::HostNotFound => network(
+                    "the host name does not resolve (DNS)".into(),
+                    format!("check {key}.base_url, DNS and any proxy (HTTPS_PROXY)"),
+                ),
+                ureq::Error::Io(io) => network(format!("connection failed: {io}"), path_fix()),
+                ureq::Error::ConnectionFailed => network("connection failed".into(), path_fix()),
+                ureq::Error::Protocol(p) => network(format!("the answer was not valid HTTP: {p}"), path_fix()),
+                other => {
+                    return Failure::Fatal(Box::new(self.error(
+                        ErrorKind::Rejected,
+                        method,
+                        path,
+                        None,
+                        other.to_string(),
+                        format!("check {key}.base_url and the proxy variables"),
+                    )));
+                }
+            }),
+            None,
+        )
+    }
+}
+
+/// The human part of an error body: JIRA's `errorMessages` (and `errors`), Confluence's
+/// `message` or `errors[].title`, else the text itself.
+pub fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else { return body.trim().to_string() };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(list) = v.get("errorMessages").and_then(|m| m.as_array()) {
+        parts.extend(list.iter().filter_map(|m| m.as_str()).map(str::to_string));
+    }
+    match v.get("errors") {
+        Some(serde_json::Value::Object(map)) => {
+            parts.extend(map.iter().map(|(k, m)| format!("{k}: {}", m.as_str().unwrap_or_default())));
+        }
+        Some(serde_json::Value::Array(list)) => parts.extend(list.iter().filter_map(|e| {
+            let title = e.get("title").and_then(|t| t.as_str())?;
+            Some(match e.get("detail").and_then(|d| d.as_str()) {
+                Some(d) if !d.is_empty() => format!("{title}: {d}"),
+                _ => title.to_string(),
+            })
+        })),
+        _ => {}
+    }
+    if parts.is_empty()
+        && let Some(m) = v.get("message").or_else(|| v.pointer("/error/message")).and_then(|m| m.as_str())
+    {
+        parts.push(m.to_string());
+    }
+    if parts.is_empty() { body.trim().to_string() } else { parts.join("; ") }
+}
+
+#[cfg(test)]
+mod tests;

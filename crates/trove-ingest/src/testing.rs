@@ -1,0 +1,561 @@
+//! Fake Confluence and JIRA servers for tests (feature `testing`), on
+//! [`trove_http::testing::MockServer`] (`127.0.0.1:0`). They answer the requests the sources
+//! make in the shapes of Atlassian's published REST documentation: Confluence Cloud v2
+//! (cursor in `_links.next` and the `Link` header, `version.number`, `parentId`, `body.storage`,
+//! `labels.results`) and Data Center v1 (`start`/`limit`/`size`, `_links.next`, `expand`ed
+//! `version.by`, `ancestors`, `metadata.labels`); JIRA Cloud v3 (`POST /rest/api/3/search/jql`
+//! with `nextPageToken`, descriptions and comments in the Atlassian Document Format) and Data
+//! Center v2 (`GET /rest/api/2/search` with `startAt`/`total`, wiki text). They check the
+//! credentials (401 otherwise), and a test can queue failures for a path ([`Faults`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+pub use trove_http::testing::{MockServer, Reply, Request};
+
+use crate::atlassian::{Connection, Deployment};
+
+/// The Cloud account's email the fakes accept.
+pub const EMAIL: &str = "ada@example.com";
+/// The Cloud API token the fakes accept.
+pub const API_TOKEN: &str = "cloud-api-token";
+/// The Data Center personal access token the fakes accept.
+pub const PAT: &str = "dc-personal-token";
+
+/// A connection to a fake at `url` with the credentials it accepts, 5 s per request and two
+/// retries; `key` names the source in messages.
+pub fn connection(url: &str, deployment: Deployment, key: &str) -> Connection {
+    Connection {
+        deployment,
+        base_url: url.to_string(),
+        email: Some(EMAIL.into()),
+        api_token: Some(API_TOKEN.into()),
+        token: Some(PAT.into()),
+        timeout: std::time::Duration::from_secs(5),
+        requests_per_minute: 0,
+        ca_file: None,
+        proxy: None,
+        max_retries: 2,
+        key: key.to_string(),
+    }
+}
+
+/// Failures to answer instead of the normal reply, each once, to the first request whose path
+/// starts with its prefix.
+#[derive(Debug, Default, Clone)]
+pub struct Faults(Arc<Mutex<VecDeque<(String, Reply)>>>);
+
+impl Faults {
+    /// Queues `reply` for the next request under `path_prefix`.
+    pub fn push(&self, path_prefix: &str, reply: Reply) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push_back((path_prefix.into(), reply));
+    }
+
+    fn take(&self, path: &str) -> Option<Reply> {
+        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let i = q.iter().position(|(p, _)| path.starts_with(p.as_str()))?;
+        q.remove(i).map(|(_, r)| r)
+    }
+}
+
+/// Whether the request carries the credentials of `deployment`; a 401 in the product's shape
+/// otherwise.
+fn check_auth(deployment: Deployment, r: &Request) -> Option<Reply> {
+    let expected = match deployment {
+        Deployment::Cloud => {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}:{API_TOKEN}")))
+        }
+        Deployment::DataCenter => format!("Bearer {PAT}"),
+    };
+    (r.header("authorization") != Some(expected.as_str())).then(|| {
+        Reply::json(401, &json!({"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}, "message": "Unauthorized"}))
+    })
+}
+
+/// The `start` and `limit` query values.
+fn window(r: &Request, start: &str, limit: &str, default: usize) -> (usize, usize) {
+    let from = r.param(start).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let size = r.param(limit).and_then(|s| s.parse().ok()).unwrap_or(default).max(1);
+    (from, size)
+}
+
+/// An opaque cursor for an offset, as Atlassian's look.
+fn cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn offset(cursor: &str) -> usize {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A page of the fake wiki.
+#[derive(Debug, Clone)]
+pub struct WikiPage {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its parent's id.
+    pub parent: Option<String>,
+    /// Its version number.
+    pub version: u64,
+    /// Its storage-format body.
+    pub body: String,
+    /// Its labels.
+    pub labels: Vec<String>,
+}
+
+impl WikiPage {
+    /// A page at version 1 without labels.
+    pub fn new(id: &str, title: &str, parent: Option<&str>, body: &str) -> WikiPage {
+        WikiPage {
+            id: id.into(),
+            title: title.into(),
+            parent: parent.map(str::to_string),
+            version: 1,
+            body: body.into(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+struct Wiki {
+    deployment: Deployment,
+    space: String,
+    base: String,
+    pages: BTreeMap<String, WikiPage>,
+}
+
+/// A fake Confluence (Cloud or Data Center) with one space, `ENG`.
+pub struct FakeConfluence {
+    /// The server.
+    pub server: MockServer,
+    /// Failures to inject.
+    pub faults: Faults,
+    wiki: Arc<Mutex<Wiki>>,
+}
+
+/// The fake Cloud space's id.
+const SPACE_ID: &str = "98305";
+
+impl FakeConfluence {
+    /// Starts a fake with space `ENG` and no page.
+    pub fn start(deployment: Deployment) -> FakeConfluence {
+        let wiki =
+            Arc::new(Mutex::new(Wiki { deployment, space: "ENG".into(), base: String::new(), pages: BTreeMap::new() }));
+        let faults = Faults::default();
+        let (w, f) = (wiki.clone(), faults.clone());
+        let server = MockServer::start(move |r| {
+            if let Some(reply) = f.take(&r.path) {
+                return reply;
+            }
+            let wiki = w.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(refused) = check_auth(wiki.deployment, r) {
+                return refused;
+            }
+            match wiki.deployment {
+                Deployment::Cloud => wiki.cloud(r),
+                Deployment::DataCenter => wiki.datacenter(r),
+            }
+        });
+        wiki.lock().unwrap_or_else(|e| e.into_inner()).base = server.url();
+        FakeConfluence { server, faults, wiki }
+    }
+
+    /// The site's URL (what `base_url` should be).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Adds or replaces a page as it is.
+    pub fn put(&self, page: WikiPage) {
+        self.wiki.lock().unwrap_or_else(|e| e.into_inner()).pages.insert(page.id.clone(), page);
+    }
+
+    /// Edits a page: a new body and the next version.
+    pub fn edit(&self, id: &str, body: &str) {
+        let mut w = self.wiki.lock().unwrap_or_else(|e| e.into_inner());
+        let page = w.pages.get_mut(id).expect("a page of the fake");
+        page.body = body.into();
+        page.version += 1;
+    }
+
+    /// Moves a page under another parent (Confluence keeps its version).
+    pub fn move_to(&self, id: &str, parent: &str) {
+        let mut w = self.wiki.lock().unwrap_or_else(|e| e.into_inner());
+        w.pages.get_mut(id).expect("a page of the fake").parent = Some(parent.into());
+    }
+
+    /// Deletes a page.
+    pub fn remove(&self, id: &str) {
+        self.wiki.lock().unwrap_or_else(|e| e.into_inner()).pages.remove(id);
+    }
+}
+
+impl Wiki {
+    fn labels(page: &WikiPage) -> Value {
+        json!({
+            "results": page.labels.iter().enumerate().map(|(i, l)| json!({"id": format!("{i}"), "name": l, "prefix": "global"})).collect::<Vec<_>>(),
+            "meta": {"hasMore": false, "cursor": null},
+            "_links": {}
+        })
+    }
+
+    fn ancestors(&self, page: &WikiPage) -> Vec<&WikiPage> {
+        let mut chain = Vec::new();
+        let mut at = page.parent.as_deref();
+        while let Some(p) = at.and_then(|id| self.pages.get(id)) {
+            chain.push(p);
+            at = p.parent.as_deref();
+        }
+        chain.reverse();
+        chain
+    }
+
+    fn cloud_page(&self, page: &WikiPage, body: bool, labels: bool) -> Value {
+        let mut v = json!({
+            "id": page.id, "status": "current", "title": page.title, "spaceId": SPACE_ID,
+            "parentId": page.parent, "parentType": page.parent.as_ref().map(|_| "page"),
+            "position": 0, "authorId": "557058:ada", "ownerId": "557058:ada",
+            "createdAt": "2024-01-02T03:04:05.000Z",
+            "version": {"createdAt": format!("2024-02-{:02}T10:00:00.000Z", page.version.min(28)),
+                        "message": "", "number": page.version, "minorEdit": false, "authorId": "557058:ada"},
+            "_links": {"webui": format!("/spaces/{}/pages/{}/{}", self.space, page.id, page.title.replace(' ', "+")),
+                       "editui": format!("/pages/resumedraft.action?draftId={}", page.id), "tinyui": "/x/AbC"}
+        });
+        if body {
+            v["body"] = json!({"storage": {"representation": "storage", "value": page.body}});
+        }
+        if labels {
+            v["labels"] = Wiki::labels(page);
+        }
+        v
+    }
+
+    fn cloud(&self, r: &Request) -> Reply {
+        let base = format!("{}/wiki", self.base);
+        let segments: Vec<&str> = r.path.trim_start_matches("/wiki/api/v2/").split('/').collect();
+        match (r.path.starts_with("/wiki/api/v2/"), segments.as_slice()) {
+            (true, ["spaces"]) => {
+                let hit = r.param("keys") == Some(self.space.as_str());
+                let results: Vec<Value> = if hit {
+                    vec![json!({"id": SPACE_ID, "key": self.space, "name": "Engineering", "type": "global",
+                                "status": "current", "homepageId": "1", "_links": {"webui": format!("/spaces/{}", self.space)}})]
+                } else {
+                    Vec::new()
+                };
+                Reply::json(200, &json!({"results": results, "_links": {"base": base}}))
+            }
+            (true, ["spaces", SPACE_ID, "pages"]) => {
+                let (from, size) = (r.param("cursor").map(offset).unwrap_or(0), window(r, "", "limit", 25).1);
+                let all: Vec<&WikiPage> = self.pages.values().collect();
+                let slice: Vec<Value> =
+                    all.iter().skip(from).take(size).map(|p| self.cloud_page(p, false, false)).collect();
+                let mut links = json!({"base": base});
+                let mut reply_headers = Vec::new();
+                if from + size < all.len() {
+                    let next =
+                        format!("/wiki/api/v2/spaces/{SPACE_ID}/pages?limit={size}&cursor={}", cursor(from + size));
+                    reply_headers.push(format!("<{next}>; rel=\"next\", <{base}>; rel=\"base\""));
+                    links["next"] = next.into();
+                }
+                let mut reply = Reply::json(200, &json!({"results": slice, "_links": links}));
+                for link in reply_headers {
+                    reply = reply.header("Link", &link);
+                }
+                reply
+            }
+            (true, ["pages", id]) => match self.pages.get(*id) {
+                Some(p) => {
+                    let mut v = self.cloud_page(p, r.param("body-format") == Some("storage"), true);
+                    v["_links"]["base"] = base.into();
+                    Reply::json(200, &v)
+                }
+                None => not_found_v2(),
+            },
+            (true, ["pages", id, "labels"]) => match self.pages.get(*id) {
+                Some(p) => Reply::json(200, &Wiki::labels(p)),
+                None => not_found_v2(),
+            },
+            _ => not_found_v2(),
+        }
+    }
+
+    fn dc_page(&self, page: &WikiPage, body: bool) -> Value {
+        let ancestors: Vec<Value> = self
+            .ancestors(page)
+            .iter()
+            .map(|a| json!({"id": a.id, "type": "page", "status": "current", "title": a.title}))
+            .collect();
+        let mut v = json!({
+            "id": page.id, "type": "page", "status": "current", "title": page.title,
+            "space": {"key": self.space},
+            "version": {"by": {"type": "known", "username": "ada", "userKey": "8a7f", "displayName": "Ada Lovelace"},
+                        "when": format!("2024-02-{:02}T10:00:00.000+01:00", page.version.min(28)),
+                        "message": "", "number": page.version, "minorEdit": false},
+            "ancestors": ancestors,
+            "metadata": {"labels": {"results": Wiki::labels(page)["results"], "start": 0, "limit": 200, "size": page.labels.len()}},
+            "_links": {"webui": format!("/display/{}/{}", self.space, page.title.replace(' ', "+")),
+                       "tinyui": "/x/AwAG", "self": format!("{}/rest/api/content/{}", self.base, page.id)},
+            "_expandable": {"children": format!("/rest/api/content/{}/child", page.id)}
+        });
+        if body {
+            v["body"] = json!({"storage": {"value": page.body, "representation": "storage"}});
+        }
+        v
+    }
+
+    fn datacenter(&self, r: &Request) -> Reply {
+        if r.path == "/rest/api/content" {
+            let (from, size) = window(r, "start", "limit", 25);
+            let mut all: Vec<&WikiPage> = self.pages.values().collect();
+            if r.param("spaceKey") != Some(self.space.as_str()) {
+                all.clear();
+            }
+            let results: Vec<Value> = all.iter().skip(from).take(size).map(|p| self.dc_page(p, false)).collect();
+            let mut links =
+                json!({"base": self.base, "context": "", "self": format!("{}/rest/api/content", self.base)});
+            if from + size < all.len() {
+                links["next"] = format!(
+                    "/rest/api/content?spaceKey={}&type=page&expand=version,ancestors,metadata.labels&start={}&limit={size}",
+                    self.space,
+                    from + size
+                )
+                .into();
+            }
+            let n = results.len();
+            return Reply::json(
+                200,
+                &json!({"results": results, "start": from, "limit": size, "size": n, "_links": links}),
+            );
+        }
+        if let Some(key) = r.path.strip_prefix("/rest/api/space/") {
+            return if key == self.space {
+                Reply::json(
+                    200,
+                    &json!({"id": 98305, "key": self.space, "name": "Engineering", "type": "global",
+                                         "_links": {"webui": format!("/display/{}", self.space)}}),
+                )
+            } else {
+                Reply::json(
+                    404,
+                    &json!({"statusCode": 404, "message": format!("No space found with key : {key}"), "reason": "Not Found"}),
+                )
+            };
+        }
+        match r.path.strip_prefix("/rest/api/content/").and_then(|id| self.pages.get(id)) {
+            Some(p) => Reply::json(200, &self.dc_page(p, true)),
+            None => Reply::json(
+                404,
+                &json!({"statusCode": 404, "message": "No content found with id", "reason": "Not Found"}),
+            ),
+        }
+    }
+}
+
+fn not_found_v2() -> Reply {
+    Reply::json(404, &json!({"errors": [{"status": 404, "code": "NOT_FOUND", "title": "Not Found", "detail": null}]}))
+}
+
+/// An issue of the fake JIRA.
+#[derive(Debug, Clone)]
+pub struct FakeIssue {
+    /// Its key (`OPS-1`).
+    pub key: String,
+    /// Its summary.
+    pub summary: String,
+    /// Its description: paragraphs separated by blank lines (sent as ADF on Cloud, as wiki
+    /// text on Data Center).
+    pub description: String,
+    /// Its comments: author and text.
+    pub comments: Vec<(String, String)>,
+    /// Its `updated` time.
+    pub updated: String,
+    /// Its status.
+    pub status: String,
+    /// Its labels.
+    pub labels: Vec<String>,
+}
+
+impl FakeIssue {
+    /// An open issue without comments or labels.
+    pub fn new(key: &str, summary: &str, description: &str) -> FakeIssue {
+        FakeIssue {
+            key: key.into(),
+            summary: summary.into(),
+            description: description.into(),
+            comments: Vec::new(),
+            updated: "2024-03-01T09:00:00.000+0000".into(),
+            status: "Open".into(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+struct Tracker {
+    deployment: Deployment,
+    project: String,
+    issues: BTreeMap<String, FakeIssue>,
+}
+
+/// A fake JIRA (Cloud or Data Center) with one project, `OPS`.
+pub struct FakeJira {
+    /// The server.
+    pub server: MockServer,
+    /// Failures to inject.
+    pub faults: Faults,
+    tracker: Arc<Mutex<Tracker>>,
+}
+
+/// ADF paragraphs of text separated by blank lines.
+fn adf(text: &str) -> Value {
+    let paragraphs: Vec<Value> =
+        text.split("\n\n").map(|p| json!({"type": "paragraph", "content": [{"type": "text", "text": p}]})).collect();
+    json!({"version": 1, "type": "doc", "content": paragraphs})
+}
+
+impl FakeJira {
+    /// Starts a fake with project `OPS` and no issue.
+    pub fn start(deployment: Deployment) -> FakeJira {
+        let tracker = Arc::new(Mutex::new(Tracker { deployment, project: "OPS".into(), issues: BTreeMap::new() }));
+        let faults = Faults::default();
+        let (t, f) = (tracker.clone(), faults.clone());
+        let server = MockServer::start(move |r| {
+            if let Some(reply) = f.take(&r.path) {
+                return reply;
+            }
+            let t = t.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(refused) = check_auth(t.deployment, r) {
+                return refused;
+            }
+            t.answer(r)
+        });
+        FakeJira { server, faults, tracker }
+    }
+
+    /// The site's URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Adds or replaces an issue.
+    pub fn put(&self, issue: FakeIssue) {
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner()).issues.insert(issue.key.clone(), issue);
+    }
+
+    /// Adds a comment and moves `updated` on.
+    pub fn comment(&self, key: &str, author: &str, text: &str, updated: &str) {
+        let mut t = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
+        let issue = t.issues.get_mut(key).expect("an issue of the fake");
+        issue.comments.push((author.into(), text.into()));
+        issue.updated = updated.into();
+    }
+
+    /// Deletes an issue.
+    pub fn remove(&self, key: &str) {
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner()).issues.remove(key);
+    }
+}
+
+impl Tracker {
+    fn text(&self, text: &str) -> Value {
+        match self.deployment {
+            Deployment::Cloud => adf(text),
+            Deployment::DataCenter => text.into(),
+        }
+    }
+
+    fn user(name: &str) -> Value {
+        json!({"accountId": format!("5b10:{}", name.to_lowercase()), "displayName": name, "active": true})
+    }
+
+    fn issue(&self, i: &FakeIssue, all_fields: bool) -> Value {
+        let n: String = i.key.chars().filter(char::is_ascii_digit).collect();
+        let mut fields = json!({"updated": i.updated});
+        if all_fields {
+            let comments: Vec<Value> = i
+                .comments
+                .iter()
+                .enumerate()
+                .map(|(c, (author, text))| {
+                    json!({"id": format!("{}", 10_000 + c), "author": Tracker::user(author), "body": self.text(text),
+                           "created": "2024-03-02T10:00:00.000+0000", "updated": "2024-03-02T10:00:00.000+0000"})
+                })
+                .collect();
+            fields = json!({
+                "summary": i.summary, "description": self.text(&i.description),
+                "comment": {"comments": comments, "maxResults": i.comments.len(), "total": i.comments.len(), "startAt": 0},
+                "status": {"name": i.status, "statusCategory": {"key": "new"}},
+                "labels": i.labels, "assignee": Tracker::user("Grace Hopper"), "reporter": Tracker::user("Ada Lovelace"),
+                "issuetype": {"name": "Bug", "subtask": false}, "priority": {"name": "High"},
+                "project": {"key": self.project, "name": "Operations"},
+                "created": "2024-01-01T09:00:00.000+0000", "updated": i.updated
+            });
+        }
+        json!({"expand": "renderedFields,names,schema", "id": format!("1{n:0>4}"), "key": i.key,
+               "self": format!("/rest/api/2/issue/1{n:0>4}"), "fields": fields})
+    }
+
+    /// A JQL the fake understands: `project = "KEY" ...`; an unknown project is a 400.
+    fn matches(&self, jql: &str) -> Result<(), Reply> {
+        let project = jql.split('"').nth(1).unwrap_or(&self.project);
+        if project != self.project {
+            return Err(Reply::json(
+                400,
+                &json!({"errorMessages": [format!("The value '{project}' does not exist for the field 'project'.")], "errors": {}}),
+            ));
+        }
+        Ok(())
+    }
+
+    fn answer(&self, r: &Request) -> Reply {
+        let all: Vec<&FakeIssue> = self.issues.values().collect();
+        match (self.deployment, r.method.as_str(), r.path.as_str()) {
+            (Deployment::Cloud, "POST", "/rest/api/3/search/jql") => {
+                let body = r.json();
+                if let Err(reply) = self.matches(body["jql"].as_str().unwrap_or("")) {
+                    return reply;
+                }
+                let from = body["nextPageToken"].as_str().map(offset).unwrap_or(0);
+                let size = body["maxResults"].as_u64().unwrap_or(50).max(1) as usize;
+                let issues: Vec<Value> = all.iter().skip(from).take(size).map(|i| self.issue(i, false)).collect();
+                let more = from + size < all.len();
+                let mut answer = json!({"issues": issues, "isLast": !more});
+                if more {
+                    answer["nextPageToken"] = cursor(from + size).into();
+                }
+                Reply::json(200, &answer)
+            }
+            (Deployment::DataCenter, "GET", "/rest/api/2/search") => {
+                if let Err(reply) = self.matches(r.param("jql").unwrap_or("")) {
+                    return reply;
+                }
+                let (from, size) = window(r, "startAt", "maxResults", 50);
+                let issues: Vec<Value> = all.iter().skip(from).take(size).map(|i| self.issue(i, false)).collect();
+                Reply::json(
+                    200,
+                    &json!({"expand": "schema,names", "startAt": from, "maxResults": size, "total": all.len(), "issues": issues}),
+                )
+            }
+            (_, "GET", path) => {
+                let prefix =
+                    if self.deployment == Deployment::Cloud { "/rest/api/3/issue/" } else { "/rest/api/2/issue/" };
+                match path.strip_prefix(prefix).and_then(|key| self.issues.get(key)) {
+                    Some(i) => Reply::json(200, &self.issue(i, true)),
+                    None => Reply::json(
+                        404,
+                        &json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}),
+                    ),
+                }
+            }
+            _ => Reply::json(404, &json!({"errorMessages": ["null for uri"], "errors": {}})),
+        }
+    }
+}
