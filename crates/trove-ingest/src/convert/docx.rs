@@ -2,7 +2,7 @@
 //! paragraph: a paragraph whose style is a heading (`heading 1`–`heading 6` by the style's
 //! name in `word/styles.xml` or its `HeadingN` id, or an outline level) becomes a heading, the
 //! `Title` style a level-1 heading that is also the title candidate, numbered or bulleted
-//! paragraphs a list, tables one row per line with cells separated by ` | `, and everything
+//! paragraphs (by numbering or a `List ...` style) a list, tables one row per line with cells separated by ` | `, and everything
 //! else paragraphs. Only visible run text counts (`w:t`, tabs, breaks): deleted revisions,
 //! field codes and the fallback copy of text boxes are skipped. Headers, footers, footnotes and
 //! comments are not read. The title comes from `docProps/core.xml`, else the first Title or
@@ -20,6 +20,8 @@ use crate::error::IngestError;
 enum Style {
     Heading(u8),
     Title,
+    /// `List Bullet`, `List Number 2`, `List Paragraph`: numbered by the style, not the paragraph.
+    ListItem,
 }
 
 /// Converts a DOCX file.
@@ -84,6 +86,9 @@ fn style_by_name(name: &str) -> Option<Style> {
     let norm: String = name.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     if norm == "title" {
         return Some(Style::Title);
+    }
+    if norm.starts_with("list") {
+        return Some(Style::ListItem);
     }
     let level: u8 = norm.strip_prefix("heading")?.parse().ok()?;
     (1..=9).contains(&level).then_some(Style::Heading(level.min(6)))
@@ -264,6 +269,7 @@ impl<'s> Body<'s> {
                 }
                 self.blocks.push(Block::heading(1, title));
             }
+            Some(Style::ListItem) => self.list.push(format!("- {}", super::collapse_whitespace(trimmed))),
             None if self.is_list => self.list.push(format!("- {}", super::collapse_whitespace(trimmed))),
             None => {
                 self.flush_list();

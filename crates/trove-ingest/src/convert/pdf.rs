@@ -78,7 +78,8 @@ fn info(doc: &Document) -> Map<String, Value> {
             .get(key)
             .and_then(|o| doc.dereference(o))
             .and_then(|(_, o)| lopdf::decode_text_string(o))
-            .map(|s| super::collapse_whitespace(&s));
+            .map(|s| super::collapse_whitespace(&s))
+            .map(|s| if name == "created" || name == "modified" { pdf_date(&s).unwrap_or(s) } else { s });
         if let Ok(value) = value
             && !value.is_empty()
         {
@@ -86,6 +87,34 @@ fn info(doc: &Document) -> Map<String, Value> {
         }
     }
     meta
+}
+
+/// A PDF date (`D:YYYYMMDDHHmmSS+HH'mm'`, every part after the year optional) as ISO 8601;
+/// `None` when it does not start with a year.
+fn pdf_date(s: &str) -> Option<String> {
+    let s = s.strip_prefix("D:").unwrap_or(s);
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() < 4 {
+        return None;
+    }
+    let part = |from: usize, default: &str| digits.get(from..from + 2).unwrap_or(default).to_string();
+    let mut out = format!("{}-{}-{}", &digits[..4], part(4, "01"), part(6, "01"));
+    if digits.len() >= 12 {
+        out.push_str(&format!("T{}:{}:{}", part(8, "00"), part(10, "00"), part(12, "00")));
+        let zone: String = s[digits.len()..].chars().filter(|c| !matches!(c, '\'')).collect();
+        match zone.as_str() {
+            "" => {}
+            "Z" => out.push('Z'),
+            z if (z.starts_with('+') || z.starts_with('-'))
+                && z.len() >= 3
+                && z[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                out.push_str(&format!("{}:{}", &z[..3], z.get(3..5).unwrap_or("00")));
+            }
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// A page's content streams, unpacked and concatenated.
@@ -333,6 +362,14 @@ pub(crate) mod tests {
         let err = convert_bytes(&bytes, &ConvertLimits::unlimited()).unwrap_err();
         assert!(matches!(err, IngestError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("guide.pdf") && err.to_string().contains("pdf file"), "{err}");
+    }
+
+    #[test]
+    fn pdf_dates_become_iso() {
+        assert_eq!(pdf_date("D:20240501103000+02'00'").as_deref(), Some("2024-05-01T10:30:00+02:00"));
+        assert_eq!(pdf_date("D:20240501103000Z").as_deref(), Some("2024-05-01T10:30:00Z"));
+        assert_eq!(pdf_date("D:2024").as_deref(), Some("2024-01-01"));
+        assert_eq!(pdf_date("yesterday"), None);
     }
 
     #[test]

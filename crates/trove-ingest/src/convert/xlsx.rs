@@ -1,5 +1,5 @@
-//! Excel workbooks (XLSX) to blocks: one level-1 section per worksheet, in workbook order,
-//! headed by the sheet's name, holding a table of its rows (one line per row, cells separated
+//! Excel workbooks (XLSX) to blocks: one level-1 section per worksheet with values, in
+//! workbook order, headed by the sheet's name, holding a table of its rows (one line per row, cells separated
 //! by ` | `, empty cells kept where later cells in the row have values, empty rows dropped).
 //! Shared strings and inline strings are resolved; numbers and dates appear as stored (a date
 //! is a serial number); formulas contribute their cached value. Caps keep a huge sheet from
@@ -59,9 +59,12 @@ pub(super) fn convert(bytes: &[u8], budget: &mut Budget<'_>) -> Result<ParsedDoc
             .unwrap_or_else(|| format!("xl/worksheets/sheet{}.xml", i + 1));
         // Chart sheets and dialog sheets have no cells.
         let Some(xml) = pkg.part(&part, budget)? else { continue };
+        let sheet = read_sheet(&xml, &part, &strings, &mut cells_left, budget)?;
+        if sheet.rows.is_empty() && sheet.cut.is_none() {
+            continue;
+        }
         let name = if name.trim().is_empty() { format!("Sheet {}", i + 1) } else { name.clone() };
         blocks.push(Block::heading(1, name));
-        let sheet = read_sheet(&xml, &part, &strings, &mut cells_left, budget)?;
         if !sheet.rows.is_empty() {
             blocks.push(Block::new(BlockKind::Table, sheet.rows.join("\n")));
         }
@@ -246,7 +249,6 @@ mod tests {
 
     #[test]
     fn sheets_become_sections_with_resolved_strings() {
-        let (wb, rels) = workbook(&["Budget", "Notes"]);
         let strings = r#"<sst><si><t>Item</t></si><si><t>Cost</t></si><si><r><t>Rent</t></r><r><t xml:space="preserve"> &amp; power</t></r><rPh><t>ignored</t></rPh></si></sst>"#;
         let budget = sheet(
             r#"<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>
@@ -255,7 +257,9 @@ mod tests {
                <row r="4"><c r="A4" t="inlineStr"><is><t>Total</t></is></c><c r="B4" t="b"><v>1</v></c></row>"#,
         );
         let notes = sheet(r#"<row r="1"><c r="B1" t="str"><v>see Budget</v></c></row>"#);
+        let (wb, rels) = workbook(&["Budget", "Notes", "Blank"]);
         let bytes = package(&[
+            ("xl/worksheets/sheet3.xml", &sheet("")),
             ("xl/workbook.xml", &wb),
             ("xl/_rels/workbook.xml.rels", &rels),
             ("xl/sharedStrings.xml", strings),
@@ -265,7 +269,7 @@ mod tests {
         ]);
         let doc = convert_bytes(&bytes).unwrap();
         assert_eq!(doc.title, "Household");
-        assert_eq!(doc.metadata["sheets"], serde_json::json!(["Budget", "Notes"]));
+        assert_eq!(doc.metadata["sheets"], serde_json::json!(["Budget", "Notes", "Blank"]));
         assert!(!doc.metadata.contains_key("truncated"));
         let got: Vec<(BlockKind, &str)> = doc.blocks.iter().map(|b| (b.kind.clone(), b.text.as_str())).collect();
         assert_eq!(
