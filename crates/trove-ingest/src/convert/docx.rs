@@ -379,6 +379,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn style_names() {
+        assert_eq!(style_by_name("heading 3"), Some(Style::Heading(3)));
+        assert_eq!(style_by_name("Heading9"), Some(Style::Heading(6)));
+        assert_eq!(style_by_name("Title"), Some(Style::Title));
+        assert_eq!(style_by_name("List Bullet"), Some(Style::ListItem));
+        assert_eq!(style_by_name("Normal"), None);
+        assert_eq!(style_by_name("heading"), None);
+    }
+
+    #[test]
     fn damaged_packages_are_clear_errors() {
         let err = convert_bytes(b"PK\x03\x04 truncated").unwrap_err();
         assert!(matches!(err, IngestError::Corrupt { .. }), "{err:?}");
