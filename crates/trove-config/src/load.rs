@@ -385,6 +385,23 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.ingest.group_chunks == 0 || config.ingest.group_chunks > 100_000 {
         return invalid("ingest.group_chunks".into(), "must be between 1 and 100000".into());
     }
+    // 0 means no limit for both sizes; otherwise a document must be allowed to unpack to at
+    // least its own size.
+    let ingest = &config.ingest;
+    if ingest.max_unpacked_bytes != 0
+        && (ingest.max_file_bytes == 0 || ingest.max_unpacked_bytes < ingest.max_file_bytes)
+    {
+        return invalid(
+            "ingest.max_unpacked_bytes".into(),
+            format!(
+                "must be 0 (no limit) or at least ingest.max_file_bytes ({}, where 0 is no limit): a document unpacks to at least its size",
+                ingest.max_file_bytes
+            ),
+        );
+    }
+    if config.ingest.convert_timeout_s == 0 || config.ingest.convert_timeout_s > 3600 {
+        return invalid("ingest.convert_timeout_s".into(), "must be between 1 and 3600".into());
+    }
     if config.search.candidates == 0 {
         return invalid("search.candidates".into(), "must be at least 1".into());
     }
@@ -885,6 +902,28 @@ mod tests {
         let ws = Ws::new("vaults:\n  default:\n    sources:\n      s:\n        type: ftp\n        path: docs\n");
         let msg = ws.load(&[]).unwrap_err().to_string();
         assert!(msg.contains("ftp") && msg.contains("localfile"), "{msg}");
+    }
+
+    #[test]
+    fn ingest_limits_have_defaults_and_are_checked() {
+        let w = Ws::new(GOOD).load(&[]).unwrap();
+        assert_eq!(w.config.ingest.max_file_bytes, 10 * 1024 * 1024);
+        assert_eq!(w.config.ingest.max_unpacked_bytes, 256 * 1024 * 1024);
+        assert_eq!(w.config.ingest.convert_timeout_s, 30);
+        let w = Ws::new("ingest:\n  convert_timeout_s: 5\n  max_unpacked_bytes: 20000000\n").load(&[]).unwrap();
+        assert_eq!(w.config.ingest.convert_timeout_s, 5);
+        assert_eq!(w.config.ingest.max_unpacked_bytes, 20_000_000);
+        // 0 is no limit for both sizes.
+        let w = Ws::new("ingest:\n  max_file_bytes: 0\n  max_unpacked_bytes: 0\n").load(&[]).unwrap();
+        assert_eq!(w.config.ingest.max_file_bytes, 0);
+        for (yaml, key) in [
+            ("ingest:\n  convert_timeout_s: 0\n", "ingest.convert_timeout_s"),
+            ("ingest:\n  max_unpacked_bytes: 1000\n", "ingest.max_unpacked_bytes"),
+            ("ingest:\n  max_file_bytes: 0\n", "ingest.max_unpacked_bytes"),
+        ] {
+            let err = Ws::new(yaml).load(&[]).unwrap_err();
+            assert!(err.to_string().contains(key), "{yaml}: {err}");
+        }
     }
 
     #[test]

@@ -257,8 +257,16 @@ impl Default for SearchConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
-    /// Files larger than this are reported and skipped.
+    /// Files (and uploaded documents) larger than this are reported and skipped; 0 means no
+    /// limit.
     pub max_file_bytes: u64,
+    /// Most bytes one document may unpack to: the parts read from a DOCX, PPTX or XLSX
+    /// archive, a PDF's decompressed page contents. A larger one (a zip bomb, say) is reported
+    /// and skipped; 0 means no limit. At least `max_file_bytes`.
+    pub max_unpacked_bytes: u64,
+    /// Seconds converting one document may take; a slower one is reported and skipped, and
+    /// the run goes on.
+    pub convert_timeout_s: u64,
     /// Chunks embedded and committed together. Larger groups sort better by length (less
     /// padding, faster); smaller ones commit progress more often.
     pub group_chunks: usize,
@@ -266,7 +274,12 @@ pub struct IngestConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { max_file_bytes: 10 * 1024 * 1024, group_chunks: 512 }
+        IngestConfig {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_unpacked_bytes: 256 * 1024 * 1024,
+            convert_timeout_s: 30,
+            group_chunks: 512,
+        }
     }
 }
 

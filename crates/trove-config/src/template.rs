@@ -66,8 +66,10 @@ search:
   candidates: 100        # results each retriever contributes to hybrid fusion
 
 ingest:
-  max_file_bytes: 10485760   # larger files are reported and skipped
-  group_chunks: 512          # chunks embedded and committed together
+  max_file_bytes: 10485760       # larger files are reported and skipped
+  max_unpacked_bytes: 268435456  # most a PDF/DOCX/PPTX/XLSX may unpack to (stops zip bombs)
+  convert_timeout_s: 30          # a slower conversion is reported and skipped
+  group_chunks: 512              # chunks embedded and committed together
 
 log:
   level: info            # error | warn | info | debug | trace
@@ -94,7 +96,8 @@ vaults:
         path: docs
         include: ["**/*"]
         exclude: []
-        # Empty means every supported type: md, txt, rst, html, json and source code.
+        # Empty means every supported type: md, txt, rst, html, json, pdf, docx, pptx,
+        # xlsx and source code.
         file_types: []
       # A git branch, local or remote (read from git's objects, re-reading only files whose
       # content changed since the last sync):

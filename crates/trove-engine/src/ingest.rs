@@ -309,6 +309,16 @@ impl Engine {
         Ok(done)
     }
 
+    /// The limits every conversion runs under (`ingest:` in the configuration).
+    fn convert_limits(&self) -> trove_ingest::ConvertLimits {
+        let ingest = &self.workspace.config.ingest;
+        trove_ingest::ConvertLimits {
+            max_file_bytes: ingest.max_file_bytes,
+            max_unpacked_bytes: ingest.max_unpacked_bytes,
+            timeout: Some(std::time::Duration::from_secs(ingest.convert_timeout_s)),
+        }
+    }
+
     /// The source a configuration describes.
     fn open_source(&self, vault: &str, name: &str, config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
         Ok(match config {
@@ -479,7 +489,7 @@ impl Engine {
         is_new: bool,
     ) -> Item {
         let uri = raw.uri.clone();
-        let mut parsed = match trove_ingest::convert(&raw) {
+        let mut parsed = match trove_ingest::convert_with(&raw, &self.convert_limits()) {
             Ok(p) => p,
             Err(e) => return Item::Failed { uri, reason: e.to_string() },
         };

@@ -153,7 +153,7 @@ pub fn upload_format(uri: &str, named: Option<&str>, default_text: bool) -> Resu
     if let Some(name) = named {
         return Format::from_name(name).ok_or_else(|| {
             bad(format!(
-                "format `{name}` of `{uri}` is not supported; use markdown, text, html, rst, json or a code language such as python"
+                "format `{name}` of `{uri}` is not supported; use markdown, text, html, rst, json, pdf, docx, pptx, xlsx or a code language such as python"
             ))
         });
     }
@@ -662,8 +662,11 @@ mod tests {
         assert_eq!(upload_format("a.md", None, false).unwrap(), Format::Markdown);
         assert_eq!(upload_format("a.bin", Some("html"), false).unwrap(), Format::Html);
         assert_eq!(upload_format("notes", None, true).unwrap(), Format::Text);
-        let e = upload_format("slides.pptx", None, false).unwrap_err();
-        assert!(e.to_string().contains("md"), "{e}");
-        assert!(upload_format("a.md", Some("pdf"), false).is_err());
+        assert_eq!(upload_format("slides.pptx", None, false).unwrap(), Format::Pptx);
+        assert_eq!(upload_format("a.bin", Some("pdf"), false).unwrap(), Format::Pdf);
+        let e = upload_format("slides.key", None, false).unwrap_err();
+        assert!(e.to_string().contains("md") && e.to_string().contains("docx"), "{e}");
+        let e = upload_format("a.md", Some("keynote"), false).unwrap_err();
+        assert!(e.to_string().contains("pdf, docx, pptx, xlsx"), "{e}");
     }
 }

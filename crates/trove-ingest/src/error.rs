@@ -58,9 +58,9 @@ pub enum IngestError {
         uri: String,
     },
 
-    /// The file is larger than the source's `max_file_bytes`.
+    /// The file is larger than `ingest.max_file_bytes`.
     #[error(
-        "document {uri} is {size} bytes, more than the source's max_file_bytes ({max}); raise the limit or exclude the file"
+        "document {uri} is {size} bytes, more than ingest.max_file_bytes ({max}); raise the limit or exclude the file"
     )]
     TooLarge {
         /// The document's URI.
@@ -154,6 +154,47 @@ pub enum IngestError {
         /// Its code in the table.
         code: Code,
     },
+
+    /// A PDF or Office document that does not parse (not a zip archive, a missing part,
+    /// malformed XML, a damaged PDF, an encrypted one).
+    #[error("document {uri} is not a readable {format} file: {reason}")]
+    Corrupt {
+        /// The document's URI.
+        uri: String,
+        /// The format it was read as (`pdf`, `docx`, ...).
+        format: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Unpacking the document (archive members of DOCX/PPTX/XLSX, compressed PDF content
+    /// streams) produced more than `ingest.max_unpacked_bytes`.
+    #[error(
+        "document {uri} unpacks to more than {max} bytes, the limit ingest.max_unpacked_bytes; it may be a zip bomb: raise the limit only if you trust the file, or exclude it"
+    )]
+    UnpackedTooLarge {
+        /// The document's URI.
+        uri: String,
+        /// The configured limit.
+        max: u64,
+    },
+
+    /// Converting the document took longer than `ingest.convert_timeout_s`.
+    #[error(
+        "converting document {uri} took longer than {} s, the limit ingest.convert_timeout_s; raise the limit or exclude the file",
+        seconds(limit)
+    )]
+    ConvertTimeout {
+        /// The document's URI.
+        uri: String,
+        /// The limit that was passed.
+        limit: std::time::Duration,
+    },
+}
+
+/// A duration in seconds for messages: whole seconds without decimals.
+fn seconds(d: &std::time::Duration) -> String {
+    if d.subsec_millis() == 0 { d.as_secs().to_string() } else { format!("{:.3}", d.as_secs_f64()) }
 }
 
 impl IngestError {
@@ -178,7 +219,10 @@ impl HasCode for IngestError {
             | IngestError::UnsupportedFormat { .. }
             | IngestError::Binary { .. }
             | IngestError::InvalidUtf8 { .. }
-            | IngestError::InvalidJson { .. } => Code::DocumentUnreadable,
+            | IngestError::InvalidJson { .. }
+            | IngestError::Corrupt { .. }
+            | IngestError::UnpackedTooLarge { .. }
+            | IngestError::ConvertTimeout { .. } => Code::DocumentUnreadable,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Document formats ([`Format`]) and how a path's extension maps to one. This is the single
 //! list of supported extensions: the local-file source filters with it and validates
-//! `file_types` against it, and [`crate::convert()`] dispatches on the result.
+//! `file_types` against it, and [`crate::convert()`] dispatches on the result (binary formats,
+//! PDF and Office, to their own parsers; the rest are decoded as UTF-8 text first).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,14 @@ pub enum Format {
     Html,
     /// JSON.
     Json,
+    /// PDF (the text of each page; scanned pages without a text layer have none).
+    Pdf,
+    /// Word (Office Open XML) document.
+    Docx,
+    /// PowerPoint (Office Open XML) presentation.
+    Pptx,
+    /// Excel (Office Open XML) workbook.
+    Xlsx,
     /// Source code (or configuration) in a language named by its canonical lowercase name.
     Code {
         /// Canonical language name, e.g. `rust`, `python`, `yaml`.
@@ -39,6 +48,10 @@ const DOC_EXTENSIONS: &[(&str, &str)] = &[
     ("htm", "html"),
     ("xhtml", "html"),
     ("json", "json"),
+    ("pdf", "pdf"),
+    ("docx", "docx"),
+    ("pptx", "pptx"),
+    ("xlsx", "xlsx"),
 ];
 
 /// Extensions of source-code files and the language each stands for.
@@ -140,7 +153,11 @@ impl Format {
                 "text" => Format::Text,
                 "rst" => Format::Rst,
                 "html" => Format::Html,
-                _ => Format::Json,
+                "json" => Format::Json,
+                "pdf" => Format::Pdf,
+                "docx" => Format::Docx,
+                "pptx" => Format::Pptx,
+                _ => Format::Xlsx,
             });
         }
         CODE_EXTENSIONS
@@ -166,7 +183,8 @@ impl Format {
         DOC_EXTENSIONS.iter().chain(CODE_EXTENSIONS).map(|(e, _)| *e)
     }
 
-    /// A short lowercase name of the format: `markdown`, `text`, `rst`, `html`, `json` or `code`.
+    /// A short lowercase name of the format: `markdown`, `text`, `rst`, `html`, `json`, `pdf`,
+    /// `docx`, `pptx`, `xlsx` or `code`.
     pub fn name(&self) -> &'static str {
         match self {
             Format::Markdown => "markdown",
@@ -174,8 +192,18 @@ impl Format {
             Format::Rst => "rst",
             Format::Html => "html",
             Format::Json => "json",
+            Format::Pdf => "pdf",
+            Format::Docx => "docx",
+            Format::Pptx => "pptx",
+            Format::Xlsx => "xlsx",
             Format::Code { .. } => "code",
         }
+    }
+
+    /// Whether documents of this format are binary files read by their own parser (PDF and
+    /// Office), rather than text decoded as UTF-8.
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx)
     }
 }
 
@@ -229,7 +257,13 @@ mod tests {
         assert_eq!(Format::from_name("Markdown"), Some(Format::Markdown));
         assert_eq!(Format::from_name("python"), Some(Format::Code { language: "python".into() }));
         assert_eq!(Format::from_name("py"), Some(Format::Code { language: "python".into() }));
-        assert_eq!(Format::from_name("pdf"), None);
+        assert_eq!(Format::from_name("pdf"), Some(Format::Pdf));
+        assert_eq!(Format::from_path("Report.DOCX"), Some(Format::Docx));
+        assert_eq!(Format::from_path("deck.pptx"), Some(Format::Pptx));
+        assert_eq!(Format::from_path("sheet.xlsx"), Some(Format::Xlsx));
+        assert_eq!(Format::from_path("old.doc"), None);
+        assert_eq!(Format::from_name("exe"), None);
+        assert!(Format::Pdf.is_binary() && !Format::Markdown.is_binary());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! from: local folders, [`LocalFileSource`], git branches, [`GitSource`], Confluence spaces,
 //! [`ConfluenceSource`], and JIRA projects or queries, [`JiraSource`]; public docs will implement
 //! the same [`Source`] trait), *converters* (from a file format to a
-//! [`ParsedDocument`]: a title, structured [`Block`]s and metadata, see [`convert()`]), and the
+//! [`ParsedDocument`]: a title, structured [`Block`]s and metadata, see [`convert()`]; Markdown,
+//! text, rST, HTML, JSON, code, PDF, DOCX, PPTX and XLSX, each under [`ConvertLimits`]), and the
 //! structure-aware, token-sized *chunker* ([`chunk()`]). It embeds nothing and stores nothing.
 //!
 //! The pipeline is `Source::list` → `Source::fetch` → [`convert()`] → [`chunk()`].
@@ -25,7 +26,7 @@ pub mod testing;
 pub use atlassian::{Connection, Deployment};
 pub use chunk::{Chunk, ChunkingOptions, TokenCounter, WhitespaceTokenCounter, chunk};
 pub use confluence::{ConfluenceOptions, ConfluenceSource};
-pub use convert::{convert, convert_str, decode};
+pub use convert::{ConvertLimits, convert, convert_str, convert_with, decode};
 pub use document::{Block, BlockKind, ParsedDocument};
 pub use error::IngestError;
 pub use format::Format;

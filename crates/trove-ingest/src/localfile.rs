@@ -425,10 +425,15 @@ mod tests {
         assert!(matches!(LocalFileSource::new(o), Err(IngestError::BadGlob { .. })));
 
         let mut o = opts(dir.path());
-        o.file_types = vec!["pdf".into()];
+        o.file_types = vec!["exe".into()];
         let err = LocalFileSource::new(o).unwrap_err();
         assert_eq!(err.code(), Code::ConfigInvalid);
-        assert!(err.to_string().contains("pdf"));
+        let msg = err.to_string();
+        assert!(msg.contains("exe"), "{msg}");
+        // The message lists what is supported, the binary formats included.
+        for ext in ["md", "pdf", "docx", "pptx", "xlsx"] {
+            assert!(msg.contains(ext), "{ext} missing from: {msg}");
+        }
     }
 
     #[test]
@@ -461,6 +466,39 @@ mod tests {
         assert_eq!(raw.uri, "docs/guide.md");
         let rs = src.fetch(docs.iter().find(|d| d.uri == "src/main.rs").unwrap()).unwrap();
         assert_eq!(rs.format, Format::Code { language: "rust".into() });
+    }
+
+    #[test]
+    fn a_docx_in_the_folder_is_listed_fetched_and_converted() {
+        let dir = tree();
+        let docx = crate::convert::docx_sample_for_tests();
+        let path = dir.path().join("reports/q3.docx");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &docx).unwrap();
+        // The old binary formats are still not documents.
+        write(dir.path(), "reports/old.doc", "binary");
+
+        let mut o = opts(dir.path());
+        o.file_types = vec!["docx".into(), "md".into()];
+        let src = LocalFileSource::new(o).unwrap();
+        let (docs, errors) = src.list().unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let listed: Vec<&str> = docs.iter().map(|d| d.uri.as_str()).collect();
+        assert_eq!(listed, ["README.md", "a-b.md", "docs/drafts/wip.md", "docs/guide.md", "reports/q3.docx"]);
+
+        let doc_ref = docs.iter().find(|d| d.uri == "reports/q3.docx").unwrap();
+        assert_eq!(doc_ref.size, docx.len() as u64);
+        let raw = src.fetch(doc_ref).unwrap();
+        assert_eq!(raw.format, Format::Docx);
+        assert_eq!(raw.bytes, docx);
+        let parsed = crate::convert(&raw).unwrap();
+        assert_eq!(parsed.title, "Q3 Report");
+        let headings: Vec<&str> = parsed.blocks.iter().filter(|b| b.is_heading()).map(|b| b.text.as_str()).collect();
+        assert_eq!(headings, ["Quarterly Report", "Summary", "Details"]);
+        // The chunker keeps the heading path of the table.
+        let chunks = crate::chunk(&parsed, &crate::ChunkingOptions::default(), &crate::WhitespaceTokenCounter);
+        let table = chunks.iter().find(|c| c.text.contains("North | 42")).unwrap();
+        assert_eq!(table.heading_path, ["Summary", "Details"]);
     }
 
     #[test]

@@ -1,36 +1,106 @@
 //! Converters from file formats to [`ParsedDocument`]s: decoding ([`decode`]: UTF-8 only,
-//! binary refused), dispatch by [`Format`] ([`convert()`], [`convert_str`]) and the rules every
-//! converter shares (no empty blocks, whitespace tidied, the title falling back to the file name).
-//! Each format lives in its own submodule.
+//! binary refused), dispatch by [`Format`] ([`convert()`], [`convert_with`], [`convert_str`]),
+//! the limits every conversion runs under ([`ConvertLimits`]: size, unpacked bytes, time; see
+//! `limits.rs`) and the rules every converter shares (no empty blocks, whitespace tidied, the
+//! title falling back to the file name). Text formats are decoded as UTF-8 and converted from
+//! text; PDF and Office files are read from their bytes (`pdf.rs`, `docx.rs`, `pptx.rs`,
+//! `xlsx.rs`, with the OOXML package reading they share in `office.rs`). Each format lives in
+//! its own submodule.
 
+mod docx;
 mod html;
 mod json;
+mod limits;
 mod markdown;
+mod office;
+mod pdf;
+mod pptx;
 mod rst;
 mod text;
+mod xlsx;
+
+pub use limits::ConvertLimits;
 
 use crate::document::{Block, BlockKind, ParsedDocument};
 use crate::error::IngestError;
 use crate::format::{Format, file_name};
 use crate::source::RawDocument;
+use limits::Budget;
 
-/// Decodes (UTF-8; invalid UTF-8 or binary content (NUL bytes) -> DocumentUnreadable error) and converts.
+/// Converts a document under the default [`ConvertLimits`]; see [`convert_with`].
 pub fn convert(raw: &RawDocument) -> Result<ParsedDocument, IngestError> {
-    let text = decode(&raw.uri, &raw.bytes)?;
-    convert_str(&raw.uri, &text, &raw.format)
+    convert_with(raw, &ConvertLimits::default())
+}
+
+/// Converts a document within `limits`: larger than `max_file_bytes` is
+/// [`IngestError::TooLarge`]; unpacking more than `max_unpacked_bytes` is
+/// [`IngestError::UnpackedTooLarge`]; taking longer than `timeout` is
+/// [`IngestError::ConvertTimeout`] (the conversion runs on its own thread, abandoned at the
+/// limit). Text formats are decoded first (invalid UTF-8 or binary content is an error); PDF
+/// and Office files that do not parse are [`IngestError::Corrupt`]. Never panics on content:
+/// a converter's panic becomes a `Corrupt` error.
+pub fn convert_with(raw: &RawDocument, limits: &ConvertLimits) -> Result<ParsedDocument, IngestError> {
+    limits.check_size(&raw.uri, raw.bytes.len())?;
+    let (uri, bytes, format, owned_limits) = (raw.uri.clone(), raw.bytes.clone(), raw.format.clone(), limits.clone());
+    limits::run_with_time_limit(&raw.uri, raw.format.name(), limits.timeout, move || {
+        convert_bytes(&uri, &bytes, &format, &owned_limits)
+    })
+}
+
+/// A URI containing this makes the conversion sleep first, so tests can see the time limit act
+/// on a conversion that is stuck where no budget check can stop it.
+#[cfg(test)]
+pub(crate) const SLOW_CONVERSION_MARKER: &str = "__trove_slow_conversion__";
+
+/// A small DOCX made in the tests (headings, a list, a table, core title `Q3 Report`), for
+/// the tests of other modules.
+#[cfg(test)]
+pub(crate) fn docx_sample_for_tests() -> Vec<u8> {
+    docx::tests::sample_docx()
+}
+
+/// The conversion itself, on whatever thread runs it.
+fn convert_bytes(
+    uri: &str,
+    bytes: &[u8],
+    format: &Format,
+    limits: &ConvertLimits,
+) -> Result<ParsedDocument, IngestError> {
+    #[cfg(test)]
+    if uri.contains(SLOW_CONVERSION_MARKER) {
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+    let mut budget = Budget::new(uri, format.name(), limits);
+    let mut doc = match format {
+        Format::Pdf => pdf::convert(bytes, &mut budget)?,
+        Format::Docx => docx::convert(bytes, &mut budget)?,
+        Format::Pptx => pptx::convert(bytes, &mut budget)?,
+        Format::Xlsx => xlsx::convert(bytes, &mut budget)?,
+        Format::Markdown | Format::Text | Format::Rst | Format::Html | Format::Json | Format::Code { .. } => {
+            let text = decode(uri, bytes)?;
+            return convert_str(uri, &text, format);
+        }
+    };
+    finish(&mut doc, uri);
+    Ok(doc)
 }
 
 /// Converts already-decoded text of the given format; `uri` names the document in errors and
-/// gives the fallback title (its file name).
+/// gives the fallback title (its file name). The binary formats (PDF, Office) are read from
+/// the text's bytes, with the default limits on unpacking but no time limit.
 pub fn convert_str(uri: &str, text: &str, format: &Format) -> Result<ParsedDocument, IngestError> {
-    let text = normalize_newlines(text);
+    let normalized = normalize_newlines(text);
     let mut doc = match format {
-        Format::Markdown => markdown::convert(&text),
-        Format::Text => text::convert_text(&text),
-        Format::Rst => rst::convert(&text),
-        Format::Html => html::convert(&text),
-        Format::Json => json::convert(uri, &text)?,
-        Format::Code { language } => text::convert_code(&text, language),
+        Format::Markdown => markdown::convert(&normalized),
+        Format::Text => text::convert_text(&normalized),
+        Format::Rst => rst::convert(&normalized),
+        Format::Html => html::convert(&normalized),
+        Format::Json => json::convert(uri, &normalized)?,
+        Format::Code { language } => text::convert_code(&normalized, language),
+        Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx => {
+            let limits = ConvertLimits { timeout: None, ..ConvertLimits::default() };
+            return convert_bytes(uri, text.as_bytes(), format, &limits);
+        }
     };
     finish(&mut doc, uri);
     Ok(doc)
@@ -183,6 +253,57 @@ mod tests {
         }
         // Empty JSON is not valid JSON.
         assert!(matches!(convert(&raw("e.json", b"")), Err(IngestError::InvalidJson { .. })));
+    }
+
+    #[test]
+    fn office_and_pdf_files_dispatch_to_their_converters() {
+        let doc = convert(&raw("r.docx", &docx::tests::sample_docx())).unwrap();
+        assert_eq!(doc.title, "Q3 Report");
+        assert!(doc.blocks.iter().any(|b| b.kind == BlockKind::Heading { level: 2 } && b.text == "Details"));
+        let doc = convert(&raw("g.pdf", &pdf::tests::sample_pdf(&[&["Hello PDF"]]))).unwrap();
+        assert_eq!(doc.title, "Field Guide");
+        assert_eq!(doc.blocks[1].text, "Hello PDF");
+        // Binary formats handed over as text are read from its bytes.
+        let err = convert_str("d/scan.xlsx", "", &Format::Xlsx).unwrap_err();
+        assert!(matches!(err, IngestError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn corrupt_binary_files_are_clear_errors_not_panics() {
+        for uri in ["a.pdf", "a.docx", "a.pptx", "a.xlsx"] {
+            let err = convert(&raw(uri, b"\x00\x01 definitely not a document")).unwrap_err();
+            assert!(matches!(err, IngestError::Corrupt { .. }), "{uri}: {err:?}");
+            assert_eq!(err.code(), Code::DocumentUnreadable);
+            let msg = err.to_string();
+            assert!(msg.contains(uri) && msg.contains("not a readable"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn the_size_limit_applies_before_parsing() {
+        let bytes = docx::tests::sample_docx();
+        let limits = ConvertLimits { max_file_bytes: 100, ..ConvertLimits::default() };
+        let err = convert_with(&raw("big.docx", &bytes), &limits).unwrap_err();
+        match &err {
+            IngestError::TooLarge { size, max: 100, .. } => assert_eq!(*size, bytes.len() as u64),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("ingest.max_file_bytes"), "{err}");
+        assert!(convert_with(&raw("big.md", &[b'x'; 101]), &limits).is_err());
+        assert!(convert_with(&raw("ok.md", &[b'x'; 100]), &limits).is_ok());
+    }
+
+    #[test]
+    fn a_conversion_past_the_time_limit_fails_alone() {
+        let limits = ConvertLimits { timeout: Some(std::time::Duration::from_millis(500)), ..ConvertLimits::default() };
+        let started = std::time::Instant::now();
+        let uri = format!("{SLOW_CONVERSION_MARKER}.docx");
+        let err = convert_with(&raw(&uri, &docx::tests::sample_docx()), &limits).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "waited {:?}", started.elapsed());
+        assert!(matches!(err, IngestError::ConvertTimeout { .. }), "{err:?}");
+        assert!(err.to_string().contains("ingest.convert_timeout_s"), "{err}");
+        // The next document converts normally.
+        assert!(convert_with(&raw("next.docx", &docx::tests::sample_docx()), &limits).is_ok());
     }
 
     #[test]
