@@ -42,12 +42,12 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn index(headers: HeaderMap) -> Response {
-    serve(&ASSETS[0], &headers)
+    serve(0, &headers)
 }
 
 async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    match ASSETS.iter().find(|a| a.name == name) {
-        Some(asset) => serve(asset, &headers),
+    match ASSETS.iter().position(|a| a.name == name) {
+        Some(index) => serve(index, &headers),
         None => ApiError::new(
             Code::NotFound,
             format!(
@@ -70,8 +70,15 @@ fn etag(body: &[u8]) -> String {
     format!("\"{h:016x}\"")
 }
 
-fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
-    let tag = etag(asset.body);
+/// The ETags of [`ASSETS`], computed once.
+fn etags() -> &'static [String] {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| ASSETS.iter().map(|a| etag(a.body)).collect())
+}
+
+fn serve(index: usize, headers: &HeaderMap) -> Response {
+    let asset = &ASSETS[index];
+    let tag = etags()[index].clone();
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
