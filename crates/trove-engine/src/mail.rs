@@ -230,13 +230,23 @@ fn address(from: &str) -> &str {
     }
 }
 
-impl Mailer for SmtpMailer {
-    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), EngineError> {
-        if to.contains(['\r', '\n', '<', '>']) || subject.contains(['\r', '\n']) {
-            return Err(EngineError::BadRequest(
-                "a mail address or subject holds a line break or angle bracket".into(),
-            ));
-        }
+impl SmtpMailer {
+    /// Connects, greets, upgrades to TLS and logs in as a send would, then says goodbye
+    /// without sending anything (`trove doctor`). Says what it reached.
+    pub fn check(&self) -> Result<String, EngineError> {
+        let mut conn = self.session()?;
+        let _ = conn.command("QUIT", "QUIT", &[221]);
+        let how = match self.tls {
+            SmtpTls::Starttls => "STARTTLS",
+            SmtpTls::Implicit => "TLS",
+            SmtpTls::None => "no TLS",
+        };
+        let login = if self.login.is_some() { ", logged in" } else { "" };
+        Ok(format!("{}:{} answers ({how}{login})", self.host, self.port))
+    }
+
+    /// A connection ready for `MAIL FROM`: greeted, upgraded as configured, logged in.
+    fn session(&self) -> Result<Conn, EngineError> {
         let tcp = self.connect()?;
         let mut conn = match self.tls {
             SmtpTls::Implicit => self.tls(tcp)?,
@@ -265,6 +275,18 @@ impl Mailer for SmtpMailer {
             conn.command(&format!("AUTH PLAIN {token}"), "AUTH", &[235])
                 .map_err(|e| EngineError::MailFailed(format!("{e}; check mail.smtp.username and password")))?;
         }
+        Ok(conn)
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), EngineError> {
+        if to.contains(['\r', '\n', '<', '>']) || subject.contains(['\r', '\n']) {
+            return Err(EngineError::BadRequest(
+                "a mail address or subject holds a line break or angle bracket".into(),
+            ));
+        }
+        let mut conn = self.session()?;
         conn.command(&format!("MAIL FROM:<{}>", address(&self.from)), "MAIL FROM", &[250])?;
         conn.command(&format!("RCPT TO:<{to}>"), "RCPT TO", &[250, 251])?;
         conn.command("DATA", "DATA", &[354])?;

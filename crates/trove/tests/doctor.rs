@@ -7,6 +7,8 @@
 mod mock;
 #[path = "../../trove-ingest/tests/support/git.rs"]
 mod repo;
+#[path = "../../trove-engine/tests/support/smtp_mock.rs"]
+mod smtp_mock;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -362,4 +364,33 @@ fn sources_are_probed_and_a_missing_branch_or_repository_is_named() {
     let c = check(&report, "sources");
     assert_eq!(code, 2, "{report}");
     assert!(c["fix"].as_str().unwrap().contains("vaults.code.sources.repo.repo"), "{c}");
+}
+
+#[test]
+fn the_mail_server_is_reached_and_its_refusals_are_named() {
+    let s = smtp_mock::setup();
+    let config = |port: u16| {
+        format!(
+            "{BASE}mail:\n  transport: smtp\n  from: Trove <trove@example.com>\n  smtp:\n    host: localhost\n    port: {port}\n    username: ada\n    password: s3cret\n    ca_file: {}\n    timeout_s: 5\n",
+            s.ca_file.display()
+        )
+    };
+    let (port, _) = smtp_mock::start(&s, smtp_mock::Mock { starttls: true, password_ok: true });
+    let dir = workspace(&config(port));
+    let (code, report) = doctor(dir.path(), &["--only", "mail"]);
+    assert_eq!((code, check(&report, "mail")["status"].as_str()), (0, Some("ok")), "{report}");
+
+    let (port, _) = smtp_mock::start(&s, smtp_mock::Mock { starttls: false, password_ok: true });
+    let dir = workspace(&config(port));
+    let (code, report) = doctor(dir.path(), &["--only", "mail"]);
+    let c = check(&report, "mail");
+    assert_eq!(code, 2, "{report}");
+    assert!(c["found"].as_str().unwrap().contains("mail.smtp.tls"), "{c}");
+
+    // The log mailer is fine, unless people need mailed links.
+    let dir = workspace(BASE);
+    assert_eq!(doctor(dir.path(), &["--only", "mail"]).0, 0);
+    let dir = workspace(&format!("{BASE}auth:\n  open_registration: true\n"));
+    let (code, report) = doctor(dir.path(), &["--only", "mail"]);
+    assert_eq!((code, check(&report, "mail")["status"].as_str()), (1, Some("warn")), "{report}");
 }

@@ -1,7 +1,7 @@
 //! `trove doctor`: the troubleshooting guides as checks. Each check looks at one thing the
 //! configuration depends on (the config itself, the data folder and its disk, the writer lock,
 //! the store, the model files, each remote embeddings API (see [`remote`]), each configured
-//! source (see [`sources`]), the server's address and certificates), measures how long it
+//! source (see [`sources`]), the mail server, the server's address and certificates), measures how long it
 //! took, and says what it found; a warning or failure comes with its likely cause and the fix.
 //! Checks run in parallel within a time budget (one that does not finish in time fails as
 //! such). Exit code: 0 all ok, 1 warnings, 2 failures.
@@ -25,7 +25,7 @@ mod sources;
 
 /// Every check, in the order they print.
 pub const CHECKS: &[&str] =
-    &["config", "data_dir", "disk", "lock", "store", "model", "embedder", "sources", "bind", "tls"];
+    &["config", "data_dir", "disk", "lock", "store", "model", "embedder", "sources", "mail", "bind", "tls"];
 /// How long all checks together may take.
 const BUDGET: Duration = Duration::from_secs(20);
 /// A certificate expiring sooner than this is a warning.
@@ -194,9 +194,40 @@ fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
         "model" => model(ws),
         "embedder" => remote::embedders(ws),
         "sources" => sources::check(ws),
+        "mail" => mail(ws),
         "bind" => bind(ws),
         "tls" => tls(ws),
         other => skip(format!("no check named {other}")),
+    }
+}
+
+/// How mail leaves: the log (a warning when people need mailed links), or an SMTP server
+/// reached, upgraded and logged in to without sending anything.
+fn mail(ws: &Workspace) -> Outcome {
+    let config = &ws.config;
+    match config.mail.transport {
+        trove_config::MailTransport::Log => {
+            if config.auth.open_registration || config.auth.require_email_verification {
+                warn(
+                    "mail goes to the log (mail.transport: log), but accounts need mailed links (auth.open_registration or auth.require_email_verification)",
+                    "set mail.transport: smtp and mail.smtp (host, port, username, password) so people receive verification and reset links",
+                )
+            } else {
+                ok("mail goes to the log (mail.transport: log): password-reset links are read from it")
+            }
+        }
+        trove_config::MailTransport::Smtp => {
+            let Some(smtp) = &config.mail.smtp else {
+                return fail("mail.transport is smtp but mail.smtp is missing", "add mail.smtp.host and port");
+            };
+            match trove_engine::mail::SmtpMailer::new(smtp, &config.mail.from).and_then(|m| m.check()) {
+                Ok(found) => ok(found),
+                Err(e) => fail(
+                    e.to_string(),
+                    "fix the mail.smtp setting the message names, or the network path to the server",
+                ),
+            }
+        }
     }
 }
 
