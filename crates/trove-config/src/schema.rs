@@ -388,6 +388,8 @@ pub struct AuthConfig {
     pub verification_ttl_s: u64,
     /// How long a password reset link works, in seconds. Default 3,600.
     pub reset_ttl_s: u64,
+    /// How long an invitation link works, in seconds. Default 604,800 (7 days).
+    pub invitation_ttl_s: u64,
 }
 
 /// `mail:` how Trove sends mail.
@@ -503,6 +505,7 @@ impl Default for AuthConfig {
             public_url: None,
             verification_ttl_s: 172_800,
             reset_ttl_s: 3_600,
+            invitation_ttl_s: 604_800,
         }
     }
 }

@@ -24,7 +24,7 @@ impl Engine {
         self
     }
 
-    fn mailer(&self) -> Result<Arc<dyn Mailer>, EngineError> {
+    pub(crate) fn mailer(&self) -> Result<Arc<dyn Mailer>, EngineError> {
         if let Some(m) = self.mailer.get() {
             return Ok(m.clone());
         }
@@ -33,7 +33,7 @@ impl Engine {
     }
 
     /// The base of links in mail: `auth.public_url`, else `http://` and `server.bind`.
-    fn public_url(&self) -> String {
+    pub(crate) fn public_url(&self) -> String {
         let config = &self.workspace.config;
         config
             .auth

@@ -16,6 +16,7 @@ mod error;
 pub mod grants;
 mod highlight;
 mod ingest;
+pub mod invitations;
 pub mod jobs;
 pub mod mail;
 pub mod members;

@@ -85,6 +85,9 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/org/members", a(Admin)),
         ("PATCH", "/v1/org/members/{id}", a(Admin)),
         ("DELETE", "/v1/org/members/{id}", a(Admin)),
+        ("GET", "/v1/org/invitations", a(Admin)),
+        ("POST", "/v1/org/invitations", a(Admin)),
+        ("DELETE", "/v1/org/invitations/{id}", a(Admin)),
         ("GET", "/v1/org/teams", a(Admin)),
         ("POST", "/v1/org/teams", a(Admin)),
         ("DELETE", "/v1/org/teams/{id}", a(Admin)),
@@ -99,6 +102,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/auth/verify-email/resend", Public),
         ("POST", "/v1/auth/password-reset", Public),
         ("POST", "/v1/auth/password-reset/confirm", Public),
+        ("POST", "/v1/auth/accept-invitation", Public),
         ("POST", "/v1/auth/logout", Need::Identity),
         ("GET", "/v1/auth/me", Need::Identity),
         ("GET", "/v1/auth/sessions", Need::Identity),
@@ -127,6 +131,8 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/org/members", "member.added"),
     ("PATCH", "/v1/org/members/{id}", "member.role_changed"),
     ("DELETE", "/v1/org/members/{id}", "member.removed"),
+    ("POST", "/v1/org/invitations", "member.invited"),
+    ("DELETE", "/v1/org/invitations/{id}", "invitation.withdrawn"),
     ("POST", "/v1/org/teams", "team.created"),
     ("DELETE", "/v1/org/teams/{id}", "team.deleted"),
     ("POST", "/v1/org/teams/{id}/members", "team.member_added"),
@@ -250,6 +256,8 @@ fn target_of(template: &str, path: &str) -> Option<String> {
             "document"
         } else if template.starts_with("/v1/keys/") {
             "key"
+        } else if template.starts_with("/v1/org/invitations/") {
+            "invitation"
         } else if template.starts_with("/v1/org/teams/") {
             "team"
         } else {

@@ -136,6 +136,14 @@ pub struct MemberPath {
     pub id: String,
 }
 
+/// Path parameter of an invitation.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InvitationPath {
+    /// The invitation's id (`inv_…`).
+    pub id: String,
+}
+
 /// Path parameter of a team.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]

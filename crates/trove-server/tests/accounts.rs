@@ -126,3 +126,70 @@ fn a_password_reset_works_once_and_ends_every_session() {
     assert_eq!(audit["events"][0]["actor"], "user:ada@acme.test", "{audit}");
     post(&s, "/v1/auth/password-reset", json!({"email": "not an address"})).error(400, "bad_request");
 }
+
+#[test]
+fn invitations_are_mailed_accepted_once_and_can_be_withdrawn() {
+    let (s, outbox) = start();
+    let ada = login(&s, "ada@acme.test", PASSWORD).json()["token"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {ada}");
+    let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let body = body.map(|b| b.to_string());
+        s.call(method, path, body.as_deref().map(str::as_bytes), &headers)
+    };
+
+    // A new address: the link makes the account (verified) in acme.
+    let r = call("POST", "/v1/org/invitations", Some(json!({"email": "eve@example.test"})));
+    assert_eq!(
+        (r.status, r.json()["status"].as_str(), r.json()["role"].as_str()),
+        (201, Some("pending"), Some("member")),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("token"), "the link only goes by mail: {}", r.body);
+    let token = outbox.token("eve@example.test");
+    assert!(outbox.0.lock().unwrap().last().unwrap().2.contains("https://trove.example.com/#/invite?token="));
+    let e = post(&s, "/v1/auth/accept-invitation", json!({"token": token})).error(400, "bad_request");
+    assert!(e["message"].as_str().unwrap().contains("password"), "{e}");
+    post(&s, "/v1/auth/accept-invitation", json!({"token": token, "password": "short"})).error(400, "invalid_password");
+    let r = post(&s, "/v1/auth/accept-invitation", json!({"token": token, "password": PASSWORD}));
+    assert_eq!(
+        (r.status, r.json()["new_account"].as_bool(), r.json()["organization"].as_str()),
+        (200, Some(true), Some("acme")),
+        "{}",
+        r.body
+    );
+    post(&s, "/v1/auth/accept-invitation", json!({"token": token, "password": PASSWORD})).error(400, "invalid_token");
+    assert_eq!(login(&s, "eve@example.test", PASSWORD).status, 200, "verified by the link, and a member");
+    call("POST", "/v1/org/invitations", Some(json!({"email": "eve@example.test"}))).error(409, "user_exists");
+
+    // An existing account joins with the invited role, no password needed.
+    let r = post(&s, "/v1/auth/register", json!({"email": "bob@example.test", "password": PASSWORD}));
+    assert_eq!(r.status, 201);
+    let r = call("POST", "/v1/org/invitations", Some(json!({"email": "bob@example.test", "role": "admin"})));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = post(&s, "/v1/auth/accept-invitation", json!({"token": outbox.token("bob@example.test")}));
+    assert_eq!(
+        (r.status, r.json()["role"].as_str(), r.json()["new_account"].as_bool()),
+        (200, Some("admin"), Some(false)),
+        "{}",
+        r.body
+    );
+    assert_eq!(login(&s, "bob@example.test", PASSWORD).json()["session"]["role"], "admin");
+
+    // A withdrawn invitation's link no longer works.
+    let r = call("POST", "/v1/org/invitations", Some(json!({"email": "max@example.test"})));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(call("DELETE", &format!("/v1/org/invitations/{id}"), None).status, 204);
+    call("DELETE", &format!("/v1/org/invitations/{id}"), None).error(404, "invitation_not_found");
+    post(&s, "/v1/auth/accept-invitation", json!({"token": outbox.token("max@example.test"), "password": PASSWORD}))
+        .error(400, "invalid_token");
+    let listed = call("GET", "/v1/org/invitations", None).json();
+    let states: Vec<&str> = listed.as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["withdrawn", "accepted", "accepted"], "{listed}");
+    let audit = call("GET", "/v1/audit?limit=100", None).json();
+    let events: Vec<&str> = audit["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for e in ["member.invited", "member.joined", "invitation.withdrawn"] {
+        assert!(events.contains(&e), "{e}: {events:?}");
+    }
+}

@@ -408,6 +408,9 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/auth/sessions/{id}", &["delete"]),
         ("/v1/org/members", &["get", "post"]),
         ("/v1/org/members/{id}", &["delete", "patch"]),
+        ("/v1/org/invitations", &["get", "post"]),
+        ("/v1/org/invitations/{id}", &["delete"]),
+        ("/v1/auth/accept-invitation", &["post"]),
         ("/v1/org/teams", &["get", "post"]),
         ("/v1/org/teams/{id}", &["delete"]),
         ("/v1/org/teams/{id}/members", &["post"]),
@@ -470,7 +473,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 60);
+    assert_eq!(operations, 64);
 }
 
 #[test]

@@ -203,7 +203,7 @@ function setShell() {
 async function boot() {
   // Links from mail work without a session.
   const [linkPath, linkQuery] = location.hash.slice(1).split('?');
-  if (linkPath === '/verify' || linkPath === '/reset') {
+  if (linkPath === '/verify' || linkPath === '/reset' || linkPath === '/invite') {
     accountLink(linkPath.slice(1), new URLSearchParams(linkQuery || '').get('token') || '');
     return;
   }
@@ -245,6 +245,24 @@ function accountLink(kind, token) {
   if (kind === 'verify') {
     render(h('section', { class: 'panel login' }, h('h1', null, 'Confirm your email'), status));
     api('POST', '/v1/auth/verify-email', { token }).then((r) => done(`${r.email} is confirmed.`), (e) => status.replaceChildren(errorBox(e)));
+    return;
+  }
+  if (kind === 'invite') {
+    const pw = h('input', { type: 'password', name: 'new-password', autocomplete: 'new-password', minlength: 12 });
+    const form = h('form', {
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        try {
+          const r = await api('POST', '/v1/auth/accept-invitation', { token, password: pw.value || undefined });
+          form.remove();
+          done(`${r.email} joined ${r.organization} as ${r.role}.`);
+        } catch (e) {
+          status.replaceChildren(errorBox(e));
+        }
+      },
+    }, field('Password for your new account (leave empty if you already have one)', pw), h('button', { type: 'submit' }, 'Accept the invitation'));
+    render(h('section', { class: 'panel login' }, h('h1', null, 'Join an organization'), form, status));
+    pw.focus();
     return;
   }
   const password = h('input', { type: 'password', name: 'new-password', autocomplete: 'new-password', required: true, minlength: 12 });
@@ -337,13 +355,18 @@ function showLogin(message) {
 const views = {};
 
 function route() {
-  if (!state.me) return;
-  clearTimers();
   const hash = location.hash.slice(1) || '/search';
   const [path, qs] = hash.split('?');
   const parts = path.split('/').filter(Boolean);
   const name = parts[0] || 'search';
   const params = new URLSearchParams(qs || '');
+  // A mailed link opened in a tab that already shows the page.
+  if (['verify', 'reset', 'invite'].includes(name)) {
+    accountLink(name, params.get('token') || '');
+    return;
+  }
+  if (!state.me) return;
+  clearTimers();
   document.querySelectorAll('nav a').forEach((a) => {
     const current = a.dataset.view === name || (name === 'doc' && a.dataset.view === 'search');
     if (current) a.setAttribute('aria-current', 'page');
@@ -809,13 +832,14 @@ views.admin = async () => {
     return;
   }
   const members = h('div');
+  const invitations = h('div');
   const keys = h('div');
   const audit = h('div');
   const sessions = h('div');
   render(h('h1', null, `Admin · ${state.me.organization}`),
-    h('h2', null, 'Members'), members, h('h2', null, 'API keys'), keys,
+    h('h2', null, 'Members'), members, h('h2', null, 'Invitations'), invitations, h('h2', null, 'API keys'), keys,
     h('h2', null, 'Audit log'), audit, h('h2', null, 'Your sessions'), sessions);
-  await Promise.all([adminMembers(members), adminKeys(keys), adminAudit(audit, new URLSearchParams()), adminSessions(sessions)]);
+  await Promise.all([adminMembers(members), adminInvitations(invitations), adminKeys(keys), adminAudit(audit, new URLSearchParams()), adminSessions(sessions)]);
 };
 
 async function adminMembers(box) {
@@ -859,6 +883,36 @@ async function adminMembers(box) {
         toast(e.message, true);
       }
     } }, field('Add an existing account by email', email, true), field('Role', role), h('button', { type: 'submit' }, 'Add member')));
+}
+
+async function adminInvitations(box) {
+  const list = await api('GET', '/v1/org/invitations');
+  const email = h('input', { type: 'email', name: 'invite-email', required: true });
+  const role = h('select', { name: 'invite-role' }, ['member', 'admin', 'owner'].map((r) => h('option', { value: r }, r)));
+  box.replaceChildren(
+    list.length ? h('table', null,
+      h('thead', null, h('tr', null, ['Email', 'Role', 'Status', 'Invited by', 'Expires', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, list.map((i) => h('tr', { 'data-invitation': i.id },
+        h('td', null, i.email), h('td', null, i.role), h('td', null, badge(i.status)), h('td', null, i.invited_by),
+        h('td', null, when(i.expires_at)),
+        h('td', null, i.status !== 'pending' ? '' : h('button', { type: 'button', class: 'danger', 'aria-label': `Withdraw the invitation of ${i.email}`, onclick: async () => {
+          try {
+            await api('DELETE', `/v1/org/invitations/${i.id}`);
+            await adminInvitations(box);
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } }, 'Withdraw')))))) : h('p', { class: 'muted' }, 'No invitations yet.'),
+    h('form', { class: 'row panel', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('POST', '/v1/org/invitations', { email: email.value, role: role.value });
+        toast(`Invitation mailed to ${email.value}`);
+        await adminInvitations(box);
+      } catch (e) {
+        toast(e.message, true);
+      }
+    } }, field('Invite by email', email, true), field('Invite as', role), h('button', { type: 'submit' }, 'Send invitation')));
 }
 
 const ACTIONS = ['search', 'documents.write', 'memories.read', 'memories.write', 'jobs', 'admin'];

@@ -7,9 +7,9 @@
 use std::any::Any;
 
 use crate::{
-    AuditFilter, ChunkFilter, Grantee, Heartbeat, JobFilter, JobOutcome, JobStatus, MembershipChange, MemoryCursor,
-    MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory, NewSession,
-    StoreWrite,
+    AuditFilter, ChunkFilter, Grantee, Heartbeat, InvitationRecord, JobFilter, JobOutcome, JobStatus, MembershipChange,
+    MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory,
+    NewSession, StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -55,6 +55,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("source_syncs_keep_the_last_outcome_per_source", source_syncs_keep_the_last_outcome_per_source),
         ("teams_and_vault_grants", teams_and_vault_grants),
         ("user_tokens_work_once_and_expire", user_tokens_work_once_and_expire),
+        ("invitations_are_accepted_once", invitations_are_accepted_once),
     ];
     for (name, check) in checks {
         let (store, guard) = factory();
@@ -1013,4 +1014,38 @@ fn user_tokens_work_once_and_expire(s: &dyn StoreWrite) {
     s.user_update(ada.id, None, Some(70)).unwrap();
     let ada = s.user_by_email("ada@example.com").unwrap().unwrap();
     assert_eq!((ada.password_hash.as_str(), ada.email_verified_ms), ("h2", Some(60)), "the first verification counts");
+}
+
+fn invitations_are_accepted_once(s: &dyn StoreWrite) {
+    let acme = s.organization_ensure("acme", 1).unwrap();
+    let other = s.organization_ensure("other", 1).unwrap();
+    let new = |id: &str, hash: &str, expires_ms: i64| InvitationRecord {
+        public_id: id.into(),
+        organization: acme.id,
+        organization_name: String::new(),
+        email: "eve@example.com".into(),
+        role: "member".into(),
+        hash: hash.into(),
+        invited_by: "ada@example.com".into(),
+        created_ms: 10,
+        expires_ms,
+        accepted_ms: None,
+        revoked_ms: None,
+    };
+    s.invitation_create(&new("inv_1", "h1", 100)).unwrap();
+    s.invitation_create(&new("inv_2", "h2", 100)).unwrap();
+    s.invitation_create(&new("inv_3", "h3", 50)).unwrap();
+    let listed: Vec<String> = s.invitations(acme.id).unwrap().into_iter().map(|i| i.public_id).collect();
+    assert_eq!(listed, ["inv_3", "inv_2", "inv_1"], "newest first");
+    assert!(s.invitations(other.id).unwrap().is_empty());
+    let got = s.invitation_by_hash("h1").unwrap().unwrap();
+    assert_eq!((got.organization_name.as_str(), got.role.as_str()), ("acme", "member"));
+    assert!(s.invitation_accept("h1", 20).unwrap());
+    assert!(!s.invitation_accept("h1", 21).unwrap(), "once");
+    assert!(!s.invitation_accept("h3", 60).unwrap(), "expired");
+    assert!(!s.invitation_revoke(other.id, "inv_2", 30).unwrap(), "another organization's");
+    assert!(s.invitation_revoke(acme.id, "inv_2", 30).unwrap());
+    assert!(!s.invitation_accept("h2", 31).unwrap(), "withdrawn");
+    assert!(!s.invitation_revoke(acme.id, "inv_1", 40).unwrap(), "already accepted");
+    assert_eq!(s.invitation_by_hash("h1").unwrap().unwrap().accepted_ms, Some(20));
 }

@@ -114,6 +114,10 @@ pub trait StoreRead: Send + Sync {
     fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError>;
     /// An organization's members, oldest first.
     fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError>;
+    /// An organization's invitations, newest first (all states).
+    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError>;
+    /// The invitation whose token hashes to `hash`, whatever its state.
+    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError>;
     /// An organization's teams with their members, by name.
     fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError>;
     /// The vault's grants, users first then teams, by name.
@@ -242,6 +246,13 @@ pub trait StoreWrite: StoreRead {
     fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError>;
     /// Sets a user's password hash and/or marks the email verified (the first time counts).
     fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError>;
+    /// Stores an invitation (`accepted_ms` and `revoked_ms` are ignored).
+    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError>;
+    /// Withdraws a pending invitation of the organization; `false` when there is none.
+    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Marks a pending, unexpired invitation accepted; `false` when it is not (in one
+    /// statement, so an invitation is accepted once).
+    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Makes a team; `None` when the organization has one of that name.
     fn team_create(
         &self,

@@ -703,3 +703,30 @@ pub struct GrantRecord {
     /// Unix ms it was given (or last changed).
     pub created_ms: i64,
 }
+
+/// An invitation to join an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvitationRecord {
+    /// Stable id (`inv_…`).
+    pub public_id: String,
+    /// The organization's row id.
+    pub organization: i64,
+    /// Its name.
+    pub organization_name: String,
+    /// Who is invited.
+    pub email: String,
+    /// The role they get.
+    pub role: String,
+    /// SHA-256 of the link's token.
+    pub hash: String,
+    /// Who invited them (an email, or `key:<id>`).
+    pub invited_by: String,
+    /// Unix ms.
+    pub created_ms: i64,
+    /// Unix ms after which the link no longer works.
+    pub expires_ms: i64,
+    /// When it was accepted.
+    pub accepted_ms: Option<i64>,
+    /// When it was withdrawn.
+    pub revoked_ms: Option<i64>,
+}

@@ -493,6 +493,62 @@ pub struct PasswordResetConfirm {
     pub password: String,
 }
 
+/// An invitation to join an organization, as listed (never its link).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    /// Stable id (`inv_…`).
+    pub id: String,
+    /// Who is invited.
+    pub email: String,
+    /// The organization.
+    pub organization: String,
+    /// The role they get.
+    pub role: Role,
+    /// Who invited them.
+    pub invited_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; the link stops working then.
+    pub expires_at: String,
+    /// `pending`, `accepted`, `withdrawn` or `expired`.
+    pub status: String,
+}
+
+/// `POST /v1/org/invitations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// The address to invite.
+    pub email: String,
+    /// Their role (default `member`).
+    #[serde(default = "member_role")]
+    pub role: Role,
+}
+
+/// `POST /v1/auth/accept-invitation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    /// The token from the link (`…#/invite?token=…`).
+    pub token: String,
+    /// For an address without an account: the new account's password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// What accepting an invitation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JoinedOrganization {
+    /// The account's email.
+    pub email: String,
+    /// The organization joined.
+    pub organization: String,
+    /// The role there.
+    pub role: Role,
+    /// Whether the account was made now.
+    pub new_account: bool,
+}
+
 /// An account just registered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Registered {

@@ -146,6 +146,8 @@ pub enum Code {
     InvalidToken,
     /// The account's email is not verified yet (`auth.require_email_verification`).
     EmailUnverified,
+    /// An invitation id names no pending invitation of the organization.
+    InvitationNotFound,
     /// A team id or name names no team of the organization.
     TeamNotFound,
     /// The organization already has a team of that name.
@@ -232,6 +234,7 @@ impl Code {
             Code::MailFailed => ("mail_failed", System, 502, 69),
             Code::InvalidToken => ("invalid_token", InvalidRequest, 400, 65),
             Code::EmailUnverified => ("email_unverified", Auth, 403, 77),
+            Code::InvitationNotFound => ("invitation_not_found", InvalidRequest, 404, 66),
             Code::TeamNotFound => ("team_not_found", InvalidRequest, 404, 66),
             Code::TeamExists => ("team_exists", InvalidRequest, 409, 73),
             Code::GrantNotFound => ("grant_not_found", InvalidRequest, 404, 66),
@@ -343,6 +346,7 @@ mod tests {
             Code::MailFailed,
             Code::InvalidToken,
             Code::EmailUnverified,
+            Code::InvitationNotFound,
             Code::TeamNotFound,
             Code::TeamExists,
             Code::GrantNotFound,

@@ -16,10 +16,10 @@ pub mod memory;
 pub mod search;
 
 pub use auth::{
-    Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind, CreateTeam,
-    CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, LoginRequest, LoginResponse, Me, Member, MintRequest,
-    MintedToken, PasswordResetConfirm, RegisterRequest, Registered, Role, SessionInfo, Team, TeamMember, TokenRequest,
-    VaultGrant,
+    AcceptInvitation, Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind,
+    CreateTeam, CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, Invitation, InviteRequest, JoinedOrganization,
+    LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken, PasswordResetConfirm, RegisterRequest,
+    Registered, Role, SessionInfo, Team, TeamMember, TokenRequest, VaultGrant,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,

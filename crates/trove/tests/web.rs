@@ -176,14 +176,35 @@ fn the_web_page_in_a_browser() {
     // The reset link the page asked for is in the server's log (the development mailer):
     // following it in the browser sets a new password that then logs in.
     assert!(found["reset_requested"].as_str().unwrap().contains("link to choose a new password"), "{found}");
-    let token = wait_for("the reset mail", || {
-        let logs = s.logs().join("\n");
-        let at = logs.rfind("#/reset?token=")? + "#/reset?token=".len();
-        let token: String = logs[at..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        Some(Value::String(token))
-    });
-    let reset = browser(&modules, &s.addr, &[("TROVE_PHASE", "reset"), ("TROVE_RESET_TOKEN", token.as_str().unwrap())]);
+    let mut link = |kind: &str| {
+        let marker = format!("#/{kind}?token=");
+        wait_for("the mail", || {
+            let logs = s.logs().join("\n");
+            let at = logs.rfind(&marker)? + marker.len();
+            let token: String = logs[at..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            Some(Value::String(token))
+        })
+        .as_str()
+        .unwrap()
+        .to_string()
+    };
+    let (reset_token, invite_token) = (link("reset"), link("invite"));
+    let reset = browser(
+        &modules,
+        &s.addr,
+        &[("TROVE_PHASE", "reset"), ("TROVE_RESET_TOKEN", &reset_token), ("TROVE_INVITE_TOKEN", &invite_token)],
+    );
     assert_eq!(reset["logged_in_after_reset"], true, "{reset}");
+    assert!(reset["joined"].as_str().unwrap().contains("newcomer@acme.test joined acme"), "{reset}");
+    let (status, _) = http(
+        &s.addr,
+        "POST",
+        "/v1/auth/login",
+        Some(
+            &json!({"email": "newcomer@acme.test", "password": "the newcomer passphrase", "client": "cli"}).to_string(),
+        ),
+    );
+    assert_eq!(status, 200, "the invited account logs in");
     assert_eq!(reset["page_errors"], json!([]), "{reset}");
     let (status, _) =
         http(&s.addr, "POST", "/v1/auth/login", Some(&json!({"email": EMAIL, "password": PASSWORD}).to_string()));

@@ -3,7 +3,8 @@
 //! verification link), `POST /v1/auth/verify-email/resend`, `POST /v1/auth/password-reset`
 //! (mail a reset link; the same answer whether or not the address has an account) and
 //! `POST /v1/auth/password-reset/confirm` (token and new password; every session of the user
-//! ends). Verifications and resets are audited as the user.
+//! ends), and `POST /v1/auth/accept-invitation` (token, and a password for a new account).
+//! Verifications, resets and joins are audited as the user.
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use trove_engine::{Engine, EngineError};
-use trove_types::{EmailRequest, PasswordResetConfirm, TokenRequest};
+use trove_types::{AcceptInvitation, EmailRequest, JoinedOrganization, PasswordResetConfirm, TokenRequest};
 use utoipa::ToSchema;
 
 use super::sessions::{audit_account, limited};
@@ -158,4 +159,42 @@ pub async fn reset_confirm(
     let (email, orgs) = blocking(&state, move |e| e.password_reset_confirm(&body.token, &body.password)).await?;
     audit_per_organization(&state, &email, &ip, "user.password_reset", orgs);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v1/auth/accept-invitation`.
+#[utoipa::path(
+    post, path = "/v1/auth/accept-invitation", operation_id = "auth_accept_invitation", tag = "sessions",
+    request_body = AcceptInvitation,
+    responses(
+        (status = 200, description = "The address joined the organization (a new account is made with `password`).", body = JoinedOrganization),
+        (status = 400, description = "The link is unknown, used, withdrawn or expired (`invalid_token`), or a new account needs a `password`."),
+        (status = 429, description = "Too many requests from this address (`rate_limited`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<AcceptInvitation>,
+) -> Result<Response, ApiError> {
+    let ip = peer.ip().to_string();
+    if let Some(r) = take(&state, &ip) {
+        return Ok(r);
+    }
+    let joined = blocking(&state, move |e| e.invitation_accept(&body.token, body.password.as_deref())).await?;
+    audit_account(
+        &state,
+        &joined.email,
+        ip,
+        ("member.joined", "ok"),
+        Some(format!("user:{}", joined.email)),
+        Some(joined.organization.clone()),
+    );
+    Ok(JsonOut(JoinedOrganization {
+        email: joined.email,
+        organization: joined.organization,
+        role: joined.role,
+        new_account: joined.new_account,
+    })
+    .into_response())
 }

@@ -1,18 +1,19 @@
 //! The members of the caller's organization: `GET /v1/org/members`, `POST /v1/org/members`
 //! (add an existing user with a role), `PATCH /v1/org/members/{id}` (change the role) and
 //! `DELETE /v1/org/members/{id}`. Needs `admin`; only a logged-in owner makes or unmakes
-//! owners, and the last owner stays.
+//! owners, and the last owner stays. Invitations by mail: `GET`/`POST /v1/org/invitations`,
+//! `DELETE /v1/org/invitations/{id}` (accepted at `POST /v1/auth/accept-invitation`).
 
 use axum::Extension;
 use axum::Json as JsonOut;
 use axum::extract::State;
 use axum::http::StatusCode;
 use trove_engine::auth::Principal;
-use trove_types::{AddMember, ChangeRole, Member};
+use trove_types::{AddMember, ChangeRole, Invitation, InviteRequest, Member};
 
 use crate::auth::AuditTarget;
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, MemberPath, NotFound, Unavailable};
+use crate::openapi::{BadRequest, Internal, InvitationPath, MemberPath, NotFound, Unavailable};
 use crate::{AppState, blocking};
 
 /// `GET /v1/org/members`.
@@ -86,5 +87,59 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     blocking(&state, move |e| e.member_remove(&principal, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/org/invitations`.
+#[utoipa::path(
+    get, path = "/v1/org/invitations", operation_id = "invitations_list", tag = "members",
+    responses(
+        (status = 200, description = "The organization's invitations, newest first, with their status.", body = Vec<Invitation>),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn invitations(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Vec<Invitation>>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.invitations(&principal)).await?))
+}
+
+/// `POST /v1/org/invitations`: mails the invited address a single-use link.
+#[utoipa::path(
+    post, path = "/v1/org/invitations", operation_id = "invitations_create", tag = "members",
+    request_body = InviteRequest,
+    responses(
+        (status = 201, description = "The invitation (its link went by mail, never in the answer).", body = Invitation),
+        (status = 400, response = BadRequest),
+        (status = 409, description = "Already a member (`user_exists`)."),
+        (status = 502, description = "The mail could not be sent (`mail_failed`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn invite(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<InviteRequest>,
+) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Invitation>), ApiError> {
+    let i = blocking(&state, move |e| e.invite(&principal, &body.email, body.role)).await?;
+    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("invitation:{}", i.id))), JsonOut(i)))
+}
+
+/// `DELETE /v1/org/invitations/{id}`: withdraws a pending invitation.
+#[utoipa::path(
+    delete, path = "/v1/org/invitations/{id}", operation_id = "invitations_revoke", tag = "members",
+    params(InvitationPath),
+    responses(
+        (status = 204, description = "Withdrawn: its link no longer works."),
+        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.invitation_revoke(&principal, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

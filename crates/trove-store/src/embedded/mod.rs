@@ -29,6 +29,7 @@ use pool::{PooledConn, ReadPool};
 
 mod auth;
 mod grants;
+mod invitations;
 mod jobs;
 mod keyword;
 mod memory;
@@ -36,10 +37,11 @@ mod pool;
 mod sessions;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
-    DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, JobCounts, JobFilter, JobOutcome, JobRecord,
-    JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats,
-    NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession, OrganizationRecord, Scored, SessionRecord,
-    StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord, VaultId, VaultInfo, VaultStats,
+    DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
+    JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
+    MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
+    OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord, VaultId,
+    VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -293,6 +295,23 @@ const MIGRATIONS: &[&str] = &[
         used_ms INTEGER
     );
     CREATE INDEX user_tokens_user ON user_tokens (user_id, purpose);
+    "#,
+    // 12: invitations to join an organization, mailed with a single-use link.
+    r#"
+    CREATE TABLE invitations (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        email TEXT NOT NULL COLLATE NOCASE,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        invited_by TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        accepted_ms INTEGER,
+        revoked_ms INTEGER
+    );
+    CREATE INDEX invitations_organization ON invitations (organization_id, id);
     "#,
 ];
 
@@ -920,6 +939,14 @@ impl StoreRead for EmbeddedStore {
         self.s_user_organizations(user)
     }
 
+    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
+        self.i_list(organization)
+    }
+
+    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
+        self.i_by_hash(hash)
+    }
+
     fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
         self.g_teams(organization)
     }
@@ -1248,6 +1275,18 @@ impl StoreWrite for EmbeddedStore {
 
     fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
         self.s_membership_set(organization, user, role)
+    }
+
+    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
+        self.i_create(invitation)
+    }
+
+    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.i_revoke(organization, public_id, now_ms)
+    }
+
+    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.i_accept(hash, now_ms)
     }
 
     fn user_token_create(

@@ -65,6 +65,14 @@ try {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('navigation', { name: 'Sections' }).waitFor();
     found.logged_in_after_reset = true;
+    // The invitation mailed from the admin page: a new account joins with a password.
+    // A mailed link opens a fresh page.
+    await page.goto('about:blank');
+    await page.goto(`${url}#/invite?token=${env('TROVE_INVITE_TOKEN')}`);
+    await page.getByLabel('Password for your new account').fill('the newcomer passphrase');
+    await page.getByRole('button', { name: 'Accept the invitation' }).click();
+    await see('.notice');
+    found.joined = await page.locator('.notice').innerText();
     found.page_errors = pageErrors;
     console.log(JSON.stringify(found));
     await browser.close();
@@ -149,6 +157,9 @@ try {
 
   // Admin: create a key (shown once), reload, revoke it.
   await page.getByRole('link', { name: 'Admin' }).click();
+  await page.getByLabel('Invite by email').fill('newcomer@acme.test');
+  await page.getByRole('button', { name: 'Send invitation' }).click();
+  await page.locator('tr[data-invitation]', { hasText: 'newcomer@acme.test' }).locator('.s-pending').waitFor();
   await page.getByLabel('New key name').fill('e2e-bot');
   await page.getByRole('button', { name: 'Create key' }).click();
   await see('#new-key');
