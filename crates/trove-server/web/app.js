@@ -10,6 +10,7 @@ const state = {
   vaults: [],
   vault: localStorage.getItem('trove.vault') || '',
   timers: [],
+  link: null,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -235,6 +236,9 @@ async function loadVaults() {
 
 /** The page a mailed link opens: verify the address, or choose a new password. */
 function accountLink(kind, token) {
+  // Shown already (a hash change and a boot both route here): keep what was typed.
+  if (state.link === `${kind}:${token}` && main().querySelector('[data-link]')) return;
+  state.link = `${kind}:${token}`;
   clearTimers();
   setShell();
   const status = h('div', { role: 'alert' });
@@ -243,7 +247,7 @@ function accountLink(kind, token) {
     status.replaceChildren(h('p', { class: 'notice' }, text, ' ', h('a', { href: '#/search', onclick: (ev) => { ev.preventDefault(); boot(); } }, 'Log in')));
   };
   if (kind === 'verify') {
-    render(h('section', { class: 'panel login' }, h('h1', null, 'Confirm your email'), status));
+    render(h('section', { class: 'panel login', 'data-link': kind }, h('h1', null, 'Confirm your email'), status));
     api('POST', '/v1/auth/verify-email', { token }).then((r) => done(`${r.email} is confirmed.`), (e) => status.replaceChildren(errorBox(e)));
     return;
   }
@@ -261,7 +265,7 @@ function accountLink(kind, token) {
         }
       },
     }, field('Password for your new account (leave empty if you already have one)', pw), h('button', { type: 'submit' }, 'Accept the invitation'));
-    render(h('section', { class: 'panel login' }, h('h1', null, 'Join an organization'), form, status));
+    render(h('section', { class: 'panel login', 'data-link': kind }, h('h1', null, 'Join an organization'), form, status));
     pw.focus();
     return;
   }
@@ -278,7 +282,7 @@ function accountLink(kind, token) {
       }
     },
   }, field('New password (at least 12 characters)', password), h('button', { type: 'submit' }, 'Set password'));
-  render(h('section', { class: 'panel login' }, h('h1', null, 'Choose a new password'), form, status));
+  render(h('section', { class: 'panel login', 'data-link': kind }, h('h1', null, 'Choose a new password'), form, status));
   password.focus();
 }
 

@@ -66,8 +66,7 @@ try {
     await page.getByRole('navigation', { name: 'Sections' }).waitFor();
     found.logged_in_after_reset = true;
     // The invitation mailed from the admin page: a new account joins with a password.
-    // A mailed link opens a fresh page.
-    await page.goto('about:blank');
+    // Opened in the tab that shows the page already (a hash change: what was typed must stay).
     await page.goto(`${url}#/invite?token=${env('TROVE_INVITE_TOKEN')}`);
     await page.getByLabel('Password for your new account').fill('the newcomer passphrase');
     await page.getByRole('button', { name: 'Accept the invitation' }).click();
