@@ -836,14 +836,17 @@ views.admin = async () => {
     return;
   }
   const members = h('div');
+  const teams = h('div');
+  const grants = h('div');
   const invitations = h('div');
   const keys = h('div');
   const audit = h('div');
   const sessions = h('div');
   render(h('h1', null, `Admin · ${state.me.organization}`),
-    h('h2', null, 'Members'), members, h('h2', null, 'Invitations'), invitations, h('h2', null, 'API keys'), keys,
+    h('h2', null, 'Members'), members, h('h2', null, 'Invitations'), invitations,
+    h('h2', null, 'Teams'), teams, h('h2', null, `Who may use vault ${state.vault}`), grants, h('h2', null, 'API keys'), keys,
     h('h2', null, 'Audit log'), audit, h('h2', null, 'Your sessions'), sessions);
-  await Promise.all([adminMembers(members), adminInvitations(invitations), adminKeys(keys), adminAudit(audit, new URLSearchParams()), adminSessions(sessions)]);
+  await Promise.all([adminMembers(members), adminTeams(teams), adminGrants(grants), adminInvitations(invitations), adminKeys(keys), adminAudit(audit, new URLSearchParams()), adminSessions(sessions)]);
 };
 
 async function adminMembers(box) {
@@ -887,6 +890,66 @@ async function adminMembers(box) {
         toast(e.message, true);
       }
     } }, field('Add an existing account by email', email, true), field('Role', role), h('button', { type: 'submit' }, 'Add member')));
+}
+
+async function adminTeams(box) {
+  const list = await api('GET', '/v1/org/teams');
+  const name = h('input', { type: 'text', name: 'team-name', required: true, placeholder: 'platform' });
+  const act = async (fn) => {
+    try {
+      await fn();
+      await adminTeams(box);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
+  box.replaceChildren(
+    list.length ? h('table', null,
+      h('thead', null, h('tr', null, ['Team', 'Members', 'Add a member', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, list.map((t) => {
+        const email = h('input', { type: 'email', 'aria-label': `Add a member to ${t.name}`, placeholder: 'email' });
+        return h('tr', { 'data-team': t.name },
+          h('td', null, t.name),
+          h('td', null, t.members.length ? t.members.map((m) => h('span', { class: 'badge' }, m.email, ' ',
+            h('button', { type: 'button', class: 'link', 'aria-label': `Remove ${m.email} from ${t.name}`, onclick: () => act(() => api('DELETE', `/v1/org/teams/${t.id}/members/${m.id}`)) }, '×'))) : h('span', { class: 'muted' }, 'nobody yet')),
+          h('td', null, h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); act(() => api('POST', `/v1/org/teams/${t.id}/members`, { email: email.value })); } },
+            email, h('button', { type: 'submit', class: 'secondary' }, 'Add'))),
+          h('td', null, h('button', { type: 'button', class: 'danger', 'aria-label': `Delete team ${t.name}`, onclick: () => { if (confirm(`Delete team ${t.name} and its grants?`)) act(() => api('DELETE', `/v1/org/teams/${t.id}`)); } }, 'Delete')));
+      }))) : h('p', { class: 'muted' }, 'No teams yet: a team groups members, and vaults can be granted to it.'),
+    h('form', { class: 'row panel', onsubmit: (ev) => { ev.preventDefault(); act(() => api('POST', '/v1/org/teams', { name: name.value })); } },
+      field('New team', name, true), h('button', { type: 'submit' }, 'Create team')));
+}
+
+async function adminGrants(box) {
+  if (!state.vault) {
+    box.replaceChildren(h('p', { class: 'muted' }, 'No vault selected.'));
+    return;
+  }
+  const list = await api('GET', vaultPath('/grants'));
+  const who = h('input', { type: 'text', name: 'grant-who', required: true, placeholder: 'member email or team name' });
+  const kind = h('select', { name: 'grant-kind' }, h('option', { value: 'member' }, 'member'), h('option', { value: 'team' }, 'team'));
+  const level = h('select', { name: 'grant-level' }, ['read', 'write', 'admin'].map((l) => h('option', { value: l }, l)));
+  const act = async (fn) => {
+    try {
+      await fn();
+      await adminGrants(box);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
+  box.replaceChildren(
+    h('p', { class: 'muted small' }, 'Owners and admins use every vault. Members use only what is granted to them or their teams: read (search, read), write (also change documents and memories), admin (also re-embed, delete, grant).'),
+    list.length ? h('table', null,
+      h('thead', null, h('tr', null, ['Who', 'Kind', 'Level', 'Since', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, list.map((g) => h('tr', { 'data-grant': g.name },
+        h('td', null, g.name), h('td', null, g.grantee), h('td', null, g.level), h('td', null, when(g.granted_at)),
+        h('td', null, h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke ${g.name}`, onclick: () => act(() => api('DELETE', vaultPath(`/grants/${g.id}`))) }, 'Revoke')))))) : h('p', { class: 'muted' }, 'No member has a grant on this vault.'),
+    h('form', { class: 'row panel', onsubmit: (ev) => {
+      ev.preventDefault();
+      const body = { level: level.value };
+      body[kind.value] = who.value;
+      act(() => api('PUT', vaultPath('/grants'), body));
+    } }, field('Grant to', who, true), field('Which is a', kind), field('Level', level), h('button', { type: 'submit' }, 'Grant')));
 }
 
 async function adminInvitations(box) {

@@ -166,6 +166,8 @@ fn the_web_page_in_a_browser() {
     assert!(secret.starts_with("trove_"), "{found}");
     let (status, _) = call(&s, secret, "GET", "/v1/vaults", None);
     assert_eq!(status, 401, "a revoked key is refused");
+    let (_, grants) = call(&s, &token, "GET", "/v1/vaults/default/grants", None);
+    assert_eq!((grants[0]["name"].as_str(), grants[0]["level"].as_str()), (Some("support"), Some("write")), "{grants}");
     let (_, jobs) = call(&s, &token, "GET", "/v1/jobs?kind=sync", None);
     assert!(!jobs["jobs"].as_array().unwrap().is_empty(), "the Sync button queued a sync: {jobs}");
     let (_, audit) = call(&s, &token, "GET", "/v1/audit?event=key.revoked", None);

@@ -156,6 +156,15 @@ try {
 
   // Admin: create a key (shown once), reload, revoke it.
   await page.getByRole('link', { name: 'Admin' }).click();
+  // A team, granted the vault.
+  await page.getByLabel('New team').fill('support');
+  await page.getByRole('button', { name: 'Create team' }).click();
+  await page.locator('tr[data-team="support"]').waitFor();
+  await page.getByLabel('Grant to').fill('support');
+  await page.getByLabel('Which is a').selectOption('team');
+  await page.getByLabel('Level', { exact: true }).selectOption('write');
+  await page.getByRole('button', { name: 'Grant', exact: true }).click();
+  await page.locator('tr[data-grant="support"]', { hasText: 'write' }).waitFor();
   await page.getByLabel('Invite by email').fill('newcomer@acme.test');
   await page.getByRole('button', { name: 'Send invitation' }).click();
   await page.locator('tr[data-invitation]', { hasText: 'newcomer@acme.test' }).locator('.s-pending').waitFor();
