@@ -449,6 +449,13 @@ impl Source for PublicDocsSource {
                 *self.client.lock().unwrap_or_else(|e| e.into_inner()) = client.clone();
             }
         }
+        if !robots.allowed(&self.base.path) {
+            // Listing nothing would delete every page: refuse instead.
+            return Err(setting(
+                &format!("{key}.base_url"),
+                format!("robots.txt of {} disallows {} for this crawler", self.base.origin, self.base.path),
+            ));
+        }
         let previous = self.load_state();
         let mut state = State { base_url: self.base.url(), pages: BTreeMap::new() };
         let mut errors: Vec<(String, IngestError)> = Vec::new();
@@ -479,13 +486,26 @@ impl Source for PublicDocsSource {
             }
             let is_base = page == self.base;
             let (entry, html) = match client.get_page(&page.path, &headers) {
-                Ok(a) if a.status == 304 && before.is_some() => (before.cloned().unwrap_or_default(), None),
+                Ok(a) if a.status == 304 => match before {
+                    Some(p) => (p.clone(), None),
+                    None => continue,
+                },
                 Ok(a) if (300..400).contains(&a.status) => {
-                    if let Some(to) = a.header("location").and_then(|l| page.join(l))
-                        && self.in_scope(&to)
-                        && seen.insert(to.url())
-                    {
-                        queue.push_back((to, depth));
+                    let to = a.header("location").and_then(|l| page.join(l));
+                    match to {
+                        Some(to) if self.in_scope(&to) && seen.insert(to.url()) => queue.push_back((to, depth)),
+                        Some(to) if self.in_scope(&to) => {}
+                        // Listing nothing would delete every page: refuse instead.
+                        other if is_base => {
+                            return Err(setting(
+                                &format!("{key}.base_url"),
+                                format!(
+                                    "{url} redirects out of scope, to {}: set base_url to the address it names",
+                                    other.map(|l| l.url()).unwrap_or_else(|| "an unusable address".into())
+                                ),
+                            ));
+                        }
+                        _ => {}
                     }
                     continue;
                 }

@@ -599,7 +599,7 @@ impl FakeSite {
             };
             let etag = format!("\"{}\"", &crate::content_hash(page.body.as_bytes())[7..23]);
             if page.etag && req.header("if-none-match") == Some(etag.as_str()) {
-                return Reply { status: 304, ..Reply::text(304, "") }.header("ETag", &etag);
+                return Reply::text(304, "").header("ETag", &etag);
             }
             b.lock().unwrap_or_else(|e| e.into_inner()).push(req.path.clone());
             let mut reply = Reply::text(200, &page.body);

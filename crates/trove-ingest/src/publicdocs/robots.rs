@@ -22,8 +22,7 @@ impl Robots {
     /// Parses `text` for the crawler whose `User-Agent` is `agent`.
     pub fn parse(text: &str, agent: &str) -> Robots {
         let token = agent.split('/').next().unwrap_or(agent).trim().to_ascii_lowercase();
-        // Groups: (agents, rules, delay).
-        let mut groups: Vec<(Vec<String>, Vec<(bool, String)>, Option<f64>)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         let mut in_agents = false;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -85,6 +84,9 @@ impl Robots {
         best.is_none_or(|(_, allow)| allow)
     }
 }
+
+/// One group of robots.txt: (user agents, (allow, pattern) rules, crawl delay).
+type Group = (Vec<String>, Vec<(bool, String)>, Option<f64>);
 
 /// Whether a robots.txt pattern matches the start of `path` (`*` any run, `$` the end).
 fn matches(pattern: &str, path: &str) -> bool {

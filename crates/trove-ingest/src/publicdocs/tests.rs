@@ -163,6 +163,8 @@ fn conditional_requests_changes_removals_and_throttling() {
     assert!(version(&fourth, "api.html").unwrap().starts_with("sha256:"));
     site.faults.push("/docs/", Reply::text(404, "gone"));
     assert!(src.list().is_err());
+    site.faults.push("/docs/", Reply::text(301, "").header("Location", "https://elsewhere.example/"));
+    assert!(src.list().unwrap_err().to_string().contains("vaults.kb.sources.site.base_url"));
 }
 
 #[test]
