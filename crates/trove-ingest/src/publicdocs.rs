@@ -7,7 +7,8 @@
 //! `max_pages` requests (a limit that cuts the crawl is reported as a listing error naming the
 //! key). `robots.txt` is obeyed (`robots.rs`: the group of the user agent, else `*`; longest
 //! match; `Crawl-delay` lowers `requests_per_minute`). Only `text/html` answers are pages;
-//! `<meta name="robots">` `noindex` keeps a page out (its links are still followed) and
+//! links to files that are not pages by their extension (`.pdf`, `.png`, `.zip`...) are not
+//! requested; `<meta name="robots">` `noindex` keeps a page out (its links are still followed) and
 //! `nofollow` stops at it; a `<link rel="canonical">` in scope names the document a page is
 //! (so two addresses of one page make one document). Redirects within scope are followed;
 //! `exclude` patterns are neither read nor followed, `include` patterns pick what is indexed
@@ -432,6 +433,20 @@ impl PublicDocsSource {
     }
 }
 
+/// Extensions of files that are never HTML pages: links to them are not requested.
+const NOT_PAGES: &[&str] = &[
+    "7z", "avi", "bin", "bmp", "bz2", "css", "csv", "dmg", "doc", "docx", "eot", "epub", "exe", "gif", "gz", "ico",
+    "iso", "jar", "jpeg", "jpg", "js", "json", "m4a", "mov", "mp3", "mp4", "msi", "ogg", "otf", "pdf", "png", "ppt",
+    "pptx", "rar", "rss", "svg", "tar", "tgz", "tif", "tiff", "ttf", "wasm", "wav", "webm", "webp", "woff", "woff2",
+    "xls", "xlsx", "xml", "xz", "zip",
+];
+
+/// Whether a path names a file that is not a page by its extension.
+fn not_a_page(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or("");
+    last.rsplit_once('.').is_some_and(|(_, ext)| NOT_PAGES.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
 /// Whether an HTTP failure means the page is gone (404, 410).
 fn gone(e: &HttpError) -> bool {
     e.kind == ErrorKind::NotFound || e.status == Some(410)
@@ -547,7 +562,7 @@ impl Source for PublicDocsSource {
             };
             if !entry.nofollow {
                 for l in entry.links.iter().filter_map(|l| Link::parse(l)) {
-                    if !self.in_scope(&l) || seen.contains(&l.url()) {
+                    if !self.in_scope(&l) || not_a_page(&l.path) || seen.contains(&l.url()) {
                         continue;
                     }
                     if depth >= self.opts.max_depth {

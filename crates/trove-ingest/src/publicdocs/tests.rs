@@ -49,6 +49,7 @@ fn docs_site() -> FakeSite {
                 "private/secret.html",
                 "hidden.html",
                 "file.pdf",
+                "data",
             ],
             "Welcome home.",
         ),
@@ -83,6 +84,8 @@ fn a_site_is_crawled_within_scope_and_rules() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(uris(&docs), ["/", "api.html", "found.html", "guide/", "guide/deep/one.html", "guide/setup.html"]);
     assert_eq!(site.server.hits("/blog/"), 0, "out of scope");
+    assert_eq!(site.server.hits("/docs/file.pdf"), 0, "not a page by its extension");
+    assert_eq!(site.server.hits("/docs/data"), 1, "asked, but not HTML");
     assert_eq!(site.server.hits("/docs/private/secret.html"), 0, "disallowed by robots.txt");
     assert_eq!(site.server.hits("/docs/guide/setup.html"), 1, "query strings dropped, read once");
     let raw = src.fetch(docs.iter().find(|d| d.uri == "guide/setup.html").unwrap()).unwrap();
@@ -124,7 +127,7 @@ fn conditional_requests_changes_removals_and_throttling() {
     let state = tempfile::tempdir().unwrap();
     let src = PublicDocsSource::new(options(&site, "/docs/", Some(state.path()))).unwrap();
     let (first, _) = src.list().unwrap();
-    // Pages only: robots.txt and the PDF have no validators kept.
+    // Pages only: robots.txt and the JSON answer have no validators kept.
     let pages =
         |site: &FakeSite| site.bodies().into_iter().filter(|p| p.ends_with('/') || p.ends_with(".html")).count();
     let bodies = pages(&site);
