@@ -616,10 +616,11 @@ impl Source for PublicDocsSource {
     }
 
     fn fetch(&self, doc: &DocRef) -> Result<RawDocument, IngestError> {
-        let known = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&doc.uri).map(|l| {
-            let taken = l.clone();
-            l.html = None;
-            taken
+        // The listing's read is handed over once, then dropped.
+        let known = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&doc.uri).map(|l| Listed {
+            url: l.url.clone(),
+            title: l.title.clone(),
+            html: l.html.take(),
         });
         let (url, mut title, html) = match known {
             Some(Listed { url, title, html: Some(html) }) => (url, title, html),

@@ -189,3 +189,18 @@ fn canonical_links_dedupe_and_robots_can_shut_the_door() {
     );
     assert!(src.probe().unwrap_err().to_string().contains("robots.txt"));
 }
+
+#[test]
+fn a_crawl_delay_slows_the_crawl_down() {
+    let site = FakeSite::start();
+    let robots = "User-agent: *\nCrawl-delay: 0.5\n";
+    site.put("/robots.txt", SitePage { body: robots.into(), content_type: "text/plain".into(), etag: false });
+    site.page("/", &html_page("Root", &["a.html", "b.html"], "Root."));
+    site.page("/a.html", &html_page("A", &[], "A."));
+    site.page("/b.html", &html_page("B", &[], "B."));
+    let src = PublicDocsSource::new(options(&site, "/", None)).unwrap();
+    let started = std::time::Instant::now();
+    let (docs, _) = src.list().unwrap();
+    assert_eq!(docs.len(), 3);
+    assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
+}
