@@ -28,6 +28,6 @@ pub use schema::{
     AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig, EmbedderConfig,
     EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmConfig, LlmEmbeddings, LlmModels,
     LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat, MailConfig, MailTransport,
-    RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig, SmtpTls, SourceConfig, StorageConfig,
-    TlsConfig, VaultConfig,
+    PublicDocsConfig, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig, SmtpTls, SourceConfig,
+    StorageConfig, TlsConfig, VaultConfig,
 };

@@ -224,6 +224,11 @@ fn resolve_paths(config: &mut Config, root: &Path) {
                         *p = absolute(root, p);
                     }
                 }
+                SourceConfig::Publicdocs(d) => {
+                    if let Some(p) = &mut d.ca_file {
+                        *p = absolute(root, p);
+                    }
+                }
             }
         }
     }
@@ -578,6 +583,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                         }
                     }
                 }
+                SourceConfig::Publicdocs(d) => validate_publicdocs(&format!("vaults.{vname}.sources.{sname}"), d)?,
                 SourceConfig::Localfile(lf) => {
                     let key = format!("vaults.{vname}.sources.{sname}.path");
                     if !lf.path.exists() {
@@ -643,6 +649,53 @@ fn validate_remote(key: &str, r: &crate::AtlassianSite<'_>) -> Result<(), Config
         return invalid("timeout_s", "between 1 and 3600 seconds".into());
     }
     if let Some(p) = r.ca_file
+        && !p.is_file()
+    {
+        return Err(ConfigError::BadPath {
+            key: format!("{key}.ca_file"),
+            path: p.clone(),
+            message: "file does not exist".into(),
+            fix: "point it at a PEM file of CA certificates (relative paths start at the workspace folder)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A `publicdocs` source: an http(s) base URL with a host, limits, selectors, time limit, CA file.
+fn validate_publicdocs(key: &str, d: &crate::PublicDocsConfig) -> Result<(), ConfigError> {
+    let invalid = |name: &str, message: String| Err(ConfigError::Invalid { key: format!("{key}.{name}"), message });
+    let url = d.base_url.trim();
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(|h| h.split(['/', '?', '#']).next().unwrap_or("").is_empty())
+        || url.contains(char::is_whitespace)
+    {
+        return invalid(
+            "base_url",
+            format!("`{url}` is not an http:// or https:// URL: e.g. https://docs.example.com/guide/"),
+        );
+    }
+    if d.max_depth > 100 {
+        return invalid("max_depth", "at most 100 links from the base page".into());
+    }
+    if d.max_pages == 0 || d.max_pages > 1_000_000 {
+        return invalid("max_pages", "between 1 and 1000000".into());
+    }
+    if d.content_selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        return invalid("content_selector", "a CSS selector such as `main, article`, or leave it out".into());
+    }
+    if let Some(s) = d.drop_selectors.iter().find(|s| s.trim().is_empty()) {
+        return invalid("drop_selectors", format!("`{s}` is not a CSS selector: e.g. [nav, footer, .sidebar]"));
+    }
+    if let Some(p) = d.include.iter().chain(&d.exclude).find(|p| p.trim().is_empty()) {
+        return invalid("include", format!("`{p}` is not a path glob or prefix such as `guide/**`"));
+    }
+    if d.user_agent.as_deref().is_some_and(|a| a.trim().is_empty() || a.contains(['\r', '\n'])) {
+        return invalid("user_agent", "a product token such as `trove-docs/1.0`".into());
+    }
+    if d.timeout_s == 0 || d.timeout_s > 3600 {
+        return invalid("timeout_s", "between 1 and 3600 seconds".into());
+    }
+    if let Some(p) = &d.ca_file
         && !p.is_file()
     {
         return Err(ConfigError::BadPath {
@@ -789,6 +842,27 @@ mod tests {
             ("auth:\n  public_url: trove.example.com\n", "auth.public_url"),
         ] {
             let err = Ws::new(&format!("{GOOD}{yaml}")).load(&[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn publicdocs_sources_are_checked() {
+        let src = |extra: &str| format!("vaults:\n  kb:\n    sources:\n      site:\n        type: publicdocs\n{extra}");
+        let w = Ws::new(&src("        base_url: https://docs.example.com/guide/\n")).load(&[]).unwrap();
+        let SourceConfig::Publicdocs(d) = &w.config.vaults["kb"].sources["site"] else { panic!("publicdocs") };
+        assert_eq!((d.max_depth, d.max_pages, d.requests_per_minute, d.timeout_s), (5, 1000, 120, 30));
+        for (extra, key) in [
+            ("        base_url: docs.example.com\n", "site.base_url"),
+            ("        base_url: https://\n", "site.base_url"),
+            ("        base_url: https://d.e/\n        max_pages: 0\n", "site.max_pages"),
+            ("        base_url: https://d.e/\n        content_selector: ' '\n", "site.content_selector"),
+            ("        base_url: https://d.e/\n        drop_selectors: [nav, '']\n", "site.drop_selectors"),
+            ("        base_url: https://d.e/\n        ca_file: nope.pem\n", "site.ca_file"),
+            ("        base_url: https://d.e/\n        timeout_s: 0\n", "site.timeout_s"),
+            ("        base_url: https://d.e/\n        follow: all\n", "follow"),
+        ] {
+            let err = Ws::new(&src(extra)).load(&[]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
     }

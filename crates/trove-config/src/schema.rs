@@ -639,6 +639,8 @@ pub enum SourceConfig {
     Confluence(ConfluenceConfig),
     /// The issues of a JIRA project or query (Cloud or Data Center).
     Jira(JiraConfig),
+    /// The pages of a public web site, crawled from a base URL within its path.
+    Publicdocs(PublicDocsConfig),
 }
 
 impl SourceConfig {
@@ -649,6 +651,7 @@ impl SourceConfig {
             SourceConfig::Git(_) => "git",
             SourceConfig::Confluence(_) => "confluence",
             SourceConfig::Jira(_) => "jira",
+            SourceConfig::Publicdocs(_) => "publicdocs",
         }
     }
 }
@@ -777,6 +780,58 @@ pub struct JiraConfig {
     /// the built-in roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+}
+
+/// `type: publicdocs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublicDocsConfig {
+    /// Where the crawl starts (`https://docs.example.com/guide/`); only pages on its scheme and
+    /// host, under its path, are read.
+    pub base_url: String,
+    /// Links followed from the base page at most.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: u32,
+    /// Pages requested at most in one sync.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: usize,
+    /// URL paths (relative to the base's) to index, as globs or prefixes; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// URL paths neither read nor followed, as globs or prefixes.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// CSS selector of a page's content (`main, article`); default: the whole body.
+    #[serde(default)]
+    pub content_selector: Option<String>,
+    /// CSS selectors of elements removed first (`nav`, `footer`, `.sidebar`).
+    #[serde(default)]
+    pub drop_selectors: Vec<String>,
+    /// Requests per minute Trove makes to the site; 0 = no limit.
+    #[serde(default = "default_crawl_rate")]
+    pub requests_per_minute: u32,
+    /// Seconds one request may take.
+    #[serde(default = "default_remote_timeout")]
+    pub timeout_s: u64,
+    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`, else
+    /// the built-in roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The `User-Agent` sent, and matched against robots.txt (default `trove/<version>`).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+fn default_max_depth() -> u32 {
+    5
+}
+
+fn default_max_pages() -> usize {
+    1000
+}
+
+fn default_crawl_rate() -> u32 {
+    120
 }
 
 fn default_remote_timeout() -> u64 {

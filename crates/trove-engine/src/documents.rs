@@ -132,6 +132,7 @@ impl Engine {
                 SourceConfig::Localfile(lf) => (source.kind(), lf.path.display().to_string()),
                 SourceConfig::Git(g) => (source.kind(), trove_ingest::git::redact_url(&g.repo)),
                 SourceConfig::Confluence(c) => (source.kind(), format!("{} space {}", c.base_url, c.space)),
+                SourceConfig::Publicdocs(d) => (source.kind(), d.base_url.clone()),
                 SourceConfig::Jira(j) => {
                     let what = j.project.as_ref().map_or_else(|| "query".to_string(), |p| format!("project {p}"));
                     (source.kind(), format!("{} {what}", j.base_url))

@@ -22,7 +22,7 @@ use trove_config::{
 use trove_embed::Embedder;
 use trove_ingest::{
     ChunkingOptions, ConfluenceOptions, ConfluenceSource, Connection, Deployment, GitOptions, GitSource, JiraOptions,
-    JiraSource, LocalFileOptions, LocalFileSource, Source, TokenCounter,
+    JiraSource, LocalFileOptions, LocalFileSource, PublicDocsOptions, PublicDocsSource, Source, TokenCounter,
 };
 use trove_store::{NewChunk, NewDocument, VaultId};
 use trove_types::IngestSummary;
@@ -329,6 +329,7 @@ impl Engine {
             }
             SourceConfig::Confluence(c) => Box::new(confluence(&self.workspace, vault, name, c)?),
             SourceConfig::Jira(j) => Box::new(jira(&self.workspace, vault, name, j)?),
+            SourceConfig::Publicdocs(d) => Box::new(publicdocs(&self.workspace, vault, name, d)?),
             SourceConfig::Localfile(lf) => Box::new(LocalFileSource::new(LocalFileOptions {
                 root: lf.path.clone(),
                 include: lf.include.clone(),
@@ -674,10 +675,39 @@ fn jira(
     })
 }
 
+/// A `publicdocs` source; the validators and links of its last listing live under the data
+/// folder, `publicdocs/<vault>/<source>/state.json`; the proxy comes from the environment.
+fn publicdocs(
+    ws: &Workspace,
+    vault: &str,
+    name: &str,
+    d: &trove_config::PublicDocsConfig,
+) -> Result<PublicDocsSource, trove_ingest::IngestError> {
+    PublicDocsSource::new(PublicDocsOptions {
+        base_url: d.base_url.trim().to_string(),
+        max_depth: d.max_depth,
+        max_pages: d.max_pages,
+        include: d.include.clone(),
+        exclude: d.exclude.clone(),
+        content_selector: d.content_selector.clone(),
+        drop_selectors: d.drop_selectors.clone(),
+        requests_per_minute: d.requests_per_minute,
+        timeout: Duration::from_secs(d.timeout_s),
+        ca_file: d.ca_file.clone(),
+        proxy: trove_http::proxy_from_env(&d.base_url, |v| std::env::var(v).ok()),
+        user_agent: d.user_agent.clone(),
+        state_dir: Some(ws.data_dir().join("publicdocs").join(vault).join(name)),
+        max_file_bytes: ws.config.ingest.max_file_bytes,
+        max_retries: 5,
+        key: format!("vaults.{vault}.sources.{name}"),
+    })
+}
+
 /// Checks a configured source answers as configured, reading no document and changing
 /// nothing (`trove doctor`): a folder can be listed; a git repository answers and has the
 /// branch (`git ls-remote` for a remote); a Confluence space or JIRA query is readable with
-/// the credentials. Says what it found.
+/// the credentials; a public site's base page answers with HTML and robots.txt allows it.
+/// Says what it found.
 pub fn probe_source(ws: &Workspace, vault: &str, name: &str, config: &SourceConfig) -> Result<String, EngineError> {
     Ok(match config {
         SourceConfig::Localfile(lf) => {
@@ -695,6 +725,7 @@ pub fn probe_source(ws: &Workspace, vault: &str, name: &str, config: &SourceConf
         }
         SourceConfig::Confluence(c) => confluence(ws, vault, name, c)?.probe()?,
         SourceConfig::Jira(j) => jira(ws, vault, name, j)?.probe()?,
+        SourceConfig::Publicdocs(d) => publicdocs(ws, vault, name, d)?.probe()?,
     })
 }
 

@@ -135,6 +135,8 @@ pub struct ClientOptions {
     pub key: String,
     /// Source-specific fixes.
     pub hints: Hints,
+    /// The `User-Agent` header; `None`: `trove/<version>`.
+    pub user_agent: Option<String>,
 }
 
 impl ClientOptions {
@@ -160,6 +162,7 @@ impl ClientOptions {
                 not_found: format!("nothing there: check {key}.base_url"),
                 rejected: format!("the server rejected the request: check {key}"),
             },
+            user_agent: None,
         }
     }
 }
@@ -259,6 +262,41 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// The `Accept` header of [`Client::get_page`].
+const PAGE_ACCEPT: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5";
+
+/// What a request asks for beyond its URL.
+struct Shape<'a> {
+    /// The `Accept` header.
+    accept: &'a str,
+    /// More headers.
+    headers: &'a [(&'a str, &'a str)],
+    /// 3xx answers are answers (with their `Location`), not errors.
+    redirects: bool,
+}
+
+impl Shape<'static> {
+    const JSON: Shape<'static> = Shape { accept: "application/json", headers: &[], redirects: false };
+}
+
+/// A successful answer: its status, headers (names in lowercase) and body (empty for 3xx).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status (2xx, or 3xx from [`Client::get_page`]).
+    pub status: u16,
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
 /// Why one attempt failed.
 enum Failure {
     /// Worth retrying, after the server's `Retry-After` when it sent one.
@@ -314,7 +352,7 @@ impl Client {
             .timeout_global(Some(opts.timeout))
             .proxy(proxy)
             .tls_config(tls)
-            .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
+            .user_agent(opts.user_agent.clone().unwrap_or_else(|| concat!("trove/", env!("CARGO_PKG_VERSION")).into()))
             .max_redirects(0)
             .build();
         Ok(Client {
@@ -331,15 +369,24 @@ impl Client {
 
     /// `GET base_url + path` with the query pairs (percent-encoded), parsed as `T`.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, HttpError> {
-        let bytes = self.execute("GET", path, query, None)?;
+        let bytes = self.execute("GET", path, query, None, &Shape::JSON)?.body;
         self.parse("GET", path, &bytes)
     }
 
     /// `POST base_url + path` with a JSON body, the answer parsed as `T`.
     pub fn post_json<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, HttpError> {
         let body = serde_json::to_vec(body).unwrap_or_default();
-        let bytes = self.execute("POST", path, &[], Some(&body))?;
+        let bytes = self.execute("POST", path, &[], Some(&body), &Shape::JSON)?.body;
         self.parse("POST", path, &bytes)
+    }
+
+    /// `GET base_url + path` (path and query already encoded) as a web page: `Accept` HTML,
+    /// the `headers` given (`If-None-Match`, `If-Modified-Since`), and the answer whatever
+    /// its type. A 2xx answer comes with its body; a 304 (unchanged) and other 3xx (a
+    /// redirect, its `Location` among the headers) without. Other statuses are errors as for
+    /// [`Client::get_json`]: retried (429, 5xx) or not (404 and other 4xx).
+    pub fn get_page(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, HttpError> {
+        self.execute("GET", path, &[], None, &Shape { accept: PAGE_ACCEPT, headers, redirects: true })
     }
 
     fn parse<T: DeserializeOwned>(&self, method: &'static str, path: &str, bytes: &[u8]) -> Result<T, HttpError> {
@@ -400,11 +447,12 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&[u8]>,
-    ) -> Result<Vec<u8>, HttpError> {
+        shape: &Shape<'_>,
+    ) -> Result<Answer, HttpError> {
         let max = self.opts.max_retries;
         for attempt in 0..=max {
             self.limiter.acquire();
-            let (error, retry_after) = match self.attempt(method, path, query, body) {
+            let (error, retry_after) = match self.attempt(method, path, query, body, shape) {
                 Ok(bytes) => return Ok(bytes),
                 Err(Failure::Fatal(e)) => return Err(*e),
                 Err(Failure::Retry(e, retry_after)) => (*e, retry_after),
@@ -445,7 +493,8 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&[u8]>,
-    ) -> Result<Vec<u8>, Failure> {
+        shape: &Shape<'_>,
+    ) -> Result<Answer, Failure> {
         let url = self.url(path);
         let auth = self.opts.auth.header();
         let sent = match body {
@@ -459,7 +508,10 @@ impl Client {
             }
             None => {
                 let mut request = self.agent.get(&url).query_pairs(query.iter().copied());
-                request = request.header("Accept", "application/json");
+                request = request.header("Accept", shape.accept);
+                for (name, value) in shape.headers {
+                    request = request.header(*name, *value);
+                }
                 if let Some(auth) = &auth {
                     request = request.header("Authorization", auth);
                 }
@@ -468,8 +520,17 @@ impl Client {
         };
         let mut response = sent.map_err(|e| self.transport_failure(method, path, e))?;
         let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+            .collect();
+        if shape.redirects && (300..400).contains(&status) {
+            return Ok(Answer { status, headers, body: Vec::new() });
+        }
         if (200..300).contains(&status) {
-            return response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
+            let read = response.body_mut().with_config().limit(MAX_BODY).read_to_vec();
+            return read.map(|body| Answer { status, headers, body }).map_err(|e| {
                 let failure = self.transport_failure(method, path, e);
                 match failure {
                     Failure::Retry(mut e, _) => {

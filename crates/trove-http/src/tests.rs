@@ -1,5 +1,6 @@
 //! The client against [`crate::testing::MockServer`]: retries, `Retry-After`, time limits,
-//! answers cut off, the messages of 401/403/404, the rate limit, and secrets kept out of sight.
+//! answers cut off, the messages of 401/403/404, the rate limit, secrets kept out of sight, and
+//! web pages (`get_page`: headers, 304, redirects, user agent).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -192,4 +193,30 @@ fn an_unreadable_ca_file_names_the_key() {
     let e = Client::new(o).unwrap_err();
     assert_eq!((e.kind, e.code()), (ErrorKind::Config, Code::SourceRefused));
     assert!(e.to_string().contains("vaults.kb.sources.wiki.ca_file"), "{e}");
+}
+
+#[test]
+fn pages_come_with_headers_304_and_redirects() {
+    let server = MockServer::start(|req| match req.path.as_str() {
+        "/page" if req.header("if-none-match") == Some("\"v1\"") => Reply::text(304, ""),
+        "/page" => Reply::text(200, "<html>hi</html>").header("ETag", "\"v1\""),
+        "/moved" => Reply::text(301, "").header("Location", "/page"),
+        _ => Reply::text(404, "no"),
+    });
+    let mut o = options(&server);
+    o.user_agent = Some("docs-bot/2".into());
+    let client = Client::new(o).unwrap();
+    let page = client.get_page("/page", &[]).unwrap();
+    assert_eq!(
+        (page.status, page.body.as_slice(), page.header("ETag")),
+        (200, &b"<html>hi</html>"[..], Some("\"v1\""))
+    );
+    let again = client.get_page("/page", &[("If-None-Match", "\"v1\"")]).unwrap();
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    let moved = client.get_page("/moved", &[]).unwrap();
+    assert_eq!((moved.status, moved.header("location")), (301, Some("/page")));
+    assert_eq!(client.get_page("/nope", &[]).unwrap_err().kind, ErrorKind::NotFound);
+    let first = &server.requests()[0];
+    assert_eq!(first.header("user-agent"), Some("docs-bot/2"));
+    assert!(first.header("accept").is_some_and(|a| a.starts_with("text/html")));
 }

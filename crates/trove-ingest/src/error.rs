@@ -179,6 +179,16 @@ pub enum IngestError {
         max: u64,
     },
 
+    /// A setting of the source is unusable (a CSS selector that does not parse), or a limit
+    /// it sets cut the work short (a crawl's `max_pages`).
+    #[error("{key}: {message}")]
+    Setting {
+        /// The configuration key to fix (`vaults.kb.sources.site.max_pages`).
+        key: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+
     /// Converting the document took longer than `ingest.convert_timeout_s`.
     #[error(
         "converting document {uri} took longer than {} s, the limit ingest.convert_timeout_s; raise the limit or exclude the file",
@@ -209,7 +219,9 @@ impl HasCode for IngestError {
         match self {
             IngestError::RootNotFound { .. } | IngestError::RootNotDirectory { .. } => Code::ConfigBadPath,
             IngestError::Remote { code, .. } => *code,
-            IngestError::BadGlob { .. } | IngestError::UnsupportedFileType { .. } => Code::ConfigInvalid,
+            IngestError::BadGlob { .. } | IngestError::UnsupportedFileType { .. } | IngestError::Setting { .. } => {
+                Code::ConfigInvalid
+            }
             IngestError::Io { .. } | IngestError::NotFound { .. } => Code::IoFailed,
             IngestError::InvalidUri { .. } => Code::BadRequest,
             IngestError::TooLarge { .. }

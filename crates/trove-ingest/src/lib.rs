@@ -1,7 +1,7 @@
 //! Turning documents into chunks. This crate owns three things: *sources* (where documents come
 //! from: local folders, [`LocalFileSource`], git branches, [`GitSource`], Confluence spaces,
-//! [`ConfluenceSource`], and JIRA projects or queries, [`JiraSource`]; public docs will implement
-//! the same [`Source`] trait), *converters* (from a file format to a
+//! [`ConfluenceSource`], JIRA projects or queries, [`JiraSource`], and web sites crawled from a
+//! base URL, [`PublicDocsSource`]; all implement the [`Source`] trait), *converters* (from a file format to a
 //! [`ParsedDocument`]: a title, structured [`Block`]s and metadata, see [`convert()`]; Markdown,
 //! text, rST, HTML, JSON, code, PDF, DOCX, PPTX and XLSX, each under [`ConvertLimits`]), and the
 //! structure-aware, token-sized *chunker* ([`chunk()`]). It embeds nothing and stores nothing.
@@ -19,6 +19,7 @@ pub mod format;
 pub mod git;
 pub mod jira;
 pub mod localfile;
+pub mod publicdocs;
 pub mod source;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -33,4 +34,5 @@ pub use format::Format;
 pub use git::{GitOptions, GitSource};
 pub use jira::{JiraOptions, JiraSource};
 pub use localfile::{LocalFileOptions, LocalFileSource};
+pub use publicdocs::{PublicDocsOptions, PublicDocsSource};
 pub use source::{DocRef, RawDocument, Source, content_hash};

@@ -1,4 +1,4 @@
-//! Fake Confluence and JIRA servers for tests (feature `testing`), on
+//! Fake Confluence and JIRA servers, and a fake web site ([`FakeSite`]), for tests (feature `testing`), on
 //! [`trove_http::testing::MockServer`] (`127.0.0.1:0`). They answer the requests the sources
 //! make in the shapes of Atlassian's published REST documentation: Confluence Cloud v2
 //! (cursor in `_links.next` and the `Link` header, `version.number`, `parentId`, `body.storage`,
@@ -558,4 +558,88 @@ impl Tracker {
             _ => Reply::json(404, &json!({"errorMessages": ["null for uri"], "errors": {}})),
         }
     }
+}
+
+/// A fake web site for the public-docs source: pages by path (HTML, served with an `ETag`
+/// unless told otherwise, answering `304` to a matching `If-None-Match`), a `robots.txt`, and
+/// queued [`Faults`]. It counts the answers that carried a page's body.
+pub struct FakeSite {
+    /// The server.
+    pub server: MockServer,
+    /// Failures to answer first.
+    pub faults: Faults,
+    pages: Arc<Mutex<BTreeMap<String, SitePage>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+/// One page of a [`FakeSite`].
+#[derive(Debug, Clone)]
+pub struct SitePage {
+    /// The answer's body.
+    pub body: String,
+    /// The `Content-Type`.
+    pub content_type: String,
+    /// Whether it is served with an `ETag` (the hash of the body).
+    pub etag: bool,
+}
+
+impl FakeSite {
+    /// Starts an empty site (its robots.txt is a 404 until one is put).
+    pub fn start() -> FakeSite {
+        let pages: Arc<Mutex<BTreeMap<String, SitePage>>> = Arc::default();
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let faults = Faults::default();
+        let (p, b, f) = (pages.clone(), bodies.clone(), faults.clone());
+        let server = MockServer::start(move |req| {
+            if let Some(reply) = f.take(&req.path) {
+                return reply;
+            }
+            let Some(page) = p.lock().unwrap_or_else(|e| e.into_inner()).get(&req.path).cloned() else {
+                return Reply::text(404, "not found");
+            };
+            let etag = format!("\"{}\"", &crate::content_hash(page.body.as_bytes())[7..23]);
+            if page.etag && req.header("if-none-match") == Some(etag.as_str()) {
+                return Reply::text(304, "").header("ETag", &etag);
+            }
+            b.lock().unwrap_or_else(|e| e.into_inner()).push(req.path.clone());
+            let mut reply = Reply::text(200, &page.body);
+            reply.headers = vec![("Content-Type".into(), page.content_type.clone())];
+            if page.etag { reply.header("ETag", &etag) } else { reply }
+        });
+        FakeSite { server, faults, pages, bodies }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Adds or replaces an HTML page with an ETag.
+    pub fn page(&self, path: &str, html: &str) {
+        self.put(path, SitePage { body: html.into(), content_type: "text/html; charset=utf-8".into(), etag: true });
+    }
+
+    /// Adds or replaces anything at `path`.
+    pub fn put(&self, path: &str, page: SitePage) {
+        self.pages.lock().unwrap_or_else(|e| e.into_inner()).insert(path.into(), page);
+    }
+
+    /// Removes a page (it answers 404).
+    pub fn remove(&self, path: &str) {
+        self.pages.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
+    }
+
+    /// The paths whose body was sent, in order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A page of HTML with a title, links and a paragraph.
+pub fn html_page(title: &str, links: &[&str], text: &str) -> String {
+    let links: String = links.iter().map(|l| format!("<li><a href=\"{l}\">{l}</a></li>")).collect();
+    format!(
+        "<!doctype html><html><head><title>{title}</title></head><body><nav><ul>{links}</ul></nav>\
+         <main><h1>{title}</h1><p>{text}</p></main><footer>Copyright footer</footer></body></html>"
+    )
 }

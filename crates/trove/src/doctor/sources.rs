@@ -1,8 +1,9 @@
 //! The `sources` check: every configured source is reachable as configured, without reading
 //! a document or changing anything ([`trove_engine::probe_source`]): a local folder can be
 //! listed; a git repository answers and has the branch (`git ls-remote` for a remote, so the
-//! mirror is untouched); a Confluence space or a JIRA query is readable with the credentials. A
-//! failure carries the source's own diagnosis: DNS, connection, TLS, credentials, permission,
+//! mirror is untouched); a Confluence space or a JIRA query is readable with the credentials; a
+//! public site's robots.txt and base page answer (the page is read, not indexed). A failure
+//! carries the source's own diagnosis: DNS, connection, TLS, credentials, permission,
 //! unknown repository, branch, space or project.
 
 use trove_config::{SourceConfig, Workspace};
