@@ -365,14 +365,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         (_, Some(smtp)) if smtp.host.trim().is_empty() => {
             return invalid("mail.smtp.host".into(), "name the SMTP server, e.g. smtp.example.com".into());
         }
-        (_, Some(smtp)) if smtp.ca_file.as_ref().is_some_and(|p| !p.is_file()) => {
-            return Err(ConfigError::BadPath {
-                key: "mail.smtp.ca_file".into(),
-                path: smtp.ca_file.clone().unwrap_or_default(),
-                message: "file does not exist".into(),
-                fix: "correct the path (relative paths start at the workspace folder)".into(),
-            });
-        }
+        (_, Some(smtp)) => existing_file("mail.smtp.ca_file".into(), smtp.ca_file.as_ref())?,
         _ => {}
     }
     if !config.mail.from.contains('@') || config.mail.from.contains(['\r', '\n']) {
@@ -539,16 +532,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                         return invalid(format!("{key}.timeout_s"), "at least 1 second".into());
                     }
                     for (name, path) in [("ssh_key", &g.ssh_key), ("ca_file", &g.ca_file)] {
-                        if let Some(p) = path
-                            && !p.is_file()
-                        {
-                            return Err(ConfigError::BadPath {
-                                key: format!("{key}.{name}"),
-                                path: p.clone(),
-                                message: "file does not exist".into(),
-                                fix: "correct the path (relative paths start at the workspace folder)".into(),
-                            });
-                        }
+                        existing_file(format!("{key}.{name}"), path.as_ref())?;
                     }
                 }
                 SourceConfig::Confluence(c) => {
@@ -648,16 +632,7 @@ fn validate_remote(key: &str, r: &crate::AtlassianSite<'_>) -> Result<(), Config
     if r.timeout_s == 0 || r.timeout_s > 3600 {
         return invalid("timeout_s", "between 1 and 3600 seconds".into());
     }
-    if let Some(p) = r.ca_file
-        && !p.is_file()
-    {
-        return Err(ConfigError::BadPath {
-            key: format!("{key}.ca_file"),
-            path: p.clone(),
-            message: "file does not exist".into(),
-            fix: "point it at a PEM file of CA certificates (relative paths start at the workspace folder)".into(),
-        });
-    }
+    existing_file(format!("{key}.ca_file"), r.ca_file)?;
     Ok(())
 }
 
@@ -695,17 +670,21 @@ fn validate_publicdocs(key: &str, d: &crate::PublicDocsConfig) -> Result<(), Con
     if d.timeout_s == 0 || d.timeout_s > 3600 {
         return invalid("timeout_s", "between 1 and 3600 seconds".into());
     }
-    if let Some(p) = &d.ca_file
-        && !p.is_file()
-    {
-        return Err(ConfigError::BadPath {
-            key: format!("{key}.ca_file"),
+    existing_file(format!("{key}.ca_file"), d.ca_file.as_ref())?;
+    Ok(())
+}
+
+/// A path the configuration names that must be an existing file (when given).
+fn existing_file(key: String, path: Option<&PathBuf>) -> Result<(), ConfigError> {
+    match path {
+        Some(p) if !p.is_file() => Err(ConfigError::BadPath {
+            key,
             path: p.clone(),
             message: "file does not exist".into(),
-            fix: "point it at a PEM file of CA certificates (relative paths start at the workspace folder)".into(),
-        });
+            fix: "correct the path (relative paths start at the workspace folder)".into(),
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether `key` looks like a Confluence space or JIRA project key.
