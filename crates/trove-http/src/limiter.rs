@@ -84,7 +84,8 @@ mod tests {
         for _ in 0..100 {
             free.acquire();
         }
-        assert!(start.elapsed() < Duration::from_millis(50));
+        // A limiter that spaced these would take 100 intervals; the bound is loose for busy CI.
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

@@ -49,10 +49,14 @@ impl Limiter {
 
     /// Takes one token for `key`; `Err(retry_after)` when there is none.
     pub fn take(&self, key: &str) -> Result<(), Duration> {
+        self.take_at(key, Instant::now())
+    }
+
+    /// [`Limiter::take`] at a given instant (tests step the clock instead of sleeping).
+    fn take_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
         if self.capacity == 0.0 {
             return Ok(());
         }
-        let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= SWEEP_AT {
             let full =
@@ -134,12 +138,15 @@ mod tests {
         for _ in 0..1000 {
             off.take("k").unwrap();
         }
+        // The clock is stepped, not read: a slow machine must not refill the bucket mid-loop.
         let fast = Limiter::new(1000, Duration::from_secs(1));
+        let t0 = Instant::now();
         for _ in 0..1000 {
-            fast.take("k").unwrap();
+            fast.take_at("k", t0).unwrap();
         }
-        assert!(fast.take("k").is_err());
-        std::thread::sleep(Duration::from_millis(20));
-        fast.take("k").unwrap();
+        assert!(fast.take_at("k", t0).is_err());
+        assert!(fast.take_at("k", t0 + Duration::from_micros(500)).is_err());
+        fast.take_at("k", t0 + Duration::from_micros(1500)).unwrap();
+        assert!(fast.take_at("k", t0 + Duration::from_micros(1500)).is_err());
     }
 }
