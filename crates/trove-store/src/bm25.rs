@@ -43,7 +43,7 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 
 /// The analyzer: splits, folds and stems text into index terms.
-pub(crate) struct Analyzer {
+pub struct Analyzer {
     stemmer: Stemmer,
 }
 
@@ -90,7 +90,6 @@ impl Analyzer {
     }
 
     /// Every term of `text`, in order, repeats included.
-    #[cfg(test)]
     pub fn terms(&self, text: &str, mut f: impl FnMut(&str)) {
         Self::each_word(text, |w| f(&self.stem(w)));
     }

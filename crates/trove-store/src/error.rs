@@ -78,6 +78,24 @@ pub enum StoreError {
     /// The database refused an operation.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A database server (PostgreSQL, Qdrant) cannot be reached or did not answer in time:
+    /// connection refused or lost, a full pool, a statement past its time limit, or an open
+    /// circuit breaker after repeated failures. Transient: the same call may work later.
+    #[error("{what} is unavailable: {reason}")]
+    Unavailable {
+        /// The dependency, with its address (`PostgreSQL at db:5432`).
+        what: String,
+        /// What happened and what to check.
+        reason: String,
+    },
+    /// A database server refused an operation for a reason that retrying does not cure.
+    #[error("{what} refused the operation: {reason}")]
+    Database {
+        /// The dependency.
+        what: String,
+        /// Its message.
+        reason: String,
+    },
     /// Stored data that cannot be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -104,6 +122,8 @@ impl HasCode for StoreError {
             StoreError::Io { .. } => Code::IoFailed,
             StoreError::Sqlite(_) => Code::StoreFailed,
             StoreError::Corrupt(_) => Code::StoreFailed,
+            StoreError::Unavailable { .. } => Code::StoreUnavailable,
+            StoreError::Database { .. } => Code::StoreFailed,
         }
     }
 }

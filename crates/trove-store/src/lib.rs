@@ -9,6 +9,7 @@
 //! and a crash leaves either the old or the new version; every stored format carries a schema
 //! version and is migrated forward on open (never backward).
 
+pub mod analysis;
 mod bm25;
 pub mod conformance;
 pub mod embedded;

@@ -84,6 +84,9 @@ pub enum Code {
     StoreFailed,
     /// The store was written by a newer Trove.
     StoreTooNew,
+    /// The database server cannot be reached, refused the connection, or did not answer in
+    /// time (a transient condition: retry later; health shows which dependency is down).
+    StoreUnavailable,
     /// A file could not be read from disk.
     IoFailed,
     /// A document could not be parsed or converted.
@@ -203,6 +206,7 @@ impl Code {
             Code::WorkspaceLocked => ("workspace_locked", System, 423, 75),
             Code::StoreFailed => ("store_failed", System, 500, 74),
             Code::StoreTooNew => ("store_too_new", System, 500, 74),
+            Code::StoreUnavailable => ("store_unavailable", System, 503, 69),
             Code::IoFailed => ("io_failed", System, 500, 74),
             Code::DocumentUnreadable => ("document_unreadable", InvalidRequest, 422, 65),
             Code::DocumentNotFound => ("document_not_found", InvalidRequest, 404, 66),
@@ -315,6 +319,7 @@ mod tests {
             Code::WorkspaceLocked,
             Code::StoreFailed,
             Code::StoreTooNew,
+            Code::StoreUnavailable,
             Code::IoFailed,
             Code::DocumentUnreadable,
             Code::DocumentNotFound,

@@ -35,6 +35,8 @@ mod keyword;
 mod memory;
 mod pool;
 mod sessions;
+
+use crate::analysis::keyword_context;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
@@ -833,17 +835,6 @@ fn vault_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultInfo> {
             _ => None,
         },
     })
-}
-
-/// The text indexed beside a chunk: its document's title and headings, without repeats.
-fn keyword_context(title: &str, heading_path: &[String]) -> String {
-    let mut parts: Vec<&str> = Vec::with_capacity(heading_path.len() + 1);
-    for part in std::iter::once(title).chain(heading_path.iter().map(String::as_str)) {
-        if !part.is_empty() && !parts.contains(&part) {
-            parts.push(part);
-        }
-    }
-    parts.join(" / ")
 }
 
 pub(crate) fn encode_vector(v: &[f32], out: &mut Vec<u8>) {

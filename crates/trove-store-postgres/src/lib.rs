@@ -1,0 +1,466 @@
+//! Trove's PostgreSQL backend: [`PgStore`] implements the storage traits ([`StoreRead`],
+//! [`StoreWrite`]) on one PostgreSQL database with the pgvector extension, so several
+//! `trove serve` nodes can share it. PostgreSQL is the system of record for everything the
+//! embedded store keeps (vaults, documents, chunks, memories, jobs, users, sessions, keys,
+//! audit). Vectors are pgvector columns searched through an HNSW index per vault (a partial
+//! index on the vault's dimension); keywords are `tsvector`s built from the shared analyzer
+//! ([`trove_store::analysis`]), so both backends split, fold and stem alike.
+//!
+//! Modules: [`pool`] (connections, time limits, circuit breaker, error mapping), `schema`
+//! (migrations), `vector` (pgvector's wire format), `documents` (vaults, documents, chunks,
+//! search, re-embedding), `memory`, `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and
+//! leases), `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit).
+//!
+//! Invariants: every statement runs under the server-side `statement_timeout` and every
+//! connection wait under the pool's limit, so nothing hangs; reads are retried once on a fresh
+//! connection when the old one was lost, writes never are (the caller decides); ids given to
+//! callers are the rows' identity values, stable across a migration from the embedded store.
+
+mod documents;
+mod jobs;
+mod memory;
+pub mod pool;
+mod schema;
+mod tenancy;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod vector;
+
+use postgres::{Client, Transaction};
+use trove_store::analysis::Analyzer;
+use trove_store::{
+    ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
+    DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
+    JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
+    MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
+    OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord, VaultId,
+    VaultInfo, VaultStats,
+};
+
+pub use pool::{PgOptions, PoolStats};
+pub use schema::SCHEMA_VERSION;
+
+use crate::pool::Pool;
+
+/// A failure inside a statement or transaction: the driver's, or one of the store's own.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Fail {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Fail {
+        Fail::Store(e)
+    }
+}
+
+pub(crate) type Res<T> = Result<T, Fail>;
+
+/// The storage traits on PostgreSQL + pgvector.
+#[derive(Debug)]
+pub struct PgStore {
+    pool: Pool,
+    analyzer: Analyzer,
+}
+
+impl PgStore {
+    /// Connects, applies pending migrations (refusing a schema newer than this build's) and
+    /// returns the store. Fails fast with `store_unavailable` when the server cannot be reached.
+    pub fn open(options: PgOptions) -> Result<PgStore, StoreError> {
+        let pool = Pool::new(options)?;
+        schema::migrate(&pool)?;
+        Ok(PgStore { pool, analyzer: Analyzer::default() })
+    }
+
+    /// `PostgreSQL at host:port/database`.
+    pub fn what(&self) -> &str {
+        self.pool.what()
+    }
+
+    /// The connection pool's figures.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// Checks the database answers (one round trip on a pooled connection).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.simple_query("SELECT 1").map(|_| ()).map_err(Fail::from))
+    }
+
+    fn map(&self, e: Fail) -> StoreError {
+        match e {
+            Fail::Pg(e) => self.pool.error(e),
+            Fail::Store(e) => e,
+        }
+    }
+
+    /// Runs a read on a pooled connection; once more on a fresh connection when the first one
+    /// had lost its server (a restart), since reads can be repeated.
+    pub(crate) fn read<T>(&self, mut f: impl FnMut(&mut Client) -> Res<T>) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        match f(&mut conn) {
+            Ok(v) => Ok(v),
+            Err(Fail::Pg(e)) if e.is_closed() || conn.is_closed() => {
+                drop(conn);
+                let mut conn = self.pool.get()?;
+                f(&mut conn).map_err(|e| self.map(e))
+            }
+            Err(e) => Err(self.map(e)),
+        }
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok`.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Res<T>) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        let result = (|| {
+            let mut tx = conn.transaction()?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(|e| self.map(e))
+    }
+}
+
+impl StoreRead for PgStore {
+    fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
+        documents::vault(self, name)
+    }
+    fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
+        documents::vaults(self)
+    }
+    fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
+        documents::document_states(self, vault, source)
+    }
+    fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError> {
+        documents::sources_with_documents(self, vault)
+    }
+    fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError> {
+        documents::documents(self, vault, after, limit)
+    }
+    fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
+        documents::document(self, vault, id)
+    }
+    fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
+        documents::document_chunks(self, document)
+    }
+    fn keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError> {
+        documents::keyword_search(self, vault, query, limit, filter)
+    }
+    fn vector_search(
+        &self,
+        vault: VaultId,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError> {
+        documents::vector_search(self, vault, query, limit, filter)
+    }
+    fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
+        documents::chunks(self, ids)
+    }
+    fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
+        documents::vault_stats(self, vault)
+    }
+    fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
+        documents::chunks_to_reembed(self, vault, after, limit)
+    }
+    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
+        documents::check_integrity(self)
+    }
+    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
+        memory::memory_get(self, vault, id, now_ms)
+    }
+    fn memory_list(
+        &self,
+        vault: VaultId,
+        filter: &MemoryFilter,
+        after: Option<MemoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<MemoryRecord>, StoreError> {
+        memory::memory_list(self, vault, filter, after, limit)
+    }
+    fn memory_keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        memory::memory_keyword_search(self, vault, query, filter, limit)
+    }
+    fn memory_vector_search(
+        &self,
+        vault: VaultId,
+        vector: &[f32],
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        memory::memory_vector_search(self, vault, vector, filter, limit)
+    }
+    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
+        memory::memory_records(self, rowids)
+    }
+    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
+        memory::memory_stats(self, vault, now_ms)
+    }
+    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
+        memory::memories_to_reembed(self, vault, after, limit)
+    }
+    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        jobs::job_get(self, id)
+    }
+    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        jobs::job_list(self, filter, before, limit)
+    }
+    fn job_counts(&self) -> Result<JobCounts, StoreError> {
+        jobs::job_counts(self)
+    }
+    fn user_count(&self) -> Result<u64, StoreError> {
+        tenancy::user_count(self)
+    }
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        tenancy::user_by_email(self, email)
+    }
+    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
+        tenancy::organization(self, name)
+    }
+    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
+        tenancy::membership(self, organization, user)
+    }
+    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
+        tenancy::members(self, organization)
+    }
+    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
+        tenancy::invitations(self, organization)
+    }
+    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
+        tenancy::invitation_by_hash(self, hash)
+    }
+    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
+        tenancy::teams(self, organization)
+    }
+    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
+        tenancy::vault_grants(self, vault)
+    }
+    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
+        tenancy::user_grants(self, organization, user)
+    }
+    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        tenancy::user_organizations(self, user)
+    }
+    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        tenancy::session_by_hash(self, hash)
+    }
+    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        tenancy::sessions_of_user(self, user, now_ms)
+    }
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        tenancy::api_key_by_prefix(self, prefix)
+    }
+    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        tenancy::api_keys(self, organization)
+    }
+    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
+        documents::source_syncs(self, vault)
+    }
+    fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        tenancy::audit_query(self, filter, before, limit)
+    }
+}
+
+impl StoreWrite for PgStore {
+    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
+        documents::ensure_vault(self, name)
+    }
+    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        documents::set_vault_embedder(self, vault, model_id, dimension)
+    }
+    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
+        documents::put_documents(self, vault, docs)
+    }
+    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
+        documents::delete_document(self, vault, source, uri)
+    }
+    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
+        documents::stage_vectors(self, vault, vectors)
+    }
+    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        documents::commit_staged_vectors(self, vault, model_id, dimension)
+    }
+    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
+        documents::clear_staged_vectors(self, vault)
+    }
+    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
+        documents::begin_restage(self, vault, model_id, dimension)
+    }
+    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
+        memory::memory_put(self, vault, memory, now_ms)
+    }
+    fn memory_update(
+        &self,
+        vault: VaultId,
+        id: &str,
+        patch: &MemoryPatch,
+        now_ms: i64,
+    ) -> Result<Option<MemoryRecord>, StoreError> {
+        memory::memory_update(self, vault, id, patch, now_ms)
+    }
+    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
+        memory::memory_delete(self, vault, id)
+    }
+    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+        memory::memory_purge_expired(self, now_ms)
+    }
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
+        memory::stage_memory_vectors(self, vault, vectors)
+    }
+    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
+        documents::delete_vault(self, vault)
+    }
+    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
+        jobs::job_enqueue(self, job, now_ms)
+    }
+    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+        jobs::job_claim(self, worker, now_ms, lease_ms)
+    }
+    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
+        jobs::job_heartbeat(self, id, worker, now_ms, lease_ms)
+    }
+    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
+        jobs::job_finish(self, id, worker, outcome, now_ms)
+    }
+    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+        jobs::job_cancel(self, id, now_ms)
+    }
+    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+        jobs::job_retry(self, id, now_ms)
+    }
+    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
+        jobs::job_delete(self, id, status)
+    }
+    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
+        jobs::job_recover(self, now_ms)
+    }
+    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
+        jobs::job_prune(self, finished_before_ms)
+    }
+    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+        tenancy::user_create(self, email, password_hash, now_ms)
+    }
+    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
+        tenancy::organization_ensure(self, name, now_ms)
+    }
+    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
+        tenancy::membership_put(self, organization, user, role, now_ms)
+    }
+    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
+        documents::vault_set_organization(self, vault, organization)
+    }
+    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
+        documents::vaults_claim_unowned(self, organization)
+    }
+    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
+        tenancy::api_key_create(self, key, now_ms)
+    }
+    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        tenancy::api_key_revoke(self, organization, public_id, now_ms)
+    }
+    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        tenancy::api_key_touch(self, id, now_ms)
+    }
+    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
+        tenancy::membership_set(self, organization, user, role)
+    }
+    fn user_token_create(
+        &self,
+        user: i64,
+        purpose: &str,
+        hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        tenancy::user_token_create(self, user, purpose, hash, now_ms, expires_ms)
+    }
+    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+        tenancy::user_token_take(self, purpose, hash, now_ms)
+    }
+    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
+        tenancy::user_update(self, user, password_hash, verified_ms)
+    }
+    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
+        tenancy::invitation_create(self, invitation)
+    }
+    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        tenancy::invitation_revoke(self, organization, public_id, now_ms)
+    }
+    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        tenancy::invitation_accept(self, hash, now_ms)
+    }
+    fn team_create(
+        &self,
+        organization: i64,
+        public_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<TeamRecord>, StoreError> {
+        tenancy::team_create(self, organization, public_id, name, now_ms)
+    }
+    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
+        tenancy::team_delete(self, organization, public_id)
+    }
+    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
+        tenancy::team_member_set(self, team, user, member)
+    }
+    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
+        tenancy::grant_put(self, vault, grantee, level, now_ms)
+    }
+    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
+        tenancy::grant_remove(self, vault, grantee)
+    }
+    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
+        tenancy::session_create(self, session, cap, now_ms)
+    }
+    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        tenancy::session_touch(self, id, now_ms)
+    }
+    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        tenancy::session_revoke(self, user, public_id, now_ms)
+    }
+    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
+        tenancy::sessions_revoke_all(self, user, now_ms)
+    }
+    fn source_sync_record(
+        &self,
+        vault: VaultId,
+        source: &str,
+        finished_ms: i64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        documents::source_sync_record(self, vault, source, finished_ms, summary)
+    }
+    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
+        tenancy::audit_append(self, event)
+    }
+    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        tenancy::audit_prune(self, older_than_ms)
+    }
+}

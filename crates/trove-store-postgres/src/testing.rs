@@ -1,0 +1,167 @@
+//! A throwaway PostgreSQL server for tests (feature `testing`): `initdb` into a temporary
+//! folder, then `postgres` on a free loopback port, stopped and deleted on drop. The binaries
+//! come from `$TROVE_PG_BIN` (PostgreSQL 18 with pgvector, installed by `scripts/pg-test-deps`,
+//! which `scripts/test` runs). PostgreSQL refuses to run as root, so as root the server runs as
+//! the `postgres` user.
+//!
+//! A test can stop the server and start it again on the same port and data ([`PgServer::stop`],
+//! [`PgServer::restart`]) to show what clients do meanwhile.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A running test server.
+#[derive(Debug)]
+pub struct PgServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    run_as: Option<String>,
+}
+
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+impl PgServer {
+    /// Starts a fresh server. Panics with what to do when `$TROVE_PG_BIN` is not set.
+    pub fn start() -> PgServer {
+        let bin = PathBuf::from(std::env::var_os("TROVE_PG_BIN").expect(
+            "TROVE_PG_BIN is not set: run the tests with scripts/test, which installs PostgreSQL with pgvector (scripts/pg-test-deps)",
+        ));
+        let root = is_root();
+        let run_as = root.then(|| "postgres".to_string());
+        // As root the server's user must reach the folder: make it under /tmp, open to all.
+        let dir = tempfile::Builder::new().prefix("trove-pg-").tempdir().expect("temporary folder");
+        if root {
+            chown_to(dir.path(), "postgres");
+        }
+        let mut server = PgServer { bin, dir, port: 0, run_as };
+        let data = server.data();
+        let out = server.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "trove",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        );
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut last = String::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the test PostgreSQL server did not start: {last}");
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(tool);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        cmd.args(args).current_dir(self.dir.path());
+        cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
+    }
+
+    fn try_start(&self) -> Result<(), String> {
+        let data = self.data();
+        let log = self.dir.path().join("server.log");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "-t", "30", "start"],
+        );
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ))
+        }
+    }
+
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://trove@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Creates a fresh, empty database and returns its URL.
+    pub fn create_database(&self) -> String {
+        let name = format!("t{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::Relaxed));
+        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect");
+        client.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        self.url(&name)
+    }
+
+    /// Stops the server at once (`immediate`: like a crash, no clean shutdown).
+    pub fn stop(&self) {
+        let out = self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
+        assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts the stopped server again on the same port and data.
+    pub fn restart(&self) {
+        let started = Instant::now();
+        loop {
+            match self.try_start() {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("restart failed: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    /// The data folder, for tests that look at the server's files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-m", "immediate", "stop"]);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
+}
+
+fn chown_to(path: &Path, user: &str) {
+    let out = Command::new("chown").arg(user).arg(path).output().expect("chown");
+    assert!(out.status.success(), "chown {user} {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+}
