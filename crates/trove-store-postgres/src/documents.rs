@@ -6,7 +6,7 @@
 use postgres::GenericClient;
 use postgres::types::ToSql;
 
-use crate::vector::{Vector, VectorRef};
+use crate::vector::VectorRef;
 use crate::*;
 
 const VAULT_COLUMNS: &str =
@@ -26,6 +26,158 @@ fn vault_row(r: &postgres::Row) -> VaultInfo {
             _ => None,
         },
     }
+}
+
+const DOCUMENT_COLUMNS: &str =
+    "d.id, d.source, d.uri, d.title, d.content_hash, d.metadata::text, d.modified_ms, d.indexed_at,
+     (SELECT count(*) FROM chunks c WHERE c.document_id = d.id),
+     (SELECT coalesce(sum(token_count), 0)::bigint FROM chunks c WHERE c.document_id = d.id)";
+
+const CHUNK_COLUMNS: &str =
+    "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
+
+fn document_row(r: &postgres::Row) -> Res<DocumentRecord> {
+    let id: i64 = r.get(0);
+    let metadata: String = r.get(5);
+    Ok(DocumentRecord {
+        id,
+        source: r.get(1),
+        uri: r.get(2),
+        title: r.get(3),
+        content_hash: r.get(4),
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|e| StoreError::Corrupt(format!("metadata of document {id}: {e}")))?,
+        modified_unix_ms: r.get(6),
+        indexed_at: r.get(7),
+        chunks: r.get::<_, i64>(8) as u64,
+        tokens: r.get::<_, i64>(9) as u64,
+    })
+}
+
+fn chunk_row(r: &postgres::Row) -> ChunkRecord {
+    ChunkRecord {
+        id: r.get(0),
+        document_id: r.get(1),
+        index: r.get::<_, i32>(2) as u32,
+        source: r.get(3),
+        uri: r.get(4),
+        title: r.get(5),
+        heading_path: r.get(6),
+        text: r.get(7),
+        token_count: r.get::<_, i32>(8) as usize,
+    }
+}
+
+/// The analyzer's terms of `parts`, joined by spaces: the text of a `tsvector` made with the
+/// `simple` configuration, which keeps each term as it is.
+pub(crate) fn index_terms(analyzer: &Analyzer, parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        analyzer.terms(part, |t| {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(t);
+        });
+    }
+    out
+}
+
+/// A `to_tsquery('simple', …)` argument matching any of the query's terms (each quoted, so no
+/// operator syntax of the caller's reaches the parser); `None` when the query has no terms.
+pub(crate) fn or_query(analyzer: &Analyzer, query: &str) -> Option<String> {
+    let terms = analyzer.query_terms(query);
+    if terms.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> =
+        terms.iter().map(|t| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "''"))).collect();
+    Some(quoted.join(" | "))
+}
+
+/// SQL conditions (on `d`, the documents table) and their parameters for a chunk filter; the
+/// parameters are numbered from `first`.
+fn filter_sql(filter: &ChunkFilter, first: usize) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+    let mut sql = String::new();
+    let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+    let mut next = first;
+    if let Some(source) = &filter.source {
+        sql.push_str(&format!(" AND d.source = ${next}"));
+        params.push(Box::new(source.clone()));
+        next += 1;
+    }
+    if let Some(prefix) = &filter.uri_prefix {
+        sql.push_str(&format!(" AND starts_with(d.uri, ${next})"));
+        params.push(Box::new(prefix.clone()));
+        next += 1;
+    }
+    for (key, value) in &filter.metadata {
+        // A scalar equal to the value, or an array containing it.
+        sql.push_str(&format!(
+            " AND (d.metadata @> jsonb_build_object(${k}::text, ${v}::text::jsonb) OR d.metadata @> jsonb_build_object(${k}::text, jsonb_build_array(${v}::text::jsonb)))",
+            k = next,
+            v = next + 1
+        ));
+        params.push(Box::new(key.clone()));
+        params.push(Box::new(value.to_string()));
+        next += 2;
+    }
+    (sql, params)
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+fn bump_generation(tx: &mut Transaction<'_>, vault: VaultId, column: &str) -> Res<()> {
+    tx.execute(&format!("UPDATE vaults SET {column} = {column} + 1 WHERE id = $1"), &[&vault])?;
+    Ok(())
+}
+
+/// The vault's dimension, or `None` when it has none yet; `Dimension` when the query's differs.
+fn query_dimension(c: &mut impl GenericClient, vault: VaultId, got: usize) -> Res<Option<usize>> {
+    let dim: Option<Option<i32>> =
+        c.query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?.map(|r| r.get(0));
+    match dim.flatten() {
+        None => Ok(None),
+        Some(d) if d as usize != got => Err(StoreError::Dimension { expected: d as usize, got }.into()),
+        Some(d) => Ok(Some(d as usize)),
+    }
+}
+
+/// Nearest rows of `table` (chunks or memories, alias `c`) to `query` in one vault through its
+/// HNSW index, best first: `(id, cosine similarity)`. `join` and `conditions` narrow the rows;
+/// their parameters start at `$2`.
+pub(crate) fn nearest(
+    c: &mut Client,
+    table: &str,
+    vault: VaultId,
+    dimension: usize,
+    query: &[f32],
+    join: &str,
+    conditions: &str,
+    params: &[&(dyn ToSql + Sync)],
+    limit: usize,
+) -> Res<Vec<(i64, f32)>> {
+    let mut tx = c.transaction()?;
+    // Filtered searches keep scanning the graph until `limit` rows pass (pgvector 0.8).
+    tx.batch_execute(&format!(
+        "SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {}",
+        limit.clamp(40, 1000)
+    ))?;
+    let sql = format!(
+        "SELECT c.id, (1 - (c.vector::vector({dimension}) <=> $1))::real FROM {table} c {join}
+         WHERE c.vault_id = {vault} {conditions}
+         ORDER BY c.vector::vector({dimension}) <=> $1 LIMIT {limit}"
+    );
+    let q = VectorRef(query);
+    let mut all: Vec<&(dyn ToSql + Sync)> = vec![&q];
+    all.extend_from_slice(params);
+    let mut hits: Vec<(i64, f32)> = tx.query(&sql, &all)?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    tx.commit()?;
+    // Relaxed order may return near-ties out of order.
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(hits)
 }
 
 pub(crate) fn vault_by(c: &mut impl GenericClient, clause: &str, param: &(dyn ToSql + Sync)) -> Res<Option<VaultInfo>> {
@@ -74,13 +226,24 @@ pub(crate) fn vaults(s: &PgStore) -> Result<Vec<VaultInfo>, StoreError> {
 }
 
 pub(crate) fn document_states(s: &PgStore, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
-    let _ = (s, vault, source);
-    Err(StoreError::Database { what: s.what().into(), reason: "document_states: not written yet".into() })
+    s.read(|c| {
+        Ok(c.query(
+            "SELECT id, uri, content_hash FROM documents WHERE vault_id = $1 AND source = $2 ORDER BY uri",
+            &[&vault, &source],
+        )?
+        .iter()
+        .map(|r| DocumentState { id: r.get(0), uri: r.get(1), content_hash: r.get(2) })
+        .collect())
+    })
 }
 
 pub(crate) fn sources_with_documents(s: &PgStore, vault: VaultId) -> Result<Vec<String>, StoreError> {
-    let _ = (s, vault);
-    Err(StoreError::Database { what: s.what().into(), reason: "sources_with_documents: not written yet".into() })
+    s.read(|c| {
+        Ok(c.query("SELECT DISTINCT source FROM documents WHERE vault_id = $1 ORDER BY source", &[&vault])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    })
 }
 
 pub(crate) fn documents(
@@ -89,18 +252,41 @@ pub(crate) fn documents(
     after: DocumentId,
     limit: usize,
 ) -> Result<Vec<DocumentRecord>, StoreError> {
-    let _ = (s, vault, after, limit);
-    Err(StoreError::Database { what: s.what().into(), reason: "documents: not written yet".into() })
+    s.read(|c| {
+        c.query(
+            &format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
+            ),
+            &[&vault, &after, &(limit as i64)],
+        )?
+        .iter()
+        .map(document_row)
+        .collect()
+    })
 }
 
 pub(crate) fn document(s: &PgStore, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
-    let _ = (s, vault, id);
-    Err(StoreError::Database { what: s.what().into(), reason: "document: not written yet".into() })
+    s.read(|c| {
+        c.query_opt(
+            &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = $1 AND d.id = $2"),
+            &[&vault, &id],
+        )?
+        .as_ref()
+        .map(document_row)
+        .transpose()
+    })
 }
 
 pub(crate) fn document_chunks(s: &PgStore, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
-    let _ = (s, document);
-    Err(StoreError::Database { what: s.what().into(), reason: "document_chunks: not written yet".into() })
+    s.read(|c| {
+        Ok(c.query(
+            &format!("SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.document_id = $1 ORDER BY c.idx"),
+            &[&document],
+        )?
+        .iter()
+        .map(chunk_row)
+        .collect())
+    })
 }
 
 pub(crate) fn keyword_search(
@@ -110,8 +296,20 @@ pub(crate) fn keyword_search(
     limit: usize,
     filter: &ChunkFilter,
 ) -> Result<Vec<Scored>, StoreError> {
-    let _ = (s, vault, query, limit, filter);
-    Err(StoreError::Database { what: s.what().into(), reason: "keyword_search: not written yet".into() })
+    let Some(q) = or_query(&s.analyzer, query) else { return Ok(Vec::new()) };
+    let (conditions, params) = filter_sql(filter, 4);
+    let sql = format!(
+        "SELECT c.id, ts_rank(c.terms, q, 1) AS score FROM chunks c JOIN documents d ON d.id = c.document_id,
+         to_tsquery('simple', $2) q
+         WHERE c.vault_id = $1 AND c.terms @@ q {conditions}
+         ORDER BY score DESC, c.id LIMIT $3"
+    );
+    s.read(|c| {
+        let limit = limit as i64;
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &q, &limit];
+        all.extend(refs(&params));
+        Ok(c.query(&sql, &all)?.iter().map(|r| Scored { id: r.get(0), score: r.get(1) }).collect())
+    })
 }
 
 pub(crate) fn vector_search(
@@ -121,18 +319,51 @@ pub(crate) fn vector_search(
     limit: usize,
     filter: &ChunkFilter,
 ) -> Result<Vec<Scored>, StoreError> {
-    let _ = (s, vault, query, limit, filter);
-    Err(StoreError::Database { what: s.what().into(), reason: "vector_search: not written yet".into() })
+    let (conditions, params) = filter_sql(filter, 2);
+    let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
+    s.read(|c| {
+        let Some(dimension) = query_dimension(c, vault, query.len())? else { return Ok(Vec::new()) };
+        let hits = nearest(c, "chunks", vault, dimension, query, join, &conditions, &refs(&params), limit)?;
+        Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
+    })
 }
 
 pub(crate) fn chunks(s: &PgStore, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
-    let _ = (s, ids);
-    Err(StoreError::Database { what: s.what().into(), reason: "chunks: not written yet".into() })
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.read(|c| {
+        let rows = c.query(
+            &format!(
+                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY($1)"
+            ),
+            &[&ids],
+        )?;
+        let found: std::collections::HashMap<i64, ChunkRecord> = rows
+            .iter()
+            .map(|r| {
+                let rec = chunk_row(r);
+                (rec.id, rec)
+            })
+            .collect();
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    })
 }
 
 pub(crate) fn vault_stats(s: &PgStore, vault: VaultId) -> Result<VaultStats, StoreError> {
-    let _ = (s, vault);
-    Err(StoreError::Database { what: s.what().into(), reason: "vault_stats: not written yet".into() })
+    s.read(|c| {
+        let documents: i64 = c.query_one("SELECT count(*) FROM documents WHERE vault_id = $1", &[&vault])?.get(0);
+        let r = c.query_one(
+            "SELECT count(*), coalesce(sum(token_count), 0)::bigint, count(staged_vector) FROM chunks WHERE vault_id = $1",
+            &[&vault],
+        )?;
+        Ok(VaultStats {
+            documents: documents as u64,
+            chunks: r.get::<_, i64>(0) as u64,
+            tokens: r.get::<_, i64>(1) as u64,
+            staged_vectors: r.get::<_, i64>(2) as u64,
+        })
+    })
 }
 
 pub(crate) fn chunks_to_reembed(
@@ -141,8 +372,18 @@ pub(crate) fn chunks_to_reembed(
     after: ChunkId,
     limit: usize,
 ) -> Result<Vec<ChunkRecord>, StoreError> {
-    let _ = (s, vault, after, limit);
-    Err(StoreError::Database { what: s.what().into(), reason: "chunks_to_reembed: not written yet".into() })
+    s.read(|c| {
+        Ok(c.query(
+            &format!(
+                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
+                 WHERE c.vault_id = $1 AND c.id > $2 AND c.staged_vector IS NULL ORDER BY c.id LIMIT $3"
+            ),
+            &[&vault, &after, &(limit as i64)],
+        )?
+        .iter()
+        .map(chunk_row)
+        .collect())
+    })
 }
 
 pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError> {
@@ -245,18 +486,103 @@ pub(crate) fn set_vault_embedder(
 }
 
 pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
-    let _ = (s, vault, docs);
-    Err(StoreError::Database { what: s.what().into(), reason: "put_documents: not written yet".into() })
+    if docs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = now_rfc3339();
+    // Terms are computed before the transaction opens: it holds row locks only for the writes.
+    let terms: Vec<Vec<String>> = docs
+        .iter()
+        .map(|doc| {
+            doc.chunks
+                .iter()
+                .map(|chunk| {
+                    let context = trove_store::analysis::keyword_context(&doc.title, &chunk.heading_path);
+                    index_terms(&s.analyzer, &[&context, &chunk.text])
+                })
+                .collect()
+        })
+        .collect();
+    s.write(|tx| {
+        let dim: Option<i32> = tx
+            .query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?
+            .and_then(|r| r.get(0));
+        let Some(dim) = dim.map(|d| d as usize) else {
+            return Err(StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()).into());
+        };
+        let upsert = tx.prepare(
+            "INSERT INTO documents (vault_id, source, uri, title, content_hash, metadata, modified_ms, indexed_at)
+             VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+             ON CONFLICT (vault_id, source, uri) DO UPDATE SET title = excluded.title, content_hash = excluded.content_hash,
+                 metadata = excluded.metadata, modified_ms = excluded.modified_ms, indexed_at = excluded.indexed_at
+             RETURNING id",
+        )?;
+        let clear = tx.prepare("DELETE FROM chunks WHERE document_id = $1")?;
+        let insert = tx.prepare(
+            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, terms, vector)
+             VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('simple', $7), $8)",
+        )?;
+        let mut ids = Vec::with_capacity(docs.len());
+        for (doc, terms) in docs.iter().zip(&terms) {
+            if let Some(bad) = doc.chunks.iter().find(|c| c.vector.len() != dim) {
+                return Err(StoreError::Dimension { expected: dim, got: bad.vector.len() }.into());
+            }
+            let metadata = doc.metadata.to_string();
+            let id: i64 = tx
+                .query_one(
+                    &upsert,
+                    &[&vault, &doc.source, &doc.uri, &doc.title, &doc.content_hash, &metadata, &doc.modified_unix_ms, &now],
+                )?
+                .get(0);
+            tx.execute(&clear, &[&id])?;
+            for (i, (chunk, terms)) in doc.chunks.iter().zip(terms).enumerate() {
+                tx.execute(
+                    &insert,
+                    &[
+                        &id,
+                        &vault,
+                        &(i as i32),
+                        &chunk.text,
+                        &chunk.heading_path,
+                        &(chunk.token_count as i32),
+                        terms,
+                        &VectorRef(&chunk.vector),
+                    ],
+                )?;
+            }
+            ids.push(id);
+        }
+        bump_generation(tx, vault, "generation")?;
+        Ok(ids)
+    })
 }
 
 pub(crate) fn delete_document(s: &PgStore, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
-    let _ = (s, vault, source, uri);
-    Err(StoreError::Database { what: s.what().into(), reason: "delete_document: not written yet".into() })
+    s.write(|tx| {
+        let n = tx.execute(
+            "DELETE FROM documents WHERE vault_id = $1 AND source = $2 AND uri = $3",
+            &[&vault, &source, &uri],
+        )?;
+        if n > 0 {
+            bump_generation(tx, vault, "generation")?;
+        }
+        Ok(n > 0)
+    })
 }
 
 pub(crate) fn stage_vectors(s: &PgStore, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
-    let _ = (s, vault, vectors);
-    Err(StoreError::Database { what: s.what().into(), reason: "stage_vectors: not written yet".into() })
+    stage(s, "chunks", vault, vectors)
+}
+
+/// Stores re-embedded vectors beside the live ones of `table`, in one transaction.
+pub(crate) fn stage(s: &PgStore, table: &str, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
+    s.write(|tx| {
+        let stmt = tx.prepare(&format!("UPDATE {table} SET staged_vector = $1 WHERE id = $2 AND vault_id = $3"))?;
+        for (id, v) in vectors {
+            tx.execute(&stmt, &[&VectorRef(v), id, &vault])?;
+        }
+        Ok(())
+    })
 }
 
 pub(crate) fn commit_staged_vectors(
@@ -265,18 +591,73 @@ pub(crate) fn commit_staged_vectors(
     model_id: &str,
     dimension: usize,
 ) -> Result<(), StoreError> {
-    let _ = (s, vault, model_id, dimension);
-    Err(StoreError::Database { what: s.what().into(), reason: "commit_staged_vectors: not written yet".into() })
+    s.write(|tx| {
+        // The vault row first: a concurrent writer of this vault waits for the switch.
+        tx.execute("SELECT 1 FROM vaults WHERE id = $1 FOR UPDATE", &[&vault])?;
+        let missing: i64 = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM chunks WHERE vault_id = $1 AND staged_vector IS NULL)
+                      + (SELECT count(*) FROM memories WHERE vault_id = $1 AND staged_vector IS NULL)",
+                &[&vault],
+            )?
+            .get(0);
+        if missing > 0 {
+            return Err(StoreError::Incomplete { missing: missing as u64 }.into());
+        }
+        let dim = dimension as i32;
+        let wrong: i64 = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM chunks WHERE vault_id = $1 AND vector_dims(staged_vector) <> $2)
+                      + (SELECT count(*) FROM memories WHERE vault_id = $1 AND vector_dims(staged_vector) <> $2)",
+                &[&vault, &dim],
+            )?
+            .get(0);
+        if wrong > 0 {
+            return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")).into());
+        }
+        // The old dimension's indexes go first (their expression casts to the old dimension).
+        let old: Option<i32> = tx.query_one("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?.get(0);
+        if old.is_some_and(|d| d != dim) {
+            for table in ["chunks", "memories"] {
+                tx.batch_execute(&format!("DROP INDEX IF EXISTS {table}_hnsw_{vault}_{}", old.unwrap_or(0)))?;
+            }
+        }
+        tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+        tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+        tx.execute(
+            "UPDATE vaults SET model_id = $1, dimension = $2, staged_model = NULL, staged_dimension = NULL,
+                 generation = generation + 1, memory_generation = memory_generation + 1 WHERE id = $3",
+            &[&model_id, &dim, &vault],
+        )?;
+        ensure_vector_indexes(tx, vault, dimension)
+    })
 }
 
 pub(crate) fn clear_staged_vectors(s: &PgStore, vault: VaultId) -> Result<(), StoreError> {
-    let _ = (s, vault);
-    Err(StoreError::Database { what: s.what().into(), reason: "clear_staged_vectors: not written yet".into() })
+    s.write(|tx| {
+        tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+        tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+        tx.execute("UPDATE vaults SET staged_model = NULL, staged_dimension = NULL WHERE id = $1", &[&vault])?;
+        Ok(())
+    })
 }
 
 pub(crate) fn begin_restage(s: &PgStore, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
-    let _ = (s, vault, model_id, dimension);
-    Err(StoreError::Database { what: s.what().into(), reason: "begin_restage: not written yet".into() })
+    s.write(|tx| {
+        let row =
+            tx.query_one("SELECT staged_model, staged_dimension FROM vaults WHERE id = $1 FOR UPDATE", &[&vault])?;
+        let (model, dim): (Option<String>, Option<i32>) = (row.get(0), row.get(1));
+        let resumed = model.as_deref() == Some(model_id) && dim == Some(dimension as i32);
+        if !resumed {
+            tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+            tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+            tx.execute(
+                "UPDATE vaults SET staged_model = $1, staged_dimension = $2 WHERE id = $3",
+                &[&model_id, &(dimension as i32), &vault],
+            )?;
+        }
+        Ok(resumed)
+    })
 }
 
 pub(crate) fn delete_vault(s: &PgStore, vault: VaultId) -> Result<bool, StoreError> {
