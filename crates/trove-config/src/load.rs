@@ -336,6 +336,38 @@ fn validate_llm(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| Err(ConfigError::Invalid { key, message });
+    match (config.storage.backend, &config.storage.postgres) {
+        (crate::StorageBackend::Postgres, None) => {
+            return invalid(
+                "storage.postgres".into(),
+                "`backend: postgres` needs a `postgres:` section with `url: postgres://USER:PASSWORD@HOST:PORT/DATABASE`".into(),
+            );
+        }
+        (_, Some(pg)) => {
+            if !(pg.url.starts_with("postgres://") || pg.url.starts_with("postgresql://")) {
+                return invalid(
+                    "storage.postgres.url".into(),
+                    "must be a URL of the form postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
+                );
+            }
+            if pg.pool_size == 0 {
+                return invalid("storage.postgres.pool_size".into(), "must be at least 1".into());
+            }
+            for (key, value) in [
+                ("connect_timeout_s", pg.connect_timeout_s),
+                ("statement_timeout_s", pg.statement_timeout_s),
+                ("acquire_timeout_s", pg.acquire_timeout_s),
+            ] {
+                if !(value.is_finite() && value > 0.0 && value <= 3600.0) {
+                    return invalid(
+                        format!("storage.postgres.{key}"),
+                        format!("must be a number of seconds above 0 and at most 3600 (it is {value})"),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
     if let Some(jwt) = &config.auth.jwt {
         if jwt.secret.len() < 32 {
             return invalid(

@@ -19,6 +19,8 @@ pub fn redact_value(value: &mut Value) {
                 let secret = k.as_str().map(is_secret_key).unwrap_or(false);
                 if secret && !v.is_null() && v.as_str() != Some("") {
                     *v = Value::String("***redacted***".into());
+                } else if let Some(url) = v.as_str().and_then(redact_url_password) {
+                    *v = Value::String(url);
                 } else {
                     redact_value(v);
                 }
@@ -28,6 +30,15 @@ pub fn redact_value(value: &mut Value) {
         Value::Tagged(t) => redact_value(&mut t.value),
         _ => {}
     }
+}
+
+/// A URL with its password (`scheme://user:PASSWORD@host`) replaced; `None` when it has none.
+pub fn redact_url_password(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    let (user, _password) = rest[..at].split_once(':')?;
+    Some(format!("{scheme}://{user}:***redacted***{}", &rest[at..]))
 }
 
 /// The effective configuration as YAML, secrets redacted.
@@ -54,5 +65,11 @@ mod tests {
         assert!(!text.contains(": s\n"), "{text}");
         assert!(text.contains("http://x"), "{text}");
         assert!(text.contains("name: n"), "{text}");
+        let mut v: Value =
+            serde_yaml::from_str("url: postgres://trove:pw@db:5432/trove\nother: http://x/a@b\n").unwrap();
+        redact_value(&mut v);
+        let text = serde_yaml::to_string(&v).unwrap();
+        assert!(text.contains("postgres://trove:***redacted***@db:5432/trove"), "{text}");
+        assert!(text.contains("http://x/a@b"), "{text}");
     }
 }

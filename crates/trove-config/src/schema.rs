@@ -67,13 +67,59 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// The embedded store's folder, relative to the workspace. Default `.trove`.
+    /// Where vaults, documents, memories, jobs and accounts are kept. Default `embedded`.
+    pub backend: StorageBackend,
+    /// The workspace's own folder, relative to the workspace. Default `.trove`. Holds the
+    /// embedded store, and with every backend the files of this node: uploads waiting for a
+    /// worker, git mirrors, crawl state.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database (`backend: postgres`).
+    pub postgres: Option<PostgresConfig>,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from(".trove") }
+        StorageConfig { backend: StorageBackend::Embedded, data_dir: PathBuf::from(".trove"), postgres: None }
+    }
+}
+
+/// `storage.backend`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    /// SQLite in the workspace folder, one writer process: zero services.
+    #[default]
+    Embedded,
+    /// PostgreSQL with pgvector, shared by several `trove serve` nodes.
+    Postgres,
+}
+
+/// `storage.postgres:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (put the password in `.env`:
+    /// `${TROVE_PG_URL}`).
+    pub url: String,
+    /// Most connections this node opens. Default 16.
+    pub pool_size: usize,
+    /// Limit on opening a connection, seconds. Default 5.
+    pub connect_timeout_s: f64,
+    /// Server-side limit on one statement, seconds. Default 30.
+    pub statement_timeout_s: f64,
+    /// How long a request waits for a free connection, seconds. Default 10.
+    pub acquire_timeout_s: f64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: String::new(),
+            pool_size: 16,
+            connect_timeout_s: 5.0,
+            statement_timeout_s: 30.0,
+            acquire_timeout_s: 10.0,
+        }
     }
 }
 

@@ -9,8 +9,19 @@ pub const CONFIG_YAML: &str = r#"# Trove workspace configuration.
 # TROVE__SEARCH__DEFAULT_LIMIT=20. Check the result with `trove config`.
 
 storage:
-  # Embedded data (SQLite system of record, keyword and vector indexes), relative to this folder.
+  # embedded: SQLite in data_dir, zero services, one writer process.
+  # postgres: PostgreSQL with pgvector, shared by several `trove serve` nodes (each keeps its
+  # uploads, git mirrors and crawl state in data_dir). Copy an embedded workspace there with
+  # `trove migrate --to postgres://...` (vectors included, nothing re-embedded).
+  backend: embedded
+  # This workspace's own files (and the embedded store), relative to this folder.
   data_dir: .trove
+  # postgres:
+  #   url: ${TROVE_PG_URL}        # postgres://USER:PASSWORD@HOST:PORT/DATABASE
+  #   pool_size: 16               # connections per node
+  #   connect_timeout_s: 5
+  #   statement_timeout_s: 30     # the server cancels longer statements
+  #   acquire_timeout_s: 10       # a request waits this long for a free connection
 
 embedder:
   # The built-in all-MiniLM-L6-v2 model (384 dimensions), computed locally and offline.

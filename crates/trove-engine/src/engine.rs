@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use trove_config::{
-    EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderProvider, LlmConfig, LlmProvider, Workspace,
+    EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderProvider, LlmConfig, LlmProvider, StorageBackend,
+    StorageConfig, Workspace,
 };
 use trove_embed::{Embedder, LocalEmbedder, LocalOptions, RestEmbedder, RestOptions, RestProtocol};
 use trove_store::embedded::EmbeddedStore;
 use trove_store::{StoreWrite, VaultInfo};
+use trove_store_postgres::{PgOptions, PgStore};
 
 use crate::EngineError;
 
@@ -78,12 +80,15 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Opens a workspace's embedded store. `command` names this process in the writer lock.
+    /// Opens a workspace's store: the embedded one (`command` names this process in the
+    /// writer lock), or the PostgreSQL database `storage.postgres` names (no lock: several
+    /// processes share it).
     pub fn open(workspace: Workspace, mode: OpenMode, command: &str) -> Result<Engine, EngineError> {
         let dir = workspace.data_dir().to_path_buf();
-        let store: Box<dyn StoreWrite> = match mode {
-            OpenMode::Write => Box::new(EmbeddedStore::open_writer(&dir, command)?),
-            OpenMode::Read => Box::new(EmbeddedStore::open_reader(&dir)?),
+        let store: Box<dyn StoreWrite> = match (workspace.config.storage.backend, mode) {
+            (StorageBackend::Postgres, _) => Box::new(PgStore::open(postgres_options(&workspace.config.storage)?)?),
+            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writer(&dir, command)?),
+            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reader(&dir)?),
         };
         let config = &workspace.config;
         let mut profiles = vec![builtin_profile(&config.embedder)];
@@ -326,4 +331,20 @@ pub fn rest_options(llm: &LlmConfig) -> RestOptions {
         ca_file: llm.tls.ca_file.clone(),
         proxy,
     }
+}
+
+/// The PostgreSQL connection options of `storage.postgres`.
+pub fn postgres_options(storage: &StorageConfig) -> Result<PgOptions, EngineError> {
+    let Some(pg) = &storage.postgres else {
+        return Err(EngineError::Store(trove_store::StoreError::Database {
+            what: "PostgreSQL".into(),
+            reason: "storage.backend is postgres but storage.postgres.url is not set".into(),
+        }));
+    };
+    let mut options = PgOptions::new(pg.url.clone());
+    options.pool_size = pg.pool_size;
+    options.connect_timeout = Duration::from_secs_f64(pg.connect_timeout_s);
+    options.statement_timeout = Duration::from_secs_f64(pg.statement_timeout_s);
+    options.acquire_timeout = Duration::from_secs_f64(pg.acquire_timeout_s);
+    Ok(options)
 }

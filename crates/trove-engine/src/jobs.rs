@@ -487,9 +487,10 @@ impl Engine {
 
     /// At startup, when no worker can be alive: queues again the jobs that were running
     /// (their attempt counts), and removes upload folders no job needs. Returns the jobs
-    /// taken back.
+    /// taken back. On a shared store other nodes' workers are alive: their jobs stay, and a
+    /// dead node's are taken back when their leases run out.
     pub fn jobs_recover(&self) -> Result<u64, EngineError> {
-        let n = self.store.job_recover(now_ms())?;
+        let n = if self.store.shared() { 0 } else { self.store.job_recover(now_ms())? };
         if n > 0 {
             tracing::warn!(jobs = n, "queued again the jobs that were running when the server stopped");
         }

@@ -168,6 +168,23 @@ async fn storage(state: &AppState) -> Component {
         d.insert("vaults".into(), n.into());
     }
     d.insert("data_dir".into(), state.engine.workspace().data_dir().display().to_string().into());
+    let mut status = status;
+    let mut message = message;
+    match state.engine.store().connections() {
+        None => {
+            d.insert("backend".into(), "embedded".into());
+        }
+        Some(c) => {
+            d.insert("backend".into(), c.backend.clone().into());
+            if c.breaker_open && status == Status::Ok {
+                status = Status::Degraded;
+                message = format!("{message}; new connections are refused for a while after repeated failures");
+            }
+            if let Ok(serde_json::Value::Object(pool)) = serde_json::to_value(&c) {
+                d.insert("connections".into(), serde_json::Value::Object(pool));
+            }
+        }
+    }
     Component { status, latency_ms: ms(started.elapsed()), message, details: d }
 }
 
@@ -297,7 +314,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let counts = read_within(&state, "the queue counts", |e| e.job_counts()).await.ok();
-    let body = state.metrics.render_with(counts.as_ref());
+    let connections = state.engine.store().connections();
+    let body = state.metrics.render_with(counts.as_ref(), connections.as_ref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 

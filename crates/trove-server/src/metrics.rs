@@ -111,8 +111,38 @@ impl Metrics {
     }
 
     /// The exposition text, with the queue's depths when known.
-    pub fn render_with(&self, jobs: Option<&trove_store::JobCounts>) -> String {
+    pub fn render_with(
+        &self,
+        jobs: Option<&trove_store::JobCounts>,
+        connections: Option<&trove_store::ConnectionStats>,
+    ) -> String {
         let mut out = self.render();
+        if let Some(c) = connections {
+            let backend = label(&c.backend);
+            out.push_str(
+                "# HELP trove_store_connections Database connections of this node, by state (open, in_use, max).\n",
+            );
+            out.push_str("# TYPE trove_store_connections gauge\n");
+            for (state, n) in [("open", c.open), ("in_use", c.in_use), ("max", c.max)] {
+                let _ = writeln!(out, "trove_store_connections{{backend=\"{backend}\",state=\"{state}\"}} {n}");
+            }
+            for (name, help, n) in [
+                ("trove_store_connection_waits_total", "Requests that waited for a free database connection.", c.waits),
+                (
+                    "trove_store_connection_timeouts_total",
+                    "Requests that gave up waiting for a database connection.",
+                    c.timeouts,
+                ),
+                ("trove_store_connects_total", "Database connections opened.", c.connects),
+                ("trove_store_connect_failures_total", "Database connection attempts that failed.", c.connect_failures),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                let _ = writeln!(out, "{name}{{backend=\"{backend}\"}} {n}");
+            }
+            out.push_str("# HELP trove_store_circuit_open 1 while new database connections are refused after repeated failures.\n");
+            out.push_str("# TYPE trove_store_circuit_open gauge\n");
+            let _ = writeln!(out, "trove_store_circuit_open{{backend=\"{backend}\"}} {}", u8::from(c.breaker_open));
+        }
         if let Some(c) = jobs {
             out.push_str("# HELP trove_queue_depth Jobs waiting in the queue (including delayed retries) or running, by status.\n");
             out.push_str("# TYPE trove_queue_depth gauge\n");

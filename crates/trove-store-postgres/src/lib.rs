@@ -28,6 +28,7 @@ mod vector;
 
 use postgres::{Client, Transaction};
 use trove_store::analysis::Analyzer;
+use trove_store::metrics::Access;
 use trove_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
@@ -37,7 +38,7 @@ use trove_store::{
     VaultInfo, VaultStats,
 };
 
-pub use pool::{PgOptions, PoolStats};
+pub use pool::PgOptions;
 pub use schema::SCHEMA_VERSION;
 
 use crate::pool::Pool;
@@ -63,6 +64,15 @@ impl From<StoreError> for Fail {
 
 pub(crate) type Res<T> = Result<T, Fail>;
 
+/// Records how long an operation held its connection when dropped (the store's histogram).
+struct Timed(Access, std::time::Instant);
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        trove_store::metrics::observe(self.0, self.1.elapsed());
+    }
+}
+
 /// The storage traits on PostgreSQL + pgvector.
 #[derive(Debug)]
 pub struct PgStore {
@@ -84,11 +94,6 @@ impl PgStore {
         self.pool.what()
     }
 
-    /// The connection pool's figures.
-    pub fn pool_stats(&self) -> PoolStats {
-        self.pool.stats()
-    }
-
     /// Checks the database answers (one round trip on a pooled connection).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.simple_query("SELECT 1").map(|_| ()).map_err(Fail::from))
@@ -105,6 +110,7 @@ impl PgStore {
     /// had lost its server (a restart), since reads can be repeated.
     pub(crate) fn read<T>(&self, mut f: impl FnMut(&mut Client) -> Res<T>) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
+        let _timed = Timed(Access::Read, std::time::Instant::now());
         match f(&mut conn) {
             Ok(v) => Ok(v),
             Err(Fail::Pg(e)) if e.is_closed() || conn.is_closed() => {
@@ -119,6 +125,7 @@ impl PgStore {
     /// Runs `f` in one transaction, committed when it returns `Ok`.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Res<T>) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
+        let _timed = Timed(Access::Write, std::time::Instant::now());
         let result = (|| {
             let mut tx = conn.transaction()?;
             let value = f(&mut tx)?;
@@ -130,6 +137,12 @@ impl PgStore {
 }
 
 impl StoreRead for PgStore {
+    fn shared(&self) -> bool {
+        true
+    }
+    fn connections(&self) -> Option<trove_store::ConnectionStats> {
+        Some(self.pool.stats())
+    }
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
         documents::vault(self, name)
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
-use trove_store::StoreError;
+use trove_store::{ConnectionStats, StoreError};
 
 /// How the pool connects and how long anything may take.
 #[derive(Debug, Clone)]
@@ -50,29 +50,6 @@ impl PgOptions {
             breaker_cooldown: Duration::from_secs(5),
         }
     }
-}
-
-/// The pool's figures, for `/metrics` and `/health`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Connections open (idle and lent).
-    pub open: u64,
-    /// Connections lent out now.
-    pub in_use: u64,
-    /// The pool's size.
-    pub max: u64,
-    /// Callers that had to wait for a connection.
-    pub waits: u64,
-    /// Callers that gave up waiting.
-    pub timeouts: u64,
-    /// Connections opened.
-    pub connects: u64,
-    /// Connection attempts that failed.
-    pub connect_failures: u64,
-    /// Whether the breaker refuses new connections now.
-    pub breaker_open: bool,
-    /// The last connection failure, while the breaker is not closed.
-    pub last_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -270,13 +247,15 @@ impl Pool {
     }
 
     /// The pool's figures now.
-    pub fn stats(&self) -> PoolStats {
+    pub fn stats(&self) -> ConnectionStats {
         let (open, idle) = {
             let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             (s.open as u64, s.idle.len() as u64)
         };
         let b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        PoolStats {
+        ConnectionStats {
+            backend: "postgres".into(),
+            target: self.what.clone(),
             open,
             in_use: open - idle,
             max: self.options.pool_size as u64,

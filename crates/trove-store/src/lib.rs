@@ -24,6 +24,17 @@ pub use types::*;
 
 /// Reads. Implementations are cheap to share across threads.
 pub trait StoreRead: Send + Sync {
+    /// Whether other processes (other nodes) may write this store at the same time. The
+    /// embedded store has one writer; a shared database does not, so nothing may assume that
+    /// a running job without a live worker here is abandoned.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The connection pool's figures, for stores that talk to a server (`None` for the
+    /// embedded store).
+    fn connections(&self) -> Option<ConnectionStats> {
+        None
+    }
     /// A vault by name.
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError>;
     /// All vaults, by name.

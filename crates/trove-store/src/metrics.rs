@@ -17,10 +17,10 @@ pub const KINDS: [&str; 2] = ["read", "write"];
 
 /// How an operation used the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// A read connection of the pool.
+pub enum Access {
+    /// A read (a read connection of the pool).
     Read = 0,
-    /// The writer connection.
+    /// A write (the writer connection, or a transaction).
     Write = 1,
 }
 
@@ -51,7 +51,7 @@ pub struct QueryHistogram {
 }
 
 /// Records one operation.
-pub(crate) fn observe(access: Access, took: Duration) {
+pub fn observe(access: Access, took: Duration) {
     let h = &HISTOGRAMS[access as usize];
     let s = took.as_secs_f64();
     let i = BUCKETS.iter().position(|b| s <= *b).unwrap_or(BUCKETS.len());

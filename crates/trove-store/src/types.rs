@@ -730,3 +730,30 @@ pub struct InvitationRecord {
     /// When it was withdrawn.
     pub revoked_ms: Option<i64>,
 }
+
+/// The connections of a store that talks to a database server, for `/health` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionStats {
+    /// `postgres`.
+    pub backend: String,
+    /// What it connects to, without credentials (`PostgreSQL at db:5432/trove`).
+    pub target: String,
+    /// Connections open (idle and lent).
+    pub open: u64,
+    /// Connections lent out now.
+    pub in_use: u64,
+    /// The pool's size.
+    pub max: u64,
+    /// Callers that had to wait for a connection.
+    pub waits: u64,
+    /// Callers that gave up waiting.
+    pub timeouts: u64,
+    /// Connections opened.
+    pub connects: u64,
+    /// Connection attempts that failed.
+    pub connect_failures: u64,
+    /// Whether the circuit breaker refuses new connections now.
+    pub breaker_open: bool,
+    /// The last connection failure, while the breaker is not closed.
+    pub last_error: Option<String>,
+}
