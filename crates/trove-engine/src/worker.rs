@@ -200,6 +200,13 @@ impl WorkerPool {
             Ok(h) => threads.push(h),
             Err(e) => tracing::error!(error = %e, "cannot start the lease keeper thread"),
         }
+        if let Some(waiter) = shared.engine.store().job_waiter() {
+            let s = shared.clone();
+            match std::thread::Builder::new().name("trove-job-listener".into()).spawn(move || listener(&s, waiter)) {
+                Ok(h) => threads.push(h),
+                Err(e) => tracing::error!(error = %e, "cannot start the job listener thread"),
+            }
+        }
         tracing::info!(workers = shared.opts.workers, "job workers started");
         WorkerPool { shared, threads }
     }
@@ -390,6 +397,41 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
     st.active.remove(&job.id);
     drop(st);
     shared.ended.notify_all();
+}
+
+/// How long the listener waits at a time, so it notices a shutdown.
+const LISTEN_SLICE: Duration = Duration::from_secs(1);
+
+/// On a shared store: wakes idle workers when another process enqueues or retries a job.
+fn listener(shared: &Shared, mut waiter: trove_store::JobWaiter) {
+    let mut failing = false;
+    loop {
+        {
+            let st = shared.lock();
+            if st.stopping || st.keeper_stop {
+                return;
+            }
+        }
+        match waiter(LISTEN_SLICE) {
+            Ok(true) => {
+                failing = false;
+                shared.lock().epoch += 1;
+                shared.work.notify_all();
+            }
+            Ok(false) => failing = false,
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot listen for jobs of other nodes; workers still look at the queue on their own");
+                }
+                failing = true;
+                let st = shared.lock();
+                if st.stopping {
+                    return;
+                }
+                let _ = shared.work.wait_timeout(st, CLAIM_ERROR_WAIT);
+            }
+        }
+    }
 }
 
 /// What a failed attempt means for its job.

@@ -83,6 +83,13 @@ pub(crate) fn index_terms(analyzer: &Analyzer, parts: &[&str]) -> String {
     out
 }
 
+/// The `tsvector` text of a memory: its text and tags.
+pub(crate) fn memory_terms(analyzer: &Analyzer, text: &str, tags: &[String]) -> String {
+    let mut parts: Vec<&str> = vec![text];
+    parts.extend(tags.iter().map(String::as_str));
+    index_terms(analyzer, &parts)
+}
+
 /// A `to_tsquery('simple', …)` argument matching any of the query's terms (each quoted, so no
 /// operator syntax of the caller's reaches the parser); `None` when the query has no terms.
 pub(crate) fn or_query(analyzer: &Analyzer, query: &str) -> Option<String> {

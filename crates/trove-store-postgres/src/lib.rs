@@ -18,7 +18,9 @@
 
 mod documents;
 mod jobs;
+mod listen;
 mod memory;
+pub mod migrate;
 pub mod pool;
 mod schema;
 mod tenancy;
@@ -113,10 +115,18 @@ impl PgStore {
         let _timed = Timed(Access::Read, std::time::Instant::now());
         match f(&mut conn) {
             Ok(v) => Ok(v),
-            Err(Fail::Pg(e)) if e.is_closed() || conn.is_closed() => {
+            Err(Fail::Pg(e)) if pool::connection_lost(&e) => {
+                conn.discard();
                 drop(conn);
                 let mut conn = self.pool.get()?;
-                f(&mut conn).map_err(|e| self.map(e))
+                f(&mut conn).map_err(|e| {
+                    if let Fail::Pg(pe) = &e
+                        && pool::connection_lost(pe)
+                    {
+                        conn.discard();
+                    }
+                    self.map(e)
+                })
             }
             Err(e) => Err(self.map(e)),
         }
@@ -132,6 +142,11 @@ impl PgStore {
             tx.commit()?;
             Ok(value)
         })();
+        if let Err(Fail::Pg(e)) = &result
+            && pool::connection_lost(e)
+        {
+            conn.discard();
+        }
         result.map_err(|e| self.map(e))
     }
 }
@@ -142,6 +157,10 @@ impl StoreRead for PgStore {
     }
     fn connections(&self) -> Option<trove_store::ConnectionStats> {
         Some(self.pool.stats())
+    }
+    fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
+        let mut listener = listen::JobListener::new(self.pool.config().clone(), self.what().to_string());
+        Some(Box::new(move |within| listener.wait(within)))
     }
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
         documents::vault(self, name)

@@ -145,14 +145,14 @@ impl Pool {
                     state.open -= 1;
                     continue;
                 }
-                return Ok(Conn { pool: self, client: Some(client), epoch: state.epoch });
+                return Ok(Conn { pool: self, client: Some(client), epoch: state.epoch, broken: false });
             }
             if state.open < self.options.pool_size {
                 state.open += 1;
                 let epoch = state.epoch;
                 drop(state);
                 return match self.connect() {
-                    Ok(client) => Ok(Conn { pool: self, client: Some(client), epoch }),
+                    Ok(client) => Ok(Conn { pool: self, client: Some(client), epoch, broken: false }),
                     Err(e) => {
                         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                         state.open -= 1;
@@ -228,11 +228,12 @@ impl Pool {
         }
     }
 
-    fn put_back(&self, client: Client, epoch: u64) {
+    fn put_back(&self, client: Client, epoch: u64, broken: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if client.is_closed() || epoch != state.epoch {
+        let broken = broken || client.is_closed();
+        if broken || epoch != state.epoch {
             state.open -= 1;
-            if client.is_closed() && epoch == state.epoch {
+            if broken && epoch == state.epoch {
                 // The server went away: its other connections are gone too.
                 let dropped = state.idle.len();
                 state.open -= dropped;
@@ -244,6 +245,11 @@ impl Pool {
         }
         drop(state);
         self.freed.notify_all();
+    }
+
+    /// The connection settings (time limits included), for connections of their own.
+    pub fn config(&self) -> &postgres::Config {
+        &self.config
     }
 
     /// The pool's figures now.
@@ -279,6 +285,15 @@ pub struct Conn<'a> {
     pool: &'a Pool,
     client: Option<Client>,
     epoch: u64,
+    broken: bool,
+}
+
+impl Conn<'_> {
+    /// Marks the connection as lost: it is closed instead of returned, and the idle ones
+    /// beside it are dropped too (a server that went away ended them all).
+    pub fn discard(&mut self) {
+        self.broken = true;
+    }
 }
 
 impl std::ops::Deref for Conn<'_> {
@@ -297,7 +312,7 @@ impl std::ops::DerefMut for Conn<'_> {
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            self.pool.put_back(client, self.epoch);
+            self.pool.put_back(client, self.epoch, self.broken);
         }
     }
 }
@@ -390,6 +405,12 @@ pub(crate) fn map_error(what: &str, options: &PgOptions, e: postgres::Error) -> 
         };
     }
     StoreError::Database { what: what.into(), reason: error_chain(&e) }
+}
+
+/// Whether `e` means the connection itself is gone (closed, or a broken socket), as opposed to
+/// a statement that failed on a healthy connection.
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed() || has_io_error(e) || e.as_db_error().is_some_and(|d| d.code().code().starts_with("57P"))
 }
 
 /// Whether an I/O error (a broken socket) is behind `e`.

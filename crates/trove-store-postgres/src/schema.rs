@@ -238,6 +238,13 @@ const MIGRATIONS: &[&str] = &[
         revoked_ms BIGINT
     );
     CREATE INDEX invitations_organization ON invitations (organization_id, id);
+
+    -- Copies from embedded workspaces (`trove migrate`): unfinished ones can be resumed.
+    CREATE TABLE embedded_migrations (
+        source TEXT PRIMARY KEY,
+        started_ms BIGINT NOT NULL,
+        finished_ms BIGINT
+    );
     "#,
 ];
 

@@ -22,6 +22,10 @@ mod vector;
 pub use error::StoreError;
 pub use types::*;
 
+/// Blocks up to the given time for news of jobs from other processes (see
+/// [`StoreRead::job_waiter`]).
+pub type JobWaiter = Box<dyn FnMut(std::time::Duration) -> Result<bool, StoreError> + Send>;
+
 /// Reads. Implementations are cheap to share across threads.
 pub trait StoreRead: Send + Sync {
     /// Whether other processes (other nodes) may write this store at the same time. The
@@ -33,6 +37,13 @@ pub trait StoreRead: Send + Sync {
     /// The connection pool's figures, for stores that talk to a server (`None` for the
     /// embedded store).
     fn connections(&self) -> Option<ConnectionStats> {
+        None
+    }
+    /// For stores shared by several processes: a waiter that blocks up to the given time for
+    /// news that another process enqueued or retried a job (`Ok(true)` when some arrived), so
+    /// idle workers wake at once instead of at their next look. `None` when every writer is
+    /// in this process (the embedded store: enqueues notify the workers directly).
+    fn job_waiter(&self) -> Option<JobWaiter> {
         None
     }
     /// A vault by name.

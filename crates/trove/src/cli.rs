@@ -24,6 +24,7 @@ impl Cli {
             Command::Ingest(i) => i.json,
             Command::Config(c) => c.json,
             Command::Status(s) => s.json,
+            Command::Migrate(m) => m.json,
             _ => false,
         }
     }
@@ -69,6 +70,22 @@ pub enum Command {
     /// (Claude Code, Cursor, ...). Holds the workspace's writer lock; beside a running
     /// `trove serve`, point the agent at its /mcp endpoint instead.
     Mcp(McpArgs),
+    /// Copy this workspace's embedded store into PostgreSQL (vectors included, nothing is
+    /// re-embedded), then verify every table's row count and checksum. Resumable: run it
+    /// again after an interruption. Stop `trove serve` first (this holds the writer lock).
+    Migrate(MigrateArgs),
+}
+
+/// `trove migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The target database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (empty, or holding an
+    /// unfinished migration of this workspace). Default: storage.postgres.url.
+    #[arg(long, env = "TROVE_MIGRATE_TO", value_name = "URL")]
+    pub to: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `trove doctor`.

@@ -96,6 +96,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             trove_mcp::serve_stdio(&server, stdin, stdout)
                 .map_err(|e| Failure::new(Code::IoFailed, format!("the MCP connection failed: {e}")))
         }
+        Command::Migrate(args) => {
+            let ws = load(g)?;
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            crate::migrate::run(ws, args)
+        }
         Command::Admin(args) => {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);

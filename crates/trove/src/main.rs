@@ -10,6 +10,7 @@ mod admin;
 mod cli;
 mod commands;
 mod doctor;
+mod migrate;
 mod output;
 mod progress;
 mod serve;

@@ -1,0 +1,130 @@
+//! What the PostgreSQL store does when the database misbehaves: stopped mid-load (calls fail
+//! fast with `store_unavailable`, the circuit breaker opens, and everything works again after
+//! the restart without reopening the store), and held up by locks (statements end at their
+//! time limit, callers waiting for a connection give up at theirs, and the pool recovers).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use trove_store::conformance::doc;
+use trove_store::{ChunkFilter, StoreError, StoreRead, StoreWrite};
+use trove_store_postgres::testing::PgServer;
+use trove_store_postgres::{PgOptions, PgStore};
+
+fn options(url: String) -> PgOptions {
+    let mut o = PgOptions::new(url);
+    o.pool_size = 2;
+    o.connect_timeout = Duration::from_secs(2);
+    o.statement_timeout = Duration::from_secs(2);
+    o.acquire_timeout = Duration::from_millis(700);
+    o.breaker_threshold = 2;
+    o.breaker_cooldown = Duration::from_millis(500);
+    o
+}
+
+fn unavailable(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match r {
+        Err(StoreError::Unavailable { what, reason }) => format!("{what}: {reason}"),
+        other => panic!("expected store_unavailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_outage_fails_fast_and_the_store_recovers_without_a_restart() {
+    let server = PgServer::start();
+    let store = PgStore::open(options(server.create_database())).unwrap();
+    let v = store.ensure_vault("v").unwrap().id;
+    store.set_vault_embedder(v, "m", 2).unwrap();
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("lava flows", [1.0, 0.0])])]).unwrap();
+
+    server.stop();
+    // Reads, writes and searches all fail at once with the same transient error.
+    let started = Instant::now();
+    let first = unavailable(store.vaults());
+    assert!(first.contains("127.0.0.1"), "{first}");
+    unavailable(store.put_documents(v, &[doc("s", "b.md", "h", &[("more", [0.0, 1.0])])]));
+    let third = unavailable(store.keyword_search(v, "lava", 5, &ChunkFilter::default()));
+    assert!(started.elapsed() < Duration::from_secs(10), "an outage took {:?} to report", started.elapsed());
+    // After repeated connection failures the breaker answers without trying.
+    let stats = store.connections().unwrap();
+    assert!(stats.connect_failures >= 2, "{stats:?}");
+    assert!(stats.breaker_open, "{stats:?}");
+    assert!(third.contains("in a row") || third.contains("cannot connect"), "{third}");
+    let t = Instant::now();
+    let refused = unavailable(store.vault_stats(v));
+    assert!(refused.contains("in a row"), "{refused}");
+    assert!(t.elapsed() < Duration::from_millis(200), "the open breaker still tried: {:?}", t.elapsed());
+
+    server.restart();
+    // The same store works again once the breaker lets a try through; nothing was lost.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hits = loop {
+        match store.keyword_search(v, "lava", 5, &ChunkFilter::default()) {
+            Ok(h) => break h,
+            Err(StoreError::Unavailable { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(e) => panic!("not recovered: {e}"),
+        }
+    };
+    assert_eq!(hits.len(), 1);
+    assert!(!store.connections().unwrap().breaker_open);
+    store.put_documents(v, &[doc("s", "b.md", "h", &[("more", [0.0, 1.0])])]).unwrap();
+    assert_eq!(store.vault_stats(v).unwrap().documents, 2);
+}
+
+#[test]
+fn statements_and_waits_for_a_connection_end_at_their_limits_and_the_pool_recovers() {
+    let server = PgServer::start();
+    let url = server.create_database();
+    let store = Arc::new(PgStore::open(options(url.clone())).unwrap());
+    let v = store.ensure_vault("v").unwrap().id;
+    store.set_vault_embedder(v, "m", 2).unwrap();
+
+    // Another client holds a lock every write of documents needs.
+    let mut blocker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE").unwrap();
+
+    // Two writers take both connections and wait on the lock until the statement time limit.
+    let writers: Vec<_> = (0..2)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = store.put_documents(v, &[doc("s", &format!("{i}.md"), "h", &[("x", [1.0, 0.0])])]);
+                (started.elapsed(), r.map(|_| ()))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A third caller finds no free connection and gives up after acquire_timeout.
+    let started = Instant::now();
+    let busy = unavailable(store.vault_stats(v));
+    let waited = started.elapsed();
+    assert!(busy.contains("stayed busy"), "{busy}");
+    assert!(waited >= Duration::from_millis(600) && waited < Duration::from_secs(2), "{waited:?}");
+    for w in writers {
+        let (took, r) = w.join().unwrap();
+        let why = unavailable(r);
+        assert!(why.contains("time limit"), "{why}");
+        assert!(took < Duration::from_secs(5), "a statement outlived its limit: {took:?}");
+    }
+    let stats = store.connections().unwrap();
+    assert!(stats.timeouts >= 1 && stats.waits >= 1, "{stats:?}");
+    tx.rollback().unwrap();
+
+    // The pool is whole again.
+    store.put_documents(v, &[doc("s", "ok.md", "h", &[("fine", [1.0, 0.0])])]).unwrap();
+    assert_eq!(store.vault_stats(v).unwrap().documents, 1);
+    assert_eq!(store.connections().unwrap().in_use, 0);
+}
+
+#[test]
+fn a_bad_url_or_a_missing_database_is_a_clear_error() {
+    let server = PgServer::start();
+    let err = PgStore::open(PgOptions::new("not a url")).unwrap_err().to_string();
+    assert!(err.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"), "{err}");
+    let err = PgStore::open(options(server.url("no_such_db"))).unwrap_err().to_string();
+    assert!(err.contains("no_such_db") && err.contains("createdb"), "{err}");
+}

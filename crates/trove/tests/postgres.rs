@@ -1,0 +1,303 @@
+//! The real binary on PostgreSQL + pgvector (a server started for each test by
+//! `trove_store_postgres::testing::PgServer`): ingest and search through the CLI, `trove migrate`
+//! from an embedded workspace (resumable, verified, nothing re-embedded), and two `trove serve`
+//! nodes on one database (an upload on one is searchable on the other, sessions are shared, and
+//! each job runs once).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use trove_store_postgres::testing::PgServer;
+
+#[path = "support/served.rs"]
+mod served;
+
+use served::{Served, http, http_with, init};
+
+fn trove(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("--workspace")
+        .arg(dir)
+        .args(args)
+        .env_remove("TROVE_WORKSPACE")
+        .env_remove("TROVE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = trove(dir, args);
+    assert!(
+        out.status.success(),
+        "trove {args:?} failed ({:?}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Points a workspace made by `trove init` at a PostgreSQL database.
+fn use_postgres(dir: &Path, url: &str) {
+    let path = dir.join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("  backend: embedded\n"), "the template changed");
+    let text = text.replace(
+        "  backend: embedded\n",
+        &format!("  backend: postgres\n  postgres:\n    url: {url}\n    pool_size: 4\n"),
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+fn write_doc(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join("docs").join(name), text).unwrap();
+}
+
+fn uris(response: &Value) -> Vec<String> {
+    response["hits"].as_array().unwrap().iter().map(|h| h["uri"].as_str().unwrap().to_string()).collect()
+}
+
+const GARDEN: &str = "# Gardening\n\nTomatoes need full sun, regular watering and support stakes as they grow.\n";
+const ENGINE: &str =
+    "# Car maintenance\n\nChange the engine oil every ten thousand kilometres and check the brake pads.\n";
+
+#[test]
+fn ingest_and_search_run_on_postgres() {
+    let pg = PgServer::start();
+    let url = pg.create_database();
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    use_postgres(ws.path(), &url);
+    write_doc(ws.path(), "garden.md", GARDEN);
+    write_doc(ws.path(), "engine.md", ENGINE);
+    let report: Value = serde_json::from_str(&ok(ws.path(), &["ingest", "--json"])).unwrap();
+    assert_eq!(report["total"]["added"], 3, "{report}");
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let hits: Value = serde_json::from_str(&ok(
+            ws.path(),
+            &["search", "--json", "--mode", mode, "how often to change motor oil"],
+        ))
+        .unwrap();
+        assert_eq!(uris(&hits).first().map(String::as_str), Some("engine.md"), "{mode}: {hits}");
+    }
+    // Incremental: nothing changed, nothing embedded; a deletion propagates.
+    let again: Value = serde_json::from_str(&ok(ws.path(), &["ingest", "--json"])).unwrap();
+    assert_eq!(again["total"]["unchanged"], 3, "{again}");
+    std::fs::remove_file(ws.path().join("docs/garden.md")).unwrap();
+    let after: Value = serde_json::from_str(&ok(ws.path(), &["ingest", "--json"])).unwrap();
+    assert_eq!(after["total"]["deleted"], 1, "{after}");
+    let hits: Value = serde_json::from_str(&ok(ws.path(), &["search", "--json", "tomatoes"])).unwrap();
+    assert!(!uris(&hits).contains(&"garden.md".to_string()), "{hits}");
+    // Nothing of the data lives in the workspace folder.
+    assert!(!ws.path().join(".trove/trove.db").exists(), "an embedded store was made");
+    // A PostgreSQL that is not there: a clear error, quickly.
+    let dead = tempfile::tempdir().unwrap();
+    init(dead.path());
+    use_postgres(dead.path(), "postgres://trove@127.0.0.1:1/nothing");
+    let started = Instant::now();
+    let out = trove(dead.path(), &["search", "anything"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(err.contains("store_unavailable") && err.contains("127.0.0.1:1"), "{err}");
+    assert!(err.contains("is the server running"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn migrate_copies_an_embedded_workspace_without_re_embedding() {
+    let pg = PgServer::start();
+    let url = pg.create_database();
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    write_doc(ws.path(), "garden.md", GARDEN);
+    write_doc(ws.path(), "engine.md", ENGINE);
+    ok(ws.path(), &["ingest"]);
+    create_owner(ws.path());
+    let before: Value =
+        serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "hybrid", "brake pads"])).unwrap();
+
+    let out = ok(ws.path(), &["migrate", "--to", &url, "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["resumed"], false, "{report}");
+    let table = |name: &str| report["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).unwrap().clone();
+    assert_eq!(table("chunks")["target_rows"], table("chunks")["source_rows"]);
+    assert!(table("chunks")["target_rows"].as_u64().unwrap() >= 3, "{report}");
+    assert_eq!(table("users")["target_rows"], 1, "{report}");
+    // A second run finds the copy finished and says so.
+    let again = trove(ws.path(), &["migrate", "--to", &url]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already migrated"), "{again:?}");
+
+    // The same workspace on PostgreSQL answers the same search, and ingest finds nothing to do
+    // (no model work: every document is unchanged).
+    use_postgres(ws.path(), &url);
+    let after: Value =
+        serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "hybrid", "brake pads"])).unwrap();
+    assert_eq!(uris(&after), uris(&before), "before {before}\nafter {after}");
+    let ingest: Value = serde_json::from_str(&ok(ws.path(), &["ingest", "--json"])).unwrap();
+    assert_eq!(ingest["total"]["unchanged"], 3, "{ingest}");
+    assert_eq!(ingest["total"]["added"], 0, "{ingest}");
+    let status = ok(ws.path(), &["status", "--json"]);
+    assert!(status.contains("all-MiniLM-L6-v2"), "{status}");
+}
+
+#[test]
+fn an_interrupted_migration_resumes() {
+    let pg = PgServer::start();
+    let url = pg.create_database();
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    for i in 0..40 {
+        write_doc(
+            ws.path(),
+            &format!("d{i}.md"),
+            &format!("# Note {i}\n\nThe number {i} is written here in words and digits.\n"),
+        );
+    }
+    ok(ws.path(), &["ingest"]);
+    // Interrupt the first run while it copies (kill after its first batch lands).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["migrate", "--to", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(c) = client.as_mut()
+            && let Ok(row) =
+                c.query_one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'vaults'", &[])
+            && row.get::<_, i64>(0) == 1
+            && c.query_one("SELECT count(*) FROM vaults", &[]).map(|r| r.get::<_, i64>(0)).unwrap_or(0) > 0
+        {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break;
+        }
+        if client.is_err() {
+            client = postgres::Client::connect(&url, postgres::NoTls);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = ok(ws.path(), &["migrate", "--to", &url, "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    use_postgres(ws.path(), &url);
+    let hits: Value = serde_json::from_str(&ok(ws.path(), &["search", "--json", "number 17"])).unwrap();
+    assert!(uris(&hits).contains(&"d17.md".to_string()), "{hits}");
+}
+
+/// `ana@example.com`, owner of organization `acme` (password [`PASSWORD`]).
+fn create_owner(dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("--workspace")
+        .arg(dir)
+        .args(["admin", "create-user", "--email", "ana@example.com", "--org", "acme", "--owner"])
+        .env("TROVE_ADMIN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+const PASSWORD: &str = "a long password 1";
+
+fn login(addr: &str, email: &str, password: &str) -> String {
+    let body = serde_json::json!({"email": email, "password": password, "client": "cli"}).to_string();
+    let (status, text) = http(addr, "POST", "/v1/auth/login", Some(&body));
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn two_nodes_share_one_database() {
+    let pg = PgServer::start();
+    let url = pg.create_database();
+    // One workspace folder for both nodes: uploads wait there for whichever worker takes them.
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    use_postgres(ws.path(), &url);
+    create_owner(ws.path());
+    let a = Served::start(ws.path(), &[]);
+    let b = Served::start(ws.path(), &[]);
+
+    // A session made on node A works on node B.
+    let token = login(&a.addr, "ana@example.com", PASSWORD);
+    let (status, me) = served::http_auth(&b.addr, &token, "GET", "/v1/auth/me", None);
+    assert_eq!(status, 200, "{me}");
+
+    // An upload on node A is indexed by a worker (either node) and searchable on node B.
+    let boundary = "trove-test-boundary";
+    let mut upload = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"notes.md\"\r\ncontent-type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    upload.extend_from_slice(b"# Volcanoes\n\nBasalt lava flows cool into columns of rock.\n\r\n");
+    upload.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let (status, body) = http_with(
+        &a.addr,
+        "POST",
+        "/v1/vaults/default/documents",
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("content-type", &format!("multipart/form-data; boundary={boundary}")),
+        ],
+        &upload,
+    );
+    assert_eq!(status, 202, "{body}");
+    let job: Value = serde_json::from_str(&body).unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, text) = served::http_auth(&b.addr, &token, "GET", &format!("/v1/jobs/{id}"), None);
+        let j: Value = serde_json::from_str(&text).unwrap();
+        if j["status"] == "succeeded" {
+            assert_eq!(j["attempts"], 1, "{j}");
+            break;
+        }
+        assert!(j["status"] == "queued" || j["status"] == "running", "{j}");
+        assert!(Instant::now() < deadline, "{j}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, text) = served::http_auth(
+        &b.addr,
+        &token,
+        "POST",
+        "/v1/vaults/default/search",
+        Some(r#"{"query": "basalt columns", "mode": "hybrid"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    let hits: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(uris(&hits).first().map(String::as_str), Some("notes.md"), "{hits}");
+
+    // Memories written on either node are read on the other.
+    let mut ids = Vec::new();
+    for (i, node) in [&a, &b].iter().cycle().take(6).enumerate() {
+        let body = serde_json::json!({"text": format!("memory {i} about rivers")}).to_string();
+        let (status, text) = served::http_auth(&node.addr, &token, "POST", "/v1/vaults/default/memories", Some(&body));
+        assert_eq!(status, 201, "{text}");
+        ids.push(serde_json::from_str::<Value>(&text).unwrap()["id"].as_str().unwrap().to_string());
+    }
+    let (status, text) = served::http_auth(&a.addr, &token, "GET", "/v1/vaults/default/memories?limit=50", None);
+    assert_eq!(status, 200, "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    for id in &ids {
+        assert!(listed.to_string().contains(id.as_str()), "memory {id} written on one node is missing: {listed}");
+    }
+    // Both nodes report the shared backend and their pools.
+    let health = b.get("/health");
+    assert_eq!(health["components"]["storage"]["details"]["backend"], "postgres", "{health}");
+    assert!(health["components"]["storage"]["details"]["connections"]["max"].as_u64().unwrap() == 4, "{health}");
+}
