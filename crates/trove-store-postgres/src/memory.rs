@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 
-use crate::documents::{index_terms, nearest, or_query};
+use crate::documents::{memory_terms, nearest, or_query};
 use crate::vector::VectorRef;
 use crate::*;
 
@@ -84,12 +84,6 @@ fn condition<'a>(f: &'a MemoryFilter, alias: &str, offset: usize, params: &mut V
         sql.push_str(&format!(" AND {alias}.created_ms < ${}", add(t)));
     }
     sql
-}
-
-/// The indexed terms of a memory: the analyzer's terms of its text, then of each tag.
-fn memory_terms(analyzer: &Analyzer, text: &str, tags: &[String]) -> String {
-    let parts: Vec<&str> = std::iter::once(text).chain(tags.iter().map(String::as_str)).collect();
-    index_terms(analyzer, &parts)
 }
 
 fn missing_embedder() -> Fail {
