@@ -152,20 +152,25 @@ fn query_dimension(c: &mut impl GenericClient, vault: VaultId, got: usize) -> Re
     }
 }
 
+/// What narrows a vector search: a join, SQL conditions (starting with `AND`) and their
+/// parameters, numbered from `$2`.
+pub(crate) struct Narrowing<'a> {
+    pub join: &'a str,
+    pub conditions: &'a str,
+    pub params: &'a [&'a (dyn ToSql + Sync)],
+}
+
 /// Nearest rows of `table` (chunks or memories, alias `c`) to `query` in one vault through its
-/// HNSW index, best first: `(id, cosine similarity)`. `join` and `conditions` narrow the rows;
-/// their parameters start at `$2`.
+/// HNSW index, best first: `(id, cosine similarity)`.
 pub(crate) fn nearest(
     c: &mut Client,
     table: &str,
-    vault: VaultId,
-    dimension: usize,
+    (vault, dimension): (VaultId, usize),
     query: &[f32],
-    join: &str,
-    conditions: &str,
-    params: &[&(dyn ToSql + Sync)],
+    narrowing: &Narrowing<'_>,
     limit: usize,
 ) -> Res<Vec<(i64, f32)>> {
+    let Narrowing { join, conditions, params } = narrowing;
     let mut tx = c.transaction()?;
     // Filtered searches keep scanning the graph until `limit` rows pass (pgvector 0.8).
     tx.batch_execute(&format!(
@@ -330,7 +335,9 @@ pub(crate) fn vector_search(
     let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
     s.read(|c| {
         let Some(dimension) = query_dimension(c, vault, query.len())? else { return Ok(Vec::new()) };
-        let hits = nearest(c, "chunks", vault, dimension, query, join, &conditions, &refs(&params), limit)?;
+        let params = refs(&params);
+        let narrowing = Narrowing { join, conditions: &conditions, params: &params };
+        let hits = nearest(c, "chunks", (vault, dimension), query, &narrowing, limit)?;
         Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
     })
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 
-use crate::documents::{memory_terms, nearest, or_query};
+use crate::documents::{Narrowing, memory_terms, nearest, or_query};
 use crate::vector::VectorRef;
 use crate::*;
 
@@ -220,7 +220,8 @@ pub(crate) fn memory_vector_search(
         // iteratively so filtered searches still fill `limit`, and re-sorts by similarity.
         let mut params: Vec<Param<'_>> = Vec::new();
         let cond = format!(" AND {}", condition(filter, "c", 1, &mut params));
-        let hits = nearest(c, "memories", vault, dimension, vector, "", &cond, &params, limit)?;
+        let narrowing = Narrowing { join: "", conditions: &cond, params: &params };
+        let hits = nearest(c, "memories", (vault, dimension), vector, &narrowing, limit)?;
         Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
     })
 }
