@@ -233,14 +233,17 @@ pub(crate) fn vault(s: &PgStore, name: &str) -> Result<Option<VaultInfo>, StoreE
 
 pub(crate) fn vaults(s: &PgStore) -> Result<Vec<VaultInfo>, StoreError> {
     s.read(|c| {
-        Ok(c.query(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY name"), &[])?.iter().map(vault_row).collect())
+        Ok(c.query(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY name COLLATE \"C\""), &[])?
+            .iter()
+            .map(vault_row)
+            .collect())
     })
 }
 
 pub(crate) fn document_states(s: &PgStore, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
     s.read(|c| {
         Ok(c.query(
-            "SELECT id, uri, content_hash FROM documents WHERE vault_id = $1 AND source = $2 ORDER BY uri",
+            "SELECT id, uri, content_hash FROM documents WHERE vault_id = $1 AND source = $2 ORDER BY uri COLLATE \"C\"",
             &[&vault, &source],
         )?
         .iter()
@@ -251,10 +254,13 @@ pub(crate) fn document_states(s: &PgStore, vault: VaultId, source: &str) -> Resu
 
 pub(crate) fn sources_with_documents(s: &PgStore, vault: VaultId) -> Result<Vec<String>, StoreError> {
     s.read(|c| {
-        Ok(c.query("SELECT DISTINCT source FROM documents WHERE vault_id = $1 ORDER BY source", &[&vault])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        Ok(c.query(
+            "SELECT DISTINCT source FROM documents WHERE vault_id = $1 ORDER BY source COLLATE \"C\"",
+            &[&vault],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
     })
 }
 
@@ -460,7 +466,7 @@ pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError
 pub(crate) fn source_syncs(s: &PgStore, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
     s.read(|c| {
         Ok(c.query(
-            "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = $1 ORDER BY source",
+            "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = $1 ORDER BY source COLLATE \"C\"",
             &[&vault],
         )?
         .iter()
