@@ -255,7 +255,7 @@ pub(crate) fn document_states(s: &PgStore, vault: VaultId, source: &str) -> Resu
 pub(crate) fn sources_with_documents(s: &PgStore, vault: VaultId) -> Result<Vec<String>, StoreError> {
     s.read(|c| {
         Ok(c.query(
-            "SELECT DISTINCT source FROM documents WHERE vault_id = $1 ORDER BY source COLLATE \"C\"",
+            "SELECT source FROM documents WHERE vault_id = $1 GROUP BY source ORDER BY source COLLATE \"C\"",
             &[&vault],
         )?
         .iter()

@@ -119,9 +119,17 @@ impl PgServer {
 
     /// Creates a fresh, empty database and returns its URL.
     pub fn create_database(&self) -> String {
+        self.create_database_like(None)
+    }
+
+    /// Creates a database as a copy of `template` (a database name of this server that no
+    /// one is connected to), or an empty one; returns its URL. Copying a migrated template is
+    /// much faster than migrating each new database.
+    pub fn create_database_like(&self, template: Option<&str>) -> String {
         let name = format!("t{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::Relaxed));
         let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect");
-        client.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        let like = template.map(|t| format!(" TEMPLATE {t} STRATEGY FILE_COPY")).unwrap_or_default();
+        client.batch_execute(&format!("CREATE DATABASE {name}{like}")).expect("create database");
         self.url(&name)
     }
 
