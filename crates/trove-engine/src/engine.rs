@@ -86,7 +86,14 @@ impl Engine {
     pub fn open(workspace: Workspace, mode: OpenMode, command: &str) -> Result<Engine, EngineError> {
         let dir = workspace.data_dir().to_path_buf();
         let store: Box<dyn StoreWrite> = match (workspace.config.storage.backend, mode) {
-            (StorageBackend::Postgres, _) => Box::new(PgStore::open(postgres_options(&workspace.config.storage)?)?),
+            (StorageBackend::Postgres, mode) => {
+                // The node's own files (uploads waiting for a worker, mirrors, crawl state).
+                if mode == OpenMode::Write {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|source| trove_store::StoreError::Io { path: dir.clone(), source })?;
+                }
+                Box::new(PgStore::open(postgres_options(&workspace.config.storage)?)?)
+            }
             (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writer(&dir, command)?),
             (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reader(&dir)?),
         };

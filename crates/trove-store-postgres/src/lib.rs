@@ -110,7 +110,11 @@ impl PgStore {
 
     /// Runs a read on a pooled connection; once more on a fresh connection when the first one
     /// had lost its server (a restart), since reads can be repeated.
-    pub(crate) fn read<T>(&self, mut f: impl FnMut(&mut Client) -> Res<T>) -> Result<T, StoreError> {
+    pub(crate) fn read<T>(&self, f: impl FnMut(&mut Client) -> Res<T>) -> Result<T, StoreError> {
+        pool::off_async(|| self.read_here(f))
+    }
+
+    fn read_here<T>(&self, mut f: impl FnMut(&mut Client) -> Res<T>) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         let _timed = Timed(Access::Read, std::time::Instant::now());
         match f(&mut conn) {
@@ -134,6 +138,10 @@ impl PgStore {
 
     /// Runs `f` in one transaction, committed when it returns `Ok`.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Res<T>) -> Result<T, StoreError> {
+        pool::off_async(|| self.write_here(f))
+    }
+
+    fn write_here<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Res<T>) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         let _timed = Timed(Access::Write, std::time::Instant::now());
         let result = (|| {

@@ -698,7 +698,8 @@ fn copy_table(
             target.write(|tx| {
                 let stmt = tx.prepare(&insert)?;
                 for (values, terms) in &batch {
-                    let owned: Vec<Box<dyn ToSql + Sync>> = values.iter().map(to_sql).collect();
+                    let owned: Vec<Box<dyn ToSql + Sync>> =
+                        values.iter().zip(table.columns).map(|(v, (_, kind))| to_sql(v, *kind)).collect();
                     let mut params: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
                     if let Some(t) = terms {
                         params.push(t);
@@ -718,11 +719,19 @@ fn copy_table(
     Ok(total)
 }
 
-/// A value as a statement parameter of its column's type.
-fn to_sql(v: &Val) -> Box<dyn ToSql + Sync> {
+/// A value as a statement parameter of its column's type (NULLs too are typed: the driver
+/// checks a parameter's Rust type against the column's).
+fn to_sql(v: &Val, kind: Kind) -> Box<dyn ToSql + Sync> {
     match v {
-        // A typed NULL is not needed: PostgreSQL infers the column's type from the statement.
-        Val::Null => Box::new(None::<String>) as Box<dyn ToSql + Sync>,
+        Val::Null => match kind {
+            I64 => Box::new(None::<i64>),
+            I32 => Box::new(None::<i32>),
+            F64 => Box::new(None::<f64>),
+            Bool => Box::new(None::<bool>),
+            Text | Json => Box::new(None::<String>),
+            TextArr => Box::new(None::<Vec<String>>),
+            Vector => Box::new(None::<OwnedVector>),
+        },
         Val::I64(n) => Box::new(*n),
         Val::I32(n) => Box::new(*n),
         Val::F64(x) => Box::new(*x),

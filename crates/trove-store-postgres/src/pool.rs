@@ -70,6 +70,18 @@ struct Breaker {
     trial: bool,
 }
 
+/// Runs blocking driver work. The blocking client drives its socket with a runtime of its own,
+/// which cannot start on a thread that is running asynchronous tasks: there, the work is
+/// moved off the async worker with `block_in_place` (the server calls the engine from its
+/// blocking pool, but a few quick reads happen on async threads, and an engine may be dropped
+/// there). Elsewhere (CLI, blocking pool, worker threads) it runs as it is.
+pub(crate) fn off_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// A bounded pool of connections to one PostgreSQL database.
 pub struct Pool {
     config: postgres::Config,
@@ -82,6 +94,13 @@ pub struct Pool {
     timeouts: AtomicU64,
     connects: AtomicU64,
     connect_failures: AtomicU64,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.state.get_mut().unwrap_or_else(|e| e.into_inner()).idle);
+        off_async(move || drop(idle));
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -231,13 +250,15 @@ impl Pool {
     fn put_back(&self, client: Client, epoch: u64, broken: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let broken = broken || client.is_closed();
+        let mut closing = Vec::new();
         if broken || epoch != state.epoch {
             state.open -= 1;
+            closing.push(client);
             if broken && epoch == state.epoch {
                 // The server went away: its other connections are gone too.
                 let dropped = state.idle.len();
                 state.open -= dropped;
-                state.idle.clear();
+                closing.append(&mut state.idle);
                 state.epoch += 1;
             }
         } else {
@@ -245,6 +266,9 @@ impl Pool {
         }
         drop(state);
         self.freed.notify_all();
+        if !closing.is_empty() {
+            off_async(move || drop(closing));
+        }
     }
 
     /// The connection settings (time limits included), for connections of their own.

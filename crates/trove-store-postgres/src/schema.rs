@@ -306,7 +306,10 @@ impl From<postgres::Error> for Failure {
 fn run(conn: &mut Client, pool: &Pool) -> Result<i64, Failure> {
     let mut tx = conn.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS trove_schema (version BIGINT NOT NULL)")?;
+    let exists: bool = tx.query_one("SELECT to_regclass('trove_schema') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        tx.batch_execute("CREATE TABLE trove_schema (version BIGINT NOT NULL)")?;
+    }
     let found: Option<i64> = tx.query_opt("SELECT version FROM trove_schema", &[])?.map(|r| r.get(0));
     let found = match found {
         Some(v) => v,

@@ -188,11 +188,15 @@ fn an_interrupted_migration_resumes() {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    let interrupted = child.try_wait().unwrap().is_none();
     let _ = child.kill();
     let _ = child.wait();
     let out = ok(ws.path(), &["migrate", "--to", &url, "--json"]);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["verified"], true, "{report}");
+    if interrupted {
+        assert_eq!(report["resumed"], true, "{report}");
+    }
     use_postgres(ws.path(), &url);
     let hits: Value = serde_json::from_str(&ok(ws.path(), &["search", "--json", "number 17"])).unwrap();
     assert!(uris(&hits).contains(&"d17.md".to_string()), "{hits}");
@@ -229,6 +233,7 @@ fn two_nodes_share_one_database() {
     let ws = tempfile::tempdir().unwrap();
     init(ws.path());
     use_postgres(ws.path(), &url);
+    ok(ws.path(), &["ingest"]);
     create_owner(ws.path());
     let a = Served::start(ws.path(), &[]);
     let b = Served::start(ws.path(), &[]);
