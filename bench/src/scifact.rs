@@ -7,14 +7,14 @@
 //!
 //! Run: `cargo run --release -p trove-bench --bin scifact -- [--docs N] [--raw-sample N]`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use trove_bench::{Query, read_jsonl, write_corpus};
+use trove_bench::{Query, ndcg_at, read_jsonl, read_qrels, recall_at, write_corpus};
 use trove_config::Workspace;
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode, embedding_input};
 use trove_store::ChunkFilter;
@@ -176,58 +176,4 @@ fn main() -> Result<()> {
         100.0 * reingest_s / ingest_s
     )?;
     Ok(())
-}
-
-fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, f64>>> {
-    let mut out: HashMap<String, HashMap<String, f64>> = HashMap::new();
-    for (i, line) in std::fs::read_to_string(path)?.lines().enumerate() {
-        let cols: Vec<&str> = line.split('\t').collect();
-        if i == 0 && cols.first() == Some(&"query-id") {
-            continue;
-        }
-        if cols.len() != 3 {
-            bail!("{}:{}: expected 3 tab-separated columns", path.display(), i + 1);
-        }
-        let score: f64 = cols[2].trim().parse()?;
-        if score > 0.0 {
-            out.entry(cols[0].to_string()).or_default().insert(cols[1].to_string(), score);
-        }
-    }
-    Ok(out)
-}
-
-/// trec_eval nDCG: gain = relevance, discount log2(rank + 1), ideal from the judgments.
-fn ndcg_at(ranked: &[String], rel: &HashMap<String, f64>, k: usize) -> f64 {
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, d)| rel.get(d).copied().unwrap_or(0.0) / ((i + 2) as f64).log2())
-        .sum();
-    let mut ideal: Vec<f64> = rel.values().copied().collect();
-    ideal.sort_by(|a, b| b.total_cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, g)| g / ((i + 2) as f64).log2()).sum();
-    if idcg == 0.0 { 0.0 } else { dcg / idcg }
-}
-
-fn recall_at(ranked: &[String], rel: &HashMap<String, f64>, k: usize) -> f64 {
-    let found = ranked.iter().take(k).filter(|d| rel.contains_key(*d)).count();
-    found as f64 / rel.len() as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_match_hand_computed_values() {
-        let rel: HashMap<String, f64> = [("a".to_string(), 1.0), ("b".to_string(), 1.0)].into_iter().collect();
-        let ranked: Vec<String> = ["x", "a", "y", "b"].iter().map(|s| s.to_string()).collect();
-        let dcg = 1.0 / 3f64.log2() + 1.0 / 5f64.log2();
-        let idcg = 1.0 + 1.0 / 3f64.log2();
-        assert!((ndcg_at(&ranked, &rel, 10) - dcg / idcg).abs() < 1e-12);
-        assert_eq!(recall_at(&ranked, &rel, 2), 0.5);
-        assert_eq!(recall_at(&ranked, &rel, 100), 1.0);
-        assert_eq!(ndcg_at(&[], &rel, 10), 0.0);
-    }
 }

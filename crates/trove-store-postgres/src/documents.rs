@@ -90,6 +90,11 @@ pub(crate) fn memory_terms(analyzer: &Analyzer, text: &str, tags: &[String]) -> 
     index_terms(analyzer, &parts)
 }
 
+/// How many terms a `tsvector` text holds (its length for BM25).
+pub(crate) fn term_count(terms: &str) -> i32 {
+    i32::try_from(terms.split(' ').filter(|t| !t.is_empty()).count()).unwrap_or(i32::MAX)
+}
+
 /// A `to_tsquery('simple', …)` argument matching any of the query's terms (each quoted, so no
 /// operator syntax of the caller's reaches the parser); `None` when the query has no terms.
 pub(crate) fn or_query(analyzer: &Analyzer, query: &str) -> Option<String> {
@@ -134,11 +139,6 @@ fn filter_sql(filter: &ChunkFilter, first: usize) -> (String, Vec<Box<dyn ToSql 
 
 fn refs(params: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
-}
-
-fn bump_generation(tx: &mut Transaction<'_>, vault: VaultId, column: &str) -> Res<()> {
-    tx.execute(&format!("UPDATE vaults SET {column} = {column} + 1 WHERE id = $1"), &[&vault])?;
-    Ok(())
 }
 
 /// The vault's dimension, or `None` when it has none yet; `Dimension` when the query's differs.
@@ -314,17 +314,36 @@ pub(crate) fn keyword_search(
     limit: usize,
     filter: &ChunkFilter,
 ) -> Result<Vec<Scored>, StoreError> {
+    let terms = s.analyzer.query_terms(query);
     let Some(q) = or_query(&s.analyzer, query) else { return Ok(Vec::new()) };
-    let (conditions, params) = filter_sql(filter, 4);
+    let (conditions, params) = filter_sql(filter, 5);
+    // Okapi BM25 as the embedded index ranks (k1 1.2, b 0.75, Lucene's idf): document
+    // frequencies from the GIN index, each matching chunk's term frequencies from the positions
+    // its tsvector keeps, N and the average length from the vault's running totals.
     let sql = format!(
-        "SELECT c.id, ts_rank(c.terms, q, 1) AS score FROM chunks c JOIN documents d ON d.id = c.document_id,
-         to_tsquery('simple', $2) q
-         WHERE c.vault_id = $1 AND c.terms @@ q {conditions}
-         ORDER BY score DESC, c.id LIMIT $3"
+        "WITH stats AS (
+             SELECT greatest(keyword_rows, 1)::float8 AS n,
+                    greatest(keyword_length::float8 / greatest(keyword_rows, 1), 1) AS avgdl
+             FROM vaults WHERE id = $1),
+         q AS (
+             SELECT t, (SELECT count(*) FROM chunks c WHERE c.vault_id = $1
+                        AND c.terms @@ to_tsquery('simple', quote_literal(t)))::float8 AS df
+             FROM unnest($2::text[]) AS t),
+         hits AS (
+             SELECT c.id, c.terms, c.term_count FROM chunks c JOIN documents d ON d.id = c.document_id
+             WHERE c.vault_id = $1 AND c.terms @@ to_tsquery('simple', $3) {conditions})
+         SELECT h.id, sum(
+                    ln(1 + (stats.n - q.df + 0.5) / (q.df + 0.5))
+                    * cardinality(u.positions) * 2.2
+                    / (cardinality(u.positions) + 1.2 * (0.25 + 0.75 * h.term_count / stats.avgdl))
+                )::real AS score
+         FROM hits h CROSS JOIN LATERAL unnest(h.terms) AS u(lexeme, positions, weights)
+         JOIN q ON q.t = u.lexeme CROSS JOIN stats
+         GROUP BY h.id ORDER BY score DESC, h.id LIMIT $4"
     );
     s.read(|c| {
         let limit = limit as i64;
-        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &q, &limit];
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &terms, &q, &limit];
         all.extend(refs(&params));
         Ok(c.query(&sql, &all)?.iter().map(|r| Scored { id: r.get(0), score: r.get(1) }).collect())
     })
@@ -450,6 +469,15 @@ pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError
         if bad_memory_vectors > 0 {
             report.problems.push(format!("{bad_memory_vectors} memories have a vector of the wrong dimension"));
         }
+        let drifted = count(
+            c,
+            "SELECT count(*) FROM vaults v LEFT JOIN LATERAL (
+                 SELECT count(*) AS n, coalesce(sum(term_count), 0) AS len FROM chunks c WHERE c.vault_id = v.id) k ON true
+             WHERE v.keyword_rows <> k.n OR v.keyword_length <> k.len",
+        )?;
+        if drifted > 0 {
+            report.problems.push(format!("{drifted} vaults' keyword statistics disagree with their chunks"));
+        }
         let missing_indexes = count(
             c,
             "SELECT count(*) FROM vaults v WHERE v.dimension IS NOT NULL AND NOT EXISTS (
@@ -537,12 +565,14 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
                  metadata = excluded.metadata, modified_ms = excluded.modified_ms, indexed_at = excluded.indexed_at
              RETURNING id",
         )?;
-        let clear = tx.prepare("DELETE FROM chunks WHERE document_id = $1")?;
+        let clear = tx.prepare("DELETE FROM chunks WHERE document_id = $1 RETURNING term_count")?;
         let insert = tx.prepare(
-            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, terms, vector)
-             VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('simple', $7), $8)",
+            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, terms, term_count, vector)
+             VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('simple', $7), $8, $9)",
         )?;
         let mut ids = Vec::with_capacity(docs.len());
+        // The vault's keyword statistics (BM25's N and average length) move by these.
+        let (mut rows, mut lengths) = (0i64, 0i64);
         for (doc, terms) in docs.iter().zip(&terms) {
             if let Some(bad) = doc.chunks.iter().find(|c| c.vector.len() != dim) {
                 return Err(StoreError::Dimension { expected: dim, got: bad.vector.len() }.into());
@@ -554,8 +584,14 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
                     &[&vault, &doc.source, &doc.uri, &doc.title, &doc.content_hash, &metadata, &doc.modified_unix_ms, &now],
                 )?
                 .get(0);
-            tx.execute(&clear, &[&id])?;
+            for removed in tx.query(&clear, &[&id])? {
+                rows -= 1;
+                lengths -= i64::from(removed.get::<_, i32>(0));
+            }
             for (i, (chunk, terms)) in doc.chunks.iter().zip(terms).enumerate() {
+                let count = term_count(terms);
+                rows += 1;
+                lengths += i64::from(count);
                 tx.execute(
                     &insert,
                     &[
@@ -566,27 +602,43 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
                         &chunk.heading_path,
                         &(chunk.token_count as i32),
                         terms,
+                        &count,
                         &VectorRef(&chunk.vector),
                     ],
                 )?;
             }
             ids.push(id);
         }
-        bump_generation(tx, vault, "generation")?;
+        tx.execute(
+            "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows + $2, keyword_length = keyword_length + $3 WHERE id = $1",
+            &[&vault, &rows, &lengths],
+        )?;
         Ok(ids)
     })
 }
 
 pub(crate) fn delete_document(s: &PgStore, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
     s.write(|tx| {
-        let n = tx.execute(
-            "DELETE FROM documents WHERE vault_id = $1 AND source = $2 AND uri = $3",
+        let Some(doc) = tx.query_opt(
+            "SELECT id FROM documents WHERE vault_id = $1 AND source = $2 AND uri = $3 FOR UPDATE",
             &[&vault, &source, &uri],
+        )?
+        else {
+            return Ok(false);
+        };
+        let id: i64 = doc.get(0);
+        let gone = tx.query_one(
+            "WITH gone AS (DELETE FROM chunks WHERE document_id = $1 RETURNING term_count)
+             SELECT count(*), coalesce(sum(term_count), 0)::bigint FROM gone",
+            &[&id],
         )?;
-        if n > 0 {
-            bump_generation(tx, vault, "generation")?;
-        }
-        Ok(n > 0)
+        let (rows, lengths): (i64, i64) = (gone.get(0), gone.get(1));
+        tx.execute("DELETE FROM documents WHERE id = $1", &[&id])?;
+        tx.execute(
+            "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows - $2, keyword_length = keyword_length - $3 WHERE id = $1",
+            &[&vault, &rows, &lengths],
+        )?;
+        Ok(true)
     })
 }
 

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use trove_store::StoreError;
 use trove_store::analysis::keyword_context;
 
-use crate::documents::{ensure_vector_indexes, index_terms};
+use crate::documents::{ensure_vector_indexes, index_terms, term_count};
 use crate::vector::VectorRef;
 use crate::{Fail, PgStore, Res};
 
@@ -396,6 +396,10 @@ pub fn copy_embedded(
                 "SELECT setval(pg_get_serial_sequence('{name}', 'id'), greatest((SELECT max(id) FROM {name}), 1), (SELECT max(id) FROM {name}) IS NOT NULL)"
             ))?;
         }
+        tx.batch_execute(
+            "UPDATE vaults v SET (keyword_rows, keyword_length) =
+                 (SELECT count(*), coalesce(sum(term_count), 0) FROM chunks c WHERE c.vault_id = v.id)",
+        )?;
         let vaults: Vec<(i64, Option<i32>)> =
             tx.query("SELECT id, dimension FROM vaults", &[])?.iter().map(|r| (r.get(0), r.get(1))).collect();
         for (vault, dimension) in vaults {
@@ -640,17 +644,24 @@ fn copy_table(
     let mut stmt = src.prepare(&sql).map_err(|e| store_err(table.name, e))?;
     let mut rows = stmt.query([after]).map_err(|e| store_err(table.name, e))?;
 
-    let terms_column = matches!(table.name, "chunks" | "memories");
+    // Derived columns: keyword terms (chunks and memories) and their count (chunks).
+    let n = table.columns.len();
+    let derived: &[(&str, String)] = match table.name {
+        "chunks" => &[("terms", format!("to_tsvector('simple', ${})", n + 1)), ("term_count", format!("${}", n + 2))],
+        "memories" => &[("terms", format!("to_tsvector('simple', ${})", n + 1))],
+        _ => &[],
+    };
     let mut insert_columns = column_list(table);
-    if terms_column {
-        insert_columns.push_str(", terms");
+    for (column, _) in derived {
+        insert_columns.push_str(", ");
+        insert_columns.push_str(column);
     }
-    let placeholders = (1..=table.columns.len())
+    let placeholders = (1..=n)
         .map(|i| {
             let (_, kind) = table.columns[i - 1];
             if kind == Json { format!("${i}::text::jsonb") } else { format!("${i}") }
         })
-        .chain(terms_column.then(|| format!("to_tsvector('simple', ${})", table.columns.len() + 1)))
+        .chain(derived.iter().map(|(_, p)| p.clone()))
         .collect::<Vec<_>>()
         .join(", ");
     let insert = format!(
@@ -701,8 +712,12 @@ fn copy_table(
                     let owned: Vec<Box<dyn ToSql + Sync>> =
                         values.iter().zip(table.columns).map(|(v, (_, kind))| to_sql(v, *kind)).collect();
                     let mut params: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+                    let count = terms.as_deref().map(term_count);
                     if let Some(t) = terms {
                         params.push(t);
+                    }
+                    if let (Some(c), "chunks") = (&count, table.name) {
+                        params.push(c);
                     }
                     tx.execute(&stmt, &params)?;
                 }

@@ -31,6 +31,9 @@ const MIGRATIONS: &[&str] = &[
         organization_id BIGINT REFERENCES organizations(id),
         staged_model TEXT,
         staged_dimension INTEGER,
+        -- Chunks and their total term count: BM25's N and average length, kept by writes.
+        keyword_rows BIGINT NOT NULL DEFAULT 0,
+        keyword_length BIGINT NOT NULL DEFAULT 0,
         created_at TEXT NOT NULL
     );
     CREATE TABLE documents (
@@ -56,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
         heading_path TEXT[] NOT NULL,
         token_count INTEGER NOT NULL,
         terms TSVECTOR NOT NULL,
+        term_count INTEGER NOT NULL,
         vector VECTOR NOT NULL,
         staged_vector VECTOR,
         UNIQUE (document_id, idx)
