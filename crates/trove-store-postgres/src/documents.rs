@@ -1,5 +1,5 @@
 //! Vaults, documents and their chunks in PostgreSQL: writes of whole documents in one
-//! transaction, keyword search over `tsvector`s of the shared analyzer's terms, vector search
+//! transaction, keyword search by BM25 over a postings table of the shared analyzer's terms, vector search
 //! through each vault's HNSW index (a partial index on its dimension, made when the vault's
 //! model is recorded), and the staging and switch of vectors for re-embedding.
 
@@ -90,10 +90,33 @@ pub(crate) fn memory_terms(analyzer: &Analyzer, text: &str, tags: &[String]) -> 
     index_terms(analyzer, &parts)
 }
 
-/// How many terms a `tsvector` text holds (its length for BM25).
-pub(crate) fn term_count(terms: &str) -> i32 {
-    i32::try_from(terms.split(' ').filter(|t| !t.is_empty()).count()).unwrap_or(i32::MAX)
+/// A chunk's postings: its distinct terms with their frequencies, and its length in terms.
+#[derive(Debug, Default)]
+pub(crate) struct Postings {
+    pub terms: Vec<String>,
+    pub frequencies: Vec<i32>,
+    pub length: i32,
 }
+
+/// The postings of a chunk made of `parts` (its title and headings, then its text).
+pub(crate) fn postings(analyzer: &Analyzer, parts: &[&str]) -> Postings {
+    let mut counts: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
+    let mut length = 0i32;
+    for part in parts {
+        analyzer.terms(part, |t| {
+            length = length.saturating_add(1);
+            *counts.entry(t.to_string()).or_default() += 1;
+        });
+    }
+    let mut pairs: Vec<(String, i32)> = counts.into_iter().collect();
+    pairs.sort();
+    let (terms, frequencies) = pairs.into_iter().unzip();
+    Postings { terms, frequencies, length }
+}
+
+/// Writes a chunk's postings (`chunk_terms`).
+pub(crate) const INSERT_POSTINGS: &str = "INSERT INTO chunk_terms (chunk_id, vault_id, term, tf)
+     SELECT $1, $2, t, f FROM unnest($3::text[], $4::int[]) AS p(t, f)";
 
 /// A `to_tsquery('simple', …)` argument matching any of the query's terms (each quoted, so no
 /// operator syntax of the caller's reaches the parser); `None` when the query has no terms.
@@ -315,35 +338,34 @@ pub(crate) fn keyword_search(
     filter: &ChunkFilter,
 ) -> Result<Vec<Scored>, StoreError> {
     let terms = s.analyzer.query_terms(query);
-    let Some(q) = or_query(&s.analyzer, query) else { return Ok(Vec::new()) };
-    let (conditions, params) = filter_sql(filter, 5);
-    // Okapi BM25 as the embedded index ranks (k1 1.2, b 0.75, Lucene's idf): document
-    // frequencies from the GIN index, each matching chunk's term frequencies from the positions
-    // its tsvector keeps, N and the average length from the vault's running totals.
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (conditions, params) = filter_sql(filter, 4);
+    let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
+    // Okapi BM25 as the embedded index ranks (k1 1.2, b 0.75, Lucene's always-positive idf),
+    // over the postings table: document frequencies and term frequencies from `chunk_terms`
+    // (one index range per term), N and the average length from the vault's running totals.
     let sql = format!(
-        "WITH stats AS (
+        "WITH stats AS MATERIALIZED (
              SELECT greatest(keyword_rows, 1)::float8 AS n,
                     greatest(keyword_length::float8 / greatest(keyword_rows, 1), 1) AS avgdl
              FROM vaults WHERE id = $1),
-         q AS (
-             SELECT t, (SELECT count(*) FROM chunks c WHERE c.vault_id = $1
-                        AND c.terms @@ to_tsquery('simple', quote_literal(t)))::float8 AS df
-             FROM unnest($2::text[]) AS t),
-         hits AS (
-             SELECT c.id, c.terms, c.term_count FROM chunks c JOIN documents d ON d.id = c.document_id
-             WHERE c.vault_id = $1 AND c.terms @@ to_tsquery('simple', $3) {conditions})
-         SELECT h.id, sum(
-                    ln(1 + (stats.n - q.df + 0.5) / (q.df + 0.5))
-                    * cardinality(u.positions) * 2.2
-                    / (cardinality(u.positions) + 1.2 * (0.25 + 0.75 * h.term_count / stats.avgdl))
+         q AS MATERIALIZED (
+             SELECT term, count(*)::float8 AS df FROM chunk_terms
+             WHERE vault_id = $1 AND term = ANY($2) GROUP BY term)
+         SELECT p.chunk_id, sum(
+                    ln(1 + (stats.n - q.df + 0.5) / (q.df + 0.5)) * p.tf * 2.2
+                    / (p.tf + 1.2 * (0.25 + 0.75 * c.term_count / stats.avgdl))
                 )::real AS score
-         FROM hits h CROSS JOIN LATERAL unnest(h.terms) AS u(lexeme, positions, weights)
-         JOIN q ON q.t = u.lexeme CROSS JOIN stats
-         GROUP BY h.id ORDER BY score DESC, h.id LIMIT $4"
+         FROM chunk_terms p JOIN q ON q.term = p.term JOIN chunks c ON c.id = p.chunk_id {join}
+         CROSS JOIN stats
+         WHERE p.vault_id = $1 AND p.term = ANY($2) {conditions}
+         GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT $3"
     );
     s.read(|c| {
         let limit = limit as i64;
-        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &terms, &q, &limit];
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &terms, &limit];
         all.extend(refs(&params));
         Ok(c.query(&sql, &all)?.iter().map(|r| Scored { id: r.get(0), score: r.get(1) }).collect())
     })
@@ -478,6 +500,14 @@ pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError
         if drifted > 0 {
             report.problems.push(format!("{drifted} vaults' keyword statistics disagree with their chunks"));
         }
+        let unindexed = count(
+            c,
+            "SELECT count(*) FROM chunks c WHERE c.term_count > 0
+                 AND NOT EXISTS (SELECT 1 FROM chunk_terms p WHERE p.chunk_id = c.id)",
+        )?;
+        if unindexed > 0 {
+            report.problems.push(format!("{unindexed} chunks have no keyword postings"));
+        }
         let missing_indexes = count(
             c,
             "SELECT count(*) FROM vaults v WHERE v.dimension IS NOT NULL AND NOT EXISTS (
@@ -539,14 +569,14 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
     }
     let now = now_rfc3339();
     // Terms are computed before the transaction opens: it holds row locks only for the writes.
-    let terms: Vec<Vec<String>> = docs
+    let postings: Vec<Vec<Postings>> = docs
         .iter()
         .map(|doc| {
             doc.chunks
                 .iter()
                 .map(|chunk| {
                     let context = trove_store::analysis::keyword_context(&doc.title, &chunk.heading_path);
-                    index_terms(&s.analyzer, &[&context, &chunk.text])
+                    postings(&s.analyzer, &[&context, &chunk.text])
                 })
                 .collect()
         })
@@ -567,13 +597,14 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
         )?;
         let clear = tx.prepare("DELETE FROM chunks WHERE document_id = $1 RETURNING term_count")?;
         let insert = tx.prepare(
-            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, terms, term_count, vector)
-             VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('simple', $7), $8, $9)",
+            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, term_count, vector)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )?;
+        let insert_postings = tx.prepare(INSERT_POSTINGS)?;
         let mut ids = Vec::with_capacity(docs.len());
         // The vault's keyword statistics (BM25's N and average length) move by these.
         let (mut rows, mut lengths) = (0i64, 0i64);
-        for (doc, terms) in docs.iter().zip(&terms) {
+        for (doc, postings) in docs.iter().zip(&postings) {
             if let Some(bad) = doc.chunks.iter().find(|c| c.vector.len() != dim) {
                 return Err(StoreError::Dimension { expected: dim, got: bad.vector.len() }.into());
             }
@@ -588,11 +619,11 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
                 rows -= 1;
                 lengths -= i64::from(removed.get::<_, i32>(0));
             }
-            for (i, (chunk, terms)) in doc.chunks.iter().zip(terms).enumerate() {
-                let count = term_count(terms);
+            for (i, (chunk, p)) in doc.chunks.iter().zip(postings).enumerate() {
                 rows += 1;
-                lengths += i64::from(count);
-                tx.execute(
+                lengths += i64::from(p.length);
+                let chunk_id: i64 = tx
+                    .query_one(
                     &insert,
                     &[
                         &id,
@@ -601,11 +632,12 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
                         &chunk.text,
                         &chunk.heading_path,
                         &(chunk.token_count as i32),
-                        terms,
-                        &count,
+                        &p.length,
                         &VectorRef(&chunk.vector),
                     ],
-                )?;
+                )?
+                    .get(0);
+                tx.execute(&insert_postings, &[&chunk_id, &vault, &p.terms, &p.frequencies])?;
             }
             ids.push(id);
         }

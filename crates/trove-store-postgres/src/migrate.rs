@@ -6,7 +6,7 @@
 //! interrupted run resumes where it stopped: rows with ids up to the target's highest are
 //! skipped, and tables keyed without an id insert with `ON CONFLICT DO NOTHING`. The target
 //! must be empty, or hold an unfinished migration from the same folder (`embedded_migrations`).
-//! Keyword terms, which the embedded store derives in memory, are computed here with the shared
+//! Keyword postings, which the embedded store derives in memory, are computed here with the shared
 //! analyzer; the vaults' HNSW indexes are built once their rows are in.
 
 use std::path::Path;
@@ -17,9 +17,18 @@ use sha2::{Digest, Sha256};
 use trove_store::StoreError;
 use trove_store::analysis::keyword_context;
 
-use crate::documents::{ensure_vector_indexes, index_terms, term_count};
+use crate::documents::{INSERT_POSTINGS, Postings, ensure_vector_indexes, postings};
 use crate::vector::VectorRef;
 use crate::{Fail, PgStore, Res};
+
+/// What a row of the embedded store lacks in PostgreSQL, computed while copying.
+enum Derived {
+    Nothing,
+    /// A chunk's postings (keyword index rows and length).
+    Chunk(Postings),
+    /// A memory's keyword terms.
+    Memory(String),
+}
 
 /// Rows per transaction.
 const BATCH: usize = 500;
@@ -644,10 +653,11 @@ fn copy_table(
     let mut stmt = src.prepare(&sql).map_err(|e| store_err(table.name, e))?;
     let mut rows = stmt.query([after]).map_err(|e| store_err(table.name, e))?;
 
-    // Derived columns: keyword terms (chunks and memories) and their count (chunks).
+    // Derived columns: a chunk's length in terms (its postings follow in `chunk_terms`), a
+    // memory's keyword terms.
     let n = table.columns.len();
     let derived: &[(&str, String)] = match table.name {
-        "chunks" => &[("terms", format!("to_tsvector('simple', ${})", n + 1)), ("term_count", format!("${}", n + 2))],
+        "chunks" => &[("term_count", format!("${}", n + 1))],
         "memories" => &[("terms", format!("to_tsvector('simple', ${})", n + 1))],
         _ => &[],
     };
@@ -671,7 +681,7 @@ fn copy_table(
     );
 
     let mut total = 0u64;
-    let mut batch: Vec<(Vec<Val>, Option<String>)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(Vec<Val>, Derived)> = Vec::with_capacity(BATCH);
     loop {
         let row = rows.next().map_err(|e| store_err(table.name, e))?;
         if let Some(row) = row {
@@ -687,7 +697,7 @@ fn copy_table(
                         Val::Text(t) => t.as_str(),
                         _ => "",
                     };
-                    Some(index_terms(&target.analyzer, &[&keyword_context(&title, &heading), text]))
+                    Derived::Chunk(postings(&target.analyzer, &[&keyword_context(&title, &heading), text]))
                 }
                 "memories" => {
                     let text = match &values[3] {
@@ -698,9 +708,9 @@ fn copy_table(
                         Val::TextArr(t) => t.clone(),
                         _ => Vec::new(),
                     };
-                    Some(crate::documents::memory_terms(&target.analyzer, &text, &tags))
+                    Derived::Memory(crate::documents::memory_terms(&target.analyzer, &text, &tags))
                 }
-                _ => None,
+                _ => Derived::Nothing,
             };
             batch.push((values, terms));
         }
@@ -708,18 +718,20 @@ fn copy_table(
             let n = batch.len() as u64;
             target.write(|tx| {
                 let stmt = tx.prepare(&insert)?;
-                for (values, terms) in &batch {
+                let insert_postings = tx.prepare(INSERT_POSTINGS)?;
+                for (values, derived) in &batch {
                     let owned: Vec<Box<dyn ToSql + Sync>> =
                         values.iter().zip(table.columns).map(|(v, (_, kind))| to_sql(v, *kind)).collect();
                     let mut params: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-                    let count = terms.as_deref().map(term_count);
-                    if let Some(t) = terms {
-                        params.push(t);
-                    }
-                    if let (Some(c), "chunks") = (&count, table.name) {
-                        params.push(c);
+                    match derived {
+                        Derived::Chunk(p) => params.push(&p.length),
+                        Derived::Memory(terms) => params.push(terms),
+                        Derived::Nothing => {}
                     }
                     tx.execute(&stmt, &params)?;
+                    if let (Derived::Chunk(p), Val::I64(chunk), Val::I64(vault)) = (derived, &values[0], &values[2]) {
+                        tx.execute(&insert_postings, &[chunk, vault, &p.terms, &p.frequencies])?;
+                    }
                 }
                 Ok(())
             })?;
