@@ -45,6 +45,27 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::pool::Pool;
 
+/// What [`PgStore::inspect`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// `PostgreSQL at host:port/database`.
+    pub target: String,
+    /// `SHOW server_version`.
+    pub server_version: String,
+    /// pgvector's version when the extension is created in the database.
+    pub vector_installed: Option<String>,
+    /// pgvector's version when the server has it to create.
+    pub vector_available: Option<String>,
+    /// Trove's schema version in the database (`None`: never migrated).
+    pub schema: Option<i64>,
+    /// The newest schema this build knows.
+    pub supported_schema: i64,
+    /// The server's `max_connections`.
+    pub max_connections: u64,
+    /// Connections open on the server now.
+    pub connections: u64,
+}
+
 /// A failure inside a statement or transaction: the driver's, or one of the store's own.
 #[derive(Debug)]
 pub(crate) enum Fail {
@@ -89,6 +110,42 @@ impl PgStore {
         let pool = Pool::new(options)?;
         schema::migrate(&pool)?;
         Ok(PgStore { pool, analyzer: Analyzer::default() })
+    }
+
+    /// Looks at a database without changing it (for `trove doctor`): the server's version,
+    /// pgvector's, the schema version and the connections in use. Fails like a connection does.
+    pub fn inspect(options: PgOptions) -> Result<Inspection, StoreError> {
+        let pool = Pool::new(options)?;
+        pool::off_async(|| {
+            let mut conn = pool.get()?;
+            let run = |c: &mut Client| -> Result<Inspection, postgres::Error> {
+                let server_version: String = c.query_one("SHOW server_version", &[])?.get(0);
+                let vector_installed: Option<String> =
+                    c.query_opt("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])?.map(|r| r.get(0));
+                let vector_available: Option<String> = c
+                    .query_opt("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", &[])?
+                    .and_then(|r| r.get(0));
+                let schema: Option<i64> = if c.query_one("SELECT to_regclass('trove_schema') IS NOT NULL", &[])?.get(0)
+                {
+                    c.query_opt("SELECT version FROM trove_schema", &[])?.map(|r| r.get(0))
+                } else {
+                    None
+                };
+                let max_connections: String = c.query_one("SHOW max_connections", &[])?.get(0);
+                let connections: i64 = c.query_one("SELECT count(*) FROM pg_stat_activity", &[])?.get(0);
+                Ok(Inspection {
+                    target: pool.what().to_string(),
+                    server_version,
+                    vector_installed,
+                    vector_available,
+                    schema,
+                    supported_schema: SCHEMA_VERSION,
+                    max_connections: max_connections.parse().unwrap_or(0),
+                    connections: connections as u64,
+                })
+            };
+            run(&mut conn).map_err(|e| pool.error(e))
+        })
     }
 
     /// `PostgreSQL at host:port/database`.

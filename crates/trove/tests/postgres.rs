@@ -93,6 +93,17 @@ fn ingest_and_search_run_on_postgres() {
     assert!(!uris(&hits).contains(&"garden.md".to_string()), "{hits}");
     // Nothing of the data lives in the workspace folder.
     assert!(!ws.path().join(".trove/trove.db").exists(), "an embedded store was made");
+    // Doctor looks at the database without changing it.
+    let report = doctor(ws.path());
+    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    assert_eq!(store["status"], "ok", "{report}");
+    let found = store["found"].as_str().unwrap();
+    assert!(
+        found.contains("PostgreSQL 18") && found.contains("pgvector 0.8") && found.contains("consistent"),
+        "{found}"
+    );
+    let lock = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "lock").unwrap().clone();
+    assert_eq!(lock["status"], "skip", "{report}");
     // A PostgreSQL that is not there: a clear error, quickly.
     let dead = tempfile::tempdir().unwrap();
     init(dead.path());
@@ -104,6 +115,16 @@ fn ingest_and_search_run_on_postgres() {
     assert!(err.contains("store_unavailable") && err.contains("127.0.0.1:1"), "{err}");
     assert!(err.contains("is the server running"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    let report = doctor(dead.path());
+    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    assert_eq!(store["status"], "fail", "{report}");
+    assert!(store["fix"].as_str().unwrap().contains("storage.postgres.url"), "{report}");
+}
+
+/// `trove doctor --only store --only lock --json`.
+fn doctor(dir: &Path) -> Value {
+    let out = trove(dir, &["doctor", "--json", "--only", "store", "--only", "lock"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]

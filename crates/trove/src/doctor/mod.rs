@@ -189,7 +189,11 @@ fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
     match check {
         "data_dir" => data_dir(ws.data_dir()),
         "disk" => disk(ws.data_dir()),
+        "lock" if ws.config.storage.backend == trove_config::StorageBackend::Postgres => {
+            skip("not used: PostgreSQL is shared by every node (storage.backend: postgres)")
+        }
         "lock" => lock(ws.data_dir(), fix),
+        "store" if ws.config.storage.backend == trove_config::StorageBackend::Postgres => postgres(ws),
         "store" => store(ws.data_dir()),
         "model" => model(ws),
         "embedder" => remote::embedders(ws),
@@ -298,6 +302,77 @@ fn lock(dir: &Path, fix: bool) -> Outcome {
                 w.pid, w.host, w.command, w.since
             ),
             "harmless: the next writer takes it over (\"already accessed by another instance\" cannot happen); `trove doctor --fix` clears it now",
+        ),
+    }
+}
+
+/// The PostgreSQL database: reachable, pgvector present, schema this build can use, room for
+/// this node's pool; then the store's own consistency checks.
+fn postgres(ws: &Workspace) -> Outcome {
+    let options = match trove_engine::postgres_options(&ws.config.storage) {
+        Ok(o) => o,
+        Err(e) => return fail(e.to_string(), "set storage.postgres.url"),
+    };
+    let pool_size = options.pool_size as u64;
+    let found = match trove_store_postgres::PgStore::inspect(options.clone()) {
+        Err(e) => {
+            return fail(
+                e.to_string(),
+                "start the server or fix storage.postgres.url (host, port, user, password, database); `psql URL` should connect",
+            );
+        }
+        Ok(found) => found,
+    };
+    let mut facts = format!("{}, PostgreSQL {}", found.target, found.server_version);
+    match (&found.vector_installed, &found.vector_available) {
+        (Some(v), _) => facts.push_str(&format!(", pgvector {v}")),
+        (None, Some(v)) => facts.push_str(&format!(", pgvector {v} available (created on first start)")),
+        (None, None) => {
+            return fail(
+                format!("{facts}: the pgvector extension is not installed on the server"),
+                "install pgvector for this PostgreSQL version (package postgresql-NN-pgvector, or build it from https://github.com/pgvector/pgvector)",
+            );
+        }
+    }
+    match found.schema {
+        Some(v) if v > found.supported_schema => {
+            return fail(
+                format!("{facts}: schema {v}, newer than this trove knows ({})", found.supported_schema),
+                "a newer trove wrote it: run that version (or newer) on every node",
+            );
+        }
+        Some(v) if v < found.supported_schema => {
+            return warn(
+                format!("{facts}: schema {v}; this trove migrates it to {}", found.supported_schema),
+                "the next `trove serve` or `trove ingest` applies it (upgrade every node)",
+            );
+        }
+        None => {
+            return warn(
+                format!("{facts}: no Trove schema yet"),
+                "the first `trove serve` or `trove ingest` creates it (or `trove migrate --to` copies an embedded workspace there)",
+            );
+        }
+        Some(v) => facts.push_str(&format!(", schema {v}")),
+    }
+    facts.push_str(&format!(
+        ", {}/{} connections in use, this node's pool {pool_size}",
+        found.connections, found.max_connections
+    ));
+    if found.max_connections > 0 && found.connections + pool_size > found.max_connections {
+        return warn(
+            facts,
+            "this node's pool would not fit under max_connections: lower storage.postgres.pool_size or raise max_connections",
+        );
+    }
+    match trove_store_postgres::PgStore::open(options).and_then(|s| s.check_integrity()) {
+        Err(e) => fail(format!("{facts}: {e}"), "see the database server's log"),
+        Ok(r) if r.problems.is_empty() => {
+            ok(format!("{facts}; {} documents, {} chunks, consistent", r.documents, r.chunks))
+        }
+        Ok(r) => fail(
+            format!("{facts}: {}", r.problems.join("; ")),
+            "the data disagrees with itself: run `trove ingest --force` to rebuild it from the sources",
         ),
     }
 }
