@@ -164,15 +164,11 @@ impl AppState {
         let engine = engine.layer_embedders(move |e| Arc::new(TimedEmbedder::new(e, timed.clone())));
         // Fail closed: when the store cannot tell whether users exist, require keys.
         let auth = engine.auth_enabled().unwrap_or(true);
-        let limits = Arc::new(limits::Limits::from_config(&engine.workspace().config.auth.rate_limits));
-        AppState {
-            engine: Arc::new(engine),
-            metrics,
-            options: Arc::new(options),
-            workers: Arc::default(),
-            auth,
-            limits,
-        }
+        let engine = Arc::new(engine);
+        // Several nodes on one store count against one allowance.
+        let shared = engine.store().shared().then(|| engine.clone());
+        let limits = Arc::new(limits::Limits::with_store(&engine.workspace().config.auth.rate_limits, shared));
+        AppState { engine, metrics, options: Arc::new(options), workers: Arc::default(), auth, limits }
     }
 
     /// Whether requests must authenticate (some user exists).

@@ -4,12 +4,16 @@
 //! A bucket holds a whole period's allowance and refills evenly; an empty one answers how long
 //! until the next token, which becomes the `429` answer's `Retry-After`. Idle buckets are
 //! dropped as the map grows, so memory stays bounded by the active callers.
+//! On a store that several nodes share (PostgreSQL), the buckets live in the store
+//! ([`trove_store::StoreWrite::rate_limit`]) so every node counts against one allowance; if the
+//! store cannot answer, the node falls back to its own buckets rather than refusing everyone.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use trove_config::RateLimitsConfig;
+use trove_engine::Engine;
 
 /// Buckets kept before idle (full) ones are swept.
 const SWEEP_AT: usize = 10_000;
@@ -21,20 +25,53 @@ struct Bucket {
 }
 
 /// One limit: `capacity` per `period`, per key.
-#[derive(Debug)]
 pub struct Limiter {
+    /// Names the limit's buckets in a shared store.
+    name: &'static str,
     capacity: f64,
     per_second: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// The engine whose store may keep shared buckets.
+    shared: Option<Arc<Engine>>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").field("name", &self.name).field("capacity", &self.capacity).finish_non_exhaustive()
+    }
 }
 
 impl Limiter {
     /// `capacity` events per `period`; 0 allows everything.
     pub fn new(capacity: u32, period: Duration) -> Limiter {
+        Limiter::named("limit", capacity, period, None)
+    }
+
+    fn named(name: &'static str, capacity: u32, period: Duration, shared: Option<Arc<Engine>>) -> Limiter {
         Limiter {
+            name,
             capacity: f64::from(capacity),
             per_second: f64::from(capacity) / period.as_secs_f64().max(1e-3),
             buckets: Mutex::new(HashMap::new()),
+            shared,
+        }
+    }
+
+    /// The store's shared bucket for `key`, when the store keeps them and answers.
+    fn shared_bucket(&self, key: &str, take: bool) -> Option<Result<(), Duration>> {
+        let engine = self.shared.as_ref()?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let bucket = format!("{}:{key}", self.name);
+        match engine.store().rate_limit(&bucket, self.capacity, self.per_second, now_ms, take)? {
+            Ok(Ok(())) => Some(Ok(())),
+            Ok(Err(ms)) => Some(Err(Duration::from_millis(ms.max(0) as u64).max(Duration::from_secs(1)))),
+            Err(e) => {
+                tracing::warn!(limit = self.name, error = %e, "the shared rate-limit bucket cannot be read; counting on this node meanwhile");
+                None
+            }
         }
     }
 
@@ -49,6 +86,12 @@ impl Limiter {
 
     /// Takes one token for `key`; `Err(retry_after)` when there is none.
     pub fn take(&self, key: &str) -> Result<(), Duration> {
+        if self.capacity == 0.0 {
+            return Ok(());
+        }
+        if let Some(answer) = self.shared_bucket(key, true) {
+            return answer;
+        }
         self.take_at(key, Instant::now())
     }
 
@@ -78,6 +121,9 @@ impl Limiter {
         if self.capacity == 0.0 {
             return Ok(());
         }
+        if let Some(answer) = self.shared_bucket(key, false) {
+            return answer;
+        }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         match buckets.get_mut(key) {
@@ -104,13 +150,25 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits an `auth.rate_limits` section asks for.
+    /// The limits an `auth.rate_limits` section asks for, counted in this process.
     pub fn from_config(c: &RateLimitsConfig) -> Limits {
+        Limits::with_store(c, None)
+    }
+
+    /// The limits of `c`, counted in `engine`'s store when it keeps shared buckets (several
+    /// nodes), else in this process.
+    pub fn with_store(c: &RateLimitsConfig, engine: Option<Arc<Engine>>) -> Limits {
+        let hour = Duration::from_secs(3600);
         Limits {
-            per_key: Limiter::new(c.requests_per_key_per_minute, Duration::from_secs(60)),
-            failed_auth: Limiter::new(c.failed_auth_per_ip_per_hour, Duration::from_secs(3600)),
-            logins: Limiter::new(c.logins_per_ip_per_hour, Duration::from_secs(3600)),
-            registrations: Limiter::new(c.registrations_per_ip_per_day, Duration::from_secs(86_400)),
+            per_key: Limiter::named("key", c.requests_per_key_per_minute, Duration::from_secs(60), engine.clone()),
+            failed_auth: Limiter::named("failed_auth", c.failed_auth_per_ip_per_hour, hour, engine.clone()),
+            logins: Limiter::named("login", c.logins_per_ip_per_hour, hour, engine.clone()),
+            registrations: Limiter::named(
+                "registration",
+                c.registrations_per_ip_per_day,
+                Duration::from_secs(86_400),
+                engine,
+            ),
         }
     }
 }

@@ -18,6 +18,7 @@
 
 mod documents;
 mod jobs;
+mod limits;
 mod listen;
 mod memory;
 pub mod migrate;
@@ -553,6 +554,16 @@ impl StoreWrite for PgStore {
         summary: &str,
     ) -> Result<(), StoreError> {
         documents::source_sync_record(self, vault, source, finished_ms, summary)
+    }
+    fn rate_limit(
+        &self,
+        key: &str,
+        capacity: f64,
+        per_second: f64,
+        now_ms: i64,
+        take: bool,
+    ) -> Option<Result<Result<(), i64>, StoreError>> {
+        Some(limits::rate_limit(self, key, capacity, per_second, now_ms, take))
     }
     fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
         tenancy::audit_append(self, event)

@@ -250,6 +250,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX invitations_organization ON invitations (organization_id, id);
 
+    -- Rate-limit buckets every node shares: tokens left at `at_ms`.
+    CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+
     -- Copies from embedded workspaces (`trove migrate`): unfinished ones can be resumed.
     CREATE TABLE embedded_migrations (
         source TEXT PRIMARY KEY,

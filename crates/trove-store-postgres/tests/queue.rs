@@ -137,3 +137,38 @@ fn concurrent_enqueues_of_one_dedupe_key_make_one_job() {
     assert!(id.starts_with("job_") && id.len() == 28, "{id}");
     assert!(id[4..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
 }
+
+#[test]
+fn rate_limit_buckets_are_shared_by_every_node() {
+    let server = PgServer::start();
+    let url = server.create_database();
+    let a = PgStore::open(PgOptions::new(url.clone())).unwrap();
+    let b = PgStore::open(PgOptions::new(url)).unwrap();
+    let take = |s: &PgStore, now: i64| s.rate_limit("login:1.2.3.4", 3.0, 1.0, now, true).unwrap().unwrap();
+    let t0 = 1_700_000_000_000;
+    // Three tokens between both nodes, then a refusal naming the wait (one token a second).
+    assert_eq!(take(&a, t0), Ok(()));
+    assert_eq!(take(&b, t0), Ok(()));
+    assert_eq!(take(&a, t0), Ok(()));
+    assert_eq!(take(&b, t0), Err(1000));
+    assert_eq!(a.rate_limit("login:1.2.3.4", 3.0, 1.0, t0 + 500, false).unwrap().unwrap(), Err(500));
+    // Half a second later half a token is back: still refused; a second later one is.
+    assert!(take(&a, t0 + 500).is_err());
+    assert_eq!(take(&b, t0 + 1000), Ok(()));
+    // Other keys have buckets of their own.
+    assert_eq!(a.rate_limit("login:5.6.7.8", 3.0, 1.0, t0, true).unwrap().unwrap(), Ok(()));
+    // Concurrent takes never hand out more tokens than there are.
+    let store = std::sync::Arc::new(a);
+    let granted: usize = (0..8)
+        .map(|_| {
+            let s = store.clone();
+            std::thread::spawn(move || {
+                (0..5).filter(|_| s.rate_limit("key:k", 10.0, 0.001, t0, true).unwrap().unwrap().is_ok()).count()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .sum();
+    assert_eq!(granted, 10);
+}

@@ -309,6 +309,22 @@ pub trait StoreWrite: StoreRead {
         finished_ms: i64,
         summary: &str,
     ) -> Result<(), StoreError>;
+    /// A token bucket shared by every process of a shared store (rate limits counted across
+    /// nodes): bucket `key` holds up to `capacity` tokens and refills `per_second`. With `take`
+    /// a token is taken when there is one. `Some(Ok(()))` when there was a token,
+    /// `Some(Err(ms))` how long until the next one, `None` when this store keeps no shared
+    /// buckets (the embedded store: its one process counts in memory).
+    fn rate_limit(
+        &self,
+        key: &str,
+        capacity: f64,
+        per_second: f64,
+        now_ms: i64,
+        take: bool,
+    ) -> Option<Result<Result<(), i64>, StoreError>> {
+        let _ = (key, capacity, per_second, now_ms, take);
+        None
+    }
     /// Appends an audit entry; returns its id.
     fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError>;
     /// Deletes audit entries older than `older_than_ms`; returns how many.

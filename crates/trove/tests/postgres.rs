@@ -256,8 +256,10 @@ fn two_nodes_share_one_database() {
     use_postgres(ws.path(), &url);
     ok(ws.path(), &["ingest"]);
     create_owner(ws.path());
-    let a = Served::start(ws.path(), &[]);
-    let b = Served::start(ws.path(), &[]);
+    // Three logins an hour per address, counted across both nodes.
+    let limit = [("TROVE__AUTH__RATE_LIMITS__LOGINS_PER_IP_PER_HOUR", "3")];
+    let a = Served::start(ws.path(), &limit);
+    let b = Served::start(ws.path(), &limit);
 
     // A session made on node A works on node B.
     let token = login(&a.addr, "ana@example.com", PASSWORD);
@@ -322,6 +324,13 @@ fn two_nodes_share_one_database() {
     for id in &ids {
         assert!(listed.to_string().contains(id.as_str()), "memory {id} written on one node is missing: {listed}");
     }
+    // The login limit is shared: one login was made on A; two more (one per node) are
+    // allowed, and the fourth is refused whichever node answers it.
+    login(&b.addr, "ana@example.com", PASSWORD);
+    login(&a.addr, "ana@example.com", PASSWORD);
+    let body = serde_json::json!({"email": "ana@example.com", "password": PASSWORD, "client": "cli"}).to_string();
+    let (status, text) = http(&b.addr, "POST", "/v1/auth/login", Some(&body));
+    assert_eq!(status, 429, "{text}");
     // Both nodes report the shared backend and their pools.
     let health = b.get("/health");
     assert_eq!(health["components"]["storage"]["details"]["backend"], "postgres", "{health}");
