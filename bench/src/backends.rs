@@ -9,14 +9,13 @@
 //! Without `--pg-url`, a throwaway PostgreSQL is started from `$TROVE_PG_BIN`
 //! (`scripts/pg-test-deps` prints it).
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use trove_bench::{Query, ndcg_at, read_jsonl, read_qrels, write_corpus};
+use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, write_corpus};
 use trove_config::Workspace;
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
 use trove_store::ChunkFilter;
@@ -175,14 +174,7 @@ fn run(
         let ms = t.elapsed().as_secs_f64() * 1000.0 / texts.len() as f64;
         let mut ndcg = 0.0;
         for (q, a) in queries.iter().zip(&answers) {
-            let mut docs: Vec<String> = Vec::new();
-            let mut seen = HashSet::new();
-            for h in &a.hits {
-                let id = h.uri.trim_end_matches(".md").to_string();
-                if seen.insert(id.clone()) {
-                    docs.push(id);
-                }
-            }
+            let docs = ranked_documents(&a.hits);
             ndcg += ndcg_at(&docs, &qrels[&q.id], 10);
         }
         modes.push((mode, ms, ndcg / queries.len() as f64));

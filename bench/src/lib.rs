@@ -91,6 +91,13 @@ pub fn recall_at(ranked: &[String], rel: &HashMap<String, f64>, k: usize) -> f64
     found as f64 / rel.len() as f64
 }
 
+/// The SciFact document ids of chunk-level hits, best first, each once (a document's rank is
+/// that of its best chunk; files are named `<id>.md`).
+pub fn ranked_documents(hits: &[trove_types::SearchHit]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    hits.iter().map(|h| h.uri.trim_end_matches(".md").to_string()).filter(|id| seen.insert(id.clone())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

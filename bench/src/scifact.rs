@@ -7,14 +7,13 @@
 //!
 //! Run: `cargo run --release -p trove-bench --bin scifact -- [--docs N] [--raw-sample N]`.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use trove_bench::{Query, ndcg_at, read_jsonl, read_qrels, recall_at, write_corpus};
+use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, recall_at, write_corpus};
 use trove_config::Workspace;
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode, embedding_input};
 use trove_store::ChunkFilter;
@@ -121,14 +120,7 @@ fn main() -> Result<()> {
         let per_query_ms = t.elapsed().as_secs_f64() * 1000.0 / texts.len() as f64;
         let (mut ndcg, mut recall) = (0.0, 0.0);
         for (q, a) in queries.iter().zip(&answers) {
-            let mut docs: Vec<String> = Vec::new();
-            let mut seen = HashSet::new();
-            for h in &a.hits {
-                let id = h.uri.trim_end_matches(".md").to_string();
-                if seen.insert(id.clone()) {
-                    docs.push(id);
-                }
-            }
+            let docs = ranked_documents(&a.hits);
             let rel = &qrels[&q.id];
             ndcg += ndcg_at(&docs, rel, 10);
             recall += recall_at(&docs, rel, 100);

@@ -447,6 +447,43 @@ pub(crate) fn chunks_to_reembed(
     })
 }
 
+/// Counts of rows that break an invariant, each with what it means: `{n}` is the count.
+const INTEGRITY_CHECKS: &[(&str, &str)] = &[
+    (
+        "SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL",
+        "{n} chunks belong to no document",
+    ),
+    (
+        "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.vault_id <> c.vault_id",
+        "{n} chunks name another vault than their document",
+    ),
+    (
+        "SELECT count(*) FROM (SELECT document_id, max(idx) + 1 AS n, count(*) AS c FROM chunks GROUP BY document_id) g WHERE n <> c",
+        "{n} documents have gaps in their chunk numbering",
+    ),
+    (
+        "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE vector_dims(m.vector) <> v.dimension",
+        "{n} memories have a vector of the wrong dimension",
+    ),
+    (
+        "SELECT count(*) FROM vaults v LEFT JOIN LATERAL (
+             SELECT count(*) AS n, coalesce(sum(term_count), 0) AS len FROM chunks c WHERE c.vault_id = v.id) k ON true
+         WHERE v.keyword_rows <> k.n OR v.keyword_length <> k.len",
+        "{n} vaults' keyword statistics disagree with their chunks",
+    ),
+    (
+        "SELECT count(*) FROM chunks c WHERE c.term_count > 0
+             AND NOT EXISTS (SELECT 1 FROM chunk_terms p WHERE p.chunk_id = c.id)",
+        "{n} chunks have no keyword postings",
+    ),
+    (
+        "SELECT count(*) FROM vaults v WHERE v.dimension IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM pg_indexes i WHERE i.schemaname = current_schema()
+             AND i.indexname = 'chunks_hnsw_' || v.id || '_' || v.dimension)",
+        "{n} vaults have no vector index for their dimension",
+    ),
+];
+
 pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError> {
     s.read(|c| {
         let count = |c: &mut Client, sql: &str| -> Res<u64> { Ok(c.query_one(sql, &[])?.get::<_, i64>(0) as u64) };
@@ -459,63 +496,17 @@ pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError
             )?,
             problems: Vec::new(),
         };
-        let orphans =
-            count(c, "SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
-        if orphans > 0 {
-            report.problems.push(format!("{orphans} chunks belong to no document"));
-        }
-        let misplaced = count(
-            c,
-            "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.vault_id <> c.vault_id",
-        )?;
-        if misplaced > 0 {
-            report.problems.push(format!("{misplaced} chunks name another vault than their document"));
-        }
         if report.vectors != report.chunks {
             report.problems.push(format!(
                 "{} chunks have a vector of their vault's dimension, of {}",
                 report.vectors, report.chunks
             ));
         }
-        let gaps = count(
-            c,
-            "SELECT count(*) FROM (SELECT document_id, max(idx) + 1 AS n, count(*) AS c FROM chunks GROUP BY document_id) g WHERE n <> c",
-        )?;
-        if gaps > 0 {
-            report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
-        }
-        let bad_memory_vectors = count(
-            c,
-            "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE vector_dims(m.vector) <> v.dimension",
-        )?;
-        if bad_memory_vectors > 0 {
-            report.problems.push(format!("{bad_memory_vectors} memories have a vector of the wrong dimension"));
-        }
-        let drifted = count(
-            c,
-            "SELECT count(*) FROM vaults v LEFT JOIN LATERAL (
-                 SELECT count(*) AS n, coalesce(sum(term_count), 0) AS len FROM chunks c WHERE c.vault_id = v.id) k ON true
-             WHERE v.keyword_rows <> k.n OR v.keyword_length <> k.len",
-        )?;
-        if drifted > 0 {
-            report.problems.push(format!("{drifted} vaults' keyword statistics disagree with their chunks"));
-        }
-        let unindexed = count(
-            c,
-            "SELECT count(*) FROM chunks c WHERE c.term_count > 0
-                 AND NOT EXISTS (SELECT 1 FROM chunk_terms p WHERE p.chunk_id = c.id)",
-        )?;
-        if unindexed > 0 {
-            report.problems.push(format!("{unindexed} chunks have no keyword postings"));
-        }
-        let missing_indexes = count(
-            c,
-            "SELECT count(*) FROM vaults v WHERE v.dimension IS NOT NULL AND NOT EXISTS (
-                 SELECT 1 FROM pg_indexes i WHERE i.schemaname = current_schema()
-                 AND i.indexname = 'chunks_hnsw_' || v.id || '_' || v.dimension)",
-        )?;
-        if missing_indexes > 0 {
-            report.problems.push(format!("{missing_indexes} vaults have no vector index for their dimension"));
+        for (sql, problem) in INTEGRITY_CHECKS {
+            let n = count(c, sql)?;
+            if n > 0 {
+                report.problems.push(problem.replace("{n}", &n.to_string()));
+            }
         }
         Ok(report)
     })

@@ -128,3 +128,27 @@ fn a_bad_url_or_a_missing_database_is_a_clear_error() {
     let err = PgStore::open(options(server.url("no_such_db"))).unwrap_err().to_string();
     assert!(err.contains("no_such_db") && err.contains("createdb"), "{err}");
 }
+
+#[test]
+fn integrity_checks_name_what_was_broken_behind_the_stores_back() {
+    let server = PgServer::start();
+    let url = server.create_database();
+    let store = PgStore::open(options(url.clone())).unwrap();
+    let v = store.ensure_vault("v").unwrap().id;
+    store.set_vault_embedder(v, "m", 2).unwrap();
+    store.put_documents(v, &[doc("s", "a.md", "h", &[("lava flows", [1.0, 0.0]), ("cool rock", [0.0, 1.0])])]).unwrap();
+    assert!(store.check_integrity().unwrap().problems.is_empty());
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "DELETE FROM chunk_terms WHERE chunk_id = (SELECT min(id) FROM chunks);
+         UPDATE vaults SET keyword_rows = keyword_rows + 1;
+         DELETE FROM chunks WHERE idx = 0;",
+    )
+    .unwrap();
+    let problems = store.check_integrity().unwrap().problems.join("; ");
+    assert!(problems.contains("gaps in their chunk numbering"), "{problems}");
+    assert!(problems.contains("keyword statistics disagree"), "{problems}");
+    c.batch_execute(&format!("DROP INDEX chunks_hnsw_{v}_2")).unwrap();
+    let problems = store.check_integrity().unwrap().problems.join("; ");
+    assert!(problems.contains("no vector index"), "{problems}");
+}
