@@ -19,6 +19,7 @@ pub struct PgServer {
     dir: tempfile::TempDir,
     port: u16,
     run_as: Option<String>,
+    max_connections: u32,
 }
 
 static DATABASES: AtomicU32 = AtomicU32::new(0);
@@ -26,6 +27,11 @@ static DATABASES: AtomicU32 = AtomicU32::new(0);
 impl PgServer {
     /// Starts a fresh server. Panics with what to do when `$TROVE_PG_BIN` is not set.
     pub fn start() -> PgServer {
+        PgServer::start_with(200)
+    }
+
+    /// [`PgServer::start`] with a given `max_connections`.
+    pub fn start_with(max_connections: u32) -> PgServer {
         let bin = PathBuf::from(std::env::var_os("TROVE_PG_BIN").expect(
             "TROVE_PG_BIN is not set: run the tests with scripts/test, which installs PostgreSQL with pgvector (scripts/pg-test-deps)",
         ));
@@ -36,7 +42,7 @@ impl PgServer {
         if root {
             chown_to(dir.path(), "postgres");
         }
-        let mut server = PgServer { bin, dir, port: 0, run_as };
+        let mut server = PgServer { bin, dir, port: 0, run_as, max_connections };
         let data = server.data();
         let out = server.run(
             "initdb",
@@ -88,9 +94,10 @@ impl PgServer {
         // fsync off: a test server never outlives a power cut. Commits still reach the kernel
         // before they return, so `stop` (a crash of the server process) loses nothing.
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections={} -c superuser_reserved_connections=0 -c reserved_connections=0",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.max_connections
         );
         let out = self.run(
             "pg_ctl",

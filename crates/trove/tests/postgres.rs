@@ -121,6 +121,28 @@ fn ingest_and_search_run_on_postgres() {
     assert!(store["fix"].as_str().unwrap().contains("storage.postgres.url"), "{report}");
 }
 
+#[test]
+fn doctor_names_a_missing_database_and_a_pool_too_big_for_the_server() {
+    let pg = PgServer::start_with(8);
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    use_postgres(ws.path(), &pg.url("nowhere"));
+    let report = doctor(ws.path());
+    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    assert_eq!(store["status"], "fail", "{report}");
+    assert!(store["found"].as_str().unwrap().contains("\"nowhere\" does not exist"), "{report}");
+    assert!(store["found"].as_str().unwrap().contains("createdb"), "{report}");
+    // "too many clients": a node's pool of 16 does not fit under max_connections 8.
+    let url = pg.create_database();
+    let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap().replace(&pg.url("nowhere"), &url);
+    std::fs::write(ws.path().join("config.yaml"), text.replace("pool_size: 4", "pool_size: 16")).unwrap();
+    ok(ws.path(), &["ingest"]);
+    let report = doctor(ws.path());
+    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    assert_eq!(store["status"], "warn", "{report}");
+    assert!(store["fix"].as_str().unwrap().contains("pool_size"), "{report}");
+}
+
 /// `trove doctor --only store --only lock --json`.
 fn doctor(dir: &Path) -> Value {
     let out = trove(dir, &["doctor", "--json", "--only", "store", "--only", "lock"]);
