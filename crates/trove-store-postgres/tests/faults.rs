@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trove_store::conformance::doc;
-use trove_store::{ChunkFilter, StoreError, StoreRead, StoreWrite};
+use trove_store::{ChunkFilter, JobOutcome, NewJob, StoreError, StoreRead, StoreWrite};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 
@@ -36,6 +36,19 @@ fn an_outage_fails_fast_and_the_store_recovers_without_a_restart() {
     let v = store.ensure_vault("v").unwrap().id;
     store.set_vault_embedder(v, "m", 2).unwrap();
     store.put_documents(v, &[doc("s", "a.md", "h", &[("lava flows", [1.0, 0.0])])]).unwrap();
+    // Jobs queued and one running when the database goes away.
+    let job = |n: i64| NewJob {
+        kind: "sync".into(),
+        vault: Some("v".into()),
+        payload: serde_json::json!({"n": n}),
+        dedupe_key: None,
+        max_attempts: 3,
+        timeout_ms: 60_000,
+    };
+    for n in 0..5 {
+        store.job_enqueue(&job(n), 1_000).unwrap();
+    }
+    let running = store.job_claim("worker-a", 2_000, 60_000).unwrap().unwrap();
 
     server.stop();
     // Reads, writes and searches all fail at once with the same transient error.
@@ -71,6 +84,17 @@ fn an_outage_fails_fast_and_the_store_recovers_without_a_restart() {
     assert!(!store.connections().unwrap().breaker_open);
     store.put_documents(v, &[doc("s", "b.md", "h", &[("more", [0.0, 1.0])])]).unwrap();
     assert_eq!(store.vault_stats(v).unwrap().documents, 2);
+    // No job was lost: four still queued, the running one still leased to its worker, which
+    // finishes it.
+    let counts = store.job_counts().unwrap();
+    assert_eq!((counts.queued, counts.running), (4, 1), "{counts:?}");
+    assert!(store.job_finish(&running.id, "worker-a", &JobOutcome::Succeeded(serde_json::json!({})), 3_000).unwrap());
+    let mut claimed = 0;
+    while let Some(j) = store.job_claim("worker-b", 4_000, 60_000).unwrap() {
+        assert!(store.job_finish(&j.id, "worker-b", &JobOutcome::Succeeded(serde_json::json!({})), 4_000).unwrap());
+        claimed += 1;
+    }
+    assert_eq!(claimed, 4);
 }
 
 #[test]
