@@ -2,14 +2,17 @@
 //! [`StoreWrite`]) on one PostgreSQL database with the pgvector extension, so several
 //! `trove serve` nodes can share it. PostgreSQL is the system of record for everything the
 //! embedded store keeps (vaults, documents, chunks, memories, jobs, users, sessions, keys,
-//! audit). Vectors are pgvector columns searched through an HNSW index per vault (a partial
-//! index on the vault's dimension); keywords are `tsvector`s built from the shared analyzer
-//! ([`trove_store::analysis`]), so both backends split, fold and stem alike.
+//! audit), plus the rate-limit buckets the nodes share. Vectors are pgvector columns searched
+//! through an HNSW index per vault (a partial index on the vault's dimension); chunks are
+//! ranked by BM25 over a postings table of the shared analyzer's terms
+//! ([`trove_store::analysis`]), so both backends split, fold, stem and rank alike.
 //!
 //! Modules: [`pool`] (connections, time limits, circuit breaker, error mapping), `schema`
 //! (migrations), `vector` (pgvector's wire format), `documents` (vaults, documents, chunks,
 //! search, re-embedding), `memory`, `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and
-//! leases), `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit).
+//! leases), `listen` (wake-ups from other nodes), `limits` (shared rate-limit buckets),
+//! `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit),
+//! [`migrate`] (`trove migrate` from an embedded workspace), [`testing`] (a throwaway server).
 //!
 //! Invariants: every statement runs under the server-side `statement_timeout` and every
 //! connection wait under the pool's limit, so nothing hangs; reads are retried once on a fresh
