@@ -12,7 +12,7 @@
 //! search, re-embedding), `memory`, `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and
 //! leases), `listen` (wake-ups from other nodes), `limits` (shared rate-limit buckets),
 //! `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit),
-//! [`migrate`] (`trove migrate` from an embedded workspace), [`testing`] (a throwaway server).
+//! [`migrate`] (`trove migrate` from an embedded workspace), `testing` (feature `testing`: a throwaway server).
 //!
 //! Invariants: every statement runs under the server-side `statement_timeout` and every
 //! connection wait under the pool's limit, so nothing hangs; reads are retried once on a fresh
