@@ -35,6 +35,12 @@ impl PgServer {
         let bin = PathBuf::from(std::env::var_os("TROVE_PG_BIN").expect(
             "TROVE_PG_BIN is not set: run the tests with scripts/test, which installs PostgreSQL with pgvector (scripts/pg-test-deps)",
         ));
+        PgServer::start_from(bin, max_connections)
+    }
+
+    /// A server from the binaries in `bin` (say, a PostgreSQL without pgvector, to see what
+    /// Trove says about it).
+    pub fn start_from(bin: PathBuf, max_connections: u32) -> PgServer {
         let root = is_root();
         let run_as = root.then(|| "postgres".to_string());
         // As root the server's user must reach the folder: make it under /tmp, open to all.
@@ -94,7 +100,7 @@ impl PgServer {
         // fsync off: a test server never outlives a power cut. Commits still reach the kernel
         // before they return, so `stop` (a crash of the server process) loses nothing.
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections={} -c superuser_reserved_connections=0 -c reserved_connections=0",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections={} -c superuser_reserved_connections=0",
             self.port,
             self.dir.path().display(),
             self.max_connections

@@ -143,6 +143,27 @@ fn doctor_names_a_missing_database_and_a_pool_too_big_for_the_server() {
     assert!(store["fix"].as_str().unwrap().contains("pool_size"), "{report}");
 }
 
+#[test]
+fn a_server_without_pgvector_is_named_with_the_fix() {
+    // Debian's PostgreSQL 15 (on the machine) has no pgvector package.
+    let bin = std::path::PathBuf::from("/usr/lib/postgresql/15/bin");
+    assert!(bin.join("initdb").exists(), "PostgreSQL 15 server binaries are expected in {}", bin.display());
+    let pg = PgServer::start_from(bin, 50);
+    let url = pg.create_database();
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    use_postgres(ws.path(), &url);
+    let report = doctor(ws.path());
+    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    assert_eq!(store["status"], "fail", "{report}");
+    assert!(store["found"].as_str().unwrap().contains("pgvector extension is not installed"), "{report}");
+    assert!(store["fix"].as_str().unwrap().contains("install pgvector"), "{report}");
+    // Starting on it says the same, before anything is written.
+    let out = trove(ws.path(), &["ingest"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("pgvector extension is not available"), "{err}");
+}
+
 /// `trove doctor --only store --only lock --json`.
 fn doctor(dir: &Path) -> Value {
     let out = trove(dir, &["doctor", "--json", "--only", "store", "--only", "lock"]);
