@@ -202,6 +202,9 @@ fn resolve_paths(config: &mut Config, root: &Path) {
     if let Some(ca) = config.mail.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
         *ca = absolute(root, ca);
     }
+    if let Some(ca) = config.storage.postgres.as_mut().and_then(|p| p.ca_file.as_mut()) {
+        *ca = absolute(root, ca);
+    }
     for vault in config.vaults.values_mut() {
         for source in vault.sources.values_mut() {
             match source {
@@ -350,6 +353,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                     "must be a URL of the form postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
                 );
             }
+            existing_file("storage.postgres.ca_file".into(), pg.ca_file.as_ref())?;
             if pg.pool_size == 0 {
                 return invalid("storage.postgres.pool_size".into(), "must be at least 1".into());
             }

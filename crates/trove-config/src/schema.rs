@@ -109,6 +109,10 @@ pub struct PostgresConfig {
     pub statement_timeout_s: f64,
     /// How long a request waits for a free connection, seconds. Default 10.
     pub acquire_timeout_s: f64,
+    /// The certificate authority (PEM) that signed the server's certificate, when it is not a
+    /// public one. TLS is used when the URL says `sslmode=require`, and the certificate is
+    /// always verified (Mozilla's roots, plus this file).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PostgresConfig {
@@ -119,6 +123,7 @@ impl Default for PostgresConfig {
             connect_timeout_s: 5.0,
             statement_timeout_s: 30.0,
             acquire_timeout_s: 10.0,
+            ca_file: None,
         }
     }
 }

@@ -353,5 +353,6 @@ pub fn postgres_options(storage: &StorageConfig) -> Result<PgOptions, EngineErro
     options.connect_timeout = Duration::from_secs_f64(pg.connect_timeout_s);
     options.statement_timeout = Duration::from_secs_f64(pg.statement_timeout_s);
     options.acquire_timeout = Duration::from_secs_f64(pg.acquire_timeout_s);
+    options.ca_file = pg.ca_file.clone();
     Ok(options)
 }

@@ -10,7 +10,8 @@
 //! Modules: [`pool`] (connections, time limits, circuit breaker, error mapping), `schema`
 //! (migrations), `vector` (pgvector's wire format), `documents` (vaults, documents, chunks,
 //! search, re-embedding), `memory`, `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and
-//! leases), `listen` (wake-ups from other nodes), `limits` (shared rate-limit buckets),
+//! leases), `listen` (wake-ups from other nodes), `limits` (shared rate-limit buckets), `tls`
+//! (rustls for `sslmode=require`, certificates verified),
 //! `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit),
 //! [`migrate`] (`trove migrate` from an embedded workspace), `testing` (feature `testing`: a throwaway server).
 //!
@@ -30,6 +31,7 @@ mod schema;
 mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod vector;
 
 use postgres::{Client, Transaction};
@@ -228,7 +230,7 @@ impl StoreRead for PgStore {
         Some(self.pool.stats())
     }
     fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
-        let mut listener = listen::JobListener::new(self.pool.config().clone(), self.what().to_string());
+        let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
         Some(Box::new(move |within| listener.wait(within)))
     }
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {

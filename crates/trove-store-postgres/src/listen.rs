@@ -6,23 +6,25 @@
 
 use std::time::Duration;
 
+use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
 use trove_store::StoreError;
+
+use crate::pool::Connector;
 
 /// The channel enqueues notify.
 pub(crate) const CHANNEL: &str = "trove_jobs";
 
 /// Blocks for notifications on [`CHANNEL`].
 pub(crate) struct JobListener {
-    config: postgres::Config,
+    connector: Connector,
     what: String,
     client: Option<Client>,
 }
 
 impl JobListener {
-    pub(crate) fn new(config: postgres::Config, what: String) -> JobListener {
-        JobListener { config, what, client: None }
+    pub(crate) fn new(connector: Connector, what: String) -> JobListener {
+        JobListener { connector, what, client: None }
     }
 
     fn unavailable(&self, reason: String) -> StoreError {
@@ -32,7 +34,7 @@ impl JobListener {
     /// Waits up to `within`; `Ok(true)` when at least one notification arrived.
     pub(crate) fn wait(&mut self, within: Duration) -> Result<bool, StoreError> {
         if self.client.is_none() {
-            let mut c = self.config.connect(NoTls).map_err(|e| self.unavailable(format!("cannot connect: {e}")))?;
+            let mut c = self.connector.connect().map_err(|e| self.unavailable(format!("cannot connect: {e}")))?;
             c.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| self.unavailable(e.to_string()))?;
             self.client = Some(c);
         }

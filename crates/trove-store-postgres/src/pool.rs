@@ -34,6 +34,9 @@ pub struct PgOptions {
     pub breaker_threshold: u32,
     /// How long the open breaker refuses before letting one attempt through.
     pub breaker_cooldown: Duration,
+    /// An extra certificate authority (PEM) for the server's certificate (with
+    /// `sslmode=require` in the URL).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl PgOptions {
@@ -48,6 +51,7 @@ impl PgOptions {
             acquire_timeout: Duration::from_secs(10),
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(5),
+            ca_file: None,
         }
     }
 }
@@ -85,6 +89,8 @@ pub(crate) fn off_async<T>(f: impl FnOnce() -> T) -> T {
 /// A bounded pool of connections to one PostgreSQL database.
 pub struct Pool {
     config: postgres::Config,
+    /// rustls when the URL asks for TLS (`sslmode=require`).
+    tls: Option<crate::tls::MakeRustls>,
     options: PgOptions,
     what: String,
     state: Mutex<State>,
@@ -129,8 +135,16 @@ impl Pool {
                 (options.statement_timeout * 2).as_millis().max(1)
             ));
         let what = describe(&config);
+        let tls = match config.get_ssl_mode() {
+            postgres::config::SslMode::Require => Some(
+                crate::tls::MakeRustls::new(options.ca_file.as_deref())
+                    .map_err(|reason| StoreError::Database { what: what.clone(), reason })?,
+            ),
+            _ => None,
+        };
         Ok(Pool {
             config,
+            tls,
             options,
             what,
             state: Mutex::new(State::default()),
@@ -219,7 +233,7 @@ impl Pool {
                 b.trial = true;
             }
         }
-        let result = self.config.connect(NoTls);
+        let result = self.connect_client();
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         b.trial = false;
         match result {
@@ -271,9 +285,13 @@ impl Pool {
         }
     }
 
-    /// The connection settings (time limits included), for connections of their own.
-    pub fn config(&self) -> &postgres::Config {
-        &self.config
+    /// How the pool connects, for connections of their own (time limits and TLS included).
+    pub(crate) fn connector(&self) -> Connector {
+        Connector { config: self.config.clone(), tls: self.tls.clone() }
+    }
+
+    fn connect_client(&self) -> Result<Client, postgres::Error> {
+        self.connector().connect()
     }
 
     /// The pool's figures now.
@@ -301,6 +319,23 @@ impl Pool {
     /// Maps a driver error of a statement to a store error naming this database.
     pub fn error(&self, e: postgres::Error) -> StoreError {
         map_error(&self.what, &self.options, e)
+    }
+}
+
+/// Opens connections with a pool's settings.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    config: postgres::Config,
+    tls: Option<crate::tls::MakeRustls>,
+}
+
+impl Connector {
+    /// A new connection.
+    pub(crate) fn connect(&self) -> Result<Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
     }
 }
 
@@ -357,7 +392,9 @@ fn describe(config: &postgres::Config) -> String {
 fn connect_reason(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
-        let fix = if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        let fix = if db.message().contains("no encryption") {
+            "the server accepts only encrypted connections: add ?sslmode=require to storage.postgres.url"
+        } else if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
             "check the user and password in storage.postgres.url"
         } else if *code == SqlState::INVALID_CATALOG_NAME {
             "create the database (createdb) or fix its name in storage.postgres.url"
@@ -369,7 +406,9 @@ fn connect_reason(e: &postgres::Error) -> String {
         return format!("{} ({}): {fix}", db.message(), code.code());
     }
     let text = error_chain(e);
-    let fix = if text.contains("refused") {
+    let fix = if text.contains("certificate") || text.contains("TLS") || text.contains("tls") {
+        "the TLS handshake failed: if the server's certificate comes from a private authority, set storage.postgres.ca_file to its PEM; the URL's host must be a name the certificate carries"
+    } else if text.contains("refused") {
         "is the server running and listening on that host and port?"
     } else if text.contains("timed out") || text.contains("timeout") {
         "no answer within storage.postgres.connect_timeout_s: check the host, firewalls and the server's load"

@@ -20,6 +20,8 @@ pub struct PgServer {
     port: u16,
     run_as: Option<String>,
     max_connections: u32,
+    /// Extra `-c name=value` settings (TLS).
+    extra: Vec<String>,
 }
 
 static DATABASES: AtomicU32 = AtomicU32::new(0);
@@ -48,7 +50,7 @@ impl PgServer {
         if root {
             chown_to(dir.path(), "postgres");
         }
-        let mut server = PgServer { bin, dir, port: 0, run_as, max_connections };
+        let mut server = PgServer { bin, dir, port: 0, run_as, max_connections, extra: Vec::new() };
         let data = server.data();
         let out = server.run(
             "initdb",
@@ -104,7 +106,7 @@ impl PgServer {
             self.port,
             self.dir.path().display(),
             self.max_connections
-        );
+        ) + &self.extra.iter().map(|e| format!(" -c {e}")).collect::<String>();
         let out = self.run(
             "pg_ctl",
             &["-D", data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "-t", "30", "start"],
@@ -162,6 +164,35 @@ impl PgServer {
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
+    }
+
+    /// Turns TLS on with this certificate and key (PEM) and restarts; with `only_tls`, plain
+    /// connections are refused (`hostssl` only in `pg_hba.conf`).
+    pub fn enable_tls(&mut self, cert_pem: &str, key_pem: &str, only_tls: bool) {
+        let cert = self.dir.path().join("server.crt");
+        let key = self.dir.path().join("server.key");
+        std::fs::write(&cert, cert_pem).expect("write the certificate");
+        std::fs::write(&key, key_pem).expect("write the key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod the key");
+        }
+        if let Some(user) = &self.run_as {
+            chown_to(&cert, user);
+            chown_to(&key, user);
+        }
+        if only_tls {
+            let hba = self.data().join("pg_hba.conf");
+            std::fs::write(&hba, "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+                .expect("write pg_hba.conf");
+        }
+        self.stop();
+        self.extra = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ];
+        self.restart();
     }
 
     /// The data folder, for tests that look at the server's files.

@@ -176,3 +176,44 @@ fn integrity_checks_name_what_was_broken_behind_the_stores_back() {
     let problems = store.check_integrity().unwrap().problems.join("; ");
     assert!(problems.contains("no vector index"), "{problems}");
 }
+
+#[test]
+fn tls_is_used_and_verified_when_the_url_requires_it() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Trove Test DB CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    // The pgvector server of the tests is built without TLS; Debian's PostgreSQL 15 (on the
+    // machine) has it. Connections are what is tested here; the store's statements run alike
+    // over either transport.
+    let bin = std::path::PathBuf::from("/usr/lib/postgresql/15/bin");
+    assert!(bin.join("initdb").exists(), "PostgreSQL 15 server binaries are expected in {}", bin.display());
+    let mut server = PgServer::start_from(bin, 50);
+    let url = server.create_database();
+    server.enable_tls(&leaf.pem(), &key.serialize_pem(), true);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("db-ca.pem");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+
+    // The server takes only TLS: a plain connection is refused by its rules.
+    let err = PgStore::inspect(options(url.clone())).unwrap_err().to_string();
+    assert!(err.contains("sslmode=require"), "{err}");
+    // TLS without the private CA: the certificate is not trusted.
+    let tls = format!("{url}?sslmode=require");
+    let err = PgStore::inspect(options(tls.clone())).unwrap_err().to_string();
+    assert!(err.contains("storage.postgres.ca_file"), "{err}");
+    // With the CA, the connection is made (over TLS: the server accepts nothing else).
+    let mut o = options(tls);
+    o.ca_file = Some(bundle.clone());
+    let found = PgStore::inspect(o).unwrap();
+    assert!(found.server_version.starts_with("15"), "{found:?}");
+    // A file that is not a certificate is named.
+    std::fs::write(&bundle, "not a certificate").unwrap();
+    let mut o = options(format!("{url}?sslmode=require"));
+    o.ca_file = Some(bundle);
+    let err = PgStore::inspect(o).unwrap_err().to_string();
+    assert!(err.contains("storage.postgres.ca_file"), "{err}");
+}
