@@ -225,11 +225,12 @@ pub(crate) fn now_rfc3339() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
-/// Makes the vault's HNSW indexes (chunks and memories) for `dimension`, dropping ones of
-/// another dimension. Index names carry vault and dimension: `chunks_hnsw_<vault>_<dim>`.
-pub(crate) fn ensure_vector_indexes(c: &mut impl GenericClient, vault: VaultId, dimension: usize) -> Res<()> {
+/// Drops the vault's HNSW indexes (chunks and memories), except those of `keep`'s dimension;
+/// returns the names kept. Index names carry vault and dimension: `chunks_hnsw_<vault>_<dim>`.
+fn drop_vector_indexes(c: &mut impl GenericClient, vault: VaultId, keep: Option<usize>) -> Res<Vec<String>> {
+    let mut kept = Vec::new();
     for table in ["chunks", "memories"] {
-        let wanted = format!("{table}_hnsw_{vault}_{dimension}");
+        let wanted = keep.map(|d| format!("{table}_hnsw_{vault}_{d}"));
         let existing: Vec<String> = c
             .query(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname LIKE $2",
@@ -238,10 +239,24 @@ pub(crate) fn ensure_vector_indexes(c: &mut impl GenericClient, vault: VaultId, 
             .iter()
             .map(|r| r.get(0))
             .collect();
-        for name in existing.iter().filter(|n| **n != wanted) {
-            c.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))?;
+        for name in existing {
+            if Some(&name) == wanted.as_ref() {
+                kept.push(name);
+            } else {
+                c.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
         }
-        if !existing.contains(&wanted) {
+    }
+    Ok(kept)
+}
+
+/// Makes the vault's HNSW indexes (chunks and memories) for `dimension`, dropping ones of
+/// another dimension.
+pub(crate) fn ensure_vector_indexes(c: &mut impl GenericClient, vault: VaultId, dimension: usize) -> Res<()> {
+    let kept = drop_vector_indexes(c, vault, Some(dimension))?;
+    for table in ["chunks", "memories"] {
+        let wanted = format!("{table}_hnsw_{vault}_{dimension}");
+        if !kept.contains(&wanted) {
             c.batch_execute(&format!(
                 "CREATE INDEX IF NOT EXISTS {wanted} ON {table} USING hnsw ((vector::vector({dimension})) vector_cosine_ops) WHERE vault_id = {vault}"
             ))?;
@@ -710,13 +725,8 @@ pub(crate) fn commit_staged_vectors(
         if wrong > 0 {
             return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")).into());
         }
-        // The old dimension's indexes go first (their expression casts to the old dimension).
-        let old: Option<i32> = tx.query_one("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?.get(0);
-        if old.is_some_and(|d| d != dim) {
-            for table in ["chunks", "memories"] {
-                tx.batch_execute(&format!("DROP INDEX IF EXISTS {table}_hnsw_{vault}_{}", old.unwrap_or(0)))?;
-            }
-        }
+        // Other dimensions' indexes go first (their expression casts to the old dimension).
+        drop_vector_indexes(tx, vault, Some(dimension))?;
         tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
         tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
         tx.execute(
@@ -760,19 +770,7 @@ pub(crate) fn delete_vault(s: &PgStore, vault: VaultId) -> Result<bool, StoreErr
         // Documents cascade to chunks; memories, grants and sync records go with the vault.
         let n = tx.execute("DELETE FROM vaults WHERE id = $1", &[&vault])?;
         if n == 1 {
-            for table in ["chunks", "memories"] {
-                let names: Vec<String> = tx
-                    .query(
-                        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname LIKE $2",
-                        &[&table, &format!("{table}_hnsw_{vault}_%")],
-                    )?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                for name in names {
-                    tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))?;
-                }
-            }
+            drop_vector_indexes(tx, vault, None)?;
         }
         Ok(n == 1)
     })
