@@ -42,8 +42,8 @@ use trove_store::{
     DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
     JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
     MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
-    OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord, VaultId,
-    VaultInfo, VaultStats,
+    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord,
+    VaultId, VaultInfo, VaultStats,
 };
 
 pub use pool::PgOptions;
@@ -356,6 +356,12 @@ impl StoreRead for PgStore {
     fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
         tenancy::teams(self, organization)
     }
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
+        tenancy::secrets(self, organization)
+    }
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        tenancy::secret(self, organization, name)
+    }
     fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
         tenancy::vault_grants(self, vault)
     }
@@ -529,6 +535,15 @@ impl StoreWrite for PgStore {
     }
     fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
         tenancy::team_delete(self, organization, public_id)
+    }
+    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
+        tenancy::secret_put(self, secret)
+    }
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        tenancy::secret_reseal(self, organization, name, old, new)
+    }
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
+        tenancy::secret_delete(self, organization, name)
     }
     fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
         tenancy::team_member_set(self, team, user, member)

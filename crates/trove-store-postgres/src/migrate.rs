@@ -257,6 +257,18 @@ const TABLES: &[Table] = &[
     },
     Table { name: "team_members", columns: &[("team_id", I64), ("user_id", I64)], key: &["team_id", "user_id"] },
     Table {
+        name: "secrets",
+        columns: &[
+            ("organization_id", I64),
+            ("name", Text),
+            ("sealed", Text),
+            ("created_ms", I64),
+            ("updated_ms", I64),
+            ("updated_by", Text),
+        ],
+        key: &["organization_id", "name"],
+    },
+    Table {
         name: "vault_grants",
         columns: &[("vault_id", I64), ("user_id", I64), ("team_id", I64), ("level", Text), ("created_ms", I64)],
         key: &["vault_id", "user_id", "team_id"],
@@ -820,7 +832,7 @@ mod tests {
         for name in crate::schema::IDENTITY_TABLES {
             assert!(TABLES.iter().any(|t| t.name == *name && has_id(t)), "{name} is not copied");
         }
-        for name in ["memberships", "source_syncs", "team_members", "vault_grants"] {
+        for name in ["memberships", "source_syncs", "team_members", "vault_grants", "secrets"] {
             assert!(TABLES.iter().any(|t| t.name == name), "{name} is not copied");
         }
     }

@@ -264,6 +264,18 @@ const MIGRATIONS: &[&str] = &[
         finished_ms BIGINT
     );
     "#,
+    // 2: secrets of an organization, sealed by the engine (embedded schema version 13).
+    r#"
+    CREATE TABLE secrets (
+        organization_id BIGINT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        sealed TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (organization_id, name)
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.

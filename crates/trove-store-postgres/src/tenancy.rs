@@ -8,18 +8,20 @@
 //!
 //! Submodules follow the embedded store's layout: `auth` (users, organizations, memberships,
 //! user tokens, API keys), `sessions` (sessions, members, membership changes), `grants` (teams
-//! and vault grants), `invitations` and `audit`.
+//! and vault grants), `invitations`, `secrets` (sealed by the engine) and `audit`.
 
 mod audit;
 mod auth;
 mod grants;
 mod invitations;
+mod secrets;
 mod sessions;
 
 pub(crate) use audit::*;
 pub(crate) use auth::*;
 pub(crate) use grants::*;
 pub(crate) use invitations::*;
+pub(crate) use secrets::*;
 pub(crate) use sessions::*;
 
 /// SQL for 24 random lowercase hex digits, the shape of the embedded store's

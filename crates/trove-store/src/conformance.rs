@@ -9,7 +9,7 @@ use std::any::Any;
 use crate::{
     AuditFilter, ChunkFilter, Grantee, Heartbeat, InvitationRecord, JobFilter, JobOutcome, JobStatus, MembershipChange,
     MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory,
-    NewSession, StoreWrite,
+    NewSession, SecretRecord, StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -56,6 +56,10 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("teams_and_vault_grants", teams_and_vault_grants),
         ("user_tokens_work_once_and_expire", user_tokens_work_once_and_expire),
         ("invitations_are_accepted_once", invitations_are_accepted_once),
+        (
+            "secrets_are_per_organization_and_resealed_only_if_unchanged",
+            secrets_are_per_organization_and_resealed_only_if_unchanged,
+        ),
     ];
     // `TROVE_CONFORMANCE_ONLY=memory,job` runs only the checks whose names contain one of
     // those words (while a backend is being written); unset, every check runs.
@@ -946,6 +950,49 @@ fn source_syncs_keep_the_last_outcome_per_source(s: &dyn StoreWrite) {
     assert!(s.delete_vault(v.id).unwrap());
     assert!(s.source_syncs(v.id).unwrap().is_empty(), "gone with the vault");
     assert_eq!(s.source_syncs(w.id).unwrap().len(), 1);
+}
+
+fn secrets_are_per_organization_and_resealed_only_if_unchanged(s: &dyn StoreWrite) {
+    let acme = s.organization_ensure("acme", 1).unwrap();
+    let other = s.organization_ensure("other", 1).unwrap();
+    let put = |org: i64, name: &str, sealed: &str, ms: i64| {
+        s.secret_put(&SecretRecord {
+            organization: org,
+            name: name.into(),
+            sealed: sealed.into(),
+            created_ms: ms,
+            updated_ms: ms,
+            updated_by: format!("user:{ms}"),
+        })
+        .unwrap()
+    };
+    assert!(put(acme.id, "wiki", "v1.k1.aaa", 10), "new");
+    assert!(put(acme.id, "jira", "v1.k1.bbb", 11), "new");
+    assert!(put(other.id, "wiki", "v1.k1.ccc", 12), "the same name in another organization is another secret");
+    assert!(!put(acme.id, "wiki", "v1.k1.ddd", 20), "replaced");
+
+    let wiki = s.secret(acme.id, "wiki").unwrap().expect("stored");
+    assert_eq!((wiki.sealed.as_str(), wiki.created_ms, wiki.updated_ms), ("v1.k1.ddd", 10, 20), "first set kept");
+    assert_eq!(wiki.updated_by, "user:20");
+    assert_eq!(s.secret(other.id, "wiki").unwrap().unwrap().sealed, "v1.k1.ccc");
+    assert_eq!(s.secret(acme.id, "nope").unwrap(), None);
+
+    let names = |org: Option<i64>| -> Vec<(i64, String)> {
+        s.secrets(org).unwrap().into_iter().map(|r| (r.organization, r.name)).collect()
+    };
+    assert_eq!(names(Some(acme.id)), vec![(acme.id, "jira".into()), (acme.id, "wiki".into())], "by name");
+    assert_eq!(names(None).len(), 3, "every organization's");
+
+    // Re-sealing is a compare-and-swap: a stale `old` changes nothing.
+    assert!(!s.secret_reseal(acme.id, "wiki", "v1.k1.aaa", "v1.k2.zzz").unwrap());
+    assert!(s.secret_reseal(acme.id, "wiki", "v1.k1.ddd", "v1.k2.eee").unwrap());
+    let wiki = s.secret(acme.id, "wiki").unwrap().unwrap();
+    assert_eq!((wiki.sealed.as_str(), wiki.updated_ms), ("v1.k2.eee", 20), "re-sealing is not an update");
+
+    assert!(s.secret_delete(acme.id, "wiki").unwrap());
+    assert!(!s.secret_delete(acme.id, "wiki").unwrap(), "already gone");
+    assert_eq!(s.secret(acme.id, "wiki").unwrap(), None);
+    assert!(s.secret(other.id, "wiki").unwrap().is_some(), "the other organization's stays");
 }
 
 fn teams_and_vault_grants(s: &dyn StoreWrite) {

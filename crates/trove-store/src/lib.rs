@@ -143,6 +143,11 @@ pub trait StoreRead: Send + Sync {
     fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError>;
     /// An organization's teams with their members, by name.
     fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError>;
+    /// Secrets of one organization, or of every organization (`None`), by organization then
+    /// name.
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError>;
+    /// One secret of an organization.
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError>;
     /// The vault's grants, users first then teams, by name.
     fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError>;
     /// The vaults of `organization` granted to the user directly or through a team, with the
@@ -284,6 +289,13 @@ pub trait StoreWrite: StoreRead {
         name: &str,
         now_ms: i64,
     ) -> Result<Option<TeamRecord>, StoreError>;
+    /// Sets a secret (its `created_ms` is kept when it exists); `true` when it was new.
+    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError>;
+    /// Replaces a secret's sealed value only if it is still `old` (re-encryption under a new
+    /// key must not undo a concurrent update); whether it was replaced.
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError>;
+    /// Deletes a secret; `false` when absent.
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError>;
     /// Deletes a team of the organization (its grants go with it); `false` when absent.
     fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError>;
     /// Adds (`true`) or removes (`false`) a user from a team; whether anything changed.

@@ -661,6 +661,24 @@ pub struct AuditFilter {
     pub actor: Option<String>,
 }
 
+/// A secret of an organization (a source token, a provider key), as stored: the value is
+/// sealed by the engine before it reaches the store, which never sees it in the clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    /// Its organization's row id.
+    pub organization: i64,
+    /// Its name, unique in the organization.
+    pub name: String,
+    /// The sealed value (`v1.<key id>.<nonce and ciphertext>`, written by the engine).
+    pub sealed: String,
+    /// Unix ms it was first set.
+    pub created_ms: i64,
+    /// Unix ms it was last set.
+    pub updated_ms: i64,
+    /// Who last set it (an actor label such as `user:usr_…`).
+    pub updated_by: String,
+}
+
 /// A team of an organization: a name for a group of members that vaults can be granted to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TeamRecord {

@@ -34,6 +34,7 @@ mod jobs;
 mod keyword;
 mod memory;
 mod pool;
+mod secrets;
 mod sessions;
 
 use crate::analysis::keyword_context;
@@ -42,8 +43,8 @@ use crate::{
     DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
     JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
     MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
-    OrganizationRecord, Scored, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord, VaultId,
-    VaultInfo, VaultStats,
+    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord,
+    VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -314,6 +315,18 @@ const MIGRATIONS: &[&str] = &[
         revoked_ms INTEGER
     );
     CREATE INDEX invitations_organization ON invitations (organization_id, id);
+    "#,
+    // 13: secrets of an organization, sealed by the engine (never stored in the clear).
+    r#"
+    CREATE TABLE secrets (
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        sealed TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (organization_id, name)
+    );
     "#,
 ];
 
@@ -942,6 +955,14 @@ impl StoreRead for EmbeddedStore {
         self.g_teams(organization)
     }
 
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
+        self.x_secrets(organization)
+    }
+
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        self.x_secret(organization, name)
+    }
+
     fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
         self.g_vault_grants(vault)
     }
@@ -1311,6 +1332,18 @@ impl StoreWrite for EmbeddedStore {
 
     fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
         self.g_team_delete(organization, public_id)
+    }
+
+    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
+        self.x_secret_put(secret)
+    }
+
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.x_secret_reseal(organization, name, old, new)
+    }
+
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
+        self.x_secret_delete(organization, name)
     }
 
     fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
