@@ -16,6 +16,7 @@ mod error;
 mod load;
 mod redact;
 mod schema;
+pub mod secrets;
 pub mod template;
 pub mod vars;
 

@@ -386,6 +386,48 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             return invalid("auth.jwt.max_ttl_s".into(), "must be at least 1".into());
         }
     }
+    let kek =
+        [("auth.key_encryption_secret".to_string(), config.auth.key_encryption_secret.as_deref())].into_iter().chain(
+            config
+                .auth
+                .previous_key_encryption_secrets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("auth.previous_key_encryption_secrets[{i}]"), Some(s.as_str()))),
+        );
+    for (key, secret) in kek {
+        if let Some(secret) = secret
+            && secret.len() < 32
+        {
+            return invalid(
+                key,
+                format!(
+                    "key encryption secret must be at least 32 bytes (it has {}): generate one with `openssl rand -base64 48` and pass it as ${{TROVE_KEY_ENCRYPTION_SECRET}}",
+                    secret.len()
+                ),
+            );
+        }
+    }
+    for used in config.secret_uses() {
+        if config.auth.key_encryption_secret.is_none() {
+            return invalid(
+                used.key,
+                format!(
+                    "`{}` is a stored secret, which needs auth.key_encryption_secret (at least 32 bytes) to be read: set it, or put the value in .env and write ${{VAR}}",
+                    used.reference
+                ),
+            );
+        }
+        if used.vault.is_none() && used.reference.organization.is_none() {
+            return invalid(
+                used.key,
+                format!(
+                    "`{}` names no organization, and outside `vaults:` there is no vault to take it from: write `${{secret:ORG/{}}}`",
+                    used.reference, used.reference.name
+                ),
+            );
+        }
+    }
     if let Some(url) = &config.auth.public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
@@ -1081,5 +1123,32 @@ mod tests {
         assert!(ws.load(&[]).unwrap_err().to_string().contains("server.request_timeout_s"));
         let w = Ws::new("").load(&[("TROVE__SERVER__BIND", "0.0.0.0:8080")]).unwrap();
         assert_eq!(w.config.server.bind, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn stored_secrets_need_a_long_key_and_an_organization_outside_vaults() {
+        const KEK: &str = "auth:\n  key_encryption_secret: 0123456789abcdef0123456789abcdef\n";
+        let source = "vaults:\n  wiki:\n    sources:\n      eng:\n        type: confluence\n        base_url: https://x.atlassian.net\n        space: ENG\n        email: a@x.com\n        api_token: ${secret:wiki}\n";
+        let msg = Ws::new(source).load(&[]).unwrap_err().to_string();
+        assert!(
+            msg.contains("vaults.wiki.sources.eng.api_token") && msg.contains("auth.key_encryption_secret"),
+            "{msg}"
+        );
+        let w = Ws::new(&format!("{KEK}{source}")).load(&[]).unwrap();
+        assert_eq!(w.config.secret_uses().len(), 1);
+        assert_eq!(w.config.secret_uses()[0].vault.as_deref(), Some("wiki"));
+
+        let short = "auth:\n  key_encryption_secret: too-short\n";
+        let msg = Ws::new(short).load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("auth.key_encryption_secret") && msg.contains("at least 32 bytes (it has 9)"), "{msg}");
+        let prev = format!("{KEK}  previous_key_encryption_secrets: [old]\n");
+        let msg = Ws::new(&prev).load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("previous_key_encryption_secrets[0]"), "{msg}");
+
+        let llm = "llm:\n  provider: openai\n  api_key: ${secret:openai}\n";
+        let msg = Ws::new(&format!("{KEK}{llm}")).load(&[]).unwrap_err().to_string();
+        assert!(msg.contains("llm.api_key") && msg.contains("${secret:ORG/openai}"), "{msg}");
+        let llm = "llm:\n  provider: openai\n  api_key: ${secret:acme/openai}\n";
+        assert!(Ws::new(&format!("{KEK}{llm}")).load(&[]).is_ok());
     }
 }

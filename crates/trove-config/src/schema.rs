@@ -441,6 +441,12 @@ pub struct AuthConfig {
     pub reset_ttl_s: u64,
     /// How long an invitation link works, in seconds. Default 604,800 (7 days).
     pub invitation_ttl_s: u64,
+    /// The key secrets stored through the API are encrypted with: at least 32 bytes, e.g.
+    /// `${TROVE_KEY_ENCRYPTION_SECRET}`. Without it, secrets cannot be stored or read.
+    pub key_encryption_secret: Option<String>,
+    /// Keys secrets were encrypted with before (still read; `trove admin rotate-secrets`
+    /// re-encrypts them with the current one).
+    pub previous_key_encryption_secrets: Vec<String>,
 }
 
 /// `mail:` how Trove sends mail.
@@ -557,6 +563,8 @@ impl Default for AuthConfig {
             verification_ttl_s: 172_800,
             reset_ttl_s: 3_600,
             invitation_ttl_s: 604_800,
+            key_encryption_secret: None,
+            previous_key_encryption_secrets: Vec::new(),
         }
     }
 }

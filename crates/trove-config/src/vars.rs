@@ -1,5 +1,6 @@
 //! Variables: reading `.env` files and substituting `${VAR}` / `${VAR:-default}` into the
 //! configuration text. The process environment wins over `.env`. `$${` writes a literal `${`.
+//! `${secret:…}` references (see [`crate::secrets`]) are left as written, on credential keys only.
 //! Substitution happens on the text, line by line, so errors keep their line and column;
 //! YAML comments are left alone, and a value that would change the YAML structure (a colon,
 //! a `#`, a quote, a newline) is inserted as a quoted string when it stands alone as a value.
@@ -160,6 +161,25 @@ fn substitute_line(
             });
         };
         let inner = &after[1..close];
+        if let Some(reference) = crate::secrets::parse_inner(inner) {
+            // A secret reference stays as written; the engine resolves it when it is used.
+            let bad =
+                |message: String| ConfigError::BadVariable { path: path.to_path_buf(), line: line_no, column, message };
+            let reference = reference.map_err(bad)?;
+            let before = &rest[..pos];
+            let key = before.trim_end().strip_suffix(':').map(|k| k.trim().trim_start_matches("- "));
+            if !key.is_some_and(|k| crate::secrets::SECRET_KEYS.contains(&k)) || !after[close + 1..].trim().is_empty() {
+                return Err(bad(format!(
+                    "`{reference}` must be the whole value of a credential key ({}), e.g. `api_token: {reference}`",
+                    crate::secrets::SECRET_KEYS.join(", ")
+                )));
+            }
+            out.push_str(before);
+            out.push_str(&serde_json::to_string(&reference.to_string()).unwrap_or_default());
+            rest = &after[close + 1..];
+            consumed += pos + 1 + close + 1;
+            continue;
+        }
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
@@ -231,6 +251,18 @@ mod tests {
     fn substitutes_values_and_defaults() {
         let out = sub("a: ${A}\nb: ${B:-two}\nc: x${A}y\n", &[("A", "one")]).unwrap();
         assert_eq!(out, "a: one\nb: two\nc: xoney\n");
+    }
+
+    #[test]
+    fn secret_references_stay_as_written_on_credential_keys_only() {
+        let out = sub("api_token: ${secret:wiki}\n  token: ${secret:acme/jira-dc} # c\n", &[]).unwrap();
+        assert_eq!(out, "api_token: \"${secret:wiki}\"\n  token: \"${secret:acme/jira-dc}\" # c\n");
+        let msg = sub("url: ${secret:wiki}\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("config.yaml:1:6") && msg.contains("whole value of a credential key"), "{msg}");
+        let msg = sub("token: Bearer-${secret:wiki}\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("whole value"), "{msg}");
+        let msg = sub("token: ${secret:no way}\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("not a secret name"), "{msg}");
     }
 
     #[test]
