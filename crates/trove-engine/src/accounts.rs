@@ -28,7 +28,11 @@ impl Engine {
         if let Some(m) = self.mailer.get() {
             return Ok(m.clone());
         }
-        let made = crate::mail::mailer(&self.workspace.config.mail)?;
+        let mut mail = self.workspace.config.mail.clone();
+        if let Some(password) = mail.smtp.as_mut().and_then(|s| s.password.as_mut()) {
+            *password = self.resolve_credential("mail.smtp.password", None, password)?;
+        }
+        let made = crate::mail::mailer(&mail)?;
         Ok(self.mailer.get_or_init(|| made).clone())
     }
 

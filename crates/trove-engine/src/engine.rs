@@ -71,6 +71,8 @@ pub struct Engine {
     pub(crate) progress: crate::jobs::RunningJobs,
     /// How mail leaves (made from `mail:` on first use, or given by [`Engine::with_mailer`]).
     pub(crate) mailer: std::sync::OnceLock<Arc<dyn crate::mail::Mailer>>,
+    /// The key encryption secrets (`auth.key_encryption_secret`); `None`: secrets are off.
+    pub(crate) keyring: Option<crate::secrets::Keyring>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -114,6 +116,11 @@ impl Engine {
             // only a hand-built configuration gets here.
             profiles.push(rest_profile(EMBEDDER_LLM, rest_options(&config.llm)));
         }
+        let keyring = config
+            .auth
+            .key_encryption_secret
+            .as_deref()
+            .map(|current| crate::secrets::Keyring::new(current, &config.auth.previous_key_encryption_secrets));
         Ok(Engine {
             workspace,
             store,
@@ -125,6 +132,7 @@ impl Engine {
             reembedding: Mutex::new(()),
             progress: Default::default(),
             mailer: std::sync::OnceLock::new(),
+            keyring,
         })
     }
 
@@ -264,7 +272,17 @@ impl Engine {
             return Ok(e.clone());
         }
         // Loading may take a while (the built-in model); other lookups go on meanwhile.
-        let embedder = (profile.factory)()?;
+        let embedder = match profile.rest.as_ref().filter(|r| r.api_key.as_deref().is_some_and(is_reference)) {
+            // A stored secret is read at each load, never kept in the profile.
+            Some(rest) => {
+                let mut opts = rest.clone();
+                let key = format!("the api_key of embedder `{}`", profile.name);
+                opts.api_key =
+                    Some(self.resolve_credential(&key, None, rest.api_key.as_deref().unwrap_or_default())?);
+                Arc::new(RestEmbedder::new(opts)?) as Arc<dyn Embedder>
+            }
+            None => (profile.factory)()?,
+        };
         let embedder = self.layers.iter().fold(embedder, |e, layer| layer(e));
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         Ok(loaded.entry(profile.name.clone()).or_insert(embedder).clone())
@@ -274,6 +292,10 @@ impl Engine {
     pub fn configured_vaults(&self) -> Vec<String> {
         self.workspace.config.vaults.keys().cloned().collect()
     }
+}
+
+fn is_reference(value: &str) -> bool {
+    trove_config::secrets::parse_reference(value).is_some()
 }
 
 fn builtin_profile(config: &EmbedderConfig) -> Profile {

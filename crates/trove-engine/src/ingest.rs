@@ -169,7 +169,7 @@ impl Engine {
                 if opts.source.as_ref().is_some_and(|s| s != source_name) {
                     continue;
                 }
-                let source = self.open_source(name, source_name, source_config)?;
+                let source = self.open_source(name, vault.organization, source_name, source_config)?;
                 let s = self.ingest_source(
                     vault.id,
                     name,
@@ -320,7 +320,33 @@ impl Engine {
     }
 
     /// The source a configuration describes.
-    fn open_source(&self, vault: &str, name: &str, config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
+    /// A source's configuration with its `${secret:…}` credentials replaced by their values
+    /// (`organization`: the vault's organization row id, for `${secret:NAME}`).
+    pub fn resolved_source(
+        &self,
+        vault: &str,
+        organization: Option<i64>,
+        name: &str,
+        config: &SourceConfig,
+    ) -> Result<SourceConfig, EngineError> {
+        let mut config = config.clone();
+        for (key, value) in config.credentials_mut() {
+            if trove_config::secrets::parse_reference(value).is_some() {
+                let at = format!("vaults.{vault}.sources.{name}.{key}");
+                *value = self.resolve_credential(&at, Some((vault, organization)), value)?;
+            }
+        }
+        Ok(config)
+    }
+
+    fn open_source(
+        &self,
+        vault: &str,
+        organization: Option<i64>,
+        name: &str,
+        config: &SourceConfig,
+    ) -> Result<Box<dyn Source>, EngineError> {
+        let config = &self.resolved_source(vault, organization, name, config)?;
         Ok(match config {
             SourceConfig::Git(_) => {
                 let opts = git_options(&self.workspace, vault, name, config)

@@ -22,6 +22,7 @@ pub mod mail;
 pub mod members;
 pub mod memory;
 mod search;
+pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod worker;

@@ -93,6 +93,9 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("DELETE", "/v1/org/teams/{id}", a(Admin)),
         ("POST", "/v1/org/teams/{id}/members", a(Admin)),
         ("DELETE", "/v1/org/teams/{id}/members/{member}", a(Admin)),
+        ("GET", "/v1/org/secrets", a(Admin)),
+        ("PUT", "/v1/org/secrets/{name}", a(Admin)),
+        ("DELETE", "/v1/org/secrets/{name}", a(Admin)),
         ("GET", "/v1/vaults/{vault}/grants", a(Admin)),
         ("PUT", "/v1/vaults/{vault}/grants", a(Admin)),
         ("DELETE", "/v1/vaults/{vault}/grants/{grantee}", a(Admin)),
@@ -137,6 +140,8 @@ const CHANGES: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/org/teams/{id}", "team.deleted"),
     ("POST", "/v1/org/teams/{id}/members", "team.member_added"),
     ("DELETE", "/v1/org/teams/{id}/members/{member}", "team.member_removed"),
+    ("PUT", "/v1/org/secrets/{name}", "secret.set"),
+    ("DELETE", "/v1/org/secrets/{name}", "secret.deleted"),
     ("PUT", "/v1/vaults/{vault}/grants", "vault.granted"),
     ("DELETE", "/v1/vaults/{vault}/grants/{grantee}", "vault.grant_revoked"),
     ("POST", "/v1/auth/logout", "session.revoked"),
@@ -244,6 +249,9 @@ fn target_of(template: &str, path: &str) -> Option<String> {
     }
     if let Some(s) = path_param(template, path, "source") {
         parts.push(format!("source:{s}"));
+    }
+    if let Some(name) = path_param(template, path, "name") {
+        parts.push(format!("secret:{name}"));
     }
     if let Some(id) = path_param(template, path, "id") {
         let kind = if template.contains("/members/") {

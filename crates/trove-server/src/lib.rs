@@ -195,7 +195,9 @@ pub fn router(state: AppState) -> Router {
 /// Every route, registered together with its OpenAPI operation (so [`openapi`] documents exactly
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
-    use routes::{accounts, audit, documents, jobs, keys, mcp, members, memories, sessions, teams, uploads, vaults};
+    use routes::{
+        accounts, audit, documents, jobs, keys, mcp, members, memories, secrets, sessions, teams, uploads, vaults,
+    };
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
         .layer(DefaultBodyLimit::max(upload_limit));
@@ -248,6 +250,8 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(teams::remove_member))
         .routes(routes!(teams::grants, teams::grant))
         .routes(routes!(teams::revoke))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::put, secrets::delete))
         .routes(routes!(mcp::post))
 }
 

@@ -34,6 +34,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "keys", description = "API keys of the calling key's organization."),
         (name = "sessions", description = "Log in with email and password; list and end sessions."),
         (name = "members", description = "Members of the caller's organization and their roles."),
+        (name = "secrets", description = "Secrets of the caller's organization (source tokens, provider keys), stored encrypted and never answered."),
         (name = "mcp", description = "The Model Context Protocol endpoint (streamable HTTP) for agents."),
     )
 )]
@@ -150,6 +151,14 @@ pub struct InvitationPath {
 pub struct TeamPath {
     /// The team's id (`team_…`) or name.
     pub id: String,
+}
+
+/// Path parameters of a secret.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SecretPath {
+    /// The secret's name (letters, digits, `_`, `-`, `.`).
+    pub name: String,
 }
 
 /// Path parameters of a team's member.

@@ -134,6 +134,37 @@ impl GrantLevel {
     }
 }
 
+/// A secret of an organization, as listed: never its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecretInfo {
+    /// Its name; config.yaml refers to it as `${secret:NAME}` (in a vault of the organization)
+    /// or `${secret:ORG/NAME}`.
+    pub name: String,
+    /// RFC 3339, when it was first set.
+    pub created_at: String,
+    /// RFC 3339, when it was last set.
+    pub updated_at: String,
+    /// Who last set it (`user:…`, `key:…`, `session:…` or `cli`).
+    pub updated_by: String,
+    /// Whether it is encrypted with the current `auth.key_encryption_secret` (false: with a
+    /// previous one, until `trove admin rotate-secrets`).
+    pub current_key: bool,
+}
+
+/// `PUT /v1/org/secrets/{name}`.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    /// The value (a token, a key); stored encrypted, never shown again.
+    pub value: String,
+}
+
+impl std::fmt::Debug for PutSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutSecret").field("value", &"<redacted>").finish()
+    }
+}
+
 /// A team of an organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Team {

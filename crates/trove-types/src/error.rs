@@ -157,6 +157,12 @@ pub enum Code {
     TeamExists,
     /// The vault has no grant for that member or team.
     GrantNotFound,
+    /// No secret of that name in the organization.
+    SecretNotFound,
+    /// Secrets cannot be stored or read: no `auth.key_encryption_secret` is configured.
+    SecretsDisabled,
+    /// A stored secret cannot be decrypted with the configured key encryption secrets.
+    SecretUnreadable,
     /// The server was asked to listen on a non-loopback address without authentication.
     InsecureBind,
     /// Too many requests; retry after the time the answer names.
@@ -242,6 +248,9 @@ impl Code {
             Code::TeamNotFound => ("team_not_found", InvalidRequest, 404, 66),
             Code::TeamExists => ("team_exists", InvalidRequest, 409, 73),
             Code::GrantNotFound => ("grant_not_found", InvalidRequest, 404, 66),
+            Code::SecretNotFound => ("secret_not_found", InvalidRequest, 404, 66),
+            Code::SecretsDisabled => ("secrets_disabled", InvalidRequest, 409, 78),
+            Code::SecretUnreadable => ("secret_unreadable", System, 500, 78),
             Code::InsecureBind => ("insecure_bind", InvalidRequest, 400, 78),
             Code::RateLimited => ("rate_limited", Auth, 429, 75),
             Code::Internal => ("internal", Internal, 500, 70),
@@ -355,6 +364,9 @@ mod tests {
             Code::TeamNotFound,
             Code::TeamExists,
             Code::GrantNotFound,
+            Code::SecretNotFound,
+            Code::SecretsDisabled,
+            Code::SecretUnreadable,
             Code::InsecureBind,
             Code::RateLimited,
             Code::Internal,

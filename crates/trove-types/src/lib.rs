@@ -18,8 +18,8 @@ pub mod search;
 pub use auth::{
     AcceptInvitation, Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind,
     CreateTeam, CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, Invitation, InviteRequest, JoinedOrganization,
-    LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken, PasswordResetConfirm, RegisterRequest,
-    Registered, Role, SessionInfo, Team, TeamMember, TokenRequest, VaultGrant,
+    LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken, PasswordResetConfirm, PutSecret,
+    RegisterRequest, Registered, Role, SecretInfo, SessionInfo, Team, TeamMember, TokenRequest, VaultGrant,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod mcp;
 pub mod members;
 pub mod memories;
+pub mod secrets;
 pub mod sessions;
 pub mod teams;
 pub mod uploads;

@@ -1,0 +1,72 @@
+//! An organization's secrets (source tokens, provider keys that `config.yaml` names as
+//! `${secret:NAME}`): `GET /v1/org/secrets`, `PUT /v1/org/secrets/{name}`,
+//! `DELETE /v1/org/secrets/{name}` (owners and admins). Values go in and are never answered:
+//! the store keeps them encrypted with `auth.key_encryption_secret` (see
+//! `trove_engine::secrets`), and the audit log records who set or deleted which name.
+
+use axum::Extension;
+use axum::Json as JsonOut;
+use axum::extract::State;
+use axum::http::StatusCode;
+use trove_engine::auth::Principal;
+use trove_types::{PutSecret, SecretInfo};
+
+use crate::error::{ApiError, Json, Path};
+use crate::openapi::{BadRequest, Internal, NotFound, SecretPath, Unavailable};
+use crate::{AppState, blocking};
+
+/// `GET /v1/org/secrets`.
+#[utoipa::path(
+    get, path = "/v1/org/secrets", operation_id = "secrets_list", tag = "secrets",
+    responses(
+        (status = 200, description = "The organization's secrets by name: names and times, never values.", body = Vec<SecretInfo>),
+        (status = 409, description = "No `auth.key_encryption_secret` is configured (`secrets_disabled`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<JsonOut<Vec<SecretInfo>>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.secrets(&principal)).await?))
+}
+
+/// `PUT /v1/org/secrets/{name}`.
+#[utoipa::path(
+    put, path = "/v1/org/secrets/{name}", operation_id = "secrets_put", tag = "secrets",
+    params(SecretPath), request_body = PutSecret,
+    responses(
+        (status = 201, description = "Stored, encrypted; the value is never shown again.", body = SecretInfo),
+        (status = 200, description = "Replaced.", body = SecretInfo),
+        (status = 400, response = BadRequest),
+        (status = 409, description = "No `auth.key_encryption_secret` is configured (`secrets_disabled`)."),
+        (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn put(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(body): Json<PutSecret>,
+) -> Result<(StatusCode, JsonOut<SecretInfo>), ApiError> {
+    let (info, created) = blocking(&state, move |e| e.secret_set(&principal, &name, &body.value)).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, JsonOut(info)))
+}
+
+/// `DELETE /v1/org/secrets/{name}`.
+#[utoipa::path(
+    delete, path = "/v1/org/secrets/{name}", operation_id = "secrets_delete", tag = "secrets",
+    params(SecretPath),
+    responses(
+        (status = 204, description = "Deleted; sources that name it fail at their next sync until it is set again."),
+        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.secret_delete(&principal, &name)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
