@@ -22,7 +22,8 @@ const KEY_B: &str = "second-key-encryption-secret-0123456789";
 
 fn write_config(root: &Path, jira: &str, key: &str, previous: &[&str]) {
     let previous = previous.iter().map(|p| format!("\n    - {p}")).collect::<String>();
-    let previous = if previous.is_empty() { String::new() } else { format!("  previous_key_encryption_secrets:{previous}\n") };
+    let previous =
+        if previous.is_empty() { String::new() } else { format!("  previous_key_encryption_secrets:{previous}\n") };
     std::fs::write(
         root.join("config.yaml"),
         format!(

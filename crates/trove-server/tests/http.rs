@@ -417,6 +417,8 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/org/teams/{id}/members/{member}", &["delete"]),
         ("/v1/vaults/{vault}/grants", &["get", "put"]),
         ("/v1/vaults/{vault}/grants/{grantee}", &["delete"]),
+        ("/v1/org/secrets", &["get"]),
+        ("/v1/org/secrets/{name}", &["delete", "put"]),
         ("/v1/tokens", &["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
@@ -461,7 +463,8 @@ fn every_documented_operation_is_served() {
             .replace("{source}", "no-source")
             .replace("{id}", "no-id")
             .replace("{member}", "no-member")
-            .replace("{grantee}", "no-grantee");
+            .replace("{grantee}", "no-grantee")
+            .replace("{name}", "no-name");
         for method in item.as_object().unwrap().keys() {
             let r = s.call(&method.to_uppercase(), &concrete, Some(b"{}"), &[("content-type", "application/json")]);
             let code = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| v["code"].as_str().map(str::to_string));
@@ -473,7 +476,7 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 64);
+    assert_eq!(operations, 67);
 }
 
 #[test]
