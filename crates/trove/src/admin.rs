@@ -3,7 +3,7 @@
 //! read from the environment or standard input, never from arguments (which other users of
 //! the machine can see), and a new key is printed once.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use trove_config::Workspace;
 use trove_engine::auth::KeyRequest;
@@ -34,6 +34,22 @@ fn read_password() -> Result<String, Failure> {
         ));
     }
     Ok(line)
+}
+
+/// The variable `trove admin set-secret` reads the value from.
+pub const SECRET_ENV: &str = "TROVE_SECRET_VALUE";
+
+fn read_secret() -> Result<String, Failure> {
+    if let Ok(v) = std::env::var(SECRET_ENV) {
+        return Ok(v);
+    }
+    let mut value = String::new();
+    std::io::stdin()
+        .lock()
+        .read_to_string(&mut value)
+        .map_err(|e| Failure::new(Code::IoFailed, format!("cannot read the secret from standard input: {e}")))?;
+    let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value);
+    Ok(value.to_string())
 }
 
 /// Records what the command did in the audit log, as actor `cli`.
@@ -148,6 +164,49 @@ pub fn run(ws: Workspace, action: &AdminAction) -> Result<(), Failure> {
             engine.revoke_api_key(organization, id)?;
             audit(&engine, organization, "key.revoked", format!("key:{id}"));
             let _ = writeln!(out, "revoked {id}");
+        }
+        AdminAction::SetSecret { name, organization } => {
+            let value = read_secret()?;
+            let (_, created) = engine.admin_secret_set(organization, name, &value)?;
+            audit(&engine, organization, "secret.set", format!("secret:{name}"));
+            let verb = if created { "stored" } else { "replaced" };
+            let _ = writeln!(out, "{verb} secret `{name}` of organization `{organization}` (encrypted)");
+        }
+        AdminAction::ListSecrets { organization, json } => {
+            let secrets = engine.admin_secrets(organization)?;
+            if *json {
+                print_json(&secrets);
+            } else {
+                for s in secrets {
+                    let key = if s.current_key { "" } else { "  (previous key: run trove admin rotate-secrets)" };
+                    let _ = writeln!(out, "{}  updated {} by {}{key}", s.name, s.updated_at, s.updated_by);
+                }
+            }
+        }
+        AdminAction::DeleteSecret { name, organization } => {
+            engine.admin_secret_delete(organization, name)?;
+            audit(&engine, organization, "secret.deleted", format!("secret:{name}"));
+            let _ = writeln!(out, "deleted secret `{name}` of organization `{organization}`");
+        }
+        AdminAction::RotateSecrets { json } => {
+            let done = engine.rotate_secrets()?;
+            if *json {
+                print_json(
+                    &serde_json::json!({"resealed": done.resealed, "current": done.current, "raced": done.raced}),
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "re-encrypted {} secret(s) with the current key; {} already were{}",
+                    done.resealed,
+                    done.current + done.raced,
+                    if done.resealed + done.current + done.raced > 0 {
+                        "; auth.previous_key_encryption_secrets can be emptied"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         AdminAction::AssignVault { vault, organization } => {
             engine.assign_vault(vault, organization)?;

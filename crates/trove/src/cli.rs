@@ -197,6 +197,42 @@ pub enum AdminAction {
         #[arg(long = "org", value_name = "NAME")]
         organization: String,
     },
+    /// Store a secret of an organization (a source token, a provider key) for config.yaml to
+    /// name as ${secret:NAME}. The value is read from $TROVE_SECRET_VALUE, or else all of
+    /// standard input (one trailing newline dropped); it is stored encrypted with
+    /// auth.key_encryption_secret and never shown again.
+    SetSecret {
+        /// The secret's name (letters, digits, `_`, `-`, `.`).
+        name: String,
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+    },
+    /// List an organization's secrets (names and times, never values).
+    ListSecrets {
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret of an organization.
+    DeleteSecret {
+        /// The secret's name.
+        name: String,
+        /// Organization name.
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+    },
+    /// Re-encrypt every stored secret with the current auth.key_encryption_secret, after it
+    /// was changed (the old one listed in auth.previous_key_encryption_secrets); the old one
+    /// can then be removed.
+    RotateSecrets {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `trove init`.

@@ -1,6 +1,6 @@
 //! `trove doctor`: the troubleshooting guides as checks. Each check looks at one thing the
 //! configuration depends on (the config itself, the data folder and its disk, the writer lock,
-//! the store, the model files, each remote embeddings API (see [`remote`]), each configured
+//! the store, the stored secrets config.yaml names (see [`secrets`]), the model files, each remote embeddings API (see [`remote`]), each configured
 //! source (see [`sources`]), the mail server, the server's address and certificates), measures how long it
 //! took, and says what it found; a warning or failure comes with its likely cause and the fix.
 //! Checks run in parallel within a time budget (one that does not finish in time fails as
@@ -21,11 +21,12 @@ use crate::Failure;
 use crate::cli::{DoctorArgs, Global};
 
 mod remote;
+mod secrets;
 mod sources;
 
 /// Every check, in the order they print.
 pub const CHECKS: &[&str] =
-    &["config", "data_dir", "disk", "lock", "store", "model", "embedder", "sources", "mail", "bind", "tls"];
+    &["config", "data_dir", "disk", "lock", "store", "secrets", "model", "embedder", "sources", "mail", "bind", "tls"];
 /// How long all checks together may take.
 const BUDGET: Duration = Duration::from_secs(20);
 /// A certificate expiring sooner than this is a warning.
@@ -196,9 +197,10 @@ fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
         "store" if ws.config.storage.backend == trove_config::StorageBackend::Postgres => postgres(ws),
         "store" => store(ws.data_dir()),
         "model" => model(ws),
-        "embedder" => remote::embedders(ws),
-        "sources" => sources::check(ws),
-        "mail" => mail(ws),
+        "secrets" => secrets::check(ws),
+        "embedder" => remote::embedders(&secrets::resolved(ws)),
+        "sources" => sources::check(&secrets::resolved(ws)),
+        "mail" => mail(&secrets::resolved(ws)),
         "bind" => bind(ws),
         "tls" => tls(ws),
         other => skip(format!("no check named {other}")),

@@ -1,0 +1,127 @@
+//! The `secrets` check, and the resolution of `${secret:…}` references for the checks that
+//! use credentials (`sources`, `embedder`, `mail`): each reference in `config.yaml` must name a
+//! secret that is stored and opens with the configured key encryption secrets (a lost key is
+//! named with its fix); secrets still encrypted with a previous key are a warning until
+//! `trove admin rotate-secrets`. The store is opened read-only; nothing is changed.
+
+use trove_config::Workspace;
+use trove_config::secrets::SecretUse;
+use trove_engine::{Engine, EngineError, OpenMode};
+
+use super::{Outcome, fail, ok, skip, warn};
+
+/// The vault's organization row id: the stored vault's, else the configured organization's.
+fn vault_organization(engine: &Engine, vault: &str) -> Result<Option<i64>, EngineError> {
+    let store = engine.store();
+    if let Some(info) = store.vault(vault)?
+        && info.organization.is_some()
+    {
+        return Ok(info.organization);
+    }
+    let configured = engine.workspace().config.vaults.get(vault).and_then(|v| v.organization.clone());
+    Ok(match configured {
+        Some(org) => store.organization(&org)?.map(|o| o.id),
+        None => None,
+    })
+}
+
+fn open(ws: &Workspace) -> Result<Engine, String> {
+    Engine::open(ws.clone(), OpenMode::Read, "trove doctor").map_err(|e| match e {
+        EngineError::Store(trove_store::StoreError::Io { .. })
+        | EngineError::Store(trove_store::StoreError::Sqlite(_))
+            if !ws.data_dir().join(trove_store::embedded::DB_FILE).exists() =>
+        {
+            "nothing is stored yet (no index in the data folder)".to_string()
+        }
+        other => other.to_string(),
+    })
+}
+
+/// Each reference's value, or why it has none.
+fn resolve_all(ws: &Workspace, uses: &[SecretUse]) -> Vec<(SecretUse, Result<String, String>)> {
+    let engine = match open(ws) {
+        Ok(e) => e,
+        Err(why) => return uses.iter().map(|u| (u.clone(), Err(why.clone()))).collect(),
+    };
+    uses.iter()
+        .map(|u| {
+            let value = match &u.vault {
+                Some(vault) => vault_organization(&engine, vault)
+                    .and_then(|org| engine.resolve_secret(&u.key, Some((vault, org)), &u.reference)),
+                None => engine.resolve_secret(&u.key, None, &u.reference),
+            };
+            (u.clone(), value.map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+/// The workspace with every reference that resolves replaced by its value (those that do not
+/// stay as written, so the check using them fails naming the credential).
+pub fn resolved(ws: &Workspace) -> Workspace {
+    let uses = ws.config.secret_uses();
+    if uses.is_empty() {
+        return ws.clone();
+    }
+    let mut out = ws.clone();
+    for (u, value) in resolve_all(ws, &uses) {
+        let Ok(value) = value else { continue };
+        let config = &mut out.config;
+        let slot: Option<&mut String> = match u.key.split('.').collect::<Vec<_>>().as_slice() {
+            ["llm", "api_key"] => config.llm.api_key.as_mut(),
+            ["embedders", name, "api_key"] => config.embedders.get_mut(*name).and_then(|e| e.api_key.as_mut()),
+            ["mail", "smtp", "password"] => config.mail.smtp.as_mut().and_then(|s| s.password.as_mut()),
+            ["vaults", vault, "sources", source, key] => config
+                .vaults
+                .get_mut(*vault)
+                .and_then(|v| v.sources.get_mut(*source))
+                .and_then(|s| s.credentials_mut().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            *slot = value;
+        }
+    }
+    out
+}
+
+/// The `secrets` check.
+pub fn check(ws: &Workspace) -> Outcome {
+    let uses = ws.config.secret_uses();
+    if ws.config.auth.key_encryption_secret.is_none() {
+        // References without a key are refused when the configuration loads.
+        return skip("no auth.key_encryption_secret: secrets cannot be stored (config.yaml names none)");
+    }
+    let results = resolve_all(ws, &uses);
+    let failed: Vec<String> =
+        results.iter().filter_map(|(u, r)| r.as_ref().err().map(|e| format!("{}: {e}", u.key))).collect();
+    let names: Vec<String> = results.iter().filter(|(_, r)| r.is_ok()).map(|(u, _)| u.reference.to_string()).collect();
+    if !failed.is_empty() {
+        return fail(
+            failed.join("; "),
+            "store each missing secret (PUT /v1/org/secrets/NAME as an administrator of its organization, or `trove admin set-secret --org ORG NAME`); for one that does not open, put the key it was stored with back under auth.previous_key_encryption_secrets, or set it again",
+        );
+    }
+    let stale = match open(ws) {
+        Ok(engine) => {
+            let keyring = match engine.keyring() {
+                Ok(k) => k,
+                Err(e) => return fail(e.to_string(), "set auth.key_encryption_secret"),
+            };
+            engine.store().secrets(None).map(|all| all.iter().filter(|s| !keyring.is_current(&s.sealed)).count())
+        }
+        Err(_) => Ok(0),
+    };
+    let found = if names.is_empty() {
+        "no ${secret:…} reference in config.yaml".to_string()
+    } else {
+        format!("{} reference(s) open: {}", names.len(), names.join(", "))
+    };
+    match stale {
+        Ok(0) => ok(found),
+        Ok(n) => warn(
+            format!("{found}; {n} stored secret(s) are encrypted with a previous key"),
+            "run `trove admin rotate-secrets`, then remove the old key from auth.previous_key_encryption_secrets",
+        ),
+        Err(e) => fail(format!("{found}; the secrets cannot be listed: {e}"), "check the `store` finding"),
+    }
+}
