@@ -80,6 +80,11 @@ fn a_provider_key_stored_as_a_secret_is_used_rotated_and_checked_by_doctor() {
     assert_eq!((code, c["status"].as_str()), (2, Some("fail")), "{c}");
     assert!(c["found"].as_str().unwrap().contains("llm.api_key"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("trove admin set-secret"), "{c}");
+    // The embedder check does not send the reference as a key: it points at the secrets check.
+    let (_, checks) = doctor(root, &["embedder"]);
+    let c = finding(&checks, "embedder");
+    assert!(c["found"].as_str().unwrap().contains("`${secret:acme/openai}`, which does not open"), "{c}");
+    assert!(server.seen().is_empty(), "a request was sent without the key");
 
     ok(
         root,

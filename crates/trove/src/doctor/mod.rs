@@ -226,6 +226,12 @@ fn mail(ws: &Workspace) -> Outcome {
             let Some(smtp) = &config.mail.smtp else {
                 return fail("mail.transport is smtp but mail.smtp is missing", "add mail.smtp.host and port");
             };
+            if let Some(reference) = smtp.password.as_deref().and_then(trove_config::secrets::parse_reference) {
+                return fail(
+                    format!("mail.smtp.password is `{reference}`, which does not open"),
+                    "see `trove doctor --only secrets` for why, and store the secret",
+                );
+            }
             match trove_engine::mail::SmtpMailer::new(smtp, &config.mail.from).and_then(|m| m.check()) {
                 Ok(found) => ok(found),
                 Err(e) => fail(

@@ -87,6 +87,12 @@ fn target(url: &str) -> Option<Target> {
 
 /// One REST embedder, step by step.
 fn probe(opts: &RestOptions) -> Outcome {
+    if let Some(reference) = opts.api_key.as_deref().and_then(trove_config::secrets::parse_reference) {
+        return fail(
+            format!("api_key is `{reference}`, which does not open"),
+            "see `trove doctor --only secrets` for why, and store the secret",
+        );
+    }
     let Some(api) = target(&opts.base_url) else {
         return fail(format!("base_url `{}` is not an http(s) URL", opts.base_url), "write it like https://host/v1");
     };

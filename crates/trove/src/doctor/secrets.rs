@@ -26,15 +26,12 @@ fn vault_organization(engine: &Engine, vault: &str) -> Result<Option<i64>, Engin
 }
 
 fn open(ws: &Workspace) -> Result<Engine, String> {
-    Engine::open(ws.clone(), OpenMode::Read, "trove doctor").map_err(|e| match e {
-        EngineError::Store(trove_store::StoreError::Io { .. })
-        | EngineError::Store(trove_store::StoreError::Sqlite(_))
-            if !ws.data_dir().join(trove_store::embedded::DB_FILE).exists() =>
-        {
-            "nothing is stored yet (no index in the data folder)".to_string()
-        }
-        other => other.to_string(),
-    })
+    if ws.config.storage.backend == trove_config::StorageBackend::Embedded
+        && !ws.data_dir().join(trove_store::embedded::DB_FILE).exists()
+    {
+        return Err("nothing is stored yet (no data in the workspace)".into());
+    }
+    Engine::open(ws.clone(), OpenMode::Read, "trove doctor").map_err(|e| e.to_string())
 }
 
 /// Each reference's value, or why it has none.

@@ -62,6 +62,18 @@ pub fn check(ws: &Workspace) -> Outcome {
 }
 
 fn probe(ws: &Workspace, vault: &str, source: &str, config: &SourceConfig) -> Result<String, IngestError> {
+    let mut unresolved = config.clone();
+    if let Some((key, value)) =
+        unresolved.credentials_mut().into_iter().find(|(_, v)| trove_config::secrets::parse_reference(v).is_some())
+    {
+        return Err(IngestError::Remote {
+            remote: format!("{vault}.{source}"),
+            action: "check".into(),
+            detail: format!("{key} is `{value}`, which does not open"),
+            fix: "see `trove doctor --only secrets` for why, and store the secret".into(),
+            code: trove_types::Code::SecretNotFound,
+        });
+    }
     trove_engine::probe_source(ws, vault, source, config).map_err(|e| match e {
         trove_engine::EngineError::Ingest(inner) => inner,
         other => IngestError::Remote {
