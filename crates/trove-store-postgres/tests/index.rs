@@ -16,10 +16,12 @@ use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, VectorIndex};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 
-/// Points by (kind, vault, id): (model, vector, expiry).
+/// Points by (kind, vault, id): (model, vector, expiry, document).
+type Points = HashMap<(Kind, VaultId, i64), (String, Vec<f32>, Option<i64>, i64)>;
+
 #[derive(Debug, Default)]
 struct Shared {
-    points: Mutex<HashMap<(Kind, VaultId, i64), (String, Vec<f32>, Option<i64>, i64)>>,
+    points: Mutex<Points>,
     failing: AtomicBool,
     searches: AtomicUsize,
 }
@@ -34,7 +36,7 @@ impl MemIndex {
         }
         Ok(())
     }
-    fn points(&self) -> std::sync::MutexGuard<'_, HashMap<(Kind, VaultId, i64), (String, Vec<f32>, Option<i64>, i64)>> {
+    fn points(&self) -> std::sync::MutexGuard<'_, Points> {
         self.0.points.lock().unwrap()
     }
     fn nearest(
