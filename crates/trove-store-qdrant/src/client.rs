@@ -33,6 +33,22 @@ pub struct ClientOptions {
     pub max_retries: u32,
     /// The first retry's delay ceiling (doubling each time, at most 30 s).
     pub retry_delay: Duration,
+    /// How long the open circuit breaker refuses calls ([`BREAKER_OPEN`] by default).
+    pub breaker_cooldown: Duration,
+}
+
+impl ClientOptions {
+    /// Options for `url`: 10 s per request, 3 retries from 200 ms, the breaker's 5 s pause.
+    pub fn new(url: impl Into<String>) -> ClientOptions {
+        ClientOptions {
+            url: url.into(),
+            api_key: None,
+            timeout: Duration::from_secs(10),
+            max_retries: 3,
+            retry_delay: Duration::from_millis(200),
+            breaker_cooldown: BREAKER_OPEN,
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -43,6 +59,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("retry_delay", &self.retry_delay)
+            .field("breaker_cooldown", &self.breaker_cooldown)
             .finish()
     }
 }
@@ -127,8 +144,8 @@ impl Client {
             return Err(StoreError::Unavailable {
                 what: self.what(),
                 reason: format!(
-                    "{BREAKER_FAILURES} requests in a row failed, so requests are refused for {} s before one is tried again: check that Qdrant is running and reachable",
-                    BREAKER_OPEN.as_secs()
+                    "{BREAKER_FAILURES} requests in a row failed, so requests are refused for {:.1} s before one is tried again: check that Qdrant is running and reachable",
+                    self.opts.breaker_cooldown.as_secs_f64()
                 ),
             });
         }
@@ -149,7 +166,7 @@ impl Client {
                         let mut b = self.breaker();
                         b.failures += 1;
                         if b.failures >= BREAKER_FAILURES {
-                            b.open_until = Some(Instant::now() + BREAKER_OPEN);
+                            b.open_until = Some(Instant::now() + self.opts.breaker_cooldown);
                         }
                         return Err(StoreError::Unavailable {
                             what: self.what(),
@@ -244,6 +261,10 @@ fn transport(e: &ureq::Error) -> String {
         ureq::Error::Timeout(_) => "no answer within storage.qdrant.timeout_s".into(),
         ureq::Error::ConnectionFailed => "connection refused".into(),
         ureq::Error::HostNotFound => "host not found (Name or service not known)".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            "no answer within storage.qdrant.timeout_s".into()
+        }
         other => other.to_string(),
     }
 }

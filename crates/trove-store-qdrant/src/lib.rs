@@ -381,6 +381,7 @@ mod tests {
                 timeout: std::time::Duration::from_secs(1),
                 max_retries: 0,
                 retry_delay: std::time::Duration::from_millis(10),
+                breaker_cooldown: std::time::Duration::from_secs(5),
             }),
             "trove_",
         );
