@@ -13,7 +13,7 @@
 //! point ids, state read from PostgreSQL at that moment), so applying one twice is harmless.
 //! A search whose vault has rows pending, or whose filter the index cannot express exactly,
 //! runs on pgvector instead: answers are never stale and never approximate a filter.
-//! [`PgStore::reconcile_index`] compares the point ids the index holds with PostgreSQL's and
+//! [`PgStore::compare_index`] compares the point ids the index holds with PostgreSQL's and
 //! queues what differs (orphans and missing points).
 
 use std::collections::HashSet;
@@ -84,6 +84,8 @@ impl Kind {
 pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     /// The index in messages (`Qdrant at http://…`).
     fn describe(&self) -> String;
+    /// One cheap request: what the index is (its version), or why it does not answer.
+    fn check(&self) -> Result<String, StoreError>;
     /// Upserts points of `kind` for a vault whose vectors come from `model` (`dimension`).
     fn upsert_chunks(
         &self,
@@ -317,8 +319,8 @@ impl PgStore {
 
     /// Compares the index's point ids with PostgreSQL's for every vault and queues a vault
     /// whose points differ (orphans or missing ones) to be brought in step; returns how many
-    /// vaults were queued. Run by `trove doctor --fix` and at startup of a node.
-    pub fn reconcile_index(&self) -> Result<u64, StoreError> {
+    /// vaults were queued (`StoreWrite::reconcile_index` then applies them).
+    pub fn compare_index(&self) -> Result<u64, StoreError> {
         let Some(index) = self.index.as_deref() else { return Ok(0) };
         let vaults: Vec<(VaultId, Option<(String, usize)>)> = self.read(|c| {
             let ids: Vec<i64> = c.query("SELECT id FROM vaults ORDER BY id", &[])?.iter().map(|r| r.get(0)).collect();

@@ -232,6 +232,14 @@ impl StoreRead for PgStore {
     fn connections(&self) -> Option<trove_store::ConnectionStats> {
         Some(self.pool.stats())
     }
+    fn external_index(&self) -> Option<trove_store::ExternalIndexStatus> {
+        let index = self.index.as_deref()?;
+        Some(trove_store::ExternalIndexStatus {
+            describe: index.describe(),
+            reachable: index.check().map_err(|e| e.to_string()),
+            pending: self.index_pending(None).unwrap_or(0),
+        })
+    }
     fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
         let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
         Some(Box::new(move |within| listener.wait(within)))
@@ -469,6 +477,11 @@ impl StoreWrite for PgStore {
     }
     fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         memory::stage_memory_vectors(self, vault, vectors)
+    }
+    fn reconcile_index(&self) -> Result<u64, StoreError> {
+        let queued = self.compare_index()?;
+        self.sync_index(None)?;
+        Ok(queued)
     }
     fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
         let deleted = documents::delete_vault(self, vault)?;

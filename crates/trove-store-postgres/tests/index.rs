@@ -15,6 +15,7 @@ use trove_store::{
 use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, VectorIndex};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
+// `compare_index` and `sync_index` are PgStore's own; the trait's reconcile does both.
 
 /// Points by (kind, vault, id): (model, vector, expiry, document).
 type Points = HashMap<(Kind, VaultId, i64), (String, Vec<f32>, Option<i64>, i64)>;
@@ -30,7 +31,7 @@ struct Shared {
 struct MemIndex(Arc<Shared>);
 
 impl MemIndex {
-    fn check(&self) -> Result<(), StoreError> {
+    fn ensure_up(&self) -> Result<(), StoreError> {
         if self.0.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable { what: "the test index".into(), reason: "down".into() });
         }
@@ -71,8 +72,11 @@ impl VectorIndex for MemIndex {
     fn describe(&self) -> String {
         "the test index".into()
     }
+    fn check(&self) -> Result<String, StoreError> {
+        self.ensure_up().map(|_| "up".into())
+    }
     fn upsert_chunks(&self, vault: VaultId, model: &str, _: usize, points: &[ChunkPoint]) -> Result<(), StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         let mut all = self.points();
         for p in points {
             all.insert((Kind::Chunks, vault, p.id), (model.into(), p.vector.clone(), None, p.document));
@@ -80,7 +84,7 @@ impl VectorIndex for MemIndex {
         Ok(())
     }
     fn upsert_memories(&self, vault: VaultId, model: &str, _: usize, points: &[MemoryPoint]) -> Result<(), StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         let mut all = self.points();
         for p in points {
             all.insert((Kind::Memories, vault, p.id), (model.into(), p.vector.clone(), p.expires_ms, 0));
@@ -88,17 +92,17 @@ impl VectorIndex for MemIndex {
         Ok(())
     }
     fn delete_document(&self, vault: VaultId, document: i64) -> Result<(), StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         self.points().retain(|(k, v, _), (_, _, _, doc)| !(*k == Kind::Chunks && *v == vault && *doc == document));
         Ok(())
     }
     fn delete_memories(&self, vault: VaultId, ids: &[i64]) -> Result<(), StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         self.points().retain(|(k, v, id), _| !(*k == Kind::Memories && *v == vault && ids.contains(id)));
         Ok(())
     }
     fn delete_vault(&self, vault: VaultId) -> Result<(), StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         self.points().retain(|(_, v, _), _| *v != vault);
         Ok(())
     }
@@ -110,7 +114,7 @@ impl VectorIndex for MemIndex {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         Ok(filter.is_empty().then(|| self.nearest(Kind::Chunks, vault, model, query, limit, None)))
     }
     fn search_memories(
@@ -121,7 +125,7 @@ impl VectorIndex for MemIndex {
         limit: usize,
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         let scoped = filter.user_id.is_some()
             || filter.agent_id.is_some()
             || filter.session_id.is_some()
@@ -131,7 +135,7 @@ impl VectorIndex for MemIndex {
         Ok((!scoped).then(|| self.nearest(Kind::Memories, vault, model, query, limit, Some(filter.now_ms))))
     }
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, _: usize) -> Result<Vec<i64>, StoreError> {
-        self.check()?;
+        self.ensure_up()?;
         Ok(self
             .points()
             .iter()
@@ -241,14 +245,14 @@ fn the_reconciler_finds_orphans_and_missing_points() {
     let v = store.ensure_vault("v").unwrap().id;
     store.set_vault_embedder(v, "m1", 2).unwrap();
     store.put_documents(v, &[doc("a", &[("east", [1.0, 0.0]), ("more east", [0.9, 0.1])])]).unwrap();
-    assert_eq!(store.reconcile_index().unwrap(), 0, "in step");
+    assert_eq!(store.compare_index().unwrap(), 0, "in step");
 
     // A point lost (a crash after PostgreSQL committed) and an orphan (a vault's point that
     // PostgreSQL no longer has).
     let lost = *index.points().keys().next().unwrap();
     index.points().remove(&lost);
     index.points().insert((Kind::Chunks, v, 999_999), ("m1".into(), vec![0.0, 1.0], None, 12345));
-    assert_eq!(store.reconcile_index().unwrap(), 1, "the vault is queued");
+    assert_eq!(store.compare_index().unwrap(), 1, "the vault is queued");
     assert_eq!(store.sync_index(None).unwrap(), 1);
     let mut held: Vec<i64> = index.points().keys().map(|(_, _, id)| *id).collect();
     held.sort_unstable();
@@ -260,5 +264,5 @@ fn the_reconciler_finds_orphans_and_missing_points() {
         .collect();
     want.sort_unstable();
     assert_eq!(held, want);
-    assert_eq!(store.reconcile_index().unwrap(), 0);
+    assert_eq!(store.compare_index().unwrap(), 0);
 }

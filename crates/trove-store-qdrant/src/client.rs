@@ -121,6 +121,11 @@ impl Client {
         self.call("GET", path, None)
     }
 
+    /// `GET /`: Qdrant's name and version (the whole answer, which has no `result`).
+    pub fn get_root(&self) -> Result<Value, StoreError> {
+        self.call_raw("GET", "/", None)
+    }
+
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
         self.call("POST", path, Some(body))
@@ -138,6 +143,11 @@ impl Client {
 
     /// One call with its retries; the answer's `result`.
     pub fn call(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
+        Ok(self.call_raw(method, path, body)?.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    /// One call with its retries; the whole answer.
+    pub fn call_raw(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
         if let Some(until) = self.breaker().open_until
             && Instant::now() < until
         {
@@ -155,7 +165,7 @@ impl Client {
             match self.attempt(method, path, body.as_deref()) {
                 Ok(v) => {
                     *self.breaker() = Breaker::default();
-                    return Ok(v.get("result").cloned().unwrap_or(Value::Null));
+                    return Ok(v);
                 }
                 Err(Failure::Refused(status, detail)) => {
                     *self.breaker() = Breaker::default();

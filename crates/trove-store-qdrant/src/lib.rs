@@ -248,6 +248,11 @@ impl VectorIndex for QdrantIndex {
         format!("Qdrant at {}", self.client.url())
     }
 
+    fn check(&self) -> Result<String, StoreError> {
+        let root = self.client.get_root()?;
+        Ok(format!("Qdrant {}", root["version"].as_str().unwrap_or("(version unknown)")))
+    }
+
     fn upsert_chunks(
         &self,
         vault: VaultId,
