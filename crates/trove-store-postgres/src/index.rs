@@ -270,23 +270,26 @@ impl PgStore {
         }
     }
 
-    /// Whether searches of `vault` may use the index now: one is attached and nothing of the
-    /// vault is pending (pending rows are applied first; if that fails, pgvector answers).
-    pub(crate) fn index_ready(&self, vault: VaultId) -> Option<&dyn VectorIndex> {
-        let index = self.index.as_deref()?;
-        match self.index_pending(Some(vault)) {
-            Ok(0) => Some(index),
-            Ok(_) => self.sync_index(Some(vault)).ok().map(|_| index),
-            Err(_) => None,
-        }
-    }
-
+    /// The index and the vault's model when searches of `vault` may use the index now: one is
+    /// attached, the query has the vault's dimension, and nothing of the vault is pending
+    /// (pending rows are applied first; if that fails, pgvector answers). One round trip.
     fn searchable(&self, vault: VaultId, dimension: usize) -> Result<Option<(&dyn VectorIndex, String)>, StoreError> {
-        let Some(index) = self.index_ready(vault) else { return Ok(None) };
-        match self.read(|c| vault_model(c, vault))? {
-            Some((model, dim)) if dim == dimension => Ok(Some((index, model))),
-            _ => Ok(None),
+        let Some(index) = self.index.as_deref() else { return Ok(None) };
+        let found = self.read(|c| {
+            let row = c.query_opt(
+                "SELECT model_id, dimension, EXISTS (SELECT 1 FROM index_outbox WHERE vault_id = $1) FROM vaults WHERE id = $1",
+                &[&vault],
+            )?;
+            Ok(row.map(|r| {
+                let (model, dim, pending): (Option<String>, Option<i32>, bool) = (r.get(0), r.get(1), r.get(2));
+                (model, dim, pending)
+            }))
+        })?;
+        let Some((Some(model), Some(dim), pending)) = found else { return Ok(None) };
+        if usize::try_from(dim).ok() != Some(dimension) || (pending && self.sync_index(Some(vault)).is_err()) {
+            return Ok(None);
         }
+        Ok(Some((index, model)))
     }
 
     /// Nearest chunks from the index, when it can answer exactly (else `None`: pgvector).

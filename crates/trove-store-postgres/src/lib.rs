@@ -281,8 +281,11 @@ impl StoreRead for PgStore {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
-        if let Some(hits) = self.index_chunk_search(vault, query, limit, filter)? {
-            return Ok(hits);
+        match self.index_chunk_search(vault, query, limit, filter) {
+            Ok(Some(hits)) => return Ok(hits),
+            Ok(None) => {}
+            // The index failing is not the search failing: pgvector has every vector.
+            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
         }
         documents::vector_search(self, vault, query, limit, filter)
     }
@@ -326,8 +329,10 @@ impl StoreRead for PgStore {
         filter: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
-        if let Some(hits) = self.index_memory_search(vault, vector, limit, filter)? {
-            return Ok(hits);
+        match self.index_memory_search(vault, vector, limit, filter) {
+            Ok(Some(hits)) => return Ok(hits),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
         }
         memory::memory_vector_search(self, vault, vector, filter, limit)
     }

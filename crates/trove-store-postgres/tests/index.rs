@@ -193,8 +193,11 @@ fn an_index_that_fails_never_loses_a_write_nor_answers_stale_and_catches_up() {
     assert_eq!(index.0.searches.load(Ordering::SeqCst), 1, "the index answered");
     assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "east");
 
-    // The index goes down: writes still commit; their rows wait; searches use pgvector.
+    // The index goes down: a search with nothing pending still answers (from pgvector);
+    // writes still commit; their rows wait; searches use pgvector.
     index.0.failing.store(true, Ordering::SeqCst);
+    let hits = store.vector_search(v, &[1.0, 0.1], 10, &ChunkFilter::default()).unwrap();
+    assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "east", "pgvector answered for the failing index");
     store.put_documents(v, &[doc("a", &[("west", [-1.0, 0.0])])]).unwrap();
     assert_eq!(store.index_pending(Some(v)).unwrap(), 1);
     let hits = store.vector_search(v, &[-1.0, 0.0], 10, &ChunkFilter::default()).unwrap();

@@ -89,6 +89,15 @@ impl QdrantIndex {
         Ok(found)
     }
 
+    /// The vector size of an existing collection; `None` when it does not exist.
+    pub fn collection_dimension(&self, name: &str) -> Result<Option<usize>, StoreError> {
+        if !self.exists(name)? {
+            return Ok(None);
+        }
+        let info = self.client.get(&format!("/collections/{name}"))?;
+        Ok(info["config"]["params"]["vectors"]["size"].as_u64().map(|n| n as usize))
+    }
+
     /// Makes the collection with its payload indexes, unless it exists.
     fn ensure(&self, kind: Kind, model: &str, dimension: usize) -> Result<String, StoreError> {
         let name = self.collection(kind, model, dimension);
