@@ -655,6 +655,22 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                     if let Some(l) = c.include_labels.iter().chain(&c.exclude_labels).find(|l| l.trim().is_empty()) {
                         return invalid(format!("{key}.include_labels"), format!("`{l}` is not a label name"));
                     }
+                    if !c.attachments && !c.attachment_types.is_empty() {
+                        return invalid(
+                            format!("{key}.attachment_types"),
+                            "has no effect without `attachments: true`: turn attachments on, or remove it".into(),
+                        );
+                    }
+                    let not_an_extension = |t: &&String| {
+                        let t = t.trim().trim_start_matches('.');
+                        t.is_empty() || !t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                    };
+                    if let Some(t) = c.attachment_types.iter().find(not_an_extension) {
+                        return invalid(
+                            format!("{key}.attachment_types"),
+                            format!("`{t}` is not a file extension: list extensions such as pdf, docx, txt"),
+                        );
+                    }
                 }
                 SourceConfig::Jira(j) => {
                     let key = format!("vaults.{vname}.sources.{sname}");
@@ -991,6 +1007,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("spaces"), "{err}");
+
+        // Attachments: off by default; types only with them on, and extensions only.
+        assert!(!c.attachments && c.attachment_types.is_empty());
+        let w = Ws::new(&src(&format!("{cloud}        attachments: true\n        attachment_types: [pdf, .docx]\n")))
+            .load(&[("CONFLUENCE_API_TOKEN", "x")])
+            .unwrap();
+        let SourceConfig::Confluence(c) = &w.config.vaults["kb"].sources["wiki"] else { panic!("confluence") };
+        assert!(c.attachments);
+        assert_eq!(c.attachment_types, ["pdf", ".docx"]);
+        for (extra, wanted) in [
+            ("        attachment_types: [pdf]\n", "attachments: true"),
+            ("        attachments: true\n        attachment_types: ['*.pdf']\n", "not a file extension"),
+            ("        attachments: true\n        attachment_types: ['']\n", "not a file extension"),
+            ("        attachments: yes please\n", "expected a boolean"),
+        ] {
+            let err = Ws::new(&src(&format!("{cloud}{extra}")))
+                .load(&[("CONFLUENCE_API_TOKEN", "x")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(wanted), "{extra}: {err}");
+            let key = if wanted.contains("boolean") {
+                "vaults.kb.sources.wiki"
+            } else {
+                "vaults.kb.sources.wiki.attachment_types"
+            };
+            assert!(err.contains(key), "{err}");
+        }
+        let err = Ws::new(&src(&format!("{cloud}        attachment: true\n")))
+            .load(&[("CONFLUENCE_API_TOKEN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("attachment"), "an unknown key is still refused: {err}");
 
         let jira = "        type: jira\n        base_url: https://acme.atlassian.net\n        email: ada@acme.com\n        api_token: t0ken\n";
         let w = Ws::new(&src(&format!("{jira}        project: OPS\n"))).load(&[]).unwrap();

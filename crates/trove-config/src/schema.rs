@@ -831,6 +831,14 @@ pub struct ConfluenceConfig {
     /// Never pages with one of these labels.
     #[serde(default)]
     pub exclude_labels: Vec<String>,
+    /// Index the files attached to the pages too, each a document of its own (one more
+    /// request per page and sync). Default false.
+    #[serde(default)]
+    pub attachments: bool,
+    /// Extensions (without the dot) of the attachments to index, e.g. `[pdf, docx]`; empty =
+    /// every type Trove converts. Needs `attachments: true`.
+    #[serde(default)]
+    pub attachment_types: Vec<String>,
     /// Requests per minute Trove makes to the site; 0 = no limit.
     #[serde(default)]
     pub requests_per_minute: u32,

@@ -683,6 +683,8 @@ fn confluence(
         exclude_labels: c.exclude_labels.clone(),
         max_file_bytes: ws.config.ingest.max_file_bytes,
         page_size: trove_ingest::confluence::PAGE_SIZE,
+        attachments: c.attachments,
+        attachment_types: c.attachment_types.clone(),
     })
 }
 

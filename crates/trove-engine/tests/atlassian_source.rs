@@ -2,7 +2,9 @@
 //! `trove_ingest::testing`: the first sync adds every page; the next reads and embeds only the
 //! page whose version changed (unchanged pages are neither fetched nor embedded); a deleted
 //! page is removed; the page's place in the space heads its chunks and its metadata is kept.
-//! A refusing server fails the sync with `source_refused` and keeps what was indexed.
+//! A refusing server fails the sync with `source_refused` and keeps what was indexed. With
+//! `attachments: true`, a page's file is a document: searchable, not downloaded again when
+//! unchanged, deleted when removed upstream.
 
 #[path = "support/fake.rs"]
 mod fake;
@@ -15,7 +17,7 @@ use fake::Fake;
 use trove_config::Workspace;
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
 use trove_ingest::Deployment;
-use trove_ingest::testing::{FakeConfluence, FakeIssue, FakeJira, PAT, Reply, WikiPage};
+use trove_ingest::testing::{FakeConfluence, FakeIssue, FakeJira, PAT, Reply, WikiAttachment, WikiPage};
 use trove_types::{HasCode, IngestSummary};
 
 fn open(root: &Path, embedder: Arc<Fake>) -> Engine {
@@ -98,6 +100,68 @@ fn a_confluence_space_syncs_by_page_version() {
     assert_eq!(e.code(), trove_types::Code::SourceRefused, "{e}");
     assert!(e.to_string().contains("vaults.kb.sources.wiki.token"), "{e}");
     assert_eq!(engine.documents_list("kb", None, Some(100)).unwrap().documents.len(), 3);
+}
+
+fn keyword_hits(engine: &Engine, query: &str) -> Vec<String> {
+    let request = trove_engine::SearchRequest {
+        vault: Some("kb".into()),
+        query: query.into(),
+        mode: Some(trove_types::SearchMode::Keyword),
+        ..Default::default()
+    };
+    engine.search(&request).unwrap().hits.into_iter().map(|h| h.uri).collect()
+}
+
+#[test]
+fn confluence_attachments_are_searchable_and_leave_with_their_file() {
+    let wiki = FakeConfluence::start(Deployment::Cloud);
+    wiki.put(WikiPage::new("1", "Home", None, "<p>Welcome.</p>"));
+    wiki.put(WikiPage::new("2", "Deploy", Some("1"), "<p>Run the deploy script.</p>"));
+    let escalation = b"When a deploy fails, page the Zanzibar on-call rotation.";
+    wiki.attach(WikiAttachment::new("att7", "2", "escalation.txt", "text/plain", escalation));
+    wiki.attach(WikiAttachment::new("att8", "2", "logo.png", "image/png", b"\x89PNG\r\n"));
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ws.path().join("config.yaml"),
+        format!(
+            "vaults:\n  kb:\n    sources:\n      wiki:\n        type: confluence\n        base_url: {}\n        \
+             space: ENG\n        email: {}\n        api_token: {}\n        attachments: true\n        timeout_s: 5\n",
+            wiki.url(),
+            trove_ingest::testing::EMAIL,
+            trove_ingest::testing::API_TOKEN
+        ),
+    )
+    .unwrap();
+    let engine = open(ws.path(), Fake::new("fake/a", 8, usize::MAX));
+
+    let s = sync(&engine);
+    assert_eq!((s.added, s.failed), (3, 0), "two pages and the text file (the PNG is skipped): {s:?}");
+    assert_eq!(keyword_hits(&engine, "Zanzibar"), ["2/attachments/att7"]);
+    let docs = engine.documents_list("kb", None, Some(100)).unwrap().documents;
+    let file = docs.iter().find(|d| d.uri == "2/attachments/att7").expect("the attachment");
+    let detail = engine.document_get("kb", &file.id.to_string()).unwrap();
+    assert_eq!(detail.document.title, "escalation.txt");
+    assert_eq!(detail.metadata["page_title"], "Deploy");
+    assert_eq!(detail.metadata["media_type"], "text/plain");
+    assert!(
+        detail
+            .chunks
+            .iter()
+            .all(|c| c.heading_path.first().map(String::as_str) == Some("Home > Deploy > escalation.txt")),
+        "{:?}",
+        detail.chunks
+    );
+
+    // Nothing changed: nothing is downloaded again.
+    let s = sync(&engine);
+    assert_eq!((s.added, s.updated, s.unchanged), (0, 0, 3), "{s:?}");
+    assert_eq!(wiki.downloads().len(), 1);
+
+    // The file removed upstream: deleted, no longer found.
+    wiki.remove_attachment("att7");
+    let s = sync(&engine);
+    assert_eq!((s.deleted, s.unchanged), (1, 2), "{s:?}");
+    assert!(keyword_hits(&engine, "Zanzibar").is_empty());
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! the client, not just the one that got it; a requests-per-minute limit spaces requests out.
 //! The proxy comes from the environment ([`proxy_from_env`]), trust from the built-in Mozilla
 //! roots or a CA bundle (configured, else `SSL_CERT_FILE`). Credentials ([`Auth`]) travel only
-//! in the `Authorization` header: they are absent from `Debug`, logs and messages.
+//! in the `Authorization` header: they are absent from `Debug`, logs and messages. Files
+//! ([`Client::get_file`], attachments) follow a bounded number of redirects, send the
+//! credentials only to the configured host, and read no more than a limit of bytes.
 //!
 //! Failures are [`HttpError`]s that say what to check, naming the configuration key: 401 the
 //! credentials, 403 the permission on the space or project, 404 the base URL or the key,
@@ -273,11 +275,17 @@ struct Shape<'a> {
     headers: &'a [(&'a str, &'a str)],
     /// 3xx answers are answers (with their `Location`), not errors.
     redirects: bool,
+    /// A file: at most this many bytes of the body are read, the rest left unread (no error);
+    /// `None`: the whole body, an error past [`MAX_BODY`].
+    cut_at: Option<u64>,
 }
 
 impl Shape<'static> {
-    const JSON: Shape<'static> = Shape { accept: "application/json", headers: &[], redirects: false };
+    const JSON: Shape<'static> = Shape { accept: "application/json", headers: &[], redirects: false, cut_at: None };
 }
+
+/// Redirects [`Client::get_file`] follows at most.
+const MAX_REDIRECTS: usize = 5;
 
 /// A successful answer: its status, headers (names in lowercase) and body (empty for 3xx).
 #[derive(Debug, Clone)]
@@ -386,7 +394,55 @@ impl Client {
     /// redirect, its `Location` among the headers) without. Other statuses are errors as for
     /// [`Client::get_json`]: retried (429, 5xx) or not (404 and other 4xx).
     pub fn get_page(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, HttpError> {
-        self.execute("GET", path, &[], None, &Shape { accept: PAGE_ACCEPT, headers, redirects: true })
+        self.execute("GET", path, &[], None, &Shape { accept: PAGE_ACCEPT, headers, redirects: true, cut_at: None })
+    }
+
+    /// `GET` a file (an attachment's download): `path` under the base URL, following up to
+    /// five redirects, to any host (Atlassian Cloud sends downloads to its media service with a
+    /// token in the URL). The credentials go only to the base URL's scheme, host and port,
+    /// never to another host. At most `max_bytes + 1` bytes of the body are read (0 = up to
+    /// 64 MiB), so a body longer than `max_bytes` comes back cut, one byte over: the caller
+    /// tells a file too large by its length (or its `content-length` header), without reading
+    /// it whole. Failures are as for [`Client::get_json`].
+    pub fn get_file(&self, path: &str, max_bytes: u64) -> Result<Answer, HttpError> {
+        let cut_at = if max_bytes == 0 { MAX_BODY } else { max_bytes.saturating_add(1).min(MAX_BODY) };
+        let shape = Shape { accept: "*/*", headers: &[], redirects: true, cut_at: Some(cut_at) };
+        let mut at = path.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let answer = self.execute("GET", &at, &[], None, &shape)?;
+            if !(300..400).contains(&answer.status) {
+                return Ok(answer);
+            }
+            let Some(location) = answer.header("location").filter(|l| !l.trim().is_empty()) else {
+                return Err(self.error(
+                    ErrorKind::Rejected,
+                    "GET",
+                    &at,
+                    Some(answer.status),
+                    format!("HTTP {}: a redirect without a Location", answer.status),
+                    self.opts.hints.rejected.clone(),
+                ));
+            };
+            at = join_url(&self.absolute(&at), location.trim());
+        }
+        Err(self.error(
+            ErrorKind::Rejected,
+            "GET",
+            &at,
+            None,
+            format!("more than {MAX_REDIRECTS} redirects"),
+            format!("check {}.base_url: the server keeps redirecting the download", self.opts.key),
+        ))
+    }
+
+    /// `path` as an absolute URL: itself when it has a scheme, else under the base URL.
+    fn absolute(&self, path: &str) -> String {
+        if has_scheme(path) { path.to_string() } else { self.url(path) }
+    }
+
+    /// Whether the credentials may go to `url`: the base URL's scheme, host and port.
+    fn same_origin(&self, url: &str) -> bool {
+        origin(url).is_some_and(|o| Some(o) == origin(&self.opts.base_url))
     }
 
     fn parse<T: DeserializeOwned>(&self, method: &'static str, path: &str, bytes: &[u8]) -> Result<T, HttpError> {
@@ -416,7 +472,7 @@ impl Client {
             kind,
             service: self.opts.service.clone(),
             method,
-            url: self.url(path),
+            url: without_query(&self.absolute(path)),
             status,
             detail: self.clean(&detail),
             fix,
@@ -495,8 +551,9 @@ impl Client {
         body: Option<&[u8]>,
         shape: &Shape<'_>,
     ) -> Result<Answer, Failure> {
-        let url = self.url(path);
-        let auth = self.opts.auth.header();
+        let url = self.absolute(path);
+        // A redirect may lead to another host: the credentials stay with the configured one.
+        let auth = self.opts.auth.header().filter(|_| self.same_origin(&url));
         let sent = match body {
             Some(body) => {
                 let mut request = self.agent.post(&url).query_pairs(query.iter().copied());
@@ -529,7 +586,16 @@ impl Client {
             return Ok(Answer { status, headers, body: Vec::new() });
         }
         if (200..300).contains(&status) {
-            let read = response.body_mut().with_config().limit(MAX_BODY).read_to_vec();
+            let read = match shape.cut_at {
+                Some(cut_at) => {
+                    let mut body = Vec::new();
+                    let reader = response.body_mut().as_reader();
+                    std::io::Read::read_to_end(&mut std::io::Read::take(reader, cut_at), &mut body)
+                        .map(|_| body)
+                        .map_err(ureq::Error::from)
+                }
+                None => response.body_mut().with_config().limit(MAX_BODY).read_to_vec(),
+            };
             return read.map(|body| Answer { status, headers, body }).map_err(|e| {
                 let failure = self.transport_failure(method, path, e);
                 match failure {
@@ -640,6 +706,73 @@ impl Client {
             None,
         )
     }
+}
+
+/// Whether `url` starts with `http://` or `https://` (any case).
+fn has_scheme(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// `scheme://host[:port]` of an absolute URL, lowercase, with the default port made explicit.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?.to_ascii_lowercase();
+    let has_port =
+        host_port.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let default = if scheme == "https" { "443" } else { "80" };
+    Some(if has_port { format!("{scheme}://{host_port}") } else { format!("{scheme}://{host_port}:{default}") })
+}
+
+/// A redirect's `Location` resolved against the URL that answered it.
+fn join_url(base: &str, location: &str) -> String {
+    if has_scheme(location) {
+        return location.to_string();
+    }
+    let Some(origin_end) = base.find("://").map(|i| i + 3) else { return location.to_string() };
+    let after = &base[origin_end..];
+    let authority_end = origin_end + after.find(['/', '?', '#']).unwrap_or(after.len());
+    if let Some(rest) = location.strip_prefix("//") {
+        return format!("{}//{rest}", &base[..origin_end - 2]);
+    }
+    let target = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        // Relative to the directory of the base's path.
+        let path_end = authority_end + base[authority_end..].find(['?', '#']).unwrap_or(base.len() - authority_end);
+        let path = &base[authority_end..path_end];
+        format!("{}{location}", path.rfind('/').map_or("/", |i| &path[..=i]))
+    };
+    let split = target.find(['?', '#']).unwrap_or(target.len());
+    format!("{}{}{}", &base[..authority_end], remove_dot_segments(&target[..split]), &target[split..])
+}
+
+/// A path without its `.` and `..` segments (RFC 3986, 5.2.4); `..` never climbs above `/`.
+fn remove_dot_segments(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." && out.len() > 1 {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out.join("/")
+}
+
+/// A URL without its query string and fragment (which may carry a token or user data).
+fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_string()
 }
 
 /// The human part of an error body: JIRA's `errorMessages` (and `errors`), Confluence's

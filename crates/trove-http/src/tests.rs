@@ -1,6 +1,7 @@
 //! The client against [`crate::testing::MockServer`]: retries, `Retry-After`, time limits,
 //! answers cut off, the messages of 401/403/404, the rate limit, secrets kept out of sight, and
-//! web pages (`get_page`: headers, 304, redirects, user agent).
+//! web pages (`get_page`: headers, 304, redirects, user agent), files (`get_file`: redirects to
+//! another host without the credentials, the size limit).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -219,4 +220,56 @@ fn pages_come_with_headers_304_and_redirects() {
     let first = &server.requests()[0];
     assert_eq!(first.header("user-agent"), Some("docs-bot/2"));
     assert!(first.header("accept").is_some_and(|a| a.starts_with("text/html")));
+}
+
+#[test]
+fn files_follow_redirects_keep_credentials_home_and_stop_past_the_limit() {
+    // Another host (another port): where a download is sent, with a token in its URL.
+    let media = MockServer::start(|req| match req.path.as_str() {
+        "/file/binary" if req.param("token") == Some("t1") => Reply::text(200, "0123456789"),
+        _ => Reply::text(403, "no token"),
+    });
+    let media_url = media.url();
+    let server = MockServer::start(move |req| match req.path.as_str() {
+        "/wiki/download/a.txt" => Reply::text(302, "").header("Location", &format!("{media_url}/file/binary?token=t1")),
+        "/wiki/download/b.txt" => Reply::text(302, "").header("Location", "../files/b.txt"),
+        "/wiki/files/b.txt" => Reply::text(200, "bee"),
+        "/loop" => Reply::text(302, "").header("Location", "/loop"),
+        _ => Reply::text(404, "no"),
+    });
+    let mut o = options(&server);
+    o.auth = Auth::Bearer("pat-s3cret".into());
+    let client = Client::new(o).unwrap();
+
+    let file = client.get_file("/wiki/download/a.txt?version=1", 0).unwrap();
+    assert_eq!((file.status, file.body.as_slice()), (200, &b"0123456789"[..]));
+    assert_eq!(server.requests()[0].param("version"), Some("1"));
+    assert_eq!(server.requests()[0].header("authorization"), Some("Bearer pat-s3cret"));
+    assert_eq!(media.requests()[0].header("authorization"), None, "credentials never leave the configured host");
+
+    // Past the limit: one byte over is read, no more.
+    let cut = client.get_file("/wiki/download/a.txt", 4).unwrap();
+    assert_eq!(cut.body, b"01234");
+    assert_eq!(client.get_file("/wiki/download/a.txt", 10).unwrap().body.len(), 10);
+
+    assert_eq!(client.get_file("/wiki/download/b.txt", 0).unwrap().body, b"bee", "relative Location");
+    let e = client.get_file("/loop", 0).unwrap_err();
+    assert!(e.to_string().contains("redirects"), "{e}");
+    assert_eq!(server.hits("/loop"), MAX_REDIRECTS + 1);
+    assert_eq!(client.get_file("/nope", 0).unwrap_err().kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn urls_join_and_origins_compare() {
+    assert_eq!(join_url("https://h/a/b?x=1", "c"), "https://h/a/c");
+    assert_eq!(join_url("https://h", "c"), "https://h/c");
+    assert_eq!(join_url("https://h:8/a/b", "/c?d"), "https://h:8/c?d");
+    assert_eq!(join_url("https://h/a", "//m/x"), "https://m/x");
+    assert_eq!(join_url("https://h/a", "http://m/x"), "http://m/x");
+    assert_eq!(join_url("https://h/a/b/c", "../d?e=../f"), "https://h/a/d?e=../f");
+    assert_eq!(join_url("https://h/a", "/../../x/./y/.."), "https://h/x/");
+    assert_eq!(origin("https://H/x"), origin("https://h:443/y"));
+    assert_ne!(origin("https://h/x"), origin("http://h/x"));
+    assert_ne!(origin("https://h/x"), origin("https://h.evil/x"));
+    assert_eq!(without_query("https://h/x?token=s#f"), "https://h/x");
 }

@@ -56,6 +56,10 @@ pub struct RawDocument {
     /// Metadata the source knows (a link to the original, a commit, an author, labels); merged
     /// into the converter's metadata, which wins on a shared key.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Where the document sits, put above its converted content as a first level-1 heading
+    /// (its own headings move one level down), so every chunk's heading path starts with it:
+    /// a Confluence attachment's page path and file name (`Home > Guides > Deploy > plan.pdf`).
+    pub heading: Option<String>,
 }
 
 impl RawDocument {
@@ -70,6 +74,7 @@ impl RawDocument {
             modified_unix_ms,
             title: None,
             metadata: serde_json::Map::new(),
+            heading: None,
         }
     }
 }
@@ -84,6 +89,7 @@ impl std::fmt::Debug for RawDocument {
             .field("modified_unix_ms", &self.modified_unix_ms)
             .field("title", &self.title)
             .field("metadata", &self.metadata)
+            .field("heading", &self.heading)
             .finish()
     }
 }

@@ -2,8 +2,10 @@
 //! [`trove_http::testing::MockServer`] (`127.0.0.1:0`). They answer the requests the sources
 //! make in the shapes of Atlassian's published REST documentation: Confluence Cloud v2
 //! (cursor in `_links.next` and the `Link` header, `version.number`, `parentId`, `body.storage`,
-//! `labels.results`) and Data Center v1 (`start`/`limit`/`size`, `_links.next`, `expand`ed
-//! `version.by`, `ancestors`, `metadata.labels`); JIRA Cloud v3 (`POST /rest/api/3/search/jql`
+//! `labels.results`, attachments with `downloadLink` whose download redirects to a media
+//! service) and Data Center v1 (`start`/`limit`/`size`, `_links.next`, `expand`ed
+//! `version.by`, `ancestors`, `metadata.labels`, attachments as `child/attachment` with
+//! `extensions.fileSize` and `_links.download`); JIRA Cloud v3 (`POST /rest/api/3/search/jql`
 //! with `nextPageToken`, descriptions and comments in the Atlassian Document Format) and Data
 //! Center v2 (`GET /rest/api/2/search` with `startAt`/`total`, wiki text). They check the
 //! credentials (401 otherwise), and a test can queue failures for a path ([`Faults`]).
@@ -126,11 +128,68 @@ impl WikiPage {
     }
 }
 
+/// A file attached to a page of the fake wiki.
+#[derive(Debug, Clone)]
+pub struct WikiAttachment {
+    /// Its id (`att10`).
+    pub id: String,
+    /// Its page's id.
+    pub page: String,
+    /// Its file name.
+    pub title: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its version number.
+    pub version: u64,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+impl WikiAttachment {
+    /// An attachment at version 1.
+    pub fn new(id: &str, page: &str, title: &str, media_type: &str, bytes: &[u8]) -> WikiAttachment {
+        WikiAttachment {
+            id: id.into(),
+            page: page.into(),
+            title: title.into(),
+            media_type: media_type.into(),
+            version: 1,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// Its file name as it appears in a download URL.
+    fn file(&self) -> String {
+        self.title.replace('%', "%25").replace(' ', "%20").replace('?', "%3F").replace('#', "%23")
+    }
+
+    fn download(&self) -> String {
+        format!(
+            "/download/attachments/{}/{}?version={}&modificationDate=17040672000{:02}&api=v2",
+            self.page,
+            self.file(),
+            self.version,
+            self.version.min(99)
+        )
+    }
+
+    fn webui(&self) -> String {
+        format!(
+            "/pages/viewpageattachments.action?pageId={}&preview=%2F{}%2F{}%2F{}",
+            self.page,
+            self.page,
+            self.id,
+            self.file()
+        )
+    }
+}
+
 struct Wiki {
     deployment: Deployment,
     space: String,
     base: String,
     pages: BTreeMap<String, WikiPage>,
+    attachments: BTreeMap<String, WikiAttachment>,
 }
 
 /// A fake Confluence (Cloud or Data Center) with one space, `ENG`.
@@ -148,8 +207,13 @@ const SPACE_ID: &str = "98305";
 impl FakeConfluence {
     /// Starts a fake with space `ENG` and no page.
     pub fn start(deployment: Deployment) -> FakeConfluence {
-        let wiki =
-            Arc::new(Mutex::new(Wiki { deployment, space: "ENG".into(), base: String::new(), pages: BTreeMap::new() }));
+        let wiki = Arc::new(Mutex::new(Wiki {
+            deployment,
+            space: "ENG".into(),
+            base: String::new(),
+            pages: BTreeMap::new(),
+            attachments: BTreeMap::new(),
+        }));
         let faults = Faults::default();
         let (w, f) = (wiki.clone(), faults.clone());
         let server = MockServer::start(move |r| {
@@ -157,6 +221,10 @@ impl FakeConfluence {
                 return reply;
             }
             let wiki = w.lock().unwrap_or_else(|e| e.into_inner());
+            // Cloud's media service takes the token in the URL, not the account's credentials.
+            if wiki.deployment == Deployment::Cloud && r.path.starts_with("/media/") {
+                return wiki.media(r);
+            }
             if let Some(refused) = check_auth(wiki.deployment, r) {
                 return refused;
             }
@@ -193,9 +261,35 @@ impl FakeConfluence {
         w.pages.get_mut(id).expect("a page of the fake").parent = Some(parent.into());
     }
 
-    /// Deletes a page.
+    /// Deletes a page (and its attachments, as Confluence does).
     pub fn remove(&self, id: &str) {
-        self.wiki.lock().unwrap_or_else(|e| e.into_inner()).pages.remove(id);
+        let mut w = self.wiki.lock().unwrap_or_else(|e| e.into_inner());
+        w.pages.remove(id);
+        w.attachments.retain(|_, a| a.page != id);
+    }
+
+    /// Adds or replaces an attachment as it is.
+    pub fn attach(&self, attachment: WikiAttachment) {
+        self.wiki.lock().unwrap_or_else(|e| e.into_inner()).attachments.insert(attachment.id.clone(), attachment);
+    }
+
+    /// Uploads a new version of an attachment.
+    pub fn update_attachment(&self, id: &str, bytes: &[u8]) {
+        let mut w = self.wiki.lock().unwrap_or_else(|e| e.into_inner());
+        let a = w.attachments.get_mut(id).expect("an attachment of the fake");
+        a.bytes = bytes.to_vec();
+        a.version += 1;
+    }
+
+    /// Deletes an attachment.
+    pub fn remove_attachment(&self, id: &str) {
+        self.wiki.lock().unwrap_or_else(|e| e.into_inner()).attachments.remove(id);
+    }
+
+    /// The download requests so far (their paths, in order): `/wiki/download/...` on Cloud,
+    /// `/download/...` on Data Center.
+    pub fn downloads(&self) -> Vec<String> {
+        self.server.requests().into_iter().map(|r| r.path).filter(|p| p.contains("/download/attachments/")).collect()
     }
 }
 
@@ -239,8 +333,57 @@ impl Wiki {
         v
     }
 
+    /// The attachments of a page, in id order.
+    fn attachments_of(&self, page: &str) -> Vec<&WikiAttachment> {
+        self.attachments.values().filter(|a| a.page == page).collect()
+    }
+
+    /// The attachment a download path names (`/download/attachments/{page}/{file}`).
+    fn attachment_at(&self, path: &str) -> Option<&WikiAttachment> {
+        let rest = path.strip_prefix("/download/attachments/")?;
+        let (page, file) = rest.split_once('/')?;
+        self.attachments.values().find(|a| a.page == page && a.file() == file)
+    }
+
+    fn cloud_attachment(&self, a: &WikiAttachment) -> Value {
+        json!({
+            "id": a.id, "status": "current", "title": a.title, "createdAt": "2024-01-05T08:00:00.000Z",
+            "pageId": a.page, "mediaType": a.media_type, "mediaTypeDescription": "", "comment": "",
+            "fileId": format!("f-{}", a.id), "fileSize": a.bytes.len(),
+            "webuiLink": a.webui(), "downloadLink": a.download(),
+            "version": {"createdAt": format!("2024-03-{:02}T10:00:00.000Z", a.version.min(28)), "message": "",
+                        "number": a.version, "minorEdit": false, "authorId": "557058:ada"},
+            "_links": {"webui": a.webui(), "download": a.download()}
+        })
+    }
+
+    /// Cloud's media service: the bytes of `/media/file/f-{id}/binary?token=tok-{id}`.
+    fn media(&self, r: &Request) -> Reply {
+        let id = r.path.strip_prefix("/media/file/f-").and_then(|p| p.strip_suffix("/binary")).unwrap_or("");
+        match self.attachments.get(id) {
+            Some(a) if r.param("token") == Some(format!("tok-{id}").as_str()) => {
+                let mut reply = Reply::text(200, "");
+                reply.body = a.bytes.clone();
+                reply.headers = vec![("Content-Type".into(), a.media_type.clone())];
+                reply
+            }
+            _ => Reply::json(401, &json!({"error": "the token is missing or expired"})),
+        }
+    }
+
     fn cloud(&self, r: &Request) -> Reply {
         let base = format!("{}/wiki", self.base);
+        if let Some(download) = r.path.strip_prefix("/wiki")
+            && download.starts_with("/download/")
+        {
+            return match self.attachment_at(download) {
+                Some(a) => Reply::text(302, "").header(
+                    "Location",
+                    &format!("{}/media/file/f-{}/binary?token=tok-{}&client=c1", self.base, a.id, a.id),
+                ),
+                None => not_found_v2(),
+            };
+        }
         let segments: Vec<&str> = r.path.trim_start_matches("/wiki/api/v2/").split('/').collect();
         match (r.path.starts_with("/wiki/api/v2/"), segments.as_slice()) {
             (true, ["spaces"]) => {
@@ -284,6 +427,18 @@ impl Wiki {
                 Some(p) => Reply::json(200, &Wiki::labels(p)),
                 None => not_found_v2(),
             },
+            (true, ["pages", id, "attachments"]) if self.pages.contains_key(*id) => {
+                let (from, size) = (r.param("cursor").map(offset).unwrap_or(0), window(r, "", "limit", 50).1);
+                let all = self.attachments_of(id);
+                let slice: Vec<Value> = all.iter().skip(from).take(size).map(|a| self.cloud_attachment(a)).collect();
+                let mut links = json!({"base": base});
+                if from + size < all.len() {
+                    links["next"] =
+                        format!("/wiki/api/v2/pages/{id}/attachments?limit={size}&cursor={}", cursor(from + size))
+                            .into();
+                }
+                Reply::json(200, &json!({"results": slice, "_links": links}))
+            }
             _ => not_found_v2(),
         }
     }
@@ -312,7 +467,53 @@ impl Wiki {
         v
     }
 
+    fn dc_attachment(&self, a: &WikiAttachment) -> Value {
+        json!({
+            "id": a.id, "type": "attachment", "status": "current", "title": a.title,
+            "metadata": {"mediaType": a.media_type, "comment": ""},
+            "extensions": {"mediaType": a.media_type, "fileSize": a.bytes.len(), "comment": ""},
+            "version": {"by": {"type": "known", "username": "ada", "displayName": "Ada Lovelace"},
+                        "when": format!("2024-03-{:02}T10:00:00.000+01:00", a.version.min(28)),
+                        "message": "", "number": a.version, "minorEdit": false},
+            "_links": {"webui": a.webui(), "download": a.download(),
+                       "self": format!("{}/rest/api/content/{}", self.base, a.id)},
+            "_expandable": {"container": format!("/rest/api/content/{}", a.page)}
+        })
+    }
+
     fn datacenter(&self, r: &Request) -> Reply {
+        if r.path.starts_with("/download/") {
+            return match self.attachment_at(&r.path) {
+                Some(a) => {
+                    let mut reply = Reply::text(200, "");
+                    reply.body = a.bytes.clone();
+                    reply.headers = vec![("Content-Type".into(), a.media_type.clone())];
+                    reply
+                }
+                None => Reply::text(404, "Not Found"),
+            };
+        }
+        if let Some(page) = r.path.strip_prefix("/rest/api/content/").and_then(|p| p.strip_suffix("/child/attachment"))
+            && self.pages.contains_key(page)
+        {
+            let (from, size) = window(r, "start", "limit", 50);
+            let all = self.attachments_of(page);
+            let results: Vec<Value> = all.iter().skip(from).take(size).map(|a| self.dc_attachment(a)).collect();
+            let mut links = json!({"base": self.base, "context": "",
+                                   "self": format!("{}/rest/api/content/{page}/child/attachment", self.base)});
+            if from + size < all.len() {
+                links["next"] = format!(
+                    "/rest/api/content/{page}/child/attachment?expand=version&limit={size}&start={}",
+                    from + size
+                )
+                .into();
+            }
+            let n = results.len();
+            return Reply::json(
+                200,
+                &json!({"results": results, "start": from, "limit": size, "size": n, "_links": links}),
+            );
+        }
         if r.path == "/rest/api/content" {
             let (from, size) = window(r, "start", "limit", 25);
             let mut all: Vec<&WikiPage> = self.pages.values().collect();

@@ -38,13 +38,33 @@ pub fn convert(raw: &RawDocument) -> Result<ParsedDocument, IngestError> {
 /// [`IngestError::ConvertTimeout`] (the conversion runs on its own thread, abandoned at the
 /// limit). Text formats are decoded first (invalid UTF-8 or binary content is an error); PDF
 /// and Office files that do not parse are [`IngestError::Corrupt`]. Never panics on content:
-/// a converter's panic becomes a `Corrupt` error.
+/// a converter's panic becomes a `Corrupt` error. The raw document's `heading`, when it has
+/// one, heads the result ([`place_under`]).
 pub fn convert_with(raw: &RawDocument, limits: &ConvertLimits) -> Result<ParsedDocument, IngestError> {
     limits.check_size(&raw.uri, raw.bytes.len())?;
     let (uri, bytes, format, owned_limits) = (raw.uri.clone(), raw.bytes.clone(), raw.format.clone(), limits.clone());
-    limits::run_with_time_limit(&raw.uri, raw.format.name(), limits.timeout, move || {
+    let mut doc = limits::run_with_time_limit(&raw.uri, raw.format.name(), limits.timeout, move || {
         convert_bytes(&uri, &bytes, &format, &owned_limits)
-    })
+    })?;
+    if let Some(heading) = raw.heading.as_deref() {
+        place_under(&mut doc, heading);
+    }
+    Ok(doc)
+}
+
+/// Puts `heading` first as a level-1 heading and moves the document's own headings one level
+/// down (level 6 stays 6), so every chunk's heading path starts with it.
+pub fn place_under(doc: &mut ParsedDocument, heading: &str) {
+    let heading = collapse_whitespace(heading);
+    if heading.is_empty() {
+        return;
+    }
+    for block in &mut doc.blocks {
+        if let BlockKind::Heading { level } = &mut block.kind {
+            *level = (*level + 1).min(6);
+        }
+    }
+    doc.blocks.insert(0, Block::heading(1, heading));
 }
 
 /// A URI containing this makes the conversion sleep first, so tests can see the time limit act
@@ -57,6 +77,13 @@ pub(crate) const SLOW_CONVERSION_MARKER: &str = "__trove_slow_conversion__";
 #[cfg(test)]
 pub(crate) fn docx_sample_for_tests() -> Vec<u8> {
     docx::tests::sample_docx()
+}
+
+/// A small PDF made in the tests (an Info title, one page per entry of `pages`, each a list of
+/// lines), for the tests of other modules.
+#[cfg(test)]
+pub(crate) fn pdf_sample_for_tests(pages: &[&[&str]]) -> Vec<u8> {
+    pdf::tests::sample_pdf(pages)
 }
 
 /// The conversion itself, on whatever thread runs it.
@@ -312,5 +339,22 @@ mod tests {
         assert_eq!(tidy_lines("\n\n  a  \n\n\n\nb \n\n"), "  a\n\nb");
         assert_eq!(trim_blank_lines("\n  \n    x\n  y\n\n"), "    x\n  y");
         assert_eq!(trim_blank_lines(""), "");
+    }
+
+    #[test]
+    fn a_heading_given_by_the_source_heads_the_document() {
+        let mut doc = raw("plan.md", b"# Plan\n\nStep one.\n\n###### Deep\n\nx\n");
+        doc.heading = Some("Home >  Deploy > plan.md".into());
+        let parsed = convert(&doc).unwrap();
+        let headings: Vec<_> = parsed
+            .blocks
+            .iter()
+            .filter_map(|b| match b.kind {
+                BlockKind::Heading { level } => Some((level, b.text.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(headings, [(1, "Home > Deploy > plan.md"), (2, "Plan"), (6, "Deep")]);
+        assert_eq!(parsed.title, "Plan", "the title is the converter's");
     }
 }
