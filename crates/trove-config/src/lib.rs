@@ -29,6 +29,6 @@ pub use schema::{
     AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig, EmbedderConfig,
     EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmConfig, LlmEmbeddings, LlmModels,
     LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat, MailConfig, MailTransport,
-    PostgresConfig, PublicDocsConfig, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig,
-    SmtpTls, SourceConfig, StorageBackend, StorageConfig, TlsConfig, VaultConfig,
+    PostgresConfig, PublicDocsConfig, QdrantConfig, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig,
+    SmtpConfig, SmtpTls, SourceConfig, StorageBackend, StorageConfig, TlsConfig, VaultConfig,
 };

@@ -372,6 +372,36 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         }
         _ => {}
     }
+    if let Some(q) = &config.storage.qdrant {
+        if config.storage.backend != crate::StorageBackend::Postgres {
+            return invalid(
+                "storage.qdrant".into(),
+                "Qdrant indexes vectors beside PostgreSQL, which keeps everything else: set storage.backend: postgres (and storage.postgres.url), or remove storage.qdrant".into(),
+            );
+        }
+        if !(q.url.starts_with("http://") || q.url.starts_with("https://")) {
+            return invalid(
+                "storage.qdrant.url".into(),
+                format!("`{}` must be Qdrant's REST address, e.g. http://qdrant:6333", q.url),
+            );
+        }
+        if !(q.timeout_s.is_finite() && q.timeout_s > 0.0 && q.timeout_s <= 3600.0) {
+            return invalid(
+                "storage.qdrant.timeout_s".into(),
+                format!("must be a number of seconds above 0 and at most 3600 (it is {})", q.timeout_s),
+            );
+        }
+        if q.max_retries > 20 {
+            return invalid("storage.qdrant.max_retries".into(), "must be at most 20".into());
+        }
+        let p = &q.collection_prefix;
+        if p.is_empty() || p.len() > 64 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return invalid(
+                "storage.qdrant.collection_prefix".into(),
+                "use 1 to 64 letters, digits, `_` and `-` (default `trove_`)".into(),
+            );
+        }
+    }
     if let Some(jwt) = &config.auth.jwt {
         if jwt.secret.len() < 32 {
             return invalid(

@@ -75,11 +75,49 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// The PostgreSQL database (`backend: postgres`).
     pub postgres: Option<PostgresConfig>,
+    /// Qdrant as the vector index beside PostgreSQL (`backend: postgres` only); absent: pgvector.
+    pub qdrant: Option<QdrantConfig>,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { backend: StorageBackend::Embedded, data_dir: PathBuf::from(".trove"), postgres: None }
+        StorageConfig {
+            backend: StorageBackend::Embedded,
+            data_dir: PathBuf::from(".trove"),
+            postgres: None,
+            qdrant: None,
+        }
+    }
+}
+
+/// `storage.qdrant:` the Qdrant server that indexes vectors for PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QdrantConfig {
+    /// Qdrant's REST address (`http://qdrant:6333`).
+    pub url: String,
+    /// Its API key (`${QDRANT_API_KEY}`; never printed), sent as the `api-key` header.
+    pub api_key: Option<String>,
+    /// Longest time one request may take, seconds. Default 10.
+    pub timeout_s: f64,
+    /// Retries of a request that failed for a transient reason. Default 3.
+    pub max_retries: u32,
+    /// The first retry's delay ceiling, milliseconds (doubling, with jitter). Default 200.
+    pub retry_delay_ms: u64,
+    /// The start of every collection's name (letters, digits, `_`, `-`). Default `trove_`.
+    pub collection_prefix: String,
+}
+
+impl Default for QdrantConfig {
+    fn default() -> Self {
+        QdrantConfig {
+            url: String::new(),
+            api_key: None,
+            timeout_s: 10.0,
+            max_retries: 3,
+            retry_delay_ms: 200,
+            collection_prefix: "trove_".into(),
+        }
     }
 }
 

@@ -94,7 +94,17 @@ impl Engine {
                     std::fs::create_dir_all(&dir)
                         .map_err(|source| trove_store::StoreError::Io { path: dir.clone(), source })?;
                 }
-                Box::new(PgStore::open(postgres_options(&workspace.config.storage)?)?)
+                let mut pg = PgStore::open(postgres_options(&workspace.config.storage)?)?;
+                if let Some(q) = &workspace.config.storage.qdrant {
+                    pg = pg.with_index(Box::new(qdrant_index(q)));
+                    // Changes another node committed but could not index wait no longer.
+                    if mode == OpenMode::Write
+                        && let Err(e) = pg.sync_index(None)
+                    {
+                        tracing::warn!(error = %e, "Qdrant lags behind PostgreSQL; searches use pgvector until it catches up");
+                    }
+                }
+                Box::new(pg)
             }
             (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writer(&dir, command)?),
             (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reader(&dir)?),
@@ -363,6 +373,16 @@ pub fn rest_options(llm: &LlmConfig) -> RestOptions {
 }
 
 /// The PostgreSQL connection options of `storage.postgres`.
+/// The Qdrant index of `storage.qdrant` (validated when the configuration was loaded).
+pub fn qdrant_index(q: &trove_config::QdrantConfig) -> trove_store_qdrant::QdrantIndex {
+    let mut opts = trove_store_qdrant::ClientOptions::new(q.url.clone());
+    opts.api_key = q.api_key.clone().filter(|k| !k.is_empty());
+    opts.timeout = Duration::from_secs_f64(q.timeout_s);
+    opts.max_retries = q.max_retries;
+    opts.retry_delay = Duration::from_millis(q.retry_delay_ms);
+    trove_store_qdrant::QdrantIndex::new(trove_store_qdrant::Client::new(opts), &q.collection_prefix)
+}
+
 pub fn postgres_options(storage: &StorageConfig) -> Result<PgOptions, EngineError> {
     let Some(pg) = &storage.postgres else {
         return Err(EngineError::Store(trove_store::StoreError::Database {

@@ -28,7 +28,7 @@ pub mod tokens;
 pub mod worker;
 
 pub use documents::MAX_DOCUMENT_LIMIT;
-pub use engine::{EmbedderSpec, Engine, OpenMode, postgres_options, rest_options};
+pub use engine::{EmbedderSpec, Engine, OpenMode, postgres_options, qdrant_index, rest_options};
 pub use error::{EngineError, StopReason};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, git_options, probe_source};
 pub use search::SearchRequest;

@@ -185,6 +185,39 @@ async fn storage(state: &AppState) -> Component {
             }
         }
     }
+    // An external vector index (Qdrant): searches fall back to PostgreSQL while it lags or is
+    // away, so it degrades the store, never takes it down.
+    if let Ok(Some(ix)) = read_within(state, "the vector index", |e| Ok::<_, String>(e.store().external_index())).await
+    {
+        let mut v = serde_json::Map::new();
+        v.insert("index".into(), ix.describe.clone().into());
+        v.insert("pending".into(), ix.pending.into());
+        match &ix.reachable {
+            Ok(version) => {
+                v.insert("version".into(), version.clone().into());
+            }
+            Err(why) => {
+                v.insert("error".into(), why.clone().into());
+            }
+        }
+        let trouble = match (&ix.reachable, ix.pending) {
+            (Err(why), _) => {
+                Some(format!("{} does not answer ({why}); vector searches use PostgreSQL meanwhile", ix.describe))
+            }
+            (Ok(_), n) if n > 0 => Some(format!(
+                "{} has {n} change(s) to catch up on; searches of those vaults use PostgreSQL meanwhile",
+                ix.describe
+            )),
+            _ => None,
+        };
+        if let Some(trouble) = trouble {
+            if status == Status::Ok {
+                status = Status::Degraded;
+            }
+            message = format!("{message}; {trouble}");
+        }
+        d.insert("vector_index".into(), serde_json::Value::Object(v));
+    }
     Component { status, latency_ms: ms(started.elapsed()), message, details: d }
 }
 

@@ -275,6 +275,16 @@ pub async fn run(
         }
         Err(e) => tracing::error!(error = %e, "the job recovery task failed"),
     }
+    // An external vector index is compared with the system of record in the background (a
+    // crash between the two is repaired; searches use the system of record meanwhile).
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || match engine.store().reconcile_index() {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(vaults = n, "rebuilt the vector index of vaults that differed from the system of record")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot compare the vector index with the system of record now"),
+    });
     let jobs_config = &state.engine.workspace().config.jobs;
     state.workers.configured.store(jobs_config.workers, std::sync::atomic::Ordering::Relaxed);
     let pool = WorkerPool::start(state.engine.clone(), WorkerOptions::from_config(jobs_config), state.metrics.clone());

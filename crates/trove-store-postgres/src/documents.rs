@@ -645,6 +645,7 @@ pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -
                     .get(0);
                 tx.execute(&insert_postings, &[&chunk_id, &vault, &p.terms, &p.frequencies])?;
             }
+            crate::index::queue_document(tx, s, vault, id)?;
             ids.push(id);
         }
         tx.execute(
@@ -672,6 +673,7 @@ pub(crate) fn delete_document(s: &PgStore, vault: VaultId, source: &str, uri: &s
         )?;
         let (rows, lengths): (i64, i64) = (gone.get(0), gone.get(1));
         tx.execute("DELETE FROM documents WHERE id = $1", &[&id])?;
+        crate::index::queue_document(tx, s, vault, id)?;
         tx.execute(
             "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows - $2, keyword_length = keyword_length - $3 WHERE id = $1",
             &[&vault, &rows, &lengths],
@@ -734,6 +736,7 @@ pub(crate) fn commit_staged_vectors(
                  generation = generation + 1, memory_generation = memory_generation + 1 WHERE id = $3",
             &[&model_id, &dim, &vault],
         )?;
+        crate::index::queue_vault(tx, s, vault)?;
         ensure_vector_indexes(tx, vault, dimension)
     })
 }
@@ -771,6 +774,7 @@ pub(crate) fn delete_vault(s: &PgStore, vault: VaultId) -> Result<bool, StoreErr
         let n = tx.execute("DELETE FROM vaults WHERE id = $1", &[&vault])?;
         if n == 1 {
             drop_vector_indexes(tx, vault, None)?;
+            crate::index::queue_drop_vault(tx, s, vault)?;
         }
         Ok(n == 1)
     })

@@ -21,6 +21,7 @@
 //! callers are the rows' identity values, stable across a migration from the embedded store.
 
 mod documents;
+pub mod index;
 mod jobs;
 mod limits;
 mod listen;
@@ -107,6 +108,8 @@ impl Drop for Timed {
 pub struct PgStore {
     pool: Pool,
     analyzer: Analyzer,
+    /// An external vector index kept in step through `index_outbox` (see [`index`]).
+    index: Option<Box<dyn index::VectorIndex>>,
 }
 
 impl PgStore {
@@ -115,7 +118,7 @@ impl PgStore {
     pub fn open(options: PgOptions) -> Result<PgStore, StoreError> {
         let pool = Pool::new(options)?;
         schema::migrate(&pool)?;
-        Ok(PgStore { pool, analyzer: Analyzer::default() })
+        Ok(PgStore { pool, analyzer: Analyzer::default(), index: None })
     }
 
     /// Looks at a database without changing it (for `trove doctor`): the server's version,
@@ -229,6 +232,14 @@ impl StoreRead for PgStore {
     fn connections(&self) -> Option<trove_store::ConnectionStats> {
         Some(self.pool.stats())
     }
+    fn external_index(&self) -> Option<trove_store::ExternalIndexStatus> {
+        let index = self.index.as_deref()?;
+        Some(trove_store::ExternalIndexStatus {
+            describe: index.describe(),
+            reachable: index.check().map_err(|e| e.to_string()),
+            pending: self.index_pending(None).unwrap_or(0),
+        })
+    }
     fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
         let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
         Some(Box::new(move |within| listener.wait(within)))
@@ -270,6 +281,12 @@ impl StoreRead for PgStore {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
+        match self.index_chunk_search(vault, query, limit, filter) {
+            Ok(Some(hits)) => return Ok(hits),
+            Ok(None) => {}
+            // The index failing is not the search failing: pgvector has every vector.
+            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
+        }
         documents::vector_search(self, vault, query, limit, filter)
     }
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
@@ -312,6 +329,11 @@ impl StoreRead for PgStore {
         filter: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
+        match self.index_memory_search(vault, vector, limit, filter) {
+            Ok(Some(hits)) => return Ok(hits),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
+        }
         memory::memory_vector_search(self, vault, vector, filter, limit)
     }
     fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
@@ -404,16 +426,22 @@ impl StoreWrite for PgStore {
         documents::set_vault_embedder(self, vault, model_id, dimension)
     }
     fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
-        documents::put_documents(self, vault, docs)
+        let ids = documents::put_documents(self, vault, docs)?;
+        self.after_write(vault);
+        Ok(ids)
     }
     fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
-        documents::delete_document(self, vault, source, uri)
+        let deleted = documents::delete_document(self, vault, source, uri)?;
+        self.after_write(vault);
+        Ok(deleted)
     }
     fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
         documents::stage_vectors(self, vault, vectors)
     }
     fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::commit_staged_vectors(self, vault, model_id, dimension)
+        documents::commit_staged_vectors(self, vault, model_id, dimension)?;
+        self.after_write(vault);
+        Ok(())
     }
     fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
         documents::clear_staged_vectors(self, vault)
@@ -422,7 +450,9 @@ impl StoreWrite for PgStore {
         documents::begin_restage(self, vault, model_id, dimension)
     }
     fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
-        memory::memory_put(self, vault, memory, now_ms)
+        let stored = memory::memory_put(self, vault, memory, now_ms)?;
+        self.after_write(vault);
+        Ok(stored)
     }
     fn memory_update(
         &self,
@@ -431,19 +461,37 @@ impl StoreWrite for PgStore {
         patch: &MemoryPatch,
         now_ms: i64,
     ) -> Result<Option<MemoryRecord>, StoreError> {
-        memory::memory_update(self, vault, id, patch, now_ms)
+        let updated = memory::memory_update(self, vault, id, patch, now_ms)?;
+        self.after_write(vault);
+        Ok(updated)
     }
     fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
-        memory::memory_delete(self, vault, id)
+        let deleted = memory::memory_delete(self, vault, id)?;
+        self.after_write(vault);
+        Ok(deleted)
     }
     fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        memory::memory_purge_expired(self, now_ms)
+        let n = memory::memory_purge_expired(self, now_ms)?;
+        if n > 0 && self.index.is_some() {
+            // Every vault's purged memories: the outbox rows name them.
+            if let Err(e) = self.sync_index(None) {
+                tracing::warn!(error = %e, "the vector index lags behind PostgreSQL after a purge");
+            }
+        }
+        Ok(n)
     }
     fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         memory::stage_memory_vectors(self, vault, vectors)
     }
+    fn reconcile_index(&self) -> Result<u64, StoreError> {
+        let queued = self.compare_index()?;
+        self.sync_index(None)?;
+        Ok(queued)
+    }
     fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        documents::delete_vault(self, vault)
+        let deleted = documents::delete_vault(self, vault)?;
+        self.after_write(vault);
+        Ok(deleted)
     }
     fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
         jobs::job_enqueue(self, job, now_ms)

@@ -374,6 +374,7 @@ pub(crate) fn memory_put(
                 &VectorRef(&memory.vector),
             ],
         )?;
+        crate::index::queue_memory(tx, s, vault, row.try_get(0)?)?;
         Ok(MemoryRecord {
             rowid: row.try_get(0)?,
             id: row.try_get(1)?,
@@ -447,6 +448,7 @@ pub(crate) fn memory_update(
             &[&next.rowid, &next.text, &next.tags, &metadata, &importance, &next.expires_ms, &now_ms, &terms, &vector],
         )?;
         bump_generation(tx, vault)?;
+        crate::index::queue_memory(tx, s, vault, next.rowid)?;
         Ok(Some(next))
     })
 }
@@ -456,9 +458,13 @@ pub(crate) fn memory_delete(s: &PgStore, vault: VaultId, id: &str) -> Result<boo
         if lock_vault(tx, vault)?.is_none() {
             return Ok(false);
         }
-        let n = tx.execute("DELETE FROM memories WHERE vault_id = $1 AND public_id = $2", &[&vault, &id])?;
-        if n == 0 {
+        let gone =
+            tx.query("DELETE FROM memories WHERE vault_id = $1 AND public_id = $2 RETURNING id", &[&vault, &id])?;
+        if gone.is_empty() {
             return Ok(false);
+        }
+        for row in &gone {
+            crate::index::queue_memory(tx, s, vault, row.try_get(0)?)?;
         }
         bump_generation(tx, vault)?;
         Ok(true)
@@ -481,10 +487,14 @@ pub(crate) fn memory_purge_expired(s: &PgStore, now_ms: i64) -> Result<u64, Stor
         if vaults.is_empty() {
             return Ok(0);
         }
-        let n = tx.execute(
-            "DELETE FROM memories WHERE vault_id = ANY($1) AND expires_ms IS NOT NULL AND expires_ms <= $2",
+        let gone = tx.query(
+            "DELETE FROM memories WHERE vault_id = ANY($1) AND expires_ms IS NOT NULL AND expires_ms <= $2 RETURNING id, vault_id",
             &[&vaults, &now_ms],
         )?;
+        for row in &gone {
+            crate::index::queue_memory(tx, s, row.try_get(1)?, row.try_get(0)?)?;
+        }
+        let n = gone.len() as u64;
         tx.execute("UPDATE vaults SET memory_generation = memory_generation + 1 WHERE id = ANY($1)", &[&vaults])?;
         Ok(n)
     })

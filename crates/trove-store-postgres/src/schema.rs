@@ -276,6 +276,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (organization_id, name)
     );
     "#,
+    // 3: the outbox that keeps an external vector index (Qdrant) in step; no foreign key, so a
+    // deleted vault's row outlives it until its points are gone.
+    r#"
+    CREATE TABLE index_outbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        vault_id BIGINT NOT NULL,
+        op TEXT NOT NULL,
+        item_id BIGINT
+    );
+    CREATE INDEX index_outbox_vault ON index_outbox (vault_id, id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -46,6 +46,11 @@ pub trait StoreRead: Send + Sync {
     fn job_waiter(&self) -> Option<JobWaiter> {
         None
     }
+    /// The external vector index beside the store (Qdrant), if one is attached: what it is,
+    /// whether it answers, and how many changes it has not applied yet. `None` without one.
+    fn external_index(&self) -> Option<ExternalIndexStatus> {
+        None
+    }
     /// A vault by name.
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError>;
     /// All vaults, by name.
@@ -296,6 +301,11 @@ pub trait StoreWrite: StoreRead {
     fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError>;
     /// Deletes a secret; `false` when absent.
     fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError>;
+    /// Compares an external vector index with the system of record and repairs what differs
+    /// (missing points, orphans); how many vaults needed it. `Ok(0)` without an index.
+    fn reconcile_index(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Deletes a team of the organization (its grants go with it); `false` when absent.
     fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError>;
     /// Adds (`true`) or removes (`false`) a user from a team; whether anything changed.

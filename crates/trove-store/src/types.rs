@@ -749,6 +749,18 @@ pub struct InvitationRecord {
     pub revoked_ms: Option<i64>,
 }
 
+/// An external vector index's state, for `/health`, `/metrics` and `trove doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIndexStatus {
+    /// What it is (`Qdrant at http://qdrant:6333`).
+    pub describe: String,
+    /// What it answered (its version), or why it did not.
+    pub reachable: Result<String, String>,
+    /// Changes written to the system of record that the index has not applied yet (searches
+    /// of those vaults use the system of record meanwhile).
+    pub pending: u64,
+}
+
 /// The connections of a store that talks to a database server, for `/health` and `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionStats {

@@ -83,6 +83,10 @@ pub struct MigrateArgs {
     /// unfinished migration of this workspace). Default: storage.postgres.url.
     #[arg(long, env = "TROVE_MIGRATE_TO", value_name = "URL")]
     pub to: Option<String>,
+    /// Also index the copied vectors in this Qdrant (http://HOST:6333), as storage.qdrant
+    /// would; its API key from $TROVE_QDRANT_API_KEY. Default: storage.qdrant.url, if set.
+    #[arg(long, value_name = "URL")]
+    pub qdrant: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -105,11 +105,47 @@ pub fn run(ws: Workspace, args: &MigrateArgs) -> Result<(), Failure> {
             ),
         ));
     }
+    let qdrant = match (&args.qdrant, &ws.config.storage.qdrant) {
+        (Some(url), config) => {
+            let mut q = config.clone().unwrap_or_default();
+            q.url = url.clone();
+            if let Ok(key) = std::env::var("TROVE_QDRANT_API_KEY") {
+                q.api_key = Some(key);
+            }
+            Some(q)
+        }
+        (None, Some(q)) => Some(q.clone()),
+        (None, None) => None,
+    };
+    if let Some(q) = &qdrant {
+        // Every vault's vectors into Qdrant, from the copy (nothing is re-embedded); a vault
+        // whose points already match (a resumed run) is left alone.
+        let target = target.with_index(Box::new(trove_engine::qdrant_index(q)));
+        let queued = target.compare_index()?;
+        target.sync_index(None)?;
+        let left = target.compare_index()?;
+        if left > 0 {
+            return Err(Failure::new(
+                Code::StoreFailed,
+                format!(
+                    "Qdrant at {} still differs from PostgreSQL in {left} vault(s): run `trove migrate` again",
+                    q.url
+                ),
+            ));
+        }
+        if !args.json {
+            let _ =
+                writeln!(out, "Qdrant at {}: {queued} vault(s) indexed, point ids verified against PostgreSQL", q.url);
+        }
+    }
     if !args.json {
         let _ = writeln!(
             out,
             "\nVerified. To use it, set in config.yaml:\n  storage:\n    backend: postgres\n    postgres:\n      url: ${{TROVE_PG_URL}}   # in .env"
         );
+        if let Some(q) = &qdrant {
+            let _ = writeln!(out, "    qdrant:\n      url: {}", q.url);
+        }
     }
     Ok(())
 }

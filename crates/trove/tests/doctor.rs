@@ -394,3 +394,39 @@ fn the_mail_server_is_reached_and_its_refusals_are_named() {
     let (code, report) = doctor(dir.path(), &["--only", "mail"]);
     assert_eq!((code, check(&report, "mail")["status"].as_str()), (1, Some("warn")), "{report}");
 }
+
+#[test]
+fn qdrant_unreachable_or_refusing_the_key_is_named() {
+    let qdrant = |url: &str| {
+        workspace(&format!(
+            "{BASE}storage:\n  backend: postgres\n  postgres:\n    url: postgres://trove@127.0.0.1:1/trove\n  \
+             qdrant:\n    url: {url}\n    api_key: qdrant-secret-key\n    timeout_s: 1\n    max_retries: 0\n"
+        ))
+    };
+    // Nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dir = qdrant(&format!("http://{closed}"));
+    let (code, report) = doctor(dir.path(), &["--only", "qdrant"]);
+    let c = check(&report, "qdrant");
+    assert_eq!((code, c["status"].as_str()), (2, Some("fail")), "{c}");
+    assert!(c["found"].as_str().unwrap().contains("connection refused"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("start Qdrant"), "{c}");
+
+    // Qdrant wants another key: the setting is named, the key is not shown.
+    let server = Mock::start(false, vec![Reply::Status(401, vec![], "Invalid api-key".into())]);
+    let dir = qdrant(&server.url());
+    let (code, report) = doctor(dir.path(), &["--only", "qdrant"]);
+    let c = check(&report, "qdrant");
+    assert_eq!(code, 2, "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("storage.qdrant.api_key"), "{c}");
+    assert!(!report.to_string().contains("qdrant-secret-key"), "{report}");
+    assert_eq!(server.seen()[0].header("api-key"), Some("qdrant-secret-key"));
+
+    // Without storage.qdrant the check does not apply; on the embedded store it is refused.
+    let dir = workspace(BASE);
+    assert_eq!(check(&doctor(dir.path(), &["--only", "qdrant"]).1, "qdrant")["status"], "skip");
+    let dir = workspace(&format!("{BASE}storage:\n  qdrant:\n    url: http://127.0.0.1:6333\n"));
+    let (code, report) = doctor(dir.path(), &[]);
+    assert_eq!(code, 2);
+    assert!(check(&report, "config")["found"].as_str().unwrap().contains("storage.backend: postgres"), "{report}");
+}

@@ -164,6 +164,61 @@ fn a_server_without_pgvector_is_named_with_the_fix() {
     assert!(!out.status.success() && err.contains("pgvector extension is not available"), "{err}");
 }
 
+#[test]
+fn doctor_checks_each_vaults_qdrant_collection_and_its_dimension() {
+    use std::sync::{Arc, Mutex};
+    use trove_http::testing::{MockServer, Reply};
+    let pg = PgServer::start();
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    use_postgres(ws.path(), &pg.create_database());
+    write_doc(ws.path(), "garden.md", GARDEN);
+    ok(ws.path(), &["ingest"]);
+
+    // A server answering as Qdrant does: the collection missing, then of the wrong size, then right.
+    let size: Arc<Mutex<Option<u64>>> = Arc::new(Mutex::new(None));
+    let answer = size.clone();
+    let qdrant = MockServer::start(move |r| {
+        let size = *answer.lock().unwrap();
+        let ok = |result: serde_json::Value| {
+            Reply::json(200, &serde_json::json!({"status": "ok", "time": 0.0, "result": result}))
+        };
+        match r.path.as_str() {
+            "/" => {
+                Reply::json(200, &serde_json::json!({"title": "qdrant - vector search engine", "version": "1.18.0"}))
+            }
+            p if p.ends_with("/exists") => ok(serde_json::json!({"exists": size.is_some()})),
+            p if p.starts_with("/collections/") => ok(
+                serde_json::json!({"status": "green", "config": {"params": {"vectors": {"size": size, "distance": "Cosine"}}}}),
+            ),
+            _ => Reply::json(404, &serde_json::json!({"status": {"error": "Not found"}})),
+        }
+    });
+    let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap();
+    let text = text.replace("    pool_size: 4\n", &format!("    pool_size: 4\n  qdrant:\n    url: {}\n", qdrant.url()));
+    std::fs::write(ws.path().join("config.yaml"), text).unwrap();
+    let check = || {
+        let out = trove(ws.path(), &["doctor", "--json", "--only", "qdrant"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"][0].clone()
+    };
+    let c = check();
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(
+        c["found"].as_str().unwrap().contains("does not exist")
+            && c["found"].as_str().unwrap().contains("vault `default`"),
+        "{c}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("--fix"), "{c}");
+    *size.lock().unwrap() = Some(999);
+    let c = check();
+    assert!(c["found"].as_str().unwrap().contains("999-dimensional"), "{c}");
+    *size.lock().unwrap() = Some(384);
+    let c = check();
+    assert_eq!(c["status"], "ok", "{c}");
+    assert!(c["found"].as_str().unwrap().contains("Qdrant 1.18.0"), "{c}");
+}
+
 /// `trove doctor --only store --only lock --json`.
 fn doctor(dir: &Path) -> Value {
     let out = trove(dir, &["doctor", "--json", "--only", "store", "--only", "lock"]);

@@ -25,8 +25,10 @@ mod secrets;
 mod sources;
 
 /// Every check, in the order they print.
-pub const CHECKS: &[&str] =
-    &["config", "data_dir", "disk", "lock", "store", "secrets", "model", "embedder", "sources", "mail", "bind", "tls"];
+pub const CHECKS: &[&str] = &[
+    "config", "data_dir", "disk", "lock", "store", "qdrant", "secrets", "model", "embedder", "sources", "mail", "bind",
+    "tls",
+];
 /// How long all checks together may take.
 const BUDGET: Duration = Duration::from_secs(20);
 /// A certificate expiring sooner than this is a warning.
@@ -197,6 +199,7 @@ fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
         "store" if ws.config.storage.backend == trove_config::StorageBackend::Postgres => postgres(ws),
         "store" => store(ws.data_dir()),
         "model" => model(ws),
+        "qdrant" => qdrant(ws, fix),
         "secrets" => secrets::check(ws),
         "embedder" => remote::embedders(&secrets::resolved(ws)),
         "sources" => sources::check(&secrets::resolved(ws)),
@@ -383,6 +386,83 @@ fn postgres(ws: &Workspace) -> Outcome {
             "the data disagrees with itself: run `trove ingest --force` to rebuild it from the sources",
         ),
     }
+}
+
+/// Qdrant beside PostgreSQL: it answers (with the API key), each vault's collection exists
+/// with the vault's dimension, and nothing waits to be applied; `--fix` compares point ids
+/// with PostgreSQL's and rebuilds what differs.
+fn qdrant(ws: &Workspace, fix: bool) -> Outcome {
+    use trove_store_postgres::index::{Kind, VectorIndex};
+    let Some(q) = &ws.config.storage.qdrant else {
+        return skip("no Qdrant is configured (storage.qdrant): vectors are searched with pgvector");
+    };
+    let index = trove_engine::qdrant_index(q);
+    let version = match index.check() {
+        Ok(v) => v,
+        Err(e) => {
+            let text = e.to_string();
+            let hint = if text.contains("api_key") {
+                "set storage.qdrant.api_key to the key Qdrant expects (its service.api_key)"
+            } else {
+                "start Qdrant, or fix storage.qdrant.url (`curl URL` should answer with its version)"
+            };
+            return fail(text, hint);
+        }
+    };
+    let options = match trove_engine::postgres_options(&ws.config.storage) {
+        Ok(o) => o,
+        Err(e) => return fail(e.to_string(), "set storage.postgres.url"),
+    };
+    let store = match trove_store_postgres::PgStore::open(options) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("{version} answers, but PostgreSQL does not: {e}"), "see the `store` finding"),
+    };
+    let vaults = match store.vaults() {
+        Ok(v) => v,
+        Err(e) => return fail(e.to_string(), "see the `store` finding"),
+    };
+    let mut problems = Vec::new();
+    for v in &vaults {
+        let (Some(model), Some(dim)) = (&v.model_id, v.dimension) else { continue };
+        for kind in [Kind::Chunks, Kind::Memories] {
+            let name = index.collection(kind, model, dim);
+            match index.collection_dimension(&name) {
+                Err(e) => return fail(e.to_string(), "see Qdrant's log"),
+                Ok(Some(size)) if size != dim => problems.push(format!(
+                    "vault `{}`: collection {name} holds {size}-dimensional vectors, the vault {dim}-dimensional",
+                    v.name
+                )),
+                Ok(None) if kind == Kind::Chunks && v.generation > 0 => {
+                    problems.push(format!("vault `{}`: collection {name} does not exist", v.name));
+                }
+                _ => {}
+            }
+        }
+    }
+    let store = store.with_index(Box::new(index));
+    if fix {
+        match trove_store::StoreWrite::reconcile_index(&store) {
+            Ok(n) => return ok(format!("{version}; {n} vault(s) rebuilt from PostgreSQL")),
+            Err(e) => return fail(e.to_string(), "run it again once Qdrant and PostgreSQL answer"),
+        }
+    }
+    let pending = store.index_pending(None).unwrap_or(0);
+    let facts = format!("{version}, {} vault(s)", vaults.len());
+    if !problems.is_empty() {
+        return fail(
+            format!("{facts}: {}", problems.join("; ")),
+            "run `trove doctor --only qdrant --fix` to rebuild the collections from PostgreSQL (nothing is re-embedded)",
+        );
+    }
+    if pending > 0 {
+        return warn(
+            format!(
+                "{facts}; {pending} change(s) not yet applied to Qdrant (searches of those vaults use pgvector meanwhile)"
+            ),
+            "they are applied at the next write or search; `trove doctor --only qdrant --fix` applies them now",
+        );
+    }
+    ok(format!("{facts}, collections in place, nothing pending"))
 }
 
 fn store(dir: &Path) -> Outcome {

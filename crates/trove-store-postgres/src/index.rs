@@ -1,0 +1,403 @@
+//! An external vector index beside PostgreSQL (Qdrant: `trove-store-qdrant`), kept in step by
+//! a transactional outbox. PostgreSQL stays the system of record, vectors included; the index
+//! is derived from it, like the embedded store's in-memory indexes are derived from SQLite.
+//!
+//! Every write that changes a vault's vectors adds a row to `index_outbox` in the same
+//! transaction: a document to bring in step (its points deleted, then its current chunks
+//! upserted), a memory (upserted if it exists, deleted otherwise), or a whole vault (every
+//! point deleted, then everything upserted: after a re-embed's switch; or only deleted, when
+//! the vault is gone). After the commit the writer applies the vault's pending rows, so a
+//! search that follows a write sees it; a row is deleted only once the index has applied it,
+//! so a crash or an outage between PostgreSQL and the index leaves the row for the next
+//! writer, the next search, or [`PgStore::sync_index`]. Applying a row is idempotent (stable
+//! point ids, state read from PostgreSQL at that moment), so applying one twice is harmless.
+//! A search whose vault has rows pending, or whose filter the index cannot express exactly,
+//! runs on pgvector instead: answers are never stale and never approximate a filter.
+//! [`PgStore::compare_index`] compares the point ids the index holds with PostgreSQL's and
+//! queues what differs (orphans and missing points).
+
+use std::collections::HashSet;
+
+use postgres::GenericClient;
+use serde_json::Value;
+use trove_store::{ChunkFilter, MemoryFilter, Scored, StoreError, VaultId};
+
+use crate::{PgStore, Res};
+
+/// What a point of a chunk carries besides its vector.
+#[derive(Debug, Clone)]
+pub struct ChunkPoint {
+    /// The chunk's id (the point's id).
+    pub id: i64,
+    /// Its document's id.
+    pub document: i64,
+    /// Its document's source.
+    pub source: String,
+    /// Its document's metadata.
+    pub metadata: Value,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// What a point of a memory carries besides its vector.
+#[derive(Debug, Clone)]
+pub struct MemoryPoint {
+    /// The memory's row id (the point's id).
+    pub id: i64,
+    /// Scope.
+    pub user_id: Option<String>,
+    /// Scope.
+    pub agent_id: Option<String>,
+    /// Scope.
+    pub session_id: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Creation time (ms).
+    pub created_ms: i64,
+    /// Expiry (ms).
+    pub expires_ms: Option<i64>,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// Which points: a vault's chunks or its memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Chunks of documents.
+    Chunks,
+    /// Memories.
+    Memories,
+}
+
+impl Kind {
+    /// The name in the outbox and in collection names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Chunks => "chunks",
+            Kind::Memories => "memories",
+        }
+    }
+}
+
+/// A vector index that holds copies of PostgreSQL's vectors. Implementations make every write
+/// idempotent and durable before returning (Qdrant: `wait=true`).
+pub trait VectorIndex: Send + Sync + std::fmt::Debug {
+    /// The index in messages (`Qdrant at http://…`).
+    fn describe(&self) -> String;
+    /// One cheap request: what the index is (its version), or why it does not answer.
+    fn check(&self) -> Result<String, StoreError>;
+    /// Upserts points of `kind` for a vault whose vectors come from `model` (`dimension`).
+    fn upsert_chunks(
+        &self,
+        vault: VaultId,
+        model: &str,
+        dimension: usize,
+        points: &[ChunkPoint],
+    ) -> Result<(), StoreError>;
+    /// Upserts memory points.
+    fn upsert_memories(
+        &self,
+        vault: VaultId,
+        model: &str,
+        dimension: usize,
+        points: &[MemoryPoint],
+    ) -> Result<(), StoreError>;
+    /// Deletes a document's chunk points, whatever model made them.
+    fn delete_document(&self, vault: VaultId, document: i64) -> Result<(), StoreError>;
+    /// Deletes memory points by id, whatever model made them.
+    fn delete_memories(&self, vault: VaultId, ids: &[i64]) -> Result<(), StoreError>;
+    /// Deletes every point of the vault, of both kinds and every model.
+    fn delete_vault(&self, vault: VaultId) -> Result<(), StoreError>;
+    /// Nearest chunks; `None` when the filter cannot be expressed exactly in the index.
+    fn search_chunks(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError>;
+    /// Nearest live memories; `None` when the filter cannot be expressed exactly.
+    fn search_memories(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &[f32],
+        limit: usize,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError>;
+    /// The ids of the vault's points of `kind` in the collection of `model`.
+    fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, dimension: usize) -> Result<Vec<i64>, StoreError>;
+}
+
+/// What an outbox row asks for.
+const OP_DOCUMENT: &str = "document";
+const OP_MEMORY: &str = "memory";
+const OP_VAULT: &str = "vault";
+const OP_DROP_VAULT: &str = "drop_vault";
+
+/// Queues a document's chunks to be brought in step (inside the writing transaction).
+pub(crate) fn queue_document(tx: &mut impl GenericClient, s: &PgStore, vault: VaultId, document: i64) -> Res<()> {
+    queue(tx, s, vault, OP_DOCUMENT, Some(document))
+}
+
+/// Queues a memory.
+pub(crate) fn queue_memory(tx: &mut impl GenericClient, s: &PgStore, vault: VaultId, memory: i64) -> Res<()> {
+    queue(tx, s, vault, OP_MEMORY, Some(memory))
+}
+
+/// Queues a whole vault (after a re-embed's switch).
+pub(crate) fn queue_vault(tx: &mut impl GenericClient, s: &PgStore, vault: VaultId) -> Res<()> {
+    queue(tx, s, vault, OP_VAULT, None)
+}
+
+/// Queues a deleted vault's points for deletion.
+pub(crate) fn queue_drop_vault(tx: &mut impl GenericClient, s: &PgStore, vault: VaultId) -> Res<()> {
+    queue(tx, s, vault, OP_DROP_VAULT, None)
+}
+
+fn queue(tx: &mut impl GenericClient, s: &PgStore, vault: VaultId, op: &str, item: Option<i64>) -> Res<()> {
+    if s.index.is_some() {
+        tx.execute("INSERT INTO index_outbox (vault_id, op, item_id) VALUES ($1, $2, $3)", &[&vault, &op, &item])?;
+    }
+    Ok(())
+}
+
+/// A vault's recorded model, if it has vectors.
+fn vault_model(c: &mut impl GenericClient, vault: VaultId) -> Res<Option<(String, usize)>> {
+    let row = c.query_opt("SELECT model_id, dimension FROM vaults WHERE id = $1", &[&vault])?;
+    Ok(row.and_then(|r| {
+        let (model, dim): (Option<String>, Option<i32>) = (r.get(0), r.get(1));
+        Some((model?, usize::try_from(dim?).ok()?))
+    }))
+}
+
+impl PgStore {
+    /// Attaches an external vector index: searches use it, writes keep it in step.
+    pub fn with_index(mut self, index: Box<dyn VectorIndex>) -> PgStore {
+        self.index = Some(index);
+        self
+    }
+
+    /// The attached index, if any.
+    pub fn index(&self) -> Option<&dyn VectorIndex> {
+        self.index.as_deref()
+    }
+
+    /// Rows the index has not applied yet, for a vault or all.
+    pub fn index_pending(&self, vault: Option<VaultId>) -> Result<u64, StoreError> {
+        self.read(|c| {
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM index_outbox WHERE $1::BIGINT IS NULL OR vault_id = $1", &[&vault])?
+                .get(0);
+            Ok(n as u64)
+        })
+    }
+
+    /// Applies the pending outbox rows of `vault` (or of every vault), oldest first. Stops at
+    /// the first failure (leaving it and the rest pending) and returns it.
+    pub fn sync_index(&self, vault: Option<VaultId>) -> Result<u64, StoreError> {
+        let Some(index) = self.index.as_deref() else { return Ok(0) };
+        let rows: Vec<(i64, VaultId, String, Option<i64>)> = self.read(|c| {
+            Ok(c.query(
+                "SELECT id, vault_id, op, item_id FROM index_outbox WHERE $1::BIGINT IS NULL OR vault_id = $1 ORDER BY id LIMIT 10000",
+                &[&vault],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+        })?;
+        let mut done = 0;
+        let mut seen = HashSet::new();
+        for (row, vault, op, item) in rows {
+            // The same item queued twice is brought in step once (its state is read now).
+            if seen.insert((vault, op.clone(), item)) {
+                self.apply(index, vault, &op, item)?;
+            }
+            self.write(|tx| {
+                tx.execute("DELETE FROM index_outbox WHERE id = $1", &[&row])?;
+                Ok(())
+            })?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    fn apply(&self, index: &dyn VectorIndex, vault: VaultId, op: &str, item: Option<i64>) -> Result<(), StoreError> {
+        match (op, item) {
+            (OP_DOCUMENT, Some(doc)) => {
+                index.delete_document(vault, doc)?;
+                let (model, points) =
+                    self.read(|c| Ok((vault_model(c, vault)?, chunk_points(c, vault, Some(doc))?)))?;
+                match model {
+                    Some((model, dim)) if !points.is_empty() => index.upsert_chunks(vault, &model, dim, &points),
+                    _ => Ok(()),
+                }
+            }
+            (OP_MEMORY, Some(memory)) => {
+                let (model, points) =
+                    self.read(|c| Ok((vault_model(c, vault)?, memory_points(c, vault, Some(memory))?)))?;
+                match model {
+                    Some((model, dim)) if !points.is_empty() => index.upsert_memories(vault, &model, dim, &points),
+                    _ => index.delete_memories(vault, &[memory]),
+                }
+            }
+            (OP_VAULT, _) => {
+                index.delete_vault(vault)?;
+                let Some((model, dim)) = self.read(|c| vault_model(c, vault))? else { return Ok(()) };
+                let chunks = self.read(|c| chunk_points(c, vault, None))?;
+                for batch in chunks.chunks(256) {
+                    index.upsert_chunks(vault, &model, dim, batch)?;
+                }
+                let memories = self.read(|c| memory_points(c, vault, None))?;
+                for batch in memories.chunks(256) {
+                    index.upsert_memories(vault, &model, dim, batch)?;
+                }
+                Ok(())
+            }
+            (OP_DROP_VAULT, _) => index.delete_vault(vault),
+            (other, _) => Err(StoreError::Corrupt(format!("index_outbox holds an unknown operation `{other}`"))),
+        }
+    }
+
+    /// After a write: applies the vault's pending rows; a failure is logged and left pending
+    /// (the write itself succeeded; searches of the vault use pgvector until it is applied).
+    pub(crate) fn after_write(&self, vault: VaultId) {
+        if self.index.is_some()
+            && let Err(e) = self.sync_index(Some(vault))
+        {
+            tracing::warn!(vault, error = %e, "the vector index lags behind PostgreSQL; searches of this vault use pgvector until it catches up");
+        }
+    }
+
+    /// The index and the vault's model when searches of `vault` may use the index now: one is
+    /// attached, the query has the vault's dimension, and nothing of the vault is pending
+    /// (pending rows are applied first; if that fails, pgvector answers). One round trip.
+    fn searchable(&self, vault: VaultId, dimension: usize) -> Result<Option<(&dyn VectorIndex, String)>, StoreError> {
+        let Some(index) = self.index.as_deref() else { return Ok(None) };
+        let found = self.read(|c| {
+            let row = c.query_opt(
+                "SELECT model_id, dimension, EXISTS (SELECT 1 FROM index_outbox WHERE vault_id = $1) FROM vaults WHERE id = $1",
+                &[&vault],
+            )?;
+            Ok(row.map(|r| {
+                let (model, dim, pending): (Option<String>, Option<i32>, bool) = (r.get(0), r.get(1), r.get(2));
+                (model, dim, pending)
+            }))
+        })?;
+        let Some((Some(model), Some(dim), pending)) = found else { return Ok(None) };
+        if usize::try_from(dim).ok() != Some(dimension) || (pending && self.sync_index(Some(vault)).is_err()) {
+            return Ok(None);
+        }
+        Ok(Some((index, model)))
+    }
+
+    /// Nearest chunks from the index, when it can answer exactly (else `None`: pgvector).
+    pub(crate) fn index_chunk_search(
+        &self,
+        vault: VaultId,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        match self.searchable(vault, query.len())? {
+            Some((index, model)) => index.search_chunks(vault, &model, query, limit, filter),
+            None => Ok(None),
+        }
+    }
+
+    /// Nearest live memories from the index, when it can answer exactly.
+    pub(crate) fn index_memory_search(
+        &self,
+        vault: VaultId,
+        query: &[f32],
+        limit: usize,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        match self.searchable(vault, query.len())? {
+            Some((index, model)) => index.search_memories(vault, &model, query, limit, filter),
+            None => Ok(None),
+        }
+    }
+
+    /// Compares the index's point ids with PostgreSQL's for every vault and queues a vault
+    /// whose points differ (orphans or missing ones) to be brought in step; returns how many
+    /// vaults were queued (`StoreWrite::reconcile_index` then applies them).
+    pub fn compare_index(&self) -> Result<u64, StoreError> {
+        let Some(index) = self.index.as_deref() else { return Ok(0) };
+        let vaults: Vec<(VaultId, Option<(String, usize)>)> = self.read(|c| {
+            let ids: Vec<i64> = c.query("SELECT id FROM vaults ORDER BY id", &[])?.iter().map(|r| r.get(0)).collect();
+            ids.into_iter().map(|v| Ok((v, vault_model(c, v)?))).collect::<Res<Vec<_>>>()
+        })?;
+        let mut queued = 0;
+        for (vault, model) in vaults {
+            let Some((model, dim)) = model else { continue };
+            let (chunks, memories): (Vec<i64>, Vec<i64>) = self.read(|c| {
+                let ids = |sql: &str, c: &mut postgres::Client| -> Res<Vec<i64>> {
+                    Ok(c.query(sql, &[&vault])?.iter().map(|r| r.get(0)).collect())
+                };
+                Ok((
+                    ids("SELECT id FROM chunks WHERE vault_id = $1 ORDER BY id", c)?,
+                    ids("SELECT id FROM memories WHERE vault_id = $1 ORDER BY id", c)?,
+                ))
+            })?;
+            let mut held_chunks = index.point_ids(vault, Kind::Chunks, &model, dim)?;
+            let mut held_memories = index.point_ids(vault, Kind::Memories, &model, dim)?;
+            held_chunks.sort_unstable();
+            held_memories.sort_unstable();
+            if held_chunks != chunks || held_memories != memories {
+                tracing::warn!(vault, "the vector index differs from PostgreSQL; queued the vault to be rebuilt");
+                self.write(|tx| queue_vault(tx, self, vault))?;
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+}
+
+/// Chunk points of a vault (of one document, or all), from PostgreSQL.
+fn chunk_points(c: &mut impl GenericClient, vault: VaultId, document: Option<i64>) -> Res<Vec<ChunkPoint>> {
+    let rows = c.query(
+        "SELECT c.id, c.document_id, d.source, d.metadata::text, c.vector
+         FROM chunks c JOIN documents d ON d.id = c.document_id
+         WHERE c.vault_id = $1 AND ($2::BIGINT IS NULL OR c.document_id = $2) ORDER BY c.id",
+        &[&vault, &document],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let metadata: String = r.get(3);
+            let vector: crate::vector::Vector = r.get(4);
+            Ok(ChunkPoint {
+                id: r.get(0),
+                document: r.get(1),
+                source: r.get(2),
+                metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+                vector: vector.0,
+            })
+        })
+        .collect()
+}
+
+/// Memory points of a vault (one, or all), from PostgreSQL.
+fn memory_points(c: &mut impl GenericClient, vault: VaultId, memory: Option<i64>) -> Res<Vec<MemoryPoint>> {
+    let rows = c.query(
+        "SELECT id, user_id, agent_id, session_id, tags, created_ms, expires_ms, vector FROM memories
+         WHERE vault_id = $1 AND ($2::BIGINT IS NULL OR id = $2) ORDER BY id",
+        &[&vault, &memory],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let vector: crate::vector::Vector = r.get(7);
+            Ok(MemoryPoint {
+                id: r.get(0),
+                user_id: r.get(1),
+                agent_id: r.get(2),
+                session_id: r.get(3),
+                tags: r.get(4),
+                created_ms: r.get(5),
+                expires_ms: r.get(6),
+                vector: vector.0,
+            })
+        })
+        .collect()
+}

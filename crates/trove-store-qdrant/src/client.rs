@@ -1,0 +1,280 @@
+//! The Qdrant REST client: one blocking `ureq` agent with a time limit on every request, the
+//! `api-key` header when configured, bounded retries with exponential backoff and full jitter
+//! for transient failures only (connection errors, time limits, 5xx, 429 with `Retry-After`),
+//! never for 4xx answers, and a circuit breaker: after [`BREAKER_FAILURES`] transient failures
+//! in a row, calls fail at once for [`BREAKER_OPEN`], then one call is let through to try.
+//! Failures are `StoreError::Unavailable` (transient: an outage fails fast and heals without a
+//! restart) or `StoreError::Database` (Qdrant refused the request), naming the URL and what to
+//! check; the API key never appears in them.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use trove_store::StoreError;
+
+/// Transient failures in a row that open the breaker.
+pub const BREAKER_FAILURES: u32 = 3;
+/// How long an open breaker refuses calls.
+pub const BREAKER_OPEN: Duration = Duration::from_secs(5);
+/// The most bytes of an answer read (a scroll page of ids, a batch of hits).
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+
+/// How to reach Qdrant.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// The REST base URL (`http://qdrant:6333`).
+    pub url: String,
+    /// Sent as the `api-key` header.
+    pub api_key: Option<String>,
+    /// Longest time one request may take.
+    pub timeout: Duration,
+    /// Retries of a transient failure.
+    pub max_retries: u32,
+    /// The first retry's delay ceiling (doubling each time, at most 30 s).
+    pub retry_delay: Duration,
+    /// How long the open circuit breaker refuses calls ([`BREAKER_OPEN`] by default).
+    pub breaker_cooldown: Duration,
+}
+
+impl ClientOptions {
+    /// Options for `url`: 10 s per request, 3 retries from 200 ms, the breaker's 5 s pause.
+    pub fn new(url: impl Into<String>) -> ClientOptions {
+        ClientOptions {
+            url: url.into(),
+            api_key: None,
+            timeout: Duration::from_secs(10),
+            max_retries: 3,
+            retry_delay: Duration::from_millis(200),
+            breaker_cooldown: BREAKER_OPEN,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("retry_delay", &self.retry_delay)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+/// A Qdrant REST client.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    opts: ClientOptions,
+    breaker: Mutex<Breaker>,
+}
+
+enum Failure {
+    /// Worth another attempt (after the server's `Retry-After`, if it named one).
+    Transient(String, Option<Duration>),
+    /// Qdrant refused the request.
+    Refused(u16, String),
+}
+
+impl Client {
+    /// Prepares the client; makes no request.
+    pub fn new(mut opts: ClientOptions) -> Client {
+        opts.url = opts.url.trim_end_matches('/').to_string();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(opts.timeout))
+            .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .build();
+        Client { agent: ureq::Agent::new_with_config(config), opts, breaker: Mutex::new(Breaker::default()) }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.opts.url
+    }
+
+    fn what(&self) -> String {
+        format!("Qdrant at {}", self.opts.url)
+    }
+
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the breaker refuses calls now.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker().open_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Value, StoreError> {
+        self.call("GET", path, None)
+    }
+
+    /// `GET /`: Qdrant's name and version (the whole answer, which has no `result`).
+    pub fn get_root(&self) -> Result<Value, StoreError> {
+        self.call_raw("GET", "/", None)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
+        self.call("POST", path, Some(body))
+    }
+
+    /// `PUT path` with a JSON body.
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
+        self.call("PUT", path, Some(body))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Result<Value, StoreError> {
+        self.call("DELETE", path, None)
+    }
+
+    /// One call with its retries; the answer's `result`.
+    pub fn call(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
+        Ok(self.call_raw(method, path, body)?.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    /// One call with its retries; the whole answer.
+    pub fn call_raw(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
+        if let Some(until) = self.breaker().open_until
+            && Instant::now() < until
+        {
+            return Err(StoreError::Unavailable {
+                what: self.what(),
+                reason: format!(
+                    "{BREAKER_FAILURES} requests in a row failed, so requests are refused for {:.1} s before one is tried again: check that Qdrant is running and reachable",
+                    self.opts.breaker_cooldown.as_secs_f64()
+                ),
+            });
+        }
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut attempt = 0;
+        loop {
+            match self.attempt(method, path, body.as_deref()) {
+                Ok(v) => {
+                    *self.breaker() = Breaker::default();
+                    return Ok(v);
+                }
+                Err(Failure::Refused(status, detail)) => {
+                    *self.breaker() = Breaker::default();
+                    return Err(self.refused(method, path, status, &detail));
+                }
+                Err(Failure::Transient(detail, wait)) => {
+                    if attempt >= self.opts.max_retries {
+                        let mut b = self.breaker();
+                        b.failures += 1;
+                        if b.failures >= BREAKER_FAILURES {
+                            b.open_until = Some(Instant::now() + self.opts.breaker_cooldown);
+                        }
+                        return Err(StoreError::Unavailable {
+                            what: self.what(),
+                            reason: format!(
+                                "{method} {path}: {detail} (after {} attempts): check that Qdrant is running and reachable at storage.qdrant.url",
+                                attempt + 1
+                            ),
+                        });
+                    }
+                    let delay = wait.unwrap_or_else(|| {
+                        trove_http::backoff_delay(self.opts.retry_delay, Duration::from_secs(30), attempt)
+                    });
+                    tracing::debug!(method, path, %detail, delay_ms = delay.as_millis() as u64, "retrying a Qdrant request");
+                    std::thread::sleep(delay.min(Duration::from_secs(30)));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn refused(&self, method: &str, path: &str, status: u16, detail: &str) -> StoreError {
+        let hint = match status {
+            401 | 403 => "Qdrant wants another API key: set storage.qdrant.api_key to its service key",
+            404 => "the collection or point is missing: `trove doctor --only store` checks the collections",
+            _ => "the request does not suit this Qdrant (an older version?): Trove needs Qdrant 1.10 or newer",
+        };
+        let reason = format!("{method} {path}: HTTP {status}: {detail}; {hint}");
+        if matches!(status, 401 | 403) {
+            // The server will not change its mind: fail like an outage so health shows it.
+            return StoreError::Unavailable { what: self.what(), reason };
+        }
+        StoreError::Database { what: self.what(), reason }
+    }
+
+    fn attempt(&self, method: &'static str, path: &str, body: Option<&[u8]>) -> Result<Value, Failure> {
+        let url = format!("{}{path}", self.opts.url);
+        let key = self.opts.api_key.as_deref();
+        let sent = match (method, body) {
+            ("PUT", Some(b)) | ("POST", Some(b)) => {
+                let mut r = if method == "PUT" { self.agent.put(&url) } else { self.agent.post(&url) };
+                r = r.header("Content-Type", "application/json");
+                if let Some(k) = key {
+                    r = r.header("api-key", k);
+                }
+                r.send(b)
+            }
+            ("DELETE", _) => {
+                let mut r = self.agent.delete(&url);
+                if let Some(k) = key {
+                    r = r.header("api-key", k);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = self.agent.get(&url);
+                if let Some(k) = key {
+                    r = r.header("api-key", k);
+                }
+                r.call()
+            }
+        };
+        let mut response = sent.map_err(|e| Failure::Transient(transport(&e), None))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| trove_http::parse_retry_after(v, SystemTime::now()));
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| Failure::Transient(format!("the answer was cut off: {}", transport(&e)), None))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text)
+                .map_err(|e| Failure::Refused(status, format!("the answer is not JSON ({e})")));
+        }
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["status"]["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        if status == 429 || status >= 500 {
+            return Err(Failure::Transient(format!("HTTP {status}: {detail}"), retry_after));
+        }
+        Err(Failure::Refused(status, detail))
+    }
+}
+
+fn transport(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => "no answer within storage.qdrant.timeout_s".into(),
+        ureq::Error::ConnectionFailed => "connection refused".into(),
+        ureq::Error::HostNotFound => "host not found (Name or service not known)".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            "no answer within storage.qdrant.timeout_s".into()
+        }
+        other => other.to_string(),
+    }
+}

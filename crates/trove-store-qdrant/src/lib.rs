@@ -1,0 +1,408 @@
+//! Qdrant as the vector index of Trove's PostgreSQL backend ([`QdrantIndex`], a
+//! [`VectorIndex`] that `PgStore::with_index` attaches). PostgreSQL stays the system of record,
+//! vectors included; Qdrant answers nearest-neighbour searches, and the outbox of
+//! `trove_store_postgres::index` keeps it in step (a crash or an outage between the two is
+//! repaired, never papered over: searches fall back to pgvector while anything is pending).
+//!
+//! Layout: one collection per kind and model (`{prefix}chunks_{model}_{dim}_{hash}`), so a
+//! re-embed to another model fills another collection and the switch is PostgreSQL's; every
+//! point carries its vault as a tenant field (a keyword payload index with `is_tenant`, and
+//! per-tenant HNSW graphs: `m: 0`, `payload_m: 16`), so one collection serves every vault and
+//! a vault's searches never see another's points. Point ids are PostgreSQL's row ids (chunks,
+//! memories): a retried upsert overwrites, never duplicates. Chunk points carry `doc`,
+//! `source` and the document's metadata (`meta.*`); memory points their scope (`user`,
+//! `agent`, `session`, `tags`), `created_ms` and `expires_ms`. A filter Qdrant cannot express
+//! exactly (a URI prefix, a fractional number) is answered by pgvector instead.
+//!
+//! Requests go through [`client::Client`]: time limits, retries with backoff and jitter for
+//! transient failures, a circuit breaker; writes wait for Qdrant to apply them (`wait=true`).
+
+pub mod client;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use trove_store::{ChunkFilter, MemoryFilter, Scored, StoreError, VaultId};
+use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, VectorIndex};
+
+pub use client::{Client, ClientOptions};
+
+/// A page of point ids read by the reconciler.
+const SCROLL_PAGE: usize = 1000;
+
+/// Qdrant as a [`VectorIndex`].
+#[derive(Debug)]
+pub struct QdrantIndex {
+    client: Client,
+    prefix: String,
+    /// Collections known to exist (made or seen).
+    known: Mutex<HashSet<String>>,
+}
+
+fn vault_key(vault: VaultId) -> String {
+    vault.to_string()
+}
+
+/// A condition matching one payload value.
+fn matches(key: &str, value: Value) -> Value {
+    json!({"key": key, "match": {"value": value}})
+}
+
+impl QdrantIndex {
+    /// An index whose collections are named `{prefix}…` (letters, digits, `_` and `-`).
+    pub fn new(client: Client, prefix: &str) -> QdrantIndex {
+        QdrantIndex { client, prefix: prefix.to_string(), known: Mutex::new(HashSet::new()) }
+    }
+
+    /// The client (for health checks).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The collection of `kind` for vectors of `model` (`dimension`).
+    pub fn collection(&self, kind: Kind, model: &str, dimension: usize) -> String {
+        let slug: String = model
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .take(40)
+            .collect();
+        let hash = Sha256::digest(format!("{model}\0{dimension}").as_bytes());
+        let hash: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("{}{}_{slug}_{dimension}_{hash}", self.prefix, kind.as_str())
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a collection exists (asked once, then remembered while it does).
+    pub fn exists(&self, name: &str) -> Result<bool, StoreError> {
+        if self.known().contains(name) {
+            return Ok(true);
+        }
+        let found = self.client.get(&format!("/collections/{name}/exists"))?["exists"].as_bool().unwrap_or(false);
+        if found {
+            self.known().insert(name.to_string());
+        }
+        Ok(found)
+    }
+
+    /// The vector size of an existing collection; `None` when it does not exist.
+    pub fn collection_dimension(&self, name: &str) -> Result<Option<usize>, StoreError> {
+        if !self.exists(name)? {
+            return Ok(None);
+        }
+        let info = self.client.get(&format!("/collections/{name}"))?;
+        Ok(info["config"]["params"]["vectors"]["size"].as_u64().map(|n| n as usize))
+    }
+
+    /// Makes the collection with its payload indexes, unless it exists.
+    fn ensure(&self, kind: Kind, model: &str, dimension: usize) -> Result<String, StoreError> {
+        let name = self.collection(kind, model, dimension);
+        if self.exists(&name)? {
+            return Ok(name);
+        }
+        let created = self.client.put(
+            &format!("/collections/{name}"),
+            &json!({
+                "vectors": {"size": dimension, "distance": "Cosine"},
+                // One graph per vault (the tenant field), none across vaults.
+                "hnsw_config": {"m": 0, "payload_m": 16},
+            }),
+        );
+        match created {
+            Ok(_) => {}
+            // Another node made it meanwhile.
+            Err(StoreError::Database { reason, .. }) if reason.contains("already exists") => {}
+            Err(e) => return Err(e),
+        }
+        let mut fields: Vec<(&str, Value)> = vec![("vault", json!({"type": "keyword", "is_tenant": true}))];
+        match kind {
+            Kind::Chunks => {
+                fields.push(("doc", json!("integer")));
+                fields.push(("source", json!("keyword")));
+            }
+            Kind::Memories => {
+                for key in ["user", "agent", "session", "tags"] {
+                    fields.push((key, json!("keyword")));
+                }
+                fields.push(("created_ms", json!("integer")));
+                fields.push(("expires_ms", json!("integer")));
+            }
+        }
+        for (field, schema) in fields {
+            self.client.put(
+                &format!("/collections/{name}/index?wait=true"),
+                &json!({"field_name": field, "field_schema": schema}),
+            )?;
+        }
+        self.known().insert(name.clone());
+        Ok(name)
+    }
+
+    /// Our collections of `kind`, whatever the model.
+    fn collections(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+        let start = format!("{}{}_", self.prefix, kind.as_str());
+        let listed = self.client.get("/collections")?;
+        Ok(listed["collections"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|c| c["name"].as_str())
+                    .filter(|n| n.starts_with(&start))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn upsert(&self, collection: &str, points: Vec<Value>) -> Result<(), StoreError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        self.client.put(&format!("/collections/{collection}/points?wait=true"), &json!({"points": points}))?;
+        Ok(())
+    }
+
+    fn delete_where(&self, kind: Kind, selector: Value) -> Result<(), StoreError> {
+        for name in self.collections(kind)? {
+            self.client.post(&format!("/collections/{name}/points/delete?wait=true"), &selector)?;
+        }
+        Ok(())
+    }
+
+    fn query(
+        &self,
+        collection: &str,
+        query: &[f32],
+        limit: usize,
+        must: Vec<Value>,
+    ) -> Result<Vec<Scored>, StoreError> {
+        if !self.exists(collection)? {
+            return Ok(Vec::new());
+        }
+        let answer = self.client.post(
+            &format!("/collections/{collection}/points/query"),
+            &json!({"query": query, "filter": {"must": must}, "limit": limit, "with_payload": false}),
+        )?;
+        Ok(answer["points"]
+            .as_array()
+            .map(|points| {
+                points
+                    .iter()
+                    .filter_map(|p| Some(Scored { id: p["id"].as_i64()?, score: p["score"].as_f64()? as f32 }))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// The metadata conditions of a chunk filter; `None` when one cannot be matched exactly.
+fn chunk_conditions(vault: VaultId, filter: &ChunkFilter) -> Option<Vec<Value>> {
+    if filter.uri_prefix.is_some() {
+        return None;
+    }
+    let mut must = vec![matches("vault", json!(vault_key(vault)))];
+    if let Some(source) = &filter.source {
+        must.push(matches("source", json!(source)));
+    }
+    for (key, value) in &filter.metadata {
+        let plain_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let exact = match value {
+            Value::String(_) | Value::Bool(_) => true,
+            Value::Number(n) => n.is_i64() || n.is_u64(),
+            _ => false,
+        };
+        if !plain_key || !exact {
+            return None;
+        }
+        must.push(matches(&format!("meta.{key}"), value.clone()));
+    }
+    Some(must)
+}
+
+/// The conditions of a memory filter (every one Qdrant matches exactly), live at `now_ms`.
+fn memory_conditions(vault: VaultId, filter: &MemoryFilter) -> Vec<Value> {
+    let mut must = vec![matches("vault", json!(vault_key(vault)))];
+    for (key, value) in [("user", &filter.user_id), ("agent", &filter.agent_id), ("session", &filter.session_id)] {
+        if let Some(v) = value {
+            must.push(matches(key, json!(v)));
+        }
+    }
+    for tag in &filter.tags {
+        must.push(matches("tags", json!(tag)));
+    }
+    let mut range = serde_json::Map::new();
+    if let Some(after) = filter.created_after_ms {
+        range.insert("gte".into(), json!(after));
+    }
+    if let Some(before) = filter.created_before_ms {
+        range.insert("lt".into(), json!(before));
+    }
+    if !range.is_empty() {
+        must.push(json!({"key": "created_ms", "range": range}));
+    }
+    must.push(json!({"should": [
+        {"is_null": {"key": "expires_ms"}},
+        {"is_empty": {"key": "expires_ms"}},
+        {"key": "expires_ms", "range": {"gt": filter.now_ms}},
+    ]}));
+    must
+}
+
+impl VectorIndex for QdrantIndex {
+    fn describe(&self) -> String {
+        format!("Qdrant at {}", self.client.url())
+    }
+
+    fn check(&self) -> Result<String, StoreError> {
+        let root = self.client.get_root()?;
+        Ok(format!("Qdrant {}", root["version"].as_str().unwrap_or("(version unknown)")))
+    }
+
+    fn upsert_chunks(
+        &self,
+        vault: VaultId,
+        model: &str,
+        dimension: usize,
+        points: &[ChunkPoint],
+    ) -> Result<(), StoreError> {
+        let collection = self.ensure(Kind::Chunks, model, dimension)?;
+        let points = points
+            .iter()
+            .map(|p| {
+                json!({"id": p.id, "vector": p.vector, "payload": {
+                    "vault": vault_key(vault), "doc": p.document, "source": p.source, "meta": p.metadata,
+                }})
+            })
+            .collect();
+        self.upsert(&collection, points)
+    }
+
+    fn upsert_memories(
+        &self,
+        vault: VaultId,
+        model: &str,
+        dimension: usize,
+        points: &[MemoryPoint],
+    ) -> Result<(), StoreError> {
+        let collection = self.ensure(Kind::Memories, model, dimension)?;
+        let points = points
+            .iter()
+            .map(|p| {
+                json!({"id": p.id, "vector": p.vector, "payload": {
+                    "vault": vault_key(vault), "user": p.user_id, "agent": p.agent_id, "session": p.session_id,
+                    "tags": p.tags, "created_ms": p.created_ms, "expires_ms": p.expires_ms,
+                }})
+            })
+            .collect();
+        self.upsert(&collection, points)
+    }
+
+    fn delete_document(&self, vault: VaultId, document: i64) -> Result<(), StoreError> {
+        let filter = json!({"must": [matches("vault", json!(vault_key(vault))), matches("doc", json!(document))]});
+        self.delete_where(Kind::Chunks, json!({"filter": filter}))
+    }
+
+    fn delete_memories(&self, _vault: VaultId, ids: &[i64]) -> Result<(), StoreError> {
+        self.delete_where(Kind::Memories, json!({"points": ids}))
+    }
+
+    fn delete_vault(&self, vault: VaultId) -> Result<(), StoreError> {
+        let selector = json!({"filter": {"must": [matches("vault", json!(vault_key(vault)))]}});
+        self.delete_where(Kind::Chunks, selector.clone())?;
+        self.delete_where(Kind::Memories, selector)
+    }
+
+    fn search_chunks(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        let Some(must) = chunk_conditions(vault, filter) else { return Ok(None) };
+        let collection = self.collection(Kind::Chunks, model, query.len());
+        self.query(&collection, query, limit, must).map(Some)
+    }
+
+    fn search_memories(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &[f32],
+        limit: usize,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        let collection = self.collection(Kind::Memories, model, query.len());
+        self.query(&collection, query, limit, memory_conditions(vault, filter)).map(Some)
+    }
+
+    fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, dimension: usize) -> Result<Vec<i64>, StoreError> {
+        let collection = self.collection(kind, model, dimension);
+        if !self.exists(&collection)? {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::new();
+        let mut offset = Value::Null;
+        loop {
+            let page = self.client.post(
+                &format!("/collections/{collection}/points/scroll"),
+                &json!({"filter": {"must": [matches("vault", json!(vault_key(vault)))]}, "limit": SCROLL_PAGE,
+                        "offset": offset, "with_payload": false, "with_vector": false}),
+            )?;
+            ids.extend(page["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_i64()));
+            offset = page["next_page_offset"].clone();
+            if offset.is_null() {
+                return Ok(ids);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_qdrant_cannot_match_exactly_fall_back() {
+        let plain = ChunkFilter {
+            source: Some("docs".into()),
+            uri_prefix: None,
+            metadata: vec![("team".into(), json!("ops"))],
+        };
+        let must = chunk_conditions(7, &plain).expect("expressible");
+        assert_eq!(must.len(), 3);
+        assert_eq!(must[2], json!({"key": "meta.team", "match": {"value": "ops"}}));
+        for bad in [
+            ChunkFilter { uri_prefix: Some("a/".into()), ..Default::default() },
+            ChunkFilter { metadata: vec![("score".into(), json!(0.5))], ..Default::default() },
+            ChunkFilter { metadata: vec![("a.b".into(), json!("x"))], ..Default::default() },
+        ] {
+            assert_eq!(chunk_conditions(7, &bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn collections_are_per_kind_and_model() {
+        let index = QdrantIndex::new(
+            Client::new(ClientOptions {
+                url: "http://127.0.0.1:1".into(),
+                api_key: None,
+                timeout: std::time::Duration::from_secs(1),
+                max_retries: 0,
+                retry_delay: std::time::Duration::from_millis(10),
+                breaker_cooldown: std::time::Duration::from_secs(5),
+            }),
+            "trove_",
+        );
+        let a = index.collection(Kind::Chunks, "trove/minilm", 384);
+        assert!(a.starts_with("trove_chunks_trove-minilm_384_"), "{a}");
+        assert_ne!(a, index.collection(Kind::Chunks, "trove/minilm2", 384));
+        assert_ne!(a, index.collection(Kind::Memories, "trove/minilm", 384));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    }
+}
