@@ -508,11 +508,7 @@ impl Wiki {
                 )
                 .into();
             }
-            let n = results.len();
-            return Reply::json(
-                200,
-                &json!({"results": results, "start": from, "limit": size, "size": n, "_links": links}),
-            );
+            return dc_listing(results, from, size, links);
         }
         if r.path == "/rest/api/content" {
             let (from, size) = window(r, "start", "limit", 25);
@@ -531,11 +527,7 @@ impl Wiki {
                 )
                 .into();
             }
-            let n = results.len();
-            return Reply::json(
-                200,
-                &json!({"results": results, "start": from, "limit": size, "size": n, "_links": links}),
-            );
+            return dc_listing(results, from, size, links);
         }
         if let Some(key) = r.path.strip_prefix("/rest/api/space/") {
             return if key == self.space {
@@ -559,6 +551,12 @@ impl Wiki {
             ),
         }
     }
+}
+
+/// A page of a Data Center listing: its results, where it starts, its size and its links.
+fn dc_listing(results: Vec<Value>, from: usize, size: usize, links: Value) -> Reply {
+    let n = results.len();
+    Reply::json(200, &json!({"results": results, "start": from, "limit": size, "size": n, "_links": links}))
 }
 
 fn not_found_v2() -> Reply {

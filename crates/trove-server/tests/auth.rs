@@ -95,13 +95,7 @@ fn start_with(config: &str) -> (Server, Keys) {
 }
 
 fn call(s: &Server, key: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> common::Resp {
-    let auth = key.map(|k| format!("Bearer {k}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(a) = &auth {
-        headers.push(("authorization", a.as_str()));
-    }
-    let body = body.map(|b| b.to_string());
-    s.call(method, path, body.as_deref().map(str::as_bytes), &headers)
+    s.call_as(key, method, path, body)
 }
 
 /// Vault b's things, made through b's own admin key: a memory id, a document id, a dead job id.

@@ -81,6 +81,17 @@ impl Server {
         request(self.addr, method, path, body, headers)
     }
 
+    /// A JSON request with `key` as `Authorization: Bearer` (none: no header).
+    pub fn call_as(&self, key: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let auth = key.map(|k| format!("Bearer {k}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        let body = body.map(|b| b.to_string());
+        self.call(method, path, body.as_deref().map(str::as_bytes), &headers)
+    }
+
     pub fn get(&self, path: &str) -> Resp {
         self.call("GET", path, None, &[])
     }
