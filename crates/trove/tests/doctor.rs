@@ -412,6 +412,15 @@ fn qdrant_unreachable_or_refusing_the_key_is_named() {
     assert!(c["found"].as_str().unwrap().contains("connection refused"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("start Qdrant"), "{c}");
 
+    // A host that does not resolve, and a port that accepts but never answers.
+    let dir = qdrant("http://qdrant.invalid:6333");
+    let c = check(&doctor(dir.path(), &["--only", "qdrant"]).1, "qdrant").clone();
+    assert!(c["found"].as_str().unwrap().contains("Name or service not known"), "{c}");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = qdrant(&format!("http://{}", silent.local_addr().unwrap()));
+    let c = check(&doctor(dir.path(), &["--only", "qdrant"]).1, "qdrant").clone();
+    assert!(c["found"].as_str().unwrap().contains("no answer within storage.qdrant.timeout_s"), "{c}");
+
     // Qdrant wants another key: the setting is named, the key is not shown.
     let server = Mock::start(false, vec![Reply::Status(401, vec![], "Invalid api-key".into())]);
     let dir = qdrant(&server.url());
