@@ -264,6 +264,67 @@ fn migrate_copies_an_embedded_workspace_without_re_embedding() {
     assert!(status.contains("all-MiniLM-L6-v2"), "{status}");
 }
 
+/// With a real Qdrant (`TROVE_TEST_QDRANT_URL`, as for trove-store-qdrant's conformance run):
+/// `trove migrate --qdrant` indexes the copy, the workspace on PostgreSQL + Qdrant answers the
+/// same searches, a new document reaches Qdrant, and doctor finds everything in place.
+#[test]
+#[ignore = "needs a Qdrant server: set TROVE_TEST_QDRANT_URL, and scripts/test runs it"]
+fn migrate_into_postgres_and_qdrant_and_search_there() {
+    let qdrant = std::env::var("TROVE_TEST_QDRANT_URL").expect("TROVE_TEST_QDRANT_URL names a Qdrant server");
+    let pg = PgServer::start();
+    let url = pg.create_database();
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    write_doc(ws.path(), "garden.md", GARDEN);
+    write_doc(ws.path(), "engine.md", ENGINE);
+    ok(ws.path(), &["ingest"]);
+    let before: Value =
+        serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "semantic", "brake pads"])).unwrap();
+    let out = ok(ws.path(), &["migrate", "--to", &url, "--qdrant", &qdrant]);
+    assert!(out.contains("point ids verified"), "{out}");
+
+    let prefix = format!("trove_e2e_{}_", std::process::id());
+    use_postgres(ws.path(), &url);
+    let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap();
+    let text = text.replace(
+        "    pool_size: 4\n",
+        &format!("    pool_size: 4\n  qdrant:\n    url: {qdrant}\n    collection_prefix: {prefix}\n"),
+    );
+    std::fs::write(ws.path().join("config.yaml"), text).unwrap();
+    // The migration indexed under the default prefix; this workspace uses its own, which
+    // doctor finds empty and --fix fills from PostgreSQL.
+    let doctor = |extra: &[&str]| -> Value {
+        let mut args = vec!["doctor", "--json", "--only", "qdrant"];
+        args.extend_from_slice(extra);
+        let out = trove(ws.path(), &args);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["checks"][0].clone()
+    };
+    assert_eq!(doctor(&[])["status"], "fail");
+    assert_eq!(doctor(&["--fix"])["status"], "ok");
+    assert_eq!(doctor(&[])["status"], "ok", "{}", doctor(&[]));
+    let after: Value =
+        serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "semantic", "brake pads"])).unwrap();
+    assert_eq!(uris(&after), uris(&before), "before {before}\nafter {after}");
+
+    write_doc(ws.path(), "orchard.md", "# Orchards\n\nApple trees need pruning in late winter.\n");
+    ok(ws.path(), &["ingest"]);
+    let found: Value =
+        serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "semantic", "pruning apple trees"]))
+            .unwrap();
+    assert_eq!(uris(&found).first().map(String::as_str), Some("orchard.md"), "{found}");
+    assert_eq!(doctor(&[])["status"], "ok", "nothing pending after the write");
+
+    // Clean up this test's collections (and the migration's, under the default prefix).
+    let client = trove_store_qdrant::Client::new(trove_store_qdrant::ClientOptions::new(qdrant.clone()));
+    let listed = client.get("/collections").unwrap();
+    for c in listed["collections"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        if name.starts_with(&prefix) || name.starts_with("trove_chunks_") || name.starts_with("trove_memories_") {
+            let _ = client.delete(&format!("/collections/{name}"));
+        }
+    }
+}
+
 #[test]
 fn an_interrupted_migration_resumes() {
     let pg = PgServer::start();
