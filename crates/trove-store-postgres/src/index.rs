@@ -102,10 +102,11 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
         dimension: usize,
         points: &[MemoryPoint],
     ) -> Result<(), StoreError>;
-    /// Deletes a document's chunk points, whatever model made them.
-    fn delete_document(&self, vault: VaultId, document: i64) -> Result<(), StoreError>;
-    /// Deletes memory points by id, whatever model made them.
-    fn delete_memories(&self, vault: VaultId, ids: &[i64]) -> Result<(), StoreError>;
+    /// Deletes a document's chunk points from the collection of `model` (a document's points
+    /// live only there; a re-embed's switch rebuilds the whole vault).
+    fn delete_document(&self, vault: VaultId, model: &str, dimension: usize, document: i64) -> Result<(), StoreError>;
+    /// Deletes memory points by id from the collection of `model`.
+    fn delete_memories(&self, vault: VaultId, model: &str, dimension: usize, ids: &[i64]) -> Result<(), StoreError>;
     /// Deletes every point of the vault, of both kinds and every model.
     fn delete_vault(&self, vault: VaultId) -> Result<(), StoreError>;
     /// Nearest chunks; `None` when the filter cannot be expressed exactly in the index.
@@ -207,39 +208,49 @@ impl PgStore {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect())
         })?;
-        let mut done = 0;
+        let mut applied: Vec<i64> = Vec::with_capacity(rows.len());
         let mut seen = HashSet::new();
+        let mut failure = None;
         for (row, vault, op, item) in rows {
             // The same item queued twice is brought in step once (its state is read now).
-            if seen.insert((vault, op.clone(), item)) {
-                self.apply(index, vault, &op, item)?;
+            if seen.insert((vault, op.clone(), item))
+                && let Err(e) = self.apply(index, vault, &op, item)
+            {
+                failure = Some(e);
+                break;
             }
+            applied.push(row);
+        }
+        // The rows applied so far go in one statement, whether or not a later one failed.
+        if !applied.is_empty() {
             self.write(|tx| {
-                tx.execute("DELETE FROM index_outbox WHERE id = $1", &[&row])?;
+                tx.execute("DELETE FROM index_outbox WHERE id = ANY($1)", &[&applied])?;
                 Ok(())
             })?;
-            done += 1;
         }
-        Ok(done)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(applied.len() as u64),
+        }
     }
 
     fn apply(&self, index: &dyn VectorIndex, vault: VaultId, op: &str, item: Option<i64>) -> Result<(), StoreError> {
         match (op, item) {
             (OP_DOCUMENT, Some(doc)) => {
-                index.delete_document(vault, doc)?;
                 let (model, points) =
                     self.read(|c| Ok((vault_model(c, vault)?, chunk_points(c, vault, Some(doc))?)))?;
-                match model {
-                    Some((model, dim)) if !points.is_empty() => index.upsert_chunks(vault, &model, dim, &points),
-                    _ => Ok(()),
-                }
+                // No model recorded: the vault never had vectors, so it has no points.
+                let Some((model, dim)) = model else { return Ok(()) };
+                index.delete_document(vault, &model, dim, doc)?;
+                index.upsert_chunks(vault, &model, dim, &points)
             }
             (OP_MEMORY, Some(memory)) => {
                 let (model, points) =
                     self.read(|c| Ok((vault_model(c, vault)?, memory_points(c, vault, Some(memory))?)))?;
                 match model {
                     Some((model, dim)) if !points.is_empty() => index.upsert_memories(vault, &model, dim, &points),
-                    _ => index.delete_memories(vault, &[memory]),
+                    Some((model, dim)) => index.delete_memories(vault, &model, dim, &[memory]),
+                    None => Ok(()),
                 }
             }
             (OP_VAULT, _) => {

@@ -91,12 +91,12 @@ impl VectorIndex for MemIndex {
         }
         Ok(())
     }
-    fn delete_document(&self, vault: VaultId, document: i64) -> Result<(), StoreError> {
+    fn delete_document(&self, vault: VaultId, _: &str, _: usize, document: i64) -> Result<(), StoreError> {
         self.ensure_up()?;
         self.points().retain(|(k, v, _), (_, _, _, doc)| !(*k == Kind::Chunks && *v == vault && *doc == document));
         Ok(())
     }
-    fn delete_memories(&self, vault: VaultId, ids: &[i64]) -> Result<(), StoreError> {
+    fn delete_memories(&self, vault: VaultId, _: &str, _: usize, ids: &[i64]) -> Result<(), StoreError> {
         self.ensure_up()?;
         self.points().retain(|(k, v, id), _| !(*k == Kind::Memories && *v == vault && ids.contains(id)));
         Ok(())

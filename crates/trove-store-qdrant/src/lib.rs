@@ -166,6 +166,16 @@ impl QdrantIndex {
         Ok(())
     }
 
+    /// Deletes the points `selector` picks from one collection (nothing when it does not exist).
+    fn delete_in(&self, collection: &str, selector: Value) -> Result<(), StoreError> {
+        if self.exists(collection)? {
+            self.client.post(&format!("/collections/{collection}/points/delete?wait=true"), &selector)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the points `selector` picks from every collection of `kind` (a vault's rebuild or
+    /// deletion, whatever models made its points).
     fn delete_where(&self, kind: Kind, selector: Value) -> Result<(), StoreError> {
         for name in self.collections(kind)? {
             self.client.post(&format!("/collections/{name}/points/delete?wait=true"), &selector)?;
@@ -301,13 +311,13 @@ impl VectorIndex for QdrantIndex {
         self.upsert(&collection, points)
     }
 
-    fn delete_document(&self, vault: VaultId, document: i64) -> Result<(), StoreError> {
+    fn delete_document(&self, vault: VaultId, model: &str, dimension: usize, document: i64) -> Result<(), StoreError> {
         let filter = json!({"must": [matches("vault", json!(vault_key(vault))), matches("doc", json!(document))]});
-        self.delete_where(Kind::Chunks, json!({"filter": filter}))
+        self.delete_in(&self.collection(Kind::Chunks, model, dimension), json!({"filter": filter}))
     }
 
-    fn delete_memories(&self, _vault: VaultId, ids: &[i64]) -> Result<(), StoreError> {
-        self.delete_where(Kind::Memories, json!({"points": ids}))
+    fn delete_memories(&self, _vault: VaultId, model: &str, dimension: usize, ids: &[i64]) -> Result<(), StoreError> {
+        self.delete_in(&self.collection(Kind::Memories, model, dimension), json!({"points": ids}))
     }
 
     fn delete_vault(&self, vault: VaultId) -> Result<(), StoreError> {

@@ -95,7 +95,7 @@ fn ingest_and_search_run_on_postgres() {
     assert!(!ws.path().join(".trove/trove.db").exists(), "an embedded store was made");
     // Doctor looks at the database without changing it.
     let report = doctor(ws.path());
-    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    let store = store_check(&report);
     assert_eq!(store["status"], "ok", "{report}");
     let found = store["found"].as_str().unwrap();
     assert!(
@@ -116,7 +116,7 @@ fn ingest_and_search_run_on_postgres() {
     assert!(err.contains("is the server running"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     let report = doctor(dead.path());
-    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    let store = store_check(&report);
     assert_eq!(store["status"], "fail", "{report}");
     assert!(store["fix"].as_str().unwrap().contains("storage.postgres.url"), "{report}");
 }
@@ -128,7 +128,7 @@ fn doctor_names_a_missing_database_and_a_pool_too_big_for_the_server() {
     init(ws.path());
     use_postgres(ws.path(), &pg.url("nowhere"));
     let report = doctor(ws.path());
-    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    let store = store_check(&report);
     assert_eq!(store["status"], "fail", "{report}");
     assert!(store["found"].as_str().unwrap().contains("\"nowhere\" does not exist"), "{report}");
     assert!(store["found"].as_str().unwrap().contains("createdb"), "{report}");
@@ -138,7 +138,7 @@ fn doctor_names_a_missing_database_and_a_pool_too_big_for_the_server() {
     std::fs::write(ws.path().join("config.yaml"), text.replace("pool_size: 4", "pool_size: 16")).unwrap();
     ok(ws.path(), &["ingest"]);
     let report = doctor(ws.path());
-    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    let store = store_check(&report);
     assert_eq!(store["status"], "warn", "{report}");
     assert!(store["fix"].as_str().unwrap().contains("pool_size"), "{report}");
 }
@@ -154,7 +154,7 @@ fn a_server_without_pgvector_is_named_with_the_fix() {
     init(ws.path());
     use_postgres(ws.path(), &url);
     let report = doctor(ws.path());
-    let store = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone();
+    let store = store_check(&report);
     assert_eq!(store["status"], "fail", "{report}");
     assert!(store["found"].as_str().unwrap().contains("pgvector extension is not installed"), "{report}");
     assert!(store["fix"].as_str().unwrap().contains("install pgvector"), "{report}");
@@ -217,6 +217,11 @@ fn doctor_checks_each_vaults_qdrant_collection_and_its_dimension() {
     let c = check();
     assert_eq!(c["status"], "ok", "{c}");
     assert!(c["found"].as_str().unwrap().contains("Qdrant 1.18.0"), "{c}");
+}
+
+/// The `store` finding of a doctor report.
+fn store_check(report: &Value) -> Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone()
 }
 
 /// `trove doctor --only store --only lock --json`.

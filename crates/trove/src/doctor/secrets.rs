@@ -34,16 +34,16 @@ fn open(ws: &Workspace) -> Result<Engine, String> {
     Engine::open(ws.clone(), OpenMode::Read, "trove doctor").map_err(|e| e.to_string())
 }
 
-/// Each reference's value, or why it has none.
-fn resolve_all(ws: &Workspace, uses: &[SecretUse]) -> Vec<(SecretUse, Result<String, String>)> {
-    let engine = match open(ws) {
+/// Each reference's value, or why it has none (`engine`: the store opened, or why not).
+fn resolve_all(engine: &Result<Engine, String>, uses: &[SecretUse]) -> Vec<(SecretUse, Result<String, String>)> {
+    let engine = match engine {
         Ok(e) => e,
         Err(why) => return uses.iter().map(|u| (u.clone(), Err(why.clone()))).collect(),
     };
     uses.iter()
         .map(|u| {
             let value = match &u.vault {
-                Some(vault) => vault_organization(&engine, vault)
+                Some(vault) => vault_organization(engine, vault)
                     .and_then(|org| engine.resolve_secret(&u.key, Some((vault, org)), &u.reference)),
                 None => engine.resolve_secret(&u.key, None, &u.reference),
             };
@@ -60,7 +60,7 @@ pub fn resolved(ws: &Workspace) -> Workspace {
         return ws.clone();
     }
     let mut out = ws.clone();
-    for (u, value) in resolve_all(ws, &uses) {
+    for (u, value) in resolve_all(&open(ws), &uses) {
         let Ok(value) = value else { continue };
         let config = &mut out.config;
         let slot: Option<&mut String> = match u.key.split('.').collect::<Vec<_>>().as_slice() {
@@ -88,7 +88,8 @@ pub fn check(ws: &Workspace) -> Outcome {
         // References without a key are refused when the configuration loads.
         return skip("no auth.key_encryption_secret: secrets cannot be stored (config.yaml names none)");
     }
-    let results = resolve_all(ws, &uses);
+    let engine = open(ws);
+    let results = resolve_all(&engine, &uses);
     let failed: Vec<String> =
         results.iter().filter_map(|(u, r)| r.as_ref().err().map(|e| format!("{}: {e}", u.key))).collect();
     let names: Vec<String> = results.iter().filter(|(_, r)| r.is_ok()).map(|(u, _)| u.reference.to_string()).collect();
@@ -98,7 +99,7 @@ pub fn check(ws: &Workspace) -> Outcome {
             "store each missing secret (PUT /v1/org/secrets/NAME as an administrator of its organization, or `trove admin set-secret --org ORG NAME`); for one that does not open, put the key it was stored with back under auth.previous_key_encryption_secrets, or set it again",
         );
     }
-    let stale = match open(ws) {
+    let stale = match &engine {
         Ok(engine) => {
             let keyring = match engine.keyring() {
                 Ok(k) => k,
