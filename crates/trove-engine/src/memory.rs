@@ -2,7 +2,7 @@
 //! pages), retrieve (hybrid, semantic or keyword within a scope), stats and purge. Input is
 //! validated here, once for every transport, with messages that say what to change.
 
-use trove_store::{MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewMemory, VaultInfo};
+use trove_store::{HybridQuery, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewMemory, VaultInfo};
 use trove_types::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate, SearchMode,
 };
@@ -318,16 +318,29 @@ impl Engine {
             }
             SearchMode::Hybrid => {
                 let vector = self.embed_one(&v, &q.query)?;
-                let k = self.store.memory_keyword_search(v.id, &q.query, &f, candidates)?;
-                let s = self.store.memory_vector_search(v.id, &vector, &f, candidates)?;
-                let mut fused = rrf(&[&k, &s], self.workspace.config.search.rrf_k);
-                fused.truncate(limit);
-                fused
+                let rrf_k = self.workspace.config.search.rrf_k;
+                let one_step = HybridQuery { text: &q.query, vector: &vector, candidates, limit, rrf_k };
+                match self.store.memory_hybrid_search(v.id, &one_step, &f)? {
+                    Some(fused) => fused,
+                    None => {
+                        let k = self.store.memory_keyword_search(v.id, &q.query, &f, candidates)?;
+                        let s = self.store.memory_vector_search(v.id, &vector, &f, candidates)?;
+                        let mut fused = rrf(&[&k, &s], rrf_k);
+                        fused.truncate(limit);
+                        fused
+                    }
+                }
             }
         };
         let ids: Vec<i64> = scored.iter().map(|s| s.id).collect();
-        let records = self.store.memory_records(&ids)?;
-        Ok(scored.iter().zip(records).map(|(s, m)| MemoryHit { memory: to_api(vault, m), score: s.score }).collect())
+        // By row id: a memory deleted since it was scored is skipped, never paired with
+        // another's score.
+        let mut records: std::collections::HashMap<i64, MemoryRecord> =
+            self.store.memory_records(&ids)?.into_iter().map(|m| (m.rowid, m)).collect();
+        Ok(scored
+            .iter()
+            .filter_map(|s| Some(MemoryHit { memory: to_api(vault, records.remove(&s.id)?), score: s.score }))
+            .collect())
     }
 
     /// Counts by scope, tag and age.

@@ -1,9 +1,11 @@
 //! Search: keyword (BM25), semantic (vector) and hybrid (both, fused by reciprocal rank), for
-//! one query or a batch (whose queries are embedded together).
+//! one query or a batch (whose queries are embedded together). Hybrid queries go to the store
+//! whole first ([`trove_store::StoreRead::hybrid_search`]: Qdrant fuses its sparse and dense
+//! candidates in one request); when it declines, both lists are fetched and fused here.
 
 use std::collections::HashMap;
 
-use trove_store::{ChunkFilter, Scored, VaultInfo};
+use trove_store::{ChunkFilter, HybridQuery, Scored, VaultInfo};
 use trove_types::{SearchHit, SearchMode, SearchResponse};
 
 use crate::highlight::snippet;
@@ -96,12 +98,19 @@ impl Engine {
                     self.store.vector_search(vault.id, vector.unwrap_or_default(), limit, filter)?
                 }
                 SearchMode::Hybrid => {
-                    let keyword = self.store.keyword_search(vault.id, query, candidates, filter)?;
-                    let semantic =
-                        self.store.vector_search(vault.id, vector.unwrap_or_default(), candidates, filter)?;
-                    let mut fused = rrf(&[&keyword, &semantic], config.rrf_k);
-                    fused.truncate(limit);
-                    fused
+                    let vector = vector.unwrap_or_default();
+                    let one_step = HybridQuery { text: query, vector, candidates, limit, rrf_k: config.rrf_k };
+                    // A backend that holds both kinds of vectors fuses them in one request.
+                    match self.store.hybrid_search(vault.id, &one_step, filter)? {
+                        Some(fused) => fused,
+                        None => {
+                            let keyword = self.store.keyword_search(vault.id, query, candidates, filter)?;
+                            let semantic = self.store.vector_search(vault.id, vector, candidates, filter)?;
+                            let mut fused = rrf(&[&keyword, &semantic], config.rrf_k);
+                            fused.truncate(limit);
+                            fused
+                        }
+                    }
                 }
             };
             out.push(SearchResponse { query: query.clone(), mode, hits: self.hits(&vault.name, query, &scored)? });

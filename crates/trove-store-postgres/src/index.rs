@@ -15,12 +15,23 @@
 //! runs on pgvector instead: answers are never stale and never approximate a filter.
 //! [`PgStore::compare_index`] compares the point ids the index holds with PostgreSQL's and
 //! queues what differs (orphans and missing points).
+//!
+//! Points carry a sparse vector beside the dense one, so the index can answer hybrid queries
+//! in one request ([`SparseVector`]): each distinct term of the shared analyzer, hashed to a
+//! `u32` ([`term_id`]), weighted by BM25's term-frequency part — `tf·(k1+1) / (tf + k1·(1 − b +
+//! b·dl/avgdl))`, k1 1.2, b 0.75, with the chunk's term count and its vault's average at
+//! the time of writing (the postings of `chunk_terms`, the same numbers PostgreSQL's keyword
+//! search ranks with); memories, short and of even length, with b = 0. The index supplies
+//! the inverse document frequency at query time (Qdrant's `idf` modifier, over the
+//! collection), and a query is its distinct terms with weight 1, so a point's sparse score is
+//! its BM25 score.
 
 use std::collections::HashSet;
 
 use postgres::GenericClient;
 use serde_json::Value;
-use trove_store::{ChunkFilter, MemoryFilter, Scored, StoreError, VaultId};
+use trove_store::analysis::Analyzer;
+use trove_store::{ChunkFilter, HybridQuery, MemoryFilter, Scored, StoreError, VaultId};
 
 use crate::{PgStore, Res};
 
@@ -37,6 +48,8 @@ pub struct ChunkPoint {
     pub metadata: Value,
     /// The vector.
     pub vector: Vec<f32>,
+    /// Its BM25 term weights (text, title and headings).
+    pub terms: SparseVector,
 }
 
 /// What a point of a memory carries besides its vector.
@@ -58,6 +71,74 @@ pub struct MemoryPoint {
     pub expires_ms: Option<i64>,
     /// The vector.
     pub vector: Vec<f32>,
+    /// Its BM25 term weights (text and tags).
+    pub terms: SparseVector,
+}
+
+/// A sparse vector: weights by term id, ids ascending and distinct.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseVector {
+    /// Term ids ([`term_id`]).
+    pub indices: Vec<u32>,
+    /// Their weights.
+    pub values: Vec<f32>,
+}
+
+impl SparseVector {
+    /// Sums the weights of equal ids (two terms may hash alike) and sorts by id.
+    fn from_pairs(mut pairs: Vec<(u32, f32)>) -> SparseVector {
+        pairs.sort_unstable_by_key(|p| p.0);
+        let mut out = SparseVector::default();
+        for (id, w) in pairs {
+            if out.indices.last() == Some(&id) {
+                *out.values.last_mut().expect("values follow indices") += w;
+            } else {
+                out.indices.push(id);
+                out.values.push(w);
+            }
+        }
+        out
+    }
+
+    /// Whether it has no terms.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
+/// A term's id in sparse vectors: its 32-bit FNV-1a hash (stable across builds and
+/// platforms; a collision merges two terms' weights, rare enough to ignore in ranking).
+pub fn term_id(term: &str) -> u32 {
+    term.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+/// BM25's term-frequency part for a term seen `tf` times in a text of `dl` terms, where texts
+/// average `avgdl` terms; `b` weighs the length normalization.
+fn tf_weight(tf: f32, dl: f32, avgdl: f32, b: f32) -> f32 {
+    tf * (K1 + 1.0) / (tf + K1 * (1.0 - b + b * dl / avgdl.max(1.0)))
+}
+
+/// The sparse vector of a chunk from its postings (term, tf), its term count and its vault's
+/// average.
+pub fn chunk_sparse(postings: &[(String, i32)], dl: f32, avgdl: f32) -> SparseVector {
+    SparseVector::from_pairs(postings.iter().map(|(t, tf)| (term_id(t), tf_weight(*tf as f32, dl, avgdl, B))).collect())
+}
+
+/// The sparse vector of a memory's text and tags (no length normalization).
+pub fn memory_sparse(analyzer: &Analyzer, text: &str, tags: &[String]) -> SparseVector {
+    let mut tf: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for part in std::iter::once(text).chain(tags.iter().map(String::as_str)) {
+        analyzer.terms(part, |t| *tf.entry(t.to_string()).or_default() += 1);
+    }
+    SparseVector::from_pairs(tf.into_iter().map(|(t, n)| (term_id(&t), tf_weight(n as f32, 0.0, 1.0, 0.0))).collect())
+}
+
+/// The sparse vector of a query: its distinct terms (the keyword search's), weight 1.
+pub fn query_sparse(analyzer: &Analyzer, query: &str) -> SparseVector {
+    SparseVector::from_pairs(analyzer.query_terms(query).iter().map(|t| (term_id(t), 1.0)).collect())
 }
 
 /// Which points: a vault's chunks or its memories.
@@ -127,6 +208,31 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
         limit: usize,
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError>;
+    /// Keyword and nearest-neighbour candidates of chunks fused by reciprocal rank in one
+    /// request (`sparse`: the query's terms). `None` when the index cannot answer this query
+    /// exactly (a filter, the fusion constant, no sparse vectors): the store then fuses
+    /// PostgreSQL's keyword search with [`Self::search_chunks`].
+    fn hybrid_chunks(
+        &self,
+        _vault: VaultId,
+        _model: &str,
+        _query: &HybridQuery<'_>,
+        _sparse: &SparseVector,
+        _filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        Ok(None)
+    }
+    /// The same for live memories.
+    fn hybrid_memories(
+        &self,
+        _vault: VaultId,
+        _model: &str,
+        _query: &HybridQuery<'_>,
+        _sparse: &SparseVector,
+        _filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        Ok(None)
+    }
     /// The ids of the vault's points of `kind` in the collection of `model`.
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, dimension: usize) -> Result<Vec<i64>, StoreError>;
 }
@@ -245,8 +351,8 @@ impl PgStore {
                 index.upsert_chunks(vault, &model, dim, &points)
             }
             (OP_MEMORY, Some(memory)) => {
-                let (model, points) =
-                    self.read(|c| Ok((vault_model(c, vault)?, memory_points(c, vault, Some(memory))?)))?;
+                let (model, points) = self
+                    .read(|c| Ok((vault_model(c, vault)?, memory_points(c, &self.analyzer, vault, Some(memory))?)))?;
                 match model {
                     Some((model, dim)) if !points.is_empty() => index.upsert_memories(vault, &model, dim, &points),
                     Some((model, dim)) => index.delete_memories(vault, &model, dim, &[memory]),
@@ -260,7 +366,7 @@ impl PgStore {
                 for batch in chunks.chunks(256) {
                     index.upsert_chunks(vault, &model, dim, batch)?;
                 }
-                let memories = self.read(|c| memory_points(c, vault, None))?;
+                let memories = self.read(|c| memory_points(c, &self.analyzer, vault, None))?;
                 for batch in memories.chunks(256) {
                     index.upsert_memories(vault, &model, dim, batch)?;
                 }
@@ -317,6 +423,40 @@ impl PgStore {
         }
     }
 
+    /// Hybrid chunk search from the index in one request, when it can answer exactly.
+    pub(crate) fn index_hybrid_chunk_search(
+        &self,
+        vault: VaultId,
+        query: &HybridQuery<'_>,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        let sparse = query_sparse(&self.analyzer, query.text);
+        if sparse.is_empty() {
+            return Ok(None);
+        }
+        match self.searchable(vault, query.vector.len())? {
+            Some((index, model)) => index.hybrid_chunks(vault, &model, query, &sparse, filter),
+            None => Ok(None),
+        }
+    }
+
+    /// Hybrid memory search from the index in one request, when it can answer exactly.
+    pub(crate) fn index_hybrid_memory_search(
+        &self,
+        vault: VaultId,
+        query: &HybridQuery<'_>,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        let sparse = query_sparse(&self.analyzer, query.text);
+        if sparse.is_empty() {
+            return Ok(None);
+        }
+        match self.searchable(vault, query.vector.len())? {
+            Some((index, model)) => index.hybrid_memories(vault, &model, query, &sparse, filter),
+            None => Ok(None),
+        }
+    }
+
     /// Nearest live memories from the index, when it can answer exactly.
     pub(crate) fn index_memory_search(
         &self,
@@ -366,11 +506,20 @@ impl PgStore {
     }
 }
 
-/// Chunk points of a vault (of one document, or all), from PostgreSQL.
+/// Chunk points of a vault (of one document, or all), from PostgreSQL: sparse vectors from
+/// the chunks' postings and the vault's average term count now.
 fn chunk_points(c: &mut impl GenericClient, vault: VaultId, document: Option<i64>) -> Res<Vec<ChunkPoint>> {
+    let avgdl: f64 = c
+        .query_opt(
+            "SELECT greatest(keyword_length::float8 / greatest(keyword_rows, 1), 1) FROM vaults WHERE id = $1",
+            &[&vault],
+        )?
+        .map_or(1.0, |r| r.get(0));
     let rows = c.query(
-        "SELECT c.id, c.document_id, d.source, d.metadata::text, c.vector
+        "SELECT c.id, c.document_id, d.source, d.metadata::text, c.vector, c.term_count, t.terms, t.tfs
          FROM chunks c JOIN documents d ON d.id = c.document_id
+         LEFT JOIN LATERAL (SELECT array_agg(p.term) AS terms, array_agg(p.tf) AS tfs
+                            FROM chunk_terms p WHERE p.chunk_id = c.id) t ON true
          WHERE c.vault_id = $1 AND ($2::BIGINT IS NULL OR c.document_id = $2) ORDER BY c.id",
         &[&vault, &document],
     )?;
@@ -378,37 +527,85 @@ fn chunk_points(c: &mut impl GenericClient, vault: VaultId, document: Option<i64
         .map(|r| {
             let metadata: String = r.get(3);
             let vector: crate::vector::Vector = r.get(4);
+            let term_count: i32 = r.get(5);
+            let terms: Vec<String> = r.get::<_, Option<Vec<String>>>(6).unwrap_or_default();
+            let tfs: Vec<i32> = r.get::<_, Option<Vec<i32>>>(7).unwrap_or_default();
+            let postings: Vec<(String, i32)> = terms.into_iter().zip(tfs).collect();
             Ok(ChunkPoint {
                 id: r.get(0),
                 document: r.get(1),
                 source: r.get(2),
                 metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
                 vector: vector.0,
+                terms: chunk_sparse(&postings, term_count as f32, avgdl as f32),
             })
         })
         .collect()
 }
 
 /// Memory points of a vault (one, or all), from PostgreSQL.
-fn memory_points(c: &mut impl GenericClient, vault: VaultId, memory: Option<i64>) -> Res<Vec<MemoryPoint>> {
+fn memory_points(
+    c: &mut impl GenericClient,
+    analyzer: &Analyzer,
+    vault: VaultId,
+    memory: Option<i64>,
+) -> Res<Vec<MemoryPoint>> {
     let rows = c.query(
-        "SELECT id, user_id, agent_id, session_id, tags, created_ms, expires_ms, vector FROM memories
+        "SELECT id, user_id, agent_id, session_id, tags, created_ms, expires_ms, vector, text FROM memories
          WHERE vault_id = $1 AND ($2::BIGINT IS NULL OR id = $2) ORDER BY id",
         &[&vault, &memory],
     )?;
     rows.iter()
         .map(|r| {
             let vector: crate::vector::Vector = r.get(7);
+            let tags: Vec<String> = r.get(4);
+            let text: String = r.get(8);
             Ok(MemoryPoint {
                 id: r.get(0),
                 user_id: r.get(1),
                 agent_id: r.get(2),
                 session_id: r.get(3),
-                tags: r.get(4),
+                terms: memory_sparse(analyzer, &text, &tags),
+                tags,
                 created_ms: r.get(5),
                 expires_ms: r.get(6),
                 vector: vector.0,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_vectors_weigh_terms_as_bm25_does() {
+        // A term seen twice in a chunk of average length: 2·2.2 / (2 + 1.2) = 1.375.
+        let v = chunk_sparse(&[("fox".into(), 2), ("den".into(), 1)], 10.0, 10.0);
+        let fox = v.indices.iter().position(|&i| i == term_id("fox")).expect("fox");
+        assert!((v.values[fox] - 1.375).abs() < 1e-6, "{v:?}");
+        assert!(v.indices.windows(2).all(|w| w[0] < w[1]), "ids ascend and are distinct");
+        // A longer chunk weighs the same frequency less.
+        let long = chunk_sparse(&[("fox".into(), 2)], 40.0, 10.0);
+        assert!(long.values[0] < v.values[fox]);
+        // Memories: text and tags, stemmed, no length normalization (1 occurrence: 1.0).
+        let m = memory_sparse(&Analyzer::default(), "Foxes jump; the fox", &["dens".into()]);
+        let at = |t: &str| m.indices.iter().position(|&i| i == term_id(t)).map(|p| m.values[p]);
+        assert!((at("fox").unwrap() - 2.0 * 2.2 / 3.2).abs() < 1e-6, "{m:?}");
+        assert_eq!(at("den"), Some(1.0));
+        assert_eq!(at("jump"), Some(1.0));
+        // Queries: distinct terms, weight 1; only stopwords left means nothing is dropped.
+        let q = query_sparse(&Analyzer::default(), "the foxes fox");
+        assert_eq!((q.indices, q.values), (vec![term_id("fox")], vec![1.0]));
+        assert!(query_sparse(&Analyzer::default(), "!!").is_empty());
+    }
+
+    #[test]
+    fn colliding_ids_are_merged() {
+        let v = SparseVector::from_pairs(vec![(7, 1.0), (3, 0.5), (7, 2.0)]);
+        assert_eq!((v.indices, v.values), (vec![3, 7], vec![0.5, 3.0]));
+        assert_eq!(term_id(""), 0x811c_9dc5);
+        assert_eq!(term_id("a"), 0xe40c_292c, "FNV-1a 32 of `a`");
+    }
 }

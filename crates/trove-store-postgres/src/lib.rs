@@ -40,9 +40,9 @@ use trove_store::analysis::Analyzer;
 use trove_store::metrics::Access;
 use trove_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
-    DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
-    JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
-    MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
+    DocumentState, GrantRecord, Grantee, Heartbeat, HybridQuery, IntegrityReport, InvitationRecord, JobCounts,
+    JobFilter, JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter,
+    MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
     OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord,
     VaultId, VaultInfo, VaultStats,
 };
@@ -289,6 +289,20 @@ impl StoreRead for PgStore {
         }
         documents::vector_search(self, vault, query, limit, filter)
     }
+    fn hybrid_search(
+        &self,
+        vault: VaultId,
+        query: &HybridQuery<'_>,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        match self.index_hybrid_chunk_search(vault, query, filter) {
+            Ok(hits) => Ok(hits),
+            Err(e) => {
+                tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
+                Ok(None)
+            }
+        }
+    }
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
         documents::chunks(self, ids)
     }
@@ -335,6 +349,20 @@ impl StoreRead for PgStore {
             Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
         }
         memory::memory_vector_search(self, vault, vector, filter, limit)
+    }
+    fn memory_hybrid_search(
+        &self,
+        vault: VaultId,
+        query: &HybridQuery<'_>,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        match self.index_hybrid_memory_search(vault, query, filter) {
+            Ok(hits) => Ok(hits),
+            Err(e) => {
+                tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
+                Ok(None)
+            }
+        }
     }
     fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
         memory::memory_records(self, rowids)

@@ -1,5 +1,6 @@
 //! The outbox that keeps an external vector index in step, against a real PostgreSQL and an
-//! in-memory index (exact cosine; it declines filtered searches, so pgvector answers those):
+//! in-memory index (exact cosine, sparse dot products fused by reciprocal rank for hybrid
+//! queries; it declines filtered searches, so PostgreSQL answers those):
 //! the whole conformance suite passes with the index attached; writes reach the index; an
 //! index that fails leaves the writes committed and their rows pending, searches answer from
 //! pgvector meanwhile (never stale), and the next write or search catches the index up; the
@@ -10,21 +11,26 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use trove_store::{
-    ChunkFilter, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, StoreRead, StoreWrite, VaultId, conformance,
+    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, StoreRead, StoreWrite, VaultId,
+    conformance,
 };
-use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, VectorIndex};
+use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, SparseVector, VectorIndex, term_id};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 // `compare_index` and `sync_index` are PgStore's own; the trait's reconcile does both.
 
 /// Points by (kind, vault, id): (model, vector, expiry, document).
 type Points = HashMap<(Kind, VaultId, i64), (String, Vec<f32>, Option<i64>, i64)>;
+/// Sparse vectors by (kind, vault, id).
+type Sparse = HashMap<(Kind, VaultId, i64), SparseVector>;
 
 #[derive(Debug, Default)]
 struct Shared {
     points: Mutex<Points>,
+    sparse: Mutex<Sparse>,
     failing: AtomicBool,
     searches: AtomicUsize,
+    hybrid: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -66,6 +72,52 @@ impl MemIndex {
         hits.truncate(limit);
         hits
     }
+    /// Sparse dot products with `query` among the live points of the vault (every model: a
+    /// vault's points are of one).
+    fn sparse_matches(
+        &self,
+        kind: Kind,
+        vault: VaultId,
+        query: &SparseVector,
+        limit: usize,
+        now: Option<i64>,
+    ) -> Vec<Scored> {
+        let points = self.points();
+        let sparse = self.0.sparse.lock().unwrap();
+        let mut hits: Vec<Scored> = points
+            .iter()
+            .filter(|((k, v, _), (_, _, expires, _))| {
+                *k == kind && *v == vault && now.is_none_or(|n| expires.is_none_or(|e| e > n))
+            })
+            .filter_map(|((_, _, id), _)| {
+                let v = sparse.get(&(kind, vault, *id))?;
+                let score: f32 = v
+                    .indices
+                    .iter()
+                    .zip(&v.values)
+                    .filter_map(|(i, w)| query.indices.iter().position(|q| q == i).map(|p| w * query.values[p]))
+                    .sum();
+                (score > 0.0).then_some(Scored { id: *id, score })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits.truncate(limit);
+        hits
+    }
+    /// Reciprocal rank fusion of the two lists, as the engine fuses them.
+    fn fuse(&self, query: &HybridQuery<'_>, keyword: &[Scored], dense: &[Scored]) -> Vec<Scored> {
+        self.0.hybrid.fetch_add(1, Ordering::SeqCst);
+        let mut scores: HashMap<i64, f32> = HashMap::new();
+        for list in [keyword, dense] {
+            for (rank, s) in list.iter().enumerate() {
+                *scores.entry(s.id).or_default() += 1.0 / (query.rrf_k + rank as f32 + 1.0);
+            }
+        }
+        let mut fused: Vec<Scored> = scores.into_iter().map(|(id, score)| Scored { id, score }).collect();
+        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        fused.truncate(query.limit);
+        fused
+    }
 }
 
 impl VectorIndex for MemIndex {
@@ -80,6 +132,7 @@ impl VectorIndex for MemIndex {
         let mut all = self.points();
         for p in points {
             all.insert((Kind::Chunks, vault, p.id), (model.into(), p.vector.clone(), None, p.document));
+            self.0.sparse.lock().unwrap().insert((Kind::Chunks, vault, p.id), p.terms.clone());
         }
         Ok(())
     }
@@ -88,6 +141,7 @@ impl VectorIndex for MemIndex {
         let mut all = self.points();
         for p in points {
             all.insert((Kind::Memories, vault, p.id), (model.into(), p.vector.clone(), p.expires_ms, 0));
+            self.0.sparse.lock().unwrap().insert((Kind::Memories, vault, p.id), p.terms.clone());
         }
         Ok(())
     }
@@ -133,6 +187,45 @@ impl VectorIndex for MemIndex {
             || filter.created_after_ms.is_some()
             || filter.created_before_ms.is_some();
         Ok((!scoped).then(|| self.nearest(Kind::Memories, vault, model, query, limit, Some(filter.now_ms))))
+    }
+    fn hybrid_chunks(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &HybridQuery<'_>,
+        sparse: &SparseVector,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        self.ensure_up()?;
+        if !filter.is_empty() {
+            return Ok(None);
+        }
+        let keyword = self.sparse_matches(Kind::Chunks, vault, sparse, query.candidates, None);
+        let dense = self.nearest(Kind::Chunks, vault, model, query.vector, query.candidates, None);
+        Ok(Some(self.fuse(query, &keyword, &dense)))
+    }
+    fn hybrid_memories(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &HybridQuery<'_>,
+        sparse: &SparseVector,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        self.ensure_up()?;
+        if filter.user_id.is_some()
+            || filter.agent_id.is_some()
+            || filter.session_id.is_some()
+            || !filter.tags.is_empty()
+            || filter.created_after_ms.is_some()
+            || filter.created_before_ms.is_some()
+        {
+            return Ok(None);
+        }
+        let now = Some(filter.now_ms);
+        let keyword = self.sparse_matches(Kind::Memories, vault, sparse, query.candidates, now);
+        let dense = self.nearest(Kind::Memories, vault, model, query.vector, query.candidates, now);
+        Ok(Some(self.fuse(query, &keyword, &dense)))
     }
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, _: usize) -> Result<Vec<i64>, StoreError> {
         self.ensure_up()?;
@@ -268,4 +361,78 @@ fn the_reconciler_finds_orphans_and_missing_points() {
     want.sort_unstable();
     assert_eq!(held, want);
     assert_eq!(store.compare_index().unwrap(), 0);
+}
+
+#[test]
+fn hybrid_queries_go_to_the_index_whole_with_bm25_weights_and_to_postgres_when_it_cannot() {
+    let server = PgServer::start();
+    let index = MemIndex::default();
+    let store = PgStore::open(PgOptions::new(server.create_database())).unwrap().with_index(Box::new(index.clone()));
+    let v = store.ensure_vault("v").unwrap().id;
+    store.set_vault_embedder(v, "m1", 2).unwrap();
+    store
+        .put_documents(
+            v,
+            &[
+                doc("a", &[("quantum fox", [0.0, 1.0])]),
+                doc("b", &[("plain words", [1.0, 0.0])]),
+                doc("c", &[("quantum quantum quantum", [0.9, 0.1])]),
+            ],
+        )
+        .unwrap();
+    // The points carry BM25 term weights from the postings: more occurrences weigh more.
+    let weight = |text: &str| {
+        let id = store.keyword_search(v, text, 10, &ChunkFilter::default()).unwrap()[0].id;
+        let sparse = index.0.sparse.lock().unwrap();
+        let terms = &sparse[&(Kind::Chunks, v, id)];
+        terms.indices.iter().position(|&i| i == term_id("quantum")).map(|p| terms.values[p])
+    };
+    assert!(weight("quantum quantum") > weight("fox"), "tf raises the weight");
+    assert_eq!(weight("plain"), None);
+
+    let q = HybridQuery { text: "quantum", vector: &[1.0, 0.0], candidates: 10, limit: 10, rrf_k: 60.0 };
+    let hits = store.hybrid_search(v, &q, &ChunkFilter::default()).unwrap().expect("the index answers");
+    assert_eq!(index.0.hybrid.load(Ordering::SeqCst), 1);
+    // The same fusion as the engine's over PostgreSQL's own lists.
+    let keyword = store.keyword_search(v, "quantum", 10, &ChunkFilter::default()).unwrap();
+    let dense = store.vector_search(v, &[1.0, 0.0], 10, &ChunkFilter::default()).unwrap();
+    let want = index.fuse(&q, &keyword, &dense);
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), want.iter().map(|h| h.id).collect::<Vec<_>>());
+    assert_eq!(store.chunks(&[hits[0].id]).unwrap()[0].text, "quantum quantum quantum", "in both lists");
+    assert_eq!(hits.len(), 3);
+
+    // What the index declines (a filter here; a query with no terms) is the engine's to fuse.
+    let filtered = ChunkFilter { source: Some("s".into()), ..Default::default() };
+    assert_eq!(store.hybrid_search(v, &q, &filtered).unwrap(), None);
+    let no_terms = HybridQuery { text: "!!", ..q };
+    assert_eq!(store.hybrid_search(v, &no_terms, &ChunkFilter::default()).unwrap(), None);
+    // A lagging or failing index: PostgreSQL answers, never the stale index.
+    index.0.failing.store(true, Ordering::SeqCst);
+    store.put_documents(v, &[doc("d", &[("quantum dots", [1.0, 0.0])])]).unwrap();
+    assert_eq!(store.hybrid_search(v, &q, &ChunkFilter::default()).unwrap(), None);
+    index.0.failing.store(false, Ordering::SeqCst);
+    let hits = store.hybrid_search(v, &q, &ChunkFilter::default()).unwrap().expect("caught up");
+    assert_eq!(hits.len(), 4, "the new document is in the index's answer");
+
+    // Memories: text and tags are terms; expired ones are not answered.
+    let mut memory = trove_store::NewMemory {
+        text: "likes quantum physics".into(),
+        user_id: None,
+        agent_id: None,
+        session_id: None,
+        tags: vec!["science".into()],
+        metadata: serde_json::json!({}),
+        importance: 0.5,
+        expires_ms: None,
+        vector: vec![0.0, 1.0],
+    };
+    let kept = store.memory_put(v, &memory, 1).unwrap();
+    memory.expires_ms = Some(10);
+    store.memory_put(v, &memory, 1).unwrap();
+    let mq = HybridQuery { text: "science", ..q };
+    let live = MemoryFilter { now_ms: 20, ..Default::default() };
+    let hits = store.memory_hybrid_search(v, &mq, &live).unwrap().expect("the index answers");
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [kept.rowid]);
+    let scoped = MemoryFilter { user_id: Some("u".into()), ..live };
+    assert_eq!(store.memory_hybrid_search(v, &mq, &scoped).unwrap(), None);
 }

@@ -14,6 +14,17 @@
 //! `agent`, `session`, `tags`), `created_ms` and `expires_ms`. A filter Qdrant cannot express
 //! exactly (a URI prefix, a fractional number) is answered by pgvector instead.
 //!
+//! Each point also carries a sparse vector named `bm25` (the collection's `sparse_vectors`,
+//! with Qdrant's `idf` modifier): its terms weighted by BM25's term-frequency part (see
+//! `trove_store_postgres::index`), so a hybrid search is one query — a dense and a sparse
+//! prefetch of the candidates, fused by reciprocal rank (`{"rrf": {"k": …}}`, Qdrant ≥ 1.16)
+//! with the engine's constant (Qdrant counts ranks from 0, so its `k` is Trove's + 1).
+//! Qdrant computes the idf over the whole collection, every vault sharing the model, where
+//! PostgreSQL's keyword search counts within the vault: rankings agree on which chunks
+//! match, and differ slightly in weights when vaults differ a lot. The layout (dense +
+//! `bm25`) is part of the collection's name, so collections made by an older build are left
+//! alone and the reconciler fills new ones from PostgreSQL.
+//!
 //! Requests go through [`client::Client`]: time limits, retries with backoff and jitter for
 //! transient failures, a circuit breaker; writes wait for Qdrant to apply them (`wait=true`).
 
@@ -24,13 +35,20 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use trove_store::{ChunkFilter, MemoryFilter, Scored, StoreError, VaultId};
-use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, VectorIndex};
+use trove_store::{ChunkFilter, HybridQuery, MemoryFilter, Scored, StoreError, VaultId};
+use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, SparseVector, VectorIndex};
 
 pub use client::{Client, ClientOptions};
 
 /// A page of point ids read by the reconciler.
 const SCROLL_PAGE: usize = 1000;
+
+/// What a collection holds, part of its name's hash: a build that changes it fills new
+/// collections instead of writing points of another shape into old ones.
+const LAYOUT: &str = "dense+bm25";
+
+/// The name of the sparse vector.
+const SPARSE: &str = "bm25";
 
 /// Qdrant as a [`VectorIndex`].
 #[derive(Debug)]
@@ -68,7 +86,7 @@ impl QdrantIndex {
             .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
             .take(40)
             .collect();
-        let hash = Sha256::digest(format!("{model}\0{dimension}").as_bytes());
+        let hash = Sha256::digest(format!("{model}\0{dimension}\0{LAYOUT}").as_bytes());
         let hash: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
         format!("{}{}_{slug}_{dimension}_{hash}", self.prefix, kind.as_str())
     }
@@ -108,6 +126,7 @@ impl QdrantIndex {
             &format!("/collections/{name}"),
             &json!({
                 "vectors": {"size": dimension, "distance": "Cosine"},
+                "sparse_vectors": {SPARSE: {"modifier": "idf"}},
                 // One graph per vault (the tenant field), none across vaults.
                 "hnsw_config": {"m": 0, "payload_m": 16},
             }),
@@ -183,29 +202,79 @@ impl QdrantIndex {
         Ok(())
     }
 
-    fn query(
+    /// Runs a query on a collection; `None` when the collection does not exist (yet: the
+    /// reconciler fills it; PostgreSQL answers meanwhile).
+    fn query(&self, collection: &str, body: &Value) -> Result<Option<Vec<Scored>>, StoreError> {
+        if !self.exists(collection)? {
+            return Ok(None);
+        }
+        let answer = self.client.post(&format!("/collections/{collection}/points/query"), body)?;
+        Ok(Some(
+            answer["points"]
+                .as_array()
+                .map(|points| {
+                    points
+                        .iter()
+                        .filter_map(|p| Some(Scored { id: p["id"].as_i64()?, score: p["score"].as_f64()? as f32 }))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// Nearest points meeting `must`.
+    fn nearest(
         &self,
         collection: &str,
         query: &[f32],
         limit: usize,
         must: Vec<Value>,
-    ) -> Result<Vec<Scored>, StoreError> {
-        if !self.exists(collection)? {
-            return Ok(Vec::new());
-        }
-        let answer = self.client.post(
-            &format!("/collections/{collection}/points/query"),
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        self.query(
+            collection,
             &json!({"query": query, "filter": {"must": must}, "limit": limit, "with_payload": false}),
-        )?;
-        Ok(answer["points"]
-            .as_array()
-            .map(|points| {
-                points
-                    .iter()
-                    .filter_map(|p| Some(Scored { id: p["id"].as_i64()?, score: p["score"].as_f64()? as f32 }))
-                    .collect()
-            })
-            .unwrap_or_default())
+        )
+    }
+}
+
+/// The hybrid query: dense and sparse prefetches of the candidates meeting `must`, fused by
+/// reciprocal rank. Every fused point comes back (at most twice the candidates, ids only), so
+/// [`ranked`] can order ties as the engine does before keeping the limit. `None` when
+/// Qdrant's fusion cannot use the engine's constant (a fraction or a negative number).
+fn hybrid_body(query: &HybridQuery<'_>, sparse: &SparseVector, must: Vec<Value>) -> Option<Value> {
+    let k = query.rrf_k;
+    if !(k >= 0.0 && k.fract() == 0.0 && k < 1e6) {
+        return None;
+    }
+    let filter = json!({"must": must});
+    Some(json!({
+        "prefetch": [
+            {"query": query.vector, "filter": filter, "limit": query.candidates},
+            {"query": {"indices": sparse.indices, "values": sparse.values}, "using": SPARSE,
+             "filter": filter, "limit": query.candidates},
+        ],
+        "query": {"rrf": {"k": k as u64 + 1}},
+        "filter": filter,
+        "limit": query.candidates.saturating_mul(2),
+        "with_payload": false,
+    }))
+}
+
+/// Fused points best first, ties by id (as the engine breaks them), cut at `limit`.
+fn ranked(hits: Option<Vec<Scored>>, limit: usize) -> Option<Vec<Scored>> {
+    hits.map(|mut hits| {
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits.truncate(limit);
+        hits
+    })
+}
+
+/// A point's vectors: the dense one (unnamed) and, when it has terms, the sparse one.
+fn point_vectors(dense: &[f32], sparse: &SparseVector) -> Value {
+    if sparse.is_empty() {
+        json!({"": dense})
+    } else {
+        json!({"": dense, SPARSE: {"indices": sparse.indices, "values": sparse.values}})
     }
 }
 
@@ -283,7 +352,7 @@ impl VectorIndex for QdrantIndex {
         let points = points
             .iter()
             .map(|p| {
-                json!({"id": p.id, "vector": p.vector, "payload": {
+                json!({"id": p.id, "vector": point_vectors(&p.vector, &p.terms), "payload": {
                     "vault": vault_key(vault), "doc": p.document, "source": p.source, "meta": p.metadata,
                 }})
             })
@@ -302,7 +371,7 @@ impl VectorIndex for QdrantIndex {
         let points = points
             .iter()
             .map(|p| {
-                json!({"id": p.id, "vector": p.vector, "payload": {
+                json!({"id": p.id, "vector": point_vectors(&p.vector, &p.terms), "payload": {
                     "vault": vault_key(vault), "user": p.user_id, "agent": p.agent_id, "session": p.session_id,
                     "tags": p.tags, "created_ms": p.created_ms, "expires_ms": p.expires_ms,
                 }})
@@ -335,8 +404,7 @@ impl VectorIndex for QdrantIndex {
         filter: &ChunkFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         let Some(must) = chunk_conditions(vault, filter) else { return Ok(None) };
-        let collection = self.collection(Kind::Chunks, model, query.len());
-        self.query(&collection, query, limit, must).map(Some)
+        self.nearest(&self.collection(Kind::Chunks, model, query.len()), query, limit, must)
     }
 
     fn search_memories(
@@ -348,7 +416,32 @@ impl VectorIndex for QdrantIndex {
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         let collection = self.collection(Kind::Memories, model, query.len());
-        self.query(&collection, query, limit, memory_conditions(vault, filter)).map(Some)
+        self.nearest(&collection, query, limit, memory_conditions(vault, filter))
+    }
+
+    fn hybrid_chunks(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &HybridQuery<'_>,
+        sparse: &SparseVector,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        let Some(must) = chunk_conditions(vault, filter) else { return Ok(None) };
+        let Some(body) = hybrid_body(query, sparse, must) else { return Ok(None) };
+        Ok(ranked(self.query(&self.collection(Kind::Chunks, model, query.vector.len()), &body)?, query.limit))
+    }
+
+    fn hybrid_memories(
+        &self,
+        vault: VaultId,
+        model: &str,
+        query: &HybridQuery<'_>,
+        sparse: &SparseVector,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        let Some(body) = hybrid_body(query, sparse, memory_conditions(vault, filter)) else { return Ok(None) };
+        Ok(ranked(self.query(&self.collection(Kind::Memories, model, query.vector.len()), &body)?, query.limit))
     }
 
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, dimension: usize) -> Result<Vec<i64>, StoreError> {

@@ -7,9 +7,9 @@
 use std::any::Any;
 
 use crate::{
-    AuditFilter, ChunkFilter, Grantee, Heartbeat, InvitationRecord, JobFilter, JobOutcome, JobStatus, MembershipChange,
-    MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob, NewMemory,
-    NewSession, SecretRecord, StoreWrite,
+    AuditFilter, ChunkFilter, Grantee, Heartbeat, HybridQuery, InvitationRecord, JobFilter, JobOutcome, JobStatus,
+    MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob,
+    NewMemory, NewSession, SecretRecord, StoreWrite,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -29,6 +29,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("keyword_search_ranks_and_filters", keyword_search_ranks_and_filters),
         ("keyword_query_syntax_is_inert", keyword_query_syntax_is_inert),
         ("vector_search_ranks_and_filters", vector_search_ranks_and_filters),
+        ("hybrid_search_in_one_step_fuses_both_lists", hybrid_search_in_one_step_fuses_both_lists),
         ("metadata_filters_match_values_and_array_members", metadata_filters_match_values_and_array_members),
         ("vaults_are_isolated", vaults_are_isolated),
         ("dimension_is_enforced", dimension_is_enforced),
@@ -415,6 +416,65 @@ fn restaging_vectors_switches_atomically(store: &dyn StoreWrite) {
 }
 
 /// A test memory with a 2-dimensional vector.
+/// A backend that answers hybrid queries itself (`Some`) must fuse as the engine does: the
+/// keyword and the nearest candidates, each rank adding `1 / (rrf_k + rank)`, within the
+/// vault, the filter and the limit. Backends that decline (`None`) pass trivially.
+fn hybrid_search_in_one_step_fuses_both_lists(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let other = vault(store, "w");
+    store
+        .put_documents(
+            v,
+            &[
+                doc("s1", "a.md", "h", &[("quantum entanglement experiments", [0.0, 1.0])]),
+                doc("s1", "b.md", "h", &[("unrelated plain words", [1.0, 0.0])]),
+                doc("s2", "c.md", "h", &[("quantum sensors measure fields", [0.95, 0.05])]),
+                doc("s2", "d.md", "h", &[("nothing in common", [-1.0, 0.0])]),
+            ],
+        )
+        .unwrap();
+    store.put_documents(other, &[doc("s1", "x.md", "h", &[("quantum elsewhere", [1.0, 0.0])])]).unwrap();
+    let text_of = |id: i64| store.chunks(&[id]).unwrap().remove(0).text;
+    // Two candidates from each list (with more, every chunk of so small a vault would be in
+    // both lists).
+    let q = HybridQuery { text: "quantum", vector: &normalise(&[1.0, 0.0]), candidates: 2, limit: 3, rrf_k: 60.0 };
+    let Some(hits) = store.hybrid_search(v, &q, &ChunkFilter::default()).unwrap() else { return };
+    assert_eq!(hits.len(), 3, "limit: {hits:?}");
+    assert_eq!(text_of(hits[0].id), "quantum sensors measure fields", "in both lists, first: {hits:?}");
+    let texts: Vec<String> = hits.iter().map(|h| text_of(h.id)).collect();
+    assert!(texts.contains(&"quantum entanglement experiments".to_string()), "keyword-only match: {texts:?}");
+    assert!(texts.contains(&"unrelated plain words".to_string()), "vector-only match: {texts:?}");
+    // Rank 1 or 2 in each list: between 2/62 and 1/61 + 1/62.
+    let first = hits[0].score;
+    assert!((2.0 / 62.0 - 1e-5..=1.0 / 61.0 + 1.0 / 62.0 + 1e-5).contains(&first), "fused score {first}");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "scores descend: {hits:?}");
+    let s1 = ChunkFilter { source: Some("s1".into()), ..ChunkFilter::default() };
+    if let Some(hits) = store.hybrid_search(v, &HybridQuery { limit: 10, ..q }, &s1).unwrap() {
+        let texts: Vec<String> = hits.iter().map(|h| text_of(h.id)).collect();
+        assert_eq!(texts.len(), 2, "the filter holds in both lists: {texts:?}");
+        assert!(!texts.contains(&"quantum elsewhere".to_string()), "another vault's chunk: {texts:?}");
+    }
+
+    // Memories: scope and expiry hold in both lists.
+    store.memory_put(v, &memory("enjoys quantum puzzles", Some("u1"), &["fun"], [0.0, 1.0]), NOW).unwrap();
+    store.memory_put(v, &memory("prefers window seats", Some("u1"), &[], [1.0, 0.0]), NOW).unwrap();
+    store.memory_put(v, &memory("quantum notes of another user", Some("u2"), &[], [1.0, 0.0]), NOW).unwrap();
+    let mut gone = memory("quantum reminder", Some("u1"), &[], [1.0, 0.0]);
+    gone.expires_ms = Some(NOW + 10);
+    store.memory_put(v, &gone, NOW).unwrap();
+    let u1 = MemoryFilter { user_id: Some("u1".into()), ..live(NOW + 20) };
+    if let Some(hits) = store.memory_hybrid_search(v, &HybridQuery { limit: 10, ..q }, &u1).unwrap() {
+        let mut texts: Vec<String> = store
+            .memory_records(&hits.iter().map(|h| h.id).collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        texts.sort();
+        assert_eq!(texts, ["enjoys quantum puzzles", "prefers window seats"]);
+    }
+}
+
 pub fn memory(text: &str, user: Option<&str>, tags: &[&str], v: [f32; 2]) -> NewMemory {
     NewMemory {
         text: text.into(),

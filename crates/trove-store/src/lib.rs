@@ -82,6 +82,17 @@ pub trait StoreRead: Send + Sync {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError>;
+    /// Hybrid search answered by the backend in one step, when it can (an external index that
+    /// holds both sparse and dense vectors: Qdrant); `None` when the caller should fuse
+    /// [`Self::keyword_search`] and [`Self::vector_search`] itself, which is the default.
+    fn hybrid_search(
+        &self,
+        _vault: VaultId,
+        _query: &HybridQuery<'_>,
+        _filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        Ok(None)
+    }
     /// Chunks with their document's fields, in the order of `ids` (missing ids are skipped).
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError>;
     /// Counts for a vault.
@@ -118,6 +129,15 @@ pub trait StoreRead: Send + Sync {
         filter: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError>;
+    /// Hybrid memory search in one step, when the backend can; see [`Self::hybrid_search`].
+    fn memory_hybrid_search(
+        &self,
+        _vault: VaultId,
+        _query: &HybridQuery<'_>,
+        _filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        Ok(None)
+    }
     /// Memories by the row ids search results carry, in that order (missing ones skipped).
     fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError>;
     /// Counts by scope, tag and age, and storage used.

@@ -130,6 +130,23 @@ pub struct Scored {
     pub score: f32,
 }
 
+/// A hybrid query a backend may answer in one step (keyword and nearest-neighbour candidates
+/// fused by reciprocal rank), as the engine would fuse them: see
+/// [`crate::StoreRead::hybrid_search`].
+#[derive(Debug, Clone, Copy)]
+pub struct HybridQuery<'a> {
+    /// The query text (plain text; analyzed by the shared analyzer).
+    pub text: &'a str,
+    /// The query's vector.
+    pub vector: &'a [f32],
+    /// Candidates taken from each side before fusion.
+    pub candidates: usize,
+    /// Results kept after fusion.
+    pub limit: usize,
+    /// The fusion constant: a candidate at rank `r` (from 1) adds `1 / (rrf_k + r)`.
+    pub rrf_k: f32,
+}
+
 /// Restricts searches.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChunkFilter {

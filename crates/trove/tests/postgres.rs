@@ -285,6 +285,8 @@ fn migrate_into_postgres_and_qdrant_and_search_there() {
     ok(ws.path(), &["ingest"]);
     let before: Value =
         serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "semantic", "brake pads"])).unwrap();
+    let hybrid = ["search", "--json", "--mode", "hybrid", "--limit", "3", "watering the brake"];
+    let hybrid_before: Value = serde_json::from_str(&ok(ws.path(), &hybrid)).unwrap();
     let out = ok(ws.path(), &["migrate", "--to", &url, "--qdrant", &qdrant]);
     assert!(out.contains("point ids verified"), "{out}");
 
@@ -310,6 +312,9 @@ fn migrate_into_postgres_and_qdrant_and_search_there() {
     let after: Value =
         serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "semantic", "brake pads"])).unwrap();
     assert_eq!(uris(&after), uris(&before), "before {before}\nafter {after}");
+    // Hybrid: one Qdrant request (BM25 sparse vectors + dense, fused there), same answer.
+    let hybrid_after: Value = serde_json::from_str(&ok(ws.path(), &hybrid)).unwrap();
+    assert_eq!(uris(&hybrid_after), uris(&hybrid_before), "before {hybrid_before}\nafter {hybrid_after}");
 
     write_doc(ws.path(), "orchard.md", "# Orchards\n\nApple trees need pruning in late winter.\n");
     ok(ws.path(), &["ingest"]);
