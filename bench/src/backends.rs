@@ -5,8 +5,11 @@
 //! throughput, and per mode the time per query and nDCG@10 (PostgreSQL ranks keywords with
 //! `ts_rank`, not BM25, so its keyword quality is reported beside the embedded store's).
 //!
-//! Run: `cargo run --release -p trove-bench --bin backends -- [--docs N] [--pg-url URL]`.
-//! Without `--pg-url`, a throwaway PostgreSQL is started from `$TROVE_PG_BIN`
+//! With `--qdrant URL`, a third run puts the same corpus on PostgreSQL with that Qdrant as its
+//! vector index (collections of a prefix of the run's own, deleted afterwards).
+//!
+//! Run: `cargo run --release -p trove-bench --bin backends -- [--docs N] [--pg-url URL]
+//! [--qdrant URL]`. Without `--pg-url`, a throwaway PostgreSQL is started from `$TROVE_PG_BIN`
 //! (`scripts/pg-test-deps` prints it).
 
 use std::io::Write;
@@ -36,6 +39,9 @@ struct Args {
     /// An empty PostgreSQL database with pgvector (default: start one from $TROVE_PG_BIN).
     #[arg(long)]
     pg_url: Option<String>,
+    /// A Qdrant server for a third run: PostgreSQL with Qdrant as its vector index.
+    #[arg(long)]
+    qdrant: Option<String>,
 }
 
 struct Row {
@@ -83,8 +89,20 @@ fn main() -> Result<()> {
     let shared_model = Engine::open(embedded_ws.clone(), OpenMode::Write, "bench backends")?.embedder()?;
     let mut rows = Vec::new();
     rows.push(run("embedded", embedded_ws.clone(), &shared_model, &queries, &texts, &qrels)?);
-    let pg_ws = workspace(&args.work.join("postgres"), &corpus, Some(&url(&server)))?;
+    let pg_ws = workspace(&args.work.join("postgres"), &corpus, Some((&url(&server), None)))?;
     rows.push(run("postgres", pg_ws, &shared_model, &queries, &texts, &qrels)?);
+    if let Some(qdrant) = &args.qdrant {
+        let prefix = format!("trove_bench_{}_", std::process::id());
+        let ws = workspace(&args.work.join("qdrant"), &corpus, Some((&url(&server), Some((qdrant, &prefix)))))?;
+        let row = run("postgres + qdrant", ws, &shared_model, &queries, &texts, &qrels);
+        let client = trove_store_qdrant::Client::new(trove_store_qdrant::ClientOptions::new(qdrant.clone()));
+        for c in client.get("/collections")?["collections"].as_array().into_iter().flatten() {
+            if let Some(name) = c["name"].as_str().filter(|n| n.starts_with(&prefix)) {
+                client.delete(&format!("/collections/{name}"))?;
+            }
+        }
+        rows.push(row?);
+    }
 
     // The migration's copy of the embedded store.
     let target = trove_store_postgres::PgStore::open(trove_store_postgres::PgOptions::new(url(&server)))?;
@@ -131,12 +149,16 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// A workspace over the corpus folder, on the embedded store or on `pg_url`.
-fn workspace(dir: &Path, corpus: &Path, pg_url: Option<&str>) -> Result<Workspace> {
+/// A workspace over the corpus folder, on the embedded store or on PostgreSQL (`url`),
+/// optionally with Qdrant (`url`, collection prefix).
+fn workspace(dir: &Path, corpus: &Path, pg: Option<(&str, Option<(&str, &str)>)>) -> Result<Workspace> {
     std::fs::create_dir_all(dir)?;
-    let storage = match pg_url {
+    let storage = match pg {
         None => String::new(),
-        Some(url) => format!("storage:\n  backend: postgres\n  postgres:\n    url: {url}\n"),
+        Some((url, None)) => format!("storage:\n  backend: postgres\n  postgres:\n    url: {url}\n"),
+        Some((url, Some((qdrant, prefix)))) => format!(
+            "storage:\n  backend: postgres\n  postgres:\n    url: {url}\n  qdrant:\n    url: {qdrant}\n    collection_prefix: {prefix}\n"
+        ),
     };
     let corpus = std::fs::canonicalize(corpus)?;
     let config = format!(

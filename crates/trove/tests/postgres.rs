@@ -417,12 +417,48 @@ fn login(addr: &str, email: &str, password: &str) -> String {
 
 #[test]
 fn two_nodes_share_one_database() {
+    two_nodes(None);
+}
+
+#[test]
+#[ignore = "needs a Qdrant server: set TROVE_TEST_QDRANT_URL, and scripts/test runs it"]
+fn two_nodes_share_one_database_and_qdrant() {
+    let qdrant = std::env::var("TROVE_TEST_QDRANT_URL").expect("TROVE_TEST_QDRANT_URL names a Qdrant server");
+    let prefix = format!("trove_nodes_{}_", std::process::id());
+    two_nodes(Some((&qdrant, &prefix)));
+    let client = trove_store_qdrant::Client::new(trove_store_qdrant::ClientOptions::new(qdrant.clone()));
+    let mut memories = None;
+    for c in client.get("/collections").unwrap()["collections"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        if name.starts_with(&format!("{prefix}memories_")) {
+            let counted =
+                client.post(&format!("/collections/{name}/points/count"), &serde_json::json!({"exact": true}));
+            memories = counted.unwrap()["count"].as_u64();
+        }
+        if name.starts_with(&prefix) {
+            let _ = client.delete(&format!("/collections/{name}"));
+        }
+    }
+    assert_eq!(memories, Some(6), "both nodes' memories are points in Qdrant");
+}
+
+/// Two `trove serve` nodes on one PostgreSQL database (and, with `qdrant` = (url, collection
+/// prefix), one Qdrant): sessions, uploads, searches, memories and rate limits are shared.
+fn two_nodes(qdrant: Option<(&str, &str)>) {
     let pg = PgServer::start();
     let url = pg.create_database();
     // One workspace folder for both nodes: uploads wait there for whichever worker takes them.
     let ws = tempfile::tempdir().unwrap();
     init(ws.path());
     use_postgres(ws.path(), &url);
+    if let Some((qdrant, prefix)) = qdrant {
+        let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap();
+        let text = text.replace(
+            "    pool_size: 4\n",
+            &format!("    pool_size: 4\n  qdrant:\n    url: {qdrant}\n    collection_prefix: {prefix}\n"),
+        );
+        std::fs::write(ws.path().join("config.yaml"), text).unwrap();
+    }
     ok(ws.path(), &["ingest"]);
     create_owner(ws.path());
     // Three logins an hour per address, counted across both nodes.
@@ -493,6 +529,16 @@ fn two_nodes_share_one_database() {
     for id in &ids {
         assert!(listed.to_string().contains(id.as_str()), "memory {id} written on one node is missing: {listed}");
     }
+    // Retrieved (hybrid) on either node, whichever node stored them.
+    let body = r#"{"query": "rivers", "limit": 10}"#;
+    for node in [&a, &b] {
+        let (status, text) =
+            served::http_auth(&node.addr, &token, "POST", "/v1/vaults/default/memories/retrieve", Some(body));
+        assert_eq!(status, 200, "{text}");
+        for id in &ids {
+            assert!(text.contains(id.as_str()), "memory {id} not retrieved: {text}");
+        }
+    }
     // The login limit is shared: one login was made on A; two more (one per node) are
     // allowed, and the fourth is refused whichever node answers it.
     login(&b.addr, "ana@example.com", PASSWORD);
@@ -504,4 +550,9 @@ fn two_nodes_share_one_database() {
     let health = b.get("/health");
     assert_eq!(health["components"]["storage"]["details"]["backend"], "postgres", "{health}");
     assert!(health["components"]["storage"]["details"]["connections"]["max"].as_u64().unwrap() == 4, "{health}");
+    if qdrant.is_some() {
+        let index = &health["components"]["storage"]["details"]["vector_index"];
+        assert_eq!(index["pending"], 0, "every change reached Qdrant: {health}");
+        assert_eq!(health["components"]["storage"]["status"], "ok", "{health}");
+    }
 }
