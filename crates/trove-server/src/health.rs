@@ -348,7 +348,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let counts = read_within(&state, "the queue counts", |e| e.job_counts()).await.ok();
     let connections = state.engine.store().connections();
-    let body = state.metrics.render_with(counts.as_ref(), connections.as_ref());
+    let index = read_within(&state, "the vector index", |e| Ok::<_, String>(e.store().external_index_stats()))
+        .await
+        .ok()
+        .flatten();
+    let body = state.metrics.render_with(counts.as_ref(), connections.as_ref(), index.as_ref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 

@@ -115,8 +115,41 @@ impl Metrics {
         &self,
         jobs: Option<&trove_store::JobCounts>,
         connections: Option<&trove_store::ConnectionStats>,
+        index: Option<&trove_store::ExternalIndexStats>,
     ) -> String {
         let mut out = self.render();
+        if let Some(ix) = index {
+            let backend = label(&ix.backend);
+            for (name, help, n) in [
+                (
+                    "trove_vector_index_requests_total",
+                    "HTTP requests sent to the vector index (retries included).",
+                    ix.requests,
+                ),
+                (
+                    "trove_vector_index_retries_total",
+                    "Requests to the vector index that retried a transient failure.",
+                    ix.retries,
+                ),
+                (
+                    "trove_vector_index_failures_total",
+                    "Calls to the vector index that failed (after retries, refused, or by the open circuit breaker).",
+                    ix.failures,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                let _ = writeln!(out, "{name}{{backend=\"{backend}\"}} {n}");
+            }
+            out.push_str("# HELP trove_vector_index_circuit_open 1 while calls to the vector index are refused after repeated failures.\n");
+            out.push_str("# TYPE trove_vector_index_circuit_open gauge\n");
+            let _ =
+                writeln!(out, "trove_vector_index_circuit_open{{backend=\"{backend}\"}} {}", u8::from(ix.circuit_open));
+            if let Some(pending) = ix.pending {
+                out.push_str("# HELP trove_vector_index_pending Changes stored but not yet applied to the vector index (searches of their vaults use the database meanwhile).\n");
+                out.push_str("# TYPE trove_vector_index_pending gauge\n");
+                let _ = writeln!(out, "trove_vector_index_pending{{backend=\"{backend}\"}} {pending}");
+            }
+        }
         if let Some(c) = connections {
             let backend = label(&c.backend);
             out.push_str(
@@ -334,5 +367,32 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(resident_memory_bytes().unwrap() > 1024 * 1024);
         }
+    }
+
+    #[test]
+    fn the_vector_index_figures_appear_only_with_an_index() {
+        let m = Metrics::new();
+        assert!(!m.render_with(None, None, None).contains("trove_vector_index"));
+        let stats = trove_store::ExternalIndexStats {
+            backend: "qdrant".into(),
+            requests: 12,
+            retries: 3,
+            failures: 1,
+            circuit_open: true,
+            pending: Some(4),
+        };
+        let text = m.render_with(None, None, Some(&stats));
+        for line in [
+            "trove_vector_index_requests_total{backend=\"qdrant\"} 12",
+            "trove_vector_index_retries_total{backend=\"qdrant\"} 3",
+            "trove_vector_index_failures_total{backend=\"qdrant\"} 1",
+            "trove_vector_index_circuit_open{backend=\"qdrant\"} 1",
+            "trove_vector_index_pending{backend=\"qdrant\"} 4",
+            "# TYPE trove_vector_index_pending gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+        let uncounted = trove_store::ExternalIndexStats { pending: None, ..stats };
+        assert!(!m.render_with(None, None, Some(&uncounted)).contains("trove_vector_index_pending"));
     }
 }

@@ -233,6 +233,8 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         Ok(None)
     }
+    /// Request figures for `/metrics`, read without a request (`pending` left `None`).
+    fn stats(&self) -> trove_store::ExternalIndexStats;
     /// The ids of the vault's points of `kind` in the collection of `model`.
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, dimension: usize) -> Result<Vec<i64>, StoreError>;
 }

@@ -240,6 +240,10 @@ impl StoreRead for PgStore {
             pending: self.index_pending(None).unwrap_or(0),
         })
     }
+    fn external_index_stats(&self) -> Option<trove_store::ExternalIndexStats> {
+        let index = self.index.as_deref()?;
+        Some(trove_store::ExternalIndexStats { pending: self.index_pending(None).ok(), ..index.stats() })
+    }
     fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
         let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
         Some(Box::new(move |within| listener.wait(within)))

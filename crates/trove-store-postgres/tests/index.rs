@@ -227,6 +227,13 @@ impl VectorIndex for MemIndex {
         let dense = self.nearest(Kind::Memories, vault, model, query.vector, query.candidates, now);
         Ok(Some(self.fuse(query, &keyword, &dense)))
     }
+    fn stats(&self) -> trove_store::ExternalIndexStats {
+        trove_store::ExternalIndexStats {
+            backend: "test".into(),
+            requests: self.0.searches.load(Ordering::SeqCst) as u64,
+            ..Default::default()
+        }
+    }
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, _: usize) -> Result<Vec<i64>, StoreError> {
         self.ensure_up()?;
         Ok(self

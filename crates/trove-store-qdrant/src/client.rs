@@ -8,6 +8,7 @@
 //! check; the API key never appears in them.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -76,6 +77,20 @@ pub struct Client {
     agent: ureq::Agent,
     opts: ClientOptions,
     breaker: Mutex<Breaker>,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// What a client has done, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// HTTP requests sent (retries included).
+    pub requests: u64,
+    /// Of those, retries.
+    pub retries: u64,
+    /// Calls that failed (after retries, refused, or by the open breaker).
+    pub failures: u64,
 }
 
 enum Failure {
@@ -95,7 +110,23 @@ impl Client {
             .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
             .build();
-        Client { agent: ureq::Agent::new_with_config(config), opts, breaker: Mutex::new(Breaker::default()) }
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+            opts,
+            breaker: Mutex::new(Breaker::default()),
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// What this client has done so far.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
     }
 
     /// The base URL.
@@ -148,6 +179,14 @@ impl Client {
 
     /// One call with its retries; the whole answer.
     pub fn call_raw(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
+        let answer = self.call_counted(method, path, body);
+        if answer.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    fn call_counted(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
         if let Some(until) = self.breaker().open_until
             && Instant::now() < until
         {
@@ -162,6 +201,7 @@ impl Client {
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let mut attempt = 0;
         loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
             match self.attempt(method, path, body.as_deref()) {
                 Ok(v) => {
                     *self.breaker() = Breaker::default();
@@ -191,6 +231,7 @@ impl Client {
                     });
                     tracing::debug!(method, path, %detail, delay_ms = delay.as_millis() as u64, "retrying a Qdrant request");
                     std::thread::sleep(delay.min(Duration::from_secs(30)));
+                    self.retries.fetch_add(1, Ordering::Relaxed);
                     attempt += 1;
                 }
             }

@@ -444,6 +444,18 @@ impl VectorIndex for QdrantIndex {
         Ok(ranked(self.query(&self.collection(Kind::Memories, model, query.vector.len()), &body)?, query.limit))
     }
 
+    fn stats(&self) -> trove_store::ExternalIndexStats {
+        let c = self.client.counters();
+        trove_store::ExternalIndexStats {
+            backend: "qdrant".into(),
+            requests: c.requests,
+            retries: c.retries,
+            failures: c.failures,
+            circuit_open: self.client.circuit_open(),
+            pending: None,
+        }
+    }
+
     fn point_ids(&self, vault: VaultId, kind: Kind, model: &str, dimension: usize) -> Result<Vec<i64>, StoreError> {
         let collection = self.collection(kind, model, dimension);
         if !self.exists(&collection)? {

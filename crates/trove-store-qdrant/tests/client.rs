@@ -47,6 +47,8 @@ fn transient_failures_are_retried_and_refusals_are_not() {
     let e = c.post("/collections/x/points/query", &json!({})).unwrap_err();
     assert!(matches!(&e, StoreError::Database { reason, .. } if reason.contains("bad filter")), "{e}");
     assert_eq!(calls.load(Ordering::SeqCst), before + 1, "a 400 is not retried");
+    // What /metrics shows: 4 requests, 2 of them retries, 1 call failed.
+    assert_eq!(c.counters(), trove_store_qdrant::client::Counters { requests: 4, retries: 2, failures: 1 });
 }
 
 #[test]
@@ -88,6 +90,8 @@ fn an_outage_fails_fast_once_the_breaker_opens_and_heals_without_a_restart() {
     let e = c.get("/collections").unwrap_err().to_string();
     assert!(t.elapsed() < Duration::from_millis(50) && e.contains("refused for 0.3 s"), "{e}");
     assert_eq!(server.requests().len(), 3, "the open breaker sent nothing");
+    let counted = c.counters();
+    assert_eq!((counted.requests, counted.failures), (3, 4), "a refusal by the breaker is a failure, not a request");
 
     // Qdrant is back: after the pause, one call goes through and closes the breaker.
     up.store(true, Ordering::SeqCst);

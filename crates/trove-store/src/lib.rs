@@ -51,6 +51,11 @@ pub trait StoreRead: Send + Sync {
     fn external_index(&self) -> Option<ExternalIndexStatus> {
         None
     }
+    /// The external vector index's request figures and pending changes (no request to the
+    /// index; one count in the store). `None` without one.
+    fn external_index_stats(&self) -> Option<ExternalIndexStats> {
+        None
+    }
     /// A vault by name.
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError>;
     /// All vaults, by name.

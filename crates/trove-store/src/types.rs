@@ -778,6 +778,23 @@ pub struct ExternalIndexStatus {
     pub pending: u64,
 }
 
+/// An external vector index's request figures, for `/metrics` (read without a request).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIndexStats {
+    /// `qdrant`.
+    pub backend: String,
+    /// HTTP requests sent (retries included).
+    pub requests: u64,
+    /// Of those, retries of a transient failure.
+    pub retries: u64,
+    /// Calls that failed (after their retries, refused by the server, or by the open breaker).
+    pub failures: u64,
+    /// Whether the circuit breaker refuses calls now.
+    pub circuit_open: bool,
+    /// Changes not yet applied to the index (`None` when they could not be counted).
+    pub pending: Option<u64>,
+}
+
 /// The connections of a store that talks to a database server, for `/health` and `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionStats {

@@ -554,5 +554,14 @@ fn two_nodes(qdrant: Option<(&str, &str)>) {
         let index = &health["components"]["storage"]["details"]["vector_index"];
         assert_eq!(index["pending"], 0, "every change reached Qdrant: {health}");
         assert_eq!(health["components"]["storage"]["status"], "ok", "{health}");
+        let (status, metrics) = http(&b.addr, "GET", "/metrics", None);
+        assert_eq!(status, 200);
+        assert!(metrics.lines().any(|l| l == "trove_vector_index_pending{backend=\"qdrant\"} 0"), "{metrics}");
+        assert!(metrics.lines().any(|l| l == "trove_vector_index_circuit_open{backend=\"qdrant\"} 0"), "{metrics}");
+        let requests = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("trove_vector_index_requests_total{backend=\"qdrant\"} "))
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(requests.is_some_and(|n| n > 0), "node B talked to Qdrant: {metrics}");
     }
 }
