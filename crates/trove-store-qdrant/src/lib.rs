@@ -502,6 +502,25 @@ mod tests {
     }
 
     #[test]
+    fn hybrid_queries_fuse_with_the_engines_constant_and_return_every_candidate() {
+        let sparse = SparseVector { indices: vec![3, 9], values: vec![1.0, 1.0] };
+        let q = HybridQuery { text: "x", vector: &[0.6, 0.8], candidates: 50, limit: 10, rrf_k: 60.0 };
+        let body = hybrid_body(&q, &sparse, vec![matches("vault", json!("7"))]).expect("expressible");
+        assert_eq!(body["query"], json!({"rrf": {"k": 61}}), "Qdrant counts ranks from 0");
+        assert_eq!(body["limit"], 100);
+        assert_eq!(body["prefetch"][1]["using"], "bm25");
+        assert_eq!(body["prefetch"][1]["query"]["indices"], json!([3, 9]));
+        assert_eq!(body["prefetch"][0]["filter"], body["prefetch"][1]["filter"]);
+        for k in [60.5, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(hybrid_body(&HybridQuery { rrf_k: k, ..q }, &sparse, vec![]), None, "{k}");
+        }
+        let ties = vec![Scored { id: 9, score: 0.5 }, Scored { id: 2, score: 0.5 }, Scored { id: 5, score: 0.9 }];
+        let ids: Vec<i64> = ranked(Some(ties), 2).unwrap().iter().map(|s| s.id).collect();
+        assert_eq!(ids, [5, 2], "ties by id, then the limit");
+        assert_eq!(point_vectors(&[1.0], &SparseVector::default()), json!({"": [1.0]}), "no empty sparse vector");
+    }
+
+    #[test]
     fn collections_are_per_kind_and_model() {
         let index = QdrantIndex::new(
             Client::new(ClientOptions {
