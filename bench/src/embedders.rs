@@ -10,6 +10,15 @@
 //! `cargo run --release -p trove-bench --bin embedders [-- --threads 2 --seconds 2]`. The Python
 //! engines come from `scripts/bench-venv` (a pinned virtualenv under Trove's cache folder, made
 //! on first use); `--trove-only` skips them.
+//!
+//! `--int16` instead compares Trove's two precisions (`embedder.precision: f32 | int16`): tokens/s
+//! for the shapes that matter (1 query of 16 tokens, 16 merged queries of 20, 32 passages of
+//! 256), timed in alternating rounds so that noise from other processes hits both alike; the
+//! cosine between the int16 and f32 vector of every SciFact abstract and test query; and SciFact
+//! nDCG@10 / Recall@100 by exact (brute-force) cosine search with documents and queries
+//! embedded f32/f32, int16/int16 and f32 documents / int16 queries (a vault indexed before
+//! switching). `--quality-docs N` embeds only the first N documents and every judged one (nDCG over that
+//! pool compares the precisions, not with published figures).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,8 +27,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Deserialize;
-use trove_bench::{CorpusDoc, read_jsonl};
-use trove_embed::{Embedder, LocalEmbedder, LocalOptions, model};
+use trove_bench::{CorpusDoc, Query, ndcg_at, read_jsonl, read_qrels, recall_at};
+use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, model};
 
 const LENGTHS: [usize; 3] = [16, 79, 256];
 const BATCHES: [usize; 3] = [1, 8, 32];
@@ -39,6 +48,13 @@ struct Args {
     /// Time Trove only; do not install or run the Python engines.
     #[arg(long)]
     trove_only: bool,
+    /// Compare Trove's f32 and int16 precisions (speed, cosine, SciFact retrieval) instead.
+    #[arg(long)]
+    int16: bool,
+    /// With --int16: embed only the first N SciFact documents and every judged one for the
+    /// fidelity/retrieval part (0 skips it).
+    #[arg(long)]
+    quality_docs: Option<usize>,
     /// The Python holding torch, sentence-transformers and onnxruntime (default: the one
     /// `scripts/bench-venv` prints, installing it on first use).
     #[arg(long)]
@@ -246,8 +262,11 @@ fn main() -> Result<()> {
     }
     let docs: Vec<CorpusDoc> = read_jsonl(&corpus)?;
     let dir = model::resolve(None)?;
+    if args.int16 {
+        return compare_int16(&args, &dir, &docs);
+    }
     let started = Instant::now();
-    let e = LocalEmbedder::load(&dir, &LocalOptions { batch_size: 32, threads: args.threads })?;
+    let e = LocalEmbedder::load(&dir, &LocalOptions { batch_size: 32, threads: args.threads, ..Default::default() })?;
     eprintln!("loaded {} in {:.0} ms", dir.display(), started.elapsed().as_secs_f64() * 1e3);
     let inputs: Vec<(usize, Vec<String>)> =
         LENGTHS.iter().map(|&t| Ok((t, inputs_of(&e, &docs, t, 32)?))).collect::<Result<_>>()?;
@@ -323,5 +342,141 @@ fn main() -> Result<()> {
     }
     let (worst, n) = fixture_cosine(&e)?;
     println!("lowest cosine, Trove vs the pinned sentence-transformers reference over {n} inputs: {worst:.7}");
+    Ok(())
+}
+
+/// The (batch, tokens) shapes of the precision comparison: one short query, the queries of 16
+/// concurrent clients merged by the batching embedder, and a batch of ingested passages.
+const PRECISION_SHAPES: [(usize, usize); 3] = [(1, 16), (16, 20), (32, 256)];
+
+/// Rounds per (shape, precision): the precisions alternate, so slow phases hit both.
+const ROUNDS: usize = 4;
+
+/// `--int16`: speed, vector fidelity and retrieval quality of int16 against f32.
+fn compare_int16(args: &Args, dir: &Path, docs: &[CorpusDoc]) -> Result<()> {
+    let load = |precision| {
+        LocalEmbedder::load(dir, &LocalOptions { batch_size: 32, threads: args.threads, precision })
+            .with_context(|| format!("loading the model at {precision}"))
+    };
+    let (f32e, int16e) = (load(Precision::F32)?, load(Precision::Int16)?);
+    println!(
+        "all-MiniLM-L6-v2, f32 vs int16, {} threads, {ROUNDS} alternating rounds of {:.1} s per cell",
+        args.threads,
+        args.seconds / ROUNDS as f64
+    );
+    println!(
+        "\n| batch × tokens | f32 tokens/s | int16 tokens/s | int16 ÷ f32 | f32 CPU ms/call | int16 CPU ms/call |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (batch, tokens) in PRECISION_SHAPES {
+        let texts = inputs_of(&f32e, docs, tokens, batch)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let engines = [&f32e, &int16e];
+        let mut totals = [(0usize, 0f64, 0f64); 2]; // calls, wall s, CPU s
+        for e in engines {
+            e.embed(&refs)?; // warm-up
+        }
+        for _ in 0..ROUNDS {
+            for (e, total) in engines.iter().zip(totals.iter_mut()) {
+                let cpu_before = cpu_seconds();
+                let started = Instant::now();
+                let mut calls = 0;
+                while calls < 2 || started.elapsed().as_secs_f64() < args.seconds / ROUNDS as f64 {
+                    e.embed(&refs)?;
+                    calls += 1;
+                }
+                total.0 += calls;
+                total.1 += started.elapsed().as_secs_f64();
+                total.2 += match (cpu_before, cpu_seconds()) {
+                    (Some(a), Some(b)) => b - a,
+                    _ => f64::NAN,
+                };
+            }
+        }
+        let rate = |t: &(usize, f64, f64)| (t.0 * batch * tokens) as f64 / t.1;
+        let cpu_ms = |t: &(usize, f64, f64)| t.2 * 1e3 / t.0 as f64;
+        println!(
+            "| {batch} × {tokens} | {:.0} | {:.0} | {:.2}× | {:.2} | {:.2} |",
+            rate(&totals[0]),
+            rate(&totals[1]),
+            rate(&totals[1]) / rate(&totals[0]),
+            cpu_ms(&totals[0]),
+            cpu_ms(&totals[1])
+        );
+    }
+
+    let (worst, n) = fixture_cosine(&int16e)?;
+    println!("\nlowest cosine, int16 vs the pinned sentence-transformers reference over {n} inputs: {worst:.5}");
+    let limit = args.quality_docs.unwrap_or(docs.len()).min(docs.len());
+    if limit == 0 {
+        return Ok(());
+    }
+    let total_docs = docs.len();
+    let queries: Vec<Query> = read_jsonl(&args.data.join("queries.jsonl"))?;
+    let qrels = read_qrels(&args.data.join("qrels/test.tsv"))?;
+    let queries: Vec<&Query> = queries.iter().filter(|q| qrels.contains_key(&q.id)).collect();
+    // With a limit: the first `limit` documents plus every document judged relevant to a test
+    // query, so that nDCG can be computed on that smaller pool.
+    let judged: std::collections::HashSet<&str> = qrels.values().flat_map(|r| r.keys().map(String::as_str)).collect();
+    let docs: Vec<&CorpusDoc> =
+        docs.iter().enumerate().filter(|(i, d)| *i < limit || judged.contains(d.id.as_str())).map(|(_, d)| d).collect();
+    let doc_texts: Vec<String> = docs.iter().map(|d| format!("{} {}", d.title.trim(), d.text.trim())).collect();
+    let query_texts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
+    let embed_all = |e: &LocalEmbedder, texts: &[&str]| -> Result<(Vec<Vec<f32>>, f64)> {
+        let started = Instant::now();
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(256) {
+            out.extend(e.embed(chunk)?);
+        }
+        Ok((out, started.elapsed().as_secs_f64()))
+    };
+    let doc_refs: Vec<&str> = doc_texts.iter().map(String::as_str).collect();
+    eprintln!("embedding {} documents and {} queries twice...", doc_refs.len(), query_texts.len());
+    let (docs_f32, secs_f32) = embed_all(&f32e, &doc_refs)?;
+    let (docs_int16, secs_int16) = embed_all(&int16e, &doc_refs)?;
+    let (queries_f32, _) = embed_all(&f32e, &query_texts)?;
+    let (queries_int16, _) = embed_all(&int16e, &query_texts)?;
+    println!(
+        "\n{} SciFact documents (title + abstract, truncated at 256 tokens): f32 {secs_f32:.1} s, int16 {secs_int16:.1} s ({:.2}×)",
+        doc_refs.len(),
+        secs_f32 / secs_int16
+    );
+    for (what, a, b) in [("documents", &docs_f32, &docs_int16), ("test queries", &queries_f32, &queries_int16)] {
+        let cos: Vec<f64> = a.iter().zip(b.iter()).map(|(x, y)| cosine(x, y)).collect();
+        let mut sorted = cos.clone();
+        sorted.sort_by(f64::total_cmp);
+        println!(
+            "cosine int16 vs f32 over {} {what}: min {:.5}, 1st percentile {:.5}, mean {:.6}",
+            cos.len(),
+            sorted[0],
+            sorted[sorted.len() / 100],
+            cos.iter().sum::<f64>() / cos.len() as f64
+        );
+    }
+    if docs.len() < total_docs {
+        println!(
+            "\nretrieval over a pool of {} of the {total_docs} documents (the first {limit} and every judged one): \
+             compare the precisions with each other, not with published figures",
+            docs.len()
+        );
+    }
+    println!("\n| documents / queries | nDCG@10 | Recall@100 |\n|---|---:|---:|");
+    for (name, d, q) in [
+        ("f32 / f32", &docs_f32, &queries_f32),
+        ("int16 / int16", &docs_int16, &queries_int16),
+        ("f32 / int16", &docs_f32, &queries_int16),
+    ] {
+        let (mut ndcg, mut recall) = (0.0, 0.0);
+        for (query, qv) in queries.iter().zip(q.iter()) {
+            let mut scored: Vec<(f32, usize)> =
+                d.iter().enumerate().map(|(i, dv)| (qv.iter().zip(dv).map(|(x, y)| x * y).sum(), i)).collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let ranked: Vec<String> = scored.iter().take(100).map(|&(_, i)| docs[i].id.clone()).collect();
+            ndcg += ndcg_at(&ranked, &qrels[&query.id], 10);
+            recall += recall_at(&ranked, &qrels[&query.id], 100);
+        }
+        let nq = queries.len() as f64;
+        println!("| {name} | {:.4} | {:.4} |", ndcg / nq, recall / nq);
+    }
     Ok(())
 }

@@ -27,8 +27,8 @@ pub use load::{
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
     AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig, EmbedderConfig,
-    EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmConfig, LlmEmbeddings, LlmModels,
-    LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat, MailConfig, MailTransport,
-    PostgresConfig, PublicDocsConfig, QdrantConfig, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig,
-    SmtpConfig, SmtpTls, SourceConfig, StorageBackend, StorageConfig, TlsConfig, VaultConfig,
+    EmbedderPrecision, EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmConfig, LlmEmbeddings,
+    LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat, MailConfig,
+    MailTransport, PostgresConfig, PublicDocsConfig, QdrantConfig, RateLimitsConfig, SearchConfig, ServerConfig,
+    SessionsConfig, SmtpConfig, SmtpTls, SourceConfig, StorageBackend, StorageConfig, TlsConfig, VaultConfig,
 };

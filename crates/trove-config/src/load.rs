@@ -850,6 +850,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::EmbedderPrecision;
     use crate::vars::Vars;
 
     struct Ws {
@@ -890,6 +891,21 @@ mod tests {
         assert!(err.contains("llm.models.embeddings"), "{err}");
         let err = Ws::new(&format!("{GOOD}embedders:\n  builtin: {{}}\n")).load(&[]).unwrap_err().to_string();
         assert!(err.contains("embedders.builtin"), "{err}");
+    }
+
+    #[test]
+    fn embedder_precision_defaults_to_f32_and_refuses_unknown_values() {
+        let w = Ws::new(GOOD).load(&[]).unwrap();
+        assert_eq!(w.config.embedder.precision, EmbedderPrecision::F32);
+        let w = Ws::new(&format!("{GOOD}embedder:\n  precision: int16\n")).load(&[]).unwrap();
+        assert_eq!(w.config.embedder.precision, EmbedderPrecision::Int16);
+        let w = Ws::new(GOOD).load(&[("TROVE__EMBEDDER__PRECISION", "int16")]).unwrap();
+        assert_eq!(w.config.embedder.precision, EmbedderPrecision::Int16);
+        let err = Ws::new(&format!("{GOOD}embedder:\n  precision: int4\n")).load(&[]).unwrap_err().to_string();
+        assert!(
+            err.contains("embedder.precision") && err.contains("int4") && err.contains("f32") && err.contains("int16"),
+            "{err}"
+        );
     }
 
     #[test]

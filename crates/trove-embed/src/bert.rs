@@ -8,6 +8,9 @@
 //! contiguous `(in, out)` matrices, the query/key/value projections are fused into one matrix
 //! with the `1/sqrt(head_dim)` attention scale folded into the query part, and the position and
 //! token-type-0 embeddings are pre-added. candle is used only to read the safetensors file.
+//! With [`Precision::Int16`] the four linear layers of every transformer layer (QKV, attention
+//! output, feed-forward in and out) are quantized at load time; embeddings, attention scores,
+//! softmax, LayerNorm and GELU stay in f32.
 //!
 //! The forward pass packs the tokens of all sequences of a batch into one matrix, so the big
 //! matrix products (QKV, attention output, feed-forward) run once per batch with no padding,
@@ -22,6 +25,7 @@ use candle_core::{DType, Result as CandleResult, Tensor};
 
 use rayon::prelude::*;
 
+use crate::Precision;
 use crate::kernels::{self, Activation, Threads, View, WeightMatrix};
 use serde::Deserialize;
 
@@ -154,9 +158,9 @@ impl Weights {
         Ok((weight, bias))
     }
 
-    fn linear(&mut self, base: &str, out: usize, inp: usize) -> Result<Linear, String> {
+    fn linear(&mut self, base: &str, out: usize, inp: usize, precision: Precision) -> Result<Linear, String> {
         let (weight, bias) = self.weight_and_bias(base, out, inp)?;
-        Linear::from_torch(&weight, &bias).map_err(|e| format!("preparing {base}: {e}"))
+        Linear::from_torch(&weight, &bias, precision).map_err(|e| format!("preparing {base}: {e}"))
     }
 }
 
@@ -185,10 +189,10 @@ struct Linear {
 
 impl Linear {
     /// From PyTorch's `(out, in)` weight layout.
-    fn from_torch(weight: &Tensor, bias: &Tensor) -> CandleResult<Self> {
+    fn from_torch(weight: &Tensor, bias: &Tensor, precision: Precision) -> CandleResult<Self> {
         let (out, inp) = weight.dims2()?;
         let weight_t = weight.t()?.contiguous()?.flatten_all()?.to_vec1()?;
-        Ok(Linear { weight: WeightMatrix::new(weight_t, inp, out), bias: bias.to_vec1()?, inp })
+        Ok(Linear { weight: WeightMatrix::new(weight_t, inp, out, precision), bias: bias.to_vec1()?, inp })
     }
 
     /// `dst (rows × out) = xs (rows × in) · W` (`+=` when `accumulate`); no bias.
@@ -261,7 +265,11 @@ fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 impl Bert {
     /// Builds the encoder from the tensors of a safetensors file, checking every shape against
     /// `cfg`. The error is a human-readable reason.
-    pub(crate) fn new(cfg: &BertConfig, tensors: HashMap<String, Tensor>) -> Result<Self, String> {
+    pub(crate) fn new(
+        cfg: &BertConfig,
+        tensors: HashMap<String, Tensor>,
+        precision: Precision,
+    ) -> Result<Self, String> {
         cfg.validate()?;
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let heads = cfg.num_attention_heads;
@@ -288,15 +296,15 @@ impl Bert {
             let qkv = (|| {
                 let weight = Tensor::cat(&[(qw * scale)?, kw, vw], 0)?;
                 let bias = Tensor::cat(&[(qb * scale)?, kb, vb], 0)?;
-                Linear::from_torch(&weight, &bias)
+                Linear::from_torch(&weight, &bias, precision)
             })()
             .map_err(|e| prep(&format!("{base}.attention"), e))?;
             layers.push(Layer {
                 qkv,
-                attention_out: w.linear(&format!("{base}.attention.output.dense"), h, h)?,
+                attention_out: w.linear(&format!("{base}.attention.output.dense"), h, h, precision)?,
                 attention_norm: w.layer_norm(&format!("{base}.attention.output.LayerNorm"), h)?,
-                intermediate: w.linear(&format!("{base}.intermediate.dense"), inter, h)?,
-                output: w.linear(&format!("{base}.output.dense"), h, inter)?,
+                intermediate: w.linear(&format!("{base}.intermediate.dense"), inter, h, precision)?,
+                output: w.linear(&format!("{base}.output.dense"), h, inter, precision)?,
                 output_norm: w.layer_norm(&format!("{base}.output.LayerNorm"), h)?,
             });
         }

@@ -3,6 +3,9 @@
 //!
 //! - [`WeightMatrix`] (in `packed`): products with a constant right operand (the weights),
 //!   packed once at load time for an AVX2 + FMA micro-kernel; the forward pass's big GEMMs.
+//!   With [`crate::Precision::Int16`] the weights are quantized instead (`quantized`: 10-bit
+//!   weights × 12-bit activations in i16 lanes, exact i32 sums on AVX2 `vpmaddwd`, or in
+//!   portable Rust with the same result).
 //! - [`matmul`]: a safe, bounds-checked front for the `gemm` crate's strided f32 GEMM (packed,
 //!   AVX2/FMA micro-kernels picked at run time, optionally multi-threaded on rayon).
 //! - Row-wise element-wise kernels (bias + activation, bias + LayerNorm, softmax), written as
@@ -17,8 +20,10 @@
 #![allow(unsafe_code)]
 
 mod packed;
+mod quantized;
 
 pub(crate) use packed::WeightMatrix;
+use quantized::QuantMatrix;
 
 /// How many threads a GEMM may use (1 = the calling thread only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,7 +32,7 @@ mod test_support;
 
 pub use batching::BatchingEmbedder;
 pub use error::EmbedError;
-pub use local::{LocalEmbedder, LocalOptions};
+pub use local::{LocalEmbedder, LocalOptions, Precision};
 pub use rest::{RestEmbedder, RestOptions, RestProtocol};
 pub use trove_http::proxy_from_env;
 

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use trove_config::{
-    EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderProvider, LlmConfig, LlmProvider, StorageBackend,
-    StorageConfig, Workspace,
+    EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderPrecision, EmbedderProvider, LlmConfig, LlmProvider,
+    StorageBackend, StorageConfig, Workspace,
 };
-use trove_embed::{Embedder, LocalEmbedder, LocalOptions, RestEmbedder, RestOptions, RestProtocol};
+use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, RestEmbedder, RestOptions, RestProtocol};
 use trove_store::embedded::EmbeddedStore;
 use trove_store::{StoreWrite, VaultInfo};
 use trove_store_postgres::{PgOptions, PgStore};
@@ -318,7 +318,11 @@ fn builtin_profile(config: &EmbedderConfig) -> Profile {
         },
         factory: Arc::new(move || {
             let dir = trove_embed::model::resolve_or_install(config.model_dir.as_deref(), config.auto_install)?;
-            let opts = LocalOptions { batch_size: config.batch_size, threads: config.threads };
+            let precision = match config.precision {
+                EmbedderPrecision::F32 => Precision::F32,
+                EmbedderPrecision::Int16 => Precision::Int16,
+            };
+            let opts = LocalOptions { batch_size: config.batch_size, threads: config.threads, precision };
             let started = std::time::Instant::now();
             let embedder = LocalEmbedder::load(&dir, &opts)?;
             tracing::debug!(model = %dir.display(), ms = started.elapsed().as_millis() as u64, "loaded the embedding model");

@@ -10,9 +10,11 @@
 //! Threads split the panels (the columns), so each streams only its share of the weights.
 //!
 //! [`WeightMatrix`] chooses at load time: packed where the CPU has AVX2 + FMA, otherwise the
-//! plain row-major matrix multiplied through [`super::matmul`].
+//! plain row-major matrix multiplied through [`super::matmul`]; or, for
+//! [`Precision::Int16`], quantized ([`super::quantized`]).
 
-use super::{Threads, View, empty_product};
+use super::{QuantMatrix, Threads, View, empty_product};
+use crate::Precision;
 
 /// Columns of one packed panel (two AVX registers).
 const NR: usize = 16;
@@ -31,14 +33,19 @@ pub(crate) enum WeightMatrix {
     Packed { data: Vec<f32>, k: usize, n: usize },
     /// Row-major, for the general GEMM (CPUs without AVX2 + FMA).
     Plain { data: Vec<f32>, k: usize, n: usize },
+    /// Quantized per column, for the integer kernel.
+    Quantized(QuantMatrix),
 }
 
 impl WeightMatrix {
-    /// Prepares the row-major `k × n` matrix `b`.
+    /// Prepares the row-major `k × n` matrix `b` for products at `precision`.
     ///
     /// Panics if `b.len() != k * n`.
-    pub(crate) fn new(b: Vec<f32>, k: usize, n: usize) -> Self {
+    pub(crate) fn new(b: Vec<f32>, k: usize, n: usize, precision: Precision) -> Self {
         assert_eq!(b.len(), k * n, "WeightMatrix: {k} x {n} matrix of {} values", b.len());
+        if precision == Precision::Int16 {
+            return WeightMatrix::Quantized(QuantMatrix::new(&b, k, n));
+        }
         if super::avx2_fma() { Self::packed(&b, k, n) } else { WeightMatrix::Plain { data: b, k, n } }
     }
 
@@ -63,6 +70,7 @@ impl WeightMatrix {
     pub(crate) fn n(&self) -> usize {
         match self {
             WeightMatrix::Packed { n, .. } | WeightMatrix::Plain { n, .. } => *n,
+            WeightMatrix::Quantized(q) => q.n(),
         }
     }
 
@@ -71,6 +79,7 @@ impl WeightMatrix {
     fn floats(&self) -> usize {
         match self {
             WeightMatrix::Packed { data, .. } | WeightMatrix::Plain { data, .. } => data.len(),
+            WeightMatrix::Quantized(q) => q.bytes() / 4,
         }
     }
 
@@ -98,6 +107,7 @@ impl WeightMatrix {
             WeightMatrix::Packed { data, k, n } => {
                 packed_matmul(dst, dst_rs, a, a_rs, data, (m, *n, *k), accumulate, threads)
             }
+            WeightMatrix::Quantized(q) => q.matmul(dst, dst_rs, a, a_rs, m, accumulate, threads),
         }
     }
 }
@@ -145,14 +155,14 @@ fn packed_matmul(
 
 /// A destination pointer shared by the threads of one product, each writing its own columns.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(super) struct SendPtr(pub(super) *mut f32);
 // SAFETY: see `packed_matmul`: threads write disjoint elements and the slice outlives them.
 unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
-    fn get(self) -> *mut f32 {
+    pub(super) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -305,7 +315,7 @@ mod tests {
             let init = rng.fill(m * dst_rs, 1.0, 0.0);
             let accumulate = rng.below(2) == 1;
             let threads = Threads(1 + rng.below(3));
-            let chosen = WeightMatrix::new(b.clone(), k, n);
+            let chosen = WeightMatrix::new(b.clone(), k, n, Precision::F32);
             let plain = WeightMatrix::Plain { data: b.clone(), k, n };
             for w in [&chosen, &plain] {
                 assert_eq!(w.n(), n);
@@ -331,7 +341,7 @@ mod tests {
 
     #[test]
     fn packing_pads_only_the_last_panel() {
-        let w = WeightMatrix::new(vec![1.0; 300 * 40], 300, 40);
+        let w = WeightMatrix::new(vec![1.0; 300 * 40], 300, 40, Precision::F32);
         if super::super::avx2_fma() {
             assert_eq!(w.floats(), 300 * 48);
         } else {
