@@ -252,10 +252,15 @@ impl EmbeddedStore {
         next.updated_ms = now_ms;
         let tags = serde_json::to_string(&next.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tx = conn.transaction()?;
-        tx.execute(
+        let changed = tx.execute(
             "UPDATE memories SET text = ?, tags = ?, metadata = ?, importance = ?, expires_ms = ?, updated_ms = ? WHERE id = ?",
             params![next.text, tags, next.metadata.to_string(), next.importance as f64, next.expires_ms, now_ms, current.rowid],
         )?;
+        if changed == 0 {
+            // Deleted since it was read: nothing to update, and nothing to put back into the
+            // derived indexes (the transaction is rolled back when dropped).
+            return Ok(None);
+        }
         if let Some(v) = &patch.vector {
             let mut bytes = Vec::new();
             encode_vector(v, &mut bytes);
