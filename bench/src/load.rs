@@ -1,16 +1,18 @@
 //! HTTP load benchmark: starts the real `trove serve` binary as a child process on a workspace
 //! holding SciFact documents (read from `../shared/data/scifact`, never copied into the
 //! project), then drives it with C concurrent keep-alive HTTP/1.1 clients for each workload
-//! (keyword search, hybrid search, memory store, memory retrieve) and concurrency level. For
-//! each run it prints requests/s, latency percentiles, errors (non-2xx, timeouts, I/O
-//! failures), and the server process's CPU use and resident memory read from `/proc`; then the
-//! server's idle RSS once the model is loaded, and the targets with PASS/MISS. It prints
-//! figures and asserts nothing. Client and server share the machine's cores, so the figures
-//! are a floor for the server alone.
+//! (keyword search, hybrid search, memory store, memory retrieve; on request memory retrieve
+//! in keyword mode, which leaves out the model and isolates the store's keyword search of
+//! memories) and concurrency level. For each run it prints requests/s, latency percentiles,
+//! errors (non-2xx, timeouts, I/O failures), and the server process's CPU use and resident
+//! memory read from `/proc`; then the server's idle RSS once the model is loaded, and the
+//! targets with PASS/MISS. It prints figures and asserts nothing. Client and server share the
+//! machine's cores, so the figures are a floor for the server alone.
 //!
 //! Run: `cargo build --release -p trove --bin trove && cargo run --release -p trove-bench --bin
 //! load -- [--trove target/release/trove] [--docs N] [--work DIR] [--reuse] [--seconds S]
-//! [--concurrency 1,4,16,64] [--workloads search-keyword,search-hybrid,memory-store,memory-retrieve]`.
+//! [--concurrency 1,4,16,64] [--workloads search-keyword,search-hybrid,memory-store,memory-retrieve]`
+//! (add `memory-keyword` to the list for keyword-only memory retrieval).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader as StdBufReader, Write};
@@ -80,6 +82,8 @@ enum Workload {
     SearchHybrid,
     MemoryStore,
     MemoryRetrieve,
+    /// Memory retrieve in keyword mode: no embedding, only the store's keyword search.
+    MemoryKeyword,
 }
 
 impl Workload {
@@ -89,6 +93,7 @@ impl Workload {
             Workload::SearchHybrid => "search-hybrid",
             Workload::MemoryStore => "memory-store",
             Workload::MemoryRetrieve => "memory-retrieve",
+            Workload::MemoryKeyword => "memory-keyword",
         }
     }
 }
@@ -445,6 +450,10 @@ fn build_requests(workload: Workload, addr: SocketAddr, queries: &[String], sent
         Workload::MemoryRetrieve => {
             queries.iter().map(|q| post(&retrieve, serde_json::json!({"query": q, "limit": 10}))).collect()
         }
+        Workload::MemoryKeyword => queries
+            .iter()
+            .map(|q| post(&retrieve, serde_json::json!({"query": q, "limit": 10, "mode": "keyword"})))
+            .collect(),
     }
 }
 

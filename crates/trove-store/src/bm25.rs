@@ -1,7 +1,9 @@
 //! The embedded backend's keyword index: text analysis (the one analyzer for indexed text and
-//! queries) and an in-memory BM25 index of one vault's chunks, derived from SQLite and tagged
-//! with the vault generation it reflects, like [`crate::vector::FlatIndex`]. It is never the
-//! system of record: a stale index is patched or rebuilt from the stored chunk texts.
+//! queries) and an in-memory BM25 index of one vault's chunks or memories, derived from SQLite
+//! and tagged with the vault generation it reflects, like [`crate::vector::FlatIndex`]. It is
+//! never the system of record: a stale index is patched or rebuilt from the stored texts.
+//! Each row carries a payload that searches filter on (a chunk's document; a memory's scope,
+//! see `embedded::memory::MemoryScope`), checked only for rows good enough to enter the top k.
 //!
 //! Analysis: words are maximal runs of alphanumeric characters, lower-cased, with diacritics
 //! removed (NFD, combining marks dropped), then stemmed with the Snowball English (Porter2)
@@ -23,7 +25,7 @@ use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use crate::{ChunkId, DocumentId, Scored};
+use crate::{DocumentId, Scored};
 
 /// Lucene's classic English stopword set (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`). Their
 /// postings cover most chunks, so scoring them visits nearly every row for a negligible
@@ -95,9 +97,8 @@ impl Analyzer {
     }
 
     /// The distinct folded words of a query, in order of first appearance, at most
-    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else. Unstemmed:
-    /// the query policy shared by this index and the FTS5 queries of memories.
-    pub fn query_words(query: &str) -> Vec<String> {
+    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else. Unstemmed.
+    fn query_words(query: &str) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
         Self::each_word(query, |w| {
             if words.len() < MAX_QUERY_TERMS * 2 && !words.iter().any(|x| x == w) {
@@ -136,9 +137,11 @@ struct Posting {
 }
 
 #[derive(Debug)]
-struct Row {
-    chunk: ChunkId,
-    doc: DocumentId,
+struct Row<T> {
+    /// The chunk or memory row id.
+    id: i64,
+    /// What searches filter on: a chunk's document, a memory's scope.
+    payload: T,
     /// Terms in the row, repeats included.
     len: u32,
     /// Distinct terms and their frequencies; empty once the row is deleted.
@@ -146,9 +149,9 @@ struct Row {
     live: bool,
 }
 
-/// A vault's chunks as postings lists, for BM25.
-#[derive(Debug, Default)]
-pub(crate) struct KeywordIndex {
+/// A vault's chunks (or memories) as postings lists, for BM25; `T` is each row's payload.
+#[derive(Debug)]
+pub(crate) struct KeywordIndex<T = DocumentId> {
     /// The vault generation this index reflects.
     pub generation: i64,
     dictionary: HashMap<Box<str>, u32>,
@@ -157,8 +160,8 @@ pub(crate) struct KeywordIndex {
     postings: Vec<Vec<Posting>>,
     /// Live rows containing each term.
     df: Vec<u32>,
-    rows: Vec<Row>,
-    row_of: HashMap<ChunkId, u32>,
+    rows: Vec<Row<T>>,
+    row_of: HashMap<i64, u32>,
     live_rows: u32,
     live_terms: u64,
     dead_rows: u32,
@@ -187,20 +190,31 @@ impl PartialOrd for Worst {
     }
 }
 
-impl KeywordIndex {
-    pub fn new(generation: i64) -> KeywordIndex {
-        KeywordIndex { generation, ..Default::default() }
+impl<T> KeywordIndex<T> {
+    pub fn new(generation: i64) -> KeywordIndex<T> {
+        KeywordIndex {
+            generation,
+            dictionary: HashMap::default(),
+            forms: HashMap::default(),
+            postings: Vec::new(),
+            df: Vec::new(),
+            rows: Vec::new(),
+            row_of: HashMap::default(),
+            live_rows: 0,
+            live_terms: 0,
+            dead_rows: 0,
+        }
     }
 
-    /// Live chunks in the index.
+    /// Live rows in the index.
     pub fn len(&self) -> usize {
         self.live_rows as usize
     }
 
-    /// Indexes a chunk from its parts of text (e.g. headings and body), replacing any earlier
-    /// version of the same chunk id.
-    pub fn push(&mut self, analyzer: &Analyzer, chunk: ChunkId, doc: DocumentId, parts: &[&str]) {
-        self.remove(&[chunk]);
+    /// Indexes a row (a chunk or a memory) from its parts of text (e.g. headings and body),
+    /// replacing any earlier version of the same id.
+    pub fn push(&mut self, analyzer: &Analyzer, id: i64, payload: T, parts: &[&str]) {
+        self.remove(&[id]);
         let mut ids: Vec<u32> = Vec::new();
         for part in parts {
             Analyzer::each_word(part, |word| {
@@ -229,8 +243,8 @@ impl KeywordIndex {
             self.postings[term as usize].push(Posting { row, tf });
             self.df[term as usize] += 1;
         }
-        self.rows.push(Row { chunk, doc, len, terms: terms.into_boxed_slice(), live: true });
-        self.row_of.insert(chunk, row);
+        self.rows.push(Row { id, payload, len, terms: terms.into_boxed_slice(), live: true });
+        self.row_of.insert(id, row);
         self.live_rows += 1;
         self.live_terms += u64::from(len);
     }
@@ -247,9 +261,9 @@ impl KeywordIndex {
         id
     }
 
-    /// Removes chunks (unknown ids are ignored); compacts when tombstones outnumber live rows.
-    pub fn remove(&mut self, chunks: &[ChunkId]) {
-        for id in chunks {
+    /// Removes rows (unknown ids are ignored); compacts when tombstones outnumber live rows.
+    pub fn remove(&mut self, ids: &[i64]) {
+        for id in ids {
             let Some(row) = self.row_of.remove(id) else { continue };
             let row = &mut self.rows[row as usize];
             for &(term, _) in row.terms.iter() {
@@ -278,15 +292,17 @@ impl KeywordIndex {
             for &(term, tf) in row.terms.iter() {
                 self.postings[term as usize].push(Posting { row: n, tf });
             }
-            self.row_of.insert(row.chunk, n);
+            self.row_of.insert(row.id, n);
             self.rows.push(row);
         }
         self.dead_rows = 0;
     }
 
-    /// The best `limit` chunks for the query `terms` (see [`Analyzer::query_terms`]), best
-    /// first, ties by chunk id; only chunks of `allowed` documents when given.
-    pub fn search(&self, terms: &[String], limit: usize, allowed: Option<&HashSet<DocumentId>>) -> Vec<Scored> {
+    /// The best `limit` rows for the query `terms` (see [`Analyzer::query_terms`]) whose
+    /// payload passes `keep`, best first, ties by row id. Every row sharing a term with the
+    /// query is scored; `keep` is asked only about rows that would enter the current top
+    /// `limit`, so a filter costs little when most rows pass and stays exact when few do.
+    pub fn search_by(&self, terms: &[String], limit: usize, mut keep: impl FnMut(&T) -> bool) -> Vec<Scored> {
         if limit == 0 || self.live_rows == 0 {
             return Vec::new();
         }
@@ -318,26 +334,37 @@ impl KeywordIndex {
                     *slot += idf * tf * (K1 + 1.0) / (tf + norm);
                 }
             }
-            let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(limit + 1);
+            let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(limit.min(touched.len()) + 1);
             for &r in touched.iter() {
+                // Every touched slot is reset, kept or not, for the next query.
                 let score = std::mem::take(&mut scores[r as usize]);
                 let row = &self.rows[r as usize];
-                if allowed.is_some_and(|a| !a.contains(&row.doc)) {
+                let candidate = Worst(Scored { id: row.id, score });
+                let full = heap.len() == limit;
+                if full && heap.peek().is_some_and(|worst| candidate >= *worst) {
                     continue;
                 }
-                let candidate = Worst(Scored { id: row.chunk, score });
-                if heap.len() < limit {
-                    heap.push(candidate);
-                } else if heap.peek().is_some_and(|worst| candidate < *worst) {
-                    heap.pop();
-                    heap.push(candidate);
+                if !keep(&row.payload) {
+                    continue;
                 }
+                if full {
+                    heap.pop();
+                }
+                heap.push(candidate);
             }
             touched.clear();
             let mut out: Vec<Scored> = heap.into_iter().map(|w| w.0).collect();
             out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
             out
         })
+    }
+}
+
+impl KeywordIndex<DocumentId> {
+    /// The best `limit` chunks for the query `terms`, best first, ties by chunk id; only
+    /// chunks of `allowed` documents when given.
+    pub fn search(&self, terms: &[String], limit: usize, allowed: Option<&HashSet<DocumentId>>) -> Vec<Scored> {
+        self.search_by(terms, limit, |doc| allowed.is_none_or(|a| a.contains(doc)))
     }
 }
 
@@ -402,6 +429,41 @@ mod tests {
         let (a, ix) = index(&[(1, "alpha"), (2, "alpha beta"), (3, "alpha")]);
         let allowed: HashSet<DocumentId> = [20, 30].into();
         assert_eq!(ids(&ix.search(&a.query_terms("alpha"), 10, Some(&allowed))), [3, 2]);
+    }
+
+    #[test]
+    fn search_by_keeps_the_best_passing_rows_like_filtering_everything() {
+        // Payload: whether the row passes. Rows that pass are rare and rank low, so a filter
+        // applied only to a first window of candidates would miss them.
+        let a = Analyzer::default();
+        let mut ix: KeywordIndex<bool> = KeywordIndex::new(1);
+        for i in 0..500i64 {
+            let text = if i % 97 == 0 { "needle in a long haystack of many other words" } else { "needle needle" };
+            ix.push(&a, i, i % 97 == 0 || i % 5 == 0, &[text, &format!("w{}", i % 11)]);
+        }
+        let mut asked = 0;
+        for q in ["needle", "needle w3", "haystack w7 w8"] {
+            let terms = a.query_terms(q);
+            for limit in [1, 3, 10, 200] {
+                let everything = ix.search_by(&terms, 1000, |_| true);
+                let want: Vec<Scored> =
+                    everything.into_iter().filter(|h| h.id % 97 == 0 || h.id % 5 == 0).take(limit).collect();
+                let got = ix.search_by(&terms, limit, |&pass| {
+                    asked += 1;
+                    pass
+                });
+                assert_eq!(got, want, "{q} limit {limit}");
+            }
+        }
+        assert!(asked > 0);
+        // Only rows that would enter the top k are checked: with every row passing, a query
+        // matching all 500 asks about far fewer.
+        let mut asked = 0;
+        ix.search_by(&a.query_terms("needle"), 3, |_| {
+            asked += 1;
+            true
+        });
+        assert!(asked < 100, "asked about {asked} rows");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::any::Any;
 
 use crate::{
     AuditFilter, ChunkFilter, Grantee, Heartbeat, HybridQuery, InvitationRecord, JobFilter, JobOutcome, JobStatus,
-    MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, NewApiKey, NewAuditEvent, NewChunk, NewDocument, NewJob,
-    NewMemory, NewSession, SecretRecord, StoreWrite,
+    MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewApiKey, NewAuditEvent, NewChunk,
+    NewDocument, NewJob, NewMemory, NewSession, SecretRecord, StoreWrite, VaultId,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
@@ -38,6 +38,7 @@ pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
         ("memory_lifecycle", memory_lifecycle),
         ("memory_filters_and_expiry", memory_filters_and_expiry),
         ("memory_pagination", memory_pagination),
+        ("memory_keyword_search_follows_writes_and_scope", memory_keyword_search_follows_writes_and_scope),
         ("restaging_includes_memories", restaging_includes_memories),
         ("restaging_resumes_only_for_the_same_model", restaging_resumes_only_for_the_same_model),
         ("restaging_skips_memories_changed_meanwhile", restaging_skips_memories_changed_meanwhile),
@@ -581,6 +582,74 @@ fn memory_filters_and_expiry(store: &dyn StoreWrite) {
     assert!(stats.bytes > 0);
     assert_eq!(store.memory_purge_expired(later).unwrap(), 1);
     assert_eq!(store.memory_stats(v, later).unwrap().expired, 0);
+    consistent(store);
+}
+
+fn memory_keyword_search_follows_writes_and_scope(store: &dyn StoreWrite) {
+    let v = vault(store, "v");
+    let search = |vault: VaultId, q: &str, f: &MemoryFilter| -> Vec<i64> {
+        store.memory_keyword_search(vault, q, f, 10).unwrap().iter().map(|h| h.id).collect()
+    };
+    let sorted = |mut ids: Vec<i64>| {
+        ids.sort_unstable();
+        ids
+    };
+    // Equal scores come back by row id.
+    let twins: Vec<MemoryRecord> = (0..3)
+        .map(|_| store.memory_put(v, &memory("identical twin note", None, &[], [1.0, 0.0]), NOW).unwrap())
+        .collect();
+    let twin_ids: Vec<i64> = twins.iter().map(|m| m.rowid).collect();
+    assert_eq!(search(v, "twin", &live(NOW)), sorted(twin_ids.clone()), "ties not by row id");
+
+    // Each part of the scope narrows keyword hits exactly as it narrows a listing.
+    let mut a = memory("scoped falcon note", Some("ann"), &["birds", "sky"], [1.0, 0.0]);
+    a.agent_id = Some("agent-a".into());
+    a.session_id = Some("s1".into());
+    let a = store.memory_put(v, &a, NOW - 10).unwrap();
+    let mut b = memory("scoped falcon note", Some("ben"), &["birds"], [1.0, 0.0]);
+    b.agent_id = Some("agent-b".into());
+    let b = store.memory_put(v, &b, NOW).unwrap();
+    let w = vault(store, "w");
+    store.memory_put(w, &memory("a falcon elsewhere", Some("ann"), &["birds", "sky"], [1.0, 0.0]), NOW).unwrap();
+    let cases: Vec<(MemoryFilter, Vec<i64>)> = vec![
+        (live(NOW), vec![a.rowid, b.rowid]),
+        (MemoryFilter { user_id: Some("ann".into()), ..live(NOW) }, vec![a.rowid]),
+        (MemoryFilter { user_id: Some("nobody".into()), ..live(NOW) }, vec![]),
+        (MemoryFilter { agent_id: Some("agent-b".into()), ..live(NOW) }, vec![b.rowid]),
+        (MemoryFilter { session_id: Some("s1".into()), ..live(NOW) }, vec![a.rowid]),
+        (MemoryFilter { tags: vec!["birds".into()], ..live(NOW) }, vec![a.rowid, b.rowid]),
+        (MemoryFilter { tags: vec!["birds".into(), "sky".into()], ..live(NOW) }, vec![a.rowid]),
+        (MemoryFilter { tags: vec!["sky".into(), "sea".into()], ..live(NOW) }, vec![]),
+        (MemoryFilter { created_after_ms: Some(NOW), ..live(NOW) }, vec![b.rowid]),
+        (MemoryFilter { created_before_ms: Some(NOW), ..live(NOW) }, vec![a.rowid]),
+    ];
+    for (f, want) in &cases {
+        assert_eq!(&sorted(search(v, "falcon", f)), want, "keyword hits for {f:?}");
+        let listed: Vec<i64> = store.memory_list(v, f, None, 100).unwrap().iter().map(|m| m.rowid).collect();
+        let matching: Vec<i64> = listed.into_iter().filter(|id| [a.rowid, b.rowid].contains(id)).collect();
+        assert_eq!(&sorted(matching), want, "listing for {f:?}");
+    }
+    assert_eq!(search(w, "falcon", &live(NOW)).len(), 1, "other vault's memory missing or mixed in");
+
+    // A tags-only update: the old tag no longer matches, the new one does (stemmed).
+    let patch = MemoryPatch { tags: Some(vec!["ocean".into()]), ..MemoryPatch::default() };
+    store.memory_update(v, &a.id, &patch, NOW + 1).unwrap().expect("update found nothing");
+    assert!(search(v, "sky", &live(NOW + 1)).is_empty(), "old tag still indexed");
+    assert_eq!(search(v, "oceans", &live(NOW + 1)), [a.rowid]);
+    assert_eq!(search(v, "falcon", &MemoryFilter { tags: vec!["ocean".into()], ..live(NOW + 1) }), [a.rowid]);
+    assert!(search(v, "falcon", &MemoryFilter { tags: vec!["sky".into()], ..live(NOW + 1) }).is_empty());
+
+    // An update that only sets an expiry hides the memory once it passes; purged, it stays gone.
+    let patch = MemoryPatch { expires_ms: Some(Some(NOW + 100)), ..MemoryPatch::default() };
+    store.memory_update(v, &b.id, &patch, NOW + 2).unwrap().expect("update found nothing");
+    assert_eq!(sorted(search(v, "falcon", &live(NOW + 99))), [a.rowid, b.rowid]);
+    assert_eq!(search(v, "falcon", &live(NOW + 100)), [a.rowid], "expired memory found");
+    assert_eq!(store.memory_purge_expired(NOW + 100).unwrap(), 1);
+    assert_eq!(search(v, "falcon", &live(NOW + 2)), [a.rowid], "purged memory found");
+
+    // A deleted memory never appears; the others still rank by row id.
+    assert!(store.memory_delete(v, &twins[1].id).unwrap());
+    assert_eq!(search(v, "identical twin", &live(NOW)), sorted(vec![twin_ids[0], twin_ids[2]]));
     consistent(store);
 }
 

@@ -1,17 +1,65 @@
-//! Memories in the embedded store: rows in `memories`, keyword rows in `memories_fts` (same
-//! transaction), vectors in the derived index of [`Space::Memories`]. Every read applies the
-//! scope filter and hides expired memories; expired rows are removed by
+//! Memories in the embedded store: rows in `memories` (the system of record), and two indexes
+//! derived from them per vault and tagged with the vault's `memory_generation`: vectors in the
+//! flat index of [`Space::Memories`], and text and tags in a BM25 [`KeywordIndex`] whose rows
+//! carry each memory's [`MemoryScope`], so keyword search ranks and filters without SQL. Writes
+//! bump the generation in their transaction and patch both indexes after the commit; a handle
+//! whose index is at another generation (another process wrote) rebuilds it from the rows.
+//! Every read applies the scope filter and hides expired memories; expired rows are removed by
 //! [`EmbeddedStore::m_purge_expired`].
 
 use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, params, params_from_iter, types::Value as SqlValue};
 
-use super::keyword::{self, FtsTable};
-use super::{EmbeddedStore, Space, encode_vector, fts_query};
+use super::{EmbeddedStore, Space, encode_vector};
+use crate::bm25::KeywordIndex;
 use crate::{
     MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewMemory, Scored, StoreError, VaultId,
+    VaultInfo,
 };
+
+/// The derived keyword index of one vault's memories.
+pub(crate) type MemoryKeywords = KeywordIndex<MemoryScope>;
+
+/// What a memory search filters on, kept beside the memory's terms in [`MemoryKeywords`]:
+/// the columns [`condition`] reads, apart from the vault (one index per vault).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MemoryScope {
+    user_id: Option<Box<str>>,
+    agent_id: Option<Box<str>>,
+    session_id: Option<Box<str>>,
+    tags: Box<[Box<str>]>,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+}
+
+impl MemoryScope {
+    fn of(m: &MemoryRecord) -> MemoryScope {
+        MemoryScope {
+            user_id: m.user_id.as_deref().map(Into::into),
+            agent_id: m.agent_id.as_deref().map(Into::into),
+            session_id: m.session_id.as_deref().map(Into::into),
+            tags: m.tags.iter().map(|t| t.as_str().into()).collect(),
+            created_ms: m.created_ms,
+            expires_ms: m.expires_ms,
+        }
+    }
+
+    /// Whether the memory passes `f`: the same test as the SQL of [`condition`] (live at
+    /// `now_ms`, equal scope ids, every tag, created in `[after, before)`).
+    pub(crate) fn passes(&self, f: &MemoryFilter) -> bool {
+        fn same(stored: &Option<Box<str>>, wanted: &Option<String>) -> bool {
+            wanted.as_deref().is_none_or(|w| stored.as_deref() == Some(w))
+        }
+        self.expires_ms.is_none_or(|e| e > f.now_ms)
+            && same(&self.user_id, &f.user_id)
+            && same(&self.agent_id, &f.agent_id)
+            && same(&self.session_id, &f.session_id)
+            && f.tags.iter().all(|t| self.tags.iter().any(|x| **x == **t))
+            && f.created_after_ms.is_none_or(|t| self.created_ms >= t)
+            && f.created_before_ms.is_none_or(|t| self.created_ms < t)
+    }
+}
 
 const COLUMNS: &str = "m.id, m.public_id, m.text, m.user_id, m.agent_id, m.session_id, m.tags, m.metadata, m.importance, m.created_ms, m.updated_ms, m.expires_ms";
 
@@ -68,28 +116,9 @@ fn condition(vault: VaultId, f: &MemoryFilter) -> (String, Vec<SqlValue>) {
     (sql, args)
 }
 
-/// Every match of `query` among the memories meeting `cond`, ranked in SQL: the fallback of
-/// keyword search when the filter is narrow.
-fn all_matches(
-    conn: &rusqlite::Connection,
-    query: &str,
-    cond: &str,
-    cond_args: &[SqlValue],
-    limit: usize,
-) -> Result<Vec<Scored>, StoreError> {
-    let mut args: Vec<SqlValue> = vec![query.to_string().into()];
-    args.extend(cond_args.iter().cloned());
-    args.push((limit as i64).into());
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT f.rowid, bm25(memories_fts) AS s FROM memories_fts f JOIN memories m ON m.id = f.rowid
-         WHERE memories_fts MATCH ? AND {cond} ORDER BY s, f.rowid LIMIT ?"
-    ))?;
-    let rows = stmt.query_map(params_from_iter(args), keyword::scored)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn tags_text(tags: &[String]) -> String {
-    tags.join(" ")
+/// The parts of a memory's text the keyword index holds: the text, then its tags.
+fn keyword_parts<'a>(text: &'a str, tags: &'a [String]) -> impl Iterator<Item = &'a str> {
+    std::iter::once(text).chain(tags.iter().map(String::as_str))
 }
 
 impl EmbeddedStore {
@@ -116,15 +145,11 @@ impl EmbeddedStore {
             params![vault, m.text, m.user_id, m.agent_id, m.session_id, tags, m.metadata.to_string(), m.importance as f64, now_ms, now_ms, m.expires_ms, bytes],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        tx.execute(
-            "INSERT INTO memories_fts (rowid, text, tags) VALUES (?, ?, ?)",
-            params![rowid, m.text, tags_text(&m.tags)],
-        )?;
         let after = Self::bump_generation(&tx, vault, Space::Memories)?;
         tx.commit()?;
         drop(conn);
         self.patch_index(vault, Space::Memories, after - 1, after, |index| index.push(rowid, rowid, &m.vector));
-        Ok(MemoryRecord {
+        let record = MemoryRecord {
             id: public_id,
             rowid,
             text: m.text.clone(),
@@ -137,7 +162,49 @@ impl EmbeddedStore {
             created_ms: now_ms,
             updated_ms: now_ms,
             expires_ms: m.expires_ms,
-        })
+        };
+        self.patch_memory_keywords(vault, after - 1, after, |index| self.index_memory(index, &record));
+        Ok(record)
+    }
+
+    /// Indexes (or re-indexes) a memory's text and tags with its scope.
+    fn index_memory(&self, index: &mut MemoryKeywords, m: &MemoryRecord) {
+        let parts: Vec<&str> = keyword_parts(&m.text, &m.tags).collect();
+        index.push(&self.analyzer, m.rowid, MemoryScope::of(m), &parts);
+    }
+
+    /// Runs `f` on the keyword index of `vault`'s memories, loading it from SQLite first
+    /// when it does not reflect the vault's current memory generation.
+    fn with_memory_keywords<T>(
+        &self,
+        vault: &VaultInfo,
+        f: impl FnOnce(&MemoryKeywords) -> T,
+    ) -> Result<T, StoreError> {
+        self.with_derived(&self.memory_keywords, vault, Space::Memories, || self.load_memory_keywords(vault), f)
+    }
+
+    /// Builds the keyword index of `vault`'s memories from their rows, with the generation
+    /// read in the same snapshot.
+    pub(crate) fn load_memory_keywords(&self, vault: &VaultInfo) -> Result<MemoryKeywords, StoreError> {
+        let started = std::time::Instant::now();
+        let conn = self.read()?;
+        let tx = conn.unchecked_transaction()?;
+        let generation: i64 =
+            tx.query_row("SELECT memory_generation FROM vaults WHERE id = ?", [vault.id], |r| r.get(0))?;
+        let mut index = MemoryKeywords::new(generation);
+        let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ?"))?;
+        let mut rows = stmt.query([vault.id])?;
+        while let Some(r) = rows.next()? {
+            let (mut m, tags, _) = row(r)?;
+            m.tags =
+                serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("memory {}: tags: {e}", m.id)))?;
+            self.index_memory(&mut index, &m);
+        }
+        drop(rows);
+        drop(stmt);
+        tx.finish()?;
+        tracing::debug!(vault = %vault.name, memories = index.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded memory keyword index");
+        Ok(index)
     }
 
     pub(crate) fn m_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
@@ -185,10 +252,15 @@ impl EmbeddedStore {
         next.updated_ms = now_ms;
         let tags = serde_json::to_string(&next.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tx = conn.transaction()?;
-        tx.execute(
+        let changed = tx.execute(
             "UPDATE memories SET text = ?, tags = ?, metadata = ?, importance = ?, expires_ms = ?, updated_ms = ? WHERE id = ?",
             params![next.text, tags, next.metadata.to_string(), next.importance as f64, next.expires_ms, now_ms, current.rowid],
         )?;
+        if changed == 0 {
+            // Deleted since it was read: nothing to update, and nothing to put back into the
+            // derived indexes (the transaction is rolled back when dropped).
+            return Ok(None);
+        }
         if let Some(v) = &patch.vector {
             let mut bytes = Vec::new();
             encode_vector(v, &mut bytes);
@@ -198,11 +270,6 @@ impl EmbeddedStore {
                 params![bytes, current.rowid],
             )?;
         }
-        tx.execute("DELETE FROM memories_fts WHERE rowid = ?", [current.rowid])?;
-        tx.execute(
-            "INSERT INTO memories_fts (rowid, text, tags) VALUES (?, ?, ?)",
-            params![current.rowid, next.text, tags_text(&next.tags)],
-        )?;
         let after = Self::bump_generation(&tx, vault, Space::Memories)?;
         tx.commit()?;
         drop(conn);
@@ -214,6 +281,8 @@ impl EmbeddedStore {
             }),
             None => self.patch_index(vault, Space::Memories, after - 1, after, |_| {}),
         }
+        // Text, tags and expiry may have changed: the memory is indexed again as written.
+        self.patch_memory_keywords(vault, after - 1, after, |index| self.index_memory(index, &next));
         Ok(Some(next))
     }
 
@@ -232,6 +301,7 @@ impl EmbeddedStore {
         tx.commit()?;
         drop(conn);
         self.patch_index(vault, Space::Memories, after - 1, after, |index| index.remove_document(rowid, &[rowid]));
+        self.patch_memory_keywords(vault, after - 1, after, |index| index.remove(&[rowid]));
         Ok(true)
     }
 
@@ -269,6 +339,9 @@ impl EmbeddedStore {
         Ok(out)
     }
 
+    /// The best `limit` memories of `vault` for `query` passing `f`, best first (ties by row
+    /// id): ranked by the vault's derived keyword index, each candidate good enough for the
+    /// top `limit` checked against its scope there, so narrow filters stay exact.
     pub(crate) fn m_keyword_search(
         &self,
         vault: VaultId,
@@ -276,21 +349,16 @@ impl EmbeddedStore {
         f: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
-        let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
-        let (cond, args) = condition(vault, f);
-        let check = format!("SELECT EXISTS (SELECT 1 FROM memories m WHERE m.id = ? AND {cond})");
-        let conn = self.read()?;
-        keyword::best_passing(
-            &conn,
-            FtsTable::Memories,
-            &q,
-            limit,
-            |tx, id| {
-                let one = std::iter::once(SqlValue::from(id)).chain(args.iter().cloned());
-                Ok(tx.prepare_cached(&check)?.query_row(params_from_iter(one), |r| r.get(0))?)
-            },
-            |tx| all_matches(tx, &q, &cond, &args, limit),
-        )
+        let terms = self.analyzer.query_terms(query);
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let info = {
+            let conn = self.read()?;
+            self.vault_by(&conn, "id = ?", &vault)?
+        };
+        let Some(info) = info else { return Ok(Vec::new()) };
+        self.with_memory_keywords(&info, |index| index.search_by(&terms, limit, |scope| scope.passes(f)))
     }
 
     pub(crate) fn m_vector_search(
@@ -397,17 +465,33 @@ impl EmbeddedStore {
     pub(crate) fn m_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let vaults: Vec<i64> = {
-            let mut stmt =
-                tx.prepare("SELECT DISTINCT vault_id FROM memories WHERE expires_ms IS NOT NULL AND expires_ms <= ?")?;
-            stmt.query_map([now_ms], |r| r.get(0))?.collect::<Result<_, _>>()?
-        };
-        let n = tx.execute("DELETE FROM memories WHERE expires_ms IS NOT NULL AND expires_ms <= ?", [now_ms])?;
-        for v in &vaults {
-            Self::bump_generation(&tx, *v, Space::Memories)?;
+        let mut gone: BTreeMap<VaultId, Vec<i64>> = BTreeMap::new();
+        {
+            let mut stmt = tx.prepare(
+                "DELETE FROM memories WHERE expires_ms IS NOT NULL AND expires_ms <= ? RETURNING vault_id, id",
+            )?;
+            for r in stmt.query_map([now_ms], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+                let (vault, id) = r?;
+                gone.entry(vault).or_default().push(id);
+            }
+        }
+        let mut bumped = Vec::with_capacity(gone.len());
+        for (vault, ids) in gone {
+            bumped.push((vault, Self::bump_generation(&tx, vault, Space::Memories)?, ids));
         }
         tx.commit()?;
-        Ok(n as u64)
+        drop(conn);
+        let mut n = 0;
+        for (vault, after, ids) in &bumped {
+            n += ids.len() as u64;
+            self.patch_index(*vault, Space::Memories, after - 1, *after, |index| {
+                for id in ids {
+                    index.remove_document(*id, &[*id]);
+                }
+            });
+            self.patch_memory_keywords(*vault, after - 1, *after, |index| index.remove(ids));
+        }
+        Ok(n)
     }
 
     pub(crate) fn m_to_reembed(
@@ -441,5 +525,81 @@ impl EmbeddedStore {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::memory;
+    use crate::{StoreRead, StoreWrite};
+
+    /// The in-memory scope test and the SQL condition are two implementations of one filter:
+    /// over every combination of a grid of memories and filters, keyword search (scope checked
+    /// in the index) returns exactly the memories listing (SQL) returns.
+    #[test]
+    fn the_scope_filter_in_the_index_agrees_with_the_sql_condition() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let users = [None, Some("ann"), Some("bob")];
+        let tag_sets: [&[&str]; 4] = [&[], &["x"], &["x", "y"], &["y", "Z"]];
+        let mut n = 0;
+        for (i, user) in users.iter().enumerate() {
+            for (j, tags) in tag_sets.iter().enumerate() {
+                for k in 0..3i64 {
+                    let mut m = memory("common word", *user, tags, [1.0, 0.0]);
+                    m.agent_id = (k != 0).then(|| format!("agent{k}"));
+                    m.session_id = (j % 2 == 0).then(|| "s".to_string());
+                    // Expiries around the query time (100): expired at, before, after it.
+                    m.expires_ms = [None, Some(100), Some(99), Some(101)][(i + j + k as usize) % 4];
+                    store.memory_put(v.id, &m, 90 + k * 5).unwrap();
+                    n += 1;
+                }
+            }
+        }
+        let other = store.ensure_vault("other").unwrap();
+        store.set_vault_embedder(other.id, "m", 2).unwrap();
+        store.memory_put(other.id, &memory("common word", Some("ann"), &["x"], [1.0, 0.0]), 95).unwrap();
+        let base = MemoryFilter { now_ms: 100, ..MemoryFilter::default() };
+        let mut filters = vec![base.clone(), MemoryFilter { now_ms: 98, ..base.clone() }];
+        for user in ["ann", "bob", "carl"] {
+            filters.push(MemoryFilter { user_id: Some(user.into()), ..base.clone() });
+        }
+        filters.push(MemoryFilter { agent_id: Some("agent2".into()), ..base.clone() });
+        filters.push(MemoryFilter { session_id: Some("s".into()), ..base.clone() });
+        for tags in [vec!["x"], vec!["y", "x"], vec!["z"], vec!["Z"]] {
+            filters.push(MemoryFilter { tags: tags.into_iter().map(String::from).collect(), ..base.clone() });
+        }
+        filters.push(MemoryFilter { created_after_ms: Some(95), ..base.clone() });
+        filters.push(MemoryFilter { created_before_ms: Some(95), ..base.clone() });
+        filters.push(MemoryFilter {
+            user_id: Some("ann".into()),
+            tags: vec!["x".into()],
+            created_after_ms: Some(90),
+            created_before_ms: Some(100),
+            now_ms: 99,
+            ..base.clone()
+        });
+        let mut nonempty = 0;
+        for f in &filters {
+            let mut listed: Vec<i64> =
+                store.memory_list(v.id, f, None, 1000).unwrap().iter().map(|m| m.rowid).collect();
+            let mut found: Vec<i64> =
+                store.memory_keyword_search(v.id, "word", f, 1000).unwrap().iter().map(|h| h.id).collect();
+            listed.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, listed, "{f:?}");
+            nonempty += usize::from(!found.is_empty());
+            // With a small limit: the best that pass, never one that does not.
+            let few = store.memory_keyword_search(v.id, "word", f, 2).unwrap();
+            assert_eq!(few.len(), listed.len().min(2), "{f:?}");
+            assert!(few.iter().all(|h| listed.contains(&h.id)), "{f:?}");
+        }
+        // Only "carl" and the tag "z" (tags are case-sensitive) match nothing.
+        assert_eq!(nonempty, filters.len() - 2);
+        let all = store.memory_keyword_search(v.id, "word", &base, 1000).unwrap().len();
+        assert!(all > 0 && all < n, "expiry at the query time hides some: {all} of {n}");
     }
 }

@@ -1,9 +1,9 @@
 //! The embedded backend: one SQLite database (`trove.db`, WAL mode) in the workspace's data
 //! folder is the system of record for vaults, documents, chunks, vectors, memories and jobs.
-//! The keyword index of chunks ([`crate::bm25::KeywordIndex`]) and the vector indexes
-//! ([`crate::vector::FlatIndex`]) are derived from SQLite in memory and follow each vault's
-//! `generation` (`memory_generation` for memories); memories' keyword index is an FTS5 table
-//! written in the same transaction as the memory.
+//! The keyword indexes of chunks and of memories ([`crate::bm25::KeywordIndex`]) and the
+//! vector indexes ([`crate::vector::FlatIndex`]) are derived from SQLite in memory and follow
+//! each vault's `generation` (`memory_generation` for memories): patched after this handle's
+//! own commits, rebuilt from the rows when another handle or process moved the generation.
 //!
 //! A writer ([`EmbeddedStore::open_writer`]) holds the workspace's [`WriterLock`] and migrates
 //! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use crate::bm25::{Analyzer, KeywordIndex};
 use crate::lock::{Acquired, WriterLock, now_rfc3339};
 use crate::vector::FlatIndex;
-pub(crate) use keyword::fts_query;
+use memory::MemoryKeywords;
 use pool::{PooledConn, ReadPool};
 
 mod auth;
@@ -328,6 +328,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (organization_id, name)
     );
     "#,
+    // 14: memories are ranked by the in-memory BM25 index derived from their text and tags
+    // (`embedded::memory`); the FTS5 table for memories is no longer written or read.
+    r#"
+    DROP TRIGGER memories_fts_delete;
+    DROP TABLE memories_fts;
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -402,6 +408,8 @@ pub struct EmbeddedStore {
     indexes: RwLock<HashMap<(VaultId, Space), FlatIndex>>,
     /// The derived keyword indexes of vaults' chunks (key space always [`Space::Chunks`]).
     keywords: RwLock<HashMap<(VaultId, Space), KeywordIndex>>,
+    /// The derived keyword indexes of vaults' memories (key space always [`Space::Memories`]).
+    memory_keywords: RwLock<HashMap<(VaultId, Space), MemoryKeywords>>,
     analyzer: Analyzer,
     /// Held while loading a derived index, so concurrent readers of a stale index load it once.
     loading: Mutex<()>,
@@ -429,6 +437,7 @@ impl EmbeddedStore {
             readers: ReadPool::new(&path, pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
             keywords: RwLock::new(HashMap::new()),
+            memory_keywords: RwLock::new(HashMap::new()),
             analyzer: Analyzer::default(),
             loading: Mutex::new(()),
             lock: Some(lock),
@@ -461,6 +470,7 @@ impl EmbeddedStore {
             readers: ReadPool::new(&path, pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
             keywords: RwLock::new(HashMap::new()),
+            memory_keywords: RwLock::new(HashMap::new()),
             analyzer: Analyzer::default(),
             loading: Mutex::new(()),
             lock: None,
@@ -758,6 +768,17 @@ impl EmbeddedStore {
     fn patch_keywords(&self, vault: VaultId, before: i64, after: i64, patch: impl FnOnce(&mut KeywordIndex)) {
         patch_derived(&self.keywords, (vault, Space::Chunks), before, after, patch);
     }
+
+    /// [`Self::patch_index`] for the keyword index of `vault`'s memories.
+    pub(crate) fn patch_memory_keywords(
+        &self,
+        vault: VaultId,
+        before: i64,
+        after: i64,
+        patch: impl FnOnce(&mut MemoryKeywords),
+    ) {
+        patch_derived(&self.memory_keywords, (vault, Space::Memories), before, after, patch);
+    }
 }
 
 /// An index derived from SQLite, tagged with the vault generation it reflects.
@@ -775,7 +796,7 @@ impl Derived for FlatIndex {
     }
 }
 
-impl Derived for KeywordIndex {
+impl<T> Derived for KeywordIndex<T> {
     fn generation(&self) -> i64 {
         self.generation
     }
@@ -1175,10 +1196,17 @@ impl StoreRead for EmbeddedStore {
         if gaps > 0 {
             report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
         }
-        let memories = count("SELECT count(*) FROM memories")?;
-        let memory_rows = count("SELECT count(*) FROM memories_fts")?;
-        if memories != memory_rows {
-            report.problems.push(format!("{memory_rows} memory keyword rows for {memories} memories"));
+        // Memories' keyword index is derived in memory from their text and tags: every row
+        // must hold what it is built from (text, and tags as a JSON array of strings).
+        let unindexable = count(
+            "SELECT count(*) FROM memories WHERE typeof(text) != 'text' OR CASE WHEN json_valid(tags)
+             THEN json_type(tags) != 'array' OR EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE type != 'text')
+             ELSE 1 END",
+        )?;
+        if unindexable > 0 {
+            report
+                .problems
+                .push(format!("{unindexable} memories have text or tags their keyword index cannot be built from"));
         }
         let bad_memory_vectors = count(
             "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE length(m.vector) != 4 * v.dimension",
@@ -1523,7 +1551,7 @@ impl StoreWrite for EmbeddedStore {
         }
         tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
         tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        Self::bump_generation(&tx, vault, Space::Memories)?;
+        let memories_after = Self::bump_generation(&tx, vault, Space::Memories)?;
         tx.execute(
             "UPDATE vaults SET model_id = ?, dimension = ?, staged_model = NULL, staged_dimension = NULL WHERE id = ?",
             params![model_id, dimension as i64, vault],
@@ -1531,8 +1559,9 @@ impl StoreWrite for EmbeddedStore {
         let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
         tx.commit()?;
         drop(conn);
-        // New vectors, same texts: the keyword index only moves to the new generation.
+        // New vectors, same texts: the keyword indexes only move to the new generation.
         self.patch_keywords(vault, after - 1, after, |_| {});
+        self.patch_memory_keywords(vault, memories_after - 1, memories_after, |_| {});
         let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
         indexes.remove(&(vault, Space::Chunks));
         indexes.remove(&(vault, Space::Memories));
@@ -1596,10 +1625,11 @@ impl StoreWrite for EmbeddedStore {
     }
 
     fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        // Documents cascade to chunks, chunks and memories to their keyword rows (triggers).
+        // Documents cascade to chunks; memories go with the vault.
         let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
         self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
         self.keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.memory_keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
         Ok(n == 1)
     }
 
@@ -1817,6 +1847,131 @@ mod tests {
         assert_eq!(hits.len(), 51, "every live memory, the expired one left out");
         assert!(hits.iter().all(|h| h.id != gone.rowid));
         assert_eq!(store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("ann")), 3).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn memory_keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
+        use crate::conformance::memory;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let put = |text: &str, user: &str, tags: &[&str]| {
+            store.memory_put(v.id, &memory(text, Some(user), tags, [1.0, 0.0]), 10).unwrap()
+        };
+        let first = put("running shoes for the marathon", "ann", &["sport"]);
+        let live = |now_ms: i64| MemoryFilter { now_ms, ..MemoryFilter::default() };
+        // Loaded now; every later write patches it.
+        assert_eq!(store.memory_keyword_search(v.id, "runs", &live(20), 10).unwrap().len(), 1, "stemmed match");
+        let apples = put("green apples and pears", "ann", &["food"]);
+        let pie = put("apple pie recipe", "bob", &["food", "baking"]);
+        let gone = put("pears only", "bob", &[]);
+        let expiring = NewMemory { expires_ms: Some(50), ..memory("pears expiring soon", None, &[], [1.0, 0.0]) };
+        store.memory_put(v.id, &expiring, 10).unwrap();
+        let text =
+            MemoryPatch { text: Some("walking shoes".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
+        store.memory_update(v.id, &first.id, &text, 20).unwrap().unwrap();
+        let tags = MemoryPatch { tags: Some(vec!["dessert".into()]), ..Default::default() };
+        store.memory_update(v.id, &pie.id, &tags, 20).unwrap().unwrap();
+        let expiry = MemoryPatch { expires_ms: Some(Some(40)), ..Default::default() };
+        store.memory_update(v.id, &apples.id, &expiry, 20).unwrap().unwrap();
+        store.memory_delete(v.id, &gone.id).unwrap();
+        assert_eq!(store.memory_purge_expired(45).unwrap(), 1, "the apples memory expired at 40");
+        let fresh = EmbeddedStore::open_reader(dir.path()).unwrap();
+        for q in ["apples", "running shoes", "pears", "food dessert", "walk", "sport", "baking"] {
+            let patched = store.memory_keyword_search(v.id, q, &live(30), 10).unwrap();
+            assert_eq!(patched, fresh.memory_keyword_search(v.id, q, &live(30), 10).unwrap(), "{q}");
+        }
+        let found = |q: &str, now_ms: i64| store.memory_keyword_search(v.id, q, &live(now_ms), 10).unwrap().len();
+        assert_eq!(found("running", 30), 0, "replaced text gone");
+        assert_eq!(found("walking", 30), 1);
+        assert_eq!(found("baking", 30), 0, "replaced tag gone");
+        assert_eq!(found("dessert", 30), 1);
+        assert_eq!(found("apples", 30), 1, "purged memory gone, the pie left");
+        assert_eq!(found("pears", 30), 1, "deleted memory gone, the expiring one live at 30");
+        assert_eq!(found("pears", 50), 0, "expired at 50");
+        // The index is the patched one, at the vault's generation (not reloaded by a search).
+        let generation = store.vault("v").unwrap().unwrap().memory_generation;
+        let cached = store.memory_keywords.read().unwrap().get(&(v.id, Space::Memories)).map(|i| i.generation);
+        assert_eq!(cached, Some(generation));
+    }
+
+    #[test]
+    fn a_reader_follows_the_writers_memories() {
+        use crate::conformance::memory;
+        let dir = tempfile::tempdir().unwrap();
+        let writer = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = writer.ensure_vault("v").unwrap();
+        writer.set_vault_embedder(v.id, "m", 2).unwrap();
+        let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
+        let live = MemoryFilter { now_ms: 20, ..MemoryFilter::default() };
+        let hits = |store: &EmbeddedStore, q: &str| -> Vec<i64> {
+            store.memory_keyword_search(v.id, q, &live, 10).unwrap().iter().map(|h| h.id).collect()
+        };
+        assert!(hits(&reader, "falcon").is_empty(), "an empty vault");
+        let m = writer.memory_put(v.id, &memory("a falcon", None, &["sky"], [1.0, 0.0]), 10).unwrap();
+        assert_eq!(hits(&reader, "falcon"), [m.rowid], "the reader's cached index follows the generation");
+        let patch = MemoryPatch { text: Some("a heron".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
+        writer.memory_update(v.id, &m.id, &patch, 15).unwrap().unwrap();
+        assert!(hits(&reader, "falcon").is_empty(), "old text still found by the reader");
+        assert_eq!(hits(&reader, "heron sky"), [m.rowid]);
+        writer.memory_delete(v.id, &m.id).unwrap();
+        assert!(hits(&reader, "heron").is_empty(), "deleted memory found by the reader");
+        assert!(hits(&writer, "heron").is_empty());
+    }
+
+    #[test]
+    fn workspaces_with_the_memories_fts_table_migrate_to_the_derived_index() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A workspace written by a build before migration 14: memories with FTS5 rows.
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for sql in &MIGRATIONS[..13] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 13).unwrap();
+            conn.execute_batch(
+                "INSERT INTO vaults (id, name, model_id, dimension, created_at) VALUES (1, 'v', 'm', 2, 'then');
+                 INSERT INTO memories (id, public_id, vault_id, text, tags, created_ms, updated_ms, vector)
+                     VALUES (7, 'mem_old', 1, 'an old falcon', '[\"sky\"]', 1, 1, zeroblob(8));
+                 INSERT INTO memories_fts (rowid, text, tags) VALUES (7, 'an old falcon', 'sky');",
+            )
+            .unwrap();
+        }
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let tables: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'memories_fts%'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "the FTS5 table and its trigger are dropped");
+        let live = MemoryFilter { now_ms: 2, ..MemoryFilter::default() };
+        for q in ["falcons", "sky"] {
+            let hits = store.memory_keyword_search(1, q, &live, 10).unwrap();
+            assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [7], "{q}");
+        }
+        assert!(store.memory_delete(1, "mem_old").unwrap(), "deleting needs no FTS5 trigger");
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn doctor_finds_memories_their_keyword_index_cannot_be_built_from() {
+        use crate::conformance::memory;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        for tags in [&["a"][..], &[]] {
+            store.memory_put(v.id, &memory("fine", None, tags, [1.0, 0.0]), 1).unwrap();
+        }
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+        for bad in ["not json", "{\"a\": 1}", "[1]"] {
+            store.conn().execute("UPDATE memories SET tags = ? WHERE tags = '[]'", [bad]).unwrap();
+            let problems = store.check_integrity().unwrap().problems;
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert!(problems[0].contains("1 memories"), "{problems:?}");
+            store.conn().execute("UPDATE memories SET tags = '[]' WHERE tags = ?", [bad]).unwrap();
+        }
     }
 
     #[test]
