@@ -425,37 +425,30 @@ impl PgStore {
         }
     }
 
-    /// Hybrid chunk search from the index in one request, when it can answer exactly.
-    pub(crate) fn index_hybrid_chunk_search(
+    /// A hybrid search from the index in one request (`ask` picks chunks or memories), when
+    /// it can answer exactly: the query has terms, and the vault is searchable in the index now.
+    /// A failure of the index is logged and declined (`None`), never the search's failure.
+    pub(crate) fn index_hybrid_search(
         &self,
         vault: VaultId,
         query: &HybridQuery<'_>,
-        filter: &ChunkFilter,
+        ask: impl FnOnce(&dyn VectorIndex, &str, &SparseVector) -> Result<Option<Vec<Scored>>, StoreError>,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         let sparse = query_sparse(&self.analyzer, query.text);
         if sparse.is_empty() {
             return Ok(None);
         }
-        match self.searchable(vault, query.vector.len())? {
-            Some((index, model)) => index.hybrid_chunks(vault, &model, query, &sparse, filter),
-            None => Ok(None),
-        }
-    }
-
-    /// Hybrid memory search from the index in one request, when it can answer exactly.
-    pub(crate) fn index_hybrid_memory_search(
-        &self,
-        vault: VaultId,
-        query: &HybridQuery<'_>,
-        filter: &MemoryFilter,
-    ) -> Result<Option<Vec<Scored>>, StoreError> {
-        let sparse = query_sparse(&self.analyzer, query.text);
-        if sparse.is_empty() {
-            return Ok(None);
-        }
-        match self.searchable(vault, query.vector.len())? {
-            Some((index, model)) => index.hybrid_memories(vault, &model, query, &sparse, filter),
-            None => Ok(None),
+        let answer = match self.searchable(vault, query.vector.len()) {
+            Ok(Some((index, model))) => ask(index, &model, &sparse),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(hits) => Ok(hits),
+            Err(e) => {
+                tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
+                Ok(None)
+            }
         }
     }
 

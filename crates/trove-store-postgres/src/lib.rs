@@ -299,13 +299,9 @@ impl StoreRead for PgStore {
         query: &HybridQuery<'_>,
         filter: &ChunkFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
-        match self.index_hybrid_chunk_search(vault, query, filter) {
-            Ok(hits) => Ok(hits),
-            Err(e) => {
-                tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
-                Ok(None)
-            }
-        }
+        self.index_hybrid_search(vault, query, |index, model, sparse| {
+            index.hybrid_chunks(vault, model, query, sparse, filter)
+        })
     }
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
         documents::chunks(self, ids)
@@ -360,13 +356,9 @@ impl StoreRead for PgStore {
         query: &HybridQuery<'_>,
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
-        match self.index_hybrid_memory_search(vault, query, filter) {
-            Ok(hits) => Ok(hits),
-            Err(e) => {
-                tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
-                Ok(None)
-            }
-        }
+        self.index_hybrid_search(vault, query, |index, model, sparse| {
+            index.hybrid_memories(vault, model, query, sparse, filter)
+        })
     }
     fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
         memory::memory_records(self, rowids)
