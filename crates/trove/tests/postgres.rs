@@ -52,6 +52,30 @@ fn use_postgres(dir: &Path, url: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Gives a workspace on PostgreSQL (see [`use_postgres`]) Qdrant as its vector index, with
+/// collections named `{prefix}…` (Qdrant's default prefix when `None`).
+fn use_qdrant(dir: &Path, url: &str, prefix: Option<&str>) {
+    let path = dir.join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("    pool_size: 4\n"), "use_postgres first");
+    let prefix = prefix.map(|p| format!("    collection_prefix: {p}\n")).unwrap_or_default();
+    let text = text.replace("    pool_size: 4\n", &format!("    pool_size: 4\n  qdrant:\n    url: {url}\n{prefix}"));
+    std::fs::write(path, text).unwrap();
+}
+
+/// The names of a Qdrant server's collections that start with one of `prefixes`.
+fn qdrant_collections(client: &trove_store_qdrant::Client, prefixes: &[&str]) -> Vec<String> {
+    let listed = client.get("/collections").unwrap();
+    listed["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .filter(|n| prefixes.iter().any(|p| n.starts_with(p)))
+        .map(str::to_string)
+        .collect()
+}
+
 fn write_doc(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join("docs").join(name), text).unwrap();
 }
@@ -194,9 +218,7 @@ fn doctor_checks_each_vaults_qdrant_collection_and_its_dimension() {
             _ => Reply::json(404, &serde_json::json!({"status": {"error": "Not found"}})),
         }
     });
-    let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap();
-    let text = text.replace("    pool_size: 4\n", &format!("    pool_size: 4\n  qdrant:\n    url: {}\n", qdrant.url()));
-    std::fs::write(ws.path().join("config.yaml"), text).unwrap();
+    use_qdrant(ws.path(), &qdrant.url(), None);
     let check = || {
         let out = trove(ws.path(), &["doctor", "--json", "--only", "qdrant"]);
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -292,12 +314,7 @@ fn migrate_into_postgres_and_qdrant_and_search_there() {
 
     let prefix = format!("trove_e2e_{}_", std::process::id());
     use_postgres(ws.path(), &url);
-    let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap();
-    let text = text.replace(
-        "    pool_size: 4\n",
-        &format!("    pool_size: 4\n  qdrant:\n    url: {qdrant}\n    collection_prefix: {prefix}\n"),
-    );
-    std::fs::write(ws.path().join("config.yaml"), text).unwrap();
+    use_qdrant(ws.path(), &qdrant, Some(&prefix));
     // The migration indexed under the default prefix; this workspace uses its own, which
     // doctor finds empty and --fix fills from PostgreSQL.
     let doctor = |extra: &[&str]| -> Value {
@@ -326,12 +343,8 @@ fn migrate_into_postgres_and_qdrant_and_search_there() {
 
     // Clean up this test's collections (and the migration's, under the default prefix).
     let client = trove_store_qdrant::Client::new(trove_store_qdrant::ClientOptions::new(qdrant.clone()));
-    let listed = client.get("/collections").unwrap();
-    for c in listed["collections"].as_array().unwrap() {
-        let name = c["name"].as_str().unwrap();
-        if name.starts_with(&prefix) || name.starts_with("trove_chunks_") || name.starts_with("trove_memories_") {
-            let _ = client.delete(&format!("/collections/{name}"));
-        }
+    for name in qdrant_collections(&client, &[&prefix, "trove_chunks_", "trove_memories_"]) {
+        let _ = client.delete(&format!("/collections/{name}"));
     }
 }
 
@@ -428,16 +441,13 @@ fn two_nodes_share_one_database_and_qdrant() {
     two_nodes(Some((&qdrant, &prefix)));
     let client = trove_store_qdrant::Client::new(trove_store_qdrant::ClientOptions::new(qdrant.clone()));
     let mut memories = None;
-    for c in client.get("/collections").unwrap()["collections"].as_array().unwrap() {
-        let name = c["name"].as_str().unwrap();
+    for name in qdrant_collections(&client, &[&prefix]) {
         if name.starts_with(&format!("{prefix}memories_")) {
             let counted =
                 client.post(&format!("/collections/{name}/points/count"), &serde_json::json!({"exact": true}));
             memories = counted.unwrap()["count"].as_u64();
         }
-        if name.starts_with(&prefix) {
-            let _ = client.delete(&format!("/collections/{name}"));
-        }
+        let _ = client.delete(&format!("/collections/{name}"));
     }
     assert_eq!(memories, Some(6), "both nodes' memories are points in Qdrant");
 }
@@ -452,12 +462,7 @@ fn two_nodes(qdrant: Option<(&str, &str)>) {
     init(ws.path());
     use_postgres(ws.path(), &url);
     if let Some((qdrant, prefix)) = qdrant {
-        let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap();
-        let text = text.replace(
-            "    pool_size: 4\n",
-            &format!("    pool_size: 4\n  qdrant:\n    url: {qdrant}\n    collection_prefix: {prefix}\n"),
-        );
-        std::fs::write(ws.path().join("config.yaml"), text).unwrap();
+        use_qdrant(ws.path(), qdrant, Some(prefix));
     }
     ok(ws.path(), &["ingest"]);
     create_owner(ws.path());
