@@ -25,7 +25,9 @@ mod error;
 mod kernels;
 mod local;
 pub mod model;
+mod parallel;
 mod rest;
+mod stages;
 
 #[cfg(test)]
 mod test_support;
@@ -34,6 +36,7 @@ pub use batching::BatchingEmbedder;
 pub use error::EmbedError;
 pub use local::{LocalEmbedder, LocalOptions, Precision};
 pub use rest::{RestEmbedder, RestOptions, RestProtocol};
+pub use stages::{Stage, StageTime, StageTimes};
 pub use trove_http::proxy_from_env;
 
 /// Turns text into fixed-size vectors whose cosine similarity reflects similarity of meaning.
