@@ -183,8 +183,8 @@ impl Engine {
         &self.workspace
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn StoreWrite {
+    /// The store (the engine's own; transports read it through [`crate::status`]).
+    pub(crate) fn store(&self) -> &dyn StoreWrite {
         self.store.as_ref()
     }
 
