@@ -377,6 +377,9 @@ fn the_openapi_document_describes_every_route() {
         ("/v1/vaults", &["get", "post"]),
         ("/v1/vaults/{vault}", &["delete", "get"]),
         ("/v1/vaults/{vault}/sources", &["get"]),
+        ("/v1/vaults/{vault}/status", &["get"]),
+        ("/v1/vaults/{vault}/chunks/{id}/context", &["get"]),
+        ("/v1/vaults/{vault}/chunks/{id}/similar", &["get"]),
         ("/v1/vaults/{vault}/sources/{source}/sync", &["post"]),
         ("/v1/vaults/{vault}/reembed", &["post"]),
         ("/v1/vaults/{vault}/search", &["post"]),
@@ -476,7 +479,109 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 67);
+    assert_eq!(operations, 70);
+}
+
+#[test]
+fn a_hits_context_similar_documents_and_a_vaults_status_over_http() {
+    let s = start_with(
+        |docs| {
+            std::fs::write(docs.join("garden.md"), GARDEN).unwrap();
+            std::fs::write(docs.join("engine.md"), ENGINE).unwrap();
+            std::fs::write(docs.join("baking.md"), BAKING).unwrap();
+        },
+        |_| {},
+    );
+    let hits = s.post("/v1/vaults/notes/search", &json!({"query": "aphids", "mode": "keyword"})).json();
+    let hit = &hits["hits"][0];
+    assert_eq!(hit["uri"], "garden.md", "{hits}");
+    let chunk = hit["chunk_id"].as_i64().unwrap();
+
+    let r = s.get(&format!("/v1/vaults/notes/chunks/{chunk}/context?before=5&after=5"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let context = r.json();
+    assert_eq!(context["document"]["uri"], "garden.md");
+    let chunks = context["chunks"].as_array().unwrap();
+    assert!(chunks.len() >= 2 && chunks.iter().filter(|c| c["is_hit"] == true).count() == 1, "{context}");
+    let section = s.get(&format!("/v1/vaults/notes/chunks/{chunk}/context?section=true")).json();
+    assert!(section["chunks"].as_array().unwrap().iter().all(|c| c["heading_path"].to_string().contains("Pests")));
+
+    let similar = s.get(&format!("/v1/vaults/notes/chunks/{chunk}/similar?limit=2")).json();
+    let uris: Vec<&str> = similar["similar"].as_array().unwrap().iter().map(|d| d["uri"].as_str().unwrap()).collect();
+    assert_eq!(uris.len(), 2, "{similar}");
+    assert!(!uris.contains(&"garden.md"), "the hit's own document is left out: {similar}");
+
+    let status = s.get("/v1/vaults/notes/status").json();
+    assert_eq!(status["vault"]["documents"], 3, "{status}");
+    assert_eq!(status["sources"][0]["last_sync"]["added"], 3, "{status}");
+    assert!(status["recent_jobs"].is_array() && status.get("jobs").is_none(), "the single-user mode sees jobs");
+
+    // Absent chunks and vaults, malformed ids and unknown parameters.
+    s.get("/v1/vaults/notes/chunks/999999/context").error(404, "document_not_found");
+    s.get("/v1/vaults/nope/chunks/1/similar").error(404, "vault_not_found");
+    s.get("/v1/vaults/nope/status").error(404, "vault_not_found");
+    assert_eq!(s.get("/v1/vaults/notes/chunks/first/context").status, 400);
+    s.get(&format!("/v1/vaults/notes/chunks/{chunk}/context?lines=3")).error(400, "bad_request");
+}
+
+#[test]
+fn rest_and_mcp_refuse_the_same_inputs_with_the_same_answer() {
+    let s = start();
+    let cases: [(&str, &str, Option<Value>, &str, Value); 9] = [
+        ("POST", "/v1/vaults/notes/search", Some(json!({"query": "  "})), "search", json!({"query": "  "})),
+        (
+            "POST",
+            "/v1/vaults/notes/search",
+            Some(json!({"query": "x", "limit": 0})),
+            "search",
+            json!({"query": "x", "limit": 0}),
+        ),
+        (
+            "POST",
+            "/v1/vaults/notes/search",
+            Some(json!({"query": "x", "limit": 1001})),
+            "search",
+            json!({"query": "x", "limit": 1001}),
+        ),
+        (
+            "GET",
+            "/v1/vaults/notes/chunks/1/context?before=21",
+            None,
+            "expand_context",
+            json!({"chunk_id": 1, "before": 21}),
+        ),
+        (
+            "GET",
+            "/v1/vaults/notes/chunks/1/similar?limit=21",
+            None,
+            "find_similar",
+            json!({"chunk_id": 1, "limit": 21}),
+        ),
+        ("GET", "/v1/vaults/notes/chunks/1/similar?limit=0", None, "find_similar", json!({"chunk_id": 1, "limit": 0})),
+        (
+            "POST",
+            "/v1/vaults/notes/memories/retrieve",
+            Some(json!({"query": " "})),
+            "retrieve_memory",
+            json!({"query": " "}),
+        ),
+        (
+            "POST",
+            "/v1/vaults/notes/memories/retrieve",
+            Some(json!({"query": "x", "limit": 101})),
+            "retrieve_memory",
+            json!({"query": "x", "limit": 101}),
+        ),
+        ("GET", "/v1/vaults/notes/memories?limit=101", None, "list_memories", json!({"limit": 101})),
+    ];
+    for (method, path, body, tool, mut args) in cases {
+        let rest = s.call_as(None, method, path, body.as_ref()).error(400, "bad_request");
+        args["vault"] = json!("notes");
+        let mcp = s.tool(None, tool, args);
+        assert_eq!(mcp["isError"], true, "{tool}: {mcp}");
+        assert_eq!(mcp["structuredContent"]["error"]["code"], "bad_request", "{tool}: {mcp}");
+        assert_eq!(mcp["structuredContent"]["error"]["message"], rest["message"], "{method} {path} and {tool}");
+    }
 }
 
 #[test]
