@@ -206,12 +206,9 @@ fn table() -> &'static [Tool] {
                 "List vaults",
                 "The vaults you can use, with their document and chunk counts and embedding model.",
                 |e, principal| {
-                    if !principal.allows(Action::Search) && !principal.allows(Action::MemoriesRead) {
-                        return Err(EngineError::Auth {
-                            code: Code::Forbidden,
-                            message: "this API key or session can neither search nor read memories".into(),
-                        });
-                    }
+                    // Either action will do: the vaults are where searches and memories live.
+                    e.authorize_global(principal, Action::Search)
+                        .or_else(|_| e.authorize_global(principal, Action::MemoriesRead))?;
                     Ok(json!({"vaults": e.visible_vaults(principal)?}))
                 },
             ),
@@ -343,7 +340,7 @@ pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value, re
 
 /// The resources: each visible vault's source list.
 pub fn resources(engine: &Engine, principal: &Principal) -> Vec<Value> {
-    if !principal.allows(Action::Search) {
+    if engine.authorize_global(principal, Action::Search).is_err() {
         return Vec::new();
     }
     engine
