@@ -27,6 +27,14 @@ fn start_with(docs: impl FnOnce(&Path), opts: impl FnOnce(&mut ServerOptions)) -
     Server::start_config(CONFIG, docs, opts)
 }
 
+/// `garden.md`, `car.md` and `food/bread.md`.
+fn three_notes(docs: &Path) {
+    std::fs::write(docs.join("garden.md"), GARDEN).unwrap();
+    std::fs::write(docs.join("car.md"), ENGINE).unwrap();
+    std::fs::create_dir_all(docs.join("food")).unwrap();
+    std::fs::write(docs.join("food/bread.md"), BAKING).unwrap();
+}
+
 fn start() -> Server {
     start_with(|_| {}, |_| {})
 }
@@ -123,15 +131,7 @@ fn the_memory_lifecycle_over_http() {
 
 #[test]
 fn search_and_documents_after_an_ingest() {
-    let s = start_with(
-        |docs| {
-            std::fs::write(docs.join("garden.md"), GARDEN).unwrap();
-            std::fs::write(docs.join("car.md"), ENGINE).unwrap();
-            std::fs::create_dir_all(docs.join("food")).unwrap();
-            std::fs::write(docs.join("food/bread.md"), BAKING).unwrap();
-        },
-        |_| {},
-    );
+    let s = start_with(three_notes, |_| {});
     let vaults = s.get("/v1/vaults").json();
     let notes = vaults.as_array().unwrap().iter().find(|v| v["name"] == "notes").expect("notes listed").clone();
     assert_eq!((notes["documents"].as_u64(), notes["configured"].as_bool()), (Some(3), Some(true)), "{vaults}");
@@ -459,14 +459,7 @@ fn every_documented_operation_is_served() {
 
 #[test]
 fn a_hits_context_similar_documents_and_a_vaults_status_over_http() {
-    let s = start_with(
-        |docs| {
-            std::fs::write(docs.join("garden.md"), GARDEN).unwrap();
-            std::fs::write(docs.join("engine.md"), ENGINE).unwrap();
-            std::fs::write(docs.join("baking.md"), BAKING).unwrap();
-        },
-        |_| {},
-    );
+    let s = start_with(three_notes, |_| {});
     let hits = s.post("/v1/vaults/notes/search", &json!({"query": "aphids", "mode": "keyword"})).json();
     let hit = &hits["hits"][0];
     assert_eq!(hit["uri"], "garden.md", "{hits}");
