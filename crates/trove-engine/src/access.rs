@@ -313,8 +313,8 @@ mod tests {
     use trove_types::GrantLevel;
 
     use super::*;
+    use crate::OpenMode;
     use crate::auth::KeyPrincipal;
-    use crate::{OpenMode, memory::now_ms};
 
     /// An engine over a workspace with vaults `a` and `b` of organization `acme` and `z` of
     /// `globex`, and a configured vault `fresh` that was never stored.
@@ -327,8 +327,8 @@ mod tests {
         .unwrap();
         let ws = trove_config::Workspace::load(Some(dir.path()), None).unwrap();
         let engine = Engine::open(ws, OpenMode::Write, "test").unwrap();
-        let acme = engine.store.organization_ensure("acme", now_ms()).unwrap().id;
-        let globex = engine.store.organization_ensure("globex", now_ms()).unwrap().id;
+        let acme = engine.store.organization_ensure("acme", engine.now_ms()).unwrap().id;
+        let globex = engine.store.organization_ensure("globex", engine.now_ms()).unwrap().id;
         for (name, org) in [("a", acme), ("b", acme), ("z", globex)] {
             let v = engine.store.ensure_vault(name).unwrap();
             engine.store.vault_set_organization(v.id, Some(org)).unwrap();
@@ -444,7 +444,7 @@ mod tests {
                 max_attempts: 3,
                 timeout_ms: 60_000,
             };
-            e.store.job_enqueue(&new, now_ms()).unwrap().id
+            e.store.job_enqueue(&new, e.now_ms()).unwrap().id
         };
         let (ours, theirs) = (job("a"), job("z"));
         let k = key(acme, None, &[Action::Jobs], None);
