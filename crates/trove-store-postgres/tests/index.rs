@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use trove_store::fusion::rrf;
 use trove_store::{
     ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, StoreRead, StoreWrite, VaultId,
     conformance,
@@ -104,17 +105,10 @@ impl MemIndex {
         hits.truncate(limit);
         hits
     }
-    /// Reciprocal rank fusion of the two lists, as the engine fuses them.
+    /// The two lists fused as the engine fuses them ([`rrf`]), cut to the query's limit.
     fn fuse(&self, query: &HybridQuery<'_>, keyword: &[Scored], dense: &[Scored]) -> Vec<Scored> {
         self.0.hybrid.fetch_add(1, Ordering::SeqCst);
-        let mut scores: HashMap<i64, f32> = HashMap::new();
-        for list in [keyword, dense] {
-            for (rank, s) in list.iter().enumerate() {
-                *scores.entry(s.id).or_default() += 1.0 / (query.rrf_k + rank as f32 + 1.0);
-            }
-        }
-        let mut fused: Vec<Scored> = scores.into_iter().map(|(id, score)| Scored { id, score }).collect();
-        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        let mut fused = rrf(&[keyword, dense], query.rrf_k);
         fused.truncate(query.limit);
         fused
     }

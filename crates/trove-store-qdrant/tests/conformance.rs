@@ -8,9 +8,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use trove_store::fusion::rrf;
 use trove_store::{
-    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, NewMemory, Scored, StoreRead, StoreWrite,
-    conformance,
+    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, NewMemory, StoreRead, StoreWrite, conformance,
 };
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
@@ -63,19 +63,6 @@ fn qdrant_index_passes_the_conformance_suite() {
         assert_eq!(store.compare_index().expect("Qdrant answers"), 0);
         (Box::new(store), Box::new(Cleanup(prefix)))
     });
-}
-
-/// Reciprocal rank fusion as the engine does it (`trove_engine::search::rrf`).
-fn fuse(lists: &[&[Scored]], k: f32, limit: usize) -> Vec<i64> {
-    let mut scores: std::collections::HashMap<i64, f32> = std::collections::HashMap::new();
-    for list in lists {
-        for (rank, s) in list.iter().enumerate() {
-            *scores.entry(s.id).or_default() += 1.0 / (k + rank as f32 + 1.0);
-        }
-    }
-    let mut fused: Vec<(i64, f32)> = scores.into_iter().collect();
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    fused.into_iter().take(limit).map(|(id, _)| id).collect()
 }
 
 #[test]
@@ -131,7 +118,7 @@ fn hybrid_queries_are_one_qdrant_request_ranking_as_postgresql_would() {
         // PostgreSQL's, and the fusion the engine's.
         let keyword = store.keyword_search(v, text, 3, &none).unwrap();
         let dense = store.vector_search(v, &vector, 3, &none).unwrap();
-        let want = fuse(&[&keyword, &dense], 60.0, 4);
+        let want: Vec<i64> = rrf(&[&keyword, &dense], 60.0).iter().take(4).map(|s| s.id).collect();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), want, "{text}: {hits:?}");
     }
     let m = store

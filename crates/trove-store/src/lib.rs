@@ -14,6 +14,7 @@ mod bm25;
 pub mod conformance;
 pub mod embedded;
 mod error;
+pub mod fusion;
 pub mod lock;
 pub mod metrics;
 mod types;
