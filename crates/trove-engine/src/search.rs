@@ -1,6 +1,6 @@
 //! Search: keyword (BM25), semantic (vector) and hybrid (both, fused by reciprocal rank), for
 //! one query or a batch (whose queries are embedded together). Hybrid queries go to the store
-//! whole first ([`trove_store::StoreRead::hybrid_search`]: Qdrant fuses its sparse and dense
+//! whole first ([`trove_store::DocumentStore::hybrid_search`]: Qdrant fuses its sparse and dense
 //! candidates in one request); when it declines, both lists are fetched and fused here.
 
 use std::collections::HashMap;

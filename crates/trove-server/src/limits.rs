@@ -5,7 +5,7 @@
 //! until the next token, which becomes the `429` answer's `Retry-After`. Idle buckets are
 //! dropped as the map grows, so memory stays bounded by the active callers.
 //! On a store that several nodes share (PostgreSQL), the buckets live in the store
-//! ([`trove_store::StoreWrite::rate_limit`]) so every node counts against one allowance; if the
+//! ([`trove_store::Backend::rate_limit`]) so every node counts against one allowance; if the
 //! store cannot answer, the node falls back to its own buckets rather than refusing everyone.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! Trove's PostgreSQL backend: [`PgStore`] implements the storage traits ([`StoreRead`],
-//! [`StoreWrite`]) on one PostgreSQL database with the pgvector extension, so several
+//! Trove's PostgreSQL backend: [`PgStore`] implements the storage traits
+//! ([`trove_store::Store`]) on one PostgreSQL database with the pgvector extension, so several
 //! `trove serve` nodes can share it. PostgreSQL is the system of record for everything the
 //! embedded store keeps (vaults, documents, chunks, memories, jobs, users, sessions, keys,
 //! audit), plus the rate-limit buckets the nodes share. Vectors are pgvector columns searched
@@ -38,13 +38,14 @@ mod vector;
 use postgres::{Client, Transaction};
 use trove_store::analysis::Analyzer;
 use trove_store::metrics::Access;
+use trove_store::prelude::*;
 use trove_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, GrantRecord, Grantee, Heartbeat, HybridQuery, IntegrityReport, InvitationRecord, JobCounts,
     JobFilter, JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter,
     MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
-    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord,
-    VaultId, VaultInfo, VaultStats,
+    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId, VaultInfo,
+    VaultStats,
 };
 
 pub use pool::PgOptions;
@@ -225,12 +226,16 @@ impl PgStore {
     }
 }
 
-impl StoreRead for PgStore {
+impl Backend for PgStore {
     fn shared(&self) -> bool {
         true
     }
     fn connections(&self) -> Option<trove_store::ConnectionStats> {
         Some(self.pool.stats())
+    }
+    fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
+        let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
+        Some(Box::new(move |within| listener.wait(within)))
     }
     fn external_index(&self) -> Option<trove_store::ExternalIndexStatus> {
         let index = self.index.as_deref()?;
@@ -244,16 +249,64 @@ impl StoreRead for PgStore {
         let index = self.index.as_deref()?;
         Some(trove_store::ExternalIndexStats { pending: self.index_pending(None).ok(), ..index.stats() })
     }
-    fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
-        let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
-        Some(Box::new(move |within| listener.wait(within)))
+    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
+        documents::check_integrity(self)
     }
+    fn reconcile_index(&self) -> Result<u64, StoreError> {
+        let queued = self.compare_index()?;
+        self.sync_index(None)?;
+        Ok(queued)
+    }
+    fn rate_limit(
+        &self,
+        key: &str,
+        capacity: f64,
+        per_second: f64,
+        now_ms: i64,
+        take: bool,
+    ) -> Option<Result<Result<(), i64>, StoreError>> {
+        Some(limits::rate_limit(self, key, capacity, per_second, now_ms, take))
+    }
+}
+
+impl VaultStore for PgStore {
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
         documents::vault(self, name)
     }
     fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
         documents::vaults(self)
     }
+    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
+        documents::ensure_vault(self, name)
+    }
+    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        documents::set_vault_embedder(self, vault, model_id, dimension)
+    }
+    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
+        documents::vault_set_organization(self, vault, organization)
+    }
+    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
+        documents::vaults_claim_unowned(self, organization)
+    }
+    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
+        let deleted = documents::delete_vault(self, vault)?;
+        self.after_write(vault);
+        Ok(deleted)
+    }
+    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
+        documents::begin_restage(self, vault, model_id, dimension)
+    }
+    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        documents::commit_staged_vectors(self, vault, model_id, dimension)?;
+        self.after_write(vault);
+        Ok(())
+    }
+    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
+        documents::clear_staged_vectors(self, vault)
+    }
+}
+
+impl DocumentStore for PgStore {
     fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
         documents::document_states(self, vault, source)
     }
@@ -312,9 +365,34 @@ impl StoreRead for PgStore {
     fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
         documents::chunks_to_reembed(self, vault, after, limit)
     }
-    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
-        documents::check_integrity(self)
+    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
+        let ids = documents::put_documents(self, vault, docs)?;
+        self.after_write(vault);
+        Ok(ids)
     }
+    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
+        let deleted = documents::delete_document(self, vault, source, uri)?;
+        self.after_write(vault);
+        Ok(deleted)
+    }
+    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
+        documents::stage_vectors(self, vault, vectors)
+    }
+    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
+        documents::source_syncs(self, vault)
+    }
+    fn source_sync_record(
+        &self,
+        vault: VaultId,
+        source: &str,
+        finished_ms: i64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        documents::source_sync_record(self, vault, source, finished_ms, summary)
+    }
+}
+
+impl MemoryStore for PgStore {
     fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
         memory::memory_get(self, vault, id, now_ms)
     }
@@ -369,110 +447,6 @@ impl StoreRead for PgStore {
     fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
         memory::memories_to_reembed(self, vault, after, limit)
     }
-    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_get(self, id)
-    }
-    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        jobs::job_list(self, filter, before, limit)
-    }
-    fn job_counts(&self) -> Result<JobCounts, StoreError> {
-        jobs::job_counts(self)
-    }
-    fn user_count(&self) -> Result<u64, StoreError> {
-        tenancy::user_count(self)
-    }
-    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        tenancy::user_by_email(self, email)
-    }
-    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
-        tenancy::organization(self, name)
-    }
-    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
-        tenancy::membership(self, organization, user)
-    }
-    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
-        tenancy::members(self, organization)
-    }
-    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
-        tenancy::invitations(self, organization)
-    }
-    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
-        tenancy::invitation_by_hash(self, hash)
-    }
-    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
-        tenancy::teams(self, organization)
-    }
-    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
-        tenancy::secrets(self, organization)
-    }
-    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        tenancy::secret(self, organization, name)
-    }
-    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
-        tenancy::vault_grants(self, vault)
-    }
-    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
-        tenancy::user_grants(self, organization, user)
-    }
-    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-        tenancy::user_organizations(self, user)
-    }
-    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        tenancy::session_by_hash(self, hash)
-    }
-    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        tenancy::sessions_of_user(self, user, now_ms)
-    }
-    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        tenancy::api_key_by_prefix(self, prefix)
-    }
-    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        tenancy::api_keys(self, organization)
-    }
-    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
-        documents::source_syncs(self, vault)
-    }
-    fn audit_query(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        tenancy::audit_query(self, filter, before, limit)
-    }
-}
-
-impl StoreWrite for PgStore {
-    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
-        documents::ensure_vault(self, name)
-    }
-    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::set_vault_embedder(self, vault, model_id, dimension)
-    }
-    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
-        let ids = documents::put_documents(self, vault, docs)?;
-        self.after_write(vault);
-        Ok(ids)
-    }
-    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
-        let deleted = documents::delete_document(self, vault, source, uri)?;
-        self.after_write(vault);
-        Ok(deleted)
-    }
-    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
-        documents::stage_vectors(self, vault, vectors)
-    }
-    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::commit_staged_vectors(self, vault, model_id, dimension)?;
-        self.after_write(vault);
-        Ok(())
-    }
-    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
-        documents::clear_staged_vectors(self, vault)
-    }
-    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
-        documents::begin_restage(self, vault, model_id, dimension)
-    }
     fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
         let stored = memory::memory_put(self, vault, memory, now_ms)?;
         self.after_write(vault);
@@ -507,15 +481,17 @@ impl StoreWrite for PgStore {
     fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         memory::stage_memory_vectors(self, vault, vectors)
     }
-    fn reconcile_index(&self) -> Result<u64, StoreError> {
-        let queued = self.compare_index()?;
-        self.sync_index(None)?;
-        Ok(queued)
+}
+
+impl JobQueue for PgStore {
+    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        jobs::job_get(self, id)
     }
-    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        let deleted = documents::delete_vault(self, vault)?;
-        self.after_write(vault);
-        Ok(deleted)
+    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        jobs::job_list(self, filter, before, limit)
+    }
+    fn job_counts(&self) -> Result<JobCounts, StoreError> {
+        jobs::job_counts(self)
     }
     fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
         jobs::job_enqueue(self, job, now_ms)
@@ -544,32 +520,37 @@ impl StoreWrite for PgStore {
     fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
         jobs::job_prune(self, finished_before_ms)
     }
+}
+
+impl AuditLog for PgStore {
+    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
+        tenancy::audit_append(self, event)
+    }
+    fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        tenancy::audit_query(self, filter, before, limit)
+    }
+    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        tenancy::audit_prune(self, older_than_ms)
+    }
+}
+
+impl UserStore for PgStore {
+    fn user_count(&self) -> Result<u64, StoreError> {
+        tenancy::user_count(self)
+    }
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        tenancy::user_by_email(self, email)
+    }
     fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
         tenancy::user_create(self, email, password_hash, now_ms)
     }
-    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
-        tenancy::organization_ensure(self, name, now_ms)
-    }
-    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
-        tenancy::membership_put(self, organization, user, role, now_ms)
-    }
-    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
-        documents::vault_set_organization(self, vault, organization)
-    }
-    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
-        documents::vaults_claim_unowned(self, organization)
-    }
-    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
-        tenancy::api_key_create(self, key, now_ms)
-    }
-    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        tenancy::api_key_revoke(self, organization, public_id, now_ms)
-    }
-    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        tenancy::api_key_touch(self, id, now_ms)
-    }
-    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
-        tenancy::membership_set(self, organization, user, role)
+    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
+        tenancy::user_update(self, user, password_hash, verified_ms)
     }
     fn user_token_create(
         &self,
@@ -584,8 +565,35 @@ impl StoreWrite for PgStore {
     fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
         tenancy::user_token_take(self, purpose, hash, now_ms)
     }
-    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
-        tenancy::user_update(self, user, password_hash, verified_ms)
+}
+
+impl OrganizationStore for PgStore {
+    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
+        tenancy::organization(self, name)
+    }
+    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
+        tenancy::organization_ensure(self, name, now_ms)
+    }
+    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
+        tenancy::membership(self, organization, user)
+    }
+    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
+        tenancy::members(self, organization)
+    }
+    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        tenancy::user_organizations(self, user)
+    }
+    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
+        tenancy::membership_put(self, organization, user, role, now_ms)
+    }
+    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
+        tenancy::membership_set(self, organization, user, role)
+    }
+    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
+        tenancy::invitations(self, organization)
+    }
+    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
+        tenancy::invitation_by_hash(self, hash)
     }
     fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
         tenancy::invitation_create(self, invitation)
@@ -595,6 +603,12 @@ impl StoreWrite for PgStore {
     }
     fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
         tenancy::invitation_accept(self, hash, now_ms)
+    }
+}
+
+impl GrantStore for PgStore {
+    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
+        tenancy::teams(self, organization)
     }
     fn team_create(
         &self,
@@ -608,23 +622,44 @@ impl StoreWrite for PgStore {
     fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
         tenancy::team_delete(self, organization, public_id)
     }
-    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
-        tenancy::secret_put(self, secret)
-    }
-    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
-        tenancy::secret_reseal(self, organization, name, old, new)
-    }
-    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
-        tenancy::secret_delete(self, organization, name)
-    }
     fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
         tenancy::team_member_set(self, team, user, member)
+    }
+    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
+        tenancy::vault_grants(self, vault)
+    }
+    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
+        tenancy::user_grants(self, organization, user)
     }
     fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
         tenancy::grant_put(self, vault, grantee, level, now_ms)
     }
     fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
         tenancy::grant_remove(self, vault, grantee)
+    }
+}
+
+impl CredentialStore for PgStore {
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        tenancy::api_key_by_prefix(self, prefix)
+    }
+    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        tenancy::api_keys(self, organization)
+    }
+    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
+        tenancy::api_key_create(self, key, now_ms)
+    }
+    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        tenancy::api_key_revoke(self, organization, public_id, now_ms)
+    }
+    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        tenancy::api_key_touch(self, id, now_ms)
+    }
+    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        tenancy::session_by_hash(self, hash)
+    }
+    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        tenancy::sessions_of_user(self, user, now_ms)
     }
     fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
         tenancy::session_create(self, session, cap, now_ms)
@@ -638,29 +673,22 @@ impl StoreWrite for PgStore {
     fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
         tenancy::sessions_revoke_all(self, user, now_ms)
     }
-    fn source_sync_record(
-        &self,
-        vault: VaultId,
-        source: &str,
-        finished_ms: i64,
-        summary: &str,
-    ) -> Result<(), StoreError> {
-        documents::source_sync_record(self, vault, source, finished_ms, summary)
+}
+
+impl SecretStore for PgStore {
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
+        tenancy::secrets(self, organization)
     }
-    fn rate_limit(
-        &self,
-        key: &str,
-        capacity: f64,
-        per_second: f64,
-        now_ms: i64,
-        take: bool,
-    ) -> Option<Result<Result<(), i64>, StoreError>> {
-        Some(limits::rate_limit(self, key, capacity, per_second, now_ms, take))
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        tenancy::secret(self, organization, name)
     }
-    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        tenancy::audit_append(self, event)
+    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
+        tenancy::secret_put(self, secret)
     }
-    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        tenancy::audit_prune(self, older_than_ms)
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        tenancy::secret_reseal(self, organization, name, old, new)
+    }
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
+        tenancy::secret_delete(self, organization, name)
     }
 }

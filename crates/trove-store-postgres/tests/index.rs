@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use trove_store::fusion::rrf;
+use trove_store::prelude::*;
 use trove_store::{
-    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, StoreRead, StoreWrite, VaultId,
-    conformance,
+    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, VaultId, conformance,
 };
 use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, SparseVector, VectorIndex, term_id};
 use trove_store_postgres::testing::PgServer;

@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use trove_store::fusion::rrf;
-use trove_store::{
-    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, NewMemory, StoreRead, StoreWrite, conformance,
-};
+use trove_store::prelude::*;
+use trove_store::{ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, NewMemory, conformance};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 use trove_store_qdrant::{Client, ClientOptions, QdrantIndex};

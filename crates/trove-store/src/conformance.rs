@@ -9,17 +9,17 @@ use std::any::Any;
 use crate::{
     AuditFilter, ChunkFilter, Grantee, Heartbeat, HybridQuery, InvitationRecord, JobFilter, JobOutcome, JobStatus,
     MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewApiKey, NewAuditEvent, NewChunk,
-    NewDocument, NewJob, NewMemory, NewSession, SecretRecord, StoreWrite, VaultId,
+    NewDocument, NewJob, NewMemory, NewSession, SecretRecord, Store, VaultId,
 };
 
 /// Makes a fresh empty store and a guard to drop after it.
-pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>);
+pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn Store>, Box<dyn Any>);
 
 /// One named check.
-type Check = (&'static str, fn(&dyn StoreWrite));
+type Check = (&'static str, fn(&dyn Store));
 
 /// Runs every check, each on a fresh store.
-pub fn run_all(factory: impl Fn() -> (Box<dyn StoreWrite>, Box<dyn Any>)) {
+pub fn run_all(factory: impl Fn() -> (Box<dyn Store>, Box<dyn Any>)) {
     let checks: &[Check] = &[
         ("vaults", vaults),
         ("put_and_read_back", put_and_read_back),
@@ -113,18 +113,18 @@ fn normalise(v: &[f32; 2]) -> Vec<f32> {
     vec![v[0] / n, v[1] / n]
 }
 
-fn vault(store: &dyn StoreWrite, name: &str) -> i64 {
+fn vault(store: &dyn Store, name: &str) -> i64 {
     let v = store.ensure_vault(name).expect("ensure_vault");
     store.set_vault_embedder(v.id, "test-model", 2).expect("set_vault_embedder");
     v.id
 }
 
-fn consistent(store: &dyn StoreWrite) {
+fn consistent(store: &dyn Store) {
     let report = store.check_integrity().expect("check_integrity");
     assert!(report.problems.is_empty(), "integrity problems: {:?}", report.problems);
 }
 
-fn vaults(store: &dyn StoreWrite) {
+fn vaults(store: &dyn Store) {
     assert!(store.vault("a").unwrap().is_none());
     let a = store.ensure_vault("a").unwrap();
     let again = store.ensure_vault("a").unwrap();
@@ -138,7 +138,7 @@ fn vaults(store: &dyn StoreWrite) {
     assert_eq!(names, ["a", "b"]);
 }
 
-fn put_and_read_back(store: &dyn StoreWrite) {
+fn put_and_read_back(store: &dyn Store) {
     let v = vault(store, "v");
     let ids = store
         .put_documents(v, &[doc("s", "a.md", "h1", &[("alpha one", [1.0, 0.0]), ("beta two", [0.0, 1.0])])])
@@ -162,7 +162,7 @@ fn put_and_read_back(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn replace_leaves_no_old_chunks(store: &dyn StoreWrite) {
+fn replace_leaves_no_old_chunks(store: &dyn Store) {
     let v = vault(store, "v");
     store
         .put_documents(v, &[doc("s", "a.md", "h1", &[("old words here", [1.0, 0.0]), ("more old", [1.0, 0.1])])])
@@ -182,7 +182,7 @@ fn replace_leaves_no_old_chunks(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn delete_removes_from_every_index(store: &dyn StoreWrite) {
+fn delete_removes_from_every_index(store: &dyn Store) {
     let v = vault(store, "v");
     store
         .put_documents(
@@ -200,7 +200,7 @@ fn delete_removes_from_every_index(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn documents_list_in_pages_with_their_chunks(store: &dyn StoreWrite) {
+fn documents_list_in_pages_with_their_chunks(store: &dyn Store) {
     let v = vault(store, "v");
     let w = vault(store, "w");
     store.put_documents(w, &[doc("s", "other.md", "h", &[("elsewhere", [1.0, 0.0])])]).unwrap();
@@ -238,7 +238,7 @@ fn documents_list_in_pages_with_their_chunks(store: &dyn StoreWrite) {
     assert_eq!(store.documents(v, 0, 10).unwrap().len(), 2);
 }
 
-fn keyword_search_ranks_and_filters(store: &dyn StoreWrite) {
+fn keyword_search_ranks_and_filters(store: &dyn Store) {
     let v = vault(store, "v");
     store
         .put_documents(
@@ -267,7 +267,7 @@ fn keyword_search_ranks_and_filters(store: &dyn StoreWrite) {
     assert_eq!(store.keyword_search(v, "Title", 10, &ChunkFilter::default()).unwrap().len(), 4);
 }
 
-fn keyword_query_syntax_is_inert(store: &dyn StoreWrite) {
+fn keyword_query_syntax_is_inert(store: &dyn Store) {
     let v = vault(store, "v");
     store.put_documents(v, &[doc("s", "a.md", "h", &[("C++ and NEAR(x y) AND OR NOT", [1.0, 0.0])])]).unwrap();
     for q in ["\"", "AND", "NEAR(", "*", "c++ OR", "col:x", "^start", "\"unbalanced", "", "   "] {
@@ -276,7 +276,7 @@ fn keyword_query_syntax_is_inert(store: &dyn StoreWrite) {
     }
 }
 
-fn vector_search_ranks_and_filters(store: &dyn StoreWrite) {
+fn vector_search_ranks_and_filters(store: &dyn Store) {
     let v = vault(store, "v");
     store
         .put_documents(
@@ -300,7 +300,7 @@ fn vector_search_ranks_and_filters(store: &dyn StoreWrite) {
     assert_eq!(store.vector_search(v, &[1.0, 0.0], 2, &ChunkFilter::default()).unwrap().len(), 2, "limit");
 }
 
-fn metadata_filters_match_values_and_array_members(store: &dyn StoreWrite) {
+fn metadata_filters_match_values_and_array_members(store: &dyn Store) {
     let v = vault(store, "v");
     let with = |uri: &str, metadata: serde_json::Value, vector: [f32; 2]| {
         let mut d = doc("s", uri, "h", &[("shared words here", vector)]);
@@ -355,7 +355,7 @@ fn metadata_filters_match_values_and_array_members(store: &dyn StoreWrite) {
     assert_eq!(uris(&meta(&[("missing", "x".into())])), both(&[]), "an absent key matches nothing");
 }
 
-fn vaults_are_isolated(store: &dyn StoreWrite) {
+fn vaults_are_isolated(store: &dyn Store) {
     let a = vault(store, "a");
     let b = vault(store, "b");
     store.put_documents(a, &[doc("s", "same.md", "h", &[("secret alpha", [1.0, 0.0])])]).unwrap();
@@ -368,7 +368,7 @@ fn vaults_are_isolated(store: &dyn StoreWrite) {
     assert_eq!(store.vault_stats(b).unwrap().documents, 1, "deleting in one vault touched another");
 }
 
-fn dimension_is_enforced(store: &dyn StoreWrite) {
+fn dimension_is_enforced(store: &dyn Store) {
     let v = vault(store, "v");
     let mut bad = doc("s", "a.md", "h", &[("x", [1.0, 0.0])]);
     bad.chunks[0].vector = vec![1.0, 0.0, 0.0];
@@ -382,7 +382,7 @@ fn dimension_is_enforced(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn batch_put_is_atomic(store: &dyn StoreWrite) {
+fn batch_put_is_atomic(store: &dyn Store) {
     let v = vault(store, "v");
     let good = doc("s", "good.md", "h", &[("fine", [1.0, 0.0])]);
     let mut bad = doc("s", "bad.md", "h", &[("broken", [1.0, 0.0])]);
@@ -393,7 +393,7 @@ fn batch_put_is_atomic(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn restaging_vectors_switches_atomically(store: &dyn StoreWrite) {
+fn restaging_vectors_switches_atomically(store: &dyn Store) {
     let v = vault(store, "v");
     store.put_documents(v, &[doc("s", "a.md", "h", &[("one", [1.0, 0.0]), ("two", [0.0, 1.0])])]).unwrap();
     let todo = store.chunks_to_reembed(v, 0, 1).unwrap();
@@ -420,7 +420,7 @@ fn restaging_vectors_switches_atomically(store: &dyn StoreWrite) {
 /// A backend that answers hybrid queries itself (`Some`) must fuse as the engine does: the
 /// keyword and the nearest candidates, each rank adding `1 / (rrf_k + rank)`, within the
 /// vault, the filter and the limit. Backends that decline (`None`) pass trivially.
-fn hybrid_search_in_one_step_fuses_both_lists(store: &dyn StoreWrite) {
+fn hybrid_search_in_one_step_fuses_both_lists(store: &dyn Store) {
     let v = vault(store, "v");
     let other = vault(store, "w");
     store
@@ -496,7 +496,7 @@ fn live(now_ms: i64) -> MemoryFilter {
     MemoryFilter { now_ms, ..Default::default() }
 }
 
-fn memory_lifecycle(store: &dyn StoreWrite) {
+fn memory_lifecycle(store: &dyn Store) {
     let v = vault(store, "v");
     let m = store
         .memory_put(v, &memory("the user prefers dark roast coffee", Some("u1"), &["prefs"], [1.0, 0.0]), NOW)
@@ -544,7 +544,7 @@ fn memory_lifecycle(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn memory_filters_and_expiry(store: &dyn StoreWrite) {
+fn memory_filters_and_expiry(store: &dyn Store) {
     let v = vault(store, "v");
     store
         .memory_put(v, &memory("alpha likes hiking", Some("alice"), &["hobby"], [1.0, 0.0]), NOW - 40 * 86_400_000)
@@ -585,7 +585,7 @@ fn memory_filters_and_expiry(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn memory_keyword_search_follows_writes_and_scope(store: &dyn StoreWrite) {
+fn memory_keyword_search_follows_writes_and_scope(store: &dyn Store) {
     let v = vault(store, "v");
     let search = |vault: VaultId, q: &str, f: &MemoryFilter| -> Vec<i64> {
         store.memory_keyword_search(vault, q, f, 10).unwrap().iter().map(|h| h.id).collect()
@@ -653,7 +653,7 @@ fn memory_keyword_search_follows_writes_and_scope(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn memory_pagination(store: &dyn StoreWrite) {
+fn memory_pagination(store: &dyn Store) {
     let v = vault(store, "v");
     let mut ids = Vec::new();
     for i in 0..25 {
@@ -676,7 +676,7 @@ fn memory_pagination(store: &dyn StoreWrite) {
     assert_eq!(seen, ids, "pages skipped or repeated memories");
 }
 
-fn restaging_includes_memories(store: &dyn StoreWrite) {
+fn restaging_includes_memories(store: &dyn Store) {
     let v = vault(store, "v");
     store.put_documents(v, &[doc("s", "a.md", "h", &[("one", [1.0, 0.0])])]).unwrap();
     let m = store.memory_put(v, &memory("remember this", None, &[], [0.0, 1.0]), NOW).unwrap();
@@ -692,7 +692,7 @@ fn restaging_includes_memories(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn restaging_resumes_only_for_the_same_model(store: &dyn StoreWrite) {
+fn restaging_resumes_only_for_the_same_model(store: &dyn Store) {
     let v = vault(store, "v");
     store.put_documents(v, &[doc("s", "a.md", "h", &[("one", [1.0, 0.0]), ("two", [0.0, 1.0])])]).unwrap();
     assert!(!store.begin_restage(v, "m2", 3).unwrap(), "nothing was staged yet");
@@ -719,7 +719,7 @@ fn restaging_resumes_only_for_the_same_model(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn restaging_skips_memories_changed_meanwhile(store: &dyn StoreWrite) {
+fn restaging_skips_memories_changed_meanwhile(store: &dyn Store) {
     let v = vault(store, "v");
     store.memory_put(v, &memory("first text", None, &[], [1.0, 0.0]), NOW).unwrap();
     store.begin_restage(v, "m2", 3).unwrap();
@@ -740,7 +740,7 @@ fn restaging_skips_memories_changed_meanwhile(store: &dyn StoreWrite) {
     consistent(store);
 }
 
-fn delete_vault_removes_everything_in_it(store: &dyn StoreWrite) {
+fn delete_vault_removes_everything_in_it(store: &dyn Store) {
     let a = vault(store, "a");
     let b = vault(store, "b");
     for v in [a, b] {
@@ -772,7 +772,7 @@ fn job(kind: &str, max_attempts: u32) -> NewJob {
     }
 }
 
-fn job_lifecycle(store: &dyn StoreWrite) {
+fn job_lifecycle(store: &dyn Store) {
     let j = store.job_enqueue(&job("upload", 3), 1_000).unwrap();
     assert!(j.id.starts_with("job_"), "{}", j.id);
     assert_eq!((j.status, j.attempts, j.run_at_ms), (JobStatus::Queued, 0, 1_000));
@@ -801,7 +801,7 @@ fn job_lifecycle(store: &dyn StoreWrite) {
     assert!(store.job_get("job_missing").unwrap().is_none());
 }
 
-fn job_retries_then_dead_letter(store: &dyn StoreWrite) {
+fn job_retries_then_dead_letter(store: &dyn Store) {
     let j = store.job_enqueue(&job("sync", 2), 0).unwrap();
     store.job_claim("w", 0, 1_000).unwrap().unwrap();
     let retry = JobOutcome::Retry { error: "disk busy".into(), code: "io_failed".into(), run_at_ms: 500 };
@@ -829,7 +829,7 @@ fn job_retries_then_dead_letter(store: &dyn StoreWrite) {
     assert!(store.job_get(&j.id).unwrap().is_none());
 }
 
-fn job_lease_expiry_hands_the_job_over(store: &dyn StoreWrite) {
+fn job_lease_expiry_hands_the_job_over(store: &dyn Store) {
     let j = store.job_enqueue(&job("upload", 2), 0).unwrap();
     store.job_claim("w1", 0, 100).unwrap().unwrap();
     assert!(store.job_claim("w2", 100, 100).unwrap().is_none(), "the lease runs until its end");
@@ -845,7 +845,7 @@ fn job_lease_expiry_hands_the_job_over(store: &dyn StoreWrite) {
     assert_eq!(dead.error_code.as_deref(), Some("worker_lost"));
 }
 
-fn job_cancel_recover_dedupe_and_list(store: &dyn StoreWrite) {
+fn job_cancel_recover_dedupe_and_list(store: &dyn Store) {
     let queued = store.job_enqueue(&job("upload", 3), 0).unwrap();
     let c = store.job_cancel(&queued.id, 5).unwrap().unwrap();
     assert_eq!((c.status, c.finished_ms), (JobStatus::Cancelled, Some(5)), "a queued job is cancelled at once");
@@ -896,7 +896,7 @@ fn job_cancel_recover_dedupe_and_list(store: &dyn StoreWrite) {
     assert!(store.job_list(&filter, None, 100).unwrap().is_empty());
 }
 
-fn users_organizations_and_vault_ownership(s: &dyn StoreWrite) {
+fn users_organizations_and_vault_ownership(s: &dyn Store) {
     assert_eq!(s.user_count().unwrap(), 0);
     let ada = s.user_create("Ada@Example.com", "$argon2id$hash", 1).unwrap().expect("created");
     assert!(ada.public_id.starts_with("usr_"), "{}", ada.public_id);
@@ -924,7 +924,7 @@ fn users_organizations_and_vault_ownership(s: &dyn StoreWrite) {
     assert_eq!(s.vault("b").unwrap().unwrap().organization, Some(acme.id));
 }
 
-fn api_keys_are_stored_listed_revoked_and_touched(s: &dyn StoreWrite) {
+fn api_keys_are_stored_listed_revoked_and_touched(s: &dyn Store) {
     let user = s.user_create("ada@example.com", "h", 1).unwrap().unwrap();
     let acme = s.organization_ensure("acme", 1).unwrap();
     let other = s.organization_ensure("other", 1).unwrap();
@@ -958,7 +958,7 @@ fn api_keys_are_stored_listed_revoked_and_touched(s: &dyn StoreWrite) {
     assert_eq!(s.api_key_by_prefix("p2").unwrap().unwrap().last_used_ms, Some(40));
 }
 
-fn sessions_are_capped_listed_revoked_and_follow_the_role(s: &dyn StoreWrite) {
+fn sessions_are_capped_listed_revoked_and_follow_the_role(s: &dyn Store) {
     let ada = s.user_create("ada@example.com", "h", 1).unwrap().unwrap();
     let bob = s.user_create("bob@example.com", "h", 1).unwrap().unwrap();
     let acme = s.organization_ensure("acme", 1).unwrap();
@@ -1018,7 +1018,7 @@ fn sessions_are_capped_listed_revoked_and_follow_the_role(s: &dyn StoreWrite) {
     assert_eq!(s.session_by_hash(&bobs.session.hash).unwrap().unwrap().role.as_deref(), Some("owner"));
 }
 
-fn audit_log_filters_pages_and_prunes(s: &dyn StoreWrite) {
+fn audit_log_filters_pages_and_prunes(s: &dyn Store) {
     let acme = s.organization_ensure("acme", 1).unwrap();
     let other = s.organization_ensure("other", 1).unwrap();
     let events = ["key.created", "memory.created", "key.revoked", "auth.rejected", "memory.deleted"];
@@ -1063,7 +1063,7 @@ fn audit_log_filters_pages_and_prunes(s: &dyn StoreWrite) {
     assert_eq!(s.audit_query(&AuditFilter::default(), None, 100).unwrap().len(), 25);
 }
 
-fn source_syncs_keep_the_last_outcome_per_source(s: &dyn StoreWrite) {
+fn source_syncs_keep_the_last_outcome_per_source(s: &dyn Store) {
     let v = s.ensure_vault("v").unwrap();
     let w = s.ensure_vault("w").unwrap();
     assert!(s.source_syncs(v.id).unwrap().is_empty());
@@ -1081,7 +1081,7 @@ fn source_syncs_keep_the_last_outcome_per_source(s: &dyn StoreWrite) {
     assert_eq!(s.source_syncs(w.id).unwrap().len(), 1);
 }
 
-fn secrets_are_per_organization_and_resealed_only_if_unchanged(s: &dyn StoreWrite) {
+fn secrets_are_per_organization_and_resealed_only_if_unchanged(s: &dyn Store) {
     let acme = s.organization_ensure("acme", 1).unwrap();
     let other = s.organization_ensure("other", 1).unwrap();
     let put = |org: i64, name: &str, sealed: &str, ms: i64| {
@@ -1124,7 +1124,7 @@ fn secrets_are_per_organization_and_resealed_only_if_unchanged(s: &dyn StoreWrit
     assert!(s.secret(other.id, "wiki").unwrap().is_some(), "the other organization's stays");
 }
 
-fn teams_and_vault_grants(s: &dyn StoreWrite) {
+fn teams_and_vault_grants(s: &dyn Store) {
     let ada = s.user_create("ada@example.com", "h", 1).unwrap().unwrap();
     let bob = s.user_create("bob@example.com", "h", 1).unwrap().unwrap();
     let acme = s.organization_ensure("acme", 1).unwrap();
@@ -1183,7 +1183,7 @@ fn teams_and_vault_grants(s: &dyn StoreWrite) {
     assert!(s.teams(acme.id).unwrap()[0].members.is_empty());
 }
 
-fn user_tokens_work_once_and_expire(s: &dyn StoreWrite) {
+fn user_tokens_work_once_and_expire(s: &dyn Store) {
     let ada = s.user_create("ada@example.com", "h1", 1).unwrap().unwrap();
     assert_eq!(ada.email_verified_ms, None, "a new account is unverified");
     s.user_token_create(ada.id, "reset", "hash-1", 10, 100).unwrap();
@@ -1200,7 +1200,7 @@ fn user_tokens_work_once_and_expire(s: &dyn StoreWrite) {
     assert_eq!((ada.password_hash.as_str(), ada.email_verified_ms), ("h2", Some(60)), "the first verification counts");
 }
 
-fn invitations_are_accepted_once(s: &dyn StoreWrite) {
+fn invitations_are_accepted_once(s: &dyn Store) {
     let acme = s.organization_ensure("acme", 1).unwrap();
     let other = s.organization_ensure("other", 1).unwrap();
     let new = |id: &str, hash: &str, expires_ms: i64| InvitationRecord {

@@ -132,7 +132,7 @@ pub struct Scored {
 
 /// A hybrid query a backend may answer in one step (keyword and nearest-neighbour candidates
 /// fused by reciprocal rank), as the engine would fuse them: see
-/// [`crate::StoreRead::hybrid_search`].
+/// [`crate::DocumentStore::hybrid_search`].
 #[derive(Debug, Clone, Copy)]
 pub struct HybridQuery<'a> {
     /// The query text (plain text; analyzed by the shared analyzer).
@@ -507,7 +507,7 @@ pub struct MemberRecord {
     pub created_ms: i64,
 }
 
-/// What [`crate::StoreWrite::membership_set`] did.
+/// What [`crate::OrganizationStore::membership_set`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MembershipChange {
     /// Done.

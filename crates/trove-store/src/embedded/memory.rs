@@ -532,7 +532,7 @@ impl EmbeddedStore {
 mod tests {
     use super::*;
     use crate::conformance::memory;
-    use crate::{StoreRead, StoreWrite};
+    use crate::prelude::*;
 
     /// The in-memory scope test and the SQL condition are two implementations of one filter:
     /// over every combination of a grid of memories and filters, keyword search (scope checked

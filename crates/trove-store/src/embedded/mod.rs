@@ -9,7 +9,7 @@
 //! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
 //! only (WAL gives them a consistent snapshot while a writer works).
 //!
-//! Writes (and the job queue) go through one connection; every [`StoreRead`] method borrows a
+//! Writes (and the job queue) go through one connection; every read borrows a
 //! connection from a small read-only pool (`pool::ReadPool`), so reads run on several cores
 //! at once, beside each other and beside the writer. A read starts after the writes committed
 //! before it and sees them.
@@ -38,13 +38,14 @@ mod secrets;
 mod sessions;
 
 use crate::analysis::keyword_context;
+use crate::prelude::*;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
     JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
     MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
-    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord,
-    VaultId, VaultInfo, VaultStats,
+    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId, VaultInfo,
+    VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -399,7 +400,7 @@ impl Drop for WriterConn<'_> {
 }
 
 /// The embedded store: one connection for writes (and the job queue), a pool of read-only
-/// connections for [`StoreRead`], and the derived vector indexes.
+/// connections for reads, and the derived vector indexes.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     dir: PathBuf,
@@ -943,92 +944,69 @@ fn finish_document((mut rec, metadata): (DocumentRecord, String)) -> Result<Docu
 const CHUNK_COLUMNS: &str =
     "c.id, c.document_id, c.idx, d.source, d.uri, d.title, c.heading_path, c.text, c.token_count";
 
-impl StoreRead for EmbeddedStore {
-    fn user_count(&self) -> Result<u64, StoreError> {
-        self.a_user_count()
-    }
-
-    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.a_user_by_email(email)
-    }
-
-    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
-        self.a_organization(name)
-    }
-
-    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
-        self.s_members(organization)
-    }
-
-    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-        self.s_user_organizations(user)
-    }
-
-    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
-        self.i_list(organization)
-    }
-
-    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
-        self.i_by_hash(hash)
-    }
-
-    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
-        self.g_teams(organization)
-    }
-
-    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
-        self.x_secrets(organization)
-    }
-
-    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        self.x_secret(organization, name)
-    }
-
-    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
-        self.g_vault_grants(vault)
-    }
-
-    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
-        self.g_user_grants(organization, user)
-    }
-
-    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.s_by_hash(hash)
-    }
-
-    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        self.s_of_user(user, now_ms)
-    }
-
-    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
-        self.a_membership(organization, user)
-    }
-
-    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.a_key_by_prefix(prefix)
-    }
-
-    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.a_keys(organization)
-    }
-
-    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
+impl Backend for EmbeddedStore {
+    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = ? ORDER BY source",
+        let count =
+            |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let mut report = IntegrityReport {
+            documents: count("SELECT count(*) FROM documents")?,
+            chunks: count("SELECT count(*) FROM chunks")?,
+            vectors: count(
+                "SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE length(c.vector) = 4 * v.dimension",
+            )?,
+            problems: Vec::new(),
+        };
+        let orphans =
+            count("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
+        if orphans > 0 {
+            report.problems.push(format!("{orphans} chunks belong to no document"));
+        }
+        if report.vectors != report.chunks {
+            report.problems.push(format!(
+                "{} chunks have a vector of their vault's dimension, of {}",
+                report.vectors, report.chunks
+            ));
+        }
+        let empty_docs = count(
+            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)",
         )?;
-        Ok(stmt.query_map([vault], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?)
+        if empty_docs > 0 {
+            tracing::debug!(empty_docs, "documents without chunks (empty files)");
+        }
+        let gaps = count(
+            "SELECT count(*) FROM (SELECT document_id, max(idx) + 1 AS n, count(*) AS c FROM chunks GROUP BY document_id) WHERE n != c",
+        )?;
+        if gaps > 0 {
+            report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
+        }
+        // Memories' keyword index is derived in memory from their text and tags: every row
+        // must hold what it is built from (text, and tags as a JSON array of strings).
+        let unindexable = count(
+            "SELECT count(*) FROM memories WHERE typeof(text) != 'text' OR CASE WHEN json_valid(tags)
+             THEN json_type(tags) != 'array' OR EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE type != 'text')
+             ELSE 1 END",
+        )?;
+        if unindexable > 0 {
+            report
+                .problems
+                .push(format!("{unindexable} memories have text or tags their keyword index cannot be built from"));
+        }
+        let bad_memory_vectors = count(
+            "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE length(m.vector) != 4 * v.dimension",
+        )?;
+        if bad_memory_vectors > 0 {
+            report.problems.push(format!("{bad_memory_vectors} memories have a vector of the wrong dimension"));
+        }
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            report.problems.push(format!("sqlite quick_check: {check}"));
+        }
+        Ok(report)
     }
+}
 
-    fn audit_query(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.a_audit_query(filter, before, limit)
-    }
-
+impl VaultStore for EmbeddedStore {
     fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
         let conn = self.read()?;
         self.vault_by(&conn, "name = ?", &name)
@@ -1040,6 +1018,123 @@ impl StoreRead for EmbeddedStore {
         Ok(stmt.query_map([], vault_row)?.collect::<Result<_, _>>()?)
     }
 
+    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO vaults (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            params![name, now_rfc3339()],
+        )?;
+        self.vault_by(&conn, "name = ?", &name)?.ok_or_else(|| StoreError::Corrupt(format!("vault {name} vanished")))
+    }
+
+    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let chunks: i64 = conn.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1) + (SELECT count(*) FROM memories WHERE vault_id = ?1)",
+            [vault],
+            |r| r.get(0),
+        )?;
+        let current: Option<i64> =
+            conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
+        if chunks > 0 && current.is_some_and(|d| d as usize != dimension) {
+            return Err(StoreError::Dimension { expected: current.unwrap_or(0) as usize, got: dimension });
+        }
+        conn.execute(
+            "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
+            params![model_id, dimension as i64, vault],
+        )?;
+        Ok(())
+    }
+
+    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
+        self.a_vault_set_organization(vault, organization)
+    }
+
+    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
+        self.a_vaults_claim_unowned(organization)
+    }
+
+    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
+        // Documents cascade to chunks; memories go with the vault.
+        let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.memory_keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        Ok(n == 1)
+    }
+
+    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: (Option<String>, Option<i64>) =
+            tx.query_row("SELECT staged_model, staged_dimension FROM vaults WHERE id = ?", [vault], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let resumed = current.0.as_deref() == Some(model_id) && current.1 == Some(dimension as i64);
+        if !resumed {
+            tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+            tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+            tx.execute(
+                "UPDATE vaults SET staged_model = ?, staged_dimension = ? WHERE id = ?",
+                params![model_id, dimension as i64, vault],
+            )?;
+        }
+        tx.commit()?;
+        Ok(resumed)
+    }
+
+    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let missing: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND staged_vector IS NULL)
+                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND staged_vector IS NULL)",
+            [vault],
+            |r| r.get(0),
+        )?;
+        if missing > 0 {
+            return Err(StoreError::Incomplete { missing: missing as u64 });
+        }
+        let wrong: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND length(staged_vector) != ?2)
+                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND length(staged_vector) != ?2)",
+            params![vault, (dimension * 4) as i64],
+            |r| r.get(0),
+        )?;
+        if wrong > 0 {
+            return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")));
+        }
+        tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        let memories_after = Self::bump_generation(&tx, vault, Space::Memories)?;
+        tx.execute(
+            "UPDATE vaults SET model_id = ?, dimension = ?, staged_model = NULL, staged_dimension = NULL WHERE id = ?",
+            params![model_id, dimension as i64, vault],
+        )?;
+        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
+        tx.commit()?;
+        drop(conn);
+        // New vectors, same texts: the keyword indexes only move to the new generation.
+        self.patch_keywords(vault, after - 1, after, |_| {});
+        self.patch_memory_keywords(vault, memories_after - 1, memories_after, |_| {});
+        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
+        indexes.remove(&(vault, Space::Chunks));
+        indexes.remove(&(vault, Space::Memories));
+        Ok(())
+    }
+
+    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE vaults SET staged_model = NULL, staged_dimension = NULL WHERE id = ?", [vault])?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl DocumentStore for EmbeddedStore {
     fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
@@ -1161,298 +1256,6 @@ impl StoreRead for EmbeddedStore {
         rows.map(|r| finish_chunk(r?)).collect()
     }
 
-    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
-        let conn = self.read()?;
-        let count =
-            |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
-        let mut report = IntegrityReport {
-            documents: count("SELECT count(*) FROM documents")?,
-            chunks: count("SELECT count(*) FROM chunks")?,
-            vectors: count(
-                "SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE length(c.vector) = 4 * v.dimension",
-            )?,
-            problems: Vec::new(),
-        };
-        let orphans =
-            count("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL")?;
-        if orphans > 0 {
-            report.problems.push(format!("{orphans} chunks belong to no document"));
-        }
-        if report.vectors != report.chunks {
-            report.problems.push(format!(
-                "{} chunks have a vector of their vault's dimension, of {}",
-                report.vectors, report.chunks
-            ));
-        }
-        let empty_docs = count(
-            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)",
-        )?;
-        if empty_docs > 0 {
-            tracing::debug!(empty_docs, "documents without chunks (empty files)");
-        }
-        let gaps = count(
-            "SELECT count(*) FROM (SELECT document_id, max(idx) + 1 AS n, count(*) AS c FROM chunks GROUP BY document_id) WHERE n != c",
-        )?;
-        if gaps > 0 {
-            report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
-        }
-        // Memories' keyword index is derived in memory from their text and tags: every row
-        // must hold what it is built from (text, and tags as a JSON array of strings).
-        let unindexable = count(
-            "SELECT count(*) FROM memories WHERE typeof(text) != 'text' OR CASE WHEN json_valid(tags)
-             THEN json_type(tags) != 'array' OR EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE type != 'text')
-             ELSE 1 END",
-        )?;
-        if unindexable > 0 {
-            report
-                .problems
-                .push(format!("{unindexable} memories have text or tags their keyword index cannot be built from"));
-        }
-        let bad_memory_vectors = count(
-            "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE length(m.vector) != 4 * v.dimension",
-        )?;
-        if bad_memory_vectors > 0 {
-            report.problems.push(format!("{bad_memory_vectors} memories have a vector of the wrong dimension"));
-        }
-        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        if check != "ok" {
-            report.problems.push(format!("sqlite quick_check: {check}"));
-        }
-        Ok(report)
-    }
-
-    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
-        self.m_get(vault, id, now_ms)
-    }
-
-    fn memory_list(
-        &self,
-        vault: VaultId,
-        filter: &MemoryFilter,
-        after: Option<MemoryCursor>,
-        limit: usize,
-    ) -> Result<Vec<MemoryRecord>, StoreError> {
-        self.m_list(vault, filter, after, limit)
-    }
-
-    fn memory_keyword_search(
-        &self,
-        vault: VaultId,
-        query: &str,
-        filter: &MemoryFilter,
-        limit: usize,
-    ) -> Result<Vec<Scored>, StoreError> {
-        self.m_keyword_search(vault, query, filter, limit)
-    }
-
-    fn memory_vector_search(
-        &self,
-        vault: VaultId,
-        vector: &[f32],
-        filter: &MemoryFilter,
-        limit: usize,
-    ) -> Result<Vec<Scored>, StoreError> {
-        self.m_vector_search(vault, vector, filter, limit)
-    }
-
-    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
-        self.m_records(rowids)
-    }
-
-    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
-        self.m_stats(vault, now_ms)
-    }
-
-    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        self.j_get(id)
-    }
-
-    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        self.j_list(filter, before, limit)
-    }
-
-    fn job_counts(&self) -> Result<JobCounts, StoreError> {
-        self.j_counts()
-    }
-
-    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
-        self.m_to_reembed(vault, after, limit)
-    }
-}
-
-impl StoreWrite for EmbeddedStore {
-    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.a_user_create(email, password_hash, now_ms)
-    }
-
-    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
-        self.a_organization_ensure(name, now_ms)
-    }
-
-    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.a_membership_put(organization, user, role, now_ms)
-    }
-
-    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
-        self.a_vault_set_organization(vault, organization)
-    }
-
-    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
-        self.a_vaults_claim_unowned(organization)
-    }
-
-    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
-        self.a_key_create(key, now_ms)
-    }
-
-    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.a_key_revoke(organization, public_id, now_ms)
-    }
-
-    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        self.a_key_touch(id, now_ms)
-    }
-
-    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
-        self.s_membership_set(organization, user, role)
-    }
-
-    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
-        self.i_create(invitation)
-    }
-
-    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.i_revoke(organization, public_id, now_ms)
-    }
-
-    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.i_accept(hash, now_ms)
-    }
-
-    fn user_token_create(
-        &self,
-        user: i64,
-        purpose: &str,
-        hash: &str,
-        now_ms: i64,
-        expires_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.a_user_token_create(user, purpose, hash, now_ms, expires_ms)
-    }
-
-    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.a_user_token_take(purpose, hash, now_ms)
-    }
-
-    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
-        self.a_user_update(user, password_hash, verified_ms)
-    }
-
-    fn team_create(
-        &self,
-        organization: i64,
-        public_id: &str,
-        name: &str,
-        now_ms: i64,
-    ) -> Result<Option<TeamRecord>, StoreError> {
-        self.g_team_create(organization, public_id, name, now_ms)
-    }
-
-    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
-        self.g_team_delete(organization, public_id)
-    }
-
-    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
-        self.x_secret_put(secret)
-    }
-
-    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
-        self.x_secret_reseal(organization, name, old, new)
-    }
-
-    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
-        self.x_secret_delete(organization, name)
-    }
-
-    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
-        self.g_team_member_set(team, user, member)
-    }
-
-    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.g_grant_put(vault, grantee, level, now_ms)
-    }
-
-    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
-        self.g_grant_remove(vault, grantee)
-    }
-
-    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
-        self.s_create(session, cap, now_ms)
-    }
-
-    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        self.s_touch(id, now_ms)
-    }
-
-    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.s_revoke(user, Some(public_id), now_ms).map(|n| n == 1)
-    }
-
-    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
-        self.s_revoke(user, None, now_ms)
-    }
-
-    fn source_sync_record(
-        &self,
-        vault: VaultId,
-        source: &str,
-        finished_ms: i64,
-        summary: &str,
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO source_syncs (vault_id, source, finished_ms, summary) VALUES (?, ?, ?, ?)
-             ON CONFLICT (vault_id, source) DO UPDATE SET finished_ms = excluded.finished_ms, summary = excluded.summary",
-            params![vault, source, finished_ms, summary],
-        )?;
-        Ok(())
-    }
-
-    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        self.a_audit_append(event)
-    }
-
-    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        self.a_audit_prune(older_than_ms)
-    }
-
-    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO vaults (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            params![name, now_rfc3339()],
-        )?;
-        self.vault_by(&conn, "name = ?", &name)?.ok_or_else(|| StoreError::Corrupt(format!("vault {name} vanished")))
-    }
-
-    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let chunks: i64 = conn.query_row(
-            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1) + (SELECT count(*) FROM memories WHERE vault_id = ?1)",
-            [vault],
-            |r| r.get(0),
-        )?;
-        let current: Option<i64> =
-            conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
-        if chunks > 0 && current.is_some_and(|d| d as usize != dimension) {
-            return Err(StoreError::Dimension { expected: current.unwrap_or(0) as usize, got: dimension });
-        }
-        conn.execute(
-            "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
-            params![model_id, dimension as i64, vault],
-        )?;
-        Ok(())
-    }
-
     fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
         if docs.is_empty() {
             return Ok(Vec::new());
@@ -1528,74 +1331,75 @@ impl StoreWrite for EmbeddedStore {
         self.stage(Space::Chunks, vault, vectors)
     }
 
-    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let missing: i64 = tx.query_row(
-            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND staged_vector IS NULL)
-                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND staged_vector IS NULL)",
-            [vault],
-            |r| r.get(0),
+    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = ? ORDER BY source",
         )?;
-        if missing > 0 {
-            return Err(StoreError::Incomplete { missing: missing as u64 });
-        }
-        let wrong: i64 = tx.query_row(
-            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND length(staged_vector) != ?2)
-                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND length(staged_vector) != ?2)",
-            params![vault, (dimension * 4) as i64],
-            |r| r.get(0),
-        )?;
-        if wrong > 0 {
-            return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")));
-        }
-        tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        let memories_after = Self::bump_generation(&tx, vault, Space::Memories)?;
-        tx.execute(
-            "UPDATE vaults SET model_id = ?, dimension = ?, staged_model = NULL, staged_dimension = NULL WHERE id = ?",
-            params![model_id, dimension as i64, vault],
-        )?;
-        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
-        tx.commit()?;
-        drop(conn);
-        // New vectors, same texts: the keyword indexes only move to the new generation.
-        self.patch_keywords(vault, after - 1, after, |_| {});
-        self.patch_memory_keywords(vault, memories_after - 1, memories_after, |_| {});
-        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
-        indexes.remove(&(vault, Space::Chunks));
-        indexes.remove(&(vault, Space::Memories));
-        Ok(())
+        Ok(stmt.query_map([vault], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?)
     }
 
-    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        tx.execute("UPDATE vaults SET staged_model = NULL, staged_dimension = NULL WHERE id = ?", [vault])?;
-        tx.commit()?;
+    fn source_sync_record(
+        &self,
+        vault: VaultId,
+        source: &str,
+        finished_ms: i64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO source_syncs (vault_id, source, finished_ms, summary) VALUES (?, ?, ?, ?)
+             ON CONFLICT (vault_id, source) DO UPDATE SET finished_ms = excluded.finished_ms, summary = excluded.summary",
+            params![vault, source, finished_ms, summary],
+        )?;
         Ok(())
     }
+}
 
-    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let current: (Option<String>, Option<i64>) =
-            tx.query_row("SELECT staged_model, staged_dimension FROM vaults WHERE id = ?", [vault], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        let resumed = current.0.as_deref() == Some(model_id) && current.1 == Some(dimension as i64);
-        if !resumed {
-            tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
-            tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
-            tx.execute(
-                "UPDATE vaults SET staged_model = ?, staged_dimension = ? WHERE id = ?",
-                params![model_id, dimension as i64, vault],
-            )?;
-        }
-        tx.commit()?;
-        Ok(resumed)
+impl MemoryStore for EmbeddedStore {
+    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
+        self.m_get(vault, id, now_ms)
+    }
+
+    fn memory_list(
+        &self,
+        vault: VaultId,
+        filter: &MemoryFilter,
+        after: Option<MemoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.m_list(vault, filter, after, limit)
+    }
+
+    fn memory_keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        self.m_keyword_search(vault, query, filter, limit)
+    }
+
+    fn memory_vector_search(
+        &self,
+        vault: VaultId,
+        vector: &[f32],
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        self.m_vector_search(vault, vector, filter, limit)
+    }
+
+    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.m_records(rowids)
+    }
+
+    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
+        self.m_stats(vault, now_ms)
+    }
+
+    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.m_to_reembed(vault, after, limit)
     }
 
     fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
@@ -1623,14 +1427,19 @@ impl StoreWrite for EmbeddedStore {
     fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         self.m_stage(vault, vectors)
     }
+}
 
-    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        // Documents cascade to chunks; memories go with the vault.
-        let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
-        self.keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
-        self.memory_keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
-        Ok(n == 1)
+impl JobQueue for EmbeddedStore {
+    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.j_get(id)
+    }
+
+    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        self.j_list(filter, before, limit)
+    }
+
+    fn job_counts(&self) -> Result<JobCounts, StoreError> {
+        self.j_counts()
     }
 
     fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
@@ -1670,6 +1479,216 @@ impl StoreWrite for EmbeddedStore {
     }
 }
 
+impl AuditLog for EmbeddedStore {
+    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
+        self.a_audit_append(event)
+    }
+
+    fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.a_audit_query(filter, before, limit)
+    }
+
+    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        self.a_audit_prune(older_than_ms)
+    }
+}
+
+impl UserStore for EmbeddedStore {
+    fn user_count(&self) -> Result<u64, StoreError> {
+        self.a_user_count()
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.a_user_by_email(email)
+    }
+
+    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+        self.a_user_create(email, password_hash, now_ms)
+    }
+
+    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
+        self.a_user_update(user, password_hash, verified_ms)
+    }
+
+    fn user_token_create(
+        &self,
+        user: i64,
+        purpose: &str,
+        hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.a_user_token_create(user, purpose, hash, now_ms, expires_ms)
+    }
+
+    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+        self.a_user_token_take(purpose, hash, now_ms)
+    }
+}
+
+impl OrganizationStore for EmbeddedStore {
+    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
+        self.a_organization(name)
+    }
+
+    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
+        self.a_organization_ensure(name, now_ms)
+    }
+
+    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
+        self.a_membership(organization, user)
+    }
+
+    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
+        self.s_members(organization)
+    }
+
+    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        self.s_user_organizations(user)
+    }
+
+    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.a_membership_put(organization, user, role, now_ms)
+    }
+
+    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
+        self.s_membership_set(organization, user, role)
+    }
+
+    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
+        self.i_list(organization)
+    }
+
+    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
+        self.i_by_hash(hash)
+    }
+
+    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
+        self.i_create(invitation)
+    }
+
+    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.i_revoke(organization, public_id, now_ms)
+    }
+
+    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.i_accept(hash, now_ms)
+    }
+}
+
+impl GrantStore for EmbeddedStore {
+    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
+        self.g_teams(organization)
+    }
+
+    fn team_create(
+        &self,
+        organization: i64,
+        public_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<TeamRecord>, StoreError> {
+        self.g_team_create(organization, public_id, name, now_ms)
+    }
+
+    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
+        self.g_team_delete(organization, public_id)
+    }
+
+    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
+        self.g_team_member_set(team, user, member)
+    }
+
+    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
+        self.g_vault_grants(vault)
+    }
+
+    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
+        self.g_user_grants(organization, user)
+    }
+
+    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.g_grant_put(vault, grantee, level, now_ms)
+    }
+
+    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
+        self.g_grant_remove(vault, grantee)
+    }
+}
+
+impl CredentialStore for EmbeddedStore {
+    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.a_key_by_prefix(prefix)
+    }
+
+    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.a_keys(organization)
+    }
+
+    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
+        self.a_key_create(key, now_ms)
+    }
+
+    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.a_key_revoke(organization, public_id, now_ms)
+    }
+
+    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.a_key_touch(id, now_ms)
+    }
+
+    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.s_by_hash(hash)
+    }
+
+    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        self.s_of_user(user, now_ms)
+    }
+
+    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
+        self.s_create(session, cap, now_ms)
+    }
+
+    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.s_touch(id, now_ms)
+    }
+
+    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.s_revoke(user, Some(public_id), now_ms).map(|n| n == 1)
+    }
+
+    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
+        self.s_revoke(user, None, now_ms)
+    }
+}
+
+impl SecretStore for EmbeddedStore {
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
+        self.x_secrets(organization)
+    }
+
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        self.x_secret(organization, name)
+    }
+
+    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
+        self.x_secret_put(secret)
+    }
+
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.x_secret_reseal(organization, name, old, new)
+    }
+
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
+        self.x_secret_delete(organization, name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1685,7 +1704,7 @@ mod tests {
         crate::conformance::run_all(|| {
             let dir = tempfile::tempdir().unwrap();
             let store = EmbeddedStore::open_writer(dir.path(), "conformance").unwrap();
-            (Box::new(store) as Box<dyn StoreWrite>, Box::new(dir) as Box<dyn std::any::Any>)
+            (Box::new(store) as Box<dyn Store>, Box::new(dir) as Box<dyn std::any::Any>)
         });
     }
 
