@@ -483,45 +483,6 @@ impl MemoryStore for PgStore {
     }
 }
 
-impl JobQueue for PgStore {
-    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_get(self, id)
-    }
-    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        jobs::job_list(self, filter, before, limit)
-    }
-    fn job_counts(&self) -> Result<JobCounts, StoreError> {
-        jobs::job_counts(self)
-    }
-    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
-        jobs::job_enqueue(self, job, now_ms)
-    }
-    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_claim(self, worker, now_ms, lease_ms)
-    }
-    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
-        jobs::job_heartbeat(self, id, worker, now_ms, lease_ms)
-    }
-    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
-        jobs::job_finish(self, id, worker, outcome, now_ms)
-    }
-    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_cancel(self, id, now_ms)
-    }
-    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_retry(self, id, now_ms)
-    }
-    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
-        jobs::job_delete(self, id, status)
-    }
-    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
-        jobs::job_recover(self, now_ms)
-    }
-    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
-        jobs::job_prune(self, finished_before_ms)
-    }
-}
-
 impl AuditLog for PgStore {
     fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
         tenancy::audit_append(self, event)

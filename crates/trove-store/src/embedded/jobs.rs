@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension, Transaction, params, params_from_iter, types::Value as SqlValue};
 
 use super::EmbeddedStore;
-use crate::{Heartbeat, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, NewJob, StoreError};
+use crate::{Heartbeat, JobCounts, JobFilter, JobOutcome, JobQueue, JobRecord, JobStatus, NewJob, StoreError};
 
 const COLUMNS: &str = "id, public_id, kind, vault, payload, status, attempts, max_attempts, timeout_ms, run_at_ms, created_ms, updated_ms, started_ms, finished_ms, lease_owner, lease_until_ms, cancel_requested, error, error_code, result, retries";
 
@@ -88,8 +88,8 @@ fn release_running(tx: &Transaction<'_>, now_ms: i64, expired_only: bool) -> Res
     Ok(n as u64)
 }
 
-impl EmbeddedStore {
-    pub(crate) fn j_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
+impl JobQueue for EmbeddedStore {
+    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
         if !job.payload.is_object() {
             return Err(StoreError::Corrupt("a job payload must be a JSON object".into()));
         }
@@ -112,7 +112,7 @@ impl EmbeddedStore {
         record.ok_or_else(|| StoreError::Corrupt("an enqueued job vanished".into()))
     }
 
-    pub(crate) fn j_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let released = release_running(&tx, now_ms, true)?;
@@ -140,13 +140,7 @@ impl EmbeddedStore {
         Ok(Some(job))
     }
 
-    pub(crate) fn j_heartbeat(
-        &self,
-        id: &str,
-        worker: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Heartbeat, StoreError> {
+    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
         let conn = self.conn();
         let cancel: Option<bool> = conn
             .prepare_cached(
@@ -160,13 +154,7 @@ impl EmbeddedStore {
         })
     }
 
-    pub(crate) fn j_finish(
-        &self,
-        id: &str,
-        worker: &str,
-        outcome: &JobOutcome,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
         let conn = self.conn();
         // Unnumbered parameters follow the highest numbered one before them: id, then worker.
         let owned = "public_id = ? AND status = 'running' AND lease_owner = ?";
@@ -212,16 +200,11 @@ impl EmbeddedStore {
         Ok(n == 1)
     }
 
-    pub(crate) fn j_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         by_public_id(&*self.read()?, id)
     }
 
-    pub(crate) fn j_list(
-        &self,
-        filter: &JobFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<JobRecord>, StoreError> {
+    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let mut sql = format!("SELECT {COLUMNS} FROM jobs WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(s) = filter.status {
@@ -248,7 +231,7 @@ impl EmbeddedStore {
         rows.into_iter().map(finish).collect()
     }
 
-    pub(crate) fn j_counts(&self) -> Result<JobCounts, StoreError> {
+    fn job_counts(&self) -> Result<JobCounts, StoreError> {
         let conn = self.read()?;
         let mut counts = JobCounts::default();
         let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
@@ -269,7 +252,7 @@ impl EmbeddedStore {
         Ok(counts)
     }
 
-    pub(crate) fn j_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -285,7 +268,7 @@ impl EmbeddedStore {
         Ok(job)
     }
 
-    pub(crate) fn j_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -298,13 +281,13 @@ impl EmbeddedStore {
         Ok(job)
     }
 
-    pub(crate) fn j_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
+    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
         let n =
             self.conn().execute("DELETE FROM jobs WHERE public_id = ? AND status = ?", params![id, status.as_str()])?;
         Ok(n == 1)
     }
 
-    pub(crate) fn j_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
+    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = release_running(&tx, now_ms, false)?;
@@ -312,7 +295,7 @@ impl EmbeddedStore {
         Ok(n)
     }
 
-    pub(crate) fn j_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
+    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
         let n = self.conn().execute(
             "DELETE FROM jobs WHERE status IN ('succeeded', 'cancelled') AND finished_ms < ?",
             [finished_before_ms],

@@ -41,11 +41,10 @@ use crate::analysis::keyword_context;
 use crate::prelude::*;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
-    DocumentState, GrantRecord, Grantee, Heartbeat, IntegrityReport, InvitationRecord, JobCounts, JobFilter,
-    JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter, MemoryPatch,
-    MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
-    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId, VaultInfo,
-    VaultStats,
+    DocumentState, GrantRecord, Grantee, IntegrityReport, InvitationRecord, MemberRecord, MembershipChange,
+    MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument,
+    NewMemory, NewSession, OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord,
+    VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -1426,56 +1425,6 @@ impl MemoryStore for EmbeddedStore {
 
     fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         self.m_stage(vault, vectors)
-    }
-}
-
-impl JobQueue for EmbeddedStore {
-    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        self.j_get(id)
-    }
-
-    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        self.j_list(filter, before, limit)
-    }
-
-    fn job_counts(&self) -> Result<JobCounts, StoreError> {
-        self.j_counts()
-    }
-
-    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
-        self.j_enqueue(job, now_ms)
-    }
-
-    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        self.j_claim(worker, now_ms, lease_ms)
-    }
-
-    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
-        self.j_heartbeat(id, worker, now_ms, lease_ms)
-    }
-
-    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
-        self.j_finish(id, worker, outcome, now_ms)
-    }
-
-    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        self.j_cancel(id, now_ms)
-    }
-
-    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        self.j_retry(id, now_ms)
-    }
-
-    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
-        self.j_delete(id, status)
-    }
-
-    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.j_recover(now_ms)
-    }
-
-    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
-        self.j_prune(finished_before_ms)
     }
 }
 
