@@ -262,6 +262,31 @@ pub struct MemoryPatch {
     pub vector: Option<Vec<f32>>,
 }
 
+impl MemoryPatch {
+    /// `memory` with this patch's fields applied, updated at `now_ms` (the vector is the
+    /// store's to write).
+    pub fn applied(&self, memory: &MemoryRecord, now_ms: i64) -> MemoryRecord {
+        let mut next = memory.clone();
+        if let Some(t) = &self.text {
+            next.text = t.clone();
+        }
+        if let Some(t) = &self.tags {
+            next.tags = t.clone();
+        }
+        if let Some(m) = &self.metadata {
+            next.metadata = m.clone();
+        }
+        if let Some(i) = self.importance {
+            next.importance = i;
+        }
+        if let Some(e) = self.expires_ms {
+            next.expires_ms = e;
+        }
+        next.updated_ms = now_ms;
+        next
+    }
+}
+
 /// Which memories an operation sees. Expired memories (expiry ≤ `now_ms`) are never seen.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryFilter {

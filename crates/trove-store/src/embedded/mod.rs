@@ -41,10 +41,9 @@ use crate::analysis::keyword_context;
 use crate::prelude::*;
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
-    DocumentState, GrantRecord, Grantee, IntegrityReport, InvitationRecord, MemberRecord, MembershipChange,
-    MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument,
-    NewMemory, NewSession, OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord,
-    VaultId, VaultInfo, VaultStats,
+    DocumentState, GrantRecord, Grantee, IntegrityReport, InvitationRecord, MemberRecord, MembershipChange, NewApiKey,
+    NewAuditEvent, NewDocument, NewSession, OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError,
+    TeamRecord, UserRecord, VaultId, VaultInfo, VaultStats,
 };
 
 /// The database file's name inside the data folder.
@@ -1354,80 +1353,6 @@ impl DocumentStore for EmbeddedStore {
     }
 }
 
-impl MemoryStore for EmbeddedStore {
-    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
-        self.m_get(vault, id, now_ms)
-    }
-
-    fn memory_list(
-        &self,
-        vault: VaultId,
-        filter: &MemoryFilter,
-        after: Option<MemoryCursor>,
-        limit: usize,
-    ) -> Result<Vec<MemoryRecord>, StoreError> {
-        self.m_list(vault, filter, after, limit)
-    }
-
-    fn memory_keyword_search(
-        &self,
-        vault: VaultId,
-        query: &str,
-        filter: &MemoryFilter,
-        limit: usize,
-    ) -> Result<Vec<Scored>, StoreError> {
-        self.m_keyword_search(vault, query, filter, limit)
-    }
-
-    fn memory_vector_search(
-        &self,
-        vault: VaultId,
-        vector: &[f32],
-        filter: &MemoryFilter,
-        limit: usize,
-    ) -> Result<Vec<Scored>, StoreError> {
-        self.m_vector_search(vault, vector, filter, limit)
-    }
-
-    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
-        self.m_records(rowids)
-    }
-
-    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
-        self.m_stats(vault, now_ms)
-    }
-
-    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
-        self.m_to_reembed(vault, after, limit)
-    }
-
-    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
-        self.m_put(vault, memory, now_ms)
-    }
-
-    fn memory_update(
-        &self,
-        vault: VaultId,
-        id: &str,
-        patch: &MemoryPatch,
-        now_ms: i64,
-    ) -> Result<Option<MemoryRecord>, StoreError> {
-        self.m_update(vault, id, patch, now_ms)
-    }
-
-    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
-        self.m_delete(vault, id)
-    }
-
-    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.m_purge_expired(now_ms)
-    }
-
-    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
-        self.m_stage(vault, vectors)
-    }
-}
-
 impl AuditLog for EmbeddedStore {
     fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
         self.a_audit_append(event)
@@ -1641,6 +1566,7 @@ impl SecretStore for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MemoryFilter;
 
     #[test]
     fn keyword_context_drops_repeats() {
@@ -1771,121 +1697,6 @@ mod tests {
         assert!(store.keyword_search(v.id, "running", 10, &all).unwrap().is_empty(), "replaced chunk gone");
         assert_eq!(store.keyword_search(v.id, "pears", 10, &all).unwrap().len(), 1, "deleted document gone");
         assert_eq!(store.keyword_search(v.id, "apples", 10, &all).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn memory_keyword_search_filters_beyond_the_first_candidate_window() {
-        use crate::conformance::memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
-        for _ in 0..50 {
-            store.memory_put(v.id, &memory("needle needle", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
-        }
-        let weak = memory("a needle in a long haystack of other words", Some("bob"), &[], [1.0, 0.0]);
-        let bobs = store.memory_put(v.id, &weak, 1).unwrap();
-        let only = |user: &str| MemoryFilter { user_id: Some(user.into()), now_ms: 2, ..MemoryFilter::default() };
-        let hits = store.memory_keyword_search(v.id, "the needle", &only("bob"), 3).unwrap();
-        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [bobs.rowid]);
-        assert_eq!(store.memory_keyword_search(v.id, "needle", &only("ann"), 3).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn memory_vector_search_filters_beyond_the_first_candidate_window() {
-        use crate::conformance::memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
-        for _ in 0..50 {
-            store.memory_put(v.id, &memory("near", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
-        }
-        let far = store.memory_put(v.id, &memory("far", Some("bob"), &[], [0.0, 1.0]), 1).unwrap();
-        let expired = NewMemory { expires_ms: Some(5), ..memory("near but expired", None, &[], [1.0, 0.0]) };
-        let gone = store.memory_put(v.id, &expired, 1).unwrap();
-        let only = |user: Option<&str>| MemoryFilter {
-            user_id: user.map(str::to_string),
-            now_ms: 10,
-            ..MemoryFilter::default()
-        };
-        let hits = store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("bob")), 3).unwrap();
-        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [far.rowid], "found beyond the nearest window");
-        let hits = store.memory_vector_search(v.id, &[1.0, 0.0], &only(None), 60).unwrap();
-        assert_eq!(hits.len(), 51, "every live memory, the expired one left out");
-        assert!(hits.iter().all(|h| h.id != gone.rowid));
-        assert_eq!(store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("ann")), 3).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn memory_keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
-        use crate::conformance::memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
-        let put = |text: &str, user: &str, tags: &[&str]| {
-            store.memory_put(v.id, &memory(text, Some(user), tags, [1.0, 0.0]), 10).unwrap()
-        };
-        let first = put("running shoes for the marathon", "ann", &["sport"]);
-        let live = |now_ms: i64| MemoryFilter { now_ms, ..MemoryFilter::default() };
-        // Loaded now; every later write patches it.
-        assert_eq!(store.memory_keyword_search(v.id, "runs", &live(20), 10).unwrap().len(), 1, "stemmed match");
-        let apples = put("green apples and pears", "ann", &["food"]);
-        let pie = put("apple pie recipe", "bob", &["food", "baking"]);
-        let gone = put("pears only", "bob", &[]);
-        let expiring = NewMemory { expires_ms: Some(50), ..memory("pears expiring soon", None, &[], [1.0, 0.0]) };
-        store.memory_put(v.id, &expiring, 10).unwrap();
-        let text =
-            MemoryPatch { text: Some("walking shoes".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
-        store.memory_update(v.id, &first.id, &text, 20).unwrap().unwrap();
-        let tags = MemoryPatch { tags: Some(vec!["dessert".into()]), ..Default::default() };
-        store.memory_update(v.id, &pie.id, &tags, 20).unwrap().unwrap();
-        let expiry = MemoryPatch { expires_ms: Some(Some(40)), ..Default::default() };
-        store.memory_update(v.id, &apples.id, &expiry, 20).unwrap().unwrap();
-        store.memory_delete(v.id, &gone.id).unwrap();
-        assert_eq!(store.memory_purge_expired(45).unwrap(), 1, "the apples memory expired at 40");
-        let fresh = EmbeddedStore::open_reader(dir.path()).unwrap();
-        for q in ["apples", "running shoes", "pears", "food dessert", "walk", "sport", "baking"] {
-            let patched = store.memory_keyword_search(v.id, q, &live(30), 10).unwrap();
-            assert_eq!(patched, fresh.memory_keyword_search(v.id, q, &live(30), 10).unwrap(), "{q}");
-        }
-        let found = |q: &str, now_ms: i64| store.memory_keyword_search(v.id, q, &live(now_ms), 10).unwrap().len();
-        assert_eq!(found("running", 30), 0, "replaced text gone");
-        assert_eq!(found("walking", 30), 1);
-        assert_eq!(found("baking", 30), 0, "replaced tag gone");
-        assert_eq!(found("dessert", 30), 1);
-        assert_eq!(found("apples", 30), 1, "purged memory gone, the pie left");
-        assert_eq!(found("pears", 30), 1, "deleted memory gone, the expiring one live at 30");
-        assert_eq!(found("pears", 50), 0, "expired at 50");
-        // The index is the patched one, at the vault's generation (not reloaded by a search).
-        let generation = store.vault("v").unwrap().unwrap().memory_generation;
-        let cached = store.memory_keywords.read().unwrap().get(&(v.id, Space::Memories)).map(|i| i.generation);
-        assert_eq!(cached, Some(generation));
-    }
-
-    #[test]
-    fn a_reader_follows_the_writers_memories() {
-        use crate::conformance::memory;
-        let dir = tempfile::tempdir().unwrap();
-        let writer = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = writer.ensure_vault("v").unwrap();
-        writer.set_vault_embedder(v.id, "m", 2).unwrap();
-        let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
-        let live = MemoryFilter { now_ms: 20, ..MemoryFilter::default() };
-        let hits = |store: &EmbeddedStore, q: &str| -> Vec<i64> {
-            store.memory_keyword_search(v.id, q, &live, 10).unwrap().iter().map(|h| h.id).collect()
-        };
-        assert!(hits(&reader, "falcon").is_empty(), "an empty vault");
-        let m = writer.memory_put(v.id, &memory("a falcon", None, &["sky"], [1.0, 0.0]), 10).unwrap();
-        assert_eq!(hits(&reader, "falcon"), [m.rowid], "the reader's cached index follows the generation");
-        let patch = MemoryPatch { text: Some("a heron".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
-        writer.memory_update(v.id, &m.id, &patch, 15).unwrap().unwrap();
-        assert!(hits(&reader, "falcon").is_empty(), "old text still found by the reader");
-        assert_eq!(hits(&reader, "heron sky"), [m.rowid]);
-        writer.memory_delete(v.id, &m.id).unwrap();
-        assert!(hits(&reader, "heron").is_empty(), "deleted memory found by the reader");
-        assert!(hits(&writer, "heron").is_empty());
     }
 
     #[test]
