@@ -33,6 +33,7 @@ mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
+mod vaults;
 mod vector;
 
 use postgres::{Client, Transaction};
@@ -266,129 +267,6 @@ impl Backend for PgStore {
         take: bool,
     ) -> Option<Result<Result<(), i64>, StoreError>> {
         Some(limits::rate_limit(self, key, capacity, per_second, now_ms, take))
-    }
-}
-
-impl VaultStore for PgStore {
-    fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
-        documents::vault(self, name)
-    }
-    fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
-        documents::vaults(self)
-    }
-    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
-        documents::ensure_vault(self, name)
-    }
-    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::set_vault_embedder(self, vault, model_id, dimension)
-    }
-    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
-        documents::vault_set_organization(self, vault, organization)
-    }
-    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
-        documents::vaults_claim_unowned(self, organization)
-    }
-    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        let deleted = documents::delete_vault(self, vault)?;
-        self.after_write(vault);
-        Ok(deleted)
-    }
-    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
-        documents::begin_restage(self, vault, model_id, dimension)
-    }
-    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::commit_staged_vectors(self, vault, model_id, dimension)?;
-        self.after_write(vault);
-        Ok(())
-    }
-    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
-        documents::clear_staged_vectors(self, vault)
-    }
-}
-
-impl DocumentStore for PgStore {
-    fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
-        documents::document_states(self, vault, source)
-    }
-    fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError> {
-        documents::sources_with_documents(self, vault)
-    }
-    fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError> {
-        documents::documents(self, vault, after, limit)
-    }
-    fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
-        documents::document(self, vault, id)
-    }
-    fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
-        documents::document_chunks(self, document)
-    }
-    fn keyword_search(
-        &self,
-        vault: VaultId,
-        query: &str,
-        limit: usize,
-        filter: &ChunkFilter,
-    ) -> Result<Vec<Scored>, StoreError> {
-        documents::keyword_search(self, vault, query, limit, filter)
-    }
-    fn vector_search(
-        &self,
-        vault: VaultId,
-        query: &[f32],
-        limit: usize,
-        filter: &ChunkFilter,
-    ) -> Result<Vec<Scored>, StoreError> {
-        match self.index_chunk_search(vault, query, limit, filter) {
-            Ok(Some(hits)) => return Ok(hits),
-            Ok(None) => {}
-            // The index failing is not the search failing: pgvector has every vector.
-            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
-        }
-        documents::vector_search(self, vault, query, limit, filter)
-    }
-    fn hybrid_search(
-        &self,
-        vault: VaultId,
-        query: &HybridQuery<'_>,
-        filter: &ChunkFilter,
-    ) -> Result<Option<Vec<Scored>>, StoreError> {
-        self.index_hybrid_search(vault, query, |index, model, sparse| {
-            index.hybrid_chunks(vault, model, query, sparse, filter)
-        })
-    }
-    fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
-        documents::chunks(self, ids)
-    }
-    fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
-        documents::vault_stats(self, vault)
-    }
-    fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
-        documents::chunks_to_reembed(self, vault, after, limit)
-    }
-    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
-        let ids = documents::put_documents(self, vault, docs)?;
-        self.after_write(vault);
-        Ok(ids)
-    }
-    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
-        let deleted = documents::delete_document(self, vault, source, uri)?;
-        self.after_write(vault);
-        Ok(deleted)
-    }
-    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
-        documents::stage_vectors(self, vault, vectors)
-    }
-    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
-        documents::source_syncs(self, vault)
-    }
-    fn source_sync_record(
-        &self,
-        vault: VaultId,
-        source: &str,
-        finished_ms: i64,
-        summary: &str,
-    ) -> Result<(), StoreError> {
-        documents::source_sync_record(self, vault, source, finished_ms, summary)
     }
 }
 

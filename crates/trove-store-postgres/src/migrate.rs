@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use trove_store::StoreError;
 use trove_store::analysis::keyword_context;
 
-use crate::documents::{INSERT_POSTINGS, Postings, ensure_vector_indexes, postings};
+use crate::documents::{INSERT_POSTINGS, Postings, postings};
+use crate::vaults::ensure_vector_indexes;
 use crate::vector::VectorRef;
 use crate::{Fail, PgStore, Res};
 

@@ -8,7 +8,6 @@ use rusqlite::types::Value as SqlValue;
 
 use crate::{
     ApiKeyRecord, AuditFilter, AuditRecord, NewApiKey, NewAuditEvent, OrganizationRecord, StoreError, UserRecord,
-    VaultId,
 };
 
 const USER_COLUMNS: &str = "id, public_id, email, password_hash, created_ms, email_verified_ms";
@@ -215,18 +214,6 @@ impl EmbeddedStore {
             params![organization, user, role, now_ms],
         )?;
         Ok(())
-    }
-
-    pub(crate) fn a_vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE vaults SET organization_id = ? WHERE id = ?", params![organization, vault])?;
-        Ok(())
-    }
-
-    pub(crate) fn a_vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
-        let n = self
-            .conn()
-            .execute("UPDATE vaults SET organization_id = ? WHERE organization_id IS NULL", [organization])?;
-        Ok(n as u64)
     }
 
     pub(crate) fn a_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
