@@ -20,6 +20,7 @@
 //! connection when the old one was lost, writes never are (the caller decides); ids given to
 //! callers are the rows' identity values, stable across a migration from the embedded store.
 
+mod audit;
 mod documents;
 pub mod index;
 mod jobs;
@@ -270,23 +271,6 @@ impl Backend for PgStore {
     }
 }
 
-impl AuditLog for PgStore {
-    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        tenancy::audit_append(self, event)
-    }
-    fn audit_query(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        tenancy::audit_query(self, filter, before, limit)
-    }
-    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        tenancy::audit_prune(self, older_than_ms)
-    }
-}
-
 impl UserStore for PgStore {
     fn user_count(&self) -> Result<u64, StoreError> {
         tenancy::user_count(self)
@@ -439,4 +423,14 @@ impl SecretStore for PgStore {
     fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
         tenancy::secret_delete(self, organization, name)
     }
+}
+
+/// A row count or `LIMIT`/`OFFSET` as PostgreSQL's BIGINT.
+pub(crate) fn big(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A `count(*)` or row count read from the database, as the traits' `u64`.
+pub(crate) fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }

@@ -2,7 +2,7 @@
 
 use postgres::{GenericClient, Row};
 
-use super::{RANDOM_HEX24, unsigned};
+use super::RANDOM_HEX24;
 use crate::*;
 
 const USER_COLUMNS: &str = "id, public_id, email, password_hash, created_ms, email_verified_ms";

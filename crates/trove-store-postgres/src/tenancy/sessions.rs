@@ -4,8 +4,8 @@
 
 use postgres::{GenericClient, Row};
 
+use super::RANDOM_HEX24;
 use super::auth::lock_user;
-use super::{RANDOM_HEX24, big};
 use crate::*;
 
 const COLUMNS: &str = "s.id, s.public_id, s.user_id, s.organization_id, s.hash, s.csrf, s.client, s.ip, s.expires_ms,

@@ -27,6 +27,7 @@ use crate::vector::FlatIndex;
 use memory::MemoryKeywords;
 use pool::{PooledConn, ReadPool};
 
+mod audit;
 mod auth;
 mod documents;
 mod grants;
@@ -40,9 +41,9 @@ mod vaults;
 
 use crate::prelude::*;
 use crate::{
-    ApiKeyRecord, AuditFilter, AuditRecord, GrantRecord, Grantee, IntegrityReport, InvitationRecord, MemberRecord,
-    MembershipChange, NewApiKey, NewAuditEvent, NewSession, OrganizationRecord, SecretRecord, SessionRecord,
-    StoreError, TeamRecord, UserRecord, VaultId, VaultInfo,
+    ApiKeyRecord, GrantRecord, Grantee, IntegrityReport, InvitationRecord, MemberRecord, MembershipChange, NewApiKey,
+    NewSession, OrganizationRecord, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId,
+    VaultInfo,
 };
 
 /// The database file's name inside the data folder.
@@ -811,25 +812,6 @@ impl Backend for EmbeddedStore {
             report.problems.push(format!("sqlite quick_check: {check}"));
         }
         Ok(report)
-    }
-}
-
-impl AuditLog for EmbeddedStore {
-    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        self.a_audit_append(event)
-    }
-
-    fn audit_query(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.a_audit_query(filter, before, limit)
-    }
-
-    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        self.a_audit_prune(older_than_ms)
     }
 }
 
