@@ -6,21 +6,16 @@
 //! user's row for the session cap and for new tokens, the organization's row for membership
 //! changes) or is one conditional `UPDATE … RETURNING` (tokens and invitations used once).
 //!
-//! Submodules follow the embedded store's layout: `auth` (users, organizations, memberships,
-//! user tokens, API keys), `sessions` (sessions, members, membership changes), `grants` (teams
-//! and vault grants), `invitations` and `secrets` (sealed by the engine).
+//! One module per trait of [`trove_store::TenancyStore`], as in the embedded store: `users`
+//! (users and their single-use tokens), `organizations` (organizations, members, invitations),
+//! `grants` (teams and vault grants), `credentials` (API keys and sessions) and `secrets`
+//! (sealed by the engine).
 
-mod auth;
+mod credentials;
 mod grants;
-mod invitations;
+mod organizations;
 mod secrets;
-mod sessions;
-
-pub(crate) use auth::*;
-pub(crate) use grants::*;
-pub(crate) use invitations::*;
-pub(crate) use secrets::*;
-pub(crate) use sessions::*;
+mod users;
 
 /// SQL for 24 random lowercase hex digits, the shape of the embedded store's
 /// `lower(hex(randomblob(12)))`: the first 12 digits of two random UUIDs, which are all random

@@ -28,23 +28,15 @@ use memory::MemoryKeywords;
 use pool::{PooledConn, ReadPool};
 
 mod audit;
-mod auth;
 mod documents;
-mod grants;
-mod invitations;
 mod jobs;
 mod memory;
 mod pool;
-mod secrets;
-mod sessions;
+mod tenancy;
 mod vaults;
 
 use crate::prelude::*;
-use crate::{
-    ApiKeyRecord, GrantRecord, Grantee, IntegrityReport, InvitationRecord, MemberRecord, MembershipChange, NewApiKey,
-    NewSession, OrganizationRecord, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId,
-    VaultInfo,
-};
+use crate::{IntegrityReport, StoreError, VaultId, VaultInfo};
 
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "trove.db";
@@ -812,197 +804,6 @@ impl Backend for EmbeddedStore {
             report.problems.push(format!("sqlite quick_check: {check}"));
         }
         Ok(report)
-    }
-}
-
-impl UserStore for EmbeddedStore {
-    fn user_count(&self) -> Result<u64, StoreError> {
-        self.a_user_count()
-    }
-
-    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.a_user_by_email(email)
-    }
-
-    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.a_user_create(email, password_hash, now_ms)
-    }
-
-    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
-        self.a_user_update(user, password_hash, verified_ms)
-    }
-
-    fn user_token_create(
-        &self,
-        user: i64,
-        purpose: &str,
-        hash: &str,
-        now_ms: i64,
-        expires_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.a_user_token_create(user, purpose, hash, now_ms, expires_ms)
-    }
-
-    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.a_user_token_take(purpose, hash, now_ms)
-    }
-}
-
-impl OrganizationStore for EmbeddedStore {
-    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
-        self.a_organization(name)
-    }
-
-    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
-        self.a_organization_ensure(name, now_ms)
-    }
-
-    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
-        self.a_membership(organization, user)
-    }
-
-    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
-        self.s_members(organization)
-    }
-
-    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-        self.s_user_organizations(user)
-    }
-
-    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.a_membership_put(organization, user, role, now_ms)
-    }
-
-    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
-        self.s_membership_set(organization, user, role)
-    }
-
-    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
-        self.i_list(organization)
-    }
-
-    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
-        self.i_by_hash(hash)
-    }
-
-    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
-        self.i_create(invitation)
-    }
-
-    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.i_revoke(organization, public_id, now_ms)
-    }
-
-    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.i_accept(hash, now_ms)
-    }
-}
-
-impl GrantStore for EmbeddedStore {
-    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
-        self.g_teams(organization)
-    }
-
-    fn team_create(
-        &self,
-        organization: i64,
-        public_id: &str,
-        name: &str,
-        now_ms: i64,
-    ) -> Result<Option<TeamRecord>, StoreError> {
-        self.g_team_create(organization, public_id, name, now_ms)
-    }
-
-    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
-        self.g_team_delete(organization, public_id)
-    }
-
-    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
-        self.g_team_member_set(team, user, member)
-    }
-
-    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
-        self.g_vault_grants(vault)
-    }
-
-    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
-        self.g_user_grants(organization, user)
-    }
-
-    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.g_grant_put(vault, grantee, level, now_ms)
-    }
-
-    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
-        self.g_grant_remove(vault, grantee)
-    }
-}
-
-impl CredentialStore for EmbeddedStore {
-    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.a_key_by_prefix(prefix)
-    }
-
-    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.a_keys(organization)
-    }
-
-    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
-        self.a_key_create(key, now_ms)
-    }
-
-    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.a_key_revoke(organization, public_id, now_ms)
-    }
-
-    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        self.a_key_touch(id, now_ms)
-    }
-
-    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.s_by_hash(hash)
-    }
-
-    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        self.s_of_user(user, now_ms)
-    }
-
-    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
-        self.s_create(session, cap, now_ms)
-    }
-
-    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        self.s_touch(id, now_ms)
-    }
-
-    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.s_revoke(user, Some(public_id), now_ms).map(|n| n == 1)
-    }
-
-    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
-        self.s_revoke(user, None, now_ms)
-    }
-}
-
-impl SecretStore for EmbeddedStore {
-    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
-        self.x_secrets(organization)
-    }
-
-    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        self.x_secret(organization, name)
-    }
-
-    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
-        self.x_secret_put(secret)
-    }
-
-    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
-        self.x_secret_reseal(organization, name, old, new)
-    }
-
-    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
-        self.x_secret_delete(organization, name)
     }
 }
 
