@@ -7,13 +7,17 @@
 //! ranked by BM25 over a postings table of the shared analyzer's terms
 //! ([`trove_store::analysis`]), so both backends split, fold, stem and rank alike.
 //!
-//! Modules: [`pool`] (connections, time limits, circuit breaker, error mapping), `schema`
-//! (migrations), `vector` (pgvector's wire format), `documents` (vaults, documents, chunks,
-//! search, re-embedding), `memory`, `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and
-//! leases), `listen` (wake-ups from other nodes), `limits` (shared rate-limit buckets), `tls`
-//! (rustls for `sslmode=require`, certificates verified),
-//! `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit),
-//! [`migrate`] (`trove migrate` from an embedded workspace), `testing` (feature `testing`: a throwaway server).
+//! Modules, with the embedded store's layout and names: one per storage trait, each holding
+//! that trait's implementation: `backend` ([`trove_store::Backend`]: pool figures, integrity,
+//! the external index's status, shared rate-limit buckets), `vaults`, `documents`, `memory`,
+//! `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and leases), `audit`, and `tenancy/`
+//! (`users`, `organizations`, `grants`, `credentials`, `secrets`); `schema` (migrations). Beside
+//! them: [`pool`] (connections, time limits, circuit breaker, error mapping), [`index`] (the
+//! outbox that keeps an external vector index in step), `listen` (wake-ups from other nodes),
+//! `vector` (pgvector's wire format), `tls` (rustls for `sslmode=require`, certificates
+//! verified), [`migrate`] (`trove migrate` from an embedded workspace) and `testing` (feature
+//! `testing`: a throwaway server). This file keeps opening, the read/write plumbing and the
+//! helpers every module shares.
 //!
 //! Invariants: every statement runs under the server-side `statement_timeout` and every
 //! connection wait under the pool's limit, so nothing hangs; reads are retried once on a fresh
@@ -21,10 +25,10 @@
 //! callers are the rows' identity values, stable across a migration from the embedded store.
 
 mod audit;
+mod backend;
 mod documents;
 pub mod index;
 mod jobs;
-mod limits;
 mod listen;
 mod memory;
 pub mod migrate;
@@ -225,49 +229,6 @@ impl PgStore {
             conn.discard();
         }
         result.map_err(|e| self.map(e))
-    }
-}
-
-impl Backend for PgStore {
-    fn shared(&self) -> bool {
-        true
-    }
-    fn connections(&self) -> Option<trove_store::ConnectionStats> {
-        Some(self.pool.stats())
-    }
-    fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
-        let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
-        Some(Box::new(move |within| listener.wait(within)))
-    }
-    fn external_index(&self) -> Option<trove_store::ExternalIndexStatus> {
-        let index = self.index.as_deref()?;
-        Some(trove_store::ExternalIndexStatus {
-            describe: index.describe(),
-            reachable: index.check().map_err(|e| e.to_string()),
-            pending: self.index_pending(None).unwrap_or(0),
-        })
-    }
-    fn external_index_stats(&self) -> Option<trove_store::ExternalIndexStats> {
-        let index = self.index.as_deref()?;
-        Some(trove_store::ExternalIndexStats { pending: self.index_pending(None).ok(), ..index.stats() })
-    }
-    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
-        documents::check_integrity(self)
-    }
-    fn reconcile_index(&self) -> Result<u64, StoreError> {
-        let queued = self.compare_index()?;
-        self.sync_index(None)?;
-        Ok(queued)
-    }
-    fn rate_limit(
-        &self,
-        key: &str,
-        capacity: f64,
-        per_second: f64,
-        now_ms: i64,
-        take: bool,
-    ) -> Option<Result<Result<(), i64>, StoreError>> {
-        Some(limits::rate_limit(self, key, capacity, per_second, now_ms, take))
     }
 }
 
