@@ -1,9 +1,12 @@
 //! Where Trove keeps what it knows. This crate owns the storage traits, one per domain
 //! ([`VaultStore`], [`DocumentStore`], [`MemoryStore`], [`JobQueue`], [`TenancyStore`],
-//! [`AuditLog`], [`Backend`]; [`Store`] is all of them, what the engine holds), the embedded
-//! backend ([`embedded::EmbeddedStore`]: SQLite in WAL mode as the system of record, with a BM25
-//! keyword index and a vector index derived from it in memory), the workspace's
-//! single-writer [`lock`], and the [`conformance`] suite that every backend must pass.
+//! [`AuditLog`], [`Backend`]; [`Store`] is all of them, what the engine holds; see `traits/`),
+//! the embedded backend ([`embedded::EmbeddedStore`]: SQLite in WAL mode as the system of
+//! record, with a BM25 keyword index and a vector index derived from it in memory, laid out
+//! like `trove-store-postgres`: a module per trait), the text [`analysis`] and the
+//! reciprocal rank [`fusion`] every backend shares, the workspace's single-writer [`lock`],
+//! and (feature `testing`, for tests only) the `conformance` suite every backend must pass,
+//! one test per check through `conformance_tests!`.
 //!
 //! Invariants: only store crates know SQL; a document's chunks and vectors change together in one
 //! transaction (derived indexes follow by generation), so no reader ever sees a half-written document
@@ -12,6 +15,7 @@
 
 pub mod analysis;
 mod bm25;
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod embedded;
 mod error;

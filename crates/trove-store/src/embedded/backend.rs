@@ -75,13 +75,13 @@ mod tests {
 
     #[test]
     fn doctor_finds_memories_their_keyword_index_cannot_be_built_from() {
-        use crate::conformance::memory;
+        use crate::conformance::new_memory;
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
         let v = store.ensure_vault("v").unwrap();
         store.set_vault_embedder(v.id, "m", 2).unwrap();
         for tags in [&["a"][..], &[]] {
-            store.memory_put(v.id, &memory("fine", None, tags, [1.0, 0.0]), 1).unwrap();
+            store.memory_put(v.id, &new_memory("fine", None, tags, [1.0, 0.0]), 1).unwrap();
         }
         assert!(store.check_integrity().unwrap().problems.is_empty());
         for bad in ["not json", "{\"a\": 1}", "[1]"] {

@@ -513,7 +513,7 @@ impl MemoryStore for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::memory;
+    use crate::conformance::new_memory;
     use crate::prelude::*;
 
     /// The in-memory scope test and the SQL condition are two implementations of one filter:
@@ -531,7 +531,7 @@ mod tests {
         for (i, user) in users.iter().enumerate() {
             for (j, tags) in tag_sets.iter().enumerate() {
                 for k in 0..3i64 {
-                    let mut m = memory("common word", *user, tags, [1.0, 0.0]);
+                    let mut m = new_memory("common word", *user, tags, [1.0, 0.0]);
                     m.agent_id = (k != 0).then(|| format!("agent{k}"));
                     m.session_id = (j % 2 == 0).then(|| "s".to_string());
                     // Expiries around the query time (100): expired at, before, after it.
@@ -543,7 +543,7 @@ mod tests {
         }
         let other = store.ensure_vault("other").unwrap();
         store.set_vault_embedder(other.id, "m", 2).unwrap();
-        store.memory_put(other.id, &memory("common word", Some("ann"), &["x"], [1.0, 0.0]), 95).unwrap();
+        store.memory_put(other.id, &new_memory("common word", Some("ann"), &["x"], [1.0, 0.0]), 95).unwrap();
         let base = MemoryFilter { now_ms: 100, ..MemoryFilter::default() };
         let mut filters = vec![base.clone(), MemoryFilter { now_ms: 98, ..base.clone() }];
         for user in ["ann", "bob", "carl"] {
@@ -587,15 +587,15 @@ mod tests {
 
     #[test]
     fn memory_keyword_search_filters_beyond_the_first_candidate_window() {
-        use crate::conformance::memory;
+        use crate::conformance::new_memory;
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
         let v = store.ensure_vault("v").unwrap();
         store.set_vault_embedder(v.id, "m", 2).unwrap();
         for _ in 0..50 {
-            store.memory_put(v.id, &memory("needle needle", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
+            store.memory_put(v.id, &new_memory("needle needle", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
         }
-        let weak = memory("a needle in a long haystack of other words", Some("bob"), &[], [1.0, 0.0]);
+        let weak = new_memory("a needle in a long haystack of other words", Some("bob"), &[], [1.0, 0.0]);
         let bobs = store.memory_put(v.id, &weak, 1).unwrap();
         let only = |user: &str| MemoryFilter { user_id: Some(user.into()), now_ms: 2, ..MemoryFilter::default() };
         let hits = store.memory_keyword_search(v.id, "the needle", &only("bob"), 3).unwrap();
@@ -605,16 +605,16 @@ mod tests {
 
     #[test]
     fn memory_vector_search_filters_beyond_the_first_candidate_window() {
-        use crate::conformance::memory;
+        use crate::conformance::new_memory;
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
         let v = store.ensure_vault("v").unwrap();
         store.set_vault_embedder(v.id, "m", 2).unwrap();
         for _ in 0..50 {
-            store.memory_put(v.id, &memory("near", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
+            store.memory_put(v.id, &new_memory("near", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
         }
-        let far = store.memory_put(v.id, &memory("far", Some("bob"), &[], [0.0, 1.0]), 1).unwrap();
-        let expired = NewMemory { expires_ms: Some(5), ..memory("near but expired", None, &[], [1.0, 0.0]) };
+        let far = store.memory_put(v.id, &new_memory("far", Some("bob"), &[], [0.0, 1.0]), 1).unwrap();
+        let expired = NewMemory { expires_ms: Some(5), ..new_memory("near but expired", None, &[], [1.0, 0.0]) };
         let gone = store.memory_put(v.id, &expired, 1).unwrap();
         let only = |user: Option<&str>| MemoryFilter {
             user_id: user.map(str::to_string),
@@ -631,13 +631,13 @@ mod tests {
 
     #[test]
     fn memory_keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
-        use crate::conformance::memory;
+        use crate::conformance::new_memory;
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
         let v = store.ensure_vault("v").unwrap();
         store.set_vault_embedder(v.id, "m", 2).unwrap();
         let put = |text: &str, user: &str, tags: &[&str]| {
-            store.memory_put(v.id, &memory(text, Some(user), tags, [1.0, 0.0]), 10).unwrap()
+            store.memory_put(v.id, &new_memory(text, Some(user), tags, [1.0, 0.0]), 10).unwrap()
         };
         let first = put("running shoes for the marathon", "ann", &["sport"]);
         let live = |now_ms: i64| MemoryFilter { now_ms, ..MemoryFilter::default() };
@@ -646,7 +646,7 @@ mod tests {
         let apples = put("green apples and pears", "ann", &["food"]);
         let pie = put("apple pie recipe", "bob", &["food", "baking"]);
         let gone = put("pears only", "bob", &[]);
-        let expiring = NewMemory { expires_ms: Some(50), ..memory("pears expiring soon", None, &[], [1.0, 0.0]) };
+        let expiring = NewMemory { expires_ms: Some(50), ..new_memory("pears expiring soon", None, &[], [1.0, 0.0]) };
         store.memory_put(v.id, &expiring, 10).unwrap();
         let text =
             MemoryPatch { text: Some("walking shoes".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
@@ -678,7 +678,7 @@ mod tests {
 
     #[test]
     fn a_reader_follows_the_writers_memories() {
-        use crate::conformance::memory;
+        use crate::conformance::new_memory;
         let dir = tempfile::tempdir().unwrap();
         let writer = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
         let v = writer.ensure_vault("v").unwrap();
@@ -689,7 +689,7 @@ mod tests {
             store.memory_keyword_search(v.id, q, &live, 10).unwrap().iter().map(|h| h.id).collect()
         };
         assert!(hits(&reader, "falcon").is_empty(), "an empty vault");
-        let m = writer.memory_put(v.id, &memory("a falcon", None, &["sky"], [1.0, 0.0]), 10).unwrap();
+        let m = writer.memory_put(v.id, &new_memory("a falcon", None, &["sky"], [1.0, 0.0]), 10).unwrap();
         assert_eq!(hits(&reader, "falcon"), [m.rowid], "the reader's cached index follows the generation");
         let patch = MemoryPatch { text: Some("a heron".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
         writer.memory_update(v.id, &m.id, &patch, 15).unwrap().unwrap();

@@ -449,15 +449,6 @@ mod tests {
     use crate::prelude::*;
     use crate::{ChunkFilter, ChunkId, NewDocument};
 
-    #[test]
-    fn embedded_store_passes_the_conformance_suite() {
-        crate::conformance::run_all(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let store = EmbeddedStore::open_writer(dir.path(), "conformance").unwrap();
-            (Box::new(store) as Box<dyn Store>, Box::new(dir) as Box<dyn std::any::Any>)
-        });
-    }
-
     /// Documents `0..n`, each one chunk saying "common" and its own word, with a vector.
     pub(super) fn numbered_doc(i: usize) -> NewDocument {
         let text = format!("common word{i}");
