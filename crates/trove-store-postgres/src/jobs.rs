@@ -38,16 +38,70 @@ const DEDUPE_LOCK_CLASS: i32 = 0x746a_6f62;
 /// UUIDs give 96 random bits.
 const NEW_PUBLIC_ID: &str = "'job_' || left(replace(gen_random_uuid()::text, '-', ''), 12) || left(replace(gen_random_uuid()::text, '-', ''), 12)";
 
-/// The assignments that take a running job back from its worker (see the module docs). `$1` is
-/// the time, `$2` the `worker_lost` code.
-const RELEASE_SET: &str = "status = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-    finished_ms = CASE WHEN cancel_requested OR attempts >= max_attempts THEN $1::bigint ELSE NULL END,
-    run_at_ms = $1,
-    updated_ms = $1,
-    lease_owner = NULL,
-    lease_until_ms = NULL,
-    error = CASE WHEN cancel_requested THEN error ELSE 'the worker stopped during attempt ' || attempts || ' without reporting (the server crashed or was killed, or the attempt outlived its lease)' END,
-    error_code = CASE WHEN cancel_requested THEN error_code ELSE $2::text END";
+/// How a running attempt ends: as its worker reported, or taken back from a worker that stopped
+/// reporting (its lease ran out, or every node stopped with the job running).
+enum Ending<'a> {
+    Reported(&'a JobOutcome),
+    Lost,
+}
+
+/// The status and finish time of an attempt that failed: queued again while attempts remain,
+/// dead (finished at `$1`, the time) once they are used up.
+const FAILED_STATUS: &str = "CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END";
+const FAILED_FINISHED_MS: &str = "CASE WHEN attempts >= max_attempts THEN $1::bigint ELSE NULL END";
+
+type Param = Box<dyn ToSql + Sync>;
+
+/// The one mapping of how an attempt ends to the row: the `SET` list of an `UPDATE jobs` and
+/// its parameters, numbered from `$1` (the time; the statement's own follow them). Every ending
+/// releases the lease and stamps `updated_ms`. A lost worker's job is cancelled when that was
+/// asked for, and otherwise fails like a retry due at once, with code `worker_lost`.
+fn ending(ending: &Ending<'_>, now_ms: i64) -> (String, Vec<Param>) {
+    let (set, values): (String, Vec<Param>) = match ending {
+        Ending::Reported(JobOutcome::Succeeded(result)) => (
+            "status = 'succeeded', result = $2, error = NULL, error_code = NULL, finished_ms = $1".into(),
+            vec![Box::new(result.to_string())],
+        ),
+        Ending::Reported(JobOutcome::Retry { error, code, run_at_ms }) => (
+            format!(
+                "status = {FAILED_STATUS}, finished_ms = {FAILED_FINISHED_MS}, error = $2, error_code = $3, run_at_ms = $4"
+            ),
+            vec![Box::new(error.clone()), Box::new(code.clone()), Box::new(*run_at_ms)],
+        ),
+        Ending::Reported(JobOutcome::Dead { error, code }) => (
+            "status = 'dead', error = $2, error_code = $3, finished_ms = $1".into(),
+            vec![Box::new(error.clone()), Box::new(code.clone())],
+        ),
+        Ending::Reported(JobOutcome::Released) => {
+            ("status = 'queued', attempts = greatest(attempts - 1, 0), run_at_ms = $1".into(), Vec::new())
+        }
+        Ending::Reported(JobOutcome::Cancelled) => ("status = 'cancelled', finished_ms = $1".into(), Vec::new()),
+        Ending::Lost => (
+            format!(
+                "status = CASE WHEN cancel_requested THEN 'cancelled' ELSE {FAILED_STATUS} END,
+                 finished_ms = CASE WHEN cancel_requested THEN $1::bigint ELSE {FAILED_FINISHED_MS} END,
+                 run_at_ms = $1,
+                 error = CASE WHEN cancel_requested THEN error ELSE 'the worker stopped during attempt ' || attempts || ' without reporting (the server crashed or was killed, or the attempt outlived its lease)' END,
+                 error_code = CASE WHEN cancel_requested THEN error_code ELSE $2::text END"
+            ),
+            vec![Box::new(WORKER_LOST)],
+        ),
+    };
+    let mut all: Vec<Param> = vec![Box::new(now_ms)];
+    all.extend(values);
+    (format!("{set}, updated_ms = $1, lease_owner = NULL, lease_until_ms = NULL"), all)
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+/// Takes back, as lost ([`Ending::Lost`]), the running jobs that also meet `which` (a condition
+/// on `jobs` that may name the time, `$1`); how many.
+fn release_running(tx: &mut Transaction<'_>, now_ms: i64, which: &str) -> Res<u64> {
+    let (set, values) = ending(&Ending::Lost, now_ms);
+    Ok(tx.execute(&format!("UPDATE jobs SET {set} WHERE status = 'running' AND {which}"), &refs(&values))?)
+}
 
 fn corrupt(id: &str, what: &str) -> Fail {
     Fail::Store(StoreError::Corrupt(format!("job {id}: {what}")))
@@ -188,13 +242,10 @@ impl JobQueue for PgStore {
         let (released, job) = self.write(|tx| {
             // Rows another claim (or a heartbeat) holds are skipped, not waited for: that claim
             // takes them back, or the heartbeat kept them alive.
-            let released = tx.execute(
-                &format!(
-                    "UPDATE jobs SET {RELEASE_SET}
-                     WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until_ms < $1 FOR UPDATE SKIP LOCKED)
-                       AND status = 'running'"
-                ),
-                &[&now_ms, &WORKER_LOST],
+            let released = release_running(
+                tx,
+                now_ms,
+                "id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until_ms < $1 FOR UPDATE SKIP LOCKED)",
             )?;
             let next: Option<i64> = tx
                 .query_opt(
@@ -248,55 +299,19 @@ impl JobQueue for PgStore {
     }
 
     fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
+        let (set, mut values) = ending(&Ending::Reported(outcome), now_ms);
+        let job = values.len() + 1;
+        let sql = format!(
+            "UPDATE jobs SET {set} WHERE public_id = ${job} AND status = 'running' AND lease_owner = ${}",
+            job + 1
+        );
+        values.extend([Box::new(id.to_string()) as Param, Box::new(worker.to_string())]);
         self.write(|tx| {
-            // `$1` and `$2` are always the job and its lease owner.
-            let owned = "public_id = $1 AND status = 'running' AND lease_owner = $2";
-            let n = match outcome {
-                JobOutcome::Succeeded(result) => tx.execute(
-                    &format!(
-                        "UPDATE jobs SET status = 'succeeded', result = $3, error = NULL, error_code = NULL, finished_ms = $4,
-                            updated_ms = $4, lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                    ),
-                    &[&id, &worker, &result.to_string(), &now_ms],
-                )?,
-                JobOutcome::Retry { error, code, run_at_ms } => tx.execute(
-                    &format!(
-                        "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-                            finished_ms = CASE WHEN attempts >= max_attempts THEN $6::bigint ELSE NULL END,
-                            error = $3, error_code = $4, run_at_ms = $5, updated_ms = $6,
-                            lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                    ),
-                    &[&id, &worker, error, code, run_at_ms, &now_ms],
-                )?,
-                JobOutcome::Dead { error, code } => tx.execute(
-                    &format!(
-                        "UPDATE jobs SET status = 'dead', error = $3, error_code = $4, finished_ms = $5, updated_ms = $5,
-                            lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                    ),
-                    &[&id, &worker, error, code, &now_ms],
-                )?,
-                JobOutcome::Released => {
-                    let n = tx.execute(
-                        &format!(
-                            "UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), run_at_ms = $3,
-                                updated_ms = $3, lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                        ),
-                        &[&id, &worker, &now_ms],
-                    )?;
-                    if n == 1 {
-                        // Due at once: a worker on another node can take it.
-                        tx.batch_execute(NOTIFY)?;
-                    }
-                    n
-                }
-                JobOutcome::Cancelled => tx.execute(
-                    &format!(
-                        "UPDATE jobs SET status = 'cancelled', finished_ms = $3, updated_ms = $3,
-                            lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                    ),
-                    &[&id, &worker, &now_ms],
-                )?,
-            };
+            let n = tx.execute(&sql, &refs(&values))?;
+            if n == 1 && matches!(outcome, JobOutcome::Released) {
+                // Due at once: a worker on another node can take it.
+                tx.batch_execute(NOTIFY)?;
+            }
             Ok(n == 1)
         })
     }
@@ -343,10 +358,7 @@ impl JobQueue for PgStore {
 
     fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
         self.write(|tx| {
-            let n = tx.execute(
-                &format!("UPDATE jobs SET {RELEASE_SET} WHERE status = 'running'"),
-                &[&now_ms, &WORKER_LOST],
-            )?;
+            let n = release_running(tx, now_ms, "true")?;
             if n > 0 {
                 tx.batch_execute(NOTIFY)?;
             }
