@@ -413,7 +413,7 @@ impl DocumentStore for PgStore {
                 .query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?
                 .and_then(|r| r.get(0));
             let Some(dim) = dim.map(|d| d as usize) else {
-                return Err(StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()).into());
+                return Err(StoreError::NoEmbedder { vault }.into());
             };
             let upsert = tx.prepare(
                 "INSERT INTO documents (vault_id, source, uri, title, content_hash, metadata, modified_ms, indexed_at)

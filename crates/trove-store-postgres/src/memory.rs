@@ -86,12 +86,9 @@ fn condition<'a>(f: &'a MemoryFilter, alias: &str, offset: usize, params: &mut V
     sql
 }
 
-fn missing_embedder() -> Fail {
-    StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()).into()
-}
-
-fn check_dimension(dimension: Option<i32>, got: usize) -> Res<()> {
-    let Some(expected) = dimension else { return Err(missing_embedder()) };
+/// A vector of `got` dimensions fits the vault's recorded `dimension`.
+fn check_dimension(vault: VaultId, dimension: Option<i32>, got: usize) -> Res<()> {
+    let Some(expected) = dimension else { return Err(StoreError::NoEmbedder { vault }.into()) };
     let expected = usize::try_from(expected).unwrap_or(0);
     if got != expected {
         return Err(StoreError::Dimension { expected, got }.into());
@@ -358,7 +355,7 @@ impl MemoryStore for PgStore {
                 }
                 .into());
             };
-            check_dimension(dimension, memory.vector.len())?;
+            check_dimension(vault, dimension, memory.vector.len())?;
             let row = tx.query_one(
                 &format!(
                     "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, \
@@ -423,9 +420,9 @@ impl MemoryStore for PgStore {
                 return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()).into());
             }
             if let Some(v) = &patch.vector {
-                check_dimension(dimension, v.len())?;
+                check_dimension(vault, dimension, v.len())?;
             } else if dimension.is_none() {
-                return Err(missing_embedder());
+                return Err(StoreError::NoEmbedder { vault }.into());
             }
             let next = patch.applied(&current, now_ms);
             let terms = memory_terms(&self.analyzer, &next.text, &next.tags);

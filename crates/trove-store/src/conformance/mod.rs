@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
                     restaging_vectors_switches_atomically,
                     restaging_resumes_only_for_the_same_model,
                     delete_vault_removes_everything_in_it,
+                    vectors_before_the_embedder_is_recorded_are_refused,
                 ],
                 documents: [
                     put_and_read_back,

@@ -3,8 +3,8 @@
 //! every vector at once (or resumes, or starts over for another model), and deleting a vault
 //! with everything in it.
 
-use super::{consistent, doc, live, new_memory, vault};
-use crate::{ChunkFilter, Store};
+use super::{NOW, consistent, doc, live, new_memory, vault};
+use crate::{ChunkFilter, Store, StoreError};
 
 pub fn vaults(store: &dyn Store) {
     assert!(store.vault("a").unwrap().is_none());
@@ -115,5 +115,24 @@ pub fn delete_vault_removes_everything_in_it(store: &dyn Store) {
     assert_eq!(store.memory_list(b, &live(2_000), None, 10).unwrap().len(), 1);
     let again = store.ensure_vault("a").unwrap();
     assert_eq!(store.vault_stats(again.id).unwrap().documents, 0, "a re-created vault starts empty");
+    consistent(store);
+}
+
+/// Vectors written to a vault whose model is not recorded yet are refused as the caller's
+/// mistake (`NoEmbedder`, code `embedder_not_recorded`), not as damaged data, and nothing is
+/// written.
+pub fn vectors_before_the_embedder_is_recorded_are_refused(store: &dyn Store) {
+    use trove_types::{Code, HasCode};
+    let v = store.ensure_vault("v").unwrap().id;
+    let refused = |e: StoreError, what: &str| {
+        assert!(matches!(e, StoreError::NoEmbedder { vault } if vault == v), "{what}: {e:?}");
+        assert_eq!(e.code(), Code::EmbedderNotRecorded, "{what}");
+    };
+    let put = store.put_documents(v, &[doc("s", "a.md", "h", &[("alpha", [1.0, 0.0])])]);
+    refused(put.expect_err("a document without an embedder"), "put_documents");
+    let put = store.memory_put(v, &new_memory("a memory", None, &[], [1.0, 0.0]), NOW);
+    refused(put.expect_err("a memory without an embedder"), "memory_put");
+    assert!(store.document_states(v, "s").unwrap().is_empty());
+    assert!(store.memory_list(v, &live(NOW), None, 10).unwrap().is_empty());
     consistent(store);
 }

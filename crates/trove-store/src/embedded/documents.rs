@@ -352,11 +352,7 @@ impl DocumentStore for EmbeddedStore {
         let dim: Option<i64> = tx.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
         let dim = match dim {
             Some(d) => d as usize,
-            None => {
-                return Err(StoreError::Corrupt(
-                    "vault has no embedder recorded; call set_vault_embedder first".into(),
-                ));
-            }
+            None => return Err(StoreError::NoEmbedder { vault }),
         };
         let mut ids = Vec::with_capacity(docs.len());
         let mut changes = Vec::with_capacity(docs.len());

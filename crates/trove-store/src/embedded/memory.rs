@@ -126,8 +126,7 @@ impl EmbeddedStore {
     fn dimension_of(conn: &rusqlite::Connection, vault: VaultId) -> Result<usize, StoreError> {
         let dim: Option<i64> =
             conn.prepare_cached("SELECT dimension FROM vaults WHERE id = ?")?.query_row([vault], |r| r.get(0))?;
-        dim.map(|d| d as usize)
-            .ok_or_else(|| StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()))
+        dim.map(|d| d as usize).ok_or(StoreError::NoEmbedder { vault })
     }
 
     /// Indexes (or re-indexes) a memory's text and tags with its scope.
