@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite database (`trove.db`, WAL mode) in the workspace's data
 //! folder is the system of record for vaults, documents, chunks, vectors, memories and jobs.
-//! The keyword indexes of chunks and of memories ([`crate::bm25::KeywordIndex`]) and the
-//! vector indexes ([`crate::vector::FlatIndex`]) are derived from SQLite in memory and follow
+//! The keyword indexes of chunks and of memories (`bm25::KeywordIndex`) and the
+//! vector indexes (`vector::FlatIndex`) are derived from SQLite in memory and follow
 //! each vault's `generation` (`memory_generation` for memories): patched after this handle's
 //! own commits, rebuilt from the rows when another handle or process moved the generation.
 //!
