@@ -16,16 +16,57 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where and how a failed command reports its error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOutput {
+    /// A message for people, on stderr.
+    Text,
+    /// A JSON error body on stderr (its results are on stdout).
+    JsonStderr,
+    /// A JSON error body on stdout, where a consumer of its JSON report reads (`doctor`).
+    JsonStdout,
+}
+
 impl Cli {
-    /// Whether errors should be printed as JSON.
-    pub fn wants_json(&self) -> bool {
-        match &self.command {
+    /// How this command line reports an error: as JSON when it asked for JSON.
+    pub fn error_output(&self) -> ErrorOutput {
+        let json = match &self.command {
+            Command::Doctor(d) => return if d.json { ErrorOutput::JsonStdout } else { ErrorOutput::Text },
             Command::Search(s) => s.json || s.queries.is_some(),
             Command::Ingest(i) => i.json,
             Command::Config(c) => c.json,
             Command::Status(s) => s.json,
             Command::Migrate(m) => m.json,
             _ => false,
+        };
+        if json { ErrorOutput::JsonStderr } else { ErrorOutput::Text }
+    }
+
+    /// How a command line that clap refused reports that: as JSON when its words include
+    /// `--json` (before any `--`) and the command clap recognized takes `--json`; `doctor` on
+    /// stdout, like its report, the others on stderr, like their other errors. (clap stops at
+    /// the first error, so the words are read rather than its matches.)
+    pub fn refused_error_output(args: &[std::ffi::OsString]) -> ErrorOutput {
+        use clap::CommandFactory;
+        let asked = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+        let cli = Cli::command();
+        let command = cli
+            .clone()
+            .ignore_errors(true)
+            .try_get_matches_from(args)
+            .ok()
+            .and_then(|m| m.subcommand_name().map(str::to_string));
+        let takes_json =
+            |name: &str| cli.find_subcommand(name).is_some_and(|c| c.get_arguments().any(|a| a.get_id() == "json"));
+        match command {
+            Some(name) if asked && takes_json(&name) => {
+                if name == "doctor" {
+                    ErrorOutput::JsonStdout
+                } else {
+                    ErrorOutput::JsonStderr
+                }
+            }
+            _ => ErrorOutput::Text,
         }
     }
 }
@@ -98,10 +139,11 @@ pub struct DoctorArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Only these checks (repeat): config, data_dir, disk, lock, store, model, bind, tls.
-    #[arg(long, value_name = "CHECK")]
-    pub only: Vec<String>,
-    /// Repair what is safe to repair (a stale lock record).
+    /// Only these checks (repeat; default: all).
+    #[arg(long, value_name = "CHECK", value_enum)]
+    pub only: Vec<crate::doctor::Check>,
+    /// Repair what is safe to repair (a stale lock record; Qdrant collections that differ from
+    /// PostgreSQL).
     #[arg(long)]
     pub fix: bool,
 }

@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Doctor(args) => {
             init_logging(g.log_level.as_deref().unwrap_or("error"), LogFormat::Text);
-            let code = crate::doctor::run(g, args)?;
+            let code = crate::doctor::run(g, args);
             std::process::exit(code);
         }
         Command::Mcp(_) => {

@@ -1,5 +1,7 @@
 //! The `trove` binary: parses the command line, sets up logging, runs one command and turns
-//! its error into a message on stderr and the exit code of the shared error table.
+//! its error (or clap's refusal of the command line, a usage error) into a message on stderr,
+//! or a JSON error body when the command asked for JSON, and the exit code of the shared
+//! error table.
 //!
 //! Layout: [`cli`] declares the commands and flags; [`commands`] runs each one against the
 //! engine; [`output`] renders results for people and for `--json`; [`progress`] draws the
@@ -42,25 +44,66 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let json_errors = cli.wants_json();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return refused(e),
+    };
+    let output = cli.error_output();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            let info = f.code.info();
-            let mut stderr = std::io::stderr().lock();
-            if json_errors {
-                let body = ErrorBody {
-                    message: f.message.clone(),
-                    code: info.name.to_string(),
-                    kind: info.kind.as_str().to_string(),
-                    link: f.code.link(),
-                };
-                let _ = writeln!(stderr, "{}", serde_json::to_string(&body).unwrap_or_default());
-            } else {
-                let _ = writeln!(stderr, "error: {}\n  code: {} ({})", f.message, info.name, f.code.link());
-            }
-            ExitCode::from(info.exit_code.clamp(2, 255) as u8)
+        Err(f) => report(&f, output),
+    }
+}
+
+/// A command line clap refused. Help and version requests print as clap prints them and
+/// succeed; a usage error (unknown flag or value, missing argument, ...) exits with the usage
+/// code of the table, its message as JSON when the command line asked for JSON.
+fn refused(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match cli::Cli::refused_error_output(&args) {
+        cli::ErrorOutput::Text => {
+            let _ = e.print();
+            exit_code(Code::BadRequest)
+        }
+        output => {
+            // clap's text on one line, "error: " dropped: what was wrong, the values or usage
+            // it expects, and where to read more.
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let message = lines.join("; ").trim_start_matches("error: ").to_string();
+            report(&Failure::new(Code::BadRequest, message), output)
         }
     }
+}
+
+/// The process exit code of an error code, from the table (0 and 1 are never errors).
+fn exit_code(code: Code) -> ExitCode {
+    ExitCode::from(code.info().exit_code.clamp(2, 255) as u8)
+}
+
+/// Prints a failure as the command line asked (text on stderr, or a JSON error body) and
+/// returns its exit code from the table.
+fn report(f: &Failure, output: cli::ErrorOutput) -> ExitCode {
+    let info = f.code.info();
+    let body = || {
+        let body = ErrorBody {
+            message: f.message.clone(),
+            code: info.name.to_string(),
+            kind: info.kind.as_str().to_string(),
+            link: f.code.link(),
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    };
+    let _ = match output {
+        cli::ErrorOutput::Text => {
+            writeln!(std::io::stderr().lock(), "error: {}\n  code: {} ({})", f.message, info.name, f.code.link())
+        }
+        cli::ErrorOutput::JsonStderr => writeln!(std::io::stderr().lock(), "{}", body()),
+        cli::ErrorOutput::JsonStdout => writeln!(std::io::stdout().lock(), "{}", body()),
+    };
+    exit_code(f.code)
 }

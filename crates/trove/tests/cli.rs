@@ -162,6 +162,35 @@ fn config_errors_name_the_place_and_the_fix() {
 }
 
 #[test]
+fn usage_errors_exit_with_the_usage_code_and_as_json_when_json_was_asked() {
+    let ws = Ws::new();
+    // Text: clap's message on stderr, exit code 64 (bad_request) of the table.
+    for args in [&["search", "--mode", "nope", "water"][..], &["ingest", "--bogus"][..], &["nope"][..]] {
+        let (code, err) = ws.fails(args);
+        assert_eq!(code, 64, "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains("--help"), "{args:?}: {err}");
+    }
+    // JSON: an error body on stderr, like the command's other errors; nothing on stdout.
+    for (args, says) in [
+        (&["search", "--json", "--mode", "nope", "water"][..], "hybrid, semantic, keyword"),
+        (&["status", "--bogus", "--json"][..], "--bogus"),
+    ] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        let body: Value = serde_json::from_slice(&out.stderr).unwrap();
+        assert_eq!(body["code"], "bad_request", "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{args:?}: {body}");
+    }
+    // Help and version are not errors.
+    for args in [&["search", "--help"][..], &["--version"][..]] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn search_modes_find_the_right_document_with_the_full_hit_shape() {
     let ws = Ws::new();
     ws.write("garden.md", GARDEN);

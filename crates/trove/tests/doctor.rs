@@ -79,6 +79,68 @@ fn a_healthy_workspace_passes_and_only_selects_checks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("config, data_dir, disk"), "lists the checks");
 }
 
+/// `trove ARGS` run in `root` as a workspace: exit code, stdout, stderr.
+fn trove(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("-w")
+        .arg(root)
+        .args(args)
+        .env_remove("TROVE_WORKSPACE")
+        .env_remove("TROVE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn with_json_a_usage_error_is_a_json_error_body_on_stdout_with_the_usage_exit_code() {
+    let dir = workspace(BASE);
+    for (args, says) in [
+        (&["doctor", "--json", "--only", "nope"][..], "nope"),
+        (&["doctor", "--only", "nope", "--json"][..], "nope"),
+        (&["doctor", "--json", "--bogus"][..], "--bogus"),
+        (&["doctor", "--json", "--only"][..], "--only"),
+    ] {
+        let (code, stdout, stderr) = trove(dir.path(), args);
+        assert_eq!(code, 64, "{args:?}: {stdout}{stderr}");
+        let body: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: not one JSON body ({e}): {stdout}"));
+        let keys: std::collections::BTreeSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["code", "link", "message", "type"].into(), "{body}");
+        assert_eq!((body["code"].as_str(), body["type"].as_str()), (Some("bad_request"), Some("invalid_request")));
+        assert!(body["link"].as_str().unwrap().ends_with("#bad_request"), "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(says) && !message.starts_with("error:"), "{args:?}: {message}");
+        assert!(stderr.is_empty(), "{args:?}: nothing on stderr, got {stderr}");
+    }
+    // An unknown check's message names the ones there are.
+    let (_, stdout, _) = trove(dir.path(), &["doctor", "--json", "--only", "nope"]);
+    assert!(stdout.contains("data_dir") && stdout.contains("tls"), "{stdout}");
+    // Without --json it stays clap's text on stderr, with the same exit code.
+    let (code, stdout, stderr) = trove(dir.path(), &["doctor", "--bogus"]);
+    assert_eq!((code, stdout.as_str()), (64, ""));
+    assert!(stderr.contains("--bogus") && stderr.contains("Usage:"), "{stderr}");
+}
+
+#[test]
+fn every_check_doctor_reports_is_listed_in_its_help() {
+    // Without a configuration every check is reported: the config failing, the rest skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, report) = doctor(dir.path(), &[]);
+    let names: Vec<String> =
+        report["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap().to_string()).collect();
+    assert!(names.len() >= 13, "{names:?}");
+    let (code, help, _) = trove(dir.path(), &["doctor", "--help"]);
+    assert_eq!(code, 0, "{help}");
+    let (_, short, _) = trove(dir.path(), &["doctor", "-h"]);
+    for name in &names {
+        assert!(help.contains(&format!("- {name}:")), "`trove doctor --help` does not describe {name}:\n{help}");
+        assert!(short.contains(name.as_str()), "`trove doctor -h` does not list {name}:\n{short}");
+    }
+}
+
 #[test]
 fn configuration_file_not_found_and_missing_variables() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,8 @@
 //! source (see [`sources`]), the mail server, the server's address and certificates), measures how long it
 //! took, and says what it found; a warning or failure comes with its likely cause and the fix.
 //! Checks run in parallel within a time budget (one that does not finish in time fails as
-//! such). Exit code: 0 all ok, 1 warnings, 2 failures.
+//! such). Exit code: 0 all ok, 1 warnings, 2 failures. The checks are listed once, in
+//! [`checks`], which `--only` and `--help` are made from.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,20 +17,16 @@ use trove_config::Workspace;
 use trove_store::lock::{LockState, clear_stale, probe};
 use trove_store::prelude::*;
 use trove_store::{StoreError, embedded::EmbeddedStore};
-use trove_types::Code;
 
-use crate::Failure;
 use crate::cli::{DoctorArgs, Global};
 
+mod checks;
 mod remote;
 mod secrets;
 mod sources;
 
-/// Every check, in the order they print.
-pub const CHECKS: &[&str] = &[
-    "config", "data_dir", "disk", "lock", "store", "qdrant", "secrets", "model", "embedder", "sources", "mail", "bind",
-    "tls",
-];
+pub use checks::Check;
+
 /// How long all checks together may take.
 const BUDGET: Duration = Duration::from_secs(20);
 /// A certificate expiring sooner than this is a warning.
@@ -52,8 +49,8 @@ pub enum Status {
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// The check's name.
-    pub check: &'static str,
+    /// The check (serialized as its name).
+    pub check: Check,
     /// Its outcome.
     pub status: Status,
     /// How long it took.
@@ -80,33 +77,24 @@ fn skip(why: impl Into<String>) -> Outcome {
 }
 
 /// Runs `trove doctor`; returns the exit code.
-pub fn run(g: &Global, args: &DoctorArgs) -> Result<i32, Failure> {
-    for name in &args.only {
-        if !CHECKS.contains(&name.as_str()) {
-            return Err(Failure::new(
-                Code::BadRequest,
-                format!("--only {name}: no such check; the checks are {}", CHECKS.join(", ")),
-            ));
-        }
-    }
-    let wanted = |c: &str| args.only.is_empty() || args.only.iter().any(|o| o == c);
+pub fn run(g: &Global, args: &DoctorArgs) -> i32 {
+    let wanted = |c: Check| args.only.is_empty() || args.only.contains(&c);
     let loaded = Workspace::load(g.workspace.as_deref(), g.config.as_deref());
     let started = Instant::now();
     let mut findings: Vec<Finding> = Vec::new();
     // A configuration that does not load is reported even when not asked for: every other
-    // check depends on it.
-    if wanted("config") || loaded.is_err() {
-        let outcome = match &loaded {
-            Ok(ws) => ok(format!("{} is valid ({} vault(s))", ws.config_path.display(), ws.config.vaults.len())),
-            Err(e) => fail(e.to_string(), "fix the file as the message says (`trove config` shows how Trove reads it)"),
-        };
-        findings.push(finding("config", started, outcome));
+    // check depends on it, and is skipped.
+    if let Err(e) = &loaded {
+        let outcome = fail(e.to_string(), "fix the file as the message says (`trove config` shows how Trove reads it)");
+        findings.push(finding(Check::Config, started, outcome));
     }
     let (tx, rx) = mpsc::channel::<Finding>();
-    let mut pending: Vec<&'static str> = Vec::new();
-    for &check in CHECKS.iter().filter(|c| **c != "config" && wanted(c)) {
+    let mut pending: Vec<Check> = Vec::new();
+    for &check in Check::all().iter().filter(|c| wanted(**c)) {
         let Ok(ws) = &loaded else {
-            findings.push(finding(check, Instant::now(), skip("needs a valid configuration")));
+            if check != Check::Config {
+                findings.push(finding(check, Instant::now(), skip("needs a valid configuration")));
+            }
             continue;
         };
         pending.push(check);
@@ -137,17 +125,17 @@ pub fn run(g: &Global, args: &DoctorArgs) -> Result<i32, Failure> {
             fix: Some("something it depends on hangs (a disk or network mount?); run it alone with --only".into()),
         });
     }
-    findings.sort_by_key(|f| CHECKS.iter().position(|c| *c == f.check));
+    findings.sort_by_key(|f| f.check);
     print(&findings, args.json, loaded.as_ref().ok());
     let worst = findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
-    Ok(match worst {
+    match worst {
         Status::Fail => 2,
         Status::Warn => 1,
         Status::Ok | Status::Skip => 0,
-    })
+    }
 }
 
-fn finding(check: &'static str, started: Instant, (status, found, fix): Outcome) -> Finding {
+fn finding(check: Check, started: Instant, (status, found, fix): Outcome) -> Finding {
     Finding { check, status, latency_ms: (started.elapsed().as_secs_f64() * 1e4).round() / 10.0, found, fix }
 }
 
@@ -174,7 +162,7 @@ fn print(findings: &[Finding], json: bool, ws: Option<&Workspace>) {
             Status::Warn => "warn",
             Status::Fail => "FAIL",
         };
-        let _ = writeln!(out, "{label:<5} {:<9} {:>7.1} ms  {}", f.check, f.latency_ms, f.found);
+        let _ = writeln!(out, "{label:<5} {:<9} {:>7.1} ms  {}", f.check.to_string(), f.latency_ms, f.found);
         if let Some(fix) = &f.fix {
             let _ = writeln!(out, "      fix: {fix}");
         }
@@ -189,25 +177,27 @@ fn print(findings: &[Finding], json: bool, ws: Option<&Workspace>) {
     );
 }
 
-fn run_check(check: &str, ws: &Workspace, fix: bool) -> Outcome {
+/// Runs one check on a workspace whose configuration loaded.
+fn run_check(check: Check, ws: &Workspace, fix: bool) -> Outcome {
+    let postgres_backend = ws.config.storage.backend == trove_config::StorageBackend::Postgres;
     match check {
-        "data_dir" => data_dir(ws.data_dir()),
-        "disk" => disk(ws.data_dir()),
-        "lock" if ws.config.storage.backend == trove_config::StorageBackend::Postgres => {
+        Check::Config => ok(format!("{} is valid ({} vault(s))", ws.config_path.display(), ws.config.vaults.len())),
+        Check::DataDir => data_dir(ws.data_dir()),
+        Check::Disk => disk(ws.data_dir()),
+        Check::Lock if postgres_backend => {
             skip("not used: PostgreSQL is shared by every node (storage.backend: postgres)")
         }
-        "lock" => lock(ws.data_dir(), fix),
-        "store" if ws.config.storage.backend == trove_config::StorageBackend::Postgres => postgres(ws),
-        "store" => store(ws.data_dir()),
-        "model" => model(ws),
-        "qdrant" => qdrant(ws, fix),
-        "secrets" => secrets::check(ws),
-        "embedder" => remote::embedders(&secrets::resolved(ws)),
-        "sources" => sources::check(&secrets::resolved(ws)),
-        "mail" => mail(&secrets::resolved(ws)),
-        "bind" => bind(ws),
-        "tls" => tls(ws),
-        other => skip(format!("no check named {other}")),
+        Check::Lock => lock(ws.data_dir(), fix),
+        Check::Store if postgres_backend => postgres(ws),
+        Check::Store => store(ws.data_dir()),
+        Check::Model => model(ws),
+        Check::Qdrant => qdrant(ws, fix),
+        Check::Secrets => secrets::check(ws),
+        Check::Embedder => remote::embedders(&secrets::resolved(ws)),
+        Check::Sources => sources::check(&secrets::resolved(ws)),
+        Check::Mail => mail(&secrets::resolved(ws)),
+        Check::Bind => bind(ws),
+        Check::Tls => tls(ws),
     }
 }
 
