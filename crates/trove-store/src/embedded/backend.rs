@@ -70,16 +70,13 @@ impl Backend for EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::conformance::new_memory;
+    use crate::embedded::tests::writer_with_vault;
     use crate::prelude::*;
 
     #[test]
     fn doctor_finds_memories_their_keyword_index_cannot_be_built_from() {
-        use crate::conformance::new_memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (_dir, store, v) = writer_with_vault();
         for tags in [&["a"][..], &[]] {
             store.memory_put(v.id, &new_memory("fine", None, tags, [1.0, 0.0]), 1).unwrap();
         }

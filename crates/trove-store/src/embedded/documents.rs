@@ -452,6 +452,7 @@ impl DocumentStore for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::embedded::tests::numbered_doc;
+    use crate::embedded::tests::writer_with_vault;
     use crate::prelude::*;
 
     #[test]
@@ -480,10 +481,7 @@ mod tests {
 
     #[test]
     fn keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (dir, store, v) = writer_with_vault();
         let doc = |uri: &str, texts: &[&str]| {
             let chunks: Vec<(&str, [f32; 2])> = texts.iter().map(|t| (*t, [1.0, 0.0])).collect();
             crate::conformance::doc("s", uri, "Title", &chunks)
@@ -509,10 +507,7 @@ mod tests {
 
     #[test]
     fn chunks_come_back_in_the_asked_order_without_missing_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (_dir, store, v) = writer_with_vault();
         store.put_documents(v.id, &[numbered_doc(0), numbered_doc(1)]).unwrap();
         let ids: Vec<ChunkId> =
             store.keyword_search(v.id, "common", 10, &ChunkFilter::default()).unwrap().iter().map(|s| s.id).collect();

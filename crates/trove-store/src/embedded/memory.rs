@@ -513,6 +513,7 @@ impl MemoryStore for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::conformance::new_memory;
+    use crate::embedded::tests::writer_with_vault;
     use crate::prelude::*;
 
     /// The in-memory scope test and the SQL condition are two implementations of one filter:
@@ -520,10 +521,7 @@ mod tests {
     /// in the index) returns exactly the memories listing (SQL) returns.
     #[test]
     fn the_scope_filter_in_the_index_agrees_with_the_sql_condition() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (_dir, store, v) = writer_with_vault();
         let users = [None, Some("ann"), Some("bob")];
         let tag_sets: [&[&str]; 4] = [&[], &["x"], &["x", "y"], &["y", "Z"]];
         let mut n = 0;
@@ -586,11 +584,7 @@ mod tests {
 
     #[test]
     fn memory_keyword_search_filters_beyond_the_first_candidate_window() {
-        use crate::conformance::new_memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (_dir, store, v) = writer_with_vault();
         for _ in 0..50 {
             store.memory_put(v.id, &new_memory("needle needle", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
         }
@@ -604,11 +598,7 @@ mod tests {
 
     #[test]
     fn memory_vector_search_filters_beyond_the_first_candidate_window() {
-        use crate::conformance::new_memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (_dir, store, v) = writer_with_vault();
         for _ in 0..50 {
             store.memory_put(v.id, &new_memory("near", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
         }
@@ -630,11 +620,7 @@ mod tests {
 
     #[test]
     fn memory_keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
-        use crate::conformance::new_memory;
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (dir, store, v) = writer_with_vault();
         let put = |text: &str, user: &str, tags: &[&str]| {
             store.memory_put(v.id, &new_memory(text, Some(user), tags, [1.0, 0.0]), 10).unwrap()
         };

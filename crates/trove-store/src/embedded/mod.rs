@@ -135,18 +135,7 @@ impl EmbeddedStore {
             Acquired::RecoveredStale(info) => Some(info),
             Acquired::Clean => None,
         };
-        Ok(EmbeddedStore {
-            dir: dir.to_path_buf(),
-            conn: Mutex::new(conn),
-            readers: ReadPool::new(&path, pool::default_size()),
-            indexes: RwLock::new(HashMap::new()),
-            keywords: RwLock::new(HashMap::new()),
-            memory_keywords: RwLock::new(HashMap::new()),
-            analyzer: Analyzer::default(),
-            loading: Mutex::new(()),
-            lock: Some(lock),
-            recovered,
-        })
+        Ok(EmbeddedStore::with(dir, conn, Some(lock), recovered))
     }
 
     /// Opens the store for reading only; no lock is taken.
@@ -168,18 +157,24 @@ impl EmbeddedStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        Ok(EmbeddedStore {
+        Ok(EmbeddedStore::with(dir, conn, None, None))
+    }
+
+    /// The store of the database in `dir` over `conn` (the writer's connection, or a reader's
+    /// read-only one), with empty derived indexes and a read pool.
+    fn with(dir: &Path, conn: Connection, lock: Option<WriterLock>, recovered: Option<crate::lock::LockInfo>) -> Self {
+        EmbeddedStore {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),
-            readers: ReadPool::new(&path, pool::default_size()),
+            readers: ReadPool::new(&dir.join(DB_FILE), pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
             keywords: RwLock::new(HashMap::new()),
             memory_keywords: RwLock::new(HashMap::new()),
             analyzer: Analyzer::default(),
             loading: Mutex::new(()),
-            lock: None,
-            recovered: None,
-        })
+            lock,
+            recovered,
+        }
     }
 
     /// The data folder.
@@ -450,6 +445,16 @@ mod tests {
     use crate::{ChunkFilter, ChunkId, NewDocument};
 
     /// Documents `0..n`, each one chunk saying "common" and its own word, with a vector.
+    /// A writer in a fresh folder (kept while the returned guard lives) with vault `v`, whose
+    /// vectors are model `m`'s, 2-dimensional.
+    pub(super) fn writer_with_vault() -> (tempfile::TempDir, EmbeddedStore, VaultInfo) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = store.ensure_vault("v").unwrap();
+        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        (dir, store, v)
+    }
+
     pub(super) fn numbered_doc(i: usize) -> NewDocument {
         let text = format!("common word{i}");
         let angle = i as f32 * 0.01;
