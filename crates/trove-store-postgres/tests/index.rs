@@ -112,6 +112,16 @@ impl MemIndex {
     }
 }
 
+/// Whether a memory filter narrows by more than expiry (the double declines such searches).
+fn scoped(filter: &MemoryFilter) -> bool {
+    filter.user_id.is_some()
+        || filter.agent_id.is_some()
+        || filter.session_id.is_some()
+        || !filter.tags.is_empty()
+        || filter.created_after_ms.is_some()
+        || filter.created_before_ms.is_some()
+}
+
 impl VectorIndex for MemIndex {
     fn describe(&self) -> String {
         "the test index".into()
@@ -172,13 +182,7 @@ impl VectorIndex for MemIndex {
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         self.ensure_up()?;
-        let scoped = filter.user_id.is_some()
-            || filter.agent_id.is_some()
-            || filter.session_id.is_some()
-            || !filter.tags.is_empty()
-            || filter.created_after_ms.is_some()
-            || filter.created_before_ms.is_some();
-        Ok((!scoped).then(|| self.nearest(Kind::Memories, vault, model, query, limit, Some(filter.now_ms))))
+        Ok((!scoped(filter)).then(|| self.nearest(Kind::Memories, vault, model, query, limit, Some(filter.now_ms))))
     }
     fn hybrid_chunks(
         &self,
@@ -205,13 +209,7 @@ impl VectorIndex for MemIndex {
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         self.ensure_up()?;
-        if filter.user_id.is_some()
-            || filter.agent_id.is_some()
-            || filter.session_id.is_some()
-            || !filter.tags.is_empty()
-            || filter.created_after_ms.is_some()
-            || filter.created_before_ms.is_some()
-        {
+        if scoped(filter) {
             return Ok(None);
         }
         let now = Some(filter.now_ms);
