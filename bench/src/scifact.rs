@@ -17,8 +17,8 @@ use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, reca
 use trove_config::Workspace;
 use trove_engine::auth::Principal;
 use trove_engine::{ChunkFilter, Engine, IngestOptions, NoProgress, OpenMode, embedding_input, perm};
-use trove_store::StoreRead;
 use trove_store::embedded::EmbeddedStore;
+use trove_store::prelude::*;
 use trove_types::SearchMode;
 
 /// Options.

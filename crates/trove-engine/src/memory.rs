@@ -2,13 +2,13 @@
 //! pages), retrieve (hybrid, semantic or keyword within a scope), stats and purge. Input is
 //! validated here, once for every transport, with messages that say what to change.
 
+use trove_store::fusion::rrf;
 use trove_store::{HybridQuery, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewMemory, VaultInfo};
 use trove_types::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate, SearchMode,
 };
 
 use crate::access::{Access, perm};
-use crate::search::rrf;
 use crate::{Engine, EngineError};
 
 /// Longest memory text, in characters.

@@ -1,10 +1,11 @@
 //! Search: keyword (BM25), semantic (vector) and hybrid (both, fused by reciprocal rank), for
 //! one query or a batch (whose queries are embedded together). Hybrid queries go to the store
-//! whole first ([`trove_store::StoreRead::hybrid_search`]: Qdrant fuses its sparse and dense
+//! whole first ([`trove_store::DocumentStore::hybrid_search`]: Qdrant fuses its sparse and dense
 //! candidates in one request); when it declines, both lists are fetched and fused here.
 
 use std::collections::HashMap;
 
+use trove_store::fusion::rrf;
 use trove_store::{ChunkFilter, HybridQuery, Scored, VaultInfo};
 use trove_types::{SearchFilters, SearchHit, SearchMode, SearchResponse};
 
@@ -156,46 +157,5 @@ impl Engine {
                 })
             })
             .collect())
-    }
-}
-
-/// Reciprocal rank fusion: each list adds `1 / (k + rank)` (rank from 1) to its items' scores.
-/// Ties are broken by chunk id so results are deterministic.
-pub(crate) fn rrf(lists: &[&[Scored]], k: f32) -> Vec<Scored> {
-    let mut scores: HashMap<i64, f32> = HashMap::new();
-    for list in lists {
-        for (rank, s) in list.iter().enumerate() {
-            *scores.entry(s.id).or_default() += 1.0 / (k + rank as f32 + 1.0);
-        }
-    }
-    let mut fused: Vec<Scored> = scores.into_iter().map(|(id, score)| Scored { id, score }).collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-    fused
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(ids: &[i64]) -> Vec<Scored> {
-        ids.iter().map(|&id| Scored { id, score: 0.0 }).collect()
-    }
-
-    #[test]
-    fn rrf_rewards_agreement() {
-        let a = s(&[1, 2, 3]);
-        let b = s(&[3, 1, 4]);
-        let fused = rrf(&[&a, &b], 60.0);
-        let ids: Vec<i64> = fused.iter().map(|x| x.id).collect();
-        // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2: 1/62; 4: 1/63.
-        assert_eq!(ids, [1, 3, 2, 4]);
-        assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-6);
-    }
-
-    #[test]
-    fn rrf_of_one_list_keeps_its_order() {
-        let a = s(&[9, 4, 7]);
-        assert_eq!(rrf(&[&a], 60.0).iter().map(|x| x.id).collect::<Vec<_>>(), [9, 4, 7]);
-        assert!(rrf(&[], 60.0).is_empty());
     }
 }

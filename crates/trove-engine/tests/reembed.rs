@@ -73,7 +73,7 @@ fn an_interrupted_reembed_resumes_where_it_stopped() {
     assert_eq!((vault.model.as_deref(), vault.dimension), (Some("fake/b"), Some(6)));
     assert!(vault.reembedding.is_none());
     let store = trove_store::embedded::EmbeddedStore::open_reader(&root.join(".trove")).unwrap();
-    assert!(trove_store::StoreRead::check_integrity(&store).unwrap().problems.is_empty());
+    assert!(trove_store::Backend::check_integrity(&store).unwrap().problems.is_empty());
     // Already on B: nothing to do.
     assert_eq!(engine.reembed_vault("default", &NoProgress).unwrap(), 0);
 }
