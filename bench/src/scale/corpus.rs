@@ -149,7 +149,7 @@ impl Corpus {
             let end = (start + CHUNKS_PER_FILE).min(to);
             let number = start / CHUNKS_PER_FILE;
             let folder = dir.join(format!("{:04}", number / FILES_PER_FOLDER));
-            if number % FILES_PER_FOLDER == 0 || start == from {
+            if number.is_multiple_of(FILES_PER_FOLDER) || start == from {
                 std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
             }
             let first = self.chunk(start);

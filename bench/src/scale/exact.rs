@@ -67,7 +67,7 @@ impl TopK {
 pub fn exact_top_scores(path: &Path, queries: &[Vec<f32>], k: usize, threads: usize) -> Result<(Vec<Vec<f32>>, usize)> {
     let bytes = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len() as usize;
     let row = DIMENSION * 4;
-    if bytes % row != 0 {
+    if !bytes.is_multiple_of(row) {
         bail!("{} holds {bytes} bytes, not a whole number of {DIMENSION}-dimension f32 rows", path.display());
     }
     let rows = bytes / row;

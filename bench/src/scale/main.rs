@@ -19,11 +19,13 @@
 //! `--lancedb-nprobes` / `--lancedb-refine`.
 //!
 //! It prints one Markdown table per N (for `docs/benchmarks.md`) and writes every raw figure to
-//! a JSON file. Run: `cargo build --release -p trove --bin trove && cargo run --release -p
+//! a JSON file; `--compare BEFORE.json AFTER.json` prints two runs' headline figures side by
+//! side. Run: `cargo build --release -p trove --bin trove && cargo run --release -p
 //! trove-bench --bin scale -- [--sizes 100000,500000,1000000] [--no-lancedb]`. Python's
 //! documentation comes from `bench/python-docs` (Debian's `python3.11-doc`), LanceDB from
 //! `scripts/bench-scale-venv`; GNU time (`/usr/bin/time`) measures the child processes.
 
+mod compare;
 mod corpus;
 mod embedder;
 mod exact;
@@ -107,6 +109,10 @@ struct Args {
     /// Never drop the page cache (cold-cache figures are then left out).
     #[arg(long)]
     no_drop_caches: bool,
+    /// Measure nothing: print the headline figures of two JSON files of this benchmark side by
+    /// side (BEFORE AFTER).
+    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"])]
+    compare: Option<Vec<PathBuf>>,
 }
 
 /// The JSON file.
@@ -140,6 +146,10 @@ struct CorpusInfo {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some([before, after]) = args.compare.as_deref() {
+        print!("{}", compare::compare(before, after)?);
+        return Ok(());
+    }
     if args.sizes.is_empty() || args.sizes.contains(&0) {
         bail!("--sizes: give positive chunk counts, e.g. 100000,500000,1000000");
     }
