@@ -7,10 +7,12 @@
 //! hash's top bit), and the sum is L2-normalised; a text without words gets the first unit
 //! vector. It is deterministic and costs microseconds.
 //!
-//! While a capture is on, every distinct input text the server is asked for is appended to
+//! While a capture is on, every input text the server is asked for is appended to
 //! `texts.jsonl` (one JSON string a line) and its vector to `vectors.f32` (little-endian f32,
 //! [`DIMENSION`] a row, same order): during an ingest these are exactly the chunks and vectors
-//! Trove stored, which the exact search and LanceDB then get.
+//! Trove stored, which the exact search and LanceDB then get. Texts seen before are written
+//! again (two chunks may embed the same text) and counted, since a retried request would also
+//! repeat them: the caller compares the rows with Trove's chunk count.
 
 use std::collections::HashSet;
 use std::io::{BufWriter, Write};
@@ -70,18 +72,20 @@ pub fn hashed_vector(text: &str) -> Vec<f32> {
 struct Capture {
     texts: BufWriter<std::fs::File>,
     vectors: BufWriter<std::fs::File>,
-    /// FNV-1a of every text written, so a text asked for twice (a retry) is kept once.
+    /// FNV-1a of every text written.
     seen: HashSet<u64>,
-    /// Texts asked for again.
+    /// Rows written.
+    rows: usize,
+    /// Rows whose text had been written before.
     repeats: u64,
 }
 
 /// What a finished capture wrote.
 #[derive(Debug, Clone, Copy)]
 pub struct Captured {
-    /// Distinct texts (rows of both files).
+    /// Texts (rows of both files).
     pub rows: usize,
-    /// Inputs that repeated a text already written.
+    /// Rows whose text an earlier row has.
     pub repeats: u64,
 }
 
@@ -190,8 +194,13 @@ impl EmbeddingServer {
                 std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
             ))
         };
-        let capture =
-            Capture { texts: open("texts.jsonl")?, vectors: open("vectors.f32")?, seen: HashSet::new(), repeats: 0 };
+        let capture = Capture {
+            texts: open("texts.jsonl")?,
+            vectors: open("vectors.f32")?,
+            seen: HashSet::new(),
+            rows: 0,
+            repeats: 0,
+        };
         *self.shared.capture.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture);
         Ok(())
     }
@@ -202,7 +211,7 @@ impl EmbeddingServer {
         let mut capture = taken.context("no capture was running")?;
         capture.texts.flush().context("cannot write texts.jsonl")?;
         capture.vectors.flush().context("cannot write vectors.f32")?;
-        Ok(Captured { rows: capture.seen.len(), repeats: capture.repeats })
+        Ok(Captured { rows: capture.rows, repeats: capture.repeats })
     }
 }
 
@@ -243,8 +252,8 @@ fn write_captured(capture: &mut Capture, texts: &[String], vectors: &[Vec<f32>])
     for (text, vector) in texts.iter().zip(vectors) {
         if !capture.seen.insert(fnv1a(text.as_bytes())) {
             capture.repeats += 1;
-            continue;
         }
+        capture.rows += 1;
         serde_json::to_writer(&mut capture.texts, text)?;
         capture.texts.write_all(b"\n")?;
         for x in vector {
@@ -277,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn the_server_answers_the_openai_shape_and_captures_each_text_once() {
+    fn the_server_answers_the_openai_shape_and_captures_every_text() {
         let server = EmbeddingServer::start().unwrap();
         let dir = tempfile::tempdir().unwrap();
         server.start_capture(dir.path()).unwrap();
@@ -296,10 +305,10 @@ mod tests {
         let body = serde_json::json!({"model": "m", "input": "gamma"});
         post(body);
         let captured = server.stop_capture().unwrap();
-        assert_eq!((captured.rows, captured.repeats), (2, 1));
+        assert_eq!((captured.rows, captured.repeats), (3, 1));
         assert_eq!(server.counts(), (2, 3));
         let (texts, vectors) = capture_files(dir.path());
-        assert_eq!(std::fs::read_to_string(texts).unwrap(), "\"alpha beta\"\n\"gamma\"\n");
-        assert_eq!(std::fs::read(vectors).unwrap().len(), 2 * DIMENSION * 4);
+        assert_eq!(std::fs::read_to_string(texts).unwrap(), "\"alpha beta\"\n\"gamma\"\n\"gamma\"\n");
+        assert_eq!(std::fs::read(vectors).unwrap().len(), 3 * DIMENSION * 4);
     }
 }

@@ -272,16 +272,13 @@ fn run_size(
     let ingest = ingest?;
     let chunks = ws.chunks()?;
     eprintln!(
-        "   {} s, {chunks} chunks, {} distinct texts embedded ({} repeats)",
+        "   {} s, {chunks} chunks, {} texts embedded ({} of them repeat an earlier text)",
         ingest.wall_s.round(),
         captured.rows,
         captured.repeats
     );
     if chunks != n as u64 || captured.rows != n {
-        eprintln!(
-            "   WARNING: {n} chunks were written but Trove holds {chunks} and embedded {} distinct texts",
-            captured.rows
-        );
+        eprintln!("   WARNING: {n} chunks were written but Trove holds {chunks} and embedded {} texts", captured.rows);
     }
     let disk_bytes = process::dir_bytes(&ws.data_dir())?;
 

@@ -104,8 +104,8 @@ pub struct SizeReport {
     pub chunks: u64,
     /// Markdown files written.
     pub files: usize,
-    /// Distinct texts the embeddings server was asked for during the ingest (what LanceDB and
-    /// the exact search get), and inputs that repeated one.
+    /// Texts the embeddings server was asked for during the ingest (what LanceDB and the exact
+    /// search get), and how many of them repeat an earlier one.
     pub captured: (usize, u64),
     /// Requests to the embeddings server during the ingest, and texts in them.
     pub embedder_requests: (u64, u64),
