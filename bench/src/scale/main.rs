@@ -309,6 +309,10 @@ fn run_size(
     let after = ws.chunks()?;
     eprintln!("   {:.2} s; {after} chunks now", add_1000.wall_s);
 
+    if !args.keep {
+        // Trove's workspace is not needed any more: free its disk before LanceDB's database grows.
+        std::fs::remove_dir_all(&ws.root).with_context(|| format!("cannot remove {}", ws.root.display()))?;
+    }
     let lancedb = match lance {
         Some(lance) => {
             Some(run_lancedb(args, lance, &dir, &capture, &queries_json, &query_vectors, &exact, &scratch, can_drop)?)
