@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use trove_clock::SharedClock;
 use trove_config::{
     EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderPrecision, EmbedderProvider, LlmConfig, LlmProvider,
     StorageBackend, StorageConfig, Workspace,
 };
 use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, RestEmbedder, RestOptions, RestProtocol};
 use trove_store::embedded::EmbeddedStore;
-use trove_store::{StoreWrite, VaultInfo};
+use trove_store::{Store, VaultInfo};
 use trove_store_postgres::{PgOptions, PgStore};
 
 use crate::EngineError;
@@ -54,7 +55,7 @@ struct Profile {
 /// Embedders are loaded on first use and kept by profile name.
 pub struct Engine {
     pub(crate) workspace: Workspace,
-    pub(crate) store: Box<dyn StoreWrite>,
+    pub(crate) store: Box<dyn Store>,
     /// The profile vaults use unless they name another.
     default: String,
     profiles: Vec<Profile>,
@@ -73,6 +74,9 @@ pub struct Engine {
     pub(crate) mailer: std::sync::OnceLock<Arc<dyn crate::mail::Mailer>>,
     /// The key encryption secrets (`auth.key_encryption_secret`); `None`: secrets are off.
     pub(crate) keyring: Option<crate::secrets::Keyring>,
+    /// Where every time the engine decides by comes from (the system's, unless
+    /// [`Engine::with_clock`] gave another).
+    pub(crate) clock: SharedClock,
 }
 
 impl std::fmt::Debug for Engine {
@@ -87,7 +91,7 @@ impl Engine {
     /// processes share it).
     pub fn open(workspace: Workspace, mode: OpenMode, command: &str) -> Result<Engine, EngineError> {
         let dir = workspace.data_dir().to_path_buf();
-        let store: Box<dyn StoreWrite> = match (workspace.config.storage.backend, mode) {
+        let store: Box<dyn Store> = match (workspace.config.storage.backend, mode) {
             (StorageBackend::Postgres, mode) => {
                 // The node's own files (uploads waiting for a worker, mirrors, crawl state).
                 if mode == OpenMode::Write {
@@ -143,7 +147,26 @@ impl Engine {
             progress: Default::default(),
             mailer: std::sync::OnceLock::new(),
             keyring,
+            clock: trove_clock::system(),
         })
+    }
+
+    /// Reads time from `clock` instead of the system's (tests step a
+    /// [`trove_clock::ManualClock`] instead of sleeping). Set it before anything runs on the
+    /// engine: times already recorded keep the clock they were read from.
+    pub fn with_clock(mut self, clock: SharedClock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Wall time by the engine's clock, in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Replaces the default embedder (tests, benchmarks, and callers that share one loaded
@@ -183,8 +206,8 @@ impl Engine {
         &self.workspace
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn StoreWrite {
+    /// The store (the engine's own; transports read it through [`crate::status`]).
+    pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
 

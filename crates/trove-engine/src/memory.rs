@@ -2,12 +2,13 @@
 //! pages), retrieve (hybrid, semantic or keyword within a scope), stats and purge. Input is
 //! validated here, once for every transport, with messages that say what to change.
 
+use trove_store::fusion::rrf;
 use trove_store::{HybridQuery, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewMemory, VaultInfo};
 use trove_types::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate, SearchMode,
 };
 
-use crate::search::rrf;
+use crate::access::{Access, perm};
 use crate::{Engine, EngineError};
 
 /// Longest memory text, in characters.
@@ -19,11 +20,6 @@ pub const MAX_MEMORY_LIMIT: usize = 100;
 
 fn bad(msg: impl Into<String>) -> EngineError {
     EngineError::BadRequest(msg.into())
-}
-
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// RFC 3339 of a millisecond timestamp.
@@ -152,8 +148,8 @@ impl Engine {
         Ok(vault)
     }
 
-    /// Every vault name, configured or stored.
-    pub fn vault_names(&self) -> Result<Vec<String>, EngineError> {
+    /// Every vault name, configured or stored (whoever asks: see [`Engine::visible_vaults`]).
+    pub(crate) fn vault_names(&self) -> Result<Vec<String>, EngineError> {
         let mut known = self.configured_vaults();
         for v in self.store.vaults()? {
             if !known.contains(&v.name) {
@@ -170,7 +166,12 @@ impl Engine {
     }
 
     /// Stores a memory.
-    pub fn memory_store(&self, vault: &str, input: &MemoryInput) -> Result<Memory, EngineError> {
+    pub fn memory_store(
+        &self,
+        access: &Access<perm::MemoriesWrite>,
+        input: &MemoryInput,
+    ) -> Result<Memory, EngineError> {
+        let vault = access.vault();
         check_text(&input.text)?;
         check_tags(&input.tags)?;
         check_scope_id("user_id", &input.user_id)?;
@@ -180,7 +181,7 @@ impl Engine {
         check_importance(importance)?;
         let metadata = input.metadata.clone().unwrap_or_else(|| serde_json::json!({}));
         check_metadata(&metadata)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let expires_ms = input.expires_at.as_deref().map(|s| parse_time("expires_at", s)).transpose()?;
         if expires_ms.is_some_and(|e| e <= now) {
             return Err(bad("expires_at: is in the past; give a future time or leave it out"));
@@ -208,16 +209,23 @@ impl Engine {
     }
 
     /// One memory.
-    pub fn memory_get(&self, vault: &str, id: &str) -> Result<Memory, EngineError> {
+    pub fn memory_get(&self, access: &Access<perm::MemoriesRead>, id: &str) -> Result<Memory, EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         self.store
-            .memory_get(v.id, id, now_ms())?
+            .memory_get(v.id, id, self.now_ms())?
             .map(|m| to_api(vault, m))
             .ok_or_else(|| EngineError::MemoryNotFound { vault: vault.into(), id: id.into() })
     }
 
     /// Changes a memory; new text is re-embedded.
-    pub fn memory_update(&self, vault: &str, id: &str, update: &MemoryUpdate) -> Result<Memory, EngineError> {
+    pub fn memory_update(
+        &self,
+        access: &Access<perm::MemoriesWrite>,
+        id: &str,
+        update: &MemoryUpdate,
+    ) -> Result<Memory, EngineError> {
+        let vault = access.vault();
         if let Some(t) = &update.text {
             check_text(t)?;
         }
@@ -230,7 +238,7 @@ impl Engine {
         if let Some(m) = &update.metadata {
             check_metadata(m)?;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let expires_ms = match &update.expires_at {
             None => None,
             Some(None) => Some(None),
@@ -260,7 +268,8 @@ impl Engine {
     }
 
     /// Deletes a memory (with its vector and keyword row).
-    pub fn memory_delete(&self, vault: &str, id: &str) -> Result<(), EngineError> {
+    pub fn memory_delete(&self, access: &Access<perm::MemoriesWrite>, id: &str) -> Result<(), EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         if self.store.memory_delete(v.id, id)? {
             Ok(())
@@ -272,16 +281,17 @@ impl Engine {
     /// A page of memories, newest first.
     pub fn memory_list(
         &self,
-        vault: &str,
+        access: &Access<perm::MemoriesRead>,
         scope: &MemoryScope,
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<MemoryPage, EngineError> {
+        let vault = access.vault();
         let limit = limit.unwrap_or(20);
         if limit == 0 || limit > MAX_MEMORY_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_MEMORY_LIMIT}")));
         }
-        let f = filter(scope, now_ms())?;
+        let f = filter(scope, self.now_ms())?;
         let after = cursor.map(decode_cursor).transpose()?;
         let v = self.existing_vault(vault)?;
         let mut records = self.store.memory_list(v.id, &f, after, limit + 1)?;
@@ -296,7 +306,12 @@ impl Engine {
     }
 
     /// Memories relevant to a query within a scope.
-    pub fn memory_retrieve(&self, vault: &str, q: &MemoryQuery) -> Result<Vec<MemoryHit>, EngineError> {
+    pub fn memory_retrieve(
+        &self,
+        access: &Access<perm::MemoriesRead>,
+        q: &MemoryQuery,
+    ) -> Result<Vec<MemoryHit>, EngineError> {
+        let vault = access.vault();
         if q.query.trim().is_empty() {
             return Err(bad("query: must not be empty"));
         }
@@ -304,7 +319,7 @@ impl Engine {
         if limit == 0 || limit > MAX_MEMORY_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_MEMORY_LIMIT}")));
         }
-        let f = filter(&q.scope, now_ms())?;
+        let f = filter(&q.scope, self.now_ms())?;
         let mode = q.mode.unwrap_or(SearchMode::Hybrid);
         // See `search_batch`: never straddle a re-embed's switch.
         let _vectors = (mode != SearchMode::Keyword).then(|| self.vectors.read().unwrap_or_else(|e| e.into_inner()));
@@ -344,9 +359,10 @@ impl Engine {
     }
 
     /// Counts by scope, tag and age.
-    pub fn memory_stats(&self, vault: &str) -> Result<MemoryStatsResponse, EngineError> {
+    pub fn memory_stats(&self, access: &Access<perm::MemoriesRead>) -> Result<MemoryStatsResponse, EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
-        let s = self.store.memory_stats(v.id, now_ms())?;
+        let s = self.store.memory_stats(v.id, self.now_ms())?;
         Ok(MemoryStatsResponse {
             vault: vault.to_string(),
             total: s.total,
@@ -364,7 +380,7 @@ impl Engine {
 
     /// Deletes expired memories in every vault; returns how many.
     pub fn memory_purge_expired(&self) -> Result<u64, EngineError> {
-        Ok(self.store.memory_purge_expired(now_ms())?)
+        Ok(self.store.memory_purge_expired(self.now_ms())?)
     }
 
     /// A vault that exists in the store or the configuration (created in the store if only

@@ -15,6 +15,11 @@ use trove_types::Role;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn start(extra: &str) -> Server {
+    start_clocked(extra, trove_clock::system())
+}
+
+/// [`start`] on an engine that reads time from `clock`.
+fn start_clocked(extra: &str, clock: trove_clock::SharedClock) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "embedder:\n  auto_install: false\nvaults:\n  a:\n    organization: acme\n    sources:\n      docs:\n        type: localfile\n        path: docs-a\n  b:\n    organization: globex\n    sources:\n      docs:\n        type: localfile\n        path: docs-b\n{extra}"
@@ -27,7 +32,7 @@ fn start(extra: &str) -> Server {
         std::fs::write(dir.path().join(folder).join("note.md"), text).unwrap();
     }
     let ws = Workspace::load(Some(dir.path()), None).unwrap();
-    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(common::embedder());
+    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(common::embedder()).with_clock(clock);
     engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
     engine.create_user("ada@acme.test", PASSWORD, "acme", Role::Owner).unwrap();
     engine.create_user("max@acme.test", PASSWORD, "acme", Role::Member).unwrap();
@@ -161,10 +166,13 @@ fn cli_sessions_are_bearer_tokens_with_their_roles_and_can_be_listed_and_ended()
 
 #[test]
 fn sessions_expire() {
-    let s = start("auth:\n  sessions:\n    cli_ttl_s: 1\n");
+    let clock = trove_clock::ManualClock::starting_now();
+    let s = start_clocked("auth:\n  sessions:\n    cli_ttl_s: 1\n", clock.clone());
     let token = login(&s, "ada@acme.test", PASSWORD, "cli").json()["token"].as_str().unwrap().to_string();
     assert_eq!(bearer(&s, &token, "GET", "/v1/vaults", None).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    clock.advance(std::time::Duration::from_millis(999));
+    assert_eq!(bearer(&s, &token, "GET", "/v1/vaults", None).status, 200, "alive until its second is over");
+    clock.advance(std::time::Duration::from_millis(1));
     let r = bearer(&s, &token, "GET", "/v1/vaults", None);
     r.error(401, "invalid_session");
     assert!(r.body.contains("expired"), "{}", r.body);
@@ -376,6 +384,43 @@ fn registration_is_closed_by_default_and_open_accounts_wait_for_an_organization(
     let limited = register(&s, "late@example.test", PASSWORD);
     limited.error(429, "rate_limited");
     assert!(limited.header("retry-after").is_some());
+}
+
+#[test]
+fn a_members_grant_decides_alike_over_rest_and_mcp() {
+    let s = start("");
+    let ada = cli(&s, "ada@acme.test", None);
+    let max = cli(&s, "max@acme.test", None);
+    let r = bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "max@acme.test", "level": "read"})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let error = |r: Value| r["structuredContent"]["error"].clone();
+
+    // A read grant: searching works on both transports, writing is refused on both, in the
+    // same words (REST names the route too).
+    let search = json!({"query": "apples", "mode": "keyword"});
+    assert_eq!(bearer(&s, &max, "POST", "/v1/vaults/a/search", Some(&search)).status, 200);
+    assert_eq!(s.tool(Some(&max), "search", json!({"vault": "a", "query": "apples"}))["isError"], false);
+    let memory = json!({"text": "Max likes green apples"});
+    let rest = bearer(&s, &max, "POST", "/v1/vaults/a/memories", Some(&memory)).error(403, "forbidden");
+    let mcp = error(s.tool(Some(&max), "store_memory", json!({"vault": "a", "text": "Max likes green apples"})));
+    assert_eq!(mcp["code"], "forbidden", "{mcp}");
+    let said = mcp["message"].as_str().unwrap();
+    assert!(said.contains("grant on vault `a`") && rest["message"].as_str().unwrap().ends_with(said), "{rest} {mcp}");
+
+    // Ungranted vaults are absent on both, whatever the action.
+    bearer(&s, &max, "POST", "/v1/vaults/b/search", Some(&search)).error(404, "vault_not_found");
+    for (tool, args) in
+        [("search", json!({"vault": "b", "query": "x"})), ("store_memory", json!({"vault": "b", "text": "x"}))]
+    {
+        assert_eq!(error(s.tool(Some(&max), tool, args))["code"], "vault_not_found", "{tool}");
+    }
+    // With a write grant, both let the member write.
+    bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "max@acme.test", "level": "write"})));
+    assert_eq!(bearer(&s, &max, "POST", "/v1/vaults/a/memories", Some(&memory)).status, 201);
+    assert_eq!(
+        s.tool(Some(&max), "store_memory", json!({"vault": "a", "text": "Max likes red apples"}))["isError"],
+        false
+    );
 }
 
 #[test]

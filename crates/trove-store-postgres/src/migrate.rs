@@ -2,7 +2,7 @@
 //! vectors included (nothing is re-embedded), keeping every id, then verifies each table's row
 //! count and a SHA-256 over its rows read back from both sides.
 //!
-//! The copy goes table by table in id order, in transactions of [`BATCH`] rows, so an
+//! The copy goes table by table in id order, in transactions of `BATCH` rows, so an
 //! interrupted run resumes where it stopped: rows with ids up to the target's highest are
 //! skipped, and tables keyed without an id insert with `ON CONFLICT DO NOTHING`. The target
 //! must be empty, or hold an unfinished migration from the same folder (`embedded_migrations`).
@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use trove_store::StoreError;
 use trove_store::analysis::keyword_context;
 
-use crate::documents::{INSERT_POSTINGS, Postings, ensure_vector_indexes, postings};
+use crate::documents::{INSERT_POSTINGS, Postings, postings};
+use crate::vaults::ensure_vector_indexes;
 use crate::vector::VectorRef;
 use crate::{Fail, PgStore, Res};
 
@@ -357,6 +358,7 @@ pub fn copy_embedded(
     target: &PgStore,
     mut progress: impl FnMut(&str, u64),
 ) -> Result<MigrationReport, StoreError> {
+    let clock = target.pool.options().clock.clone();
     let db = data_dir.join(trove_store::embedded::DB_FILE);
     let source_key = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()).display().to_string();
     let src =
@@ -400,7 +402,7 @@ pub fn copy_embedded(
                 }
                 tx.execute(
                     "INSERT INTO embedded_migrations (source, started_ms) VALUES ($1, $2)",
-                    &[&source_key, &now_ms()],
+                    &[&source_key, &clock.now_ms()],
                 )?;
                 Ok(false)
             }
@@ -440,15 +442,14 @@ pub fn copy_embedded(
     let report = MigrationReport { resumed, tables };
     if report.verified() {
         target.write(|tx| {
-            tx.execute("UPDATE embedded_migrations SET finished_ms = $1 WHERE source = $2", &[&now_ms(), &source_key])?;
+            tx.execute(
+                "UPDATE embedded_migrations SET finished_ms = $1 WHERE source = $2",
+                &[&clock.now_ms(), &source_key],
+            )?;
             Ok(())
         })?;
     }
     Ok(report)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn column_list(table: &Table) -> String {

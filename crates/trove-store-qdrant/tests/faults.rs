@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use trove_store::{ChunkFilter, NewChunk, NewDocument, StoreRead, StoreWrite};
+use trove_store::prelude::*;
+use trove_store::{ChunkFilter, NewChunk, NewDocument};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 use trove_store_qdrant::{Client, ClientOptions, QdrantIndex};
@@ -22,6 +23,7 @@ fn an_unreachable_qdrant_loses_no_write_and_searches_fall_back_to_pgvector() {
             max_retries: 1,
             retry_delay: Duration::from_millis(10),
             breaker_cooldown: Duration::from_secs(5),
+            clock: trove_clock::system(),
         }),
         "trove_",
     );
