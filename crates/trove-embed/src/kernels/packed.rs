@@ -111,15 +111,21 @@ pub(crate) enum WeightMatrix {
     Quantized(QuantMatrix),
 }
 
+/// A hook on one row of a tile: `(row, first column, that row's values in the tile's columns)`.
+pub(crate) type TileRowHook<'f> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'f;
+
+/// A hook on a finished block of rows: `(first row, the rows)`.
+pub(crate) type RowsHook<'f> = dyn Fn(usize, &mut [f32]) + Sync + 'f;
+
 /// What runs on a product's results once they are final, on the thread that made them.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Hooks<'f> {
     /// On every row of every tile: `(row, first column, that row's values in the tile's
     /// columns)`.
-    pub tile_row: Option<&'f (dyn Fn(usize, usize, &mut [f32]) + Sync)>,
+    pub tile_row: Option<&'f TileRowHook<'f>>,
     /// On every block of rows once all its tiles are done: `(first row, the rows)`, at the
     /// destination's row stride (the last row `n` values long).
-    pub rows: Option<&'f (dyn Fn(usize, &mut [f32]) + Sync)>,
+    pub rows: Option<&'f RowsHook<'f>>,
     /// Where each tile's work is timed (with its hooks), when timing.
     pub times: Option<(&'f StageTimes, Stage)>,
 }
@@ -719,7 +725,7 @@ mod tests {
     #[test]
     fn hooks_see_every_tile_row_once_and_every_block_once_complete() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let mut rng = Rng(0x5EED_0F_71_1E5);
+        let mut rng = Rng(0x05EE_D0F7_11E5);
         for case in 0..12 {
             let (m, n, k) = (1 + rng.below(400), 1 + rng.below(200), 1 + rng.below(300));
             let a = rng.fill(m * k, 1.0, 0.0);
