@@ -4,7 +4,9 @@
 //! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
 //! installs and verifies the model files; and [`RestEmbedder`], embeddings from a REST API
 //! (OpenAI, Azure OpenAI, Ollama, OpenAI-compatible servers). Nothing here touches the network
-//! except [`model::install`], which runs pip, and [`RestEmbedder`].
+//! except [`model::install`], which runs pip, and [`RestEmbedder`]. [`StageTimes`] shows where
+//! the time of a built-in embedding call goes, stage by stage ([`LocalEmbedder::embed_timed`],
+//! for the benchmark).
 //!
 //! ```no_run
 //! use trove_embed::{Embedder, LocalEmbedder, LocalOptions, model};
