@@ -288,10 +288,29 @@ impl Resp {
         let v = self.json();
         assert_eq!(v["code"], code, "{v}");
         assert!(v["message"].as_str().is_some_and(|m| m.len() > 10), "{v}");
-        assert!(v["type"].is_string() && v["link"].as_str().unwrap().ends_with(code), "{v}");
+        assert!(v["type"].is_string(), "{v}");
+        follow_link(v["link"].as_str().unwrap(), code);
         assert_eq!(v.as_object().unwrap().len(), 4, "extra fields: {v}");
         v
     }
+}
+
+/// Follows an error's `link` (once per link and test binary): it must be the server's own
+/// `http://ADDR/docs/errors#CODE`, answered `200` with an element whose id is the code.
+pub fn follow_link(link: &str, code: &str) {
+    static FOLLOWED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    if FOLLOWED.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|l| l == link) {
+        return;
+    }
+    let (page, anchor) = link.split_once('#').unwrap_or_else(|| panic!("`{link}` has no anchor"));
+    assert_eq!(anchor, code, "{link}");
+    let rest = page.strip_prefix("http://").unwrap_or_else(|| panic!("`{link}` is not this server's page"));
+    let (addr, path) = rest.split_once('/').unwrap_or_else(|| panic!("`{link}` has no path"));
+    assert_eq!(path, "docs/errors", "{link}");
+    let r = request(addr.parse().unwrap_or_else(|e| panic!("`{link}`: {e}")), "GET", "/docs/errors", None, &[]);
+    assert_eq!(r.status, 200, "{link}: {}", r.body);
+    assert!(r.body.contains(&format!("id=\"{anchor}\"")), "{link}: no entry `{anchor}` on the page");
+    FOLLOWED.lock().unwrap_or_else(|e| e.into_inner()).push(link.to_string());
 }
 
 /// One HTTP/1.1 exchange on a new connection.
