@@ -442,7 +442,7 @@ fn errors_link_to_the_reference_the_server_serves() {
     assert!(e["message"].as_str().unwrap().contains("/docs/errors"), "{e}");
     let failed = s.tool(None, "search", json!({"vault": "nosuch", "query": "x"}));
     let link = failed["structuredContent"]["error"]["link"].as_str().unwrap();
-    common::follow_link(link, "vault_not_found");
+    common::follow_link(s.addr, link, "vault_not_found");
 
     // With `auth.public_url`, links are under it (the address clients know the server by).
     let config = format!("{CONFIG}auth:\n  public_url: https://trove.example.com/\n");
