@@ -12,7 +12,7 @@ use trove_types::error_reference;
 /// What the page may load: nothing but its own inline styles.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
-/// `GET /docs/errors`.
+/// The error reference, as HTML.
 #[utoipa::path(
     get, path = "/docs/errors", operation_id = "error_reference", tag = "docs",
     responses((status = 200, description = "The error reference: every error code's HTTP status, exit code, cause, what to do and an example, each under an anchor named after the code (`#vault_not_found`), the target of every error's `link`.", content_type = "text/html", body = String))

@@ -395,8 +395,8 @@ pub struct ErrorBody {
     /// `invalid_request`, `system`, `internal` or `auth`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The code's entry in the error reference: on a server its `/docs/errors#CODE`, on the
-    /// command line the installed `docs/errors.md#CODE` or the configured `docs_url`.
+    /// The code's entry in the error reference: on a server its `/docs/errors#CODE`; on the
+    /// command line the page `TROVE_DOCS_URL` names, else the checkout's `docs/errors.md#CODE`.
     pub link: String,
 }
 
