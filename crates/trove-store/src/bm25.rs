@@ -7,7 +7,7 @@
 //!
 //! Analysis: words are maximal runs of alphanumeric characters, lower-cased, with diacritics
 //! removed (NFD, combining marks dropped), then stemmed with the Snowball English (Porter2)
-//! stemmer. Queries drop Lucene's English stopwords unless nothing else is left; indexed text
+//! stemmer. Queries drop English stopwords unless nothing else is left; indexed text
 //! keeps every word, so a query made only of stopwords still finds what contains them.
 //!
 //! Ranking is Okapi BM25 (k1 = 1.2, b = 0.75, Lucene's always-positive idf) over the vault's
@@ -27,12 +27,138 @@ use unicode_normalization::char::is_combining_mark;
 
 use crate::{DocumentId, Scored};
 
-/// Lucene's classic English stopword set (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`). Their
-/// postings cover most chunks, so scoring them visits nearly every row for a negligible
-/// change in ranking.
+/// The English stopwords: Snowball's English stop list (its one-word entries; it holds all of
+/// Lucene's classic set, `EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`), plus `can` and `will`.
+/// Queries drop them (their postings cover most chunks, so scoring them visits nearly every
+/// row for a negligible change in ranking) and snippets never mark them
+/// ([`Analyzer::is_stopword`]).
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "cannot",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "ought",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 /// The most distinct terms a query keeps.
@@ -110,6 +236,21 @@ impl Analyzer {
         }
         words.truncate(MAX_QUERY_TERMS);
         words
+    }
+
+    /// Whether a word (folded: lower case, no diacritics) is a stopword.
+    pub fn is_stopword(word: &str) -> bool {
+        STOPWORDS.contains(&word)
+    }
+
+    /// One word of text folded, and its term (folded and stemmed); `None` when it is not a
+    /// single indexable word (empty, punctuation, over the length limit).
+    pub fn word_term(&self, word: &str) -> Option<(String, String)> {
+        let mut words = Vec::with_capacity(1);
+        Self::each_word(word, |w| words.push(w.to_string()));
+        let [folded] = <[String; 1]>::try_from(words).ok()?;
+        let term = self.stem(&folded).into_owned();
+        Some((folded, term))
     }
 
     /// The distinct terms of a query, in order of first appearance, at most
@@ -397,7 +538,11 @@ mod tests {
     fn query_terms_drop_stopwords_unless_nothing_else_is_left() {
         let a = Analyzer::default();
         assert_eq!(a.query_terms("the effect of Vitamin D on bones"), ["effect", "vitamin", "d", "bone"]);
-        assert_eq!(a.query_terms("The Who"), ["who"]);
+        assert_eq!(a.query_terms("The Beatles"), ["beatl"]);
+        assert_eq!(
+            a.query_terms("what do I do when the database runs out of connections?"),
+            ["databas", "run", "connect"]
+        );
         assert_eq!(a.query_terms("to be or not to be"), ["to", "be", "or", "not"]);
         assert!(a.query_terms("  !!! ").is_empty());
         let long: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();

@@ -316,7 +316,13 @@ pub(super) fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
-        tracing::info!(version = i + 1, "migrated the embedded store");
+        tracing::debug!(version = i + 1, "migrated the embedded store");
+    }
+    // One line per open that changed the store: created, or upgraded from → to.
+    match version {
+        SCHEMA_VERSION => {}
+        0 => tracing::info!(schema = SCHEMA_VERSION, dir = %dir.display(), "created the embedded store"),
+        from => tracing::info!(from, to = SCHEMA_VERSION, dir = %dir.display(), "upgraded the embedded store"),
     }
     Ok(())
 }
