@@ -206,8 +206,8 @@ impl Engine {
         &self.workspace
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
+    /// The store (the engine's own; transports read it through [`crate::status`]).
+    pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
 

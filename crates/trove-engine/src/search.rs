@@ -7,17 +7,16 @@ use std::collections::HashMap;
 
 use trove_store::fusion::rrf;
 use trove_store::{ChunkFilter, HybridQuery, Scored, VaultInfo};
-use trove_types::{SearchHit, SearchMode, SearchResponse};
+use trove_types::{SearchFilters, SearchHit, SearchMode, SearchResponse};
 
+use crate::access::{Access, perm};
 use crate::highlight::snippet;
 use crate::{Engine, EngineError};
 
-/// One search.
+/// One search (of the vault its [`Access`] names).
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest {
-    /// Vault name (default: the first configured vault).
-    pub vault: Option<String>,
-    /// The query text.
+    /// The query text (not empty).
     pub query: String,
     /// Mode (default from config).
     pub mode: Option<SearchMode>,
@@ -25,6 +24,15 @@ pub struct SearchRequest {
     pub limit: Option<usize>,
     /// Restrictions.
     pub filter: ChunkFilter,
+}
+
+/// The store's filter of the restrictions a transport was given.
+pub fn chunk_filter(filters: SearchFilters) -> ChunkFilter {
+    ChunkFilter {
+        source: filters.source,
+        uri_prefix: filters.uri_prefix,
+        metadata: filters.metadata.unwrap_or_default().into_iter().collect(),
+    }
 }
 
 /// Largest `limit` accepted.
@@ -49,14 +57,8 @@ fn check_metadata_filter(filter: &ChunkFilter) -> Result<(), EngineError> {
 
 impl Engine {
     /// Answers one query.
-    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
-        let mut out = self.search_batch(
-            req.vault.as_deref(),
-            req.mode,
-            req.limit,
-            &req.filter,
-            std::slice::from_ref(&req.query),
-        )?;
+    pub fn search(&self, access: &Access<perm::Search>, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
+        let mut out = self.search_batch(access, req.mode, req.limit, &req.filter, std::slice::from_ref(&req.query))?;
         out.pop().ok_or_else(|| EngineError::Internal("empty batch result".into()))
     }
 
@@ -64,7 +66,7 @@ impl Engine {
     /// queries in one batch.
     pub fn search_batch(
         &self,
-        vault: Option<&str>,
+        access: &Access<perm::Search>,
         mode: Option<SearchMode>,
         limit: Option<usize>,
         filter: &ChunkFilter,
@@ -77,10 +79,13 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
         }
         check_metadata_filter(filter)?;
+        if queries.iter().any(|q| q.trim().is_empty()) {
+            return Err(EngineError::BadRequest("query: must not be empty; give some words to search for".into()));
+        }
         // Queries are embedded by the vault's model and compared with its vectors under the
         // lock a re-embed's switch takes, so a search never straddles the switch.
         let _vectors = (mode != SearchMode::Keyword).then(|| self.vectors.read().unwrap_or_else(|e| e.into_inner()));
-        let vault = self.search_vault(vault)?;
+        let vault = self.search_vault(access.vault())?;
         let vectors = match mode {
             SearchMode::Keyword => None,
             SearchMode::Semantic | SearchMode::Hybrid => {
@@ -119,27 +124,13 @@ impl Engine {
         Ok(out)
     }
 
-    fn search_vault(&self, name: Option<&str>) -> Result<VaultInfo, EngineError> {
-        let name = match name {
-            Some(n) => n.to_string(),
-            None => self.configured_vaults().into_iter().next().ok_or_else(|| {
-                EngineError::BadRequest(
-                    "the configuration has no vaults: add one under `vaults:` in config.yaml".into(),
-                )
-            })?,
-        };
+    /// The stored vault a search reads (a configured vault never ingested has no index yet).
+    pub(crate) fn search_vault(&self, name: &str) -> Result<VaultInfo, EngineError> {
+        let name = name.to_string();
         match self.store.vault(&name)? {
             Some(v) => Ok(v),
             None if self.workspace.config.vaults.contains_key(&name) => Err(EngineError::VaultEmpty { name }),
-            None => {
-                let mut known = self.configured_vaults();
-                for v in self.store.vaults()? {
-                    if !known.contains(&v.name) {
-                        known.push(v.name);
-                    }
-                }
-                Err(EngineError::VaultNotFound { name, known })
-            }
+            None => Err(EngineError::VaultNotFound { name, known: self.vault_names()? }),
         }
     }
 
