@@ -425,4 +425,53 @@ mod tests {
         assert!(store.memory_delete(1, "mem_old").unwrap(), "deleting needs no FTS5 trigger");
         assert!(store.check_integrity().unwrap().problems.is_empty());
     }
+
+    /// A workspace written before migration 15 (no change log, no persisted keyword index)
+    /// gets both on the writer's open: its chunks and memories rank as they did, the index
+    /// counts what the vaults hold, and the log starts at each vault's generation.
+    #[test]
+    fn workspaces_before_the_persisted_keyword_index_migrate_with_it_built() {
+        use crate::embedded::keywords::tests::assert_equals_a_rebuild;
+        use crate::embedded::tests::{numbered_doc, writer_with_vault};
+        use crate::{ChunkFilter, conformance::new_memory};
+
+        let (dir, store, v) = writer_with_vault();
+        let docs: Vec<_> = (0..300).map(numbered_doc).collect();
+        store.put_documents(v.id, &docs).unwrap();
+        store.delete_document(v.id, "s", "7.md").unwrap();
+        for i in 0..5 {
+            store.memory_put(v.id, &new_memory(&format!("falcon number{i}"), None, &["sky"], [1.0, 0.0]), 1).unwrap();
+        }
+        let live = MemoryFilter { now_ms: 2, ..MemoryFilter::default() };
+        let search = |store: &EmbeddedStore| {
+            let chunks = store.keyword_search(v.id, "common word12", 50, &ChunkFilter::default()).unwrap();
+            let memories = store.memory_keyword_search(v.id, "falcons number3 sky", &live, 10).unwrap();
+            (chunks, memories)
+        };
+        let before = search(&store);
+        assert_eq!((before.0.len(), before.1.len()), (50, 5));
+        // Back to version 14: what migration 15 added, removed.
+        store
+            .conn()
+            .execute_batch(
+                "DROP TABLE changes; DROP TABLE keyword_stats; DROP TABLE keyword_terms; DROP TABLE keyword_blocks;
+                 ALTER TABLE vaults DROP COLUMN log_floor; ALTER TABLE vaults DROP COLUMN memory_log_floor;
+                 PRAGMA user_version = 14;",
+            )
+            .unwrap();
+        drop(store);
+
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        assert_eq!(search(&store), before);
+        assert_equals_a_rebuild(&store, v.id, Space::Chunks);
+        assert_equals_a_rebuild(&store, v.id, Space::Memories);
+        let (changes, floor, generation): (i64, i64, i64) = store
+            .conn()
+            .query_row("SELECT (SELECT count(*) FROM changes), log_floor, generation FROM vaults", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((changes, floor), (0, generation), "the log starts at the vault's generation");
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+    }
 }
