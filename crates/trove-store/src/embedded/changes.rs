@@ -125,7 +125,12 @@ pub(crate) fn since(
         "SELECT op, row_id FROM changes WHERE vault_id = ? AND space = ? AND generation > ?
          ORDER BY generation, seq LIMIT ?",
     )?;
-    let mut rows = stmt.query(params![vault, space.code(), after, most.saturating_add(1) as i64])?;
+    let mut rows = stmt.query(params![
+        vault,
+        space.code(),
+        after,
+        i64::try_from(most.saturating_add(1)).unwrap_or(-1) /* -1: no limit */
+    ])?;
     // The last op of each row decides.
     let mut last: rustc_hash::FxHashMap<i64, bool> = Default::default();
     let mut read = 0;

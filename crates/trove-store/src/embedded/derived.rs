@@ -4,8 +4,16 @@
 //! a search finds its index behind the committed generation, it reads the change log after the
 //! index's generation and the rows it names, in one snapshot ([`changes::since`]), and applies
 //! them; only an index the log no longer reaches back to (or one so far behind that the log is
-//! longer than the index) is rebuilt from every row. Writers do nothing after committing: their
-//! own changes reach their indexes the same way as other processes' do.
+//! longer than the index) is loaded again. Writers do nothing after committing: their own
+//! changes reach their indexes the same way as other processes' do.
+//!
+//! A persisted index (a file beside the database, tagged with the generation it was saved at)
+//! plugs in through [`Derived::load`]: it may return the index at any generation from the
+//! log's floor up to the committed one (what the file holds, if it is intact and not behind
+//! the floor; otherwise built from every row), and [`EmbeddedStore::with_derived`] catches it
+//! up from the log before the first search uses it. Saving it again (temp file, fsync,
+//! rename, tagged with its generation) is the index's own business; the log is pruned by its
+//! own rule (see `changes`), so a file saved too long ago is simply rebuilt.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -27,8 +35,17 @@ pub(crate) trait Derived: Sized {
     fn generation(&self) -> i64;
     /// Rows it holds.
     fn len(&self) -> usize;
-    /// The index of every row of `vault`'s `space` in `conn`'s snapshot, at `generation`.
-    fn load(conn: &Connection, vault: &VaultInfo, space: Space, generation: i64) -> Result<Self, StoreError>;
+    /// The index of `vault`'s `space` as of a generation from `floor` (the oldest the change
+    /// log reaches back to) up to `generation` (the committed one in `conn`'s snapshot): an
+    /// in-memory index reads every row at `generation`; a persisted one may return what it
+    /// saved at an older generation, which the caller then catches up from the log.
+    fn load(
+        conn: &Connection,
+        vault: &VaultInfo,
+        space: Space,
+        generation: i64,
+        floor: i64,
+    ) -> Result<Self, StoreError>;
     /// Reads what applying `since` needs, in the same snapshot.
     fn fetch(conn: &Connection, vault: &VaultInfo, space: Space, since: &Since) -> Result<Self::Delta, StoreError>;
     /// Applies the changes read by [`Derived::fetch`], after which the index reflects
@@ -84,9 +101,22 @@ impl EmbeddedStore {
                 return Ok(f(read().get(&key).ok_or_else(vanished)?));
             }
         }
-        let index = I::load(&tx, vault, space, committed)?;
-        tx.finish()?;
+        let mut index = I::load(&tx, vault, space, committed, floor)?;
         self.counters.loads.fetch_add(1, Ordering::Relaxed);
+        let loaded = index.generation();
+        if loaded != committed {
+            // A persisted index saved at an older generation: the rest from the log.
+            let since = changes::since(&tx, vault.id, space, loaded, committed, floor, usize::MAX)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a derived index of vault {} loaded at generation {loaded}, outside the change log's {floor}..={committed}",
+                    vault.name
+                ))
+            })?;
+            let delta = I::fetch(&tx, vault, space, &since)?;
+            self.counters.log_rows.fetch_add(since.read as u64, Ordering::Relaxed);
+            index.apply(delta, committed);
+        }
+        tx.finish()?;
         let result = f(&index);
         cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
         Ok(result)
@@ -165,7 +195,13 @@ impl Derived for FlatIndex {
         FlatIndex::len(self)
     }
 
-    fn load(conn: &Connection, vault: &VaultInfo, space: Space, generation: i64) -> Result<FlatIndex, StoreError> {
+    fn load(
+        conn: &Connection,
+        vault: &VaultInfo,
+        space: Space,
+        generation: i64,
+        _floor: i64,
+    ) -> Result<FlatIndex, StoreError> {
         let dim = dimension(conn, vault.id)?;
         let mut index = FlatIndex::new(dim, generation);
         vector_rows(conn, vault, space, None, |id, group, v| {
@@ -290,6 +326,78 @@ mod tests {
         writer.commit_staged_vectors(v.id, "m2", 2).unwrap();
         assert!(nearest(&reader, v.id).iter().all(|h| h.score.abs() < 1e-6), "every vector is the new one");
         assert_eq!(loads(&reader), 3, "rebuilt after the re-embed");
+    }
+
+    /// A stand-in for a persisted index: the ids of a vault's chunks, "saved" in `FILE` at a
+    /// generation, as a file beside the database would be.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Saved {
+        generation: i64,
+        rows: std::collections::BTreeSet<i64>,
+    }
+
+    static FILE: std::sync::Mutex<Option<Saved>> = std::sync::Mutex::new(None);
+
+    impl Derived for Saved {
+        type Delta = (Vec<i64>, Vec<i64>);
+
+        fn generation(&self) -> i64 {
+            self.generation
+        }
+
+        fn len(&self) -> usize {
+            self.rows.len()
+        }
+
+        fn load(
+            conn: &Connection,
+            vault: &VaultInfo,
+            _: Space,
+            generation: i64,
+            floor: i64,
+        ) -> Result<Saved, StoreError> {
+            if let Some(saved) = FILE.lock().unwrap().clone().filter(|s| s.generation >= floor) {
+                return Ok(saved);
+            }
+            let mut stmt = conn.prepare("SELECT id FROM chunks WHERE vault_id = ?")?;
+            let rows = stmt.query_map([vault.id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(Saved { generation, rows })
+        }
+
+        fn fetch(_: &Connection, _: &VaultInfo, _: Space, since: &Since) -> Result<Self::Delta, StoreError> {
+            Ok((since.removed.clone(), since.upserted.clone()))
+        }
+
+        fn apply(&mut self, (removed, upserted): Self::Delta, generation: i64) {
+            removed.iter().for_each(|r| _ = self.rows.remove(r));
+            self.rows.extend(upserted);
+            self.generation = generation;
+        }
+    }
+
+    /// A persisted index saved at an older generation is loaded as saved, then caught up from
+    /// the log, reading only the changes made since it was saved.
+    #[test]
+    fn an_index_loaded_at_an_older_generation_is_caught_up_from_the_log() {
+        let (dir, writer, v) = writer_with_vault();
+        writer.put_documents(v.id, &(0..30).map(numbered_doc).collect::<Vec<_>>()).unwrap();
+        let ids = |store: &EmbeddedStore| {
+            let cache: Cache<Saved> = Cache::default();
+            let info = store.vault("v").unwrap().unwrap();
+            store.with_derived(&cache, &info, Space::Chunks, Saved::clone).unwrap()
+        };
+        let saved = ids(&EmbeddedStore::open_reader(dir.path()).unwrap());
+        assert_eq!(saved.rows.len(), 30);
+        *FILE.lock().unwrap() = Some(saved.clone());
+
+        writer.put_documents(v.id, &[numbered_doc(30), numbered_doc(31)]).unwrap();
+        writer.delete_document(v.id, "s", "7.md").unwrap();
+        let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
+        let followed = ids(&reader);
+        assert_eq!((loads(&reader), log_rows(&reader)), (1, 3), "loaded as saved, then the three changes since");
+        assert_eq!(followed.generation, saved.generation + 2);
+        *FILE.lock().unwrap() = None;
+        assert_eq!(followed, ids(&EmbeddedStore::open_reader(dir.path()).unwrap()), "as loaded from every row");
     }
 
     /// The log keeps whole generations back to its floor and at least `KEEP` changes; a
