@@ -26,7 +26,7 @@
 //! chunk (2.4 ms wall, waiting for the CPU and fsync); the database (rows and index) is
 //! 89 MB; a new process opens in 20 ms and answers its first query in 117 ms with the page
 //! cache dropped (3 ms cached) at 9 MB RSS; warm p50 / p99 8.7 / 49 ms (with a URI-prefix
-//! filter 14 / 69 ms), 91 MB RSS after 1,200 queries; adding 1,000 chunks to the full vault
+//! filter 14 / 69 ms), 91 MB RSS after 2,400 queries; adding 1,000 chunks to the full vault
 //! 1.0 s. The in-memory index it replaces took 2.7 s (4.9 s cold) and 360 MB for the first
 //! query at 100,000 chunks. Not measured: 1M chunks, and index files (not built), which could
 //! only lower the warm cost of reading a query term's blocks, the part above the 5 ms target.
