@@ -1,0 +1,237 @@
+//! [`Base`]: an index file opened by mapping it. Opening reads the 512-byte header and maps
+//! the rest; a search reads only the pages of the nodes it reaches, so a new process answers
+//! its first query without loading the index, and its resident memory grows with what
+//! queries touch. A base never changes: additions and removals go to the index's delta, and a
+//! fold writes a new file.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::AnnError;
+use crate::build::{Built, NO_UPPER, Nodes};
+use crate::format::{Header, NO_ENTRY, Section};
+use crate::graph::Graph;
+
+/// A mapped, immutable index file.
+#[derive(Debug)]
+pub struct Base {
+    path: PathBuf,
+    header: Header,
+    map: Mmap,
+}
+
+impl Base {
+    /// Opens the index file at `path`; refuses one of another format version, a torn or
+    /// truncated one, or one whose header does not check out ([`AnnError::Version`],
+    /// [`AnnError::Corrupt`]: the caller rebuilds it).
+    pub fn open(path: &Path) -> Result<Base, AnnError> {
+        let mut file = File::open(path).map_err(|e| AnnError::io("cannot open", path, e))?;
+        let len = file.metadata().map_err(|e| AnnError::io("cannot stat", path, e))?.len();
+        let header = Header::read(&mut file, path, len)?;
+        let map = crate::map::map(&file, path)?;
+        if map.len() as u64 != len {
+            return Err(AnnError::corrupt(path, "the file changed size while being opened"));
+        }
+        Ok(Base { path: path.to_path_buf(), header, map })
+    }
+
+    /// The file this base was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The generation the caller tagged this file with when it was written.
+    pub fn generation(&self) -> i64 {
+        self.header.generation
+    }
+
+    /// The vectors' dimension.
+    pub fn dim(&self) -> usize {
+        self.header.dim as usize
+    }
+
+    /// Links per node on the upper levels (twice as many on level 0).
+    pub fn m(&self) -> usize {
+        self.header.m as usize
+    }
+
+    /// Live (not deleted) vectors in the file.
+    pub fn live(&self) -> usize {
+        self.header.live as usize
+    }
+
+    /// Nodes in the graph, deleted ones (kept as routes) included.
+    pub fn node_count(&self) -> usize {
+        self.header.nodes as usize
+    }
+
+    /// The file's size in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.header.file_len
+    }
+
+    fn bytes(&self, s: Section) -> &[u8] {
+        let e = self.header.extent(s);
+        &self.map[e.offset as usize..(e.offset + e.len) as usize]
+    }
+
+    fn range(&self, s: Section, items: Range<usize>, width: usize) -> &[u8] {
+        let e = self.header.extent(s).offset as usize;
+        &self.map[e + items.start * width..e + items.end * width]
+    }
+
+    /// The id of a node.
+    pub(crate) fn id(&self, node: u32) -> i64 {
+        let b = self.range(Section::Ids, node as usize..node as usize + 1, 8);
+        i64::from_ne_bytes(b.try_into().unwrap_or_default())
+    }
+
+    /// Whether a node was deleted before this file was written.
+    pub(crate) fn is_deleted(&self, node: u32) -> bool {
+        let b = self.range(Section::Deleted, node as usize / 64..node as usize / 64 + 1, 8);
+        u64::from_ne_bytes(b.try_into().unwrap_or_default()) & (1 << (node % 64)) != 0
+    }
+
+    fn order(&self, i: usize) -> u32 {
+        u32::from_ne_bytes(self.range(Section::Order, i..i + 1, 4).try_into().unwrap_or_default())
+    }
+
+    /// The live node holding `id`, by binary search over the sorted order.
+    pub(crate) fn find(&self, id: i64) -> Option<u32> {
+        let (mut lo, mut hi) = (0usize, self.header.live as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let node = self.order(mid);
+            if node as u64 >= self.header.nodes {
+                return None;
+            }
+            match self.id(node).cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(node),
+            }
+        }
+        None
+    }
+
+    /// Every live id, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.header.live as usize)
+            .map(|i| self.order(i))
+            .filter(|&n| u64::from(n) < self.header.nodes)
+            .map(|n| self.id(n))
+    }
+
+    /// The entry node and its level.
+    pub(crate) fn entry(&self) -> Option<(u32, usize)> {
+        (self.header.entry != NO_ENTRY).then_some((self.header.entry, self.header.entry_level as usize))
+    }
+
+    /// Reads the whole file and checks every section's checksum and every link; the header
+    /// was checked by [`Base::open`]. For tests, benchmarks and diagnostics: searches never
+    /// need it.
+    pub fn verify(&self) -> Result<(), AnnError> {
+        for s in Section::ALL {
+            let e = self.header.extent(s);
+            if crc32fast::hash(self.bytes(s)) != e.crc {
+                return Err(AnnError::corrupt(&self.path, format!("section {s:?} checksum mismatch")));
+            }
+        }
+        let n = self.header.nodes as u32;
+        let mut buf = Vec::new();
+        for node in 0..n {
+            for level in 0..=self.level(node) {
+                self.neighbors(node, level, &mut buf);
+                if let Some(bad) = buf.iter().find(|&&x| x >= n) {
+                    return Err(AnnError::corrupt(&self.path, format!("node {node} links to node {bad} of {n}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn level(&self, node: u32) -> usize {
+        self.range(Section::Levels, node as usize..node as usize + 1, 1)[0] as usize
+    }
+
+    /// Copies the graph into memory for a fold to extend.
+    pub(crate) fn to_linked(&self) -> Built {
+        let words = |s: Section| -> Vec<u32> {
+            self.bytes(s).chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap_or_default())).collect()
+        };
+        let nodes = Nodes {
+            dim: self.dim(),
+            ids: self
+                .bytes(Section::Ids)
+                .chunks_exact(8)
+                .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
+            scales: self
+                .bytes(Section::Scales)
+                .chunks_exact(4)
+                .map(|c| f32::from_ne_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
+            codes: bytemuck::cast_slice(self.bytes(Section::Codes)).to_vec(),
+            levels: self.bytes(Section::Levels).to_vec(),
+            deleted: self
+                .bytes(Section::Deleted)
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
+        };
+        Built {
+            nodes,
+            m: self.m(),
+            ef_construction: self.header.ef_construction as usize,
+            level0: words(Section::Level0),
+            upper_index: words(Section::UpperIndex),
+            upper: words(Section::Upper),
+            entry: self.entry().map(|(n, l)| (n, l as u8)),
+        }
+    }
+}
+
+impl Graph for Base {
+    fn nodes(&self) -> usize {
+        self.header.nodes as usize
+    }
+
+    fn code(&self, node: u32) -> &[i8] {
+        let d = self.header.dim as usize;
+        bytemuck::cast_slice(self.range(Section::Codes, node as usize * d..(node as usize + 1) * d, 1))
+    }
+
+    fn scale(&self, node: u32) -> f32 {
+        f32::from_ne_bytes(
+            self.range(Section::Scales, node as usize..node as usize + 1, 4).try_into().unwrap_or_default(),
+        )
+    }
+
+    fn neighbors(&self, node: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let m = self.header.m as usize;
+        let list = if level == 0 {
+            let w = 2 * m + 1;
+            self.range(Section::Level0, node as usize * w..(node as usize + 1) * w, 4)
+        } else {
+            let first = u32::from_ne_bytes(
+                self.range(Section::UpperIndex, node as usize..node as usize + 1, 4).try_into().unwrap_or_default(),
+            );
+            if first == NO_UPPER {
+                return;
+            }
+            let block = first as u64 + level as u64 - 1;
+            if block >= self.header.upper_blocks {
+                return;
+            }
+            let w = m + 1;
+            self.range(Section::Upper, block as usize * w..(block as usize + 1) * w, 4)
+        };
+        let mut words = list.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap_or_default()));
+        let count = (words.next().unwrap_or(0) as usize).min(list.len() / 4 - 1);
+        out.extend(words.take(count));
+    }
+}

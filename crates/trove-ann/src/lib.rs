@@ -1,0 +1,173 @@
+//! An approximate nearest-neighbour index for Trove's vectors: cosine similarity (dot product)
+//! over L2-normalised f32 vectors of any dimension, as an HNSW graph over int8 codes in a file
+//! that is memory-mapped, not loaded, with exact re-scoring of the candidates from the f32
+//! vectors the caller keeps. The index never holds the only copy of anything: it is derived
+//! from the caller's store, tagged with the generation of the data it reflects, and a file
+//! that cannot be used is refused so that the caller searches exactly and rebuilds it.
+//!
+//! # Layout
+//! - [`AnnIndex`] (`index.rs`): a mapped [`Base`] + an in-memory delta (added vectors scanned
+//!   exactly, tombstones hiding removed or replaced base vectors); search, filtered search,
+//!   search within an id set, and folding the delta into a new base in the background.
+//! - `base.rs`: [`Base`], an opened index file; `format.rs`: the file layout, writing (temp
+//!   file, fsync, rename) and the header checks; `map.rs`: the one `mmap` call.
+//! - `build.rs`: building and extending graphs on several threads; `graph.rs`: the HNSW
+//!   algorithms over either; `quant.rs`: int8 quantization; `kernels.rs`: the dot products.
+//! - [`exact`]: exact top-k, the reference for recall and the answer for small sets.
+//!
+//! # Filters
+//! [`AnnIndex::search`] takes a predicate on ids and applies it exactly: nodes that fail it
+//! still route the traversal but are never answered. The fewer ids pass, the more nodes the
+//! traversal must reach to find `k` that do; when the caller knows that few pass (its filter
+//! selects a small set it can list: one source, a URI prefix, a memory scope), it should
+//! call [`AnnIndex::search_in`] with those ids, which costs one code product per id. Rule of
+//! thumb from `bench/src/ann.rs`: below about 2 % of [`AnnIndex::len`] (or a few thousand
+//! ids), list the ids and call `search_in`.
+//!
+//! # Unsafe code
+//! Only `kernels.rs` (runtime CPU-feature dispatch to an AVX2 kernel, each fast path tested
+//! against a naive twin) and `map.rs` (mapping a file, which this crate only ever replaces by
+//! rename) may use `unsafe`; both say why each use is sound.
+//!
+//! ```
+//! use trove_ann::{AnnIndex, AnnError, BuildParams, SearchOptions, VectorSource};
+//! use std::collections::HashMap;
+//!
+//! /// The caller's own copy of the vectors (Trove's store keeps them in SQLite).
+//! struct Vectors(HashMap<i64, Vec<f32>>);
+//! impl VectorSource for Vectors {
+//!     type Error = AnnError;
+//!     fn vectors(&self, ids: &[i64], found: &mut dyn FnMut(i64, &[f32])) -> Result<(), AnnError> {
+//!         for id in ids {
+//!             if let Some(v) = self.0.get(id) { found(*id, v) }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), AnnError> {
+//! let unit = |a: f32| vec![a.cos(), a.sin()];
+//! let vectors = Vectors((0..100).map(|i| (i, unit(i as f32 / 40.0))).collect());
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("vectors.ann");
+//! let mut index = AnnIndex::build(&path, 2, BuildParams::default(), 7, vectors.0.iter().map(|(&id, v)| (id, v)))?;
+//! index.remove(48); // the nearest to the query below; the store deleted it
+//! let hits = index.search(&unit(1.21), 2, &SearchOptions::default(), |id| id != 49, &vectors)?;
+//! assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![47, 50]);
+//! assert_eq!(AnnIndex::open(&path, BuildParams::default())?.generation(), 7);
+//! # Ok(())
+//! # }
+//! ```
+
+mod base;
+mod build;
+mod error;
+pub mod exact;
+mod format;
+mod graph;
+mod index;
+mod kernels;
+mod map;
+mod quant;
+
+pub use base::Base;
+pub use error::AnnError;
+pub use format::FORMAT_VERSION;
+pub use index::{AnnIndex, Fold, Folded};
+
+/// How graphs are built and extended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BuildParams {
+    /// Links per node on the upper levels; level 0 has twice as many. More links: better
+    /// recall on hard data, a bigger file, slower builds. 16 by default.
+    pub m: usize,
+    /// Width of the search that finds a new node's neighbours. 128 by default.
+    pub ef_construction: usize,
+    /// Threads linking nodes at once; 0 means one per core.
+    pub threads: usize,
+    /// Seed of the hash that draws each node's level from its id.
+    pub seed: u64,
+    /// A fold rebuilds the graph from the live vectors, instead of extending it, when deleted
+    /// nodes would exceed this fraction of it. 0.25 by default.
+    pub rebuild_fraction: f32,
+    /// Delta changes (vectors added plus tombstones) past which [`AnnIndex::wants_fold`]
+    /// says yes. 20,000 by default (about 30 MB of f32 at 384 dimensions).
+    pub fold_after: usize,
+}
+
+impl Default for BuildParams {
+    fn default() -> BuildParams {
+        BuildParams {
+            m: 16,
+            ef_construction: 128,
+            threads: 0,
+            seed: 0x7a0e_a11e,
+            rebuild_fraction: 0.25,
+            fold_after: 20_000,
+        }
+    }
+}
+
+impl BuildParams {
+    /// Checks the parameters, and `dim`, the dimension they will build for.
+    fn check(&self, dim: usize) -> Result<(), AnnError> {
+        if dim == 0 {
+            return Err(AnnError::Params("the dimension must be at least 1".into()));
+        }
+        if !(2..=128).contains(&self.m) {
+            return Err(AnnError::Params(format!("m is {}, it must be between 2 and 128", self.m)));
+        }
+        if self.ef_construction == 0 {
+            return Err(AnnError::Params("ef_construction must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.rebuild_fraction) {
+            return Err(AnnError::Params(format!(
+                "rebuild_fraction is {}, it must be between 0 and 1",
+                self.rebuild_fraction
+            )));
+        }
+        Ok(())
+    }
+
+    fn threads(&self) -> usize {
+        if self.threads > 0 { self.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+}
+
+/// How widely a search looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// Width of the level-0 traversal (candidates kept); recall and latency grow with it.
+    pub ef: usize,
+    /// Candidates re-scored exactly from the caller's f32 vectors (at least `k`).
+    pub rescore: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> SearchOptions {
+        SearchOptions { ef: 64, rescore: 40 }
+    }
+}
+
+/// One answer: an id and its exact similarity to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The caller's id.
+    pub id: i64,
+    /// Dot product with the query (cosine for L2-normalised vectors).
+    pub score: f32,
+}
+
+/// Where exact re-scoring gets f32 vectors: the caller's system of record.
+pub trait VectorSource {
+    /// The caller's error; it must be able to carry the index's.
+    type Error;
+
+    /// Calls `found(id, vector)` for each of `ids` the source holds, in any order; an id it
+    /// does not hold (deleted since the index last heard) is skipped, and so drops out of
+    /// the answer.
+    fn vectors(&self, ids: &[i64], found: &mut dyn FnMut(i64, &[f32])) -> Result<(), Self::Error>;
+}
+
+#[cfg(test)]
+mod tests;
