@@ -12,7 +12,7 @@ use memmap2::Mmap;
 
 use crate::AnnError;
 use crate::build::{Built, NO_UPPER, Nodes};
-use crate::format::{Header, NO_ENTRY, Section};
+use crate::format::{Header, NO_ENTRY, Record, Section};
 use crate::graph::Graph;
 
 /// A mapped, immutable index file.
@@ -20,6 +20,10 @@ use crate::graph::Graph;
 pub struct Base {
     path: PathBuf,
     header: Header,
+    /// The layout of node records.
+    layout: Record,
+    /// Where the records start in the file.
+    records: usize,
     map: Mmap,
 }
 
@@ -35,7 +39,8 @@ impl Base {
         if map.len() as u64 != len {
             return Err(AnnError::corrupt(path, "the file changed size while being opened"));
         }
-        Ok(Base { path: path.to_path_buf(), header, map })
+        let (layout, records) = (header.record(), header.extent(Section::Records).offset as usize);
+        Ok(Base { path: path.to_path_buf(), header, layout, records, map })
     }
 
     /// The file this base was opened from.
@@ -83,10 +88,18 @@ impl Base {
         &self.map[e + items.start * width..e + items.end * width]
     }
 
+    /// A node's record.
+    #[inline]
+    fn record(&self, node: u32) -> &[u8] {
+        let len = self.layout.len();
+        let at = self.records + node as usize * len;
+        &self.map[at..at + len]
+    }
+
     /// The id of a node.
     pub(crate) fn id(&self, node: u32) -> i64 {
-        let b = self.range(Section::Ids, node as usize..node as usize + 1, 8);
-        i64::from_ne_bytes(b.try_into().unwrap_or_default())
+        let r = self.record(node);
+        i64::from_ne_bytes(r[Record::ID..Record::ID + 8].try_into().unwrap_or_default())
     }
 
     /// Whether a node was deleted before this file was written.
@@ -162,19 +175,20 @@ impl Base {
         let words = |s: Section| -> Vec<u32> {
             self.bytes(s).chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap_or_default())).collect()
         };
+        let n = self.node_count() as u32;
+        let mut level0 = Vec::with_capacity(n as usize * (1 + 2 * self.m()));
+        let mut codes = Vec::with_capacity(n as usize * self.dim());
+        for node in 0..n {
+            let r = self.record(node);
+            let list = &r[Record::LIST..self.layout.codes()];
+            level0.extend(list.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap_or_default())));
+            codes.extend_from_slice(self.code(node));
+        }
         let nodes = Nodes {
             dim: self.dim(),
-            ids: self
-                .bytes(Section::Ids)
-                .chunks_exact(8)
-                .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or_default()))
-                .collect(),
-            scales: self
-                .bytes(Section::Scales)
-                .chunks_exact(4)
-                .map(|c| f32::from_ne_bytes(c.try_into().unwrap_or_default()))
-                .collect(),
-            codes: bytemuck::cast_slice(self.bytes(Section::Codes)).to_vec(),
+            ids: (0..n).map(|node| self.id(node)).collect(),
+            scales: (0..n).map(|node| self.scale(node)).collect(),
+            codes,
             levels: self.bytes(Section::Levels).to_vec(),
             deleted: self
                 .bytes(Section::Deleted)
@@ -186,7 +200,7 @@ impl Base {
             nodes,
             m: self.m(),
             ef_construction: self.header.ef_construction as usize,
-            level0: words(Section::Level0),
+            level0,
             upper_index: words(Section::UpperIndex),
             upper: words(Section::Upper),
             entry: self.entry().map(|(n, l)| (n, l as u8)),
@@ -200,22 +214,20 @@ impl Graph for Base {
     }
 
     fn code(&self, node: u32) -> &[i8] {
-        let d = self.header.dim as usize;
-        bytemuck::cast_slice(self.range(Section::Codes, node as usize * d..(node as usize + 1) * d, 1))
+        let at = self.layout.codes();
+        bytemuck::cast_slice(&self.record(node)[at..at + self.layout.dim])
     }
 
     fn scale(&self, node: u32) -> f32 {
-        f32::from_ne_bytes(
-            self.range(Section::Scales, node as usize..node as usize + 1, 4).try_into().unwrap_or_default(),
-        )
+        let r = self.record(node);
+        f32::from_ne_bytes(r[Record::SCALE..Record::SCALE + 4].try_into().unwrap_or_default())
     }
 
     fn neighbors(&self, node: u32, level: usize, out: &mut Vec<u32>) {
         out.clear();
         let m = self.header.m as usize;
         let list = if level == 0 {
-            let w = 2 * m + 1;
-            self.range(Section::Level0, node as usize * w..(node as usize + 1) * w, 4)
+            &self.record(node)[Record::LIST..self.layout.codes()]
         } else {
             let first = u32::from_ne_bytes(
                 self.range(Section::UpperIndex, node as usize..node as usize + 1, 4).try_into().unwrap_or_default(),

@@ -1,15 +1,15 @@
-//! The index file: a fixed 512-byte header, then nine sections, each 64-byte aligned, in the
+//! The index file: a fixed 512-byte header, then six sections, each 64-byte aligned, in the
 //! machine's byte order (the header records which, and another order is refused).
 //!
 //! ```text
-//! header   magic "TROVEANN", format version, byte-order mark, dimension, m, ef_construction,
-//!          entry node and level, node / live / upper-block counts, generation, file length,
-//!          per section (offset, length, CRC-32), CRC-32 of the header itself
-//! ids          i64 per node (the caller's keys)
-//! scales       f32 per node (quantization scale)
-//! codes        dim × i8 per node
+//! header       magic "TROVEANN", format version, byte-order mark, dimension, m,
+//!              ef_construction, entry node and level, node / live / upper-block counts,
+//!              generation, file length, per section (offset, length, CRC-32), CRC-32 of the
+//!              header itself
+//! records      per node, all a traversal step reads of it, together (one page touched, not
+//!              four): id i64, scale f32, level-0 neighbour count u32, 2m neighbours u32,
+//!              dim codes i8, zero padding to a multiple of 8 bytes
 //! levels       u8 per node
-//! level0       (1 + 2m) × u32 per node: neighbour count, then neighbours
 //! upper_index  u32 per node: its first block in `upper`, or u32::MAX
 //! upper        (1 + m) × u32 per block, one block per upper level of a node
 //! order        u32 per live node, sorted by id (lookup of a node by id, by binary search)
@@ -41,11 +41,8 @@ pub(crate) const NO_ENTRY: u32 = u32::MAX;
 /// The sections, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
-    Ids,
-    Scales,
-    Codes,
+    Records,
     Levels,
-    Level0,
     UpperIndex,
     Upper,
     Order,
@@ -53,30 +50,41 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    pub const ALL: [Section; 9] = [
-        Section::Ids,
-        Section::Scales,
-        Section::Codes,
-        Section::Levels,
-        Section::Level0,
-        Section::UpperIndex,
-        Section::Upper,
-        Section::Order,
-        Section::Deleted,
-    ];
+    pub const ALL: [Section; 6] =
+        [Section::Records, Section::Levels, Section::UpperIndex, Section::Upper, Section::Order, Section::Deleted];
 
     fn name(self) -> &'static str {
         match self {
-            Section::Ids => "ids",
-            Section::Scales => "scales",
-            Section::Codes => "codes",
+            Section::Records => "records",
             Section::Levels => "levels",
-            Section::Level0 => "level0",
             Section::UpperIndex => "upper_index",
             Section::Upper => "upper",
             Section::Order => "order",
             Section::Deleted => "deleted",
         }
+    }
+}
+
+/// The layout of a node record: byte offsets of its parts and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub m: usize,
+    pub dim: usize,
+}
+
+impl Record {
+    pub const ID: usize = 0;
+    pub const SCALE: usize = 8;
+    pub const LIST: usize = 12;
+
+    /// Where the codes start.
+    pub fn codes(&self) -> usize {
+        Self::LIST + 4 * (1 + 2 * self.m)
+    }
+
+    /// The record's length.
+    pub fn len(&self) -> usize {
+        (self.codes() + self.dim).next_multiple_of(8)
     }
 }
 
@@ -101,7 +109,7 @@ pub(crate) struct Header {
     pub upper_blocks: u64,
     pub generation: i64,
     pub file_len: u64,
-    pub sections: [Extent; 9],
+    pub sections: [Extent; 6],
 }
 
 impl Header {
@@ -109,15 +117,16 @@ impl Header {
         self.sections[s as usize]
     }
 
+    pub fn record(&self) -> Record {
+        Record { m: self.m as usize, dim: self.dim as usize }
+    }
+
     /// The byte length each section must have.
     fn expected_len(&self, s: Section) -> u64 {
         let (n, m) = (self.nodes, u64::from(self.m));
         match s {
-            Section::Ids => n * 8,
-            Section::Scales => n * 4,
-            Section::Codes => n * u64::from(self.dim),
+            Section::Records => n * self.record().len() as u64,
             Section::Levels => n,
-            Section::Level0 => n * (1 + 2 * m) * 4,
             Section::UpperIndex => n * 4,
             Section::Upper => self.upper_blocks * (1 + m) * 4,
             Section::Order => self.live * 4,
@@ -178,7 +187,7 @@ impl Header {
         let (nodes, live, upper_blocks) = (r.u64(), r.u64(), r.u64());
         let generation = r.u64() as i64;
         let declared_len = r.u64();
-        let mut sections = [Extent::default(); 9];
+        let mut sections = [Extent::default(); 6];
         for e in &mut sections {
             *e = Extent { offset: r.u64(), len: r.u64(), crc: r.u32() };
         }
@@ -208,7 +217,7 @@ impl Header {
                 self.file_len
             ));
         }
-        if self.dim == 0 || self.m < 2 || self.m > 256 {
+        if self.dim == 0 || self.dim > crate::MAX_DIM as u32 || self.m < 2 || self.m > 128 {
             return bad(format!("impossible parameters dim {} m {}", self.dim, self.m));
         }
         if self.nodes >= u64::from(u32::MAX) || self.live > self.nodes {
@@ -309,30 +318,47 @@ fn write_to(built: &Built, generation: i64, tmp: &Path) -> Result<(), AnnError> 
     deleted.resize(nodes.len().div_ceil(64), 0);
     let (entry, entry_level) = built.entry.map_or((NO_ENTRY, 0), |(n, l)| (n, u32::from(l)));
     let m = built.m as u64;
+    let layout = Record { m: built.m, dim: nodes.dim };
 
-    let data: [&[u8]; 9] = [
-        bytemuck::cast_slice(&nodes.ids),
-        bytemuck::cast_slice(&nodes.scales),
-        bytemuck::cast_slice(&nodes.codes),
-        &nodes.levels,
-        bytemuck::cast_slice(&built.level0),
-        bytemuck::cast_slice(&built.upper_index),
-        bytemuck::cast_slice(&built.upper),
-        bytemuck::cast_slice(&order),
-        bytemuck::cast_slice(&deleted),
-    ];
     let file = File::create(tmp).map_err(|e| AnnError::io("cannot create", tmp, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     out.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
     let mut at = HEADER_LEN as u64;
-    let mut sections = [Extent::default(); 9];
-    for (extent, bytes) in sections.iter_mut().zip(data) {
+    let mut sections = [Extent::default(); 6];
+    for (extent, section) in sections.iter_mut().zip(Section::ALL) {
         let pad = at.next_multiple_of(ALIGN) - at;
         out.write_all(&[0u8; ALIGN as usize][..pad as usize]).map_err(io)?;
         at += pad;
-        out.write_all(bytes).map_err(io)?;
-        *extent = Extent { offset: at, len: bytes.len() as u64, crc: crc32fast::hash(bytes) };
-        at += bytes.len() as u64;
+        let mut crc = crc32fast::Hasher::new();
+        let mut len = 0u64;
+        let mut put = |bytes: &[u8]| -> Result<(), AnnError> {
+            crc.update(bytes);
+            len += bytes.len() as u64;
+            out.write_all(bytes).map_err(io)
+        };
+        match section {
+            Section::Records => {
+                let mut rec = vec![0u8; layout.len()];
+                let w0 = 1 + 2 * built.m;
+                for node in 0..nodes.len() {
+                    rec.fill(0);
+                    rec[Record::ID..Record::ID + 8].copy_from_slice(&nodes.ids[node].to_ne_bytes());
+                    rec[Record::SCALE..Record::SCALE + 4].copy_from_slice(&nodes.scales[node].to_ne_bytes());
+                    let list: &[u8] = bytemuck::cast_slice(&built.level0[node * w0..(node + 1) * w0]);
+                    rec[Record::LIST..Record::LIST + list.len()].copy_from_slice(list);
+                    let codes: &[u8] = bytemuck::cast_slice(&nodes.codes[node * nodes.dim..(node + 1) * nodes.dim]);
+                    rec[layout.codes()..layout.codes() + codes.len()].copy_from_slice(codes);
+                    put(&rec)?;
+                }
+            }
+            Section::Levels => put(&nodes.levels)?,
+            Section::UpperIndex => put(bytemuck::cast_slice(&built.upper_index))?,
+            Section::Upper => put(bytemuck::cast_slice(&built.upper))?,
+            Section::Order => put(bytemuck::cast_slice(&order))?,
+            Section::Deleted => put(bytemuck::cast_slice(&deleted))?,
+        }
+        *extent = Extent { offset: at, len, crc: crc.finalize() };
+        at += len;
     }
     let header = Header {
         dim: nodes.dim as u32,

@@ -75,6 +75,9 @@ pub use error::AnnError;
 pub use format::FORMAT_VERSION;
 pub use index::{AnnIndex, Fold, Folded};
 
+/// The largest dimension an index takes (the int8 kernel's sums are exact up to it).
+pub const MAX_DIM: usize = 65_536;
+
 /// How graphs are built and extended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BuildParams {
@@ -111,8 +114,8 @@ impl Default for BuildParams {
 impl BuildParams {
     /// Checks the parameters, and `dim`, the dimension they will build for.
     fn check(&self, dim: usize) -> Result<(), AnnError> {
-        if dim == 0 {
-            return Err(AnnError::Params("the dimension must be at least 1".into()));
+        if !(1..=MAX_DIM).contains(&dim) {
+            return Err(AnnError::Params(format!("the dimension is {dim}, it must be between 1 and {MAX_DIM}")));
         }
         if !(2..=128).contains(&self.m) {
             return Err(AnnError::Params(format!("m is {}, it must be between 2 and 128", self.m)));
