@@ -100,7 +100,10 @@ fn main() -> Result<()> {
     }
     let scratch = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(std::env::temp_dir))?;
     let dir = scratch.path();
-    println!("# trove-ann benchmark: k = {K}, m = {}, ef_construction = {}, rescore = {}", args.m, args.ef_construction, args.rescore);
+    println!(
+        "# trove-ann benchmark: k = {K}, m = {}, ef_construction = {}, rescore = {}",
+        args.m, args.ef_construction, args.rescore
+    );
     println!("machine: {} cores, load average {}", std::thread::available_parallelism()?.get(), load_average());
     for data in &args.data {
         let sizes = if data == "model" { vec![args.model_n] } else { args.n.clone() };
@@ -135,7 +138,12 @@ fn run(data: &str, n: usize, args: &Args, dir: &Path) -> Result<()> {
     eprintln!("[{data} {n}] exact answers in {:.1} s", t.elapsed().as_secs_f64());
 
     let index_path = dir.join("index.ann");
-    let params = BuildParams { m: args.m, ef_construction: args.ef_construction, threads: args.threads, ..BuildParams::default() };
+    let params = BuildParams {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        threads: args.threads,
+        ..BuildParams::default()
+    };
     let t = Instant::now();
     AnnIndex::build(&index_path, dim, params, 1, d.vectors.chunks_exact(dim).enumerate().map(|(i, v)| (i as i64, v)))?;
     let build_s = t.elapsed().as_secs_f64();
@@ -202,7 +210,10 @@ fn truths(d: &Data, t: usize) -> Truth {
                 None => exact::top_k(query, rows, K),
                 Some(p) => exact::top_k(query, rows.filter(|(id, _)| passes(*id, p)), K),
             };
-            Answer { kth: hits.last().map_or(f32::NEG_INFINITY, |h| h.score), ids: hits.into_iter().map(|h| h.id).collect() }
+            Answer {
+                kth: hits.last().map_or(f32::NEG_INFINITY, |h| h.score),
+                ids: hits.into_iter().map(|h| h.id).collect(),
+            }
         })
     };
     Truth { all: exact_for(None, t), filtered: FILTERS.iter().map(|&p| (p, exact_for(Some(p), t / 2))).collect() }
@@ -255,6 +266,7 @@ struct Width {
 #[derive(Serialize, Deserialize)]
 struct Filtered {
     permille: u64,
+    ef: usize,
     traversal_p50_ms: f64,
     traversal_recall: f64,
     search_in_p50_ms: f64,
@@ -337,28 +349,36 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
                 found += want.found(&hits);
             }
         }
-        report.widths.push(Width { ef, p50_ms: pct(&mut lat, 0.5), p99_ms: pct(&mut lat, 0.99), recall: found as f64 / (truth.all.len() * K) as f64 });
+        report.widths.push(Width {
+            ef,
+            p50_ms: pct(&mut lat, 0.5),
+            p99_ms: pct(&mut lat, 0.99),
+            recall: found as f64 / (truth.all.len() * K) as f64,
+        });
     }
     let (after, after_file) = rss()?;
     (report.rss_after_mb, report.rss_after_file_mb) = (after, after_file);
 
-    let best_ef = *args.ef.iter().max().unwrap_or(&64);
+    // Filtered searches at a middle width: the traversal widens itself until it has found
+    // `ef` passing candidates.
+    let filter_ef = args.ef.get(args.ef.len() / 2).copied().unwrap_or(64);
     for (permille, want) in &truth.filtered {
         let allowed: Vec<i64> = (0..rows as i64).filter(|&id| passes(id, *permille)).collect();
         let (mut lt, mut li, mut ft, mut fi) = (Vec::new(), Vec::new(), 0usize, 0usize);
         for (qi, w) in want.iter().enumerate() {
             let t = Instant::now();
-            let hits = index.search(queries[qi], K, &opts(best_ef), |id| passes(id, *permille), &source)?;
+            let hits = index.search(queries[qi], K, &opts(filter_ef), |id| passes(id, *permille), &source)?;
             lt.push(ms(t));
             ft += w.found(&hits);
             let t = Instant::now();
-            let hits = index.search_in(queries[qi], &allowed, K, &opts(best_ef), &source)?;
+            let hits = index.search_in(queries[qi], &allowed, K, &opts(filter_ef), &source)?;
             li.push(ms(t));
             fi += w.found(&hits);
         }
         let total = (want.len() * K).max(1) as f64;
         report.filtered.push(Filtered {
             permille: *permille,
+            ef: filter_ef,
             traversal_p50_ms: pct(&mut lt, 0.5),
             traversal_recall: ft as f64 / total,
             search_in_p50_ms: pct(&mut li, 0.5),
@@ -383,7 +403,8 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
         // The added vectors are not in the exact answers: a hit among them counts as right
         // (the delta is scanned exactly), so this is the recall of the base part.
         if let Some(want) = truth.all.get(qi) {
-            found += want.found(&hits) + hits.iter().filter(|h| h.id as usize >= rows && h.score < want.kth - 1e-6).count();
+            found +=
+                want.found(&hits) + hits.iter().filter(|h| h.id as usize >= rows && h.score < want.kth - 1e-6).count();
         }
     }
     let p50_with_delta_ms = pct(&mut lat, 0.5);
@@ -413,11 +434,20 @@ fn print_report(data: &str, n: usize, dim: usize, build_s: f64, file_mb: f64, co
     println!();
     println!("## {data}, N = {n}, dim = {dim}");
     println!();
-    println!("| build | file | open (warm / cold) | first query (warm / cold) | RSS after open / first query (warm) | RSS after every query at every width (of it mapped file) |");
+    println!(
+        "| build | file | open (warm / cold) | first query (warm / cold) | RSS after open / first query (warm) | RSS after every query at every width (of it mapped file) |"
+    );
     println!("|---|---|---|---|---|---|");
     println!(
         "| {build_s:.1} s | {file_mb:.0} MB | {:.2} / {:.2} ms | {:.1} / {:.1} ms | {:.0} / {:.0} MB | {:.0} MB ({:.0} MB) |",
-        warm.open_ms, cold.open_ms, warm.first_query_ms, cold.first_query_ms, warm.rss_open_mb, warm.rss_first_mb, warm.rss_after_mb, warm.rss_after_file_mb
+        warm.open_ms,
+        cold.open_ms,
+        warm.first_query_ms,
+        cold.first_query_ms,
+        warm.rss_open_mb,
+        warm.rss_first_mb,
+        warm.rss_after_mb,
+        warm.rss_after_file_mb
     );
     println!();
     println!("| ef | p50 | p99 | recall@10 |");
@@ -426,12 +456,13 @@ fn print_report(data: &str, n: usize, dim: usize, build_s: f64, file_mb: f64, co
         println!("| {} | {:.2} ms | {:.2} ms | {:.3} |", w.ef, w.p50_ms, w.p99_ms, w.recall);
     }
     println!();
-    println!("| filter passes | traversal p50 | recall@10 | search_in p50 | recall@10 |");
-    println!("|---|---|---|---|---|");
+    println!("| filter passes | ef | traversal p50 | recall@10 | search_in p50 | recall@10 |");
+    println!("|---|---|---|---|---|---|");
     for f in &warm.filtered {
         println!(
-            "| {:.0} % | {:.2} ms | {:.3} | {:.2} ms | {:.3} |",
+            "| {:.0} % | {} | {:.2} ms | {:.3} | {:.2} ms | {:.3} |",
             f.permille as f64 / 10.0,
+            f.ef,
             f.traversal_p50_ms,
             f.traversal_recall,
             f.search_in_p50_ms,
@@ -440,7 +471,10 @@ fn print_report(data: &str, n: usize, dim: usize, build_s: f64, file_mb: f64, co
     }
     if let Some(a) = &warm.adds {
         println!();
-        println!("adding {ADDS} vectors: {:.1} ms; search p50 with them in the delta {:.2} ms (recall@10 {:.3}); fold into a new base {:.1} s; search p50 after {:.2} ms", a.add_ms, a.p50_with_delta_ms, a.recall_with_delta, a.fold_s, a.p50_after_fold_ms);
+        println!(
+            "adding {ADDS} vectors: {:.1} ms; search p50 with them in the delta {:.2} ms (recall@10 {:.3}); fold into a new base {:.1} s; search p50 after {:.2} ms",
+            a.add_ms, a.p50_with_delta_ms, a.recall_with_delta, a.fold_s, a.p50_after_fold_ms
+        );
     }
     let _ = std::io::stdout().flush();
 }
@@ -461,13 +495,21 @@ fn pct(xs: &mut [f64], p: f64) -> f64 {
 fn rss() -> Result<(f64, f64)> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let field = |name: &str| -> f64 {
-        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
     };
     Ok((field("VmRSS:"), field("RssFile:")))
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn write_f32(path: &Path, xs: &[f32]) -> Result<()> {
@@ -577,7 +619,8 @@ fn hash_vector(words: &[&str]) -> Vec<f32> {
 
 /// Queries: the SciFact questions, then passages of another seed (not in the index).
 fn query_texts(c: &Corpus, queries: usize) -> Vec<Vec<&str>> {
-    let mut out: Vec<Vec<&str>> = c.questions.iter().take(queries).map(|q| q.iter().map(String::as_str).collect()).collect();
+    let mut out: Vec<Vec<&str>> =
+        c.questions.iter().take(queries).map(|q| q.iter().map(String::as_str).collect()).collect();
     let more = queries - out.len();
     out.extend((0..more).map(|i| passage(c, 99, i)));
     out
@@ -610,7 +653,12 @@ fn model_data(n: usize, queries: usize, cache: &Path) -> Result<Data> {
             for v in trove_embed::Embedder::embed(&embedder, &refs)? {
                 out.extend(v);
             }
-            eprint!("\r[model] {name}: {}/{} embedded ({:.0}/s)", out.len() / dim, texts.len(), (out.len() / dim) as f64 / t.elapsed().as_secs_f64());
+            eprint!(
+                "\r[model] {name}: {}/{} embedded ({:.0}/s)",
+                out.len() / dim,
+                texts.len(),
+                (out.len() / dim) as f64 / t.elapsed().as_secs_f64()
+            );
         }
         eprintln!();
         write_f32(&path, &out)?;
