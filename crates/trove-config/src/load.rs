@@ -331,7 +331,8 @@ fn validate_llm(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
             key: format!("{at}.tls.ca_file"),
             path: ca.clone(),
             message: "not a file".into(),
-            fix: "point it at a PEM file of CA certificates, or remove it to trust the built-in roots".into(),
+            fix: "point it at a PEM file of CA certificates (trusted in addition to the built-in roots), or remove it"
+                .into(),
         });
     }
     Ok(())

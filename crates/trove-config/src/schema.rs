@@ -148,8 +148,8 @@ pub struct PostgresConfig {
     /// How long a request waits for a free connection, seconds. Default 10.
     pub acquire_timeout_s: f64,
     /// The certificate authority (PEM) that signed the server's certificate, when it is not a
-    /// public one. TLS is used when the URL says `sslmode=require`, and the certificate is
-    /// always verified (Mozilla's roots, plus this file).
+    /// public one: trusted in addition to the built-in roots (as every `ca_file`). TLS is used
+    /// when the URL says `sslmode=require`, and the certificate is always verified.
     pub ca_file: Option<PathBuf>,
 }
 
@@ -288,8 +288,8 @@ impl Default for LlmRateLimits {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmTls {
-    /// A PEM bundle of CA certificates to trust instead of the built-in Mozilla roots (for a
-    /// TLS-inspecting proxy or a private CA).
+    /// A PEM bundle of CA certificates trusted in addition to the built-in Mozilla roots (as
+    /// every `ca_file`), for a TLS-inspecting proxy or a private CA.
     pub ca_file: Option<PathBuf>,
 }
 
@@ -551,7 +551,8 @@ pub struct SmtpConfig {
     /// Its password (e.g. `${SMTP_PASSWORD}`; never printed).
     #[serde(default)]
     pub password: Option<String>,
-    /// A PEM bundle of certificate authorities for a server with a private CA.
+    /// A PEM bundle of certificate authorities for a server with a private CA, trusted in
+    /// addition to the built-in roots (as every `ca_file`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Longest wait for the server, in seconds. Default 30.
@@ -797,7 +798,8 @@ pub struct GitConfig {
     /// A private key file for an SSH remote.
     #[serde(default)]
     pub ssh_key: Option<PathBuf>,
-    /// A PEM bundle of certificate authorities for an HTTPS remote with a private CA.
+    /// A PEM bundle of certificate authorities for an HTTPS remote with a private CA, trusted
+    /// in addition to the built-in roots (as every `ca_file`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Longest time one git operation (a fetch, a listing) may take, in seconds.
@@ -861,8 +863,8 @@ pub struct ConfluenceConfig {
     /// Seconds one request may take.
     #[serde(default = "default_remote_timeout")]
     pub timeout_s: u64,
-    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`, else
-    /// the built-in roots).
+    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`),
+    /// trusted in addition to the built-in roots (as every `ca_file`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }
@@ -897,8 +899,8 @@ pub struct JiraConfig {
     /// Seconds one request may take.
     #[serde(default = "default_remote_timeout")]
     pub timeout_s: u64,
-    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`, else
-    /// the built-in roots).
+    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`),
+    /// trusted in addition to the built-in roots (as every `ca_file`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }
@@ -934,8 +936,8 @@ pub struct PublicDocsConfig {
     /// Seconds one request may take.
     #[serde(default = "default_remote_timeout")]
     pub timeout_s: u64,
-    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`, else
-    /// the built-in roots).
+    /// A PEM bundle of certificate authorities (a private CA; default: `SSL_CERT_FILE`),
+    /// trusted in addition to the built-in roots (as every `ca_file`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// The `User-Agent` sent, and matched against robots.txt (default `trove/<version>`).
@@ -977,7 +979,7 @@ pub struct AtlassianSite<'a> {
     pub timeout_s: u64,
     /// Requests per minute; 0 = no limit.
     pub requests_per_minute: u32,
-    /// A PEM bundle of certificate authorities.
+    /// A PEM bundle of certificate authorities, trusted in addition to the built-in roots.
     pub ca_file: Option<&'a PathBuf>,
 }
 

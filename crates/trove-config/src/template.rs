@@ -61,7 +61,7 @@ embedder:
 #     tpm: 0
 #     concurrency: 4
 #   tls:
-#     ca_file: /etc/ssl/corp-ca.pem   # trust a private CA instead of the built-in roots
+#     ca_file: /etc/ssl/corp-ca.pem   # trust a private CA too (added to the built-in roots)
 # HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment are honoured.
 
 # More REST embedders by name (the same keys as llm:), for vaults that pick one with

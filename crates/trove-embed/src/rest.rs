@@ -8,7 +8,7 @@
 //! before the caller writes anything. Client-side limits (requests and tokens per minute,
 //! requests in flight) keep Trove under the provider's quotas. The proxy comes from
 //! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` ([`crate::proxy_from_env`]), trust from the
-//! built-in Mozilla roots or a CA bundle. The key is sent only in its header: it is absent from
+//! built-in Mozilla roots plus a CA bundle. The key is sent only in its header: it is absent from
 //! `Debug`, logs and error messages.
 //!
 //! Tokens are estimated, not counted (no tokenizer of the remote model is at hand): one per three
@@ -72,7 +72,7 @@ pub struct RestOptions {
     pub tpm: u32,
     /// Requests in flight at once (at least 1).
     pub concurrency: u32,
-    /// PEM bundle of CAs to trust instead of the built-in roots.
+    /// PEM bundle of CAs trusted in addition to the built-in roots.
     pub ca_file: Option<PathBuf>,
     /// Proxy URL (see [`crate::proxy_from_env`]).
     pub proxy: Option<String>,

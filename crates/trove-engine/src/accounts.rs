@@ -11,7 +11,6 @@ use trove_types::Code;
 
 use crate::auth::{auth, check_email, check_password, hash_password, random_token, sha256_hex};
 use crate::mail::Mailer;
-use crate::memory::now_ms;
 use crate::{Engine, EngineError};
 
 const VERIFY: &str = "verify";
@@ -32,7 +31,7 @@ impl Engine {
         if let Some(password) = mail.smtp.as_mut().and_then(|s| s.password.as_mut()) {
             *password = self.resolve_credential("mail.smtp.password", None, password)?;
         }
-        let made = crate::mail::mailer(&mail)?;
+        let made = crate::mail::mailer(&mail, self.clock.clone())?;
         Ok(self.mailer.get_or_init(|| made).clone())
     }
 
@@ -51,7 +50,7 @@ impl Engine {
     /// A new single-use token of `purpose` for the user, valid `ttl_s`.
     fn user_token(&self, user: i64, purpose: &str, ttl_s: u64) -> Result<String, EngineError> {
         let token = random_token(43)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let expires = now.saturating_add((ttl_s as i64).saturating_mul(1000));
         self.store.user_token_create(user, purpose, &sha256_hex(&token), now, expires)?;
         Ok(token)
@@ -81,7 +80,7 @@ impl Engine {
     /// Verifies the address a link was mailed to; returns it and the user's organizations.
     pub fn email_verify(&self, token: &str) -> Result<(String, Vec<String>), EngineError> {
         let user = self.take(VERIFY, token)?;
-        self.store.user_update(user.id, None, Some(now_ms()))?;
+        self.store.user_update(user.id, None, Some(self.now_ms()))?;
         tracing::info!(user = %user.email, "email verified");
         self.with_organizations(user)
     }
@@ -113,7 +112,7 @@ impl Engine {
         check_password(password, self.workspace.config.auth.password_min_length)?;
         let user = self.take(RESET, token)?;
         let hash = hash_password(password)?;
-        let now = now_ms();
+        let now = self.now_ms();
         self.store.user_update(user.id, Some(&hash), Some(now))?;
         let ended = self.store.sessions_revoke_all(user.id, now)?;
         tracing::info!(user = %user.email, sessions_ended = ended, "password reset");
@@ -122,7 +121,7 @@ impl Engine {
 
     fn take(&self, purpose: &str, token: &str) -> Result<trove_store::UserRecord, EngineError> {
         let token = token.trim();
-        self.store.user_token_take(purpose, &sha256_hex(token), now_ms())?.ok_or_else(|| {
+        self.store.user_token_take(purpose, &sha256_hex(token), self.now_ms())?.ok_or_else(|| {
             auth(
                 Code::InvalidToken,
                 match purpose {

@@ -12,7 +12,7 @@ use trove_types::{AuditEvent, AuditPage};
 
 use crate::auth::Principal;
 use crate::documents::parse_row_cursor;
-use crate::memory::{format_ms, now_ms, parse_time};
+use crate::memory::{format_ms, parse_time};
 use crate::{Engine, EngineError};
 
 /// The most entries one page returns.
@@ -39,7 +39,7 @@ impl Engine {
     /// Appends an entry (its time is now when `at_ms` is 0).
     pub fn audit(&self, mut event: NewAuditEvent) {
         if event.at_ms == 0 {
-            event.at_ms = now_ms();
+            event.at_ms = self.now_ms();
         }
         if let Err(e) = self.store.audit_append(&event) {
             tracing::error!(error = %e, event = %event.event, actor = %event.actor, "cannot write an audit-log entry");
@@ -84,6 +84,6 @@ impl Engine {
     /// Deletes entries older than the retention; returns how many.
     pub fn audit_prune(&self) -> Result<u64, EngineError> {
         let days = self.workspace.config.auth.audit_retention_days as i64;
-        Ok(self.store.audit_prune(now_ms() - days * 86_400_000)?)
+        Ok(self.store.audit_prune(self.now_ms() - days * 86_400_000)?)
     }
 }

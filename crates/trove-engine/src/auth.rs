@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use trove_store::{ApiKeyRecord, NewApiKey, UserRecord, VaultInfo};
 use trove_types::{Action, ApiKeyInfo, Code, CreatedApiKey, GrantLevel, Role};
 
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 /// Every key starts with this, so secret scanners and people recognise it.
@@ -267,8 +267,8 @@ impl Engine {
         }
         let (user, email) = self.new_user(email, password)?;
         // An administrator vouches for the address.
-        self.store.user_update(user.id, None, Some(now_ms()))?;
-        let now = now_ms();
+        self.store.user_update(user.id, None, Some(self.now_ms()))?;
+        let now = self.now_ms();
         let org = self.store.organization_ensure(organization, now)?;
         self.store.membership_put(org.id, user.id, role.as_str(), now)?;
         let claimed = if role == Role::Owner { self.store.vaults_claim_unowned(org.id)? } else { 0 };
@@ -282,7 +282,7 @@ impl Engine {
         let hash = hash_password(password)?;
         let user = self
             .store
-            .user_create(&email, &hash, now_ms())?
+            .user_create(&email, &hash, self.now_ms())?
             .ok_or_else(|| auth(Code::UserExists, format!("a user with email `{email}` already exists")))?;
         Ok((user, email))
     }
@@ -293,7 +293,7 @@ impl Engine {
         let mut info = self.store.ensure_vault(name)?;
         let wanted = self.workspace.config.vaults.get(name).and_then(|v| v.organization.as_deref());
         if let (None, Some(org)) = (info.organization, wanted) {
-            let org = self.store.organization_ensure(org, now_ms())?;
+            let org = self.store.organization_ensure(org, self.now_ms())?;
             self.store.vault_set_organization(info.id, Some(org.id))?;
             info.organization = Some(org.id);
         }
@@ -359,7 +359,7 @@ impl Engine {
         if name.is_empty() || name.len() > 200 {
             return Err(EngineError::BadRequest("a key's name must have 1 to 200 characters".into()));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let lookup = random_token(LOOKUP_LEN)?;
         let key = format!("{KEY_PREFIX}{lookup}_{}", random_token(SECRET_LEN)?);
         let mut actions: Vec<Action> = req.actions.clone();
@@ -396,7 +396,7 @@ impl Engine {
             .store
             .organization(organization)?
             .ok_or_else(|| auth(Code::OrganizationNotFound, format!("no organization named `{organization}`")))?;
-        if self.store.api_key_revoke(org.id, id, now_ms())? {
+        if self.store.api_key_revoke(org.id, id, self.now_ms())? {
             Ok(())
         } else {
             Err(auth(Code::ApiKeyNotFound, format!("organization `{}` has no API key `{id}`", org.name)))
@@ -418,7 +418,7 @@ impl Engine {
         if !constant_time_eq(sha256_hex(key).as_bytes(), record.key.hash.as_bytes()) {
             return Err(invalid("is not known"));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if let Some(at) = record.revoked_ms {
             return Err(invalid(&format!("was revoked at {}", format_ms(at))));
         }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use trove_clock::SharedClock;
 use trove_config::{
     EMBEDDER_BUILTIN, EMBEDDER_LLM, EmbedderConfig, EmbedderPrecision, EmbedderProvider, LlmConfig, LlmProvider,
     StorageBackend, StorageConfig, Workspace,
@@ -73,6 +74,9 @@ pub struct Engine {
     pub(crate) mailer: std::sync::OnceLock<Arc<dyn crate::mail::Mailer>>,
     /// The key encryption secrets (`auth.key_encryption_secret`); `None`: secrets are off.
     pub(crate) keyring: Option<crate::secrets::Keyring>,
+    /// Where every time the engine decides by comes from (the system's, unless
+    /// [`Engine::with_clock`] gave another).
+    pub(crate) clock: SharedClock,
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,7 +147,26 @@ impl Engine {
             progress: Default::default(),
             mailer: std::sync::OnceLock::new(),
             keyring,
+            clock: trove_clock::system(),
         })
+    }
+
+    /// Reads time from `clock` instead of the system's (tests step a
+    /// [`trove_clock::ManualClock`] instead of sleeping). Set it before anything runs on the
+    /// engine: times already recorded keep the clock they were read from.
+    pub fn with_clock(mut self, clock: SharedClock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Wall time by the engine's clock, in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Replaces the default embedder (tests, benchmarks, and callers that share one loaded

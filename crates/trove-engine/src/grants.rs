@@ -8,7 +8,7 @@ use trove_store::{GrantRecord, Grantee, TeamRecord};
 use trove_types::{Code, GrantLevel, GrantRequest, Team, TeamMember, VaultGrant};
 
 use crate::auth::{KeyPrincipal, Principal, auth, check_email, key_principal, random_token};
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 fn team(r: TeamRecord) -> Team {
@@ -59,7 +59,7 @@ impl Engine {
         let id = format!("team_{}", random_token(20)?.to_ascii_lowercase());
         let created = self
             .store
-            .team_create(k.organization, &id, name, now_ms())?
+            .team_create(k.organization, &id, name, self.now_ms())?
             .ok_or_else(|| auth(Code::TeamExists, format!("{} already has a team `{name}`", k.organization_name)))?;
         Ok(team(created))
     }
@@ -134,7 +134,7 @@ impl Engine {
             (None, Some(name)) => Grantee::Team(self.find_team(k, name)?.id),
             _ => return Err(EngineError::BadRequest("give either `member` (an email) or `team` (a name)".into())),
         };
-        self.store.grant_put(v.id, grantee, req.level.as_str(), now_ms())?;
+        self.store.grant_put(v.id, grantee, req.level.as_str(), self.now_ms())?;
         self.store
             .vault_grants(v.id)?
             .into_iter()

@@ -249,7 +249,7 @@ impl Engine {
         let embedder = self.target_embedder(name)?;
         let resumed = self.store.begin_restage(vault.id, &target.model_id, target.dimension)?;
         let stats = self.store.vault_stats(vault.id)?;
-        let memories = self.store.memory_stats(vault.id, crate::memory::now_ms())?;
+        let memories = self.store.memory_stats(vault.id, self.now_ms())?;
         let total = stats.chunks.saturating_sub(stats.staged_vectors) + memories.total + memories.expired;
         tracing::info!(vault = %name, from = ?vault.model_id, to = %target.model_id, resumed, todo = total, "re-embedding");
         progress.source_started(name, "re-embed", total);
@@ -501,7 +501,7 @@ impl Engine {
             "unchanged": summary.unchanged, "failed": summary.failed,
             "failures": summary.failures.iter().take(10).collect::<Vec<_>>(),
         });
-        self.store.source_sync_record(vault_id, source_name, crate::memory::now_ms(), &record.to_string())?;
+        self.store.source_sync_record(vault_id, source_name, self.now_ms(), &record.to_string())?;
         Ok(summary)
     }
 

@@ -9,7 +9,7 @@ use trove_store::InvitationRecord;
 use trove_types::{Code, Invitation, Role};
 
 use crate::auth::{Principal, auth, check_email, key_principal, random_token, sha256_hex};
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 fn view(r: InvitationRecord, now: i64) -> Invitation {
@@ -51,7 +51,7 @@ impl Engine {
     /// The principal's organization's invitations, newest first.
     pub fn invitations(&self, principal: &Principal) -> Result<Vec<Invitation>, EngineError> {
         let k = key_principal(principal)?;
-        let now = now_ms();
+        let now = self.now_ms();
         Ok(self.store.invitations(k.organization)?.into_iter().map(|r| view(r, now)).collect())
     }
 
@@ -66,7 +66,7 @@ impl Engine {
             return Err(auth(Code::UserExists, format!("{email} is already a member of {}", k.organization_name)));
         }
         let token = random_token(43)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let ttl = self.workspace.config.auth.invitation_ttl_s;
         let record = InvitationRecord {
             public_id: format!("inv_{}", random_token(20)?.to_ascii_lowercase()),
@@ -98,7 +98,7 @@ impl Engine {
     /// Withdraws a pending invitation.
     pub fn invitation_revoke(&self, principal: &Principal, id: &str) -> Result<(), EngineError> {
         let k = key_principal(principal)?;
-        if !self.store.invitation_revoke(k.organization, id, now_ms())? {
+        if !self.store.invitation_revoke(k.organization, id, self.now_ms())? {
             return Err(auth(
                 Code::InvitationNotFound,
                 format!("{} has no pending invitation `{id}`", k.organization_name),
@@ -128,7 +128,7 @@ impl Engine {
             };
             crate::auth::check_password(password, self.workspace.config.auth.password_min_length)?;
         }
-        if !self.store.invitation_accept(&hash, now_ms())? {
+        if !self.store.invitation_accept(&hash, self.now_ms())? {
             return Err(invalid());
         }
         let (user, new_account) = match existing {
@@ -139,8 +139,8 @@ impl Engine {
             }
         };
         // The link reached the address.
-        self.store.user_update(user.id, None, Some(now_ms()))?;
-        self.store.membership_put(inv.organization, user.id, role.as_str(), now_ms())?;
+        self.store.user_update(user.id, None, Some(self.now_ms()))?;
+        self.store.membership_put(inv.organization, user.id, role.as_str(), self.now_ms())?;
         tracing::info!(organization = %inv.organization_name, user = %user.email, new_account, "joined by invitation");
         Ok(Joined { email: user.email, organization: inv.organization_name, role, new_account })
     }

@@ -24,7 +24,7 @@ use trove_store::{JobCounts, JobFilter, JobRecord, JobStatus, NewJob};
 use trove_types::{Job, JobError, JobPage, JobProgress, VaultSummary};
 
 use crate::documents::parse_row_cursor;
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError, IngestOptions, IngestProgress};
 
 /// Documents (or chunks) done and listed by one running job attempt; written by its worker,
@@ -183,6 +183,8 @@ fn fsync_dir(dir: &Path) -> Result<(), EngineError> {
 struct UploadSource {
     dir: PathBuf,
     files: Vec<UploadEntry>,
+    /// When the job read them (by the engine's clock): the documents' fetch time.
+    now_ms: i64,
 }
 
 impl Source for UploadSource {
@@ -207,7 +209,7 @@ impl Source for UploadSource {
             .ok_or_else(|| IngestError::NotFound { uri: doc.uri.clone() })?;
         let path = self.dir.join(&entry.file);
         let bytes = std::fs::read(&path).map_err(|e| IngestError::io(path.display().to_string(), e))?;
-        Ok(RawDocument::new(entry.uri.clone(), bytes, entry.format.clone(), now_ms()))
+        Ok(RawDocument::new(entry.uri.clone(), bytes, entry.format.clone(), self.now_ms))
     }
 }
 
@@ -311,7 +313,7 @@ impl Engine {
             max_attempts: self.workspace.config.jobs.max_attempts,
             timeout_ms: self.job_timeout_ms(),
         };
-        match self.store.job_enqueue(&job, now_ms()) {
+        match self.store.job_enqueue(&job, self.now_ms()) {
             Ok(record) => {
                 tracing::info!(job = %record.id, vault, documents = payload.files.len(), "queued an upload");
                 Ok(self.job_view(record))
@@ -348,7 +350,7 @@ impl Engine {
             max_attempts: self.workspace.config.jobs.max_attempts,
             timeout_ms: self.job_timeout_ms(),
         };
-        let record = self.store.job_enqueue(&job, now_ms())?;
+        let record = self.store.job_enqueue(&job, self.now_ms())?;
         tracing::info!(job = %record.id, vault, source, "queued a source sync");
         Ok(self.job_view(record))
     }
@@ -369,7 +371,7 @@ impl Engine {
             // next attempt resumes where it stopped.
             timeout_ms: self.job_timeout_ms(),
         };
-        let record = self.store.job_enqueue(&job, now_ms())?;
+        let record = self.store.job_enqueue(&job, self.now_ms())?;
         let spec = self.vault_spec(vault);
         tracing::info!(job = %record.id, vault, model = %spec.model_id, "queued a re-embed");
         Ok(self.job_view(record))
@@ -439,7 +441,7 @@ impl Engine {
                 },
             });
         }
-        let record = self.store.job_cancel(id, now_ms())?.ok_or_else(not_found)?;
+        let record = self.store.job_cancel(id, self.now_ms())?.ok_or_else(not_found)?;
         if before.status == JobStatus::Queued && record.status == JobStatus::Cancelled {
             self.remove_upload(&record);
         }
@@ -457,7 +459,7 @@ impl Engine {
 
     /// Sends a dead job back to the queue with fresh attempts.
     pub fn dlq_retry(&self, id: &str) -> Result<Job, EngineError> {
-        match self.store.job_retry(id, now_ms())? {
+        match self.store.job_retry(id, self.now_ms())? {
             Some(r) => {
                 tracing::info!(job = id, "retrying a job from the dead-letter queue");
                 Ok(self.job_view(r))
@@ -490,7 +492,7 @@ impl Engine {
     /// taken back. On a shared store other nodes' workers are alive: their jobs stay, and a
     /// dead node's are taken back when their leases run out.
     pub fn jobs_recover(&self) -> Result<u64, EngineError> {
-        let n = if self.store.shared() { 0 } else { self.store.job_recover(now_ms())? };
+        let n = if self.store.shared() { 0 } else { self.store.job_recover(self.now_ms())? };
         if n > 0 {
             tracing::warn!(jobs = n, "queued again the jobs that were running when the server stopped");
         }
@@ -501,7 +503,7 @@ impl Engine {
     /// Deletes succeeded and cancelled jobs older than `jobs.keep_finished_days`.
     pub fn jobs_prune(&self) -> Result<u64, EngineError> {
         let days = self.workspace.config.jobs.keep_finished_days as i64;
-        Ok(self.store.job_prune(now_ms() - days * 86_400_000)?)
+        Ok(self.store.job_prune(self.now_ms() - days * 86_400_000)?)
     }
 
     fn remove_orphan_uploads(&self) -> Result<(), EngineError> {
@@ -559,7 +561,11 @@ impl Engine {
         match job.kind.as_str() {
             KIND_UPLOAD => {
                 let payload: UploadPayload = serde_json::from_value(job.payload.clone()).map_err(corrupt)?;
-                let source = UploadSource { dir: self.uploads_dir().join(&payload.upload), files: payload.files };
+                let source = UploadSource {
+                    dir: self.uploads_dir().join(&payload.upload),
+                    files: payload.files,
+                    now_ms: self.now_ms(),
+                };
                 let summary = self.ingest_documents(&vault, UPLOAD_SOURCE, &source, progress)?;
                 let documents = source.list().map(|(r, _)| r.len() as u64).unwrap_or(0);
                 if documents > 0 && summary.failed == documents {

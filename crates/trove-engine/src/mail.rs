@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
+use trove_clock::SharedClock;
 use trove_config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
 
 use crate::EngineError;
@@ -22,11 +22,11 @@ pub trait Mailer: Send + Sync {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), EngineError>;
 }
 
-/// The mailer `mail:` asks for.
-pub fn mailer(config: &MailConfig) -> Result<Arc<dyn Mailer>, EngineError> {
+/// The mailer `mail:` asks for; `clock` dates the mail.
+pub fn mailer(config: &MailConfig, clock: SharedClock) -> Result<Arc<dyn Mailer>, EngineError> {
     Ok(match (config.transport, &config.smtp) {
         (MailTransport::Log, _) => Arc::new(LogMailer),
-        (MailTransport::Smtp, Some(smtp)) => Arc::new(SmtpMailer::new(smtp, &config.from)?),
+        (MailTransport::Smtp, Some(smtp)) => Arc::new(SmtpMailer::new(smtp, &config.from)?.with_clock(clock)),
         (MailTransport::Smtp, None) => {
             return Err(EngineError::BadRequest("mail.transport is smtp but mail.smtp is missing".into()));
         }
@@ -54,6 +54,8 @@ pub struct SmtpMailer {
     from: String,
     timeout: Duration,
     tls_config: Arc<rustls::ClientConfig>,
+    /// Dates the mail (the `Date:` header).
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -128,29 +130,11 @@ impl Conn {
 }
 
 impl SmtpMailer {
-    /// Checks the settings and prepares TLS (the system's Mozilla roots, or `ca_file`).
+    /// Checks the settings and prepares TLS (the built-in roots plus `ca_file`, see
+    /// [`trove_http::tls`]).
     pub fn new(config: &SmtpConfig, from: &str) -> Result<SmtpMailer, EngineError> {
-        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(path) = &config.ca_file {
-            let certs =
-                CertificateDer::pem_file_iter(path).and_then(|i| i.collect::<Result<Vec<_>, _>>()).map_err(|e| {
-                    EngineError::BadRequest(format!("cannot read mail.smtp.ca_file {}: {e}", path.display()))
-                })?;
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    EngineError::BadRequest(format!(
-                        "mail.smtp.ca_file {} holds a bad certificate: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-        }
-        let tls_config =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| EngineError::Internal(format!("TLS set-up: {e}")))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+        let tls_config = trove_http::tls::client_config(config.ca_file.as_deref(), "mail.smtp.ca_file")
+            .map_err(EngineError::BadRequest)?;
         Ok(SmtpMailer {
             host: config.host.clone(),
             port: config.port,
@@ -158,8 +142,15 @@ impl SmtpMailer {
             login: config.username.clone().map(|u| (u, config.password.clone().unwrap_or_default())),
             from: from.to_string(),
             timeout: Duration::from_secs(config.timeout_s.max(1)),
-            tls_config: Arc::new(tls_config),
+            tls_config,
+            clock: trove_clock::system(),
         })
+    }
+
+    /// Dates mail by `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> SmtpMailer {
+        self.clock = clock;
+        self
     }
 
     fn connect(&self) -> Result<TcpStream, EngineError> {
@@ -204,8 +195,10 @@ impl SmtpMailer {
     }
 
     fn message(&self, to: &str, subject: &str, body: &str) -> String {
-        let date =
-            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
+        let date = time::OffsetDateTime::from_unix_timestamp_nanos(self.clock.now_ms() as i128 * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+            .unwrap_or_default();
         let mut out = format!(
             "From: {}\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
             self.from

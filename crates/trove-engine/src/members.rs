@@ -7,7 +7,7 @@ use trove_store::{MemberRecord, MembershipChange};
 use trove_types::{Code, Member, Role};
 
 use crate::auth::{KeyPrincipal, Principal, auth, check_email, key_principal};
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 fn member(r: MemberRecord) -> Member {
@@ -62,7 +62,7 @@ impl Engine {
                 format!("{email} is already a member of {}; change their role with PATCH", k.organization_name),
             ));
         }
-        self.store.membership_put(k.organization, user.id, role.as_str(), now_ms())?;
+        self.store.membership_put(k.organization, user.id, role.as_str(), self.now_ms())?;
         tracing::info!(organization = %k.organization_name, user = %email, role = role.as_str(), "added a member");
         self.find_member(k, &user.public_id).map(member)
     }

@@ -21,11 +21,6 @@ fn bad(msg: impl Into<String>) -> EngineError {
     EngineError::BadRequest(msg.into())
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// RFC 3339 of a millisecond timestamp.
 pub fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
@@ -180,7 +175,7 @@ impl Engine {
         check_importance(importance)?;
         let metadata = input.metadata.clone().unwrap_or_else(|| serde_json::json!({}));
         check_metadata(&metadata)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let expires_ms = input.expires_at.as_deref().map(|s| parse_time("expires_at", s)).transpose()?;
         if expires_ms.is_some_and(|e| e <= now) {
             return Err(bad("expires_at: is in the past; give a future time or leave it out"));
@@ -211,7 +206,7 @@ impl Engine {
     pub fn memory_get(&self, vault: &str, id: &str) -> Result<Memory, EngineError> {
         let v = self.existing_vault(vault)?;
         self.store
-            .memory_get(v.id, id, now_ms())?
+            .memory_get(v.id, id, self.now_ms())?
             .map(|m| to_api(vault, m))
             .ok_or_else(|| EngineError::MemoryNotFound { vault: vault.into(), id: id.into() })
     }
@@ -230,7 +225,7 @@ impl Engine {
         if let Some(m) = &update.metadata {
             check_metadata(m)?;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let expires_ms = match &update.expires_at {
             None => None,
             Some(None) => Some(None),
@@ -281,7 +276,7 @@ impl Engine {
         if limit == 0 || limit > MAX_MEMORY_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_MEMORY_LIMIT}")));
         }
-        let f = filter(scope, now_ms())?;
+        let f = filter(scope, self.now_ms())?;
         let after = cursor.map(decode_cursor).transpose()?;
         let v = self.existing_vault(vault)?;
         let mut records = self.store.memory_list(v.id, &f, after, limit + 1)?;
@@ -304,7 +299,7 @@ impl Engine {
         if limit == 0 || limit > MAX_MEMORY_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_MEMORY_LIMIT}")));
         }
-        let f = filter(&q.scope, now_ms())?;
+        let f = filter(&q.scope, self.now_ms())?;
         let mode = q.mode.unwrap_or(SearchMode::Hybrid);
         // See `search_batch`: never straddle a re-embed's switch.
         let _vectors = (mode != SearchMode::Keyword).then(|| self.vectors.read().unwrap_or_else(|e| e.into_inner()));
@@ -346,7 +341,7 @@ impl Engine {
     /// Counts by scope, tag and age.
     pub fn memory_stats(&self, vault: &str) -> Result<MemoryStatsResponse, EngineError> {
         let v = self.existing_vault(vault)?;
-        let s = self.store.memory_stats(v.id, now_ms())?;
+        let s = self.store.memory_stats(v.id, self.now_ms())?;
         Ok(MemoryStatsResponse {
             vault: vault.to_string(),
             total: s.total,
@@ -364,7 +359,7 @@ impl Engine {
 
     /// Deletes expired memories in every vault; returns how many.
     pub fn memory_purge_expired(&self) -> Result<u64, EngineError> {
-        Ok(self.store.memory_purge_expired(now_ms())?)
+        Ok(self.store.memory_purge_expired(self.now_ms())?)
     }
 
     /// A vault that exists in the store or the configuration (created in the store if only

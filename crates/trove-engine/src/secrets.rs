@@ -24,7 +24,7 @@ use trove_store::SecretRecord;
 use trove_types::{Code, SecretInfo};
 
 use crate::auth::{Principal, auth, key_principal};
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 const FORMAT: &str = "v1";
@@ -223,7 +223,7 @@ impl Engine {
                 value.len()
             )));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let record = SecretRecord {
             organization,
             name: name.to_string(),

@@ -17,7 +17,7 @@ use crate::auth::{
     KeyPrincipal, Principal, auth, check_email, constant_time_eq, hash_password, key_principal, random_token,
     sha256_hex, verify_password,
 };
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 /// Every session token starts with this (API keys start with `trove_`).
@@ -104,7 +104,7 @@ impl Engine {
             ClientKind::Cli => sessions.cli_ttl_s,
             ClientKind::Sdk => sessions.sdk_ttl_s,
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let token = format!("{SESSION_PREFIX}{}", random_token(TOKEN_LEN)?);
         let csrf = random_token(32)?;
         let record = self.store.session_create(
@@ -153,7 +153,7 @@ impl Engine {
     pub fn authenticate_session(&self, token: &str, csrf: Option<Option<&str>>) -> Result<Principal, EngineError> {
         let invalid = |why: &str| auth(Code::InvalidSession, format!("the session {why}; log in again"));
         let record = self.store.session_by_hash(&sha256_hex(token))?.ok_or_else(|| invalid("is not known"))?;
-        let now = now_ms();
+        let now = self.now_ms();
         if let Some(at) = record.revoked_ms {
             return Err(invalid(&format!("ended at {}", format_ms(at))));
         }
@@ -220,13 +220,13 @@ impl Engine {
     /// The live sessions of the principal's user (an API key sees its creator's).
     pub fn sessions_list(&self, principal: &Principal) -> Result<Vec<SessionInfo>, EngineError> {
         let (user, current) = self.session_user(principal)?;
-        Ok(self.store.sessions_of_user(user, now_ms())?.iter().map(|r| info(r, current.as_deref())).collect())
+        Ok(self.store.sessions_of_user(user, self.now_ms())?.iter().map(|r| info(r, current.as_deref())).collect())
     }
 
     /// Ends one of the principal's user's sessions.
     pub fn session_revoke(&self, principal: &Principal, id: &str) -> Result<(), EngineError> {
         let (user, _) = self.session_user(principal)?;
-        if self.store.session_revoke(user, id, now_ms())? {
+        if self.store.session_revoke(user, id, self.now_ms())? {
             Ok(())
         } else {
             Err(auth(Code::SessionNotFound, format!("you have no live session `{id}`")))
@@ -236,14 +236,14 @@ impl Engine {
     /// Ends every session of the principal's user; returns how many.
     pub fn sessions_revoke_all(&self, principal: &Principal) -> Result<u64, EngineError> {
         let (user, _) = self.session_user(principal)?;
-        Ok(self.store.sessions_revoke_all(user, now_ms())?)
+        Ok(self.store.sessions_revoke_all(user, self.now_ms())?)
     }
 
     /// Ends the principal's own session (logout).
     pub fn logout(&self, principal: &Principal) -> Result<(), EngineError> {
         match self.session_user(principal)? {
             (user, Some(id)) => {
-                self.store.session_revoke(user, &id, now_ms())?;
+                self.store.session_revoke(user, &id, self.now_ms())?;
                 Ok(())
             }
             (_, None) => Err(EngineError::BadRequest(

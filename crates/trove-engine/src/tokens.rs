@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use trove_types::{Action, Code, MintedToken};
 
 use crate::auth::{KeyPrincipal, Principal, auth, constant_time_eq, key_principal};
-use crate::memory::{format_ms, now_ms};
+use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
 /// Clock difference tolerated between the minting backend and Trove, in seconds.
@@ -91,7 +91,7 @@ impl Engine {
         }
         let claims: Claims = serde_json::from_slice(&decode(body)?)
             .map_err(|e| refused(&format!("has claims this server cannot read ({e})")))?;
-        let now = now_ms() / 1000;
+        let now = self.now_ms() / 1000;
         if claims.iss != config.issuer {
             return Err(refused(&format!("was issued by `{}`, not `{}` (auth.jwt.issuer)", claims.iss, config.issuer)));
         }
@@ -155,7 +155,7 @@ impl Engine {
             return Err(auth(Code::Forbidden, format!("you cannot grant `{a}`, which you do not hold")));
         }
         k.check_reach(&vaults, "a token")?;
-        let now = now_ms() / 1000;
+        let now = self.now_ms() / 1000;
         let claims = Claims {
             iss: config.issuer.clone(),
             sub: subject.to_string(),

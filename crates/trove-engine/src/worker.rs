@@ -22,7 +22,6 @@ use trove_types::{ErrorKind, HasCode, IngestSummary};
 
 use crate::error::StopReason;
 use crate::jobs::ProgressCounter;
-use crate::memory::now_ms;
 use crate::{Engine, EngineError, IngestProgress};
 
 /// An idle worker looks at the queue at least this often even without being told (a safety
@@ -81,6 +80,9 @@ struct Control {
     observer: Arc<dyn JobObserver>,
     job: String,
     worker: String,
+    /// The engine's clock, which `deadline` is read against.
+    clock: trove_clock::SharedClock,
+    /// When the attempt runs out of time (`jobs.timeout_s`), by `clock`.
     deadline: Instant,
     limit_s: u64,
     stop: Mutex<Option<StopReason>>,
@@ -120,7 +122,7 @@ impl IngestProgress for Control {
         self.observer.ingest_group(documents, chunks, took);
     }
     fn checkpoint(&self) -> Result<(), EngineError> {
-        if Instant::now() >= self.deadline {
+        if self.clock.instant() >= self.deadline {
             self.request_stop(StopReason::TimedOut { limit_s: self.limit_s });
         }
         match self.stop_reason() {
@@ -184,7 +186,7 @@ impl WorkerPool {
             keeper: Condvar::new(),
             ended: Condvar::new(),
         });
-        let run_id = format!("{:x}-{}", now_ms(), std::process::id());
+        let run_id = format!("{:x}-{}", shared.engine.now_ms(), std::process::id());
         let mut threads = Vec::new();
         for i in 0..shared.opts.workers {
             let s = shared.clone();
@@ -294,7 +296,7 @@ fn worker(shared: &Shared, id: &str) {
             }
             st.epoch
         };
-        let wait = match engine.store().job_claim(id, now_ms(), lease_ms) {
+        let wait = match engine.store().job_claim(id, engine.now_ms(), lease_ms) {
             Ok(Some(job)) => {
                 run_one(shared, id, job);
                 continue;
@@ -302,7 +304,7 @@ fn worker(shared: &Shared, id: &str) {
             Ok(None) => match engine.store().job_counts() {
                 Ok(counts) => counts
                     .next_run_at_ms
-                    .map(|t| Duration::from_millis((t - now_ms()).max(0) as u64).min(IDLE_WAKE))
+                    .map(|t| Duration::from_millis((t - engine.now_ms()).max(0) as u64).min(IDLE_WAKE))
                     .unwrap_or(IDLE_WAKE),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the job queue; trying again shortly");
@@ -332,7 +334,8 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
         observer: shared.observer.clone(),
         job: job.id.clone(),
         worker: worker.to_string(),
-        deadline: Instant::now() + limit,
+        clock: engine.clock().clone(),
+        deadline: engine.clock().instant() + limit,
         limit_s: limit.as_secs().max(1),
         stop: Mutex::new(None),
         progress: engine.job_progress_start(&job.id),
@@ -371,14 +374,14 @@ fn run_one(shared: &Shared, worker: &str, job: JobRecord) {
     // the metrics.
     shared.observer.job_finished(&job.kind, label, took);
     if let Some(outcome) = outcome {
-        match engine.store().job_finish(&job.id, worker, &outcome, now_ms()) {
+        match engine.store().job_finish(&job.id, worker, &outcome, engine.now_ms()) {
             Ok(true) => {
                 if matches!(outcome, JobOutcome::Succeeded(_) | JobOutcome::Cancelled) {
                     engine.remove_upload(&job);
                 }
                 match &outcome {
                     JobOutcome::Retry { error, run_at_ms, .. } => {
-                        let in_ms = run_at_ms - now_ms();
+                        let in_ms = run_at_ms - engine.now_ms();
                         tracing::warn!(error = %error, retry_in_ms = in_ms, "job attempt failed; it will be retried")
                     }
                     JobOutcome::Dead { error, .. } => {
@@ -455,22 +458,24 @@ fn judge(
     let error = e.to_string();
     let code_name = code.info().name.to_string();
     if code.info().kind == ErrorKind::System {
-        let delay = backoff(&shared.opts, job.attempts, &job.id);
-        (Some(JobOutcome::Retry { error, code: code_name, run_at_ms: now_ms() + delay.as_millis() as i64 }), "retry")
+        let now_ms = shared.engine.now_ms();
+        let delay = backoff(&shared.opts, job.attempts, &job.id, now_ms);
+        (Some(JobOutcome::Retry { error, code: code_name, run_at_ms: now_ms + delay.as_millis() as i64 }), "retry")
     } else {
         (Some(JobOutcome::Dead { error, code: code_name }), "dead")
     }
 }
 
 /// The delay before attempt `attempts + 1`: the base doubled per attempt, capped, with
-/// "equal jitter" (between half and all of it) so jobs that failed together spread out.
-pub fn backoff(opts: &WorkerOptions, attempts: u32, salt: &str) -> Duration {
+/// "equal jitter" (between half and all of it) so jobs that failed together spread out; the
+/// jitter is drawn from `salt` and the time `now_ms`.
+pub fn backoff(opts: &WorkerOptions, attempts: u32, salt: &str, now_ms: i64) -> Duration {
     let exp = attempts.saturating_sub(1).min(30);
     let full = opts.backoff_base.saturating_mul(1u32 << exp).min(opts.backoff_max);
     let half = full / 2;
     let seed = salt
         .bytes()
-        .fold(now_ms() as u64 ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+        .fold(now_ms as u64 ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
     let jitter = splitmix(seed) % (half.as_millis() as u64 + 1);
     half + Duration::from_millis(jitter)
 }
@@ -498,10 +503,10 @@ fn keeper(shared: &Shared) {
         let running: Vec<Arc<Control>> = st.active.values().cloned().collect();
         drop(st);
         for c in running {
-            if Instant::now() >= c.deadline {
+            if c.clock.instant() >= c.deadline {
                 c.request_stop(StopReason::TimedOut { limit_s: c.limit_s });
             }
-            match engine.store().job_heartbeat(&c.job, &c.worker, now_ms(), lease_ms) {
+            match engine.store().job_heartbeat(&c.job, &c.worker, engine.now_ms(), lease_ms) {
                 Ok(Heartbeat::Held { cancel_requested: true }) => c.request_stop(StopReason::Cancelled),
                 Ok(Heartbeat::Held { cancel_requested: false }) => {}
                 Ok(Heartbeat::Lost) => {
@@ -536,12 +541,12 @@ mod tests {
         for attempt in 1..=8u32 {
             let full = Duration::from_millis(1000 * (1u64 << (attempt - 1))).min(Duration::from_secs(10));
             for salt in ["a", "b", "c", "d"] {
-                let d = backoff(&opts, attempt, salt);
+                let d = backoff(&opts, attempt, salt, 1_700_000_000_000);
                 assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} not in [{:?}, {full:?}]", full / 2);
             }
         }
         let spread: std::collections::HashSet<_> =
-            (0..20).map(|i| backoff(&opts, 4, &format!("job_{i}")).as_millis()).collect();
+            (0..20).map(|i| backoff(&opts, 4, &format!("job_{i}"), 1_700_000_000_000).as_millis()).collect();
         assert!(spread.len() > 5, "jitter spreads retries: {spread:?}");
     }
 }

@@ -6,7 +6,7 @@
 //! 429 and 503 honour `Retry-After` (seconds or an HTTP date, capped) and pause every request of
 //! the client, not just the one that got it; a requests-per-minute limit spaces requests out.
 //! The proxy comes from the environment ([`proxy_from_env`]), trust from the built-in Mozilla
-//! roots or a CA bundle (configured, else `SSL_CERT_FILE`). Credentials ([`Auth`]) travel only
+//! roots plus a CA bundle (configured, else `SSL_CERT_FILE`; see [`tls`]). Credentials ([`Auth`]) travel only
 //! in the `Authorization` header: they are absent from `Debug`, logs and messages. Files
 //! ([`Client::get_file`], attachments) follow a bounded number of redirects, send the
 //! credentials only to the configured host, and read no more than a limit of bytes.
@@ -26,12 +26,14 @@
 //! # Ok::<(), trove_http::HttpError>(())
 //! ```
 
+pub mod breaker;
 mod limiter;
 mod proxy;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tls;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -39,8 +41,10 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use trove_types::{Code, HasCode};
 
+pub use crate::breaker::{Breaker, BreakerOpen, Change as BreakerChange, Permit as BreakerPermit};
 use crate::limiter::Limiter;
 pub use crate::proxy::proxy_from_env;
+pub use crate::tls::tls_config;
 
 /// The most bytes of an answer read (a page of 250 wiki pages with bodies stays well below).
 const MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -128,8 +132,8 @@ pub struct ClientOptions {
     pub retry_after_max: Duration,
     /// Requests per minute; 0 = no limit.
     pub requests_per_minute: u32,
-    /// A PEM bundle of CAs to trust instead of the built-in roots; when `None`, the file
-    /// `SSL_CERT_FILE` names, if set.
+    /// A PEM bundle of CAs to trust in addition to the built-in roots; when `None`, the file
+    /// `SSL_CERT_FILE` names, if set (also in addition).
     pub ca_file: Option<PathBuf>,
     /// A proxy URL (see [`proxy_from_env`]).
     pub proxy: Option<String>,
@@ -224,26 +228,6 @@ impl HasCode for HttpError {
             ErrorKind::Throttled | ErrorKind::Server | ErrorKind::Network => Code::SourceUnreachable,
         }
     }
-}
-
-/// The TLS settings for a CA bundle (`None`: the built-in Mozilla roots); `key` names the
-/// setting in messages.
-pub fn tls_config(ca_file: Option<&Path>, key: &str) -> Result<ureq::tls::TlsConfig, String> {
-    let mut tls = ureq::tls::TlsConfig::builder();
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("cannot read {key} {}: {e}", path.display()))?;
-        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        if certs.is_empty() {
-            return Err(format!("{key} {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
-        }
-        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-    }
-    Ok(tls.build())
 }
 
 /// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempt)].

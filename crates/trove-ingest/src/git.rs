@@ -55,7 +55,8 @@ pub struct GitOptions {
     pub username: Option<String>,
     /// A private key for SSH remotes.
     pub ssh_key: Option<PathBuf>,
-    /// A PEM bundle of certificate authorities for HTTPS remotes.
+    /// A PEM bundle of certificate authorities for HTTPS remotes, trusted in addition to the
+    /// built-in roots (git is handed both in one bundle beside the mirror).
     pub ca_file: Option<PathBuf>,
     /// Longest time one git command may take.
     pub timeout: Duration,
@@ -88,6 +89,9 @@ pub struct GitSource {
     filter: PathFilter,
     remote: bool,
     snapshot: Mutex<Option<Snapshot>>,
+    /// The built-in roots and `ca_file` as one PEM bundle, when `ca_file` is set; written
+    /// beside the mirror before git first runs.
+    ca_bundle: Option<(String, std::sync::OnceLock<PathBuf>)>,
 }
 
 /// The URL without `user:password@`.
@@ -115,7 +119,16 @@ impl GitSource {
         if !remote && !Path::new(&opts.repo).is_dir() {
             return Err(IngestError::RootNotFound { path: PathBuf::from(&opts.repo) });
         }
-        Ok(GitSource { opts, filter, remote, snapshot: Mutex::new(None) })
+        let ca_key = format!("{}.ca_file", opts.key);
+        let ca_bundle = match &opts.ca_file {
+            Some(path) => Some((
+                trove_http::tls::pem_bundle(Some(path), &ca_key)
+                    .map_err(|message| IngestError::Setting { key: ca_key.clone(), message })?,
+                std::sync::OnceLock::new(),
+            )),
+            None => None,
+        };
+        Ok(GitSource { opts, filter, remote, snapshot: Mutex::new(None), ca_bundle })
     }
 
     /// The repository as shown to people (no credentials).
@@ -156,8 +169,22 @@ impl GitSource {
             ssh.push_str(&format!(" -o IdentitiesOnly=yes -i '{}'", key.display().to_string().replace('\'', "")));
         }
         cmd.env("GIT_SSH_COMMAND", ssh);
-        if let Some(ca) = &self.opts.ca_file {
-            cmd.env("GIT_SSL_CAINFO", ca);
+        if let Some((pem, written)) = &self.ca_bundle {
+            let path = match written.get() {
+                Some(p) => p.clone(),
+                None => {
+                    let p = self.opts.mirror_dir.with_extension("ca.pem");
+                    if let Some(parent) = p.parent() {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| self.failure(action, Code::IoFailed, &e.to_string()))?;
+                    }
+                    std::fs::write(&p, pem).map_err(|e| {
+                        self.failure(action, Code::IoFailed, &format!("cannot write {} ({e})", p.display()))
+                    })?;
+                    written.get_or_init(|| p).clone()
+                }
+            };
+            cmd.env("GIT_SSL_CAINFO", path);
         }
         let mut child = cmd.spawn().map_err(|e| self.failure(action, Code::IoFailed, &e.to_string()))?;
         let mut stdout = child.stdout.take().expect("piped");
@@ -594,6 +621,33 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_reaches_git_together_with_the_built_in_roots() {
+        let r = repo();
+        let mirror = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", r.path().display());
+        // One certificate authority of the built-in set stands in for a private one.
+        let one = trove_http::tls::pem_bundle(None, "x").unwrap();
+        let one = &one[..one.find("-----END CERTIFICATE-----\n").unwrap() + 26];
+        let ca = mirror.path().join("private-ca.pem");
+        std::fs::write(&ca, one).unwrap();
+        let mut o = opts(&url, &mirror.path().join("m"));
+        o.ca_file = Some(ca.clone());
+        let src = GitSource::new(o).unwrap();
+        src.list().unwrap();
+        let bundle = std::fs::read_to_string(mirror.path().join("m.ca.pem")).expect("the bundle git is handed");
+        assert_eq!(bundle, trove_http::tls::pem_bundle(Some(&ca), "x").unwrap());
+        assert!(bundle.matches("BEGIN CERTIFICATE").count() > 100, "the built-in roots are in it too");
+
+        let bad = mirror.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let mut o = opts(&url, &mirror.path().join("m2"));
+        o.ca_file = Some(bad);
+        let e = GitSource::new(o).unwrap_err();
+        assert_eq!(trove_types::HasCode::code(&e), Code::ConfigInvalid);
+        assert!(e.to_string().contains(".ca_file"), "{e}");
+    }
+
+    #[test]
     fn remote_failures_say_what_to_check() {
         let mirror = tempfile::tempdir().unwrap();
         let src = GitSource::new(opts("file:///nonexistent/repo.git", &mirror.path().join("m"))).unwrap();
@@ -638,6 +692,7 @@ mod tests {
             filter: PathFilter::default(),
             remote: true,
             snapshot: Mutex::new(None),
+            ca_bundle: None,
         };
         assert_eq!(
             src("https://github.com/acme/kb.git").web_link("abc", "docs/a.md").as_deref(),

@@ -167,7 +167,11 @@ impl AppState {
         let engine = Arc::new(engine);
         // Several nodes on one store count against one allowance.
         let shared = engine.store().shared().then(|| engine.clone());
-        let limits = Arc::new(limits::Limits::with_store(&engine.workspace().config.auth.rate_limits, shared));
+        let limits = Arc::new(limits::Limits::with_store(
+            &engine.workspace().config.auth.rate_limits,
+            shared,
+            engine.clock().clone(),
+        ));
         AppState { engine, metrics, options: Arc::new(options), workers: Arc::default(), auth, limits }
     }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use trove_clock::SharedClock;
 use trove_config::RateLimitsConfig;
 use trove_engine::Engine;
 
@@ -33,6 +34,8 @@ pub struct Limiter {
     buckets: Mutex<HashMap<String, Bucket>>,
     /// The engine whose store may keep shared buckets.
     shared: Option<Arc<Engine>>,
+    /// Where refills are timed from (the engine's clock in a server).
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -44,26 +47,30 @@ impl std::fmt::Debug for Limiter {
 impl Limiter {
     /// `capacity` events per `period`; 0 allows everything.
     pub fn new(capacity: u32, period: Duration) -> Limiter {
-        Limiter::named("limit", capacity, period, None)
+        Limiter::named("limit", capacity, period, None, trove_clock::system())
     }
 
-    fn named(name: &'static str, capacity: u32, period: Duration, shared: Option<Arc<Engine>>) -> Limiter {
+    fn named(
+        name: &'static str,
+        capacity: u32,
+        period: Duration,
+        shared: Option<Arc<Engine>>,
+        clock: SharedClock,
+    ) -> Limiter {
         Limiter {
             name,
             capacity: f64::from(capacity),
             per_second: f64::from(capacity) / period.as_secs_f64().max(1e-3),
             buckets: Mutex::new(HashMap::new()),
             shared,
+            clock,
         }
     }
 
     /// The store's shared bucket for `key`, when the store keeps them and answers.
     fn shared_bucket(&self, key: &str, take: bool) -> Option<Result<(), Duration>> {
         let engine = self.shared.as_ref()?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now_ms = self.clock.now_ms();
         let bucket = format!("{}:{key}", self.name);
         match engine.store().rate_limit(&bucket, self.capacity, self.per_second, now_ms, take)? {
             Ok(Ok(())) => Some(Ok(())),
@@ -92,14 +99,7 @@ impl Limiter {
         if let Some(answer) = self.shared_bucket(key, true) {
             return answer;
         }
-        self.take_at(key, Instant::now())
-    }
-
-    /// [`Limiter::take`] at a given instant (tests step the clock instead of sleeping).
-    fn take_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        if self.capacity == 0.0 {
-            return Ok(());
-        }
+        let now = self.clock.instant();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= SWEEP_AT {
             let full =
@@ -124,7 +124,7 @@ impl Limiter {
         if let Some(answer) = self.shared_bucket(key, false) {
             return answer;
         }
-        let now = Instant::now();
+        let now = self.clock.instant();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         match buckets.get_mut(key) {
             None => Ok(()),
@@ -150,25 +150,22 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits an `auth.rate_limits` section asks for, counted in this process.
+    /// The limits an `auth.rate_limits` section asks for, counted in this process by the
+    /// system's clock.
     pub fn from_config(c: &RateLimitsConfig) -> Limits {
-        Limits::with_store(c, None)
+        Limits::with_store(c, None, trove_clock::system())
     }
 
     /// The limits of `c`, counted in `engine`'s store when it keeps shared buckets (several
-    /// nodes), else in this process.
-    pub fn with_store(c: &RateLimitsConfig, engine: Option<Arc<Engine>>) -> Limits {
+    /// nodes), else in this process; refills are timed by `clock`.
+    pub fn with_store(c: &RateLimitsConfig, engine: Option<Arc<Engine>>, clock: SharedClock) -> Limits {
         let hour = Duration::from_secs(3600);
+        let limit = |name, capacity, period| Limiter::named(name, capacity, period, engine.clone(), clock.clone());
         Limits {
-            per_key: Limiter::named("key", c.requests_per_key_per_minute, Duration::from_secs(60), engine.clone()),
-            failed_auth: Limiter::named("failed_auth", c.failed_auth_per_ip_per_hour, hour, engine.clone()),
-            logins: Limiter::named("login", c.logins_per_ip_per_hour, hour, engine.clone()),
-            registrations: Limiter::named(
-                "registration",
-                c.registrations_per_ip_per_day,
-                Duration::from_secs(86_400),
-                engine,
-            ),
+            per_key: limit("key", c.requests_per_key_per_minute, Duration::from_secs(60)),
+            failed_auth: limit("failed_auth", c.failed_auth_per_ip_per_hour, hour),
+            logins: limit("login", c.logins_per_ip_per_hour, hour),
+            registrations: limit("registration", c.registrations_per_ip_per_day, Duration::from_secs(86_400)),
         }
     }
 }
@@ -197,14 +194,16 @@ mod tests {
             off.take("k").unwrap();
         }
         // The clock is stepped, not read: a slow machine must not refill the bucket mid-loop.
-        let fast = Limiter::new(1000, Duration::from_secs(1));
-        let t0 = Instant::now();
+        let clock = trove_clock::ManualClock::at_ms(0);
+        let fast = Limiter::named("fast", 1000, Duration::from_secs(1), None, clock.clone());
         for _ in 0..1000 {
-            fast.take_at("k", t0).unwrap();
+            fast.take("k").unwrap();
         }
-        assert!(fast.take_at("k", t0).is_err());
-        assert!(fast.take_at("k", t0 + Duration::from_micros(500)).is_err());
-        fast.take_at("k", t0 + Duration::from_micros(1500)).unwrap();
-        assert!(fast.take_at("k", t0 + Duration::from_micros(1500)).is_err());
+        assert!(fast.take("k").is_err());
+        clock.advance(Duration::from_micros(500));
+        assert!(fast.take("k").is_err());
+        clock.advance(Duration::from_micros(1000));
+        fast.take("k").unwrap();
+        assert!(fast.take("k").is_err());
     }
 }

@@ -315,21 +315,33 @@ fn slow_requests_time_out_with_a_json_error() {
 
 #[test]
 fn expired_memories_are_purged_in_the_background() {
-    let s = start_with(|_| {}, |o| o.purge_interval = Duration::from_millis(100));
-    let soon = time_in(Duration::from_millis(1500));
+    let clock = trove_clock::ManualClock::starting_now();
+    let engine_clock = clock.clone();
+    let s = Server::start_engine(
+        CONFIG,
+        |_| {},
+        |o| o.purge_interval = Duration::from_millis(100),
+        move |e| e.with_clock(engine_clock),
+    );
+    let soon = trove_engine::memory::format_ms(trove_clock::Clock::now_ms(clock.as_ref()) + 1500);
     let r = s.post("/v1/vaults/scratch/memories", &json!({"text": "a fleeting thought", "expires_at": soon}));
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(s.post("/v1/vaults/scratch/memories", &json!({"text": "a lasting thought"})).status, 201);
     assert_eq!(s.get("/v1/vaults/scratch/memories/stats").json()["total"], 2);
-    std::thread::sleep(Duration::from_millis(2500));
+    clock.advance(Duration::from_millis(1499));
     let stats = s.get("/v1/vaults/scratch/memories/stats").json();
-    assert_eq!((stats["total"].as_u64(), stats["expired"].as_u64()), (Some(1), Some(0)), "not purged: {stats}");
-}
-
-/// RFC 3339 of now + `d`.
-fn time_in(d: Duration) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + d;
-    trove_engine::memory::format_ms(now.as_millis() as i64)
+    assert_eq!((stats["total"].as_u64(), stats["expired"].as_u64()), (Some(2), Some(0)), "expired early: {stats}");
+    clock.advance(Duration::from_millis(1));
+    // Expired now: the next purge removes it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = s.get("/v1/vaults/scratch/memories/stats").json();
+        if (stats["total"].as_u64(), stats["expired"].as_u64()) == (Some(1), Some(0)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not purged within 30 s: {stats}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

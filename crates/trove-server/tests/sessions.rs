@@ -15,6 +15,11 @@ use trove_types::Role;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn start(extra: &str) -> Server {
+    start_clocked(extra, trove_clock::system())
+}
+
+/// [`start`] on an engine that reads time from `clock`.
+fn start_clocked(extra: &str, clock: trove_clock::SharedClock) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "embedder:\n  auto_install: false\nvaults:\n  a:\n    organization: acme\n    sources:\n      docs:\n        type: localfile\n        path: docs-a\n  b:\n    organization: globex\n    sources:\n      docs:\n        type: localfile\n        path: docs-b\n{extra}"
@@ -27,7 +32,7 @@ fn start(extra: &str) -> Server {
         std::fs::write(dir.path().join(folder).join("note.md"), text).unwrap();
     }
     let ws = Workspace::load(Some(dir.path()), None).unwrap();
-    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(common::embedder());
+    let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(common::embedder()).with_clock(clock);
     engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
     engine.create_user("ada@acme.test", PASSWORD, "acme", Role::Owner).unwrap();
     engine.create_user("max@acme.test", PASSWORD, "acme", Role::Member).unwrap();
@@ -161,10 +166,13 @@ fn cli_sessions_are_bearer_tokens_with_their_roles_and_can_be_listed_and_ended()
 
 #[test]
 fn sessions_expire() {
-    let s = start("auth:\n  sessions:\n    cli_ttl_s: 1\n");
+    let clock = trove_clock::ManualClock::starting_now();
+    let s = start_clocked("auth:\n  sessions:\n    cli_ttl_s: 1\n", clock.clone());
     let token = login(&s, "ada@acme.test", PASSWORD, "cli").json()["token"].as_str().unwrap().to_string();
     assert_eq!(bearer(&s, &token, "GET", "/v1/vaults", None).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    clock.advance(std::time::Duration::from_millis(999));
+    assert_eq!(bearer(&s, &token, "GET", "/v1/vaults", None).status, 200, "alive until its second is over");
+    clock.advance(std::time::Duration::from_millis(1));
     let r = bearer(&s, &token, "GET", "/v1/vaults", None);
     r.error(401, "invalid_session");
     assert!(r.body.contains("expired"), "{}", r.body);

@@ -357,6 +357,7 @@ pub fn copy_embedded(
     target: &PgStore,
     mut progress: impl FnMut(&str, u64),
 ) -> Result<MigrationReport, StoreError> {
+    let clock = target.pool.options().clock.clone();
     let db = data_dir.join(trove_store::embedded::DB_FILE);
     let source_key = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()).display().to_string();
     let src =
@@ -400,7 +401,7 @@ pub fn copy_embedded(
                 }
                 tx.execute(
                     "INSERT INTO embedded_migrations (source, started_ms) VALUES ($1, $2)",
-                    &[&source_key, &now_ms()],
+                    &[&source_key, &clock.now_ms()],
                 )?;
                 Ok(false)
             }
@@ -440,15 +441,14 @@ pub fn copy_embedded(
     let report = MigrationReport { resumed, tables };
     if report.verified() {
         target.write(|tx| {
-            tx.execute("UPDATE embedded_migrations SET finished_ms = $1 WHERE source = $2", &[&now_ms(), &source_key])?;
+            tx.execute(
+                "UPDATE embedded_migrations SET finished_ms = $1 WHERE source = $2",
+                &[&clock.now_ms(), &source_key],
+            )?;
             Ok(())
         })?;
     }
     Ok(report)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn column_list(table: &Table) -> String {

@@ -3,10 +3,11 @@
 //!
 //! Every connection is opened with a connect time limit, TCP keepalives and a server-side
 //! `statement_timeout`, so no call can wait forever. A caller waits at most
-//! `acquire_timeout` for a free connection, then gets `store_unavailable`. After
-//! `breaker_threshold` connection failures in a row the breaker opens: callers fail at once for
-//! `breaker_cooldown`, then one attempt is let through (half open) and its outcome closes or
-//! reopens it. A connection that lost its server is dropped on return, and so are the idle
+//! `acquire_timeout` for a free connection, then gets `store_unavailable` (a real wait on the
+//! other callers, timed by the operating system's clock). After `breaker_threshold` connection
+//! failures in a row the breaker ([`trove_http::Breaker`], timed by the options' clock) opens:
+//! callers fail at once for `breaker_cooldown`, then one attempt is let through (half open)
+//! and its outcome closes or reopens it. A connection that lost its server is dropped on return, and so are the idle
 //! ones beside it (a restarted server has ended them all), so the pool heals without a restart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
+use trove_clock::SharedClock;
+use trove_http::{Breaker, BreakerChange};
 use trove_store::{ConnectionStats, StoreError};
 
 /// How the pool connects and how long anything may take.
@@ -34,9 +37,11 @@ pub struct PgOptions {
     pub breaker_threshold: u32,
     /// How long the open breaker refuses before letting one attempt through.
     pub breaker_cooldown: Duration,
-    /// An extra certificate authority (PEM) for the server's certificate (with
-    /// `sslmode=require` in the URL).
+    /// Certificate authorities (PEM) trusted in addition to the built-in roots for the
+    /// server's certificate (with `sslmode=require` in the URL).
     pub ca_file: Option<std::path::PathBuf>,
+    /// Times the circuit breaker and wall-clock stamps the store writes itself (migrations).
+    pub clock: SharedClock,
 }
 
 impl PgOptions {
@@ -52,6 +57,7 @@ impl PgOptions {
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(5),
             ca_file: None,
+            clock: trove_clock::system(),
         }
     }
 }
@@ -63,15 +69,6 @@ struct State {
     /// Bumped when every idle connection is discarded, so connections lent before that are
     /// not returned.
     epoch: u64,
-}
-
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
-    last_error: Option<String>,
-    /// A half-open trial is under way.
-    trial: bool,
 }
 
 /// Runs blocking driver work. The blocking client drives its socket with a runtime of its own,
@@ -95,7 +92,7 @@ pub struct Pool {
     what: String,
     state: Mutex<State>,
     freed: Condvar,
-    breaker: Mutex<Breaker>,
+    breaker: Breaker,
     waits: AtomicU64,
     timeouts: AtomicU64,
     connects: AtomicU64,
@@ -142,6 +139,7 @@ impl Pool {
             ),
             _ => None,
         };
+        let breaker = Breaker::new(options.breaker_threshold, options.breaker_cooldown, options.clock.clone());
         Ok(Pool {
             config,
             tls,
@@ -149,7 +147,7 @@ impl Pool {
             what,
             state: Mutex::new(State::default()),
             freed: Condvar::new(),
-            breaker: Mutex::new(Breaker::default()),
+            breaker,
             waits: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             connects: AtomicU64::new(0),
@@ -215,46 +213,28 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Client, StoreError> {
-        {
-            let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(until) = b.open_until {
-                let now = Instant::now();
-                if now < until || b.trial {
-                    return Err(StoreError::Unavailable {
-                        what: self.what.clone(),
-                        reason: format!(
-                            "{} connection attempts in a row failed (last: {}); not trying again for {:.1}s",
-                            b.failures,
-                            b.last_error.as_deref().unwrap_or("unknown"),
-                            until.saturating_duration_since(now).as_secs_f64()
-                        ),
-                    });
-                }
-                b.trial = true;
-            }
-        }
-        let result = self.connect_client();
-        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        b.trial = false;
-        match result {
+        let permit = self.breaker.admit().map_err(|open| StoreError::Unavailable {
+            what: self.what.clone(),
+            reason: format!(
+                "{} connection attempts in a row failed (last: {}); not trying again for {:.1}s",
+                open.failures,
+                open.last_error.as_deref().unwrap_or("unknown"),
+                open.retry_in.as_secs_f64()
+            ),
+        })?;
+        match self.connect_client() {
             Ok(client) => {
                 self.connects.fetch_add(1, Ordering::Relaxed);
-                if b.open_until.is_some() {
+                if permit.succeeded() == BreakerChange::Closed {
                     tracing::info!(database = %self.what, "database reachable again; circuit breaker closed");
                 }
-                *b = Breaker::default();
                 Ok(client)
             }
             Err(e) => {
                 self.connect_failures.fetch_add(1, Ordering::Relaxed);
                 let reason = connect_reason(&e);
-                b.failures += 1;
-                b.last_error = Some(reason.clone());
-                if b.failures >= self.options.breaker_threshold {
-                    if b.open_until.is_none() {
-                        tracing::warn!(database = %self.what, failures = b.failures, error = %reason, "circuit breaker opened");
-                    }
-                    b.open_until = Some(Instant::now() + self.options.breaker_cooldown);
+                if permit.failed(reason.clone()) == BreakerChange::Opened {
+                    tracing::warn!(database = %self.what, threshold = self.options.breaker_threshold, error = %reason, "circuit breaker opened");
                 }
                 Err(StoreError::Unavailable { what: self.what.clone(), reason })
             }
@@ -300,7 +280,6 @@ impl Pool {
             let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             (s.open as u64, s.idle.len() as u64)
         };
-        let b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         ConnectionStats {
             backend: "postgres".into(),
             target: self.what.clone(),
@@ -311,8 +290,8 @@ impl Pool {
             timeouts: self.timeouts.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
             connect_failures: self.connect_failures.load(Ordering::Relaxed),
-            breaker_open: b.open_until.is_some_and(|u| Instant::now() < u),
-            last_error: b.last_error.clone(),
+            breaker_open: self.breaker.is_open(),
+            last_error: self.breaker.last_error(),
         }
     }
 

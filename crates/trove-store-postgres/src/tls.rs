@@ -1,5 +1,5 @@
 //! TLS to PostgreSQL over rustls (already Trove's TLS stack), for URLs with `sslmode=require`:
-//! the server's certificate is verified against Mozilla's roots plus `storage.postgres.ca_file`,
+//! the server's certificate is verified against the built-in roots plus `storage.postgres.ca_file`,
 //! and its name against the URL's host. (libpq's `require` does not verify; Trove does, so a
 //! man in the middle cannot read passwords or data.) Channel binding is not offered.
 
@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Makes a TLS connector per connection.
@@ -22,28 +21,9 @@ pub(crate) struct MakeRustls {
 }
 
 impl MakeRustls {
-    /// Mozilla's roots, plus the certificates of `ca_file`.
+    /// The built-in roots, plus the certificates of `ca_file` (see [`trove_http::tls`]).
     pub(crate) fn new(ca_file: Option<&Path>) -> Result<MakeRustls, String> {
-        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(path) = ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("cannot read storage.postgres.ca_file {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("storage.postgres.ca_file {} holds no PEM certificate", path.display()));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("storage.postgres.ca_file {} holds a bad certificate: {e}", path.display()))?;
-            }
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS set-up: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(MakeRustls { config: Arc::new(config) })
+        Ok(MakeRustls { config: trove_http::tls::client_config(ca_file, "storage.postgres.ca_file")? })
     }
 }
 

@@ -1,7 +1,9 @@
 //! What the PostgreSQL store does when the database misbehaves: stopped mid-load (calls fail
 //! fast with `store_unavailable`, the circuit breaker opens, and everything works again after
-//! the restart without reopening the store), and held up by locks (statements end at their
-//! time limit, callers waiting for a connection give up at theirs, and the pool recovers).
+//! the restart and the breaker's cool-down, stepped on a manual clock, without reopening the
+//! store), and held up by locks (statements end at their time limit, callers waiting for a
+//! connection give up at theirs, and the pool recovers). Each check waits for events (a lock
+//! taken, a call returned), never for an amount of time to pass.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +24,15 @@ fn options(url: String) -> PgOptions {
     o
 }
 
+/// Polls `done` until it holds; fails naming `what` after 30 s.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} (waited 30 s)");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn unavailable(r: Result<impl std::fmt::Debug, StoreError>) -> String {
     match r {
         Err(StoreError::Unavailable { what, reason }) => format!("{what}: {reason}"),
@@ -32,7 +43,10 @@ fn unavailable(r: Result<impl std::fmt::Debug, StoreError>) -> String {
 #[test]
 fn an_outage_fails_fast_and_the_store_recovers_without_a_restart() {
     let server = PgServer::start();
-    let store = PgStore::open(options(server.create_database())).unwrap();
+    let clock = trove_clock::ManualClock::starting_now();
+    let mut opts = options(server.create_database());
+    opts.clock = clock.clone();
+    let store = PgStore::open(opts).unwrap();
     let v = store.ensure_vault("v").unwrap().id;
     store.set_vault_embedder(v, "m", 2).unwrap();
     store.put_documents(v, &[doc("s", "a.md", "h", &[("lava flows", [1.0, 0.0])])]).unwrap();
@@ -63,23 +77,21 @@ fn an_outage_fails_fast_and_the_store_recovers_without_a_restart() {
     assert!(stats.connect_failures >= 2, "{stats:?}");
     assert!(stats.breaker_open, "{stats:?}");
     assert!(third.contains("in a row") || third.contains("cannot connect"), "{third}");
-    let t = Instant::now();
     let refused = unavailable(store.vault_stats(v));
     assert!(refused.contains("in a row"), "{refused}");
-    assert!(t.elapsed() < Duration::from_millis(200), "the open breaker still tried: {:?}", t.elapsed());
+    let tried = store.connections().unwrap().connect_failures;
+    assert_eq!(tried, stats.connect_failures, "the open breaker still tried to connect");
 
     server.restart();
-    // The same store works again once the breaker lets a try through; nothing was lost.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let hits = loop {
-        match store.keyword_search(v, "lava", 5, &ChunkFilter::default()) {
-            Ok(h) => break h,
-            Err(StoreError::Unavailable { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            Err(e) => panic!("not recovered: {e}"),
-        }
-    };
+    // The database is back, but the breaker's cool-down is not over: still refused, untried.
+    clock.advance(Duration::from_millis(499));
+    let refused = unavailable(store.vault_stats(v));
+    assert!(refused.contains("in a row"), "{refused}");
+    assert_eq!(store.connections().unwrap().connect_failures, tried, "the open breaker still tried to connect");
+    assert!(store.connections().unwrap().breaker_open);
+    // Once it is over, the same store works again at the first try; nothing was lost.
+    clock.advance(Duration::from_millis(1));
+    let hits = store.keyword_search(v, "lava", 5, &ChunkFilter::default()).unwrap();
     assert_eq!(hits.len(), 1);
     assert!(!store.connections().unwrap().breaker_open);
     store.put_documents(v, &[doc("s", "b.md", "h", &[("more", [0.0, 1.0])])]).unwrap();
@@ -101,7 +113,10 @@ fn an_outage_fails_fast_and_the_store_recovers_without_a_restart() {
 fn statements_and_waits_for_a_connection_end_at_their_limits_and_the_pool_recovers() {
     let server = PgServer::start();
     let url = server.create_database();
-    let store = Arc::new(PgStore::open(options(url.clone())).unwrap());
+    // Statements may wait long here, so that only the wait for a connection can end a call.
+    let mut patient = options(url.clone());
+    patient.statement_timeout = Duration::from_secs(120);
+    let store = Arc::new(PgStore::open(patient).unwrap());
     let v = store.ensure_vault("v").unwrap().id;
     store.set_vault_embedder(v, "m", 2).unwrap();
 
@@ -110,38 +125,57 @@ fn statements_and_waits_for_a_connection_end_at_their_limits_and_the_pool_recove
     let mut tx = blocker.transaction().unwrap();
     tx.batch_execute("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE").unwrap();
 
-    // Two writers take both connections and wait on the lock until the statement time limit.
+    // Two writers take both connections and wait on the lock.
     let writers: Vec<_> = (0..2)
         .map(|i| {
             let store = store.clone();
             std::thread::spawn(move || {
-                let started = Instant::now();
-                let r = store.put_documents(v, &[doc("s", &format!("{i}.md"), "h", &[("x", [1.0, 0.0])])]);
-                (started.elapsed(), r.map(|_| ()))
+                store.put_documents(v, &[doc("s", &format!("{i}.md"), "h", &[("x", [1.0, 0.0])])])
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    // A third caller finds no free connection and gives up after acquire_timeout.
+    wait_for("the two writers did not take both connections", || store.connections().unwrap().in_use == 2);
+    // A third caller finds no free connection and gives up after acquire_timeout, while the
+    // writers still wait: the wait for a connection ended it, not a statement.
     let started = Instant::now();
     let busy = unavailable(store.vault_stats(v));
     let waited = started.elapsed();
     assert!(busy.contains("stayed busy"), "{busy}");
-    assert!(waited >= Duration::from_millis(600) && waited < Duration::from_secs(2), "{waited:?}");
-    for w in writers {
-        let (took, r) = w.join().unwrap();
-        let why = unavailable(r);
-        assert!(why.contains("time limit"), "{why}");
-        assert!(took < Duration::from_secs(5), "a statement outlived its limit: {took:?}");
-    }
+    assert!(waited >= Duration::from_millis(700), "gave up before acquire_timeout: {waited:?}");
+    assert!(writers.iter().all(|w| !w.is_finished()), "a writer ended while the lock was held");
     let stats = store.connections().unwrap();
     assert!(stats.timeouts >= 1 && stats.waits >= 1, "{stats:?}");
     tx.rollback().unwrap();
+    for w in writers {
+        w.join().unwrap().unwrap();
+    }
 
-    // The pool is whole again.
-    store.put_documents(v, &[doc("s", "ok.md", "h", &[("fine", [1.0, 0.0])])]).unwrap();
-    assert_eq!(store.vault_stats(v).unwrap().documents, 1);
+    // With a statement time limit of 2 s, a write held up by the lock ends at the limit: the
+    // lock is held until it has returned, so nothing else can end it.
+    let strict = Arc::new(PgStore::open(options(url.clone())).unwrap());
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE").unwrap();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let writer = {
+        let strict = strict.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let r = strict.put_documents(v, &[doc("s", "late.md", "h", &[("x", [1.0, 0.0])])]);
+            let _ = done_tx.send((started.elapsed(), r.map(|_| ())));
+        })
+    };
+    let (took, r) = done.recv_timeout(Duration::from_secs(60)).expect("the statement did not end at its 2 s limit");
+    let why = unavailable(r);
+    assert!(why.contains("time limit"), "{why}");
+    assert!(took >= Duration::from_secs(2), "ended before its limit: {took:?}");
+    writer.join().unwrap();
+    tx.rollback().unwrap();
+
+    // The pools are whole again.
+    strict.put_documents(v, &[doc("s", "ok.md", "h", &[("fine", [1.0, 0.0])])]).unwrap();
+    assert_eq!(store.vault_stats(v).unwrap().documents, 3);
     assert_eq!(store.connections().unwrap().in_use, 0);
+    assert_eq!(strict.connections().unwrap().in_use, 0);
 }
 
 #[test]

@@ -1,17 +1,19 @@
 //! The Qdrant REST client: one blocking `ureq` agent with a time limit on every request, the
 //! `api-key` header when configured, bounded retries with exponential backoff and full jitter
 //! for transient failures only (connection errors, time limits, 5xx, 429 with `Retry-After`),
-//! never for 4xx answers, and a circuit breaker: after [`BREAKER_FAILURES`] transient failures
-//! in a row, calls fail at once for [`BREAKER_OPEN`], then one call is let through to try.
+//! never for 4xx answers, and a circuit breaker ([`trove_http::Breaker`], timed by the options'
+//! clock): after [`BREAKER_FAILURES`] transient failures in a row, calls fail at once for
+//! [`BREAKER_OPEN`], then one call is let through to try.
 //! Failures are `StoreError::Unavailable` (transient: an outage fails fast and heals without a
 //! restart) or `StoreError::Database` (Qdrant refused the request), naming the URL and what to
 //! check; the API key never appears in them.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use trove_clock::SharedClock;
+use trove_http::{Breaker, BreakerChange};
 use trove_store::StoreError;
 
 /// Transient failures in a row that open the breaker.
@@ -36,6 +38,8 @@ pub struct ClientOptions {
     pub retry_delay: Duration,
     /// How long the open circuit breaker refuses calls ([`BREAKER_OPEN`] by default).
     pub breaker_cooldown: Duration,
+    /// Times the circuit breaker and reads `Retry-After` dates.
+    pub clock: SharedClock,
 }
 
 impl ClientOptions {
@@ -48,6 +52,7 @@ impl ClientOptions {
             max_retries: 3,
             retry_delay: Duration::from_millis(200),
             breaker_cooldown: BREAKER_OPEN,
+            clock: trove_clock::system(),
         }
     }
 }
@@ -61,14 +66,9 @@ impl std::fmt::Debug for ClientOptions {
             .field("max_retries", &self.max_retries)
             .field("retry_delay", &self.retry_delay)
             .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("clock", &self.clock)
             .finish()
     }
-}
-
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
 }
 
 /// A Qdrant REST client.
@@ -76,7 +76,7 @@ struct Breaker {
 pub struct Client {
     agent: ureq::Agent,
     opts: ClientOptions,
-    breaker: Mutex<Breaker>,
+    breaker: Breaker,
     requests: AtomicU64,
     retries: AtomicU64,
     failures: AtomicU64,
@@ -110,10 +110,11 @@ impl Client {
             .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
             .build();
+        let breaker = Breaker::new(BREAKER_FAILURES, opts.breaker_cooldown, opts.clock.clone());
         Client {
             agent: ureq::Agent::new_with_config(config),
             opts,
-            breaker: Mutex::new(Breaker::default()),
+            breaker,
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -138,13 +139,14 @@ impl Client {
         format!("Qdrant at {}", self.opts.url)
     }
 
-    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        self.breaker.lock().unwrap_or_else(|e| e.into_inner())
+    /// Wall time by the options' clock.
+    fn wall_now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.opts.clock.now_ms().max(0) as u64)
     }
 
     /// Whether the breaker refuses calls now.
     pub fn circuit_open(&self) -> bool {
-        self.breaker().open_until.is_some_and(|t| Instant::now() < t)
+        self.breaker.is_open()
     }
 
     /// `GET path`.
@@ -187,44 +189,39 @@ impl Client {
     }
 
     fn call_counted(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, StoreError> {
-        if let Some(until) = self.breaker().open_until
-            && Instant::now() < until
-        {
-            return Err(StoreError::Unavailable {
-                what: self.what(),
-                reason: format!(
-                    "{BREAKER_FAILURES} requests in a row failed, so requests are refused for {:.1} s before one is tried again: check that Qdrant is running and reachable",
-                    self.opts.breaker_cooldown.as_secs_f64()
-                ),
-            });
-        }
+        let permit = self.breaker.admit().map_err(|open| StoreError::Unavailable {
+            what: self.what(),
+            reason: format!(
+                "{} requests in a row failed, so requests are refused for {:.1} s before one is tried again (last: {}): check that Qdrant is running and reachable",
+                open.failures,
+                self.opts.breaker_cooldown.as_secs_f64(),
+                open.last_error.as_deref().unwrap_or("unknown")
+            ),
+        })?;
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let mut attempt = 0;
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
             match self.attempt(method, path, body.as_deref()) {
                 Ok(v) => {
-                    *self.breaker() = Breaker::default();
+                    permit.succeeded();
                     return Ok(v);
                 }
                 Err(Failure::Refused(status, detail)) => {
-                    *self.breaker() = Breaker::default();
+                    // Qdrant answered: it is reachable, whatever it thought of the request.
+                    permit.succeeded();
                     return Err(self.refused(method, path, status, &detail));
                 }
                 Err(Failure::Transient(detail, wait)) => {
                     if attempt >= self.opts.max_retries {
-                        let mut b = self.breaker();
-                        b.failures += 1;
-                        if b.failures >= BREAKER_FAILURES {
-                            b.open_until = Some(Instant::now() + self.opts.breaker_cooldown);
+                        let reason = format!(
+                            "{method} {path}: {detail} (after {} attempts): check that Qdrant is running and reachable at storage.qdrant.url",
+                            attempt + 1
+                        );
+                        if permit.failed(reason.clone()) == BreakerChange::Opened {
+                            tracing::warn!(url = %self.opts.url, error = %reason, "Qdrant circuit breaker opened");
                         }
-                        return Err(StoreError::Unavailable {
-                            what: self.what(),
-                            reason: format!(
-                                "{method} {path}: {detail} (after {} attempts): check that Qdrant is running and reachable at storage.qdrant.url",
-                                attempt + 1
-                            ),
-                        });
+                        return Err(StoreError::Unavailable { what: self.what(), reason });
                     }
                     let delay = wait.unwrap_or_else(|| {
                         trove_http::backoff_delay(self.opts.retry_delay, Duration::from_secs(30), attempt)
@@ -285,7 +282,7 @@ impl Client {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| trove_http::parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| trove_http::parse_retry_after(v, self.wall_now()));
         let text = response
             .body_mut()
             .with_config()

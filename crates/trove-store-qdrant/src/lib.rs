@@ -530,6 +530,7 @@ mod tests {
                 max_retries: 0,
                 retry_delay: std::time::Duration::from_millis(10),
                 breaker_cooldown: std::time::Duration::from_secs(5),
+                clock: trove_clock::system(),
             }),
             "trove_",
         );

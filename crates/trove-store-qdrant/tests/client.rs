@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use trove_http::testing::{MockServer, Reply};
@@ -13,6 +13,11 @@ use trove_store::StoreError;
 use trove_store_qdrant::{Client, ClientOptions};
 
 fn client(url: &str, retries: u32) -> Client {
+    client_timed(url, retries, trove_clock::system())
+}
+
+/// A client whose breaker is timed by `clock`.
+fn client_timed(url: &str, retries: u32, clock: trove_clock::SharedClock) -> Client {
     Client::new(ClientOptions {
         url: url.into(),
         api_key: Some("qdrant-key".into()),
@@ -20,6 +25,7 @@ fn client(url: &str, retries: u32) -> Client {
         max_retries: retries,
         retry_delay: Duration::from_millis(20),
         breaker_cooldown: Duration::from_millis(300),
+        clock,
     })
 }
 
@@ -81,22 +87,27 @@ fn an_outage_fails_fast_once_the_breaker_opens_and_heals_without_a_restart() {
             Reply::json(502, &json!({"status": {"error": "bad gateway"}}))
         }
     });
-    let c = client(&server.url(), 0);
+    let clock = trove_clock::ManualClock::at_ms(1_000);
+    let c = client_timed(&server.url(), 0, clock.clone());
     for _ in 0..3 {
         assert!(c.get("/collections").is_err());
     }
     assert!(c.circuit_open());
-    let t = Instant::now();
     let e = c.get("/collections").unwrap_err().to_string();
-    assert!(t.elapsed() < Duration::from_millis(50) && e.contains("refused for 0.3 s"), "{e}");
+    assert!(e.contains("refused for 0.3 s") && e.contains("bad gateway"), "{e}");
     assert_eq!(server.requests().len(), 3, "the open breaker sent nothing");
     let counted = c.counters();
     assert_eq!((counted.requests, counted.failures), (3, 4), "a refusal by the breaker is a failure, not a request");
 
-    // Qdrant is back: after the pause, one call goes through and closes the breaker.
+    // Qdrant is back, but the pause is not over: still refused, still nothing sent.
     up.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(350));
+    clock.advance(Duration::from_millis(299));
+    assert!(c.get("/collections").is_err() && c.circuit_open());
+    assert_eq!(server.requests().len(), 3, "the open breaker sent nothing");
+    // After the pause, one call goes through and closes the breaker.
+    clock.advance(Duration::from_millis(1));
     assert!(c.get("/collections").is_ok());
     assert!(!c.circuit_open());
     assert!(c.get("/collections").is_ok());
+    assert_eq!(server.requests().len(), 5);
 }

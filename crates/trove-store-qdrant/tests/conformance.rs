@@ -26,6 +26,7 @@ fn client() -> Client {
         max_retries: 2,
         retry_delay: Duration::from_millis(100),
         breaker_cooldown: Duration::from_secs(5),
+        clock: trove_clock::system(),
     })
 }
 

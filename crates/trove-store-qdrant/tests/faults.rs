@@ -22,6 +22,7 @@ fn an_unreachable_qdrant_loses_no_write_and_searches_fall_back_to_pgvector() {
             max_retries: 1,
             retry_delay: Duration::from_millis(10),
             breaker_cooldown: Duration::from_secs(5),
+            clock: trove_clock::system(),
         }),
         "trove_",
     );

@@ -2,6 +2,7 @@
 //! runs the real binary with the real built-in model (installed by `scripts/test`), and checks
 //! what a user would see: exit codes, messages, JSON output, and the store afterwards.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -340,12 +341,7 @@ fn a_live_lock_is_refused_and_a_stale_one_recovered() {
 fn kill_9_during_ingest_loses_nothing_and_duplicates_nothing() {
     let ws = Ws::new();
     let n: u64 = 150;
-    for i in 0..n {
-        let body: String = (0..6)
-            .map(|j| format!("Sentence {j} of note {i} talks about topic {} and item {}. ", i % 17, j * i))
-            .collect();
-        ws.write(&format!("notes/note-{i:03}.md"), &format!("# Note {i}\n\n{body}\n\n## Details\n\n{body}\n"));
-    }
+    write_notes(&ws, n);
     let mut child = ws
         .cmd(&["ingest", "--no-progress"])
         .env("TROVE__INGEST__GROUP_CHUNKS", "16")
@@ -384,13 +380,64 @@ fn kill_9_during_ingest_loses_nothing_and_duplicates_nothing() {
     assert_eq!(unchanged, after_kill.documents, "{r}");
     let report = ws.assert_consistent();
     assert_eq!(report.documents, n);
-    // Every note is findable exactly once per chunk (no duplicate chunks).
-    let store = ws.store();
-    let v = store.vault("default").unwrap().unwrap();
-    let states = store.document_states(v.id, "docs").unwrap();
-    let mut seen: Vec<&str> = states.iter().map(|s| s.uri.as_str()).collect();
-    seen.dedup();
-    assert_eq!(seen.len(), n as usize);
+    // Chunk by chunk, the store holds what one uninterrupted run makes of the same notes: each
+    // document's chunks numbered 0.. without gaps or repeats, and each chunk text as often as
+    // the notes have it (no chunk of the killed run left beside its redone copy).
+    let rows = chunk_rows(&ws);
+    let mut per_document: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (uri, idx, _, _) in &rows {
+        per_document.entry(uri.as_str()).or_default().push(*idx);
+    }
+    assert_eq!(per_document.len(), n as usize);
+    for (uri, idx) in &per_document {
+        assert_eq!(*idx, (0..idx.len() as i64).collect::<Vec<_>>(), "the chunks of {uri} by index");
+    }
+    let clean = Ws::new();
+    write_notes(&clean, n);
+    clean.ingest();
+    let expected = chunk_rows(&clean);
+    assert_eq!(rows.len(), expected.len(), "chunks after the kill and the rerun, against one clean run");
+    assert!(text_counts(&rows) == text_counts(&expected), "chunk texts differ from one clean run's");
+    assert!(rows == expected, "chunks (document, index, headings, text) differ from one clean run's");
+}
+
+/// `n` notes of a few chunks each under `notes/`.
+fn write_notes(ws: &Ws, n: u64) {
+    for i in 0..n {
+        let body: String = (0..6)
+            .map(|j| format!("Sentence {j} of note {i} talks about topic {} and item {}. ", i % 17, j * i))
+            .collect();
+        ws.write(&format!("notes/note-{i:03}.md"), &format!("# Note {i}\n\n{body}\n\n## Details\n\n{body}\n"));
+    }
+}
+
+/// How often each chunk text occurs.
+fn text_counts(rows: &[ChunkRow]) -> HashMap<&str, usize> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (_, _, _, text) in rows {
+        *counts.entry(text.as_str()).or_default() += 1;
+    }
+    counts
+}
+
+/// A chunk as stored: its document's URI, its index, its heading path and its text.
+type ChunkRow = (String, i64, String, String);
+
+/// Every chunk of the workspace's embedded store, read from the SQLite file, in (URI, index)
+/// order (repeats included: nothing is de-duplicated here).
+fn chunk_rows(ws: &Ws) -> Vec<ChunkRow> {
+    let db = rusqlite::Connection::open_with_flags(
+        ws.root().join(".trove/trove.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT d.uri, c.idx, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
+             ORDER BY d.uri, c.idx, c.id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 #[test]

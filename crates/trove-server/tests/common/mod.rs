@@ -1,14 +1,16 @@
 //! The harness of the HTTP integration tests: a workspace in a temporary folder, the real
 //! engine with the real built-in model (installed by `scripts/test`; loaded once per test
 //! binary and shared), the real server on `127.0.0.1:0` in its own runtime, and a plain
-//! HTTP/1.1 client on a socket, as any client would talk to it.
+//! HTTP/1.1 client on a socket, as any client would talk to it. Tests that depend on time
+//! give the engine a [`trove_clock::ManualClock`] and step it; tests that must catch a job
+//! mid-way hold its embedding at a [`Gate`].
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,6 +30,81 @@ pub fn embedder() -> Arc<dyn Embedder> {
         .clone()
 }
 
+/// An embedder that holds every call while it is closed, so a test can catch a job in the
+/// middle of its work (and know it is there) without racing it.
+pub struct Gate {
+    inner: Arc<dyn Embedder>,
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    closed: bool,
+    held: usize,
+}
+
+impl Gate {
+    /// An open gate in front of `inner`.
+    pub fn new(inner: Arc<dyn Embedder>) -> Arc<Gate> {
+        Arc::new(Gate { inner, state: Mutex::default(), changed: Condvar::new() })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds the calls that come from now on.
+    pub fn close(&self) {
+        self.state().closed = true;
+    }
+
+    /// Lets every call through.
+    pub fn open(&self) {
+        self.state().closed = false;
+        self.changed.notify_all();
+    }
+
+    /// Waits until a call is held at the closed gate; fails after `within`.
+    pub fn wait_held(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut st = self.state();
+        while st.held == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no embedding call reached the gate within {within:?}");
+            st = self.changed.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+impl Embedder for Gate {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    fn max_input_tokens(&self) -> usize {
+        self.inner.max_input_tokens()
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        self.inner.count_tokens(text)
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, trove_embed::EmbedError> {
+        let mut st = self.state();
+        if st.closed {
+            st.held += 1;
+            self.changed.notify_all();
+            while st.closed {
+                st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            st.held -= 1;
+        }
+        drop(st);
+        self.inner.embed(texts)
+    }
+}
+
 /// A running server on a temporary workspace.
 pub struct Server {
     pub addr: SocketAddr,
@@ -40,12 +117,23 @@ impl Server {
     /// A workspace with `config` as its `config.yaml` and a `docs` folder filled by `docs`,
     /// ingested before the server starts; `opts` changes limits.
     pub fn start_config(config: &str, docs: impl FnOnce(&Path), opts: impl FnOnce(&mut ServerOptions)) -> Server {
+        Server::start_engine(config, docs, opts, |engine| engine)
+    }
+
+    /// [`Server::start_config`] with the engine changed by `setup` before anything runs on it
+    /// (another clock, another embedder).
+    pub fn start_engine(
+        config: &str,
+        docs: impl FnOnce(&Path),
+        opts: impl FnOnce(&mut ServerOptions),
+        setup: impl FnOnce(Engine) -> Engine,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.yaml"), config).unwrap();
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         docs(&dir.path().join("docs"));
         let ws = Workspace::load(Some(dir.path()), None).unwrap();
-        let engine = Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(embedder());
+        let engine = setup(Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(embedder()));
         engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
         Server::launch(dir, engine, opts)
     }

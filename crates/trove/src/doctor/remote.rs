@@ -8,11 +8,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use trove_config::{LlmConfig, Workspace};
 use trove_embed::{EmbedError, Embedder, RestEmbedder, RestOptions};
 
@@ -259,36 +257,15 @@ fn tunnel(stream: &mut TcpStream, api: &Target) -> Result<(), Outcome> {
     }
 }
 
-/// Verifies the API's certificate as requests will (the CA bundle of `tls.ca_file`, else the
-/// built-in roots); returns the days until it expires.
+/// Verifies the API's certificate as requests will (the built-in roots plus the CA bundle of
+/// `tls.ca_file`); returns the days until it expires.
 fn handshake(stream: TcpStream, api: &Target, opts: &RestOptions) -> Result<Option<i64>, Outcome> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &opts.ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path).and_then(|i| i.collect::<Result<Vec<_>, _>>());
-            match certs {
-                Ok(certs) if !certs.is_empty() => {
-                    roots.add_parsable_certificates(certs);
-                }
-                _ => {
-                    return Err(fail(
-                        format!("tls.ca_file {} holds no readable PEM certificate", path.display()),
-                        "point it at the PEM bundle of the CA that signed the server's certificate",
-                    ));
-                }
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(format!("TLS setup failed: {e}"), "report this as a bug"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = trove_http::tls::client_config(opts.ca_file.as_deref(), "tls.ca_file").map_err(|e| {
+        fail(e, "point it at the PEM bundle of the CA that signed the server's certificate".to_string())
+    })?;
     let name = ServerName::try_from(api.host.clone())
         .map_err(|_| fail(format!("`{}` is not a valid TLS server name", api.host), "fix the host in base_url"))?;
-    let conn = rustls::ClientConnection::new(Arc::new(config), name)
+    let conn = rustls::ClientConnection::new(config, name)
         .map_err(|e| fail(format!("TLS setup failed: {e}"), "report this as a bug"))?;
     let mut tls = rustls::StreamOwned::new(conn, stream);
     let mut sock_err = None;
