@@ -145,7 +145,8 @@ fn run(data: &str, n: usize, args: &Args, dir: &Path) -> Result<()> {
         ..BuildParams::default()
     };
     let t = Instant::now();
-    AnnIndex::build(&index_path, dim, params, 1, d.vectors.chunks_exact(dim).enumerate().map(|(i, v)| (i as i64, v)))?;
+    let items = d.vectors.chunks_exact(dim).enumerate().map(|(i, v)| (i as i64, i as i64 / 10, v));
+    AnnIndex::build(&index_path, dim, params, 1, items)?;
     let build_s = t.elapsed().as_secs_f64();
     let file_mb = std::fs::metadata(&index_path)?.len() as f64 / 1e6;
     eprintln!("[{data} {n}] built in {build_s:.1} s, {file_mb:.0} MB");
@@ -330,7 +331,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
     let opts = |ef: usize| SearchOptions { ef, rescore: args.rescore };
 
     let t = Instant::now();
-    index.search(queries[0], K, &opts(64), |_| true, &source)?;
+    index.search(queries[0], K, &opts(64), |_, _| true, &source)?;
     let first_query_ms = ms(t);
     let mut report = Report { open_ms, first_query_ms, rss_open_mb, rss_first_mb: rss()?.0, ..Report::default() };
     if args.cold {
@@ -343,7 +344,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
         let mut found = 0usize;
         for (qi, q) in queries.iter().enumerate() {
             let t = Instant::now();
-            let hits = index.search(q, K, &opts(ef), |_| true, &source)?;
+            let hits = index.search(q, K, &opts(ef), |_, _| true, &source)?;
             lat.push(ms(t));
             if let Some(want) = truth.all.get(qi) {
                 found += want.found(&hits);
@@ -367,7 +368,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
         let (mut lt, mut li, mut ft, mut fi) = (Vec::new(), Vec::new(), 0usize, 0usize);
         for (qi, w) in want.iter().enumerate() {
             let t = Instant::now();
-            let hits = index.search(queries[qi], K, &opts(filter_ef), |id| passes(id, *permille), &source)?;
+            let hits = index.search(queries[qi], K, &opts(filter_ef), |id, _| passes(id, *permille), &source)?;
             lt.push(ms(t));
             ft += w.found(&hits);
             let t = Instant::now();
@@ -390,7 +391,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
     let extra = read_f32(&dir.join("extra.f32"))?;
     let t = Instant::now();
     for (i, v) in extra.chunks_exact(dim).enumerate() {
-        index.add((rows + i) as i64, v)?;
+        index.add((rows + i) as i64, (rows + i) as i64 / 10, v)?;
     }
     let add_ms = ms(t);
     let mid = opts(*args.ef.get(args.ef.len() / 2).unwrap_or(&64));
@@ -398,7 +399,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
     let mut found = 0usize;
     for (qi, q) in queries.iter().enumerate().take(200) {
         let t = Instant::now();
-        let hits = index.search(q, K, &mid, |_| true, &source)?;
+        let hits = index.search(q, K, &mid, |_, _| true, &source)?;
         lat.push(ms(t));
         // The added vectors are not in the exact answers: a hit among them counts as right
         // (the delta is scanned exactly), so this is the recall of the base part.
@@ -417,7 +418,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
         .take(200)
         .map(|q| {
             let t = Instant::now();
-            index.search(q, K, &mid, |_| true, &source).map(|_| ms(t))
+            index.search(q, K, &mid, |_, _| true, &source).map(|_| ms(t))
         })
         .collect::<Result<_>>()?;
     report.adds = Some(Adds {

@@ -102,6 +102,12 @@ impl Base {
         i64::from_ne_bytes(r[Record::ID..Record::ID + 8].try_into().unwrap_or_default())
     }
 
+    /// The group of a node.
+    pub(crate) fn group(&self, node: u32) -> i64 {
+        let r = self.record(node);
+        i64::from_ne_bytes(r[Record::GROUP..Record::GROUP + 8].try_into().unwrap_or_default())
+    }
+
     /// Whether a node was deleted before this file was written.
     pub(crate) fn is_deleted(&self, node: u32) -> bool {
         let b = self.range(Section::Deleted, node as usize / 64..node as usize / 64 + 1, 8);
@@ -187,6 +193,7 @@ impl Base {
         let nodes = Nodes {
             dim: self.dim(),
             ids: (0..n).map(|node| self.id(node)).collect(),
+            groups: (0..n).map(|node| self.group(node)).collect(),
             scales: (0..n).map(|node| self.scale(node)).collect(),
             codes,
             levels: self.bytes(Section::Levels).to_vec(),

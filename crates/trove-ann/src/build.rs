@@ -26,6 +26,8 @@ const STRIPES: usize = 4096;
 pub(crate) struct Nodes {
     pub dim: usize,
     pub ids: Vec<i64>,
+    /// The caller's group of each node (a chunk's document), for filters.
+    pub groups: Vec<i64>,
     pub scales: Vec<f32>,
     pub codes: Vec<i8>,
     pub levels: Vec<u8>,
@@ -49,8 +51,9 @@ impl Nodes {
         self.deleted[node / 64] |= 1 << (node % 64);
     }
 
-    fn push(&mut self, id: i64, codes: &[i8], scale: f32, level: u8) {
+    fn push(&mut self, (id, group): (i64, i64), codes: &[i8], scale: f32, level: u8) {
         self.ids.push(id);
+        self.groups.push(group);
         self.codes.extend_from_slice(codes);
         self.scales.push(scale);
         self.levels.push(level);
@@ -203,20 +206,20 @@ impl Builder {
         }
     }
 
-    /// Adds a vector (quantized here).
-    pub fn push(&mut self, id: i64, vector: &[f32]) -> Result<(), AnnError> {
+    /// Adds a vector of `id` in `group` (quantized here).
+    pub fn push(&mut self, id: i64, group: i64, vector: &[f32]) -> Result<(), AnnError> {
         if vector.len() != self.nodes.dim {
             return Err(AnnError::Dimension { expected: self.nodes.dim, got: vector.len() });
         }
         let mut codes = std::mem::take(&mut self.scratch);
         let scale = quantize(id, vector, &mut codes);
-        let pushed = scale.and_then(|scale| self.push_codes(id, &codes, scale));
+        let pushed = scale.and_then(|scale| self.push_codes(id, group, &codes, scale));
         self.scratch = codes;
         pushed
     }
 
     /// Adds an already quantized vector.
-    pub fn push_codes(&mut self, id: i64, codes: &[i8], scale: f32) -> Result<(), AnnError> {
+    pub fn push_codes(&mut self, id: i64, group: i64, codes: &[i8], scale: f32) -> Result<(), AnnError> {
         if codes.len() != self.nodes.dim {
             return Err(AnnError::Dimension { expected: self.nodes.dim, got: codes.len() });
         }
@@ -227,7 +230,7 @@ impl Builder {
             return Err(AnnError::Params("an index holds at most 4,294,967,294 vectors".into()));
         }
         let level = level_of(id, self.params.seed, self.params.m);
-        self.nodes.push(id, codes, scale, level);
+        self.nodes.push((id, group), codes, scale, level);
         Ok(())
     }
 
@@ -534,14 +537,14 @@ mod tests {
         for round in 0..3 {
             let mut b = Builder::new(dim, params).unwrap();
             for id in 0..1500 {
-                b.push(id + round * 10_000, &vector(id, dim)).unwrap();
+                b.push(id + round * 10_000, id % 10, &vector(id, dim)).unwrap();
             }
             let built = b.build();
             assert_eq!(reachable(&built), 1500, "round {round}");
             let mut b = Builder::from_linked(built, params).unwrap();
             b.delete(3);
             for id in 1500..2500 {
-                b.push(id + round * 10_000, &vector(id, dim)).unwrap();
+                b.push(id + round * 10_000, id % 10, &vector(id, dim)).unwrap();
             }
             let built = b.build();
             assert_eq!(reachable(&built), 2500, "round {round}, extended");
@@ -556,9 +559,9 @@ mod tests {
             Builder::new(dim, BuildParams { m: 4, ef_construction: 16, threads: 2, ..BuildParams::default() }).unwrap();
         for id in 0..500i64 {
             let v: Vec<f32> = (0..dim).map(|j| ((id * 31 + j as i64 * 17) % 23) as f32 - 11.0).collect();
-            b.push(id, &v).unwrap();
+            b.push(id, 0, &v).unwrap();
         }
-        assert!(matches!(b.push(3, &[0.0; 8]), Err(AnnError::DuplicateId { id: 3 })));
+        assert!(matches!(b.push(3, 0, &[0.0; 8]), Err(AnnError::DuplicateId { id: 3 })));
         let built = b.build();
         let n = built.nodes.len() as u32;
         for node in 0..n as usize {

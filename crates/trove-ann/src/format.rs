@@ -7,8 +7,8 @@
 //!              generation, file length, per section (offset, length, CRC-32), CRC-32 of the
 //!              header itself
 //! records      per node, all a traversal step reads of it, together (one page touched, not
-//!              four): id i64, scale f32, level-0 neighbour count u32, 2m neighbours u32,
-//!              dim codes i8, zero padding to a multiple of 8 bytes
+//!              five): id i64, group i64, scale f32, level-0 neighbour count u32,
+//!              2m neighbours u32, dim codes i8, zero padding to a multiple of 8 bytes
 //! levels       u8 per node
 //! upper_index  u32 per node: its first block in `upper`, or u32::MAX
 //! upper        (1 + m) × u32 per block, one block per upper level of a node
@@ -74,8 +74,9 @@ pub(crate) struct Record {
 
 impl Record {
     pub const ID: usize = 0;
-    pub const SCALE: usize = 8;
-    pub const LIST: usize = 12;
+    pub const GROUP: usize = 8;
+    pub const SCALE: usize = 16;
+    pub const LIST: usize = 20;
 
     /// Where the codes start.
     pub fn codes(&self) -> usize {
@@ -343,6 +344,7 @@ fn write_to(built: &Built, generation: i64, tmp: &Path) -> Result<(), AnnError> 
                 for node in 0..nodes.len() {
                     rec.fill(0);
                     rec[Record::ID..Record::ID + 8].copy_from_slice(&nodes.ids[node].to_ne_bytes());
+                    rec[Record::GROUP..Record::GROUP + 8].copy_from_slice(&nodes.groups[node].to_ne_bytes());
                     rec[Record::SCALE..Record::SCALE + 4].copy_from_slice(&nodes.scales[node].to_ne_bytes());
                     let list: &[u8] = bytemuck::cast_slice(&built.level0[node * w0..(node + 1) * w0]);
                     rec[Record::LIST..Record::LIST + list.len()].copy_from_slice(list);

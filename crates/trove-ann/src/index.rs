@@ -40,8 +40,10 @@ pub struct AnnIndex {
 struct Delta {
     /// Sequence number of the last change.
     seq: u64,
-    /// Added vectors, row-major, with their ids and the sequence number that added them.
+    /// Added vectors, row-major, with their ids, groups and the sequence number that added
+    /// them.
     ids: Vec<i64>,
+    groups: Vec<i64>,
     seqs: Vec<u64>,
     data: Vec<f32>,
     rows: HashMap<i64, usize>,
@@ -76,12 +78,14 @@ impl Delta {
         if row != last {
             let moved = self.ids[last];
             self.ids.swap(row, last);
+            self.groups.swap(row, last);
             self.seqs.swap(row, last);
             let (head, tail) = self.data.split_at_mut(last * dim);
             head[row * dim..(row + 1) * dim].copy_from_slice(&tail[..dim]);
             self.rows.insert(moved, row);
         }
         self.ids.pop();
+        self.groups.pop();
         self.seqs.pop();
         self.data.truncate(last * dim);
         true
@@ -107,8 +111,8 @@ impl AnnIndex {
         })
     }
 
-    /// Builds a base from `vectors` (each with a distinct id), writes it to `path` tagged with
-    /// `generation`, and opens it. Linking runs on `params.threads` threads.
+    /// Builds a base from `vectors` (`(id, group, vector)`, each id distinct), writes it to
+    /// `path` tagged with `generation`, and opens it. Linking runs on `params.threads` threads.
     pub fn build<I, V>(
         path: &Path,
         dim: usize,
@@ -117,12 +121,12 @@ impl AnnIndex {
         vectors: I,
     ) -> Result<AnnIndex, AnnError>
     where
-        I: IntoIterator<Item = (i64, V)>,
+        I: IntoIterator<Item = (i64, i64, V)>,
         V: AsRef<[f32]>,
     {
         let mut builder = Builder::new(dim, params)?;
-        for (id, v) in vectors {
-            builder.push(id, v.as_ref())?;
+        for (id, group, v) in vectors {
+            builder.push(id, group, v.as_ref())?;
         }
         crate::format::write(&builder.build(), generation, path)?;
         let mut index = AnnIndex::open(path, params)?;
@@ -187,8 +191,9 @@ impl AnnIndex {
         self.delta.ids.len() + self.delta.tombstones.len() >= self.params.fold_after
     }
 
-    /// Adds `vector` under `id`, replacing any vector the id had.
-    pub fn add(&mut self, id: i64, vector: &[f32]) -> Result<(), AnnError> {
+    /// Adds `vector` under `id`, in `group` (the caller's grouping that filters test, such as
+    /// a chunk's document), replacing any vector the id had.
+    pub fn add(&mut self, id: i64, group: i64, vector: &[f32]) -> Result<(), AnnError> {
         if vector.len() != self.dim {
             return Err(AnnError::Dimension { expected: self.dim, got: vector.len() });
         }
@@ -202,11 +207,13 @@ impl AnnIndex {
         match self.delta.rows.get(&id) {
             Some(&row) => {
                 self.delta.seqs[row] = seq;
+                self.delta.groups[row] = group;
                 self.delta.data[row * self.dim..(row + 1) * self.dim].copy_from_slice(vector);
             }
             None => {
                 self.delta.rows.insert(id, self.delta.ids.len());
                 self.delta.ids.push(id);
+                self.delta.groups.push(group);
                 self.delta.seqs.push(seq);
                 self.delta.data.extend_from_slice(vector);
             }
@@ -232,7 +239,7 @@ impl AnnIndex {
     }
 
     /// The `k` vectors most similar to `query` (by dot product, so cosine for L2-normalised
-    /// vectors) among those whose id passes `filter`, best first.
+    /// vectors) among those that pass `filter(id, group)`, best first.
     ///
     /// The base is traversed with the query's int8 codes (deleted, hidden and filtered-out
     /// nodes route the traversal but are never answered; `filter` is asked only of nodes that
@@ -252,7 +259,7 @@ impl AnnIndex {
     where
         S: VectorSource + ?Sized,
         S::Error: From<AnnError>,
-        F: Fn(i64) -> bool,
+        F: Fn(i64, i64) -> bool,
     {
         self.check_query(query)?;
         if k == 0 {
@@ -261,13 +268,15 @@ impl AnnIndex {
         let mut hits = Vec::new();
         if let Some(base) = self.base.as_deref() {
             let q = Query::new(query)?;
-            let accept = |node: u32| !base.is_deleted(node) && !self.delta.is_hidden(node) && filter(base.id(node));
+            let accept = |node: u32| {
+                !base.is_deleted(node) && !self.delta.is_hidden(node) && filter(base.id(node), base.group(node))
+            };
             let cands = traverse(base, &q, opts.ef.max(opts.rescore).max(k), accept);
             let ids: Vec<i64> = cands.iter().take(opts.rescore.max(k)).map(|c| base.id(c.node)).collect();
             rescore(query, &ids, source, &mut hits)?;
         }
-        for (row, &id) in self.delta.ids.iter().enumerate() {
-            if filter(id) {
+        for (row, (&id, &group)) in self.delta.ids.iter().zip(&self.delta.groups).enumerate() {
+            if filter(id, group) {
                 hits.push(Hit { id, score: dot_f32(query, self.delta.row(row, self.dim)) });
             }
         }
@@ -331,12 +340,8 @@ impl AnnIndex {
             base: self.base.clone(),
             dim: self.dim,
             params: self.params,
-            adds: self
-                .delta
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(row, &id)| (id, self.delta.row(row, self.dim).to_vec()))
+            adds: (0..self.delta.ids.len())
+                .map(|row| (self.delta.ids[row], self.delta.groups[row], self.delta.row(row, self.dim).to_vec()))
                 .collect(),
             tombstones: self.delta.tombstones.keys().copied().collect(),
             seq: self.delta.seq,
@@ -421,7 +426,7 @@ pub struct Fold {
     base: Option<Arc<Base>>,
     dim: usize,
     params: BuildParams,
-    adds: Vec<(i64, Vec<f32>)>,
+    adds: Vec<(i64, i64, Vec<f32>)>,
     tombstones: Vec<i64>,
     seq: u64,
     generation: i64,
@@ -449,7 +454,7 @@ impl Fold {
                     let mut b = Builder::new(self.dim, self.params)?;
                     for node in 0..base.node_count() as u32 {
                         if !base.is_deleted(node) && !hidden.contains(&node) {
-                            b.push_codes(base.id(node), base.code(node), base.scale(node))?;
+                            b.push_codes(base.id(node), base.group(node), base.code(node), base.scale(node))?;
                         }
                     }
                     b
@@ -462,8 +467,8 @@ impl Fold {
                 }
             }
         };
-        for (id, v) in &self.adds {
-            builder.push(*id, v)?;
+        for (id, group, v) in &self.adds {
+            builder.push(*id, *group, v)?;
         }
         crate::format::write(&builder.build(), self.generation, path)?;
         Ok(Folded { base: Base::open(path)?, seq: self.seq, lineage: self.lineage })

@@ -16,7 +16,8 @@
 //! - [`exact`]: exact top-k, the reference for recall and the answer for small sets.
 //!
 //! # Filters
-//! [`AnnIndex::search`] takes a predicate on ids and applies it exactly: nodes that fail it
+//! Each vector carries the caller's id and a group (for the store, a chunk's document), and
+//! [`AnnIndex::search`] takes a predicate on both and applies it exactly: nodes that fail it
 //! still route the traversal but are never answered. The fewer ids pass, the more nodes the
 //! traversal must reach to find `k` that do; when the caller knows that few pass (its filter
 //! selects a small set it can list: one source, a URI prefix, a memory scope), it should
@@ -50,9 +51,12 @@
 //! let vectors = Vectors((0..100).map(|i| (i, unit(i as f32 / 40.0))).collect());
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("vectors.ann");
-//! let mut index = AnnIndex::build(&path, 2, BuildParams::default(), 7, vectors.0.iter().map(|(&id, v)| (id, v)))?;
+//! // Each vector has an id (a chunk) and a group (its document), which filters can test.
+//! let items = vectors.0.iter().map(|(&id, v)| (id, id / 10, v));
+//! let mut index = AnnIndex::build(&path, 2, BuildParams::default(), 7, items)?;
 //! index.remove(48); // the nearest to the query below; the store deleted it
-//! let hits = index.search(&unit(1.21), 2, &SearchOptions::default(), |id| id != 49, &vectors)?;
+//! let filter = |id: i64, _document: i64| id != 49;
+//! let hits = index.search(&unit(1.21), 2, &SearchOptions::default(), filter, &vectors)?;
 //! assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![47, 50]);
 //! assert_eq!(AnnIndex::open(&path, BuildParams::default())?.generation(), 7);
 //! # Ok(())

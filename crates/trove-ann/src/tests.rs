@@ -81,9 +81,14 @@ fn params() -> BuildParams {
 }
 
 fn build(path: &Path, store: &Store, generation: i64) -> AnnIndex {
-    let mut items: Vec<(i64, &Vec<f32>)> = store.0.iter().map(|(id, v)| (*id, v)).collect();
-    items.sort_by_key(|(id, _)| *id);
+    let mut items: Vec<(i64, i64, &Vec<f32>)> = store.0.iter().map(|(id, v)| (*id, group(*id), v)).collect();
+    items.sort_by_key(|(id, _, _)| *id);
     AnnIndex::build(path, DIM, params(), generation, items).unwrap()
+}
+
+/// The group of an id: a "document" of ten "chunks".
+fn group(id: i64) -> i64 {
+    id / 10
 }
 
 fn ids(hits: &[Hit]) -> Vec<i64> {
@@ -101,7 +106,8 @@ fn recall(
 ) -> f64 {
     let mut found = 0;
     for q in queries {
-        let got: HashSet<i64> = ids(&index.search(q, k, opts, filter, store).unwrap()).into_iter().collect();
+        let got: HashSet<i64> =
+            ids(&index.search(q, k, opts, |id, _| filter(id), store).unwrap()).into_iter().collect();
         assert!(got.iter().all(|&id| filter(id)), "a hit fails the filter");
         found += store.exact(q, k, filter).iter().filter(|h| got.contains(&h.id)).count();
     }
@@ -143,8 +149,8 @@ fn a_saved_index_reopens_with_the_same_answers_its_generation_and_intact_section
     for q in queries(10, 5) {
         let opts = SearchOptions::default();
         assert_eq!(
-            index.search(&q, 5, &opts, |_| true, &store).unwrap(),
-            reopened.search(&q, 5, &opts, |_| true, &store).unwrap()
+            index.search(&q, 5, &opts, |_, _| true, &store).unwrap(),
+            reopened.search(&q, 5, &opts, |_, _| true, &store).unwrap()
         );
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -200,7 +206,7 @@ fn added_removed_and_replaced_vectors_are_searched_at_once_with_exact_answers() 
     let mut rng = Rng(8);
     for id in 10_000..10_200 {
         let v = rng.unit(DIM);
-        index.add(id, &v).unwrap();
+        index.add(id, group(id), &v).unwrap();
         store.0.insert(id, v);
     }
     let removed: Vec<i64> = store.0.keys().copied().filter(|id| id % 5 == 0).collect();
@@ -212,19 +218,19 @@ fn added_removed_and_replaced_vectors_are_searched_at_once_with_exact_answers() 
     assert!(!index.remove(removed[0]), "a second removal finds nothing");
     for id in [1i64, 4, 10_001] {
         let v = rng.unit(DIM);
-        index.add(id, &v).unwrap();
+        index.add(id, group(id), &v).unwrap();
         store.0.insert(id, v);
     }
     assert_eq!(index.len(), store.0.len());
     assert_eq!(index.delta_len(), 200 - 40 + 2, "removed delta vectors leave it, replaced base ones enter it");
     let opts = SearchOptions { ef: 400, rescore: 100 };
     for q in queries(20, 9) {
-        let got = index.search(&q, 10, &opts, |_| true, &store).unwrap();
+        let got = index.search(&q, 10, &opts, |_, _| true, &store).unwrap();
         assert_eq!(ids(&got), ids(&store.exact(&q, 10, |_| true)));
     }
     // A replaced vector answers with its new value: searching for it finds it first.
     let v4 = store.0[&4].clone();
-    assert_eq!(index.search(&v4, 1, &opts, |_| true, &store).unwrap()[0].id, 4);
+    assert_eq!(index.search(&v4, 1, &opts, |_, _| true, &store).unwrap()[0].id, 4);
 }
 
 #[test]
@@ -232,7 +238,7 @@ fn filters_are_applied_exactly_and_search_in_answers_within_the_given_ids() {
     let dir = tempfile::tempdir().unwrap();
     let store = clustered(2000, 10);
     let mut index = build(&dir.path().join("v.ann"), &store, 1);
-    index.add(5_000_000, &store.0[&3]).unwrap();
+    index.add(5_000_000, group(5_000_000), &store.0[&3]).unwrap();
     let mut store = store;
     store.0.insert(5_000_000, store.0[&3].clone());
     let qs = queries(20, 11);
@@ -249,14 +255,42 @@ fn filters_are_applied_exactly_and_search_in_answers_within_the_given_ids() {
 }
 
 #[test]
+fn filters_see_each_vector_group_in_the_base_in_the_delta_and_after_a_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.ann");
+    let mut store = random(600, 23);
+    let mut index = build(&path, &store, 1);
+    let v = Rng(24).unit(DIM);
+    index.add(7_000, 4, &v).unwrap();
+    store.0.insert(7_000, v);
+    let opts = SearchOptions { ef: 400, rescore: 100 };
+    let in_group_4 = |index: &AnnIndex| -> Vec<i64> {
+        let mut got = ids(&index.search(&queries(1, 25)[0], 50, &opts, |_, g| g == 4, &store).unwrap());
+        got.sort();
+        got
+    };
+    let want: Vec<i64> = {
+        let mut w: Vec<i64> =
+            store.0.keys().copied().filter(|&id| id != 7_000 && group(id) == 4).chain([7_000]).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(in_group_4(&index), want);
+    let folded = index.fold().write(&path).unwrap();
+    index.install(folded).unwrap();
+    assert_eq!(index.delta_len(), 0);
+    assert_eq!(in_group_4(&index), want, "groups survive a fold");
+}
+
+#[test]
 fn a_candidate_the_source_no_longer_holds_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = random(500, 12);
     let index = build(&dir.path().join("v.ann"), &store, 1);
     let q = queries(1, 13).remove(0);
-    let best = index.search(&q, 1, &SearchOptions::default(), |_| true, &store).unwrap()[0].id;
+    let best = index.search(&q, 1, &SearchOptions::default(), |_, _| true, &store).unwrap()[0].id;
     store.0.remove(&best);
-    let hits = index.search(&q, 10, &SearchOptions::default(), |_| true, &store).unwrap();
+    let hits = index.search(&q, 10, &SearchOptions::default(), |_, _| true, &store).unwrap();
     assert!(!ids(&hits).contains(&best));
     assert_eq!(hits.len(), 10);
 }
@@ -271,7 +305,7 @@ fn a_fold_keeps_the_changes_made_while_it_was_written_and_the_snapshot_generatio
     let mut change = |index: &mut AnnIndex, store: &mut Store, add: std::ops::Range<i64>, remove: &[i64]| {
         for id in add {
             let v = rng.unit(DIM);
-            index.add(id, &v).unwrap();
+            index.add(id, group(id), &v).unwrap();
             store.0.insert(id, v);
         }
         for id in remove {
@@ -285,7 +319,7 @@ fn a_fold_keeps_the_changes_made_while_it_was_written_and_the_snapshot_generatio
     assert_eq!(fold.adds(), 300);
     // Changes after the snapshot: new vectors, a removal of a folded one, a re-add of a removed one.
     change(&mut index, &mut store, 30_000..30_050, &[20_000, 10]);
-    index.add(4, &store.0[&13].clone()).unwrap();
+    index.add(4, group(4), &store.0[&13].clone()).unwrap();
     store.0.insert(4, store.0[&13].clone());
     index.set_generation(3);
 
@@ -298,7 +332,10 @@ fn a_fold_keeps_the_changes_made_while_it_was_written_and_the_snapshot_generatio
     let all: Vec<i64> = store.0.keys().copied().collect();
     let opts = SearchOptions { ef: 300, rescore: 100 };
     for q in queries(15, 16) {
-        assert_eq!(ids(&index.search(&q, 10, &opts, |_| true, &store).unwrap()), ids(&store.exact(&q, 10, |_| true)));
+        assert_eq!(
+            ids(&index.search(&q, 10, &opts, |_, _| true, &store).unwrap()),
+            ids(&store.exact(&q, 10, |_| true))
+        );
         assert_eq!(ids(&index.search_in(&q, &all, 10, &opts, &store).unwrap()), ids(&store.exact(&q, 10, |_| true)));
     }
     let reopened = AnnIndex::open(&path, params()).unwrap();
@@ -315,7 +352,7 @@ fn a_fold_rebuilds_the_graph_when_most_of_it_is_dead_and_an_open_mapping_survive
     let mut index = build(&path, &store, 1);
     let old = AnnIndex::open(&path, params()).unwrap();
     let q = queries(1, 18).remove(0);
-    let before = old.search(&q, 10, &SearchOptions::default(), |_| true, &store).unwrap();
+    let before = old.search(&q, 10, &SearchOptions::default(), |_, _| true, &store).unwrap();
     for id in store.0.keys().copied().filter(|id| id % 2 == 0).collect::<Vec<_>>() {
         index.remove(id);
     }
@@ -325,7 +362,7 @@ fn a_fold_rebuilds_the_graph_when_most_of_it_is_dead_and_an_open_mapping_survive
     assert_eq!(base.node_count(), base.live(), "dead nodes are dropped, not kept as routes");
     assert_eq!(index.tombstones(), 0);
     assert_eq!(
-        old.search(&q, 10, &SearchOptions::default(), |_| true, &store).unwrap(),
+        old.search(&q, 10, &SearchOptions::default(), |_, _| true, &store).unwrap(),
         before,
         "the old mapping still answers"
     );
@@ -340,9 +377,9 @@ fn install_refuses_a_fold_of_another_index_or_an_older_one() {
     let store = random(200, 20);
     let mut a = build(&dir.path().join("a.ann"), &store, 1);
     let mut b = build(&dir.path().join("b.ann"), &store, 1);
-    a.add(9_999, &store.0[&1].clone()).unwrap();
+    a.add(9_999, group(9_999), &store.0[&1].clone()).unwrap();
     let older = a.fold();
-    a.add(9_998, &store.0[&4].clone()).unwrap();
+    a.add(9_998, group(9_998), &store.0[&4].clone()).unwrap();
     let newer = a.fold().write(&dir.path().join("a.ann")).unwrap();
     let older = older.write(&dir.path().join("a-old.ann")).unwrap();
     assert!(b.install(newer).is_err());
@@ -361,20 +398,23 @@ fn an_index_without_a_base_answers_from_its_delta_and_folds_into_a_first_file() 
     let mut index = AnnIndex::new(DIM, BuildParams { fold_after: 100, ..params() }).unwrap();
     assert!(index.is_empty() && !index.wants_fold());
     for (id, v) in &store.0 {
-        index.add(*id, v).unwrap();
+        index.add(*id, group(*id), v).unwrap();
     }
     assert!(index.wants_fold());
     let q = queries(1, 22).remove(0);
     let exact = ids(&store.exact(&q, 10, |_| true));
-    assert_eq!(ids(&index.search(&q, 10, &SearchOptions::default(), |_| true, &store).unwrap()), exact);
+    assert_eq!(ids(&index.search(&q, 10, &SearchOptions::default(), |_, _| true, &store).unwrap()), exact);
     let folded = index.fold().write(&path).unwrap();
     index.install(folded).unwrap();
     assert_eq!((index.delta_len(), index.len()), (0, 300));
-    assert_eq!(ids(&index.search(&q, 10, &SearchOptions { ef: 200, rescore: 50 }, |_| true, &store).unwrap()), exact);
+    assert_eq!(
+        ids(&index.search(&q, 10, &SearchOptions { ef: 200, rescore: 50 }, |_, _| true, &store).unwrap()),
+        exact
+    );
 
     let empty =
-        AnnIndex::build(&dir.path().join("empty.ann"), DIM, params(), 0, Vec::<(i64, Vec<f32>)>::new()).unwrap();
-    assert!(empty.search(&q, 3, &SearchOptions::default(), |_| true, &store).unwrap().is_empty());
+        AnnIndex::build(&dir.path().join("empty.ann"), DIM, params(), 0, Vec::<(i64, i64, Vec<f32>)>::new()).unwrap();
+    assert!(empty.search(&q, 3, &SearchOptions::default(), |_, _| true, &store).unwrap().is_empty());
     assert!(AnnIndex::open(&dir.path().join("empty.ann"), params()).unwrap().is_empty());
 }
 
@@ -382,18 +422,23 @@ fn an_index_without_a_base_answers_from_its_delta_and_folds_into_a_first_file() 
 fn wrong_dimensions_non_finite_vectors_and_bad_parameters_are_refused() {
     let store = Store::default();
     let mut index = AnnIndex::new(DIM, params()).unwrap();
-    assert!(matches!(index.add(1, &[0.5; 3]), Err(AnnError::Dimension { expected: DIM, got: 3 })));
+    assert!(matches!(index.add(1, group(1), &[0.5; 3]), Err(AnnError::Dimension { expected: DIM, got: 3 })));
     let mut nan = vec![0.0; DIM];
     nan[2] = f32::NAN;
-    assert!(matches!(index.add(2, &nan), Err(AnnError::NotFinite { id: 2 })));
+    assert!(matches!(index.add(2, group(2), &nan), Err(AnnError::NotFinite { id: 2 })));
     assert!(matches!(
-        index.search(&[0.0; 2], 1, &SearchOptions::default(), |_| true, &store),
+        index.search(&[0.0; 2], 1, &SearchOptions::default(), |_, _| true, &store),
         Err(AnnError::Dimension { .. })
     ));
     assert!(AnnIndex::new(DIM, BuildParams { m: 1, ..params() }).is_err());
     assert!(AnnIndex::new(0, params()).is_err());
     let dir = tempfile::tempdir().unwrap();
-    let dup =
-        AnnIndex::build(&dir.path().join("d.ann"), 2, params(), 0, vec![(1, vec![1.0, 0.0]), (1, vec![0.0, 1.0])]);
+    let dup = AnnIndex::build(
+        &dir.path().join("d.ann"),
+        2,
+        params(),
+        0,
+        vec![(1, 0, vec![1.0, 0.0]), (1, 0, vec![0.0, 1.0])],
+    );
     assert!(matches!(dup, Err(AnnError::DuplicateId { id: 1 })));
 }
