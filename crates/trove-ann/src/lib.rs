@@ -18,12 +18,15 @@
 //! # Filters
 //! Each vector carries the caller's id and a group (for the store, a chunk's document), and
 //! [`AnnIndex::search`] takes a predicate on both and applies it exactly: nodes that fail it
-//! still route the traversal but are never answered. The fewer ids pass, the more nodes the
-//! traversal must reach to find `k` that do; when the caller knows that few pass (its filter
-//! selects a small set it can list: one source, a URI prefix, a memory scope), it should
-//! call [`AnnIndex::search_in`] with those ids, which costs one code product per id. Rule of
-//! thumb from `bench/src/ann.rs`: below about 2 % of [`AnnIndex::len`] (or a few thousand
-//! ids), list the ids and call `search_in`.
+//! still route the traversal but are never answered. The traversal stops once it holds `ef`
+//! passing candidates, so it reaches about `ef / p` nodes for a filter that passes a
+//! fraction `p`: cheap for broad filters, slow for narrow ones. When the caller can list the
+//! ids its filter passes (one source's chunks, a URI prefix, a memory scope), it should
+//! call [`AnnIndex::search_in`] with them instead, which costs one id lookup and one code
+//! product per id (about 0.7 µs each). The caller's rule, from `bench/src/ann.rs` at 10⁵
+//! vectors (10,000 passing ids: `search_in` 7 ms, traversal 22–39 ms; 1,000: 0.7 ms and
+//! 120 ms): `search_in` when the filter passes fewer than about 20,000 ids, traversal
+//! otherwise, with `ef` near `rescore` (a filtered traversal widens itself).
 //!
 //! # Unsafe code
 //! Only `kernels.rs` (runtime CPU-feature dispatch to an AVX2 kernel, each fast path tested
