@@ -37,6 +37,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use trove_ann::{AnnIndex, BuildParams, SearchOptions, VectorSource, exact};
+use trove_bench::procfs::status_mb;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -494,17 +495,8 @@ fn pct(xs: &mut [f64], p: f64) -> f64 {
 
 /// Resident memory of this process and the part of it that is mapped files, in MB.
 fn rss() -> Result<(f64, f64)> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let field = |name: &str| -> f64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    Ok((field("VmRSS:"), field("RssFile:")))
+    let pid = std::process::id();
+    Ok((status_mb(pid, "VmRSS")?, status_mb(pid, "RssFile")?))
 }
 
 fn load_average() -> String {

@@ -16,12 +16,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, write_corpus};
 use trove_config::Workspace;
-use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
-use trove_store::ChunkFilter;
+use trove_engine::auth::Principal;
+use trove_engine::{ChunkFilter, Engine, IngestOptions, NoProgress, OpenMode, perm};
 use trove_types::SearchMode;
 
 /// Options.
@@ -187,12 +187,12 @@ fn run(
     let t = Instant::now();
     engine.ingest(&IngestOptions::default(), &NoProgress)?;
     let reingest_s = t.elapsed().as_secs_f64();
-    let vault = engine.store().vault("scifact")?.context("vault missing")?;
-    let chunks = engine.store().vault_stats(vault.id)?.chunks;
+    let access = engine.authorize::<perm::Search>(&Principal::Local, "scifact")?;
+    let chunks = engine.vault_overview(&access)?.chunks;
     let mut modes = Vec::new();
     for mode in [SearchMode::Keyword, SearchMode::Semantic, SearchMode::Hybrid] {
         let t = Instant::now();
-        let answers = engine.search_batch(Some("scifact"), Some(mode), Some(20), &ChunkFilter::default(), texts)?;
+        let answers = engine.search_batch(&access, Some(mode), Some(20), &ChunkFilter::default(), texts)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0 / texts.len() as f64;
         let mut ndcg = 0.0;
         for (q, a) in queries.iter().zip(&answers) {

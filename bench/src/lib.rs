@@ -1,6 +1,10 @@
 //! What the benchmark binaries share: reading BEIR SciFact (`corpus.jsonl`, `queries.jsonl`)
 //! from `../shared/data`, and writing its abstracts as Markdown files for a workspace to
-//! ingest. The data is read in place, never copied into the project.
+//! ingest (the data is read in place, never copied into the project); a `trove serve` child
+//! process ([`serve`]); and a process's CPU time and memory from `/proc` ([`procfs`]).
+
+pub mod procfs;
+pub mod serve;
 
 use std::io::BufRead;
 use std::path::Path;

@@ -14,18 +14,19 @@
 //! [--concurrency 1,4,16,64] [--workloads search-keyword,search-hybrid,memory-store,memory-retrieve]`
 //! (add `memory-keyword` to the list for keyword-only memory retrieval).
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader as StdBufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use trove_bench::procfs::{clock_ticks_per_s, cpu_ticks, rss_mb};
+use trove_bench::serve::ServeProcess;
 use trove_bench::{CorpusDoc, Query, read_jsonl, write_corpus};
 
 /// Every network exchange (connect, write, read the whole answer) must finish within this.
@@ -278,85 +279,26 @@ fn read_sentences(path: &Path, limit: usize) -> Result<Vec<String>> {
 
 /// The `trove serve` child; killed when dropped (error paths), stopped with SIGTERM by `stop`.
 struct Server {
-    child: Child,
+    process: ServeProcess,
     pid: u32,
     addr: SocketAddr,
-    /// The last lines the server wrote on stderr, for error messages.
-    log_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Server {
     fn start(args: &Args) -> Result<Server> {
-        let mut child = trove_command(args)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {} serve", args.trove.display()))?;
-        let pid = child.id();
-        let Some(stderr) = child.stderr.take() else {
-            let _ = child.kill();
-            bail!("the server's stderr is not captured");
-        };
-        let log_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let tail = log_tail.clone();
-        // Drains stderr for the server's whole life so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in StdBufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("trove: listening on http://") {
-                    let _ = tx.send(a.trim().to_string());
-                }
-                if let Ok(mut t) = tail.lock() {
-                    if t.len() == 50 {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
-                }
-            }
-        });
-        let mut server = Server { child, pid, addr: SocketAddr::from(([127, 0, 0, 1], 0)), log_tail };
-        let addr = rx
-            .recv_timeout(START_TIMEOUT)
-            .map_err(|_| anyhow::anyhow!("the server printed no address; its stderr:\n{}", server.log()))?;
-        server.addr = addr.parse().with_context(|| format!("the server printed a bad address `{addr}`"))?;
-        Ok(server)
+        let mut cmd = trove_command(args);
+        cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+        let process = ServeProcess::spawn(cmd, START_TIMEOUT)?;
+        Ok(Server { pid: process.pid, addr: process.addr, process })
     }
 
     fn log(&self) -> String {
-        self.log_tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+        self.process.log()
     }
 
     /// SIGTERM, then up to 20 s for a graceful exit, then SIGKILL.
     fn stop(&mut self) -> Result<()> {
-        if self.child.try_wait()?.is_some() {
-            bail!("the server had already exited; its stderr:\n{}", self.log());
-        }
-        let term = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
-        if term.is_ok_and(|s| s.success()) {
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(20) {
-                if let Some(status) = self.child.try_wait()? {
-                    if !status.success() {
-                        bail!("the server exited with {status} after SIGTERM; its stderr:\n{}", self.log());
-                    }
-                    return Ok(());
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        self.child.kill()?;
-        self.child.wait()?;
-        bail!("the server did not stop within 20 s of SIGTERM and was killed")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.stop(Duration::from_secs(20))
     }
 }
 
@@ -375,43 +317,6 @@ async fn wait_ready(server: &Server) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!("/ready did not answer 200 within {START_TIMEOUT:?} (last: {last}); server stderr:\n{}", server.log())
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc sampling.
-
-/// A process's user + system CPU time, in clock ticks; `proc` is a pid or `self`.
-fn cpu_ticks(proc: &str) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{proc}/stat"))
-        .with_context(|| format!("cannot read /proc/{proc}/stat"))?;
-    // Fields after the command name (which may contain spaces) start at field 3 (state).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| -> Result<u64> {
-        fields.get(i).context("short /proc stat")?.parse::<u64>().context("malformed /proc stat")
-    };
-    // utime is field 14 and stime field 15 (1-based), i.e. 11 and 12 after the state field.
-    Ok(field(11)? + field(12)?)
-}
-
-/// Resident memory in MB, from `VmRSS` in `/proc/PID/status`.
-fn rss_mb(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("cannot read the server's status")?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS in /proc status")?;
-    let kb: f64 = line.split_whitespace().nth(1).context("malformed VmRSS")?.parse().context("malformed VmRSS")?;
-    Ok(kb / 1024.0)
-}
-
-/// `getconf CLK_TCK`, or the usual 100.
-fn clock_ticks_per_s() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
 }
 
 // ---------------------------------------------------------------------------------------------

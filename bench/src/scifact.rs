@@ -15,8 +15,10 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, recall_at, write_corpus};
 use trove_config::Workspace;
-use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode, embedding_input};
-use trove_store::ChunkFilter;
+use trove_engine::auth::Principal;
+use trove_engine::{ChunkFilter, Engine, IngestOptions, NoProgress, OpenMode, embedding_input, perm};
+use trove_store::embedded::EmbeddedStore;
+use trove_store::prelude::*;
 use trove_types::SearchMode;
 
 /// Options.
@@ -75,12 +77,14 @@ fn main() -> Result<()> {
 
     // Raw model throughput on a sample of the same embedding inputs.
     let embedder = engine.embedder()?;
-    let vault = engine.store().vault("scifact")?.context("vault missing")?;
-    let stats = engine.store().vault_stats(vault.id)?;
+    // The stored chunks, read beside the engine (the bench measures; it serves nobody).
+    let store = EmbeddedStore::open_reader(ws.data_dir())?;
+    let vault = store.vault("scifact")?.context("vault missing")?;
+    let stats = store.vault_stats(vault.id)?;
     let mut inputs = Vec::new();
     let mut after = 0;
     loop {
-        let batch = engine.store().chunks_to_reembed(vault.id, after, 1000)?;
+        let batch = store.chunks_to_reembed(vault.id, after, 1000)?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         inputs.extend(batch.iter().map(|c| (embedding_input(&c.title, &c.heading_path, &c.text), c.token_count)));
@@ -111,12 +115,13 @@ fn main() -> Result<()> {
     let qrels = read_qrels(&args.data.join("qrels/test.tsv"))?;
     let queries: Vec<Query> = queries.into_iter().filter(|q| qrels.contains_key(&q.id)).collect();
     let engine = Engine::open(ws, OpenMode::Read, "bench scifact")?;
+    let access = engine.authorize::<perm::Search>(&Principal::Local, "scifact")?;
     let texts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
     let mut rows = Vec::new();
     for mode in [SearchMode::Keyword, SearchMode::Semantic, SearchMode::Hybrid] {
         let t = Instant::now();
         // Chunk-level hits; ask for more than 100 so 100 distinct documents remain.
-        let answers = engine.search_batch(Some("scifact"), Some(mode), Some(200), &ChunkFilter::default(), &texts)?;
+        let answers = engine.search_batch(&access, Some(mode), Some(200), &ChunkFilter::default(), &texts)?;
         let per_query_ms = t.elapsed().as_secs_f64() * 1000.0 / texts.len() as f64;
         let (mut ndcg, mut recall) = (0.0, 0.0);
         for (q, a) in queries.iter().zip(&answers) {

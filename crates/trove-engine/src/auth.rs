@@ -235,16 +235,6 @@ fn key_info(k: &ApiKeyRecord) -> ApiKeyInfo {
 }
 
 impl Engine {
-    /// Whether the vault `name` exists for `principal` (always, in the single-user mode; for a
-    /// key, when it is stored, owned by the key's organization and among the key's vaults).
-    /// The one vault-visibility check every transport uses.
-    pub fn sees_vault(&self, principal: &Principal, name: &str) -> Result<bool, EngineError> {
-        Ok(match principal {
-            Principal::Local => true,
-            Principal::Key(_) => self.store.vault(name)?.is_some_and(|v| principal.sees(&v)),
-        })
-    }
-
     /// Whether requests must authenticate: true once any user exists.
     pub fn auth_enabled(&self) -> Result<bool, EngineError> {
         Ok(self.store.user_count()? > 0)

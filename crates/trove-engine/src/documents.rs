@@ -8,6 +8,7 @@ use trove_types::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };
 
+use crate::access::{Access, perm};
 use crate::memory::format_ms;
 use crate::{Engine, EngineError};
 
@@ -45,15 +46,13 @@ fn parse_id(vault: &str, id: &str) -> Result<i64, EngineError> {
 }
 
 impl Engine {
-    /// Every vault, configured or stored, by name, with its counts.
-    pub fn vaults_overview(&self) -> Result<Vec<VaultSummary>, EngineError> {
-        let mut names = self.vault_names()?;
-        names.sort();
-        names.into_iter().map(|n| self.vault_overview(&n)).collect()
+    /// One vault with its counts; a configured vault that was never used has zero counts.
+    pub fn vault_overview(&self, access: &Access<perm::Search>) -> Result<VaultSummary, EngineError> {
+        self.overview(access.vault())
     }
 
-    /// One vault with its counts; a configured vault that was never used has zero counts.
-    pub fn vault_overview(&self, name: &str) -> Result<VaultSummary, EngineError> {
+    /// [`Engine::vault_overview`] of a vault by name.
+    pub(crate) fn overview(&self, name: &str) -> Result<VaultSummary, EngineError> {
         let configured = self.workspace.config.vaults.contains_key(name);
         let target = self.vault_spec(name);
         match self.store.vault(name)? {
@@ -93,7 +92,8 @@ impl Engine {
 
     /// A vault's sources: the configured ones, then any other source that still has
     /// documents (`uploads`, or one removed from the configuration but not yet re-ingested).
-    pub fn vault_sources(&self, vault: &str) -> Result<Vec<SourceSummary>, EngineError> {
+    pub fn vault_sources(&self, access: &Access<perm::Search>) -> Result<Vec<SourceSummary>, EngineError> {
+        let vault = access.vault();
         let config = self.workspace.config.vaults.get(vault);
         let stored = self.store.vault(vault)?;
         if config.is_none() && stored.is_none() {
@@ -170,7 +170,7 @@ impl Engine {
     /// previous page.
     pub fn documents_list(
         &self,
-        vault: &str,
+        access: &Access<perm::Search>,
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<DocumentPage, EngineError> {
@@ -179,7 +179,7 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("limit: must be between 1 and {MAX_DOCUMENT_LIMIT}")));
         }
         let after = cursor.map(parse_row_cursor).transpose()?.unwrap_or(0);
-        let v = self.existing_vault(vault)?;
+        let v = self.existing_vault(access.vault())?;
         let mut records = self.store.documents(v.id, after, limit + 1)?;
         let more = records.len() > limit;
         records.truncate(limit);
@@ -188,7 +188,12 @@ impl Engine {
     }
 
     /// One document with its metadata and chunks.
-    pub fn document_get(&self, vault: &str, id: &str) -> Result<DocumentDetail, EngineError> {
+    pub fn document_get(&self, access: &Access<perm::Search>, id: &str) -> Result<DocumentDetail, EngineError> {
+        self.document_in(access.vault(), id)
+    }
+
+    /// [`Engine::document_get`] in a vault by name.
+    pub(crate) fn document_in(&self, vault: &str, id: &str) -> Result<DocumentDetail, EngineError> {
         let v = self.existing_vault(vault)?;
         let n = parse_id(vault, id)?;
         let record = self
@@ -213,7 +218,8 @@ impl Engine {
 
     /// Deletes a document with its chunks, vectors and keyword rows. The next ingest of its
     /// source adds it again if the source still has it.
-    pub fn document_delete(&self, vault: &str, id: &str) -> Result<(), EngineError> {
+    pub fn document_delete(&self, access: &Access<perm::DocumentsWrite>, id: &str) -> Result<(), EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         let n = parse_id(vault, id)?;
         let not_found = || EngineError::DocumentNotFound { vault: vault.to_string(), id: id.to_string() };

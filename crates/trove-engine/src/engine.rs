@@ -12,7 +12,7 @@ use trove_config::{
 };
 use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, RestEmbedder, RestOptions, RestProtocol};
 use trove_store::embedded::EmbeddedStore;
-use trove_store::{StoreWrite, VaultInfo};
+use trove_store::{Store, VaultInfo};
 use trove_store_postgres::{PgOptions, PgStore};
 
 use crate::EngineError;
@@ -55,7 +55,7 @@ struct Profile {
 /// Embedders are loaded on first use and kept by profile name.
 pub struct Engine {
     pub(crate) workspace: Workspace,
-    pub(crate) store: Box<dyn StoreWrite>,
+    pub(crate) store: Box<dyn Store>,
     /// The profile vaults use unless they name another.
     default: String,
     profiles: Vec<Profile>,
@@ -91,7 +91,7 @@ impl Engine {
     /// processes share it).
     pub fn open(workspace: Workspace, mode: OpenMode, command: &str) -> Result<Engine, EngineError> {
         let dir = workspace.data_dir().to_path_buf();
-        let store: Box<dyn StoreWrite> = match (workspace.config.storage.backend, mode) {
+        let store: Box<dyn Store> = match (workspace.config.storage.backend, mode) {
             (StorageBackend::Postgres, mode) => {
                 // The node's own files (uploads waiting for a worker, mirrors, crawl state).
                 if mode == OpenMode::Write {
@@ -206,8 +206,8 @@ impl Engine {
         &self.workspace
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn StoreWrite {
+    /// The store (the engine's own; transports read it through [`crate::status`]).
+    pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
 

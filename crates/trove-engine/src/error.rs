@@ -76,6 +76,14 @@ pub enum EngineError {
         /// The id asked for.
         id: String,
     },
+    /// No chunk with that id in the vault.
+    #[error("vault `{vault}` has no chunk {id}; pass a chunk_id from a search hit of this vault")]
+    ChunkNotFound {
+        /// The vault.
+        vault: String,
+        /// The id asked for.
+        id: i64,
+    },
     /// A vault of that name exists already.
     #[error("vault `{name}` already exists")]
     VaultExists {
@@ -201,7 +209,7 @@ impl HasCode for EngineError {
             EngineError::SourceNotFound { .. } => Code::SourceNotFound,
             EngineError::EmbedderMismatch { .. } => Code::EmbedderMismatch,
             EngineError::MemoryNotFound { .. } => Code::MemoryNotFound,
-            EngineError::DocumentNotFound { .. } => Code::DocumentNotFound,
+            EngineError::DocumentNotFound { .. } | EngineError::ChunkNotFound { .. } => Code::DocumentNotFound,
             EngineError::VaultExists { .. } => Code::VaultExists,
             EngineError::VaultConfigured { .. } => Code::VaultConfigured,
             EngineError::JobNotFound { .. } => Code::JobNotFound,

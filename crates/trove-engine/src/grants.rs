@@ -7,6 +7,7 @@
 use trove_store::{GrantRecord, Grantee, TeamRecord};
 use trove_types::{Code, GrantLevel, GrantRequest, Team, TeamMember, VaultGrant};
 
+use crate::access::{Access, perm};
 use crate::auth::{KeyPrincipal, Principal, auth, check_email, key_principal, random_token};
 use crate::memory::format_ms;
 use crate::{Engine, EngineError};
@@ -115,20 +116,15 @@ impl Engine {
     }
 
     /// A vault's grants.
-    pub fn vault_grants(&self, vault: &str) -> Result<Vec<VaultGrant>, EngineError> {
-        let v = self.existing_vault(vault)?;
+    pub fn vault_grants(&self, access: &Access<perm::Admin>) -> Result<Vec<VaultGrant>, EngineError> {
+        let v = self.existing_vault(access.vault())?;
         Ok(self.store.vault_grants(v.id)?.into_iter().map(grant).collect())
     }
 
     /// Grants a vault to a member or a team (replacing their previous level).
-    pub fn vault_grant(
-        &self,
-        principal: &Principal,
-        vault: &str,
-        req: &GrantRequest,
-    ) -> Result<VaultGrant, EngineError> {
-        let k = key_principal(principal)?;
-        let v = self.existing_vault(vault)?;
+    pub fn vault_grant(&self, access: &Access<perm::Admin>, req: &GrantRequest) -> Result<VaultGrant, EngineError> {
+        let k = key_principal(access.principal())?;
+        let v = self.existing_vault(access.vault())?;
         let grantee = match (&req.member, &req.team) {
             (Some(email), None) => Grantee::User(self.organization_member(k, email)?),
             (None, Some(name)) => Grantee::Team(self.find_team(k, name)?.id),
@@ -144,7 +140,8 @@ impl Engine {
     }
 
     /// Takes back the grant of a member or team (by `usr_…` / `team_…` id, email or team name).
-    pub fn vault_revoke(&self, vault: &str, grantee: &str) -> Result<(), EngineError> {
+    pub fn vault_revoke(&self, access: &Access<perm::Admin>, grantee: &str) -> Result<(), EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         let found = self
             .store

@@ -23,6 +23,7 @@ use trove_ingest::{DocRef, Format, IngestError, RawDocument, Source};
 use trove_store::{JobCounts, JobFilter, JobRecord, JobStatus, NewJob};
 use trove_types::{Job, JobError, JobPage, JobProgress, VaultSummary};
 
+use crate::access::{Access, JobAccess, perm};
 use crate::documents::parse_row_cursor;
 use crate::memory::format_ms;
 use crate::{Engine, EngineError, IngestOptions, IngestProgress};
@@ -82,6 +83,21 @@ const MAX_URI_BYTES: usize = 1024;
 const UPLOADS_DIR: &str = "uploads";
 /// How many uris a job's payload summary shows.
 const SUMMARY_URIS: usize = 20;
+
+/// Which jobs a listing asks for (every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    /// queued, running, succeeded, dead or cancelled.
+    pub status: Option<String>,
+    /// upload, sync or reembed.
+    pub kind: Option<String>,
+    /// Only this vault's jobs.
+    pub vault: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (1–100, default 50).
+    pub limit: Option<usize>,
+}
 
 /// One document of an upload, checked and ready to store.
 #[derive(Debug, Clone)]
@@ -240,11 +256,12 @@ impl Engine {
         }
         let spec = self.vault_spec(name);
         self.store.set_vault_embedder(info.id, &spec.model_id, spec.dimension)?;
-        self.vault_overview(name)
+        self.overview(name)
     }
 
     /// Deletes a vault that is not in the configuration, with its documents and memories.
-    pub fn vault_delete(&self, name: &str) -> Result<(), EngineError> {
+    pub fn vault_delete(&self, access: &Access<perm::Admin>) -> Result<(), EngineError> {
+        let name = access.vault();
         if self.workspace.config.vaults.contains_key(name) {
             return Err(EngineError::VaultConfigured { name: name.to_string() });
         }
@@ -259,7 +276,12 @@ impl Engine {
     }
 
     /// Stores an upload's documents durably, then queues the job that indexes them.
-    pub fn enqueue_upload(&self, vault: &str, files: Vec<UploadFile>) -> Result<Job, EngineError> {
+    pub fn enqueue_upload(
+        &self,
+        access: &Access<perm::DocumentsWrite>,
+        files: Vec<UploadFile>,
+    ) -> Result<Job, EngineError> {
+        let vault = access.vault();
         if !self.vault_known(vault)? {
             return Err(EngineError::VaultNotFound { name: vault.to_string(), known: self.vault_names()? });
         }
@@ -326,7 +348,8 @@ impl Engine {
     }
 
     /// Queues a sync of a configured source (or returns the sync of it already queued).
-    pub fn enqueue_sync(&self, vault: &str, source: &str) -> Result<Job, EngineError> {
+    pub fn enqueue_sync(&self, access: &Access<perm::DocumentsWrite>, source: &str) -> Result<Job, EngineError> {
+        let vault = access.vault();
         let Some(config) = self.workspace.config.vaults.get(vault) else {
             return Err(if self.vault_known(vault)? {
                 bad(format!("vault `{vault}` is not in config.yaml and has no sources to sync; it holds uploads only"))
@@ -357,7 +380,8 @@ impl Engine {
 
     /// Queues a re-embed of a vault with its configured model (or returns the one already
     /// queued). The vault keeps answering with its current vectors until the job switches it.
-    pub fn enqueue_reembed(&self, vault: &str) -> Result<Job, EngineError> {
+    pub fn enqueue_reembed(&self, access: &Access<perm::Admin>) -> Result<Job, EngineError> {
+        let vault = access.vault();
         if !self.vault_known(vault)? {
             return Err(EngineError::VaultNotFound { name: vault.to_string(), known: self.vault_names()? });
         }
@@ -382,23 +406,19 @@ impl Engine {
     }
 
     /// One job.
-    pub fn job_get(&self, id: &str) -> Result<Job, EngineError> {
+    pub fn job_get(&self, access: &JobAccess<perm::Jobs>) -> Result<Job, EngineError> {
+        let id = access.job();
         self.store
             .job_get(id)?
             .map(|r| self.job_view(r))
             .ok_or_else(|| EngineError::JobNotFound { id: id.to_string(), dead_letter: false })
     }
 
-    /// A page of jobs, newest first, filtered by status, kind and vault.
-    pub fn jobs_list(
-        &self,
-        status: Option<&str>,
-        kind: Option<&str>,
-        vault: Option<&str>,
-        cursor: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<JobPage, EngineError> {
-        let status = match status {
+    /// A page of jobs, newest first, filtered by status, kind and vault (of every vault: see
+    /// [`Engine::visible_jobs`] for a principal's).
+    pub(crate) fn list_jobs(&self, q: &JobQuery) -> Result<JobPage, EngineError> {
+        let (kind, vault) = (q.kind.as_deref(), q.vault.as_deref());
+        let status = match q.status.as_deref() {
             None => None,
             Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
                 bad(format!("status: `{s}` is not a job status; use queued, running, succeeded, dead or cancelled"))
@@ -411,11 +431,11 @@ impl Engine {
         {
             return Err(bad(format!("kind: `{k}` is not a job kind; use upload, sync or reembed")));
         }
-        let limit = limit.unwrap_or(50);
+        let limit = q.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_JOB_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_JOB_LIMIT}")));
         }
-        let before = cursor.map(parse_row_cursor).transpose()?;
+        let before = q.cursor.as_deref().map(parse_row_cursor).transpose()?;
         let filter = JobFilter { status, kind: kind.map(str::to_string), vault: vault.map(str::to_string) };
         let mut records = self.store.job_list(&filter, before, limit + 1)?;
         let more = records.len() > limit;
@@ -426,7 +446,8 @@ impl Engine {
 
     /// Cancels a queued job, or asks a running one to stop at its next checkpoint. Cancelling
     /// a cancelled job again is not an error.
-    pub fn job_cancel(&self, id: &str) -> Result<Job, EngineError> {
+    pub fn job_cancel(&self, access: &JobAccess<perm::Jobs>) -> Result<Job, EngineError> {
+        let id = access.job();
         let not_found = || EngineError::JobNotFound { id: id.to_string(), dead_letter: false };
         let before = self.store.job_get(id)?.ok_or_else(not_found)?;
         if matches!(before.status, JobStatus::Succeeded | JobStatus::Dead) {
@@ -450,7 +471,8 @@ impl Engine {
     }
 
     /// One job of the dead-letter queue.
-    pub fn dlq_get(&self, id: &str) -> Result<Job, EngineError> {
+    pub fn dlq_get(&self, access: &JobAccess<perm::Jobs>) -> Result<Job, EngineError> {
+        let id = access.job();
         match self.store.job_get(id)? {
             Some(r) if r.status == JobStatus::Dead => Ok(self.job_view(r)),
             _ => Err(EngineError::JobNotFound { id: id.to_string(), dead_letter: true }),
@@ -458,7 +480,8 @@ impl Engine {
     }
 
     /// Sends a dead job back to the queue with fresh attempts.
-    pub fn dlq_retry(&self, id: &str) -> Result<Job, EngineError> {
+    pub fn dlq_retry(&self, access: &JobAccess<perm::Admin>) -> Result<Job, EngineError> {
+        let id = access.job();
         match self.store.job_retry(id, self.now_ms())? {
             Some(r) => {
                 tracing::info!(job = id, "retrying a job from the dead-letter queue");
@@ -469,7 +492,8 @@ impl Engine {
     }
 
     /// Deletes a dead job (and its uploaded files).
-    pub fn dlq_delete(&self, id: &str) -> Result<(), EngineError> {
+    pub fn dlq_delete(&self, access: &JobAccess<perm::Admin>) -> Result<(), EngineError> {
+        let id = access.job();
         let record = self
             .store
             .job_get(id)?

@@ -2,12 +2,13 @@
 //! pages), retrieve (hybrid, semantic or keyword within a scope), stats and purge. Input is
 //! validated here, once for every transport, with messages that say what to change.
 
+use trove_store::fusion::rrf;
 use trove_store::{HybridQuery, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, NewMemory, VaultInfo};
 use trove_types::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate, SearchMode,
 };
 
-use crate::search::rrf;
+use crate::access::{Access, perm};
 use crate::{Engine, EngineError};
 
 /// Longest memory text, in characters.
@@ -147,8 +148,8 @@ impl Engine {
         Ok(vault)
     }
 
-    /// Every vault name, configured or stored.
-    pub fn vault_names(&self) -> Result<Vec<String>, EngineError> {
+    /// Every vault name, configured or stored (whoever asks: see [`Engine::visible_vaults`]).
+    pub(crate) fn vault_names(&self) -> Result<Vec<String>, EngineError> {
         let mut known = self.configured_vaults();
         for v in self.store.vaults()? {
             if !known.contains(&v.name) {
@@ -165,7 +166,12 @@ impl Engine {
     }
 
     /// Stores a memory.
-    pub fn memory_store(&self, vault: &str, input: &MemoryInput) -> Result<Memory, EngineError> {
+    pub fn memory_store(
+        &self,
+        access: &Access<perm::MemoriesWrite>,
+        input: &MemoryInput,
+    ) -> Result<Memory, EngineError> {
+        let vault = access.vault();
         check_text(&input.text)?;
         check_tags(&input.tags)?;
         check_scope_id("user_id", &input.user_id)?;
@@ -203,7 +209,8 @@ impl Engine {
     }
 
     /// One memory.
-    pub fn memory_get(&self, vault: &str, id: &str) -> Result<Memory, EngineError> {
+    pub fn memory_get(&self, access: &Access<perm::MemoriesRead>, id: &str) -> Result<Memory, EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         self.store
             .memory_get(v.id, id, self.now_ms())?
@@ -212,7 +219,13 @@ impl Engine {
     }
 
     /// Changes a memory; new text is re-embedded.
-    pub fn memory_update(&self, vault: &str, id: &str, update: &MemoryUpdate) -> Result<Memory, EngineError> {
+    pub fn memory_update(
+        &self,
+        access: &Access<perm::MemoriesWrite>,
+        id: &str,
+        update: &MemoryUpdate,
+    ) -> Result<Memory, EngineError> {
+        let vault = access.vault();
         if let Some(t) = &update.text {
             check_text(t)?;
         }
@@ -255,7 +268,8 @@ impl Engine {
     }
 
     /// Deletes a memory (with its vector and keyword row).
-    pub fn memory_delete(&self, vault: &str, id: &str) -> Result<(), EngineError> {
+    pub fn memory_delete(&self, access: &Access<perm::MemoriesWrite>, id: &str) -> Result<(), EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         if self.store.memory_delete(v.id, id)? {
             Ok(())
@@ -267,11 +281,12 @@ impl Engine {
     /// A page of memories, newest first.
     pub fn memory_list(
         &self,
-        vault: &str,
+        access: &Access<perm::MemoriesRead>,
         scope: &MemoryScope,
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<MemoryPage, EngineError> {
+        let vault = access.vault();
         let limit = limit.unwrap_or(20);
         if limit == 0 || limit > MAX_MEMORY_LIMIT {
             return Err(bad(format!("limit: must be between 1 and {MAX_MEMORY_LIMIT}")));
@@ -291,7 +306,12 @@ impl Engine {
     }
 
     /// Memories relevant to a query within a scope.
-    pub fn memory_retrieve(&self, vault: &str, q: &MemoryQuery) -> Result<Vec<MemoryHit>, EngineError> {
+    pub fn memory_retrieve(
+        &self,
+        access: &Access<perm::MemoriesRead>,
+        q: &MemoryQuery,
+    ) -> Result<Vec<MemoryHit>, EngineError> {
+        let vault = access.vault();
         if q.query.trim().is_empty() {
             return Err(bad("query: must not be empty"));
         }
@@ -339,7 +359,8 @@ impl Engine {
     }
 
     /// Counts by scope, tag and age.
-    pub fn memory_stats(&self, vault: &str) -> Result<MemoryStatsResponse, EngineError> {
+    pub fn memory_stats(&self, access: &Access<perm::MemoriesRead>) -> Result<MemoryStatsResponse, EngineError> {
+        let vault = access.vault();
         let v = self.existing_vault(vault)?;
         let s = self.store.memory_stats(v.id, self.now_ms())?;
         Ok(MemoryStatsResponse {

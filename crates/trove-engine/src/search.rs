@@ -1,22 +1,22 @@
 //! Search: keyword (BM25), semantic (vector) and hybrid (both, fused by reciprocal rank), for
 //! one query or a batch (whose queries are embedded together). Hybrid queries go to the store
-//! whole first ([`trove_store::StoreRead::hybrid_search`]: Qdrant fuses its sparse and dense
+//! whole first ([`trove_store::DocumentStore::hybrid_search`]: Qdrant fuses its sparse and dense
 //! candidates in one request); when it declines, both lists are fetched and fused here.
 
 use std::collections::HashMap;
 
+use trove_store::fusion::rrf;
 use trove_store::{ChunkFilter, HybridQuery, Scored, VaultInfo};
-use trove_types::{SearchHit, SearchMode, SearchResponse};
+use trove_types::{SearchFilters, SearchHit, SearchMode, SearchResponse};
 
+use crate::access::{Access, perm};
 use crate::highlight::snippet;
 use crate::{Engine, EngineError};
 
-/// One search.
+/// One search (of the vault its [`Access`] names).
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest {
-    /// Vault name (default: the first configured vault).
-    pub vault: Option<String>,
-    /// The query text.
+    /// The query text (not empty).
     pub query: String,
     /// Mode (default from config).
     pub mode: Option<SearchMode>,
@@ -24,6 +24,15 @@ pub struct SearchRequest {
     pub limit: Option<usize>,
     /// Restrictions.
     pub filter: ChunkFilter,
+}
+
+/// The store's filter of the restrictions a transport was given.
+pub fn chunk_filter(filters: SearchFilters) -> ChunkFilter {
+    ChunkFilter {
+        source: filters.source,
+        uri_prefix: filters.uri_prefix,
+        metadata: filters.metadata.unwrap_or_default().into_iter().collect(),
+    }
 }
 
 /// Largest `limit` accepted.
@@ -48,14 +57,8 @@ fn check_metadata_filter(filter: &ChunkFilter) -> Result<(), EngineError> {
 
 impl Engine {
     /// Answers one query.
-    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
-        let mut out = self.search_batch(
-            req.vault.as_deref(),
-            req.mode,
-            req.limit,
-            &req.filter,
-            std::slice::from_ref(&req.query),
-        )?;
+    pub fn search(&self, access: &Access<perm::Search>, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
+        let mut out = self.search_batch(access, req.mode, req.limit, &req.filter, std::slice::from_ref(&req.query))?;
         out.pop().ok_or_else(|| EngineError::Internal("empty batch result".into()))
     }
 
@@ -63,7 +66,7 @@ impl Engine {
     /// queries in one batch.
     pub fn search_batch(
         &self,
-        vault: Option<&str>,
+        access: &Access<perm::Search>,
         mode: Option<SearchMode>,
         limit: Option<usize>,
         filter: &ChunkFilter,
@@ -76,10 +79,13 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
         }
         check_metadata_filter(filter)?;
+        if queries.iter().any(|q| q.trim().is_empty()) {
+            return Err(EngineError::BadRequest("query: must not be empty; give some words to search for".into()));
+        }
         // Queries are embedded by the vault's model and compared with its vectors under the
         // lock a re-embed's switch takes, so a search never straddles the switch.
         let _vectors = (mode != SearchMode::Keyword).then(|| self.vectors.read().unwrap_or_else(|e| e.into_inner()));
-        let vault = self.search_vault(vault)?;
+        let vault = self.search_vault(access.vault())?;
         let vectors = match mode {
             SearchMode::Keyword => None,
             SearchMode::Semantic | SearchMode::Hybrid => {
@@ -118,27 +124,13 @@ impl Engine {
         Ok(out)
     }
 
-    fn search_vault(&self, name: Option<&str>) -> Result<VaultInfo, EngineError> {
-        let name = match name {
-            Some(n) => n.to_string(),
-            None => self.configured_vaults().into_iter().next().ok_or_else(|| {
-                EngineError::BadRequest(
-                    "the configuration has no vaults: add one under `vaults:` in config.yaml".into(),
-                )
-            })?,
-        };
+    /// The stored vault a search reads (a configured vault never ingested has no index yet).
+    pub(crate) fn search_vault(&self, name: &str) -> Result<VaultInfo, EngineError> {
+        let name = name.to_string();
         match self.store.vault(&name)? {
             Some(v) => Ok(v),
             None if self.workspace.config.vaults.contains_key(&name) => Err(EngineError::VaultEmpty { name }),
-            None => {
-                let mut known = self.configured_vaults();
-                for v in self.store.vaults()? {
-                    if !known.contains(&v.name) {
-                        known.push(v.name);
-                    }
-                }
-                Err(EngineError::VaultNotFound { name, known })
-            }
+            None => Err(EngineError::VaultNotFound { name, known: self.vault_names()? }),
         }
     }
 
@@ -165,46 +157,5 @@ impl Engine {
                 })
             })
             .collect())
-    }
-}
-
-/// Reciprocal rank fusion: each list adds `1 / (k + rank)` (rank from 1) to its items' scores.
-/// Ties are broken by chunk id so results are deterministic.
-pub(crate) fn rrf(lists: &[&[Scored]], k: f32) -> Vec<Scored> {
-    let mut scores: HashMap<i64, f32> = HashMap::new();
-    for list in lists {
-        for (rank, s) in list.iter().enumerate() {
-            *scores.entry(s.id).or_default() += 1.0 / (k + rank as f32 + 1.0);
-        }
-    }
-    let mut fused: Vec<Scored> = scores.into_iter().map(|(id, score)| Scored { id, score }).collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-    fused
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(ids: &[i64]) -> Vec<Scored> {
-        ids.iter().map(|&id| Scored { id, score: 0.0 }).collect()
-    }
-
-    #[test]
-    fn rrf_rewards_agreement() {
-        let a = s(&[1, 2, 3]);
-        let b = s(&[3, 1, 4]);
-        let fused = rrf(&[&a, &b], 60.0);
-        let ids: Vec<i64> = fused.iter().map(|x| x.id).collect();
-        // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2: 1/62; 4: 1/63.
-        assert_eq!(ids, [1, 3, 2, 4]);
-        assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-6);
-    }
-
-    #[test]
-    fn rrf_of_one_list_keeps_its_order() {
-        let a = s(&[9, 4, 7]);
-        assert_eq!(rrf(&[&a], 60.0).iter().map(|x| x.id).collect::<Vec<_>>(), [9, 4, 7]);
-        assert!(rrf(&[], 60.0).is_empty());
     }
 }

@@ -320,6 +320,27 @@ impl Engine {
         Ok(done)
     }
 
+    /// The organization whose secrets `${secret:NAME}` in vault `vault` names: the stored
+    /// vault's, else the one its configuration gives it (read only: nothing is created).
+    pub fn vault_organization(&self, vault: &str) -> Result<Option<i64>, EngineError> {
+        if let Some(info) = self.store.vault(vault)?
+            && info.organization.is_some()
+        {
+            return Ok(info.organization);
+        }
+        let configured = self.workspace.config.vaults.get(vault).and_then(|v| v.organization.as_deref());
+        Ok(match configured {
+            Some(org) => self.store.organization(org)?.map(|o| o.id),
+            None => None,
+        })
+    }
+
+    /// How many stored secrets are sealed with a previous key (until `rotate_secrets`).
+    pub fn secrets_under_previous_keys(&self) -> Result<usize, EngineError> {
+        let keyring = self.keyring()?;
+        Ok(self.store.secrets(None)?.iter().filter(|s| !keyring.is_current(&s.sealed)).count())
+    }
+
     /// The value `value` stands for: itself, or the secret it references (`${secret:NAME}`: a
     /// secret of the organization of `vault`, given as its name and organization row id;
     /// `${secret:ORG/NAME}`). `key` names the credential in errors.

@@ -8,6 +8,8 @@
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/local.rs"]
+mod local;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,9 +60,9 @@ fn a_confluence_space_syncs_by_page_version() {
     let s = sync(&engine);
     assert_eq!((s.added, s.updated, s.deleted, s.unchanged, s.failed), (4, 0, 0, 0, 0), "{s:?}");
     assert_eq!(body_reads(&wiki), 4);
-    let page = engine.documents_list("kb", None, Some(100)).unwrap();
+    let page = engine.documents_list(&local::local(&engine, "kb"), None, Some(100)).unwrap();
     let deploy = page.documents.iter().find(|d| d.uri == "3").expect("page 3");
-    let detail = engine.document_get("kb", &deploy.id.to_string()).unwrap();
+    let detail = engine.document_get(&local::local(&engine, "kb"), &deploy.id.to_string()).unwrap();
     assert_eq!(detail.document.title, "Deploy");
     assert_eq!(detail.metadata["url"], format!("{}/display/ENG/Deploy", wiki.url()));
     assert_eq!(detail.metadata["ancestors"], serde_json::json!(["Home", "Runbooks"]));
@@ -84,32 +86,18 @@ fn a_confluence_space_syncs_by_page_version() {
     let s = sync(&engine);
     assert_eq!((s.added, s.updated, s.deleted, s.unchanged), (0, 1, 1, 2), "{s:?}");
     assert_eq!(body_reads(&wiki), 5, "only the edited page is read");
-    let hits = engine
-        .search(&trove_engine::SearchRequest {
-            vault: Some("kb".into()),
-            query: "Tuesdays".into(),
-            mode: Some(trove_types::SearchMode::Keyword),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(hits.hits[0].uri, "3");
+    assert_eq!(local::keyword_uris(&engine, "kb", "Tuesdays")[0], "3");
 
     // A refusing server fails the sync and deletes nothing.
     wiki.faults.push("/rest/api/space", Reply::json(401, &serde_json::json!({"message": "Unauthorized"})));
     let e = engine.ingest(&IngestOptions::default(), &NoProgress).unwrap_err();
     assert_eq!(e.code(), trove_types::Code::SourceRefused, "{e}");
     assert!(e.to_string().contains("vaults.kb.sources.wiki.token"), "{e}");
-    assert_eq!(engine.documents_list("kb", None, Some(100)).unwrap().documents.len(), 3);
+    assert_eq!(engine.documents_list(&local::local(&engine, "kb"), None, Some(100)).unwrap().documents.len(), 3);
 }
 
 fn keyword_hits(engine: &Engine, query: &str) -> Vec<String> {
-    let request = trove_engine::SearchRequest {
-        vault: Some("kb".into()),
-        query: query.into(),
-        mode: Some(trove_types::SearchMode::Keyword),
-        ..Default::default()
-    };
-    engine.search(&request).unwrap().hits.into_iter().map(|h| h.uri).collect()
+    local::keyword_uris(engine, "kb", query)
 }
 
 #[test]
@@ -137,9 +125,9 @@ fn confluence_attachments_are_searchable_and_leave_with_their_file() {
     let s = sync(&engine);
     assert_eq!((s.added, s.failed), (3, 0), "two pages and the text file (the PNG is skipped): {s:?}");
     assert_eq!(keyword_hits(&engine, "Zanzibar"), ["2/attachments/att7"]);
-    let docs = engine.documents_list("kb", None, Some(100)).unwrap().documents;
+    let docs = engine.documents_list(&local::local(&engine, "kb"), None, Some(100)).unwrap().documents;
     let file = docs.iter().find(|d| d.uri == "2/attachments/att7").expect("the attachment");
-    let detail = engine.document_get("kb", &file.id.to_string()).unwrap();
+    let detail = engine.document_get(&local::local(&engine, "kb"), &file.id.to_string()).unwrap();
     assert_eq!(detail.document.title, "escalation.txt");
     assert_eq!(detail.metadata["page_title"], "Deploy");
     assert_eq!(detail.metadata["media_type"], "text/plain");
@@ -190,9 +178,9 @@ fn a_jira_project_syncs_by_updated_time() {
     jira.remove("OPS-1");
     let s = sync(&engine);
     assert_eq!((s.deleted, s.unchanged), (1, 1), "{s:?}");
-    let docs = engine.documents_list("ops", None, Some(10)).unwrap().documents;
+    let docs = engine.documents_list(&local::local(&engine, "ops"), None, Some(10)).unwrap().documents;
     assert_eq!(docs.len(), 1);
-    let detail = engine.document_get("ops", &docs[0].id.to_string()).unwrap();
+    let detail = engine.document_get(&local::local(&engine, "ops"), &docs[0].id.to_string()).unwrap();
     assert_eq!(detail.document.title, "OPS-2: Slow queries");
     assert_eq!(detail.metadata["status"], "Open");
 }

@@ -5,6 +5,8 @@
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/local.rs"]
+mod local;
 #[path = "../../trove-ingest/tests/support/git.rs"]
 mod repo;
 
@@ -38,10 +40,12 @@ fn sync(engine: &Engine) -> IngestSummary {
 }
 
 fn documents(engine: &Engine) -> Vec<(String, serde_json::Value)> {
-    let page = engine.documents_list("code", None, Some(100)).unwrap();
+    let page = engine.documents_list(&local::local(engine, "code"), None, Some(100)).unwrap();
     page.documents
         .iter()
-        .map(|d| (d.uri.clone(), engine.document_get("code", &d.id.to_string()).unwrap().metadata))
+        .map(|d| {
+            (d.uri.clone(), engine.document_get(&local::local(engine, "code"), &d.id.to_string()).unwrap().metadata)
+        })
         .collect()
 }
 
@@ -85,15 +89,7 @@ fn a_git_branch_syncs_incrementally_by_commit() {
     let uris: Vec<String> = documents(&engine).into_iter().map(|(u, _)| u).collect();
     assert_eq!(uris.len(), 2);
     assert!(uris.contains(&"BUILDING.md".to_string()) && uris.contains(&"docs/deploy.md".to_string()), "{uris:?}");
-    let hits = engine
-        .search(&trove_engine::SearchRequest {
-            vault: Some("code".into()),
-            query: "Tuesdays".into(),
-            mode: Some(trove_types::SearchMode::Keyword),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(hits.hits[0].uri, "docs/deploy.md");
+    assert_eq!(local::keyword_uris(&engine, "code", "Tuesdays")[0], "docs/deploy.md");
     drop(engine);
 
     // Another branch: what differs is replaced.
@@ -156,7 +152,10 @@ fn a_listed_version_spares_the_fetch_and_source_metadata_is_kept() {
     assert_eq!((s.unchanged, source.fetches.load(Ordering::SeqCst)), (2, 2), "v2 recorded: not fetched again");
     let docs = documents(&engine);
     let detail = engine
-        .document_get("code", &engine.documents_list("code", None, None).unwrap().documents[0].id.to_string())
+        .document_get(
+            &local::local(&engine, "code"),
+            &engine.documents_list(&local::local(&engine, "code"), None, None).unwrap().documents[0].id.to_string(),
+        )
         .unwrap();
     assert_eq!(detail.document.title, "Page a.md", "the source's title wins");
     assert_eq!(docs[0].1["url"], "https://wiki.example/a.md");

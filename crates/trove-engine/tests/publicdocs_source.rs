@@ -6,6 +6,8 @@
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/local.rs"]
+mod local;
 
 use std::sync::atomic::Ordering;
 
@@ -54,12 +56,12 @@ fn a_public_site_syncs_with_conditional_requests() {
     assert_eq!(site.server.hits("/docs/guide.html"), 1, "read once: the fetch reuses the listing's read");
     assert_eq!(site.server.hits("/docs/drafts/wip.html"), 0);
     assert_eq!(site.server.hits("/other/"), 0);
-    let docs = engine.documents_list("kb", None, Some(100)).unwrap().documents;
+    let docs = engine.documents_list(&local::local(&engine, "kb"), None, Some(100)).unwrap().documents;
     let mut uris: Vec<&str> = docs.iter().map(|d| d.uri.as_str()).collect();
     uris.sort();
     assert_eq!(uris, ["/", "deploy/", "faq.html", "guide.html"]);
     let deploy = docs.iter().find(|d| d.uri == "deploy/").unwrap();
-    let detail = engine.document_get("kb", &deploy.id.to_string()).unwrap();
+    let detail = engine.document_get(&local::local(&engine, "kb"), &deploy.id.to_string()).unwrap();
     assert_eq!(detail.document.title, "Deploy");
     assert_eq!(detail.metadata["url"], format!("{}/docs/deploy/", site.url()));
     assert!(detail.chunks.iter().all(|c| !c.text.contains("Copyright")), "{:?}", detail.chunks);
@@ -77,15 +79,7 @@ fn a_public_site_syncs_with_conditional_requests() {
     site.remove("/docs/faq.html");
     let s = sync();
     assert_eq!((s.added, s.updated, s.deleted, s.unchanged), (0, 1, 1, 2), "{s:?}");
-    let hits = engine
-        .search(&trove_engine::SearchRequest {
-            vault: Some("kb".into()),
-            query: "Tuesdays".into(),
-            mode: Some(trove_types::SearchMode::Keyword),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(hits.hits[0].uri, "deploy/");
+    assert_eq!(local::keyword_uris(&engine, "kb", "Tuesdays")[0], "deploy/");
 
     let ws = Workspace::load(Some(ws.path()), None).unwrap();
     let config = ws.config.vaults["kb"].sources["site"].clone();

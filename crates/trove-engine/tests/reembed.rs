@@ -4,6 +4,8 @@
 
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/local.rs"]
+mod local;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -38,7 +40,12 @@ fn an_interrupted_reembed_resumes_where_it_stopped() {
     let engine = open(root, Fake::new("fake/a", 8, usize::MAX));
     engine.ingest(&IngestOptions::default(), &NoProgress).unwrap();
     for text in ["the spare key is in the blue pot", "the meeting moved to Thursday"] {
-        engine.memory_store("default", &MemoryInput { text: text.into(), ..MemoryInput::default() }).unwrap();
+        engine
+            .memory_store(
+                &local::local(&engine, "default"),
+                &MemoryInput { text: text.into(), ..MemoryInput::default() },
+            )
+            .unwrap();
     }
     drop(engine);
 
@@ -47,7 +54,7 @@ fn an_interrupted_reembed_resumes_where_it_stopped() {
     let engine = open(root, b.clone());
     let err = engine.reembed_vault("default", &NoProgress).unwrap_err();
     assert!(err.to_string().contains("connection was lost"), "{err}");
-    let vault = engine.vault_overview("default").unwrap();
+    let vault = engine.vault_overview(&local::local(&engine, "default")).unwrap();
     assert_eq!(vault.model.as_deref(), Some("fake/a"), "switched although incomplete");
     let progress = vault.reembedding.expect("the staged work is recorded");
     assert_eq!((progress.model.as_str(), progress.dimension), ("fake/b", 6));
@@ -62,10 +69,11 @@ fn an_interrupted_reembed_resumes_where_it_stopped() {
     let done = engine.reembed_vault("default", &NoProgress).unwrap();
     assert_eq!(done, DOCS as u64 - staged + 2);
     assert_eq!(b.inputs.load(Ordering::SeqCst) as u64, done);
-    let vault = engine.vault_overview("default").unwrap();
+    let vault = engine.vault_overview(&local::local(&engine, "default")).unwrap();
     assert_eq!((vault.model.as_deref(), vault.dimension), (Some("fake/b"), Some(6)));
     assert!(vault.reembedding.is_none());
-    assert!(engine.store().check_integrity().unwrap().problems.is_empty());
+    let store = trove_store::embedded::EmbeddedStore::open_reader(&root.join(".trove")).unwrap();
+    assert!(trove_store::Backend::check_integrity(&store).unwrap().problems.is_empty());
     // Already on B: nothing to do.
     assert_eq!(engine.reembed_vault("default", &NoProgress).unwrap(), 0);
 }

@@ -5,12 +5,14 @@
 //! HTTP server posts messages to it at `/mcp`. Every call acts as a [`Principal`], so an MCP
 //! client reaches exactly what the same API key reaches over REST.
 //!
-//! Tools ([`tools`]) are the engine's operations with schemas and descriptions written for a
-//! model. A failing tool answers a result with `isError: true` whose text names Trove's stable
-//! error code and what to do; malformed JSON-RPC gets JSON-RPC errors.
+//! Tools ([`tools`]) are the engine's operations, one table of rows with descriptions written
+//! for a model and typed arguments whose schemas are derived from their types (`args`). A
+//! failing tool answers a result with `isError: true` whose text names Trove's stable error
+//! code and what to do; malformed JSON-RPC gets JSON-RPC errors.
 //!
 //! Invariant: over stdio, stdout carries protocol messages only (logs go to stderr).
 
+mod args;
 pub mod tools;
 
 use std::io::{BufRead, Write};
@@ -232,7 +234,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":{"query":5}}}"#,
         );
         assert_eq!(r["result"]["isError"], true, "{r}");
-        assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("`query` must be a string"), "{r}");
+        let text = r["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("`query`: invalid type: integer `5`, expected a string"), "{r}");
         let r = ask(
             &s,
             r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_sources","arguments":{"vault":"notes","x":1}}}"#,
@@ -240,6 +243,51 @@ mod tests {
         assert_eq!(r["result"]["structuredContent"]["error"]["code"], "bad_request", "{r}");
         let r = ask(&s, r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"https://example.com"}}"#);
         assert_eq!(r["error"]["code"], codes::RESOURCE_NOT_FOUND, "{r}");
+    }
+
+    /// Calls `tool` with `args`; the error code, if it failed.
+    fn failure(s: &McpServer, tool: &str, args: Value) -> Option<String> {
+        let r = s.handle(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": args}}),
+        );
+        let result = &r.expect("an answer")["result"];
+        (result["isError"] == true).then(|| result["structuredContent"]["error"]["code"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn every_bound_a_schema_states_is_the_one_the_engine_checks() {
+        let (s, _d) = server();
+        let mut checked = 0;
+        for tool in tools::definitions() {
+            let name = tool["name"].as_str().unwrap();
+            let schema = &tool["inputSchema"];
+            // Whatever the tool requires, with a harmless value.
+            let mut base = json!({});
+            for field in schema["required"].as_array().into_iter().flatten() {
+                let field = field.as_str().unwrap();
+                base[field] = if schema["properties"][field]["type"] == "integer" { json!(1) } else { json!("x") };
+            }
+            for (field, p) in schema["properties"].as_object().unwrap() {
+                for (edge, outside) in [("minimum", -1i64), ("maximum", 1)] {
+                    let Some(bound) = p[edge].as_i64() else { continue };
+                    let at = |n: i64| {
+                        let mut args = base.clone();
+                        args[field.as_str()] = json!(n);
+                        failure(&s, name, args)
+                    };
+                    assert_ne!(at(bound).as_deref(), Some("bad_request"), "{name}.{field} = {bound} is allowed");
+                    let refused = at(bound + outside);
+                    assert_eq!(
+                        refused.as_deref(),
+                        Some("bad_request"),
+                        "{name}.{field} = {} is refused",
+                        bound + outside
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 8, "{checked} bounds checked");
     }
 
     #[test]

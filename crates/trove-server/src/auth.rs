@@ -6,19 +6,25 @@
 //! (`401` without one or with a bad one; a cookie-authenticated write also needs the session's
 //! `X-CSRF-Token`, `403` without), its identity needs the route's action (`403`), and a vault
 //! or job outside its reach answers exactly like one that does not exist (`404`), so callers
-//! never learn what other organizations hold.
+//! never learn what other organizations hold. The checks themselves are the engine's access
+//! boundary ([`trove_engine::access`]), in its one order; the access it decides for the
+//! path's vault or job travels to the handler in the request's extensions, where [`Allowed`]
+//! turns it into the typed [`Access`] the engine operation requires (so a handler cannot run
+//! under another action than its row names).
 //! Handlers that list (vaults, jobs) read the [`Principal`] from the request's extensions.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::Method;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use trove_engine::access::{JobId, VaultName, perm::Permission};
 use trove_engine::auth::Principal;
 use trove_engine::sessions::SESSION_PREFIX;
 use trove_engine::tokens::looks_like_jwt;
-use trove_store::NewAuditEvent;
+use trove_engine::{Access, AnyAccess, NewAuditEvent};
 use trove_types::{Action, Code};
 
 use crate::error::ApiError;
@@ -54,6 +60,9 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("GET", "/v1/vaults/{vault}", a(Search)),
         ("DELETE", "/v1/vaults/{vault}", a(Admin)),
         ("GET", "/v1/vaults/{vault}/sources", a(Search)),
+        ("GET", "/v1/vaults/{vault}/status", a(Search)),
+        ("GET", "/v1/vaults/{vault}/chunks/{id}/context", a(Search)),
+        ("GET", "/v1/vaults/{vault}/chunks/{id}/similar", a(Search)),
         ("POST", "/v1/vaults/{vault}/sources/{source}/sync", a(DocumentsWrite)),
         ("POST", "/v1/vaults/{vault}/reembed", a(Admin)),
         ("POST", "/v1/vaults/{vault}/search", a(Search)),
@@ -173,8 +182,36 @@ fn path_param<'a>(template: &str, path: &'a str, name: &str) -> Option<&'a str> 
     template.split('/').zip(path.split('/')).find(|(t, _)| *t == want).map(|(_, v)| v)
 }
 
-fn not_found_vault(name: &str) -> ApiError {
-    ApiError::new(Code::VaultNotFound, format!("no vault named `{name}` is visible to this API key or session"))
+/// What the middleware decided for the path's vault or job, for the handler.
+#[derive(Debug, Clone)]
+enum Decided {
+    Vault(AnyAccess<VaultName>),
+    Job(AnyAccess<JobId>),
+}
+
+/// The typed access to the path's vault (or, as `Allowed<P, JobId>`, its job) that the
+/// middleware decided with the route's row of [`PERMISSIONS`]; a handler whose `P` is not that
+/// row's action answers `500 internal` (a bug the route tests catch), never runs unchecked.
+#[derive(Debug)]
+pub struct Allowed<P: Permission, T = VaultName>(pub Access<P, T>);
+
+impl<S, P, T> FromRequestParts<S> for Allowed<P, T>
+where
+    S: Send + Sync,
+    P: Permission,
+    T: Clone + Send + Sync + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let decided = parts.extensions.get::<AnyAccess<T>>().ok_or_else(|| {
+            ApiError::new(
+                Code::Internal,
+                "no access was decided for this route: it needs its row in auth::PERMISSIONS and a {vault} or job {id} in its path",
+            )
+        })?;
+        Ok(Allowed(decided.to::<P>()?))
+    }
 }
 
 /// Authenticates and authorizes a request (see the module documentation).
@@ -198,8 +235,17 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let template = template.unwrap_or_default();
     let target = target_of(&template, &path);
     match check(&state, asked).await {
-        Ok(principal) => {
+        Ok((principal, decided)) => {
             req.extensions_mut().insert(principal.clone());
+            match decided {
+                Some(Decided::Vault(access)) => {
+                    req.extensions_mut().insert(access);
+                }
+                Some(Decided::Job(access)) => {
+                    req.extensions_mut().insert(access);
+                }
+                None => {}
+            }
             let response = next.run(req).await;
             let event = CHANGES.iter().find(|(m, t, _)| *m == method.as_str() && *t == template).map(|(_, _, e)| *e);
             if let Some(event) = event.filter(|_| response.status().is_success()) {
@@ -262,6 +308,8 @@ fn target_of(template: &str, path: &str) -> Option<String> {
             "memory"
         } else if template.contains("/documents/") {
             "document"
+        } else if template.contains("/chunks/") {
+            "chunk"
         } else if template.starts_with("/v1/keys/") {
             "key"
         } else if template.starts_with("/v1/org/invitations/") {
@@ -354,7 +402,7 @@ fn rate_limited(what: &str, wait: std::time::Duration, principal: Option<Princip
     }
 }
 
-async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
+async fn check(state: &AppState, asked: Asked) -> Result<(Principal, Option<Decided>), Refusal> {
     // Public routes read no credentials (a login carrying a stale cookie must still work).
     let public = asked.template.as_deref().and_then(|t| need(&asked.method, t)) == Some(Need::Public);
     if let Some(ip) = &asked.ip
@@ -380,13 +428,13 @@ async fn check(state: &AppState, asked: Asked) -> Result<Principal, Refusal> {
     {
         return Err(rate_limited("this API key made too many requests", wait, Some(principal.clone())));
     }
-    authorize_for(state, &asked, &principal).await.map_err(|error| Refusal {
+    let decided = authorize_for(state, &asked, &principal).await.map_err(|error| Refusal {
         code: error.code,
         error,
         principal: Some(principal.clone()),
         retry_after: None,
     })?;
-    Ok(principal)
+    Ok((principal, decided))
 }
 
 /// The identity of a request (Local when authentication is off or the route is public).
@@ -420,17 +468,15 @@ async fn authenticate(state: &AppState, asked: &Asked) -> Result<Principal, ApiE
     blocking(state, move |e| e.authenticate_session(&token, (!safe).then_some(csrf.as_deref()))).await
 }
 
-/// Whether `principal` may call the route on what its path names.
-async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -> Result<(), ApiError> {
-    if *principal == Principal::Local {
-        return Ok(());
-    }
+/// Whether `principal` may call the route on what its path names, decided by the engine's
+/// access boundary: with the path's vault, or job, or neither.
+async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -> Result<Option<Decided>, ApiError> {
     let (method, path) = (&asked.method, &asked.path);
-    let Some(template) = asked.template.clone() else { return Ok(()) };
-    let need = need(method, &template);
-    let action = match need {
+    let Some(template) = asked.template.clone() else { return Ok(None) };
+    let action = match need(method, &template) {
         Some(Need::Action(action)) => action,
-        Some(Need::Identity) => return Ok(()),
+        _ if *principal == Principal::Local => return Ok(None),
+        Some(Need::Identity) => return Ok(None),
         _ => {
             return Err(ApiError::new(
                 Code::Forbidden,
@@ -438,55 +484,24 @@ async fn authorize_for(state: &AppState, asked: &Asked, principal: &Principal) -
             ));
         }
     };
-    let lacks = || {
-        ApiError::new(
-            Code::Forbidden,
-            format!("this API key or session lacks the `{action}` action that {} {template} needs", method),
-        )
+    // A refusal names the route it refused.
+    let refused = |e: ApiError| match e.code {
+        Code::Forbidden => ApiError::new(e.code, format!("{method} {template}: {}", e.message)),
+        _ => e,
     };
-    // A member's session may do different things in different vaults: its grant in the
-    // vault decides (after the vault is found visible, so unseen vaults stay 404).
-    if !principal.has_grants() && !principal.allows(action) {
-        return Err(lacks());
-    }
+    let p = principal.clone();
     if let Some(vault) = path_param(&template, path, "vault") {
         let vault = vault.to_string();
-        let p = principal.clone();
-        let seen = blocking(state, move |e| Ok(e.sees_vault(&p, &vault)?.then_some(vault))).await?;
-        let Some(vault) = seen else {
-            return Err(not_found_vault(path_param(&template, path, "vault").unwrap_or_default()));
-        };
-        if !principal.allows_in(action, &vault) {
-            return Err(ApiError::new(
-                Code::Forbidden,
-                format!(
-                    "your grant on vault `{vault}` does not allow `{action}`, which {method} {template} needs; ask an admin for a higher level"
-                ),
-            ));
-        }
-    } else if principal.has_grants() && !principal.allows(action) {
-        return Err(lacks());
-    } else if template.starts_with("/v1/jobs/") || template.starts_with("/v1/dlq/") {
-        let id = path_param(&template, path, "id").unwrap_or_default().to_string();
-        let p = principal.clone();
-        let visible = blocking(state, move |e| {
-            let job = e.store().job_get(&id)?;
-            let vault = job.and_then(|j| j.vault);
-            Ok(match vault {
-                Some(v) => e.sees_vault(&p, &v)?,
-                None => false,
-            })
-        })
-        .await?;
-        if !visible {
-            let id = path_param(&template, path, "id").unwrap_or_default();
-            return Err(ApiError::new(
-                Code::JobNotFound,
-                format!("no job `{id}` is visible to this API key or session"),
-            ));
-        }
+        let access = blocking(state, move |e| e.authorize_action(&p, &vault, action)).await.map_err(refused)?;
+        return Ok(Some(Decided::Vault(access)));
     }
-    Ok(())
+    if template.starts_with("/v1/jobs/") || template.starts_with("/v1/dlq/") {
+        let id = path_param(&template, path, "id").unwrap_or_default().to_string();
+        let access = blocking(state, move |e| e.authorize_job_action(&p, &id, action)).await.map_err(refused)?;
+        return Ok(Some(Decided::Job(access)));
+    }
+    state.engine.authorize_global(principal, action).map_err(|e| refused(e.into()))?;
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -506,6 +521,10 @@ mod tests {
         assert_eq!(target_of("/v1/keys/{id}", "/v1/keys/key_1").as_deref(), Some("key:key_1"));
         assert_eq!(target_of("/v1/dlq/{id}", "/v1/dlq/job_1").as_deref(), Some("job:job_1"));
         assert_eq!(target_of("/v1/org/members/{id}", "/v1/org/members/usr_1").as_deref(), Some("member:usr_1"));
+        assert_eq!(
+            target_of("/v1/vaults/{vault}/chunks/{id}/context", "/v1/vaults/n/chunks/7/context").as_deref(),
+            Some("vault:n/chunk:7")
+        );
         assert_eq!(
             target_of("/v1/vaults/{vault}/memories/{id}", "/v1/vaults/n/memories/mem_1").as_deref(),
             Some("vault:n/memory:mem_1")

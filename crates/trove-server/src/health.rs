@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use trove_engine::auth::Principal;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -155,7 +156,7 @@ async fn read_within<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
 /// A trivial read of the store, on the blocking pool, with a deadline.
 async fn storage(state: &AppState) -> Component {
     let started = Instant::now();
-    let read = read_within(state, "a trivial read", |e| e.store().vaults().map(|v| v.len())).await;
+    let read = read_within(state, "a trivial read", |e| e.stored_vault_count()).await;
     let (status, message, details) = match read {
         Err(why) => (Status::Down, why, None),
         Ok(n) if started.elapsed() > SLOW_STORE => {
@@ -170,7 +171,7 @@ async fn storage(state: &AppState) -> Component {
     d.insert("data_dir".into(), state.engine.workspace().data_dir().display().to_string().into());
     let mut status = status;
     let mut message = message;
-    match state.engine.store().connections() {
+    match state.engine.store_connections() {
         None => {
             d.insert("backend".into(), "embedded".into());
         }
@@ -187,8 +188,7 @@ async fn storage(state: &AppState) -> Component {
     }
     // An external vector index (Qdrant): searches fall back to PostgreSQL while it lags or is
     // away, so it degrades the store, never takes it down.
-    if let Ok(Some(ix)) = read_within(state, "the vector index", |e| Ok::<_, String>(e.store().external_index())).await
-    {
+    if let Ok(Some(ix)) = read_within(state, "the vector index", |e| Ok::<_, String>(e.external_index())).await {
         let mut v = serde_json::Map::new();
         v.insert("index".into(), ix.describe.clone().into());
         v.insert("pending".into(), ix.pending.into());
@@ -347,11 +347,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let counts = read_within(&state, "the queue counts", |e| e.job_counts()).await.ok();
-    let connections = state.engine.store().connections();
-    let index = read_within(&state, "the vector index", |e| Ok::<_, String>(e.store().external_index_stats()))
-        .await
-        .ok()
-        .flatten();
+    let connections = state.engine.store_connections();
+    let index =
+        read_within(&state, "the vector index", |e| Ok::<_, String>(e.external_index_stats())).await.ok().flatten();
     let body = state.metrics.render_with(counts.as_ref(), connections.as_ref(), index.as_ref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
@@ -395,7 +393,8 @@ async fn queue(state: &AppState) -> Component {
 /// one the configuration gives it (it answers with its old model until it is re-embedded).
 async fn indexes(state: &AppState) -> Component {
     let started = Instant::now();
-    let read = read_within(state, "the vault counts", |e| e.vaults_overview()).await;
+    // Every vault: the server's own view, not a caller's.
+    let read = read_within(state, "the vault counts", |e| e.visible_vaults(&Principal::Local)).await;
     let mut d = serde_json::Map::new();
     let (status, message) = match read {
         Err(why) => (Status::Down, why),

@@ -166,7 +166,7 @@ impl AppState {
         let auth = engine.auth_enabled().unwrap_or(true);
         let engine = Arc::new(engine);
         // Several nodes on one store count against one allowance.
-        let shared = engine.store().shared().then(|| engine.clone());
+        let shared = engine.store_shared().then(|| engine.clone());
         let limits = Arc::new(limits::Limits::with_store(
             &engine.workspace().config.auth.rate_limits,
             shared,
@@ -200,7 +200,8 @@ pub fn router(state: AppState) -> Router {
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
     use routes::{
-        accounts, audit, documents, jobs, keys, mcp, members, memories, secrets, sessions, teams, uploads, vaults,
+        accounts, audit, documents, explore, jobs, keys, mcp, members, memories, secrets, sessions, teams, uploads,
+        vaults,
     };
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
@@ -214,6 +215,9 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(vaults::list, vaults::create))
         .routes(routes!(vaults::get, vaults::delete))
         .routes(routes!(vaults::sources))
+        .routes(routes!(explore::status))
+        .routes(routes!(explore::context))
+        .routes(routes!(explore::similar))
         .routes(routes!(vaults::sync))
         .routes(routes!(vaults::reembed))
         .routes(routes!(vaults::search))
@@ -282,7 +286,7 @@ pub async fn run(
     // An external vector index is compared with the system of record in the background (a
     // crash between the two is repaired; searches use the system of record meanwhile).
     let engine = state.engine.clone();
-    tokio::task::spawn_blocking(move || match engine.store().reconcile_index() {
+    tokio::task::spawn_blocking(move || match engine.reconcile_index() {
         Ok(0) => {}
         Ok(n) => {
             tracing::warn!(vaults = n, "rebuilt the vector index of vaults that differed from the system of record")

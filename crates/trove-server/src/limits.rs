@@ -5,7 +5,7 @@
 //! until the next token, which becomes the `429` answer's `Retry-After`. Idle buckets are
 //! dropped as the map grows, so memory stays bounded by the active callers.
 //! On a store that several nodes share (PostgreSQL), the buckets live in the store
-//! ([`trove_store::StoreWrite::rate_limit`]) so every node counts against one allowance; if the
+//! ([`Engine::rate_limit`]) so every node counts against one allowance; if the
 //! store cannot answer, the node falls back to its own buckets rather than refusing everyone.
 
 use std::collections::HashMap;
@@ -72,7 +72,7 @@ impl Limiter {
         let engine = self.shared.as_ref()?;
         let now_ms = self.clock.now_ms();
         let bucket = format!("{}:{key}", self.name);
-        match engine.store().rate_limit(&bucket, self.capacity, self.per_second, now_ms, take)? {
+        match engine.rate_limit(&bucket, self.capacity, self.per_second, now_ms, take)? {
             Ok(Ok(())) => Some(Ok(())),
             Ok(Err(ms)) => Some(Err(Duration::from_millis(ms.max(0) as u64).max(Duration::from_secs(1)))),
             Err(e) => {

@@ -113,9 +113,9 @@ impl Metrics {
     /// The exposition text, with the queue's depths when known.
     pub fn render_with(
         &self,
-        jobs: Option<&trove_store::JobCounts>,
-        connections: Option<&trove_store::ConnectionStats>,
-        index: Option<&trove_store::ExternalIndexStats>,
+        jobs: Option<&trove_engine::JobCounts>,
+        connections: Option<&trove_engine::ConnectionStats>,
+        index: Option<&trove_engine::ExternalIndexStats>,
     ) -> String {
         let mut out = self.render();
         if let Some(ix) = index {
@@ -236,9 +236,9 @@ impl Metrics {
             "# HELP trove_db_query_duration_seconds Time one store operation held a database connection, by access (read or write).\n",
         );
         out.push_str("# TYPE trove_db_query_duration_seconds histogram\n");
-        for q in trove_store::metrics::query_histograms() {
+        for q in trove_engine::store_metrics::query_histograms() {
             let labels = format!("access=\"{}\"", q.kind);
-            for (bound, n) in trove_store::metrics::BUCKETS.iter().zip(&q.cumulative) {
+            for (bound, n) in trove_engine::store_metrics::BUCKETS.iter().zip(&q.cumulative) {
                 let _ = writeln!(out, "trove_db_query_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
             }
             let total = q.cumulative.last().copied().unwrap_or(0);
@@ -373,7 +373,7 @@ mod tests {
     fn the_vector_index_figures_appear_only_with_an_index() {
         let m = Metrics::new();
         assert!(!m.render_with(None, None, None).contains("trove_vector_index"));
-        let stats = trove_store::ExternalIndexStats {
+        let stats = trove_engine::ExternalIndexStats {
             backend: "qdrant".into(),
             requests: 12,
             retries: 3,
@@ -392,7 +392,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }
-        let uncounted = trove_store::ExternalIndexStats { pending: None, ..stats };
+        let uncounted = trove_engine::ExternalIndexStats { pending: None, ..stats };
         assert!(!m.render_with(None, None, Some(&uncounted)).contains("trove_vector_index_pending"));
     }
 }

@@ -111,6 +111,16 @@ pub struct VaultItemPath {
     pub id: String,
 }
 
+/// Path parameters of a chunk of a vault (as in search hits).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ChunkPath {
+    /// The vault's name.
+    pub vault: String,
+    /// The chunk's id (`chunk_id` of a search hit).
+    pub id: i64,
+}
+
 /// Path parameters of a vault's source.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]

@@ -303,6 +303,47 @@ fn keys_reach_only_their_own_vaults_and_actions() {
     call(&s, None, "GET", "/v1/vaults", None).error(401, "missing_authorization");
 }
 
+#[test]
+fn reading_around_hits_goes_through_the_same_boundary_over_rest_and_mcp() {
+    let (s, keys) = start();
+    let (a, b) = (Some(keys.a_admin.as_str()), Some(keys.b_admin.as_str()));
+    let chunk_of = |key, vault: &str| {
+        let body = json!({"query": "secret", "mode": "keyword"});
+        let hits = call(&s, key, "POST", &format!("/v1/vaults/{vault}/search"), Some(&body)).json();
+        hits["hits"][0]["chunk_id"].as_i64().unwrap_or_else(|| panic!("{hits}"))
+    };
+    let (ours, theirs) = (chunk_of(a, "a"), chunk_of(b, "b"));
+    let around = |vault: &str, chunk: i64, what: &str| format!("/v1/vaults/{vault}/chunks/{chunk}/{what}");
+    for what in ["context", "similar"] {
+        assert_eq!(call(&s, a, "GET", &around("a", ours, what), None).status, 200, "{what}");
+        // Another organization's vault is absent, and so is its chunk read through one's own.
+        call(&s, a, "GET", &around("b", theirs, what), None).error(404, "vault_not_found");
+        let r = call(&s, a, "GET", &around("a", theirs, what), None);
+        r.error(404, "document_not_found");
+        assert!(!r.body.contains("ananas"), "{}", r.body);
+        // A key without the `search` action is refused before anything is looked up.
+        call(&s, Some(&keys.a_memories), "GET", &around("a", ours, what), None).error(403, "forbidden");
+    }
+    // The status shows jobs only to keys with the `jobs` action.
+    let status = call(&s, Some(&keys.a_search), "GET", "/v1/vaults/a/status", None).json();
+    assert!(status["recent_jobs"].is_null() && status["jobs"].as_str().is_some_and(|j| j.contains("`jobs`")));
+    assert!(call(&s, a, "GET", "/v1/vaults/a/status", None).json()["recent_jobs"].is_array());
+    call(&s, Some(&keys.a_memories), "GET", "/v1/vaults/a/status", None).error(403, "forbidden");
+    call(&s, a, "GET", "/v1/vaults/b/status", None).error(404, "vault_not_found");
+
+    // The MCP tools over the same operations answer the same codes.
+    let code = |key: Option<&str>, tool: &str, args: Value| {
+        let r = s.tool(key, tool, args);
+        r["structuredContent"]["error"]["code"].as_str().map(str::to_string)
+    };
+    assert_eq!(code(a, "expand_context", json!({"vault": "a", "chunk_id": ours})), None);
+    assert_eq!(code(a, "find_similar", json!({"vault": "b", "chunk_id": theirs})).as_deref(), Some("vault_not_found"));
+    let foreign = code(a, "expand_context", json!({"vault": "a", "chunk_id": theirs}));
+    assert_eq!(foreign.as_deref(), Some("document_not_found"));
+    let refused = code(Some(&keys.a_memories), "ingest_status", json!({"vault": "a"}));
+    assert_eq!(refused.as_deref(), Some("forbidden"));
+}
+
 /// The id (`key_…`) of a key, from its organization's listing.
 fn keys_id(s: &Server, key: &str) -> String {
     let _ = s;

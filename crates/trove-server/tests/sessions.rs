@@ -387,6 +387,43 @@ fn registration_is_closed_by_default_and_open_accounts_wait_for_an_organization(
 }
 
 #[test]
+fn a_members_grant_decides_alike_over_rest_and_mcp() {
+    let s = start("");
+    let ada = cli(&s, "ada@acme.test", None);
+    let max = cli(&s, "max@acme.test", None);
+    let r = bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "max@acme.test", "level": "read"})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let error = |r: Value| r["structuredContent"]["error"].clone();
+
+    // A read grant: searching works on both transports, writing is refused on both, in the
+    // same words (REST names the route too).
+    let search = json!({"query": "apples", "mode": "keyword"});
+    assert_eq!(bearer(&s, &max, "POST", "/v1/vaults/a/search", Some(&search)).status, 200);
+    assert_eq!(s.tool(Some(&max), "search", json!({"vault": "a", "query": "apples"}))["isError"], false);
+    let memory = json!({"text": "Max likes green apples"});
+    let rest = bearer(&s, &max, "POST", "/v1/vaults/a/memories", Some(&memory)).error(403, "forbidden");
+    let mcp = error(s.tool(Some(&max), "store_memory", json!({"vault": "a", "text": "Max likes green apples"})));
+    assert_eq!(mcp["code"], "forbidden", "{mcp}");
+    let said = mcp["message"].as_str().unwrap();
+    assert!(said.contains("grant on vault `a`") && rest["message"].as_str().unwrap().ends_with(said), "{rest} {mcp}");
+
+    // Ungranted vaults are absent on both, whatever the action.
+    bearer(&s, &max, "POST", "/v1/vaults/b/search", Some(&search)).error(404, "vault_not_found");
+    for (tool, args) in
+        [("search", json!({"vault": "b", "query": "x"})), ("store_memory", json!({"vault": "b", "text": "x"}))]
+    {
+        assert_eq!(error(s.tool(Some(&max), tool, args))["code"], "vault_not_found", "{tool}");
+    }
+    // With a write grant, both let the member write.
+    bearer(&s, &ada, "PUT", "/v1/vaults/a/grants", Some(&json!({"member": "max@acme.test", "level": "write"})));
+    assert_eq!(bearer(&s, &max, "POST", "/v1/vaults/a/memories", Some(&memory)).status, 201);
+    assert_eq!(
+        s.tool(Some(&max), "store_memory", json!({"vault": "a", "text": "Max likes red apples"}))["isError"],
+        false
+    );
+}
+
+#[test]
 fn members_reach_only_granted_vaults_at_their_level() {
     let s = start("");
     let ada = cli(&s, "ada@acme.test", None);

@@ -1,32 +1,15 @@
-//! Vaults, documents and their chunks in PostgreSQL: writes of whole documents in one
-//! transaction, keyword search by BM25 over a postings table of the shared analyzer's terms, vector search
-//! through each vault's HNSW index (a partial index on its dimension, made when the vault's
-//! model is recorded), and the staging and switch of vectors for re-embedding.
+//! Documents and their chunks in PostgreSQL: writes of whole documents in one transaction,
+//! keyword search by BM25 over a postings table of the shared analyzer's terms, vector search
+//! through each vault's HNSW index (see `vaults`), answered by the external vector index when
+//! one is attached and in step (see [`crate::index`]), the staging of chunk vectors for
+//! re-embedding, and the outcome of each source's last sync.
 
 use postgres::GenericClient;
 use postgres::types::ToSql;
 
+use crate::vaults::now_rfc3339;
 use crate::vector::VectorRef;
 use crate::*;
-
-const VAULT_COLUMNS: &str =
-    "id, name, model_id, dimension, generation, memory_generation, organization_id, staged_model, staged_dimension";
-
-fn vault_row(r: &postgres::Row) -> VaultInfo {
-    VaultInfo {
-        id: r.get(0),
-        name: r.get(1),
-        model_id: r.get(2),
-        dimension: r.get::<_, Option<i32>>(3).map(|d| d as usize),
-        generation: r.get(4),
-        memory_generation: r.get(5),
-        organization: r.get(6),
-        restaging: match (r.get::<_, Option<String>>(7), r.get::<_, Option<i32>>(8)) {
-            (Some(model), Some(dim)) => Some((model, dim as usize)),
-            _ => None,
-        },
-    }
-}
 
 const DOCUMENT_COLUMNS: &str =
     "d.id, d.source, d.uri, d.title, d.content_hash, d.metadata::text, d.modified_ms, d.indexed_at,
@@ -215,597 +198,351 @@ pub(crate) fn nearest(
     Ok(hits)
 }
 
-pub(crate) fn vault_by(c: &mut impl GenericClient, clause: &str, param: &(dyn ToSql + Sync)) -> Res<Option<VaultInfo>> {
-    Ok(c.query_opt(&format!("SELECT {VAULT_COLUMNS} FROM vaults WHERE {clause}"), &[param])?.map(|r| vault_row(&r)))
-}
+impl DocumentStore for PgStore {
+    fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT id, uri, content_hash FROM documents WHERE vault_id = $1 AND source = $2 ORDER BY uri COLLATE \"C\"",
+                &[&vault, &source],
+            )?
+            .iter()
+            .map(|r| DocumentState { id: r.get(0), uri: r.get(1), content_hash: r.get(2) })
+            .collect())
+        })
+    }
 
-pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
-}
-
-/// Drops the vault's HNSW indexes (chunks and memories), except those of `keep`'s dimension;
-/// returns the names kept. Index names carry vault and dimension: `chunks_hnsw_<vault>_<dim>`.
-fn drop_vector_indexes(c: &mut impl GenericClient, vault: VaultId, keep: Option<usize>) -> Res<Vec<String>> {
-    let mut kept = Vec::new();
-    for table in ["chunks", "memories"] {
-        let wanted = keep.map(|d| format!("{table}_hnsw_{vault}_{d}"));
-        let existing: Vec<String> = c
-            .query(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname LIKE $2",
-                &[&table, &format!("{table}_hnsw_{vault}_%")],
+    fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT source FROM documents WHERE vault_id = $1 GROUP BY source ORDER BY source COLLATE \"C\"",
+                &[&vault],
             )?
             .iter()
             .map(|r| r.get(0))
-            .collect();
-        for name in existing {
-            if Some(&name) == wanted.as_ref() {
-                kept.push(name);
-            } else {
-                c.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))?;
-            }
-        }
-    }
-    Ok(kept)
-}
-
-/// Makes the vault's HNSW indexes (chunks and memories) for `dimension`, dropping ones of
-/// another dimension.
-pub(crate) fn ensure_vector_indexes(c: &mut impl GenericClient, vault: VaultId, dimension: usize) -> Res<()> {
-    let kept = drop_vector_indexes(c, vault, Some(dimension))?;
-    for table in ["chunks", "memories"] {
-        let wanted = format!("{table}_hnsw_{vault}_{dimension}");
-        if !kept.contains(&wanted) {
-            c.batch_execute(&format!(
-                "CREATE INDEX IF NOT EXISTS {wanted} ON {table} USING hnsw ((vector::vector({dimension})) vector_cosine_ops) WHERE vault_id = {vault}"
-            ))?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn vault(s: &PgStore, name: &str) -> Result<Option<VaultInfo>, StoreError> {
-    s.read(|c| vault_by(c, "name = $1", &name))
-}
-
-pub(crate) fn vaults(s: &PgStore) -> Result<Vec<VaultInfo>, StoreError> {
-    s.read(|c| {
-        Ok(c.query(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY name COLLATE \"C\""), &[])?
-            .iter()
-            .map(vault_row)
             .collect())
-    })
-}
-
-pub(crate) fn document_states(s: &PgStore, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
-    s.read(|c| {
-        Ok(c.query(
-            "SELECT id, uri, content_hash FROM documents WHERE vault_id = $1 AND source = $2 ORDER BY uri COLLATE \"C\"",
-            &[&vault, &source],
-        )?
-        .iter()
-        .map(|r| DocumentState { id: r.get(0), uri: r.get(1), content_hash: r.get(2) })
-        .collect())
-    })
-}
-
-pub(crate) fn sources_with_documents(s: &PgStore, vault: VaultId) -> Result<Vec<String>, StoreError> {
-    s.read(|c| {
-        Ok(c.query(
-            "SELECT source FROM documents WHERE vault_id = $1 GROUP BY source ORDER BY source COLLATE \"C\"",
-            &[&vault],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
-    })
-}
-
-pub(crate) fn documents(
-    s: &PgStore,
-    vault: VaultId,
-    after: DocumentId,
-    limit: usize,
-) -> Result<Vec<DocumentRecord>, StoreError> {
-    s.read(|c| {
-        c.query(
-            &format!(
-                "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
-            ),
-            &[&vault, &after, &(limit as i64)],
-        )?
-        .iter()
-        .map(document_row)
-        .collect()
-    })
-}
-
-pub(crate) fn document(s: &PgStore, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
-    s.read(|c| {
-        c.query_opt(
-            &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = $1 AND d.id = $2"),
-            &[&vault, &id],
-        )?
-        .as_ref()
-        .map(document_row)
-        .transpose()
-    })
-}
-
-pub(crate) fn document_chunks(s: &PgStore, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
-    s.read(|c| {
-        Ok(c.query(
-            &format!("SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.document_id = $1 ORDER BY c.idx"),
-            &[&document],
-        )?
-        .iter()
-        .map(chunk_row)
-        .collect())
-    })
-}
-
-pub(crate) fn keyword_search(
-    s: &PgStore,
-    vault: VaultId,
-    query: &str,
-    limit: usize,
-    filter: &ChunkFilter,
-) -> Result<Vec<Scored>, StoreError> {
-    let terms = s.analyzer.query_terms(query);
-    if terms.is_empty() {
-        return Ok(Vec::new());
+        })
     }
-    let (conditions, params) = filter_sql(filter, 4);
-    let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
-    // Okapi BM25 as the embedded index ranks (k1 1.2, b 0.75, Lucene's always-positive idf),
-    // over the postings table: document frequencies and term frequencies from `chunk_terms`
-    // (one index range per term), N and the average length from the vault's running totals.
-    let sql = format!(
-        "WITH stats AS MATERIALIZED (
-             SELECT greatest(keyword_rows, 1)::float8 AS n,
-                    greatest(keyword_length::float8 / greatest(keyword_rows, 1), 1) AS avgdl
-             FROM vaults WHERE id = $1),
-         q AS MATERIALIZED (
-             SELECT term, count(*)::float8 AS df FROM chunk_terms
-             WHERE vault_id = $1 AND term = ANY($2) GROUP BY term)
-         SELECT p.chunk_id, sum(
-                    ln(1 + (stats.n - q.df + 0.5) / (q.df + 0.5)) * p.tf * 2.2
-                    / (p.tf + 1.2 * (0.25 + 0.75 * c.term_count / stats.avgdl))
-                )::real AS score
-         FROM chunk_terms p JOIN q ON q.term = p.term JOIN chunks c ON c.id = p.chunk_id {join}
-         CROSS JOIN stats
-         WHERE p.vault_id = $1 AND p.term = ANY($2) {conditions}
-         GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT $3"
-    );
-    s.read(|c| {
-        let limit = limit as i64;
-        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &terms, &limit];
-        all.extend(refs(&params));
-        Ok(c.query(&sql, &all)?.iter().map(|r| Scored { id: r.get(0), score: r.get(1) }).collect())
-    })
-}
 
-pub(crate) fn vector_search(
-    s: &PgStore,
-    vault: VaultId,
-    query: &[f32],
-    limit: usize,
-    filter: &ChunkFilter,
-) -> Result<Vec<Scored>, StoreError> {
-    let (conditions, params) = filter_sql(filter, 2);
-    let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
-    s.read(|c| {
-        let Some(dimension) = query_dimension(c, vault, query.len())? else { return Ok(Vec::new()) };
-        let params = refs(&params);
-        let narrowing = Narrowing { join, conditions: &conditions, params: &params };
-        let hits = nearest(c, "chunks", (vault, dimension), query, &narrowing, limit)?;
-        Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
-    })
-}
-
-pub(crate) fn chunks(s: &PgStore, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    s.read(|c| {
-        let rows = c.query(
-            &format!(
-                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY($1)"
-            ),
-            &[&ids],
-        )?;
-        let found: std::collections::HashMap<i64, ChunkRecord> = rows
+    fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
+                ),
+                &[&vault, &after, &(limit as i64)],
+            )?
             .iter()
-            .map(|r| {
-                let rec = chunk_row(r);
-                (rec.id, rec)
+            .map(document_row)
+            .collect()
+        })
+    }
+
+    fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.vault_id = $1 AND d.id = $2"),
+                &[&vault, &id],
+            )?
+            .as_ref()
+            .map(document_row)
+            .transpose()
+        })
+    }
+
+    fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                &format!("SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.document_id = $1 ORDER BY c.idx"),
+                &[&document],
+            )?
+            .iter()
+            .map(chunk_row)
+            .collect())
+        })
+    }
+
+    fn keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError> {
+        let terms = self.analyzer.query_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (conditions, params) = filter_sql(filter, 4);
+        let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
+        // Okapi BM25 as the embedded index ranks (k1 1.2, b 0.75, Lucene's always-positive idf),
+        // over the postings table: document frequencies and term frequencies from `chunk_terms`
+        // (one index range per term), N and the average length from the vault's running totals.
+        let sql = format!(
+            "WITH stats AS MATERIALIZED (
+                 SELECT greatest(keyword_rows, 1)::float8 AS n,
+                        greatest(keyword_length::float8 / greatest(keyword_rows, 1), 1) AS avgdl
+                 FROM vaults WHERE id = $1),
+             q AS MATERIALIZED (
+                 SELECT term, count(*)::float8 AS df FROM chunk_terms
+                 WHERE vault_id = $1 AND term = ANY($2) GROUP BY term)
+             SELECT p.chunk_id, sum(
+                        ln(1 + (stats.n - q.df + 0.5) / (q.df + 0.5)) * p.tf * 2.2
+                        / (p.tf + 1.2 * (0.25 + 0.75 * c.term_count / stats.avgdl))
+                    )::real AS score
+             FROM chunk_terms p JOIN q ON q.term = p.term JOIN chunks c ON c.id = p.chunk_id {join}
+             CROSS JOIN stats
+             WHERE p.vault_id = $1 AND p.term = ANY($2) {conditions}
+             GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT $3"
+        );
+        self.read(|c| {
+            let limit = limit as i64;
+            let mut all: Vec<&(dyn ToSql + Sync)> = vec![&vault, &terms, &limit];
+            all.extend(refs(&params));
+            Ok(c.query(&sql, &all)?.iter().map(|r| Scored { id: r.get(0), score: r.get(1) }).collect())
+        })
+    }
+
+    fn vector_search(
+        &self,
+        vault: VaultId,
+        query: &[f32],
+        limit: usize,
+        filter: &ChunkFilter,
+    ) -> Result<Vec<Scored>, StoreError> {
+        match self.index_chunk_search(vault, query, limit, filter) {
+            Ok(Some(hits)) => return Ok(hits),
+            Ok(None) => {}
+            // The index failing is not the search failing: pgvector has every vector.
+            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
+        }
+        let (conditions, params) = filter_sql(filter, 2);
+        let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };
+        self.read(|c| {
+            let Some(dimension) = query_dimension(c, vault, query.len())? else { return Ok(Vec::new()) };
+            let params = refs(&params);
+            let narrowing = Narrowing { join, conditions: &conditions, params: &params };
+            let hits = nearest(c, "chunks", (vault, dimension), query, &narrowing, limit)?;
+            Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
+        })
+    }
+
+    fn hybrid_search(
+        &self,
+        vault: VaultId,
+        query: &HybridQuery<'_>,
+        filter: &ChunkFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        self.index_hybrid_search(vault, query, |index, model, sparse| {
+            index.hybrid_chunks(vault, model, query, sparse, filter)
+        })
+    }
+
+    fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY($1)"
+                ),
+                &[&ids],
+            )?;
+            let found: std::collections::HashMap<i64, ChunkRecord> = rows
+                .iter()
+                .map(|r| {
+                    let rec = chunk_row(r);
+                    (rec.id, rec)
+                })
+                .collect();
+            Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+        })
+    }
+
+    fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
+        self.read(|c| {
+            let documents: i64 = c.query_one("SELECT count(*) FROM documents WHERE vault_id = $1", &[&vault])?.get(0);
+            let r = c.query_one(
+                "SELECT count(*), coalesce(sum(token_count), 0)::bigint, count(staged_vector) FROM chunks WHERE vault_id = $1",
+                &[&vault],
+            )?;
+            Ok(VaultStats {
+                documents: documents as u64,
+                chunks: r.get::<_, i64>(0) as u64,
+                tokens: r.get::<_, i64>(1) as u64,
+                staged_vectors: r.get::<_, i64>(2) as u64,
+            })
+        })
+    }
+
+    fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
+                     WHERE c.vault_id = $1 AND c.id > $2 AND c.staged_vector IS NULL ORDER BY c.id LIMIT $3"
+                ),
+                &[&vault, &after, &(limit as i64)],
+            )?
+            .iter()
+            .map(chunk_row)
+            .collect())
+        })
+    }
+
+    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_rfc3339();
+        // Terms are computed before the transaction opens: it holds row locks only for the writes.
+        let postings: Vec<Vec<Postings>> = docs
+            .iter()
+            .map(|doc| {
+                doc.chunks
+                    .iter()
+                    .map(|chunk| {
+                        let context = trove_store::analysis::keyword_context(&doc.title, &chunk.heading_path);
+                        postings(&self.analyzer, &[&context, &chunk.text])
+                    })
+                    .collect()
             })
             .collect();
-        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
-    })
-}
-
-pub(crate) fn vault_stats(s: &PgStore, vault: VaultId) -> Result<VaultStats, StoreError> {
-    s.read(|c| {
-        let documents: i64 = c.query_one("SELECT count(*) FROM documents WHERE vault_id = $1", &[&vault])?.get(0);
-        let r = c.query_one(
-            "SELECT count(*), coalesce(sum(token_count), 0)::bigint, count(staged_vector) FROM chunks WHERE vault_id = $1",
-            &[&vault],
-        )?;
-        Ok(VaultStats {
-            documents: documents as u64,
-            chunks: r.get::<_, i64>(0) as u64,
-            tokens: r.get::<_, i64>(1) as u64,
-            staged_vectors: r.get::<_, i64>(2) as u64,
-        })
-    })
-}
-
-pub(crate) fn chunks_to_reembed(
-    s: &PgStore,
-    vault: VaultId,
-    after: ChunkId,
-    limit: usize,
-) -> Result<Vec<ChunkRecord>, StoreError> {
-    s.read(|c| {
-        Ok(c.query(
-            &format!(
-                "SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
-                 WHERE c.vault_id = $1 AND c.id > $2 AND c.staged_vector IS NULL ORDER BY c.id LIMIT $3"
-            ),
-            &[&vault, &after, &(limit as i64)],
-        )?
-        .iter()
-        .map(chunk_row)
-        .collect())
-    })
-}
-
-/// Counts of rows that break an invariant, each with what it means: `{n}` is the count.
-const INTEGRITY_CHECKS: &[(&str, &str)] = &[
-    (
-        "SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id WHERE d.id IS NULL",
-        "{n} chunks belong to no document",
-    ),
-    (
-        "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.vault_id <> c.vault_id",
-        "{n} chunks name another vault than their document",
-    ),
-    (
-        "SELECT count(*) FROM (SELECT document_id, max(idx) + 1 AS n, count(*) AS c FROM chunks GROUP BY document_id) g WHERE n <> c",
-        "{n} documents have gaps in their chunk numbering",
-    ),
-    (
-        "SELECT count(*) FROM memories m JOIN vaults v ON v.id = m.vault_id WHERE vector_dims(m.vector) <> v.dimension",
-        "{n} memories have a vector of the wrong dimension",
-    ),
-    (
-        "SELECT count(*) FROM vaults v LEFT JOIN LATERAL (
-             SELECT count(*) AS n, coalesce(sum(term_count), 0) AS len FROM chunks c WHERE c.vault_id = v.id) k ON true
-         WHERE v.keyword_rows <> k.n OR v.keyword_length <> k.len",
-        "{n} vaults' keyword statistics disagree with their chunks",
-    ),
-    (
-        "SELECT count(*) FROM chunks c WHERE c.term_count > 0
-             AND NOT EXISTS (SELECT 1 FROM chunk_terms p WHERE p.chunk_id = c.id)",
-        "{n} chunks have no keyword postings",
-    ),
-    (
-        "SELECT count(*) FROM vaults v WHERE v.dimension IS NOT NULL AND NOT EXISTS (
-             SELECT 1 FROM pg_indexes i WHERE i.schemaname = current_schema()
-             AND i.indexname = 'chunks_hnsw_' || v.id || '_' || v.dimension)",
-        "{n} vaults have no vector index for their dimension",
-    ),
-];
-
-pub(crate) fn check_integrity(s: &PgStore) -> Result<IntegrityReport, StoreError> {
-    s.read(|c| {
-        let count = |c: &mut Client, sql: &str| -> Res<u64> { Ok(c.query_one(sql, &[])?.get::<_, i64>(0) as u64) };
-        let mut report = IntegrityReport {
-            documents: count(c, "SELECT count(*) FROM documents")?,
-            chunks: count(c, "SELECT count(*) FROM chunks")?,
-            vectors: count(
-                c,
-                "SELECT count(*) FROM chunks c JOIN vaults v ON v.id = c.vault_id WHERE vector_dims(c.vector) = v.dimension",
-            )?,
-            problems: Vec::new(),
-        };
-        if report.vectors != report.chunks {
-            report.problems.push(format!(
-                "{} chunks have a vector of their vault's dimension, of {}",
-                report.vectors, report.chunks
-            ));
-        }
-        for (sql, problem) in INTEGRITY_CHECKS {
-            let n = count(c, sql)?;
-            if n > 0 {
-                report.problems.push(problem.replace("{n}", &n.to_string()));
-            }
-        }
-        Ok(report)
-    })
-}
-
-pub(crate) fn source_syncs(s: &PgStore, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
-    s.read(|c| {
-        Ok(c.query(
-            "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = $1 ORDER BY source COLLATE \"C\"",
-            &[&vault],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
-    })
-}
-
-pub(crate) fn ensure_vault(s: &PgStore, name: &str) -> Result<VaultInfo, StoreError> {
-    s.write(|tx| {
-        tx.execute(
-            "INSERT INTO vaults (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            &[&name, &now_rfc3339()],
-        )?;
-        vault_by(tx, "name = $1", &name)?.ok_or_else(|| StoreError::Corrupt(format!("vault {name} vanished")).into())
-    })
-}
-
-pub(crate) fn set_vault_embedder(
-    s: &PgStore,
-    vault: VaultId,
-    model_id: &str,
-    dimension: usize,
-) -> Result<(), StoreError> {
-    s.write(|tx| {
-        let row = tx.query_one(
-            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = $1) + (SELECT count(*) FROM memories WHERE vault_id = $1), (SELECT dimension FROM vaults WHERE id = $1)",
-            &[&vault],
-        )?;
-        let (rows, current): (i64, Option<i32>) = (row.get(0), row.get(1));
-        if rows > 0 && current.is_some_and(|d| d as usize != dimension) {
-            return Err(StoreError::Dimension { expected: current.unwrap_or(0) as usize, got: dimension }.into());
-        }
-        tx.execute("UPDATE vaults SET model_id = $1, dimension = $2 WHERE id = $3", &[&model_id, &(dimension as i32), &vault])?;
-        ensure_vector_indexes(tx, vault, dimension)
-    })
-}
-
-pub(crate) fn put_documents(s: &PgStore, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
-    if docs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let now = now_rfc3339();
-    // Terms are computed before the transaction opens: it holds row locks only for the writes.
-    let postings: Vec<Vec<Postings>> = docs
-        .iter()
-        .map(|doc| {
-            doc.chunks
-                .iter()
-                .map(|chunk| {
-                    let context = trove_store::analysis::keyword_context(&doc.title, &chunk.heading_path);
-                    postings(&s.analyzer, &[&context, &chunk.text])
-                })
-                .collect()
-        })
-        .collect();
-    s.write(|tx| {
-        let dim: Option<i32> = tx
-            .query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?
-            .and_then(|r| r.get(0));
-        let Some(dim) = dim.map(|d| d as usize) else {
-            return Err(StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()).into());
-        };
-        let upsert = tx.prepare(
-            "INSERT INTO documents (vault_id, source, uri, title, content_hash, metadata, modified_ms, indexed_at)
-             VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
-             ON CONFLICT (vault_id, source, uri) DO UPDATE SET title = excluded.title, content_hash = excluded.content_hash,
-                 metadata = excluded.metadata, modified_ms = excluded.modified_ms, indexed_at = excluded.indexed_at
-             RETURNING id",
-        )?;
-        let clear = tx.prepare("DELETE FROM chunks WHERE document_id = $1 RETURNING term_count")?;
-        let insert = tx.prepare(
-            "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, term_count, vector)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )?;
-        let insert_postings = tx.prepare(INSERT_POSTINGS)?;
-        let mut ids = Vec::with_capacity(docs.len());
-        // The vault's keyword statistics (BM25's N and average length) move by these.
-        let (mut rows, mut lengths) = (0i64, 0i64);
-        for (doc, postings) in docs.iter().zip(&postings) {
-            if let Some(bad) = doc.chunks.iter().find(|c| c.vector.len() != dim) {
-                return Err(StoreError::Dimension { expected: dim, got: bad.vector.len() }.into());
-            }
-            let metadata = doc.metadata.to_string();
-            let id: i64 = tx
-                .query_one(
-                    &upsert,
-                    &[&vault, &doc.source, &doc.uri, &doc.title, &doc.content_hash, &metadata, &doc.modified_unix_ms, &now],
-                )?
-                .get(0);
-            for removed in tx.query(&clear, &[&id])? {
-                rows -= 1;
-                lengths -= i64::from(removed.get::<_, i32>(0));
-            }
-            for (i, (chunk, p)) in doc.chunks.iter().zip(postings).enumerate() {
-                rows += 1;
-                lengths += i64::from(p.length);
-                let chunk_id: i64 = tx
+        let ids = self.write(|tx| {
+            let dim: Option<i32> = tx
+                .query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?
+                .and_then(|r| r.get(0));
+            let Some(dim) = dim.map(|d| d as usize) else {
+                return Err(StoreError::NoEmbedder { vault }.into());
+            };
+            let upsert = tx.prepare(
+                "INSERT INTO documents (vault_id, source, uri, title, content_hash, metadata, modified_ms, indexed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+                 ON CONFLICT (vault_id, source, uri) DO UPDATE SET title = excluded.title, content_hash = excluded.content_hash,
+                     metadata = excluded.metadata, modified_ms = excluded.modified_ms, indexed_at = excluded.indexed_at
+                 RETURNING id",
+            )?;
+            let clear = tx.prepare("DELETE FROM chunks WHERE document_id = $1 RETURNING term_count")?;
+            let insert = tx.prepare(
+                "INSERT INTO chunks (document_id, vault_id, idx, text, heading_path, token_count, term_count, vector)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )?;
+            let insert_postings = tx.prepare(INSERT_POSTINGS)?;
+            let mut ids = Vec::with_capacity(docs.len());
+            // The vault's keyword statistics (BM25's N and average length) move by these.
+            let (mut rows, mut lengths) = (0i64, 0i64);
+            for (doc, postings) in docs.iter().zip(&postings) {
+                if let Some(bad) = doc.chunks.iter().find(|c| c.vector.len() != dim) {
+                    return Err(StoreError::Dimension { expected: dim, got: bad.vector.len() }.into());
+                }
+                let metadata = doc.metadata.to_string();
+                let id: i64 = tx
                     .query_one(
-                    &insert,
-                    &[
-                        &id,
-                        &vault,
-                        &(i as i32),
-                        &chunk.text,
-                        &chunk.heading_path,
-                        &(chunk.token_count as i32),
-                        &p.length,
-                        &VectorRef(&chunk.vector),
-                    ],
-                )?
+                        &upsert,
+                        &[&vault, &doc.source, &doc.uri, &doc.title, &doc.content_hash, &metadata, &doc.modified_unix_ms, &now],
+                    )?
                     .get(0);
-                tx.execute(&insert_postings, &[&chunk_id, &vault, &p.terms, &p.frequencies])?;
+                for removed in tx.query(&clear, &[&id])? {
+                    rows -= 1;
+                    lengths -= i64::from(removed.get::<_, i32>(0));
+                }
+                for (i, (chunk, p)) in doc.chunks.iter().zip(postings).enumerate() {
+                    rows += 1;
+                    lengths += i64::from(p.length);
+                    let chunk_id: i64 = tx
+                        .query_one(
+                        &insert,
+                        &[
+                            &id,
+                            &vault,
+                            &(i as i32),
+                            &chunk.text,
+                            &chunk.heading_path,
+                            &(chunk.token_count as i32),
+                            &p.length,
+                            &VectorRef(&chunk.vector),
+                        ],
+                    )?
+                        .get(0);
+                    tx.execute(&insert_postings, &[&chunk_id, &vault, &p.terms, &p.frequencies])?;
+                }
+                crate::index::queue_document(tx, self, vault, id)?;
+                ids.push(id);
             }
-            crate::index::queue_document(tx, s, vault, id)?;
-            ids.push(id);
-        }
-        tx.execute(
-            "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows + $2, keyword_length = keyword_length + $3 WHERE id = $1",
-            &[&vault, &rows, &lengths],
-        )?;
+            tx.execute(
+                "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows + $2, keyword_length = keyword_length + $3 WHERE id = $1",
+                &[&vault, &rows, &lengths],
+            )?;
+            Ok(ids)
+        })?;
+        self.after_write(vault);
         Ok(ids)
-    })
-}
+    }
 
-pub(crate) fn delete_document(s: &PgStore, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        let Some(doc) = tx.query_opt(
-            "SELECT id FROM documents WHERE vault_id = $1 AND source = $2 AND uri = $3 FOR UPDATE",
-            &[&vault, &source, &uri],
-        )?
-        else {
-            return Ok(false);
-        };
-        let id: i64 = doc.get(0);
-        let gone = tx.query_one(
-            "WITH gone AS (DELETE FROM chunks WHERE document_id = $1 RETURNING term_count)
-             SELECT count(*), coalesce(sum(term_count), 0)::bigint FROM gone",
-            &[&id],
-        )?;
-        let (rows, lengths): (i64, i64) = (gone.get(0), gone.get(1));
-        tx.execute("DELETE FROM documents WHERE id = $1", &[&id])?;
-        crate::index::queue_document(tx, s, vault, id)?;
-        tx.execute(
-            "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows - $2, keyword_length = keyword_length - $3 WHERE id = $1",
-            &[&vault, &rows, &lengths],
-        )?;
-        Ok(true)
-    })
-}
+    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
+        let deleted = self.write(|tx| {
+            let Some(doc) = tx.query_opt(
+                "SELECT id FROM documents WHERE vault_id = $1 AND source = $2 AND uri = $3 FOR UPDATE",
+                &[&vault, &source, &uri],
+            )?
+            else {
+                return Ok(false);
+            };
+            let id: i64 = doc.get(0);
+            let gone = tx.query_one(
+                "WITH gone AS (DELETE FROM chunks WHERE document_id = $1 RETURNING term_count)
+                 SELECT count(*), coalesce(sum(term_count), 0)::bigint FROM gone",
+                &[&id],
+            )?;
+            let (rows, lengths): (i64, i64) = (gone.get(0), gone.get(1));
+            tx.execute("DELETE FROM documents WHERE id = $1", &[&id])?;
+            crate::index::queue_document(tx, self, vault, id)?;
+            tx.execute(
+                "UPDATE vaults SET generation = generation + 1, keyword_rows = keyword_rows - $2, keyword_length = keyword_length - $3 WHERE id = $1",
+                &[&vault, &rows, &lengths],
+            )?;
+            Ok(true)
+        })?;
+        self.after_write(vault);
+        Ok(deleted)
+    }
 
-pub(crate) fn stage_vectors(s: &PgStore, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
-    stage(s, "chunks", vault, vectors)
-}
+    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let stmt = tx.prepare("UPDATE chunks SET staged_vector = $1 WHERE id = $2 AND vault_id = $3")?;
+            for (id, v) in vectors {
+                tx.execute(&stmt, &[&VectorRef(v), id, &vault])?;
+            }
+            Ok(())
+        })
+    }
 
-/// Stores re-embedded vectors beside the live ones of `table`, in one transaction.
-pub(crate) fn stage(s: &PgStore, table: &str, vault: VaultId, vectors: &[(i64, Vec<f32>)]) -> Result<(), StoreError> {
-    s.write(|tx| {
-        let stmt = tx.prepare(&format!("UPDATE {table} SET staged_vector = $1 WHERE id = $2 AND vault_id = $3"))?;
-        for (id, v) in vectors {
-            tx.execute(&stmt, &[&VectorRef(v), id, &vault])?;
-        }
-        Ok(())
-    })
-}
-
-pub(crate) fn commit_staged_vectors(
-    s: &PgStore,
-    vault: VaultId,
-    model_id: &str,
-    dimension: usize,
-) -> Result<(), StoreError> {
-    s.write(|tx| {
-        // The vault row first: a concurrent writer of this vault waits for the switch.
-        tx.execute("SELECT 1 FROM vaults WHERE id = $1 FOR UPDATE", &[&vault])?;
-        let missing: i64 = tx
-            .query_one(
-                "SELECT (SELECT count(*) FROM chunks WHERE vault_id = $1 AND staged_vector IS NULL)
-                      + (SELECT count(*) FROM memories WHERE vault_id = $1 AND staged_vector IS NULL)",
+    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT source, finished_ms, summary FROM source_syncs WHERE vault_id = $1 ORDER BY source COLLATE \"C\"",
                 &[&vault],
             )?
-            .get(0);
-        if missing > 0 {
-            return Err(StoreError::Incomplete { missing: missing as u64 }.into());
-        }
-        let dim = dimension as i32;
-        let wrong: i64 = tx
-            .query_one(
-                "SELECT (SELECT count(*) FROM chunks WHERE vault_id = $1 AND vector_dims(staged_vector) <> $2)
-                      + (SELECT count(*) FROM memories WHERE vault_id = $1 AND vector_dims(staged_vector) <> $2)",
-                &[&vault, &dim],
-            )?
-            .get(0);
-        if wrong > 0 {
-            return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")).into());
-        }
-        // Other dimensions' indexes go first (their expression casts to the old dimension).
-        drop_vector_indexes(tx, vault, Some(dimension))?;
-        tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
-        tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
-        tx.execute(
-            "UPDATE vaults SET model_id = $1, dimension = $2, staged_model = NULL, staged_dimension = NULL,
-                 generation = generation + 1, memory_generation = memory_generation + 1 WHERE id = $3",
-            &[&model_id, &dim, &vault],
-        )?;
-        crate::index::queue_vault(tx, s, vault)?;
-        ensure_vector_indexes(tx, vault, dimension)
-    })
-}
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+        })
+    }
 
-pub(crate) fn clear_staged_vectors(s: &PgStore, vault: VaultId) -> Result<(), StoreError> {
-    s.write(|tx| {
-        tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
-        tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
-        tx.execute("UPDATE vaults SET staged_model = NULL, staged_dimension = NULL WHERE id = $1", &[&vault])?;
-        Ok(())
-    })
-}
-
-pub(crate) fn begin_restage(s: &PgStore, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        let row =
-            tx.query_one("SELECT staged_model, staged_dimension FROM vaults WHERE id = $1 FOR UPDATE", &[&vault])?;
-        let (model, dim): (Option<String>, Option<i32>) = (row.get(0), row.get(1));
-        let resumed = model.as_deref() == Some(model_id) && dim == Some(dimension as i32);
-        if !resumed {
-            tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
-            tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = $1", &[&vault])?;
+    fn source_sync_record(
+        &self,
+        vault: VaultId,
+        source: &str,
+        finished_ms: i64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
             tx.execute(
-                "UPDATE vaults SET staged_model = $1, staged_dimension = $2 WHERE id = $3",
-                &[&model_id, &(dimension as i32), &vault],
+                "INSERT INTO source_syncs (vault_id, source, finished_ms, summary) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (vault_id, source) DO UPDATE SET finished_ms = excluded.finished_ms, summary = excluded.summary",
+                &[&vault, &source, &finished_ms, &summary],
             )?;
-        }
-        Ok(resumed)
-    })
-}
-
-pub(crate) fn delete_vault(s: &PgStore, vault: VaultId) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        // Documents cascade to chunks; memories, grants and sync records go with the vault.
-        let n = tx.execute("DELETE FROM vaults WHERE id = $1", &[&vault])?;
-        if n == 1 {
-            drop_vector_indexes(tx, vault, None)?;
-            crate::index::queue_drop_vault(tx, s, vault)?;
-        }
-        Ok(n == 1)
-    })
-}
-
-pub(crate) fn vault_set_organization(s: &PgStore, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
-    s.write(|tx| {
-        tx.execute("UPDATE vaults SET organization_id = $1 WHERE id = $2", &[&organization, &vault])?;
-        Ok(())
-    })
-}
-
-pub(crate) fn vaults_claim_unowned(s: &PgStore, organization: i64) -> Result<u64, StoreError> {
-    s.write(|tx| {
-        Ok(tx.execute("UPDATE vaults SET organization_id = $1 WHERE organization_id IS NULL", &[&organization])?)
-    })
-}
-
-pub(crate) fn source_sync_record(
-    s: &PgStore,
-    vault: VaultId,
-    source: &str,
-    finished_ms: i64,
-    summary: &str,
-) -> Result<(), StoreError> {
-    s.write(|tx| {
-        tx.execute(
-            "INSERT INTO source_syncs (vault_id, source, finished_ms, summary) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (vault_id, source) DO UPDATE SET finished_ms = excluded.finished_ms, summary = excluded.summary",
-            &[&vault, &source, &finished_ms, &summary],
-        )?;
-        Ok(())
-    })
+            Ok(())
+        })
+    }
 }

@@ -468,7 +468,7 @@ impl PgStore {
 
     /// Compares the index's point ids with PostgreSQL's for every vault and queues a vault
     /// whose points differ (orphans or missing ones) to be brought in step; returns how many
-    /// vaults were queued (`StoreWrite::reconcile_index` then applies them).
+    /// vaults were queued (`Backend::reconcile_index` then applies them).
     pub fn compare_index(&self) -> Result<u64, StoreError> {
         let Some(index) = self.index.as_deref() else { return Ok(0) };
         let vaults: Vec<(VaultId, Option<(String, usize)>)> = self.read(|c| {

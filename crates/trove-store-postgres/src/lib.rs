@@ -1,5 +1,5 @@
-//! Trove's PostgreSQL backend: [`PgStore`] implements the storage traits ([`StoreRead`],
-//! [`StoreWrite`]) on one PostgreSQL database with the pgvector extension, so several
+//! Trove's PostgreSQL backend: [`PgStore`] implements the storage traits
+//! ([`trove_store::Store`]) on one PostgreSQL database with the pgvector extension, so several
 //! `trove serve` nodes can share it. PostgreSQL is the system of record for everything the
 //! embedded store keeps (vaults, documents, chunks, memories, jobs, users, sessions, keys,
 //! audit), plus the rate-limit buckets the nodes share. Vectors are pgvector columns searched
@@ -7,23 +7,28 @@
 //! ranked by BM25 over a postings table of the shared analyzer's terms
 //! ([`trove_store::analysis`]), so both backends split, fold, stem and rank alike.
 //!
-//! Modules: [`pool`] (connections, time limits, circuit breaker, error mapping), `schema`
-//! (migrations), `vector` (pgvector's wire format), `documents` (vaults, documents, chunks,
-//! search, re-embedding), `memory`, `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and
-//! leases), `listen` (wake-ups from other nodes), `limits` (shared rate-limit buckets), `tls`
-//! (rustls for `sslmode=require`, certificates verified),
-//! `tenancy` (users, organizations, keys, sessions, teams, grants, invitations, audit),
-//! [`migrate`] (`trove migrate` from an embedded workspace), `testing` (feature `testing`: a throwaway server).
+//! Modules, with the embedded store's layout and names: one per storage trait, each holding
+//! that trait's implementation: `backend` ([`trove_store::Backend`]: pool figures, integrity,
+//! the external index's status, shared rate-limit buckets), `vaults`, `documents`, `memory`,
+//! `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and leases), `audit`, and `tenancy/`
+//! (`users`, `organizations`, `grants`, `credentials`, `secrets`); `schema` (migrations). Beside
+//! them: [`pool`] (connections, time limits, circuit breaker, error mapping), [`index`] (the
+//! outbox that keeps an external vector index in step), `listen` (wake-ups from other nodes),
+//! `vector` (pgvector's wire format), `tls` (rustls for `sslmode=require`, certificates
+//! verified), [`migrate`] (`trove migrate` from an embedded workspace) and `testing` (feature
+//! `testing`: a throwaway server). This file keeps opening, the read/write plumbing and the
+//! helpers every module shares.
 //!
 //! Invariants: every statement runs under the server-side `statement_timeout` and every
 //! connection wait under the pool's limit, so nothing hangs; reads are retried once on a fresh
 //! connection when the old one was lost, writes never are (the caller decides); ids given to
 //! callers are the rows' identity values, stable across a migration from the embedded store.
 
+mod audit;
+mod backend;
 mod documents;
 pub mod index;
 mod jobs;
-mod limits;
 mod listen;
 mod memory;
 pub mod migrate;
@@ -33,18 +38,20 @@ mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
+mod vaults;
 mod vector;
 
 use postgres::{Client, Transaction};
 use trove_store::analysis::Analyzer;
 use trove_store::metrics::Access;
+use trove_store::prelude::*;
 use trove_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, GrantRecord, Grantee, Heartbeat, HybridQuery, IntegrityReport, InvitationRecord, JobCounts,
     JobFilter, JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter,
     MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
-    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, StoreRead, StoreWrite, TeamRecord, UserRecord,
-    VaultId, VaultInfo, VaultStats,
+    OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId, VaultInfo,
+    VaultStats,
 };
 
 pub use pool::PgOptions;
@@ -225,442 +232,12 @@ impl PgStore {
     }
 }
 
-impl StoreRead for PgStore {
-    fn shared(&self) -> bool {
-        true
-    }
-    fn connections(&self) -> Option<trove_store::ConnectionStats> {
-        Some(self.pool.stats())
-    }
-    fn external_index(&self) -> Option<trove_store::ExternalIndexStatus> {
-        let index = self.index.as_deref()?;
-        Some(trove_store::ExternalIndexStatus {
-            describe: index.describe(),
-            reachable: index.check().map_err(|e| e.to_string()),
-            pending: self.index_pending(None).unwrap_or(0),
-        })
-    }
-    fn external_index_stats(&self) -> Option<trove_store::ExternalIndexStats> {
-        let index = self.index.as_deref()?;
-        Some(trove_store::ExternalIndexStats { pending: self.index_pending(None).ok(), ..index.stats() })
-    }
-    fn job_waiter(&self) -> Option<trove_store::JobWaiter> {
-        let mut listener = listen::JobListener::new(self.pool.connector(), self.what().to_string());
-        Some(Box::new(move |within| listener.wait(within)))
-    }
-    fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
-        documents::vault(self, name)
-    }
-    fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
-        documents::vaults(self)
-    }
-    fn document_states(&self, vault: VaultId, source: &str) -> Result<Vec<DocumentState>, StoreError> {
-        documents::document_states(self, vault, source)
-    }
-    fn sources_with_documents(&self, vault: VaultId) -> Result<Vec<String>, StoreError> {
-        documents::sources_with_documents(self, vault)
-    }
-    fn documents(&self, vault: VaultId, after: DocumentId, limit: usize) -> Result<Vec<DocumentRecord>, StoreError> {
-        documents::documents(self, vault, after, limit)
-    }
-    fn document(&self, vault: VaultId, id: DocumentId) -> Result<Option<DocumentRecord>, StoreError> {
-        documents::document(self, vault, id)
-    }
-    fn document_chunks(&self, document: DocumentId) -> Result<Vec<ChunkRecord>, StoreError> {
-        documents::document_chunks(self, document)
-    }
-    fn keyword_search(
-        &self,
-        vault: VaultId,
-        query: &str,
-        limit: usize,
-        filter: &ChunkFilter,
-    ) -> Result<Vec<Scored>, StoreError> {
-        documents::keyword_search(self, vault, query, limit, filter)
-    }
-    fn vector_search(
-        &self,
-        vault: VaultId,
-        query: &[f32],
-        limit: usize,
-        filter: &ChunkFilter,
-    ) -> Result<Vec<Scored>, StoreError> {
-        match self.index_chunk_search(vault, query, limit, filter) {
-            Ok(Some(hits)) => return Ok(hits),
-            Ok(None) => {}
-            // The index failing is not the search failing: pgvector has every vector.
-            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
-        }
-        documents::vector_search(self, vault, query, limit, filter)
-    }
-    fn hybrid_search(
-        &self,
-        vault: VaultId,
-        query: &HybridQuery<'_>,
-        filter: &ChunkFilter,
-    ) -> Result<Option<Vec<Scored>>, StoreError> {
-        self.index_hybrid_search(vault, query, |index, model, sparse| {
-            index.hybrid_chunks(vault, model, query, sparse, filter)
-        })
-    }
-    fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
-        documents::chunks(self, ids)
-    }
-    fn vault_stats(&self, vault: VaultId) -> Result<VaultStats, StoreError> {
-        documents::vault_stats(self, vault)
-    }
-    fn chunks_to_reembed(&self, vault: VaultId, after: ChunkId, limit: usize) -> Result<Vec<ChunkRecord>, StoreError> {
-        documents::chunks_to_reembed(self, vault, after, limit)
-    }
-    fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
-        documents::check_integrity(self)
-    }
-    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
-        memory::memory_get(self, vault, id, now_ms)
-    }
-    fn memory_list(
-        &self,
-        vault: VaultId,
-        filter: &MemoryFilter,
-        after: Option<MemoryCursor>,
-        limit: usize,
-    ) -> Result<Vec<MemoryRecord>, StoreError> {
-        memory::memory_list(self, vault, filter, after, limit)
-    }
-    fn memory_keyword_search(
-        &self,
-        vault: VaultId,
-        query: &str,
-        filter: &MemoryFilter,
-        limit: usize,
-    ) -> Result<Vec<Scored>, StoreError> {
-        memory::memory_keyword_search(self, vault, query, filter, limit)
-    }
-    fn memory_vector_search(
-        &self,
-        vault: VaultId,
-        vector: &[f32],
-        filter: &MemoryFilter,
-        limit: usize,
-    ) -> Result<Vec<Scored>, StoreError> {
-        match self.index_memory_search(vault, vector, limit, filter) {
-            Ok(Some(hits)) => return Ok(hits),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
-        }
-        memory::memory_vector_search(self, vault, vector, filter, limit)
-    }
-    fn memory_hybrid_search(
-        &self,
-        vault: VaultId,
-        query: &HybridQuery<'_>,
-        filter: &MemoryFilter,
-    ) -> Result<Option<Vec<Scored>>, StoreError> {
-        self.index_hybrid_search(vault, query, |index, model, sparse| {
-            index.hybrid_memories(vault, model, query, sparse, filter)
-        })
-    }
-    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
-        memory::memory_records(self, rowids)
-    }
-    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
-        memory::memory_stats(self, vault, now_ms)
-    }
-    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
-        memory::memories_to_reembed(self, vault, after, limit)
-    }
-    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_get(self, id)
-    }
-    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        jobs::job_list(self, filter, before, limit)
-    }
-    fn job_counts(&self) -> Result<JobCounts, StoreError> {
-        jobs::job_counts(self)
-    }
-    fn user_count(&self) -> Result<u64, StoreError> {
-        tenancy::user_count(self)
-    }
-    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        tenancy::user_by_email(self, email)
-    }
-    fn organization(&self, name: &str) -> Result<Option<OrganizationRecord>, StoreError> {
-        tenancy::organization(self, name)
-    }
-    fn membership(&self, organization: i64, user: i64) -> Result<Option<String>, StoreError> {
-        tenancy::membership(self, organization, user)
-    }
-    fn members(&self, organization: i64) -> Result<Vec<MemberRecord>, StoreError> {
-        tenancy::members(self, organization)
-    }
-    fn invitations(&self, organization: i64) -> Result<Vec<InvitationRecord>, StoreError> {
-        tenancy::invitations(self, organization)
-    }
-    fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRecord>, StoreError> {
-        tenancy::invitation_by_hash(self, hash)
-    }
-    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
-        tenancy::teams(self, organization)
-    }
-    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
-        tenancy::secrets(self, organization)
-    }
-    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        tenancy::secret(self, organization, name)
-    }
-    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
-        tenancy::vault_grants(self, vault)
-    }
-    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
-        tenancy::user_grants(self, organization, user)
-    }
-    fn user_organizations(&self, user: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-        tenancy::user_organizations(self, user)
-    }
-    fn session_by_hash(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        tenancy::session_by_hash(self, hash)
-    }
-    fn sessions_of_user(&self, user: i64, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        tenancy::sessions_of_user(self, user, now_ms)
-    }
-    fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        tenancy::api_key_by_prefix(self, prefix)
-    }
-    fn api_keys(&self, organization: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        tenancy::api_keys(self, organization)
-    }
-    fn source_syncs(&self, vault: VaultId) -> Result<Vec<(String, i64, String)>, StoreError> {
-        documents::source_syncs(self, vault)
-    }
-    fn audit_query(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        tenancy::audit_query(self, filter, before, limit)
-    }
+/// A row count or `LIMIT`/`OFFSET` as PostgreSQL's BIGINT.
+pub(crate) fn big(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl StoreWrite for PgStore {
-    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
-        documents::ensure_vault(self, name)
-    }
-    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::set_vault_embedder(self, vault, model_id, dimension)
-    }
-    fn put_documents(&self, vault: VaultId, docs: &[NewDocument]) -> Result<Vec<DocumentId>, StoreError> {
-        let ids = documents::put_documents(self, vault, docs)?;
-        self.after_write(vault);
-        Ok(ids)
-    }
-    fn delete_document(&self, vault: VaultId, source: &str, uri: &str) -> Result<bool, StoreError> {
-        let deleted = documents::delete_document(self, vault, source, uri)?;
-        self.after_write(vault);
-        Ok(deleted)
-    }
-    fn stage_vectors(&self, vault: VaultId, vectors: &[(ChunkId, Vec<f32>)]) -> Result<(), StoreError> {
-        documents::stage_vectors(self, vault, vectors)
-    }
-    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
-        documents::commit_staged_vectors(self, vault, model_id, dimension)?;
-        self.after_write(vault);
-        Ok(())
-    }
-    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
-        documents::clear_staged_vectors(self, vault)
-    }
-    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
-        documents::begin_restage(self, vault, model_id, dimension)
-    }
-    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
-        let stored = memory::memory_put(self, vault, memory, now_ms)?;
-        self.after_write(vault);
-        Ok(stored)
-    }
-    fn memory_update(
-        &self,
-        vault: VaultId,
-        id: &str,
-        patch: &MemoryPatch,
-        now_ms: i64,
-    ) -> Result<Option<MemoryRecord>, StoreError> {
-        let updated = memory::memory_update(self, vault, id, patch, now_ms)?;
-        self.after_write(vault);
-        Ok(updated)
-    }
-    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
-        let deleted = memory::memory_delete(self, vault, id)?;
-        self.after_write(vault);
-        Ok(deleted)
-    }
-    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let n = memory::memory_purge_expired(self, now_ms)?;
-        if n > 0 && self.index.is_some() {
-            // Every vault's purged memories: the outbox rows name them.
-            if let Err(e) = self.sync_index(None) {
-                tracing::warn!(error = %e, "the vector index lags behind PostgreSQL after a purge");
-            }
-        }
-        Ok(n)
-    }
-    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
-        memory::stage_memory_vectors(self, vault, vectors)
-    }
-    fn reconcile_index(&self) -> Result<u64, StoreError> {
-        let queued = self.compare_index()?;
-        self.sync_index(None)?;
-        Ok(queued)
-    }
-    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        let deleted = documents::delete_vault(self, vault)?;
-        self.after_write(vault);
-        Ok(deleted)
-    }
-    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
-        jobs::job_enqueue(self, job, now_ms)
-    }
-    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_claim(self, worker, now_ms, lease_ms)
-    }
-    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
-        jobs::job_heartbeat(self, id, worker, now_ms, lease_ms)
-    }
-    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
-        jobs::job_finish(self, id, worker, outcome, now_ms)
-    }
-    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_cancel(self, id, now_ms)
-    }
-    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
-        jobs::job_retry(self, id, now_ms)
-    }
-    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
-        jobs::job_delete(self, id, status)
-    }
-    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
-        jobs::job_recover(self, now_ms)
-    }
-    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
-        jobs::job_prune(self, finished_before_ms)
-    }
-    fn user_create(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
-        tenancy::user_create(self, email, password_hash, now_ms)
-    }
-    fn organization_ensure(&self, name: &str, now_ms: i64) -> Result<OrganizationRecord, StoreError> {
-        tenancy::organization_ensure(self, name, now_ms)
-    }
-    fn membership_put(&self, organization: i64, user: i64, role: &str, now_ms: i64) -> Result<(), StoreError> {
-        tenancy::membership_put(self, organization, user, role, now_ms)
-    }
-    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
-        documents::vault_set_organization(self, vault, organization)
-    }
-    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
-        documents::vaults_claim_unowned(self, organization)
-    }
-    fn api_key_create(&self, key: &NewApiKey, now_ms: i64) -> Result<ApiKeyRecord, StoreError> {
-        tenancy::api_key_create(self, key, now_ms)
-    }
-    fn api_key_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        tenancy::api_key_revoke(self, organization, public_id, now_ms)
-    }
-    fn api_key_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        tenancy::api_key_touch(self, id, now_ms)
-    }
-    fn membership_set(&self, organization: i64, user: i64, role: Option<&str>) -> Result<MembershipChange, StoreError> {
-        tenancy::membership_set(self, organization, user, role)
-    }
-    fn user_token_create(
-        &self,
-        user: i64,
-        purpose: &str,
-        hash: &str,
-        now_ms: i64,
-        expires_ms: i64,
-    ) -> Result<(), StoreError> {
-        tenancy::user_token_create(self, user, purpose, hash, now_ms, expires_ms)
-    }
-    fn user_token_take(&self, purpose: &str, hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
-        tenancy::user_token_take(self, purpose, hash, now_ms)
-    }
-    fn user_update(&self, user: i64, password_hash: Option<&str>, verified_ms: Option<i64>) -> Result<(), StoreError> {
-        tenancy::user_update(self, user, password_hash, verified_ms)
-    }
-    fn invitation_create(&self, invitation: &InvitationRecord) -> Result<(), StoreError> {
-        tenancy::invitation_create(self, invitation)
-    }
-    fn invitation_revoke(&self, organization: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        tenancy::invitation_revoke(self, organization, public_id, now_ms)
-    }
-    fn invitation_accept(&self, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
-        tenancy::invitation_accept(self, hash, now_ms)
-    }
-    fn team_create(
-        &self,
-        organization: i64,
-        public_id: &str,
-        name: &str,
-        now_ms: i64,
-    ) -> Result<Option<TeamRecord>, StoreError> {
-        tenancy::team_create(self, organization, public_id, name, now_ms)
-    }
-    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
-        tenancy::team_delete(self, organization, public_id)
-    }
-    fn secret_put(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
-        tenancy::secret_put(self, secret)
-    }
-    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
-        tenancy::secret_reseal(self, organization, name, old, new)
-    }
-    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
-        tenancy::secret_delete(self, organization, name)
-    }
-    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
-        tenancy::team_member_set(self, team, user, member)
-    }
-    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
-        tenancy::grant_put(self, vault, grantee, level, now_ms)
-    }
-    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
-        tenancy::grant_remove(self, vault, grantee)
-    }
-    fn session_create(&self, session: &NewSession, cap: usize, now_ms: i64) -> Result<SessionRecord, StoreError> {
-        tenancy::session_create(self, session, cap, now_ms)
-    }
-    fn session_touch(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        tenancy::session_touch(self, id, now_ms)
-    }
-    fn session_revoke(&self, user: i64, public_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        tenancy::session_revoke(self, user, public_id, now_ms)
-    }
-    fn sessions_revoke_all(&self, user: i64, now_ms: i64) -> Result<u64, StoreError> {
-        tenancy::sessions_revoke_all(self, user, now_ms)
-    }
-    fn source_sync_record(
-        &self,
-        vault: VaultId,
-        source: &str,
-        finished_ms: i64,
-        summary: &str,
-    ) -> Result<(), StoreError> {
-        documents::source_sync_record(self, vault, source, finished_ms, summary)
-    }
-    fn rate_limit(
-        &self,
-        key: &str,
-        capacity: f64,
-        per_second: f64,
-        now_ms: i64,
-        take: bool,
-    ) -> Option<Result<Result<(), i64>, StoreError>> {
-        Some(limits::rate_limit(self, key, capacity, per_second, now_ms, take))
-    }
-    fn audit_append(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        tenancy::audit_append(self, event)
-    }
-    fn audit_prune(&self, older_than_ms: i64) -> Result<u64, StoreError> {
-        tenancy::audit_prune(self, older_than_ms)
-    }
+/// A `count(*)` or row count read from the database, as the traits' `u64`.
+pub(crate) fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }

@@ -2,7 +2,7 @@
 //! `tsvector` of the shared analyzer's stemmed terms of its text and tags, rewritten in the
 //! same statement as the text) and its pgvector vector, searched through the vault's partial
 //! HNSW index. Every read applies the scope filter and hides expired memories; expired rows
-//! are removed by [`memory_purge_expired`]. Public ids are `mem_` and 24 random hex digits,
+//! are removed by [`MemoryStore::memory_purge_expired`]. Public ids are `mem_` and 24 random hex digits,
 //! like the embedded store's, and every change bumps the vault's `memory_generation`. Terms,
 //! keyword queries and the HNSW search are the chunks' own (`documents::index_terms`,
 //! `or_query`, `nearest`), so memories and chunks are analysed and ranked alike.
@@ -86,12 +86,9 @@ fn condition<'a>(f: &'a MemoryFilter, alias: &str, offset: usize, params: &mut V
     sql
 }
 
-fn missing_embedder() -> Fail {
-    StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()).into()
-}
-
-fn check_dimension(dimension: Option<i32>, got: usize) -> Res<()> {
-    let Some(expected) = dimension else { return Err(missing_embedder()) };
+/// A vector of `got` dimensions fits the vault's recorded `dimension`.
+fn check_dimension(vault: VaultId, dimension: Option<i32>, got: usize) -> Res<()> {
+    let Some(expected) = dimension else { return Err(StoreError::NoEmbedder { vault }.into()) };
     let expected = usize::try_from(expected).unwrap_or(0);
     if got != expected {
         return Err(StoreError::Dimension { expected, got }.into());
@@ -122,401 +119,402 @@ fn lock_vault(c: &mut impl GenericClient, vault: VaultId) -> Res<Option<Option<i
     })
 }
 
-pub(crate) fn memory_get(
-    s: &PgStore,
-    vault: VaultId,
-    id: &str,
-    now_ms: i64,
-) -> Result<Option<MemoryRecord>, StoreError> {
-    s.read(|c| {
-        let row = c.query_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.public_id = $2 \
-                 AND (m.expires_ms IS NULL OR m.expires_ms > $3)"
-            ),
-            &[&vault, &id, &now_ms],
-        )?;
-        row.as_ref().map(record).transpose()
-    })
-}
-
-pub(crate) fn memory_list(
-    s: &PgStore,
-    vault: VaultId,
-    filter: &MemoryFilter,
-    after: Option<MemoryCursor>,
-    limit: usize,
-) -> Result<Vec<MemoryRecord>, StoreError> {
-    let limit = sql_limit(limit);
-    let cursor = after.map(|c| (c.created_ms, c.rowid));
-    s.read(|c| {
-        let mut params: Vec<Param<'_>> = vec![&vault];
-        let mut cond = format!("m.vault_id = $1 AND {}", condition(filter, "m", 0, &mut params));
-        if let Some((created_ms, rowid)) = &cursor {
-            params.push(created_ms);
-            params.push(rowid);
-            cond.push_str(&format!(" AND (m.created_ms, m.id) < (${}, ${})", params.len() - 1, params.len()));
-        }
-        params.push(&limit);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM memories m WHERE {cond} ORDER BY m.created_ms DESC, m.id DESC LIMIT ${}",
-            params.len()
-        );
-        records(&c.query(&sql, &params)?)
-    })
-}
-
-pub(crate) fn memory_keyword_search(
-    s: &PgStore,
-    vault: VaultId,
-    query: &str,
-    filter: &MemoryFilter,
-    limit: usize,
-) -> Result<Vec<Scored>, StoreError> {
-    let Some(q) = or_query(&s.analyzer, query) else { return Ok(Vec::new()) };
-    if limit == 0 {
-        return Ok(Vec::new());
+impl MemoryStore for PgStore {
+    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
+        self.read(|c| {
+            let row = c.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.public_id = $2 \
+                     AND (m.expires_ms IS NULL OR m.expires_ms > $3)"
+                ),
+                &[&vault, &id, &now_ms],
+            )?;
+            row.as_ref().map(record).transpose()
+        })
     }
-    let limit = sql_limit(limit);
-    s.read(|c| {
-        let mut params: Vec<Param<'_>> = vec![&q, &vault];
-        let cond = condition(filter, "m", 0, &mut params);
-        params.push(&limit);
-        let sql = format!(
-            "SELECT m.id, ts_rank(m.terms, q.query, 1) AS s \
-             FROM memories m CROSS JOIN to_tsquery('simple', $1) AS q(query) \
-             WHERE m.vault_id = $2 AND m.terms @@ q.query AND {cond} \
-             ORDER BY s DESC, m.id LIMIT ${}",
-            params.len()
-        );
-        c.query(&sql, &params)?
-            .iter()
-            .map(|r| Ok(Scored { id: r.try_get(0)?, score: r.try_get::<_, f32>(1)? }))
-            .collect()
-    })
-}
 
-pub(crate) fn memory_vector_search(
-    s: &PgStore,
-    vault: VaultId,
-    vector: &[f32],
-    filter: &MemoryFilter,
-    limit: usize,
-) -> Result<Vec<Scored>, StoreError> {
-    s.read(|c| {
-        let row = c.query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?;
-        // No vault, or no vectors yet: nothing can match.
-        let Some(row) = row else { return Ok(Vec::new()) };
-        let Some(dimension) = row.try_get::<_, Option<i32>>(0)? else { return Ok(Vec::new()) };
-        let dimension = usize::try_from(dimension).unwrap_or(0);
-        if dimension != vector.len() {
-            return Err(StoreError::Dimension { expected: dimension, got: vector.len() }.into());
-        }
+    fn memory_list(
+        &self,
+        vault: VaultId,
+        filter: &MemoryFilter,
+        after: Option<MemoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<MemoryRecord>, StoreError> {
+        let limit = sql_limit(limit);
+        let cursor = after.map(|c| (c.created_ms, c.rowid));
+        self.read(|c| {
+            let mut params: Vec<Param<'_>> = vec![&vault];
+            let mut cond = format!("m.vault_id = $1 AND {}", condition(filter, "m", 0, &mut params));
+            if let Some((created_ms, rowid)) = &cursor {
+                params.push(created_ms);
+                params.push(rowid);
+                cond.push_str(&format!(" AND (m.created_ms, m.id) < (${}, ${})", params.len() - 1, params.len()));
+            }
+            params.push(&limit);
+            let sql = format!(
+                "SELECT {COLUMNS} FROM memories m WHERE {cond} ORDER BY m.created_ms DESC, m.id DESC LIMIT ${}",
+                params.len()
+            );
+            records(&c.query(&sql, &params)?)
+        })
+    }
+
+    fn memory_keyword_search(
+        &self,
+        vault: VaultId,
+        query: &str,
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        let Some(q) = or_query(&self.analyzer, query) else { return Ok(Vec::new()) };
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // `nearest` names the memories `c`, numbers its parameters from $2, writes vault and
-        // dimension into the SQL (so the planner picks the vault's partial HNSW index), scans
-        // iteratively so filtered searches still fill `limit`, and re-sorts by similarity.
-        let mut params: Vec<Param<'_>> = Vec::new();
-        let cond = format!(" AND {}", condition(filter, "c", 1, &mut params));
-        let narrowing = Narrowing { join: "", conditions: &cond, params: &params };
-        let hits = nearest(c, "memories", (vault, dimension), vector, &narrowing, limit)?;
-        Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
-    })
-}
-
-pub(crate) fn memory_records(s: &PgStore, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
-    if rowids.is_empty() {
-        return Ok(Vec::new());
+        let limit = sql_limit(limit);
+        self.read(|c| {
+            let mut params: Vec<Param<'_>> = vec![&q, &vault];
+            let cond = condition(filter, "m", 0, &mut params);
+            params.push(&limit);
+            let sql = format!(
+                "SELECT m.id, ts_rank(m.terms, q.query, 1) AS s \
+                 FROM memories m CROSS JOIN to_tsquery('simple', $1) AS q(query) \
+                 WHERE m.vault_id = $2 AND m.terms @@ q.query AND {cond} \
+                 ORDER BY s DESC, m.id LIMIT ${}",
+                params.len()
+            );
+            c.query(&sql, &params)?
+                .iter()
+                .map(|r| Ok(Scored { id: r.try_get(0)?, score: r.try_get::<_, f32>(1)? }))
+                .collect()
+        })
     }
-    let found: HashMap<i64, MemoryRecord> = s.read(|c| {
-        let rows = c.query(&format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ANY($1)"), &[&rowids])?;
-        rows.iter().map(|r| record(r).map(|m| (m.rowid, m))).collect()
-    })?;
-    // In the order asked, skipping ids that are gone.
-    Ok(rowids.iter().filter_map(|id| found.get(id).cloned()).collect())
-}
 
-pub(crate) fn memory_stats(s: &PgStore, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
-    const DAY: i64 = 86_400_000;
-    const LIVE: &str = "vault_id = $1 AND (expires_ms IS NULL OR expires_ms > $2)";
-    s.read(|c| {
-        let mut tx =
-            c.build_transaction().read_only(true).isolation_level(postgres::IsolationLevel::RepeatableRead).start()?;
-        let row = tx.query_one(
-            &format!(
-                "SELECT count(*), min(created_ms), max(created_ms), \
-                 coalesce(sum(octet_length(text)::bigint + 4 * vector_dims(vector)), 0)::bigint \
-                 FROM memories WHERE {LIVE}"
-            ),
-            &[&vault, &now_ms],
-        )?;
-        let (total, oldest_ms, newest_ms, bytes): (i64, Option<i64>, Option<i64>, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
-        let expired: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM memories WHERE vault_id = $1 AND expires_ms IS NOT NULL AND expires_ms <= $2",
-                &[&vault, &now_ms],
-            )?
-            .try_get(0)?;
-        let counts = |rows: Vec<Row>| -> Res<Vec<(String, u64)>> {
-            rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)?.max(0) as u64))).collect()
-        };
-        let mut group = |col: &str| -> Res<Vec<(String, u64)>> {
-            counts(tx.query(
+    fn memory_vector_search(
+        &self,
+        vault: VaultId,
+        vector: &[f32],
+        filter: &MemoryFilter,
+        limit: usize,
+    ) -> Result<Vec<Scored>, StoreError> {
+        match self.index_memory_search(vault, vector, limit, filter) {
+            Ok(Some(hits)) => return Ok(hits),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
+        }
+        self.read(|c| {
+            let row = c.query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?;
+            // No vault, or no vectors yet: nothing can match.
+            let Some(row) = row else { return Ok(Vec::new()) };
+            let Some(dimension) = row.try_get::<_, Option<i32>>(0)? else { return Ok(Vec::new()) };
+            let dimension = usize::try_from(dimension).unwrap_or(0);
+            if dimension != vector.len() {
+                return Err(StoreError::Dimension { expected: dimension, got: vector.len() }.into());
+            }
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            // `nearest` names the memories `c`, numbers its parameters from $2, writes vault and
+            // dimension into the SQL (so the planner picks the vault's partial HNSW index), scans
+            // iteratively so filtered searches still fill `limit`, and re-sorts by similarity.
+            let mut params: Vec<Param<'_>> = Vec::new();
+            let cond = format!(" AND {}", condition(filter, "c", 1, &mut params));
+            let narrowing = Narrowing { join: "", conditions: &cond, params: &params };
+            let hits = nearest(c, "memories", (vault, dimension), vector, &narrowing, limit)?;
+            Ok(hits.into_iter().map(|(id, score)| Scored { id, score }).collect())
+        })
+    }
+
+    fn memory_hybrid_search(
+        &self,
+        vault: VaultId,
+        query: &HybridQuery<'_>,
+        filter: &MemoryFilter,
+    ) -> Result<Option<Vec<Scored>>, StoreError> {
+        self.index_hybrid_search(vault, query, |index, model, sparse| {
+            index.hybrid_memories(vault, model, query, sparse, filter)
+        })
+    }
+
+    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
+        if rowids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: HashMap<i64, MemoryRecord> = self.read(|c| {
+            let rows = c.query(&format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ANY($1)"), &[&rowids])?;
+            rows.iter().map(|r| record(r).map(|m| (m.rowid, m))).collect()
+        })?;
+        // In the order asked, skipping ids that are gone.
+        Ok(rowids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
+        const DAY: i64 = 86_400_000;
+        const LIVE: &str = "vault_id = $1 AND (expires_ms IS NULL OR expires_ms > $2)";
+        self.read(|c| {
+            let mut tx = c
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .start()?;
+            let row = tx.query_one(
                 &format!(
-                    "SELECT coalesce({col}, '') COLLATE \"C\", count(*) FROM memories WHERE {LIVE} \
-                     GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100"
+                    "SELECT count(*), min(created_ms), max(created_ms), \
+                     coalesce(sum(octet_length(text)::bigint + 4 * vector_dims(vector)), 0)::bigint \
+                     FROM memories WHERE {LIVE}"
                 ),
                 &[&vault, &now_ms],
+            )?;
+            let (total, oldest_ms, newest_ms, bytes): (i64, Option<i64>, Option<i64>, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+            let expired: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM memories WHERE vault_id = $1 AND expires_ms IS NOT NULL AND expires_ms <= $2",
+                    &[&vault, &now_ms],
+                )?
+                .try_get(0)?;
+            let counts = |rows: Vec<Row>| -> Res<Vec<(String, u64)>> {
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)?.max(0) as u64))).collect()
+            };
+            let mut group = |col: &str| -> Res<Vec<(String, u64)>> {
+                counts(tx.query(
+                    &format!(
+                        "SELECT coalesce({col}, '') COLLATE \"C\", count(*) FROM memories WHERE {LIVE} \
+                         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100"
+                    ),
+                    &[&vault, &now_ms],
+                )?)
+            };
+            let by_user = group("user_id")?;
+            let by_agent = group("agent_id")?;
+            let by_session = group("session_id")?;
+            let by_tag = counts(tx.query(
+                &format!(
+                    "SELECT t.tag COLLATE \"C\", count(*) FROM memories CROSS JOIN unnest(tags) AS t(tag) \
+                     WHERE {LIVE} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100"
+                ),
+                &[&vault, &now_ms],
+            )?)?;
+            let mut by_age: Vec<(String, u64)> = ["under 1 day", "1–7 days", "7–30 days", "over 30 days"]
+                .iter()
+                .map(|label| (label.to_string(), 0))
+                .collect();
+            let rows = tx.query(
+                &format!(
+                    "SELECT CASE WHEN $2 - created_ms < {DAY} THEN 0 WHEN $2 - created_ms < {} THEN 1 \
+                     WHEN $2 - created_ms < {} THEN 2 ELSE 3 END AS bucket, count(*) \
+                     FROM memories WHERE {LIVE} GROUP BY 1",
+                    7 * DAY,
+                    30 * DAY
+                ),
+                &[&vault, &now_ms],
+            )?;
+            for r in &rows {
+                let (bucket, n): (i32, i64) = (r.try_get(0)?, r.try_get(1)?);
+                if let Some(e) = usize::try_from(bucket).ok().and_then(|b| by_age.get_mut(b)) {
+                    e.1 = n.max(0) as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(MemoryStats {
+                total: total.max(0) as u64,
+                expired: expired.max(0) as u64,
+                by_user,
+                by_agent,
+                by_session,
+                by_tag,
+                by_age,
+                oldest_ms,
+                newest_ms,
+                bytes: bytes.max(0) as u64,
+            })
+        })
+    }
+
+    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
+        let limit = sql_limit(limit);
+        self.read(|c| {
+            records(&c.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.id > $2 AND m.staged_vector IS NULL \
+                     ORDER BY m.id LIMIT $3"
+                ),
+                &[&vault, &after, &limit],
             )?)
-        };
-        let by_user = group("user_id")?;
-        let by_agent = group("agent_id")?;
-        let by_session = group("session_id")?;
-        let by_tag = counts(tx.query(
-            &format!(
-                "SELECT t.tag COLLATE \"C\", count(*) FROM memories CROSS JOIN unnest(tags) AS t(tag) \
-                 WHERE {LIVE} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100"
-            ),
-            &[&vault, &now_ms],
-        )?)?;
-        let mut by_age: Vec<(String, u64)> = ["under 1 day", "1–7 days", "7–30 days", "over 30 days"]
-            .iter()
-            .map(|label| (label.to_string(), 0))
-            .collect();
-        let rows = tx.query(
-            &format!(
-                "SELECT CASE WHEN $2 - created_ms < {DAY} THEN 0 WHEN $2 - created_ms < {} THEN 1 \
-                 WHEN $2 - created_ms < {} THEN 2 ELSE 3 END AS bucket, count(*) \
-                 FROM memories WHERE {LIVE} GROUP BY 1",
-                7 * DAY,
-                30 * DAY
-            ),
-            &[&vault, &now_ms],
-        )?;
-        for r in &rows {
-            let (bucket, n): (i32, i64) = (r.try_get(0)?, r.try_get(1)?);
-            if let Some(e) = usize::try_from(bucket).ok().and_then(|b| by_age.get_mut(b)) {
-                e.1 = n.max(0) as u64;
+        })
+    }
+
+    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
+        let terms = memory_terms(&self.analyzer, &memory.text, &memory.tags);
+        let metadata = memory.metadata.to_string();
+        let importance = f64::from(memory.importance);
+        let stored = self.write(|tx| {
+            let Some(dimension) = bump_generation(tx, vault)? else {
+                return Err(StoreError::Database {
+                    what: self.what().into(),
+                    reason: format!("no vault with id {vault}"),
+                }
+                .into());
+            };
+            check_dimension(vault, dimension, memory.vector.len())?;
+            let row = tx.query_one(
+                &format!(
+                    "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, \
+                     importance, created_ms, updated_ms, expires_ms, terms, vector) \
+                     VALUES ({NEW_PUBLIC_ID}, $1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $9, $10, \
+                     to_tsvector('simple', $11), $12) RETURNING id, public_id"
+                ),
+                &[
+                    &vault,
+                    &memory.text,
+                    &memory.user_id,
+                    &memory.agent_id,
+                    &memory.session_id,
+                    &memory.tags,
+                    &metadata,
+                    &importance,
+                    &now_ms,
+                    &memory.expires_ms,
+                    &terms,
+                    &VectorRef(&memory.vector),
+                ],
+            )?;
+            crate::index::queue_memory(tx, self, vault, row.try_get(0)?)?;
+            Ok(MemoryRecord {
+                rowid: row.try_get(0)?,
+                id: row.try_get(1)?,
+                text: memory.text.clone(),
+                user_id: memory.user_id.clone(),
+                agent_id: memory.agent_id.clone(),
+                session_id: memory.session_id.clone(),
+                tags: memory.tags.clone(),
+                metadata: memory.metadata.clone(),
+                importance: memory.importance,
+                created_ms: now_ms,
+                updated_ms: now_ms,
+                expires_ms: memory.expires_ms,
+            })
+        })?;
+        self.after_write(vault);
+        Ok(stored)
+    }
+
+    fn memory_update(
+        &self,
+        vault: VaultId,
+        id: &str,
+        patch: &MemoryPatch,
+        now_ms: i64,
+    ) -> Result<Option<MemoryRecord>, StoreError> {
+        let updated = self.write(|tx| {
+            let Some(dimension) = lock_vault(tx, vault)? else { return Ok(None) };
+            let row = tx.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.public_id = $2 \
+                     AND (m.expires_ms IS NULL OR m.expires_ms > $3) FOR UPDATE"
+                ),
+                &[&vault, &id, &now_ms],
+            )?;
+            let Some(row) = row else { return Ok(None) };
+            let current = record(&row)?;
+            if patch.text.is_some() && patch.vector.is_none() {
+                return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()).into());
+            }
+            if let Some(v) = &patch.vector {
+                check_dimension(vault, dimension, v.len())?;
+            } else if dimension.is_none() {
+                return Err(StoreError::NoEmbedder { vault }.into());
+            }
+            let next = patch.applied(&current, now_ms);
+            let terms = memory_terms(&self.analyzer, &next.text, &next.tags);
+            let metadata = next.metadata.to_string();
+            let importance = f64::from(next.importance);
+            let vector = patch.vector.as_deref().map(VectorRef);
+            // A staged vector (of a re-embed in progress) was computed from the old text: a new
+            // vector drops it.
+            tx.execute(
+                "UPDATE memories SET text = $2, tags = $3, metadata = $4::text::jsonb, importance = $5, expires_ms = $6, \
+                 updated_ms = $7, terms = to_tsvector('simple', $8), vector = coalesce($9::vector, vector), \
+                 staged_vector = CASE WHEN $9::vector IS NULL THEN staged_vector END WHERE id = $1",
+                &[&next.rowid, &next.text, &next.tags, &metadata, &importance, &next.expires_ms, &now_ms, &terms, &vector],
+            )?;
+            bump_generation(tx, vault)?;
+            crate::index::queue_memory(tx, self, vault, next.rowid)?;
+            Ok(Some(next))
+        })?;
+        self.after_write(vault);
+        Ok(updated)
+    }
+
+    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
+        let deleted = self.write(|tx| {
+            if lock_vault(tx, vault)?.is_none() {
+                return Ok(false);
+            }
+            let gone =
+                tx.query("DELETE FROM memories WHERE vault_id = $1 AND public_id = $2 RETURNING id", &[&vault, &id])?;
+            if gone.is_empty() {
+                return Ok(false);
+            }
+            for row in &gone {
+                crate::index::queue_memory(tx, self, vault, row.try_get(0)?)?;
+            }
+            bump_generation(tx, vault)?;
+            Ok(true)
+        })?;
+        self.after_write(vault);
+        Ok(deleted)
+    }
+
+    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let n = self.write(|tx| {
+            // Vault rows first, in id order (see the module's lock order); memories expiring in
+            // another vault meanwhile wait for the next purge.
+            let vaults: Vec<i64> = tx
+                .query(
+                    "SELECT id FROM vaults WHERE id IN (SELECT DISTINCT vault_id FROM memories \
+                     WHERE expires_ms IS NOT NULL AND expires_ms <= $1) ORDER BY id FOR NO KEY UPDATE",
+                    &[&now_ms],
+                )?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            if vaults.is_empty() {
+                return Ok(0);
+            }
+            let gone = tx.query(
+                "DELETE FROM memories WHERE vault_id = ANY($1) AND expires_ms IS NOT NULL AND expires_ms <= $2 RETURNING id, vault_id",
+                &[&vaults, &now_ms],
+            )?;
+            for row in &gone {
+                crate::index::queue_memory(tx, self, row.try_get(1)?, row.try_get(0)?)?;
+            }
+            let n = gone.len() as u64;
+            tx.execute("UPDATE vaults SET memory_generation = memory_generation + 1 WHERE id = ANY($1)", &[&vaults])?;
+            Ok(n)
+        })?;
+        if n > 0 && self.index.is_some() {
+            // Every vault's purged memories: the outbox rows name them.
+            if let Err(e) = self.sync_index(None) {
+                tracing::warn!(error = %e, "the vector index lags behind PostgreSQL after a purge");
             }
         }
-        tx.commit()?;
-        Ok(MemoryStats {
-            total: total.max(0) as u64,
-            expired: expired.max(0) as u64,
-            by_user,
-            by_agent,
-            by_session,
-            by_tag,
-            by_age,
-            oldest_ms,
-            newest_ms,
-            bytes: bytes.max(0) as u64,
-        })
-    })
-}
-
-pub(crate) fn memories_to_reembed(
-    s: &PgStore,
-    vault: VaultId,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<MemoryRecord>, StoreError> {
-    let limit = sql_limit(limit);
-    s.read(|c| {
-        records(&c.query(
-            &format!(
-                "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.id > $2 AND m.staged_vector IS NULL \
-                 ORDER BY m.id LIMIT $3"
-            ),
-            &[&vault, &after, &limit],
-        )?)
-    })
-}
-
-pub(crate) fn memory_put(
-    s: &PgStore,
-    vault: VaultId,
-    memory: &NewMemory,
-    now_ms: i64,
-) -> Result<MemoryRecord, StoreError> {
-    let terms = memory_terms(&s.analyzer, &memory.text, &memory.tags);
-    let metadata = memory.metadata.to_string();
-    let importance = f64::from(memory.importance);
-    s.write(|tx| {
-        let Some(dimension) = bump_generation(tx, vault)? else {
-            return Err(
-                StoreError::Database { what: s.what().into(), reason: format!("no vault with id {vault}") }.into()
-            );
-        };
-        check_dimension(dimension, memory.vector.len())?;
-        let row = tx.query_one(
-            &format!(
-                "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, \
-                 importance, created_ms, updated_ms, expires_ms, terms, vector) \
-                 VALUES ({NEW_PUBLIC_ID}, $1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $9, $10, \
-                 to_tsvector('simple', $11), $12) RETURNING id, public_id"
-            ),
-            &[
-                &vault,
-                &memory.text,
-                &memory.user_id,
-                &memory.agent_id,
-                &memory.session_id,
-                &memory.tags,
-                &metadata,
-                &importance,
-                &now_ms,
-                &memory.expires_ms,
-                &terms,
-                &VectorRef(&memory.vector),
-            ],
-        )?;
-        crate::index::queue_memory(tx, s, vault, row.try_get(0)?)?;
-        Ok(MemoryRecord {
-            rowid: row.try_get(0)?,
-            id: row.try_get(1)?,
-            text: memory.text.clone(),
-            user_id: memory.user_id.clone(),
-            agent_id: memory.agent_id.clone(),
-            session_id: memory.session_id.clone(),
-            tags: memory.tags.clone(),
-            metadata: memory.metadata.clone(),
-            importance: memory.importance,
-            created_ms: now_ms,
-            updated_ms: now_ms,
-            expires_ms: memory.expires_ms,
-        })
-    })
-}
-
-pub(crate) fn memory_update(
-    s: &PgStore,
-    vault: VaultId,
-    id: &str,
-    patch: &MemoryPatch,
-    now_ms: i64,
-) -> Result<Option<MemoryRecord>, StoreError> {
-    s.write(|tx| {
-        let Some(dimension) = lock_vault(tx, vault)? else { return Ok(None) };
-        let row = tx.query_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.public_id = $2 \
-                 AND (m.expires_ms IS NULL OR m.expires_ms > $3) FOR UPDATE"
-            ),
-            &[&vault, &id, &now_ms],
-        )?;
-        let Some(row) = row else { return Ok(None) };
-        let current = record(&row)?;
-        if patch.text.is_some() && patch.vector.is_none() {
-            return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()).into());
-        }
-        if let Some(v) = &patch.vector {
-            check_dimension(dimension, v.len())?;
-        } else if dimension.is_none() {
-            return Err(missing_embedder());
-        }
-        let mut next = current;
-        if let Some(t) = &patch.text {
-            next.text = t.clone();
-        }
-        if let Some(t) = &patch.tags {
-            next.tags = t.clone();
-        }
-        if let Some(m) = &patch.metadata {
-            next.metadata = m.clone();
-        }
-        if let Some(i) = patch.importance {
-            next.importance = i;
-        }
-        if let Some(e) = patch.expires_ms {
-            next.expires_ms = e;
-        }
-        next.updated_ms = now_ms;
-        let terms = memory_terms(&s.analyzer, &next.text, &next.tags);
-        let metadata = next.metadata.to_string();
-        let importance = f64::from(next.importance);
-        let vector = patch.vector.as_deref().map(VectorRef);
-        // A staged vector (of a re-embed in progress) was computed from the old text: a new
-        // vector drops it.
-        tx.execute(
-            "UPDATE memories SET text = $2, tags = $3, metadata = $4::text::jsonb, importance = $5, expires_ms = $6, \
-             updated_ms = $7, terms = to_tsvector('simple', $8), vector = coalesce($9::vector, vector), \
-             staged_vector = CASE WHEN $9::vector IS NULL THEN staged_vector END WHERE id = $1",
-            &[&next.rowid, &next.text, &next.tags, &metadata, &importance, &next.expires_ms, &now_ms, &terms, &vector],
-        )?;
-        bump_generation(tx, vault)?;
-        crate::index::queue_memory(tx, s, vault, next.rowid)?;
-        Ok(Some(next))
-    })
-}
-
-pub(crate) fn memory_delete(s: &PgStore, vault: VaultId, id: &str) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        if lock_vault(tx, vault)?.is_none() {
-            return Ok(false);
-        }
-        let gone =
-            tx.query("DELETE FROM memories WHERE vault_id = $1 AND public_id = $2 RETURNING id", &[&vault, &id])?;
-        if gone.is_empty() {
-            return Ok(false);
-        }
-        for row in &gone {
-            crate::index::queue_memory(tx, s, vault, row.try_get(0)?)?;
-        }
-        bump_generation(tx, vault)?;
-        Ok(true)
-    })
-}
-
-pub(crate) fn memory_purge_expired(s: &PgStore, now_ms: i64) -> Result<u64, StoreError> {
-    s.write(|tx| {
-        // Vault rows first, in id order (see the module's lock order); memories expiring in
-        // another vault meanwhile wait for the next purge.
-        let vaults: Vec<i64> = tx
-            .query(
-                "SELECT id FROM vaults WHERE id IN (SELECT DISTINCT vault_id FROM memories \
-                 WHERE expires_ms IS NOT NULL AND expires_ms <= $1) ORDER BY id FOR NO KEY UPDATE",
-                &[&now_ms],
-            )?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        if vaults.is_empty() {
-            return Ok(0);
-        }
-        let gone = tx.query(
-            "DELETE FROM memories WHERE vault_id = ANY($1) AND expires_ms IS NOT NULL AND expires_ms <= $2 RETURNING id, vault_id",
-            &[&vaults, &now_ms],
-        )?;
-        for row in &gone {
-            crate::index::queue_memory(tx, s, row.try_get(1)?, row.try_get(0)?)?;
-        }
-        let n = gone.len() as u64;
-        tx.execute("UPDATE vaults SET memory_generation = memory_generation + 1 WHERE id = ANY($1)", &[&vaults])?;
         Ok(n)
-    })
-}
-
-pub(crate) fn stage_memory_vectors(
-    s: &PgStore,
-    vault: VaultId,
-    vectors: &[(i64, i64, Vec<f32>)],
-) -> Result<(), StoreError> {
-    if vectors.is_empty() {
-        return Ok(());
     }
-    s.write(|tx| {
-        // A memory updated since it was read (`updated_ms` differs) keeps no staged vector:
-        // its text is not the one the vector was computed from.
-        let stmt = tx.prepare(
-            "UPDATE memories SET staged_vector = $1::vector WHERE id = $2 AND vault_id = $3 AND updated_ms = $4",
-        )?;
-        for (rowid, updated_ms, v) in vectors {
-            tx.execute(&stmt, &[&VectorRef(v), rowid, &vault, updated_ms])?;
+
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
+        if vectors.is_empty() {
+            return Ok(());
         }
-        Ok(())
-    })
+        self.write(|tx| {
+            // A memory updated since it was read (`updated_ms` differs) keeps no staged vector:
+            // its text is not the one the vector was computed from.
+            let stmt = tx.prepare(
+                "UPDATE memories SET staged_vector = $1::vector WHERE id = $2 AND vault_id = $3 AND updated_ms = $4",
+            )?;
+            for (rowid, updated_ms, v) in vectors {
+                tx.execute(&stmt, &[&VectorRef(v), rowid, &vault, updated_ms])?;
+            }
+            Ok(())
+        })
+    }
 }

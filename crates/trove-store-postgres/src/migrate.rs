@@ -2,7 +2,7 @@
 //! vectors included (nothing is re-embedded), keeping every id, then verifies each table's row
 //! count and a SHA-256 over its rows read back from both sides.
 //!
-//! The copy goes table by table in id order, in transactions of [`BATCH`] rows, so an
+//! The copy goes table by table in id order, in transactions of `BATCH` rows, so an
 //! interrupted run resumes where it stopped: rows with ids up to the target's highest are
 //! skipped, and tables keyed without an id insert with `ON CONFLICT DO NOTHING`. The target
 //! must be empty, or hold an unfinished migration from the same folder (`embedded_migrations`).
@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use trove_store::StoreError;
 use trove_store::analysis::keyword_context;
 
-use crate::documents::{INSERT_POSTINGS, Postings, ensure_vector_indexes, postings};
+use crate::documents::{INSERT_POSTINGS, Postings, postings};
+use crate::vaults::ensure_vector_indexes;
 use crate::vector::VectorRef;
 use crate::{Fail, PgStore, Res};
 

@@ -1,44 +1,27 @@
 //! Tenancy in PostgreSQL: users (emails unique without regard to case, through the
 //! `lower(email)` index), organizations and their members, API keys (only a hash of each
 //! secret), login sessions with a per-user cap, single-use user tokens, invitations, teams and
-//! vault grants, and the audit log. The same behaviour as the embedded store's, made safe for
+//! vault grants. The same behaviour as the embedded store's, made safe for
 //! several server processes writing at once: every check-then-write runs under a row lock (the
 //! user's row for the session cap and for new tokens, the organization's row for membership
 //! changes) or is one conditional `UPDATE … RETURNING` (tokens and invitations used once).
 //!
-//! Submodules follow the embedded store's layout: `auth` (users, organizations, memberships,
-//! user tokens, API keys), `sessions` (sessions, members, membership changes), `grants` (teams
-//! and vault grants), `invitations`, `secrets` (sealed by the engine) and `audit`.
+//! One module per trait of [`trove_store::TenancyStore`], as in the embedded store: `users`
+//! (users and their single-use tokens), `organizations` (organizations, members, invitations),
+//! `grants` (teams and vault grants), `credentials` (API keys and sessions) and `secrets`
+//! (sealed by the engine).
 
-mod audit;
-mod auth;
+mod credentials;
 mod grants;
-mod invitations;
+mod organizations;
 mod secrets;
-mod sessions;
-
-pub(crate) use audit::*;
-pub(crate) use auth::*;
-pub(crate) use grants::*;
-pub(crate) use invitations::*;
-pub(crate) use secrets::*;
-pub(crate) use sessions::*;
+mod users;
 
 /// SQL for 24 random lowercase hex digits, the shape of the embedded store's
 /// `lower(hex(randomblob(12)))`: the first 12 digits of two random UUIDs, which are all random
 /// (a v4 UUID's fixed version and variant digits come later).
 const RANDOM_HEX24: &str =
     "left(replace(gen_random_uuid()::text, '-', ''), 12) || left(replace(gen_random_uuid()::text, '-', ''), 12)";
-
-/// A row count or `LIMIT`/`OFFSET` as PostgreSQL's BIGINT.
-fn big(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A `count(*)` or row count read from the database, as the traits' `u64`.
-fn unsigned(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
-//! A throwaway PostgreSQL server for tests (feature `testing`): `initdb` into a temporary
-//! folder, then `postgres` on a free loopback port, stopped and deleted on drop. The binaries
+//! A throwaway PostgreSQL server for tests (feature `testing`): a copy of a data folder `initdb`
+//! made once (kept in the system's temporary folder) in a temporary folder, then `postgres` on
+//! a free loopback port, stopped and deleted on drop. The binaries
 //! come from `$TROVE_PG_BIN` (PostgreSQL 18 with pgvector, installed by `scripts/pg-test-deps`,
 //! which `scripts/test` runs). PostgreSQL refuses to run as root, so as root the server runs as
 //! the `postgres` user.
@@ -51,8 +52,50 @@ impl PgServer {
             chown_to(dir.path(), "postgres");
         }
         let mut server = PgServer { bin, dir, port: 0, run_as, max_connections, extra: Vec::new() };
-        let data = server.data();
-        let out = server.run(
+        let template = server.initialized();
+        let out = Command::new("cp").arg("-a").arg(&template).arg(server.data()).output().expect("cp");
+        assert!(
+            out.status.success(),
+            "copying {} failed: {}",
+            template.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut last = String::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the test PostgreSQL server did not start: {last}");
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A data folder `initdb` made for these binaries, kept in the system's temporary folder
+    /// and copied for each server: `initdb` takes seconds, a copy a fraction of one, and the
+    /// conformance suite starts a server per check. Keyed by the binaries (path, and size and
+    /// time of `postgres`) and the user, so another PostgreSQL gets its own. Made beside its
+    /// place and moved there whole, so a test never copies a half-made one.
+    fn initialized(&self) -> PathBuf {
+        use std::hash::{Hash, Hasher};
+        let exe = std::fs::metadata(self.bin.join("postgres"))
+            .unwrap_or_else(|e| panic!("{}: {e}", self.bin.join("postgres").display()));
+        let mut key = std::collections::hash_map::DefaultHasher::new();
+        (&self.bin, exe.len(), exe.modified().ok(), &self.run_as).hash(&mut key);
+        let cached = std::env::temp_dir().join(format!("trove-pg-initdb-{:016x}", key.finish()));
+        if cached.join("PG_VERSION").exists() {
+            return cached;
+        }
+        let fresh = tempfile::Builder::new().prefix("trove-pg-initdb-").tempdir().expect("temporary folder");
+        if let Some(user) = &self.run_as {
+            chown_to(fresh.path(), user);
+        }
+        let data = fresh.path().join("data");
+        let out = self.run(
             "initdb",
             &[
                 "-D",
@@ -67,19 +110,11 @@ impl PgServer {
             ],
         );
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut last = String::new();
-        for _ in 0..5 {
-            server.port = free_port();
-            match server.try_start() {
-                Ok(()) => return server,
-                Err(e) => last = e,
-            }
+        // Another test may have moved its own there meanwhile: either serves.
+        if let Err(e) = std::fs::rename(&data, &cached) {
+            assert!(cached.join("PG_VERSION").exists(), "cannot keep {}: {e}", cached.display());
         }
-        panic!("the test PostgreSQL server did not start: {last}");
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        cached
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> Output {

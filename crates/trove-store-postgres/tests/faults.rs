@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trove_store::conformance::doc;
-use trove_store::{ChunkFilter, JobOutcome, NewJob, StoreError, StoreRead, StoreWrite};
+use trove_store::prelude::*;
+use trove_store::{ChunkFilter, JobOutcome, NewJob, StoreError};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 

@@ -1,7 +1,7 @@
 //! The outbox that keeps an external vector index in step, against a real PostgreSQL and an
 //! in-memory index (exact cosine, sparse dot products fused by reciprocal rank for hybrid
 //! queries; it declines filtered searches, so PostgreSQL answers those):
-//! the whole conformance suite passes with the index attached; writes reach the index; an
+//! the whole conformance suite passes with the index attached (with one-step hybrid queries); writes reach the index; an
 //! index that fails leaves the writes committed and their rows pending, searches answer from
 //! pgvector meanwhile (never stale), and the next write or search catches the index up; the
 //! reconciler finds orphan and missing points and rebuilds the vault.
@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use trove_store::{
-    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, StoreRead, StoreWrite, VaultId,
-    conformance,
-};
+use trove_store::fusion::rrf;
+use trove_store::prelude::*;
+use trove_store::{ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, Scored, StoreError, VaultId};
 use trove_store_postgres::index::{ChunkPoint, Kind, MemoryPoint, SparseVector, VectorIndex, term_id};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
@@ -104,20 +103,23 @@ impl MemIndex {
         hits.truncate(limit);
         hits
     }
-    /// Reciprocal rank fusion of the two lists, as the engine fuses them.
+    /// The two lists fused as the engine fuses them ([`rrf`]), cut to the query's limit.
     fn fuse(&self, query: &HybridQuery<'_>, keyword: &[Scored], dense: &[Scored]) -> Vec<Scored> {
         self.0.hybrid.fetch_add(1, Ordering::SeqCst);
-        let mut scores: HashMap<i64, f32> = HashMap::new();
-        for list in [keyword, dense] {
-            for (rank, s) in list.iter().enumerate() {
-                *scores.entry(s.id).or_default() += 1.0 / (query.rrf_k + rank as f32 + 1.0);
-            }
-        }
-        let mut fused: Vec<Scored> = scores.into_iter().map(|(id, score)| Scored { id, score }).collect();
-        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        let mut fused = rrf(&[keyword, dense], query.rrf_k);
         fused.truncate(query.limit);
         fused
     }
+}
+
+/// Whether a memory filter narrows by more than expiry (the double declines such searches).
+fn scoped(filter: &MemoryFilter) -> bool {
+    filter.user_id.is_some()
+        || filter.agent_id.is_some()
+        || filter.session_id.is_some()
+        || !filter.tags.is_empty()
+        || filter.created_after_ms.is_some()
+        || filter.created_before_ms.is_some()
 }
 
 impl VectorIndex for MemIndex {
@@ -180,13 +182,7 @@ impl VectorIndex for MemIndex {
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         self.ensure_up()?;
-        let scoped = filter.user_id.is_some()
-            || filter.agent_id.is_some()
-            || filter.session_id.is_some()
-            || !filter.tags.is_empty()
-            || filter.created_after_ms.is_some()
-            || filter.created_before_ms.is_some();
-        Ok((!scoped).then(|| self.nearest(Kind::Memories, vault, model, query, limit, Some(filter.now_ms))))
+        Ok((!scoped(filter)).then(|| self.nearest(Kind::Memories, vault, model, query, limit, Some(filter.now_ms))))
     }
     fn hybrid_chunks(
         &self,
@@ -213,13 +209,7 @@ impl VectorIndex for MemIndex {
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
         self.ensure_up()?;
-        if filter.user_id.is_some()
-            || filter.agent_id.is_some()
-            || filter.session_id.is_some()
-            || !filter.tags.is_empty()
-            || filter.created_after_ms.is_some()
-            || filter.created_before_ms.is_some()
-        {
+        if scoped(filter) {
             return Ok(None);
         }
         let now = Some(filter.now_ms);
@@ -245,24 +235,19 @@ impl VectorIndex for MemIndex {
     }
 }
 
-fn template(server: &PgServer) -> String {
-    let template = server.create_database();
-    drop(PgStore::open(PgOptions::new(template.clone())).expect("migrate the template"));
-    template.rsplit('/').next().unwrap().to_string()
-}
-
-#[test]
-fn the_conformance_suite_passes_with_an_index_attached() {
-    let server = PgServer::start();
-    let template = template(&server);
-    conformance::run_all(|| {
+// The whole conformance suite with the index attached: it answers unfiltered hybrid queries
+// itself (filtered ones are PostgreSQL's, and the engine's to fuse).
+trove_store::conformance_tests!(
+    || {
+        let server = PgServer::start();
         let index = MemIndex::default();
-        let store = PgStore::open(PgOptions::new(server.create_database_like(Some(&template))))
-            .expect("open")
+        let store = PgStore::open(PgOptions::new(server.create_database()))
+            .expect("open the store")
             .with_index(Box::new(index.clone()));
-        (Box::new(store), Box::new(index))
-    });
-}
+        (Box::new(store), Box::new((server, index)))
+    },
+    hybrid = one_step,
+);
 
 fn doc(uri: &str, chunks: &[(&str, [f32; 2])]) -> NewDocument {
     NewDocument {

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier, Mutex};
 
-use trove_store::{Heartbeat, JobOutcome, JobStatus, NewJob, StoreRead, StoreWrite};
+use trove_store::prelude::*;
+use trove_store::{Heartbeat, JobOutcome, JobStatus, NewJob};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 

@@ -1,17 +1,16 @@
 //! The storage conformance suite on PostgreSQL (started by the test) with a real Qdrant as its
 //! vector index, named by `TROVE_TEST_QDRANT_URL` (and `TROVE_TEST_QDRANT_API_KEY` if it needs
 //! one). No Qdrant can be installed from the package registries this project builds from, so
-//! the test is marked ignored: nextest reports it as skipped, by name, unless `scripts/test`
-//! runs it (it does when the variable is set). Each check gets collections of its own prefix,
-//! deleted afterwards; after the suite, the index holds exactly PostgreSQL's vectors.
+//! the tests are marked ignored: nextest reports each check as skipped, by name, unless
+//! `scripts/test` runs them (it does when the variable is set). Each check gets a server and
+//! collections of its own prefix, deleted afterwards.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use trove_store::{
-    ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, NewMemory, Scored, StoreRead, StoreWrite,
-    conformance,
-};
+use trove_store::fusion::rrf;
+use trove_store::prelude::*;
+use trove_store::{ChunkFilter, HybridQuery, MemoryFilter, NewChunk, NewDocument, NewMemory};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 use trove_store_qdrant::{Client, ClientOptions, QdrantIndex};
@@ -46,38 +45,24 @@ impl Drop for Cleanup {
     }
 }
 
-#[test]
-#[ignore = "needs a Qdrant server: set TROVE_TEST_QDRANT_URL, and scripts/test runs it"]
-fn qdrant_index_passes_the_conformance_suite() {
-    let server = PgServer::start();
-    let template = server.create_database();
-    drop(PgStore::open(PgOptions::new(template.clone())).expect("migrate the template"));
-    let template = template.rsplit('/').next().unwrap().to_string();
-    let run = std::process::id();
-    let n = AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let prefix = format!("trove_test_{run}_{}_", n.fetch_add(1, Ordering::SeqCst));
-        let index = QdrantIndex::new(client(), &prefix);
-        let store = PgStore::open(PgOptions::new(server.create_database_like(Some(&template))))
-            .expect("open")
-            .with_index(Box::new(index));
-        assert_eq!(store.compare_index().expect("Qdrant answers"), 0);
-        (Box::new(store), Box::new(Cleanup(prefix)))
-    });
-}
+/// Numbers the collection prefixes of the checks run in this process.
+static CHECKS: AtomicUsize = AtomicUsize::new(0);
 
-/// Reciprocal rank fusion as the engine does it (`trove_engine::search::rrf`).
-fn fuse(lists: &[&[Scored]], k: f32, limit: usize) -> Vec<i64> {
-    let mut scores: std::collections::HashMap<i64, f32> = std::collections::HashMap::new();
-    for list in lists {
-        for (rank, s) in list.iter().enumerate() {
-            *scores.entry(s.id).or_default() += 1.0 / (k + rank as f32 + 1.0);
-        }
-    }
-    let mut fused: Vec<(i64, f32)> = scores.into_iter().collect();
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    fused.into_iter().take(limit).map(|(id, _)| id).collect()
-}
+// Qdrant answers hybrid queries itself, filtered ones included.
+trove_store::conformance_tests!(
+    || {
+        let server = PgServer::start();
+        let prefix = format!("trove_test_{}_{}_", std::process::id(), CHECKS.fetch_add(1, Ordering::SeqCst));
+        let cleanup = Cleanup(prefix.clone());
+        let store = PgStore::open(PgOptions::new(server.create_database()))
+            .expect("open the store")
+            .with_index(Box::new(QdrantIndex::new(client(), &prefix)));
+        assert_eq!(store.compare_index().expect("Qdrant answers"), 0);
+        (Box::new(store), Box::new((server, cleanup)))
+    },
+    hybrid = one_step_filtered,
+    ignore = "needs a Qdrant server: set TROVE_TEST_QDRANT_URL, and scripts/test runs it",
+);
 
 #[test]
 #[ignore = "needs a Qdrant server: set TROVE_TEST_QDRANT_URL, and scripts/test runs it"]
@@ -132,7 +117,7 @@ fn hybrid_queries_are_one_qdrant_request_ranking_as_postgresql_would() {
         // PostgreSQL's, and the fusion the engine's.
         let keyword = store.keyword_search(v, text, 3, &none).unwrap();
         let dense = store.vector_search(v, &vector, 3, &none).unwrap();
-        let want = fuse(&[&keyword, &dense], 60.0, 4);
+        let want: Vec<i64> = rrf(&[&keyword, &dense], 60.0).iter().take(4).map(|s| s.id).collect();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), want, "{text}: {hits:?}");
     }
     let m = store

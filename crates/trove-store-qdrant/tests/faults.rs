@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use trove_store::{ChunkFilter, NewChunk, NewDocument, StoreRead, StoreWrite};
+use trove_store::prelude::*;
+use trove_store::{ChunkFilter, NewChunk, NewDocument};
 use trove_store_postgres::testing::PgServer;
 use trove_store_postgres::{PgOptions, PgStore};
 use trove_store_qdrant::{Client, ClientOptions, QdrantIndex};

@@ -15,3 +15,14 @@ pub fn keyword_context(title: &str, heading_path: &[String]) -> String {
     }
     parts.join(" / ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_context_drops_repeats() {
+        assert_eq!(keyword_context("Guide", &["Guide".into(), "Install".into()]), "Guide / Install");
+        assert_eq!(keyword_context("", &[]), "");
+    }
+}

@@ -97,7 +97,7 @@ impl Analyzer {
     }
 
     /// The distinct folded words of a query, in order of first appearance, at most
-    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else. Unstemmed.
+    /// `MAX_QUERY_TERMS`; stopwords dropped unless the query has nothing else. Unstemmed.
     fn query_words(query: &str) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
         Self::each_word(query, |w| {
@@ -113,7 +113,7 @@ impl Analyzer {
     }
 
     /// The distinct terms of a query, in order of first appearance, at most
-    /// [`MAX_QUERY_TERMS`]; stopwords dropped unless the query has nothing else.
+    /// `MAX_QUERY_TERMS`; stopwords dropped unless the query has nothing else.
     pub fn query_terms(&self, query: &str) -> Vec<String> {
         let mut terms: Vec<String> = Vec::new();
         for w in &Self::query_words(query) {

@@ -61,6 +61,15 @@ pub enum StoreError {
         /// Given.
         got: usize,
     },
+    /// Vectors were written to a vault whose model is not recorded yet: the caller's mistake
+    /// (the order of its calls), not damaged data.
+    #[error(
+        "vault {vault} has no embedder recorded, so its vectors' model and dimension are unknown: record them first (`set_vault_embedder`), as the engine does before it writes to a vault"
+    )]
+    NoEmbedder {
+        /// The vault's id.
+        vault: crate::VaultId,
+    },
     /// Re-embedding was committed before every chunk had a staged vector.
     #[error("{missing} chunks have no staged vector yet; finish re-embedding before switching")]
     Incomplete {
@@ -118,6 +127,7 @@ impl HasCode for StoreError {
             StoreError::TooNew { .. } => Code::StoreTooNew,
             StoreError::NeedsMigration { .. } => Code::StoreFailed,
             StoreError::Dimension { .. } => Code::EmbedderMismatch,
+            StoreError::NoEmbedder { .. } => Code::EmbedderNotRecorded,
             StoreError::Incomplete { .. } => Code::StoreFailed,
             StoreError::Io { .. } => Code::IoFailed,
             StoreError::Sqlite(_) => Code::StoreFailed,

@@ -132,7 +132,7 @@ pub struct Scored {
 
 /// A hybrid query a backend may answer in one step (keyword and nearest-neighbour candidates
 /// fused by reciprocal rank), as the engine would fuse them: see
-/// [`crate::StoreRead::hybrid_search`].
+/// [`crate::DocumentStore::hybrid_search`].
 #[derive(Debug, Clone, Copy)]
 pub struct HybridQuery<'a> {
     /// The query text (plain text; analyzed by the shared analyzer).
@@ -260,6 +260,31 @@ pub struct MemoryPatch {
     pub expires_ms: Option<Option<i64>>,
     /// New vector; required when `text` changes.
     pub vector: Option<Vec<f32>>,
+}
+
+impl MemoryPatch {
+    /// `memory` with this patch's fields applied, updated at `now_ms` (the vector is the
+    /// store's to write).
+    pub fn applied(&self, memory: &MemoryRecord, now_ms: i64) -> MemoryRecord {
+        let mut next = memory.clone();
+        if let Some(t) = &self.text {
+            next.text = t.clone();
+        }
+        if let Some(t) = &self.tags {
+            next.tags = t.clone();
+        }
+        if let Some(m) = &self.metadata {
+            next.metadata = m.clone();
+        }
+        if let Some(i) = self.importance {
+            next.importance = i;
+        }
+        if let Some(e) = self.expires_ms {
+            next.expires_ms = e;
+        }
+        next.updated_ms = now_ms;
+        next
+    }
 }
 
 /// Which memories an operation sees. Expired memories (expiry ≤ `now_ms`) are never seen.
@@ -507,7 +532,7 @@ pub struct MemberRecord {
     pub created_ms: i64,
 }
 
-/// What [`crate::StoreWrite::membership_set`] did.
+/// What [`crate::OrganizationStore::membership_set`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MembershipChange {
     /// Done.

@@ -78,6 +78,8 @@ pub enum Code {
     EmbedderUnavailable,
     /// A remote embeddings API returned vectors of another dimension than configured.
     EmbedderDimension,
+    /// Vectors were written to a vault before the model that made them was recorded for it.
+    EmbedderNotRecorded,
     /// Another live process holds the workspace's writer lock.
     WorkspaceLocked,
     /// The store could not be opened, read or written.
@@ -209,6 +211,7 @@ impl Code {
             Code::EmbedderRejected => ("embedder_rejected", System, 502, 78),
             Code::EmbedderUnavailable => ("embedder_unavailable", System, 503, 69),
             Code::EmbedderDimension => ("embedder_dimension", System, 502, 78),
+            Code::EmbedderNotRecorded => ("embedder_not_recorded", InvalidRequest, 409, 65),
             Code::WorkspaceLocked => ("workspace_locked", System, 423, 75),
             Code::StoreFailed => ("store_failed", System, 500, 74),
             Code::StoreTooNew => ("store_too_new", System, 500, 74),
@@ -325,6 +328,7 @@ mod tests {
             Code::EmbedderRejected,
             Code::EmbedderUnavailable,
             Code::EmbedderDimension,
+            Code::EmbedderNotRecorded,
             Code::WorkspaceLocked,
             Code::StoreFailed,
             Code::StoreTooNew,

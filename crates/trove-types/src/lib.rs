@@ -1,6 +1,7 @@
 //! Types shared by every layer of Trove: the one table of error codes (with their HTTP status
 //! and CLI exit code), search modes and hits, ingest summaries, memories, documents and
-//! vaults as the transports list them, and jobs.
+//! vaults as the transports list them, reading around hits (context, similar documents, ingest
+//! status), and jobs.
 //!
 //! This crate has no logic beyond formatting; it exists so that the engine, the CLI, the HTTP
 //! server and the MCP server describe the same things with the same types, and so that an
@@ -11,6 +12,7 @@
 pub mod auth;
 pub mod document;
 pub mod error;
+pub mod explore;
 pub mod job;
 pub mod memory;
 pub mod search;
@@ -25,8 +27,12 @@ pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };
 pub use error::{Code, ErrorBody, ErrorKind, HasCode};
+pub use explore::{
+    ChunkContext, ContextChunk, ContextDocument, ContextRequest, IngestStatus, JobBrief, SimilarDocument,
+    SimilarDocuments, SimilarRequest,
+};
 pub use job::{Job, JobError, JobPage, JobProgress, UploadDocument, UploadRequest};
 pub use memory::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
 };
-pub use search::{IngestSummary, SearchHit, SearchMode, SearchResponse};
+pub use search::{IngestSummary, SearchFilters, SearchHit, SearchMode, SearchResponse};

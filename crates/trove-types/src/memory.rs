@@ -121,6 +121,7 @@ pub struct MemoryQuery {
     pub mode: Option<crate::SearchMode>,
     /// Results wanted (1–100, default 10).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 

@@ -48,6 +48,23 @@ impl FromStr for SearchMode {
     }
 }
 
+/// Restrictions of a search.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchFilters {
+    /// Only documents from this source of the vault (see the vault's sources).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Only documents whose uri starts with this, e.g. `guides/`.
+    #[serde(default)]
+    pub uri_prefix: Option<String>,
+    /// Only documents whose metadata (e.g. Markdown front matter) has each key with this
+    /// string, number or boolean value, or an array containing it.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// One matching chunk.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SearchHit {

@@ -6,9 +6,9 @@
 use std::io::{BufRead, Read, Write};
 
 use trove_config::Workspace;
+use trove_engine::NewAuditEvent;
 use trove_engine::auth::KeyRequest;
 use trove_engine::{Engine, OpenMode};
-use trove_store::NewAuditEvent;
 use trove_types::{Action, Code, Role};
 
 use crate::Failure;
@@ -54,7 +54,7 @@ fn read_secret() -> Result<String, Failure> {
 
 /// Records what the command did in the audit log, as actor `cli`.
 fn audit(engine: &Engine, organization: &str, event: &str, target: String) {
-    let organization = engine.store().organization(organization).ok().flatten().map(|o| o.id);
+    let organization = engine.find_organization(organization).ok().flatten();
     engine.audit(NewAuditEvent {
         organization,
         actor: "cli".into(),

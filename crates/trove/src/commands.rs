@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use trove_config::{ConfigError, LogFormat, Workspace, template};
-use trove_engine::{Engine, IngestOptions, OpenMode, SearchRequest};
-use trove_store::ChunkFilter;
+use trove_engine::auth::Principal;
+use trove_engine::{ChunkFilter, Engine, IngestOptions, OpenMode, SearchRequest, perm};
 use trove_types::{Code, SearchMode};
 
 use crate::Failure;
@@ -218,13 +218,19 @@ fn search(ws: Workspace, args: &SearchArgs) -> Result<(), Failure> {
     }
     let filter = ChunkFilter { source: args.source.clone(), uri_prefix: args.uri_prefix.clone(), metadata };
     let mode: Option<SearchMode> = args.mode.map(Into::into);
+    // The CLI is the single-user mode, through the same access boundary as every transport.
+    let vault = match &args.vault {
+        Some(v) => v.clone(),
+        None => engine.default_vault(&Principal::Local)?,
+    };
+    let access = engine.authorize::<perm::Search>(&Principal::Local, &vault)?;
     if let Some(file) = &args.queries {
         let queries = read_queries(file)?;
         let texts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // Bounded batches keep memory flat for large query files.
         for (batch, texts) in queries.chunks(256).zip(texts.chunks(256)) {
-            let answers = engine.search_batch(args.vault.as_deref(), mode, args.limit, &filter, texts)?;
+            let answers = engine.search_batch(&access, mode, args.limit, &filter, texts)?;
             for (q, a) in batch.iter().zip(answers) {
                 let line = serde_json::json!({"id": q.id, "hits": a.hits});
                 if writeln!(out, "{line}").is_err() {
@@ -236,11 +242,8 @@ fn search(ws: Workspace, args: &SearchArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let query = args.query.clone().unwrap_or_default();
-    if query.trim().is_empty() {
-        return Err(Failure::new(Code::BadRequest, "the query is empty: give some words to search for"));
-    }
-    let req = SearchRequest { vault: args.vault.clone(), query, mode, limit: args.limit, filter };
-    let response = engine.search(&req)?;
+    let req = SearchRequest { query, mode, limit: args.limit, filter };
+    let response = engine.search(&access, &req)?;
     output::search_response(&response, args.json)
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use trove_engine::auth::Principal;
 use trove_engine::{Engine, IngestReport};
 use trove_types::{Code, SearchResponse};
 
@@ -112,7 +113,7 @@ fn render_snippet(s: &str, color: bool) -> String {
 
 /// Prints vaults with their counts (the same summaries `GET /v1/vaults` returns).
 pub fn status(engine: &Engine, json: bool) -> Result<(), Failure> {
-    let vaults = engine.vaults_overview()?;
+    let vaults = engine.visible_vaults(&Principal::Local)?;
     let mut out = std::io::stdout().lock();
     let result = if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&vaults).unwrap_or_default())

@@ -119,7 +119,7 @@ fn users_and_keys_from_the_command_line() {
     assert_eq!(o.status.code(), Some(66), "{:?}", text(&o));
 
     // What the commands did is in the audit log, oldest last, attributed to the CLI.
-    use trove_store::StoreRead;
+    use trove_store::prelude::*;
     let store = trove_store::embedded::EmbeddedStore::open_reader(&root.join(".trove")).unwrap();
     let log = store.audit_query(&trove_store::AuditFilter::default(), None, 10).unwrap();
     let events: Vec<(&str, &str)> = log.iter().map(|r| (r.event.event.as_str(), r.event.actor.as_str())).collect();

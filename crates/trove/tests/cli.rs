@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use trove_store::embedded::EmbeddedStore;
-use trove_store::{StoreRead, lock::WriterLock};
+use trove_store::lock::WriterLock;
+use trove_store::prelude::*;
 
 struct Ws {
     dir: tempfile::TempDir,

@@ -256,7 +256,7 @@ fn an_inconsistent_store_fails_with_the_rebuild_fix() {
     let data = dir.path().join(".trove");
     {
         let store = trove_store::embedded::EmbeddedStore::open_writer(&data, "test").unwrap();
-        use trove_store::StoreWrite;
+        use trove_store::prelude::*;
         store.ensure_vault("notes").unwrap();
     }
     let conn = rusqlite::Connection::open(data.join("trove.db")).unwrap();

@@ -6,9 +6,11 @@ use axum::Json as JsonOut;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use trove_engine::perm;
 use trove_types::{DocumentDetail, DocumentPage};
 use utoipa::IntoParams;
 
+use crate::auth::Allowed;
 use crate::error::{ApiError, Path, Query};
 use crate::openapi::{BadRequest, Internal, NotFound, Unavailable, VaultItemPath, VaultPath};
 use crate::{AppState, blocking};
@@ -38,10 +40,10 @@ pub struct ListParams {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::Search>,
     Query(p): Query<ListParams>,
 ) -> Result<JsonOut<DocumentPage>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.documents_list(&vault, p.cursor.as_deref(), p.limit)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.documents_list(&access, p.cursor.as_deref(), p.limit)).await?))
 }
 
 /// `GET /v1/vaults/{vault}/documents/{id}`.
@@ -56,9 +58,10 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path((vault, id)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::Search>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<JsonOut<DocumentDetail>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.document_get(&vault, &id)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.document_get(&access, &id)).await?))
 }
 
 /// `DELETE /v1/vaults/{vault}/documents/{id}`: 204.
@@ -73,8 +76,9 @@ pub async fn get(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path((vault, id)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::DocumentsWrite>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.document_delete(&vault, &id)).await?;
+    blocking(&state, move |e| e.document_delete(&access, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,12 +10,14 @@ use serde::Deserialize;
 use trove_types::{Job, JobPage};
 use utoipa::IntoParams;
 
-use crate::error::{ApiError, Path, Query};
+use crate::auth::Allowed;
+use crate::error::{ApiError, Query};
 use crate::openapi::{BadRequest, Conflict, Internal, JobPath, NotFound, Unavailable};
 use crate::{AppState, blocking};
 use axum::Extension;
+use trove_engine::access::JobId;
 use trove_engine::auth::Principal;
-use trove_engine::{Engine, EngineError};
+use trove_engine::{JobQuery, perm};
 
 /// The query of a job listing.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -73,13 +75,8 @@ pub async fn list(
     Extension(principal): Extension<Principal>,
     Query(p): Query<JobParams>,
 ) -> Result<JsonOut<JobPage>, ApiError> {
-    let page = blocking(&state, move |e| {
-        let page =
-            e.jobs_list(p.status.as_deref(), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)?;
-        visible_jobs(e, &principal, page)
-    })
-    .await?;
-    Ok(JsonOut(page))
+    let q = JobQuery { status: p.status, kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
+    Ok(JsonOut(blocking(&state, move |e| e.visible_jobs(&principal, &q)).await?))
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -92,8 +89,11 @@ pub async fn list(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.job_get(&id)).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Jobs, JobId>,
+) -> Result<JsonOut<Job>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.job_get(&access)).await?))
 }
 
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once; a running one is asked to
@@ -107,13 +107,13 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
-    let job = {
-        let id = id.clone();
-        blocking(&state, move |e| e.job_cancel(&id)).await?
-    };
+pub async fn cancel(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Jobs, JobId>,
+) -> Result<JsonOut<Job>, ApiError> {
+    let job = blocking(&state, move |e| e.job_cancel(&access)).await?;
     if job.cancel_requested {
-        state.workers.cancel(&id);
+        state.workers.cancel(&job.id);
     }
     Ok(JsonOut(job))
 }
@@ -133,12 +133,8 @@ pub async fn dlq_list(
     Extension(principal): Extension<Principal>,
     Query(p): Query<DlqParams>,
 ) -> Result<JsonOut<JobPage>, ApiError> {
-    let page = blocking(&state, move |e| {
-        let page = e.jobs_list(Some("dead"), p.kind.as_deref(), p.vault.as_deref(), p.cursor.as_deref(), p.limit)?;
-        visible_jobs(e, &principal, page)
-    })
-    .await?;
-    Ok(JsonOut(page))
+    let q = JobQuery { status: Some("dead".into()), kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
+    Ok(JsonOut(blocking(&state, move |e| e.visible_jobs(&principal, &q)).await?))
 }
 
 /// `GET /v1/dlq/{id}`.
@@ -151,8 +147,11 @@ pub async fn dlq_list(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_get(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.dlq_get(&id)).await?))
+pub async fn dlq_get(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Jobs, JobId>,
+) -> Result<JsonOut<Job>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.dlq_get(&access)).await?))
 }
 
 /// `POST /v1/dlq/{id}/retry`: back to the queue with fresh attempts; answers the queued job.
@@ -165,8 +164,11 @@ pub async fn dlq_get(State(state): State<AppState>, Path(id): Path<String>) -> R
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<JsonOut<Job>, ApiError> {
-    let job = blocking(&state, move |e| e.dlq_retry(&id)).await?;
+pub async fn dlq_retry(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Admin, JobId>,
+) -> Result<JsonOut<Job>, ApiError> {
+    let job = blocking(&state, move |e| e.dlq_retry(&access)).await?;
     state.workers.notify();
     Ok(JsonOut(job))
 }
@@ -181,34 +183,10 @@ pub async fn dlq_retry(State(state): State<AppState>, Path(id): Path<String>) ->
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.dlq_delete(&id)).await?;
+pub async fn dlq_delete(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Admin, JobId>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.dlq_delete(&access)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The jobs of a page that `principal` may see (all of them in the single-user mode; for a
-/// key, those of its vaults). A filtered page may hold fewer jobs than asked; its cursor still
-/// continues where the unfiltered page ended.
-fn visible_jobs(e: &Engine, principal: &Principal, mut page: JobPage) -> Result<JobPage, EngineError> {
-    if *principal == Principal::Local {
-        return Ok(page);
-    }
-    let mut seen = std::collections::HashMap::new();
-    let mut keep = Vec::with_capacity(page.jobs.len());
-    for job in page.jobs {
-        let Some(vault) = job.vault.clone() else { continue };
-        let visible = match seen.get(&vault) {
-            Some(v) => *v,
-            None => {
-                let v = e.sees_vault(principal, &vault)?;
-                seen.insert(vault, v);
-                v
-            }
-        };
-        if visible {
-            keep.push(job);
-        }
-    }
-    page.jobs = keep;
-    Ok(page)
 }

@@ -10,11 +10,13 @@ use std::time::Instant;
 use axum::Json as JsonOut;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use trove_engine::perm;
 use trove_types::{
     Code, Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
     SearchMode,
 };
 
+use crate::auth::Allowed;
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
     BadRequest, Conflict, Internal, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, Unavailable,
@@ -36,10 +38,10 @@ use crate::{AppState, blocking};
 )]
 pub async fn store(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::MemoriesWrite>,
     Json(input): Json<MemoryInput>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Memory>), ApiError> {
-    let memory = blocking(&state, move |e| e.memory_store(&vault, &input)).await?;
+    let memory = blocking(&state, move |e| e.memory_store(&access, &input)).await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("memory:{}", memory.id))), JsonOut(memory)))
 }
 
@@ -91,11 +93,11 @@ fn list_params(raw: Option<&str>) -> Result<(MemoryScope, Option<String>, Option
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::MemoriesRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<JsonOut<MemoryPage>, ApiError> {
     let (scope, cursor, limit) = list_params(raw.as_deref())?;
-    Ok(JsonOut(blocking(&state, move |e| e.memory_list(&vault, &scope, cursor.as_deref(), limit)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.memory_list(&access, &scope, cursor.as_deref(), limit)).await?))
 }
 
 /// `GET /v1/vaults/{vault}/memories/{id}`.
@@ -110,9 +112,10 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path((vault, id)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::MemoriesRead>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<JsonOut<Memory>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_get(&vault, &id)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.memory_get(&access, &id)).await?))
 }
 
 /// `PATCH /v1/vaults/{vault}/memories/{id}`.
@@ -129,10 +132,11 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    Path((vault, id)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::MemoriesWrite>,
+    Path((_, id)): Path<(String, String)>,
     Json(update): Json<MemoryUpdate>,
 ) -> Result<JsonOut<Memory>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_update(&vault, &id, &update)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.memory_update(&access, &id, &update)).await?))
 }
 
 /// `DELETE /v1/vaults/{vault}/memories/{id}`: 204.
@@ -147,9 +151,10 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path((vault, id)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::MemoriesWrite>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.memory_delete(&vault, &id)).await?;
+    blocking(&state, move |e| e.memory_delete(&access, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -175,12 +180,12 @@ pub struct Hits {
 )]
 pub async fn retrieve(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::MemoriesRead>,
     Json(query): Json<MemoryQuery>,
 ) -> Result<JsonOut<Hits>, ApiError> {
     let mode = query.mode.unwrap_or(SearchMode::Hybrid);
     let started = Instant::now();
-    let hits = blocking(&state, move |e| e.memory_retrieve(&vault, &query)).await?;
+    let hits = blocking(&state, move |e| e.memory_retrieve(&access, &query)).await?;
     state.metrics.search("memories", mode.as_str(), started.elapsed());
     Ok(JsonOut(Hits { hits }))
 }
@@ -197,9 +202,9 @@ pub async fn retrieve(
 )]
 pub async fn stats(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::MemoriesRead>,
 ) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_stats(&vault)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.memory_stats(&access)).await?))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod documents;
+pub mod explore;
 pub mod jobs;
 pub mod keys;
 pub mod mcp;

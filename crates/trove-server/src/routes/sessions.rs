@@ -13,8 +13,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use trove_engine::NewAuditEvent;
 use trove_engine::auth::{Principal, key_principal};
-use trove_store::NewAuditEvent;
 use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, Me, RegisterRequest, Registered, SessionInfo};
 use utoipa::ToSchema;
 
@@ -73,7 +73,7 @@ pub(super) fn audit_account(
     };
     tokio::task::spawn_blocking(move || {
         if let Some(name) = &organization {
-            entry.organization = engine.store().organization(name).ok().flatten().map(|o| o.id);
+            entry.organization = engine.find_organization(name).ok().flatten();
         }
         engine.audit(entry)
     });

@@ -9,9 +9,10 @@ use axum::Json as JsonOut;
 use axum::extract::State;
 use axum::http::StatusCode;
 use trove_engine::auth::Principal;
+use trove_engine::perm;
 use trove_types::{AddTeamMember, CreateTeam, GrantRequest, Team, VaultGrant};
 
-use crate::auth::AuditTarget;
+use crate::auth::{Allowed, AuditTarget};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{BadRequest, GrantPath, Internal, NotFound, TeamMemberPath, TeamPath, Unavailable, VaultPath};
 use crate::{AppState, blocking};
@@ -115,9 +116,9 @@ pub async fn remove_member(
 )]
 pub async fn grants(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::Admin>,
 ) -> Result<JsonOut<Vec<VaultGrant>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_grants(&vault)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.vault_grants(&access)).await?))
 }
 
 /// `PUT /v1/vaults/{vault}/grants`.
@@ -132,12 +133,11 @@ pub async fn grants(
 )]
 pub async fn grant(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::Admin>,
     Json(body): Json<GrantRequest>,
 ) -> Result<(Extension<AuditTarget>, JsonOut<VaultGrant>), ApiError> {
-    let target = vault.clone();
-    let g = blocking(&state, move |e| e.vault_grant(&principal, &vault, &body)).await?;
+    let target = access.vault().to_string();
+    let g = blocking(&state, move |e| e.vault_grant(&access, &body)).await?;
     Ok((Extension(AuditTarget(format!("vault:{target}/{}:{}", g.grantee, g.id))), JsonOut(g)))
 }
 
@@ -152,8 +152,9 @@ pub async fn grant(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    Path((vault, grantee)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::Admin>,
+    Path((_, grantee)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.vault_revoke(&vault, &grantee)).await?;
+    blocking(&state, move |e| e.vault_revoke(&access, &grantee)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

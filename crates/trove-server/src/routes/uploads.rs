@@ -10,9 +10,11 @@ use axum::Json as JsonOut;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use trove_engine::jobs::{UploadFile, check_upload_uri, upload_format};
+use trove_engine::perm;
 use trove_types::{Code, Job, UploadRequest};
 
-use crate::error::{ApiError, Json, Path};
+use crate::auth::Allowed;
+use crate::error::{ApiError, Json};
 use crate::openapi::{
     BadRequest, Internal, InvalidFields, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType, UploadForm,
     VaultPath,
@@ -43,7 +45,7 @@ fn too_large(state: &AppState) -> ApiError {
 )]
 pub async fn upload(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::DocumentsWrite>,
     req: Request,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
     let content_type =
@@ -64,7 +66,7 @@ pub async fn upload(
             "send files as `multipart/form-data` (curl -F file=@notes.md) or documents as `application/json` ({\"documents\": [{\"uri\": ..., \"text\": ...}]})",
         ));
     };
-    let job = blocking(&state, move |e| e.enqueue_upload(&vault, files)).await?;
+    let job = blocking(&state, move |e| e.enqueue_upload(&access, files)).await?;
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }

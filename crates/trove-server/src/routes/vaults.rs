@@ -8,11 +8,11 @@ use axum::Json as JsonOut;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use trove_engine::SearchRequest;
-use trove_store::ChunkFilter;
-use trove_types::{Code, Job, SearchMode, SearchResponse, SourceSummary, VaultSummary};
+use trove_engine::{SearchRequest, chunk_filter, perm};
+use trove_types::{Job, SearchFilters, SearchMode, SearchResponse, SourceSummary, VaultSummary};
 use utoipa::ToSchema;
 
+use crate::auth::Allowed;
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
     BadRequest, Conflict, Internal, InvalidFields, NotFound, PayloadTooLarge, SourcePath, Unavailable,
@@ -22,11 +22,11 @@ use crate::{AppState, blocking};
 use axum::Extension;
 use trove_engine::auth::Principal;
 
-/// `GET /v1/vaults`: every vault, configured or stored.
+/// `GET /v1/vaults`: every vault, configured or stored, that the caller sees.
 #[utoipa::path(
     get, path = "/v1/vaults", operation_id = "vaults_list", tag = "vaults",
     responses(
-        (status = 200, description = "Every vault, configured or stored.", body = Vec<VaultSummary>),
+        (status = 200, description = "Every vault, configured or stored, that the caller sees.", body = Vec<VaultSummary>),
         (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
@@ -34,17 +34,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
 ) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
-    let vaults = blocking(&state, move |e| {
-        let mut seen = Vec::new();
-        for v in e.vaults_overview()? {
-            if e.sees_vault(&principal, &v.name)? {
-                seen.push(v);
-            }
-        }
-        Ok(seen)
-    })
-    .await?;
-    Ok(JsonOut(vaults))
+    Ok(JsonOut(blocking(&state, move |e| e.visible_vaults(&principal)).await?))
 }
 
 /// `GET /v1/vaults/{vault}`.
@@ -57,25 +47,11 @@ pub async fn list(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn get(State(state): State<AppState>, Path(vault): Path<String>) -> Result<JsonOut<VaultSummary>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_overview(&vault)).await?))
-}
-
-/// Restrictions of a search.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchFilters {
-    /// Only this source.
-    #[serde(default)]
-    pub source: Option<String>,
-    /// Only documents whose URI starts with this.
-    #[serde(default)]
-    pub uri_prefix: Option<String>,
-    /// Only documents whose metadata (e.g. Markdown front matter) has each key with this
-    /// string, number or boolean value, or an array containing it.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+pub async fn get(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Search>,
+) -> Result<JsonOut<VaultSummary>, ApiError> {
+    Ok(JsonOut(blocking(&state, move |e| e.vault_overview(&access)).await?))
 }
 
 /// The body of `POST /v1/vaults/{vault}/search`.
@@ -109,27 +85,14 @@ pub struct SearchBody {
 )]
 pub async fn search(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::Search>,
     Json(body): Json<SearchBody>,
 ) -> Result<JsonOut<SearchResponse>, ApiError> {
-    if body.query.trim().is_empty() {
-        return Err(ApiError::new(Code::BadRequest, "query: must not be empty; give some words to search for"));
-    }
     let mode = body.mode.unwrap_or(state.engine.workspace().config.search.default_mode);
     let filters = body.filters.unwrap_or_default();
-    let req = SearchRequest {
-        vault: Some(vault),
-        query: body.query,
-        mode: Some(mode),
-        limit: body.limit,
-        filter: ChunkFilter {
-            source: filters.source,
-            uri_prefix: filters.uri_prefix,
-            metadata: filters.metadata.unwrap_or_default().into_iter().collect(),
-        },
-    };
+    let req = SearchRequest { query: body.query, mode: Some(mode), limit: body.limit, filter: chunk_filter(filters) };
     let started = Instant::now();
-    let response = blocking(&state, move |e| e.search(&req)).await?;
+    let response = blocking(&state, move |e| e.search(&access, &req)).await?;
     state.metrics.search("documents", mode.as_str(), started.elapsed());
     Ok(JsonOut(response))
 }
@@ -174,8 +137,11 @@ pub async fn create(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn delete(State(state): State<AppState>, Path(vault): Path<String>) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.vault_delete(&vault)).await?;
+pub async fn delete(
+    State(state): State<AppState>,
+    Allowed(access): Allowed<perm::Admin>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |e| e.vault_delete(&access)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,9 +158,9 @@ pub async fn delete(State(state): State<AppState>, Path(vault): Path<String>) ->
 )]
 pub async fn sources(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::Search>,
 ) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_sources(&vault)).await?))
+    Ok(JsonOut(blocking(&state, move |e| e.vault_sources(&access)).await?))
 }
 
 /// `POST /v1/vaults/{vault}/sources/{source}/sync`: queues an incremental ingest of the
@@ -210,9 +176,10 @@ pub async fn sources(
 )]
 pub async fn sync(
     State(state): State<AppState>,
-    Path((vault, source)): Path<(String, String)>,
+    Allowed(access): Allowed<perm::DocumentsWrite>,
+    Path((_, source)): Path<(String, String)>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
-    let job = blocking(&state, move |e| e.enqueue_sync(&vault, &source)).await?;
+    let job = blocking(&state, move |e| e.enqueue_sync(&access, &source)).await?;
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }
@@ -232,9 +199,9 @@ pub async fn sync(
 )]
 pub async fn reembed(
     State(state): State<AppState>,
-    Path(vault): Path<String>,
+    Allowed(access): Allowed<perm::Admin>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
-    let job = blocking(&state, move |e| e.enqueue_reembed(&vault)).await?;
+    let job = blocking(&state, move |e| e.enqueue_reembed(&access)).await?;
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }

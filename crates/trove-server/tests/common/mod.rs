@@ -180,6 +180,17 @@ impl Server {
         self.call(method, path, body.as_deref().map(str::as_bytes), &headers)
     }
 
+    /// Calls the MCP tool `name` with `args` through `POST /mcp` as `key` (none: no header);
+    /// the JSON-RPC `result` (a failed tool is a result with `isError`).
+    pub fn tool(&self, key: Option<&str>, name: &str, args: Value) -> Value {
+        let message = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": args},
+        });
+        let r = self.call_as(key, "POST", "/mcp", Some(&message));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["result"].clone()
+    }
+
     pub fn get(&self, path: &str) -> Resp {
         self.call("GET", path, None, &[])
     }

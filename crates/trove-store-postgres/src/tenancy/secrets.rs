@@ -19,71 +19,68 @@ fn record(r: &Row) -> Res<SecretRecord> {
     })
 }
 
-/// Secrets of one organization or of all, by organization then name (code-point order).
-pub(crate) fn secrets(s: &PgStore, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
-    s.read(|c| {
-        c.query(
-            &format!(
-                r#"SELECT {COLUMNS} FROM secrets WHERE $1::BIGINT IS NULL OR organization_id = $1
-                   ORDER BY organization_id, name COLLATE "C""#
-            ),
-            &[&organization],
-        )?
-        .iter()
-        .map(record)
-        .collect()
-    })
-}
+impl SecretStore for PgStore {
+    /// Secrets of one organization or of all, by organization then name (code-point order).
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    r#"SELECT {COLUMNS} FROM secrets WHERE $1::BIGINT IS NULL OR organization_id = $1
+                       ORDER BY organization_id, name COLLATE "C""#
+                ),
+                &[&organization],
+            )?
+            .iter()
+            .map(record)
+            .collect()
+        })
+    }
 
-/// One secret.
-pub(crate) fn secret(s: &PgStore, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-    s.read(|c| {
-        c.query_opt(
-            &format!("SELECT {COLUMNS} FROM secrets WHERE organization_id = $1 AND name = $2"),
-            &[&organization, &name],
-        )?
-        .as_ref()
-        .map(record)
-        .transpose()
-    })
-}
+    /// One secret.
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {COLUMNS} FROM secrets WHERE organization_id = $1 AND name = $2"),
+                &[&organization, &name],
+            )?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+    }
 
-/// Sets a secret; `true` when it was new.
-pub(crate) fn secret_put(s: &PgStore, r: &SecretRecord) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        let row = tx.query_one(
-            "INSERT INTO secrets (organization_id, name, sealed, created_ms, updated_ms, updated_by)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (organization_id, name)
-             DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by
-             RETURNING (xmax = 0)",
-            &[&r.organization, &r.name, &r.sealed, &r.created_ms, &r.updated_ms, &r.updated_by],
-        )?;
-        Ok(row.try_get(0)?)
-    })
-}
+    /// Sets a secret; `true` when it was new.
+    fn secret_put(&self, r: &SecretRecord) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let row = tx.query_one(
+                "INSERT INTO secrets (organization_id, name, sealed, created_ms, updated_ms, updated_by)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (organization_id, name)
+                 DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by
+                 RETURNING (xmax = 0)",
+                &[&r.organization, &r.name, &r.sealed, &r.created_ms, &r.updated_ms, &r.updated_by],
+            )?;
+            Ok(row.try_get(0)?)
+        })
+    }
 
-/// Replaces the sealed text if it is still `old`.
-pub(crate) fn secret_reseal(
-    s: &PgStore,
-    organization: i64,
-    name: &str,
-    old: &str,
-    new: &str,
-) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        let n = tx.execute(
-            "UPDATE secrets SET sealed = $4 WHERE organization_id = $1 AND name = $2 AND sealed = $3",
-            &[&organization, &name, &old, &new],
-        )?;
-        Ok(n > 0)
-    })
-}
+    /// Replaces the sealed text if it is still `old`.
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE secrets SET sealed = $4 WHERE organization_id = $1 AND name = $2 AND sealed = $3",
+                &[&organization, &name, &old, &new],
+            )?;
+            Ok(n > 0)
+        })
+    }
 
-/// Deletes a secret; `false` when absent.
-pub(crate) fn secret_delete(s: &PgStore, organization: i64, name: &str) -> Result<bool, StoreError> {
-    s.write(|tx| {
-        let n = tx.execute("DELETE FROM secrets WHERE organization_id = $1 AND name = $2", &[&organization, &name])?;
-        Ok(n > 0)
-    })
+    /// Deletes a secret; `false` when absent.
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n =
+                tx.execute("DELETE FROM secrets WHERE organization_id = $1 AND name = $2", &[&organization, &name])?;
+            Ok(n > 0)
+        })
+    }
 }

@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension, Transaction, params, params_from_iter, types::Value as SqlValue};
 
 use super::EmbeddedStore;
-use crate::{Heartbeat, JobCounts, JobFilter, JobOutcome, JobRecord, JobStatus, NewJob, StoreError};
+use crate::{Heartbeat, JobCounts, JobFilter, JobOutcome, JobQueue, JobRecord, JobStatus, NewJob, StoreError};
 
 const COLUMNS: &str = "id, public_id, kind, vault, payload, status, attempts, max_attempts, timeout_ms, run_at_ms, created_ms, updated_ms, started_ms, finished_ms, lease_owner, lease_until_ms, cancel_requested, error, error_code, result, retries";
 
@@ -68,28 +68,70 @@ fn by_public_id(tx: &rusqlite::Connection, id: &str) -> Result<Option<JobRecord>
     tx.prepare_cached(&sql)?.query_row([id], row).optional()?.map(finish).transpose()
 }
 
-/// Takes back running jobs whose lease ran out before `now_ms` (or every running job when
-/// `now_ms` is `None`): cancelled when cancellation was asked for, dead when no attempts are
-/// left, queued again otherwise. Returns how many.
-fn release_running(tx: &Transaction<'_>, now_ms: i64, expired_only: bool) -> Result<u64, StoreError> {
-    let n = tx.execute(
-        "UPDATE jobs SET
-            status = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-            finished_ms = CASE WHEN cancel_requested OR attempts >= max_attempts THEN ?1 ELSE NULL END,
-            run_at_ms = ?1,
-            updated_ms = ?1,
-            lease_owner = NULL,
-            lease_until_ms = NULL,
-            error = CASE WHEN cancel_requested THEN error ELSE 'the worker stopped during attempt ' || attempts || ' without reporting (the server crashed or was killed, or the attempt outlived its lease)' END,
-            error_code = CASE WHEN cancel_requested THEN error_code ELSE ?2 END
-         WHERE status = 'running' AND (?3 = 0 OR lease_until_ms < ?1)",
-        params![now_ms, WORKER_LOST, expired_only as i64],
-    )?;
-    Ok(n as u64)
+/// How a running attempt ends: as its worker reported, or taken back from a worker that stopped
+/// reporting (its lease ran out, or the store opened with the job still running).
+enum Ending<'a> {
+    Reported(&'a JobOutcome),
+    Lost,
 }
 
-impl EmbeddedStore {
-    pub(crate) fn j_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
+/// The status and finish time of an attempt that failed: queued again while attempts remain,
+/// dead (finished at `?1`, the time) once they are used up.
+const FAILED_STATUS: &str = "CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END";
+const FAILED_FINISHED_MS: &str = "CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END";
+
+/// The one mapping of how an attempt ends to the row: the `SET` list of an `UPDATE jobs` and
+/// its parameters, numbered from `?1` (the time; the statement's own follow them). Every ending
+/// releases the lease and stamps `updated_ms`. A lost worker's job is cancelled when that was
+/// asked for, and otherwise fails like a retry due at once, with code `worker_lost`.
+fn ending(ending: &Ending<'_>, now_ms: i64) -> (String, Vec<SqlValue>) {
+    let (set, values): (String, Vec<SqlValue>) = match ending {
+        Ending::Reported(JobOutcome::Succeeded(result)) => (
+            "status = 'succeeded', result = ?2, error = NULL, error_code = NULL, finished_ms = ?1".into(),
+            vec![result.to_string().into()],
+        ),
+        Ending::Reported(JobOutcome::Retry { error, code, run_at_ms }) => (
+            format!(
+                "status = {FAILED_STATUS}, finished_ms = {FAILED_FINISHED_MS}, error = ?2, error_code = ?3, run_at_ms = ?4"
+            ),
+            vec![error.clone().into(), code.clone().into(), (*run_at_ms).into()],
+        ),
+        Ending::Reported(JobOutcome::Dead { error, code }) => (
+            "status = 'dead', error = ?2, error_code = ?3, finished_ms = ?1".into(),
+            vec![error.clone().into(), code.clone().into()],
+        ),
+        Ending::Reported(JobOutcome::Released) => {
+            ("status = 'queued', attempts = max(attempts - 1, 0), run_at_ms = ?1".into(), Vec::new())
+        }
+        Ending::Reported(JobOutcome::Cancelled) => ("status = 'cancelled', finished_ms = ?1".into(), Vec::new()),
+        Ending::Lost => (
+            format!(
+                "status = CASE WHEN cancel_requested THEN 'cancelled' ELSE {FAILED_STATUS} END,
+                 finished_ms = CASE WHEN cancel_requested THEN ?1 ELSE {FAILED_FINISHED_MS} END,
+                 run_at_ms = ?1,
+                 error = CASE WHEN cancel_requested THEN error ELSE 'the worker stopped during attempt ' || attempts || ' without reporting (the server crashed or was killed, or the attempt outlived its lease)' END,
+                 error_code = CASE WHEN cancel_requested THEN error_code ELSE ?2 END"
+            ),
+            vec![WORKER_LOST.to_string().into()],
+        ),
+    };
+    let mut all = vec![SqlValue::from(now_ms)];
+    all.extend(values);
+    (format!("{set}, updated_ms = ?1, lease_owner = NULL, lease_until_ms = NULL"), all)
+}
+
+/// Takes back running jobs whose lease ran out before `now_ms` (every running job unless
+/// `expired_only`) as lost ([`Ending::Lost`]). Returns how many.
+fn release_running(tx: &Transaction<'_>, now_ms: i64, expired_only: bool) -> Result<u64, StoreError> {
+    let (set, mut values) = ending(&Ending::Lost, now_ms);
+    let only = values.len() + 1;
+    values.push((expired_only as i64).into());
+    let sql = format!("UPDATE jobs SET {set} WHERE status = 'running' AND (?{only} = 0 OR lease_until_ms < ?1)");
+    Ok(tx.execute(&sql, params_from_iter(values))? as u64)
+}
+
+impl JobQueue for EmbeddedStore {
+    fn job_enqueue(&self, job: &NewJob, now_ms: i64) -> Result<JobRecord, StoreError> {
         if !job.payload.is_object() {
             return Err(StoreError::Corrupt("a job payload must be a JSON object".into()));
         }
@@ -112,7 +154,7 @@ impl EmbeddedStore {
         record.ok_or_else(|| StoreError::Corrupt("an enqueued job vanished".into()))
     }
 
-    pub(crate) fn j_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+    fn job_claim(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let released = release_running(&tx, now_ms, true)?;
@@ -140,13 +182,7 @@ impl EmbeddedStore {
         Ok(Some(job))
     }
 
-    pub(crate) fn j_heartbeat(
-        &self,
-        id: &str,
-        worker: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Heartbeat, StoreError> {
+    fn job_heartbeat(&self, id: &str, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Heartbeat, StoreError> {
         let conn = self.conn();
         let cancel: Option<bool> = conn
             .prepare_cached(
@@ -160,68 +196,22 @@ impl EmbeddedStore {
         })
     }
 
-    pub(crate) fn j_finish(
-        &self,
-        id: &str,
-        worker: &str,
-        outcome: &JobOutcome,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        // Unnumbered parameters follow the highest numbered one before them: id, then worker.
-        let owned = "public_id = ? AND status = 'running' AND lease_owner = ?";
-        let n = match outcome {
-            JobOutcome::Succeeded(result) => conn.execute(
-                &format!(
-                    "UPDATE jobs SET status = 'succeeded', result = ?, error = NULL, error_code = NULL, finished_ms = ?2, updated_ms = ?2,
-                        lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                ),
-                params![result.to_string(), now_ms, id, worker],
-            )?,
-            JobOutcome::Retry { error, code, run_at_ms } => conn.execute(
-                &format!(
-                    "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-                        finished_ms = CASE WHEN attempts >= max_attempts THEN ?4 ELSE NULL END,
-                        error = ?1, error_code = ?2, run_at_ms = ?3, updated_ms = ?4,
-                        lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                ),
-                params![error, code, run_at_ms, now_ms, id, worker],
-            )?,
-            JobOutcome::Dead { error, code } => conn.execute(
-                &format!(
-                    "UPDATE jobs SET status = 'dead', error = ?1, error_code = ?2, finished_ms = ?3, updated_ms = ?3,
-                        lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                ),
-                params![error, code, now_ms, id, worker],
-            )?,
-            JobOutcome::Released => conn.execute(
-                &format!(
-                    "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), run_at_ms = ?1, updated_ms = ?1,
-                        lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                ),
-                params![now_ms, id, worker],
-            )?,
-            JobOutcome::Cancelled => conn.execute(
-                &format!(
-                    "UPDATE jobs SET status = 'cancelled', finished_ms = ?1, updated_ms = ?1,
-                        lease_owner = NULL, lease_until_ms = NULL WHERE {owned}"
-                ),
-                params![now_ms, id, worker],
-            )?,
-        };
-        Ok(n == 1)
+    fn job_finish(&self, id: &str, worker: &str, outcome: &JobOutcome, now_ms: i64) -> Result<bool, StoreError> {
+        let (set, mut values) = ending(&Ending::Reported(outcome), now_ms);
+        let job = values.len() + 1;
+        values.extend([SqlValue::from(id.to_string()), SqlValue::from(worker.to_string())]);
+        let sql = format!(
+            "UPDATE jobs SET {set} WHERE public_id = ?{job} AND status = 'running' AND lease_owner = ?{}",
+            job + 1
+        );
+        Ok(self.conn().execute(&sql, params_from_iter(values))? == 1)
     }
 
-    pub(crate) fn j_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+    fn job_get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         by_public_id(&*self.read()?, id)
     }
 
-    pub(crate) fn j_list(
-        &self,
-        filter: &JobFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<JobRecord>, StoreError> {
+    fn job_list(&self, filter: &JobFilter, before: Option<i64>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let mut sql = format!("SELECT {COLUMNS} FROM jobs WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(s) = filter.status {
@@ -248,7 +238,7 @@ impl EmbeddedStore {
         rows.into_iter().map(finish).collect()
     }
 
-    pub(crate) fn j_counts(&self) -> Result<JobCounts, StoreError> {
+    fn job_counts(&self) -> Result<JobCounts, StoreError> {
         let conn = self.read()?;
         let mut counts = JobCounts::default();
         let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
@@ -269,7 +259,7 @@ impl EmbeddedStore {
         Ok(counts)
     }
 
-    pub(crate) fn j_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+    fn job_cancel(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -285,7 +275,7 @@ impl EmbeddedStore {
         Ok(job)
     }
 
-    pub(crate) fn j_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
+    fn job_retry(&self, id: &str, now_ms: i64) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -298,13 +288,13 @@ impl EmbeddedStore {
         Ok(job)
     }
 
-    pub(crate) fn j_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
+    fn job_delete(&self, id: &str, status: JobStatus) -> Result<bool, StoreError> {
         let n =
             self.conn().execute("DELETE FROM jobs WHERE public_id = ? AND status = ?", params![id, status.as_str()])?;
         Ok(n == 1)
     }
 
-    pub(crate) fn j_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
+    fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = release_running(&tx, now_ms, false)?;
@@ -312,7 +302,7 @@ impl EmbeddedStore {
         Ok(n)
     }
 
-    pub(crate) fn j_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
+    fn job_prune(&self, finished_before_ms: i64) -> Result<u64, StoreError> {
         let n = self.conn().execute(
             "DELETE FROM jobs WHERE status IN ('succeeded', 'cancelled') AND finished_ms < ?",
             [finished_before_ms],

@@ -5,13 +5,14 @@
 //! bump the generation in their transaction and patch both indexes after the commit; a handle
 //! whose index is at another generation (another process wrote) rebuilds it from the rows.
 //! Every read applies the scope filter and hides expired memories; expired rows are removed by
-//! [`EmbeddedStore::m_purge_expired`].
+//! [`MemoryStore::memory_purge_expired`].
 
 use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, params, params_from_iter, types::Value as SqlValue};
 
 use super::{EmbeddedStore, Space, encode_vector};
+use crate::MemoryStore;
 use crate::bm25::KeywordIndex;
 use crate::{
     MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewMemory, Scored, StoreError, VaultId,
@@ -125,46 +126,7 @@ impl EmbeddedStore {
     fn dimension_of(conn: &rusqlite::Connection, vault: VaultId) -> Result<usize, StoreError> {
         let dim: Option<i64> =
             conn.prepare_cached("SELECT dimension FROM vaults WHERE id = ?")?.query_row([vault], |r| r.get(0))?;
-        dim.map(|d| d as usize)
-            .ok_or_else(|| StoreError::Corrupt("vault has no embedder recorded; call set_vault_embedder first".into()))
-    }
-
-    pub(crate) fn m_put(&self, vault: VaultId, m: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
-        let mut conn = self.conn();
-        let dim = Self::dimension_of(&conn, vault)?;
-        if m.vector.len() != dim {
-            return Err(StoreError::Dimension { expected: dim, got: m.vector.len() });
-        }
-        let tx = conn.transaction()?;
-        let mut bytes = Vec::new();
-        encode_vector(&m.vector, &mut bytes);
-        let tags = serde_json::to_string(&m.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (rowid, public_id): (i64, String) = tx.query_row(
-            "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, importance, created_ms, updated_ms, expires_ms, vector)
-             VALUES ('mem_' || lower(hex(randomblob(12))), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, public_id",
-            params![vault, m.text, m.user_id, m.agent_id, m.session_id, tags, m.metadata.to_string(), m.importance as f64, now_ms, now_ms, m.expires_ms, bytes],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let after = Self::bump_generation(&tx, vault, Space::Memories)?;
-        tx.commit()?;
-        drop(conn);
-        self.patch_index(vault, Space::Memories, after - 1, after, |index| index.push(rowid, rowid, &m.vector));
-        let record = MemoryRecord {
-            id: public_id,
-            rowid,
-            text: m.text.clone(),
-            user_id: m.user_id.clone(),
-            agent_id: m.agent_id.clone(),
-            session_id: m.session_id.clone(),
-            tags: m.tags.clone(),
-            metadata: m.metadata.clone(),
-            importance: m.importance,
-            created_ms: now_ms,
-            updated_ms: now_ms,
-            expires_ms: m.expires_ms,
-        };
-        self.patch_memory_keywords(vault, after - 1, after, |index| self.index_memory(index, &record));
-        Ok(record)
+        dim.map(|d| d as usize).ok_or(StoreError::NoEmbedder { vault })
     }
 
     /// Indexes (or re-indexes) a memory's text and tags with its scope.
@@ -206,8 +168,10 @@ impl EmbeddedStore {
         tracing::debug!(vault = %vault.name, memories = index.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded memory keyword index");
         Ok(index)
     }
+}
 
-    pub(crate) fn m_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
+impl MemoryStore for EmbeddedStore {
+    fn memory_get(&self, vault: VaultId, id: &str, now_ms: i64) -> Result<Option<MemoryRecord>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ? AND m.public_id = ? AND (m.expires_ms IS NULL OR m.expires_ms > ?)"
@@ -215,97 +179,7 @@ impl EmbeddedStore {
         stmt.query_row(params![vault, id, now_ms], row).optional()?.map(finish).transpose()
     }
 
-    pub(crate) fn m_update(
-        &self,
-        vault: VaultId,
-        id: &str,
-        patch: &MemoryPatch,
-        now_ms: i64,
-    ) -> Result<Option<MemoryRecord>, StoreError> {
-        let Some(current) = self.m_get(vault, id, now_ms)? else { return Ok(None) };
-        if patch.text.is_some() && patch.vector.is_none() {
-            return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()));
-        }
-        let mut conn = self.conn();
-        let dim = Self::dimension_of(&conn, vault)?;
-        if let Some(v) = &patch.vector
-            && v.len() != dim
-        {
-            return Err(StoreError::Dimension { expected: dim, got: v.len() });
-        }
-        let mut next = current.clone();
-        if let Some(t) = &patch.text {
-            next.text = t.clone();
-        }
-        if let Some(t) = &patch.tags {
-            next.tags = t.clone();
-        }
-        if let Some(m) = &patch.metadata {
-            next.metadata = m.clone();
-        }
-        if let Some(i) = patch.importance {
-            next.importance = i;
-        }
-        if let Some(e) = patch.expires_ms {
-            next.expires_ms = e;
-        }
-        next.updated_ms = now_ms;
-        let tags = serde_json::to_string(&next.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tx = conn.transaction()?;
-        let changed = tx.execute(
-            "UPDATE memories SET text = ?, tags = ?, metadata = ?, importance = ?, expires_ms = ?, updated_ms = ? WHERE id = ?",
-            params![next.text, tags, next.metadata.to_string(), next.importance as f64, next.expires_ms, now_ms, current.rowid],
-        )?;
-        if changed == 0 {
-            // Deleted since it was read: nothing to update, and nothing to put back into the
-            // derived indexes (the transaction is rolled back when dropped).
-            return Ok(None);
-        }
-        if let Some(v) = &patch.vector {
-            let mut bytes = Vec::new();
-            encode_vector(v, &mut bytes);
-            // The staged vector (of a re-embed in progress) was computed from the old text.
-            tx.execute(
-                "UPDATE memories SET vector = ?, staged_vector = NULL WHERE id = ?",
-                params![bytes, current.rowid],
-            )?;
-        }
-        let after = Self::bump_generation(&tx, vault, Space::Memories)?;
-        tx.commit()?;
-        drop(conn);
-        let rowid = current.rowid;
-        match &patch.vector {
-            Some(v) => self.patch_index(vault, Space::Memories, after - 1, after, |index| {
-                index.remove_document(rowid, &[rowid]);
-                index.push(rowid, rowid, v);
-            }),
-            None => self.patch_index(vault, Space::Memories, after - 1, after, |_| {}),
-        }
-        // Text, tags and expiry may have changed: the memory is indexed again as written.
-        self.patch_memory_keywords(vault, after - 1, after, |index| self.index_memory(index, &next));
-        Ok(Some(next))
-    }
-
-    pub(crate) fn m_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let rowid: Option<i64> = tx
-            .query_row(
-                "DELETE FROM memories WHERE vault_id = ? AND public_id = ? RETURNING id",
-                params![vault, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(rowid) = rowid else { return Ok(false) };
-        let after = Self::bump_generation(&tx, vault, Space::Memories)?;
-        tx.commit()?;
-        drop(conn);
-        self.patch_index(vault, Space::Memories, after - 1, after, |index| index.remove_document(rowid, &[rowid]));
-        self.patch_memory_keywords(vault, after - 1, after, |index| index.remove(&[rowid]));
-        Ok(true)
-    }
-
-    pub(crate) fn m_list(
+    fn memory_list(
         &self,
         vault: VaultId,
         f: &MemoryFilter,
@@ -327,22 +201,10 @@ impl EmbeddedStore {
         rows.map(|r| finish(r?)).collect()
     }
 
-    pub(crate) fn m_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ?"))?;
-        let mut out = Vec::with_capacity(rowids.len());
-        for id in rowids {
-            if let Some(r) = stmt.query_row([id], row).optional()? {
-                out.push(finish(r)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// The best `limit` memories of `vault` for `query` passing `f`, best first (ties by row
     /// id): ranked by the vault's derived keyword index, each candidate good enough for the
     /// top `limit` checked against its scope there, so narrow filters stay exact.
-    pub(crate) fn m_keyword_search(
+    fn memory_keyword_search(
         &self,
         vault: VaultId,
         query: &str,
@@ -361,7 +223,7 @@ impl EmbeddedStore {
         self.with_memory_keywords(&info, |index| index.search_by(&terms, limit, |scope| scope.passes(f)))
     }
 
-    pub(crate) fn m_vector_search(
+    fn memory_vector_search(
         &self,
         vault: VaultId,
         vector: &[f32],
@@ -399,7 +261,19 @@ impl EmbeddedStore {
         self.with_index(&info, Space::Memories, |index| index.search(vector, limit, Some(&allowed)))
     }
 
-    pub(crate) fn m_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
+    fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ?"))?;
+        let mut out = Vec::with_capacity(rowids.len());
+        for id in rowids {
+            if let Some(r) = stmt.query_row([id], row).optional()? {
+                out.push(finish(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn memory_stats(&self, vault: VaultId, now_ms: i64) -> Result<MemoryStats, StoreError> {
         let conn = self.read()?;
         let live = "vault_id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)";
         let (total, oldest, newest, bytes): (i64, Option<i64>, Option<i64>, i64) = conn.query_row(
@@ -462,7 +336,128 @@ impl EmbeddedStore {
         })
     }
 
-    pub(crate) fn m_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+    fn memories_to_reembed(&self, vault: VaultId, after: i64, limit: usize) -> Result<Vec<MemoryRecord>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ? AND m.id > ? AND m.staged_vector IS NULL ORDER BY m.id LIMIT ?"
+        ))?;
+        let rows = stmt.query_map(params![vault, after, limit as i64], row)?;
+        rows.map(|r| finish(r?)).collect()
+    }
+
+    fn memory_put(&self, vault: VaultId, m: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
+        let mut conn = self.conn();
+        let dim = Self::dimension_of(&conn, vault)?;
+        if m.vector.len() != dim {
+            return Err(StoreError::Dimension { expected: dim, got: m.vector.len() });
+        }
+        let tx = conn.transaction()?;
+        let mut bytes = Vec::new();
+        encode_vector(&m.vector, &mut bytes);
+        let tags = serde_json::to_string(&m.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (rowid, public_id): (i64, String) = tx.query_row(
+            "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, importance, created_ms, updated_ms, expires_ms, vector)
+             VALUES ('mem_' || lower(hex(randomblob(12))), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, public_id",
+            params![vault, m.text, m.user_id, m.agent_id, m.session_id, tags, m.metadata.to_string(), m.importance as f64, now_ms, now_ms, m.expires_ms, bytes],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let after = Self::bump_generation(&tx, vault, Space::Memories)?;
+        tx.commit()?;
+        drop(conn);
+        self.patch_index(vault, Space::Memories, after - 1, after, |index| index.push(rowid, rowid, &m.vector));
+        let record = MemoryRecord {
+            id: public_id,
+            rowid,
+            text: m.text.clone(),
+            user_id: m.user_id.clone(),
+            agent_id: m.agent_id.clone(),
+            session_id: m.session_id.clone(),
+            tags: m.tags.clone(),
+            metadata: m.metadata.clone(),
+            importance: m.importance,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            expires_ms: m.expires_ms,
+        };
+        self.patch_memory_keywords(vault, after - 1, after, |index| self.index_memory(index, &record));
+        Ok(record)
+    }
+
+    fn memory_update(
+        &self,
+        vault: VaultId,
+        id: &str,
+        patch: &MemoryPatch,
+        now_ms: i64,
+    ) -> Result<Option<MemoryRecord>, StoreError> {
+        let Some(current) = self.memory_get(vault, id, now_ms)? else { return Ok(None) };
+        if patch.text.is_some() && patch.vector.is_none() {
+            return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()));
+        }
+        let mut conn = self.conn();
+        let dim = Self::dimension_of(&conn, vault)?;
+        if let Some(v) = &patch.vector
+            && v.len() != dim
+        {
+            return Err(StoreError::Dimension { expected: dim, got: v.len() });
+        }
+        let next = patch.applied(&current, now_ms);
+        let tags = serde_json::to_string(&next.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE memories SET text = ?, tags = ?, metadata = ?, importance = ?, expires_ms = ?, updated_ms = ? WHERE id = ?",
+            params![next.text, tags, next.metadata.to_string(), next.importance as f64, next.expires_ms, now_ms, current.rowid],
+        )?;
+        if changed == 0 {
+            // Deleted since it was read: nothing to update, and nothing to put back into the
+            // derived indexes (the transaction is rolled back when dropped).
+            return Ok(None);
+        }
+        if let Some(v) = &patch.vector {
+            let mut bytes = Vec::new();
+            encode_vector(v, &mut bytes);
+            // The staged vector (of a re-embed in progress) was computed from the old text.
+            tx.execute(
+                "UPDATE memories SET vector = ?, staged_vector = NULL WHERE id = ?",
+                params![bytes, current.rowid],
+            )?;
+        }
+        let after = Self::bump_generation(&tx, vault, Space::Memories)?;
+        tx.commit()?;
+        drop(conn);
+        let rowid = current.rowid;
+        match &patch.vector {
+            Some(v) => self.patch_index(vault, Space::Memories, after - 1, after, |index| {
+                index.remove_document(rowid, &[rowid]);
+                index.push(rowid, rowid, v);
+            }),
+            None => self.patch_index(vault, Space::Memories, after - 1, after, |_| {}),
+        }
+        // Text, tags and expiry may have changed: the memory is indexed again as written.
+        self.patch_memory_keywords(vault, after - 1, after, |index| self.index_memory(index, &next));
+        Ok(Some(next))
+    }
+
+    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let rowid: Option<i64> = tx
+            .query_row(
+                "DELETE FROM memories WHERE vault_id = ? AND public_id = ? RETURNING id",
+                params![vault, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(rowid) = rowid else { return Ok(false) };
+        let after = Self::bump_generation(&tx, vault, Space::Memories)?;
+        tx.commit()?;
+        drop(conn);
+        self.patch_index(vault, Space::Memories, after - 1, after, |index| index.remove_document(rowid, &[rowid]));
+        self.patch_memory_keywords(vault, after - 1, after, |index| index.remove(&[rowid]));
+        Ok(true)
+    }
+
+    fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut gone: BTreeMap<VaultId, Vec<i64>> = BTreeMap::new();
@@ -494,23 +489,9 @@ impl EmbeddedStore {
         Ok(n)
     }
 
-    pub(crate) fn m_to_reembed(
-        &self,
-        vault: VaultId,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<MemoryRecord>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ? AND m.id > ? AND m.staged_vector IS NULL ORDER BY m.id LIMIT ?"
-        ))?;
-        let rows = stmt.query_map(params![vault, after, limit as i64], row)?;
-        rows.map(|r| finish(r?)).collect()
-    }
-
     /// Stages re-embedded vectors of memories not updated since they were read (an update
     /// replaces the text the vector was computed from).
-    pub(crate) fn m_stage(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
+    fn stage_memory_vectors(&self, vault: VaultId, vectors: &[(i64, i64, Vec<f32>)]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -531,25 +512,23 @@ impl EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::memory;
-    use crate::{StoreRead, StoreWrite};
+    use crate::conformance::new_memory;
+    use crate::embedded::tests::writer_with_vault;
+    use crate::prelude::*;
 
     /// The in-memory scope test and the SQL condition are two implementations of one filter:
     /// over every combination of a grid of memories and filters, keyword search (scope checked
     /// in the index) returns exactly the memories listing (SQL) returns.
     #[test]
     fn the_scope_filter_in_the_index_agrees_with_the_sql_condition() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
-        let v = store.ensure_vault("v").unwrap();
-        store.set_vault_embedder(v.id, "m", 2).unwrap();
+        let (_dir, store, v) = writer_with_vault();
         let users = [None, Some("ann"), Some("bob")];
         let tag_sets: [&[&str]; 4] = [&[], &["x"], &["x", "y"], &["y", "Z"]];
         let mut n = 0;
         for (i, user) in users.iter().enumerate() {
             for (j, tags) in tag_sets.iter().enumerate() {
                 for k in 0..3i64 {
-                    let mut m = memory("common word", *user, tags, [1.0, 0.0]);
+                    let mut m = new_memory("common word", *user, tags, [1.0, 0.0]);
                     m.agent_id = (k != 0).then(|| format!("agent{k}"));
                     m.session_id = (j % 2 == 0).then(|| "s".to_string());
                     // Expiries around the query time (100): expired at, before, after it.
@@ -561,7 +540,7 @@ mod tests {
         }
         let other = store.ensure_vault("other").unwrap();
         store.set_vault_embedder(other.id, "m", 2).unwrap();
-        store.memory_put(other.id, &memory("common word", Some("ann"), &["x"], [1.0, 0.0]), 95).unwrap();
+        store.memory_put(other.id, &new_memory("common word", Some("ann"), &["x"], [1.0, 0.0]), 95).unwrap();
         let base = MemoryFilter { now_ms: 100, ..MemoryFilter::default() };
         let mut filters = vec![base.clone(), MemoryFilter { now_ms: 98, ..base.clone() }];
         for user in ["ann", "bob", "carl"] {
@@ -601,5 +580,108 @@ mod tests {
         assert_eq!(nonempty, filters.len() - 2);
         let all = store.memory_keyword_search(v.id, "word", &base, 1000).unwrap().len();
         assert!(all > 0 && all < n, "expiry at the query time hides some: {all} of {n}");
+    }
+
+    #[test]
+    fn memory_keyword_search_filters_beyond_the_first_candidate_window() {
+        let (_dir, store, v) = writer_with_vault();
+        for _ in 0..50 {
+            store.memory_put(v.id, &new_memory("needle needle", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
+        }
+        let weak = new_memory("a needle in a long haystack of other words", Some("bob"), &[], [1.0, 0.0]);
+        let bobs = store.memory_put(v.id, &weak, 1).unwrap();
+        let only = |user: &str| MemoryFilter { user_id: Some(user.into()), now_ms: 2, ..MemoryFilter::default() };
+        let hits = store.memory_keyword_search(v.id, "the needle", &only("bob"), 3).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [bobs.rowid]);
+        assert_eq!(store.memory_keyword_search(v.id, "needle", &only("ann"), 3).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn memory_vector_search_filters_beyond_the_first_candidate_window() {
+        let (_dir, store, v) = writer_with_vault();
+        for _ in 0..50 {
+            store.memory_put(v.id, &new_memory("near", Some("ann"), &[], [1.0, 0.0]), 1).unwrap();
+        }
+        let far = store.memory_put(v.id, &new_memory("far", Some("bob"), &[], [0.0, 1.0]), 1).unwrap();
+        let expired = NewMemory { expires_ms: Some(5), ..new_memory("near but expired", None, &[], [1.0, 0.0]) };
+        let gone = store.memory_put(v.id, &expired, 1).unwrap();
+        let only = |user: Option<&str>| MemoryFilter {
+            user_id: user.map(str::to_string),
+            now_ms: 10,
+            ..MemoryFilter::default()
+        };
+        let hits = store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("bob")), 3).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [far.rowid], "found beyond the nearest window");
+        let hits = store.memory_vector_search(v.id, &[1.0, 0.0], &only(None), 60).unwrap();
+        assert_eq!(hits.len(), 51, "every live memory, the expired one left out");
+        assert!(hits.iter().all(|h| h.id != gone.rowid));
+        assert_eq!(store.memory_vector_search(v.id, &[1.0, 0.0], &only(Some("ann")), 3).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn memory_keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
+        let (dir, store, v) = writer_with_vault();
+        let put = |text: &str, user: &str, tags: &[&str]| {
+            store.memory_put(v.id, &new_memory(text, Some(user), tags, [1.0, 0.0]), 10).unwrap()
+        };
+        let first = put("running shoes for the marathon", "ann", &["sport"]);
+        let live = |now_ms: i64| MemoryFilter { now_ms, ..MemoryFilter::default() };
+        // Loaded now; every later write patches it.
+        assert_eq!(store.memory_keyword_search(v.id, "runs", &live(20), 10).unwrap().len(), 1, "stemmed match");
+        let apples = put("green apples and pears", "ann", &["food"]);
+        let pie = put("apple pie recipe", "bob", &["food", "baking"]);
+        let gone = put("pears only", "bob", &[]);
+        let expiring = NewMemory { expires_ms: Some(50), ..new_memory("pears expiring soon", None, &[], [1.0, 0.0]) };
+        store.memory_put(v.id, &expiring, 10).unwrap();
+        let text =
+            MemoryPatch { text: Some("walking shoes".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
+        store.memory_update(v.id, &first.id, &text, 20).unwrap().unwrap();
+        let tags = MemoryPatch { tags: Some(vec!["dessert".into()]), ..Default::default() };
+        store.memory_update(v.id, &pie.id, &tags, 20).unwrap().unwrap();
+        let expiry = MemoryPatch { expires_ms: Some(Some(40)), ..Default::default() };
+        store.memory_update(v.id, &apples.id, &expiry, 20).unwrap().unwrap();
+        store.memory_delete(v.id, &gone.id).unwrap();
+        assert_eq!(store.memory_purge_expired(45).unwrap(), 1, "the apples memory expired at 40");
+        let fresh = EmbeddedStore::open_reader(dir.path()).unwrap();
+        for q in ["apples", "running shoes", "pears", "food dessert", "walk", "sport", "baking"] {
+            let patched = store.memory_keyword_search(v.id, q, &live(30), 10).unwrap();
+            assert_eq!(patched, fresh.memory_keyword_search(v.id, q, &live(30), 10).unwrap(), "{q}");
+        }
+        let found = |q: &str, now_ms: i64| store.memory_keyword_search(v.id, q, &live(now_ms), 10).unwrap().len();
+        assert_eq!(found("running", 30), 0, "replaced text gone");
+        assert_eq!(found("walking", 30), 1);
+        assert_eq!(found("baking", 30), 0, "replaced tag gone");
+        assert_eq!(found("dessert", 30), 1);
+        assert_eq!(found("apples", 30), 1, "purged memory gone, the pie left");
+        assert_eq!(found("pears", 30), 1, "deleted memory gone, the expiring one live at 30");
+        assert_eq!(found("pears", 50), 0, "expired at 50");
+        // The index is the patched one, at the vault's generation (not reloaded by a search).
+        let generation = store.vault("v").unwrap().unwrap().memory_generation;
+        let cached = store.memory_keywords.read().unwrap().get(&(v.id, Space::Memories)).map(|i| i.generation);
+        assert_eq!(cached, Some(generation));
+    }
+
+    #[test]
+    fn a_reader_follows_the_writers_memories() {
+        use crate::conformance::new_memory;
+        let dir = tempfile::tempdir().unwrap();
+        let writer = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        let v = writer.ensure_vault("v").unwrap();
+        writer.set_vault_embedder(v.id, "m", 2).unwrap();
+        let reader = EmbeddedStore::open_reader(dir.path()).unwrap();
+        let live = MemoryFilter { now_ms: 20, ..MemoryFilter::default() };
+        let hits = |store: &EmbeddedStore, q: &str| -> Vec<i64> {
+            store.memory_keyword_search(v.id, q, &live, 10).unwrap().iter().map(|h| h.id).collect()
+        };
+        assert!(hits(&reader, "falcon").is_empty(), "an empty vault");
+        let m = writer.memory_put(v.id, &new_memory("a falcon", None, &["sky"], [1.0, 0.0]), 10).unwrap();
+        assert_eq!(hits(&reader, "falcon"), [m.rowid], "the reader's cached index follows the generation");
+        let patch = MemoryPatch { text: Some("a heron".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
+        writer.memory_update(v.id, &m.id, &patch, 15).unwrap().unwrap();
+        assert!(hits(&reader, "falcon").is_empty(), "old text still found by the reader");
+        assert_eq!(hits(&reader, "heron sky"), [m.rowid]);
+        writer.memory_delete(v.id, &m.id).unwrap();
+        assert!(hits(&reader, "heron").is_empty(), "deleted memory found by the reader");
+        assert!(hits(&writer, "heron").is_empty());
     }
 }

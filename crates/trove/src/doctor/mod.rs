@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use trove_config::Workspace;
 use trove_store::lock::{LockState, clear_stale, probe};
-use trove_store::{StoreError, StoreRead, embedded::EmbeddedStore};
+use trove_store::prelude::*;
+use trove_store::{StoreError, embedded::EmbeddedStore};
 
 use crate::cli::{DoctorArgs, Global};
 
@@ -431,7 +432,7 @@ fn qdrant(ws: &Workspace, fix: bool) -> Outcome {
     }
     let store = store.with_index(Box::new(index));
     if fix {
-        match trove_store::StoreWrite::reconcile_index(&store) {
+        match store.reconcile_index() {
             Ok(n) => return ok(format!("{version}; {n} vault(s) rebuilt from PostgreSQL")),
             Err(e) => return fail(e.to_string(), "run it again once Qdrant and PostgreSQL answer"),
         }

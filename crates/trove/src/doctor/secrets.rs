@@ -6,24 +6,9 @@
 
 use trove_config::Workspace;
 use trove_config::secrets::SecretUse;
-use trove_engine::{Engine, EngineError, OpenMode};
+use trove_engine::{Engine, OpenMode};
 
 use super::{Outcome, fail, ok, skip, warn};
-
-/// The vault's organization row id: the stored vault's, else the configured organization's.
-fn vault_organization(engine: &Engine, vault: &str) -> Result<Option<i64>, EngineError> {
-    let store = engine.store();
-    if let Some(info) = store.vault(vault)?
-        && info.organization.is_some()
-    {
-        return Ok(info.organization);
-    }
-    let configured = engine.workspace().config.vaults.get(vault).and_then(|v| v.organization.clone());
-    Ok(match configured {
-        Some(org) => store.organization(&org)?.map(|o| o.id),
-        None => None,
-    })
-}
 
 fn open(ws: &Workspace) -> Result<Engine, String> {
     if ws.config.storage.backend == trove_config::StorageBackend::Embedded
@@ -43,7 +28,8 @@ fn resolve_all(engine: &Result<Engine, String>, uses: &[SecretUse]) -> Vec<(Secr
     uses.iter()
         .map(|u| {
             let value = match &u.vault {
-                Some(vault) => vault_organization(engine, vault)
+                Some(vault) => engine
+                    .vault_organization(vault)
                     .and_then(|org| engine.resolve_secret(&u.key, Some((vault, org)), &u.reference)),
                 None => engine.resolve_secret(&u.key, None, &u.reference),
             };
@@ -101,11 +87,10 @@ pub fn check(ws: &Workspace) -> Outcome {
     }
     let stale = match &engine {
         Ok(engine) => {
-            let keyring = match engine.keyring() {
-                Ok(k) => k,
-                Err(e) => return fail(e.to_string(), "set auth.key_encryption_secret"),
-            };
-            engine.store().secrets(None).map(|all| all.iter().filter(|s| !keyring.is_current(&s.sealed)).count())
+            if let Err(e) = engine.keyring() {
+                return fail(e.to_string(), "set auth.key_encryption_secret");
+            }
+            engine.secrets_under_previous_keys()
         }
         Err(_) => Ok(0),
     };

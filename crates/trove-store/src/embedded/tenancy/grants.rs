@@ -4,11 +4,11 @@
 
 use rusqlite::params;
 
-use super::EmbeddedStore;
-use crate::{GrantRecord, Grantee, StoreError, TeamRecord, VaultId};
+use crate::embedded::EmbeddedStore;
+use crate::{GrantRecord, GrantStore, Grantee, StoreError, TeamRecord, VaultId};
 
-impl EmbeddedStore {
-    pub(crate) fn g_teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
+impl GrantStore for EmbeddedStore {
+    fn teams(&self, organization: i64) -> Result<Vec<TeamRecord>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, public_id, name, created_ms FROM teams WHERE organization_id = ? ORDER BY name",
@@ -36,44 +36,7 @@ impl EmbeddedStore {
         Ok(teams)
     }
 
-    pub(crate) fn g_vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT g.user_id, g.team_id, coalesce(u.public_id, t.public_id), coalesce(u.email, t.name), g.level, g.created_ms
-             FROM vault_grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN teams t ON t.id = g.team_id
-             WHERE g.vault_id = ? ORDER BY g.team_id IS NOT NULL, coalesce(u.email, t.name)",
-        )?;
-        let rows = stmt.query_map([vault], |r| {
-            let user: Option<i64> = r.get(0)?;
-            let team: Option<i64> = r.get(1)?;
-            Ok(GrantRecord {
-                vault,
-                grantee: match user {
-                    Some(u) => Grantee::User(u),
-                    None => Grantee::Team(team.unwrap_or_default()),
-                },
-                grantee_id: r.get(2)?,
-                grantee_name: r.get(3)?,
-                level: r.get(4)?,
-                created_ms: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub(crate) fn g_user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT v.name, g.level FROM vault_grants g JOIN vaults v ON v.id = g.vault_id
-             WHERE v.organization_id = ?1
-               AND (g.user_id = ?2 OR g.team_id IN (SELECT team_id FROM team_members WHERE user_id = ?2))
-             ORDER BY v.name",
-        )?;
-        let rows = stmt.query_map(params![organization, user], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub(crate) fn g_team_create(
+    fn team_create(
         &self,
         organization: i64,
         public_id: &str,
@@ -100,7 +63,7 @@ impl EmbeddedStore {
         }))
     }
 
-    pub(crate) fn g_team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
+    fn team_delete(&self, organization: i64, public_id: &str) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             "DELETE FROM teams WHERE organization_id = ? AND public_id = ?",
             params![organization, public_id],
@@ -108,7 +71,7 @@ impl EmbeddedStore {
         Ok(n > 0)
     }
 
-    pub(crate) fn g_team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
+    fn team_member_set(&self, team: i64, user: i64, member: bool) -> Result<bool, StoreError> {
         let conn = self.conn();
         let n = if member {
             conn.execute("INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?, ?)", [team, user])?
@@ -118,13 +81,44 @@ impl EmbeddedStore {
         Ok(n > 0)
     }
 
-    pub(crate) fn g_grant_put(
-        &self,
-        vault: VaultId,
-        grantee: Grantee,
-        level: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    fn vault_grants(&self, vault: VaultId) -> Result<Vec<GrantRecord>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT g.user_id, g.team_id, coalesce(u.public_id, t.public_id), coalesce(u.email, t.name), g.level, g.created_ms
+             FROM vault_grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN teams t ON t.id = g.team_id
+             WHERE g.vault_id = ? ORDER BY g.team_id IS NOT NULL, coalesce(u.email, t.name)",
+        )?;
+        let rows = stmt.query_map([vault], |r| {
+            let user: Option<i64> = r.get(0)?;
+            let team: Option<i64> = r.get(1)?;
+            Ok(GrantRecord {
+                vault,
+                grantee: match user {
+                    Some(u) => Grantee::User(u),
+                    None => Grantee::Team(team.unwrap_or_default()),
+                },
+                grantee_id: r.get(2)?,
+                grantee_name: r.get(3)?,
+                level: r.get(4)?,
+                created_ms: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn user_grants(&self, organization: i64, user: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT v.name, g.level FROM vault_grants g JOIN vaults v ON v.id = g.vault_id
+             WHERE v.organization_id = ?1
+               AND (g.user_id = ?2 OR g.team_id IN (SELECT team_id FROM team_members WHERE user_id = ?2))
+             ORDER BY v.name",
+        )?;
+        let rows = stmt.query_map(params![organization, user], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let (user, team) = split(grantee);
@@ -140,7 +134,7 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    pub(crate) fn g_grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
+    fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
         let (user, team) = split(grantee);
         let n = self.conn().execute(
             "DELETE FROM vault_grants WHERE vault_id = ? AND user_id IS ? AND team_id IS ?",
@@ -148,24 +142,20 @@ impl EmbeddedStore {
         )?;
         Ok(n > 0)
     }
+}
 
-    /// Team memberships and direct grants a user holds in an organization (removed with the
-    /// membership, in the caller's transaction).
-    pub(crate) fn g_forget_member(
-        tx: &rusqlite::Transaction<'_>,
-        organization: i64,
-        user: i64,
-    ) -> Result<(), StoreError> {
-        tx.execute(
-            "DELETE FROM team_members WHERE user_id = ?2 AND team_id IN (SELECT id FROM teams WHERE organization_id = ?1)",
-            params![organization, user],
-        )?;
-        tx.execute(
-            "DELETE FROM vault_grants WHERE user_id = ?2 AND vault_id IN (SELECT id FROM vaults WHERE organization_id = ?1)",
-            params![organization, user],
-        )?;
-        Ok(())
-    }
+/// Team memberships and direct grants a user holds in an organization (removed with the
+/// membership, in the caller's transaction).
+pub(super) fn forget_member(tx: &rusqlite::Transaction<'_>, organization: i64, user: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM team_members WHERE user_id = ?2 AND team_id IN (SELECT id FROM teams WHERE organization_id = ?1)",
+        params![organization, user],
+    )?;
+    tx.execute(
+        "DELETE FROM vault_grants WHERE user_id = ?2 AND vault_id IN (SELECT id FROM vaults WHERE organization_id = ?1)",
+        params![organization, user],
+    )?;
+    Ok(())
 }
 
 fn split(grantee: Grantee) -> (Option<i64>, Option<i64>) {

@@ -4,8 +4,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::EmbeddedStore;
-use crate::{SecretRecord, StoreError};
+use crate::embedded::EmbeddedStore;
+use crate::{SecretRecord, SecretStore, StoreError};
 
 const COLUMNS: &str = "organization_id, name, sealed, created_ms, updated_ms, updated_by";
 
@@ -20,8 +20,8 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRecord> {
     })
 }
 
-impl EmbeddedStore {
-    pub(crate) fn x_secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
+impl SecretStore for EmbeddedStore {
+    fn secrets(&self, organization: Option<i64>) -> Result<Vec<SecretRecord>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM secrets WHERE ?1 IS NULL OR organization_id = ?1 ORDER BY organization_id, name"
@@ -30,14 +30,14 @@ impl EmbeddedStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub(crate) fn x_secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+    fn secret(&self, organization: i64, name: &str) -> Result<Option<SecretRecord>, StoreError> {
         let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM secrets WHERE organization_id = ? AND name = ?"))?;
         Ok(stmt.query_row(params![organization, name], record).optional()?)
     }
 
-    pub(crate) fn x_secret_put(&self, s: &SecretRecord) -> Result<bool, StoreError> {
+    fn secret_put(&self, s: &SecretRecord) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let existed: bool = tx.query_row(
@@ -56,13 +56,7 @@ impl EmbeddedStore {
         Ok(!existed)
     }
 
-    pub(crate) fn x_secret_reseal(
-        &self,
-        organization: i64,
-        name: &str,
-        old: &str,
-        new: &str,
-    ) -> Result<bool, StoreError> {
+    fn secret_reseal(&self, organization: i64, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             "UPDATE secrets SET sealed = ?4 WHERE organization_id = ?1 AND name = ?2 AND sealed = ?3",
             params![organization, name, old, new],
@@ -70,7 +64,7 @@ impl EmbeddedStore {
         Ok(n > 0)
     }
 
-    pub(crate) fn x_secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
+    fn secret_delete(&self, organization: i64, name: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .execute("DELETE FROM secrets WHERE organization_id = ? AND name = ?", params![organization, name])?;

@@ -1,0 +1,71 @@
+//! What `/proc` tells about a running process: CPU time and resident memory.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+/// A process's user + system CPU time in clock ticks; `proc` is a pid or `self`.
+pub fn cpu_ticks(proc: &str) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{proc}/stat"))
+        .with_context(|| format!("cannot read /proc/{proc}/stat"))?;
+    // Fields after the command name (which may contain spaces) start at field 3 (state).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| -> Result<u64> {
+        fields.get(i).context("short /proc stat")?.parse::<u64>().context("malformed /proc stat")
+    };
+    // utime is field 14 and stime field 15 (1-based), i.e. 11 and 12 after the state field.
+    Ok(field(11)? + field(12)?)
+}
+
+/// A process's user + system CPU time in seconds; `proc` is a pid or `self`.
+pub fn cpu_seconds(proc: &str) -> Result<f64> {
+    Ok(cpu_ticks(proc)? as f64 / clock_ticks_per_s())
+}
+
+/// A memory field of `/proc/PID/status` in MB: `VmRSS` (resident now), `VmHWM` (its peak).
+pub fn status_mb(pid: u32, field: &str) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+    let kb: f64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).context("malformed /proc status")?;
+    Ok(kb / 1024.0)
+}
+
+/// Resident memory in MB.
+pub fn rss_mb(pid: u32) -> Result<f64> {
+    status_mb(pid, "VmRSS")
+}
+
+/// `getconf CLK_TCK`, or the usual 100.
+pub fn clock_ticks_per_s() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_figures_are_read() {
+        let pid = std::process::id();
+        assert!(rss_mb(pid).unwrap() > 0.0);
+        assert!(status_mb(pid, "VmHWM").unwrap() >= rss_mb(pid).unwrap() - 1.0);
+        assert!(cpu_seconds("self").unwrap() >= 0.0);
+        assert!(status_mb(pid, "VmNothing").is_err());
+        assert!(clock_ticks_per_s() > 0.0);
+    }
+}

@@ -1,0 +1,143 @@
+//! Vaults in the embedded store: their rows (name, the model and dimension of their vectors,
+//! their organization, the generations the derived indexes follow), deleting a vault with
+//! everything in it (and its derived indexes), and the vault-wide steps of re-embedding: begin
+//! (or resume) staging, switch every chunk and memory to its staged vector in one transaction,
+//! or abandon.
+
+use rusqlite::params;
+
+use super::{EmbeddedStore, Space, VAULT_COLUMNS, vault_row};
+use crate::lock::now_rfc3339;
+use crate::{StoreError, VaultId, VaultInfo, VaultStore};
+
+impl VaultStore for EmbeddedStore {
+    fn vault(&self, name: &str) -> Result<Option<VaultInfo>, StoreError> {
+        let conn = self.read()?;
+        self.vault_by(&conn, "name = ?", &name)
+    }
+
+    fn vaults(&self) -> Result<Vec<VaultInfo>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY name"))?;
+        Ok(stmt.query_map([], vault_row)?.collect::<Result<_, _>>()?)
+    }
+
+    fn ensure_vault(&self, name: &str) -> Result<VaultInfo, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO vaults (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            params![name, now_rfc3339()],
+        )?;
+        self.vault_by(&conn, "name = ?", &name)?.ok_or_else(|| StoreError::Corrupt(format!("vault {name} vanished")))
+    }
+
+    fn set_vault_embedder(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let chunks: i64 = conn.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1) + (SELECT count(*) FROM memories WHERE vault_id = ?1)",
+            [vault],
+            |r| r.get(0),
+        )?;
+        let current: Option<i64> =
+            conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
+        if chunks > 0 && current.is_some_and(|d| d as usize != dimension) {
+            return Err(StoreError::Dimension { expected: current.unwrap_or(0) as usize, got: dimension });
+        }
+        conn.execute(
+            "UPDATE vaults SET model_id = ?, dimension = ? WHERE id = ?",
+            params![model_id, dimension as i64, vault],
+        )?;
+        Ok(())
+    }
+
+    fn vault_set_organization(&self, vault: VaultId, organization: Option<i64>) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE vaults SET organization_id = ? WHERE id = ?", params![organization, vault])?;
+        Ok(())
+    }
+
+    fn vaults_claim_unowned(&self, organization: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn()
+            .execute("UPDATE vaults SET organization_id = ? WHERE organization_id IS NULL", [organization])?;
+        Ok(n as u64)
+    }
+
+    fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
+        // Documents cascade to chunks; memories go with the vault.
+        let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
+        self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.memory_keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        Ok(n == 1)
+    }
+
+    fn begin_restage(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: (Option<String>, Option<i64>) =
+            tx.query_row("SELECT staged_model, staged_dimension FROM vaults WHERE id = ?", [vault], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let resumed = current.0.as_deref() == Some(model_id) && current.1 == Some(dimension as i64);
+        if !resumed {
+            tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+            tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+            tx.execute(
+                "UPDATE vaults SET staged_model = ?, staged_dimension = ? WHERE id = ?",
+                params![model_id, dimension as i64, vault],
+            )?;
+        }
+        tx.commit()?;
+        Ok(resumed)
+    }
+
+    fn commit_staged_vectors(&self, vault: VaultId, model_id: &str, dimension: usize) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let missing: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND staged_vector IS NULL)
+                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND staged_vector IS NULL)",
+            [vault],
+            |r| r.get(0),
+        )?;
+        if missing > 0 {
+            return Err(StoreError::Incomplete { missing: missing as u64 });
+        }
+        let wrong: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE vault_id = ?1 AND length(staged_vector) != ?2)
+                  + (SELECT count(*) FROM memories WHERE vault_id = ?1 AND length(staged_vector) != ?2)",
+            params![vault, (dimension * 4) as i64],
+            |r| r.get(0),
+        )?;
+        if wrong > 0 {
+            return Err(StoreError::Corrupt(format!("{wrong} staged vectors are not {dimension}-dimensional")));
+        }
+        tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        let memories_after = Self::bump_generation(&tx, vault, Space::Memories)?;
+        tx.execute(
+            "UPDATE vaults SET model_id = ?, dimension = ?, staged_model = NULL, staged_dimension = NULL WHERE id = ?",
+            params![model_id, dimension as i64, vault],
+        )?;
+        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
+        tx.commit()?;
+        drop(conn);
+        // New vectors, same texts: the keyword indexes only move to the new generation.
+        self.patch_keywords(vault, after - 1, after, |_| {});
+        self.patch_memory_keywords(vault, memories_after - 1, memories_after, |_| {});
+        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
+        indexes.remove(&(vault, Space::Chunks));
+        indexes.remove(&(vault, Space::Memories));
+        Ok(())
+    }
+
+    fn clear_staged_vectors(&self, vault: VaultId) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE chunks SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE memories SET staged_vector = NULL WHERE vault_id = ?", [vault])?;
+        tx.execute("UPDATE vaults SET staged_model = NULL, staged_dimension = NULL WHERE id = ?", [vault])?;
+        tx.commit()?;
+        Ok(())
+    }
+}

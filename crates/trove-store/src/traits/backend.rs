@@ -1,0 +1,65 @@
+//! [`Backend`]: what kind of backend a store is (shared by several processes or not, its
+//! connection pool, an external vector index beside it) and its upkeep (integrity checks,
+//! reconciling the external index, rate-limit buckets shared across nodes).
+
+use crate::{ConnectionStats, ExternalIndexStats, ExternalIndexStatus, IntegrityReport, StoreError};
+
+/// Blocks up to the given time for news of jobs from other processes (see
+/// [`Backend::job_waiter`]).
+pub type JobWaiter = Box<dyn FnMut(std::time::Duration) -> Result<bool, StoreError> + Send>;
+
+/// Facts about the backend and its maintenance. Every method but [`Self::check_integrity`] has
+/// the answer of a store with one process and nothing beside it (the embedded store).
+pub trait Backend: Send + Sync {
+    /// Whether other processes (other nodes) may write this store at the same time. The
+    /// embedded store has one writer; a shared database does not, so nothing may assume that
+    /// a running job without a live worker here is abandoned.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The connection pool's figures, for stores that talk to a server (`None` for the
+    /// embedded store).
+    fn connections(&self) -> Option<ConnectionStats> {
+        None
+    }
+    /// For stores shared by several processes: a waiter that blocks up to the given time for
+    /// news that another process enqueued or retried a job (`Ok(true)` when some arrived), so
+    /// idle workers wake at once instead of at their next look. `None` when every writer is
+    /// in this process (the embedded store: enqueues notify the workers directly).
+    fn job_waiter(&self) -> Option<JobWaiter> {
+        None
+    }
+    /// The external vector index beside the store (Qdrant), if one is attached: what it is,
+    /// whether it answers, and how many changes it has not applied yet. `None` without one.
+    fn external_index(&self) -> Option<ExternalIndexStatus> {
+        None
+    }
+    /// The external vector index's request figures and pending changes (no request to the
+    /// index; one count in the store). `None` without one.
+    fn external_index_stats(&self) -> Option<ExternalIndexStats> {
+        None
+    }
+    /// Internal consistency: every chunk has its vector and keyword row, nothing is orphaned.
+    fn check_integrity(&self) -> Result<IntegrityReport, StoreError>;
+    /// Compares an external vector index with the system of record and repairs what differs
+    /// (missing points, orphans); how many vaults needed it. `Ok(0)` without an index.
+    fn reconcile_index(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// A token bucket shared by every process of a shared store (rate limits counted across
+    /// nodes): bucket `key` holds up to `capacity` tokens and refills `per_second`. With `take`
+    /// a token is taken when there is one. `Some(Ok(()))` when there was a token,
+    /// `Some(Err(ms))` how long until the next one, `None` when this store keeps no shared
+    /// buckets (the embedded store: its one process counts in memory).
+    fn rate_limit(
+        &self,
+        key: &str,
+        capacity: f64,
+        per_second: f64,
+        now_ms: i64,
+        take: bool,
+    ) -> Option<Result<Result<(), i64>, StoreError>> {
+        let _ = (key, capacity, per_second, now_ms, take);
+        None
+    }
+}
