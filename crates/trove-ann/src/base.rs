@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::AnnError;
-use crate::build::{Built, NO_UPPER, Nodes};
+use crate::build::{Built, MAX_LEVEL, NO_UPPER, Nodes};
 use crate::format::{Header, NO_ENTRY, Record, Section};
 use crate::graph::Graph;
 
@@ -149,27 +149,66 @@ impl Base {
         (self.header.entry != NO_ENTRY).then_some((self.header.entry, self.header.entry_level as usize))
     }
 
-    /// Reads the whole file and checks every section's checksum and every link; the header
-    /// was checked by [`Base::open`]. For tests, benchmarks and diagnostics: searches never
-    /// need it.
+    /// Reads the whole file and checks every section's checksum and the graph's structure:
+    /// levels within range and matching their upper blocks, every link to an existing node,
+    /// the entry node on its level, the id order sorted, distinct and naming exactly the live
+    /// nodes, every scale finite. The header was checked by [`Base::open`]. Searches never
+    /// need it (they skip what is out of range); a fold calls it before extending the graph.
     pub fn verify(&self) -> Result<(), AnnError> {
+        let bad = |reason: String| Err(AnnError::corrupt(&self.path, reason));
         for s in Section::ALL {
             let e = self.header.extent(s);
             if crc32fast::hash(self.bytes(s)) != e.crc {
-                return Err(AnnError::corrupt(&self.path, format!("section {s:?} checksum mismatch")));
+                return bad(format!("section {s:?} checksum mismatch"));
             }
         }
         let n = self.header.nodes as u32;
         let mut buf = Vec::new();
         for node in 0..n {
-            for level in 0..=self.level(node) {
+            let level = self.level(node);
+            let first = self.upper_first(node);
+            let blocks_ok = match first {
+                NO_UPPER => level == 0,
+                first => level > 0 && u64::from(first) + level as u64 <= self.header.upper_blocks,
+            };
+            if level > usize::from(MAX_LEVEL) || !blocks_ok {
+                return bad(format!("node {node} has level {level} and upper block {first}"));
+            }
+            if !self.scale(node).is_finite() {
+                return bad(format!("node {node} has a scale that is not finite"));
+            }
+            for level in 0..=level {
                 self.neighbors(node, level, &mut buf);
-                if let Some(bad) = buf.iter().find(|&&x| x >= n) {
-                    return Err(AnnError::corrupt(&self.path, format!("node {node} links to node {bad} of {n}")));
+                if let Some(bad_link) = buf.iter().find(|&&x| x >= n) {
+                    return bad(format!("node {node} links to node {bad_link} of {n}"));
                 }
             }
         }
+        if let Some((entry, top)) = self.entry()
+            && self.level(entry) != top
+        {
+            return bad(format!("the entry node {entry} is on level {}, the header says {top}", self.level(entry)));
+        }
+        let live = (0..n).filter(|&node| !self.is_deleted(node)).count() as u64;
+        if live != self.header.live {
+            return bad(format!("{live} nodes are not deleted, the header says {}", self.header.live));
+        }
+        let mut previous = None;
+        for i in 0..self.header.live as usize {
+            let node = self.order(i);
+            if node >= n || self.is_deleted(node) || previous.is_some_and(|p| p >= self.id(node)) {
+                return bad(format!("entry {i} of the id order (node {node}) is out of order or not live"));
+            }
+            previous = Some(self.id(node));
+        }
         Ok(())
+    }
+
+    /// The first block of a node's upper levels in `upper`, or [`NO_UPPER`].
+    fn upper_first(&self, node: u32) -> u32 {
+        u32::from_ne_bytes(
+            self.range(Section::UpperIndex, node as usize..node as usize + 1, 4).try_into().unwrap_or_default(),
+        )
     }
 
     fn level(&self, node: u32) -> usize {
@@ -236,9 +275,7 @@ impl Graph for Base {
         let list = if level == 0 {
             &self.record(node)[Record::LIST..self.layout.codes()]
         } else {
-            let first = u32::from_ne_bytes(
-                self.range(Section::UpperIndex, node as usize..node as usize + 1, 4).try_into().unwrap_or_default(),
-            );
+            let first = self.upper_first(node);
             if first == NO_UPPER {
                 return;
             }

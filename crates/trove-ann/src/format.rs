@@ -129,7 +129,7 @@ impl Header {
             Section::Records => n * self.record().len() as u64,
             Section::Levels => n,
             Section::UpperIndex => n * 4,
-            Section::Upper => self.upper_blocks * (1 + m) * 4,
+            Section::Upper => self.upper_blocks.saturating_mul((1 + m) * 4),
             Section::Order => self.live * 4,
             Section::Deleted => n.div_ceil(64) * 8,
         }
@@ -225,8 +225,8 @@ impl Header {
             return bad(format!("impossible counts: {} nodes, {} live", self.nodes, self.live));
         }
         let entry_ok = if self.nodes == 0 { self.entry == NO_ENTRY } else { u64::from(self.entry) < self.nodes };
-        if !entry_ok {
-            return bad(format!("entry node {} out of {} nodes", self.entry, self.nodes));
+        if !entry_ok || self.entry_level > u32::from(crate::build::MAX_LEVEL) {
+            return bad(format!("entry node {} (level {}) out of {} nodes", self.entry, self.entry_level, self.nodes));
         }
         let mut end = HEADER_LEN as u64;
         for s in Section::ALL {

@@ -443,10 +443,13 @@ impl Fold {
     /// and the old mapping stays valid) and opens it. The old graph is extended in place
     /// (hidden nodes marked deleted, still routing), unless deleted nodes would then exceed
     /// `params.rebuild_fraction` of the graph: then the live vectors are linked afresh.
+    /// The old base is read whole first and [`Base::verify`]-ed (a damaged one is refused:
+    /// the caller rebuilds from its own vectors).
     pub fn write(self, path: &Path) -> Result<Folded, AnnError> {
         let mut builder = match self.base.as_deref() {
             None => Builder::new(self.dim, self.params)?,
             Some(base) => {
+                base.verify()?;
                 let hidden: HashSet<u32> = self.tombstones.iter().filter_map(|&id| base.find(id)).collect();
                 let dead = base.node_count() - base.live() + hidden.len();
                 let total = base.node_count() + self.adds.len();

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::{AnnError, AnnIndex, BuildParams, Hit, SearchOptions, VectorSource, exact};
 
+mod damaged;
+
 /// The caller's copy of the vectors.
 #[derive(Default)]
 struct Store(HashMap<i64, Vec<f32>>);
