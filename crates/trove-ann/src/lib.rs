@@ -28,6 +28,15 @@
 //! 120 ms): `search_in` when the filter passes fewer than about 20,000 ids, traversal
 //! otherwise, with `ef` near `rescore` (a filtered traversal widens itself).
 //!
+//! # Damaged files
+//! [`AnnIndex::open`] reads and checks only the header (checksum, version, byte order, length,
+//! section layout), so that opening costs microseconds. Damage inside the sections is not
+//! looked for at open, and cannot make a search panic or answer wrongly: links out of range
+//! are skipped, and every answer is re-scored from the caller's f32 vectors (an id the caller
+//! does not hold drops out), so damage costs recall at worst. [`Base::verify`] reads the
+//! whole file and checks every section's checksum and the graph's structure; a fold runs it
+//! before extending the old graph, and refuses a damaged base (the caller rebuilds).
+//!
 //! # Unsafe code
 //! Only `kernels.rs` (runtime CPU-feature dispatch to an AVX2 kernel, each fast path tested
 //! against a naive twin) and `map.rs` (mapping a file, which this crate only ever replaces by
