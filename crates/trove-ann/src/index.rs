@@ -246,8 +246,8 @@ impl AnnIndex {
     /// would enter the candidates), its best `opts.rescore` candidates are re-scored exactly
     /// from the f32 vectors `source` returns (a candidate the source no longer has is
     /// dropped), and the delta is scanned exactly. When `filter` passes few ids, the
-    /// traversal reaches many nodes to find enough candidates; below about one in fifty,
-    /// [`AnnIndex::search_in`] over the passing ids is faster (see the crate docs).
+    /// traversal reaches many nodes to find enough candidates: below about 20,000 passing
+    /// ids, [`AnnIndex::search_in`] over them is faster (see the crate docs).
     pub fn search<S, F>(
         &self,
         query: &[f32],
