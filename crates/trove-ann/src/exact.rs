@@ -31,10 +31,11 @@ pub fn top_k<'a, I>(query: &[f32], vectors: I, k: usize) -> Vec<Hit>
 where
     I: IntoIterator<Item = (i64, &'a [f32])>,
 {
-    let mut heap: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(k + 1);
     if k == 0 {
         return Vec::new();
     }
+    // Grows with the vectors seen, so a huge `k` costs nothing up front.
+    let mut heap: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(k.min(1024) + 1);
     for (id, v) in vectors {
         if v.len() != query.len() {
             continue;

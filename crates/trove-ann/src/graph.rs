@@ -161,7 +161,8 @@ where
     A: FnMut(u32) -> bool,
 {
     let n = graph.nodes() as u32;
-    let ef = ef.max(1);
+    // More results than nodes cannot be found; a caller's huge width costs nothing up front.
+    let ef = ef.clamp(1, graph.nodes().max(1));
     let mut frontier: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef * 2);
     let mut results: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef + 1);
     for &e in entries {

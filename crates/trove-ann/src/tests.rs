@@ -444,3 +444,20 @@ fn wrong_dimensions_non_finite_vectors_and_bad_parameters_are_refused() {
     );
     assert!(matches!(dup, Err(AnnError::DuplicateId { id: 1 })));
 }
+
+#[test]
+fn the_widest_searches_a_caller_can_ask_for_answer_every_vector_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = random(200, 21);
+    let mut index = build(&dir.path().join("w.ann"), &store, 1);
+    index.add(-1, 0, &queries(1, 22)[0]).unwrap();
+    let mut all = Store(store.0.clone());
+    all.0.insert(-1, queries(1, 22)[0].clone());
+    let widest = SearchOptions { ef: usize::MAX, rescore: usize::MAX };
+    let q = &queries(1, 23)[0];
+    let everything = all.exact(q, usize::MAX, |_| true);
+    assert_eq!(everything.len(), 201);
+    assert_eq!(index.search(q, usize::MAX, &widest, |_, _| true, &all).unwrap(), everything);
+    let ids: Vec<i64> = all.0.keys().copied().collect();
+    assert_eq!(index.search_in(q, &ids, usize::MAX, &widest, &all).unwrap(), everything);
+}
