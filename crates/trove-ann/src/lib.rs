@@ -94,6 +94,9 @@ pub use index::{AnnIndex, Fold, Folded};
 /// The largest dimension an index takes (the int8 kernel's sums are exact up to it).
 pub const MAX_DIM: usize = 65_536;
 
+/// The most threads a build may start.
+pub const MAX_THREADS: usize = 256;
+
 /// How graphs are built and extended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BuildParams {
@@ -102,7 +105,7 @@ pub struct BuildParams {
     pub m: usize,
     /// Width of the search that finds a new node's neighbours. 128 by default.
     pub ef_construction: usize,
-    /// Threads linking nodes at once; 0 means one per core.
+    /// Threads linking nodes at once; 0 means one per core. At most [`MAX_THREADS`].
     pub threads: usize,
     /// Seed of the hash that draws each node's level from its id.
     pub seed: u64,
@@ -136,6 +139,9 @@ impl BuildParams {
         if !(2..=128).contains(&self.m) {
             return Err(AnnError::Params(format!("m is {}, it must be between 2 and 128", self.m)));
         }
+        if self.threads > MAX_THREADS {
+            return Err(AnnError::Params(format!("threads is {}, it must be at most {MAX_THREADS}", self.threads)));
+        }
         if self.ef_construction == 0 {
             return Err(AnnError::Params("ef_construction must be at least 1".into()));
         }
@@ -149,7 +155,11 @@ impl BuildParams {
     }
 
     fn threads(&self) -> usize {
-        if self.threads > 0 { self.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        }
     }
 }
 

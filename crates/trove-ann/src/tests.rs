@@ -434,6 +434,7 @@ fn wrong_dimensions_non_finite_vectors_and_bad_parameters_are_refused() {
     ));
     assert!(AnnIndex::new(DIM, BuildParams { m: 1, ..params() }).is_err());
     assert!(AnnIndex::new(0, params()).is_err());
+    assert!(AnnIndex::new(DIM, BuildParams { threads: crate::MAX_THREADS + 1, ..params() }).is_err());
     let dir = tempfile::tempdir().unwrap();
     let dup = AnnIndex::build(
         &dir.path().join("d.ann"),
