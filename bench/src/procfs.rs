@@ -42,7 +42,9 @@ pub fn rss_mb(pid: u32) -> Result<f64> {
 }
 
 /// The calling thread's time on a CPU, in nanoseconds (`/proc/thread-self/schedstat`): the
-/// cost of a piece of work without the time it waited for a CPU on a busy machine.
+/// cost of a piece of work without the time it waited for a CPU on a busy machine. The kernel
+/// brings it up to date at scheduler ticks and switches only, so it measures many short
+/// pieces of work together (their mean), not one.
 pub fn thread_cpu_ns() -> Result<u64> {
     let stat =
         std::fs::read_to_string("/proc/thread-self/schedstat").context("cannot read /proc/thread-self/schedstat")?;
