@@ -23,10 +23,11 @@
 //! fraction `p`: cheap for broad filters, slow for narrow ones. When the caller can list the
 //! ids its filter passes (one source's chunks, a URI prefix, a memory scope), it should
 //! call [`AnnIndex::search_in`] with them instead, which costs one id lookup and one code
-//! product per id (about 0.7 µs each). The caller's rule, from `bench/src/ann.rs` at 10⁵
-//! vectors (10,000 passing ids: `search_in` 7 ms, traversal 22–39 ms; 1,000: 0.7 ms and
-//! 120 ms): `search_in` when the filter passes fewer than about 20,000 ids, traversal
-//! otherwise, with `ef` near `rescore` (a filtered traversal widens itself).
+//! product per id (about 0.5 µs each). The caller's rule, from `bench/src/ann.rs` at 10⁵
+//! vectors (CPU time per query, `docs/benchmarks.md`: 10,000 passing ids: `search_in` 5–6 ms,
+//! traversal 7–10 ms; 1,000: 0.5 ms and 29–45 ms): `search_in` when the filter passes fewer
+//! than about 20,000 ids, traversal otherwise, with `ef` near `rescore` (a filtered traversal
+//! widens itself).
 //!
 //! # Damaged files
 //! [`AnnIndex::open`] reads and checks only the header (checksum, version, byte order, length,
