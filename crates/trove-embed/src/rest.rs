@@ -19,6 +19,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use trove_http::{Failure, GaveUp, Retries, is_tls_failure, redacted};
 
 use crate::{EmbedError, Embedder};
 
@@ -192,14 +193,25 @@ impl Limiter {
     }
 }
 
-/// Why one attempt failed.
-enum Attempt {
-    /// Worth retrying; with the server's `Retry-After` when it sent one (a 429 then also
-    /// pauses every caller).
-    Retry { why: String, retry_after: Option<Duration>, throttled: bool },
-    /// Retrying cannot help.
-    Fatal(EmbedError),
+/// A failure worth retrying: what went wrong, and whether the server said to slow down (a 429,
+/// whose wait then pauses every caller).
+struct Transient {
+    why: String,
+    throttled: bool,
 }
+
+impl Transient {
+    fn new(why: String) -> Transient {
+        Transient { why, throttled: false }
+    }
+}
+
+/// Why one attempt failed: worth retrying (after the server's `Retry-After` when it sent one),
+/// or not.
+type Attempt = Failure<Transient, EmbedError>;
+
+/// The longest `Retry-After` honoured: an hour (longer than the backoff, on purpose).
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
 /// Embeddings from a REST API; see the module documentation.
 pub struct RestEmbedder {
@@ -271,32 +283,7 @@ impl RestEmbedder {
 
     /// `text` cut to the model's limit (at a character boundary).
     fn truncated<'a>(&self, text: &'a str) -> &'a str {
-        let max = self.opts.max_input_tokens.saturating_mul(3);
-        if text.len() <= max {
-            return text;
-        }
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        &text[..end]
-    }
-
-    /// `detail` with the key removed, cut to a readable length.
-    fn clean(&self, detail: &str) -> String {
-        let mut d = detail.trim().to_string();
-        if let Some(key) = self.opts.api_key.as_deref().filter(|k| k.len() >= 4) {
-            d = d.replace(key, "***");
-        }
-        if d.len() > 300 {
-            let mut end = 300;
-            while !d.is_char_boundary(end) {
-                end -= 1;
-            }
-            d.truncate(end);
-            d.push('…');
-        }
-        if d.is_empty() { "no details".into() } else { d }
+        &text[..text.floor_char_boundary(self.opts.max_input_tokens.saturating_mul(3))]
     }
 
     /// One request for one batch.
@@ -308,7 +295,7 @@ impl RestEmbedder {
             RestProtocol::Azure => serde_json::json!({"input": batch}),
             RestProtocol::Ollama => serde_json::json!({"model": self.opts.model, "input": batch}),
         };
-        let body = serde_json::to_vec(&body).map_err(|e| Attempt::Fatal(EmbedError::Embedding(e.to_string())))?;
+        let body = serde_json::to_vec(&body).map_err(|e| Failure::Fatal(EmbedError::Embedding(e.to_string())))?;
         let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
         if let Some(key) = &self.opts.api_key {
             request = match self.opts.protocol {
@@ -322,10 +309,13 @@ impl RestEmbedder {
         };
         let status = response.status().as_u16();
         if status == 200 {
-            let bytes = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
-                Attempt::Retry { why: format!("reading the answer: {e}"), retry_after: None, throttled: false }
-            })?;
-            return self.parse(&bytes, batch.len()).map_err(Attempt::Fatal);
+            let bytes = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_vec()
+                .map_err(|e| Failure::Retry(Transient::new(format!("reading the answer: {e}")), None))?;
+            return self.parse(&bytes, batch.len()).map_err(Failure::Fatal);
         }
         let retry_after = response
             .headers()
@@ -333,16 +323,17 @@ impl RestEmbedder {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            .map(|s| Duration::from_secs_f64(s.min(RETRY_AFTER_MAX.as_secs_f64())));
         let text = response.body_mut().with_config().limit(MAX_ERROR_BODY).read_to_string().unwrap_or_default();
-        let detail = self.clean(&error_message(&text));
+        let detail = redacted(&error_message(&text), self.opts.api_key.as_deref());
         let (provider, url) = (self.opts.provider.clone(), self.url.clone());
         Err(match status {
-            401 | 403 => Attempt::Fatal(EmbedError::ProviderUnauthorized { provider, url, status, detail }),
-            429 => Attempt::Retry { why: format!("HTTP 429 (rate limited): {detail}"), retry_after, throttled: true },
-            408 | 500..=599 => {
-                Attempt::Retry { why: format!("HTTP {status}: {detail}"), retry_after, throttled: false }
-            }
+            401 | 403 => Failure::Fatal(EmbedError::ProviderUnauthorized { provider, url, status, detail }),
+            429 => Failure::Retry(
+                Transient { why: format!("HTTP 429 (rate limited): {detail}"), throttled: true },
+                retry_after,
+            ),
+            408 | 500..=599 => Failure::Retry(Transient::new(format!("HTTP {status}: {detail}")), retry_after),
             _ => {
                 let fix = match status {
                     404 => format!(
@@ -356,22 +347,15 @@ impl RestEmbedder {
                         self.opts.model
                     ),
                 };
-                Attempt::Fatal(EmbedError::ProviderRejected { provider, url, status, detail, fix })
+                Failure::Fatal(EmbedError::ProviderRejected { provider, url, status, detail, fix })
             }
         })
     }
 
     fn transport_failure(&self, e: ureq::Error) -> Attempt {
         let secs = self.opts.timeout.as_secs_f64();
-        // A refused certificate (often arriving as an I/O error carrying rustls' error) or an
-        // unreadable PEM: retrying cannot help.
-        let tls = match &e {
-            ureq::Error::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
-            _ => false,
-        };
-        if tls {
-            return Attempt::Fatal(EmbedError::ProviderRejected {
+        if is_tls_failure(&e) {
+            return Failure::Fatal(EmbedError::ProviderRejected {
                 provider: self.opts.provider.clone(),
                 url: self.url.clone(),
                 status: 0,
@@ -386,7 +370,7 @@ impl RestEmbedder {
             ureq::Error::HostNotFound => "host not found (DNS)".to_string(),
             ureq::Error::Protocol(p) => format!("the answer was not valid HTTP: {p}"),
             other => {
-                return Attempt::Fatal(EmbedError::ProviderRejected {
+                return Failure::Fatal(EmbedError::ProviderRejected {
                     provider: self.opts.provider.clone(),
                     url: self.url.clone(),
                     status: 0,
@@ -395,7 +379,7 @@ impl RestEmbedder {
                 });
             }
         };
-        Attempt::Retry { why, retry_after: None, throttled: false }
+        Failure::Retry(Transient::new(why), None)
     }
 
     /// The vectors of a 200 answer, in input order, each of the configured dimension.
@@ -454,42 +438,36 @@ impl RestEmbedder {
     /// One batch, with retries.
     fn embed_batch(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let tokens: usize = batch.iter().map(|t| estimate_tokens(t)).sum();
-        let mut last = String::new();
-        for attempt in 0..=self.opts.max_retries {
-            let result = {
+        let retries = Retries {
+            max_retries: self.opts.max_retries,
+            backoff_min: self.opts.backoff_min,
+            backoff_max: self.opts.backoff_max,
+            retry_after_max: RETRY_AFTER_MAX,
+        };
+        let answer = retries.run(
+            |_| {
                 let _permit = self.limiter.acquire(tokens);
                 self.attempt(batch)
-            };
-            match result {
-                Ok(vectors) => return Ok(vectors.into_iter().map(normalized).collect()),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry { why, retry_after, throttled }) => {
-                    if attempt == self.opts.max_retries {
-                        last = why;
-                        break;
-                    }
-                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                    tracing::warn!(provider = %self.opts.provider, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, "embeddings request failed, retrying: {why}");
-                    if throttled {
-                        self.limiter.pause(delay);
-                    } else {
-                        std::thread::sleep(delay);
-                    }
-                    last = why;
+            },
+            |failed, wait| {
+                tracing::warn!(provider = %self.opts.provider, attempt = wait.attempt + 1, delay_ms = wait.delay.as_millis() as u64, "embeddings request failed, retrying: {}", failed.why);
+                if failed.throttled {
+                    self.limiter.pause(wait.delay);
+                } else {
+                    std::thread::sleep(wait.delay);
                 }
-            }
+            },
+        );
+        match answer {
+            Ok(vectors) => Ok(vectors.into_iter().map(normalized).collect()),
+            Err(GaveUp::Fatal(e)) => Err(e),
+            Err(GaveUp::Exhausted { last, attempts }) => Err(EmbedError::ProviderUnavailable {
+                provider: self.opts.provider.clone(),
+                url: self.url.clone(),
+                attempts,
+                last: last.why,
+            }),
         }
-        Err(EmbedError::ProviderUnavailable {
-            provider: self.opts.provider.clone(),
-            url: self.url.clone(),
-            attempts: self.opts.max_retries + 1,
-            last,
-        })
-    }
-
-    /// Exponential backoff with full jitter.
-    fn backoff(&self, attempt: u32) -> Duration {
-        trove_http::backoff_delay(self.opts.backoff_min, self.opts.backoff_max, attempt)
     }
 }
 

@@ -1,7 +1,7 @@
-//! The tools (and resources) Trove offers over MCP, as one table ([`table`]): each row is a
-//! tool's name, title and description (written for a model), its annotations ([`Effect`]), the
+//! The tools (and resources) Trove offers over MCP, as one table (`table`): each row is a
+//! tool's name, title and description (written for a model), its annotations (`Effect`), the
 //! action it needs (the permission in its engine call's [`Access`] type), its arguments (an
-//! [`Args`] of typed structs, whose schema `tools/list` shows) and the engine call.
+//! `Args` of typed structs, whose schema `tools/list` shows) and the engine call.
 //!
 //! A row's call runs only after the engine's access boundary decided it
 //! ([`Engine::authorize`]): the action, then the vault's visibility (a vault outside the

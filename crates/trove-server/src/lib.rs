@@ -347,26 +347,39 @@ async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => break,
         }
-        let engine = state.engine.clone();
-        match tokio::task::spawn_blocking(move || engine.memory_purge_expired()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(purged = n, "purged expired memories"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "purging expired memories failed; retrying at the next interval"),
-            Err(e) => tracing::error!(error = %e, "the memory purge task failed"),
+        if let Some(n) =
+            chore(&state, "purging expired memories", "the memory purge", Engine::memory_purge_expired).await
+        {
+            tracing::info!(purged = n, "purged expired memories");
         }
-        let engine = state.engine.clone();
-        match tokio::task::spawn_blocking(move || engine.audit_prune()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(pruned = n, "deleted audit-log entries past their retention"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning the audit log failed; retrying at the next interval"),
-            Err(e) => tracing::error!(error = %e, "the audit prune task failed"),
+        if let Some(n) = chore(&state, "pruning the audit log", "the audit prune", Engine::audit_prune).await {
+            tracing::info!(pruned = n, "deleted audit-log entries past their retention");
         }
-        let engine = state.engine.clone();
-        match tokio::task::spawn_blocking(move || engine.jobs_prune()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(pruned = n, "deleted old finished jobs"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning finished jobs failed; retrying at the next interval"),
-            Err(e) => tracing::error!(error = %e, "the job prune task failed"),
+        if let Some(n) = chore(&state, "pruning finished jobs", "the job prune", Engine::jobs_prune).await {
+            tracing::info!(pruned = n, "deleted old finished jobs");
+        }
+    }
+}
+
+/// Runs one housekeeping step on tokio's blocking pool: how many rows it removed, or `None`
+/// when there were none or it failed (logged: `doing` failed, or the `task` itself did).
+async fn chore(
+    state: &AppState,
+    doing: &'static str,
+    task: &'static str,
+    step: fn(&Engine) -> Result<u64, trove_engine::EngineError>,
+) -> Option<u64> {
+    let engine = state.engine.clone();
+    match tokio::task::spawn_blocking(move || step(&engine)).await {
+        Ok(Ok(0)) => None,
+        Ok(Ok(n)) => Some(n),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "{doing} failed; retrying at the next interval");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{task} task failed");
+            None
         }
     }
 }

@@ -12,6 +12,9 @@ use trove_store::embedded::EmbeddedStore;
 use trove_store::lock::WriterLock;
 use trove_store::prelude::*;
 
+#[path = "support/run.rs"]
+mod run;
+
 struct Ws {
     dir: tempfile::TempDir,
 }
@@ -41,11 +44,7 @@ impl Ws {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trove"));
-        c.arg("--workspace").arg(self.root()).args(args);
-        c.env_remove("TROVE_WORKSPACE").env_remove("TROVE_CONFIG");
-        c.stdin(Stdio::null());
-        c
+        run::trove(self.root(), args)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -53,15 +52,7 @@ impl Ws {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "trove {args:?} failed ({:?}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run::succeeded(self.run(args), &format!("trove {args:?}"))
     }
 
     /// Runs a command that must fail; returns (exit code, stderr).
