@@ -899,18 +899,17 @@ mod tests {
             ".. code-block:: python\n   :linenos:\n\n   import os\n     indented\n\n",
             "After.\n",
         ));
-        let texts: Vec<(&BlockKind, &str)> = doc.blocks.iter().map(|b| (&b.kind, b.text.as_str())).collect();
         assert_eq!(
-            texts,
+            doc.kinds_and_texts(),
             [
-                (&BlockKind::Heading { level: 1 }, "Title"),
-                (&BlockKind::Paragraph, "Example:"),
-                (&BlockKind::Code { language: None }, "def f(x):\n    return x\n\nf(1)"),
-                (&BlockKind::Paragraph, "Expanded form"),
-                (&BlockKind::Code { language: None }, "$ run"),
-                (&BlockKind::Code { language: None }, "bare literal"),
-                (&BlockKind::Code { language: Some("python".into()) }, "import os\n  indented"),
-                (&BlockKind::Paragraph, "After."),
+                (BlockKind::Heading { level: 1 }, "Title"),
+                (BlockKind::Paragraph, "Example:"),
+                (BlockKind::Code { language: None }, "def f(x):\n    return x\n\nf(1)"),
+                (BlockKind::Paragraph, "Expanded form"),
+                (BlockKind::Code { language: None }, "$ run"),
+                (BlockKind::Code { language: None }, "bare literal"),
+                (BlockKind::Code { language: Some("python".into()) }, "import os\n  indented"),
+                (BlockKind::Paragraph, "After."),
             ]
         );
     }
@@ -934,22 +933,21 @@ mod tests {
             ".. toctree::\n   :maxdepth: 2\n\n   page1\n   page2\n\n",
             ".. unknown-thing:: arg text\n\n   Body of unknown.\n",
         ));
-        let texts: Vec<(&BlockKind, &str)> = doc.blocks.iter().map(|b| (&b.kind, b.text.as_str())).collect();
         assert_eq!(
-            texts,
+            doc.kinds_and_texts(),
             [
-                (&BlockKind::Heading { level: 1 }, "Guide"),
-                (&BlockKind::Quote, "Note: Remember this.\nAnd this."),
-                (&BlockKind::Quote, "Warning: Keep going."),
-                (&BlockKind::List, "- first item with code\n- second item continued\n  - nested"),
-                (&BlockKind::List, "1. auto one\n2. auto two"),
-                (&BlockKind::List, "term: Its definition."),
-                (&BlockKind::Table, "Name | Value\na | 1"),
-                (&BlockKind::Table, "Key | Value\nx | 10"),
-                (&BlockKind::Paragraph, "See the intro and Python or api name."),
-                (&BlockKind::Quote, "An indented quote."),
-                (&BlockKind::Paragraph, "arg text"),
-                (&BlockKind::Paragraph, "Body of unknown."),
+                (BlockKind::Heading { level: 1 }, "Guide"),
+                (BlockKind::Quote, "Note: Remember this.\nAnd this."),
+                (BlockKind::Quote, "Warning: Keep going."),
+                (BlockKind::List, "- first item with code\n- second item continued\n  - nested"),
+                (BlockKind::List, "1. auto one\n2. auto two"),
+                (BlockKind::List, "term: Its definition."),
+                (BlockKind::Table, "Name | Value\na | 1"),
+                (BlockKind::Table, "Key | Value\nx | 10"),
+                (BlockKind::Paragraph, "See the intro and Python or api name."),
+                (BlockKind::Quote, "An indented quote."),
+                (BlockKind::Paragraph, "arg text"),
+                (BlockKind::Paragraph, "Body of unknown."),
             ]
         );
         let text = doc.plain_text();
