@@ -1,7 +1,7 @@
 //! Trove's HTTP transport, behind `trove serve`: a JSON API under `/v1` (vaults and their
 //! sources, search, documents and uploads, memories, jobs and the dead-letter queue), the
-//! probes `/live`, `/ready` and `/health`, `/metrics` for Prometheus, and `/openapi.json`, the
-//! API's OpenAPI 3.1 document. [`run`] also starts the engine's job workers (uploads and source
+//! probes `/live`, `/ready` and `/health`, `/metrics` for Prometheus, `/openapi.json`, the
+//! API's OpenAPI 3.1 document, and `/docs/errors`, the error reference every error links to. [`run`] also starts the engine's job workers (uploads and source
 //! syncs) and stops them on shutdown. It is thin by design: every operation is one call of the
 //! synchronous [`Engine`], made on tokio's blocking pool (never on the async runtime), and every
 //! error leaves as `{message, code, type, link}` with the HTTP status of its code in the shared
@@ -12,7 +12,7 @@
 //! routes and the middleware (request ids and per-request log spans, metrics, the request time
 //! limit, the body size limit); [`error`] turns engine errors and axum's rejections into
 //! answers; [`openapi`] documents the routes from the handlers' annotations; [`metrics`] keeps
-//! the Prometheus counters; `health` answers the probes; `routes` holds one module per resource;
+//! the Prometheus counters; `health` answers the probes; `docs` serves the error reference; `routes` holds one module per resource;
 //! `web` serves the web page at `/`.
 //!
 //! ```no_run
@@ -25,6 +25,7 @@
 
 pub mod auth;
 mod conn;
+mod docs;
 pub mod error;
 mod health;
 pub mod limits;
@@ -212,6 +213,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::metrics))
         .routes(routes!(openapi::serve))
+        .routes(routes!(docs::errors))
         .routes(routes!(vaults::list, vaults::create))
         .routes(routes!(vaults::get, vaults::delete))
         .routes(routes!(vaults::sources))
