@@ -110,8 +110,12 @@ impl Engine {
                 }
                 Box::new(pg)
             }
-            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writer(&dir, command)?),
-            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reader(&dir)?),
+            (StorageBackend::Embedded, OpenMode::Write) => {
+                Box::new(EmbeddedStore::open_writer(&dir, command)?.with_ann(ann_settings(&workspace.config)))
+            }
+            (StorageBackend::Embedded, OpenMode::Read) => {
+                Box::new(EmbeddedStore::open_reader(&dir)?.with_ann(ann_settings(&workspace.config)))
+            }
         };
         let config = &workspace.config;
         let mut profiles = vec![builtin_profile(&config.embedder)];
@@ -209,6 +213,13 @@ impl Engine {
     /// The store (the engine's own; transports read it through [`crate::status`]).
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Waits for the index work the store queued in the background (the embedded store's
+    /// vector index files of large vaults), so that the next process opens them current;
+    /// `waiting` is called once if a file is being written. `trove ingest` ends with it.
+    pub fn settle_indexes(&self, waiting: &mut dyn FnMut()) -> Result<(), EngineError> {
+        Ok(self.store.settle_indexes(waiting)?)
     }
 
     fn profile(&self, name: &str) -> Option<&Profile> {
@@ -399,7 +410,6 @@ pub fn rest_options(llm: &LlmConfig) -> RestOptions {
     }
 }
 
-/// The PostgreSQL connection options of `storage.postgres`.
 /// The Qdrant index of `storage.qdrant` (validated when the configuration was loaded).
 pub fn qdrant_index(q: &trove_config::QdrantConfig) -> trove_store_qdrant::QdrantIndex {
     let mut opts = trove_store_qdrant::ClientOptions::new(q.url.clone());
@@ -410,6 +420,18 @@ pub fn qdrant_index(q: &trove_config::QdrantConfig) -> trove_store_qdrant::Qdran
     trove_store_qdrant::QdrantIndex::new(trove_store_qdrant::Client::new(opts), &q.collection_prefix)
 }
 
+/// The embedded store's approximate vector index settings, from `vectors.ann`.
+pub fn ann_settings(config: &trove_config::Config) -> trove_store::embedded::AnnSettings {
+    let ann = &config.vectors.ann;
+    trove_store::embedded::AnnSettings {
+        enabled: ann.enabled,
+        ef: ann.ef,
+        min_rows: ann.min_rows,
+        ..trove_store::embedded::AnnSettings::default()
+    }
+}
+
+/// The PostgreSQL connection options of `storage.postgres`.
 pub fn postgres_options(storage: &StorageConfig) -> Result<PgOptions, EngineError> {
     let Some(pg) = &storage.postgres else {
         return Err(EngineError::Store(trove_store::StoreError::Database {
