@@ -355,3 +355,34 @@ fn vector_files_reports_each_space_file_against_its_rows() {
     }
     assert_eq!(report(&reader(dir.path(), exact()))[0].file, VectorFileState::NotNeeded, "disabled");
 }
+
+/// Only the holder of `vectors/fold.lock` writes files: while another process holds it, a
+/// writer builds nothing (and searches exactly); once it is free, the writer takes it,
+/// deletes the temp files a writer killed mid-write left, and builds. (The kill itself is
+/// not staged here: the crate writes a temp file and renames it, so a kill leaves exactly
+/// such a temp file and the previous file untouched.)
+#[test]
+fn only_the_fold_lock_holder_writes_files_and_it_clears_half_written_ones() {
+    let (dir, w, v) = setup(30);
+    let vectors = dir.path().join(VECTORS_DIR);
+    std::fs::create_dir_all(&vectors).unwrap();
+    let other = std::fs::File::create(vectors.join(super::super::folder::FOLD_LOCK)).unwrap();
+    other.try_lock().unwrap();
+    let torn = vectors.join(".v1-0000.chunks.ann.tmp.99999.12345");
+    std::fs::write(&torn, b"half a file").unwrap();
+    w.settle_indexes(&mut || ()).unwrap();
+    assert_eq!(written(&w), (0, 0), "another process holds the lock");
+    assert!(torn.exists(), "not the writer of files: leaves them alone");
+    let all = ChunkFilter::default();
+    let plain = reader(dir.path(), exact());
+    assert_same(&nearest(&w, v.id, &all), &nearest(&plain, v.id, &all));
+    assert!(!approximate(&w, v.id, Space::Chunks));
+
+    drop(other);
+    w.put_documents(v.id, &[doc(30, 0)]).unwrap();
+    w.settle_indexes(&mut || ()).unwrap();
+    assert_eq!(written(&w), (1, 0));
+    assert!(!torn.exists(), "the new holder deleted the half-written file");
+    assert_same(&nearest(&w, v.id, &all), &nearest(&plain, v.id, &all));
+    assert!(approximate(&w, v.id, Space::Chunks));
+}
