@@ -225,14 +225,12 @@ impl Worker {
             *conn = Some(pool::open_read_only(&self.db)?);
         }
         let Some(conn) = conn.as_ref() else { return Ok(()) };
-        if !self.holds_lock()? {
-            return Ok(());
-        }
         let env = &self.vectors.env;
         let settings: &AnnSettings = &env.settings;
         let Some((info, created, floor)) = vault_state(conn, vault, space)? else { return Ok(()) };
         let Some(dim) = info.dimension else { return Ok(()) };
-        if vectors::count_rows(conn, vault, space)? < settings.min_rows.max(1) {
+        // Small spaces need no file (and no `vectors/` folder); others only from the holder.
+        if vectors::count_rows(conn, vault, space)? < settings.min_rows.max(1) || !self.holds_lock()? {
             return Ok(());
         }
         let path = env.path(vault, &created, space);
