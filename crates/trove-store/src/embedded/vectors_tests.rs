@@ -386,3 +386,20 @@ fn only_the_fold_lock_holder_writes_files_and_it_clears_half_written_ones() {
     assert_same(&nearest(&w, v.id, &all), &nearest(&plain, v.id, &all));
     assert!(approximate(&w, v.id, Space::Chunks));
 }
+
+/// The default: files are written by a background thread after the commits that make them
+/// due, and `settle_indexes` returns once it has written them.
+#[test]
+fn the_background_thread_builds_after_commits_and_settling_waits_for_it() {
+    let (dir, w, v) = setup_with(60, AnnSettings { folding: Folding::Background, fold_after: 20, ..settings() });
+    w.settle_indexes(&mut || ()).unwrap();
+    assert_eq!(written(&w), (1, 0));
+    w.put_documents(v.id, &(60..75).map(|i| doc(i, 0)).collect::<Vec<_>>()).unwrap();
+    w.settle_indexes(&mut || ()).unwrap();
+    assert_eq!(written(&w), (1, 1), "30 changes folded");
+    let all = ChunkFilter::default();
+    let r = reader(dir.path(), settings());
+    assert_same(&nearest(&r, v.id, &all), &nearest(&reader(dir.path(), exact()), v.id, &all));
+    assert!(approximate(&r, v.id, Space::Chunks));
+    assert_eq!(counts(&r), (1, 0), "the folded file is current: nothing to catch up");
+}
