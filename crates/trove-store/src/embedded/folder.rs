@@ -142,7 +142,7 @@ impl Folder {
     /// A folder for the store whose database is `db`, writing the files of `vectors` (whose
     /// loads request through `queue`).
     pub(crate) fn start(db: &Path, vectors: Arc<Derivations<VectorIndex>>, queue: Arc<Queue>) -> Folder {
-        let folding = vectors.env.settings.folding;
+        let mut folding = vectors.env.settings.folding;
         let worker = Arc::new(Worker {
             db: db.to_path_buf(),
             queue: queue.clone(),
@@ -155,6 +155,8 @@ impl Folder {
         if folding == Folding::Background {
             let (queue, worker) = (queue.clone(), worker.clone());
             let spawned = std::thread::Builder::new().name("trove-vectors".into()).spawn(move || {
+                // However the thread ends (a panic included), nobody waits for it any more.
+                let _closes = CloseOnExit(queue.clone());
                 while let Some(key) = queue.next(true) {
                     if let Err(e) = worker.work(key) {
                         tracing::warn!(error = %e, vault = key.0, space = ?key.1, "could not write the vector index file; searches stay exact meanwhile");
@@ -163,7 +165,8 @@ impl Folder {
                 }
             });
             if let Err(e) = spawned {
-                tracing::warn!(error = %e, "cannot start the vector index thread; large vaults are searched exactly");
+                tracing::warn!(error = %e, "cannot start the vector index thread; index files are written when ingest ends");
+                folding = Folding::OnSettle;
             }
         }
         Folder { queue, worker, folding }
@@ -206,6 +209,15 @@ impl Folder {
             done?;
         }
         Ok(())
+    }
+}
+
+/// Closes the queue when dropped: the background thread's last act.
+struct CloseOnExit(Arc<Queue>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
