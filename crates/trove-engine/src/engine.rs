@@ -20,7 +20,7 @@ use crate::EngineError;
 /// Whether the engine may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
-    /// Takes the workspace's writer lock.
+    /// Writes beside other processes (the embedded store's workspace lock held shared).
     Write,
     /// Reads committed data; no lock.
     Read,
@@ -86,8 +86,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Opens a workspace's store: the embedded one (`command` names this process in the
-    /// writer lock), or the PostgreSQL database `storage.postgres` names (no lock: several
+    /// Opens a workspace's store: the embedded one (`command` names this process in its
+    /// process registry; writers share it, each write waiting `storage.write_wait_s` for
+    /// the others'), or the PostgreSQL database `storage.postgres` names (no lock: several
     /// processes share it).
     pub fn open(workspace: Workspace, mode: OpenMode, command: &str) -> Result<Engine, EngineError> {
         let dir = workspace.data_dir().to_path_buf();
@@ -110,8 +111,12 @@ impl Engine {
                 }
                 Box::new(pg)
             }
-            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writer(&dir, command)?),
-            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reader(&dir)?),
+            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writing(
+                &dir,
+                command,
+                std::time::Duration::from_secs_f64(workspace.config.storage.write_wait_s),
+            )?),
+            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reading(&dir, command)?),
         };
         let config = &workspace.config;
         let mut profiles = vec![builtin_profile(&config.embedder)];
