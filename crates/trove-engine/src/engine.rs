@@ -65,6 +65,9 @@ pub struct Engine {
     /// Held shared by whoever embeds and writes live vectors, and exclusively by a re-embed's
     /// switch to the new model, so no vector of the old model lands after the switch.
     pub(crate) vectors: RwLock<()>,
+    /// The same across processes writing one embedded workspace (`model_switch`); `None`
+    /// for PostgreSQL and for a read-only engine.
+    pub(crate) model_lock: Option<crate::model_switch::ModelSwitchLock>,
     /// Held by a re-embed for its whole run: two re-embeds (two jobs of one vault, taken by two
     /// workers) never pay twice for the same vectors; the second finds the work done.
     pub(crate) reembedding: Mutex<()>,
@@ -118,6 +121,13 @@ impl Engine {
             )?),
             (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reading(&dir, command)?),
         };
+        let model_lock = (workspace.config.storage.backend == StorageBackend::Embedded && mode == OpenMode::Write)
+            .then(|| {
+                crate::model_switch::ModelSwitchLock::new(
+                    &dir,
+                    std::time::Duration::from_secs_f64(workspace.config.storage.write_wait_s),
+                )
+            });
         let config = &workspace.config;
         let mut profiles = vec![builtin_profile(&config.embedder)];
         if config.llm.models.embeddings.is_some() {
@@ -148,6 +158,7 @@ impl Engine {
             loaded: Mutex::new(HashMap::new()),
             layers: Vec::new(),
             vectors: RwLock::new(()),
+            model_lock,
             reembedding: Mutex::new(()),
             progress: Default::default(),
             mailer: std::sync::OnceLock::new(),
