@@ -304,8 +304,21 @@ fn four_agents_store_and_recall_memories_while_an_ingest_runs() {
     assert_eq!(settled(root), (43, (AGENTS * MEMORIES) as u64));
 }
 
-/// A writer killed with SIGKILL in the middle of its work (an ingest committing groups) leaves
-/// the other writers working within the bound, and nothing half-written.
+/// A process holding the database's write lock with half its changes made: all memories
+/// deleted and every generation bumped, not yet committed. Prints `held` once it has them.
+const HALF_WRITER: &str = r#"
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+c.execute("UPDATE vaults SET generation = generation + 1000, memory_generation = memory_generation + 1000")
+c.execute("DELETE FROM memories")
+print("held", flush=True)
+time.sleep(120)
+"#;
+
+/// Writers killed with SIGKILL in the middle of their work (an ingest committing groups, and a
+/// process holding the write lock with half its changes made) leave the other writers working
+/// within the bound, and nothing half-written.
 #[test]
 fn a_writer_killed_mid_transaction_leaves_the_others_working_and_nothing_half_written() {
     use trove_store::prelude::*;
@@ -330,9 +343,23 @@ fn a_writer_killed_mid_transaction_leaves_the_others_working_and_nothing_half_wr
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let mut half = Command::new(python())
+        .args(["-c", HALF_WRITER])
+        .arg(data.join(trove_store::embedded::DB_FILE))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = String::new();
+    BufReader::new(half.stdout.as_mut().unwrap()).read_line(&mut held).unwrap();
+    assert_eq!(held.trim(), "held");
     ingest.kill().unwrap(); // SIGKILL
     ingest.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    half.kill().unwrap(); // SIGKILL, mid-transaction
+    half.wait().unwrap();
     check_agents(agents.wait_with_output().unwrap(), AGENTS, MEMORIES, BOUND_S);
+    let generations = EmbeddedStore::open_reader(&data).unwrap().vault("notes").unwrap().unwrap();
+    assert!(generations.memory_generation < 1000, "the half-written bump is gone: {generations:?}");
     let (documents, memories) = settled(root);
     assert!(documents > 3 && documents < 123, "{documents} documents: the killed ingest's whole groups only");
     assert_eq!(memories, (AGENTS * MEMORIES) as u64);
