@@ -6,7 +6,9 @@
 //! that the vector indexes follow (in memory, or memory-mapped `trove-ann` files for large
 //! vaults), laid out like `trove-store-postgres`: a module
 //! per trait), the text [`analysis`] and the
-//! reciprocal rank [`fusion`] every backend shares, the workspace's single-writer [`lock`],
+//! reciprocal rank [`fusion`] every backend shares, the workspace [`lock`] (shared by writers,
+//! exclusive for schema upgrades and `trove migrate`) and the registry of the [`processes`] that
+//! have a workspace open,
 //! and (feature `testing`, for tests only) the `conformance` suite every backend must pass,
 //! one test per check through `conformance_tests!`.
 //!
@@ -25,6 +27,7 @@ mod error;
 pub mod fusion;
 pub mod lock;
 pub mod metrics;
+pub mod processes;
 mod traits;
 mod types;
 mod vector;
