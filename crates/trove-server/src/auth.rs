@@ -11,7 +11,8 @@
 //! path's vault or job travels to the handler in the request's extensions, where [`Allowed`]
 //! turns it into the typed [`Access`] the engine operation requires (so a handler cannot run
 //! under another action than its row names).
-//! Handlers that list (vaults, jobs) read the [`Principal`] from the request's extensions.
+//! Organization-wide handlers (listing vaults and jobs, members, keys) take the request's
+//! [`Principal`] instead (the `call` module's `Caller`).
 
 use std::net::SocketAddr;
 
@@ -27,6 +28,7 @@ use trove_engine::tokens::looks_like_jwt;
 use trove_engine::{Access, AnyAccess, NewAuditEvent};
 use trove_types::{Action, Code};
 
+use crate::call::EngineCall;
 use crate::error::ApiError;
 use crate::{AppState, blocking};
 
@@ -193,25 +195,46 @@ enum Decided {
 /// The typed access to the path's vault (or, as `Allowed<P, JobId>`, its job) that the
 /// middleware decided with the route's row of [`PERMISSIONS`]; a handler whose `P` is not that
 /// row's action answers `500 internal` (a bug the route tests catch), never runs unchecked.
-#[derive(Debug)]
-pub struct Allowed<P: Permission, T = VaultName>(pub Access<P, T>);
+/// The handler runs its engine call with it (see the `call` module).
+pub struct Allowed<P: Permission, T = VaultName> {
+    state: AppState,
+    access: Access<P, T>,
+}
 
-impl<S, P, T> FromRequestParts<S> for Allowed<P, T>
+impl<P: Permission, T> Allowed<P, T> {
+    /// The access itself.
+    pub fn access(&self) -> &Access<P, T> {
+        &self.access
+    }
+}
+
+impl<P, T> FromRequestParts<AppState> for Allowed<P, T>
 where
-    S: Send + Sync,
     P: Permission,
     T: Clone + Send + Sync + 'static,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let decided = parts.extensions.get::<AnyAccess<T>>().ok_or_else(|| {
             ApiError::new(
                 Code::Internal,
                 "no access was decided for this route: it needs its row in auth::PERMISSIONS and a {vault} or job {id} in its path",
             )
         })?;
-        Ok(Allowed(decided.to::<P>()?))
+        Ok(Allowed { state: state.clone(), access: decided.to::<P>()? })
+    }
+}
+
+impl<P, T> EngineCall for Allowed<P, T>
+where
+    P: Permission,
+    Access<P, T>: Send + 'static,
+{
+    type Who = Access<P, T>;
+
+    fn into_parts(self) -> (AppState, Access<P, T>) {
+        (self.state, self.access)
     }
 }
 

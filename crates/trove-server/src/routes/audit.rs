@@ -1,18 +1,15 @@
 //! The audit log: `GET /v1/audit?from=&to=&event=&actor=&cursor=&limit=`, newest first. An
 //! API key (with the `admin` action) reads its organization's entries only.
 
-use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use serde::Deserialize;
 use trove_engine::audit::AuditQuery;
-use trove_engine::auth::Principal;
 use trove_types::AuditPage;
 use utoipa::IntoParams;
 
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Query};
 use crate::openapi::{BadRequest, Internal, Unavailable};
-use crate::{AppState, blocking};
 
 /// The query of an audit listing.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -49,11 +46,7 @@ pub struct AuditParams {
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Query(p): Query<AuditParams>,
-) -> Result<JsonOut<AuditPage>, ApiError> {
+pub async fn list(caller: Caller, Query(p): Query<AuditParams>) -> Result<JsonOut<AuditPage>, ApiError> {
     let q = AuditQuery { from: p.from, to: p.to, event: p.event, actor: p.actor, cursor: p.cursor, limit: p.limit };
-    Ok(JsonOut(blocking(&state, move |e| e.audit_query(&principal, &q)).await?))
+    caller.json(move |e, principal| e.audit_query(principal, &q)).await
 }

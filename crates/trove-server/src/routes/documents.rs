@@ -3,7 +3,6 @@
 //! `DELETE /v1/vaults/{vault}/documents/{id}`.
 
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_engine::perm;
@@ -11,9 +10,9 @@ use trove_types::{DocumentDetail, DocumentPage};
 use utoipa::IntoParams;
 
 use crate::auth::Allowed;
+use crate::call::EngineCall;
 use crate::error::{ApiError, Path, Query};
 use crate::openapi::{BadRequest, Internal, NotFound, Unavailable, VaultItemPath, VaultPath};
-use crate::{AppState, blocking};
 
 /// The query of a document listing.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -39,11 +38,10 @@ pub struct ListParams {
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Query(p): Query<ListParams>,
 ) -> Result<JsonOut<DocumentPage>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.documents_list(&access, p.cursor.as_deref(), p.limit)).await?))
+    allowed.json(move |e, access| e.documents_list(access, p.cursor.as_deref(), p.limit)).await
 }
 
 /// `GET /v1/vaults/{vault}/documents/{id}`.
@@ -57,11 +55,10 @@ pub async fn list(
     )
 )]
 pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<JsonOut<DocumentDetail>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.document_get(&access, &id)).await?))
+    allowed.json(move |e, access| e.document_get(access, &id)).await
 }
 
 /// `DELETE /v1/vaults/{vault}/documents/{id}`: 204.
@@ -75,10 +72,8 @@ pub async fn get(
     )
 )]
 pub async fn delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::DocumentsWrite>,
+    allowed: Allowed<perm::DocumentsWrite>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.document_delete(&access, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    allowed.no_content(move |e, access| e.document_delete(access, &id)).await
 }

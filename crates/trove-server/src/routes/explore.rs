@@ -5,14 +5,13 @@
 //! tools `expand_context`, `find_similar` and `ingest_status`, with the same limits.
 
 use axum::Json as JsonOut;
-use axum::extract::State;
 use trove_engine::perm;
 use trove_types::{ChunkContext, ContextRequest, IngestStatus, SimilarDocuments, SimilarRequest};
 
 use crate::auth::Allowed;
+use crate::call::EngineCall;
 use crate::error::{ApiError, Path, Query};
 use crate::openapi::{BadRequest, ChunkPath, Conflict, Internal, NotFound, Unavailable, VaultPath};
-use crate::{AppState, blocking};
 
 /// `GET /v1/vaults/{vault}/chunks/{id}/context`.
 #[utoipa::path(
@@ -25,12 +24,11 @@ use crate::{AppState, blocking};
     )
 )]
 pub async fn context(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Path((_, chunk)): Path<(String, i64)>,
     Query(req): Query<ContextRequest>,
 ) -> Result<JsonOut<ChunkContext>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.chunk_context(&access, chunk, &req)).await?))
+    allowed.json(move |e, access| e.chunk_context(access, chunk, &req)).await
 }
 
 /// `GET /v1/vaults/{vault}/chunks/{id}/similar`.
@@ -45,12 +43,11 @@ pub async fn context(
     )
 )]
 pub async fn similar(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Path((_, chunk)): Path<(String, i64)>,
     Query(req): Query<SimilarRequest>,
 ) -> Result<JsonOut<SimilarDocuments>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.similar_documents(&access, chunk, &req)).await?))
+    allowed.json(move |e, access| e.similar_documents(access, chunk, &req)).await
 }
 
 /// `GET /v1/vaults/{vault}/status`.
@@ -63,9 +60,6 @@ pub async fn similar(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn status(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
-) -> Result<JsonOut<IngestStatus>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.ingest_status(&access)).await?))
+pub async fn status(allowed: Allowed<perm::Search>) -> Result<JsonOut<IngestStatus>, ApiError> {
+    allowed.json(move |e, access| e.ingest_status(access)).await
 }

@@ -10,13 +10,12 @@ use serde::Deserialize;
 use trove_types::{Job, JobPage};
 use utoipa::IntoParams;
 
+use crate::AppState;
 use crate::auth::Allowed;
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Query};
 use crate::openapi::{BadRequest, Conflict, Internal, JobPath, NotFound, Unavailable};
-use crate::{AppState, blocking};
-use axum::Extension;
 use trove_engine::access::JobId;
-use trove_engine::auth::Principal;
 use trove_engine::{JobQuery, perm};
 
 /// The query of a job listing.
@@ -70,13 +69,9 @@ pub struct DlqParams {
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Query(p): Query<JobParams>,
-) -> Result<JsonOut<JobPage>, ApiError> {
+pub async fn list(caller: Caller, Query(p): Query<JobParams>) -> Result<JsonOut<JobPage>, ApiError> {
     let q = JobQuery { status: p.status, kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
-    Ok(JsonOut(blocking(&state, move |e| e.visible_jobs(&principal, &q)).await?))
+    caller.json(move |e, principal| e.visible_jobs(principal, &q)).await
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -89,11 +84,8 @@ pub async fn list(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Jobs, JobId>,
-) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.job_get(&access)).await?))
+pub async fn get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, ApiError> {
+    allowed.json(move |e, access| e.job_get(access)).await
 }
 
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once; a running one is asked to
@@ -108,10 +100,10 @@ pub async fn get(
     )
 )]
 pub async fn cancel(
+    allowed: Allowed<perm::Jobs, JobId>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Jobs, JobId>,
 ) -> Result<JsonOut<Job>, ApiError> {
-    let job = blocking(&state, move |e| e.job_cancel(&access)).await?;
+    let job = allowed.run(move |e, access| e.job_cancel(access)).await?;
     if job.cancel_requested {
         state.workers.cancel(&job.id);
     }
@@ -128,13 +120,9 @@ pub async fn cancel(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Query(p): Query<DlqParams>,
-) -> Result<JsonOut<JobPage>, ApiError> {
+pub async fn dlq_list(caller: Caller, Query(p): Query<DlqParams>) -> Result<JsonOut<JobPage>, ApiError> {
     let q = JobQuery { status: Some("dead".into()), kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
-    Ok(JsonOut(blocking(&state, move |e| e.visible_jobs(&principal, &q)).await?))
+    caller.json(move |e, principal| e.visible_jobs(principal, &q)).await
 }
 
 /// `GET /v1/dlq/{id}`.
@@ -147,11 +135,8 @@ pub async fn dlq_list(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Jobs, JobId>,
-) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.dlq_get(&access)).await?))
+pub async fn dlq_get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, ApiError> {
+    allowed.json(move |e, access| e.dlq_get(access)).await
 }
 
 /// `POST /v1/dlq/{id}/retry`: back to the queue with fresh attempts; answers the queued job.
@@ -165,10 +150,10 @@ pub async fn dlq_get(
     )
 )]
 pub async fn dlq_retry(
+    allowed: Allowed<perm::Admin, JobId>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin, JobId>,
 ) -> Result<JsonOut<Job>, ApiError> {
-    let job = blocking(&state, move |e| e.dlq_retry(&access)).await?;
+    let job = allowed.run(move |e, access| e.dlq_retry(access)).await?;
     state.workers.notify();
     Ok(JsonOut(job))
 }
@@ -183,10 +168,6 @@ pub async fn dlq_retry(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn dlq_delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin, JobId>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.dlq_delete(&access)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn dlq_delete(allowed: Allowed<perm::Admin, JobId>) -> Result<StatusCode, ApiError> {
+    allowed.no_content(move |e, access| e.dlq_delete(access)).await
 }

@@ -5,17 +5,16 @@
 
 use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use trove_engine::auth::{Principal, key_principal};
+use trove_engine::auth::key_principal;
 use trove_types::{Action, ApiKeyInfo, CreatedApiKey, MintRequest, MintedToken};
 use utoipa::ToSchema;
 
 use crate::auth::AuditTarget;
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{BadRequest, Internal, KeyPath, NotFound, Unavailable};
-use crate::{AppState, blocking};
 
 /// The body of `POST /v1/keys`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,11 +39,8 @@ pub struct CreateKey {
         (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.api_keys(&key_principal(&principal)?.organization_name)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> {
+    caller.json(move |e, principal| e.api_keys(&key_principal(principal)?.organization_name)).await
 }
 
 /// `POST /v1/keys`.
@@ -57,14 +53,14 @@ pub async fn list(
     )
 )]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Json(body): Json<CreateKey>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<CreatedApiKey>), ApiError> {
-    let created = blocking(&state, move |e| {
-        e.create_api_key_as(&principal, &body.name, body.vaults, body.actions, body.expires_in_days)
-    })
-    .await?;
+    let created = caller
+        .run(move |e, principal| {
+            e.create_api_key_as(principal, &body.name, body.vaults, body.actions, body.expires_in_days)
+        })
+        .await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("key:{}", created.info.id))), JsonOut(created)))
 }
 
@@ -77,13 +73,8 @@ pub async fn create(
         (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn revoke(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.revoke_api_key(&key_principal(&principal)?.organization_name, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.revoke_api_key(&key_principal(principal)?.organization_name, &id)).await
 }
 
 /// `POST /v1/tokens`: a signed token for an end user (needs `auth.jwt.secret`).
@@ -96,13 +87,12 @@ pub async fn revoke(
     )
 )]
 pub async fn mint(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Json(body): Json<MintRequest>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<MintedToken>), ApiError> {
     let subject = body.subject.clone();
-    let minted =
-        blocking(&state, move |e| e.mint_token(&principal, &body.subject, body.vaults, body.actions, body.ttl_s))
-            .await?;
+    let minted = caller
+        .run(move |e, principal| e.mint_token(principal, &body.subject, body.vaults, body.actions, body.ttl_s))
+        .await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("jwt:{subject}"))), JsonOut(minted)))
 }

@@ -6,15 +6,13 @@
 
 use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
-use trove_engine::auth::Principal;
 use trove_types::{AddMember, ChangeRole, Invitation, InviteRequest, Member};
 
 use crate::auth::AuditTarget;
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{BadRequest, Internal, InvitationPath, MemberPath, NotFound, Unavailable};
-use crate::{AppState, blocking};
 
 /// `GET /v1/org/members`.
 #[utoipa::path(
@@ -24,11 +22,8 @@ use crate::{AppState, blocking};
         (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<Member>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.members(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Member>>, ApiError> {
+    caller.json(move |e, principal| e.members(principal)).await
 }
 
 /// `POST /v1/org/members`.
@@ -42,11 +37,10 @@ pub async fn list(
     )
 )]
 pub async fn add(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Json(body): Json<AddMember>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Member>), ApiError> {
-    let m = blocking(&state, move |e| e.member_add(&principal, &body.email, body.role)).await?;
+    let m = caller.run(move |e, principal| e.member_add(principal, &body.email, body.role)).await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("member:{}", m.id))), JsonOut(m)))
 }
 
@@ -62,12 +56,11 @@ pub async fn add(
     )
 )]
 pub async fn set_role(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<ChangeRole>,
 ) -> Result<JsonOut<Member>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.member_set_role(&principal, &id, body.role)).await?))
+    caller.json(move |e, principal| e.member_set_role(principal, &id, body.role)).await
 }
 
 /// `DELETE /v1/org/members/{id}`.
@@ -81,13 +74,8 @@ pub async fn set_role(
         (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn remove(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.member_remove(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn remove(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.member_remove(principal, &id)).await
 }
 
 /// `GET /v1/org/invitations`.
@@ -98,11 +86,8 @@ pub async fn remove(
         (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn invitations(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<Invitation>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.invitations(&principal)).await?))
+pub async fn invitations(caller: Caller) -> Result<JsonOut<Vec<Invitation>>, ApiError> {
+    caller.json(move |e, principal| e.invitations(principal)).await
 }
 
 /// `POST /v1/org/invitations`: mails the invited address a single-use link.
@@ -118,11 +103,10 @@ pub async fn invitations(
     )
 )]
 pub async fn invite(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Json(body): Json<InviteRequest>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Invitation>), ApiError> {
-    let i = blocking(&state, move |e| e.invite(&principal, &body.email, body.role)).await?;
+    let i = caller.run(move |e, principal| e.invite(principal, &body.email, body.role)).await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("invitation:{}", i.id))), JsonOut(i)))
 }
 
@@ -135,11 +119,6 @@ pub async fn invite(
         (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn revoke_invitation(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.invitation_revoke(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn revoke_invitation(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.invitation_revoke(principal, &id)).await
 }

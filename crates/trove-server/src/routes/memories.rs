@@ -4,6 +4,7 @@
 //! transport.
 
 use crate::auth::AuditTarget;
+use crate::call::EngineCall;
 use axum::Extension;
 use std::time::Instant;
 
@@ -16,13 +17,13 @@ use trove_types::{
     SearchMode,
 };
 
+use crate::AppState;
 use crate::auth::Allowed;
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
     BadRequest, Conflict, Internal, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, Unavailable,
     UnsupportedMediaType, VaultItemPath, VaultPath,
 };
-use crate::{AppState, blocking};
 
 /// `POST /v1/vaults/{vault}/memories`: 201 with the stored memory.
 #[utoipa::path(
@@ -37,11 +38,10 @@ use crate::{AppState, blocking};
     )
 )]
 pub async fn store(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesWrite>,
+    allowed: Allowed<perm::MemoriesWrite>,
     Json(input): Json<MemoryInput>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Memory>), ApiError> {
-    let memory = blocking(&state, move |e| e.memory_store(&access, &input)).await?;
+    let memory = allowed.run(move |e, access| e.memory_store(access, &input)).await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("memory:{}", memory.id))), JsonOut(memory)))
 }
 
@@ -92,12 +92,11 @@ fn list_params(raw: Option<&str>) -> Result<(MemoryScope, Option<String>, Option
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
+    allowed: Allowed<perm::MemoriesRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<JsonOut<MemoryPage>, ApiError> {
     let (scope, cursor, limit) = list_params(raw.as_deref())?;
-    Ok(JsonOut(blocking(&state, move |e| e.memory_list(&access, &scope, cursor.as_deref(), limit)).await?))
+    allowed.json(move |e, access| e.memory_list(access, &scope, cursor.as_deref(), limit)).await
 }
 
 /// `GET /v1/vaults/{vault}/memories/{id}`.
@@ -111,11 +110,10 @@ pub async fn list(
     )
 )]
 pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
+    allowed: Allowed<perm::MemoriesRead>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<JsonOut<Memory>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_get(&access, &id)).await?))
+    allowed.json(move |e, access| e.memory_get(access, &id)).await
 }
 
 /// `PATCH /v1/vaults/{vault}/memories/{id}`.
@@ -131,12 +129,11 @@ pub async fn get(
     )
 )]
 pub async fn update(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesWrite>,
+    allowed: Allowed<perm::MemoriesWrite>,
     Path((_, id)): Path<(String, String)>,
     Json(update): Json<MemoryUpdate>,
 ) -> Result<JsonOut<Memory>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_update(&access, &id, &update)).await?))
+    allowed.json(move |e, access| e.memory_update(access, &id, &update)).await
 }
 
 /// `DELETE /v1/vaults/{vault}/memories/{id}`: 204.
@@ -150,12 +147,10 @@ pub async fn update(
     )
 )]
 pub async fn delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesWrite>,
+    allowed: Allowed<perm::MemoriesWrite>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.memory_delete(&access, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    allowed.no_content(move |e, access| e.memory_delete(access, &id)).await
 }
 
 /// The answer of a retrieval.
@@ -179,13 +174,13 @@ pub struct Hits {
     )
 )]
 pub async fn retrieve(
+    allowed: Allowed<perm::MemoriesRead>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
     Json(query): Json<MemoryQuery>,
 ) -> Result<JsonOut<Hits>, ApiError> {
     let mode = query.mode.unwrap_or(SearchMode::Hybrid);
     let started = Instant::now();
-    let hits = blocking(&state, move |e| e.memory_retrieve(&access, &query)).await?;
+    let hits = allowed.run(move |e, access| e.memory_retrieve(access, &query)).await?;
     state.metrics.search("memories", mode.as_str(), started.elapsed());
     Ok(JsonOut(Hits { hits }))
 }
@@ -200,11 +195,8 @@ pub async fn retrieve(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn stats(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
-) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_stats(&access)).await?))
+pub async fn stats(allowed: Allowed<perm::MemoriesRead>) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {
+    allowed.json(move |e, access| e.memory_stats(access)).await
 }
 
 #[cfg(test)]

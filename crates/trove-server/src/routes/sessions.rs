@@ -14,11 +14,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use trove_engine::NewAuditEvent;
-use trove_engine::auth::{Principal, key_principal};
+use trove_engine::auth::key_principal;
 use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, Me, RegisterRequest, Registered, SessionInfo};
 use utoipa::ToSchema;
 
 use crate::auth::{AuditTarget, SESSION_COOKIE, session_cookie};
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{BadRequest, Internal, NotFound, SessionPath, Unavailable};
 use crate::{AppState, blocking};
@@ -153,12 +154,9 @@ pub async fn login(
         (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn logout(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<(StatusCode, Extension<AuditTarget>, Response), ApiError> {
-    let id = key_principal(&principal).map(|k| k.key_id.clone()).unwrap_or_default();
-    blocking(&state, move |e| e.logout(&principal)).await?;
+pub async fn logout(caller: Caller) -> Result<(StatusCode, Extension<AuditTarget>, Response), ApiError> {
+    let id = key_principal(caller.principal()).map(|k| k.key_id.clone()).unwrap_or_default();
+    caller.run(move |e, principal| e.logout(principal)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Some(v) = cookie("", 0) {
         response.headers_mut().insert(header::SET_COOKIE, v);
@@ -175,14 +173,10 @@ pub async fn logout(
         (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn me(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
-) -> Result<JsonOut<Me>, ApiError> {
+pub async fn me(caller: Caller, State(state): State<AppState>, headers: HeaderMap) -> Result<JsonOut<Me>, ApiError> {
     let cookie = if headers.contains_key(header::AUTHORIZATION) { None } else { session_cookie(&headers) };
     let required = state.auth_enabled();
-    Ok(JsonOut(blocking(&state, move |e| e.me(&principal, cookie.as_deref(), required)).await?))
+    caller.json(move |e, principal| e.me(principal, cookie.as_deref(), required)).await
 }
 
 /// `GET /v1/auth/sessions`: the caller's user's live sessions, newest first.
@@ -193,11 +187,8 @@ pub async fn me(
         (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<SessionInfo>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.sessions_list(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SessionInfo>>, ApiError> {
+    caller.json(move |e, principal| e.sessions_list(principal)).await
 }
 
 /// `DELETE /v1/auth/sessions/{id}`: ends one of the caller's user's sessions.
@@ -209,13 +200,8 @@ pub async fn list(
         (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn revoke(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.session_revoke(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.session_revoke(principal, &id)).await
 }
 
 /// `DELETE /v1/auth/sessions`: ends every session of the caller's user (this one included).
@@ -226,10 +212,7 @@ pub async fn revoke(
         (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn revoke_all(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Revoked>, ApiError> {
-    let revoked = blocking(&state, move |e| e.sessions_revoke_all(&principal)).await?;
+pub async fn revoke_all(caller: Caller) -> Result<JsonOut<Revoked>, ApiError> {
+    let revoked = caller.run(move |e, principal| e.sessions_revoke_all(principal)).await?;
     Ok(JsonOut(Revoked { revoked }))
 }

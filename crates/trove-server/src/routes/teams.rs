@@ -6,16 +6,14 @@
 
 use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
-use trove_engine::auth::Principal;
 use trove_engine::perm;
 use trove_types::{AddTeamMember, CreateTeam, GrantRequest, Team, VaultGrant};
 
 use crate::auth::{Allowed, AuditTarget};
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{BadRequest, GrantPath, Internal, NotFound, TeamMemberPath, TeamPath, Unavailable, VaultPath};
-use crate::{AppState, blocking};
 
 /// `GET /v1/org/teams`.
 #[utoipa::path(
@@ -25,11 +23,8 @@ use crate::{AppState, blocking};
         (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<Team>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.teams(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Team>>, ApiError> {
+    caller.json(move |e, principal| e.teams(principal)).await
 }
 
 /// `POST /v1/org/teams`.
@@ -44,11 +39,10 @@ pub async fn list(
     )
 )]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Json(body): Json<CreateTeam>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Team>), ApiError> {
-    let t = blocking(&state, move |e| e.team_create(&principal, &body.name)).await?;
+    let t = caller.run(move |e, principal| e.team_create(principal, &body.name)).await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("team:{}", t.id))), JsonOut(t)))
 }
 
@@ -61,13 +55,8 @@ pub async fn create(
         (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn delete(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.team_delete(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.team_delete(principal, &id)).await
 }
 
 /// `POST /v1/org/teams/{id}/members`.
@@ -80,12 +69,11 @@ pub async fn delete(
     )
 )]
 pub async fn add_member(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<AddTeamMember>,
 ) -> Result<JsonOut<Team>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.team_member_add(&principal, &id, &body.email)).await?))
+    caller.json(move |e, principal| e.team_member_add(principal, &id, &body.email)).await
 }
 
 /// `DELETE /v1/org/teams/{id}/members/{member}`.
@@ -98,11 +86,10 @@ pub async fn add_member(
     )
 )]
 pub async fn remove_member(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<JsonOut<Team>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.team_member_remove(&principal, &id, &member)).await?))
+    caller.json(move |e, principal| e.team_member_remove(principal, &id, &member)).await
 }
 
 /// `GET /v1/vaults/{vault}/grants`.
@@ -114,11 +101,8 @@ pub async fn remove_member(
         (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn grants(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
-) -> Result<JsonOut<Vec<VaultGrant>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_grants(&access)).await?))
+pub async fn grants(allowed: Allowed<perm::Admin>) -> Result<JsonOut<Vec<VaultGrant>>, ApiError> {
+    allowed.json(move |e, access| e.vault_grants(access)).await
 }
 
 /// `PUT /v1/vaults/{vault}/grants`.
@@ -132,12 +116,11 @@ pub async fn grants(
     )
 )]
 pub async fn grant(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
+    allowed: Allowed<perm::Admin>,
     Json(body): Json<GrantRequest>,
 ) -> Result<(Extension<AuditTarget>, JsonOut<VaultGrant>), ApiError> {
-    let target = access.vault().to_string();
-    let g = blocking(&state, move |e| e.vault_grant(&access, &body)).await?;
+    let target = allowed.access().vault().to_string();
+    let g = allowed.run(move |e, access| e.vault_grant(access, &body)).await?;
     Ok((Extension(AuditTarget(format!("vault:{target}/{}:{}", g.grantee, g.id))), JsonOut(g)))
 }
 
@@ -151,10 +134,8 @@ pub async fn grant(
     )
 )]
 pub async fn revoke(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
+    allowed: Allowed<perm::Admin>,
     Path((_, grantee)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.vault_revoke(&access, &grantee)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    allowed.no_content(move |e, access| e.vault_revoke(access, &grantee)).await
 }

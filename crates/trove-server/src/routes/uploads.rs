@@ -5,6 +5,7 @@
 //! a worker then converts, chunks, embeds and indexes them as the vault's `uploads` source.
 
 use crate::auth::AuditTarget;
+use crate::call::EngineCall;
 use axum::Extension;
 use axum::Json as JsonOut;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -13,13 +14,13 @@ use trove_engine::jobs::{UploadFile, check_upload_uri, upload_format};
 use trove_engine::perm;
 use trove_types::{Code, Job, UploadRequest};
 
+use crate::AppState;
 use crate::auth::Allowed;
 use crate::error::{ApiError, Json};
 use crate::openapi::{
     BadRequest, Internal, InvalidFields, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType, UploadForm,
     VaultPath,
 };
-use crate::{AppState, blocking};
 
 fn too_large(state: &AppState) -> ApiError {
     ApiError::new(
@@ -44,8 +45,8 @@ fn too_large(state: &AppState) -> ApiError {
     )
 )]
 pub async fn upload(
+    allowed: Allowed<perm::DocumentsWrite>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::DocumentsWrite>,
     req: Request,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
     let content_type =
@@ -66,7 +67,7 @@ pub async fn upload(
             "send files as `multipart/form-data` (curl -F file=@notes.md) or documents as `application/json` ({\"documents\": [{\"uri\": ..., \"text\": ...}]})",
         ));
     };
-    let job = blocking(&state, move |e| e.enqueue_upload(&access, files)).await?;
+    let job = allowed.run(move |e, access| e.enqueue_upload(access, files)).await?;
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }

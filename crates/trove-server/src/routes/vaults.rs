@@ -2,6 +2,7 @@
 //! (`POST /v1/vaults/{vault}/search`, answering the same shape as `trove search --json`).
 
 use crate::auth::AuditTarget;
+use crate::call::{Caller, EngineCall};
 use std::time::Instant;
 
 use axum::Json as JsonOut;
@@ -12,15 +13,14 @@ use trove_engine::{SearchRequest, chunk_filter, perm};
 use trove_types::{Job, SearchFilters, SearchMode, SearchResponse, SourceSummary, VaultSummary};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::Allowed;
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
     BadRequest, Conflict, Internal, InvalidFields, NotFound, PayloadTooLarge, SourcePath, Unavailable,
     UnsupportedMediaType, VaultPath,
 };
-use crate::{AppState, blocking};
 use axum::Extension;
-use trove_engine::auth::Principal;
 
 /// `GET /v1/vaults`: every vault, configured or stored, that the caller sees.
 #[utoipa::path(
@@ -30,11 +30,8 @@ use trove_engine::auth::Principal;
         (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.visible_vaults(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
+    caller.json(move |e, principal| e.visible_vaults(principal)).await
 }
 
 /// `GET /v1/vaults/{vault}`.
@@ -47,11 +44,8 @@ pub async fn list(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
-) -> Result<JsonOut<VaultSummary>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_overview(&access)).await?))
+pub async fn get(allowed: Allowed<perm::Search>) -> Result<JsonOut<VaultSummary>, ApiError> {
+    allowed.json(move |e, access| e.vault_overview(access)).await
 }
 
 /// The body of `POST /v1/vaults/{vault}/search`.
@@ -84,15 +78,15 @@ pub struct SearchBody {
     )
 )]
 pub async fn search(
+    allowed: Allowed<perm::Search>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
     Json(body): Json<SearchBody>,
 ) -> Result<JsonOut<SearchResponse>, ApiError> {
     let mode = body.mode.unwrap_or(state.engine.workspace().config.search.default_mode);
     let filters = body.filters.unwrap_or_default();
     let req = SearchRequest { query: body.query, mode: Some(mode), limit: body.limit, filter: chunk_filter(filters) };
     let started = Instant::now();
-    let response = blocking(&state, move |e| e.search(&access, &req)).await?;
+    let response = allowed.run(move |e, access| e.search(access, &req)).await?;
     state.metrics.search("documents", mode.as_str(), started.elapsed());
     Ok(JsonOut(response))
 }
@@ -118,11 +112,10 @@ pub struct CreateVault {
     )
 )]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Json(body): Json<CreateVault>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<VaultSummary>), ApiError> {
-    let created = blocking(&state, move |e| e.vault_create(&body.name, principal.organization())).await?;
+    let created = caller.run(move |e, principal| e.vault_create(&body.name, principal.organization())).await?;
     Ok((StatusCode::CREATED, Extension(AuditTarget(format!("vault:{}", created.name))), JsonOut(created)))
 }
 
@@ -137,12 +130,8 @@ pub async fn create(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.vault_delete(&access)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(allowed: Allowed<perm::Admin>) -> Result<StatusCode, ApiError> {
+    allowed.no_content(move |e, access| e.vault_delete(access)).await
 }
 
 /// `GET /v1/vaults/{vault}/sources`: the configured sources, and `uploads` when it has
@@ -156,11 +145,8 @@ pub async fn delete(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn sources(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
-) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_sources(&access)).await?))
+pub async fn sources(allowed: Allowed<perm::Search>) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
+    allowed.json(move |e, access| e.vault_sources(access)).await
 }
 
 /// `POST /v1/vaults/{vault}/sources/{source}/sync`: queues an incremental ingest of the
@@ -175,11 +161,11 @@ pub async fn sources(
     )
 )]
 pub async fn sync(
+    allowed: Allowed<perm::DocumentsWrite>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::DocumentsWrite>,
     Path((_, source)): Path<(String, String)>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
-    let job = blocking(&state, move |e| e.enqueue_sync(&access, &source)).await?;
+    let job = allowed.run(move |e, access| e.enqueue_sync(access, &source)).await?;
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }
@@ -198,10 +184,10 @@ pub async fn sync(
     )
 )]
 pub async fn reembed(
+    allowed: Allowed<perm::Admin>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
 ) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
-    let job = blocking(&state, move |e| e.enqueue_reembed(&access)).await?;
+    let job = allowed.run(move |e, access| e.enqueue_reembed(access)).await?;
     state.workers.notify();
     Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
 }
