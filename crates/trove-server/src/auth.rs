@@ -16,17 +16,19 @@
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
-use axum::http::Method;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use trove_engine::access::{JobId, VaultName, perm::Permission};
 use trove_engine::auth::Principal;
 use trove_engine::sessions::SESSION_PREFIX;
 use trove_engine::tokens::looks_like_jwt;
 use trove_engine::{Access, AnyAccess, NewAuditEvent};
-use trove_types::{Action, Code};
+use trove_types::{Action, Code, Job};
 
 use crate::call::EngineCall;
 use crate::error::ApiError;
@@ -170,6 +172,35 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// audit entry.
 #[derive(Debug, Clone)]
 pub struct AuditTarget(pub String);
+
+/// The answer of a handler that made something: `201 Created` (or `202 Accepted` for a queued
+/// job) with the thing as JSON, and the [`AuditTarget`] naming it.
+#[derive(Debug)]
+pub struct Made<T> {
+    status: StatusCode,
+    target: String,
+    body: T,
+}
+
+impl<T> Made<T> {
+    /// `201 Created`: `body`, which the audit entry names `target` (e.g. `memory:mem_…`).
+    pub fn created(target: String, body: T) -> Self {
+        Made { status: StatusCode::CREATED, target, body }
+    }
+}
+
+impl Made<Job> {
+    /// `202 Accepted`: the queued job (`job:job_…` in the audit entry).
+    pub fn queued(job: Job) -> Self {
+        Made { status: StatusCode::ACCEPTED, target: format!("job:{}", job.id), body: job }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Made<T> {
+    fn into_response(self) -> Response {
+        (self.status, Extension(AuditTarget(self.target)), axum::Json(self.body)).into_response()
+    }
+}
 
 /// The row of a route.
 pub fn need(method: &Method, template: &str) -> Option<Need> {

@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use crate::auth::Allowed;
 use crate::call::EngineCall;
 use crate::error::{ApiError, Path, Query};
-use crate::openapi::{BadRequest, Internal, NotFound, Unavailable, VaultItemPath, VaultPath};
+use crate::openapi::{BadRequest, NotFound, VaultItemPath, VaultPath};
 
 /// The query of a document listing.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -34,7 +34,6 @@ pub struct ListParams {
     responses(
         (status = 200, description = "A page of documents, in id order.", body = DocumentPage),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
@@ -51,7 +50,6 @@ pub async fn list(
     responses(
         (status = 200, description = "The document with its chunks.", body = DocumentDetail),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn get(
@@ -68,7 +66,6 @@ pub async fn get(
     responses(
         (status = 204, description = "Deleted from every index."),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn delete(

@@ -11,7 +11,7 @@ use trove_types::{ChunkContext, ContextRequest, IngestStatus, SimilarDocuments, 
 use crate::auth::Allowed;
 use crate::call::EngineCall;
 use crate::error::{ApiError, Path, Query};
-use crate::openapi::{BadRequest, ChunkPath, Conflict, Internal, NotFound, Unavailable, VaultPath};
+use crate::openapi::{BadRequest, ChunkPath, Conflict, NotFound, VaultPath};
 
 /// `GET /v1/vaults/{vault}/chunks/{id}/context`.
 #[utoipa::path(
@@ -20,7 +20,6 @@ use crate::openapi::{BadRequest, ChunkPath, Conflict, Internal, NotFound, Unavai
     responses(
         (status = 200, description = "The chunks around the hit in its document, in order.", body = ChunkContext),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn context(
@@ -38,8 +37,7 @@ pub async fn context(
     responses(
         (status = 200, description = "Other documents like the hit's, best first.", body = SimilarDocuments),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 pub async fn similar(
@@ -56,8 +54,7 @@ pub async fn similar(
     params(VaultPath),
     responses(
         (status = 200, description = "The vault's counts, sources and recent jobs.", body = IngestStatus),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn status(allowed: Allowed<perm::Search>) -> Result<JsonOut<IngestStatus>, ApiError> {

@@ -3,7 +3,6 @@
 //! a signed (JWT) token for one of a backend's end users. Needs `admin`; nothing created
 //! reaches vaults or holds actions its creator does not.
 
-use axum::Extension;
 use axum::Json as JsonOut;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -11,10 +10,10 @@ use trove_engine::auth::key_principal;
 use trove_types::{Action, ApiKeyInfo, CreatedApiKey, MintRequest, MintedToken};
 use utoipa::ToSchema;
 
-use crate::auth::AuditTarget;
+use crate::auth::Made;
 use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, KeyPath, NotFound, Unavailable};
+use crate::openapi::{BadRequest, KeyPath, NotFound};
 
 /// The body of `POST /v1/keys`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -36,7 +35,7 @@ pub struct CreateKey {
     get, path = "/v1/keys", operation_id = "keys_list", tag = "keys",
     responses(
         (status = 200, description = "The organization's keys (never their secrets), oldest first.", body = Vec<ApiKeyInfo>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn list(caller: Caller) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> {
@@ -49,19 +48,16 @@ pub async fn list(caller: Caller) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> 
     request_body = CreateKey,
     responses(
         (status = 201, description = "The new key; `key` is its secret, shown only now.", body = CreatedApiKey),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn create(
-    caller: Caller,
-    Json(body): Json<CreateKey>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<CreatedApiKey>), ApiError> {
+pub async fn create(caller: Caller, Json(body): Json<CreateKey>) -> Result<Made<CreatedApiKey>, ApiError> {
     let created = caller
         .run(move |e, principal| {
             e.create_api_key_as(principal, &body.name, body.vaults, body.actions, body.expires_in_days)
         })
         .await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("key:{}", created.info.id))), JsonOut(created)))
+    Ok(Made::created(format!("key:{}", created.info.id), created))
 }
 
 /// `DELETE /v1/keys/{id}`: revokes a key of the organization (it stops working at once).
@@ -70,7 +66,7 @@ pub async fn create(
     params(KeyPath),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -83,16 +79,13 @@ pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode
     request_body = MintRequest,
     responses(
         (status = 201, description = "The signed token (HS256 JWT), for `Authorization: Bearer`.", body = MintedToken),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn mint(
-    caller: Caller,
-    Json(body): Json<MintRequest>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<MintedToken>), ApiError> {
+pub async fn mint(caller: Caller, Json(body): Json<MintRequest>) -> Result<Made<MintedToken>, ApiError> {
     let subject = body.subject.clone();
     let minted = caller
         .run(move |e, principal| e.mint_token(principal, &body.subject, body.vaults, body.actions, body.ttl_s))
         .await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("jwt:{subject}"))), JsonOut(minted)))
+    Ok(Made::created(format!("jwt:{subject}"), minted))
 }

@@ -4,22 +4,21 @@
 //! owners, and the last owner stays. Invitations by mail: `GET`/`POST /v1/org/invitations`,
 //! `DELETE /v1/org/invitations/{id}` (accepted at `POST /v1/auth/accept-invitation`).
 
-use axum::Extension;
 use axum::Json as JsonOut;
 use axum::http::StatusCode;
 use trove_types::{AddMember, ChangeRole, Invitation, InviteRequest, Member};
 
-use crate::auth::AuditTarget;
+use crate::auth::Made;
 use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, InvitationPath, MemberPath, NotFound, Unavailable};
+use crate::openapi::{BadRequest, InvitationPath, MemberPath, NotFound};
 
 /// `GET /v1/org/members`.
 #[utoipa::path(
     get, path = "/v1/org/members", operation_id = "members_list", tag = "members",
     responses(
         (status = 200, description = "The organization's members, oldest first.", body = Vec<Member>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Member>>, ApiError> {
@@ -33,15 +32,11 @@ pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Member>>, ApiError> {
     responses(
         (status = 201, description = "The new member.", body = Member),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn add(
-    caller: Caller,
-    Json(body): Json<AddMember>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Member>), ApiError> {
+pub async fn add(caller: Caller, Json(body): Json<AddMember>) -> Result<Made<Member>, ApiError> {
     let m = caller.run(move |e, principal| e.member_add(principal, &body.email, body.role)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("member:{}", m.id))), JsonOut(m)))
+    Ok(Made::created(format!("member:{}", m.id), m))
 }
 
 /// `PATCH /v1/org/members/{id}`.
@@ -52,7 +47,6 @@ pub async fn add(
         (status = 200, description = "The member with their new role.", body = Member),
         (status = 404, response = NotFound),
         (status = 409, description = "The last owner cannot be demoted (`last_owner`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn set_role(
@@ -71,7 +65,6 @@ pub async fn set_role(
         (status = 204, description = "Removed; their sessions in the organization end."),
         (status = 404, response = NotFound),
         (status = 409, description = "The last owner cannot be removed (`last_owner`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn remove(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -83,7 +76,6 @@ pub async fn remove(caller: Caller, Path(id): Path<String>) -> Result<StatusCode
     get, path = "/v1/org/invitations", operation_id = "invitations_list", tag = "members",
     responses(
         (status = 200, description = "The organization's invitations, newest first, with their status.", body = Vec<Invitation>),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn invitations(caller: Caller) -> Result<JsonOut<Vec<Invitation>>, ApiError> {
@@ -99,15 +91,11 @@ pub async fn invitations(caller: Caller) -> Result<JsonOut<Vec<Invitation>>, Api
         (status = 400, response = BadRequest),
         (status = 409, description = "Already a member (`user_exists`)."),
         (status = 502, description = "The mail could not be sent (`mail_failed`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn invite(
-    caller: Caller,
-    Json(body): Json<InviteRequest>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Invitation>), ApiError> {
+pub async fn invite(caller: Caller, Json(body): Json<InviteRequest>) -> Result<Made<Invitation>, ApiError> {
     let i = caller.run(move |e, principal| e.invite(principal, &body.email, body.role)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("invitation:{}", i.id))), JsonOut(i)))
+    Ok(Made::created(format!("invitation:{}", i.id), i))
 }
 
 /// `DELETE /v1/org/invitations/{id}`: withdraws a pending invitation.
@@ -116,7 +104,7 @@ pub async fn invite(
     params(InvitationPath),
     responses(
         (status = 204, description = "Withdrawn: its link no longer works."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn revoke_invitation(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

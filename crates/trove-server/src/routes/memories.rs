@@ -3,9 +3,7 @@
 //! (`POST .../memories/retrieve`) and stats. Validation is the engine's, shared by every
 //! transport.
 
-use crate::auth::AuditTarget;
 use crate::call::EngineCall;
-use axum::Extension;
 use std::time::Instant;
 
 use axum::Json as JsonOut;
@@ -18,11 +16,11 @@ use trove_types::{
 };
 
 use crate::AppState;
-use crate::auth::Allowed;
+use crate::auth::{Allowed, Made};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
-    BadRequest, Conflict, Internal, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, Unavailable,
-    UnsupportedMediaType, VaultItemPath, VaultPath,
+    BadRequest, Conflict, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, UnsupportedMediaType,
+    VaultItemPath, VaultPath,
 };
 
 /// `POST /v1/vaults/{vault}/memories`: 201 with the stored memory.
@@ -33,16 +31,15 @@ use crate::openapi::{
         (status = 201, description = "The stored memory.", body = Memory),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn store(
     allowed: Allowed<perm::MemoriesWrite>,
     Json(input): Json<MemoryInput>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Memory>), ApiError> {
+) -> Result<Made<Memory>, ApiError> {
     let memory = allowed.run(move |e, access| e.memory_store(access, &input)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("memory:{}", memory.id))), JsonOut(memory)))
+    Ok(Made::created(format!("memory:{}", memory.id), memory))
 }
 
 /// The query of a memory listing: scope filters (`tag` may repeat: all must match), `cursor`
@@ -88,7 +85,6 @@ fn list_params(raw: Option<&str>) -> Result<(MemoryScope, Option<String>, Option
     responses(
         (status = 200, description = "A page of memories, newest first.", body = MemoryPage),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
@@ -105,8 +101,7 @@ pub async fn list(
     params(VaultItemPath),
     responses(
         (status = 200, description = "The memory.", body = Memory),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn get(
@@ -124,8 +119,7 @@ pub async fn get(
         (status = 200, description = "The updated memory.", body = Memory),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn update(
@@ -142,8 +136,7 @@ pub async fn update(
     params(VaultItemPath),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn delete(
@@ -170,7 +163,6 @@ pub struct Hits {
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn retrieve(
@@ -191,8 +183,7 @@ pub async fn retrieve(
     params(VaultPath),
     responses(
         (status = 200, description = "Counts of the vault's memories.", body = MemoryStatsResponse),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn stats(allowed: Allowed<perm::MemoriesRead>) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {

@@ -10,7 +10,7 @@ use trove_types::{PutSecret, SecretInfo};
 
 use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, NotFound, SecretPath, Unavailable};
+use crate::openapi::{BadRequest, NotFound, SecretPath};
 
 /// `GET /v1/org/secrets`.
 #[utoipa::path(
@@ -18,7 +18,6 @@ use crate::openapi::{BadRequest, Internal, NotFound, SecretPath, Unavailable};
     responses(
         (status = 200, description = "The organization's secrets by name: names and times, never values.", body = Vec<SecretInfo>),
         (status = 409, description = "No `auth.key_encryption_secret` is configured (`secrets_disabled`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SecretInfo>>, ApiError> {
@@ -34,7 +33,6 @@ pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SecretInfo>>, ApiError> 
         (status = 200, description = "Replaced.", body = SecretInfo),
         (status = 400, response = BadRequest),
         (status = 409, description = "No `auth.key_encryption_secret` is configured (`secrets_disabled`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn put(
@@ -52,7 +50,7 @@ pub async fn put(
     params(SecretPath),
     responses(
         (status = 204, description = "Deleted; sources that name it fail at their next sync until it is set again."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn delete(caller: Caller, Path(name): Path<String>) -> Result<StatusCode, ApiError> {

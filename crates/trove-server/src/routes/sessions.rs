@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use crate::auth::{AuditTarget, SESSION_COOKIE, session_cookie};
 use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, NotFound, SessionPath, Unavailable};
+use crate::openapi::{BadRequest, NotFound, SessionPath};
 use crate::{AppState, blocking};
 
 /// How many sessions were ended.
@@ -90,7 +90,6 @@ pub(super) fn audit_account(
         (status = 403, description = "Registration is closed (`auth.open_registration`)."),
         (status = 409, description = "The email is taken (`user_exists`)."),
         (status = 429, description = "Too many registrations from this address (`rate_limited`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn register(
@@ -116,7 +115,6 @@ pub async fn register(
         (status = 400, response = BadRequest),
         (status = 401, description = "Wrong email or password (`invalid_credentials`)."),
         (status = 429, description = "Too many logins from this address (`rate_limited`); see `Retry-After`."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn login(
@@ -151,7 +149,7 @@ pub async fn login(
     post, path = "/v1/auth/logout", operation_id = "auth_logout", tag = "sessions",
     responses(
         (status = 204, description = "The session is over."),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn logout(caller: Caller) -> Result<(StatusCode, Extension<AuditTarget>, Response), ApiError> {
@@ -170,7 +168,6 @@ pub async fn logout(caller: Caller) -> Result<(StatusCode, Extension<AuditTarget
     get, path = "/v1/auth/me", operation_id = "auth_me", tag = "sessions",
     responses(
         (status = 200, description = "The caller: `local` when authentication is off.", body = Me),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn me(caller: Caller, State(state): State<AppState>, headers: HeaderMap) -> Result<JsonOut<Me>, ApiError> {
@@ -184,7 +181,7 @@ pub async fn me(caller: Caller, State(state): State<AppState>, headers: HeaderMa
     get, path = "/v1/auth/sessions", operation_id = "auth_sessions", tag = "sessions",
     responses(
         (status = 200, description = "Live sessions (never their tokens); `current` marks the caller's.", body = Vec<SessionInfo>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SessionInfo>>, ApiError> {
@@ -197,7 +194,7 @@ pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SessionInfo>>, ApiError>
     params(SessionPath),
     responses(
         (status = 204, description = "Ended."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -209,7 +206,7 @@ pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode
     delete, path = "/v1/auth/sessions", operation_id = "auth_sessions_revoke_all", tag = "sessions",
     responses(
         (status = 200, description = "How many sessions ended.", body = Revoked),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn revoke_all(caller: Caller) -> Result<JsonOut<Revoked>, ApiError> {

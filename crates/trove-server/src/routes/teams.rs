@@ -10,17 +10,17 @@ use axum::http::StatusCode;
 use trove_engine::perm;
 use trove_types::{AddTeamMember, CreateTeam, GrantRequest, Team, VaultGrant};
 
-use crate::auth::{Allowed, AuditTarget};
+use crate::auth::{Allowed, AuditTarget, Made};
 use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, GrantPath, Internal, NotFound, TeamMemberPath, TeamPath, Unavailable, VaultPath};
+use crate::openapi::{BadRequest, GrantPath, NotFound, TeamMemberPath, TeamPath, VaultPath};
 
 /// `GET /v1/org/teams`.
 #[utoipa::path(
     get, path = "/v1/org/teams", operation_id = "teams_list", tag = "members",
     responses(
         (status = 200, description = "The organization's teams with their members, by name.", body = Vec<Team>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Team>>, ApiError> {
@@ -35,15 +35,11 @@ pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Team>>, ApiError> {
         (status = 201, description = "The new, empty team.", body = Team),
         (status = 400, response = BadRequest),
         (status = 409, description = "The organization has a team of that name (`team_exists`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn create(
-    caller: Caller,
-    Json(body): Json<CreateTeam>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Team>), ApiError> {
+pub async fn create(caller: Caller, Json(body): Json<CreateTeam>) -> Result<Made<Team>, ApiError> {
     let t = caller.run(move |e, principal| e.team_create(principal, &body.name)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("team:{}", t.id))), JsonOut(t)))
+    Ok(Made::created(format!("team:{}", t.id), t))
 }
 
 /// `DELETE /v1/org/teams/{id}`.
@@ -52,7 +48,7 @@ pub async fn create(
     params(TeamPath),
     responses(
         (status = 204, description = "Deleted, with its grants."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn delete(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -65,7 +61,7 @@ pub async fn delete(caller: Caller, Path(id): Path<String>) -> Result<StatusCode
     params(TeamPath), request_body = AddTeamMember,
     responses(
         (status = 200, description = "The team with its members.", body = Team),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn add_member(
@@ -82,7 +78,7 @@ pub async fn add_member(
     params(TeamMemberPath),
     responses(
         (status = 200, description = "The team with its members.", body = Team),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn remove_member(
@@ -98,7 +94,7 @@ pub async fn remove_member(
     params(VaultPath),
     responses(
         (status = 200, description = "Who the vault is granted to: members first, then teams.", body = Vec<VaultGrant>),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn grants(allowed: Allowed<perm::Admin>) -> Result<JsonOut<Vec<VaultGrant>>, ApiError> {
@@ -112,7 +108,6 @@ pub async fn grants(allowed: Allowed<perm::Admin>) -> Result<JsonOut<Vec<VaultGr
     responses(
         (status = 200, description = "The grant, new or changed.", body = VaultGrant),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn grant(
@@ -130,7 +125,7 @@ pub async fn grant(
     params(GrantPath),
     responses(
         (status = 204, description = "The grant is gone."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn revoke(

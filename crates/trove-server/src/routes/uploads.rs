@@ -4,10 +4,7 @@
 //! documents are written to disk and their job committed before the `202 Accepted` answer;
 //! a worker then converts, chunks, embeds and indexes them as the vault's `uploads` source.
 
-use crate::auth::AuditTarget;
 use crate::call::EngineCall;
-use axum::Extension;
-use axum::Json as JsonOut;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use trove_engine::jobs::{UploadFile, check_upload_uri, upload_format};
@@ -15,11 +12,10 @@ use trove_engine::perm;
 use trove_types::{Code, Job, UploadRequest};
 
 use crate::AppState;
-use crate::auth::Allowed;
+use crate::auth::{Allowed, Made};
 use crate::error::{ApiError, Json};
 use crate::openapi::{
-    BadRequest, Internal, InvalidFields, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType, UploadForm,
-    VaultPath,
+    BadRequest, InvalidFields, NotFound, PayloadTooLarge, UnsupportedMediaType, UploadForm, VaultPath,
 };
 
 fn too_large(state: &AppState) -> ApiError {
@@ -40,15 +36,14 @@ fn too_large(state: &AppState) -> ApiError {
         (status = 202, description = "The queued upload job.", body = Job),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn upload(
     allowed: Allowed<perm::DocumentsWrite>,
     State(state): State<AppState>,
     req: Request,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
+) -> Result<Made<Job>, ApiError> {
     let content_type =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let files = if content_type.starts_with("multipart/form-data") {
@@ -69,7 +64,7 @@ pub async fn upload(
     };
     let job = allowed.run(move |e, access| e.enqueue_upload(access, files)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+    Ok(Made::queued(job))
 }
 
 fn json_files(body: UploadRequest) -> Result<Vec<UploadFile>, ApiError> {

@@ -1,7 +1,6 @@
 //! Vaults (list, get, create, delete), their sources (list, sync as a job) and search
 //! (`POST /v1/vaults/{vault}/search`, answering the same shape as `trove search --json`).
 
-use crate::auth::AuditTarget;
 use crate::call::{Caller, EngineCall};
 use std::time::Instant;
 
@@ -14,20 +13,17 @@ use trove_types::{Job, SearchFilters, SearchMode, SearchResponse, SourceSummary,
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::Allowed;
+use crate::auth::{Allowed, Made};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
-    BadRequest, Conflict, Internal, InvalidFields, NotFound, PayloadTooLarge, SourcePath, Unavailable,
-    UnsupportedMediaType, VaultPath,
+    BadRequest, Conflict, InvalidFields, NotFound, PayloadTooLarge, SourcePath, UnsupportedMediaType, VaultPath,
 };
-use axum::Extension;
 
 /// `GET /v1/vaults`: every vault, configured or stored, that the caller sees.
 #[utoipa::path(
     get, path = "/v1/vaults", operation_id = "vaults_list", tag = "vaults",
     responses(
         (status = 200, description = "Every vault, configured or stored, that the caller sees.", body = Vec<VaultSummary>),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(caller: Caller) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
@@ -40,8 +36,7 @@ pub async fn list(caller: Caller) -> Result<JsonOut<Vec<VaultSummary>>, ApiError
     params(VaultPath),
     responses(
         (status = 200, description = "The vault and its counts.", body = VaultSummary),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn get(allowed: Allowed<perm::Search>) -> Result<JsonOut<VaultSummary>, ApiError> {
@@ -74,7 +69,6 @@ pub struct SearchBody {
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn search(
@@ -107,16 +101,12 @@ pub struct CreateVault {
         (status = 201, description = "The new, empty vault.", body = VaultSummary),
         (status = 400, response = BadRequest), (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
-pub async fn create(
-    caller: Caller,
-    Json(body): Json<CreateVault>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<VaultSummary>), ApiError> {
+pub async fn create(caller: Caller, Json(body): Json<CreateVault>) -> Result<Made<VaultSummary>, ApiError> {
     let created = caller.run(move |e, principal| e.vault_create(&body.name, principal.organization())).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("vault:{}", created.name))), JsonOut(created)))
+    Ok(Made::created(format!("vault:{}", created.name), created))
 }
 
 /// `DELETE /v1/vaults/{vault}`: deletes a vault that is not in the configuration, with its
@@ -126,8 +116,7 @@ pub async fn create(
     params(VaultPath),
     responses(
         (status = 204, description = "Deleted, with its documents and memories."),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
 pub async fn delete(allowed: Allowed<perm::Admin>) -> Result<StatusCode, ApiError> {
@@ -141,8 +130,7 @@ pub async fn delete(allowed: Allowed<perm::Admin>) -> Result<StatusCode, ApiErro
     params(VaultPath),
     responses(
         (status = 200, description = "The vault's sources with their document counts.", body = Vec<SourceSummary>),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn sources(allowed: Allowed<perm::Search>) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
@@ -157,17 +145,16 @@ pub async fn sources(allowed: Allowed<perm::Search>) -> Result<JsonOut<Vec<Sourc
     responses(
         (status = 202, description = "The queued sync job (the waiting one if a sync of the source is already queued).", body = Job),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn sync(
     allowed: Allowed<perm::DocumentsWrite>,
     State(state): State<AppState>,
     Path((_, source)): Path<(String, String)>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
+) -> Result<Made<Job>, ApiError> {
     let job = allowed.run(move |e, access| e.enqueue_sync(access, &source)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+    Ok(Made::queued(job))
 }
 
 /// `POST /v1/vaults/{vault}/reembed`: queues a re-embed of the vault's chunks and memories
@@ -179,15 +166,11 @@ pub async fn sync(
     params(VaultPath),
     responses(
         (status = 202, description = "The queued re-embed job (the waiting one if a re-embed of the vault is already queued). It succeeds at once when the vault is already on its configured model.", body = Job),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn reembed(
-    allowed: Allowed<perm::Admin>,
-    State(state): State<AppState>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
+pub async fn reembed(allowed: Allowed<perm::Admin>, State(state): State<AppState>) -> Result<Made<Job>, ApiError> {
     let job = allowed.run(move |e, access| e.enqueue_reembed(access)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+    Ok(Made::queued(job))
 }
