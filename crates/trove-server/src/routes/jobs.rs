@@ -14,31 +14,9 @@ use crate::AppState;
 use crate::auth::Allowed;
 use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Query};
-use crate::openapi::{BadRequest, Conflict, Internal, JobPath, NotFound, Unavailable};
+use crate::openapi::{BadRequest, Conflict, JobPath, NotFound};
 use trove_engine::access::JobId;
 use trove_engine::{JobQuery, perm};
-
-/// The query of a job listing.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct JobParams {
-    /// queued, running, succeeded, dead or cancelled.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// upload, sync or reembed.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// Only this vault's jobs.
-    #[serde(default)]
-    pub vault: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Page size (1–100, default 50).
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
 
 /// The query of a dead-letter listing.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -62,15 +40,13 @@ pub struct DlqParams {
 /// `GET /v1/jobs`: newest first.
 #[utoipa::path(
     get, path = "/v1/jobs", operation_id = "jobs_list", tag = "jobs",
-    params(JobParams),
+    params(JobQuery),
     responses(
         (status = 200, description = "A page of jobs, newest first.", body = JobPage),
-        (status = 400, response = BadRequest), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn list(caller: Caller, Query(p): Query<JobParams>) -> Result<JsonOut<JobPage>, ApiError> {
-    let q = JobQuery { status: p.status, kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
+pub async fn list(caller: Caller, Query(q): Query<JobQuery>) -> Result<JsonOut<JobPage>, ApiError> {
     caller.json(move |e, principal| e.visible_jobs(principal, &q)).await
 }
 
@@ -80,8 +56,7 @@ pub async fn list(caller: Caller, Query(p): Query<JobParams>) -> Result<JsonOut<
     params(JobPath),
     responses(
         (status = 200, description = "The job.", body = Job),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, ApiError> {
@@ -95,8 +70,7 @@ pub async fn get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, Ap
     params(JobPath),
     responses(
         (status = 200, description = "The job, cancelled or asked to stop.", body = Job),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
 pub async fn cancel(
@@ -116,8 +90,7 @@ pub async fn cancel(
     params(DlqParams),
     responses(
         (status = 200, description = "A page of dead jobs, newest first.", body = JobPage),
-        (status = 400, response = BadRequest), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
 pub async fn dlq_list(caller: Caller, Query(p): Query<DlqParams>) -> Result<JsonOut<JobPage>, ApiError> {
@@ -131,8 +104,7 @@ pub async fn dlq_list(caller: Caller, Query(p): Query<DlqParams>) -> Result<Json
     params(JobPath),
     responses(
         (status = 200, description = "The dead job.", body = Job),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn dlq_get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, ApiError> {
@@ -145,8 +117,7 @@ pub async fn dlq_get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>
     params(JobPath),
     responses(
         (status = 200, description = "The job, queued again.", body = Job),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
 pub async fn dlq_retry(
@@ -164,8 +135,7 @@ pub async fn dlq_retry(
     params(JobPath),
     responses(
         (status = 204, description = "Deleted, with its uploaded files."),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
 pub async fn dlq_delete(allowed: Allowed<perm::Admin, JobId>) -> Result<StatusCode, ApiError> {
