@@ -1,7 +1,8 @@
 //! How a `/v1` handler reaches the engine. Its extractor names who asks and carries the app
-//! state: [`Caller`], the request's authenticated [`Principal`] (organization-wide routes:
-//! members, keys, teams, secrets, jobs), or [`crate::auth::Allowed`], the typed access to the
-//! path's vault or job that the middleware decided. Through [`EngineCall`] the handler then
+//! state: [`Caller`], the request's authenticated [`Principal`] (for the routes whose engine
+//! operation decides what the principal may do: listing vaults and jobs, the audit log,
+//! members, keys, teams, secrets, sessions), or [`crate::auth::Allowed`], the typed access to
+//! the path's vault or job that the middleware decided. Through [`EngineCall`] the handler then
 //! writes only its engine call: `run` runs it on tokio's blocking pool inside the request's
 //! span ([`crate::blocking`]), `json` answers its result as JSON and `no_content` as `204`.
 
