@@ -68,9 +68,8 @@ pub(crate) fn search(
     let mut lists = Vec::with_capacity(terms.len());
     let mut find =
         conn.prepare_cached("SELECT id, df FROM keyword_terms WHERE vault_id = ? AND space = ? AND term = ?")?;
-    let mut blocks = conn.prepare_cached(
-        "SELECT first_row, last_row, impacts, postings FROM keyword_blocks WHERE term_id = ? ORDER BY first_row",
-    )?;
+    let mut blocks =
+        conn.prepare_cached("SELECT first_row, last_row, impacts, postings FROM keyword_blocks WHERE term_id = ?")?;
     for term in terms {
         let found: Option<(i64, i64)> =
             find.query_row(params![vault, space.code(), term], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
@@ -90,6 +89,11 @@ pub(crate) fn search(
                 impacts: codec::decode_impacts(&blob(2)?)?,
                 postings: blob(3)?,
             });
+        }
+        // In row order, checked here rather than asked with `ORDER BY` (see
+        // `write::block_keys`: a writer's own reads of this table would be re-prepared).
+        if !list.blocks.is_sorted_by_key(|b| b.first) {
+            list.blocks.sort_unstable_by_key(|b| b.first);
         }
         lists.push(Some(list));
     }

@@ -130,10 +130,22 @@ impl<'a> Cursor<'a> {
             self.decodes += 1;
             self.p = 0;
         }
+        // The block's last row is at least `at`, so a posting is found. Cursors mostly move
+        // a few postings at a time (and are asked again at the same row): a forward scan,
+        // galloping to a binary search only for longer moves.
         let at = self.at;
-        self.p += self.decoded[self.p..].partition_point(|q| q.row < at);
-        // The block's last row is at least `at`, so a posting is found.
-        let posting = self.decoded[self.p];
+        let mut p = self.p;
+        let end = (p + 8).min(self.decoded.len());
+        while p < end && self.decoded[p].row < at {
+            p += 1;
+        }
+        if p == end && end < self.decoded.len() {
+            p += self.decoded[p..].partition_point(|q| q.row < at);
+        }
+        self.p = p;
+        let posting = *self.decoded.get(p).ok_or_else(|| {
+            StoreError::Corrupt(format!("keyword index: no posting at or after row {at} in its block"))
+        })?;
         self.at = posting.row;
         Ok(Some(posting))
     }
