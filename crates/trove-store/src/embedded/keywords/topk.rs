@@ -215,6 +215,8 @@ fn ranked(
     // Cursors `..essential` are non-essential.
     let mut essential = 0;
     while let Some(lower) = cursors[essential..].iter().filter_map(Cursor::lower).min() {
+        // The rows up to which the block bounds were checked (all when they were not).
+        let mut checked = i64::MAX;
         if let Some(threshold) = threshold {
             // Every row from `lower` to `end` scores at most `bound`.
             let (mut bound, mut end) = (0f32, i64::MAX);
@@ -233,6 +235,7 @@ fn ranked(
                 }
                 continue;
             }
+            checked = end;
         }
         let mut row = i64::MAX;
         for c in &mut cursors[essential..] {
@@ -240,8 +243,9 @@ fn ranked(
                 row = row.min(p.row);
             }
         }
-        if row != lower {
-            // Every essential cursor is decoded now: the next turn starts at the exact row.
+        if row != lower && (row == i64::MAX || row > checked) {
+            // Past the rows the bounds were checked for: every essential cursor is decoded
+            // now, and the next turn starts at the exact row.
             continue;
         }
         contributions.iter_mut().for_each(|c| *c = 0.0);
