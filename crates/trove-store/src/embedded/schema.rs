@@ -350,8 +350,15 @@ pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A group commit dirties a page per keyword term it touches (thousands per 512 chunks):
+    // with SQLite's default 2 MB cache they spilled to the WAL mid-transaction and were
+    // read back. At most this much memory, used only as pages are touched.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KB)?;
     Ok(())
 }
+
+/// The writer connection's page cache, in KiB.
+const WRITER_CACHE_KB: i64 = 32 * 1024;
 
 pub(super) fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -22,14 +22,14 @@
 //! exactly as crash-safe as they are and every process (issue 31's several writers too) reads
 //! the current one with no catching up, and SQLite's page cache makes memory follow what
 //! queries touch. Measured with `bench/src/keywords.rs` at 100,000 chunks on the shared 2-core
-//! machine (load average about 18, so times are pessimistic): writes cost 324 µs of CPU per
-//! chunk (2.4 ms wall, waiting for the CPU and fsync); the database (rows and index) is
-//! 89 MB; a new process opens in 20 ms and answers its first query in 117 ms with the page
-//! cache dropped (3 ms cached) at 9 MB RSS; warm p50 / p99 8.7 / 49 ms (with a URI-prefix
-//! filter 14 / 69 ms), 91 MB RSS after 2,400 queries; adding 1,000 chunks to the full vault
-//! 1.0 s. The in-memory index it replaces took 2.7 s (4.9 s cold) and 360 MB for the first
-//! query at 100,000 chunks. Not measured: 1M chunks, and index files (not built), which could
-//! only lower the warm cost of reading a query term's blocks, the part above the 5 ms target.
+//! machine (load average 10–13, so times are pessimistic; figures and the "before" column in
+//! docs/benchmarks.md): writes cost 163–170 µs of CPU per chunk; the database (rows and
+//! index) is 89 MB; a new process opens in 8 ms and answers its first query in 124 ms with the
+//! page cache dropped (1 ms cached) at 9 MB RSS; warm p50 / p99 1.2–1.5 / 17–20 ms (with a
+//! URI-prefix filter 5.6–6.8 / 22–31 ms), 92 MB RSS after 2,400 queries; adding 1,000 chunks
+//! to the full vault 0.7–0.8 s. The in-memory index it replaces took 2.7 s (4.9 s cold) and
+//! 360 MB for the first query at 100,000 chunks. Not measured: 1M chunks, and index files (not
+//! built).
 
 mod codec;
 mod topk;
@@ -68,9 +68,8 @@ pub(crate) fn search(
     let mut lists = Vec::with_capacity(terms.len());
     let mut find =
         conn.prepare_cached("SELECT id, df FROM keyword_terms WHERE vault_id = ? AND space = ? AND term = ?")?;
-    let mut blocks = conn.prepare_cached(
-        "SELECT first_row, last_row, impacts, postings FROM keyword_blocks WHERE term_id = ? ORDER BY first_row",
-    )?;
+    let mut blocks =
+        conn.prepare_cached("SELECT first_row, last_row, impacts, postings FROM keyword_blocks WHERE term_id = ?")?;
     for term in terms {
         let found: Option<(i64, i64)> =
             find.query_row(params![vault, space.code(), term], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
@@ -90,6 +89,11 @@ pub(crate) fn search(
                 impacts: codec::decode_impacts(&blob(2)?)?,
                 postings: blob(3)?,
             });
+        }
+        // In row order, checked here rather than asked with `ORDER BY` (see
+        // `write::block_keys`: a writer's own reads of this table would be re-prepared).
+        if !list.blocks.is_sorted_by_key(|b| b.first) {
+            list.blocks.sort_unstable_by_key(|b| b.first);
         }
         lists.push(Some(list));
     }

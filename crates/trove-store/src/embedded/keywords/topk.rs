@@ -130,10 +130,22 @@ impl<'a> Cursor<'a> {
             self.decodes += 1;
             self.p = 0;
         }
+        // The block's last row is at least `at`, so a posting is found. Cursors mostly move
+        // a few postings at a time (and are asked again at the same row): a forward scan,
+        // galloping to a binary search only for longer moves.
         let at = self.at;
-        self.p += self.decoded[self.p..].partition_point(|q| q.row < at);
-        // The block's last row is at least `at`, so a posting is found.
-        let posting = self.decoded[self.p];
+        let mut p = self.p;
+        let end = (p + 8).min(self.decoded.len());
+        while p < end && self.decoded[p].row < at {
+            p += 1;
+        }
+        if p == end && end < self.decoded.len() {
+            p += self.decoded[p..].partition_point(|q| q.row < at);
+        }
+        self.p = p;
+        let posting = *self.decoded.get(p).ok_or_else(|| {
+            StoreError::Corrupt(format!("keyword index: no posting at or after row {at} in its block"))
+        })?;
         self.at = posting.row;
         Ok(Some(posting))
     }
@@ -203,6 +215,8 @@ fn ranked(
     // Cursors `..essential` are non-essential.
     let mut essential = 0;
     while let Some(lower) = cursors[essential..].iter().filter_map(Cursor::lower).min() {
+        // The rows up to which the block bounds were checked (all when they were not).
+        let mut checked = i64::MAX;
         if let Some(threshold) = threshold {
             // Every row from `lower` to `end` scores at most `bound`.
             let (mut bound, mut end) = (0f32, i64::MAX);
@@ -221,6 +235,7 @@ fn ranked(
                 }
                 continue;
             }
+            checked = end;
         }
         let mut row = i64::MAX;
         for c in &mut cursors[essential..] {
@@ -228,8 +243,9 @@ fn ranked(
                 row = row.min(p.row);
             }
         }
-        if row != lower {
-            // Every essential cursor is decoded now: the next turn starts at the exact row.
+        if row != lower && (row == i64::MAX || row > checked) {
+            // Past the rows the bounds were checked for: every essential cursor is decoded
+            // now, and the next turn starts at the exact row.
             continue;
         }
         contributions.iter_mut().for_each(|c| *c = 0.0);

@@ -1,11 +1,17 @@
 //! Writing the persisted keyword index: the rows a transaction adds and removes are analysed
 //! into a [`KeywordChanges`] (each distinct word stemmed once per batch), then written at the
-//! end of the transaction, term by term in term-id order: the term's row (its document
-//! frequency), and only the blocks the changed rows fall in, each rewritten whole (appends go
-//! to the term's last block, which splits once it holds [`BLOCK`] postings). The vault's row
-//! count and total length change in the same statement-free way. Nothing here commits: the
-//! caller's transaction makes the rows and their index change together.
+//! end of the transaction, term by term: the term's row (its document frequency, upserted in
+//! one statement), then in term-id order only the blocks the changed rows fall in, each
+//! rewritten whole. New rows come after every row a term holds, so they go to its last block
+//! (read only if it has room; it splits once it holds [`BLOCK`] postings) and new blocks after
+//! it. The vault's row count and total length change in the same transaction. Nothing here
+//! commits: the caller's transaction makes the rows and their index change together.
+//!
+//! No statement here orders `keyword_blocks` with `ORDER BY`: SQLite (3.54) re-prepares such a
+//! statement on every run once the transaction has written to the table, which cost more
+//! than the rest of a term's write; a term's block keys are read unordered and sorted here.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Transaction, params};
 use rustc_hash::FxHashMap as HashMap;
 
@@ -134,94 +140,146 @@ impl<'a> KeywordChanges<'a> {
         )?
         .execute(params![self.vault, space, self.rows, self.length])?;
         // Term rows first, in text order (the order of their unique index), then the blocks
-        // in term-id order (the order of the blocks' table).
+        // in term-id order (the order of the blocks' table). A term that gains rows is
+        // upserted with the change its postings should make to its document frequency (one
+        // statement, which also says whether the term is new); the blocks then say what they
+        // really changed, and a term whose count differs is corrected.
         let mut order: Vec<usize> = (0..self.names.len()).collect();
         order.sort_unstable_by(|&a, &b| self.names[a].cmp(&self.names[b]));
-        let mut terms: Vec<(i64, i64, TermChange)> = Vec::new();
+        let mut terms: Vec<Pending> = Vec::new();
         let mut changes: Vec<Option<TermChange>> = self.changes.into_iter().map(Some).collect();
         {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO keyword_terms (vault_id, space, term, df) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (vault_id, space, term) DO UPDATE SET df = df + excluded.df RETURNING id, df",
+            )?;
             let mut find =
                 tx.prepare_cached("SELECT id, df FROM keyword_terms WHERE vault_id = ? AND space = ? AND term = ?")?;
-            let mut insert =
-                tx.prepare_cached("INSERT INTO keyword_terms (vault_id, space, term, df) VALUES (?, ?, ?, 0)")?;
             for i in order {
-                let Some(change) = changes[i].take() else { continue };
-                if change.add.is_empty() && change.remove.is_empty() {
-                    continue;
-                }
+                let Some(mut change) = changes[i].take() else { continue };
+                change.settle();
                 let name = &*self.names[i];
-                let found: Option<(i64, i64)> =
-                    find.query_row(params![self.vault, space, name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-                let (id, df) = match found {
-                    Some(found) => found,
-                    // Removing a term no row holds changes nothing.
-                    None if change.add.is_empty() => continue,
-                    None => {
-                        insert.execute(params![self.vault, space, name])?;
-                        (tx.last_insert_rowid(), 0)
+                let expected = change.add.len() as i64 - change.remove.len() as i64;
+                let (id, df, expected) = if !change.add.is_empty() {
+                    let (id, df): (i64, i64) =
+                        upsert.query_row(params![self.vault, space, name, expected], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    (id, df, expected)
+                } else if !change.remove.is_empty() {
+                    match find.query_row(params![self.vault, space, name], |r| Ok((r.get(0)?, r.get(1)?))).optional()? {
+                        Some((id, df)) => (id, df, 0),
+                        // Removing a term no row holds changes nothing.
+                        None => continue,
                     }
+                } else {
+                    continue;
                 };
-                terms.push((id, df, change));
+                // The count before this write: zero for a term just inserted.
+                let before = df - expected;
+                terms.push(Pending { id, before, counted: df, change });
             }
         }
-        terms.sort_unstable_by_key(|t| t.0);
+        terms.sort_unstable_by_key(|t| t.id);
         let mut update = tx.prepare_cached("UPDATE keyword_terms SET df = ? WHERE id = ?")?;
         let mut delete = tx.prepare_cached("DELETE FROM keyword_terms WHERE id = ?")?;
-        for (id, df, change) in terms {
-            let (added, removed) = write_term(tx, id, change)?;
-            let df = df + added - removed;
-            if df > 0 {
-                update.execute(params![df, id])?;
+        for Pending { id, before, counted, change } in terms {
+            let (added, removed) = if before == 0 {
+                // A new term: its postings are its blocks, nothing to read.
+                write_blocks(tx, id, None, &change.add)?;
+                (change.add.len() as i64, 0)
             } else {
+                write_term(tx, id, change)?
+            };
+            let df = before + added - removed;
+            if df <= 0 {
                 delete.execute([id])?;
                 tx.prepare_cached("DELETE FROM keyword_blocks WHERE term_id = ?")?.execute([id])?;
+            } else if df != counted {
+                update.execute(params![df, id])?;
             }
         }
         Ok(())
     }
 }
 
-/// A stored block: its key (first row) and its postings.
-struct Stored {
-    first: i64,
-    postings: Vec<Posting>,
+/// A term about to have its blocks written: its id, its document frequency before this write
+/// and as its row now says, and its changes.
+struct Pending {
+    id: i64,
+    before: i64,
+    counted: i64,
+    change: TermChange,
 }
 
-/// The block of term `term` that row `row` belongs to (the last one starting at or before it,
-/// else the first), and where the next block starts.
-fn block_of(tx: &Transaction<'_>, term: i64, row: i64) -> Result<(Option<Stored>, Option<i64>), StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT first_row, last_row, postings FROM keyword_blocks
-         WHERE term_id = ?1 AND first_row >= coalesce(
-             (SELECT max(first_row) FROM keyword_blocks WHERE term_id = ?1 AND first_row <= ?2), ?2)
-         ORDER BY first_row LIMIT 2",
-    )?;
-    let mut rows = stmt.query(params![term, row])?;
-    let Some(r) = rows.next()? else { return Ok((None, None)) };
-    let (first, last): (i64, i64) = (r.get(0)?, r.get(1)?);
-    let mut postings = Vec::new();
-    let bytes = r.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("keyword block: {e}")))?;
+impl TermChange {
+    /// Sorts the changes by row, each row once.
+    fn settle(&mut self) {
+        self.add.sort_by_key(|p| p.row);
+        self.add.dedup_by_key(|p| p.row);
+        self.remove.sort_unstable();
+        self.remove.dedup();
+    }
+}
+
+/// The key (first row), last row and size of each of a term's stored blocks, in row order
+/// (read without `ORDER BY`, see the module documentation).
+fn block_keys(tx: &Transaction<'_>, term: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT first_row, last_row, n FROM keyword_blocks WHERE term_id = ?")?;
+    let mut keys = stmt.query_map([term], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+    if !keys.is_sorted_by_key(|k| k.0) {
+        keys.sort_unstable_by_key(|k| k.0);
+    }
+    Ok(keys)
+}
+
+/// The decoded postings of term `term`'s block keyed `first`, which ends at `last`.
+fn read_block(tx: &Transaction<'_>, term: i64, first: i64, last: i64) -> Result<Vec<Posting>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT postings FROM keyword_blocks WHERE term_id = ? AND first_row = ?")?;
+    let mut rows = stmt.query(params![term, first])?;
+    let Some(r) = rows.next()? else {
+        return Err(StoreError::Corrupt(format!("keyword index: the block of term {term} at row {first} vanished")));
+    };
+    decode_block(term, first, last, r.get_ref(0)?)
+}
+
+/// The postings of the stored block of term `term` keyed `first`, checked to end at `last`
+/// and to be in row order.
+fn decode_block(term: i64, first: i64, last: i64, value: ValueRef<'_>) -> Result<Vec<Posting>, StoreError> {
+    let bytes = value.as_blob().map_err(|e| StoreError::Corrupt(format!("keyword block: {e}")))?;
+    let mut postings = Vec::with_capacity(BLOCK);
     decode_postings(first, bytes, &mut postings)?;
     if postings.last().map(|p| p.row) != Some(last) || !postings.is_sorted_by(|a, b| a.row < b.row) {
         return Err(StoreError::Corrupt(format!(
             "keyword index: the block of term {term} at row {first} is out of order"
         )));
     }
-    let next = rows.next()?.map(|r| r.get(0)).transpose()?;
-    Ok((Some(Stored { first, postings }), next))
+    Ok(postings)
 }
 
 /// Applies one term's changes to its blocks; how many postings were added and removed.
-fn write_term(tx: &Transaction<'_>, term: i64, mut change: TermChange) -> Result<(i64, i64), StoreError> {
-    change.add.sort_by_key(|p| p.row);
-    change.add.dedup_by_key(|p| p.row);
-    change.remove.sort_unstable();
-    change.remove.dedup();
+/// Rows of new chunks and memories come after every row a term holds: they go to its last
+/// block, which is read only if it has room, and new blocks after it.
+fn write_term(tx: &Transaction<'_>, term: i64, change: TermChange) -> Result<(i64, i64), StoreError> {
+    let keys = block_keys(tx, term)?;
+    if let (Some(&(first, last, n)), Some(first_add), true) =
+        (keys.last(), change.add.first(), change.remove.is_empty())
+        && first_add.row > last
+    {
+        if n >= BLOCK as i64 {
+            write_blocks(tx, term, None, &change.add)?;
+        } else {
+            let mut postings = read_block(tx, term, first, last)?;
+            postings.extend_from_slice(&change.add);
+            write_blocks(tx, term, Some(first), &postings)?;
+        }
+        return Ok((change.add.len() as i64, 0));
+    }
     let (mut adds, mut removes) = (&change.add[..], &change.remove[..]);
     let (mut added, mut removed) = (0i64, 0i64);
     while let Some(row) = [adds.first().map(|p| p.row), removes.first().copied()].into_iter().flatten().min() {
-        let (block, next) = block_of(tx, term, row)?;
-        let end = next.unwrap_or(i64::MAX);
+        // The block `row` belongs to: the last one starting at or before it, else the first.
+        let at = keys.partition_point(|k| k.0 <= row).saturating_sub(1);
+        let block = keys.get(at);
+        let end = keys.get(at + 1).map_or(i64::MAX, |k| k.0);
         // The changes that fall in this block: rows before the next block's start.
         let take_adds = adds.partition_point(|p| p.row < end);
         let take_removes = removes.partition_point(|&r| r < end);
@@ -229,7 +287,7 @@ fn write_term(tx: &Transaction<'_>, term: i64, mut change: TermChange) -> Result
         adds = &adds[take_adds..];
         removes = &removes[take_removes..];
         let (old_key, mut postings) = match block {
-            Some(b) => (Some(b.first), b.postings),
+            Some(&(first, last, _)) => (Some(first), read_block(tx, term, first, last)?),
             None => (None, Vec::new()),
         };
         let before = postings.len();
@@ -280,4 +338,53 @@ fn write_blocks(tx: &Transaction<'_>, term: i64, old_key: Option<i64>, postings:
             .execute(params![term, key])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::tests::writer_with_vault;
+    use crate::prelude::*;
+
+    /// The statements a term's write runs are prepared once, not again on every run (which an
+    /// `ORDER BY` on `keyword_blocks` costs once the transaction has written to it), through
+    /// transactions that append to, split and rewrite blocks.
+    #[test]
+    fn writing_terms_never_re_prepares_its_statements() {
+        let (_dir, store, v) = writer_with_vault();
+        for round in 0..6 {
+            let docs: Vec<_> = (0..25)
+                .map(|i| {
+                    let texts: Vec<String> =
+                        (0..6).map(|j| format!("common shared w{} w{j} r{round}", i * 7 + j)).collect();
+                    let chunks: Vec<(&str, [f32; 2])> = texts.iter().map(|t| (t.as_str(), [1.0, 0.0])).collect();
+                    // Documents of the first round come back: their rows are removed.
+                    crate::conformance::doc(
+                        "s",
+                        &format!("{}.md", if round % 2 == 1 { i } else { 100 * round + i }),
+                        "h",
+                        &chunks,
+                    )
+                })
+                .collect();
+            store.put_documents(v.id, &docs).unwrap();
+        }
+        super::super::tests::assert_equals_a_rebuild(&store, v.id, Space::Chunks);
+        let conn = store.conn();
+        let blocks: i64 = conn
+            .query_row("SELECT max(c) FROM (SELECT count(*) AS c FROM keyword_blocks GROUP BY term_id)", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(blocks > 2, "a term has {blocks} blocks");
+        for sql in [
+            "SELECT first_row, last_row, n FROM keyword_blocks WHERE term_id = ?",
+            "SELECT postings FROM keyword_blocks WHERE term_id = ? AND first_row = ?",
+        ] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            let runs = stmt.get_status(rusqlite::StatementStatus::Run);
+            assert!(runs > 100, "{runs} runs of {sql}");
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
 }
