@@ -23,6 +23,7 @@
 
 mod batching;
 mod bert;
+mod clip;
 mod error;
 mod kernels;
 mod local;
@@ -35,7 +36,8 @@ mod stages;
 mod test_support;
 
 pub use batching::BatchingEmbedder;
-pub use error::EmbedError;
+pub use clip::{CLIP_REQUIRED_FILES, CLIP_WEIGHTS_FILE, ClipModel};
+pub use error::{EmbedError, ImageFault};
 pub use local::{LocalEmbedder, LocalOptions, Precision};
 pub use rest::{RestEmbedder, RestOptions, RestProtocol};
 pub use stages::{Stage, StageTime, StageTimes};
