@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Deserialize;
-use trove_bench::{CorpusDoc, Query, ndcg_at, read_jsonl, read_qrels, recall_at};
+use trove_bench::{CorpusDoc, Query, bench_python, ndcg_at, read_jsonl, read_qrels, recall_at};
 use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, Stage, StageTimes, model};
 
 const LENGTHS: [usize; 3] = [16, 79, 256];
@@ -280,19 +280,6 @@ impl Drop for PythonEngines {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The Python of `scripts/bench-venv`, installing the virtualenv on first use.
-fn bench_python() -> Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench-venv");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot run {}", script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed ({}): pass --python or --trove-only", script.display(), out.status);
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {

@@ -1,7 +1,8 @@
 //! What the benchmark binaries share: reading BEIR SciFact (`corpus.jsonl`, `queries.jsonl`)
 //! from `../shared/data`, and writing its abstracts as Markdown files for a workspace to
 //! ingest (the data is read in place, never copied into the project); a `trove serve` child
-//! process ([`serve`]); and a process's CPU time and memory from `/proc` ([`procfs`]).
+//! process ([`serve`]); a process's CPU time and memory from `/proc` ([`procfs`]); and the
+//! Python of the reference engines ([`bench_python`]).
 
 pub mod procfs;
 pub mod serve;
@@ -100,6 +101,20 @@ pub fn recall_at(ranked: &[String], rel: &HashMap<String, f64>, k: usize) -> f64
 pub fn ranked_documents(hits: &[trove_types::SearchHit]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     hits.iter().map(|h| h.uri.trim_end_matches(".md").to_string()).filter(|id| seen.insert(id.clone())).collect()
+}
+
+/// The Python of `scripts/bench-venv` (PyTorch, sentence-transformers, transformers, ONNX
+/// Runtime, Pillow), installing the virtualenv on first use.
+pub fn bench_python() -> Result<std::path::PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench-venv");
+    let out = std::process::Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({}): pass --python or --trove-only", script.display(), out.status);
+    }
+    Ok(std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 #[cfg(test)]

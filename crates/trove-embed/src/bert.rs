@@ -109,8 +109,9 @@ impl BertConfig {
     }
 }
 
-/// Looks tensors up by their Hugging Face names, whatever prefix the checkpoint uses.
-struct Weights {
+/// Looks tensors up by their Hugging Face names, whatever prefix the checkpoint uses (shared
+/// with the CLIP towers).
+pub(crate) struct Weights {
     tensors: HashMap<String, Tensor>,
     prefix: &'static str,
 }
@@ -118,24 +119,40 @@ struct Weights {
 impl Weights {
     fn new(tensors: HashMap<String, Tensor>) -> Result<Self, String> {
         const PROBE: &str = "embeddings.word_embeddings.weight";
-        let prefix = ["", "bert.", "model.", "model.bert."]
-            .into_iter()
-            .find(|p| tensors.contains_key(&format!("{p}{PROBE}")))
-            .ok_or_else(|| {
+        Self::with_prefix(tensors, PROBE, &["", "bert.", "model.", "model.bert."], |first| {
+            format!(
+                "no BERT word embeddings ({PROBE}, optionally prefixed by `bert.`) among the \
+                 tensors (first names: {first})"
+            )
+        })
+    }
+
+    /// Finds which of `prefixes` the names of `tensors` use, by looking for `{prefix}{probe}`;
+    /// when none does, the error is `missing` of the first few names.
+    pub(crate) fn with_prefix(
+        tensors: HashMap<String, Tensor>,
+        probe: &str,
+        prefixes: &[&'static str],
+        missing: impl FnOnce(&str) -> String,
+    ) -> Result<Self, String> {
+        let prefix =
+            prefixes.iter().copied().find(|p| tensors.contains_key(&format!("{p}{probe}"))).ok_or_else(|| {
                 let mut names: Vec<&str> = tensors.keys().map(String::as_str).collect();
                 names.sort_unstable();
                 names.truncate(5);
-                format!(
-                    "no BERT word embeddings ({PROBE}, optionally prefixed by `bert.`) among the \
-                     tensors (first names: {})",
-                    names.join(", ")
-                )
+                missing(&names.join(", "))
             })?;
         Ok(Weights { tensors, prefix })
     }
 
+    /// Whether a tensor whose full name starts with `{prefix}{start}` is left.
+    pub(crate) fn any_left_starting(&self, start: &str) -> bool {
+        let start = format!("{}{start}", self.prefix);
+        self.tensors.keys().any(|k| k.starts_with(&start))
+    }
+
     /// Takes the first of `names` that exists, checks its shape, and converts it to f32.
-    fn take(&mut self, names: &[&str], shape: &[usize]) -> Result<Tensor, String> {
+    pub(crate) fn take(&mut self, names: &[&str], shape: &[usize]) -> Result<Tensor, String> {
         let full = |n: &str| format!("{}{n}", self.prefix);
         let (name, tensor) = names
             .iter()
@@ -147,26 +164,55 @@ impl Weights {
         tensor.to_dtype(DType::F32).map_err(|e| format!("tensor {name} cannot be converted to f32: {e}"))
     }
 
-    fn layer_norm(&mut self, base: &str, width: usize) -> Result<LayerNorm, String> {
+    /// The LayerNorm at `base` (`weight`/`bias`, or the older `gamma`/`beta`).
+    pub(crate) fn layer_norm(&mut self, base: &str, width: usize) -> Result<LayerNorm, String> {
         let weight = self.take(&[&format!("{base}.weight"), &format!("{base}.gamma")], &[width])?;
         let bias = self.take(&[&format!("{base}.bias"), &format!("{base}.beta")], &[width])?;
         let values = |t: &Tensor| t.to_vec1::<f32>().map_err(|e| format!("preparing {base}: {e}"));
         Ok(LayerNorm { gamma: values(&weight)?, beta: values(&bias)? })
     }
 
-    fn weight_and_bias(&mut self, base: &str, out: usize, inp: usize) -> Result<(Tensor, Tensor), String> {
+    /// The PyTorch `(out, in)` weight and the bias at `base`.
+    pub(crate) fn weight_and_bias(&mut self, base: &str, out: usize, inp: usize) -> Result<(Tensor, Tensor), String> {
         let weight = self.take(&[&format!("{base}.weight")], &[out, inp])?;
         let bias = self.take(&[&format!("{base}.bias")], &[out])?;
         Ok((weight, bias))
     }
 
-    fn linear(&mut self, base: &str, out: usize, inp: usize, precision: Precision) -> Result<Linear, String> {
+    /// The query, key and value projections at `names` (each `hidden × hidden`, with bias)
+    /// fused into one `(hidden, 3 · hidden)` layer, the query part multiplied by `scale`.
+    pub(crate) fn fused_qkv(
+        &mut self,
+        names: &[String; 3],
+        hidden: usize,
+        scale: f64,
+        precision: Precision,
+    ) -> Result<Linear, String> {
+        let (qw, qb) = self.weight_and_bias(&names[0], hidden, hidden)?;
+        let (kw, kb) = self.weight_and_bias(&names[1], hidden, hidden)?;
+        let (vw, vb) = self.weight_and_bias(&names[2], hidden, hidden)?;
+        (|| {
+            let weight = Tensor::cat(&[(qw * scale)?, kw, vw], 0)?;
+            let bias = Tensor::cat(&[(qb * scale)?, kb, vb], 0)?;
+            Linear::from_torch(&weight, &bias, precision)
+        })()
+        .map_err(|e| format!("preparing {}: {e}", names[0]))
+    }
+
+    /// The linear layer (with bias) at `base`.
+    pub(crate) fn linear(
+        &mut self,
+        base: &str,
+        out: usize,
+        inp: usize,
+        precision: Precision,
+    ) -> Result<Linear, String> {
         let (weight, bias) = self.weight_and_bias(base, out, inp)?;
         Linear::from_torch(&weight, &bias, precision).map_err(|e| format!("preparing {base}: {e}"))
     }
 }
 
-fn parse_activation(name: &str) -> Result<Activation, String> {
+pub(crate) fn parse_activation(name: &str) -> Result<Activation, String> {
     match name {
         "gelu" => Ok(Activation::GeluErf),
         "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluTanh),
@@ -176,22 +222,25 @@ fn parse_activation(name: &str) -> Result<Activation, String> {
 }
 
 /// LayerNorm parameters.
-struct LayerNorm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
+pub(crate) struct LayerNorm {
+    /// Scale, one per column.
+    pub(crate) gamma: Vec<f32>,
+    /// Shift, one per column.
+    pub(crate) beta: Vec<f32>,
 }
 
 /// A linear layer: its `(in, out)` weight matrix, prepared for the fastest kernel, plus bias.
-struct Linear {
+pub(crate) struct Linear {
     /// `(in, out)`: `xs · weight` is the layer's product.
     weight: WeightMatrix,
-    bias: Vec<f32>,
+    /// Added to every output row.
+    pub(crate) bias: Vec<f32>,
     inp: usize,
 }
 
 impl Linear {
     /// From PyTorch's `(out, in)` weight layout.
-    fn from_torch(weight: &Tensor, bias: &Tensor, precision: Precision) -> CandleResult<Self> {
+    pub(crate) fn from_torch(weight: &Tensor, bias: &Tensor, precision: Precision) -> CandleResult<Self> {
         let (out, inp) = weight.dims2()?;
         let weight_t = weight.t()?.contiguous()?.flatten_all()?.to_vec1()?;
         Ok(Linear { weight: WeightMatrix::new(weight_t, inp, out, precision), bias: bias.to_vec1()?, inp })
@@ -199,7 +248,15 @@ impl Linear {
 
     /// `dst (rows × out) = xs (rows × in) · W` (`+=` when `accumulate`), then `hooks` (the
     /// bias is theirs to add).
-    fn matmul_then(&self, dst: &mut [f32], xs: &[f32], rows: usize, accumulate: bool, threads: Threads, hooks: Hooks) {
+    pub(crate) fn matmul_then(
+        &self,
+        dst: &mut [f32],
+        xs: &[f32],
+        rows: usize,
+        accumulate: bool,
+        threads: Threads,
+        hooks: Hooks,
+    ) {
         self.weight.matmul_then(dst, self.weight.n(), xs, self.inp, rows, accumulate, threads, hooks);
     }
 }
@@ -289,15 +346,8 @@ impl Bert {
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let base = format!("encoder.layer.{i}");
-            let (qw, qb) = w.weight_and_bias(&format!("{base}.attention.self.query"), h, h)?;
-            let (kw, kb) = w.weight_and_bias(&format!("{base}.attention.self.key"), h, h)?;
-            let (vw, vb) = w.weight_and_bias(&format!("{base}.attention.self.value"), h, h)?;
-            let qkv = (|| {
-                let weight = Tensor::cat(&[(qw * scale)?, kw, vw], 0)?;
-                let bias = Tensor::cat(&[(qb * scale)?, kb, vb], 0)?;
-                Linear::from_torch(&weight, &bias, precision)
-            })()
-            .map_err(|e| prep(&format!("{base}.attention"), e))?;
+            let names = ["query", "key", "value"].map(|n| format!("{base}.attention.self.{n}"));
+            let qkv = w.fused_qkv(&names, h, scale, precision)?;
             layers.push(Layer {
                 qkv,
                 attention_out: w.linear(&format!("{base}.attention.output.dense"), h, h, precision)?,

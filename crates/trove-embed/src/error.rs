@@ -116,6 +116,39 @@ pub enum EmbedError {
     /// The REST embedder's settings cannot be used (unreadable CA bundle, bad proxy URL).
     #[error("the embeddings API settings are unusable: {0}")]
     ProviderConfig(String),
+
+    /// An image given to the CLIP model cannot be embedded: not in a format that is read,
+    /// damaged, or of a size that is refused. Only that image is at fault.
+    #[error("image {index} of the call cannot be embedded ({kind}): {reason}")]
+    Image {
+        /// Its position among the images of the call (from 0).
+        index: usize,
+        /// What is wrong with it.
+        kind: ImageFault,
+        /// The details, with what is accepted.
+        reason: String,
+    },
+}
+
+/// Why an image cannot be embedded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFault {
+    /// Not an image, or in a format that is not read (png, jpeg, webp, gif, tiff and bmp are).
+    Unsupported,
+    /// A known format, but damaged or truncated.
+    Corrupt,
+    /// Empty, or larger than is decoded.
+    Size,
+}
+
+impl std::fmt::Display for ImageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageFault::Unsupported => "unsupported format",
+            ImageFault::Corrupt => "damaged",
+            ImageFault::Size => "refused size",
+        })
+    }
 }
 
 impl HasCode for EmbedError {
@@ -130,6 +163,8 @@ impl HasCode for EmbedError {
             EmbedError::ProviderUnavailable { .. } => Code::EmbedderUnavailable,
             EmbedError::Dimension { .. } => Code::EmbedderDimension,
             EmbedError::ProviderConfig(_) => Code::ConfigInvalid,
+            EmbedError::Image { kind: ImageFault::Unsupported, .. } => Code::UnsupportedMediaType,
+            EmbedError::Image { kind: ImageFault::Corrupt | ImageFault::Size, .. } => Code::DocumentUnreadable,
         }
     }
 }
@@ -170,6 +205,12 @@ mod tests {
             (EmbedError::invalid("/x", "bad"), Code::ModelInvalid),
             (EmbedError::install("no network"), Code::ModelInstallFailed),
             (EmbedError::Embedding("boom".into()), Code::EmbeddingFailed),
+            (
+                EmbedError::Image { index: 0, kind: ImageFault::Unsupported, reason: "x".into() },
+                Code::UnsupportedMediaType,
+            ),
+            (EmbedError::Image { index: 1, kind: ImageFault::Corrupt, reason: "x".into() }, Code::DocumentUnreadable),
+            (EmbedError::Image { index: 2, kind: ImageFault::Size, reason: "x".into() }, Code::DocumentUnreadable),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err}");

@@ -9,7 +9,8 @@
 //!   × 12-bit activations in i16 lanes, exact i32 sums on AVX2 `vpmaddwd`, or in portable Rust
 //!   with the same result).
 //! - [`attention`] (in `attention`): multi-head self-attention of packed sequences, its two
-//!   products per (sequence, head) on the same micro-kernels.
+//!   products per (sequence, head) on the same micro-kernels; [`attention_masked`] the same
+//!   with a causal [`Mask`] (CLIP's text tower).
 //! - [`gemm_raw`]: a bounds-checked front for the `gemm` crate's strided f32 GEMM, for CPUs
 //!   without AVX2.
 //! - Row-wise element-wise kernels (bias, bias + activation, bias + LayerNorm, softmax), written
@@ -28,7 +29,7 @@ mod attention;
 mod packed;
 mod quantized;
 
-pub(crate) use attention::attention;
+pub(crate) use attention::{Mask, attention, attention_masked};
 pub(crate) use packed::{Hooks, WeightMatrix};
 use quantized::QuantMatrix;
 
@@ -123,6 +124,8 @@ pub(crate) enum Activation {
     GeluTanh,
     /// `max(0, x)`.
     Relu,
+    /// `x · sigmoid(1.702 x)`, CLIP's `quick_gelu`.
+    QuickGelu,
 }
 
 fn avx2_fma() -> bool {
@@ -370,6 +373,12 @@ pub(crate) mod generic {
                         *v = if x > 0.0 { x } else { 0.0 };
                     }
                 }
+                Activation::QuickGelu => {
+                    for (v, b) in row.iter_mut().zip(bias) {
+                        let x = *v + b;
+                        *v = x / (1.0 + exp(-1.702 * x));
+                    }
+                }
             }
         }
     }
@@ -553,7 +562,7 @@ mod tests {
                     assert_eq!(*g, x[i] + bias[i % width], "case {case}, {level:?}");
                 }
 
-                for act in [Activation::GeluErf, Activation::GeluTanh, Activation::Relu] {
+                for act in [Activation::GeluErf, Activation::GeluTanh, Activation::Relu, Activation::QuickGelu] {
                     let mut got = x.clone();
                     match level {
                         Some(l) => at_level::bias_activation(l, &mut got, &bias, act),
@@ -570,6 +579,7 @@ mod tests {
                                     * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh())
                             }
                             Activation::Relu => v.max(0.0),
+                            Activation::QuickGelu => v / (1.0 + (-1.702 * v).exp()),
                         };
                         let tol = 2e-6 * want.abs().max(1.0);
                         assert!((*g as f64 - want).abs() < tol, "{act:?}({v}), {level:?}: {g} {want}");

@@ -3,7 +3,11 @@
 //! BERT encoder run on the CPU by a hand-written forward pass, tokenized with `tokenizers`, mean-pooled and
 //! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
 //! installs and verifies the model files; and [`RestEmbedder`], embeddings from a REST API
-//! (OpenAI, Azure OpenAI, Ollama, OpenAI-compatible servers). Nothing here touches the network
+//! (OpenAI, Azure OpenAI, Ollama, OpenAI-compatible servers); and [`ClipModel`], CLIP's text
+//! and vision towers (a Hugging Face `CLIPModel` checkpoint such as
+//! openai/clip-vit-base-patch32) on the same kernels, embedding texts and encoded images into
+//! one space, checked against transformers (`docs/models.md` says which files to download).
+//! Nothing here touches the network
 //! except [`model::install`], which runs pip, and [`RestEmbedder`]. [`StageTimes`] shows where
 //! the time of a built-in embedding call goes, stage by stage ([`LocalEmbedder::embed_timed`],
 //! for the benchmark).
@@ -23,6 +27,7 @@
 
 mod batching;
 mod bert;
+mod clip;
 mod error;
 mod kernels;
 mod local;
@@ -35,7 +40,8 @@ mod stages;
 mod test_support;
 
 pub use batching::BatchingEmbedder;
-pub use error::EmbedError;
+pub use clip::{CLIP_REQUIRED_FILES, CLIP_WEIGHTS_FILE, ClipModel};
+pub use error::{EmbedError, ImageFault};
 pub use local::{LocalEmbedder, LocalOptions, Precision};
 pub use rest::{RestEmbedder, RestOptions, RestProtocol};
 pub use stages::{Stage, StageTime, StageTimes};

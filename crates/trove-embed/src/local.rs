@@ -157,15 +157,8 @@ impl LocalEmbedder {
         let bert =
             Bert::new(&cfg, tensors, opts.precision).map_err(|reason| EmbedError::invalid(&weights_path, reason))?;
 
-        let threads = match opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("trove-embed-{i}"))
-            .build()
-            .map_err(|e| EmbedError::Embedding(format!("cannot start {threads} embedding threads: {e}")))?;
+        let pool = crate::parallel::model_pool(opts.threads, "trove-embed")?;
+        let threads = pool.current_num_threads();
 
         tracing::debug!(
             dir = %model_dir.display(),

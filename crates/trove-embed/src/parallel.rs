@@ -3,10 +3,28 @@
 //! one, so that a thread slowed down (by another process on its core, or by a larger item)
 //! simply takes fewer items and both threads stay busy until the last item.
 //!
+//! [`model_pool`] makes the thread pool a model runs on.
+//!
 //! Static splits (half the rows to each thread) leave one thread waiting whenever the two run
 //! at different speeds, which on a shared machine is most of the time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::EmbedError;
+
+/// A pool of `threads` threads (0: one per available core) named `{name}-{i}`, for a model's
+/// forward passes.
+pub(crate) fn model_pool(threads: usize, name: &'static str) -> Result<rayon::ThreadPool, EmbedError> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| EmbedError::Embedding(format!("cannot start {threads} {name} threads: {e}")))
+}
 
 /// Runs `f(0) .. f(count - 1)`, each exactly once, on up to `threads` threads of the current
 /// rayon pool (the calling thread included); returns when all have run.

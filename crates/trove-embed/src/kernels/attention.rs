@@ -34,6 +34,15 @@ thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
 
+/// Which keys each query sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mask {
+    /// Every token of its sequence (BERT, CLIP's vision tower).
+    None,
+    /// Itself and the tokens before it (CLIP's text tower).
+    Causal,
+}
+
 /// Attention of every sequence of `lens` (consecutive rows of `qkv`, each `3 · hidden` wide:
 /// queries, keys, values) into `context` (rows `hidden` wide), with `heads` heads, on up to
 /// `threads` threads of the current rayon pool; each task's time is added to `times`.
@@ -47,16 +56,46 @@ pub(crate) fn attention(
     threads: Threads,
     times: Option<&StageTimes>,
 ) {
-    attention_on(Kernel::best(), qkv, context, lens, shape, threads, times);
+    attention_on(Kernel::best(), qkv, context, lens, shape, Mask::None, threads, times);
 }
 
-/// [`attention`] on `kernel`'s products (the `gemm` crate's with `None`).
+/// [`attention`] with the keys each query sees restricted by `mask`.
+pub(crate) fn attention_masked(
+    qkv: &[f32],
+    context: &mut [f32],
+    lens: &[usize],
+    shape: (usize, usize),
+    mask: Mask,
+    threads: Threads,
+    times: Option<&StageTimes>,
+) {
+    attention_on(Kernel::best(), qkv, context, lens, shape, mask, threads, times);
+}
+
+/// Softmax of the `len × len` scores, each row over the keys `mask` lets it see (the others
+/// get probability 0).
+fn masked_softmax(scores: &mut [f32], len: usize, mask: Mask) {
+    match mask {
+        Mask::None => softmax_rows(scores, len),
+        Mask::Causal => {
+            for (i, row) in scores.chunks_exact_mut(len).enumerate() {
+                let (seen, hidden) = row.split_at_mut(i + 1);
+                softmax_rows(seen, i + 1);
+                hidden.fill(0.0);
+            }
+        }
+    }
+}
+
+/// [`attention_masked`] on `kernel`'s products (the `gemm` crate's with `None`).
+#[allow(clippy::too_many_arguments)]
 fn attention_on(
     kernel: Option<Kernel>,
     qkv: &[f32],
     context: &mut [f32],
     lens: &[usize],
     (hidden, heads): (usize, usize),
+    mask: Mask,
     threads: Threads,
     times: Option<&StageTimes>,
 ) {
@@ -111,7 +150,7 @@ fn attention_on(
                             false,
                         )
                     };
-                    softmax_rows(&mut buf.scores, len);
+                    masked_softmax(&mut buf.scores, len, mask);
                     pack(&mut buf.values, values, (len, dh), kernel);
                     let panels = dh.div_ceil(kernel.nr());
                     // SAFETY: `block` is this task's, as above.
@@ -133,7 +172,7 @@ fn attention_on(
                     let q = View { data: queries, rs: 3 * hidden, cs: 1 };
                     // SAFETY: `scores` holds `len × len` floats and is this task's own.
                     unsafe { gemm_raw(buf.scores.as_mut_ptr(), len, q, keys_t, (len, len, dh), false, Threads(1)) };
-                    softmax_rows(&mut buf.scores, len);
+                    masked_softmax(&mut buf.scores, len, mask);
                     let p = View { data: &buf.scores, rs: len, cs: 1 };
                     // SAFETY: `block` is this task's, as above.
                     unsafe { gemm_raw(block, hidden, p, values, (len, dh, len), false, Threads(1)) };
@@ -150,17 +189,18 @@ mod tests {
     use crate::test_support::Rng;
 
     /// Attention of one sequence and head in f64, straight from the definition.
-    fn naive(qkv: &[f32], start: usize, len: usize, hidden: usize, dh: usize, hd: usize) -> Vec<f64> {
+    fn naive(qkv: &[f32], start: usize, len: usize, hidden: usize, dh: usize, hd: usize, mask: Mask) -> Vec<f64> {
         let at =
             |r: usize, part: usize, c: usize| f64::from(qkv[(start + r) * 3 * hidden + part * hidden + hd * dh + c]);
         let mut out = vec![0f64; len * dh];
         for i in 0..len {
-            let scores: Vec<f64> = (0..len).map(|j| (0..dh).map(|c| at(i, 0, c) * at(j, 1, c)).sum()).collect();
+            let seen = if mask == Mask::Causal { i + 1 } else { len };
+            let scores: Vec<f64> = (0..seen).map(|j| (0..dh).map(|c| at(i, 0, c) * at(j, 1, c)).sum()).collect();
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
             let total: f64 = exps.iter().sum();
             for c in 0..dh {
-                out[i * dh + c] = (0..len).map(|j| exps[j] / total * at(j, 2, c)).sum();
+                out[i * dh + c] = (0..seen).map(|j| exps[j] / total * at(j, 2, c)).sum();
             }
         }
         out
@@ -178,19 +218,23 @@ mod tests {
                 let qkv = rng.fill(rows * 3 * hidden, 1.0, 0.0);
                 let kernels = [None, Some(Kernel::Avx2), Some(Kernel::Avx512)];
                 for kernel in kernels.into_iter().filter(|k| k.is_none_or(Kernel::available)) {
-                    for threads in [1, 2, 3] {
+                    for (threads, mask) in [(1, Mask::None), (2, Mask::Causal), (3, Mask::None), (3, Mask::Causal)] {
                         let mut context = vec![f32::NAN; rows * hidden];
                         let shape = (hidden, heads);
-                        pool.install(|| attention_on(kernel, &qkv, &mut context, &lens, shape, Threads(threads), None));
+                        pool.install(|| {
+                            attention_on(kernel, &qkv, &mut context, &lens, shape, mask, Threads(threads), None)
+                        });
                         let mut start = 0;
                         for &len in &lens {
                             for hd in 0..heads {
-                                let want = naive(&qkv, start, len, hidden, dh, hd);
+                                let want = naive(&qkv, start, len, hidden, dh, hd, mask);
                                 for i in 0..len {
                                     for c in 0..dh {
                                         let got = context[(start + i) * hidden + hd * dh + c];
                                         let w = want[i * dh + c];
-                                        let what = format!("{hidden}/{heads}, {lens:?}, {kernel:?}, {threads} threads");
+                                        let what = format!(
+                                            "{hidden}/{heads}, {lens:?}, {kernel:?}, {threads} threads, {mask:?}"
+                                        );
                                         assert!((f64::from(got) - w).abs() < 1e-5, "{what}: {got} vs {w}");
                                     }
                                 }
