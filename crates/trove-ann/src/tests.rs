@@ -77,6 +77,9 @@ fn clustered(n: usize, seed: u64) -> Store {
     )
 }
 
+/// Built on two threads, so a graph's links differ from run to run: a test that compares with
+/// exact search on the answers (not on recall) searches with a beam wider than the index
+/// (`ef: 2_000`), which visits every node.
 fn params() -> BuildParams {
     BuildParams { m: 8, ef_construction: 64, threads: 2, ..BuildParams::default() }
 }
@@ -224,7 +227,7 @@ fn added_removed_and_replaced_vectors_are_searched_at_once_with_exact_answers() 
     }
     assert_eq!(index.len(), store.0.len());
     assert_eq!(index.delta_len(), 200 - 40 + 2, "removed delta vectors leave it, replaced base ones enter it");
-    let opts = SearchOptions { ef: 400, rescore: 100 };
+    let opts = SearchOptions { ef: 2_000, rescore: 100 };
     for q in queries(20, 9) {
         let got = index.search(&q, 10, &opts, |_, _| true, &store).unwrap();
         assert_eq!(ids(&got), ids(&store.exact(&q, 10, |_| true)));
@@ -264,7 +267,7 @@ fn filters_see_each_vector_group_in_the_base_in_the_delta_and_after_a_fold() {
     let v = Rng::new(24).unit(DIM);
     index.add(7_000, 4, &v).unwrap();
     store.0.insert(7_000, v);
-    let opts = SearchOptions { ef: 400, rescore: 100 };
+    let opts = SearchOptions { ef: 2_000, rescore: 100 };
     let in_group_4 = |index: &AnnIndex| -> Vec<i64> {
         let mut got = ids(&index.search(&queries(1, 25)[0], 50, &opts, |_, g| g == 4, &store).unwrap());
         got.sort();
@@ -331,7 +334,7 @@ fn a_fold_keeps_the_changes_made_while_it_was_written_and_the_snapshot_generatio
     assert_eq!(index.delta_len(), 51, "only the later additions stay in the delta");
     assert_eq!(index.len(), store.0.len());
     let all: Vec<i64> = store.0.keys().copied().collect();
-    let opts = SearchOptions { ef: 300, rescore: 100 };
+    let opts = SearchOptions { ef: 2_000, rescore: 100 };
     for q in queries(15, 16) {
         assert_eq!(
             ids(&index.search(&q, 10, &opts, |_, _| true, &store).unwrap()),
