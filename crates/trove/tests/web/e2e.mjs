@@ -149,7 +149,9 @@ try {
 
   // Health: components and, after a few samples, charts.
   await page.getByRole('link', { name: 'Health' }).click();
-  await see('main table tbody tr');
+  // The components table comes with the "Overall" line, after /health answers; waiting for any
+  // table row could still match the Jobs page's rows before the Health page renders.
+  await see('main p:has-text("Overall")');
   found.health_components = await page.locator('main table tbody tr').count();
   await page.waitForFunction(() => document.querySelectorAll('svg.chart polyline').length >= 4, null, { timeout: 20_000 });
   await shot('health');
