@@ -11,6 +11,11 @@
 //! ([`Client::get_file`], attachments) follow a bounded number of redirects, send the
 //! credentials only to the configured host, and read no more than a limit of bytes.
 //!
+//! The model APIs (the REST embedders, the chat models) call `ureq` themselves with this
+//! crate's pieces: [`tls_config`], [`proxy_from_env`], [`backoff_delay`], [`parse_retry_after`],
+//! [`model_error_message`], the [`Breaker`], and [`Quota`] (requests and tokens per minute,
+//! requests in flight, the pause after a 429, with [`estimate_tokens`]).
+//!
 //! Failures are [`HttpError`]s that say what to check, naming the configuration key: 401 the
 //! credentials, 403 the permission on the space or project, 404 the base URL or the key,
 //! DNS, TLS, time limits and dropped connections the network path. Their [`Code`] is
@@ -29,6 +34,7 @@
 pub mod breaker;
 mod limiter;
 mod proxy;
+pub mod quota;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tls;
@@ -44,6 +50,7 @@ use trove_types::{Code, HasCode};
 pub use crate::breaker::{Breaker, BreakerOpen, Change as BreakerChange, Permit as BreakerPermit};
 use crate::limiter::Limiter;
 pub use crate::proxy::proxy_from_env;
+pub use crate::quota::{Quota, QuotaPermit, Sleep, estimate_tokens, real_sleep};
 pub use crate::tls::tls_config;
 
 /// The most bytes of an answer read (a page of 250 wiki pages with bodies stays well below).
@@ -465,19 +472,7 @@ impl Client {
 
     /// `detail` without the secret, cut to a readable length.
     fn clean(&self, detail: &str) -> String {
-        let mut d = detail.trim().to_string();
-        if let Some(secret) = self.opts.auth.secret().filter(|s| s.len() >= 4) {
-            d = d.replace(secret, "***");
-        }
-        if d.len() > 300 {
-            let mut end = 300;
-            while !d.is_char_boundary(end) {
-                end -= 1;
-            }
-            d.truncate(end);
-            d.push('…');
-        }
-        if d.is_empty() { "no details".into() } else { d }
+        clean_detail(detail, self.opts.auth.secret())
     }
 
     /// One request with retries; the answer's bytes.
@@ -786,6 +781,37 @@ pub fn error_message(body: &str) -> String {
         parts.push(m.to_string());
     }
     if parts.is_empty() { body.trim().to_string() } else { parts.join("; ") }
+}
+
+/// What a server or the network said, fit for a message: `secret` (a key or token, when at
+/// least 4 bytes) replaced by `***`, cut to 300 bytes, `no details` when empty.
+pub fn clean_detail(detail: &str, secret: Option<&str>) -> String {
+    let mut d = detail.trim().to_string();
+    if let Some(secret) = secret.filter(|s| s.len() >= 4) {
+        d = d.replace(secret, "***");
+    }
+    if d.len() > 300 {
+        let mut end = 300;
+        while !d.is_char_boundary(end) {
+            end -= 1;
+        }
+        d.truncate(end);
+        d.push('…');
+    }
+    if d.is_empty() { "no details".into() } else { d }
+}
+
+/// The human part of a model API's error body (embeddings, chat): OpenAI's `error.message`, Ollama's `error`, else the text.
+pub fn model_error_message(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => v
+            .pointer("/error/message")
+            .or_else(|| v.get("error"))
+            .or_else(|| v.get("message"))
+            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+            .unwrap_or_else(|| body.to_string()),
+        Err(_) => body.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -181,7 +181,9 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
+/// Reads one request (head and `Content-Length` body) from a connection; `None` when the
+/// client sent none. Also for test servers that write their answers themselves (streams).
+pub fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;

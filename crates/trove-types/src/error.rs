@@ -80,6 +80,20 @@ pub enum Code {
     EmbedderDimension,
     /// Vectors were written to a vault before the model that made them was recorded for it.
     EmbedderNotRecorded,
+    /// Answers need a chat model and none is configured (`llm.models.chat` or `chat_models:`).
+    ChatNotConfigured,
+    /// The chat model's API refused Trove's key (401/403).
+    ChatUnauthorized,
+    /// The chat model's API does not know the model or deployment (404).
+    ChatModelNotFound,
+    /// The chat model's API rejected the request (another 4xx, or an answer it cannot mean).
+    ChatRejected,
+    /// The chat model's API kept limiting the request rate (429) after retries.
+    ChatThrottled,
+    /// The chat model did not answer, or stalled mid-answer, within its time limit.
+    ChatTimeout,
+    /// The chat model's API kept failing (5xx, connection errors) after retries.
+    ChatUnavailable,
     /// Another live process holds the workspace's writer lock.
     WorkspaceLocked,
     /// The store could not be opened, read or written.
@@ -212,6 +226,13 @@ impl Code {
             Code::EmbedderUnavailable => ("embedder_unavailable", System, 503, 69),
             Code::EmbedderDimension => ("embedder_dimension", System, 502, 78),
             Code::EmbedderNotRecorded => ("embedder_not_recorded", InvalidRequest, 409, 65),
+            Code::ChatNotConfigured => ("chat_not_configured", InvalidRequest, 409, 78),
+            Code::ChatUnauthorized => ("chat_unauthorized", System, 502, 77),
+            Code::ChatModelNotFound => ("chat_model_not_found", System, 502, 78),
+            Code::ChatRejected => ("chat_rejected", System, 502, 78),
+            Code::ChatThrottled => ("chat_throttled", System, 503, 75),
+            Code::ChatTimeout => ("chat_timeout", System, 504, 75),
+            Code::ChatUnavailable => ("chat_unavailable", System, 503, 69),
             Code::WorkspaceLocked => ("workspace_locked", System, 423, 75),
             Code::StoreFailed => ("store_failed", System, 500, 74),
             Code::StoreTooNew => ("store_too_new", System, 500, 74),
@@ -329,6 +350,13 @@ mod tests {
             Code::EmbedderUnavailable,
             Code::EmbedderDimension,
             Code::EmbedderNotRecorded,
+            Code::ChatNotConfigured,
+            Code::ChatUnauthorized,
+            Code::ChatModelNotFound,
+            Code::ChatRejected,
+            Code::ChatThrottled,
+            Code::ChatTimeout,
+            Code::ChatUnavailable,
             Code::WorkspaceLocked,
             Code::StoreFailed,
             Code::StoreTooNew,
