@@ -2,17 +2,25 @@
 
 Called by `cargo run --release -p trove-bench --bin embedders`, never by hand:
 
-    python embedders.py MODEL_DIR INPUTS_JSON THREADS SECONDS
+    python embedders.py MODEL_DIR INPUTS_JSON THREADS
 
-INPUTS_JSON is `{"lengths": {"16": [text, ...], "79": [...], "256": [...]}, "batches": [1, 8, 32]}`.
-Prints one JSON object on stdout: per engine (PyTorch through sentence-transformers, and ONNX
-Runtime when it is installed) its version and one timing cell per (batch, length), plus the
-embeddings of every input (batch 32) so that the caller can compare them. Progress goes to stderr.
+INPUTS_JSON is `{"lengths": {"16": [text, ...], "79": [...], "256": [...]}}`. The script loads
+PyTorch (through sentence-transformers) and ONNX Runtime (when installed), then answers
+requests, one JSON object per line on stdin, with one JSON line each on stdout, so that the
+caller can interleave its rounds with Trove's:
+
+- first, unasked: `{"engines": [{"name", "version"}, ...]}` once both engines are loaded;
+- `{"cmd": "time", "engine": NAME, "batch": B, "tokens": T, "seconds": S}`: one untimed
+  warm-up call, then calls on the first B texts of length T for at least S seconds (and 3
+  calls); answers `{"calls", "wall_s", "cpu_s"}` (CPU of the whole process, every thread);
+- `{"cmd": "vectors"}`: `{"vectors": {NAME: {T: [[float, ...], ...]}}}`, every engine's
+  embedding of every input (one call per length), so that the caller can compare them.
 
 The ONNX graph is exported by torch from the same safetensors weights, into a temporary folder,
 so both engines run exactly the weights Trove runs. Both tokenize with the model's
 `tokenizer.json` (the `tokenizers` library under sentence-transformers), and the time of
 tokenizing, mean pooling and normalising is counted for every engine, as it is for Trove.
+Progress and library messages go to stderr; stdout carries only the answers.
 """
 
 import json
@@ -26,44 +34,20 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def timed(run, batch, texts, seconds):
-    """Calls `run` on batches of `texts` for at least `seconds` (and 3 calls); one cell."""
-    inputs = texts[:batch]
-    run(inputs)  # warm-up
+def timed(run, texts, seconds):
+    """One warm-up call, then calls on `texts` for at least `seconds` (and 3 calls)."""
+    run(texts)
     calls = 0
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     while calls < 3 or time.perf_counter() - t0 < seconds:
-        run(inputs)
+        run(texts)
         calls += 1
-    wall = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
-    return {
-        "batch": batch,
-        "sentences_per_s": calls * batch / wall,
-        "ms_per_call": wall * 1e3 / calls,
-        "cpu_ms_per_call": cpu * 1e3 / calls,
-    }
+    return {"calls": calls, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
 
 
-def engine(name, version, run, lengths, batches, seconds):
-    log(f"==> {name} {version}")
-    cells = []
-    for length, texts in lengths.items():
-        for batch in batches:
-            cell = timed(run, batch, texts, seconds)
-            cell["tokens"] = int(length)
-            cells.append(cell)
-            log(f"    batch {batch:>2} x {length:>3} tokens: {cell['sentences_per_s']:.1f} sentences/s")
-    vectors = {length: [list(map(float, v)) for v in run(texts)] for length, texts in lengths.items()}
-    return {"name": name, "version": version, "cells": cells, "vectors": vectors}
-
-
-def main():
-    model_dir, inputs_path, threads, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    spec = json.load(open(inputs_path, encoding="utf-8"))
-    lengths, batches = spec["lengths"], spec["batches"]
-
+def load_engines(model_dir, threads):
+    """The engines as (name, version, run) with `run(texts)` returning normalised vectors."""
     import numpy as np
     import sentence_transformers
     import torch
@@ -78,54 +62,80 @@ def main():
             return model.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True)
 
     version = f"torch {torch.__version__}, sentence-transformers {sentence_transformers.__version__}"
-    engines = [engine("PyTorch", version, run_torch, lengths, batches, seconds)]
+    engines = [("PyTorch", version, run_torch)]
 
     try:
         import onnxruntime as ort
     except ImportError:
-        ort = None
         log("==> ONNX Runtime is not installed; skipped")
-    if ort is not None:
-        bert = model[0].auto_model.eval()
+        return engines
+    bert = model[0].auto_model.eval()
 
-        class LastHidden(torch.nn.Module):
-            def __init__(self, bert):
-                super().__init__()
-                self.bert = bert
+    class LastHidden(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
 
-            def forward(self, input_ids, attention_mask):
-                return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, input_ids, attention_mask):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-        folder = tempfile.mkdtemp(prefix="trove-onnx-")
-        path = os.path.join(folder, "model.onnx")
-        example = torch.ones(2, 16, dtype=torch.long)
-        dynamic = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                   "last_hidden_state": {0: "batch", 1: "seq"}}
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(LastHidden(bert), (example, example), path, input_names=["input_ids", "attention_mask"],
-                              output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17,
-                              dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        tokenizer = model.tokenizer
+    folder = tempfile.mkdtemp(prefix="trove-onnx-")
+    path = os.path.join(folder, "model.onnx")
+    example = torch.ones(2, 16, dtype=torch.long)
+    dynamic = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+               "last_hidden_state": {0: "batch", 1: "seq"}}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastHidden(bert), (example, example), path, input_names=["input_ids", "attention_mask"],
+                          output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17,
+                          dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    tokenizer = model.tokenizer
 
-        def run_ort(texts):
-            enc = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="np")
-            ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
-            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-            return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    def run_ort(texts):
+        enc = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="np")
+        ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-        engines.append(engine("ONNX Runtime", f"onnxruntime {ort.__version__} (fp32, MLAS)", run_ort, lengths,
-                              batches, seconds))
+    engines.append(("ONNX Runtime", f"onnxruntime {ort.__version__} (fp32, MLAS)", run_ort))
+    return engines
 
-    json.dump({"engines": engines}, sys.stdout)
+
+def main():
+    model_dir, inputs_path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    lengths = json.load(open(inputs_path, encoding="utf-8"))["lengths"]
+    # Answers go to the real stdout only; anything a library prints goes to stderr.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout = sys.stderr
+
+    def answer(obj):
+        answers.write(json.dumps(obj) + "\n")
+        answers.flush()
+
+    engines = load_engines(model_dir, threads)
+    by_name = {name: run for name, _, run in engines}
+    answer({"engines": [{"name": name, "version": version} for name, version, _ in engines]})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        if req["cmd"] == "time":
+            texts = lengths[str(req["tokens"])][: req["batch"]]
+            answer(timed(by_name[req["engine"]], texts, float(req["seconds"])))
+        elif req["cmd"] == "vectors":
+            answer({"vectors": {name: {length: [list(map(float, v)) for v in run(texts)]
+                                       for length, texts in lengths.items()}
+                                for name, _, run in engines}})
+        else:
+            raise SystemExit(f"unknown request {req!r}")
 
 
 if __name__ == "__main__":

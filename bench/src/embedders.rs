@@ -2,14 +2,21 @@
 //! (through sentence-transformers) and ONNX Runtime (fp32), on the same inputs, in one run.
 //!
 //! The inputs are SciFact abstracts cut to exactly 16, 79 and 256 tokens (`[CLS]`/`[SEP]`
-//! included; 32 different texts per length), embedded in batches of 1, 8 and 32 for a few
-//! seconds each. For every engine the table shows sentences/s and tokens/s, the wall-clock and
-//! CPU milliseconds per call (CPU time shows the cost even when other processes share the
-//! cores), and every engine's vectors for all inputs are compared with PyTorch's (cosine).
+//! included; 32 different texts per length), embedded in batches of 1, 8 and 32. Each of these
+//! nine cells is timed in interleaved rounds (Trove, PyTorch, ONNX Runtime, then again,
+//! `--rounds` times, `--seconds` per engine and round), so that a noisy minute on a shared
+//! machine hits every engine; the table reports medians of rounds: sentences/s per engine,
+//! Trove's speed over each other engine's (the median of the per-round ratios, and their
+//! range), CPU ÷ wall (how many cores an engine kept busy; a runtime's spinning threads count
+//! as busy), and the wall-clock and CPU milliseconds per call. Every engine's vectors for all
+//! inputs are compared with PyTorch's (cosine). The Python engines run in one child process
+//! (`bench/python/embedders.py`) that times one round per request.
 //!
-//! `cargo run --release -p trove-bench --bin embedders [-- --threads 2 --seconds 2]`. The Python
-//! engines come from `scripts/bench-venv` (a pinned virtualenv under Trove's cache folder, made
-//! on first use); `--trove-only` skips them.
+//! `cargo run --release -p trove-bench --bin embedders [-- --threads 2 --seconds 2 --rounds 5]`.
+//! The Python engines come from `scripts/bench-venv` (a pinned virtualenv under Trove's cache
+//! folder, made on first use); `--trove-only` skips them. `--stages` then prints where Trove's
+//! time goes in every cell: each stage's wall milliseconds per call and its thread utilisation
+//! (busy ÷ (wall × threads); [`trove_embed::StageTimes`]).
 //!
 //! `--int16` instead compares Trove's two precisions (`embedder.precision: f32 | int16`): tokens/s
 //! for the shapes that matter (1 query of 16 tokens, 16 merged queries of 20, 32 passages of
@@ -20,15 +27,18 @@
 //! switching). `--quality-docs N` embeds only the first N documents and every judged one (nDCG over that
 //! pool compares the precisions, not with published figures).
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Deserialize;
 use trove_bench::{CorpusDoc, Query, ndcg_at, read_jsonl, read_qrels, recall_at};
-use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, model};
+use trove_embed::{Embedder, LocalEmbedder, LocalOptions, Precision, Stage, StageTimes, model};
 
 const LENGTHS: [usize; 3] = [16, 79, 256];
 const BATCHES: [usize; 3] = [1, 8, 32];
@@ -42,12 +52,20 @@ struct Args {
     /// Threads every engine may use.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Seconds per (engine, batch, length) cell.
+    /// Seconds per engine in each round of a (batch, length) cell (with --int16: per cell,
+    /// split over its rounds).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Interleaved rounds per cell; the table reports their medians.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Time Trove only; do not install or run the Python engines.
     #[arg(long)]
     trove_only: bool,
+    /// Also print where Trove's time goes in every cell (per-stage wall time and thread
+    /// utilisation).
+    #[arg(long)]
+    stages: bool,
     /// Compare Trove's f32 and int16 precisions (speed, cosine, SciFact retrieval) instead.
     #[arg(long)]
     int16: bool,
@@ -61,29 +79,30 @@ struct Args {
     python: Option<PathBuf>,
 }
 
-/// One timed (batch, length) cell of one engine.
-#[derive(Debug, Clone, Deserialize)]
-struct Cell {
-    batch: usize,
-    tokens: usize,
-    sentences_per_s: f64,
-    ms_per_call: f64,
-    cpu_ms_per_call: f64,
+/// One timed round of one engine on one (batch, length) cell: calls made, and the wall-clock
+/// and CPU (user + system, every thread of the engine's process) seconds they took.
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct Round {
+    calls: usize,
+    wall_s: f64,
+    cpu_s: f64,
 }
 
-/// One engine's cells and the vectors it made for every input, by length.
-#[derive(Debug, Deserialize)]
-struct EngineRun {
+impl Round {
+    fn per_call_ms(&self, secs: f64) -> f64 {
+        secs * 1e3 / self.calls as f64
+    }
+}
+
+/// An engine's name and version, as the table header lists them.
+#[derive(Debug, Clone, Deserialize)]
+struct EngineInfo {
     name: String,
     version: String,
-    cells: Vec<Cell>,
-    vectors: std::collections::BTreeMap<String, Vec<Vec<f32>>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct PythonOutput {
-    engines: Vec<EngineRun>,
-}
+/// Every engine's vectors for every input: engine name → length → vectors.
+type Vectors = BTreeMap<String, BTreeMap<String, Vec<Vec<f32>>>>;
 
 /// CPU seconds (user + system) this process has used so far, where `/proc` tells.
 fn cpu_seconds() -> Option<f64> {
@@ -129,80 +148,145 @@ fn inputs_of(e: &LocalEmbedder, docs: &[CorpusDoc], tokens: usize, count: usize)
     Ok(out)
 }
 
-/// Times Trove's embedder on the same cells the Python script times.
-fn time_trove(e: &LocalEmbedder, inputs: &[(usize, Vec<String>)], seconds: f64) -> Result<EngineRun> {
-    let mut cells = Vec::new();
-    let mut vectors = std::collections::BTreeMap::new();
-    for (tokens, texts) in inputs {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        for batch in BATCHES {
-            let batch_refs = &refs[..batch];
-            e.embed(batch_refs)?; // warm-up
-            let cpu_before = cpu_seconds();
-            let started = Instant::now();
-            let mut calls = 0;
-            while calls < 3 || started.elapsed().as_secs_f64() < seconds {
-                e.embed(batch_refs)?;
-                calls += 1;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            let cpu = match (cpu_before, cpu_seconds()) {
-                (Some(a), Some(b)) => (b - a) * 1e3 / calls as f64,
-                _ => f64::NAN,
-            };
-            let cell = Cell {
-                batch,
-                tokens: *tokens,
-                sentences_per_s: (calls * batch) as f64 / secs,
-                ms_per_call: secs * 1e3 / calls as f64,
-                cpu_ms_per_call: cpu,
-            };
-            eprintln!("    batch {batch:>2} x {tokens:>3} tokens: {:.1} sentences/s", cell.sentences_per_s);
-            cells.push(cell);
-        }
-        vectors.insert(tokens.to_string(), e.embed(&refs)?);
+/// One round of Trove on `texts`, timed as the Python engines time theirs: one untimed warm-up
+/// call, then calls for at least `seconds` (and 3 calls).
+fn trove_round(e: &LocalEmbedder, texts: &[&str], seconds: f64) -> Result<Round> {
+    e.embed(texts)?;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut calls = 0;
+    while calls < 3 || started.elapsed().as_secs_f64() < seconds {
+        e.embed(texts)?;
+        calls += 1;
     }
-    Ok(EngineRun { name: "Trove".into(), version: format!("built-in, {} threads", e.threads()), cells, vectors })
+    let wall_s = started.elapsed().as_secs_f64();
+    let cpu_s = match (cpu_before, cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    };
+    Ok(Round { calls, wall_s, cpu_s })
 }
 
-/// Runs `bench/python/embedders.py` with the same inputs; its engines' runs.
-fn time_python(
-    python: &Path,
-    model_dir: &Path,
-    inputs: &[(usize, Vec<String>)],
-    args: &Args,
-) -> Result<Vec<EngineRun>> {
-    let spec = serde_json::json!({
-        "lengths": inputs.iter().map(|(t, texts)| (t.to_string(), serde_json::json!(texts))).collect::<serde_json::Map<_, _>>(),
-        "batches": BATCHES,
-    });
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), serde_json::to_vec(&spec)?)?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/embedders.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(model_dir)
-        .arg(file.path())
-        .arg(args.threads.to_string())
-        .arg(args.seconds.to_string())
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        bail!("{} failed ({}); its messages are above", script.display(), out.status);
+/// `bench/python/embedders.py` running PyTorch and ONNX Runtime in a child process that times
+/// one round per request, so that its rounds interleave with Trove's.
+struct PythonEngines {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Lines of the child's stdout, read by a thread so that every wait has a time limit.
+    answers: mpsc::Receiver<std::io::Result<String>>,
+    engines: Vec<EngineInfo>,
+}
+
+/// Longest wait for the Python engines to load (torch exports the ONNX graph on the way).
+const PYTHON_LOAD_LIMIT: Duration = Duration::from_secs(1200);
+/// Longest wait for an answer beyond the seconds a request asks for (a warm-up call and three
+/// calls of 32 × 256 tokens on a crowded machine).
+const PYTHON_ANSWER_SLACK: Duration = Duration::from_secs(600);
+
+impl PythonEngines {
+    /// Starts the script on `inputs` and waits until its engines are loaded.
+    fn start(python: &Path, model_dir: &Path, inputs: &[(usize, Vec<String>)], threads: usize) -> Result<Self> {
+        let spec = serde_json::json!({
+            "lengths": inputs.iter().map(|(t, texts)| (t.to_string(), serde_json::json!(texts))).collect::<serde_json::Map<_, _>>(),
+        });
+        let file = tempfile::NamedTempFile::new()?;
+        std::fs::write(file.path(), serde_json::to_vec(&spec)?)?;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/embedders.py");
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg(model_dir)
+            .arg(file.path())
+            .arg(threads.to_string())
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TOKENIZERS_PARALLELISM", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot run {} {}", python.display(), script.display()))?;
+        let stdout = child.stdout.take().context("the Python engines' stdout is not piped")?;
+        let (tx, answers) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut me = PythonEngines { child, stdin, answers, engines: Vec::new() };
+        #[derive(Deserialize)]
+        struct Ready {
+            engines: Vec<EngineInfo>,
+        }
+        let ready: Ready = me.answer(PYTHON_LOAD_LIMIT).context("loading the Python engines")?;
+        me.engines = ready.engines;
+        // The inputs file is read at start-up; it may go now.
+        drop(file);
+        Ok(me)
     }
-    let parsed: PythonOutput =
-        serde_json::from_slice(&out.stdout).context("the Python engines printed no valid JSON")?;
-    Ok(parsed.engines)
+
+    /// The next answer line, parsed, waiting at most `limit`.
+    fn answer<T: for<'de> Deserialize<'de>>(&mut self, limit: Duration) -> Result<T> {
+        let line = match self.answers.recv_timeout(limit) {
+            Ok(line) => line.context("reading the Python engines' answer")?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("the Python engines did not answer within {} s (their messages are above)", limit.as_secs())
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                bail!("the Python engines exited ({status}); their messages are above")
+            }
+        };
+        serde_json::from_str(&line).with_context(|| format!("the Python engines answered {line:?}"))
+    }
+
+    /// Sends one request and waits at most `limit` for its answer.
+    fn request<T: for<'de> Deserialize<'de>>(&mut self, req: serde_json::Value, limit: Duration) -> Result<T> {
+        let stdin = self.stdin.as_mut().context("the Python engines' stdin is closed")?;
+        writeln!(stdin, "{req}").and_then(|()| stdin.flush()).context("writing to the Python engines")?;
+        self.answer(limit)
+    }
+
+    /// One round of `engine` on the first `batch` inputs of `tokens` tokens.
+    fn round(&mut self, engine: &str, batch: usize, tokens: usize, seconds: f64) -> Result<Round> {
+        let req =
+            serde_json::json!({"cmd": "time", "engine": engine, "batch": batch, "tokens": tokens, "seconds": seconds});
+        self.request(req, Duration::from_secs_f64(seconds) + PYTHON_ANSWER_SLACK)
+    }
+
+    /// Every engine's vectors for every input.
+    fn vectors(&mut self) -> Result<Vectors> {
+        #[derive(Deserialize)]
+        struct Answer {
+            vectors: Vectors,
+        }
+        let answer: Answer = self.request(serde_json::json!({"cmd": "vectors"}), PYTHON_ANSWER_SLACK)?;
+        Ok(answer.vectors)
+    }
+}
+
+impl Drop for PythonEngines {
+    /// Closes the child's stdin (it exits at end of input), waits briefly, then kills it.
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The Python of `scripts/bench-venv`, installing the virtualenv on first use.
 fn bench_python() -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench-venv");
     let out = Command::new(&script)
-        .stderr(std::process::Stdio::inherit())
+        .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("cannot run {}", script.display()))?;
     if !out.status.success() {
@@ -219,11 +303,11 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Lowest cosine between two engines' vectors over every input.
-fn lowest_cosine(a: &EngineRun, b: &EngineRun) -> (f64, usize) {
+fn lowest_cosine(a: &BTreeMap<String, Vec<Vec<f32>>>, b: &BTreeMap<String, Vec<Vec<f32>>>) -> (f64, usize) {
     let mut worst = f64::INFINITY;
     let mut n = 0;
-    for (len, va) in &a.vectors {
-        for (x, y) in va.iter().zip(b.vectors.get(len).into_iter().flatten()) {
+    for (len, va) in a {
+        for (x, y) in va.iter().zip(b.get(len).into_iter().flatten()) {
             worst = worst.min(cosine(x, y));
             n += 1;
         }
@@ -254,6 +338,20 @@ fn fixture_cosine(e: &LocalEmbedder) -> Result<(f64, usize)> {
     Ok((worst, got.len()))
 }
 
+/// The median of `xs` (the mean of the middle two for an even count); NaN when empty.
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 1 { xs[mid] } else { (xs[mid - 1] + xs[mid]) / 2.0 }
+}
+
+/// Pause before each round, so that the previous engine's threads (OpenMP and ONNX Runtime
+/// spin a while after a call) are idle when the next engine starts.
+const SETTLE: Duration = Duration::from_millis(200);
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let corpus = args.data.join("corpus.jsonl");
@@ -265,83 +363,178 @@ fn main() -> Result<()> {
     if args.int16 {
         return compare_int16(&args, &dir, &docs);
     }
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
     let started = Instant::now();
     let e = LocalEmbedder::load(&dir, &LocalOptions { batch_size: 32, threads: args.threads, ..Default::default() })?;
     eprintln!("loaded {} in {:.0} ms", dir.display(), started.elapsed().as_secs_f64() * 1e3);
     let inputs: Vec<(usize, Vec<String>)> =
         LENGTHS.iter().map(|&t| Ok((t, inputs_of(&e, &docs, t, 32)?))).collect::<Result<_>>()?;
 
-    eprintln!("==> Trove");
-    let mut runs = vec![time_trove(&e, &inputs, args.seconds)?];
-    if !args.trove_only {
-        let python = match &args.python {
+    let mut engines = vec![EngineInfo { name: "Trove".into(), version: format!("built-in, {} threads", e.threads()) }];
+    let mut python = if args.trove_only {
+        None
+    } else {
+        let exe = match &args.python {
             Some(p) => p.clone(),
             None => bench_python()?,
         };
-        runs.extend(time_python(&python, &dir, &inputs, &args)?);
+        eprintln!("==> loading the Python engines");
+        let p = PythonEngines::start(&exe, &dir, &inputs, args.threads)?;
+        engines.extend(p.engines.iter().cloned());
+        Some(p)
+    };
+
+    // rounds[cell][engine]: the cells in table order, each timed in interleaved rounds.
+    let cells: Vec<(usize, usize)> = LENGTHS.iter().flat_map(|&t| BATCHES.map(|b| (b, t))).collect();
+    let mut rounds: Vec<Vec<Vec<Round>>> = vec![vec![Vec::new(); engines.len()]; cells.len()];
+    for (&(batch, tokens), cell_rounds) in cells.iter().zip(&mut rounds) {
+        let texts = &inputs.iter().find(|(t, _)| *t == tokens).context("inputs of every length")?.1;
+        let refs: Vec<&str> = texts[..batch].iter().map(String::as_str).collect();
+        for round in 0..args.rounds {
+            let mut line = format!("    {batch:>2} x {tokens:>3} tokens, round {}:", round + 1);
+            for (engine, engine_rounds) in engines.iter().zip(cell_rounds.iter_mut()) {
+                std::thread::sleep(SETTLE);
+                let r = match &mut python {
+                    Some(p) if engine.name != "Trove" => p.round(&engine.name, batch, tokens, args.seconds)?,
+                    _ => trove_round(&e, &refs, args.seconds)?,
+                };
+                line.push_str(&format!(" {} {:.1}/s", engine.name, (r.calls * batch) as f64 / r.wall_s));
+                engine_rounds.push(r);
+            }
+            eprintln!("{line}");
+        }
     }
 
     println!(
-        "\nall-MiniLM-L6-v2, {} threads, SciFact abstracts cut to exact token counts ({:.0} s per cell)",
-        args.threads, args.seconds
+        "\nall-MiniLM-L6-v2, {} threads, SciFact abstracts cut to exact token counts; each cell {} interleaved \
+         rounds ({}) of {:.1} s per engine, medians of rounds",
+        args.threads,
+        args.rounds,
+        engines.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
+        args.seconds
     );
-    for r in &runs {
-        println!("- {}: {}", r.name, r.version);
+    for engine in &engines {
+        println!("- {}: {}", engine.name, engine.version);
     }
-    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
-    let mut head = String::from("| batch | tokens |");
-    let mut rule = String::from("|---:|---:|");
+    print_table(&engines, &cells, &rounds);
+
+    println!();
+    let mut vectors: Vectors = match &mut python {
+        Some(p) => p.vectors()?,
+        None => Vectors::new(),
+    };
+    let trove_vectors = inputs
+        .iter()
+        .map(|(t, texts)| Ok((t.to_string(), e.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())?)))
+        .collect::<Result<_>>()?;
+    vectors.insert("Trove".into(), trove_vectors);
+    if let Some(torch) = vectors.get("PyTorch") {
+        for (name, v) in vectors.iter().filter(|(n, _)| *n != "PyTorch") {
+            let (worst, n) = lowest_cosine(v, torch);
+            println!("lowest cosine, {name} vs PyTorch over {n} inputs: {worst:.7}");
+        }
+    }
+    let (worst, n) = fixture_cosine(&e)?;
+    println!("lowest cosine, Trove vs the pinned sentence-transformers reference over {n} inputs: {worst:.7}");
+    drop(python);
+
+    if args.stages {
+        print_stages(&e, &inputs, &cells, args.seconds)?;
+    }
+    Ok(())
+}
+
+/// The comparison table: per cell, each engine's median sentences/s, Trove's speed over each
+/// other engine's (the median of the per-round ratios, with their range), CPU ÷ wall, and the
+/// wall and CPU milliseconds per call (medians).
+fn print_table(engines: &[EngineInfo], cells: &[(usize, usize)], rounds: &[Vec<Vec<Round>>]) {
+    let names: Vec<&str> = engines.iter().map(|e| e.name.as_str()).collect();
+    let mut head = String::from("| batch × tokens |");
+    let mut rule = String::from("|---|");
     for n in &names {
         head.push_str(&format!(" {n} sentences/s |"));
         rule.push_str("---:|");
     }
     for n in &names[1..] {
-        head.push_str(&format!(" Trove ÷ {n} |"));
+        head.push_str(&format!(" Trove ÷ {n} (range) |"));
         rule.push_str("---:|");
     }
-    head.push_str(" tokens/s | ms per call | CPU ms per call |");
+    head.push_str(" CPU ÷ wall | ms per call | CPU ms per call |");
     rule.push_str("---:|---:|---:|");
     println!("\n{head}\n{rule}");
-    for trove in &runs[0].cells {
-        let mut row = format!("| {} | {} |", trove.batch, trove.tokens);
-        let cells: Vec<Option<&Cell>> =
-            runs.iter().map(|r| r.cells.iter().find(|c| c.batch == trove.batch && c.tokens == trove.tokens)).collect();
-        for c in &cells {
-            row.push_str(&c.map_or(" - |".to_string(), |c| format!(" {:.1} |", c.sentences_per_s)));
+    for (&(batch, tokens), cell) in cells.iter().zip(rounds) {
+        let rate = |r: &Round| (r.calls * batch) as f64 / r.wall_s;
+        let mut row = format!("| {batch} × {tokens} |");
+        for engine_rounds in cell {
+            row.push_str(&format!(" {:.1} |", median(engine_rounds.iter().map(rate).collect())));
         }
-        for c in &cells[1..] {
-            row.push_str(
-                &c.map_or(" - |".to_string(), |c| format!(" {:.2}× |", trove.sentences_per_s / c.sentences_per_s)),
-            );
+        for other in &cell[1..] {
+            let ratios: Vec<f64> = cell[0].iter().zip(other).map(|(t, o)| rate(t) / rate(o)).collect();
+            let (lo, hi) =
+                ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            row.push_str(&format!(" {:.2}× ({lo:.2}–{hi:.2}) |", median(ratios)));
         }
-        let join = |f: &dyn Fn(&Cell) -> f64, decimals: usize| {
-            cells
-                .iter()
-                .map(|c| c.map_or("-".to_string(), |c| format!("{:.*}", decimals, f(c))))
+        let join = |f: &dyn Fn(&Round) -> f64, decimals: usize| {
+            cell.iter()
+                .map(|rs| format!("{:.*}", decimals, median(rs.iter().map(f).collect())))
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
         row.push_str(&format!(
             " {} | {} | {} |",
-            join(&|c| c.sentences_per_s * c.tokens as f64, 0),
-            join(&|c| c.ms_per_call, 1),
-            join(&|c| c.cpu_ms_per_call, 1)
+            join(&|r| r.cpu_s / r.wall_s, 2),
+            join(&|r| r.per_call_ms(r.wall_s), 1),
+            join(&|r| r.per_call_ms(r.cpu_s), 1)
         ));
         println!("{row}");
     }
     if names.len() > 1 {
-        println!("\n(tokens/s, ms and CPU ms per call: {})", names.join(" / "));
+        println!("\n(CPU ÷ wall, ms and CPU ms per call: {})", names.join(" / "));
     }
+}
 
-    println!();
-    if let Some(torch) = runs.iter().find(|r| r.name == "PyTorch") {
-        for r in runs.iter().filter(|r| r.name != "PyTorch") {
-            let (worst, n) = lowest_cosine(r, torch);
-            println!("lowest cosine, {} vs PyTorch over {n} inputs: {worst:.7}", r.name);
-        }
+/// `--stages`: where Trove's time goes per cell: each stage's wall milliseconds per call and
+/// its thread utilisation (busy time ÷ (wall × threads)).
+fn print_stages(
+    e: &LocalEmbedder,
+    inputs: &[(usize, Vec<String>)],
+    cells: &[(usize, usize)],
+    seconds: f64,
+) -> Result<()> {
+    let threads = e.threads() as f64;
+    let mut head = String::from("| batch × tokens | ms per call | utilisation |");
+    let mut rule = String::from("|---|---:|---:|");
+    for stage in Stage::ALL {
+        head.push_str(&format!(" {} |", stage.name()));
+        rule.push_str("---:|");
     }
-    let (worst, n) = fixture_cosine(&e)?;
-    println!("lowest cosine, Trove vs the pinned sentence-transformers reference over {n} inputs: {worst:.7}");
+    println!("\nTrove's stages: wall ms per call (thread utilisation: busy ÷ (wall × {threads}))\n\n{head}\n{rule}");
+    for &(batch, tokens) in cells {
+        let texts = &inputs.iter().find(|(t, _)| *t == tokens).context("inputs of every length")?.1;
+        let refs: Vec<&str> = texts[..batch].iter().map(String::as_str).collect();
+        e.embed(&refs)?;
+        let times = StageTimes::new();
+        let started = Instant::now();
+        let mut calls = 0u32;
+        while calls < 3 || started.elapsed().as_secs_f64() < seconds {
+            e.embed_timed(&refs, &times)?;
+            calls += 1;
+        }
+        let wall = started.elapsed();
+        let busy: Duration = times.all().map(|(_, t)| t.busy).sum();
+        let mut row = format!(
+            "| {batch} × {tokens} | {:.1} | {:.0} % |",
+            wall.as_secs_f64() * 1e3 / f64::from(calls),
+            busy.as_secs_f64() / (wall.as_secs_f64() * threads) * 1e2
+        );
+        for (_, t) in times.all() {
+            let util = t.busy.as_secs_f64() / (t.wall.as_secs_f64() * threads) * 1e2;
+            row.push_str(&format!(" {:.2} ({util:.0} %) |", t.wall.as_secs_f64() * 1e3 / f64::from(calls)));
+        }
+        println!("{row}");
+    }
     Ok(())
 }
 

@@ -236,7 +236,7 @@ impl ChatClient {
 
     /// `detail` with the key removed, cut to a readable length.
     fn clean(&self, detail: &str) -> String {
-        trove_http::clean_detail(detail, self.opts.api_key.as_deref())
+        trove_http::redacted(detail, self.opts.api_key.as_deref())
     }
 
     pub(crate) fn unavailable(&self, detail: String) -> ChatError {

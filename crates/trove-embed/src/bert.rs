@@ -14,19 +14,21 @@
 //!
 //! The forward pass packs the tokens of all sequences of a batch into one matrix, so the big
 //! matrix products (QKV, attention output, feed-forward) run once per batch with no padding,
-//! while attention runs per sequence and head on views of the packed rows. Bias, activation,
-//! residual and LayerNorm are fused into single passes ([`crate::kernels`]); scratch buffers
-//! live per thread and are reused across batches.
+//! while attention runs per sequence and head on views of the packed rows. Every step of a
+//! layer is cut into tiles (products) or (sequence, head) tasks that the threads take as they
+//! free up, so neither waits for the other while work remains, whatever other processes do to
+//! their cores. Bias and activation run on each product tile as it is finished, residual +
+//! bias + LayerNorm on each block of rows as soon as its last tile is ([`crate::kernels`]);
+//! scratch buffers live per thread and are reused across batches.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use candle_core::{DType, Result as CandleResult, Tensor};
 
-use rayon::prelude::*;
-
 use crate::Precision;
-use crate::kernels::{self, Activation, Threads, View, WeightMatrix};
+use crate::kernels::{self, Activation, Hooks, Threads, WeightMatrix};
+use crate::stages::{self, Stage, StageTimes};
 use serde::Deserialize;
 
 /// The fields of a Hugging Face BERT `config.json` this encoder uses.
@@ -195,9 +197,10 @@ impl Linear {
         Ok(Linear { weight: WeightMatrix::new(weight_t, inp, out, precision), bias: bias.to_vec1()?, inp })
     }
 
-    /// `dst (rows × out) = xs (rows × in) · W` (`+=` when `accumulate`); no bias.
-    fn matmul(&self, dst: &mut [f32], xs: &[f32], rows: usize, accumulate: bool, threads: Threads) {
-        self.weight.matmul(dst, self.weight.n(), xs, self.inp, rows, accumulate, threads);
+    /// `dst (rows × out) = xs (rows × in) · W` (`+=` when `accumulate`), then `hooks` (the
+    /// bias is theirs to add).
+    fn matmul_then(&self, dst: &mut [f32], xs: &[f32], rows: usize, accumulate: bool, threads: Threads, hooks: Hooks) {
+        self.weight.matmul_then(dst, self.weight.n(), xs, self.inp, rows, accumulate, threads, hooks);
     }
 }
 
@@ -222,7 +225,6 @@ pub(crate) struct Bert {
     layers: Vec<Layer>,
     hidden: usize,
     heads: usize,
-    head_dim: usize,
     intermediate: usize,
     vocab: usize,
     max_positions: usize,
@@ -237,12 +239,11 @@ struct Scratch {
     qkv: Vec<f32>,
     context: Vec<f32>,
     inner: Vec<f32>,
-    scores: Vec<f32>,
 }
 
 impl Scratch {
     fn floats(&self) -> usize {
-        self.qkv.capacity() + self.context.capacity() + self.inner.capacity() + self.scores.capacity()
+        self.qkv.capacity() + self.context.capacity() + self.inner.capacity()
     }
 }
 
@@ -252,8 +253,6 @@ const MAX_KEPT_SCRATCH: usize = 16 << 20;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-    /// Attention scores of the parallel (sequence, head) tasks running on this thread.
-    static TASK_SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Makes `buf` exactly `len` long, reusing its allocation (contents are unspecified).
@@ -318,7 +317,6 @@ impl Bert {
             layers,
             hidden: h,
             heads,
-            head_dim,
             intermediate: inter,
             vocab: cfg.vocab_size,
             max_positions: cfg.max_position_embeddings,
@@ -337,8 +335,15 @@ impl Bert {
     /// Every sequence attends only to itself, so no padding is computed and the result for a
     /// sequence does not depend on the others. `out` receives the last hidden state: one row of
     /// `hidden` values per token, sequence after sequence. Matrix products use up to
-    /// `threads` threads of the current rayon pool.
-    pub(crate) fn forward(&self, seqs: &[&[u32]], out: &mut Vec<f32>, threads: usize) -> Result<(), String> {
+    /// `threads` threads of the current rayon pool. With `times`, each stage's wall and busy
+    /// time is added there.
+    pub(crate) fn forward(
+        &self,
+        seqs: &[&[u32]],
+        out: &mut Vec<f32>,
+        threads: usize,
+        times: Option<&StageTimes>,
+    ) -> Result<(), String> {
         let vocab = self.vocab;
         for seq in seqs {
             if seq.len() > self.max_positions {
@@ -355,24 +360,27 @@ impl Bert {
         let h = self.hidden;
         let rows: usize = seqs.iter().map(|s| s.len()).sum();
         let xs = sized(out, rows * h);
-        for (row, (pos, &id)) in xs.chunks_exact_mut(h).zip(seqs.iter().flat_map(|s| s.iter().enumerate())) {
-            let word = &self.word_embeddings[id as usize * h..][..h];
-            let place = &self.position_and_type[pos * h..][..h];
-            for ((x, w), p) in row.iter_mut().zip(word).zip(place) {
-                *x = w + p;
+        stages::serial(times, Stage::Embeddings, || {
+            for (row, (pos, &id)) in xs.chunks_exact_mut(h).zip(seqs.iter().flat_map(|s| s.iter().enumerate())) {
+                let word = &self.word_embeddings[id as usize * h..][..h];
+                let place = &self.position_and_type[pos * h..][..h];
+                for ((x, w), p) in row.iter_mut().zip(word).zip(place) {
+                    *x = w + p;
+                }
             }
-        }
-        kernels::bias_layer_norm(xs, None, &self.embedding_norm.gamma, &self.embedding_norm.beta, self.eps);
+            kernels::bias_layer_norm(xs, None, &self.embedding_norm.gamma, &self.embedding_norm.beta, self.eps);
+        });
         if rows == 0 {
             return Ok(());
         }
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let threads = Threads(threads.max(1));
-        // Taken out of the thread-local rather than borrowed: while a multi-threaded GEMM waits,
-        // rayon may run another embedding call on this same thread, which then gets fresh buffers.
+        // Taken out of the thread-local rather than borrowed: while a step waits for its last
+        // tile, rayon may run another embedding call on this same thread, which then gets fresh
+        // buffers.
         let mut scratch = SCRATCH.take();
         for layer in &self.layers {
-            self.layer_forward(layer, xs, rows, &lens, &mut scratch, threads);
+            self.layer_forward(layer, xs, rows, &lens, &mut scratch, threads, times);
         }
         // Buffers of unusually large batches are not kept: they would pin memory for good.
         if scratch.floats() <= MAX_KEPT_SCRATCH {
@@ -381,6 +389,13 @@ impl Bert {
         Ok(())
     }
 
+    /// One transformer layer on the packed rows `xs`, in five steps, each split into tiles or
+    /// tasks that the threads take as they free up (so each step ends when its last tile
+    /// does, whichever thread is slower): the QKV product (+ bias), attention, the attention
+    /// output product (+ residual, then bias + LayerNorm per block of rows as soon as the
+    /// block is done), the intermediate product (+ bias, GELU per tile) and the output product
+    /// (+ residual, bias + LayerNorm per block).
+    #[allow(clippy::too_many_arguments)]
     fn layer_forward(
         &self,
         layer: &Layer,
@@ -389,142 +404,50 @@ impl Bert {
         lens: &[usize],
         scratch: &mut Scratch,
         threads: Threads,
+        times: Option<&StageTimes>,
     ) {
         let (h, inter) = (self.hidden, self.intermediate);
-        // Row-independent work runs on blocks of rows, one block per task, each GEMM on one
-        // thread; with too few rows for that, one block whose GEMMs use all threads.
-        let (block, gemm_threads) = if threads.0 > 1 && rows >= MIN_ROWS_PER_THREAD * threads.0 {
-            let blocks = threads.0 * rows.div_ceil(threads.0 * MAX_BLOCK_ROWS);
-            (rows.div_ceil(blocks), Threads(1))
-        } else {
-            (rows.div_ceil(rows.div_ceil(MAX_BLOCK_ROWS).max(1)).max(1), threads)
-        };
+        let hooks = |stage: Stage| Hooks { times: times.map(|t| (t, stage)), ..Hooks::default() };
 
         let qkv = sized(&mut scratch.qkv, rows * 3 * h);
-        each_block(threads, xs.chunks_mut(block * h).zip(qkv.chunks_mut(block * 3 * h)), |(x, qkv)| {
-            for row in qkv.chunks_exact_mut(3 * h) {
-                row.copy_from_slice(&layer.qkv.bias);
-            }
-            layer.qkv.matmul(qkv, x, x.len() / h, true, gemm_threads);
+        let add_bias =
+            |_: usize, c0: usize, row: &mut [f32]| kernels::add_bias(row, &layer.qkv.bias[c0..][..row.len()]);
+        stages::phase(times, Stage::Qkv, || {
+            let hooks = Hooks { tile_row: Some(&add_bias), ..hooks(Stage::Qkv) };
+            layer.qkv.matmul_then(qkv, xs, rows, false, threads, hooks);
         });
 
         let context = sized(&mut scratch.context, rows * h);
-        self.attention(qkv, context, lens, &mut scratch.scores, threads);
+        stages::phase(times, Stage::Attention, || {
+            kernels::attention(qkv, context, lens, (h, self.heads), threads, times);
+        });
 
-        let feed_forward = |x: &mut [f32], context: &[f32], inner: &mut [f32]| {
-            let n = x.len() / h;
-            let inner = &mut inner[..n * inter];
+        let inner = sized(&mut scratch.inner, rows * inter);
+        let attention_norm = residual_norm(&layer.attention_out, &layer.attention_norm, self.eps);
+        let activate = |_: usize, c0: usize, row: &mut [f32]| {
+            kernels::bias_activation(row, &layer.intermediate.bias[c0..][..row.len()], self.activation)
+        };
+        let output_norm = residual_norm(&layer.output, &layer.output_norm, self.eps);
+        stages::phase(times, Stage::FeedForward, || {
+            let ff = hooks(Stage::FeedForward);
             // x = LayerNorm(x + context · Wo + bo)
-            layer.attention_out.matmul(x, context, n, true, gemm_threads);
-            let norm = &layer.attention_norm;
-            kernels::bias_layer_norm(x, Some(&layer.attention_out.bias), &norm.gamma, &norm.beta, self.eps);
+            layer.attention_out.matmul_then(
+                xs,
+                context,
+                rows,
+                true,
+                threads,
+                Hooks { rows: Some(&attention_norm), ..ff },
+            );
             // x = LayerNorm(x + act(x · Wi + bi) · Wo + bo)
-            layer.intermediate.matmul(inner, x, n, false, gemm_threads);
-            kernels::bias_activation(inner, &layer.intermediate.bias, self.activation);
-            layer.output.matmul(x, inner, n, true, gemm_threads);
-            let norm = &layer.output_norm;
-            kernels::bias_layer_norm(x, Some(&layer.output.bias), &norm.gamma, &norm.beta, self.eps);
-        };
-        let blocks = xs.chunks_mut(block * h).zip(context.chunks(block * h));
-        if gemm_threads.0 == 1 && threads.0 > 1 {
-            // Blocks in parallel, each with its own intermediate.
-            let inner = sized(&mut scratch.inner, rows * inter);
-            each_block(threads, blocks.zip(inner.chunks_mut(block * inter)), |((x, context), inner)| {
-                feed_forward(x, context, inner)
-            });
-        } else {
-            // Blocks one after another, sharing one block-sized intermediate.
-            let inner = sized(&mut scratch.inner, block * inter);
-            for (x, context) in blocks {
-                feed_forward(x, context, inner);
-            }
-        }
-    }
-
-    /// Self-attention of each sequence, per head, on the packed rows: scores = Q Kᵀ (Q is
-    /// pre-scaled), softmax in place, context = P V into the head's columns of `context`.
-    fn attention(&self, qkv: &[f32], context: &mut [f32], lens: &[usize], scores: &mut Vec<f32>, threads: Threads) {
-        let (h, dh) = (self.hidden, self.head_dim);
-        let starts: Vec<usize> = lens
-            .iter()
-            .scan(0, |next, &len| {
-                let start = *next;
-                *next += len;
-                Some(start)
-            })
-            .collect();
-        // One head of one sequence: its context columns, `len × dh` with row stride `ctx_rs`.
-        let head = |seq: usize, head: usize, out: &mut [f32], ctx_rs: usize, scores: &mut [f32]| {
-            let (start, len) = (starts[seq], lens[seq]);
-            let seq_qkv = &qkv[start * 3 * h..(start + len) * 3 * h];
-            let scores = &mut scores[..len * len];
-            let q = View { data: &seq_qkv[head * dh..], rs: 3 * h, cs: 1 };
-            let k_t = View { data: &seq_qkv[h + head * dh..], rs: 1, cs: 3 * h };
-            kernels::matmul(scores, len, q, k_t, (len, len, dh), false, Threads(1));
-            kernels::softmax_rows(scores, len);
-            let p = View { data: scores, rs: len, cs: 1 };
-            let v = View { data: &seq_qkv[2 * h + head * dh..], rs: 3 * h, cs: 1 };
-            kernels::matmul(out, ctx_rs, p, v, (len, dh, len), false, Threads(1));
-        };
-
-        if threads.0 <= 1 {
-            let longest = lens.iter().copied().max().unwrap_or(0);
-            let scores = sized(scores, longest * longest);
-            for (seq, &len) in lens.iter().enumerate() {
-                let start = starts[seq];
-                for hd in 0..self.heads {
-                    if len > 0 {
-                        head(seq, hd, &mut context[start * h + hd * dh..(start + len) * h], h, scores);
-                    }
-                }
-            }
-            return;
-        }
-        // In parallel: every (sequence, head) pair is a task writing its own `len × dh` block,
-        // scattered into the context rows afterwards.
-        let tasks: Vec<(usize, usize)> =
-            (0..lens.len()).filter(|&s| lens[s] > 0).flat_map(|s| (0..self.heads).map(move |hd| (s, hd))).collect();
-        let blocks: Vec<Vec<f32>> = tasks
-            .par_iter()
-            .map(|&(seq, hd)| {
-                let len = lens[seq];
-                let mut out = vec![0f32; len * dh];
-                // Taken, not borrowed, in case rayon runs another task on this thread meanwhile.
-                let mut scores = TASK_SCORES.take();
-                head(seq, hd, &mut out, dh, sized(&mut scores, len * len));
-                TASK_SCORES.set(scores);
-                out
-            })
-            .collect();
-        for (&(seq, hd), block) in tasks.iter().zip(&blocks) {
-            let start = starts[seq];
-            for (row, src) in context[start * h..].chunks_exact_mut(h).zip(block.chunks_exact(dh)) {
-                row[hd * dh..(hd + 1) * dh].copy_from_slice(src);
-            }
-        }
+            layer.intermediate.matmul_then(inner, xs, rows, false, threads, Hooks { tile_row: Some(&activate), ..ff });
+            layer.output.matmul_then(xs, inner, rows, true, threads, Hooks { rows: Some(&output_norm), ..ff });
+        });
     }
 }
 
-/// Fewest rows per thread for which splitting a matrix product by rows beats letting the GEMM
-/// split its columns.
-const MIN_ROWS_PER_THREAD: usize = 32;
-
-/// Most rows in one block of row-independent work. Every block re-packs the weights for its
-/// GEMMs (blocks of 256 rows cost ~4% more CPU than one block), so blocks are as large as the
-/// thread count allows; this bound only keeps the feed-forward intermediate from growing with
-/// the batch.
-const MAX_BLOCK_ROWS: usize = 1024;
-
-/// Runs `f` on every item, in parallel on the current rayon pool when `threads` > 1.
-fn each_block<I, F>(threads: Threads, items: I, f: F)
-where
-    I: Iterator + Send,
-    I::Item: Send,
-    F: Fn(I::Item) + Sync + Send,
-{
-    if threads.0 <= 1 {
-        items.for_each(f);
-    } else {
-        items.par_bridge().for_each(f);
-    }
+/// The hook that finishes a block of rows after a product added into the residual: the
+/// product's bias, then LayerNorm.
+fn residual_norm<'a>(linear: &'a Linear, norm: &'a LayerNorm, eps: f32) -> impl Fn(usize, &mut [f32]) + Sync + 'a {
+    move |_, block| kernels::bias_layer_norm(block, Some(&linear.bias), &norm.gamma, &norm.beta, eps)
 }

@@ -1,28 +1,35 @@
-//! The numeric kernels of the forward pass, and (with its `packed` submodule) the only place in
-//! the crate with `unsafe`.
+//! The numeric kernels of the forward pass, and (with its submodules) the only place in the
+//! crate with `unsafe`.
 //!
 //! - [`WeightMatrix`] (in `packed`): products with a constant right operand (the weights),
-//!   packed once at load time for an AVX2 + FMA micro-kernel; the forward pass's big GEMMs.
-//!   With [`crate::Precision::Int16`] the weights are quantized instead (`quantized`: 10-bit
-//!   weights × 12-bit activations in i16 lanes, exact i32 sums on AVX2 `vpmaddwd`, or in
-//!   portable Rust with the same result).
-//! - [`matmul`]: a safe, bounds-checked front for the `gemm` crate's strided f32 GEMM (packed,
-//!   AVX2/FMA micro-kernels picked at run time, optionally multi-threaded on rayon).
-//! - Row-wise element-wise kernels (bias + activation, bias + LayerNorm, softmax), written as
-//!   plain loops over 8-lane accumulators so that LLVM vectorises them. Each is compiled twice:
-//!   for the baseline target and, on x86-64, with AVX2 + FMA enabled, chosen at run time with
-//!   `is_x86_feature_detected!`. Both copies run the same source, so they differ only by
-//!   rounding (FMA contraction), which the tests bound.
+//!   packed once at load time for an AVX-512F or AVX2 + FMA micro-kernel, cut into tiles that
+//!   the threads take as they free up, with hooks for what follows on the finished values
+//!   (bias, GELU, residual + LayerNorm); the forward pass's big GEMMs. With
+//!   [`crate::Precision::Int16`] the weights are quantized instead (`quantized`: 10-bit weights
+//!   × 12-bit activations in i16 lanes, exact i32 sums on AVX2 `vpmaddwd`, or in portable Rust
+//!   with the same result).
+//! - [`attention`] (in `attention`): multi-head self-attention of packed sequences, its two
+//!   products per (sequence, head) on the same micro-kernels.
+//! - [`gemm_raw`]: a bounds-checked front for the `gemm` crate's strided f32 GEMM, for CPUs
+//!   without AVX2.
+//! - Row-wise element-wise kernels (bias, bias + activation, bias + LayerNorm, softmax), written
+//!   as plain loops over 16-lane accumulators so that LLVM vectorises them. Each is compiled
+//!   three times: for the baseline target and, on x86-64, with AVX2 + FMA and with AVX-512F
+//!   enabled, the best chosen at run time with `is_x86_feature_detected!` ([`Level`]). All
+//!   copies run the same source, so they differ only by rounding (FMA contraction), which the
+//!   tests bound for each.
 //!
 //! `exp` and `erf` are branch-free polynomial/rational approximations (Cephes `expf`, and the
 //! rational `erf` of Eigen/XLA) accurate to a few ulp, so they vectorise.
 
 #![allow(unsafe_code)]
 
+mod attention;
 mod packed;
 mod quantized;
 
-pub(crate) use packed::WeightMatrix;
+pub(crate) use attention::attention;
+pub(crate) use packed::{Hooks, WeightMatrix};
 use quantized::QuantMatrix;
 
 /// How many threads a GEMM may use (1 = the calling thread only).
@@ -54,13 +61,17 @@ fn empty_product(dst: &mut [f32], dst_rs: usize, (m, n, k): (usize, usize, usize
     false
 }
 
-/// `dst = a · b` (or `dst += a · b` when `accumulate`), where `a` is `m × k`, `b` is `k × n`,
-/// and `dst` is `m × n` with row stride `dst_rs` and column stride 1.
+/// `dst = a · b` (or `dst += a · b` when `accumulate`) through the `gemm` crate, where `a` is
+/// `m × k`, `b` is `k × n`, and `dst` is `m × n` at row stride `dst_rs` and column stride 1,
+/// given by pointer so that threads can write disjoint parts of one matrix. Checks the
+/// operands' extents; `m`, `n` and `k` must be positive.
 ///
-/// Panics if any view is too short for its shape and strides.
+/// # Safety
+/// `dst` points at `m` rows of `n` writable floats at row stride `dst_rs >= n` (column stride
+/// 1) that nothing else reads or writes until this returns.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    dst: &mut [f32],
+pub(crate) unsafe fn gemm_raw(
+    dst: *mut f32,
     dst_rs: usize,
     a: View<'_>,
     b: View<'_>,
@@ -68,26 +79,22 @@ pub(crate) fn matmul(
     accumulate: bool,
     threads: Threads,
 ) {
-    if empty_product(dst, dst_rs, (m, n, k), accumulate) {
-        return;
-    }
+    assert!(m > 0 && n > 0 && k > 0, "gemm_raw: empty product {m} x {n} x {k}");
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(last(m, n, dst_rs, 1) < dst.len(), "matmul: destination too short");
     assert!(last(m, k, a.rs, a.cs) < a.data.len(), "matmul: left operand too short");
     assert!(last(k, n, b.rs, b.cs) < b.data.len(), "matmul: right operand too short");
-    assert!(dst_rs >= n, "matmul: destination rows overlap");
     let parallelism = if threads.0 > 1 { gemm::Parallelism::Rayon(threads.0) } else { gemm::Parallelism::None };
-    // SAFETY: the asserts above prove that every element the GEMM reads or writes, at
+    // SAFETY: the asserts above prove that every element the GEMM reads, at
     // `base + r * rs + c * cs` for r, c inside the given shape, lies inside its slice; the
-    // destination rows are disjoint (`dst_rs >= n`, column stride 1); `dst` is borrowed
-    // mutably and `a`, `b` shared, so the destination aliases neither operand. Strides fit in
-    // `isize` because they index into live slices.
+    // destination is the caller's contract. `a` and `b` are shared borrows and the destination
+    // is exclusively the caller's, so it aliases neither. Strides fit in `isize` because they
+    // index into live memory.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_rs as isize,
             accumulate,
@@ -129,20 +136,64 @@ fn avx2_fma() -> bool {
     }
 }
 
-/// Defines a public dispatcher `$name` that runs `generic::$name` compiled with AVX2 + FMA when
-/// the CPU has them, and the baseline build of the same code otherwise.
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma() && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The instruction sets the element-wise kernels are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// The baseline target.
+    Generic,
+    /// AVX2 + FMA.
+    Avx2,
+    /// AVX-512F (+ AVX2 + FMA).
+    Avx512,
+}
+
+impl Level {
+    /// Every level, the fastest last.
+    pub(crate) const ALL: [Level; 3] = [Level::Generic, Level::Avx2, Level::Avx512];
+
+    /// The fastest level this CPU runs.
+    pub(crate) fn best() -> Level {
+        Level::ALL.into_iter().rev().find(|l| l.available()).unwrap_or(Level::Generic)
+    }
+
+    /// Whether this CPU runs code compiled for the level.
+    pub(crate) fn available(self) -> bool {
+        match self {
+            Level::Generic => true,
+            Level::Avx2 => avx2_fma(),
+            Level::Avx512 => avx512(),
+        }
+    }
+}
+
+/// Defines a public dispatcher `$name` that runs `generic::$name` compiled for the best
+/// [`Level`] the CPU has (AVX-512F, else AVX2 + FMA, else the baseline), and, for the tests,
+/// `at_level::$name` running it at a given level.
 macro_rules! dispatch {
     ($(fn $name:ident($($arg:ident: $ty:ty),*);)*) => {
         $(
             pub(crate) fn $name($($arg: $ty),*) {
-                #[cfg(target_arch = "x86_64")]
-                if avx2_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
-                    // requirement of calling a `#[target_feature(enable = "avx2,fma")]` function.
-                    unsafe { avx2::$name($($arg),*) };
-                    return;
+                match Level::best() {
+                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (`Level::best`), the only
+                    // requirement of calling a function compiled for them.
+                    #[cfg(target_arch = "x86_64")]
+                    Level::Avx512 => unsafe { avx512::$name($($arg),*) },
+                    // SAFETY: the CPU supports AVX2 and FMA (`Level::best`).
+                    #[cfg(target_arch = "x86_64")]
+                    Level::Avx2 => unsafe { avx2::$name($($arg),*) },
+                    _ => generic::$name($($arg),*),
                 }
-                generic::$name($($arg),*)
             }
         )*
 
@@ -156,10 +207,44 @@ macro_rules! dispatch {
                 }
             )*
         }
+
+        #[cfg(target_arch = "x86_64")]
+        mod avx512 {
+            use super::*;
+            $(
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                pub(super) fn $name($($arg: $ty),*) {
+                    generic::$name($($arg),*)
+                }
+            )*
+        }
+
+        #[cfg(test)]
+        pub(crate) mod at_level {
+            use super::*;
+            $(
+                /// Runs the kernel compiled for `level`. Panics if the CPU lacks it.
+                pub(crate) fn $name(level: Level, $($arg: $ty),*) {
+                    assert!(level.available(), "this CPU does not run {level:?} code");
+                    match level {
+                        Level::Generic => generic::$name($($arg),*),
+                        // SAFETY: the CPU runs the level's instructions (asserted above).
+                        #[cfg(target_arch = "x86_64")]
+                        Level::Avx2 => unsafe { avx2::$name($($arg),*) },
+                        // SAFETY: as above.
+                        #[cfg(target_arch = "x86_64")]
+                        Level::Avx512 => unsafe { avx512::$name($($arg),*) },
+                        #[cfg(not(target_arch = "x86_64"))]
+                        _ => unreachable!("only the generic level is available here"),
+                    }
+                }
+            )*
+        }
     };
 }
 
 dispatch! {
+    fn add_bias(rows: &mut [f32], bias: &[f32]);
     fn bias_activation(rows: &mut [f32], bias: &[f32], act: Activation);
     fn bias_layer_norm(rows: &mut [f32], bias: Option<&[f32]>, gamma: &[f32], beta: &[f32], eps: f32);
     fn softmax_rows(rows: &mut [f32], width: usize);
@@ -169,7 +254,8 @@ dispatch! {
 pub(crate) mod generic {
     use super::Activation;
 
-    const LANES: usize = 8;
+    /// Independent accumulators of the reductions: one AVX-512 register, two AVX2 ones.
+    const LANES: usize = 16;
 
     #[inline(always)]
     fn sum(xs: &[f32]) -> f32 {
@@ -248,6 +334,16 @@ pub(crate) mod generic {
     #[inline(always)]
     fn tanh(x: f32) -> f32 {
         1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+    }
+
+    /// Each row of `rows` (width `bias.len()`) becomes `row + bias`.
+    #[inline(always)]
+    pub(crate) fn add_bias(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_exact_mut(bias.len()) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
     }
 
     /// Each row of `rows` (width `bias.len()`) becomes `act(row + bias)`.
@@ -358,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn matmul_matches_naive_on_random_shapes_and_strides() {
+    fn gemm_raw_matches_naive_on_random_shapes_and_strides() {
         let mut rng = Rng(0x1234_5678_9ABC_DEF1);
         for case in 0..60 {
             let (m, n, k) = (1 + rng.below(70), 1 + rng.below(70), 1 + rng.below(90));
@@ -376,7 +472,8 @@ mod tests {
             let mut dst = init.clone();
             let a_view = View { data: &a, rs: a_rs, cs: a_cs };
             let b_view = View { data: &b, rs: b_rs, cs: b_cs };
-            matmul(&mut dst, dst_rs, a_view, b_view, (m, n, k), accumulate, threads);
+            // SAFETY: `dst` holds `m` rows of `dst_rs >= n` floats and nothing else uses it.
+            unsafe { gemm_raw(dst.as_mut_ptr(), dst_rs, a_view, b_view, (m, n, k), accumulate, threads) };
             for r in 0..m {
                 for c in 0..dst_rs {
                     let got = dst[r * dst_rs + c];
@@ -415,51 +512,68 @@ mod tests {
             let gamma = rng.fill(width, 1.0, 0.0);
             let beta = rng.fill(width, 1.0, 0.0);
 
-            // Dispatched (AVX2 + FMA where present) against the baseline build.
-            let mut fast = x.clone();
-            bias_layer_norm(&mut fast, Some(&bias), &gamma, &beta, 1e-12);
-            let mut base = x.clone();
-            generic::bias_layer_norm(&mut base, Some(&bias), &gamma, &beta, 1e-12);
-            for (r, (f, b)) in fast.chunks(width).zip(base.chunks(width)).enumerate() {
-                let want = naive_layer_norm(&x[r * width..(r + 1) * width], &bias, &gamma, &beta, 1e-12);
-                for ((f, b), w) in f.iter().zip(b).zip(&want) {
-                    assert!((*f as f64 - w).abs() < 2e-5 && (*b as f64 - w).abs() < 2e-5, "case {case}: {f} {b} {w}");
+            // Every level this CPU runs (each a separate build of the same source), and the
+            // dispatched one, against the naive twins.
+            let levels: Vec<Option<Level>> =
+                std::iter::once(None).chain(Level::ALL.into_iter().filter(|l| l.available()).map(Some)).collect();
+            for &level in &levels {
+                let mut got = x.clone();
+                match level {
+                    Some(l) => at_level::bias_layer_norm(l, &mut got, Some(&bias), &gamma, &beta, 1e-12),
+                    None => bias_layer_norm(&mut got, Some(&bias), &gamma, &beta, 1e-12),
                 }
-            }
-
-            let mut fast = x.clone();
-            softmax_rows(&mut fast, width);
-            let mut base = x.clone();
-            generic::softmax_rows(&mut base, width);
-            for (r, (f, b)) in fast.chunks(width).zip(base.chunks(width)).enumerate() {
-                let row = &x[r * width..(r + 1) * width];
-                let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-                let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
-                for ((f, b), v) in f.iter().zip(b).zip(row) {
-                    let want = (*v as f64 - m).exp() / z;
-                    assert!((*f as f64 - want).abs() < 1e-6 && (*b as f64 - want).abs() < 1e-6, "case {case}");
+                for (r, got) in got.chunks(width).enumerate() {
+                    let want = naive_layer_norm(&x[r * width..(r + 1) * width], &bias, &gamma, &beta, 1e-12);
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!((*g as f64 - w).abs() < 2e-5, "case {case}, {level:?}: {g} {w}");
+                    }
                 }
-            }
 
-            for act in [Activation::GeluErf, Activation::GeluTanh, Activation::Relu] {
-                let mut fast = x.clone();
-                bias_activation(&mut fast, &bias, act);
-                let mut base = x.clone();
-                generic::bias_activation(&mut base, &bias, act);
-                for (i, (f, b)) in fast.iter().zip(&base).enumerate() {
-                    let v = (x[i] + bias[i % width]) as f64;
-                    let want = match act {
-                        Activation::GeluErf => 0.5 * v * (1.0 + crate::test_support::erf(v / std::f64::consts::SQRT_2)),
-                        Activation::GeluTanh => {
-                            0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh())
-                        }
-                        Activation::Relu => v.max(0.0),
-                    };
-                    let tol = 2e-6 * want.abs().max(1.0);
-                    assert!(
-                        (*f as f64 - want).abs() < tol && (*b as f64 - want).abs() < tol,
-                        "{act:?}({v}): {f} {b} {want}"
-                    );
+                let mut got = x.clone();
+                match level {
+                    Some(l) => at_level::softmax_rows(l, &mut got, width),
+                    None => softmax_rows(&mut got, width),
+                }
+                for (r, got) in got.chunks(width).enumerate() {
+                    let row = &x[r * width..(r + 1) * width];
+                    let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+                    let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+                    for (g, v) in got.iter().zip(row) {
+                        let want = (*v as f64 - m).exp() / z;
+                        assert!((*g as f64 - want).abs() < 1e-6, "case {case}, {level:?}");
+                    }
+                }
+
+                let mut got = x.clone();
+                match level {
+                    Some(l) => at_level::add_bias(l, &mut got, &bias),
+                    None => add_bias(&mut got, &bias),
+                }
+                for (i, g) in got.iter().enumerate() {
+                    assert_eq!(*g, x[i] + bias[i % width], "case {case}, {level:?}");
+                }
+
+                for act in [Activation::GeluErf, Activation::GeluTanh, Activation::Relu] {
+                    let mut got = x.clone();
+                    match level {
+                        Some(l) => at_level::bias_activation(l, &mut got, &bias, act),
+                        None => bias_activation(&mut got, &bias, act),
+                    }
+                    for (i, g) in got.iter().enumerate() {
+                        let v = (x[i] + bias[i % width]) as f64;
+                        let want = match act {
+                            Activation::GeluErf => {
+                                0.5 * v * (1.0 + crate::test_support::erf(v / std::f64::consts::SQRT_2))
+                            }
+                            Activation::GeluTanh => {
+                                0.5 * v
+                                    * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh())
+                            }
+                            Activation::Relu => v.max(0.0),
+                        };
+                        let tol = 2e-6 * want.abs().max(1.0);
+                        assert!((*g as f64 - want).abs() < tol, "{act:?}({v}), {level:?}: {g} {want}");
+                    }
                 }
             }
         }

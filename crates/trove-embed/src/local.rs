@@ -17,6 +17,7 @@ use crate::Embedder;
 use crate::bert::{Bert, BertConfig};
 use crate::error::EmbedError;
 use crate::model;
+use crate::stages::{self, Stage, StageTimes};
 
 /// The arithmetic of the model's linear layers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -69,8 +70,8 @@ pub struct LocalOptions {
     pub batch_size: usize,
     /// Threads for the forward pass and tokenization; 0 means one per available core.
     ///
-    /// With more than one thread, large batches are split into blocks of rows and attention
-    /// into (sequence, head) tasks; small inputs let each matrix product split its columns.
+    /// With more than one thread, every matrix product is cut into tiles and attention into
+    /// (sequence, head) tasks, which the threads take as they free up.
     pub threads: usize,
     /// The arithmetic of the linear layers (default [`Precision::F32`]).
     pub precision: Precision,
@@ -208,12 +209,20 @@ impl LocalEmbedder {
         self.precision
     }
 
+    /// As [`Embedder::embed`], adding the wall and busy time of each stage of the call to
+    /// `times` (for benchmarks; [`Embedder::embed`] times nothing).
+    pub fn embed_timed(&self, texts: &[&str], times: &StageTimes) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.pool.install(|| self.embed_in_pool(texts, Some(times)))
+    }
+
     /// Embeds on the calling thread (which is one of the pool's).
-    fn embed_in_pool(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Embedding(format!("tokenization failed: {e}")))?;
+    fn embed_in_pool(&self, texts: &[&str], times: Option<&StageTimes>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let encodings =
+            stages::serial(times, Stage::Tokenize, || self.tokenizer.encode_batch_fast(texts.to_vec(), true))
+                .map_err(|e| EmbedError::Embedding(format!("tokenization failed: {e}")))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         if let Some(long) = ids.iter().find(|ids| ids.len() > self.max_tokens) {
             return Err(EmbedError::Embedding(format!(
@@ -235,13 +244,15 @@ impl LocalEmbedder {
         for chunk in order.chunks(self.batch_size) {
             seqs.clear();
             seqs.extend(chunk.iter().map(|&i| ids[i]));
-            self.bert.forward(&seqs, &mut states, threads).map_err(EmbedError::Embedding)?;
-            let mut rows = states.as_slice();
-            for (&i, seq) in chunk.iter().zip(&seqs) {
-                let (mine, rest) = rows.split_at(seq.len() * hidden);
-                out[i] = mean_pool_normalized(mine, seq.len(), hidden);
-                rows = rest;
-            }
+            self.bert.forward(&seqs, &mut states, threads, times).map_err(EmbedError::Embedding)?;
+            stages::serial(times, Stage::Pooling, || {
+                let mut rows = states.as_slice();
+                for (&i, seq) in chunk.iter().zip(&seqs) {
+                    let (mine, rest) = rows.split_at(seq.len() * hidden);
+                    out[i] = mean_pool_normalized(mine, seq.len(), hidden);
+                    rows = rest;
+                }
+            });
         }
         Ok(out)
     }
@@ -313,7 +324,7 @@ impl Embedder for LocalEmbedder {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let out = self.pool.install(|| self.embed_in_pool(texts))?;
+        let out = self.pool.install(|| self.embed_in_pool(texts, None))?;
         tracing::trace!(texts = texts.len(), elapsed_ms = started.elapsed().as_millis() as u64, "embedded");
         Ok(out)
     }
@@ -420,6 +431,26 @@ mod tests {
                 assert!(max_abs_diff(got, &alone) < 1e-6, "{} tokens: batch composition mattered", ids.len());
             }
         }
+    }
+
+    #[test]
+    fn timed_calls_embed_alike_and_account_for_every_stage() {
+        let tiny = TinyModel::new();
+        let e = load(&tiny, 32);
+        let texts: Vec<String> = [3, 40, 90, 17].iter().map(|&n| TinyModel::words(n)).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let times = StageTimes::new();
+        let timed = e.embed_timed(&refs, &times).unwrap();
+        for (a, b) in timed.iter().zip(e.embed(&refs).unwrap()) {
+            assert!(max_abs_diff(a, &b) < 1e-6);
+        }
+        for (stage, t) in times.all() {
+            assert!(t.wall > std::time::Duration::ZERO && t.busy > std::time::Duration::ZERO, "{stage:?}: {t:?}");
+            // Two threads cannot be busy for more than twice the stage's wall time (timers
+            // are read a little apart, hence the slack).
+            assert!(t.busy <= t.wall * 2 + std::time::Duration::from_millis(1), "{stage:?}: {t:?}");
+        }
+        assert!(e.embed_timed(&[], &times).unwrap().is_empty());
     }
 
     #[test]

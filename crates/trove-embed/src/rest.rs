@@ -15,10 +15,11 @@
 //! bytes, which over-counts English for BPE tokenizers, so chunks stay within the model's limit.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use trove_http::{Failure, GaveUp, Retries, is_tls_failure, redacted};
 
 use crate::{EmbedError, Embedder};
 
@@ -91,14 +92,126 @@ impl std::fmt::Debug for RestOptions {
     }
 }
 
-/// Why one attempt failed.
-enum Attempt {
-    /// Worth retrying; with the server's `Retry-After` when it sent one (a 429 then also
-    /// pauses every caller).
-    Retry { why: String, retry_after: Option<Duration>, throttled: bool },
-    /// Retrying cannot help.
-    Fatal(EmbedError),
+/// Estimated tokens of `text`: one per three bytes, rounded up.
+fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(3)
 }
+
+/// Client-side limits shared by every caller of one embedder: requests in flight, request and
+/// token buckets refilled continuously, and a pause every caller honours after a 429.
+struct Limiter {
+    state: Mutex<LimiterState>,
+    changed: Condvar,
+    concurrency: u32,
+    rpm: f64,
+    tpm: f64,
+}
+
+struct LimiterState {
+    in_flight: u32,
+    requests: f64,
+    tokens: f64,
+    refilled: Instant,
+    paused_until: Option<Instant>,
+}
+
+/// A slot of [`Limiter`]; returns it when dropped.
+struct Permit<'a>(&'a Limiter);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Limiter {
+    fn new(concurrency: u32, rpm: u32, tpm: u32) -> Self {
+        Limiter {
+            state: Mutex::new(LimiterState {
+                in_flight: 0,
+                requests: f64::from(rpm),
+                tokens: f64::from(tpm),
+                refilled: Instant::now(),
+                paused_until: None,
+            }),
+            changed: Condvar::new(),
+            concurrency: concurrency.max(1),
+            rpm: f64::from(rpm),
+            tpm: f64::from(tpm),
+        }
+    }
+
+    /// Waits until a request of `tokens` estimated tokens may go out.
+    fn acquire(&self, tokens: usize) -> Permit<'_> {
+        // A request larger than the whole token budget goes out when the bucket is full.
+        let cost = (tokens as f64).min(self.tpm);
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            let elapsed = now.duration_since(s.refilled).as_secs_f64();
+            s.refilled = now;
+            s.requests = (s.requests + elapsed * self.rpm / 60.0).min(self.rpm);
+            s.tokens = (s.tokens + elapsed * self.tpm / 60.0).min(self.tpm);
+            let mut wait = Duration::ZERO;
+            if let Some(until) = s.paused_until {
+                if until > now {
+                    wait = until - now;
+                } else {
+                    s.paused_until = None;
+                }
+            }
+            if self.rpm > 0.0 && s.requests < 1.0 {
+                wait = wait.max(Duration::from_secs_f64((1.0 - s.requests) * 60.0 / self.rpm));
+            }
+            if self.tpm > 0.0 && s.tokens < cost {
+                wait = wait.max(Duration::from_secs_f64((cost - s.tokens) * 60.0 / self.tpm));
+            }
+            if s.in_flight >= self.concurrency {
+                // Woken by a returned permit; the bound only guards against a lost wake-up.
+                wait = wait.max(Duration::from_millis(100));
+            } else if wait.is_zero() {
+                s.in_flight += 1;
+                if self.rpm > 0.0 {
+                    s.requests -= 1.0;
+                }
+                if self.tpm > 0.0 {
+                    s.tokens -= cost;
+                }
+                return Permit(self);
+            }
+            s = self.changed.wait_timeout(s, wait).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Makes every caller wait `delay` before its next request (after a 429).
+    fn pause(&self, delay: Duration) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let until = Instant::now() + delay;
+        s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));
+    }
+}
+
+/// A failure worth retrying: what went wrong, and whether the server said to slow down (a 429,
+/// whose wait then pauses every caller).
+struct Transient {
+    why: String,
+    throttled: bool,
+}
+
+impl Transient {
+    fn new(why: String) -> Transient {
+        Transient { why, throttled: false }
+    }
+}
+
+/// Why one attempt failed: worth retrying (after the server's `Retry-After` when it sent one),
+/// or not.
+type Attempt = Failure<Transient, EmbedError>;
+
+/// The longest `Retry-After` honoured: an hour (longer than the backoff, on purpose).
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
 /// Embeddings from a REST API; see the module documentation.
 pub struct RestEmbedder {
@@ -106,7 +219,7 @@ pub struct RestEmbedder {
     model_id: String,
     url: String,
     agent: ureq::Agent,
-    limiter: Arc<trove_http::Quota>,
+    limiter: Limiter,
     last: std::sync::Mutex<Option<crate::LastCall>>,
 }
 
@@ -152,7 +265,7 @@ impl RestEmbedder {
             .max_redirects(0)
             .build();
         let model_id = format!("{}/{}", opts.provider, opts.model);
-        let limiter = trove_http::Quota::system(opts.concurrency, opts.rpm, opts.tpm);
+        let limiter = Limiter::new(opts.concurrency, opts.rpm, opts.tpm);
         Ok(RestEmbedder {
             agent: ureq::Agent::new_with_config(config),
             model_id,
@@ -170,20 +283,7 @@ impl RestEmbedder {
 
     /// `text` cut to the model's limit (at a character boundary).
     fn truncated<'a>(&self, text: &'a str) -> &'a str {
-        let max = self.opts.max_input_tokens.saturating_mul(3);
-        if text.len() <= max {
-            return text;
-        }
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        &text[..end]
-    }
-
-    /// `detail` with the key removed, cut to a readable length.
-    fn clean(&self, detail: &str) -> String {
-        trove_http::clean_detail(detail, self.opts.api_key.as_deref())
+        &text[..text.floor_char_boundary(self.opts.max_input_tokens.saturating_mul(3))]
     }
 
     /// One request for one batch.
@@ -195,7 +295,7 @@ impl RestEmbedder {
             RestProtocol::Azure => serde_json::json!({"input": batch}),
             RestProtocol::Ollama => serde_json::json!({"model": self.opts.model, "input": batch}),
         };
-        let body = serde_json::to_vec(&body).map_err(|e| Attempt::Fatal(EmbedError::Embedding(e.to_string())))?;
+        let body = serde_json::to_vec(&body).map_err(|e| Failure::Fatal(EmbedError::Embedding(e.to_string())))?;
         let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
         if let Some(key) = &self.opts.api_key {
             request = match self.opts.protocol {
@@ -209,10 +309,13 @@ impl RestEmbedder {
         };
         let status = response.status().as_u16();
         if status == 200 {
-            let bytes = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
-                Attempt::Retry { why: format!("reading the answer: {e}"), retry_after: None, throttled: false }
-            })?;
-            return self.parse(&bytes, batch.len()).map_err(Attempt::Fatal);
+            let bytes = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_vec()
+                .map_err(|e| Failure::Retry(Transient::new(format!("reading the answer: {e}")), None))?;
+            return self.parse(&bytes, batch.len()).map_err(Failure::Fatal);
         }
         let retry_after = response
             .headers()
@@ -220,16 +323,17 @@ impl RestEmbedder {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            .map(|s| Duration::from_secs_f64(s.min(RETRY_AFTER_MAX.as_secs_f64())));
         let text = response.body_mut().with_config().limit(MAX_ERROR_BODY).read_to_string().unwrap_or_default();
-        let detail = self.clean(&trove_http::model_error_message(&text));
+        let detail = redacted(&error_message(&text), self.opts.api_key.as_deref());
         let (provider, url) = (self.opts.provider.clone(), self.url.clone());
         Err(match status {
-            401 | 403 => Attempt::Fatal(EmbedError::ProviderUnauthorized { provider, url, status, detail }),
-            429 => Attempt::Retry { why: format!("HTTP 429 (rate limited): {detail}"), retry_after, throttled: true },
-            408 | 500..=599 => {
-                Attempt::Retry { why: format!("HTTP {status}: {detail}"), retry_after, throttled: false }
-            }
+            401 | 403 => Failure::Fatal(EmbedError::ProviderUnauthorized { provider, url, status, detail }),
+            429 => Failure::Retry(
+                Transient { why: format!("HTTP 429 (rate limited): {detail}"), throttled: true },
+                retry_after,
+            ),
+            408 | 500..=599 => Failure::Retry(Transient::new(format!("HTTP {status}: {detail}")), retry_after),
             _ => {
                 let fix = match status {
                     404 => format!(
@@ -243,22 +347,15 @@ impl RestEmbedder {
                         self.opts.model
                     ),
                 };
-                Attempt::Fatal(EmbedError::ProviderRejected { provider, url, status, detail, fix })
+                Failure::Fatal(EmbedError::ProviderRejected { provider, url, status, detail, fix })
             }
         })
     }
 
     fn transport_failure(&self, e: ureq::Error) -> Attempt {
         let secs = self.opts.timeout.as_secs_f64();
-        // A refused certificate (often arriving as an I/O error carrying rustls' error) or an
-        // unreadable PEM: retrying cannot help.
-        let tls = match &e {
-            ureq::Error::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
-            _ => false,
-        };
-        if tls {
-            return Attempt::Fatal(EmbedError::ProviderRejected {
+        if is_tls_failure(&e) {
+            return Failure::Fatal(EmbedError::ProviderRejected {
                 provider: self.opts.provider.clone(),
                 url: self.url.clone(),
                 status: 0,
@@ -273,7 +370,7 @@ impl RestEmbedder {
             ureq::Error::HostNotFound => "host not found (DNS)".to_string(),
             ureq::Error::Protocol(p) => format!("the answer was not valid HTTP: {p}"),
             other => {
-                return Attempt::Fatal(EmbedError::ProviderRejected {
+                return Failure::Fatal(EmbedError::ProviderRejected {
                     provider: self.opts.provider.clone(),
                     url: self.url.clone(),
                     status: 0,
@@ -282,7 +379,7 @@ impl RestEmbedder {
                 });
             }
         };
-        Attempt::Retry { why, retry_after: None, throttled: false }
+        Failure::Retry(Transient::new(why), None)
     }
 
     /// The vectors of a 200 answer, in input order, each of the configured dimension.
@@ -340,43 +437,50 @@ impl RestEmbedder {
 
     /// One batch, with retries.
     fn embed_batch(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let tokens: usize = batch.iter().map(|t| trove_http::estimate_tokens(t)).sum();
-        let mut last = String::new();
-        for attempt in 0..=self.opts.max_retries {
-            let result = {
+        let tokens: usize = batch.iter().map(|t| estimate_tokens(t)).sum();
+        let retries = Retries {
+            max_retries: self.opts.max_retries,
+            backoff_min: self.opts.backoff_min,
+            backoff_max: self.opts.backoff_max,
+            retry_after_max: RETRY_AFTER_MAX,
+        };
+        let answer = retries.run(
+            |_| {
                 let _permit = self.limiter.acquire(tokens);
                 self.attempt(batch)
-            };
-            match result {
-                Ok(vectors) => return Ok(vectors.into_iter().map(normalized).collect()),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry { why, retry_after, throttled }) => {
-                    if attempt == self.opts.max_retries {
-                        last = why;
-                        break;
-                    }
-                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                    tracing::warn!(provider = %self.opts.provider, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, "embeddings request failed, retrying: {why}");
-                    if throttled {
-                        self.limiter.pause(delay);
-                    } else {
-                        self.limiter.sleep(delay);
-                    }
-                    last = why;
+            },
+            |failed, wait| {
+                tracing::warn!(provider = %self.opts.provider, attempt = wait.attempt + 1, delay_ms = wait.delay.as_millis() as u64, "embeddings request failed, retrying: {}", failed.why);
+                if failed.throttled {
+                    self.limiter.pause(wait.delay);
+                } else {
+                    std::thread::sleep(wait.delay);
                 }
-            }
+            },
+        );
+        match answer {
+            Ok(vectors) => Ok(vectors.into_iter().map(normalized).collect()),
+            Err(GaveUp::Fatal(e)) => Err(e),
+            Err(GaveUp::Exhausted { last, attempts }) => Err(EmbedError::ProviderUnavailable {
+                provider: self.opts.provider.clone(),
+                url: self.url.clone(),
+                attempts,
+                last: last.why,
+            }),
         }
-        Err(EmbedError::ProviderUnavailable {
-            provider: self.opts.provider.clone(),
-            url: self.url.clone(),
-            attempts: self.opts.max_retries + 1,
-            last,
-        })
     }
+}
 
-    /// Exponential backoff with full jitter.
-    fn backoff(&self, attempt: u32) -> Duration {
-        trove_http::backoff_delay(self.opts.backoff_min, self.opts.backoff_max, attempt)
+/// The human part of an error body: OpenAI's `error.message`, Ollama's `error`, else the text.
+fn error_message(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => v
+            .pointer("/error/message")
+            .or_else(|| v.get("error"))
+            .or_else(|| v.get("message"))
+            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+            .unwrap_or_else(|| body.to_string()),
+        Err(_) => body.to_string(),
     }
 }
 
@@ -403,7 +507,7 @@ impl Embedder for RestEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> usize {
-        trove_http::estimate_tokens(text)
+        estimate_tokens(text)
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -430,5 +534,60 @@ impl Embedder for RestEmbedder {
 
     fn last_call(&self) -> Option<crate::LastCall> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_are_extracted_from_json_bodies() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#),
+            "Incorrect API key"
+        );
+        assert_eq!(error_message(r#"{"error":"model \"x\" not found"}"#), "model \"x\" not found");
+        assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn limiter_spaces_requests_by_rpm() {
+        let l = Limiter::new(4, 600, 0); // 10 per second, bucket of 600 starts full
+        {
+            let mut s = l.state.lock().unwrap();
+            s.requests = 0.0;
+        }
+        let start = Instant::now();
+        for _ in 0..3 {
+            drop(l.acquire(1));
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(250), "three requests at 10/s took {took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[test]
+    fn limiter_pause_holds_every_caller() {
+        let l = Limiter::new(4, 0, 0);
+        l.pause(Duration::from_millis(300));
+        let start = Instant::now();
+        drop(l.acquire(1));
+        assert!(start.elapsed() >= Duration::from_millis(280));
+    }
+
+    #[test]
+    fn limiter_bounds_requests_in_flight() {
+        let l = std::sync::Arc::new(Limiter::new(1, 0, 0));
+        let held = l.acquire(1);
+        let l2 = l.clone();
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            drop(l2.acquire(1));
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+        assert!(t.join().unwrap() >= Duration::from_millis(180));
     }
 }

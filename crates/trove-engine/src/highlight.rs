@@ -1,64 +1,28 @@
 //! Snippets: the part of a chunk around the query's words, with matches wrapped in `**` so
-//! every transport can render them (bold on a terminal, `<mark>` on a page).
+//! every transport can render them (bold on a terminal, `<mark>` on a page). A word is marked
+//! when the keyword search's own analyzer ([`trove_store::analysis::Analyzer`]) matches it on a
+//! meaningful term: its stem is one of the query's terms and it is not a stopword (the
+//! analyzer's list). So `index` marks `indexes` and `Indexing`, while `database` does not mark
+//! `data`, and the `what`, `do` and `out` of a question are never marked.
 
-/// Common English words not worth highlighting.
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has", "have", "how",
-    "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "so", "than", "that",
-    "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when",
-    "where", "which", "who", "why", "will", "with", "you", "your",
-];
+use std::sync::OnceLock;
 
-/// Words of the query worth highlighting (lowercase, 2+ characters, not stopwords).
-fn terms(query: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for w in query.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() >= 2) {
-        let w = w.to_lowercase();
-        if !STOPWORDS.contains(&w.as_str()) && !out.contains(&w) {
-            out.push(w);
-        }
-    }
-    out
+use trove_store::analysis::Analyzer;
+
+fn analyzer() -> &'static Analyzer {
+    static ANALYZER: OnceLock<Analyzer> = OnceLock::new();
+    ANALYZER.get_or_init(Analyzer::default)
 }
 
-/// A query term with its length in characters.
-struct Term {
-    text: String,
-    chars: usize,
-}
-
-fn char_count(s: &str) -> usize {
-    if s.is_ascii() { s.len() } else { s.chars().count() }
-}
-
-/// Whether a word of the text matches a query term: equal, or sharing a stem-like prefix
-/// (`index` matches `indexing`, `indexes`).
-fn matches(word: &str, terms: &[Term]) -> bool {
-    let lower;
-    let w = if word.bytes().any(|b| b.is_ascii_uppercase()) || !word.is_ascii() {
-        lower = word.to_lowercase();
-        lower.as_str()
-    } else {
-        word
-    };
-    let w_chars = char_count(w);
-    terms.iter().any(|t| {
-        if w == t.text {
-            return true;
-        }
-        let shorter = w_chars.min(t.chars);
-        if shorter < 4 {
-            return false;
-        }
-        let common = w.chars().zip(t.text.chars()).take_while(|(a, b)| a == b).count();
-        common >= shorter.saturating_sub(2).max(4)
-    })
+/// Whether a word of the text is a match: a non-stopword whose term is one of `terms`.
+fn matches(word: &str, terms: &[String]) -> bool {
+    analyzer().word_term(word).is_some_and(|(folded, term)| !Analyzer::is_stopword(&folded) && terms.contains(&term))
 }
 
 /// About `width` characters of `text` around the densest run of matches, with `**` around
 /// each matched word and `…` where text was cut.
 pub fn snippet(text: &str, query: &str, width: usize) -> String {
-    let terms: Vec<Term> = terms(query).into_iter().map(|t| Term { chars: char_count(&t), text: t }).collect();
+    let terms = analyzer().query_terms(query);
     // Word spans (byte ranges) of the text.
     let mut words: Vec<(usize, usize)> = Vec::new();
     let mut start = None;
@@ -130,6 +94,20 @@ mod tests {
     fn marks_matches_and_variants() {
         let s = snippet("Trove indexes documents. Indexing is incremental.", "index documents", 200);
         assert_eq!(s, "Trove **indexes** **documents**. **Indexing** is incremental.");
+    }
+
+    #[test]
+    fn a_question_marks_only_its_meaningful_words() {
+        let text = "What to do when the database runs out of connections: raise the limit, or put a pool \
+                    in front. Data about each connection is in the pool's log.";
+        let s = snippet(text, "what do I do when the database runs out of connections?", 400);
+        assert_eq!(
+            s,
+            "What to do when the **database** **runs** out of **connections**: raise the limit, or put a pool \
+             in front. Data about each **connection** is in the pool's log."
+        );
+        // A question made only of stopwords marks nothing.
+        assert!(!snippet(text, "what do I do when it is out?", 400).contains("**"));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!
 //! The model APIs (the REST embedders, the chat models) call `ureq` themselves with this
 //! crate's pieces: [`tls_config`], [`proxy_from_env`], [`backoff_delay`], [`parse_retry_after`],
-//! [`model_error_message`], the [`Breaker`], and [`Quota`] (requests and tokens per minute,
+//! [`model_error_message`], [`redacted`], [`is_tls_failure`], the [`Breaker`], and [`Quota`] (requests and tokens per minute,
 //! requests in flight, the pause after a 429, with [`estimate_tokens`]).
 //!
 //! Failures are [`HttpError`]s that say what to check, naming the configuration key: 401 the
@@ -35,6 +35,7 @@ pub mod breaker;
 mod limiter;
 mod proxy;
 pub mod quota;
+mod retry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tls;
@@ -51,6 +52,7 @@ pub use crate::breaker::{Breaker, BreakerOpen, Change as BreakerChange, Permit a
 use crate::limiter::Limiter;
 pub use crate::proxy::proxy_from_env;
 pub use crate::quota::{Quota, QuotaPermit, Sleep, estimate_tokens, real_sleep};
+pub use crate::retry::{Failure, GaveUp, Retries, Wait, backoff_delay, is_tls_failure, redacted};
 pub use crate::tls::tls_config;
 
 /// The most bytes of an answer read (a page of 250 wiki pages with bodies stays well below).
@@ -237,13 +239,6 @@ impl HasCode for HttpError {
     }
 }
 
-/// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempt)].
-pub fn backoff_delay(min: Duration, max: Duration, attempt: u32) -> Duration {
-    let ceiling = min.saturating_mul(1u32 << attempt.min(20)).min(max);
-    let unit = f64::from(getrandom::u32().unwrap_or(u32::MAX / 2)) / f64::from(u32::MAX);
-    ceiling.mul_f64(unit)
-}
-
 /// The wait a `Retry-After` value asks for: delay seconds, or an HTTP date (a date already
 /// past is no wait).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -296,13 +291,9 @@ impl Answer {
     }
 }
 
-/// Why one attempt failed.
-enum Failure {
-    /// Worth retrying, after the server's `Retry-After` when it sent one.
-    Retry(Box<HttpError>, Option<Duration>),
-    /// Retrying cannot help.
-    Fatal(Box<HttpError>),
-}
+/// Why one attempt failed: worth retrying (after the server's `Retry-After` when it sent
+/// one), or not.
+type Failed = Failure<Box<HttpError>, Box<HttpError>>;
 
 /// A blocking client of one remote API; see the module documentation. Clones share the
 /// connection pool and the rate limit.
@@ -465,14 +456,9 @@ impl Client {
             method,
             url: without_query(&self.absolute(path)),
             status,
-            detail: self.clean(&detail),
+            detail: redacted(&detail, self.opts.auth.secret()),
             fix,
         }
-    }
-
-    /// `detail` without the secret, cut to a readable length.
-    fn clean(&self, detail: &str) -> String {
-        clean_detail(detail, self.opts.auth.secret())
     }
 
     /// One request with retries; the answer's bytes.
@@ -484,42 +470,42 @@ impl Client {
         body: Option<&[u8]>,
         shape: &Shape<'_>,
     ) -> Result<Answer, HttpError> {
-        let max = self.opts.max_retries;
-        for attempt in 0..=max {
-            self.limiter.acquire();
-            let (error, retry_after) = match self.attempt(method, path, query, body, shape) {
-                Ok(bytes) => return Ok(bytes),
-                Err(Failure::Fatal(e)) => return Err(*e),
-                Err(Failure::Retry(e, retry_after)) => (*e, retry_after),
-            };
-            if attempt == max {
-                let mut error = error;
-                error.detail = format!("{} (after {} attempts)", error.detail, max + 1);
-                return Err(error);
-            }
-            let delay = match retry_after {
-                Some(wait) => {
-                    let wait = wait.min(self.opts.retry_after_max);
+        let retries = Retries {
+            max_retries: self.opts.max_retries,
+            backoff_min: self.opts.backoff_min,
+            backoff_max: self.opts.backoff_max,
+            retry_after_max: self.opts.retry_after_max,
+        };
+        let answer = retries.run(
+            |_| {
+                self.limiter.acquire();
+                self.attempt(method, path, query, body, shape)
+            },
+            |error, wait| {
+                if wait.asked {
                     // Every request of this client waits, not only this one.
-                    self.limiter.pause(wait);
-                    wait
+                    self.limiter.pause(wait.delay);
+                } else {
+                    std::thread::sleep(wait.delay);
                 }
-                None => {
-                    let wait = backoff_delay(self.opts.backoff_min, self.opts.backoff_max, attempt);
-                    std::thread::sleep(wait);
-                    wait
-                }
-            };
-            tracing::warn!(
-                service = %self.opts.service,
-                url = %error.url,
-                attempt = attempt + 1,
-                delay_ms = delay.as_millis() as u64,
-                "request failed, retrying: {}",
-                error.detail
-            );
-        }
-        unreachable!("the loop returns on its last attempt")
+                tracing::warn!(
+                    service = %self.opts.service,
+                    url = %error.url,
+                    attempt = wait.attempt + 1,
+                    delay_ms = wait.delay.as_millis() as u64,
+                    "request failed, retrying: {}",
+                    error.detail
+                );
+            },
+        );
+        answer.map_err(|gave_up| match gave_up {
+            GaveUp::Fatal(error) => *error,
+            GaveUp::Exhausted { last, attempts } => {
+                let mut error = *last;
+                error.detail = format!("{} (after {attempts} attempts)", error.detail);
+                error
+            }
+        })
     }
 
     fn attempt(
@@ -529,7 +515,7 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&[u8]>,
         shape: &Shape<'_>,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, Failed> {
         let url = self.absolute(path);
         // A redirect may lead to another host: the credentials stay with the configured one.
         let auth = self.opts.auth.header().filter(|_| self.same_origin(&url));
@@ -638,19 +624,13 @@ impl Client {
         })
     }
 
-    fn transport_failure(&self, method: &'static str, path: &str, e: ureq::Error) -> Failure {
+    fn transport_failure(&self, method: &'static str, path: &str, e: ureq::Error) -> Failed {
         let key = &self.opts.key;
         let network = |detail: String, fix: String| self.error(ErrorKind::Network, method, path, None, detail, fix);
         let path_fix = || {
             format!("check the network path to {} (connection, proxy, firewall) and {key}.base_url", self.opts.service)
         };
-        // A refused certificate often arrives as an I/O error carrying rustls' error.
-        let tls = match &e {
-            ureq::Error::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
-            _ => false,
-        };
-        if tls {
+        if is_tls_failure(&e) {
             return Failure::Fatal(Box::new(network(
                 format!("TLS failed: {e}"),
                 format!(
@@ -781,24 +761,6 @@ pub fn error_message(body: &str) -> String {
         parts.push(m.to_string());
     }
     if parts.is_empty() { body.trim().to_string() } else { parts.join("; ") }
-}
-
-/// What a server or the network said, fit for a message: `secret` (a key or token, when at
-/// least 4 bytes) replaced by `***`, cut to 300 bytes, `no details` when empty.
-pub fn clean_detail(detail: &str, secret: Option<&str>) -> String {
-    let mut d = detail.trim().to_string();
-    if let Some(secret) = secret.filter(|s| s.len() >= 4) {
-        d = d.replace(secret, "***");
-    }
-    if d.len() > 300 {
-        let mut end = 300;
-        while !d.is_char_boundary(end) {
-            end -= 1;
-        }
-        d.truncate(end);
-        d.push('…');
-    }
-    if d.is_empty() { "no details".into() } else { d }
 }
 
 /// The human part of a model API's error body (embeddings, chat): OpenAI's `error.message`, Ollama's `error`, else the text.

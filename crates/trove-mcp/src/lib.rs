@@ -46,6 +46,8 @@ pub struct McpServer {
     principal: Principal,
     /// Why tools that write are refused (the store was opened read-only), if they are.
     read_only: Option<String>,
+    /// The error reference that failed tools link into.
+    errors_reference: String,
 }
 
 fn rpc_error(id: Value, code: i64, message: impl Into<String>) -> Value {
@@ -59,7 +61,14 @@ fn rpc_result(id: Value, result: Value) -> Value {
 impl McpServer {
     /// A server acting as `principal`.
     pub fn new(engine: Arc<Engine>, principal: Principal) -> McpServer {
-        McpServer { engine, principal, read_only: None }
+        McpServer { engine, principal, read_only: None, errors_reference: trove_types::ERRORS_PATH.to_string() }
+    }
+
+    /// Links failed tools' errors into the error reference at `url` (a server's
+    /// `…/docs/errors`, or the path of `docs/errors.md`); the bare `/docs/errors` otherwise.
+    pub fn errors_reference(mut self, url: impl Into<String>) -> McpServer {
+        self.errors_reference = url.into();
+        self
     }
 
     /// Refuses the tools that write, saying `why` (for a store opened read-only).
@@ -118,7 +127,11 @@ impl McpServer {
                         format!("unknown tool `{name}`; call tools/list for the tools"),
                     ));
                 }
-                Ok(tools::call(&self.engine, &self.principal, name, &args, self.read_only.as_deref()))
+                let cx = tools::CallContext {
+                    read_only: self.read_only.as_deref(),
+                    errors_reference: &self.errors_reference,
+                };
+                Ok(tools::call(&self.engine, &self.principal, name, &args, cx))
             }
             "resources/list" => Ok(json!({"resources": tools::resources(&self.engine, &self.principal)})),
             "resources/templates/list" => Ok(json!({"resourceTemplates": tools::resource_templates()})),
@@ -241,6 +254,29 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_sources","arguments":{"vault":"notes","x":1}}}"#,
         );
         assert_eq!(r["result"]["structuredContent"]["error"]["code"], "bad_request", "{r}");
+        assert_eq!(r["result"]["structuredContent"]["error"]["link"], "/docs/errors#bad_request", "{r}");
+        let s = s.errors_reference("https://trove.example.com/docs/errors");
+        let r = ask(
+            &s,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_sources","arguments":{"vault":"nosuch"}}}"#,
+        );
+        let error = &r["result"]["structuredContent"]["error"];
+        assert_eq!(
+            (error["code"].as_str(), error["type"].as_str(), error["link"].as_str()),
+            (
+                Some("vault_not_found"),
+                Some("invalid_request"),
+                Some("https://trove.example.com/docs/errors#vault_not_found")
+            ),
+            "{r}"
+        );
+        assert!(
+            r["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("(see https://trove.example.com/docs/errors#vault_not_found)"),
+            "{r}"
+        );
         let r = ask(&s, r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"https://example.com"}}"#);
         assert_eq!(r["error"]["code"], codes::RESOURCE_NOT_FOUND, "{r}");
     }

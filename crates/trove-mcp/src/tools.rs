@@ -1,14 +1,15 @@
-//! The tools (and resources) Trove offers over MCP, as one table ([`table`]): each row is a
-//! tool's name, title and description (written for a model), its annotations ([`Effect`]), the
+//! The tools (and resources) Trove offers over MCP, as one table (`table`): each row is a
+//! tool's name, title and description (written for a model), its annotations (`Effect`), the
 //! action it needs (the permission in its engine call's [`Access`] type), its arguments (an
-//! [`Args`] of typed structs, whose schema `tools/list` shows) and the engine call.
+//! `Args` of typed structs, whose schema `tools/list` shows) and the engine call.
 //!
 //! A row's call runs only after the engine's access boundary decided it
 //! ([`Engine::authorize`]): the action, then the vault's visibility (a vault outside the
 //! principal's reach is reported exactly like one that does not exist), then its grant, in the
 //! same order as REST. Validation and limits are the engine's, so a tool refuses what the REST
 //! route refuses, with the same code and message. Failures are results with `isError: true`
-//! whose `structuredContent.error` holds the stable code.
+//! whose `structuredContent.error` is Trove's error body: the stable code, its `type`, the
+//! message and the `link` to the code's entry in the error reference.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,8 @@ use trove_engine::access::perm::Permission;
 use trove_engine::auth::Principal;
 use trove_engine::{Access, Engine, EngineError, SearchRequest, chunk_filter, perm};
 use trove_types::{
-    Action, Code, ContextRequest, HasCode, MemoryInput, MemoryQuery, MemoryScope, MemoryUpdate, SearchFilters,
-    SearchMode, SimilarRequest,
+    Action, Code, ContextRequest, ErrorBody, HasCode, MemoryInput, MemoryQuery, MemoryScope, MemoryUpdate,
+    SearchFilters, SearchMode, SimilarRequest,
 };
 use utoipa::ToSchema;
 
@@ -308,9 +309,19 @@ pub fn exists(name: &str) -> bool {
     find(name).is_some()
 }
 
-/// Runs a tool; failures become a result with `isError: true`. With `read_only` set, tools
-/// that change data are refused with that reason.
-pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value, read_only: Option<&str>) -> Value {
+/// How a call is made: whether tools that change data are refused (with that reason, for a
+/// store opened read-only), and where error links point (the error reference's URL or path).
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    /// Why tools that write are refused, if they are.
+    pub read_only: Option<&'a str>,
+    /// The error reference that failures link into.
+    pub errors_reference: &'a str,
+}
+
+/// Runs a tool; failures become a result with `isError: true` carrying Trove's error body.
+pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value, cx: CallContext<'_>) -> Value {
+    let read_only = cx.read_only;
     let result = match (find(name), read_only) {
         (None, _) => Err(ToolError { code: Code::BadRequest, message: format!("unknown tool `{name}`") }),
         (Some(t), Some(why)) if t.effect != Effect::Reads => Err(ToolError {
@@ -327,11 +338,11 @@ pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value, re
             json!({"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": false})
         }
         Err(e) => {
-            let info = e.code.info();
-            let text = format!("error {}: {}", info.name, e.message);
+            let body = ErrorBody::new(e.code, e.message, cx.errors_reference);
+            let text = format!("error {}: {} (see {})", body.code, body.message, body.link);
             json!({
                 "content": [{"type": "text", "text": text}],
-                "structuredContent": {"error": {"code": info.name, "message": e.message}},
+                "structuredContent": {"error": body},
                 "isError": true,
             })
         }

@@ -55,6 +55,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("GET", "/health", Public),
         ("GET", "/metrics", Public),
         ("GET", "/openapi.json", Public),
+        ("GET", "/docs/errors", Public),
         ("GET", "/v1/vaults", a(Search)),
         ("POST", "/v1/vaults", a(Admin)),
         ("GET", "/v1/vaults/{vault}", a(Search)),

@@ -2,7 +2,9 @@
 //! ([`ErrorBody`]) with the status of its [`Code`] in the shared table: engine errors through
 //! their [`HasCode`] mapping, and axum's own rejections (bad JSON, wrong types, oversized
 //! bodies, bad query strings) through the extractors here, which replace axum's plain-text
-//! rejections with that body.
+//! rejections with that body. Its `link` is the code's entry in this server's own error
+//! reference ([`ERRORS_PATH`]), under the base [`middleware::observe`](crate::middleware)
+//! works out for each request ([`errors_reference`]).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -11,7 +13,37 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use trove_engine::EngineError;
-use trove_types::{Code, ErrorBody, HasCode};
+use trove_types::{Code, ERRORS_PATH, ErrorBody, HasCode};
+
+tokio::task_local! {
+    /// The URL of the error reference for the request being answered.
+    static REFERENCE: String;
+}
+
+/// Runs `f` (a request's handling) with `reference` as the URL its error links point into.
+pub(crate) async fn with_reference<F: std::future::Future>(reference: String, f: F) -> F::Output {
+    REFERENCE.scope(reference, f).await
+}
+
+/// The URL of the error reference for the request being answered (the bare path outside one).
+pub fn errors_reference() -> String {
+    REFERENCE.try_with(Clone::clone).unwrap_or_else(|_| ERRORS_PATH.to_string())
+}
+
+/// The reference's URL for a request: under `public_url` when configured, else under the
+/// scheme and the `Host` the request reached (when it is a plain host name or address).
+pub(crate) fn reference_for(public_url: Option<&str>, tls: bool, host: Option<&str>) -> String {
+    if let Some(url) = public_url {
+        return format!("{}{ERRORS_PATH}", url.trim_end_matches('/'));
+    }
+    let sane = |h: &&str| {
+        !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+    };
+    match host.filter(sane) {
+        Some(host) => format!("{}://{host}{ERRORS_PATH}", if tls { "https" } else { "http" }),
+        None => ERRORS_PATH.to_string(),
+    }
+}
 
 /// An error on its way to the client: a code (which decides the status) and a message.
 #[derive(Debug, Clone)]
@@ -30,13 +62,7 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> ErrorBody {
-        let info = self.code.info();
-        ErrorBody {
-            message: self.message.clone(),
-            code: info.name.to_string(),
-            kind: info.kind.as_str().to_string(),
-            link: self.code.link(),
-        }
+        ErrorBody::new(self.code, self.message.clone(), &errors_reference())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Trove's HTTP transport, behind `trove serve`: a JSON API under `/v1` (vaults and their
 //! sources, search, documents and uploads, memories, jobs and the dead-letter queue), the
-//! probes `/live`, `/ready` and `/health`, `/metrics` for Prometheus, and `/openapi.json`, the
-//! API's OpenAPI 3.1 document. [`run`] also starts the engine's job workers (uploads and source
+//! probes `/live`, `/ready` and `/health`, `/metrics` for Prometheus, `/openapi.json`, the
+//! API's OpenAPI 3.1 document, and `/docs/errors`, the error reference every error links to. [`run`] also starts the engine's job workers (uploads and source
 //! syncs) and stops them on shutdown. It is thin by design: every operation is one call of the
 //! synchronous [`Engine`], made on tokio's blocking pool (never on the async runtime), and every
 //! error leaves as `{message, code, type, link}` with the HTTP status of its code in the shared
@@ -12,7 +12,7 @@
 //! routes and the middleware (request ids and per-request log spans, metrics, the request time
 //! limit, the body size limit); [`error`] turns engine errors and axum's rejections into
 //! answers; [`openapi`] documents the routes from the handlers' annotations; [`metrics`] keeps
-//! the Prometheus counters; `health` answers the probes; `routes` holds one module per resource;
+//! the Prometheus counters; `health` answers the probes; `docs` serves the error reference; `routes` holds one module per resource;
 //! `web` serves the web page at `/`.
 //!
 //! ```no_run
@@ -25,6 +25,7 @@
 
 pub mod auth;
 mod conn;
+mod docs;
 pub mod error;
 mod health;
 pub mod limits;
@@ -212,6 +213,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::metrics))
         .routes(routes!(openapi::serve))
+        .routes(routes!(docs::errors))
         .routes(routes!(vaults::list, vaults::create))
         .routes(routes!(vaults::get, vaults::delete))
         .routes(routes!(vaults::sources))
@@ -347,26 +349,39 @@ async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => break,
         }
-        let engine = state.engine.clone();
-        match tokio::task::spawn_blocking(move || engine.memory_purge_expired()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(purged = n, "purged expired memories"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "purging expired memories failed; retrying at the next interval"),
-            Err(e) => tracing::error!(error = %e, "the memory purge task failed"),
+        if let Some(n) =
+            chore(&state, "purging expired memories", "the memory purge", Engine::memory_purge_expired).await
+        {
+            tracing::info!(purged = n, "purged expired memories");
         }
-        let engine = state.engine.clone();
-        match tokio::task::spawn_blocking(move || engine.audit_prune()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(pruned = n, "deleted audit-log entries past their retention"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning the audit log failed; retrying at the next interval"),
-            Err(e) => tracing::error!(error = %e, "the audit prune task failed"),
+        if let Some(n) = chore(&state, "pruning the audit log", "the audit prune", Engine::audit_prune).await {
+            tracing::info!(pruned = n, "deleted audit-log entries past their retention");
         }
-        let engine = state.engine.clone();
-        match tokio::task::spawn_blocking(move || engine.jobs_prune()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(pruned = n, "deleted old finished jobs"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning finished jobs failed; retrying at the next interval"),
-            Err(e) => tracing::error!(error = %e, "the job prune task failed"),
+        if let Some(n) = chore(&state, "pruning finished jobs", "the job prune", Engine::jobs_prune).await {
+            tracing::info!(pruned = n, "deleted old finished jobs");
+        }
+    }
+}
+
+/// Runs one housekeeping step on tokio's blocking pool: how many rows it removed, or `None`
+/// when there were none or it failed (logged: `doing` failed, or the `task` itself did).
+async fn chore(
+    state: &AppState,
+    doing: &'static str,
+    task: &'static str,
+    step: fn(&Engine) -> Result<u64, trove_engine::EngineError>,
+) -> Option<u64> {
+    let engine = state.engine.clone();
+    match tokio::task::spawn_blocking(move || step(&engine)).await {
+        Ok(Ok(0)) => None,
+        Ok(Ok(n)) => Some(n),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "{doing} failed; retrying at the next interval");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{task} task failed");
+            None
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What wraps every request: a request id (the client's `x-request-id` when it is sane,
 //! otherwise a new one; echoed in the response) carried by a log span around all of the
-//! request's work, one log line and one metrics record per answer, the request time limit, and
-//! JSON answers for unknown routes and wrong methods.
+//! request's work, the base of its error links, one log line and one metrics record per answer,
+//! the request time limit, and JSON answers for unknown routes and wrong methods.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -14,7 +14,7 @@ use tracing::Instrument;
 use trove_types::Code;
 
 use crate::AppState;
-use crate::error::{ApiError, BodyLimit};
+use crate::error::{ApiError, BodyLimit, reference_for, with_reference};
 
 /// The request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -37,7 +37,7 @@ fn client_request_id(req: &Request) -> Option<String> {
     (!v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())).then(|| v.to_string())
 }
 
-/// Request id, log span, log line and metrics for every request.
+/// Request id, log span, error links, log line and metrics for every request.
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = client_request_id(&req).unwrap_or_else(new_request_id);
@@ -46,7 +46,11 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let method = req.method().clone();
     req.extensions_mut().insert(BodyLimit(state.options.max_body_bytes));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let host = req.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let host = host.or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let public_url = state.engine.workspace().config.auth.public_url.as_deref();
+    let reference = reference_for(public_url, state.options.tls.is_some(), host);
+    let mut response = with_reference(reference, next.run(req).instrument(span.clone())).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| {
@@ -80,7 +84,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         Code::NotFound,
         format!(
-            "no route for {method} {}: the API lives under /v1/vaults (see the README's HTTP API section), probes at /live, /ready, /health and /metrics, the web page at /",
+            "no route for {method} {}: the API lives under /v1/vaults (see the README's HTTP API section), probes at /live, /ready, /health and /metrics, the web page at /, the error reference at /docs/errors",
             uri.path()
         ),
     )

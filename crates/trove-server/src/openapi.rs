@@ -36,6 +36,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
         (name = "members", description = "Members of the caller's organization and their roles."),
         (name = "secrets", description = "Secrets of the caller's organization (source tokens, provider keys), stored encrypted and never answered."),
         (name = "mcp", description = "The Model Context Protocol endpoint (streamable HTTP) for agents."),
+        (name = "docs", description = "The error reference that every error's `link` points into."),
     )
 )]
 pub struct ApiDoc;

@@ -3,7 +3,7 @@
 //! errors that name the file and what is wrong with it: unreadable, no PEM block of the
 //! expected kind, not yet valid or expired (read from the certificate's validity field), or a
 //! key that does not belong to the certificate. The handshake itself runs in
-//! [`crate::conn`], within the header time limit.
+//! the connection module (`conn`), within the header time limit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

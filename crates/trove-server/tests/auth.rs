@@ -300,6 +300,7 @@ fn keys_reach_only_their_own_vaults_and_actions() {
     // Probes stay public.
     assert_eq!(call(&s, None, "GET", "/live", None).status, 200);
     assert_eq!(call(&s, None, "GET", "/openapi.json", None).status, 200);
+    assert_eq!(call(&s, None, "GET", "/docs/errors", None).status, 200);
     call(&s, None, "GET", "/v1/vaults", None).error(401, "missing_authorization");
 }
 

@@ -423,6 +423,34 @@ fn the_openapi_document_describes_every_route() {
     assert_eq!(stats["prefixItems"][1]["type"], "integer", "{stats}");
 }
 
+/// Every error links to its code's entry in the reference this server serves (the harness's
+/// `Resp::error` follows each link a test meets; here, the page itself and the links' base).
+#[test]
+fn errors_link_to_the_reference_the_server_serves() {
+    let s = start();
+    let page = s.get("/docs/errors");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    for code in ["vault_not_found", "bad_request", "rate_limited", "internal"] {
+        assert_eq!(page.body.matches(&format!("<section id=\"{code}\">")).count(), 1, "{code}");
+    }
+    assert!(page.body.contains("exit code 66"), "the entry of vault_not_found states its exit code");
+    let e = s.post("/v1/vaults/nosuch/search", &json!({"query": "x"})).error(404, "vault_not_found");
+    assert_eq!(e["link"], format!("http://{}/docs/errors#vault_not_found", s.addr));
+    // Unknown routes too, and the MCP endpoint's failed tools.
+    let e = s.get("/no/such/route").error(404, "not_found");
+    assert!(e["message"].as_str().unwrap().contains("/docs/errors"), "{e}");
+    let failed = s.tool(None, "search", json!({"vault": "nosuch", "query": "x"}));
+    let link = failed["structuredContent"]["error"]["link"].as_str().unwrap();
+    common::follow_link(s.addr, link, "vault_not_found");
+
+    // With `auth.public_url`, links are under it (the address clients know the server by).
+    let config = format!("{CONFIG}auth:\n  public_url: https://trove.example.com/\n");
+    let s = Server::start_config(&config, |_| {}, |_| {});
+    let e = s.get("/v1/vaults/nosuch").json();
+    assert_eq!(e["link"], "https://trove.example.com/docs/errors#vault_not_found", "{e}");
+}
+
 /// The JSON pointers at which `a` and `b` differ (the outermost of each difference).
 fn differences(a: &Value, b: &Value, at: String, out: &mut Vec<String>) {
     match (a, b) {

@@ -93,9 +93,11 @@ function can(action, inVault) {
   return me.actions.includes('admin') || me.actions.includes(action) || (action === 'memories.read' && me.actions.includes('memories.write'));
 }
 
+/** An error, with a link to its code's entry in the server's error reference (/docs/errors). */
 function errorBox(e) {
-  const msg = e instanceof ApiError ? `${e.message} (${e.code})` : String(e.message || e);
-  return h('div', { class: 'error-box', role: 'alert' }, msg);
+  if (!(e instanceof ApiError)) return h('div', { class: 'error-box', role: 'alert' }, String(e.message || e));
+  const more = e.link ? [' ', h('a', { href: e.link, target: '_blank', rel: 'noopener' }, 'What to do')] : [];
+  return h('div', { class: 'error-box', role: 'alert' }, `${e.message} (${e.code})`, more);
 }
 
 // ---------------------------------------------------------------- API
@@ -105,6 +107,8 @@ class ApiError extends Error {
     super(body.message || `HTTP ${status}`);
     this.status = status;
     this.code = body.code || 'http_' + status;
+    // Only a server's error reference is linked (people follow the link).
+    this.link = typeof body.link === 'string' && new URL(body.link, location.href).pathname.endsWith('/docs/errors') ? body.link : null;
   }
 }
 

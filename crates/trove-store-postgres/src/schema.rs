@@ -364,11 +364,17 @@ fn run(conn: &mut Client, pool: &Pool) -> Result<i64, Failure> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.batch_execute(sql)?;
-        tracing::info!(database = %pool.what(), version = i + 1, "applied schema migration");
+        tracing::debug!(database = %pool.what(), version = i + 1, "applied schema migration");
     }
     if found < SCHEMA_VERSION {
         tx.execute("UPDATE trove_schema SET version = $1", &[&SCHEMA_VERSION])?;
     }
     tx.commit()?;
+    // One line when the schema changed: created, or upgraded from → to.
+    match found {
+        SCHEMA_VERSION => {}
+        0 => tracing::info!(database = %pool.what(), schema = SCHEMA_VERSION, "created the database schema"),
+        from => tracing::info!(database = %pool.what(), from, to = SCHEMA_VERSION, "upgraded the database schema"),
+    }
     Ok(SCHEMA_VERSION)
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use trove_clock::SharedClock;
-use trove_http::{Breaker, BreakerChange};
+use trove_http::{Breaker, BreakerChange, Failure, GaveUp, Retries};
 use trove_store::StoreError;
 
 /// Transient failures in a row that open the breaker.
@@ -93,12 +93,12 @@ pub struct Counters {
     pub failures: u64,
 }
 
-enum Failure {
-    /// Worth another attempt (after the server's `Retry-After`, if it named one).
-    Transient(String, Option<Duration>),
-    /// Qdrant refused the request.
-    Refused(u16, String),
-}
+/// Why one attempt failed: worth another attempt (after the server's `Retry-After`, if it
+/// named one), or Qdrant refused the request (its status and why).
+type Failed = Failure<String, (u16, String)>;
+
+/// The longest wait between two attempts, whether the backoff's or the server's.
+const RETRY_WAIT_MAX: Duration = Duration::from_secs(30);
 
 impl Client {
     /// Prepares the client; makes no request.
@@ -199,38 +199,41 @@ impl Client {
             ),
         })?;
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        let mut attempt = 0;
-        loop {
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            match self.attempt(method, path, body.as_deref()) {
-                Ok(v) => {
-                    permit.succeeded();
-                    return Ok(v);
+        let retries = Retries {
+            max_retries: self.opts.max_retries,
+            backoff_min: self.opts.retry_delay,
+            backoff_max: RETRY_WAIT_MAX,
+            retry_after_max: RETRY_WAIT_MAX,
+        };
+        let answer = retries.run(
+            |_| {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.attempt(method, path, body.as_deref())
+            },
+            |detail, wait| {
+                tracing::debug!(method, path, %detail, delay_ms = wait.delay.as_millis() as u64, "retrying a Qdrant request");
+                std::thread::sleep(wait.delay);
+                self.retries.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        match answer {
+            Ok(v) => {
+                permit.succeeded();
+                Ok(v)
+            }
+            Err(GaveUp::Fatal((status, detail))) => {
+                // Qdrant answered: it is reachable, whatever it thought of the request.
+                permit.succeeded();
+                Err(self.refused(method, path, status, &detail))
+            }
+            Err(GaveUp::Exhausted { last: detail, attempts }) => {
+                let reason = format!(
+                    "{method} {path}: {detail} (after {attempts} attempts): check that Qdrant is running and reachable at storage.qdrant.url"
+                );
+                if permit.failed(reason.clone()) == BreakerChange::Opened {
+                    tracing::warn!(url = %self.opts.url, error = %reason, "Qdrant circuit breaker opened");
                 }
-                Err(Failure::Refused(status, detail)) => {
-                    // Qdrant answered: it is reachable, whatever it thought of the request.
-                    permit.succeeded();
-                    return Err(self.refused(method, path, status, &detail));
-                }
-                Err(Failure::Transient(detail, wait)) => {
-                    if attempt >= self.opts.max_retries {
-                        let reason = format!(
-                            "{method} {path}: {detail} (after {} attempts): check that Qdrant is running and reachable at storage.qdrant.url",
-                            attempt + 1
-                        );
-                        if permit.failed(reason.clone()) == BreakerChange::Opened {
-                            tracing::warn!(url = %self.opts.url, error = %reason, "Qdrant circuit breaker opened");
-                        }
-                        return Err(StoreError::Unavailable { what: self.what(), reason });
-                    }
-                    let delay = wait.unwrap_or_else(|| {
-                        trove_http::backoff_delay(self.opts.retry_delay, Duration::from_secs(30), attempt)
-                    });
-                    tracing::debug!(method, path, %detail, delay_ms = delay.as_millis() as u64, "retrying a Qdrant request");
-                    std::thread::sleep(delay.min(Duration::from_secs(30)));
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    attempt += 1;
-                }
+                Err(StoreError::Unavailable { what: self.what(), reason })
             }
         }
     }
@@ -249,7 +252,7 @@ impl Client {
         StoreError::Database { what: self.what(), reason }
     }
 
-    fn attempt(&self, method: &'static str, path: &str, body: Option<&[u8]>) -> Result<Value, Failure> {
+    fn attempt(&self, method: &'static str, path: &str, body: Option<&[u8]>) -> Result<Value, Failed> {
         let url = format!("{}{path}", self.opts.url);
         let key = self.opts.api_key.as_deref();
         let sent = match (method, body) {
@@ -276,7 +279,7 @@ impl Client {
                 r.call()
             }
         };
-        let mut response = sent.map_err(|e| Failure::Transient(transport(&e), None))?;
+        let mut response = sent.map_err(|e| Failure::Retry(transport(&e), None))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -288,19 +291,19 @@ impl Client {
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| Failure::Transient(format!("the answer was cut off: {}", transport(&e)), None))?;
+            .map_err(|e| Failure::Retry(format!("the answer was cut off: {}", transport(&e)), None))?;
         if (200..300).contains(&status) {
             return serde_json::from_str(&text)
-                .map_err(|e| Failure::Refused(status, format!("the answer is not JSON ({e})")));
+                .map_err(|e| Failure::Fatal((status, format!("the answer is not JSON ({e})"))));
         }
         let detail = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v["status"]["error"].as_str().map(str::to_string))
             .unwrap_or_else(|| text.chars().take(300).collect());
         if status == 429 || status >= 500 {
-            return Err(Failure::Transient(format!("HTTP {status}: {detail}"), retry_after));
+            return Err(Failure::Retry(format!("HTTP {status}: {detail}"), retry_after));
         }
-        Err(Failure::Refused(status, detail))
+        Err(Failure::Fatal((status, detail)))
     }
 }
 

@@ -2,14 +2,16 @@
 //! ([`VaultStore`], [`DocumentStore`], [`MemoryStore`], [`JobQueue`], [`TenancyStore`],
 //! [`AuditLog`], [`Backend`]; [`Store`] is all of them, what the engine holds; see `traits/`),
 //! the embedded backend ([`embedded::EmbeddedStore`]: SQLite in WAL mode as the system of
-//! record, with a BM25 keyword index and a vector index derived from it in memory, laid out
-//! like `trove-store-postgres`: a module per trait), the text [`analysis`] and the
+//! record, holding a persisted BM25 keyword index written with the rows and a change log
+//! that the in-memory vector indexes follow, laid out like `trove-store-postgres`: a module
+//! per trait), the text [`analysis`] and the
 //! reciprocal rank [`fusion`] every backend shares, the workspace's single-writer [`lock`],
 //! and (feature `testing`, for tests only) the `conformance` suite every backend must pass,
 //! one test per check through `conformance_tests!`.
 //!
-//! Invariants: only store crates know SQL; a document's chunks and vectors change together in one
-//! transaction (derived indexes follow by generation), so no reader ever sees a half-written document
+//! Invariants: only store crates know SQL; a document's chunks, vectors and keyword postings change
+//! together in one transaction (derived indexes follow by generation and the change log), so no
+//! reader ever sees a half-written document
 //! and a crash leaves either the old or the new version; every stored format carries a schema
 //! version and is migrated forward on open (never backward).
 

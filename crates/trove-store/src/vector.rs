@@ -1,7 +1,8 @@
 //! The embedded backend's vector index: an exact (flat) index of one vault's vectors in a
 //! contiguous matrix, derived from SQLite and tagged with the vault generation it reflects.
-//! It is never the system of record: when its generation differs from the vault's, it is
-//! rebuilt or patched from SQLite, so a crash can never leave it inconsistent.
+//! It is never the system of record: when its generation differs from the vault's, it catches
+//! up from the change log or is rebuilt from SQLite (`embedded::derived`), so a crash can
+//! never leave it inconsistent.
 //!
 //! Exact search is a scan: about `n × d` multiply-adds per query (5 ms for 100k × 384 here).
 //! An HNSW graph for millions of chunks is future work and would sit behind the same type.
@@ -42,11 +43,10 @@ impl FlatIndex {
         self.data.extend_from_slice(vector);
     }
 
-    /// Removes every vector of a document (swap-remove, O(rows of the document)).
-    pub fn remove_document(&mut self, doc: DocumentId, chunk_ids: &[ChunkId]) {
-        for id in chunk_ids {
+    /// Removes the vectors of `ids` (swap-remove, O(ids)); unknown ids are ignored.
+    pub fn remove(&mut self, ids: &[ChunkId]) {
+        for id in ids {
             let Some(row) = self.rows.remove(id) else { continue };
-            debug_assert_eq!(self.docs[row], doc);
             let last = self.ids.len() - 1;
             if row != last {
                 let moved = self.ids[last];
@@ -151,7 +151,7 @@ mod tests {
         // Remove some documents, as updates do.
         for doc in [5, 17, 100] {
             let ids: Vec<i64> = (doc * 3..doc * 3 + 3).collect();
-            index.remove_document(doc, &ids);
+            index.remove(&ids);
             all.retain(|(id, _)| id / 3 != doc);
         }
         for _ in 0..20 {

@@ -1,5 +1,5 @@
-//! Types shared by every layer of Trove: the one table of error codes (with their HTTP status
-//! and CLI exit code), search modes and hits, ingest summaries, memories, documents and
+//! Types shared by every layer of Trove: the one table of error codes (with their HTTP status,
+//! CLI exit code and documentation) and the error reference generated from it, search modes and hits, ingest summaries, memories, documents and
 //! vaults as the transports list them, reading around hits (context, similar documents, ingest
 //! status), and jobs.
 //!
@@ -13,6 +13,7 @@ pub mod answer;
 pub mod auth;
 pub mod document;
 pub mod error;
+pub mod error_reference;
 pub mod explore;
 pub mod job;
 pub mod memory;
@@ -28,7 +29,7 @@ pub use auth::{
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
 };
-pub use error::{Code, ErrorBody, ErrorKind, HasCode};
+pub use error::{Code, ERRORS_PATH, ErrorBody, ErrorKind, HasCode};
 pub use explore::{
     ChunkContext, ContextChunk, ContextDocument, ContextRequest, IngestStatus, JobBrief, SimilarDocument,
     SimilarDocuments, SimilarRequest,

@@ -87,7 +87,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 Err(e) => return Err(e.into()),
             };
             let mut server =
-                trove_mcp::McpServer::new(std::sync::Arc::new(engine), trove_engine::auth::Principal::Local);
+                trove_mcp::McpServer::new(std::sync::Arc::new(engine), trove_engine::auth::Principal::Local)
+                    .errors_reference(crate::reference::errors_reference());
             if let Some(why) = locked {
                 server = server.read_only(why);
             }
@@ -114,7 +115,9 @@ pub(crate) fn level(g: &Global, ws: &Workspace) -> String {
 }
 
 fn load(g: &Global) -> Result<Workspace, Failure> {
-    Ok(Workspace::load(g.workspace.as_deref(), g.config.as_deref())?)
+    let ws = Workspace::load(g.workspace.as_deref(), g.config.as_deref())?;
+    crate::reference::workspace_loaded(&ws);
+    Ok(ws)
 }
 
 fn init_logging(level: &str, format: LogFormat) {

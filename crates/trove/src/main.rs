@@ -6,7 +6,8 @@
 //! Layout: [`cli`] declares the commands and flags; [`commands`] runs each one against the
 //! engine; [`output`] renders results for people and for `--json`; [`progress`] draws the
 //! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
-//! runs the HTTP server of `trove-server` until SIGINT or SIGTERM.
+//! runs the HTTP server of `trove-server` until SIGINT or SIGTERM; [`reference`] decides where
+//! error links point.
 
 mod admin;
 mod cli;
@@ -15,6 +16,7 @@ mod doctor;
 mod migrate;
 mod output;
 mod progress;
+mod reference;
 mod serve;
 
 use std::io::Write;
@@ -88,22 +90,14 @@ fn exit_code(code: Code) -> ExitCode {
 /// Prints a failure as the command line asked (text on stderr, or a JSON error body) and
 /// returns its exit code from the table.
 fn report(f: &Failure, output: cli::ErrorOutput) -> ExitCode {
-    let info = f.code.info();
-    let body = || {
-        let body = ErrorBody {
-            message: f.message.clone(),
-            code: info.name.to_string(),
-            kind: info.kind.as_str().to_string(),
-            link: f.code.link(),
-        };
-        serde_json::to_string(&body).unwrap_or_default()
-    };
+    let body = ErrorBody::new(f.code, f.message.clone(), &reference::errors_reference());
+    let json = || serde_json::to_string(&body).unwrap_or_default();
     let _ = match output {
         cli::ErrorOutput::Text => {
-            writeln!(std::io::stderr().lock(), "error: {}\n  code: {} ({})", f.message, info.name, f.code.link())
+            writeln!(std::io::stderr().lock(), "error: {}\n  code: {} ({})", body.message, body.code, body.link)
         }
-        cli::ErrorOutput::JsonStderr => writeln!(std::io::stderr().lock(), "{}", body()),
-        cli::ErrorOutput::JsonStdout => writeln!(std::io::stdout().lock(), "{}", body()),
+        cli::ErrorOutput::JsonStderr => writeln!(std::io::stderr().lock(), "{}", json()),
+        cli::ErrorOutput::JsonStdout => writeln!(std::io::stdout().lock(), "{}", json()),
     };
     exit_code(f.code)
 }

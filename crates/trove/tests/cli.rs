@@ -12,6 +12,9 @@ use trove_store::embedded::EmbeddedStore;
 use trove_store::lock::WriterLock;
 use trove_store::prelude::*;
 
+#[path = "support/run.rs"]
+mod run;
+
 struct Ws {
     dir: tempfile::TempDir,
 }
@@ -41,11 +44,7 @@ impl Ws {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trove"));
-        c.arg("--workspace").arg(self.root()).args(args);
-        c.env_remove("TROVE_WORKSPACE").env_remove("TROVE_CONFIG");
-        c.stdin(Stdio::null());
-        c
+        run::trove(self.root(), args)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -53,15 +52,7 @@ impl Ws {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "trove {args:?} failed ({:?}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run::succeeded(self.run(args), &format!("trove {args:?}"))
     }
 
     /// Runs a command that must fail; returns (exit code, stderr).
@@ -236,8 +227,41 @@ fn search_modes_find_the_right_document_with_the_full_hit_shape() {
     let (code, err) = ws.fails(&["search", "--vault", "nope", "x"]);
     assert_eq!(code, 66, "{err}");
     assert!(err.contains("no vault named `nope`") && err.contains("default"), "{err}");
+    // The link is the code's entry in the checkout's error reference, a file that exists and
+    // has that entry.
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors.md").canonicalize().unwrap();
+    assert!(err.contains(&format!("code: vault_not_found ({}#vault_not_found)", reference.display())), "{err}");
+    assert!(std::fs::read_to_string(&reference).unwrap().contains("\n## vault_not_found\n"));
+    // Or the reference TROVE_DOCS_URL names.
+    let out = ws
+        .cmd(&["search", "--vault", "nope", "x"])
+        .env("TROVE_DOCS_URL", "https://docs.example.com/errors")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(https://docs.example.com/errors#vault_not_found)"), "{err}");
     let (_, err) = ws.fails(&["search", "--limit", "0", "x"]);
     assert!(err.contains("limit"), "{err}");
+}
+
+/// A new workspace's first ingest says in one line that it created the store (not one line
+/// per schema migration), then reports the ingest.
+#[test]
+fn the_first_ingest_says_once_that_it_created_the_store() {
+    let ws = Ws::new();
+    ws.write("a.md", "# A\n\nOne small document.\n");
+    let out = ws.cmd(&["ingest"]).env("NO_COLOR", "1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let store: Vec<&str> = err.lines().filter(|l| l.contains("store")).collect();
+    assert_eq!(store.len(), 1, "{err}");
+    let schema = format!("schema={}", trove_store::embedded::SCHEMA_VERSION);
+    assert!(store[0].contains("created the embedded store") && store[0].contains(&schema), "{err}");
+    assert!(!err.contains("migrated"), "{err}");
+    // The next run has nothing to say about the store.
+    let out = ws.cmd(&["ingest"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.lines().any(|l| l.contains("store")), "{err}");
 }
 
 #[test]

@@ -6,26 +6,18 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn trove(root: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trove"));
-    c.arg("--workspace").arg(root).args(args);
-    c.env_remove("TROVE_WORKSPACE").env_remove("TROVE_CONFIG").env_remove("TROVE_BIND");
-    c.stdin(Stdio::null());
-    c
-}
+#[path = "support/run.rs"]
+mod run;
 
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+use run::succeeded;
+
+fn trove(root: &Path, args: &[&str]) -> Command {
+    let mut c = run::trove(root, args);
+    c.env_remove("TROVE_BIND");
+    c
 }
 
 fn python() -> PathBuf {
@@ -38,7 +30,7 @@ fn python() -> PathBuf {
 fn client(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
     let out = Command::new(python()).arg(script).args(args).output().unwrap();
-    ok(out, "the MCP SDK client")
+    succeeded(out, "the MCP SDK client")
 }
 
 /// A workspace with one vault of three notes, ingested.
@@ -55,7 +47,7 @@ fn workspace() -> tempfile::TempDir {
     std::fs::write(docs.join("tomatoes.md"), "# Tomatoes\n\n## Watering\n\nWater tomato plants deeply twice a week, at the base, in the morning so the leaves dry.\n\n## Support\n\nTie the stems to stakes as they grow so the fruit does not touch the ground.\n\n## Harvest\n\nPick tomatoes when they are fully red and slightly soft.\n").unwrap();
     std::fs::write(docs.join("peppers.md"), "# Peppers\n\nPepper plants in the vegetable garden like warm soil; water them at the base, like tomatoes, and stake the tall ones.\n").unwrap();
     std::fs::write(docs.join("bread.md"), "# Sourdough\n\nFeed the sourdough starter with flour and water, then let the dough rise overnight before baking.\n").unwrap();
-    ok(trove(root, &["ingest"]).output().unwrap(), "trove ingest");
+    succeeded(trove(root, &["ingest"]).output().unwrap(), "trove ingest");
     dir
 }
 
@@ -73,14 +65,14 @@ fn the_mcp_sdk_uses_every_tool_over_http_with_an_api_key() {
     let dir = workspace();
     let root = dir.path();
     let mut create = trove(root, &["admin", "create-user", "--email", "ada@acme.test", "--org", "acme", "--owner"]);
-    ok(create.env("TROVE_ADMIN_PASSWORD", "correct horse battery staple").output().unwrap(), "create-user");
+    succeeded(create.env("TROVE_ADMIN_PASSWORD", "correct horse battery staple").output().unwrap(), "create-user");
     let mut other = trove(root, &["admin", "create-user", "--email", "bob@globex.test", "--org", "globex", "--owner"]);
-    ok(other.env("TROVE_ADMIN_PASSWORD", "correct horse battery staple").output().unwrap(), "create-user");
+    succeeded(other.env("TROVE_ADMIN_PASSWORD", "correct horse battery staple").output().unwrap(), "create-user");
     let key = |email: &str, org: &str, vault: &str| {
         let args = ["admin", "create-key", "--email", email, "--org", org, "--vault", vault];
         let mut c = trove(root, &args);
         c.args(["--action", "search", "--action", "memories.write", "--action", "jobs"]);
-        ok(c.output().unwrap(), "create-key").trim().to_string()
+        succeeded(c.output().unwrap(), "create-key").trim().to_string()
     };
     let acme = key("ada@acme.test", "acme", "notes");
     let globex = key("bob@globex.test", "globex", "other");

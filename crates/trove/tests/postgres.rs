@@ -11,33 +11,19 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use trove_store_postgres::testing::PgServer;
 
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/served.rs"]
 mod served;
 
 use served::{Served, http, http_with, init};
 
 fn trove(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trove"))
-        .arg("--workspace")
-        .arg(dir)
-        .args(args)
-        .env_remove("TROVE_WORKSPACE")
-        .env_remove("TROVE_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    run::trove(dir, args).output().unwrap()
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = trove(dir, args);
-    assert!(
-        out.status.success(),
-        "trove {args:?} failed ({:?}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run::succeeded(trove(dir, args), &format!("trove {args:?}"))
 }
 
 /// Points a workspace made by `trove init` at a PostgreSQL database.
@@ -139,10 +125,7 @@ fn ingest_and_search_run_on_postgres() {
     assert!(err.contains("store_unavailable") && err.contains("127.0.0.1:1"), "{err}");
     assert!(err.contains("is the server running"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
-    let report = doctor(dead.path());
-    let store = store_check(&report);
-    assert_eq!(store["status"], "fail", "{report}");
-    assert!(store["fix"].as_str().unwrap().contains("storage.postgres.url"), "{report}");
+    assert_store_check(dead.path(), "fail", &[("fix", "storage.postgres.url")]);
 }
 
 #[test]
@@ -151,20 +134,13 @@ fn doctor_names_a_missing_database_and_a_pool_too_big_for_the_server() {
     let ws = tempfile::tempdir().unwrap();
     init(ws.path());
     use_postgres(ws.path(), &pg.url("nowhere"));
-    let report = doctor(ws.path());
-    let store = store_check(&report);
-    assert_eq!(store["status"], "fail", "{report}");
-    assert!(store["found"].as_str().unwrap().contains("\"nowhere\" does not exist"), "{report}");
-    assert!(store["found"].as_str().unwrap().contains("createdb"), "{report}");
+    assert_store_check(ws.path(), "fail", &[("found", "\"nowhere\" does not exist"), ("found", "createdb")]);
     // "too many clients": a node's pool of 16 does not fit under max_connections 8.
     let url = pg.create_database();
     let text = std::fs::read_to_string(ws.path().join("config.yaml")).unwrap().replace(&pg.url("nowhere"), &url);
     std::fs::write(ws.path().join("config.yaml"), text.replace("pool_size: 4", "pool_size: 16")).unwrap();
     ok(ws.path(), &["ingest"]);
-    let report = doctor(ws.path());
-    let store = store_check(&report);
-    assert_eq!(store["status"], "warn", "{report}");
-    assert!(store["fix"].as_str().unwrap().contains("pool_size"), "{report}");
+    assert_store_check(ws.path(), "warn", &[("fix", "pool_size")]);
 }
 
 #[test]
@@ -177,11 +153,11 @@ fn a_server_without_pgvector_is_named_with_the_fix() {
     let ws = tempfile::tempdir().unwrap();
     init(ws.path());
     use_postgres(ws.path(), &url);
-    let report = doctor(ws.path());
-    let store = store_check(&report);
-    assert_eq!(store["status"], "fail", "{report}");
-    assert!(store["found"].as_str().unwrap().contains("pgvector extension is not installed"), "{report}");
-    assert!(store["fix"].as_str().unwrap().contains("install pgvector"), "{report}");
+    assert_store_check(
+        ws.path(),
+        "fail",
+        &[("found", "pgvector extension is not installed"), ("fix", "install pgvector")],
+    );
     // Starting on it says the same, before anything is written.
     let out = trove(ws.path(), &["ingest"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -246,6 +222,27 @@ fn store_check(report: &Value) -> Value {
     report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "store").unwrap().clone()
 }
 
+/// An embedded workspace made by `trove init`, with the garden and engine notes ingested.
+fn ingested_workspace() -> tempfile::TempDir {
+    let ws = tempfile::tempdir().unwrap();
+    init(ws.path());
+    write_doc(ws.path(), "garden.md", GARDEN);
+    write_doc(ws.path(), "engine.md", ENGINE);
+    ok(ws.path(), &["ingest"]);
+    ws
+}
+
+/// Asserts the `store` finding of the doctor's report on `dir`: its status, and that each named
+/// field (`found`, `fix`) holds the given text.
+fn assert_store_check(dir: &Path, status: &str, holds: &[(&str, &str)]) {
+    let report = doctor(dir);
+    let store = store_check(&report);
+    assert_eq!(store["status"], status, "{report}");
+    for (field, text) in holds {
+        assert!(store[*field].as_str().unwrap().contains(text), "{field} lacks {text:?}: {report}");
+    }
+}
+
 /// `trove doctor --only store --only lock --json`.
 fn doctor(dir: &Path) -> Value {
     let out = trove(dir, &["doctor", "--json", "--only", "store", "--only", "lock"]);
@@ -256,11 +253,7 @@ fn doctor(dir: &Path) -> Value {
 fn migrate_copies_an_embedded_workspace_without_re_embedding() {
     let pg = PgServer::start();
     let url = pg.create_database();
-    let ws = tempfile::tempdir().unwrap();
-    init(ws.path());
-    write_doc(ws.path(), "garden.md", GARDEN);
-    write_doc(ws.path(), "engine.md", ENGINE);
-    ok(ws.path(), &["ingest"]);
+    let ws = ingested_workspace();
     create_owner(ws.path());
     let before: Value =
         serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "hybrid", "brake pads"])).unwrap();
@@ -300,11 +293,7 @@ fn migrate_into_postgres_and_qdrant_and_search_there() {
     let qdrant = std::env::var("TROVE_TEST_QDRANT_URL").expect("TROVE_TEST_QDRANT_URL names a Qdrant server");
     let pg = PgServer::start();
     let url = pg.create_database();
-    let ws = tempfile::tempdir().unwrap();
-    init(ws.path());
-    write_doc(ws.path(), "garden.md", GARDEN);
-    write_doc(ws.path(), "engine.md", ENGINE);
-    ok(ws.path(), &["ingest"]);
+    let ws = ingested_workspace();
     let before: Value =
         serde_json::from_str(&ok(ws.path(), &["search", "--json", "--mode", "semantic", "brake pads"])).unwrap();
     let hybrid = ["search", "--json", "--mode", "hybrid", "--limit", "3", "watering the brake"];

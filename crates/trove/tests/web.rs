@@ -136,6 +136,8 @@ fn the_web_page_in_a_browser() {
     let found = browser(&modules, &s.addr, &[("TROVE_DEAD_JOB", &dead)]);
 
     assert!(found["bad_login"].as_str().unwrap().contains("invalid_credentials"), "{found}");
+    // The error links to its entry in this server's error reference.
+    assert_eq!(found["bad_login_link"], format!("http://{}/docs/errors#invalid_credentials", s.addr), "{found}");
     assert!(found["hits"].as_u64().unwrap() >= 1, "{found}");
     assert_eq!(found["document_title"], found["first_hit"], "the opened document is the first hit");
     let filtered = found["filtered_uris"].as_array().unwrap();

@@ -27,8 +27,6 @@
 
 use std::ops::Range;
 
-use super::{Threads, empty_product, packed::SendPtr};
-
 /// Columns of one packed panel (two AVX registers of eight i32 sums).
 const NR: usize = 16;
 /// Rows of one micro-kernel tile (6 × 2 accumulators + 2 weight registers + 1 broadcast).
@@ -116,51 +114,20 @@ impl QuantMatrix {
         self.data.len() * 2 + self.scales.len() * 4
     }
 
-    /// `dst = a · self` (`+=` when `accumulate`) for the `m × k` row-major `a` with row stride
-    /// `a_rs`, into `dst` with row stride `dst_rs`; `a` is quantized on the way.
-    ///
-    /// Panics if a slice is too short for its shape and stride.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn matmul(
-        &self,
-        dst: &mut [f32],
-        dst_rs: usize,
-        a: &[f32],
-        a_rs: usize,
-        m: usize,
-        accumulate: bool,
-        threads: Threads,
-    ) {
-        let (n, k) = (self.n, self.k);
-        if empty_product(dst, dst_rs, (m, n, k), accumulate) {
-            return;
-        }
-        assert!((m - 1) * dst_rs + n <= dst.len(), "QuantMatrix::matmul: destination too short");
-        assert!((m - 1) * a_rs + k <= a.len(), "QuantMatrix::matmul: left operand too short");
-        assert!(a_rs >= k && dst_rs >= n, "QuantMatrix::matmul: rows overlap");
-        let panels = n.div_ceil(NR);
-        let out = SendPtr(dst.as_mut_ptr());
-        let run = |first: usize, last: usize| {
-            // SAFETY: the asserts above keep every write inside `dst` (see `run`); threads write
-            // disjoint column ranges (their panels), and nothing else accesses `dst` meanwhile.
-            unsafe { self.run(out.get(), dst_rs, a, a_rs, m, first..last, accumulate) }
-        };
-        let parts = threads.0.min(panels).max(1);
-        if parts == 1 {
-            run(0, panels);
-        } else {
-            use rayon::prelude::*;
-            (0..parts).into_par_iter().for_each(|t| run(t * panels / parts, (t + 1) * panels / parts));
-        }
+    /// Rows of the matrix.
+    pub(crate) fn k(&self) -> usize {
+        self.k
     }
 
-    /// The product for panels `panels` (columns `panels.start * NR ..`), all rows.
+    /// The product for panels `panels` (columns `panels.start * NR ..`), all `m` rows; `a` is
+    /// quantized on the way. [`super::WeightMatrix`] cuts products into such tiles.
     ///
     /// # Safety
     /// `dst` holds `m` rows of `n` values at stride `dst_rs`, and no one else accesses the
-    /// columns of `panels` meanwhile; `a` holds `m` rows of `k` values at stride `a_rs`.
+    /// columns of `panels` of those rows meanwhile; `a` holds `m` rows of `k` values at stride
+    /// `a_rs`.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn run(
+    pub(super) unsafe fn run(
         &self,
         dst: *mut f32,
         dst_rs: usize,
@@ -344,6 +311,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::{Hooks, Threads, WeightMatrix};
     use crate::test_support::Rng;
 
     /// The quantized product computed directly from its definition, independently of the
@@ -383,10 +351,11 @@ mod tests {
         }
     }
 
-    fn kernels(b: &[f32], k: usize, n: usize) -> Vec<(&'static str, QuantMatrix)> {
-        let mut out = vec![("portable", QuantMatrix::with_kernel(b, k, n, false))];
+    /// Both kernels (the AVX2 one where the CPU has it), behind the products' real entry point.
+    fn kernels(b: &[f32], k: usize, n: usize) -> Vec<(&'static str, WeightMatrix)> {
+        let mut out = vec![("portable", WeightMatrix::Quantized(QuantMatrix::with_kernel(b, k, n, false)))];
         if crate::kernels::avx2_fma() {
-            out.push(("avx2", QuantMatrix::with_kernel(b, k, n, true)));
+            out.push(("avx2", WeightMatrix::Quantized(QuantMatrix::with_kernel(b, k, n, true))));
         }
         out
     }
@@ -417,7 +386,7 @@ mod tests {
             reference(&mut want, dst_rs, &a, a_rs, &b, (m, n, k), accumulate);
             for (name, q) in kernels(&b, k, n) {
                 let mut got = init.clone();
-                q.matmul(&mut got, dst_rs, &a, a_rs, m, accumulate, threads);
+                q.matmul_then(&mut got, dst_rs, &a, a_rs, m, accumulate, threads, Hooks::default());
                 for r in 0..m {
                     for c in 0..dst_rs {
                         let (g, w) = (got[r * dst_rs + c], want[r * dst_rs + c]);
@@ -464,7 +433,7 @@ mod tests {
             let b: Vec<f32> = (0..k * n).map(|i| if (i / n) % 2 == 0 { big_w } else { -big_w }).collect();
             for (name, q) in kernels(&b, k, n) {
                 let mut got = vec![0f32; m * n];
-                q.matmul(&mut got, n, &a, k, m, false, Threads(1));
+                q.matmul_then(&mut got, n, &a, k, m, false, Threads(1), Hooks::default());
                 for r in 0..m {
                     let sign = if r % 2 == 0 { 1.0 } else { -1.0 };
                     let want = sign * k as f64 * f64::from(big_a) * f64::from(big_w);
@@ -492,7 +461,7 @@ mod tests {
         a[k..2 * k].fill(0.0);
         for (name, q) in kernels(&b, k, n) {
             let mut got = vec![f32::NAN; m * n];
-            q.matmul(&mut got, n, &a, k, m, false, Threads(2));
+            q.matmul_then(&mut got, n, &a, k, m, false, Threads(2), Hooks::default());
             for r in 0..m {
                 for c in 0..n {
                     let want = if r == 1 || c == 2 { 0.0 } else { 20.0 };
@@ -500,11 +469,11 @@ mod tests {
                 }
             }
             // k = 0: the destination becomes zero; m = 0: untouched.
-            let empty = QuantMatrix::with_kernel(&[], 0, n, false);
+            let empty = WeightMatrix::Quantized(QuantMatrix::with_kernel(&[], 0, n, false));
             let mut d = vec![7.0f32; n];
-            empty.matmul(&mut d, n, &[], 0, 1, false, Threads(1));
+            empty.matmul_then(&mut d, n, &[], 0, 1, false, Threads(1), Hooks::default());
             assert!(d.iter().all(|&v| v == 0.0));
-            q.matmul(&mut d, n, &a, k, 0, false, Threads(1));
+            q.matmul_then(&mut d, n, &a, k, 0, false, Threads(1), Hooks::default());
         }
     }
 

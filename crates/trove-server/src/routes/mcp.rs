@@ -55,12 +55,11 @@ pub async fn post(
         ));
     }
     let text = String::from_utf8_lossy(&body).into_owned();
-    let engine = state.engine.clone();
+    let server = McpServer::new(state.engine.clone(), principal).errors_reference(crate::error::errors_reference());
     let span = tracing::Span::current();
-    let answer =
-        tokio::task::spawn_blocking(move || span.in_scope(|| McpServer::new(engine, principal).handle_text(&text)))
-            .await
-            .map_err(|e| ApiError::new(Code::Internal, format!("the MCP call failed: {e}")))?;
+    let answer = tokio::task::spawn_blocking(move || span.in_scope(|| server.handle_text(&text)))
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, format!("the MCP call failed: {e}")))?;
     Ok(match answer {
         Some(value) => ([(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response(),
         None => StatusCode::ACCEPTED.into_response(),

@@ -268,6 +268,8 @@ impl Drop for Server {
 
 /// A response.
 pub struct Resp {
+    /// The server that answered.
+    pub from: SocketAddr,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -288,10 +290,34 @@ impl Resp {
         let v = self.json();
         assert_eq!(v["code"], code, "{v}");
         assert!(v["message"].as_str().is_some_and(|m| m.len() > 10), "{v}");
-        assert!(v["type"].is_string() && v["link"].as_str().unwrap().ends_with(code), "{v}");
+        assert!(v["type"].is_string(), "{v}");
+        follow_link(self.from, v["link"].as_str().unwrap(), code);
         assert_eq!(v.as_object().unwrap().len(), 4, "extra fields: {v}");
         v
     }
+}
+
+/// Follows an error's `link` from the server at `server` (once per link and test binary): it
+/// must be `http://ADDR/docs/errors#CODE` with the address the request reached (or, on a
+/// server configured with `auth.public_url`, that URL's `/docs/errors#CODE`), and the server
+/// answers the page `200` with an element whose id is the code.
+pub fn follow_link(server: SocketAddr, link: &str, code: &str) {
+    static FOLLOWED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    if FOLLOWED.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|l| l == link) {
+        return;
+    }
+    let (page, anchor) = link.split_once('#').unwrap_or_else(|| panic!("`{link}` has no anchor"));
+    assert_eq!(anchor, code, "{link}");
+    let (_, rest) = page.split_once("://").unwrap_or_else(|| panic!("`{link}` is not a URL"));
+    let (host, path) = rest.split_once('/').unwrap_or_else(|| panic!("`{link}` has no path"));
+    assert_eq!(path, "docs/errors", "{link}");
+    if page.starts_with("http://127.") {
+        assert_eq!(host, server.to_string(), "{link}");
+    }
+    let r = request(server, "GET", "/docs/errors", None, &[]);
+    assert_eq!(r.status, 200, "{link}: {}", r.body);
+    assert!(r.body.contains(&format!("id=\"{anchor}\"")), "{link}: no entry `{anchor}` on the page");
+    FOLLOWED.lock().unwrap_or_else(|e| e.into_inner()).push(link.to_string());
 }
 
 /// One HTTP/1.1 exchange on a new connection.
@@ -321,7 +347,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>, 
         .collect();
     let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    Resp { status, headers, body }
+    Resp { from: addr, status, headers, body }
 }
 
 fn dechunk(mut s: &str) -> String {

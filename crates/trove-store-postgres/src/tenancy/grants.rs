@@ -148,38 +148,31 @@ impl GrantStore for PgStore {
     /// Grants the vault to the grantee at `level`, replacing an earlier grant to them (its level and
     /// time). One upsert on the partial unique index, so concurrent grants cannot collide.
     fn grant_put(&self, vault: VaultId, grantee: Grantee, level: &str, now_ms: i64) -> Result<(), StoreError> {
+        let (column, id) = grantee_column(grantee);
+        let sql = format!(
+            "INSERT INTO vault_grants (vault_id, {column}, level, created_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (vault_id, {column}) WHERE {column} IS NOT NULL
+             DO UPDATE SET level = EXCLUDED.level, created_ms = EXCLUDED.created_ms"
+        );
         self.write(|tx| {
-            match grantee {
-                Grantee::User(user) => tx.execute(
-                    "INSERT INTO vault_grants (vault_id, user_id, level, created_ms) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (vault_id, user_id) WHERE user_id IS NOT NULL
-                     DO UPDATE SET level = EXCLUDED.level, created_ms = EXCLUDED.created_ms",
-                    &[&vault, &user, &level, &now_ms],
-                )?,
-                Grantee::Team(team) => tx.execute(
-                    "INSERT INTO vault_grants (vault_id, team_id, level, created_ms) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (vault_id, team_id) WHERE team_id IS NOT NULL
-                     DO UPDATE SET level = EXCLUDED.level, created_ms = EXCLUDED.created_ms",
-                    &[&vault, &team, &level, &now_ms],
-                )?,
-            };
+            tx.execute(sql.as_str(), &[&vault, &id, &level, &now_ms])?;
             Ok(())
         })
     }
 
     /// False when the grantee had no grant of the vault.
     fn grant_remove(&self, vault: VaultId, grantee: Grantee) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            let n = match grantee {
-                Grantee::User(user) => {
-                    tx.execute("DELETE FROM vault_grants WHERE vault_id = $1 AND user_id = $2", &[&vault, &user])?
-                }
-                Grantee::Team(team) => {
-                    tx.execute("DELETE FROM vault_grants WHERE vault_id = $1 AND team_id = $2", &[&vault, &team])?
-                }
-            };
-            Ok(n > 0)
-        })
+        let (column, id) = grantee_column(grantee);
+        let sql = format!("DELETE FROM vault_grants WHERE vault_id = $1 AND {column} = $2");
+        self.write(|tx| Ok(tx.execute(sql.as_str(), &[&vault, &id])? > 0))
+    }
+}
+
+/// The column of `vault_grants` that names the grantee, and the grantee's row id.
+fn grantee_column(grantee: Grantee) -> (&'static str, i64) {
+    match grantee {
+        Grantee::User(user) => ("user_id", user),
+        Grantee::Team(team) => ("team_id", team),
     }
 }
 

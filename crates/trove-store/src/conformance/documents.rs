@@ -135,6 +135,82 @@ pub fn keyword_search_ranks_and_filters(store: &dyn Store) {
     assert_eq!(store.keyword_search(v, "Title", 10, &ChunkFilter::default()).unwrap().len(), 4);
 }
 
+/// BM25 (k1 = 1.2, b = 0.75, Lucene's idf) over the vault's live chunks, as computed here
+/// from the shared analyzer: every hit's score, and no chunk missing that scores clearly above
+/// the last hit, through replacements and deletions over a few hundred chunks (more than one
+/// block of a frequent term's postings).
+pub fn keyword_scores_are_bm25_over_the_live_chunks(store: &dyn Store) {
+    let v = vault(store, "v");
+    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    let text = |i: usize, round: usize| -> String {
+        let n = 1 + (i * 7 + round * 3) % 9;
+        (0..n).map(|j| words[(i * j + round + j * j) % words.len()]).collect::<Vec<_>>().join(" ")
+    };
+    let docs: Vec<NewDocument> =
+        (0..260).map(|i| doc("s", &format!("{i}.md"), "h", &[(text(i, 0).as_str(), [1.0, 0.0])])).collect();
+    store.put_documents(v, &docs).unwrap();
+    let replaced: Vec<NewDocument> =
+        (0..260).step_by(6).map(|i| doc("s", &format!("{i}.md"), "h2", &[(text(i, 1).as_str(), [1.0, 0.0])])).collect();
+    store.put_documents(v, &replaced).unwrap();
+    for i in (3..260).step_by(9) {
+        assert!(store.delete_document(v, "s", &format!("{i}.md")).unwrap());
+    }
+    // Every live chunk's terms, as the index analyses them.
+    let analyzer = crate::analysis::Analyzer::default();
+    let mut chunks: Vec<(i64, Vec<String>)> = Vec::new();
+    for d in store.documents(v, 0, 1000).unwrap() {
+        for c in store.document_chunks(d.id).unwrap() {
+            let mut terms = Vec::new();
+            for part in [crate::analysis::keyword_context(&c.title, &c.heading_path), c.text.clone()] {
+                analyzer.terms(&part, |t| terms.push(t.to_string()));
+            }
+            chunks.push((c.id, terms));
+        }
+    }
+    assert_eq!(chunks.len(), 260 - 29);
+    let n = chunks.len() as f64;
+    let avgdl = (chunks.iter().map(|c| c.1.len()).sum::<usize>() as f64 / n).max(1.0);
+    for q in ["alpha", "beta gamma", "delta epsilon alpha", "theta title", "md"] {
+        let terms = analyzer.query_terms(q);
+        let expected: std::collections::HashMap<i64, f64> = chunks
+            .iter()
+            .filter_map(|(id, row)| {
+                let mut score = 0.0;
+                for t in &terms {
+                    let tf = row.iter().filter(|x| *x == t).count() as f64;
+                    if tf > 0.0 {
+                        let df = chunks.iter().filter(|c| c.1.contains(t)).count() as f64;
+                        let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                        score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * row.len() as f64 / avgdl));
+                    }
+                }
+                (score > 0.0).then_some((*id, score))
+            })
+            .collect();
+        for limit in [10, 300] {
+            let hits = store.keyword_search(v, q, limit, &ChunkFilter::default()).unwrap();
+            assert_eq!(hits.len(), expected.len().min(limit), "{q}: hits at limit {limit}");
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{q}: scores descend");
+            for h in &hits {
+                let want = expected.get(&h.id).copied().unwrap_or(0.0);
+                assert!(
+                    (f64::from(h.score) - want).abs() <= 1e-4 * want,
+                    "{q}: chunk {} scored {}, not {want}",
+                    h.id,
+                    h.score
+                );
+            }
+            let last = f64::from(hits.last().map_or(0.0, |h| h.score));
+            for (id, score) in &expected {
+                if *score > last * (1.0 + 1e-3) {
+                    assert!(hits.iter().any(|h| h.id == *id), "{q}: chunk {id} ({score}) missing at limit {limit}");
+                }
+            }
+        }
+    }
+    consistent(store);
+}
+
 pub fn keyword_query_syntax_is_inert(store: &dyn Store) {
     let v = vault(store, "v");
     store.put_documents(v, &[doc("s", "a.md", "h", &[("C++ and NEAR(x y) AND OR NOT", [1.0, 0.0])])]).unwrap();

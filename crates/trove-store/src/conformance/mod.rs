@@ -90,6 +90,7 @@ macro_rules! conformance_tests {
                     delete_removes_from_every_index,
                     documents_list_in_pages_with_their_chunks,
                     keyword_search_ranks_and_filters,
+                    keyword_scores_are_bm25_over_the_live_chunks,
                     keyword_query_syntax_is_inert,
                     vector_search_ranks_and_filters,
                     metadata_filters_match_values_and_array_members,

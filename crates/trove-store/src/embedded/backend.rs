@@ -1,9 +1,11 @@
 //! What kind of backend the embedded store is ([`Backend`]): one process writes it, nothing
 //! beside it, no shared rate-limit buckets (the trait's defaults say so); and its integrity
 //! check for `trove doctor`: chunks without a document, vectors of the wrong dimension, gaps in
-//! chunk numbering, memories whose keyword index cannot be built, and SQLite's `quick_check`.
+//! chunk numbering, memories whose keyword index cannot be built, a keyword index whose counts
+//! disagree with the rows (`keywords::check`), a change log ahead of its vault, and SQLite's
+//! `quick_check`.
 
-use super::EmbeddedStore;
+use super::{EmbeddedStore, keywords};
 use crate::{Backend, IntegrityReport, StoreError};
 
 impl Backend for EmbeddedStore {
@@ -42,8 +44,8 @@ impl Backend for EmbeddedStore {
         if gaps > 0 {
             report.problems.push(format!("{gaps} documents have gaps in their chunk numbering"));
         }
-        // Memories' keyword index is derived in memory from their text and tags: every row
-        // must hold what it is built from (text, and tags as a JSON array of strings).
+        // Memories' keyword index is built from their text and tags: every row must hold what
+        // it is built from (text, and tags as a JSON array of strings).
         let unindexable = count(
             "SELECT count(*) FROM memories WHERE typeof(text) != 'text' OR CASE WHEN json_valid(tags)
              THEN json_type(tags) != 'array' OR EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE type != 'text')
@@ -59,6 +61,14 @@ impl Backend for EmbeddedStore {
         )?;
         if bad_memory_vectors > 0 {
             report.problems.push(format!("{bad_memory_vectors} memories have a vector of the wrong dimension"));
+        }
+        report.problems.extend(keywords::check(&conn)?);
+        let ahead = count(
+            "SELECT count(*) FROM changes c JOIN vaults v ON v.id = c.vault_id
+             WHERE c.generation > CASE c.space WHEN 0 THEN v.generation ELSE v.memory_generation END",
+        )?;
+        if ahead > 0 {
+            report.problems.push(format!("{ahead} change log rows are ahead of their vault's generation"));
         }
         let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if check != "ok" {

@@ -1,9 +1,9 @@
-//! Documents and their chunks in the embedded store: a document is written whole (its chunks
-//! and vectors replaced in one transaction that bumps the vault's `generation`, after which
-//! the derived vector and keyword indexes of this handle are patched), keyword search ranks
-//! with the vault's in-memory BM25 index ([`crate::bm25`]) and vector search with its flat
-//! index; a filter becomes the set of documents a search may return, chosen by SQL
-//! ([`document_condition`]). Also the staging of chunk vectors for re-embedding and the
+//! Documents and their chunks in the embedded store: a document is written whole (its chunks,
+//! vectors and keyword postings replaced in one transaction that bumps the vault's
+//! `generation` and logs the chunks it removed and added), keyword search ranks with the
+//! vault's persisted BM25 index (`keywords`) and vector search with its flat index (caught up
+//! from the change log); a filter becomes the set of documents a search may return, chosen by
+//! SQL ([`document_condition`]). Also the staging of chunk vectors for re-embedding and the
 //! outcome of each source's last sync.
 
 use std::collections::{HashMap, HashSet};
@@ -11,13 +11,13 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::keywords::{self, KeywordChanges, chunk_parts};
 use super::{EmbeddedStore, Space, encode_vector};
 use crate::analysis::keyword_context;
-use crate::bm25::KeywordIndex;
 use crate::lock::now_rfc3339;
 use crate::{
     ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord, DocumentState, DocumentStore, NewDocument, Scored,
-    StoreError, VaultId, VaultInfo, VaultStats,
+    StoreError, VaultId, VaultStats,
 };
 
 const DOCUMENT_COLUMNS: &str =
@@ -108,67 +108,115 @@ fn document_condition(filter: &ChunkFilter) -> (String, Vec<SqlValue>) {
     if parts.is_empty() { ("1".to_string(), args) } else { (parts.join(" AND "), args) }
 }
 
+/// The documents a filter lets through, and how many the vault holds.
+struct Allowed {
+    documents: HashSet<DocumentId>,
+    total: usize,
+}
+
+/// Which documents' chunks `filter` lets through in `vault` (`None`: every one).
+fn allowed_documents(
+    conn: &rusqlite::Connection,
+    vault: VaultId,
+    filter: &ChunkFilter,
+) -> Result<Option<Allowed>, StoreError> {
+    if filter.is_empty() {
+        return Ok(None);
+    }
+    let (condition, mut args) = document_condition(filter);
+    // The condition's parameters come first in the statement, the vault last.
+    args.push(vault.into());
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT d.id, coalesce(({condition}), 0) FROM documents d WHERE d.vault_id = ?"))?;
+    let mut documents = HashSet::new();
+    let mut total = 0;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        total += 1;
+        if r.get::<_, bool>(1)? {
+            documents.insert(r.get(0)?);
+        }
+    }
+    Ok(Some(Allowed { documents, total }))
+}
+
+/// A keyword search's filter on chunk rows, inside its read transaction: every chunk, the
+/// chunks of few allowed documents (listed once), or for filters that pass many documents,
+/// each candidate's document looked up when it would enter the top k.
+enum ChunkKeep {
+    All,
+    Chunks(HashSet<ChunkId>),
+    Documents(HashSet<DocumentId>),
+}
+
+impl ChunkKeep {
+    /// Listing the chunks of the allowed documents costs about as much as this many lookups
+    /// of candidates' documents per allowed document: past a sixteenth of the vault, look up.
+    const LIST_BELOW: usize = 16;
+
+    fn new(conn: &rusqlite::Connection, vault: VaultId, filter: &ChunkFilter) -> Result<ChunkKeep, StoreError> {
+        let Some(allowed) = allowed_documents(conn, vault, filter)? else { return Ok(ChunkKeep::All) };
+        if allowed.documents.len().saturating_mul(Self::LIST_BELOW) > allowed.total {
+            return Ok(ChunkKeep::Documents(allowed.documents));
+        }
+        let mut chunks = HashSet::new();
+        let mut stmt = conn.prepare_cached("SELECT id FROM chunks WHERE document_id = ?")?;
+        for doc in &allowed.documents {
+            for id in stmt.query_map([doc], |r| r.get(0))? {
+                chunks.insert(id?);
+            }
+        }
+        Ok(ChunkKeep::Chunks(chunks))
+    }
+
+    fn passes(&self, conn: &rusqlite::Connection, chunk: ChunkId) -> Result<bool, StoreError> {
+        Ok(match self {
+            ChunkKeep::All => true,
+            ChunkKeep::Chunks(ids) => ids.contains(&chunk),
+            ChunkKeep::Documents(docs) => {
+                let doc: Option<DocumentId> = conn
+                    .prepare_cached("SELECT document_id FROM chunks WHERE id = ?")?
+                    .query_row([chunk], |r| r.get(0))
+                    .optional()?;
+                doc.is_some_and(|d| docs.contains(&d))
+            }
+        })
+    }
+}
+
 impl EmbeddedStore {
-    /// Runs `f` on the in-memory keyword index of `vault`'s chunks, loading it from SQLite
-    /// first when it does not reflect the vault's current generation.
-    fn with_keywords<T>(&self, vault: &VaultInfo, f: impl FnOnce(&KeywordIndex) -> T) -> Result<T, StoreError> {
-        self.with_derived(&self.keywords, vault, Space::Chunks, || self.load_keywords(vault), f)
-    }
-
-    fn load_keywords(&self, vault: &VaultInfo) -> Result<KeywordIndex, StoreError> {
-        let started = std::time::Instant::now();
-        let conn = self.read()?;
-        // Read the generation and the rows in one snapshot.
-        let tx = conn.unchecked_transaction()?;
-        let generation: i64 = tx.query_row("SELECT generation FROM vaults WHERE id = ?", [vault.id], |r| r.get(0))?;
-        let mut index = KeywordIndex::new(generation);
-        let mut stmt = tx.prepare(
-            "SELECT c.id, c.document_id, d.title, c.heading_path, c.text FROM chunks c
-             JOIN documents d ON d.id = c.document_id WHERE c.vault_id = ?",
+    /// The removal of `document`'s chunks from the keyword index, read inside `tx` before
+    /// they are deleted (their text as indexed: the document's title then, their headings and
+    /// text); their ids.
+    fn unindex_chunks(
+        tx: &Transaction<'_>,
+        document: DocumentId,
+        keywords: &mut KeywordChanges<'_>,
+    ) -> Result<Vec<ChunkId>, StoreError> {
+        let mut stmt = tx.prepare_cached(
+            "SELECT c.id, d.title, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
+             WHERE c.document_id = ?",
         )?;
-        let mut rows = stmt.query([vault.id])?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let text = |i: usize| -> Result<&str, StoreError> {
-                row.get_ref(i)?.as_str().map_err(|e| StoreError::Corrupt(format!("chunk {id}: {e}")))
-            };
-            let heading: Vec<String> = serde_json::from_str(text(3)?)
-                .map_err(|e| StoreError::Corrupt(format!("heading path of chunk {id}: {e}")))?;
-            let context = keyword_context(text(2)?, &heading);
-            index.push(&self.analyzer, id, row.get(1)?, &[&context, text(4)?]);
+        let mut rows = stmt.query([document])?;
+        let mut ids = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let parts = chunk_parts(id, &r.get::<_, String>(1)?, &r.get::<_, String>(2)?, r.get(3)?)?;
+            keywords.remove(id, &[&parts[0], &parts[1]]);
+            ids.push(id);
         }
-        drop(rows);
-        drop(stmt);
-        tx.finish()?;
-        tracing::debug!(vault = %vault.name, chunks = index.len(), elapsed_ms = started.elapsed().as_millis() as u64, "loaded keyword index");
-        Ok(index)
+        Ok(ids)
     }
 
-    fn allowed_documents(
-        &self,
-        vault: VaultId,
-        filter: &ChunkFilter,
-    ) -> Result<Option<HashSet<DocumentId>>, StoreError> {
-        if filter.is_empty() {
-            return Ok(None);
-        }
-        let conn = self.read()?;
-        let (condition, mut args) = document_condition(filter);
-        args.insert(0, vault.into());
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT d.id FROM documents d WHERE d.vault_id = ? AND {condition}"))?;
-        let ids =
-            stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?.collect::<Result<HashSet<i64>, _>>()?;
-        Ok(Some(ids))
-    }
-
-    /// Writes one document inside `tx`; returns its id and the ids of chunks it replaced.
+    /// Writes one document inside `tx`, its keyword changes into `keywords`; returns its id,
+    /// the ids of chunks it replaced and of its chunks.
     fn put_one(
         tx: &Transaction<'_>,
         vault: VaultId,
         dim: usize,
         doc: &NewDocument,
         now: &str,
+        keywords: &mut KeywordChanges<'_>,
     ) -> Result<(DocumentId, Vec<ChunkId>, Vec<ChunkId>), StoreError> {
         let old: Option<i64> = tx
             .prepare_cached("SELECT id FROM documents WHERE vault_id = ? AND source = ? AND uri = ?")?
@@ -177,8 +225,7 @@ impl EmbeddedStore {
         let mut removed = Vec::new();
         let doc_id = match old {
             Some(id) => {
-                let mut stmt = tx.prepare_cached("SELECT id FROM chunks WHERE document_id = ?")?;
-                removed = stmt.query_map([id], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+                removed = Self::unindex_chunks(tx, id, keywords)?;
                 tx.prepare_cached("DELETE FROM chunks WHERE document_id = ?")?.execute([id])?;
                 tx.prepare_cached(
                     "UPDATE documents SET title = ?, content_hash = ?, metadata = ?, modified_ms = ?, indexed_at = ? WHERE id = ?",
@@ -214,7 +261,9 @@ impl EmbeddedStore {
                 chunk.token_count as i64,
                 bytes
             ])?;
-            added.push(tx.last_insert_rowid());
+            let id = tx.last_insert_rowid();
+            keywords.add(id, &[&keyword_context(&doc.title, &chunk.heading_path), &chunk.text]);
+            added.push(id);
         }
         Ok((doc_id, removed, added))
     }
@@ -271,16 +320,16 @@ impl DocumentStore for EmbeddedStore {
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
         let terms = self.analyzer.query_terms(query);
-        if terms.is_empty() {
+        if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let info = {
-            let conn = self.read()?;
-            self.vault_by(&conn, "id = ?", &vault)?
-        };
-        let Some(info) = info else { return Ok(Vec::new()) };
-        let allowed = self.allowed_documents(vault, filter)?;
-        self.with_keywords(&info, |index| index.search(&terms, limit, allowed.as_ref()))
+        let conn = self.read()?;
+        // The filter, statistics and postings of one snapshot.
+        let tx = conn.unchecked_transaction()?;
+        let keep = ChunkKeep::new(&tx, vault, filter)?;
+        let hits = keywords::search(&tx, vault, Space::Chunks, &terms, limit, |chunk| keep.passes(&tx, chunk))?;
+        tx.finish()?;
+        Ok(hits)
     }
 
     fn vector_search(
@@ -291,7 +340,10 @@ impl DocumentStore for EmbeddedStore {
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
         let Some(info) = self.vault_for_vectors(vault, query.len())? else { return Ok(Vec::new()) };
-        let allowed = self.allowed_documents(vault, filter)?;
+        let allowed = {
+            let conn = self.read()?;
+            allowed_documents(&conn, vault, filter)?.map(|a| a.documents)
+        };
         self.with_index(&info, Space::Chunks, |index| index.search(query, limit, allowed.as_ref()))
     }
 
@@ -354,33 +406,18 @@ impl DocumentStore for EmbeddedStore {
             Some(d) => d as usize,
             None => return Err(StoreError::NoEmbedder { vault }),
         };
+        let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Chunks);
         let mut ids = Vec::with_capacity(docs.len());
-        let mut changes = Vec::with_capacity(docs.len());
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
         for doc in docs {
-            let (id, removed, added) = Self::put_one(&tx, vault, dim, doc, &now)?;
+            let (id, gone, new) = Self::put_one(&tx, vault, dim, doc, &now, &mut keywords)?;
             ids.push(id);
-            changes.push((id, removed, added, doc));
+            removed.extend(gone);
+            added.extend(new);
         }
-        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
+        keywords.write(&tx)?;
+        Self::log_changes(&tx, vault, Space::Chunks, &removed, &added)?;
         tx.commit()?;
-        drop(conn);
-        self.patch_index(vault, Space::Chunks, after - 1, after, |index| {
-            for (doc_id, removed, added, doc) in &changes {
-                index.remove_document(*doc_id, removed);
-                for (chunk_id, chunk) in added.iter().zip(&doc.chunks) {
-                    index.push(*chunk_id, *doc_id, &chunk.vector);
-                }
-            }
-        });
-        self.patch_keywords(vault, after - 1, after, |index| {
-            for (doc_id, removed, added, doc) in &changes {
-                index.remove(removed);
-                for (chunk_id, chunk) in added.iter().zip(&doc.chunks) {
-                    let context = keyword_context(&doc.title, &chunk.heading_path);
-                    index.push(&self.analyzer, *chunk_id, *doc_id, &[&context, &chunk.text]);
-                }
-            }
-        });
         Ok(ids)
     }
 
@@ -395,17 +432,13 @@ impl DocumentStore for EmbeddedStore {
             )
             .optional()?;
         let Some(id) = id else { return Ok(false) };
-        let removed: Vec<i64> = {
-            let mut stmt = tx.prepare_cached("SELECT id FROM chunks WHERE document_id = ?")?;
-            stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?
-        };
+        let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Chunks);
+        let removed = Self::unindex_chunks(&tx, id, &mut keywords)?;
         tx.execute("DELETE FROM chunks WHERE document_id = ?", [id])?;
         tx.execute("DELETE FROM documents WHERE id = ?", [id])?;
-        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
+        keywords.write(&tx)?;
+        Self::log_changes(&tx, vault, Space::Chunks, &removed, &[])?;
         tx.commit()?;
-        drop(conn);
-        self.patch_index(vault, Space::Chunks, after - 1, after, |index| index.remove_document(id, &removed));
-        self.patch_keywords(vault, after - 1, after, |index| index.remove(&removed));
         Ok(true)
     }
 
@@ -480,7 +513,7 @@ mod tests {
     }
 
     #[test]
-    fn keyword_index_patched_by_writes_ranks_like_one_loaded_afresh() {
+    fn keyword_index_maintained_by_writes_ranks_like_one_built_afresh() {
         let (dir, store, v) = writer_with_vault();
         let doc = |uri: &str, texts: &[&str]| {
             let chunks: Vec<(&str, [f32; 2])> = texts.iter().map(|t| (*t, [1.0, 0.0])).collect();
@@ -488,7 +521,6 @@ mod tests {
         };
         store.put_documents(v.id, &[doc("a.md", &["running shoes", "red apples"])]).unwrap();
         let all = ChunkFilter::default();
-        // Loaded now; every later write patches it.
         assert_eq!(store.keyword_search(v.id, "runs", 10, &all).unwrap().len(), 1, "stemmed match");
         store
             .put_documents(v.id, &[doc("b.md", &["green apples and pears", "apple pie"]), doc("c.md", &["pears"])])
@@ -503,6 +535,7 @@ mod tests {
         assert!(store.keyword_search(v.id, "running", 10, &all).unwrap().is_empty(), "replaced chunk gone");
         assert_eq!(store.keyword_search(v.id, "pears", 10, &all).unwrap().len(), 1, "deleted document gone");
         assert_eq!(store.keyword_search(v.id, "apples", 10, &all).unwrap().len(), 2);
+        crate::embedded::keywords::tests::assert_equals_a_rebuild(&store, v.id, Space::Chunks);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The embedded backend: one SQLite database (`trove.db`, WAL mode) in the workspace's data
-//! folder is the system of record for vaults, documents, chunks, vectors, memories and jobs.
-//! The keyword indexes of chunks and of memories (`bm25::KeywordIndex`) and the
-//! vector indexes (`vector::FlatIndex`) are derived from SQLite in memory and follow
-//! each vault's `generation` (`memory_generation` for memories): patched after this handle's
-//! own commits, rebuilt from the rows when another handle or process moved the generation.
+//! folder is the system of record for vaults, documents, chunks, vectors, memories and jobs,
+//! and holds the persisted keyword index of chunks and of memories (`keywords`), written in
+//! the same transaction as the rows it indexes. Every change of a vault's chunks or memories
+//! bumps its `generation` (`memory_generation` for memories) and is written to the change log
+//! (`changes`) in that transaction; the in-memory vector indexes (`vector::FlatIndex`) are
+//! derived from the rows and follow the log (`derived`): a search that finds its index behind
+//! the committed generation applies the changes after it, whoever committed them.
 //!
 //! A writer ([`EmbeddedStore::open_writer`]) holds the workspace's [`WriterLock`] and migrates
 //! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
@@ -17,14 +19,18 @@
 //! Modules, with `trove-store-postgres`'s layout and names: one per storage trait, each holding
 //! that trait's implementation: `backend` ([`crate::Backend`]: the integrity check), `vaults`,
 //! `documents`, `memory`, `jobs`, `audit`, and `tenancy/` (`users`, `organizations`, `grants`,
-//! `credentials`, `secrets`); `schema` (the migrations) and `pool` (the read connections). This
-//! file keeps opening, the connections, the derived indexes' plumbing (load when stale, patch
-//! after a commit) and the row helpers the modules share.
+//! `credentials`, `secrets`); `schema` (the migrations), `pool` (the read connections),
+//! `keywords` (the persisted keyword index), `changes` (the change log) and `derived` (indexes
+//! that follow it). This file keeps opening, the connections and the row helpers the modules
+//! share.
 
 mod audit;
 mod backend;
+mod changes;
+mod derived;
 mod documents;
 mod jobs;
+mod keywords;
 mod memory;
 mod pool;
 mod schema;
@@ -33,15 +39,16 @@ mod vaults;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
-use crate::bm25::{Analyzer, KeywordIndex};
+use crate::bm25::Analyzer;
 use crate::lock::{Acquired, WriterLock};
 use crate::vector::FlatIndex;
 use crate::{StoreError, VaultId, VaultInfo};
-use memory::MemoryKeywords;
+use derived::Cache;
 use pool::{PooledConn, ReadPool};
 use schema::{configure, migrate};
 
@@ -50,7 +57,7 @@ pub use schema::SCHEMA_VERSION;
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "trove.db";
 
-/// Which vectors an in-memory index holds.
+/// Which rows of a vault an index holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Space {
     /// Document chunks; generation `vaults.generation`.
@@ -67,10 +74,27 @@ impl Space {
         }
     }
 
-    fn rows_sql(self) -> &'static str {
+    /// The column of the change log's floor (see `changes`).
+    fn floor_column(self) -> &'static str {
         match self {
-            Space::Chunks => "SELECT id, document_id, vector FROM chunks WHERE vault_id = ?",
-            Space::Memories => "SELECT id, id, vector FROM memories WHERE vault_id = ?",
+            Space::Chunks => "log_floor",
+            Space::Memories => "memory_log_floor",
+        }
+    }
+
+    /// The space's number in the `changes` and `keyword_*` tables.
+    fn code(self) -> i64 {
+        match self {
+            Space::Chunks => 0,
+            Space::Memories => 1,
+        }
+    }
+
+    /// The generation of this space in a vault's record.
+    fn generation_of(self, vault: &VaultInfo) -> i64 {
+        match self {
+            Space::Chunks => vault.generation,
+            Space::Memories => vault.memory_generation,
         }
     }
 }
@@ -109,16 +133,25 @@ pub struct EmbeddedStore {
     dir: PathBuf,
     conn: Mutex<Connection>,
     readers: ReadPool,
-    indexes: RwLock<HashMap<(VaultId, Space), FlatIndex>>,
-    /// The derived keyword indexes of vaults' chunks (key space always [`Space::Chunks`]).
-    keywords: RwLock<HashMap<(VaultId, Space), KeywordIndex>>,
-    /// The derived keyword indexes of vaults' memories (key space always [`Space::Memories`]).
-    memory_keywords: RwLock<HashMap<(VaultId, Space), MemoryKeywords>>,
+    /// The vector indexes, derived from the rows and following the change log.
+    indexes: Cache<FlatIndex>,
     analyzer: Analyzer,
-    /// Held while loading a derived index, so concurrent readers of a stale index load it once.
+    /// Held while catching up or loading a derived index (so concurrent readers of a stale
+    /// index do it once) and while a vault's indexes are dropped.
     loading: Mutex<()>,
+    /// What keeping the derived indexes current cost.
+    counters: Counters,
     lock: Option<WriterLock>,
     recovered: Option<crate::lock::LockInfo>,
+}
+
+/// What keeping the derived indexes current cost this handle, for tests and logs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Indexes loaded from every row.
+    pub loads: AtomicU64,
+    /// Change-log rows read to catch indexes up.
+    pub log_rows: AtomicU64,
 }
 
 impl EmbeddedStore {
@@ -168,10 +201,9 @@ impl EmbeddedStore {
             conn: Mutex::new(conn),
             readers: ReadPool::new(&dir.join(DB_FILE), pool::default_size()),
             indexes: RwLock::new(HashMap::new()),
-            keywords: RwLock::new(HashMap::new()),
-            memory_keywords: RwLock::new(HashMap::new()),
             analyzer: Analyzer::default(),
             loading: Mutex::new(()),
+            counters: Counters::default(),
             lock,
             recovered,
         }
@@ -215,89 +247,23 @@ impl EmbeddedStore {
         Ok(conn.prepare_cached(&sql)?.query_row([arg], vault_row).optional()?)
     }
 
-    /// Runs `f` on the in-memory vector index of `vault`'s `space`, loading it from SQLite
-    /// first when it does not reflect the vault's current generation.
-    pub(crate) fn with_index<T>(
-        &self,
-        vault: &VaultInfo,
+    /// Bumps the generation of `vault`'s `space` inside `tx` and logs the change: `removed` rows
+    /// deleted, `written` rows added or changed (see `changes`). Returns the new generation.
+    pub(crate) fn log_changes(
+        tx: &Transaction<'_>,
+        vault: VaultId,
         space: Space,
-        f: impl FnOnce(&FlatIndex) -> T,
-    ) -> Result<T, StoreError> {
-        self.with_derived(&self.indexes, vault, space, || self.load_index(vault, space), f)
+        removed: &[i64],
+        written: &[i64],
+    ) -> Result<i64, StoreError> {
+        let generation = Self::bump_generation(tx, vault, space)?;
+        changes::record(tx, vault, space, generation, changes::Op::Delete, removed.iter().copied())?;
+        changes::record(tx, vault, space, generation, changes::Op::Upsert, written.iter().copied())?;
+        changes::prune(tx, vault, space, generation)?;
+        Ok(generation)
     }
 
-    /// Runs `f` on the derived index of `vault`'s `space` in `cache`, loading it with `load`
-    /// first when it does not reflect the vault's current generation.
-    fn with_derived<I: Derived, T>(
-        &self,
-        cache: &RwLock<HashMap<(VaultId, Space), I>>,
-        vault: &VaultInfo,
-        space: Space,
-        load: impl FnOnce() -> Result<I, StoreError>,
-        f: impl FnOnce(&I) -> T,
-    ) -> Result<T, StoreError> {
-        let key = (vault.id, space);
-        let generation = match space {
-            Space::Chunks => vault.generation,
-            Space::Memories => vault.memory_generation,
-        };
-        let read = || cache.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = current(&read(), key, generation) {
-            return Ok(f(index));
-        }
-        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        // Another reader may have loaded it while this one waited, or the writer patched it
-        // to a generation newer than `vault`'s record.
-        let committed = self.generation(vault.id, space)?;
-        if let Some(index) = current(&read(), key, committed) {
-            return Ok(f(index));
-        }
-        let index = load()?;
-        let result = f(&index);
-        cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
-        Ok(result)
-    }
-
-    /// The committed generation of `vault`'s `space`.
-    fn generation(&self, vault: VaultId, space: Space) -> Result<i64, StoreError> {
-        let sql = format!("SELECT {} FROM vaults WHERE id = ?", space.generation_column());
-        Ok(self.read()?.prepare_cached(&sql)?.query_row([vault], |r| r.get(0))?)
-    }
-
-    fn load_index(&self, vault: &VaultInfo, space: Space) -> Result<FlatIndex, StoreError> {
-        let conn = self.read()?;
-        // Read the generation and the rows in one snapshot.
-        let tx = conn.unchecked_transaction()?;
-        let generation: i64 =
-            tx.query_row(&format!("SELECT {} FROM vaults WHERE id = ?", space.generation_column()), [vault.id], |r| {
-                r.get(0)
-            })?;
-        let dim = vault.dimension.unwrap_or(0);
-        let mut index = FlatIndex::new(dim, generation);
-        let mut stmt = tx.prepare(space.rows_sql())?;
-        let mut rows = stmt.query([vault.id])?;
-        let mut buf = Vec::with_capacity(dim);
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let doc: i64 = row.get(1)?;
-            let blob = row.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("vector {id}: {e}")))?;
-            decode_vector(blob, &mut buf)?;
-            if buf.len() != dim {
-                return Err(StoreError::Corrupt(format!(
-                    "row {id} has a {}-dimensional vector in a {dim}-dimensional vault",
-                    buf.len()
-                )));
-            }
-            index.push(id, doc, &buf);
-        }
-        drop(rows);
-        drop(stmt);
-        tx.finish()?;
-        tracing::debug!(vault = %vault.name, ?space, vectors = index.len(), "loaded vector index");
-        Ok(index)
-    }
-
-    pub(crate) fn bump_generation(tx: &Transaction<'_>, vault: VaultId, space: Space) -> Result<i64, StoreError> {
+    fn bump_generation(tx: &Transaction<'_>, vault: VaultId, space: Space) -> Result<i64, StoreError> {
         let col = space.generation_column();
         Ok(tx.query_row(
             &format!("UPDATE vaults SET {col} = {col} + 1 WHERE id = ? RETURNING {col}"),
@@ -322,84 +288,6 @@ impl EmbeddedStore {
             Some(info) => Ok(Some(info)),
         }
     }
-
-    /// Applies a committed change to the cached vector index, or drops the cache when it was
-    /// not at the generation just before the change.
-    pub(crate) fn patch_index(
-        &self,
-        vault: VaultId,
-        space: Space,
-        before: i64,
-        after: i64,
-        patch: impl FnOnce(&mut FlatIndex),
-    ) {
-        patch_derived(&self.indexes, (vault, space), before, after, patch);
-    }
-
-    /// [`Self::patch_index`] for the keyword index of `vault`'s chunks.
-    fn patch_keywords(&self, vault: VaultId, before: i64, after: i64, patch: impl FnOnce(&mut KeywordIndex)) {
-        patch_derived(&self.keywords, (vault, Space::Chunks), before, after, patch);
-    }
-
-    /// [`Self::patch_index`] for the keyword index of `vault`'s memories.
-    pub(crate) fn patch_memory_keywords(
-        &self,
-        vault: VaultId,
-        before: i64,
-        after: i64,
-        patch: impl FnOnce(&mut MemoryKeywords),
-    ) {
-        patch_derived(&self.memory_keywords, (vault, Space::Memories), before, after, patch);
-    }
-}
-
-/// An index derived from SQLite, tagged with the vault generation it reflects.
-trait Derived {
-    fn generation(&self) -> i64;
-    fn set_generation(&mut self, generation: i64);
-}
-
-impl Derived for FlatIndex {
-    fn generation(&self) -> i64 {
-        self.generation
-    }
-    fn set_generation(&mut self, generation: i64) {
-        self.generation = generation;
-    }
-}
-
-impl<T> Derived for KeywordIndex<T> {
-    fn generation(&self) -> i64 {
-        self.generation
-    }
-    fn set_generation(&mut self, generation: i64) {
-        self.generation = generation;
-    }
-}
-
-/// Applies a committed change to the cached index under `key`, or drops it when it was not
-/// at the generation just before the change.
-fn patch_derived<I: Derived>(
-    cache: &RwLock<HashMap<(VaultId, Space), I>>,
-    key: (VaultId, Space),
-    before: i64,
-    after: i64,
-    patch: impl FnOnce(&mut I),
-) {
-    let mut indexes = cache.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(index) = indexes.get_mut(&key) {
-        if index.generation() == before {
-            patch(index);
-            index.set_generation(after);
-        } else {
-            indexes.remove(&key);
-        }
-    }
-}
-
-/// The cached index under `key` when it reflects `generation`.
-fn current<I: Derived>(indexes: &HashMap<(VaultId, Space), I>, key: (VaultId, Space), generation: i64) -> Option<&I> {
-    indexes.get(&key).filter(|index| index.generation() == generation)
 }
 
 const VAULT_COLUMNS: &str =

@@ -1,13 +1,16 @@
 //! The embedded store's schema: the SQLite migrations (entry `i` upgrades version `i` to
-//! `i + 1`, recorded in `user_version`), applied by the writer on open, and the connection
-//! settings every connection of the store gets. A newer schema than this build knows is
-//! refused; readers never migrate.
+//! `i + 1`, recorded in `user_version`), applied by the writer on open, each in one
+//! transaction, and the connection settings every connection of the store gets. Migration 15
+//! also builds the persisted keyword index of existing vaults from their rows, on open by the
+//! writer, with progress logged (readers refuse the older version until it commits). A newer
+//! schema than this build knows is refused; readers never migrate.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::{Space, keywords};
 use crate::StoreError;
 
 /// Schema migrations; entry `i` upgrades version `i` to `i + 1`. Never edit a shipped entry.
@@ -294,7 +297,51 @@ const MIGRATIONS: &[&str] = &[
     DROP TRIGGER memories_fts_delete;
     DROP TABLE memories_fts;
     "#,
+    // 15: the change log that derived indexes follow, and the persisted keyword index of
+    // chunks and memories (built for existing vaults by `build_keyword_indexes` in the same
+    // transaction); see `embedded::changes` and `embedded::keywords`.
+    r#"
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY,
+        vault_id INTEGER NOT NULL,
+        space INTEGER NOT NULL,
+        generation INTEGER NOT NULL,
+        op INTEGER NOT NULL,
+        row_id INTEGER NOT NULL
+    );
+    CREATE INDEX changes_follow ON changes (vault_id, space, generation);
+    ALTER TABLE vaults ADD COLUMN log_floor INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE vaults ADD COLUMN memory_log_floor INTEGER NOT NULL DEFAULT 0;
+    UPDATE vaults SET log_floor = generation, memory_log_floor = memory_generation;
+    CREATE TABLE keyword_stats (
+        vault_id INTEGER NOT NULL,
+        space INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        terms INTEGER NOT NULL,
+        PRIMARY KEY (vault_id, space)
+    ) WITHOUT ROWID;
+    CREATE TABLE keyword_terms (
+        id INTEGER PRIMARY KEY,
+        vault_id INTEGER NOT NULL,
+        space INTEGER NOT NULL,
+        term TEXT NOT NULL,
+        df INTEGER NOT NULL,
+        UNIQUE (vault_id, space, term)
+    );
+    CREATE TABLE keyword_blocks (
+        term_id INTEGER NOT NULL,
+        first_row INTEGER NOT NULL,
+        last_row INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        impacts BLOB NOT NULL,
+        postings BLOB NOT NULL,
+        PRIMARY KEY (term_id, first_row)
+    ) WITHOUT ROWID;
+    "#,
 ];
+
+/// The schema version whose migration builds the persisted keyword index.
+const KEYWORD_INDEX_VERSION: usize = 15;
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -314,9 +361,32 @@ pub(super) fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == KEYWORD_INDEX_VERSION {
+            build_keyword_indexes(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
-        tracing::info!(version = i + 1, "migrated the embedded store");
+        tracing::debug!(version = i + 1, "migrated the embedded store");
+    }
+    // One line per open that changed the store: created, or upgraded from → to.
+    match version {
+        SCHEMA_VERSION => {}
+        0 => tracing::info!(schema = SCHEMA_VERSION, dir = %dir.display(), "created the embedded store"),
+        from => tracing::info!(from, to = SCHEMA_VERSION, dir = %dir.display(), "upgraded the embedded store"),
+    }
+    Ok(())
+}
+
+/// Builds the keyword index of every vault's chunks and memories (the step of migration 15;
+/// progress is logged, and readers wait for the version it commits with).
+fn build_keyword_indexes(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let analyzer = crate::bm25::Analyzer::default();
+    let vaults: Vec<i64> =
+        tx.prepare("SELECT id FROM vaults ORDER BY id")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for vault in vaults {
+        for space in [Space::Chunks, Space::Memories] {
+            keywords::rebuild(tx, &analyzer, vault, space)?;
+        }
     }
     Ok(())
 }
@@ -359,6 +429,55 @@ mod tests {
             assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [7], "{q}");
         }
         assert!(store.memory_delete(1, "mem_old").unwrap(), "deleting needs no FTS5 trigger");
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+    }
+
+    /// A workspace written before migration 15 (no change log, no persisted keyword index)
+    /// gets both on the writer's open: its chunks and memories rank as they did, the index
+    /// counts what the vaults hold, and the log starts at each vault's generation.
+    #[test]
+    fn workspaces_before_the_persisted_keyword_index_migrate_with_it_built() {
+        use crate::embedded::keywords::tests::assert_equals_a_rebuild;
+        use crate::embedded::tests::{numbered_doc, writer_with_vault};
+        use crate::{ChunkFilter, conformance::new_memory};
+
+        let (dir, store, v) = writer_with_vault();
+        let docs: Vec<_> = (0..300).map(numbered_doc).collect();
+        store.put_documents(v.id, &docs).unwrap();
+        store.delete_document(v.id, "s", "7.md").unwrap();
+        for i in 0..5 {
+            store.memory_put(v.id, &new_memory(&format!("falcon number{i}"), None, &["sky"], [1.0, 0.0]), 1).unwrap();
+        }
+        let live = MemoryFilter { now_ms: 2, ..MemoryFilter::default() };
+        let search = |store: &EmbeddedStore| {
+            let chunks = store.keyword_search(v.id, "common word12", 50, &ChunkFilter::default()).unwrap();
+            let memories = store.memory_keyword_search(v.id, "falcons number3 sky", &live, 10).unwrap();
+            (chunks, memories)
+        };
+        let before = search(&store);
+        assert_eq!((before.0.len(), before.1.len()), (50, 5));
+        // Back to version 14: what migration 15 added, removed.
+        store
+            .conn()
+            .execute_batch(
+                "DROP TABLE changes; DROP TABLE keyword_stats; DROP TABLE keyword_terms; DROP TABLE keyword_blocks;
+                 ALTER TABLE vaults DROP COLUMN log_floor; ALTER TABLE vaults DROP COLUMN memory_log_floor;
+                 PRAGMA user_version = 14;",
+            )
+            .unwrap();
+        drop(store);
+
+        let store = EmbeddedStore::open_writer(dir.path(), "test").unwrap();
+        assert_eq!(search(&store), before);
+        assert_equals_a_rebuild(&store, v.id, Space::Chunks);
+        assert_equals_a_rebuild(&store, v.id, Space::Memories);
+        let (changes, floor, generation): (i64, i64, i64) = store
+            .conn()
+            .query_row("SELECT (SELECT count(*) FROM changes), log_floor, generation FROM vaults", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((changes, floor), (0, generation), "the log starts at the vault's generation");
         assert!(store.check_integrity().unwrap().problems.is_empty());
     }
 }

@@ -1,12 +1,13 @@
 //! Vaults in the embedded store: their rows (name, the model and dimension of their vectors,
 //! their organization, the generations the derived indexes follow), deleting a vault with
-//! everything in it (and its derived indexes), and the vault-wide steps of re-embedding: begin
-//! (or resume) staging, switch every chunk and memory to its staged vector in one transaction,
-//! or abandon.
+//! everything in it (its keyword index, change log and derived indexes too), and the
+//! vault-wide steps of re-embedding: begin (or resume) staging, switch every chunk and memory
+//! to its staged vector in one transaction (raising the change log's floor, so vector indexes
+//! rebuild), or abandon.
 
 use rusqlite::params;
 
-use super::{EmbeddedStore, Space, VAULT_COLUMNS, vault_row};
+use super::{EmbeddedStore, Space, VAULT_COLUMNS, changes, keywords, vault_row};
 use crate::lock::now_rfc3339;
 use crate::{StoreError, VaultId, VaultInfo, VaultStore};
 
@@ -63,11 +64,17 @@ impl VaultStore for EmbeddedStore {
     }
 
     fn delete_vault(&self, vault: VaultId) -> Result<bool, StoreError> {
-        // Documents cascade to chunks; memories go with the vault.
-        let n = self.conn().execute("DELETE FROM vaults WHERE id = ?", [vault])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Documents cascade to chunks; memories go with the vault; its keyword index and change
+        // log go by hand (a new vault may get its id).
+        let n = tx.execute("DELETE FROM vaults WHERE id = ?", [vault])?;
+        keywords::delete_vault(&tx, vault)?;
+        tx.execute("DELETE FROM changes WHERE vault_id = ?", [vault])?;
+        tx.commit()?;
+        drop(conn);
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
-        self.keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
-        self.memory_keywords.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
         Ok(n == 1)
     }
 
@@ -114,20 +121,17 @@ impl VaultStore for EmbeddedStore {
         }
         tx.execute("UPDATE chunks SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
         tx.execute("UPDATE memories SET vector = staged_vector, staged_vector = NULL WHERE vault_id = ?", [vault])?;
-        let memories_after = Self::bump_generation(&tx, vault, Space::Memories)?;
         tx.execute(
             "UPDATE vaults SET model_id = ?, dimension = ?, staged_model = NULL, staged_dimension = NULL WHERE id = ?",
             params![model_id, dimension as i64, vault],
         )?;
-        let after = Self::bump_generation(&tx, vault, Space::Chunks)?;
+        // Every vector changed (the texts did not: the keyword index stays): a new generation
+        // whose followers rebuild.
+        for space in [Space::Memories, Space::Chunks] {
+            let generation = Self::log_changes(&tx, vault, space, &[], &[])?;
+            changes::raise_floor(&tx, vault, space, generation)?;
+        }
         tx.commit()?;
-        drop(conn);
-        // New vectors, same texts: the keyword indexes only move to the new generation.
-        self.patch_keywords(vault, after - 1, after, |_| {});
-        self.patch_memory_keywords(vault, memories_after - 1, memories_after, |_| {});
-        let mut indexes = self.indexes.write().unwrap_or_else(|e| e.into_inner());
-        indexes.remove(&(vault, Space::Chunks));
-        indexes.remove(&(vault, Space::Memories));
         Ok(())
     }
 

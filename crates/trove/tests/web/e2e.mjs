@@ -89,6 +89,7 @@ try {
   await page.getByRole('button', { name: 'Log in' }).click();
   await see('.error-box');
   found.bad_login = await page.locator('.error-box').innerText();
+  found.bad_login_link = await page.locator('.error-box a').getAttribute('href');
   await page.getByLabel('Password').fill(env('TROVE_PASSWORD'));
   await shot('login');
   await audit('login');
