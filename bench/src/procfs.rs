@@ -1,4 +1,5 @@
-//! What `/proc` tells about a running process: CPU time and resident memory.
+//! What `/proc` tells about a running process: CPU time (of the process, or of the calling
+//! thread) and resident memory.
 
 use std::process::Command;
 
@@ -40,6 +41,16 @@ pub fn rss_mb(pid: u32) -> Result<f64> {
     status_mb(pid, "VmRSS")
 }
 
+/// The calling thread's time on a CPU, in nanoseconds (`/proc/thread-self/schedstat`): the
+/// cost of a piece of work without the time it waited for a CPU on a busy machine. The kernel
+/// brings it up to date at scheduler ticks and switches only, so it measures many short
+/// pieces of work together (their mean), not one.
+pub fn thread_cpu_ns() -> Result<u64> {
+    let stat =
+        std::fs::read_to_string("/proc/thread-self/schedstat").context("cannot read /proc/thread-self/schedstat")?;
+    stat.split_whitespace().next().and_then(|v| v.parse().ok()).context("malformed /proc/thread-self/schedstat")
+}
+
 /// `getconf CLK_TCK`, or the usual 100.
 pub fn clock_ticks_per_s() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
@@ -67,5 +78,15 @@ mod tests {
         assert!(cpu_seconds("self").unwrap() >= 0.0);
         assert!(status_mb(pid, "VmNothing").is_err());
         assert!(clock_ticks_per_s() > 0.0);
+    }
+
+    #[test]
+    fn a_threads_cpu_time_grows_with_its_work() {
+        let before = thread_cpu_ns().unwrap();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i * i));
+        }
+        assert!(thread_cpu_ns().unwrap() > before, "{x}");
     }
 }

@@ -12,7 +12,7 @@
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use crate::{EmbedError, Embedder};
+use crate::{EmbedError, Embedder, EmbedderWrapper};
 
 /// Requests with more texts than this go straight to the model.
 const MAX_MERGED_REQUEST: usize = 8;
@@ -84,28 +84,12 @@ fn dispatch(model: &dyn Embedder, rx: &Receiver<Request>) {
     }
 }
 
-impl Embedder for BatchingEmbedder {
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
+impl EmbedderWrapper for BatchingEmbedder {
+    fn inner(&self) -> &dyn Embedder {
+        self.inner.as_ref()
     }
 
-    fn dimension(&self) -> usize {
-        self.inner.dimension()
-    }
-
-    fn max_input_tokens(&self) -> usize {
-        self.inner.max_input_tokens()
-    }
-
-    fn count_tokens(&self, text: &str) -> usize {
-        self.inner.count_tokens(text)
-    }
-
-    fn last_call(&self) -> Option<crate::LastCall> {
-        self.inner.last_call()
-    }
-
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn embed_wrapped(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() || texts.len() > MAX_MERGED_REQUEST {
             return self.inner.embed(texts);
         }

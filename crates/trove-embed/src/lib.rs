@@ -76,6 +76,44 @@ pub trait Embedder: Send + Sync {
     }
 }
 
+/// An embedder that wraps another and changes only how [`Embedder::embed`] runs (batching,
+/// timing, holding calls in tests): the model's id, dimension, input limit, token counts and
+/// last call are the inner embedder's, forwarded here once for every wrapper.
+pub trait EmbedderWrapper: Send + Sync {
+    /// The embedder this one wraps.
+    fn inner(&self) -> &dyn Embedder;
+
+    /// What [`Embedder::embed`] does for this wrapper, the one thing a wrapper changes (a name
+    /// of its own, so that calls of `embed` on a wrapper stay unambiguous).
+    fn embed_wrapped(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+impl<W: EmbedderWrapper> Embedder for W {
+    fn model_id(&self) -> &str {
+        self.inner().model_id()
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner().dimension()
+    }
+
+    fn max_input_tokens(&self) -> usize {
+        self.inner().max_input_tokens()
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.inner().count_tokens(text)
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_wrapped(texts)
+    }
+
+    fn last_call(&self) -> Option<LastCall> {
+        self.inner().last_call()
+    }
+}
+
 /// How a remote embedder's last call went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastCall {

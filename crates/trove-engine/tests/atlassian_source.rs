@@ -27,6 +27,13 @@ fn open(root: &Path, embedder: Arc<Fake>) -> Engine {
     Engine::open(ws, OpenMode::Write, "test").unwrap().with_embedder(embedder)
 }
 
+/// A workspace whose `config.yaml` is `yaml`.
+fn workspace(yaml: &str) -> tempfile::TempDir {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("config.yaml"), yaml).unwrap();
+    ws
+}
+
 fn sync(engine: &Engine) -> IngestSummary {
     engine.ingest(&IngestOptions::default(), &NoProgress).unwrap().total
 }
@@ -43,16 +50,11 @@ fn a_confluence_space_syncs_by_page_version() {
     wiki.put(WikiPage::new("3", "Deploy", Some("2"), "<p>Run the deploy script on Fridays.</p>"));
     wiki.put(WikiPage::new("4", "Old process", Some("2"), "<p>Retired.</p>"));
 
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ws.path().join("config.yaml"),
-        format!(
-            "vaults:\n  kb:\n    sources:\n      wiki:\n        type: confluence\n        deployment: datacenter\n        \
-             base_url: {}\n        space: ENG\n        token: ${{WIKI_TOKEN}}\n        timeout_s: 5\n",
-            wiki.url()
-        ),
-    )
-    .unwrap();
+    let ws = workspace(&format!(
+        "vaults:\n  kb:\n    sources:\n      wiki:\n        type: confluence\n        deployment: datacenter\n        \
+         base_url: {}\n        space: ENG\n        token: ${{WIKI_TOKEN}}\n        timeout_s: 5\n",
+        wiki.url()
+    ));
     std::fs::write(ws.path().join(".env"), format!("WIKI_TOKEN={PAT}\n")).unwrap();
     let fake = Fake::new("fake/a", 8, usize::MAX);
     let engine = open(ws.path(), fake.clone());
@@ -108,18 +110,13 @@ fn confluence_attachments_are_searchable_and_leave_with_their_file() {
     let escalation = b"When a deploy fails, page the Zanzibar on-call rotation.";
     wiki.attach(WikiAttachment::new("att7", "2", "escalation.txt", "text/plain", escalation));
     wiki.attach(WikiAttachment::new("att8", "2", "logo.png", "image/png", b"\x89PNG\r\n"));
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ws.path().join("config.yaml"),
-        format!(
-            "vaults:\n  kb:\n    sources:\n      wiki:\n        type: confluence\n        base_url: {}\n        \
-             space: ENG\n        email: {}\n        api_token: {}\n        attachments: true\n        timeout_s: 5\n",
-            wiki.url(),
-            trove_ingest::testing::EMAIL,
-            trove_ingest::testing::API_TOKEN
-        ),
-    )
-    .unwrap();
+    let ws = workspace(&format!(
+        "vaults:\n  kb:\n    sources:\n      wiki:\n        type: confluence\n        base_url: {}\n        \
+         space: ENG\n        email: {}\n        api_token: {}\n        attachments: true\n        timeout_s: 5\n",
+        wiki.url(),
+        trove_ingest::testing::EMAIL,
+        trove_ingest::testing::API_TOKEN
+    ));
     let engine = open(ws.path(), Fake::new("fake/a", 8, usize::MAX));
 
     let s = sync(&engine);
@@ -157,18 +154,13 @@ fn a_jira_project_syncs_by_updated_time() {
     let jira = FakeJira::start(Deployment::Cloud);
     jira.put(FakeIssue::new("OPS-1", "Disk full", "The disk of db1 filled up."));
     jira.put(FakeIssue::new("OPS-2", "Slow queries", "Queries take seconds."));
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ws.path().join("config.yaml"),
-        format!(
-            "vaults:\n  ops:\n    sources:\n      tickets:\n        type: jira\n        base_url: {}\n        \
-             project: OPS\n        email: {}\n        api_token: {}\n",
-            jira.url(),
-            trove_ingest::testing::EMAIL,
-            trove_ingest::testing::API_TOKEN
-        ),
-    )
-    .unwrap();
+    let ws = workspace(&format!(
+        "vaults:\n  ops:\n    sources:\n      tickets:\n        type: jira\n        base_url: {}\n        \
+         project: OPS\n        email: {}\n        api_token: {}\n",
+        jira.url(),
+        trove_ingest::testing::EMAIL,
+        trove_ingest::testing::API_TOKEN
+    ));
     let engine = open(ws.path(), Fake::new("fake/a", 8, usize::MAX));
     let s = sync(&engine);
     assert_eq!((s.added, s.failed), (2, 0), "{s:?}");

@@ -151,6 +151,12 @@ impl MockServer {
     pub fn hits(&self, path: &str) -> usize {
         self.requests().iter().filter(|r| r.path == path).count()
     }
+
+    /// The query parameter `name` of every request to `path`, in arrival order (empty where a
+    /// request had none): how a test sees the pages a client asked for.
+    pub fn params(&self, path: &str, name: &str) -> Vec<String> {
+        self.requests().iter().filter(|r| r.path == path).map(|r| r.param(name).unwrap_or("").to_string()).collect()
+    }
 }
 
 impl Drop for MockServer {

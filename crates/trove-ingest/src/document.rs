@@ -87,4 +87,10 @@ impl ParsedDocument {
         }
         out
     }
+
+    /// Each block's kind and text, in order: what converter tests compare.
+    #[cfg(test)]
+    pub(crate) fn kinds_and_texts(&self) -> Vec<(BlockKind, &str)> {
+        self.blocks.iter().map(|b| (b.kind.clone(), b.text.as_str())).collect()
+    }
 }

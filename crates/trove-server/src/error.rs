@@ -3,7 +3,7 @@
 //! their [`HasCode`] mapping, and axum's own rejections (bad JSON, wrong types, oversized
 //! bodies, bad query strings) through the extractors here, which replace axum's plain-text
 //! rejections with that body. Its `link` is the code's entry in this server's own error
-//! reference ([`ERRORS_PATH`]), under the base [`middleware::observe`](crate::middleware)
+//! reference ([`ERRORS_PATH`]), under the base `middleware::observe`
 //! works out for each request ([`errors_reference`]).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

@@ -93,46 +93,46 @@ impl Limiter {
 
     /// Takes one token for `key`; `Err(retry_after)` when there is none.
     pub fn take(&self, key: &str) -> Result<(), Duration> {
-        if self.capacity == 0.0 {
-            return Ok(());
-        }
-        if let Some(answer) = self.shared_bucket(key, true) {
-            return answer;
-        }
-        let now = self.clock.instant();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= SWEEP_AT {
-            let full =
-                |b: &Bucket| b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_second >= self.capacity;
-            buckets.retain(|_, b| !full(b));
-        }
-        let b = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.capacity, at: now });
-        self.refill(b, now);
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(self.wait(b.tokens))
-        }
+        self.ask(key, true)
     }
 
     /// `Err(retry_after)` when `key` has no token left, without taking one.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.ask(key, false)
+    }
+
+    /// Whether `key` has a token, taking it when `take`: the shared bucket when the store keeps
+    /// one and answers, else this node's (a key never seen has a full bucket).
+    fn ask(&self, key: &str, take: bool) -> Result<(), Duration> {
         if self.capacity == 0.0 {
             return Ok(());
         }
-        if let Some(answer) = self.shared_bucket(key, false) {
+        if let Some(answer) = self.shared_bucket(key, take) {
             return answer;
         }
         let now = self.clock.instant();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        match buckets.get_mut(key) {
-            None => Ok(()),
-            Some(b) => {
-                self.refill(b, now);
-                if b.tokens >= 1.0 { Ok(()) } else { Err(self.wait(b.tokens)) }
+        let b = if take {
+            if buckets.len() >= SWEEP_AT {
+                let full =
+                    |b: &Bucket| b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_second >= self.capacity;
+                buckets.retain(|_, b| !full(b));
             }
+            buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.capacity, at: now })
+        } else {
+            match buckets.get_mut(key) {
+                Some(b) => b,
+                None => return Ok(()),
+            }
+        };
+        self.refill(b, now);
+        if b.tokens < 1.0 {
+            return Err(self.wait(b.tokens));
         }
+        if take {
+            b.tokens -= 1.0;
+        }
+        Ok(())
     }
 }
 

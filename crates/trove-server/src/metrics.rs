@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use trove_embed::{EmbedError, Embedder};
+use trove_embed::{EmbedError, Embedder, EmbedderWrapper};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -305,28 +305,12 @@ impl TimedEmbedder {
     }
 }
 
-impl Embedder for TimedEmbedder {
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
+impl EmbedderWrapper for TimedEmbedder {
+    fn inner(&self) -> &dyn Embedder {
+        self.inner.as_ref()
     }
 
-    fn dimension(&self) -> usize {
-        self.inner.dimension()
-    }
-
-    fn max_input_tokens(&self) -> usize {
-        self.inner.max_input_tokens()
-    }
-
-    fn count_tokens(&self, text: &str) -> usize {
-        self.inner.count_tokens(text)
-    }
-
-    fn last_call(&self) -> Option<trove_embed::LastCall> {
-        self.inner.last_call()
-    }
-
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn embed_wrapped(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let started = Instant::now();
         let out = self.inner.embed(texts);
         self.metrics.embed(started.elapsed());

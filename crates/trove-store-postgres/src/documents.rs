@@ -309,11 +309,10 @@ impl DocumentStore for PgStore {
         limit: usize,
         filter: &ChunkFilter,
     ) -> Result<Vec<Scored>, StoreError> {
-        match self.index_chunk_search(vault, query, limit, filter) {
-            Ok(Some(hits)) => return Ok(hits),
-            Ok(None) => {}
-            // The index failing is not the search failing: pgvector has every vector.
-            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
+        if let Some(hits) = self
+            .index_search(vault, query.len(), |index, model| index.search_chunks(vault, model, query, limit, filter))
+        {
+            return Ok(hits);
         }
         let (conditions, params) = filter_sql(filter, 2);
         let join = if filter.is_empty() { "" } else { "JOIN documents d ON d.id = c.document_id" };

@@ -411,23 +411,27 @@ impl PgStore {
         Ok(Some((index, model)))
     }
 
-    /// Nearest chunks from the index, when it can answer exactly (else `None`: pgvector).
-    pub(crate) fn index_chunk_search(
+    /// Nearest points from the index (`ask` picks chunks or memories, with the vault's model),
+    /// when it can answer exactly; `None` leaves the search to PostgreSQL. A failure of the
+    /// index is logged and declined, never the search's failure: PostgreSQL has every vector.
+    pub(crate) fn index_search(
         &self,
         vault: VaultId,
-        query: &[f32],
-        limit: usize,
-        filter: &ChunkFilter,
-    ) -> Result<Option<Vec<Scored>>, StoreError> {
-        match self.searchable(vault, query.len())? {
-            Some((index, model)) => index.search_chunks(vault, &model, query, limit, filter),
+        dimension: usize,
+        ask: impl FnOnce(&dyn VectorIndex, &str) -> Result<Option<Vec<Scored>>, StoreError>,
+    ) -> Option<Vec<Scored>> {
+        let answer = self.searchable(vault, dimension).and_then(|found| match found {
+            Some((index, model)) => ask(index, &model),
             None => Ok(None),
-        }
+        });
+        answer.unwrap_or_else(|e| {
+            tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
+            None
+        })
     }
 
     /// A hybrid search from the index in one request (`ask` picks chunks or memories), when
     /// it can answer exactly: the query has terms, and the vault is searchable in the index now.
-    /// A failure of the index is logged and declined (`None`), never the search's failure.
     pub(crate) fn index_hybrid_search(
         &self,
         vault: VaultId,
@@ -438,32 +442,7 @@ impl PgStore {
         if sparse.is_empty() {
             return Ok(None);
         }
-        let answer = match self.searchable(vault, query.vector.len()) {
-            Ok(Some((index, model))) => ask(index, &model, &sparse),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        };
-        match answer {
-            Ok(hits) => Ok(hits),
-            Err(e) => {
-                tracing::warn!(vault, error = %e, "the vector index did not answer; searching with PostgreSQL");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Nearest live memories from the index, when it can answer exactly.
-    pub(crate) fn index_memory_search(
-        &self,
-        vault: VaultId,
-        query: &[f32],
-        limit: usize,
-        filter: &MemoryFilter,
-    ) -> Result<Option<Vec<Scored>>, StoreError> {
-        match self.searchable(vault, query.len())? {
-            Some((index, model)) => index.search_memories(vault, &model, query, limit, filter),
-            None => Ok(None),
-        }
+        Ok(self.index_search(vault, query.vector.len(), |index, model| ask(index, model, &sparse)))
     }
 
     /// Compares the index's point ids with PostgreSQL's for every vault and queues a vault

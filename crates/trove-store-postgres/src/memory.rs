@@ -196,10 +196,10 @@ impl MemoryStore for PgStore {
         filter: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
-        match self.index_memory_search(vault, vector, limit, filter) {
-            Ok(Some(hits)) => return Ok(hits),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(vault, error = %e, "the vector index did not answer; searching with pgvector"),
+        if let Some(hits) = self.index_search(vault, vector.len(), |index, model| {
+            index.search_memories(vault, model, vector, limit, filter)
+        }) {
+            return Ok(hits);
         }
         self.read(|c| {
             let row = c.query_opt("SELECT dimension FROM vaults WHERE id = $1", &[&vault])?;

@@ -6,7 +6,7 @@
 //! Layout: [`cli`] declares the commands and flags; [`commands`] runs each one against the
 //! engine; [`output`] renders results for people and for `--json`; [`progress`] draws the
 //! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
-//! runs the HTTP server of `trove-server` until SIGINT or SIGTERM; [`reference`] decides where
+//! runs the HTTP server of `trove-server` until SIGINT or SIGTERM; [`reference`](mod@reference) decides where
 //! error links point.
 
 mod admin;

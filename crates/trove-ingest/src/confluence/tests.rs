@@ -136,14 +136,7 @@ fn datacenter_syncs_first_a_change_a_move_and_a_delete() {
     syncs_first_a_change_a_move_and_a_delete(Deployment::DataCenter);
     let fake = wiki(Deployment::DataCenter);
     source(&fake, Deployment::DataCenter).list().unwrap();
-    let starts: Vec<_> = fake
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/rest/api/content")
-        .map(|r| r.param("start").unwrap_or("").to_string())
-        .collect();
-    assert_eq!(starts, ["0", "2", "4"]);
+    assert_eq!(fake.server.params("/rest/api/content", "start"), ["0", "2", "4"]);
 }
 
 #[test]

@@ -349,9 +349,8 @@ pub(crate) mod tests {
         assert_eq!(doc.title, "Q3 Report");
         assert_eq!(doc.metadata["author"], "Ada Lovelace");
         assert_eq!(doc.metadata["created"], "2024-05-01T10:00:00Z");
-        let got: Vec<(BlockKind, &str)> = doc.blocks.iter().map(|b| (b.kind.clone(), b.text.as_str())).collect();
         assert_eq!(
-            got,
+            doc.kinds_and_texts(),
             [
                 (BlockKind::Heading { level: 1 }, "Quarterly Report"),
                 (BlockKind::Heading { level: 1 }, "Summary"),

@@ -306,9 +306,8 @@ mod tests {
         assert_eq!(doc.title, "Roadmap 2025");
         assert_eq!(doc.metadata["slides"], 2);
         assert_eq!(doc.metadata["author"], "Grace");
-        let got: Vec<(BlockKind, &str)> = doc.blocks.iter().map(|b| (b.kind.clone(), b.text.as_str())).collect();
         assert_eq!(
-            got,
+            doc.kinds_and_texts(),
             [
                 (BlockKind::Heading { level: 1 }, "Slide 1: Roadmap 2025"),
                 (BlockKind::Paragraph, "Team Atlas"),

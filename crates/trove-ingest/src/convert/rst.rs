@@ -682,6 +682,27 @@ fn next_index(chars: &[char], pred: impl Fn(usize) -> bool) -> Vec<usize> {
     next
 }
 
+/// Marked-up text: when `found`, the characters between the `width`-wide opener at `i` and its
+/// closer at `close` go to `out`, and the index after the closer is returned; otherwise the opener
+/// stays as written, and the index after it is returned.
+fn unwrap_span(chars: &[char], i: usize, width: usize, close: usize, found: bool, out: &mut String) -> usize {
+    if found {
+        out.extend(&chars[i + width..close]);
+        close + width
+    } else {
+        out.extend(&chars[i..i + width]);
+        i + width
+    }
+}
+
+/// The first index at or after `i` that is not `_` (past a reference's `_` or `__`).
+fn after_underscores(chars: &[char], mut i: usize) -> usize {
+    while i < chars.len() && chars[i] == '_' {
+        i += 1;
+    }
+    i
+}
+
 /// Removes inline markup: `*emphasis*`, `**strong**`, ``` ``literal`` ```, `` `interpreted` ``,
 /// `:role:`text``, `` `link <url>`_ ``, `reference_`, `[1]_` and backslash escapes.
 pub(super) fn clean_inline(s: &str) -> String {
@@ -711,23 +732,14 @@ pub(super) fn clean_inline(s: &str) -> String {
             }
             '`' if i + 1 < n && chars[i + 1] == '`' => {
                 let close = next_double_tick[(i + 2).min(n)];
-                if close < n && close > i + 2 {
-                    out.extend(&chars[i + 2..close]);
-                    i = close + 2;
-                } else {
-                    out.push_str("``");
-                    i += 2;
-                }
+                i = unwrap_span(&chars, i, 2, close, close < n && close > i + 2, &mut out);
             }
             '`' => {
                 let close = next_tick[i + 1];
                 if close < n && close > i + 1 {
                     out.push_str(&reference_text(&chars[i + 1..close].iter().collect::<String>()));
-                    i = close + 1;
                     // `text`_ and `text`__
-                    while i < n && chars[i] == '_' {
-                        i += 1;
-                    }
+                    i = after_underscores(&chars, close + 1);
                 } else {
                     out.push(c);
                     i += 1;
@@ -761,36 +773,19 @@ pub(super) fn clean_inline(s: &str) -> String {
             }
             '*' if i + 1 < n && chars[i + 1] == '*' && i + 2 < n && !chars[i + 2].is_whitespace() => {
                 let close = next_double_star[i + 2];
-                if close < n && !chars[close - 1].is_whitespace() {
-                    out.extend(&chars[i + 2..close]);
-                    i = close + 2;
-                } else {
-                    out.push_str("**");
-                    i += 2;
-                }
+                i = unwrap_span(&chars, i, 2, close, close < n && !chars[close - 1].is_whitespace(), &mut out);
             }
             '*' if i + 1 < n && !chars[i + 1].is_whitespace() && chars[i + 1] != '*' && boundary(i) => {
                 let close = next_star[i + 1];
-                if close < n && !chars[close - 1].is_whitespace() {
-                    out.extend(&chars[i + 1..close]);
-                    i = close + 1;
-                } else {
-                    out.push(c);
-                    i += 1;
-                }
+                i = unwrap_span(&chars, i, 1, close, close < n && !chars[close - 1].is_whitespace(), &mut out);
             }
             '|' if i + 1 < n && !chars[i + 1].is_whitespace() && boundary(i) => {
                 // |substitution| keeps its name.
                 let close = next_bar[i + 1];
-                if close < n && close > i + 1 && !chars[close - 1].is_whitespace() && close - i <= 64 {
-                    out.extend(&chars[i + 1..close]);
-                    i = close + 1;
-                    while i < n && chars[i] == '_' {
-                        i += 1;
-                    }
-                } else {
-                    out.push(c);
-                    i += 1;
+                let found = close < n && close > i + 1 && !chars[close - 1].is_whitespace() && close - i <= 64;
+                i = unwrap_span(&chars, i, 1, close, found, &mut out);
+                if found {
+                    i = after_underscores(&chars, i);
                 }
             }
             '[' => {
@@ -899,18 +894,17 @@ mod tests {
             ".. code-block:: python\n   :linenos:\n\n   import os\n     indented\n\n",
             "After.\n",
         ));
-        let texts: Vec<(&BlockKind, &str)> = doc.blocks.iter().map(|b| (&b.kind, b.text.as_str())).collect();
         assert_eq!(
-            texts,
+            doc.kinds_and_texts(),
             [
-                (&BlockKind::Heading { level: 1 }, "Title"),
-                (&BlockKind::Paragraph, "Example:"),
-                (&BlockKind::Code { language: None }, "def f(x):\n    return x\n\nf(1)"),
-                (&BlockKind::Paragraph, "Expanded form"),
-                (&BlockKind::Code { language: None }, "$ run"),
-                (&BlockKind::Code { language: None }, "bare literal"),
-                (&BlockKind::Code { language: Some("python".into()) }, "import os\n  indented"),
-                (&BlockKind::Paragraph, "After."),
+                (BlockKind::Heading { level: 1 }, "Title"),
+                (BlockKind::Paragraph, "Example:"),
+                (BlockKind::Code { language: None }, "def f(x):\n    return x\n\nf(1)"),
+                (BlockKind::Paragraph, "Expanded form"),
+                (BlockKind::Code { language: None }, "$ run"),
+                (BlockKind::Code { language: None }, "bare literal"),
+                (BlockKind::Code { language: Some("python".into()) }, "import os\n  indented"),
+                (BlockKind::Paragraph, "After."),
             ]
         );
     }
@@ -934,22 +928,21 @@ mod tests {
             ".. toctree::\n   :maxdepth: 2\n\n   page1\n   page2\n\n",
             ".. unknown-thing:: arg text\n\n   Body of unknown.\n",
         ));
-        let texts: Vec<(&BlockKind, &str)> = doc.blocks.iter().map(|b| (&b.kind, b.text.as_str())).collect();
         assert_eq!(
-            texts,
+            doc.kinds_and_texts(),
             [
-                (&BlockKind::Heading { level: 1 }, "Guide"),
-                (&BlockKind::Quote, "Note: Remember this.\nAnd this."),
-                (&BlockKind::Quote, "Warning: Keep going."),
-                (&BlockKind::List, "- first item with code\n- second item continued\n  - nested"),
-                (&BlockKind::List, "1. auto one\n2. auto two"),
-                (&BlockKind::List, "term: Its definition."),
-                (&BlockKind::Table, "Name | Value\na | 1"),
-                (&BlockKind::Table, "Key | Value\nx | 10"),
-                (&BlockKind::Paragraph, "See the intro and Python or api name."),
-                (&BlockKind::Quote, "An indented quote."),
-                (&BlockKind::Paragraph, "arg text"),
-                (&BlockKind::Paragraph, "Body of unknown."),
+                (BlockKind::Heading { level: 1 }, "Guide"),
+                (BlockKind::Quote, "Note: Remember this.\nAnd this."),
+                (BlockKind::Quote, "Warning: Keep going."),
+                (BlockKind::List, "- first item with code\n- second item continued\n  - nested"),
+                (BlockKind::List, "1. auto one\n2. auto two"),
+                (BlockKind::List, "term: Its definition."),
+                (BlockKind::Table, "Name | Value\na | 1"),
+                (BlockKind::Table, "Key | Value\nx | 10"),
+                (BlockKind::Paragraph, "See the intro and Python or api name."),
+                (BlockKind::Quote, "An indented quote."),
+                (BlockKind::Paragraph, "arg text"),
+                (BlockKind::Paragraph, "Body of unknown."),
             ]
         );
         let text = doc.plain_text();

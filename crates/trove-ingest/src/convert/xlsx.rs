@@ -271,9 +271,8 @@ mod tests {
         assert_eq!(doc.title, "Household");
         assert_eq!(doc.metadata["sheets"], serde_json::json!(["Budget", "Notes", "Blank"]));
         assert!(!doc.metadata.contains_key("truncated"));
-        let got: Vec<(BlockKind, &str)> = doc.blocks.iter().map(|b| (b.kind.clone(), b.text.as_str())).collect();
         assert_eq!(
-            got,
+            doc.kinds_and_texts(),
             [
                 (BlockKind::Heading { level: 1 }, "Budget"),
                 (BlockKind::Table, "Item | Cost\nRent & power |  | 1200.5\nTotal | TRUE"),

@@ -83,14 +83,7 @@ fn datacenter_pages_with_start_at() {
     syncs_first_a_comment_and_a_delete(Deployment::DataCenter);
     let fake = tracker(Deployment::DataCenter);
     source(&fake, Deployment::DataCenter, "OPS").list().unwrap();
-    let starts: Vec<String> = fake
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/rest/api/2/search")
-        .map(|r| r.param("startAt").unwrap_or("").to_string())
-        .collect();
-    assert_eq!(starts, ["0", "2", "4"]);
+    assert_eq!(fake.server.params("/rest/api/2/search", "startAt"), ["0", "2", "4"]);
 }
 
 #[test]

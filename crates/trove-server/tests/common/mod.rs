@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use trove_config::Workspace;
-use trove_embed::{Embedder, LocalEmbedder, LocalOptions};
+use trove_embed::{Embedder, EmbedderWrapper, LocalEmbedder, LocalOptions};
 use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode};
 use trove_server::{AppState, ServerOptions};
 
@@ -77,20 +77,11 @@ impl Gate {
     }
 }
 
-impl Embedder for Gate {
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
+impl EmbedderWrapper for Gate {
+    fn inner(&self) -> &dyn Embedder {
+        self.inner.as_ref()
     }
-    fn dimension(&self) -> usize {
-        self.inner.dimension()
-    }
-    fn max_input_tokens(&self) -> usize {
-        self.inner.max_input_tokens()
-    }
-    fn count_tokens(&self, text: &str) -> usize {
-        self.inner.count_tokens(text)
-    }
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, trove_embed::EmbedError> {
+    fn embed_wrapped(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, trove_embed::EmbedError> {
         let mut st = self.state();
         if st.closed {
             st.held += 1;
