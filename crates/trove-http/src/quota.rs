@@ -53,6 +53,8 @@ impl std::fmt::Debug for Quota {
 #[derive(Debug)]
 struct State {
     in_flight: u32,
+    /// Callers waiting for a free slot.
+    queued: u32,
     requests: f64,
     tokens: f64,
     refilled: Instant,
@@ -79,6 +81,7 @@ impl Quota {
         Arc::new(Quota {
             state: Mutex::new(State {
                 in_flight: 0,
+                queued: 0,
                 requests: f64::from(rpm),
                 tokens: f64::from(tpm),
                 refilled: clock.instant(),
@@ -130,7 +133,10 @@ impl Quota {
             }
             if s.in_flight >= self.concurrency {
                 // Woken by a returned permit; the bound only guards against a lost wake-up.
-                drop(self.changed.wait_timeout(s, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()));
+                s.queued += 1;
+                let (mut s, _) =
+                    self.changed.wait_timeout(s, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner());
+                s.queued -= 1;
                 continue;
             }
             s.in_flight += 1;
@@ -142,6 +148,11 @@ impl Quota {
             }
             return QuotaPermit(self.clone());
         }
+    }
+
+    /// Callers waiting for a free slot (requests in flight at the limit) right now.
+    pub fn queued(&self) -> u32 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).queued
     }
 
     /// Makes every caller wait `delay` from now before its next request (after a 429).
@@ -211,7 +222,8 @@ mod tests {
 
     #[test]
     fn requests_in_flight_are_bounded() {
-        let q = Quota::system(1, 0, 0);
+        let (clock, sleep, waits) = stepped();
+        let q = Quota::new(1, 0, 0, clock, sleep);
         let held = q.acquire(1);
         let (tx, rx) = std::sync::mpsc::channel();
         let other = q.clone();
@@ -220,9 +232,15 @@ mod tests {
             tx.send(()).unwrap();
             drop(permit);
         });
-        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "a second request went out");
+        // The second caller is waiting for the slot, not for time.
+        while q.queued() == 0 {
+            std::thread::yield_now();
+        }
+        assert!(rx.try_recv().is_err(), "a second request went out while the first was in flight");
         drop(held);
-        rx.recv_timeout(Duration::from_secs(5)).expect("the returned permit lets it go");
+        rx.recv().expect("the returned permit lets it go");
         t.join().unwrap();
+        assert_eq!(q.queued(), 0);
+        assert!(waits.lock().unwrap().is_empty(), "a slot is waited for, not slept for");
     }
 }
