@@ -171,6 +171,16 @@ impl FakeChat {
     pub fn abandoned(&self) -> usize {
         self.log.abandoned.load(Ordering::SeqCst)
     }
+
+    /// [`FakeChat::abandoned`] once it is not zero, or after `within`: the server notices a
+    /// client that left at its next writes, so this waits for real I/O, bounded.
+    pub fn wait_abandoned(&self, within: Duration) -> usize {
+        let deadline = std::time::Instant::now() + within;
+        while self.abandoned() == 0 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        self.abandoned()
+    }
 }
 
 impl Drop for FakeChat {

@@ -17,13 +17,7 @@ fn connect(server: &FakeChat, tune: impl FnOnce(&mut ChatOptions)) -> (ChatClien
     opts.api_key = Some("sk-secret-key".into());
     opts.timeout = Duration::from_secs(5);
     tune(&mut opts);
-    let clock = ManualClock::at_ms(0);
-    let waits = Arc::new(Mutex::new(Vec::new()));
-    let (c, w) = (clock.clone(), waits.clone());
-    let sleep: trove_http::Sleep = Arc::new(move |d: Duration| {
-        w.lock().unwrap().push(d);
-        c.advance(d);
-    });
+    let (clock, sleep, waits) = trove_http::testing::stepped_time();
     (ChatClient::with_time(opts, clock, sleep).unwrap(), waits)
 }
 

@@ -81,13 +81,7 @@ fn a_429_honours_retry_after_then_succeeds() {
         Reply::Status(429, vec![("Retry-After", "7".into())], r#"{"error":{"message":"Rate limit reached"}}"#.into());
     let mock = Mock::start(false, vec![limited, Reply::Vectors(4)]);
     // Waits step a manual clock: the test takes no time, and records what was waited for.
-    let clock = trove_clock::ManualClock::at_ms(0);
-    let waits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (c, w) = (clock.clone(), waits.clone());
-    let sleep: trove_http::Sleep = std::sync::Arc::new(move |d: Duration| {
-        w.lock().unwrap().push(d);
-        c.advance(d);
-    });
+    let (clock, sleep, waits) = trove_http::testing::stepped_time();
     let e = RestEmbedder::with_time(options(mock.url(), RestProtocol::OpenAi, 4), clock, sleep).unwrap();
     let out = e.embed(&["only"]).unwrap();
     assert_eq!(out.len(), 1);

@@ -171,19 +171,8 @@ impl Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trove_clock::{Clock, ManualClock};
-
-    /// A manual clock and a sleep that steps it, recording each wait.
-    fn stepped() -> (Arc<ManualClock>, Sleep, Arc<Mutex<Vec<Duration>>>) {
-        let clock = ManualClock::at_ms(0);
-        let waits = Arc::new(Mutex::new(Vec::new()));
-        let (c, w) = (clock.clone(), waits.clone());
-        let sleep: Sleep = Arc::new(move |d: Duration| {
-            w.lock().unwrap().push(d);
-            c.advance(d);
-        });
-        (clock, sleep, waits)
-    }
+    use crate::testing::stepped_time as stepped;
+    use trove_clock::Clock;
 
     #[test]
     fn requests_are_spaced_by_rpm() {

@@ -245,3 +245,17 @@ fn decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Time for a model client under test ([`crate::Quota`], the chat and embeddings clients'
+/// `with_time`): a manual clock, a [`crate::Sleep`] that steps it instead of sleeping, and the
+/// waits it was asked for, in order.
+pub fn stepped_time() -> (Arc<trove_clock::ManualClock>, crate::Sleep, Arc<Mutex<Vec<Duration>>>) {
+    let clock = trove_clock::ManualClock::at_ms(0);
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let (c, w) = (clock.clone(), waits.clone());
+    let sleep: crate::Sleep = Arc::new(move |d: Duration| {
+        w.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        c.advance(d);
+    });
+    (clock, sleep, waits)
+}
