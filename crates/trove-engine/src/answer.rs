@@ -200,8 +200,10 @@ impl Engine {
                 "question is longer than {MAX_QUESTION_CHARS} characters: ask a shorter one"
             )));
         }
+        req.limit.map(crate::search::check_limit).transpose()?;
         let answers = &self.workspace.config.answers;
-        // A missing chat model is reported before any retrieval work.
+        // A missing chat model is reported before any retrieval work (and after the request's
+        // own mistakes, which the caller can fix whatever the configuration).
         let model = self.chat_model()?;
         let started = self.clock.instant();
         let found = self.search(
