@@ -389,6 +389,13 @@ fn validate_llm_api(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError>
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| Err(ConfigError::Invalid { key, message });
+    let wait = config.storage.write_wait_s;
+    if !(wait.is_finite() && wait > 0.0 && wait <= 600.0) {
+        return invalid(
+            "storage.write_wait_s".into(),
+            format!("must be a number of seconds above 0 and at most 600 (it is {wait})"),
+        );
+    }
     match (config.storage.backend, &config.storage.postgres) {
         (crate::StorageBackend::Postgres, None) => {
             return invalid(

@@ -80,6 +80,9 @@ pub struct StorageConfig {
     /// embedded store, and with every backend the files of this node: uploads waiting for a
     /// worker, git mirrors, crawl state.
     pub data_dir: PathBuf,
+    /// Embedded store: how long a write waits for other processes' writes (one transaction at
+    /// a time) before it fails with `workspace_busy`. Default 5 seconds.
+    pub write_wait_s: f64,
     /// The PostgreSQL database (`backend: postgres`).
     pub postgres: Option<PostgresConfig>,
     /// Qdrant as the vector index beside PostgreSQL (`backend: postgres` only); absent: pgvector.
@@ -91,6 +94,7 @@ impl Default for StorageConfig {
         StorageConfig {
             backend: StorageBackend::Embedded,
             data_dir: PathBuf::from(".trove"),
+            write_wait_s: 5.0,
             postgres: None,
             qdrant: None,
         }

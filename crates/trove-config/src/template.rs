@@ -9,13 +9,17 @@ pub const CONFIG_YAML: &str = r#"# Trove workspace configuration.
 # TROVE__SEARCH__DEFAULT_LIMIT=20. Check the result with `trove config`.
 
 storage:
-  # embedded: SQLite in data_dir, zero services, one writer process.
+  # embedded: SQLite in data_dir, zero services; several processes (agents' `trove mcp`, an
+  # ingest, a server) write it at once, one transaction at a time.
   # postgres: PostgreSQL with pgvector, shared by several `trove serve` nodes (each keeps its
   # uploads, git mirrors and crawl state in data_dir). Copy an embedded workspace there with
   # `trove migrate --to postgres://...` (vectors included, nothing re-embedded).
   backend: embedded
   # This workspace's own files (and the embedded store), relative to this folder.
   data_dir: .trove
+  # embedded: how long a write waits for another process's write to commit before it fails
+  # with workspace_busy.
+  write_wait_s: 5
   # postgres:
   #   url: ${TROVE_PG_URL}        # postgres://USER:PASSWORD@HOST:PORT/DATABASE
   #   pool_size: 16               # connections per node

@@ -20,7 +20,7 @@ use crate::EngineError;
 /// Whether the engine may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
-    /// Takes the workspace's writer lock.
+    /// Writes beside other processes (the embedded store's workspace lock held shared).
     Write,
     /// Reads committed data; no lock.
     Read,
@@ -65,6 +65,9 @@ pub struct Engine {
     /// Held shared by whoever embeds and writes live vectors, and exclusively by a re-embed's
     /// switch to the new model, so no vector of the old model lands after the switch.
     pub(crate) vectors: RwLock<()>,
+    /// The same across processes writing one embedded workspace (`model_switch`); `None`
+    /// for PostgreSQL and for a read-only engine.
+    pub(crate) model_lock: Option<crate::model_switch::ModelSwitchLock>,
     /// Held by a re-embed for its whole run: two re-embeds (two jobs of one vault, taken by two
     /// workers) never pay twice for the same vectors; the second finds the work done.
     pub(crate) reembedding: Mutex<()>,
@@ -89,8 +92,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Opens a workspace's store: the embedded one (`command` names this process in the
-    /// writer lock), or the PostgreSQL database `storage.postgres` names (no lock: several
+    /// Opens a workspace's store: the embedded one (`command` names this process in its
+    /// process registry; writers share it, each write waiting `storage.write_wait_s` for
+    /// the others'), or the PostgreSQL database `storage.postgres` names (no lock: several
     /// processes share it).
     pub fn open(workspace: Workspace, mode: OpenMode, command: &str) -> Result<Engine, EngineError> {
         let dir = workspace.data_dir().to_path_buf();
@@ -113,9 +117,20 @@ impl Engine {
                 }
                 Box::new(pg)
             }
-            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writer(&dir, command)?),
-            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reader(&dir)?),
+            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writing(
+                &dir,
+                command,
+                std::time::Duration::from_secs_f64(workspace.config.storage.write_wait_s),
+            )?),
+            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reading(&dir, command)?),
         };
+        let model_lock = (workspace.config.storage.backend == StorageBackend::Embedded && mode == OpenMode::Write)
+            .then(|| {
+                crate::model_switch::ModelSwitchLock::new(
+                    &dir,
+                    std::time::Duration::from_secs_f64(workspace.config.storage.write_wait_s),
+                )
+            });
         let config = &workspace.config;
         let mut profiles = vec![builtin_profile(&config.embedder)];
         if config.llm.models.embeddings.is_some() {
@@ -146,6 +161,7 @@ impl Engine {
             loaded: Mutex::new(HashMap::new()),
             layers: Vec::new(),
             vectors: RwLock::new(()),
+            model_lock,
             reembedding: Mutex::new(()),
             progress: Default::default(),
             mailer: std::sync::OnceLock::new(),

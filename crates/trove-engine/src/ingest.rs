@@ -263,7 +263,7 @@ impl Engine {
             }
         }
         // ...then, with vector writes held off, the stragglers and the switch.
-        let _switch = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        let _switch = self.model_switch()?;
         done += self.stage_pass(&vault, embedder.as_ref(), progress)?;
         self.store.commit_staged_vectors(vault.id, &target.model_id, target.dimension)?;
         tracing::info!(vault = %name, model = %target.model_id, reembedded = done, "switched to the new model");
@@ -629,7 +629,7 @@ impl Engine {
         let texts: Vec<&str> = group.iter().flat_map(|(_, t, _)| t.iter().map(String::as_str)).collect();
         // Vectors come from the model of the vault's current vectors, read under the lock a
         // re-embed's switch takes, so they cannot land after a switch to another model.
-        let _vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let _vectors = self.vector_writes()?;
         let vectors = if texts.is_empty() {
             Vec::new()
         } else {

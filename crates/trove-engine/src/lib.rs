@@ -30,6 +30,7 @@ pub mod jobs;
 pub mod mail;
 pub mod members;
 pub mod memory;
+mod model_switch;
 mod search;
 pub mod secrets;
 pub mod sessions;

@@ -187,7 +187,7 @@ impl Engine {
             return Err(bad("expires_at: is in the past; give a future time or leave it out"));
         }
         // The vault's model is read under the lock a re-embed's switch takes (see ingest).
-        let _vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let _vectors = self.vector_writes()?;
         let v = self.memory_vault(vault)?;
         let vector = self.embed_one(&v, &input.text)?;
         let record = self.store.memory_put(
@@ -250,7 +250,7 @@ impl Engine {
                 Some(Some(e))
             }
         };
-        let _vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let _vectors = self.vector_writes()?;
         let v = self.memory_vault(vault)?;
         let vector = update.text.as_deref().map(|t| self.embed_one(&v, t)).transpose()?;
         let patch = MemoryPatch {

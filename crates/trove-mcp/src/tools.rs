@@ -353,7 +353,7 @@ pub fn call(engine: &Engine, principal: &Principal, name: &str, args: &Value, cx
         (Some(t), Some(why)) if t.effect != Effect::Reads => Err(ToolError {
             code: Code::WorkspaceLocked,
             message: format!(
-                "this MCP server is read-only: {why}. Searching and reading memories work; to change memories, use the /mcp endpoint of the `trove serve` that holds the workspace, or retry once the other process has stopped"
+                "this MCP server is read-only: {why}. Searching and reading memories work; to change memories, restart it once the process that has the workspace to itself has finished (`trove doctor` lists the processes that have the workspace open)"
             ),
         }),
         (Some(t), _) => (t.run)(engine, principal, args.clone()),

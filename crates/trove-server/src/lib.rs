@@ -101,7 +101,7 @@ impl ServerOptions {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The engine (holding the workspace's writer lock).
+    /// The engine (opened for writing).
     pub engine: Arc<Engine>,
     /// The server's metrics.
     pub metrics: Arc<Metrics>,

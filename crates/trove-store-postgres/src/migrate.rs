@@ -350,8 +350,8 @@ fn store_err(what: &str, e: rusqlite::Error) -> StoreError {
     StoreError::Corrupt(format!("reading the embedded store ({what}): {e}"))
 }
 
-/// Copies the embedded store in `data_dir` (its writer lock held by the caller, so nothing
-/// writes it meanwhile) into `target`, then verifies. `progress(table, rows_copied)` is called
+/// Copies the embedded store in `data_dir` (its workspace lock held exclusively by the
+/// caller, so nothing writes it meanwhile) into `target`, then verifies. `progress(table, rows_copied)` is called
 /// after each batch.
 pub fn copy_embedded(
     data_dir: &Path,

@@ -6,7 +6,7 @@ use trove_types::{Code, HasCode};
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Another live process holds the writer lock.
+    /// Another live process has the workspace to itself (the workspace lock held exclusively).
     #[error(
         "the workspace data in {dir} is locked by pid {pid} on host {host} since {since} ({command}): {}",
         locked_fix(command)
@@ -22,6 +22,27 @@ pub enum StoreError {
         since: String,
         /// What the holder runs.
         command: String,
+    },
+    /// The workspace lock is held shared by other processes (writers) where this one needs it
+    /// to itself: a schema upgrade, or `trove migrate`.
+    #[error(
+        "the workspace data in {dir} is open in other processes: {holders}; upgrading its schema or copying it needs it to itself: stop them (or wait for them to finish) and try again"
+    )]
+    InUse {
+        /// The data folder.
+        dir: PathBuf,
+        /// Who has it open, in words.
+        holders: String,
+    },
+    /// Another process kept the database's write lock for longer than this process may wait.
+    #[error(
+        "the workspace is busy: another process kept its database locked for writing for longer than {waited_ms} ms (storage.write_wait_s); other writers: {holders}. Retry; if it keeps happening, raise storage.write_wait_s or find the stuck process with `trove doctor`"
+    )]
+    Busy {
+        /// How long this process waited.
+        waited_ms: u64,
+        /// The other writers, in words.
+        holders: String,
     },
     /// No store exists yet where one is being opened for reading.
     #[error("no index in {dir} yet: run `trove ingest` first")]
@@ -86,7 +107,7 @@ pub enum StoreError {
     },
     /// The database refused an operation.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// A database server (PostgreSQL, Qdrant) cannot be reached or did not answer in time:
     /// connection refused or lost, a full pool, a statement past its time limit, or an open
     /// circuit breaker after repeated failures. Transient: the same call may work later.
@@ -110,6 +131,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    /// A database that stayed locked past the busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`)
+    /// is [`StoreError::Busy`], naming the other writers; anything else is
+    /// [`StoreError::Sqlite`].
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy {
+                waited_ms: crate::embedded::write_wait().as_millis() as u64,
+                holders: crate::processes::other_writers_of_open_workspaces(),
+            },
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
 /// What to do about a lock held by `command`.
 fn locked_fix(command: &str) -> &'static str {
     if command.contains("serve") {
@@ -123,6 +159,8 @@ impl HasCode for StoreError {
     fn code(&self) -> Code {
         match self {
             StoreError::Locked { .. } => Code::WorkspaceLocked,
+            StoreError::InUse { .. } => Code::WorkspaceLocked,
+            StoreError::Busy { .. } => Code::WorkspaceBusy,
             StoreError::Missing { .. } => Code::VaultNotFound,
             StoreError::TooNew { .. } => Code::StoreTooNew,
             StoreError::NeedsMigration { .. } => Code::StoreFailed,

@@ -5,7 +5,9 @@
 //! record, holding a persisted BM25 keyword index written with the rows and a change log
 //! that the in-memory vector indexes follow, laid out like `trove-store-postgres`: a module
 //! per trait), the text [`analysis`] and the
-//! reciprocal rank [`fusion`] every backend shares, the workspace's single-writer [`lock`],
+//! reciprocal rank [`fusion`] every backend shares, the workspace [`lock`] (shared by writers,
+//! exclusive for schema upgrades and `trove migrate`) and the registry of the [`processes`] that
+//! have a workspace open,
 //! and (feature `testing`, for tests only) the `conformance` suite every backend must pass,
 //! one test per check through `conformance_tests!`.
 //!
@@ -24,6 +26,7 @@ mod error;
 pub mod fusion;
 pub mod lock;
 pub mod metrics;
+pub mod processes;
 mod traits;
 mod types;
 mod vector;

@@ -1,13 +1,24 @@
-//! The workspace's single-writer lock: a file `writer.lock` in the data folder, held with an
-//! exclusive advisory lock (`flock`) for as long as the writer lives, and holding a JSON record
-//! of who holds it (pid, host, start time, command).
+//! The workspace lock: a file `writer.lock` in the data folder, held with an advisory lock
+//! (`flock`) by every process that opens the store for writing. Writers hold it **shared**:
+//! any number of processes write at once, their writes serialized by SQLite itself (see
+//! `embedded`). It is held **exclusively**, with a JSON record of who holds it (pid, host,
+//! start time, command), only where one process must have the workspace to itself:
+//!
+//! - while a schema migration runs at open (a process still running an older schema, or
+//!   still reading with it, must not see the tables change under it), and
+//! - by `trove migrate` for the whole copy into PostgreSQL (nothing may write the embedded
+//!   store while it is copied).
+//!
+//! A Trove from before several writers took this same file exclusively for its whole life, so
+//! an old and a new binary never write one workspace at once: each is refused while the other
+//! holds it. Readers take no lock.
 //!
 //! The kernel drops the advisory lock when its holder dies, however it dies (kill -9
 //! included), so a lock left behind by a dead process is taken over automatically; the record
-//! it left tells us that happened, and we log it. While the holder lives, others get a
-//! [`StoreError::Locked`] naming it. The file is never deleted (deleting a lock file that
+//! it left tells us that happened, and we log it. While an exclusive holder lives, others get
+//! a [`StoreError::Locked`] naming it. The file is never deleted (deleting a lock file that
 //! another process has open is how two processes end up both "holding" it); a clean release
-//! empties it.
+//! (or a move from exclusive to shared) empties it.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -49,38 +60,31 @@ pub enum Acquired {
     RecoveredStale(LockInfo),
 }
 
-/// A held writer lock; released when dropped.
+/// A held workspace lock, shared or exclusive; released when dropped.
 #[derive(Debug)]
-pub struct WriterLock {
+pub struct WorkspaceLock {
     file: File,
     path: PathBuf,
+    exclusive: bool,
 }
 
-impl WriterLock {
-    /// Takes the lock in `dir` (created if needed), or says who holds it.
-    pub fn acquire(dir: &Path, command: &str) -> Result<(WriterLock, Acquired), StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-        let path = dir.join(LOCK_FILE);
+impl WorkspaceLock {
+    /// Takes the lock exclusively in `dir` (created if needed), or says who holds it: the
+    /// exclusive holder's record, or the processes holding it shared.
+    pub fn acquire(dir: &Path, command: &str) -> Result<(WorkspaceLock, Acquired), StoreError> {
+        match Self::try_exclusive(dir, command)? {
+            Some(held) => Ok(held),
+            None => Err(Self::refusal(dir)),
+        }
+    }
+
+    /// Takes the lock exclusively if nobody holds it at all; `None` when someone does.
+    pub fn try_exclusive(dir: &Path, command: &str) -> Result<Option<(WorkspaceLock, Acquired)>, StoreError> {
+        let (mut file, path) = open_lock_file(dir)?;
         let io = |source| StoreError::Io { path: path.clone(), source };
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = read_info(&mut file).unwrap_or_else(|| LockInfo {
-                    pid: 0,
-                    host: "unknown".into(),
-                    since: "unknown".into(),
-                    command: "unknown".into(),
-                });
-                return Err(StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    pid: holder.pid,
-                    host: holder.host,
-                    since: holder.since,
-                    command: holder.command,
-                });
-            }
+            Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         let previous = read_info(&mut file);
@@ -90,33 +94,116 @@ impl WriterLock {
         let record = serde_json::to_vec(&me).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         file.write_all(&record).map_err(io)?;
         file.sync_data().map_err(io)?;
-        let acquired = match previous {
-            Some(prev) => {
-                tracing::warn!(
-                    pid = prev.pid,
-                    host = %prev.host,
-                    since = %prev.since,
-                    command = %prev.command,
-                    "recovered a stale writer lock: its holder is gone (it did not exit cleanly)"
-                );
-                Acquired::RecoveredStale(prev)
+        let acquired = recovered(previous);
+        Ok(Some((WorkspaceLock { file, path, exclusive: true }, acquired)))
+    }
+
+    /// Takes the lock shared unless a process holds it exclusively; `None` when one does. A
+    /// record left by an exclusive holder that died is recovered (emptied, and logged).
+    pub fn try_shared(dir: &Path) -> Result<Option<(WorkspaceLock, Acquired)>, StoreError> {
+        let (mut file, path) = open_lock_file(dir)?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(source)) => return Err(StoreError::Io { path, source }),
+        }
+        // Nobody can hold it exclusively while we hold it shared: a record is a dead holder's.
+        // Several shared holders may empty it at once; that is harmless.
+        let previous = read_info(&mut file);
+        if previous.is_some() {
+            file.set_len(0).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        }
+        Ok(Some((WorkspaceLock { file, path, exclusive: false }, recovered(previous))))
+    }
+
+    /// Moves an exclusive hold to a shared one, trying until `deadline`: the kernel may drop
+    /// the lock for an instant while it converts it, and another process may take it
+    /// exclusively meanwhile. Empties the record first.
+    pub fn share(&mut self, deadline: std::time::Instant) -> Result<(), StoreError> {
+        if !self.exclusive {
+            return Ok(());
+        }
+        let io = |source| StoreError::Io { path: self.path.clone(), source };
+        self.file.set_len(0).map_err(io)?;
+        loop {
+            match self.file.try_lock_shared() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(TryLockError::WouldBlock) => return Err(Self::refusal(self.path.parent().unwrap_or(&self.path))),
+                Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            None => Acquired::Clean,
-        };
-        Ok((WriterLock { file, path }, acquired))
+        }
+        self.exclusive = false;
+        Ok(())
+    }
+
+    /// Whether this hold is exclusive.
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The error for a lock that could not be had: who holds it exclusively, or which
+    /// processes hold it shared (from the process registry).
+    pub fn refusal(dir: &Path) -> StoreError {
+        match read_holder(dir) {
+            Some(holder) => StoreError::Locked {
+                dir: dir.to_path_buf(),
+                pid: holder.pid,
+                host: holder.host,
+                since: holder.since,
+                command: holder.command,
+            },
+            None => StoreError::InUse {
+                dir: dir.to_path_buf(),
+                holders: crate::processes::describe(&crate::processes::others(dir)),
+            },
+        }
+    }
 }
 
-impl Drop for WriterLock {
+fn open_lock_file(dir: &Path) -> Result<(File, PathBuf), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    Ok((file, path))
+}
+
+fn recovered(previous: Option<LockInfo>) -> Acquired {
+    match previous {
+        Some(prev) => {
+            tracing::warn!(
+                pid = prev.pid,
+                host = %prev.host,
+                since = %prev.since,
+                command = %prev.command,
+                "recovered a stale writer lock: its holder is gone (it did not exit cleanly)"
+            );
+            Acquired::RecoveredStale(prev)
+        }
+        None => Acquired::Clean,
+    }
+}
+
+impl Drop for WorkspaceLock {
     fn drop(&mut self) {
         // Empty the record so the next holder knows this one exited cleanly; the advisory lock
         // itself goes with the file handle.
-        let _ = self.file.set_len(0);
+        if self.exclusive {
+            let _ = self.file.set_len(0);
+        }
         let _ = self.file.unlock();
     }
 }
@@ -126,7 +213,10 @@ impl Drop for WriterLock {
 pub enum LockState {
     /// No lock file, or an empty record: nobody holds it and nobody crashed holding it.
     Free,
-    /// A live process holds it (its record, when readable).
+    /// Processes hold it shared: they write the workspace, serialized by the database (the
+    /// process registry, `processes`, says which).
+    Shared,
+    /// A live process holds it exclusively (its record, when readable).
     Held(Option<LockInfo>),
     /// The record names a process that is gone without releasing it; the next writer takes it
     /// over (and [`clear_stale`] empties it now).
@@ -145,7 +235,15 @@ pub fn probe(dir: &Path) -> Result<LockState, StoreError> {
         Ok(()) => {
             let previous = read_info(&mut file);
             let _ = file.unlock();
-            Ok(previous.map_or(LockState::Free, LockState::Stale))
+            return Ok(previous.map_or(LockState::Free, LockState::Stale));
+        }
+        Err(TryLockError::WouldBlock) => {}
+        Err(TryLockError::Error(source)) => return Err(StoreError::Io { path, source }),
+    }
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(LockState::Shared)
         }
         Err(TryLockError::WouldBlock) => Ok(LockState::Held(read_info(&mut file))),
         Err(TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
@@ -222,15 +320,36 @@ mod tests {
     #[test]
     fn second_acquirer_is_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (lock, how) = WriterLock::acquire(dir.path(), "test one").unwrap();
+        let (lock, how) = WorkspaceLock::acquire(dir.path(), "test one").unwrap();
         assert_eq!(how, Acquired::Clean);
-        let err = WriterLock::acquire(dir.path(), "test two").unwrap_err();
+        let err = WorkspaceLock::acquire(dir.path(), "test two").unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, StoreError::Locked { pid, .. } if pid == std::process::id()), "{msg}");
         assert!(msg.contains("test one"), "{msg}");
         drop(lock);
-        let (_again, how) = WriterLock::acquire(dir.path(), "test three").unwrap();
+        let (_again, how) = WorkspaceLock::acquire(dir.path(), "test three").unwrap();
         assert_eq!(how, Acquired::Clean, "a clean release leaves no stale record");
+    }
+
+    #[test]
+    fn writers_share_the_lock_and_an_exclusive_holder_waits_for_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, _) = WorkspaceLock::try_shared(dir.path()).unwrap().unwrap();
+        let (two, _) = WorkspaceLock::try_shared(dir.path()).unwrap().unwrap();
+        assert_eq!(probe(dir.path()).unwrap(), LockState::Shared);
+        assert!(WorkspaceLock::try_exclusive(dir.path(), "migrate").unwrap().is_none());
+        assert!(matches!(WorkspaceLock::acquire(dir.path(), "migrate"), Err(StoreError::InUse { .. })));
+        drop((one, two));
+        let (mut held, _) = WorkspaceLock::try_exclusive(dir.path(), "migrate").unwrap().unwrap();
+        assert!(WorkspaceLock::try_shared(dir.path()).unwrap().is_none(), "no writer beside an exclusive holder");
+        assert!(
+            matches!(probe(dir.path()).unwrap(), LockState::Held(Some(LockInfo { ref command, .. })) if command == "migrate")
+        );
+        held.share(std::time::Instant::now()).unwrap();
+        assert!(!held.is_exclusive());
+        assert_eq!(read_holder(dir.path()), None, "a shared hold leaves no record");
+        let (_beside, how) = WorkspaceLock::try_shared(dir.path()).unwrap().unwrap();
+        assert_eq!(how, Acquired::Clean);
     }
 
     #[test]
@@ -243,7 +362,7 @@ mod tests {
             command: "trove ingest".into(),
         };
         std::fs::write(dir.path().join(LOCK_FILE), serde_json::to_vec(&dead).unwrap()).unwrap();
-        let (_lock, how) = WriterLock::acquire(dir.path(), "test").unwrap();
+        let (_lock, how) = WorkspaceLock::acquire(dir.path(), "test").unwrap();
         assert_eq!(how, Acquired::RecoveredStale(dead));
         assert_eq!(read_holder(dir.path()).unwrap().pid, std::process::id());
     }

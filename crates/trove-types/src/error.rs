@@ -208,10 +208,17 @@ codes! {
     ChatUnavailable = "chat_unavailable", System, 503, 69,
         fix: "Check that the model server runs and is reachable (proxy, firewall, `base_url`), then ask again.",
         example: "An Ollama that is not running.";
-    /// Another live process holds the workspace's writer lock.
+    /// Another live process has the workspace to itself (a schema upgrade, `trove migrate`),
+    /// or has it open while this one needs it to itself.
     WorkspaceLocked = "workspace_locked", System, 423, 75,
-        fix: "Wait for the process the message names to finish, or stop it; searches work meanwhile. While `trove serve` holds the workspace, sync sources through its API.",
-        example: "`trove ingest` while `trove serve` runs on the same workspace.";
+        fix: "Wait for the process the message names to finish, or stop it; searches work meanwhile. `trove doctor` lists the processes that have the workspace open.",
+        example: "`trove ingest` while `trove migrate` copies the workspace into PostgreSQL.";
+    /// Another process kept the workspace's database locked for writing for longer than the
+    /// configured wait (`storage.write_wait_s`); several processes write one workspace, one
+    /// transaction at a time.
+    WorkspaceBusy = "workspace_busy", System, 503, 75,
+        fix: "Retry. If it keeps happening, raise `storage.write_wait_s`, or find the process that holds long write transactions: the message names the other writers, and `trove doctor` lists every process that has the workspace open.",
+        example: "`store_memory` while another process's write stayed in one transaction for longer than the wait.";
     /// The store could not be opened, read or written.
     StoreFailed = "store_failed", System, 500, 74,
         fix: "Run `trove doctor`, which checks the store and says what to do; check the free space and permissions of the data folder (`.trove/`) or the database's log.",

@@ -1,5 +1,5 @@
 //! `trove admin`: creates users and API keys, lists and revokes keys, and gives vaults to
-//! organizations, on the workspace's store (with its writer lock, like ingest). Secrets are
+//! organizations, on the workspace's store (opened for writing, like ingest). Secrets are
 //! read from the environment or standard input, never from arguments (which other users of
 //! the machine can see), and a new key is printed once.
 

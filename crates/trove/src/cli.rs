@@ -104,7 +104,8 @@ pub enum Command {
     Status(StatusArgs),
     /// The built-in embedding model.
     Model(ModelArgs),
-    /// Serve the HTTP API (holds the workspace's writer lock; stop with Ctrl-C or SIGTERM).
+    /// Serve the HTTP API (writes the workspace beside other Trove processes; stop with Ctrl-C
+    /// or SIGTERM).
     Serve(ServeArgs),
     /// Users, organizations, vault ownership and API keys.
     Admin(AdminArgs),
@@ -112,12 +113,13 @@ pub enum Command {
     /// Exit code 0 all ok, 1 warnings, 2 failures.
     Doctor(DoctorArgs),
     /// Serve the Model Context Protocol over stdin/stdout, for agents that launch Trove
-    /// (Claude Code, Cursor, ...). Holds the workspace's writer lock; beside a running
-    /// `trove serve`, point the agent at its /mcp endpoint instead.
+    /// (Claude Code, Cursor, ...). Several agents' `trove mcp` (and an ingest, a server) write
+    /// one workspace at once; each write waits at most storage.write_wait_s for the others.
     Mcp(McpArgs),
     /// Copy this workspace's embedded store into PostgreSQL (vectors included, nothing is
     /// re-embedded), then verify every table's row count and checksum. Resumable: run it
-    /// again after an interruption. Stop `trove serve` first (this holds the writer lock).
+    /// again after an interruption. Needs the workspace to itself: stop the other Trove processes
+    /// (`trove doctor` lists them) first.
     Migrate(MigrateArgs),
 }
 
@@ -176,8 +178,8 @@ pub struct AdminArgs {
     pub action: AdminAction,
 }
 
-/// `trove admin ...`: accounts and API keys (needs the workspace's writer lock: stop
-/// `trove serve` first).
+/// `trove admin ...`: accounts and API keys (writes the workspace beside other Trove
+/// processes, like ingest).
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
     /// Create a user in an organization (created when missing). The password is read from

@@ -81,8 +81,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let ws = load(g)?;
             // Logs go to stderr (init_logging's writer); stdout is the protocol's.
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
-            // Another process (a server, an ingest, another agent's `trove mcp`) may hold the
-            // writer lock: then serve read-only rather than not at all.
+            // Other agents' `trove mcp`, an ingest or a server may write beside this one; only
+            // a process with the workspace to itself (`trove migrate`, a schema upgrade by a
+            // newer trove) keeps it from writing: then serve read-only rather than not at all.
             let (engine, locked) = match Engine::open(ws.clone(), OpenMode::Write, "trove mcp") {
                 Ok(e) => (e, None),
                 Err(e) if trove_types::HasCode::code(&e) == Code::WorkspaceLocked => {

@@ -1,6 +1,7 @@
-//! `trove migrate --to postgres://…`: holds the workspace's writer lock (so nothing writes the
-//! embedded store meanwhile), copies it into PostgreSQL with `trove_store_postgres::migrate`,
-//! prints each table's counts and checksums, and says how to switch the configuration.
+//! `trove migrate --to postgres://…`: has the workspace to itself (the workspace lock held
+//! exclusively, so nothing writes the embedded store meanwhile), copies it into PostgreSQL
+//! with `trove_store_postgres::migrate`, prints each table's counts and checksums, and says
+//! how to switch the configuration.
 
 use std::io::{IsTerminal, Write};
 
@@ -38,9 +39,9 @@ pub fn run(ws: Workspace, args: &MigrateArgs) -> Result<(), Failure> {
             format!("no embedded store in {}: nothing to migrate", data.display()),
         ));
     }
-    // The writer lock keeps ingests and servers out while the copy runs; opening it also
-    // brings an older embedded schema up to date.
-    let lock = EmbeddedStore::open_writer(&data, "trove migrate")?;
+    // The workspace to itself keeps ingests, servers and agents out while the copy runs;
+    // opening it also brings an older embedded schema up to date.
+    let lock = EmbeddedStore::open_exclusive(&data, "trove migrate")?;
     let mut options = match &ws.config.storage.postgres {
         Some(_) => trove_engine::postgres_options(&ws.config.storage)?,
         None => trove_store_postgres::PgOptions::new(url.clone()),

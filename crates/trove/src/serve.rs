@@ -1,6 +1,6 @@
-//! `trove serve`: opens the workspace for writing (taking its writer lock), loads the model
-//! so the first request does not pay for it, binds the address, prints it on stderr, and
-//! serves until SIGINT or SIGTERM, then shuts down gracefully.
+//! `trove serve`: opens the workspace for writing (beside other writing processes), loads the
+//! model so the first request does not pay for it, binds the address, prints it on stderr,
+//! and serves until SIGINT or SIGTERM, then shuts down gracefully.
 
 use trove_config::Workspace;
 use trove_engine::{Engine, OpenMode};

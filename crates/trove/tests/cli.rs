@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use trove_store::embedded::EmbeddedStore;
-use trove_store::lock::WriterLock;
+use trove_store::lock::WorkspaceLock;
 use trove_store::prelude::*;
 
 #[path = "support/run.rs"]
@@ -341,7 +341,7 @@ fn a_live_lock_is_refused_and_a_stale_one_recovered() {
     ws.write("garden.md", GARDEN);
     let data = ws.root().join(".trove");
     {
-        let (_lock, _) = WriterLock::acquire(&data, "test holder").unwrap();
+        let (_lock, _) = WorkspaceLock::acquire(&data, "test holder").unwrap();
         let (code, err) = ws.fails(&["ingest"]);
         assert_eq!(code, 75, "{err}");
         assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("test holder"), "{err}");
@@ -358,7 +358,7 @@ fn a_live_lock_is_refused_and_a_stale_one_recovered() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("recovered a stale writer lock") && err.contains(&dead_pid.to_string()), "{err}");
     // Searching while a writer holds the lock works.
-    let (_lock, _) = WriterLock::acquire(&data, "test holder").unwrap();
+    let (_lock, _) = WorkspaceLock::acquire(&data, "test holder").unwrap();
     assert_eq!(uris(&ws.search("keyword", "tomatoes")), ["garden.md"]);
 }
 

@@ -164,6 +164,60 @@ fn configuration_file_not_found_and_missing_variables() {
     assert!(found.contains("auth.jwt.secret") && found.contains("at least 32 bytes"), "{found}");
 }
 
+/// Issue 31: doctor names the processes that have the workspace open and what each holds, and
+/// removes the entries of processes that are gone.
+#[test]
+fn the_processes_that_have_the_workspace_open_are_listed_and_dead_ones_removed() {
+    let dir = workspace(BASE);
+    let data = dir.path().join(".trove");
+    let registry = data.join("processes");
+    std::fs::create_dir_all(&registry).unwrap();
+    let dead =
+        r#"{"pid":999999,"host":"old-host","command":"trove ingest","since":"2026-01-01T00:00:00Z","role":"writer"}"#;
+    std::fs::write(registry.join("old-host-999999-0.json"), dead).unwrap();
+    let (code, r) = doctor(dir.path(), &["--only", "processes"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        check(&r, "processes")["found"],
+        "no process has the workspace open; removed the entries of processes that are gone: pid 999999 (trove ingest)"
+    );
+    let mut mcp = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("--workspace")
+        .arg(dir.path())
+        .arg("mcp")
+        .env_remove("TROVE_WORKSPACE")
+        .env_remove("TROVE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let needle = format!("pid {} ", mcp.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (code, r) = loop {
+        let (code, r) = doctor(dir.path(), &["--only", "lock", "--only", "processes"]);
+        // Once it has created the store (with the workspace to itself), it holds it shared.
+        if check(&r, "processes")["found"].as_str().unwrap().contains(&needle)
+            && check(&r, "lock")["found"].as_str().unwrap().contains("shared")
+        {
+            break (code, r);
+        }
+        assert!(std::time::Instant::now() < deadline, "trove mcp never showed up: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(code, 0, "{r}");
+    let found = check(&r, "processes")["found"].as_str().unwrap();
+    assert!(
+        found.contains("(trove mcp, since") && found.contains("writes: holds the workspace lock shared"),
+        "{found}"
+    );
+    assert!(!found.contains("999999"), "removed once: {found}");
+    drop(mcp.stdin.take());
+    assert!(mcp.wait().unwrap().success());
+    let (_, r) = doctor(dir.path(), &["--only", "processes"]);
+    assert_eq!(check(&r, "processes")["found"], "no process has the workspace open", "{r}");
+}
+
 #[test]
 fn a_stale_lock_is_named_and_fixed() {
     let dir = workspace(BASE);

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 mod run;
 
 use run::succeeded;
+use trove_store::embedded::EmbeddedStore;
+use trove_store::lock::WorkspaceLock;
 
 fn trove(root: &Path, args: &[&str]) -> Command {
     let mut c = run::trove(root, args);
@@ -148,24 +150,49 @@ fn exchange(mut child: std::process::Child, lines: &[&str]) -> Vec<serde_json::V
 }
 
 #[test]
-fn a_second_trove_mcp_serves_read_only_beside_the_first() {
+fn a_second_trove_mcp_writes_beside_the_first_and_read_only_beside_trove_migrate() {
+    use std::io::Write;
     let dir = workspace();
     let piped = |args: &[&str]| {
         trove(dir.path(), args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
-    // The first holds the writer lock until its stdin closes.
+    // The first keeps the workspace open until its stdin closes.
     let mut first = piped(&["mcp"]);
     let mut first_out = BufReader::new(first.stdout.take().unwrap());
-    {
-        use std::io::Write;
-        let stdin = first.stdin.as_mut().unwrap();
-        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"ping"}}"#).unwrap();
+    let mut ask_first = |request: &str| -> serde_json::Value {
+        writeln!(first.stdin.as_mut().unwrap(), "{request}").unwrap();
         let mut line = String::new();
         first_out.read_line(&mut line).unwrap();
-        assert!(line.contains("\"result\""), "the first server answers: {line}");
-    }
+        serde_json::from_str(&line).unwrap()
+    };
+    assert!(ask_first(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)["result"].is_object());
     let answers = exchange(
         piped(&["mcp"]),
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"tomatoes","mode":"keyword"}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"store_memory","arguments":{"text":"the second agent was here: zebrafish"}}}"#,
+        ],
+    );
+    assert_eq!(answers[0]["result"]["isError"], false, "{}", answers[0]);
+    assert_eq!(answers[1]["result"]["isError"], false, "the second one writes: {}", answers[1]);
+    let recalled = ask_first(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"retrieve_memory","arguments":{"query":"zebrafish"}}}"#,
+    );
+    assert!(recalled["result"]["structuredContent"].to_string().contains("second agent was here"), "{recalled}");
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success());
+
+    // While a process has the workspace to itself (as `trove migrate` does), an MCP server
+    // still answers, read-only, and says why.
+    let (_migrating, _) = WorkspaceLock::acquire(&dir.path().join(".trove"), "trove migrate").unwrap();
+    let answers = exchange(
+        trove(dir.path(), &["mcp"])
+            .env("TROVE__STORAGE__WRITE_WAIT_S", "0.2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
         &[
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"tomatoes","mode":"keyword"}}}"#,
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"store_memory","arguments":{"text":"x"}}}"#,
@@ -174,9 +201,169 @@ fn a_second_trove_mcp_serves_read_only_beside_the_first() {
     );
     assert_eq!(answers[0]["result"]["isError"], false, "searching works read-only: {}", answers[0]);
     let refused = answers[1]["result"]["content"][0]["text"].as_str().unwrap();
-    assert!(refused.starts_with("error workspace_locked") && refused.contains("/mcp"), "{refused}");
+    assert!(refused.starts_with("error workspace_locked") && refused.contains("trove migrate"), "{refused}");
     let unknown = answers[2]["result"]["content"][0]["text"].as_str().unwrap();
     assert!(unknown.starts_with("error vault_not_found"), "{unknown}");
-    drop(first.stdin.take());
-    assert!(first.wait().unwrap().success());
+}
+
+/// Notes `extra-0.md` .. for an ingest to work through (a few chunks each).
+fn write_extra_notes(root: &Path, n: usize) {
+    for i in 0..n {
+        let text = format!(
+            "# Note {i}\n\nThe greenhouse log of day {i}: watered the seedlings, checked the soil, and wrote down how the basil row {i} grew.\n\n## Later\n\nMoved tray {i} to the bright shelf; the peppers there need warmth and the lettuce shade.\n"
+        );
+        std::fs::write(root.join("docs").join(format!("extra-{i}.md")), text).unwrap();
+    }
+}
+
+/// Starts `agents.py` with `agents` agents storing `memories` memories each, then, once
+/// their servers answer, a `trove ingest` committing every `group` chunks.
+fn agents_beside_an_ingest(
+    root: &Path,
+    agents: usize,
+    memories: usize,
+    group: usize,
+) -> (std::process::Child, std::process::Child) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agents.py");
+    let started = root.join("agents-started");
+    let agents = Command::new(python())
+        .arg(script)
+        .args([env!("CARGO_BIN_EXE_trove"), root.to_str().unwrap(), &agents.to_string(), &memories.to_string()])
+        .arg(&started)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the agents' servers never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ingest = trove(root, &["ingest", "--no-progress"])
+        .env("TROVE__INGEST__GROUP_CHUNKS", group.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (agents, ingest)
+}
+
+/// The agents' report, after checking what every run must show: no tool failed, no request
+/// waited past the configured bound, every memory stored once, every agent recalled the
+/// others' memories.
+fn check_agents(out: std::process::Output, agents: usize, memories: usize, bound_s: f64) -> serde_json::Value {
+    let seen: serde_json::Value = serde_json::from_str(succeeded(out, "the agents").trim()).unwrap();
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    let slowest = seen["slowest_s"].as_f64().unwrap();
+    eprintln!("slowest request: {slowest:.3} s ({})", seen["slowest_tool"]);
+    assert!(
+        slowest < bound_s,
+        "a request took {slowest:.2} s ({}), past the bound of {bound_s} s",
+        seen["slowest_tool"]
+    );
+    let mut ids = std::collections::HashSet::new();
+    for a in 0..agents {
+        let stored = seen["stored"][a.to_string()].as_array().unwrap();
+        assert_eq!(stored.len(), memories, "agent {a} stored every memory");
+        ids.extend(stored.iter().map(|id| id.as_str().unwrap().to_string()));
+        assert_eq!(seen["found_others"][a.to_string()], (agents - 1) * 4, "agent {a} recalled the others' memories");
+    }
+    assert_eq!(ids.len(), agents * memories, "every memory stored once");
+    seen
+}
+
+/// The store as a fresh reader sees it: consistent, and how many documents and memories.
+fn settled(root: &Path) -> (u64, u64) {
+    use trove_store::prelude::*;
+    let store = EmbeddedStore::open_reader(&root.join(".trove")).unwrap();
+    let report = store.check_integrity().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let vault = store.vault("notes").unwrap().unwrap();
+    let memories = store.memory_stats(vault.id, 0).unwrap().total;
+    (report.documents, memories)
+}
+
+/// Issue 31: four agents' `trove mcp` on one workspace, each storing and recalling 200
+/// memories at once while `trove ingest` works through new notes in small groups.
+#[test]
+fn four_agents_store_and_recall_memories_while_an_ingest_runs() {
+    const AGENTS: usize = 4;
+    const MEMORIES: usize = 200;
+    const BOUND_S: f64 = 5.0;
+    let dir = workspace();
+    let root = dir.path();
+    let mut config = std::fs::read_to_string(root.join("config.yaml")).unwrap();
+    config.push_str(&format!("storage:\n  write_wait_s: {BOUND_S}\n"));
+    std::fs::write(root.join("config.yaml"), config).unwrap();
+    write_extra_notes(root, 40);
+    let (agents, ingest) = agents_beside_an_ingest(root, AGENTS, MEMORIES, 8);
+    let ingested = ingest.wait_with_output().unwrap();
+    let agents_out = agents.wait_with_output().unwrap();
+    succeeded(ingested, "trove ingest beside the agents");
+    check_agents(agents_out, AGENTS, MEMORIES, BOUND_S);
+    assert_eq!(settled(root), (43, (AGENTS * MEMORIES) as u64));
+}
+
+/// A process holding the database's write lock with half its changes made: all memories
+/// deleted and every generation bumped, not yet committed. Prints `held` once it has them.
+const HALF_WRITER: &str = r#"
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+c.execute("UPDATE vaults SET generation = generation + 1000, memory_generation = memory_generation + 1000")
+c.execute("DELETE FROM memories")
+print("held", flush=True)
+time.sleep(120)
+"#;
+
+/// Writers killed with SIGKILL in the middle of their work (an ingest committing groups, and a
+/// process holding the write lock with half its changes made) leave the other writers working
+/// within the bound, and nothing half-written.
+#[test]
+fn a_writer_killed_mid_transaction_leaves_the_others_working_and_nothing_half_written() {
+    use trove_store::prelude::*;
+    const AGENTS: usize = 2;
+    const MEMORIES: usize = 100;
+    const BOUND_S: f64 = 5.0;
+    let dir = workspace();
+    let root = dir.path();
+    write_extra_notes(root, 120);
+    let (agents, mut ingest) = agents_beside_an_ingest(root, AGENTS, MEMORIES, 32);
+    // Once its first groups are in, kill it while it works on the next.
+    let data = root.join(".trove");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "the ingest committed nothing");
+        assert!(ingest.try_wait().unwrap().is_none(), "the ingest finished before it could be killed");
+        if let Ok(store) = EmbeddedStore::open_reader(&data)
+            && let Ok(Some(v)) = store.vault("notes")
+            && store.vault_stats(v.id).is_ok_and(|s| s.documents > 3)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut half = Command::new(python())
+        .args(["-c", HALF_WRITER])
+        .arg(data.join(trove_store::embedded::DB_FILE))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = String::new();
+    BufReader::new(half.stdout.as_mut().unwrap()).read_line(&mut held).unwrap();
+    assert_eq!(held.trim(), "held");
+    ingest.kill().unwrap(); // SIGKILL
+    ingest.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    half.kill().unwrap(); // SIGKILL, mid-transaction
+    half.wait().unwrap();
+    check_agents(agents.wait_with_output().unwrap(), AGENTS, MEMORIES, BOUND_S);
+    let generations = EmbeddedStore::open_reader(&data).unwrap().vault("notes").unwrap().unwrap();
+    assert!(generations.memory_generation < 1000, "the half-written bump is gone: {generations:?}");
+    let (documents, memories) = settled(root);
+    assert!(documents > 3 && documents < 123, "{documents} documents: the killed ingest's whole groups only");
+    assert_eq!(memories, (AGENTS * MEMORIES) as u64);
+    // The next ingest finishes the work beside nobody.
+    succeeded(trove(root, &["ingest", "--no-progress"]).output().unwrap(), "the next ingest");
+    assert_eq!(settled(root).0, 123);
 }

@@ -25,11 +25,15 @@ fn trove_serve_answers_http_logs_json_and_stops_cleanly_on_sigterm() {
     let (status, body) = http(&addr, "GET", "/v1/vaults/elsewhere", None);
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"code\":\"vault_not_found\"") && body.contains("default"), "{body}");
-    // A second writer is refused while the server holds the workspace.
+    // An ingest writes the workspace beside the server (issue 31), and the server sees what it
+    // added.
     let ingest = Command::new(trove).arg("--workspace").arg(dir.path()).arg("ingest").output().unwrap();
     let stderr = String::from_utf8_lossy(&ingest.stderr);
-    assert_eq!(ingest.status.code(), Some(75), "{stderr}");
-    assert!(stderr.contains("/sources/{source}/sync"), "the message points at the server's sync: {stderr}");
+    assert_eq!(ingest.status.code(), Some(0), "{stderr}");
+    let (status, body) = http(&addr, "GET", "/v1/vaults/default", None);
+    assert_eq!(status, 200, "{body}");
+    let vault: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(vault["chunks"].as_u64().is_some_and(|n| n > 0), "the server sees the ingested chunks: {body}");
 
     let kill = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().unwrap();
     assert!(kill.success());

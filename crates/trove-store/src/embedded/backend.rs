@@ -1,5 +1,5 @@
-//! What kind of backend the embedded store is ([`Backend`]): one process writes it, nothing
-//! beside it, no shared rate-limit buckets (the trait's defaults say so); and its integrity
+//! What kind of backend the embedded store is ([`Backend`]): processes of one machine write
+//! it, nothing beside it, no shared rate-limit buckets (the trait's defaults say so); and its integrity
 //! check for `trove doctor`: chunks without a document, vectors of the wrong dimension, gaps in
 //! chunk numbering, memories whose keyword index cannot be built, a keyword index whose counts
 //! disagree with the rows (`keywords::check`), a change log ahead of its vault, and SQLite's

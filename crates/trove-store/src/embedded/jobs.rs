@@ -3,7 +3,10 @@
 //! takes a job by setting itself as `lease_owner` until `lease_until_ms`; a job whose lease has
 //! run out is taken back (queued again, or dead when its attempts are used up) by the next
 //! claim. Every change checks the lease owner, so a worker that lost its lease cannot report
-//! over a newer attempt. Listings and counts read through the read pool, so polling clients
+//! over a newer attempt. Workers of several processes share the queue safely: a claim is one
+//! `IMMEDIATE` transaction, so two processes never take the same job, and recovery at startup
+//! takes back every running job only when no other writer has the workspace open (otherwise
+//! only expired leases). Listings and counts read through the read pool, so polling clients
 //! and metrics scrapes never wait for the writer.
 
 use rusqlite::{OptionalExtension, Transaction, params, params_from_iter, types::Value as SqlValue};
@@ -296,8 +299,12 @@ impl JobQueue for EmbeddedStore {
 
     fn job_recover(&self, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
+        // Immediate: no other process claims a job between the look at the registry and the
+        // update (a writer registers before it claims anything).
         let tx = conn.transaction()?;
-        let n = release_running(&tx, now_ms, false)?;
+        // Other processes' workers may be alive: then only their expired leases are taken back.
+        let others_write = crate::processes::others(&self.dir).iter().any(|p| p.role != crate::processes::Role::Reader);
+        let n = release_running(&tx, now_ms, others_write)?;
         tx.commit()?;
         Ok(n)
     }

@@ -7,11 +7,14 @@
 //! derived from the rows and follow the log (`derived`): a search that finds its index behind
 //! the committed generation applies the changes after it, whoever committed them.
 //!
-//! A writer ([`EmbeddedStore::open_writer`]) holds the workspace's [`WriterLock`] and migrates
-//! the schema; readers ([`EmbeddedStore::open_reader`]) take no lock and see committed data
-//! only (WAL gives them a consistent snapshot while a writer works).
+//! Several processes write the store at once (`open`: writers hold the workspace lock shared,
+//! SQLite serializes their transactions, each write waits a bounded time for the others; a
+//! schema migration and `trove migrate` have the workspace to themselves); readers
+//! ([`EmbeddedStore::open_reader`]) take no lock and see committed data only (WAL gives them a
+//! consistent snapshot while writers work). Every handle registers in the workspace's process
+//! registry (`crate::processes`), which `trove doctor` lists.
 //!
-//! Writes (and the job queue) go through one connection; every read borrows a
+//! In a process, writes (and the job queue) go through one connection; every read borrows a
 //! connection from a small read-only pool (`pool::ReadPool`), so reads run on several cores
 //! at once, beside each other and beside the writer. A read starts after the writes committed
 //! before it and sees them.
@@ -19,7 +22,8 @@
 //! Modules, with `trove-store-postgres`'s layout and names: one per storage trait, each holding
 //! that trait's implementation: `backend` ([`crate::Backend`]: the integrity check), `vaults`,
 //! `documents`, `memory`, `jobs`, `audit`, and `tenancy/` (`users`, `organizations`, `grants`,
-//! `credentials`, `secrets`); `schema` (the migrations), `pool` (the read connections),
+//! `credentials`, `secrets`); `open` (opening, locks and the write wait), `schema` (the
+//! migrations), `pool` (the read connections),
 //! `keywords` (the persisted keyword index), `changes` (the change log) and `derived` (indexes
 //! that follow it). This file keeps opening, the connections and the row helpers the modules
 //! share.
@@ -32,6 +36,7 @@ mod documents;
 mod jobs;
 mod keywords;
 mod memory;
+mod open;
 mod pool;
 mod schema;
 mod tenancy;
@@ -45,13 +50,14 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::bm25::Analyzer;
-use crate::lock::{Acquired, WriterLock};
+use crate::lock::WorkspaceLock;
+use crate::processes::Registration;
 use crate::vector::FlatIndex;
 use crate::{StoreError, VaultId, VaultInfo};
 use derived::Cache;
 use pool::{PooledConn, ReadPool};
-use schema::{configure, migrate};
 
+pub use open::{DEFAULT_WRITE_WAIT, write_wait};
 pub use schema::SCHEMA_VERSION;
 
 /// The database file's name inside the data folder.
@@ -141,8 +147,13 @@ pub struct EmbeddedStore {
     loading: Mutex<()>,
     /// What keeping the derived indexes current cost.
     counters: Counters,
-    lock: Option<WriterLock>,
+    /// The workspace lock: shared by writers, exclusive for `open_exclusive`; `None` for a
+    /// reader.
+    lock: Option<WorkspaceLock>,
     recovered: Option<crate::lock::LockInfo>,
+    /// This handle's entry in the process registry, held for as long as the handle lives
+    /// (dropped after the connections: fields drop in order).
+    _registration: Option<Registration>,
 }
 
 /// What keeping the derived indexes current cost this handle, for tests and logs.
@@ -155,47 +166,15 @@ pub(crate) struct Counters {
 }
 
 impl EmbeddedStore {
-    /// Opens the store for writing: takes the writer lock (recovering a stale one), creates
-    /// the database if needed and migrates it to the current schema.
-    pub fn open_writer(dir: &Path, command: &str) -> Result<EmbeddedStore, StoreError> {
-        let (lock, acquired) = WriterLock::acquire(dir, command)?;
-        let path = dir.join(DB_FILE);
-        let conn = Connection::open(&path)?;
-        configure(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        migrate(&conn, dir)?;
-        let recovered = match acquired {
-            Acquired::RecoveredStale(info) => Some(info),
-            Acquired::Clean => None,
-        };
-        Ok(EmbeddedStore::with(dir, conn, Some(lock), recovered))
-    }
-
-    /// Opens the store for reading only; no lock is taken.
-    pub fn open_reader(dir: &Path) -> Result<EmbeddedStore, StoreError> {
-        let path = dir.join(DB_FILE);
-        if !path.exists() {
-            return Err(StoreError::Missing { dir: dir.to_path_buf() });
-        }
-        // `query_only` makes every write through this handle fail.
-        let conn = pool::open_read_only(&path)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
-        }
-        if version < SCHEMA_VERSION {
-            return Err(StoreError::NeedsMigration {
-                dir: dir.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Ok(EmbeddedStore::with(dir, conn, None, None))
-    }
-
     /// The store of the database in `dir` over `conn` (the writer's connection, or a reader's
     /// read-only one), with empty derived indexes and a read pool.
-    fn with(dir: &Path, conn: Connection, lock: Option<WriterLock>, recovered: Option<crate::lock::LockInfo>) -> Self {
+    fn with(
+        dir: &Path,
+        conn: Connection,
+        lock: Option<WorkspaceLock>,
+        recovered: Option<crate::lock::LockInfo>,
+        registration: Option<Registration>,
+    ) -> Self {
         EmbeddedStore {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),
@@ -206,6 +185,7 @@ impl EmbeddedStore {
             counters: Counters::default(),
             lock,
             recovered,
+            _registration: registration,
         }
     }
 
@@ -214,9 +194,14 @@ impl EmbeddedStore {
         &self.dir
     }
 
-    /// Whether this handle holds the writer lock.
+    /// Whether this handle may write (it holds the workspace lock, shared or exclusive).
     pub fn is_writer(&self) -> bool {
         self.lock.is_some()
+    }
+
+    /// Whether this handle has the workspace to itself ([`Self::open_exclusive`]).
+    pub fn is_exclusive(&self) -> bool {
+        self.lock.as_ref().is_some_and(WorkspaceLock::is_exclusive)
     }
 
     /// The record of a dead holder whose lock was taken over on open, if any.

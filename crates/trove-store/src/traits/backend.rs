@@ -11,9 +11,11 @@ pub type JobWaiter = Box<dyn FnMut(std::time::Duration) -> Result<bool, StoreErr
 /// Facts about the backend and its maintenance. Every method but [`Self::check_integrity`] has
 /// the answer of a store with one process and nothing beside it (the embedded store).
 pub trait Backend: Send + Sync {
-    /// Whether other processes (other nodes) may write this store at the same time. The
-    /// embedded store has one writer; a shared database does not, so nothing may assume that
-    /// a running job without a live worker here is abandoned.
+    /// Whether other nodes (other machines) may write this store at the same time, so
+    /// nothing may assume that a running job without a live worker here is abandoned. The
+    /// embedded store is written only by processes of one machine, which it knows (its
+    /// process registry): its `job_recover` takes back only expired leases while other
+    /// writers have it open.
     fn shared(&self) -> bool {
         false
     }
@@ -24,8 +26,9 @@ pub trait Backend: Send + Sync {
     }
     /// For stores shared by several processes: a waiter that blocks up to the given time for
     /// news that another process enqueued or retried a job (`Ok(true)` when some arrived), so
-    /// idle workers wake at once instead of at their next look. `None` when every writer is
-    /// in this process (the embedded store: enqueues notify the workers directly).
+    /// idle workers wake at once instead of at their next look. `None` for the embedded
+    /// store: enqueues notify this process's workers directly, and other processes' workers
+    /// find the job at their next look.
     fn job_waiter(&self) -> Option<JobWaiter> {
         None
     }

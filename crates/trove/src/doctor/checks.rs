@@ -17,8 +17,12 @@ pub enum Check {
     DataDir,
     /// Free space where the data folder is: fails under 64 MiB, warns under 1 GiB.
     Disk,
-    /// The workspace's writer lock: free, held by a live process, or stale (--fix clears it).
+    /// The workspace lock: free, shared by writing processes, held by one process that has
+    /// the workspace to itself (a schema upgrade, `trove migrate`), or stale (--fix clears it).
     Lock,
+    /// Which processes have the embedded store open (pid, command, since), what each holds (the
+    /// lock, job leases); entries of processes that are gone are removed.
+    Processes,
     /// The store: the embedded index's schema and consistency, or PostgreSQL's connection,
     /// pgvector, schema and room for this node's pool.
     Store,

@@ -1,5 +1,6 @@
 //! `trove doctor`: the troubleshooting guides as checks. Each check looks at one thing the
-//! configuration depends on (the config itself, the data folder and its disk, the writer lock,
+//! configuration depends on (the config itself, the data folder and its disk, the workspace
+//! lock and the processes that have the workspace open,
 //! the store, the stored secrets config.yaml names (see [`secrets`]), the model files, each remote embeddings API (see [`remote`]), each chat model (see [`chat`]), each configured
 //! source (see [`sources`]), the mail server, the server's address and certificates), measures how long it
 //! took, and says what it found; a warning or failure comes with its likely cause and the fix.
@@ -189,6 +190,10 @@ fn run_check(check: Check, ws: &Workspace, fix: bool) -> Outcome {
             skip("not used: PostgreSQL is shared by every node (storage.backend: postgres)")
         }
         Check::Lock => lock(ws.data_dir(), fix),
+        Check::Processes if postgres_backend => {
+            skip("not tracked: PostgreSQL is shared by every node (storage.backend: postgres)")
+        }
+        Check::Processes => processes(ws.data_dir()),
         Check::Store if postgres_backend => postgres(ws),
         Check::Store => store(ws.data_dir()),
         Check::Model => model(ws),
@@ -289,6 +294,7 @@ fn lock(dir: &Path, fix: bool) -> Outcome {
     match probe(dir) {
         Err(e) => fail(e.to_string(), "check the data folder's permissions"),
         Ok(LockState::Free) => ok("free"),
+        Ok(LockState::Shared) => ok("shared by the processes writing the workspace (see `processes`)"),
         Ok(LockState::Held(who)) => ok(match who {
             Some(w) => format!("held by a live process: pid {} on {} ({}) since {}", w.pid, w.host, w.command, w.since),
             None => "held by a live process".to_string(),
@@ -305,9 +311,54 @@ fn lock(dir: &Path, fix: bool) -> Outcome {
                 "stale: pid {} on {} ({}, since {}) exited without releasing it",
                 w.pid, w.host, w.command, w.since
             ),
-            "harmless: the next writer takes it over (\"already accessed by another instance\" cannot happen); `trove doctor --fix` clears it now",
+            "harmless: the next process to open the workspace takes it over (\"already accessed by another instance\" cannot happen); `trove doctor --fix` clears it now",
         ),
     }
+}
+
+/// The processes that have the embedded store open, what each holds (the workspace lock,
+/// leases of running jobs), and which registry entries of dead processes were removed.
+fn processes(dir: &Path) -> Outcome {
+    let listing = match trove_store::processes::list(dir) {
+        Ok(l) => l,
+        Err(e) => return fail(e.to_string(), "check the data folder's permissions"),
+    };
+    let leases = job_leases(dir);
+    let mut found: Vec<String> = listing
+        .live
+        .iter()
+        .map(|p| {
+            let jobs = leases.get(&p.pid).copied().unwrap_or(0);
+            let jobs = if jobs > 0 { format!(", {jobs} running job lease(s)") } else { String::new() };
+            format!("pid {} on {} ({}, since {}): {}{jobs}", p.pid, p.host, p.command, p.since, p.role.holds())
+        })
+        .collect();
+    if found.is_empty() {
+        found.push("no process has the workspace open".into());
+    }
+    if !listing.removed.is_empty() {
+        let gone: Vec<String> = listing.removed.iter().map(|p| format!("pid {} ({})", p.pid, p.command)).collect();
+        found.push(format!("removed the entries of processes that are gone: {}", gone.join(", ")));
+    }
+    ok(found.join("; "))
+}
+
+/// Running jobs by the pid of the worker that holds their lease (worker names end in their
+/// process id); empty when the store cannot be read.
+fn job_leases(dir: &Path) -> std::collections::HashMap<u32, usize> {
+    let mut out = std::collections::HashMap::new();
+    if !dir.join(trove_store::embedded::DB_FILE).exists() {
+        return out;
+    }
+    let Ok(store) = EmbeddedStore::open_reading(dir, "trove doctor") else { return out };
+    let running = trove_store::JobFilter { status: Some(trove_store::JobStatus::Running), kind: None, vault: None };
+    let Ok(jobs) = store.job_list(&running, None, 1000) else { return out };
+    for job in jobs {
+        if let Some(pid) = job.lease_owner.as_deref().and_then(|o| o.rsplit('-').next()).and_then(|p| p.parse().ok()) {
+            *out.entry(pid).or_default() += 1;
+        }
+    }
+    out
 }
 
 /// The PostgreSQL database: reachable, pgvector present, schema this build can use, room for
@@ -512,9 +563,8 @@ fn bind(ws: &Workspace) -> Outcome {
     match std::net::TcpListener::bind(addr) {
         Ok(_) => ok(format!("{addr} is free")),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            if let Ok(LockState::Held(Some(w))) = probe(ws.data_dir())
-                && w.command.contains("serve")
-            {
+            let servers = trove_store::processes::list(ws.data_dir()).map(|l| l.live).unwrap_or_default();
+            if let Some(w) = servers.iter().find(|p| p.command.contains("serve")) {
                 return ok(format!("{addr} is in use, by this workspace's server (pid {})", w.pid));
             }
             fail(

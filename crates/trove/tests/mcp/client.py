@@ -133,9 +133,14 @@ async def main():
     print(json.dumps(seen))
 
 
-if __name__ == "__main__":
+def run_main(main):
+    """Runs the coroutine `main`; a failed expectation exits 1 with the reason on stderr."""
     try:
         asyncio.run(main())
     except AssertionError as e:
         print(f"expectation failed: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_main(main)
