@@ -37,7 +37,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use trove_ann::{AnnIndex, BuildParams, SearchOptions, VectorSource, exact};
+use trove_ann::{AnnIndex, BuildParams, SearchOptions, VectorSource, exact, splitmix};
 use trove_bench::procfs::{status_mb, thread_cpu_ns};
 
 #[derive(Parser, Debug)]
@@ -541,13 +541,6 @@ fn write_f32(path: &Path, xs: &[f32]) -> Result<()> {
 fn read_f32(path: &Path) -> Result<Vec<f32>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect())
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Uniform in (0, 1) from a counter.

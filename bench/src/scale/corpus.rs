@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use trove_ann::SplitMix64;
 use trove_bench::{CorpusDoc, Query, read_jsonl};
 
 /// Longest piece or chunk text in bytes (Trove's default `max_tokens: 200` at 3 bytes a token
@@ -118,7 +119,7 @@ impl Corpus {
         let target = piece.text.len().max(120);
         let mut misses = 0;
         while (text.len() < target || text.len() == start) && misses < 64 {
-            let s = &self.sentences[(rng.next() % self.sentences.len() as u64) as usize];
+            let s = &self.sentences[(rng.next_u64() % self.sentences.len() as u64) as usize];
             if text.len() + 1 + s.len() > MAX_PIECE {
                 misses += 1;
                 continue;
@@ -412,20 +413,6 @@ fn markdown_text(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// Sebastiano Vigna's SplitMix64: a small deterministic generator.
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 #[cfg(test)]

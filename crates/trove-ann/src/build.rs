@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 use crate::graph::{Cand, EpochVisited, Graph, search_layer, select, similarity};
 use crate::quant::quantize;
-use crate::{AnnError, BuildParams};
+use crate::{AnnError, BuildParams, GAMMA, splitmix};
 
 /// The highest level a node may get (beyond it, levels only cost memory).
 pub(crate) const MAX_LEVEL: u8 = 15;
@@ -476,17 +476,10 @@ fn connect(view: &View<'_>, nb: u32, node: u32, level: usize, buf: &mut Vec<u32>
 /// A node's level: `floor(−ln(u) / ln(m))` for `u` uniform in (0, 1], drawn from a hash of the
 /// id and seed, capped at [`MAX_LEVEL`].
 pub(crate) fn level_of(id: i64, seed: u64, m: usize) -> u8 {
-    let h = splitmix(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let h = splitmix(seed ^ (id as u64).wrapping_mul(GAMMA));
     let u = ((h >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let level = (-u.ln() / (m as f64).ln()).floor();
     level.min(f64::from(MAX_LEVEL)) as u8
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

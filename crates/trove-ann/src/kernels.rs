@@ -158,14 +158,8 @@ mod tests {
 
     /// A deterministic stream of pseudo-random numbers (splitmix64).
     fn stream(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed;
-        move || {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
+        let mut s = crate::SplitMix64(seed);
+        move || s.next_u64()
     }
 
     #[test]

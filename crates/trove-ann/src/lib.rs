@@ -86,11 +86,13 @@ mod index;
 mod kernels;
 mod map;
 mod quant;
+mod splitmix;
 
 pub use base::Base;
 pub use error::AnnError;
 pub use format::FORMAT_VERSION;
 pub use index::{AnnIndex, Fold, Folded};
+pub use splitmix::{GAMMA, SplitMix64, splitmix};
 
 /// The largest dimension an index takes (the int8 kernel's sums are exact up to it).
 pub const MAX_DIM: usize = 65_536;

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::{AnnError, AnnIndex, BuildParams, Hit, SearchOptions, VectorSource, exact};
+use crate::{AnnError, AnnIndex, BuildParams, Hit, SearchOptions, SplitMix64, VectorSource, exact};
 
 mod damaged;
 
@@ -30,15 +30,14 @@ impl Store {
     }
 }
 
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(SplitMix64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn uniform(&mut self) -> f32 {
         ((self.next() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
@@ -60,13 +59,13 @@ fn normalised(mut v: Vec<f32>) -> Vec<f32> {
 const DIM: usize = 32;
 
 fn random(n: usize, seed: u64) -> Store {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     Store((0..n as i64).map(|id| (id * 3 + 1, rng.unit(DIM))).collect())
 }
 
 /// Tight clusters around a few centres: many near-duplicates, the hard case for graphs.
 fn clustered(n: usize, seed: u64) -> Store {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let centres: Vec<Vec<f32>> = (0..12).map(|_| rng.unit(DIM)).collect();
     Store(
         (0..n as i64)
@@ -117,7 +116,7 @@ fn recall(
 }
 
 fn queries(n: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     (0..n).map(|_| rng.unit(DIM)).collect()
 }
 
@@ -205,7 +204,7 @@ fn added_removed_and_replaced_vectors_are_searched_at_once_with_exact_answers() 
     let dir = tempfile::tempdir().unwrap();
     let mut store = random(1500, 7);
     let mut index = build(&dir.path().join("v.ann"), &store, 1);
-    let mut rng = Rng(8);
+    let mut rng = Rng::new(8);
     for id in 10_000..10_200 {
         let v = rng.unit(DIM);
         index.add(id, group(id), &v).unwrap();
@@ -262,7 +261,7 @@ fn filters_see_each_vector_group_in_the_base_in_the_delta_and_after_a_fold() {
     let path = dir.path().join("v.ann");
     let mut store = random(600, 23);
     let mut index = build(&path, &store, 1);
-    let v = Rng(24).unit(DIM);
+    let v = Rng::new(24).unit(DIM);
     index.add(7_000, 4, &v).unwrap();
     store.0.insert(7_000, v);
     let opts = SearchOptions { ef: 400, rescore: 100 };
@@ -303,7 +302,7 @@ fn a_fold_keeps_the_changes_made_while_it_was_written_and_the_snapshot_generatio
     let path = dir.path().join("v.ann");
     let mut store = random(1000, 14);
     let mut index = build(&path, &store, 1);
-    let mut rng = Rng(15);
+    let mut rng = Rng::new(15);
     let mut change = |index: &mut AnnIndex, store: &mut Store, add: std::ops::Range<i64>, remove: &[i64]| {
         for id in add {
             let v = rng.unit(DIM);

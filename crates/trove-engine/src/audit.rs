@@ -8,6 +8,7 @@
 //! logged as an error instead (the operation already happened).
 
 use trove_store::{AuditFilter, NewAuditEvent};
+pub use trove_types::AuditQuery;
 use trove_types::{AuditEvent, AuditPage};
 
 use crate::auth::Principal;
@@ -17,23 +18,6 @@ use crate::{Engine, EngineError};
 
 /// The most entries one page returns.
 pub const MAX_AUDIT_LIMIT: usize = 1000;
-
-/// What to read from the audit log.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AuditQuery {
-    /// At or after this time (RFC 3339).
-    pub from: Option<String>,
-    /// Before this time (RFC 3339).
-    pub to: Option<String>,
-    /// This event, or a family of them ending with `.` (e.g. `key.`).
-    pub event: Option<String>,
-    /// This actor (e.g. `key:key_…`, `cli`).
-    pub actor: Option<String>,
-    /// From a previous page's `next_cursor`.
-    pub cursor: Option<String>,
-    /// Entries per page (default 100).
-    pub limit: Option<usize>,
-}
 
 impl Engine {
     /// Appends an entry (its time is now when `at_ms` is 0).

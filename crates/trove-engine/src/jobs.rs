@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use trove_config::UPLOAD_SOURCE;
 use trove_ingest::{DocRef, Format, IngestError, RawDocument, Source};
 use trove_store::{JobCounts, JobFilter, JobRecord, JobStatus, NewJob};
+pub use trove_types::JobQuery;
 use trove_types::{Job, JobError, JobPage, JobProgress, VaultSummary};
 
 use crate::access::{Access, JobAccess, perm};
@@ -83,21 +84,6 @@ const MAX_URI_BYTES: usize = 1024;
 const UPLOADS_DIR: &str = "uploads";
 /// How many uris a job's payload summary shows.
 const SUMMARY_URIS: usize = 20;
-
-/// Which jobs a listing asks for (every field optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobQuery {
-    /// queued, running, succeeded, dead or cancelled.
-    pub status: Option<String>,
-    /// upload, sync or reembed.
-    pub kind: Option<String>,
-    /// Only this vault's jobs.
-    pub vault: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size (1–100, default 50).
-    pub limit: Option<usize>,
-}
 
 /// One document of an upload, checked and ready to store.
 #[derive(Debug, Clone)]

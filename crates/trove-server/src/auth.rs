@@ -11,22 +11,26 @@
 //! path's vault or job travels to the handler in the request's extensions, where [`Allowed`]
 //! turns it into the typed [`Access`] the engine operation requires (so a handler cannot run
 //! under another action than its row names).
-//! Handlers that list (vaults, jobs) read the [`Principal`] from the request's extensions.
+//! Organization-wide handlers (listing vaults and jobs, members, keys) take the request's
+//! [`Principal`] instead (the `call` module's `Caller`).
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
-use axum::http::Method;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use trove_engine::access::{JobId, VaultName, perm::Permission};
 use trove_engine::auth::Principal;
 use trove_engine::sessions::SESSION_PREFIX;
 use trove_engine::tokens::looks_like_jwt;
 use trove_engine::{Access, AnyAccess, NewAuditEvent};
-use trove_types::{Action, Code};
+use trove_types::{Action, Code, Job};
 
+use crate::call::EngineCall;
 use crate::error::ApiError;
 use crate::{AppState, blocking};
 
@@ -170,6 +174,35 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone)]
 pub struct AuditTarget(pub String);
 
+/// The answer of a handler that made something: `201 Created` (or `202 Accepted` for a queued
+/// job) with the thing as JSON, and the [`AuditTarget`] naming it.
+#[derive(Debug)]
+pub struct Made<T> {
+    status: StatusCode,
+    target: String,
+    body: T,
+}
+
+impl<T> Made<T> {
+    /// `201 Created`: `body`, which the audit entry names `target` (e.g. `memory:mem_…`).
+    pub fn created(target: String, body: T) -> Self {
+        Made { status: StatusCode::CREATED, target, body }
+    }
+}
+
+impl Made<Job> {
+    /// `202 Accepted`: the queued job (`job:job_…` in the audit entry).
+    pub fn queued(job: Job) -> Self {
+        Made { status: StatusCode::ACCEPTED, target: format!("job:{}", job.id), body: job }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Made<T> {
+    fn into_response(self) -> Response {
+        (self.status, Extension(AuditTarget(self.target)), axum::Json(self.body)).into_response()
+    }
+}
+
 /// The row of a route.
 pub fn need(method: &Method, template: &str) -> Option<Need> {
     if *method == Method::GET && crate::web::PATHS.contains(&template) {
@@ -194,25 +227,46 @@ enum Decided {
 /// The typed access to the path's vault (or, as `Allowed<P, JobId>`, its job) that the
 /// middleware decided with the route's row of [`PERMISSIONS`]; a handler whose `P` is not that
 /// row's action answers `500 internal` (a bug the route tests catch), never runs unchecked.
-#[derive(Debug)]
-pub struct Allowed<P: Permission, T = VaultName>(pub Access<P, T>);
+/// The handler runs its engine call with it (see the `call` module).
+pub struct Allowed<P: Permission, T = VaultName> {
+    state: AppState,
+    access: Access<P, T>,
+}
 
-impl<S, P, T> FromRequestParts<S> for Allowed<P, T>
+impl<P: Permission, T> Allowed<P, T> {
+    /// The access itself.
+    pub fn access(&self) -> &Access<P, T> {
+        &self.access
+    }
+}
+
+impl<P, T> FromRequestParts<AppState> for Allowed<P, T>
 where
-    S: Send + Sync,
     P: Permission,
     T: Clone + Send + Sync + 'static,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let decided = parts.extensions.get::<AnyAccess<T>>().ok_or_else(|| {
             ApiError::new(
                 Code::Internal,
                 "no access was decided for this route: it needs its row in auth::PERMISSIONS and a {vault} or job {id} in its path",
             )
         })?;
-        Ok(Allowed(decided.to::<P>()?))
+        Ok(Allowed { state: state.clone(), access: decided.to::<P>()? })
+    }
+}
+
+impl<P, T> EngineCall for Allowed<P, T>
+where
+    P: Permission,
+    Access<P, T>: Send + 'static,
+{
+    type Who = Access<P, T>;
+
+    fn into_parts(self) -> (AppState, Access<P, T>) {
+        (self.state, self.access)
     }
 }
 

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod auth;
+mod call;
 mod conn;
 mod docs;
 pub mod error;

@@ -3,14 +3,17 @@
 //! `utoipa_axum::routes!`, which adds the route and the handler's `#[utoipa::path]` operation
 //! in one step, and the document is the one that registration collects (built once, then
 //! cached). This module holds what the operations share: the error answers (all
-//! [`ErrorBody`], referenced by status), the path parameters, and the documentation-only shapes
-//! of bodies that handlers read by hand (the multipart upload, the memory listing's query).
+//! [`ErrorBody`], referenced by status; the `500` and `503` that every `/v1` operation may
+//! answer are added to each here, not written in each handler), the path parameters, and the
+//! documentation-only shapes of bodies that handlers read by hand (the multipart upload, the
+//! memory listing's query).
 
 use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
 use trove_types::ErrorBody;
+use utoipa::openapi::Ref;
 use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
 
 /// The parts of the document that no route contributes: `info`, tags and shared components.
@@ -45,7 +48,27 @@ pub struct ApiDoc;
 /// The document, as JSON (built on first use).
 pub fn json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| crate::api(0).split_for_parts().1.to_json().expect("the OpenAPI document serialises"))
+    DOC.get_or_init(|| {
+        let mut doc = crate::api(0).split_for_parts().1;
+        add_shared_failures(&mut doc);
+        doc.to_json().expect("the OpenAPI document serialises")
+    })
+}
+
+/// Adds what every `/v1` operation may answer besides its own answers, so that no handler
+/// repeats it: `500` ([`Internal`]: the store or the disk failed) and `503` ([`Unavailable`]:
+/// the request outran its time limit, or the model is not usable).
+fn add_shared_failures(doc: &mut utoipa::openapi::OpenApi) {
+    let shared = [("500", "Internal"), ("503", "Unavailable")];
+    for (_, item) in doc.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1/")) {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for (status, name) in shared {
+                let answers = &mut operation.responses.responses;
+                answers.entry(status.to_string()).or_insert_with(|| Ref::from_response_name(name).into());
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json`.

@@ -3,7 +3,7 @@
 //! once at creation).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// What an API key may do, in the vaults it is scoped to. `admin` implies every other action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -294,6 +294,32 @@ pub struct AuditEvent {
     /// Details: the HTTP method and route, a status, a reason.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+}
+
+/// What to read from the audit log (every field optional): the engine's query and the query
+/// string of `GET /v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// At or after this time (RFC 3339).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// An event (`memory.deleted`) or a family ending with `.` (`auth.`).
+    #[serde(default)]
+    pub event: Option<String>,
+    /// An actor (`key:key_…`, `cli`, `local`, `anonymous`).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Page size (1–1000, default 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 /// A page of the audit log, newest first.

@@ -31,6 +31,33 @@ const INTRO: &[&str] = &[
 /// The command that rewrites `docs/errors.md` from the table.
 pub const REGENERATE: &str = "TROVE_UPDATE_DOCS=1 cargo nextest run -p trove-types -E 'test(errors_md)'";
 
+/// One code's entry, its prose (`cause`, `fix`, `example`) as the format writes it.
+struct Entry {
+    name: &'static str,
+    kind: &'static str,
+    status: u16,
+    exit: i32,
+    cause: String,
+    fix: String,
+    example: String,
+}
+
+/// Every code's entry in table order, its prose through `prose`.
+fn entries(prose: fn(&str) -> String) -> impl Iterator<Item = Entry> {
+    Code::ALL.iter().map(move |c| {
+        let i = c.info();
+        Entry {
+            name: i.name,
+            kind: i.kind.as_str(),
+            status: i.http_status,
+            exit: i.exit_code,
+            cause: prose(i.cause),
+            fix: prose(i.fix),
+            example: prose(i.example),
+        }
+    })
+}
+
 /// The reference as Markdown (`docs/errors.md`).
 pub fn markdown() -> String {
     let mut out = format!("# {TITLE}\n\n");
@@ -42,27 +69,13 @@ pub fn markdown() -> String {
         out.push_str("\n\n");
     }
     out.push_str("| code | type | HTTP status | exit code |\n|---|---|---|---|\n");
-    for c in Code::ALL {
-        let i = c.info();
-        out.push_str(&format!(
-            "| [`{0}`](#{0}) | `{1}` | {2} | {3} |\n",
-            i.name,
-            i.kind.as_str(),
-            i.http_status,
-            i.exit_code
-        ));
+    for Entry { name, kind, status, exit, .. } in entries(str::to_string) {
+        out.push_str(&format!("| [`{name}`](#{name}) | `{kind}` | {status} | {exit} |\n"));
     }
-    for c in Code::ALL {
-        let i = c.info();
+    for Entry { name, kind, status, exit, cause, fix, example } in entries(str::to_string) {
         out.push_str(&format!(
-            "\n## {}\n\n`{}` · HTTP {} · exit code {}\n\n**Cause.** {}\n\n**What to do.** {}\n\n**Example.** {}\n",
-            i.name,
-            i.kind.as_str(),
-            i.http_status,
-            i.exit_code,
-            i.cause,
-            i.fix,
-            i.example
+            "\n## {name}\n\n`{kind}` · HTTP {status} · exit code {exit}\n\n**Cause.** {cause}\n\n\
+             **What to do.** {fix}\n\n**Example.** {example}\n"
         ));
     }
     out
@@ -83,31 +96,18 @@ pub fn html() -> String {
     out.push_str(
         "<table>\n<thead><tr><th>code</th><th>type</th><th>HTTP status</th><th>exit code</th></tr></thead>\n<tbody>\n",
     );
-    for c in Code::ALL {
-        let i = c.info();
+    for Entry { name, kind, status, exit, .. } in entries(inline) {
         out.push_str(&format!(
-            "<tr><td><a href=\"#{0}\"><code>{0}</code></a></td><td><code>{1}</code></td><td>{2}</td><td>{3}</td></tr>\n",
-            i.name,
-            i.kind.as_str(),
-            i.http_status,
-            i.exit_code
+            "<tr><td><a href=\"#{name}\"><code>{name}</code></a></td><td><code>{kind}</code></td><td>{status}</td><td>{exit}</td></tr>\n"
         ));
     }
     out.push_str("</tbody>\n</table>\n");
-    for c in Code::ALL {
-        let i = c.info();
+    for Entry { name, kind, status, exit, cause, fix, example } in entries(inline) {
         out.push_str(&format!(
-            "<section id=\"{0}\">\n<h2><a href=\"#{0}\">{0}</a></h2>\n\
-             <p><code>{1}</code> · HTTP {2} · exit code {3}</p>\n\
-             <p><strong>Cause.</strong> {4}</p>\n<p><strong>What to do.</strong> {5}</p>\n\
-             <p><strong>Example.</strong> {6}</p>\n</section>\n",
-            i.name,
-            i.kind.as_str(),
-            i.http_status,
-            i.exit_code,
-            inline(i.cause),
-            inline(i.fix),
-            inline(i.example)
+            "<section id=\"{name}\">\n<h2><a href=\"#{name}\">{name}</a></h2>\n\
+             <p><code>{kind}</code> · HTTP {status} · exit code {exit}</p>\n\
+             <p><strong>Cause.</strong> {cause}</p>\n<p><strong>What to do.</strong> {fix}</p>\n\
+             <p><strong>Example.</strong> {example}</p>\n</section>\n"
         ));
     }
     out.push_str(&format!(

@@ -2,7 +2,7 @@
 //! page of jobs, and the body of a JSON upload. Times are RFC 3339 strings in UTC.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// A queued, running or finished job. Dead jobs (`status: "dead"`) form the dead-letter queue.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -60,6 +60,29 @@ pub struct JobError {
     pub message: String,
     /// Its code in the error table (or `worker_lost` when a worker stopped without reporting).
     pub code: String,
+}
+
+/// Which jobs a listing asks for (every field optional): the engine's query and the query
+/// string of `GET /v1/jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    /// queued, running, succeeded, dead or cancelled.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// upload, sync or reembed.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Only this vault's jobs.
+    #[serde(default)]
+    pub vault: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Page size (1–100, default 50).
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 /// A page of jobs, newest first.

@@ -21,10 +21,10 @@ pub mod search;
 
 pub use answer::{AnswerResponse, AnswerUsage, Citation};
 pub use auth::{
-    AcceptInvitation, Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, ChangeRole, ClientKind,
-    CreateTeam, CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, Invitation, InviteRequest, JoinedOrganization,
-    LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken, PasswordResetConfirm, PutSecret,
-    RegisterRequest, Registered, Role, SecretInfo, SessionInfo, Team, TeamMember, TokenRequest, VaultGrant,
+    AcceptInvitation, Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, AuditQuery, ChangeRole,
+    ClientKind, CreateTeam, CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, Invitation, InviteRequest,
+    JoinedOrganization, LoginRequest, LoginResponse, Me, Member, MintRequest, MintedToken, PasswordResetConfirm,
+    PutSecret, RegisterRequest, Registered, Role, SecretInfo, SessionInfo, Team, TeamMember, TokenRequest, VaultGrant,
 };
 pub use document::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
@@ -34,7 +34,7 @@ pub use explore::{
     ChunkContext, ContextChunk, ContextDocument, ContextRequest, IngestStatus, JobBrief, SimilarDocument,
     SimilarDocuments, SimilarRequest,
 };
-pub use job::{Job, JobError, JobPage, JobProgress, UploadDocument, UploadRequest};
+pub use job::{Job, JobError, JobPage, JobProgress, JobQuery, UploadDocument, UploadRequest};
 pub use memory::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
 };

@@ -105,7 +105,7 @@ fn damaged_files_are_refused_or_answer_without_panicking_and_never_with_wrong_ve
     let good = std::fs::read(&path).unwrap();
     let qs = queries(3, 12);
     store.0.insert(-5, qs[0].clone());
-    let mut rng = Rng(13);
+    let mut rng = Rng::new(13);
     let (mut refused, mut opened, mut verified) = ([0usize; 5], [0usize; 5], 0);
     for case in 0..600 {
         let how = DAMAGES[case % DAMAGES.len()];

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::sessions::{audit_account, limited};
 use crate::error::{ApiError, Json};
-use crate::openapi::{BadRequest, Internal, Unavailable};
+use crate::openapi::BadRequest;
 use crate::{AppState, blocking};
 
 /// The answer to a request for a mailed link.
@@ -79,7 +79,6 @@ async fn mail_a_link(
         (status = 200, description = "The address is verified.", body = Verified),
         (status = 400, description = "The link is unknown, used or expired (`invalid_token`)."),
         (status = 429, description = "Too many requests from this address (`rate_limited`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn verify(
@@ -105,7 +104,6 @@ pub async fn verify(
         (status = 400, response = BadRequest),
         (status = 429, description = "Too many requests from this address (`rate_limited`)."),
         (status = 502, description = "The mail could not be sent (`mail_failed`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn resend(
@@ -125,7 +123,6 @@ pub async fn resend(
         (status = 400, response = BadRequest),
         (status = 429, description = "Too many requests from this address (`rate_limited`)."),
         (status = 502, description = "The mail could not be sent (`mail_failed`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn reset(
@@ -144,7 +141,6 @@ pub async fn reset(
         (status = 204, description = "The password is changed; every session of the user ended."),
         (status = 400, description = "The link is unknown, used or expired (`invalid_token`), or the password too short (`invalid_password`)."),
         (status = 429, description = "Too many requests from this address (`rate_limited`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn reset_confirm(
@@ -169,7 +165,6 @@ pub async fn reset_confirm(
         (status = 200, description = "The address joined the organization (a new account is made with `password`).", body = JoinedOrganization),
         (status = 400, description = "The link is unknown, used, withdrawn or expired (`invalid_token`), or a new account needs a `password`."),
         (status = 429, description = "Too many requests from this address (`rate_limited`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn accept_invitation(

@@ -3,7 +3,6 @@
 //! `DELETE /v1/vaults/{vault}/documents/{id}`.
 
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_engine::perm;
@@ -11,9 +10,9 @@ use trove_types::{DocumentDetail, DocumentPage};
 use utoipa::IntoParams;
 
 use crate::auth::Allowed;
+use crate::call::EngineCall;
 use crate::error::{ApiError, Path, Query};
-use crate::openapi::{BadRequest, Internal, NotFound, Unavailable, VaultItemPath, VaultPath};
-use crate::{AppState, blocking};
+use crate::openapi::{BadRequest, NotFound, VaultItemPath, VaultPath};
 
 /// The query of a document listing.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -35,15 +34,13 @@ pub struct ListParams {
     responses(
         (status = 200, description = "A page of documents, in id order.", body = DocumentPage),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Query(p): Query<ListParams>,
 ) -> Result<JsonOut<DocumentPage>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.documents_list(&access, p.cursor.as_deref(), p.limit)).await?))
+    allowed.json(move |e, access| e.documents_list(access, p.cursor.as_deref(), p.limit)).await
 }
 
 /// `GET /v1/vaults/{vault}/documents/{id}`.
@@ -53,15 +50,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The document with its chunks.", body = DocumentDetail),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<JsonOut<DocumentDetail>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.document_get(&access, &id)).await?))
+    allowed.json(move |e, access| e.document_get(access, &id)).await
 }
 
 /// `DELETE /v1/vaults/{vault}/documents/{id}`: 204.
@@ -71,14 +66,11 @@ pub async fn get(
     responses(
         (status = 204, description = "Deleted from every index."),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::DocumentsWrite>,
+    allowed: Allowed<perm::DocumentsWrite>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.document_delete(&access, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    allowed.no_content(move |e, access| e.document_delete(access, &id)).await
 }

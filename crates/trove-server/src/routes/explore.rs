@@ -5,14 +5,13 @@
 //! tools `expand_context`, `find_similar` and `ingest_status`, with the same limits.
 
 use axum::Json as JsonOut;
-use axum::extract::State;
 use trove_engine::perm;
 use trove_types::{ChunkContext, ContextRequest, IngestStatus, SimilarDocuments, SimilarRequest};
 
 use crate::auth::Allowed;
+use crate::call::EngineCall;
 use crate::error::{ApiError, Path, Query};
-use crate::openapi::{BadRequest, ChunkPath, Conflict, Internal, NotFound, Unavailable, VaultPath};
-use crate::{AppState, blocking};
+use crate::openapi::{BadRequest, ChunkPath, Conflict, NotFound, VaultPath};
 
 /// `GET /v1/vaults/{vault}/chunks/{id}/context`.
 #[utoipa::path(
@@ -21,16 +20,14 @@ use crate::{AppState, blocking};
     responses(
         (status = 200, description = "The chunks around the hit in its document, in order.", body = ChunkContext),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn context(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Path((_, chunk)): Path<(String, i64)>,
     Query(req): Query<ContextRequest>,
 ) -> Result<JsonOut<ChunkContext>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.chunk_context(&access, chunk, &req)).await?))
+    allowed.json(move |e, access| e.chunk_context(access, chunk, &req)).await
 }
 
 /// `GET /v1/vaults/{vault}/chunks/{id}/similar`.
@@ -40,17 +37,15 @@ pub async fn context(
     responses(
         (status = 200, description = "Other documents like the hit's, best first.", body = SimilarDocuments),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 pub async fn similar(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Path((_, chunk)): Path<(String, i64)>,
     Query(req): Query<SimilarRequest>,
 ) -> Result<JsonOut<SimilarDocuments>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.similar_documents(&access, chunk, &req)).await?))
+    allowed.json(move |e, access| e.similar_documents(access, chunk, &req)).await
 }
 
 /// `GET /v1/vaults/{vault}/status`.
@@ -59,13 +54,9 @@ pub async fn similar(
     params(VaultPath),
     responses(
         (status = 200, description = "The vault's counts, sources and recent jobs.", body = IngestStatus),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn status(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
-) -> Result<JsonOut<IngestStatus>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.ingest_status(&access)).await?))
+pub async fn status(allowed: Allowed<perm::Search>) -> Result<JsonOut<IngestStatus>, ApiError> {
+    allowed.json(move |e, access| e.ingest_status(access)).await
 }

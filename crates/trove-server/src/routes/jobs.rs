@@ -10,36 +10,13 @@ use serde::Deserialize;
 use trove_types::{Job, JobPage};
 use utoipa::IntoParams;
 
+use crate::AppState;
 use crate::auth::Allowed;
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Query};
-use crate::openapi::{BadRequest, Conflict, Internal, JobPath, NotFound, Unavailable};
-use crate::{AppState, blocking};
-use axum::Extension;
+use crate::openapi::{BadRequest, Conflict, JobPath, NotFound};
 use trove_engine::access::JobId;
-use trove_engine::auth::Principal;
 use trove_engine::{JobQuery, perm};
-
-/// The query of a job listing.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct JobParams {
-    /// queued, running, succeeded, dead or cancelled.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// upload, sync or reembed.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// Only this vault's jobs.
-    #[serde(default)]
-    pub vault: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Page size (1–100, default 50).
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
 
 /// The query of a dead-letter listing.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -63,20 +40,14 @@ pub struct DlqParams {
 /// `GET /v1/jobs`: newest first.
 #[utoipa::path(
     get, path = "/v1/jobs", operation_id = "jobs_list", tag = "jobs",
-    params(JobParams),
+    params(JobQuery),
     responses(
         (status = 200, description = "A page of jobs, newest first.", body = JobPage),
-        (status = 400, response = BadRequest), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Query(p): Query<JobParams>,
-) -> Result<JsonOut<JobPage>, ApiError> {
-    let q = JobQuery { status: p.status, kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
-    Ok(JsonOut(blocking(&state, move |e| e.visible_jobs(&principal, &q)).await?))
+pub async fn list(caller: Caller, Query(q): Query<JobQuery>) -> Result<JsonOut<JobPage>, ApiError> {
+    caller.json(move |e, principal| e.visible_jobs(principal, &q)).await
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -85,15 +56,11 @@ pub async fn list(
     params(JobPath),
     responses(
         (status = 200, description = "The job.", body = Job),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Jobs, JobId>,
-) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.job_get(&access)).await?))
+pub async fn get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, ApiError> {
+    allowed.json(move |e, access| e.job_get(access)).await
 }
 
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once; a running one is asked to
@@ -103,15 +70,14 @@ pub async fn get(
     params(JobPath),
     responses(
         (status = 200, description = "The job, cancelled or asked to stop.", body = Job),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
 pub async fn cancel(
+    allowed: Allowed<perm::Jobs, JobId>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Jobs, JobId>,
 ) -> Result<JsonOut<Job>, ApiError> {
-    let job = blocking(&state, move |e| e.job_cancel(&access)).await?;
+    let job = allowed.run(move |e, access| e.job_cancel(access)).await?;
     if job.cancel_requested {
         state.workers.cancel(&job.id);
     }
@@ -124,17 +90,12 @@ pub async fn cancel(
     params(DlqParams),
     responses(
         (status = 200, description = "A page of dead jobs, newest first.", body = JobPage),
-        (status = 400, response = BadRequest), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn dlq_list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Query(p): Query<DlqParams>,
-) -> Result<JsonOut<JobPage>, ApiError> {
+pub async fn dlq_list(caller: Caller, Query(p): Query<DlqParams>) -> Result<JsonOut<JobPage>, ApiError> {
     let q = JobQuery { status: Some("dead".into()), kind: p.kind, vault: p.vault, cursor: p.cursor, limit: p.limit };
-    Ok(JsonOut(blocking(&state, move |e| e.visible_jobs(&principal, &q)).await?))
+    caller.json(move |e, principal| e.visible_jobs(principal, &q)).await
 }
 
 /// `GET /v1/dlq/{id}`.
@@ -143,15 +104,11 @@ pub async fn dlq_list(
     params(JobPath),
     responses(
         (status = 200, description = "The dead job.", body = Job),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn dlq_get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Jobs, JobId>,
-) -> Result<JsonOut<Job>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.dlq_get(&access)).await?))
+pub async fn dlq_get(allowed: Allowed<perm::Jobs, JobId>) -> Result<JsonOut<Job>, ApiError> {
+    allowed.json(move |e, access| e.dlq_get(access)).await
 }
 
 /// `POST /v1/dlq/{id}/retry`: back to the queue with fresh attempts; answers the queued job.
@@ -160,15 +117,14 @@ pub async fn dlq_get(
     params(JobPath),
     responses(
         (status = 200, description = "The job, queued again.", body = Job),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
 pub async fn dlq_retry(
+    allowed: Allowed<perm::Admin, JobId>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin, JobId>,
 ) -> Result<JsonOut<Job>, ApiError> {
-    let job = blocking(&state, move |e| e.dlq_retry(&access)).await?;
+    let job = allowed.run(move |e, access| e.dlq_retry(access)).await?;
     state.workers.notify();
     Ok(JsonOut(job))
 }
@@ -179,14 +135,9 @@ pub async fn dlq_retry(
     params(JobPath),
     responses(
         (status = 204, description = "Deleted, with its uploaded files."),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
-pub async fn dlq_delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin, JobId>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.dlq_delete(&access)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn dlq_delete(allowed: Allowed<perm::Admin, JobId>) -> Result<StatusCode, ApiError> {
+    allowed.no_content(move |e, access| e.dlq_delete(access)).await
 }

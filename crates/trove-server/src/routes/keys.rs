@@ -3,19 +3,17 @@
 //! a signed (JWT) token for one of a backend's end users. Needs `admin`; nothing created
 //! reaches vaults or holds actions its creator does not.
 
-use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use trove_engine::auth::{Principal, key_principal};
+use trove_engine::auth::key_principal;
 use trove_types::{Action, ApiKeyInfo, CreatedApiKey, MintRequest, MintedToken};
 use utoipa::ToSchema;
 
-use crate::auth::AuditTarget;
+use crate::auth::Made;
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, KeyPath, NotFound, Unavailable};
-use crate::{AppState, blocking};
+use crate::openapi::{BadRequest, KeyPath, NotFound};
 
 /// The body of `POST /v1/keys`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,14 +35,11 @@ pub struct CreateKey {
     get, path = "/v1/keys", operation_id = "keys_list", tag = "keys",
     responses(
         (status = 200, description = "The organization's keys (never their secrets), oldest first.", body = Vec<ApiKeyInfo>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.api_keys(&key_principal(&principal)?.organization_name)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<ApiKeyInfo>>, ApiError> {
+    caller.json(move |e, principal| e.api_keys(&key_principal(principal)?.organization_name)).await
 }
 
 /// `POST /v1/keys`.
@@ -53,19 +48,16 @@ pub async fn list(
     request_body = CreateKey,
     responses(
         (status = 201, description = "The new key; `key` is its secret, shown only now.", body = CreatedApiKey),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn create(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<CreateKey>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<CreatedApiKey>), ApiError> {
-    let created = blocking(&state, move |e| {
-        e.create_api_key_as(&principal, &body.name, body.vaults, body.actions, body.expires_in_days)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("key:{}", created.info.id))), JsonOut(created)))
+pub async fn create(caller: Caller, Json(body): Json<CreateKey>) -> Result<Made<CreatedApiKey>, ApiError> {
+    let created = caller
+        .run(move |e, principal| {
+            e.create_api_key_as(principal, &body.name, body.vaults, body.actions, body.expires_in_days)
+        })
+        .await?;
+    Ok(Made::created(format!("key:{}", created.info.id), created))
 }
 
 /// `DELETE /v1/keys/{id}`: revokes a key of the organization (it stops working at once).
@@ -74,16 +66,11 @@ pub async fn create(
     params(KeyPath),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn revoke(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.revoke_api_key(&key_principal(&principal)?.organization_name, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.revoke_api_key(&key_principal(principal)?.organization_name, &id)).await
 }
 
 /// `POST /v1/tokens`: a signed token for an end user (needs `auth.jwt.secret`).
@@ -92,17 +79,13 @@ pub async fn revoke(
     request_body = MintRequest,
     responses(
         (status = 201, description = "The signed token (HS256 JWT), for `Authorization: Bearer`.", body = MintedToken),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn mint(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<MintRequest>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<MintedToken>), ApiError> {
+pub async fn mint(caller: Caller, Json(body): Json<MintRequest>) -> Result<Made<MintedToken>, ApiError> {
     let subject = body.subject.clone();
-    let minted =
-        blocking(&state, move |e| e.mint_token(&principal, &body.subject, body.vaults, body.actions, body.ttl_s))
-            .await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("jwt:{subject}"))), JsonOut(minted)))
+    let minted = caller
+        .run(move |e, principal| e.mint_token(principal, &body.subject, body.vaults, body.actions, body.ttl_s))
+        .await?;
+    Ok(Made::created(format!("jwt:{subject}"), minted))
 }

@@ -4,31 +4,25 @@
 //! owners, and the last owner stays. Invitations by mail: `GET`/`POST /v1/org/invitations`,
 //! `DELETE /v1/org/invitations/{id}` (accepted at `POST /v1/auth/accept-invitation`).
 
-use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
-use trove_engine::auth::Principal;
 use trove_types::{AddMember, ChangeRole, Invitation, InviteRequest, Member};
 
-use crate::auth::AuditTarget;
+use crate::auth::Made;
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, InvitationPath, MemberPath, NotFound, Unavailable};
-use crate::{AppState, blocking};
+use crate::openapi::{BadRequest, InvitationPath, MemberPath, NotFound};
 
 /// `GET /v1/org/members`.
 #[utoipa::path(
     get, path = "/v1/org/members", operation_id = "members_list", tag = "members",
     responses(
         (status = 200, description = "The organization's members, oldest first.", body = Vec<Member>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<Member>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.members(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Member>>, ApiError> {
+    caller.json(move |e, principal| e.members(principal)).await
 }
 
 /// `POST /v1/org/members`.
@@ -38,16 +32,11 @@ pub async fn list(
     responses(
         (status = 201, description = "The new member.", body = Member),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn add(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<AddMember>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Member>), ApiError> {
-    let m = blocking(&state, move |e| e.member_add(&principal, &body.email, body.role)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("member:{}", m.id))), JsonOut(m)))
+pub async fn add(caller: Caller, Json(body): Json<AddMember>) -> Result<Made<Member>, ApiError> {
+    let m = caller.run(move |e, principal| e.member_add(principal, &body.email, body.role)).await?;
+    Ok(Made::created(format!("member:{}", m.id), m))
 }
 
 /// `PATCH /v1/org/members/{id}`.
@@ -58,16 +47,14 @@ pub async fn add(
         (status = 200, description = "The member with their new role.", body = Member),
         (status = 404, response = NotFound),
         (status = 409, description = "The last owner cannot be demoted (`last_owner`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn set_role(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<ChangeRole>,
 ) -> Result<JsonOut<Member>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.member_set_role(&principal, &id, body.role)).await?))
+    caller.json(move |e, principal| e.member_set_role(principal, &id, body.role)).await
 }
 
 /// `DELETE /v1/org/members/{id}`.
@@ -78,16 +65,10 @@ pub async fn set_role(
         (status = 204, description = "Removed; their sessions in the organization end."),
         (status = 404, response = NotFound),
         (status = 409, description = "The last owner cannot be removed (`last_owner`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn remove(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.member_remove(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn remove(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.member_remove(principal, &id)).await
 }
 
 /// `GET /v1/org/invitations`.
@@ -95,14 +76,10 @@ pub async fn remove(
     get, path = "/v1/org/invitations", operation_id = "invitations_list", tag = "members",
     responses(
         (status = 200, description = "The organization's invitations, newest first, with their status.", body = Vec<Invitation>),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn invitations(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<Invitation>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.invitations(&principal)).await?))
+pub async fn invitations(caller: Caller) -> Result<JsonOut<Vec<Invitation>>, ApiError> {
+    caller.json(move |e, principal| e.invitations(principal)).await
 }
 
 /// `POST /v1/org/invitations`: mails the invited address a single-use link.
@@ -114,16 +91,11 @@ pub async fn invitations(
         (status = 400, response = BadRequest),
         (status = 409, description = "Already a member (`user_exists`)."),
         (status = 502, description = "The mail could not be sent (`mail_failed`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn invite(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<InviteRequest>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Invitation>), ApiError> {
-    let i = blocking(&state, move |e| e.invite(&principal, &body.email, body.role)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("invitation:{}", i.id))), JsonOut(i)))
+pub async fn invite(caller: Caller, Json(body): Json<InviteRequest>) -> Result<Made<Invitation>, ApiError> {
+    let i = caller.run(move |e, principal| e.invite(principal, &body.email, body.role)).await?;
+    Ok(Made::created(format!("invitation:{}", i.id), i))
 }
 
 /// `DELETE /v1/org/invitations/{id}`: withdraws a pending invitation.
@@ -132,14 +104,9 @@ pub async fn invite(
     params(InvitationPath),
     responses(
         (status = 204, description = "Withdrawn: its link no longer works."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn revoke_invitation(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.invitation_revoke(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn revoke_invitation(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.invitation_revoke(principal, &id)).await
 }

@@ -3,8 +3,7 @@
 //! (`POST .../memories/retrieve`) and stats. Validation is the engine's, shared by every
 //! transport.
 
-use crate::auth::AuditTarget;
-use axum::Extension;
+use crate::call::EngineCall;
 use std::time::Instant;
 
 use axum::Json as JsonOut;
@@ -16,13 +15,13 @@ use trove_types::{
     SearchMode,
 };
 
-use crate::auth::Allowed;
+use crate::AppState;
+use crate::auth::{Allowed, Made};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
-    BadRequest, Conflict, Internal, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, Unavailable,
-    UnsupportedMediaType, VaultItemPath, VaultPath,
+    BadRequest, Conflict, InvalidFields, MemoryListParams, NotFound, PayloadTooLarge, UnsupportedMediaType,
+    VaultItemPath, VaultPath,
 };
-use crate::{AppState, blocking};
 
 /// `POST /v1/vaults/{vault}/memories`: 201 with the stored memory.
 #[utoipa::path(
@@ -32,17 +31,15 @@ use crate::{AppState, blocking};
         (status = 201, description = "The stored memory.", body = Memory),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn store(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesWrite>,
+    allowed: Allowed<perm::MemoriesWrite>,
     Json(input): Json<MemoryInput>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Memory>), ApiError> {
-    let memory = blocking(&state, move |e| e.memory_store(&access, &input)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("memory:{}", memory.id))), JsonOut(memory)))
+) -> Result<Made<Memory>, ApiError> {
+    let memory = allowed.run(move |e, access| e.memory_store(access, &input)).await?;
+    Ok(Made::created(format!("memory:{}", memory.id), memory))
 }
 
 /// The query of a memory listing: scope filters (`tag` may repeat: all must match), `cursor`
@@ -88,16 +85,14 @@ fn list_params(raw: Option<&str>) -> Result<(MemoryScope, Option<String>, Option
     responses(
         (status = 200, description = "A page of memories, newest first.", body = MemoryPage),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
+    allowed: Allowed<perm::MemoriesRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<JsonOut<MemoryPage>, ApiError> {
     let (scope, cursor, limit) = list_params(raw.as_deref())?;
-    Ok(JsonOut(blocking(&state, move |e| e.memory_list(&access, &scope, cursor.as_deref(), limit)).await?))
+    allowed.json(move |e, access| e.memory_list(access, &scope, cursor.as_deref(), limit)).await
 }
 
 /// `GET /v1/vaults/{vault}/memories/{id}`.
@@ -106,16 +101,14 @@ pub async fn list(
     params(VaultItemPath),
     responses(
         (status = 200, description = "The memory.", body = Memory),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
+    allowed: Allowed<perm::MemoriesRead>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<JsonOut<Memory>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_get(&access, &id)).await?))
+    allowed.json(move |e, access| e.memory_get(access, &id)).await
 }
 
 /// `PATCH /v1/vaults/{vault}/memories/{id}`.
@@ -126,17 +119,15 @@ pub async fn get(
         (status = 200, description = "The updated memory.", body = Memory),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn update(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesWrite>,
+    allowed: Allowed<perm::MemoriesWrite>,
     Path((_, id)): Path<(String, String)>,
     Json(update): Json<MemoryUpdate>,
 ) -> Result<JsonOut<Memory>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_update(&access, &id, &update)).await?))
+    allowed.json(move |e, access| e.memory_update(access, &id, &update)).await
 }
 
 /// `DELETE /v1/vaults/{vault}/memories/{id}`: 204.
@@ -145,17 +136,14 @@ pub async fn update(
     params(VaultItemPath),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesWrite>,
+    allowed: Allowed<perm::MemoriesWrite>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.memory_delete(&access, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    allowed.no_content(move |e, access| e.memory_delete(access, &id)).await
 }
 
 /// The answer of a retrieval.
@@ -175,17 +163,16 @@ pub struct Hits {
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn retrieve(
+    allowed: Allowed<perm::MemoriesRead>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
     Json(query): Json<MemoryQuery>,
 ) -> Result<JsonOut<Hits>, ApiError> {
     let mode = query.mode.unwrap_or(SearchMode::Hybrid);
     let started = Instant::now();
-    let hits = blocking(&state, move |e| e.memory_retrieve(&access, &query)).await?;
+    let hits = allowed.run(move |e, access| e.memory_retrieve(access, &query)).await?;
     state.metrics.search("memories", mode.as_str(), started.elapsed());
     Ok(JsonOut(Hits { hits }))
 }
@@ -196,15 +183,11 @@ pub async fn retrieve(
     params(VaultPath),
     responses(
         (status = 200, description = "Counts of the vault's memories.", body = MemoryStatsResponse),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn stats(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::MemoriesRead>,
-) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.memory_stats(&access)).await?))
+pub async fn stats(allowed: Allowed<perm::MemoriesRead>) -> Result<JsonOut<MemoryStatsResponse>, ApiError> {
+    allowed.json(move |e, access| e.memory_stats(access)).await
 }
 
 #[cfg(test)]

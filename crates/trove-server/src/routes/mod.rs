@@ -1,6 +1,6 @@
 //! The `/v1` handlers, one module per resource. Each handler parses its input with the
-//! error-mapping extractors of [`crate::error`], makes one engine call through
-//! [`crate::blocking`], and returns the engine's answer as JSON.
+//! error-mapping extractors of [`crate::error`], makes one engine call as who asks
+//! ([`crate::call`]), and returns the engine's answer as JSON.
 
 pub mod accounts;
 pub mod answers;

@@ -4,16 +4,13 @@
 //! the store keeps them encrypted with `auth.key_encryption_secret` (see
 //! `trove_engine::secrets`), and the audit log records who set or deleted which name.
 
-use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
-use trove_engine::auth::Principal;
 use trove_types::{PutSecret, SecretInfo};
 
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, NotFound, SecretPath, Unavailable};
-use crate::{AppState, blocking};
+use crate::openapi::{BadRequest, NotFound, SecretPath};
 
 /// `GET /v1/org/secrets`.
 #[utoipa::path(
@@ -21,14 +18,10 @@ use crate::{AppState, blocking};
     responses(
         (status = 200, description = "The organization's secrets by name: names and times, never values.", body = Vec<SecretInfo>),
         (status = 409, description = "No `auth.key_encryption_secret` is configured (`secrets_disabled`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<SecretInfo>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.secrets(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SecretInfo>>, ApiError> {
+    caller.json(move |e, principal| e.secrets(principal)).await
 }
 
 /// `PUT /v1/org/secrets/{name}`.
@@ -40,16 +33,14 @@ pub async fn list(
         (status = 200, description = "Replaced.", body = SecretInfo),
         (status = 400, response = BadRequest),
         (status = 409, description = "No `auth.key_encryption_secret` is configured (`secrets_disabled`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn put(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path(name): Path<String>,
     Json(body): Json<PutSecret>,
 ) -> Result<(StatusCode, JsonOut<SecretInfo>), ApiError> {
-    let (info, created) = blocking(&state, move |e| e.secret_set(&principal, &name, &body.value)).await?;
+    let (info, created) = caller.run(move |e, principal| e.secret_set(principal, &name, &body.value)).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, JsonOut(info)))
 }
 
@@ -59,14 +50,9 @@ pub async fn put(
     params(SecretPath),
     responses(
         (status = 204, description = "Deleted; sources that name it fail at their next sync until it is set again."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn delete(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.secret_delete(&principal, &name)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(caller: Caller, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.secret_delete(principal, &name)).await
 }

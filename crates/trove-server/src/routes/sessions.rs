@@ -14,13 +14,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use trove_engine::NewAuditEvent;
-use trove_engine::auth::{Principal, key_principal};
+use trove_engine::auth::key_principal;
 use trove_types::{ClientKind, Code, LoginRequest, LoginResponse, Me, RegisterRequest, Registered, SessionInfo};
 use utoipa::ToSchema;
 
 use crate::auth::{AuditTarget, SESSION_COOKIE, session_cookie};
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, Internal, NotFound, SessionPath, Unavailable};
+use crate::openapi::{BadRequest, NotFound, SessionPath};
 use crate::{AppState, blocking};
 
 /// How many sessions were ended.
@@ -89,7 +90,6 @@ pub(super) fn audit_account(
         (status = 403, description = "Registration is closed (`auth.open_registration`)."),
         (status = 409, description = "The email is taken (`user_exists`)."),
         (status = 429, description = "Too many registrations from this address (`rate_limited`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn register(
@@ -115,7 +115,6 @@ pub async fn register(
         (status = 400, response = BadRequest),
         (status = 401, description = "Wrong email or password (`invalid_credentials`)."),
         (status = 429, description = "Too many logins from this address (`rate_limited`); see `Retry-After`."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn login(
@@ -150,15 +149,12 @@ pub async fn login(
     post, path = "/v1/auth/logout", operation_id = "auth_logout", tag = "sessions",
     responses(
         (status = 204, description = "The session is over."),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn logout(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<(StatusCode, Extension<AuditTarget>, Response), ApiError> {
-    let id = key_principal(&principal).map(|k| k.key_id.clone()).unwrap_or_default();
-    blocking(&state, move |e| e.logout(&principal)).await?;
+pub async fn logout(caller: Caller) -> Result<(StatusCode, Extension<AuditTarget>, Response), ApiError> {
+    let id = key_principal(caller.principal()).map(|k| k.key_id.clone()).unwrap_or_default();
+    caller.run(move |e, principal| e.logout(principal)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Some(v) = cookie("", 0) {
         response.headers_mut().insert(header::SET_COOKIE, v);
@@ -172,17 +168,12 @@ pub async fn logout(
     get, path = "/v1/auth/me", operation_id = "auth_me", tag = "sessions",
     responses(
         (status = 200, description = "The caller: `local` when authentication is off.", body = Me),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn me(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
-) -> Result<JsonOut<Me>, ApiError> {
+pub async fn me(caller: Caller, State(state): State<AppState>, headers: HeaderMap) -> Result<JsonOut<Me>, ApiError> {
     let cookie = if headers.contains_key(header::AUTHORIZATION) { None } else { session_cookie(&headers) };
     let required = state.auth_enabled();
-    Ok(JsonOut(blocking(&state, move |e| e.me(&principal, cookie.as_deref(), required)).await?))
+    caller.json(move |e, principal| e.me(principal, cookie.as_deref(), required)).await
 }
 
 /// `GET /v1/auth/sessions`: the caller's user's live sessions, newest first.
@@ -190,14 +181,11 @@ pub async fn me(
     get, path = "/v1/auth/sessions", operation_id = "auth_sessions", tag = "sessions",
     responses(
         (status = 200, description = "Live sessions (never their tokens); `current` marks the caller's.", body = Vec<SessionInfo>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<SessionInfo>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.sessions_list(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<SessionInfo>>, ApiError> {
+    caller.json(move |e, principal| e.sessions_list(principal)).await
 }
 
 /// `DELETE /v1/auth/sessions/{id}`: ends one of the caller's user's sessions.
@@ -206,16 +194,11 @@ pub async fn list(
     params(SessionPath),
     responses(
         (status = 204, description = "Ended."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn revoke(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.session_revoke(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn revoke(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.session_revoke(principal, &id)).await
 }
 
 /// `DELETE /v1/auth/sessions`: ends every session of the caller's user (this one included).
@@ -223,13 +206,10 @@ pub async fn revoke(
     delete, path = "/v1/auth/sessions", operation_id = "auth_sessions_revoke_all", tag = "sessions",
     responses(
         (status = 200, description = "How many sessions ended.", body = Revoked),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn revoke_all(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Revoked>, ApiError> {
-    let revoked = blocking(&state, move |e| e.sessions_revoke_all(&principal)).await?;
+pub async fn revoke_all(caller: Caller) -> Result<JsonOut<Revoked>, ApiError> {
+    let revoked = caller.run(move |e, principal| e.sessions_revoke_all(principal)).await?;
     Ok(JsonOut(Revoked { revoked }))
 }

@@ -6,30 +6,25 @@
 
 use axum::Extension;
 use axum::Json as JsonOut;
-use axum::extract::State;
 use axum::http::StatusCode;
-use trove_engine::auth::Principal;
 use trove_engine::perm;
 use trove_types::{AddTeamMember, CreateTeam, GrantRequest, Team, VaultGrant};
 
-use crate::auth::{Allowed, AuditTarget};
+use crate::auth::{Allowed, AuditTarget, Made};
+use crate::call::{Caller, EngineCall};
 use crate::error::{ApiError, Json, Path};
-use crate::openapi::{BadRequest, GrantPath, Internal, NotFound, TeamMemberPath, TeamPath, Unavailable, VaultPath};
-use crate::{AppState, blocking};
+use crate::openapi::{BadRequest, GrantPath, NotFound, TeamMemberPath, TeamPath, VaultPath};
 
 /// `GET /v1/org/teams`.
 #[utoipa::path(
     get, path = "/v1/org/teams", operation_id = "teams_list", tag = "members",
     responses(
         (status = 200, description = "The organization's teams with their members, by name.", body = Vec<Team>),
-        (status = 400, response = BadRequest), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 400, response = BadRequest),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<Team>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.teams(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<Team>>, ApiError> {
+    caller.json(move |e, principal| e.teams(principal)).await
 }
 
 /// `POST /v1/org/teams`.
@@ -40,16 +35,11 @@ pub async fn list(
         (status = 201, description = "The new, empty team.", body = Team),
         (status = 400, response = BadRequest),
         (status = 409, description = "The organization has a team of that name (`team_exists`)."),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn create(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<CreateTeam>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Team>), ApiError> {
-    let t = blocking(&state, move |e| e.team_create(&principal, &body.name)).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("team:{}", t.id))), JsonOut(t)))
+pub async fn create(caller: Caller, Json(body): Json<CreateTeam>) -> Result<Made<Team>, ApiError> {
+    let t = caller.run(move |e, principal| e.team_create(principal, &body.name)).await?;
+    Ok(Made::created(format!("team:{}", t.id), t))
 }
 
 /// `DELETE /v1/org/teams/{id}`.
@@ -58,16 +48,11 @@ pub async fn create(
     params(TeamPath),
     responses(
         (status = 204, description = "Deleted, with its grants."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn delete(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.team_delete(&principal, &id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.no_content(move |e, principal| e.team_delete(principal, &id)).await
 }
 
 /// `POST /v1/org/teams/{id}/members`.
@@ -76,16 +61,15 @@ pub async fn delete(
     params(TeamPath), request_body = AddTeamMember,
     responses(
         (status = 200, description = "The team with its members.", body = Team),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn add_member(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<AddTeamMember>,
 ) -> Result<JsonOut<Team>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.team_member_add(&principal, &id, &body.email)).await?))
+    caller.json(move |e, principal| e.team_member_add(principal, &id, &body.email)).await
 }
 
 /// `DELETE /v1/org/teams/{id}/members/{member}`.
@@ -94,15 +78,14 @@ pub async fn add_member(
     params(TeamMemberPath),
     responses(
         (status = 200, description = "The team with its members.", body = Team),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn remove_member(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<JsonOut<Team>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.team_member_remove(&principal, &id, &member)).await?))
+    caller.json(move |e, principal| e.team_member_remove(principal, &id, &member)).await
 }
 
 /// `GET /v1/vaults/{vault}/grants`.
@@ -111,14 +94,11 @@ pub async fn remove_member(
     params(VaultPath),
     responses(
         (status = 200, description = "Who the vault is granted to: members first, then teams.", body = Vec<VaultGrant>),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn grants(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
-) -> Result<JsonOut<Vec<VaultGrant>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_grants(&access)).await?))
+pub async fn grants(allowed: Allowed<perm::Admin>) -> Result<JsonOut<Vec<VaultGrant>>, ApiError> {
+    allowed.json(move |e, access| e.vault_grants(access)).await
 }
 
 /// `PUT /v1/vaults/{vault}/grants`.
@@ -128,16 +108,14 @@ pub async fn grants(
     responses(
         (status = 200, description = "The grant, new or changed.", body = VaultGrant),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn grant(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
+    allowed: Allowed<perm::Admin>,
     Json(body): Json<GrantRequest>,
 ) -> Result<(Extension<AuditTarget>, JsonOut<VaultGrant>), ApiError> {
-    let target = access.vault().to_string();
-    let g = blocking(&state, move |e| e.vault_grant(&access, &body)).await?;
+    let target = allowed.access().vault().to_string();
+    let g = allowed.run(move |e, access| e.vault_grant(access, &body)).await?;
     Ok((Extension(AuditTarget(format!("vault:{target}/{}:{}", g.grantee, g.id))), JsonOut(g)))
 }
 
@@ -147,14 +125,12 @@ pub async fn grant(
     params(GrantPath),
     responses(
         (status = 204, description = "The grant is gone."),
-        (status = 404, response = NotFound), (status = 500, response = Internal), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn revoke(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
+    allowed: Allowed<perm::Admin>,
     Path((_, grantee)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.vault_revoke(&access, &grantee)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    allowed.no_content(move |e, access| e.vault_revoke(access, &grantee)).await
 }

@@ -4,22 +4,19 @@
 //! documents are written to disk and their job committed before the `202 Accepted` answer;
 //! a worker then converts, chunks, embeds and indexes them as the vault's `uploads` source.
 
-use crate::auth::AuditTarget;
-use axum::Extension;
-use axum::Json as JsonOut;
+use crate::call::EngineCall;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use trove_engine::jobs::{UploadFile, check_upload_uri, upload_format};
 use trove_engine::perm;
 use trove_types::{Code, Job, UploadRequest};
 
-use crate::auth::Allowed;
+use crate::AppState;
+use crate::auth::{Allowed, Made};
 use crate::error::{ApiError, Json};
 use crate::openapi::{
-    BadRequest, Internal, InvalidFields, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType, UploadForm,
-    VaultPath,
+    BadRequest, InvalidFields, NotFound, PayloadTooLarge, UnsupportedMediaType, UploadForm, VaultPath,
 };
-use crate::{AppState, blocking};
 
 fn too_large(state: &AppState) -> ApiError {
     ApiError::new(
@@ -39,15 +36,14 @@ fn too_large(state: &AppState) -> ApiError {
         (status = 202, description = "The queued upload job.", body = Job),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn upload(
+    allowed: Allowed<perm::DocumentsWrite>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::DocumentsWrite>,
     req: Request,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
+) -> Result<Made<Job>, ApiError> {
     let content_type =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let files = if content_type.starts_with("multipart/form-data") {
@@ -66,9 +62,9 @@ pub async fn upload(
             "send files as `multipart/form-data` (curl -F file=@notes.md) or documents as `application/json` ({\"documents\": [{\"uri\": ..., \"text\": ...}]})",
         ));
     };
-    let job = blocking(&state, move |e| e.enqueue_upload(&access, files)).await?;
+    let job = allowed.run(move |e, access| e.enqueue_upload(access, files)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+    Ok(Made::queued(job))
 }
 
 fn json_files(body: UploadRequest) -> Result<Vec<UploadFile>, ApiError> {

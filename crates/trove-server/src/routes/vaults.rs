@@ -1,7 +1,7 @@
 //! Vaults (list, get, create, delete), their sources (list, sync as a job) and search
 //! (`POST /v1/vaults/{vault}/search`, answering the same shape as `trove search --json`).
 
-use crate::auth::AuditTarget;
+use crate::call::{Caller, EngineCall};
 use std::time::Instant;
 
 use axum::Json as JsonOut;
@@ -12,29 +12,22 @@ use trove_engine::{SearchRequest, chunk_filter, perm};
 use trove_types::{Job, SearchFilters, SearchMode, SearchResponse, SourceSummary, VaultSummary};
 use utoipa::ToSchema;
 
-use crate::auth::Allowed;
+use crate::AppState;
+use crate::auth::{Allowed, Made};
 use crate::error::{ApiError, Json, Path};
 use crate::openapi::{
-    BadRequest, Conflict, Internal, InvalidFields, NotFound, PayloadTooLarge, SourcePath, Unavailable,
-    UnsupportedMediaType, VaultPath,
+    BadRequest, Conflict, InvalidFields, NotFound, PayloadTooLarge, SourcePath, UnsupportedMediaType, VaultPath,
 };
-use crate::{AppState, blocking};
-use axum::Extension;
-use trove_engine::auth::Principal;
 
 /// `GET /v1/vaults`: every vault, configured or stored, that the caller sees.
 #[utoipa::path(
     get, path = "/v1/vaults", operation_id = "vaults_list", tag = "vaults",
     responses(
         (status = 200, description = "Every vault, configured or stored, that the caller sees.", body = Vec<VaultSummary>),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.visible_vaults(&principal)).await?))
+pub async fn list(caller: Caller) -> Result<JsonOut<Vec<VaultSummary>>, ApiError> {
+    caller.json(move |e, principal| e.visible_vaults(principal)).await
 }
 
 /// `GET /v1/vaults/{vault}`.
@@ -43,15 +36,11 @@ pub async fn list(
     params(VaultPath),
     responses(
         (status = 200, description = "The vault and its counts.", body = VaultSummary),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn get(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
-) -> Result<JsonOut<VaultSummary>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_overview(&access)).await?))
+pub async fn get(allowed: Allowed<perm::Search>) -> Result<JsonOut<VaultSummary>, ApiError> {
+    allowed.json(move |e, access| e.vault_overview(access)).await
 }
 
 /// The body of `POST /v1/vaults/{vault}/search`.
@@ -80,19 +69,18 @@ pub struct SearchBody {
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn search(
+    allowed: Allowed<perm::Search>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
     Json(body): Json<SearchBody>,
 ) -> Result<JsonOut<SearchResponse>, ApiError> {
     let mode = body.mode.unwrap_or(state.engine.workspace().config.search.default_mode);
     let filters = body.filters.unwrap_or_default();
     let req = SearchRequest { query: body.query, mode: Some(mode), limit: body.limit, filter: chunk_filter(filters) };
     let started = Instant::now();
-    let response = blocking(&state, move |e| e.search(&access, &req)).await?;
+    let response = allowed.run(move |e, access| e.search(access, &req)).await?;
     state.metrics.search("documents", mode.as_str(), started.elapsed());
     Ok(JsonOut(response))
 }
@@ -113,17 +101,12 @@ pub struct CreateVault {
         (status = 201, description = "The new, empty vault.", body = VaultSummary),
         (status = 400, response = BadRequest), (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFields), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 422, response = InvalidFields),
     )
 )]
-pub async fn create(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<CreateVault>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<VaultSummary>), ApiError> {
-    let created = blocking(&state, move |e| e.vault_create(&body.name, principal.organization())).await?;
-    Ok((StatusCode::CREATED, Extension(AuditTarget(format!("vault:{}", created.name))), JsonOut(created)))
+pub async fn create(caller: Caller, Json(body): Json<CreateVault>) -> Result<Made<VaultSummary>, ApiError> {
+    let created = caller.run(move |e, principal| e.vault_create(&body.name, principal.organization())).await?;
+    Ok(Made::created(format!("vault:{}", created.name), created))
 }
 
 /// `DELETE /v1/vaults/{vault}`: deletes a vault that is not in the configuration, with its
@@ -133,16 +116,11 @@ pub async fn create(
     params(VaultPath),
     responses(
         (status = 204, description = "Deleted, with its documents and memories."),
-        (status = 404, response = NotFound), (status = 409, response = Conflict), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
     )
 )]
-pub async fn delete(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |e| e.vault_delete(&access)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(allowed: Allowed<perm::Admin>) -> Result<StatusCode, ApiError> {
+    allowed.no_content(move |e, access| e.vault_delete(access)).await
 }
 
 /// `GET /v1/vaults/{vault}/sources`: the configured sources, and `uploads` when it has
@@ -152,15 +130,11 @@ pub async fn delete(
     params(VaultPath),
     responses(
         (status = 200, description = "The vault's sources with their document counts.", body = Vec<SourceSummary>),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn sources(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Search>,
-) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
-    Ok(JsonOut(blocking(&state, move |e| e.vault_sources(&access)).await?))
+pub async fn sources(allowed: Allowed<perm::Search>) -> Result<JsonOut<Vec<SourceSummary>>, ApiError> {
+    allowed.json(move |e, access| e.vault_sources(access)).await
 }
 
 /// `POST /v1/vaults/{vault}/sources/{source}/sync`: queues an incremental ingest of the
@@ -171,17 +145,16 @@ pub async fn sources(
     responses(
         (status = 202, description = "The queued sync job (the waiting one if a sync of the source is already queued).", body = Job),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 500, response = Internal), (status = 503, response = Unavailable),
     )
 )]
 pub async fn sync(
+    allowed: Allowed<perm::DocumentsWrite>,
     State(state): State<AppState>,
-    Allowed(access): Allowed<perm::DocumentsWrite>,
     Path((_, source)): Path<(String, String)>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
-    let job = blocking(&state, move |e| e.enqueue_sync(&access, &source)).await?;
+) -> Result<Made<Job>, ApiError> {
+    let job = allowed.run(move |e, access| e.enqueue_sync(access, &source)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+    Ok(Made::queued(job))
 }
 
 /// `POST /v1/vaults/{vault}/reembed`: queues a re-embed of the vault's chunks and memories
@@ -193,15 +166,11 @@ pub async fn sync(
     params(VaultPath),
     responses(
         (status = 202, description = "The queued re-embed job (the waiting one if a re-embed of the vault is already queued). It succeeds at once when the vault is already on its configured model.", body = Job),
-        (status = 404, response = NotFound), (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
     )
 )]
-pub async fn reembed(
-    State(state): State<AppState>,
-    Allowed(access): Allowed<perm::Admin>,
-) -> Result<(StatusCode, Extension<AuditTarget>, JsonOut<Job>), ApiError> {
-    let job = blocking(&state, move |e| e.enqueue_reembed(&access)).await?;
+pub async fn reembed(allowed: Allowed<perm::Admin>, State(state): State<AppState>) -> Result<Made<Job>, ApiError> {
+    let job = allowed.run(move |e, access| e.enqueue_reembed(access)).await?;
     state.workers.notify();
-    Ok((StatusCode::ACCEPTED, Extension(AuditTarget(format!("job:{}", job.id))), JsonOut(job)))
+    Ok(Made::queued(job))
 }
