@@ -31,14 +31,15 @@ use trove_engine::{AnswerEvent, AnswerRequest, AnswerStream, EngineError, chunk_
 use trove_types::{AnswerResponse, AnswerUsage, Citation, ErrorBody, HasCode, SearchFilters, SearchMode};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::Allowed;
+use crate::call::EngineCall;
 use crate::error::{ApiError, Json, errors_reference};
 use crate::metrics::Metrics;
 use crate::openapi::{
-    BadGateway, BadRequest, Conflict, GatewayTimeout, Internal, InvalidFields, NotFound, PayloadTooLarge, Unavailable,
-    UnsupportedMediaType, VaultPath,
+    BadGateway, BadRequest, Conflict, GatewayTimeout, InvalidFields, NotFound, PayloadTooLarge, UnsupportedMediaType,
+    VaultPath,
 };
-use crate::{AppState, blocking};
 
 /// Events a streamed answer may hold in its channel before the model's reading waits for the
 /// client.
@@ -103,20 +104,19 @@ pub struct DoneEvent {
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = InvalidFields),
-        (status = 500, response = Internal), (status = 502, response = BadGateway),
-        (status = 503, response = Unavailable), (status = 504, response = GatewayTimeout),
+        (status = 502, response = BadGateway), (status = 504, response = GatewayTimeout),
     )
 )]
 pub async fn answer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    Allowed(access): Allowed<perm::Search>,
+    allowed: Allowed<perm::Search>,
     Json(body): Json<AnswerBody>,
 ) -> Result<Response, ApiError> {
     let audit = Audit {
         ip: peer.map(|Extension(ConnectInfo(a))| a.ip().to_string()),
-        target: format!("vault:{}", access.vault()),
+        target: format!("vault:{}", allowed.access().vault()),
         details: serde_json::json!({
             "question": body.question,
             "mode": body.mode.map(|m| m.as_str()),
@@ -131,7 +131,7 @@ pub async fn answer(
     };
     let metrics = state.metrics.clone();
     if !body.stream {
-        let answered = blocking(&state, move |e| e.answer(&access, &req).inspect_err(|e| failed(&metrics, e))).await;
+        let answered = allowed.run(move |e, access| e.answer(access, &req).inspect_err(|e| failed(&metrics, e))).await;
         audit.record(&state, &principal, &answered);
         let answer = answered?;
         if answer.model.is_some() {
@@ -139,7 +139,8 @@ pub async fn answer(
         }
         return Ok(axum::Json(answer).into_response());
     }
-    let started = blocking(&state, move |e| e.answer_stream(&access, &req).inspect_err(|e| failed(&metrics, e))).await;
+    let started =
+        allowed.run(move |e, access| e.answer_stream(access, &req).inspect_err(|e| failed(&metrics, e))).await;
     audit.record(&state, &principal, &started);
     let stream = started?;
     let (tx, rx) = mpsc::channel(CHANNEL);
