@@ -565,6 +565,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.ingest.convert_timeout_s == 0 || config.ingest.convert_timeout_s > 3600 {
         return invalid("ingest.convert_timeout_s".into(), "must be between 1 and 3600".into());
     }
+    if !(1..=100_000).contains(&config.vectors.ann.ef) {
+        return invalid("vectors.ann.ef".into(), "must be between 1 and 100000 (256 is the default)".into());
+    }
     if config.search.candidates == 0 {
         return invalid("search.candidates".into(), "must be at least 1".into());
     }

@@ -25,6 +25,8 @@ pub struct Config {
     pub answers: AnswersConfig,
     /// Search defaults.
     pub search: SearchConfig,
+    /// How the embedded store searches vectors.
+    pub vectors: VectorsConfig,
     /// Ingest limits.
     pub ingest: IngestConfig,
     /// Logging.
@@ -59,6 +61,7 @@ impl Default for Config {
             chat_models: IndexMap::new(),
             answers: AnswersConfig::default(),
             search: SearchConfig::default(),
+            vectors: VectorsConfig::default(),
             ingest: IngestConfig::default(),
             log: LogConfig::default(),
             server: ServerConfig::default(),
@@ -431,6 +434,35 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig { default_mode: SearchMode::Hybrid, default_limit: 10, rrf_k: 60.0, candidates: 100 }
+    }
+}
+
+/// `vectors:`: how the embedded store searches vectors (PostgreSQL and Qdrant have their own
+/// indexes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorsConfig {
+    /// The approximate index of large vaults.
+    pub ann: AnnConfig,
+}
+
+/// `vectors.ann:`: the approximate nearest-neighbour index (an HNSW graph in a file per vault
+/// beside the database, re-scored exactly). Vaults below `min_rows` chunks (or memories)
+/// are scanned exactly.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnnConfig {
+    /// Whether large vaults use it (otherwise every semantic search scans every vector).
+    pub enabled: bool,
+    /// How widely a search looks: recall and latency grow with it.
+    pub ef: usize,
+    /// Vaults with fewer chunks (or memories) than this are scanned exactly.
+    pub min_rows: usize,
+}
+
+impl Default for AnnConfig {
+    fn default() -> Self {
+        AnnConfig { enabled: true, ef: 256, min_rows: 20_000 }
     }
 }
 

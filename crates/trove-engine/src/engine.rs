@@ -117,12 +117,17 @@ impl Engine {
                 }
                 Box::new(pg)
             }
-            (StorageBackend::Embedded, OpenMode::Write) => Box::new(EmbeddedStore::open_writing(
-                &dir,
-                command,
-                std::time::Duration::from_secs_f64(workspace.config.storage.write_wait_s),
-            )?),
-            (StorageBackend::Embedded, OpenMode::Read) => Box::new(EmbeddedStore::open_reading(&dir, command)?),
+            (StorageBackend::Embedded, OpenMode::Write) => Box::new(
+                EmbeddedStore::open_writing(
+                    &dir,
+                    command,
+                    std::time::Duration::from_secs_f64(workspace.config.storage.write_wait_s),
+                )?
+                .with_ann(ann_settings(&workspace.config)),
+            ),
+            (StorageBackend::Embedded, OpenMode::Read) => {
+                Box::new(EmbeddedStore::open_reading(&dir, command)?.with_ann(ann_settings(&workspace.config)))
+            }
         };
         let model_lock = (workspace.config.storage.backend == StorageBackend::Embedded && mode == OpenMode::Write)
             .then(|| {
@@ -229,6 +234,13 @@ impl Engine {
     /// The store (the engine's own; transports read it through [`crate::status`]).
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Waits for the index work the store queued in the background (the embedded store's
+    /// vector index files of large vaults), so that the next process opens them current;
+    /// `waiting` is called once if a file is being written. `trove ingest` ends with it.
+    pub fn settle_indexes(&self, waiting: &mut dyn FnMut()) -> Result<(), EngineError> {
+        Ok(self.store.settle_indexes(waiting)?)
     }
 
     fn profile(&self, name: &str) -> Option<&Profile> {
@@ -419,7 +431,6 @@ pub fn rest_options(llm: &LlmConfig) -> RestOptions {
     }
 }
 
-/// The PostgreSQL connection options of `storage.postgres`.
 /// The Qdrant index of `storage.qdrant` (validated when the configuration was loaded).
 pub fn qdrant_index(q: &trove_config::QdrantConfig) -> trove_store_qdrant::QdrantIndex {
     let mut opts = trove_store_qdrant::ClientOptions::new(q.url.clone());
@@ -430,6 +441,18 @@ pub fn qdrant_index(q: &trove_config::QdrantConfig) -> trove_store_qdrant::Qdran
     trove_store_qdrant::QdrantIndex::new(trove_store_qdrant::Client::new(opts), &q.collection_prefix)
 }
 
+/// The embedded store's approximate vector index settings, from `vectors.ann`.
+pub fn ann_settings(config: &trove_config::Config) -> trove_store::embedded::AnnSettings {
+    let ann = &config.vectors.ann;
+    trove_store::embedded::AnnSettings {
+        enabled: ann.enabled,
+        ef: ann.ef,
+        min_rows: ann.min_rows,
+        ..trove_store::embedded::AnnSettings::default()
+    }
+}
+
+/// The PostgreSQL connection options of `storage.postgres`.
 pub fn postgres_options(storage: &StorageConfig) -> Result<PgOptions, EngineError> {
     let Some(pg) = &storage.postgres else {
         return Err(EngineError::Store(trove_store::StoreError::Database {

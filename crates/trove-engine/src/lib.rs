@@ -41,7 +41,7 @@ pub mod worker;
 pub use access::{Access, AnyAccess, JobAccess, perm};
 pub use answer::{AnswerEvent, AnswerRequest, AnswerStream, chat_options};
 pub use documents::MAX_DOCUMENT_LIMIT;
-pub use engine::{EmbedderSpec, Engine, OpenMode, postgres_options, qdrant_index, rest_options};
+pub use engine::{EmbedderSpec, Engine, OpenMode, ann_settings, postgres_options, qdrant_index, rest_options};
 pub use error::{EngineError, StopReason};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, git_options, probe_source};
 pub use jobs::JobQuery;

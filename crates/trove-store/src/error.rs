@@ -131,6 +131,19 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl From<trove_ann::AnnError> for StoreError {
+    /// The approximate vector index's errors: a query of another dimension is the caller's,
+    /// a failed file operation names its file, and the rest (a file that cannot be used, a
+    /// vector that cannot be indexed) are derived data gone wrong, which the store rebuilds.
+    fn from(e: trove_ann::AnnError) -> StoreError {
+        match e {
+            trove_ann::AnnError::Dimension { expected, got } => StoreError::Dimension { expected, got },
+            trove_ann::AnnError::Io { path, source, .. } => StoreError::Io { path, source },
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     /// A database that stayed locked past the busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`)
     /// is [`StoreError::Busy`], naming the other writers; anything else is

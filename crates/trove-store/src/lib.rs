@@ -3,7 +3,8 @@
 //! [`AuditLog`], [`Backend`]; [`Store`] is all of them, what the engine holds; see `traits/`),
 //! the embedded backend ([`embedded::EmbeddedStore`]: SQLite in WAL mode as the system of
 //! record, holding a persisted BM25 keyword index written with the rows and a change log
-//! that the in-memory vector indexes follow, laid out like `trove-store-postgres`: a module
+//! that the vector indexes follow (in memory, or memory-mapped `trove-ann` files for large
+//! vaults), laid out like `trove-store-postgres`: a module
 //! per trait), the text [`analysis`] and the
 //! reciprocal rank [`fusion`] every backend shares, the workspace [`lock`] (shared by writers,
 //! exclusive for schema upgrades and `trove migrate`) and the registry of the [`processes`] that

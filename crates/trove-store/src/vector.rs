@@ -5,7 +5,7 @@
 //! never leave it inconsistent.
 //!
 //! Exact search is a scan: about `n × d` multiply-adds per query (5 ms for 100k × 384 here).
-//! An HNSW graph for millions of chunks is future work and would sit behind the same type.
+//! Large spaces use the approximate index of `trove-ann` instead (`embedded::vectors`).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};

@@ -204,6 +204,9 @@ fn ingest(ws: Workspace, args: &IngestArgs) -> Result<(), Failure> {
         reembed: !args.no_reembed,
     };
     let report = engine.ingest(&opts, &progress)?;
+    // Large vaults' vector index files are written in the background: the next process
+    // should open them current rather than scan exactly.
+    engine.settle_indexes(&mut || progress.phase("indexing vectors"))?;
     progress.clear();
     output::ingest_report(&report, args.json)
 }

@@ -36,6 +36,22 @@ impl CliProgress {
         CliProgress { bar, plain: Mutex::new(Plain { label: String::new(), total: 0, done: 0, last: Instant::now() }) }
     }
 
+    /// Says what the run is doing after its sources (on the bar's line, with the time spent,
+    /// or as a log line).
+    pub fn phase(&self, what: &str) {
+        match &self.bar {
+            Some(b) => {
+                b.set_style(
+                    ProgressStyle::with_template("{prefix:.bold} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.set_prefix(what.to_string());
+                b.tick();
+            }
+            None => tracing::info!("{what}"),
+        }
+    }
+
     /// Removes the bar before the summary is printed.
     pub fn clear(&self) {
         if let Some(b) = &self.bar {

@@ -516,3 +516,28 @@ fn removing_a_source_from_the_config_removes_its_documents() {
     assert_eq!(totals(&ws.ingest()), (0, 0, 1, 1, 0));
     assert!(ws.search("keyword", "brake")["hits"].as_array().unwrap().is_empty());
 }
+
+/// With `vectors.ann.min_rows` below the vault's size, `trove ingest` leaves the vault's
+/// approximate index file built before it exits, and semantic search through it answers like
+/// the exact scan.
+#[test]
+fn ingest_leaves_the_approximate_vector_index_built_and_search_answers_like_the_exact_scan() {
+    let ws = Ws::new();
+    let config = ws.root().join("config.yaml");
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{base}\nvectors:\n  ann:\n    min_rows: 2\n")).unwrap();
+    ws.write("garden.md", GARDEN);
+    ws.write("engine.md", ENGINE);
+    ws.write("baking.html", BAKING);
+    ws.ingest();
+    let files: Vec<String> = std::fs::read_dir(ws.root().join(".trove/vectors"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".chunks.ann"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let approximate = uris(&ws.search("semantic", "how often to change oil"));
+    assert_eq!(approximate.first().map(String::as_str), Some("engine.md"), "{approximate:?}");
+    std::fs::write(&config, format!("{base}\nvectors:\n  ann:\n    enabled: false\n")).unwrap();
+    assert_eq!(uris(&ws.search("semantic", "how often to change oil")), approximate);
+}

@@ -555,3 +555,57 @@ fn qdrant_unreachable_or_refusing_the_key_is_named() {
     assert_eq!(code, 2);
     assert!(check(&report, "config")["found"].as_str().unwrap().contains("storage.backend: postgres"), "{report}");
 }
+
+/// The vectors check: a large vault's approximate index file not built yet warns (searched
+/// exactly meanwhile), a built one is reported with its generation and vectors, and a
+/// damaged one warns again (the writer rebuilds it).
+#[test]
+fn vector_index_files_are_reported_per_vault() {
+    use trove_store::embedded::{AnnSettings, EmbeddedStore, Folding};
+    use trove_store::prelude::*;
+    let dir = workspace(&format!("{BASE}vectors:\n  ann:\n    min_rows: 2\n"));
+    let data = dir.path().join(".trove");
+    let settings = AnnSettings { min_rows: 2, folding: Folding::OnSettle, ..AnnSettings::default() };
+    let store = EmbeddedStore::open_writer(&data, "test").unwrap().with_ann(settings);
+    let v = store.ensure_vault("notes").unwrap();
+    store.set_vault_embedder(v.id, "m", 2).unwrap();
+    let docs: Vec<trove_store::NewDocument> = (0..3)
+        .map(|i| trove_store::NewDocument {
+            source: "s".into(),
+            uri: format!("{i}.md"),
+            title: format!("doc {i}"),
+            content_hash: "h".into(),
+            metadata: serde_json::json!({}),
+            modified_unix_ms: None,
+            chunks: vec![trove_store::NewChunk {
+                text: format!("chunk {i}"),
+                heading_path: Vec::new(),
+                token_count: 2,
+                vector: vec![(i as f32).cos(), (i as f32).sin()],
+            }],
+        })
+        .collect();
+    store.put_documents(v.id, &docs).unwrap();
+
+    let (code, r) = doctor(dir.path(), &["--only", "vectors"]);
+    assert_eq!(code, 1, "{r}");
+    let c = check(&r, "vectors");
+    assert!(c["found"].as_str().unwrap().contains("notes/chunks (3 rows): no file"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("trove ingest"), "{c}");
+
+    store.settle_indexes(&mut || ()).unwrap();
+    let (code, r) = doctor(dir.path(), &["--only", "vectors"]);
+    assert_eq!(code, 0, "{r}");
+    let found = check(&r, "vectors")["found"].as_str().unwrap().to_string();
+    assert!(found.contains("notes/chunks: generation 1 of 1 (3 vectors in the file, 3 caught up)"), "{found}");
+
+    let file = std::fs::read_dir(data.join("vectors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "ann"))
+        .unwrap();
+    std::fs::write(&file, b"damaged").unwrap();
+    let (code, r) = doctor(dir.path(), &["--only", "vectors"]);
+    assert_eq!(code, 1, "{r}");
+    assert!(check(&r, "vectors")["found"].as_str().unwrap().contains("unusable"), "{r}");
+}

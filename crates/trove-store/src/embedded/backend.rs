@@ -9,6 +9,13 @@ use super::{EmbeddedStore, keywords};
 use crate::{Backend, IntegrityReport, StoreError};
 
 impl Backend for EmbeddedStore {
+    fn settle_indexes(&self, waiting: &mut dyn FnMut()) -> Result<(), StoreError> {
+        match &self.folder {
+            Some(folder) => folder.settle(waiting),
+            None => Ok(()),
+        }
+    }
+
     fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
         let conn = self.read()?;
         let count =

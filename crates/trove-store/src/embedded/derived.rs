@@ -1,6 +1,6 @@
 //! Indexes derived from the rows of a vault's chunks or memories and tagged with the generation
-//! they reflect ([`Derived`]): today the in-memory vector indexes (`vector::FlatIndex`), next
-//! a persisted approximate one. One mechanism keeps any of them current, in any process: when
+//! they reflect ([`Derived`]): the vector indexes (`vectors::VectorIndex`: an in-memory exact
+//! scan, or a persisted approximate index file caught up in memory). One mechanism keeps any of them current, in any process: when
 //! a search finds its index behind the committed generation, it reads the change log after the
 //! index's generation and the rows it names, in one snapshot ([`changes::since`]), and applies
 //! them; only an index the log no longer reaches back to (or one so far behind that the log is
@@ -11,35 +11,46 @@
 //! plugs in through [`Derived::load`]: it may return the index at any generation from the
 //! log's floor up to the committed one (what the file holds, if it is intact and not behind
 //! the floor; otherwise built from every row), and [`EmbeddedStore::with_derived`] catches it
-//! up from the log before the first search uses it. Saving it again (temp file, fsync,
-//! rename, tagged with its generation) is the index's own business; the log is pruned by its
+//! up from the log before the first search uses it; when its file was replaced since it was
+//! opened ([`Derived::superseded`]), it is loaded again instead of followed. Saving it again
+//! (temp file, fsync, rename, tagged with its generation) is the index's own business; the log is pruned by its
 //! own rule (see `changes`), so a file saved too long ago is simply rebuilt.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::ops::Deref;
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, RwLock};
 
 use rusqlite::{Connection, params};
 
 use super::changes::{self, Since};
-use super::{EmbeddedStore, Space, decode_vector};
-use crate::vector::FlatIndex;
+use super::{Counters, EmbeddedStore, Space};
 use crate::{StoreError, VaultId, VaultInfo};
 
 /// An index derived from a vault's rows of one space, tagged with the generation it reflects.
 pub(crate) trait Derived: Sized {
     /// What catching up from the log needs, read from the database.
     type Delta;
+    /// What loading needs besides the database (where files are, settings); shared by every
+    /// index of one [`Derivations`].
+    type Env;
 
     /// The generation this index reflects.
     fn generation(&self) -> i64;
     /// Rows it holds.
     fn len(&self) -> usize;
+    /// Whether this index should be loaded again rather than caught up from the log (a
+    /// persisted one whose file was replaced since it was opened). Asked only when the
+    /// committed generation moved.
+    fn superseded(&self, _env: &Self::Env) -> bool {
+        false
+    }
     /// The index of `vault`'s `space` as of a generation from `floor` (the oldest the change
     /// log reaches back to) up to `generation` (the committed one in `conn`'s snapshot): an
     /// in-memory index reads every row at `generation`; a persisted one may return what it
     /// saved at an older generation, which the caller then catches up from the log.
     fn load(
+        env: &Self::Env,
         conn: &Connection,
         vault: &VaultInfo,
         space: Space,
@@ -49,33 +60,69 @@ pub(crate) trait Derived: Sized {
     /// Reads what applying `since` needs, in the same snapshot.
     fn fetch(conn: &Connection, vault: &VaultInfo, space: Space, since: &Since) -> Result<Self::Delta, StoreError>;
     /// Applies the changes read by [`Derived::fetch`], after which the index reflects
-    /// `generation`.
-    fn apply(&mut self, delta: Self::Delta, generation: i64);
+    /// `generation`. On an error the index is dropped (the next use loads it again).
+    fn apply(&mut self, delta: Self::Delta, generation: i64) -> Result<(), StoreError>;
 }
 
 /// Derived indexes, by vault and space.
 pub(crate) type Cache<I> = RwLock<HashMap<(VaultId, Space), I>>;
 
+/// The derived indexes of one kind held by a store (and shared with its background work).
+pub(crate) struct Derivations<I: Derived> {
+    /// What loading them needs.
+    pub env: I::Env,
+    /// The indexes, by vault and space.
+    pub cache: Cache<I>,
+    /// Held while catching up or loading an index (so concurrent readers of a stale index do
+    /// it once) and while a vault's indexes are dropped.
+    pub loading: Mutex<()>,
+}
+
+impl<I: Derived> std::fmt::Debug for Derivations<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.cache.read().map_or(0, |c| c.len());
+        f.debug_struct("Derivations").field("indexes", &n).finish_non_exhaustive()
+    }
+}
+
 /// The least change count a follower may catch up on, however small its index.
 const MIN_FOLLOW: usize = 1_000;
 
-impl EmbeddedStore {
-    /// Runs `f` on the derived index of `vault`'s `space` in `cache`, first catching it up
-    /// with the committed generation (from the change log, or by loading it whole).
-    pub(crate) fn with_derived<I: Derived, T>(
+impl<I: Derived> Derivations<I> {
+    pub(crate) fn new(env: I::Env) -> Derivations<I> {
+        Derivations { env, cache: RwLock::default(), loading: Mutex::default() }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(VaultId, Space), I>> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the cached indexes of `vault` (deleted, or to be loaded again).
+    pub(crate) fn forget(&self, vault: VaultId, space: Option<Space>) {
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(v, s), _| *v != vault || space.is_some_and(|x| x != *s));
+    }
+
+    /// Runs `f` on the index of `vault`'s `space`, first catching it up with the committed
+    /// generation (from the change log, or by loading it whole); `conn` reads the database
+    /// when the index is behind the generation in `vault`.
+    pub(crate) fn with<C: Deref<Target = Connection>, T>(
         &self,
-        cache: &Cache<I>,
+        counters: &Counters,
+        conn: impl FnOnce() -> Result<C, StoreError>,
         vault: &VaultInfo,
         space: Space,
         f: impl FnOnce(&I) -> T,
     ) -> Result<T, StoreError> {
         let key = (vault.id, space);
-        let read = || cache.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = read().get(&key).filter(|i| i.generation() == space.generation_of(vault)) {
+        if let Some(index) = self.read().get(&key).filter(|i| i.generation() == space.generation_of(vault)) {
             return Ok(f(index));
         }
         let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = self.read()?;
+        let conn = conn()?;
         // The generation, the log and the rows in one snapshot.
         let tx = conn.unchecked_transaction()?;
         let (committed, floor): (i64, i64) = tx.query_row(
@@ -83,26 +130,34 @@ impl EmbeddedStore {
             params![vault.id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let cached = read().get(&key).map(|i| (i.generation(), i.len()));
-        if let Some((at, len)) = cached {
+        let cached = self
+            .read()
+            .get(&key)
+            .map(|i| (i.generation(), i.len(), i.generation() != committed && i.superseded(&self.env)));
+        if let Some((at, len, superseded)) = cached {
             if at == committed {
                 drop(tx);
-                return Ok(f(read().get(&key).ok_or_else(vanished)?));
+                return Ok(f(self.read().get(&key).ok_or_else(vanished)?));
             }
-            if let Some(since) = changes::since(&tx, vault.id, space, at, committed, floor, len.max(MIN_FOLLOW))? {
+            if !superseded
+                && let Some(since) = changes::since(&tx, vault.id, space, at, committed, floor, len.max(MIN_FOLLOW))?
+            {
                 let delta = I::fetch(&tx, vault, space, &since)?;
                 tx.finish()?;
-                self.counters.log_rows.fetch_add(since.read as u64, Ordering::Relaxed);
-                let mut indexes = cache.write().unwrap_or_else(|e| e.into_inner());
+                counters.log_rows.fetch_add(since.read as u64, Ordering::Relaxed);
+                let mut indexes = self.cache.write().unwrap_or_else(|e| e.into_inner());
                 let index = indexes.get_mut(&key).ok_or_else(vanished)?;
-                index.apply(delta, committed);
+                if let Err(e) = index.apply(delta, committed) {
+                    indexes.remove(&key);
+                    return Err(e);
+                }
                 drop(indexes);
                 tracing::debug!(vault = %vault.name, ?space, from = at, to = committed, changes = since.read, "followed the change log");
-                return Ok(f(read().get(&key).ok_or_else(vanished)?));
+                return Ok(f(self.read().get(&key).ok_or_else(vanished)?));
             }
         }
-        let mut index = I::load(&tx, vault, space, committed, floor)?;
-        self.counters.loads.fetch_add(1, Ordering::Relaxed);
+        let mut index = I::load(&self.env, &tx, vault, space, committed, floor)?;
+        counters.loads.fetch_add(1, Ordering::Relaxed);
         let loaded = index.generation();
         if loaded != committed {
             // A persisted index saved at an older generation: the rest from the log.
@@ -113,24 +168,28 @@ impl EmbeddedStore {
                 ))
             })?;
             let delta = I::fetch(&tx, vault, space, &since)?;
-            self.counters.log_rows.fetch_add(since.read as u64, Ordering::Relaxed);
-            index.apply(delta, committed);
+            counters.log_rows.fetch_add(since.read as u64, Ordering::Relaxed);
+            index.apply(delta, committed)?;
         }
         tx.finish()?;
         let result = f(&index);
-        cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, index);
         Ok(result)
     }
+}
 
-    /// Runs `f` on the vector index of `vault`'s `space`, caught up with the committed
-    /// generation first.
-    pub(crate) fn with_index<T>(
+impl EmbeddedStore {
+    /// Runs `f` on the derived index of `vault`'s `space` in `derivations`, first catching it
+    /// up with the committed generation (from the change log, or by loading it whole).
+    #[cfg(test)]
+    pub(crate) fn with_derived<I: Derived, T>(
         &self,
+        derivations: &Derivations<I>,
         vault: &VaultInfo,
         space: Space,
-        f: impl FnOnce(&FlatIndex) -> T,
+        f: impl FnOnce(&I) -> T,
     ) -> Result<T, StoreError> {
-        self.with_derived(&self.indexes, vault, space, f)
+        derivations.with(&self.counters, || self.read(), vault, space, f)
     }
 }
 
@@ -138,111 +197,6 @@ impl EmbeddedStore {
 /// deletion, which the caller's vault lookup then misses).
 fn vanished() -> StoreError {
     StoreError::Corrupt("a derived index vanished while it was being caught up (its vault was deleted)".into())
-}
-
-/// The rows `(id, group, vector)` of `vault`'s `space` (a chunk's group is its document; a
-/// memory's is itself), all or only `ids`.
-fn vector_rows(
-    conn: &Connection,
-    vault: &VaultInfo,
-    space: Space,
-    ids: Option<&[i64]>,
-    mut found: impl FnMut(i64, i64, &[f32]) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let table = match space {
-        Space::Chunks => "SELECT id, document_id, vector FROM chunks WHERE vault_id = ?1",
-        Space::Memories => "SELECT id, id, vector FROM memories WHERE vault_id = ?1",
-    };
-    let (sql, list) = match ids {
-        None => (table.to_string(), String::new()),
-        Some(ids) => (
-            format!("{table} AND id IN (SELECT value FROM json_each(?2))"),
-            serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        ),
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = if ids.is_some() { stmt.query(params![vault.id, list])? } else { stmt.query([vault.id])? };
-    let mut buf = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let blob = row.get_ref(2)?.as_blob().map_err(|e| StoreError::Corrupt(format!("vector {id}: {e}")))?;
-        decode_vector(blob, &mut buf)?;
-        found(id, row.get(1)?, &buf)?;
-    }
-    Ok(())
-}
-
-/// The dimension of `vault`'s vectors in `conn`'s snapshot.
-fn dimension(conn: &Connection, vault: VaultId) -> Result<usize, StoreError> {
-    let dim: Option<i64> = conn.query_row("SELECT dimension FROM vaults WHERE id = ?", [vault], |r| r.get(0))?;
-    Ok(dim.unwrap_or(0).max(0) as usize)
-}
-
-/// Vectors read to catch a [`FlatIndex`] up.
-pub(crate) struct VectorDelta {
-    removed: Vec<i64>,
-    added: Vec<(i64, i64, Vec<f32>)>,
-}
-
-impl Derived for FlatIndex {
-    type Delta = VectorDelta;
-
-    fn generation(&self) -> i64 {
-        self.generation
-    }
-
-    fn len(&self) -> usize {
-        FlatIndex::len(self)
-    }
-
-    fn load(
-        conn: &Connection,
-        vault: &VaultInfo,
-        space: Space,
-        generation: i64,
-        _floor: i64,
-    ) -> Result<FlatIndex, StoreError> {
-        let dim = dimension(conn, vault.id)?;
-        let mut index = FlatIndex::new(dim, generation);
-        vector_rows(conn, vault, space, None, |id, group, v| {
-            check_dimension(id, v, dim)?;
-            index.push(id, group, v);
-            Ok(())
-        })?;
-        tracing::debug!(vault = %vault.name, ?space, vectors = index.len(), "loaded vector index");
-        Ok(index)
-    }
-
-    fn fetch(conn: &Connection, vault: &VaultInfo, space: Space, since: &Since) -> Result<VectorDelta, StoreError> {
-        let dim = dimension(conn, vault.id)?;
-        let mut added = Vec::with_capacity(since.upserted.len());
-        for ids in since.upserted.chunks(10_000) {
-            vector_rows(conn, vault, space, Some(ids), |id, group, v| {
-                check_dimension(id, v, dim)?;
-                added.push((id, group, v.to_vec()));
-                Ok(())
-            })?;
-        }
-        Ok(VectorDelta { removed: since.removed.clone(), added })
-    }
-
-    fn apply(&mut self, delta: VectorDelta, generation: i64) {
-        self.remove(&delta.removed);
-        for (id, group, v) in &delta.added {
-            self.push(*id, *group, v);
-        }
-        self.generation = generation;
-    }
-}
-
-fn check_dimension(id: i64, v: &[f32], dim: usize) -> Result<(), StoreError> {
-    if v.len() != dim {
-        return Err(StoreError::Corrupt(format!(
-            "row {id} has a {}-dimensional vector in a {dim}-dimensional vault",
-            v.len()
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -340,6 +294,7 @@ mod tests {
 
     impl Derived for Saved {
         type Delta = (Vec<i64>, Vec<i64>);
+        type Env = ();
 
         fn generation(&self) -> i64 {
             self.generation
@@ -350,6 +305,7 @@ mod tests {
         }
 
         fn load(
+            _: &(),
             conn: &Connection,
             vault: &VaultInfo,
             _: Space,
@@ -368,10 +324,11 @@ mod tests {
             Ok((since.removed.clone(), since.upserted.clone()))
         }
 
-        fn apply(&mut self, (removed, upserted): Self::Delta, generation: i64) {
+        fn apply(&mut self, (removed, upserted): Self::Delta, generation: i64) -> Result<(), StoreError> {
             removed.iter().for_each(|r| _ = self.rows.remove(r));
             self.rows.extend(upserted);
             self.generation = generation;
+            Ok(())
         }
     }
 
@@ -382,7 +339,7 @@ mod tests {
         let (dir, writer, v) = writer_with_vault();
         writer.put_documents(v.id, &(0..30).map(numbered_doc).collect::<Vec<_>>()).unwrap();
         let ids = |store: &EmbeddedStore| {
-            let cache: Cache<Saved> = Cache::default();
+            let cache = Derivations::<Saved>::new(());
             let info = store.vault("v").unwrap().unwrap();
             store.with_derived(&cache, &info, Space::Chunks, Saved::clone).unwrap()
         };

@@ -11,8 +11,9 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::derived::Derived;
 use super::keywords::{self, KeywordChanges, chunk_parts};
-use super::{EmbeddedStore, Space, encode_vector};
+use super::{EmbeddedStore, Space, encode_vector, vectors};
 use crate::analysis::keyword_context;
 use crate::lock::now_rfc3339;
 use crate::{
@@ -138,6 +139,15 @@ fn allowed_documents(
         }
     }
     Ok(Some(Allowed { documents, total }))
+}
+
+/// The chunks of `documents`, in one statement.
+fn chunks_of(conn: &rusqlite::Connection, documents: &HashSet<DocumentId>) -> Result<Vec<ChunkId>, StoreError> {
+    let list =
+        serde_json::to_string(&documents.iter().collect::<Vec<_>>()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM chunks WHERE document_id IN (SELECT value FROM json_each(?))")?;
+    Ok(stmt.query_map([list], |r| r.get(0))?.collect::<Result<_, _>>()?)
 }
 
 /// A keyword search's filter on chunk rows, inside its read transaction: every chunk, the
@@ -342,9 +352,18 @@ impl DocumentStore for EmbeddedStore {
         let Some(info) = self.vault_for_vectors(vault, query.len())? else { return Ok(Vec::new()) };
         let allowed = {
             let conn = self.read()?;
-            allowed_documents(&conn, vault, filter)?.map(|a| a.documents)
+            allowed_documents(&conn, vault, filter)?
         };
-        self.with_index(&info, Space::Chunks, |index| index.search(query, limit, allowed.as_ref()))
+        self.with_index(&info, Space::Chunks, |index, settings, conn| {
+            let rows = || allowed.as_ref().map_or(Ok(Vec::new()), |a| chunks_of(conn, &a.documents));
+            let filter = allowed.as_ref().map(|a| vectors::Filter {
+                groups: &a.documents,
+                // Documents stand in for chunks: the share of documents passing.
+                passing: index.len().saturating_mul(a.documents.len()) / a.total.max(1),
+                rows: &rows,
+            });
+            index.search(settings, conn, vault, Space::Chunks, query, limit, filter)
+        })?
     }
 
     fn chunks(&self, ids: &[ChunkId]) -> Result<Vec<ChunkRecord>, StoreError> {
@@ -418,6 +437,7 @@ impl DocumentStore for EmbeddedStore {
         keywords.write(&tx)?;
         Self::log_changes(&tx, vault, Space::Chunks, &removed, &added)?;
         tx.commit()?;
+        self.committed(vault, Space::Chunks);
         Ok(ids)
     }
 
@@ -439,6 +459,7 @@ impl DocumentStore for EmbeddedStore {
         keywords.write(&tx)?;
         Self::log_changes(&tx, vault, Space::Chunks, &removed, &[])?;
         tx.commit()?;
+        self.committed(vault, Space::Chunks);
         Ok(true)
     }
 

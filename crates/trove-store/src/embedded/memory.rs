@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, params, params_from_iter, types::Value as SqlValue};
 
+use super::derived::Derived;
 use super::keywords::{self, KeywordChanges, memory_parts};
-use super::{EmbeddedStore, Space, encode_vector};
+use super::{EmbeddedStore, Space, encode_vector, vectors};
 use crate::MemoryStore;
 use crate::{
     MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewMemory, Scored, StoreError, VaultId,
@@ -228,8 +229,12 @@ impl MemoryStore for EmbeddedStore {
         // always applies): cheap when most memories pass. When too few do, the allowed set of
         // every memory passing the filter decides.
         let window = limit.saturating_mul(4).max(limit);
-        let (candidates, total) =
-            self.with_index(&info, Space::Memories, |index| (index.search(vector, window, None), index.len()))?;
+        let (candidates, total) = self.with_index(&info, Space::Memories, |index, settings, conn| {
+            Ok::<_, StoreError>((
+                index.search(settings, conn, vault, Space::Memories, vector, window, None)?,
+                index.len(),
+            ))
+        })??;
         if !candidates.is_empty() {
             let sql = format!("SELECT m.id FROM memories m WHERE m.id IN (SELECT value FROM json_each(?)) AND {cond}");
             let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
@@ -250,7 +255,11 @@ impl MemoryStore for EmbeddedStore {
             let mut stmt = conn.prepare_cached(&format!("SELECT m.id FROM memories m WHERE {cond}"))?;
             stmt.query_map(params_from_iter(args), |r| r.get(0))?.collect::<Result<_, _>>()?
         };
-        self.with_index(&info, Space::Memories, |index| index.search(vector, limit, Some(&allowed)))
+        let ids = || Ok(allowed.iter().copied().collect());
+        let filter = || vectors::Filter { groups: &allowed, passing: allowed.len(), rows: &ids };
+        self.with_index(&info, Space::Memories, |index, settings, conn| {
+            index.search(settings, conn, vault, Space::Memories, vector, limit, Some(filter()))
+        })?
     }
 
     fn memory_records(&self, rowids: &[i64]) -> Result<Vec<MemoryRecord>, StoreError> {
@@ -358,6 +367,7 @@ impl MemoryStore for EmbeddedStore {
         keywords.write(&tx)?;
         Self::log_changes(&tx, vault, Space::Memories, &[], &[rowid])?;
         tx.commit()?;
+        self.committed(vault, Space::Memories);
         drop(conn);
         let record = MemoryRecord {
             id: public_id,
@@ -427,6 +437,7 @@ impl MemoryStore for EmbeddedStore {
         }
         Self::log_changes(&tx, vault, Space::Memories, &[], &[current.rowid])?;
         tx.commit()?;
+        self.committed(vault, Space::Memories);
         Ok(Some(next))
     }
 
@@ -446,6 +457,7 @@ impl MemoryStore for EmbeddedStore {
         keywords.write(&tx)?;
         Self::log_changes(&tx, vault, Space::Memories, &[rowid], &[])?;
         tx.commit()?;
+        self.committed(vault, Space::Memories);
         Ok(true)
     }
 
@@ -464,6 +476,7 @@ impl MemoryStore for EmbeddedStore {
             }
         }
         let mut n = 0;
+        let vaults: Vec<VaultId> = gone.keys().copied().collect();
         for (vault, memories) in gone {
             let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Memories);
             let mut ids = Vec::with_capacity(memories.len());
@@ -476,6 +489,9 @@ impl MemoryStore for EmbeddedStore {
             n += ids.len() as u64;
         }
         tx.commit()?;
+        for vault in vaults {
+            self.committed(vault, Space::Memories);
+        }
         Ok(n)
     }
 

@@ -3,9 +3,11 @@
 //! and holds the persisted keyword index of chunks and of memories (`keywords`), written in
 //! the same transaction as the rows it indexes. Every change of a vault's chunks or memories
 //! bumps its `generation` (`memory_generation` for memories) and is written to the change log
-//! (`changes`) in that transaction; the in-memory vector indexes (`vector::FlatIndex`) are
-//! derived from the rows and follow the log (`derived`): a search that finds its index behind
-//! the committed generation applies the changes after it, whoever committed them.
+//! (`changes`) in that transaction; the vector indexes (`vectors`: an exact in-memory scan for
+//! small spaces, a memory-mapped approximate index file for large ones) are derived from the
+//! rows and follow the log (`derived`): a search that finds its index behind the committed
+//! generation applies the changes after it, whoever committed them. A writer's `folder`
+//! builds and folds the index files in the background.
 //!
 //! Several processes write the store at once (`open`: writers hold the workspace lock shared,
 //! SQLite serializes their transactions, each write waits a bounded time for the others; a
@@ -23,9 +25,10 @@
 //! that trait's implementation: `backend` ([`crate::Backend`]: the integrity check), `vaults`,
 //! `documents`, `memory`, `jobs`, `audit`, and `tenancy/` (`users`, `organizations`, `grants`,
 //! `credentials`, `secrets`); `open` (opening, locks and the write wait), `schema` (the
-//! migrations), `pool` (the read connections),
-//! `keywords` (the persisted keyword index), `changes` (the change log) and `derived` (indexes
-//! that follow it). This file keeps opening, the connections and the row helpers the modules
+//! migrations), `pool` (the read connections), `keywords` (the persisted keyword index),
+//! `changes` (the change log), `derived` (indexes that follow it), `vectors` (the vector
+//! index of a space) and `folder` (writing the vector index files). This file keeps opening,
+//! the connections and the row helpers the modules
 //! share.
 
 mod audit;
@@ -33,6 +36,7 @@ mod backend;
 mod changes;
 mod derived;
 mod documents;
+mod folder;
 mod jobs;
 mod keywords;
 mod memory;
@@ -41,24 +45,26 @@ mod pool;
 mod schema;
 mod tenancy;
 mod vaults;
+mod vectors;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::bm25::Analyzer;
 use crate::lock::WorkspaceLock;
 use crate::processes::Registration;
-use crate::vector::FlatIndex;
 use crate::{StoreError, VaultId, VaultInfo};
-use derived::Cache;
+use derived::Derivations;
+use folder::{Folder, Queue};
 use pool::{PooledConn, ReadPool};
 
 pub use open::{DEFAULT_WRITE_WAIT, write_wait};
 pub use schema::SCHEMA_VERSION;
+pub use vectors::{AnnSettings, Folding, VECTORS_DIR, VectorFileReport, VectorFileState};
+use vectors::{VectorEnv, VectorIndex};
 
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "trove.db";
@@ -139,12 +145,12 @@ pub struct EmbeddedStore {
     dir: PathBuf,
     conn: Mutex<Connection>,
     readers: ReadPool,
-    /// The vector indexes, derived from the rows and following the change log.
-    indexes: Cache<FlatIndex>,
+    /// The vector indexes, derived from the rows and following the change log (shared with
+    /// the folder's thread).
+    vectors: Arc<Derivations<VectorIndex>>,
+    /// A writer's builder and folder of vector index files (`None` in readers).
+    folder: Option<Folder>,
     analyzer: Analyzer,
-    /// Held while catching up or loading a derived index (so concurrent readers of a stale
-    /// index do it once) and while a vault's indexes are dropped.
-    loading: Mutex<()>,
     /// What keeping the derived indexes current cost.
     counters: Counters,
     /// The workspace lock: shared by writers, exclusive for `open_exclusive`; `None` for a
@@ -179,13 +185,46 @@ impl EmbeddedStore {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),
             readers: ReadPool::new(&dir.join(DB_FILE), pool::default_size()),
-            indexes: RwLock::new(HashMap::new()),
+            vectors: Arc::new(Derivations::new(VectorEnv {
+                dir: dir.join(VECTORS_DIR),
+                settings: AnnSettings::default(),
+                requests: None,
+            })),
+            folder: None,
             analyzer: Analyzer::default(),
-            loading: Mutex::new(()),
             counters: Counters::default(),
             lock,
             recovered,
             _registration: registration,
+        }
+        .with_ann(AnnSettings::default())
+    }
+
+    /// Uses the approximate vector index as `settings` say (before the first search). A
+    /// writer builds and folds index files; a reader only opens them.
+    pub fn with_ann(mut self, settings: AnnSettings) -> EmbeddedStore {
+        let requests = self.lock.is_some().then(Arc::<Queue>::default);
+        self.folder = None;
+        self.vectors = Arc::new(Derivations::new(VectorEnv {
+            dir: self.dir.join(VECTORS_DIR),
+            settings,
+            requests: requests.clone(),
+        }));
+        if let Some(queue) = requests {
+            self.folder = Some(Folder::start(&self.dir.join(DB_FILE), self.vectors.clone(), queue));
+        }
+        self
+    }
+
+    /// After a commit that changed `vault`'s `space`: a writer's folder looks at whether its
+    /// vector index file is due to be built or folded.
+    /// The commit stands whatever happens here: a failure is logged, and the space is
+    /// searched exactly until a later attempt succeeds.
+    pub(crate) fn committed(&self, vault: VaultId, space: Space) {
+        if let Some(folder) = &self.folder
+            && let Err(e) = folder.committed(vault, space)
+        {
+            tracing::warn!(error = %e, vault, ?space, "could not write the vector index file; searches stay exact meanwhile");
         }
     }
 

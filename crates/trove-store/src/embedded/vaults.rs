@@ -5,7 +5,7 @@
 //! to its staged vector in one transaction (raising the change log's floor, so vector indexes
 //! rebuild), or abandon.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{EmbeddedStore, Space, VAULT_COLUMNS, changes, keywords, vault_row};
 use crate::lock::now_rfc3339;
@@ -68,13 +68,14 @@ impl VaultStore for EmbeddedStore {
         let tx = conn.transaction()?;
         // Documents cascade to chunks; memories go with the vault; its keyword index and change
         // log go by hand (a new vault may get its id).
+        let created: Option<String> =
+            tx.query_row("SELECT created_at FROM vaults WHERE id = ?", [vault], |r| r.get(0)).optional()?;
         let n = tx.execute("DELETE FROM vaults WHERE id = ?", [vault])?;
         keywords::delete_vault(&tx, vault)?;
         tx.execute("DELETE FROM changes WHERE vault_id = ?", [vault])?;
         tx.commit()?;
         drop(conn);
-        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).retain(|(v, _), _| *v != vault);
+        self.forget_vectors(vault, created.as_deref());
         Ok(n == 1)
     }
 
@@ -132,6 +133,9 @@ impl VaultStore for EmbeddedStore {
             changes::raise_floor(&tx, vault, space, generation)?;
         }
         tx.commit()?;
+        for space in [Space::Memories, Space::Chunks] {
+            self.committed(vault, space);
+        }
         Ok(())
     }
 

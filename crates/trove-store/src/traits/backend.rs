@@ -42,6 +42,13 @@ pub trait Backend: Send + Sync {
     fn external_index_stats(&self) -> Option<ExternalIndexStats> {
         None
     }
+    /// Finishes the index work this process queued in the background (the embedded store's
+    /// vector index files being built or folded), so that the next process opens current
+    /// indexes; `waiting` is called once if that means waiting for a file to be written.
+    /// Nothing to do for other stores.
+    fn settle_indexes(&self, _waiting: &mut dyn FnMut()) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Internal consistency: every chunk has its vector and keyword row, nothing is orphaned.
     fn check_integrity(&self) -> Result<IntegrityReport, StoreError>;
     /// Compares an external vector index with the system of record and repairs what differs

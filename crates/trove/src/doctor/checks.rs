@@ -26,6 +26,9 @@ pub enum Check {
     /// The store: the embedded index's schema and consistency, or PostgreSQL's connection,
     /// pgvector, schema and room for this node's pool.
     Store,
+    /// The embedded store's approximate vector index files: for each vault at or above
+    /// vectors.ann.min_rows, present, at which generation, holding every vector once caught up.
+    Vectors,
     /// Qdrant beside PostgreSQL: it answers with the API key, each vault's collection exists
     /// with its dimension, nothing waits to be applied (--fix rebuilds from PostgreSQL).
     Qdrant,

@@ -196,6 +196,8 @@ fn run_check(check: Check, ws: &Workspace, fix: bool) -> Outcome {
         Check::Processes => processes(ws.data_dir()),
         Check::Store if postgres_backend => postgres(ws),
         Check::Store => store(ws.data_dir()),
+        Check::Vectors if postgres_backend => skip("not used: PostgreSQL and Qdrant keep their own vector indexes"),
+        Check::Vectors => vectors(ws),
         Check::Model => model(ws),
         Check::Qdrant => qdrant(ws, fix),
         Check::Secrets => secrets::check(ws),
@@ -538,6 +540,58 @@ fn store(dir: &Path) -> Outcome {
             ),
         },
     }
+}
+
+/// The approximate vector index file of each large vault: a damaged or inconsistent one
+/// fails, one not built yet warns (its vault is searched exactly meanwhile).
+fn vectors(ws: &Workspace) -> Outcome {
+    use trove_store::embedded::VectorFileState;
+    let dir = ws.data_dir();
+    if !dir.join(trove_store::embedded::DB_FILE).exists() {
+        return skip("no index yet");
+    }
+    let settings = trove_engine::ann_settings(&ws.config);
+    if !settings.enabled {
+        return skip("vectors.ann.enabled is false: every vault is scanned exactly");
+    }
+    let reports = match EmbeddedStore::open_reader(dir).and_then(|s| s.with_ann(settings).vector_files()) {
+        Ok(r) => r,
+        Err(e) => return skip(format!("the store cannot be read ({e}); see the store check")),
+    };
+    let (mut current, mut missing, mut wrong) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &reports {
+        let name = format!("{}/{}", r.vault, r.space);
+        match &r.file {
+            VectorFileState::NotNeeded => {}
+            VectorFileState::Unusable(why) => missing.push(format!("{name} ({} rows): {why}", r.rows)),
+            VectorFileState::Current { path, generation, live, caught_up, rows } => match rows {
+                Some(rows) if rows != caught_up => wrong.push(format!(
+                    "{name}: {} holds {caught_up} vectors once caught up, the vault {rows}",
+                    path.display()
+                )),
+                _ => current.push(format!(
+                    "{name}: generation {generation} of {} ({live} vectors in the file, {caught_up} caught up)",
+                    r.generation
+                )),
+            },
+        }
+    }
+    if !wrong.is_empty() {
+        return fail(
+            wrong.join("; "),
+            "the index file disagrees with the vectors: delete it (it is derived data); the next writer rebuilds it, and searches are exact meanwhile",
+        );
+    }
+    if !missing.is_empty() {
+        return warn(
+            format!("no usable index file for {}; searched exactly meanwhile", missing.join("; ")),
+            "the writer builds it in the background: keep `trove serve` running, or run `trove ingest`, which waits for it",
+        );
+    }
+    if current.is_empty() {
+        return ok(format!("no vault has {} rows: every vault is scanned exactly", settings.min_rows));
+    }
+    ok(current.join("; "))
 }
 
 fn model(ws: &Workspace) -> Outcome {
