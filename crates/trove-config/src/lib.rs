@@ -22,14 +22,15 @@ pub mod vars;
 
 pub use error::ConfigError;
 pub use load::{
-    CONFIG_FILE, EMBEDDER_BUILTIN, EMBEDDER_LLM, ENV_FILE, UPLOAD_SOURCE, Workspace, is_remote_repo, valid_name,
+    CONFIG_FILE, EMBEDDER_BUILTIN, EMBEDDER_LLM, ENV_FILE, UPLOAD_SOURCE, Workspace, chat_model_name, is_remote_repo,
+    valid_name,
 };
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    AnnConfig, AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig,
-    EmbedderConfig, EmbedderPrecision, EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmConfig,
-    LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig, LogFormat,
-    MailConfig, MailTransport, PostgresConfig, PublicDocsConfig, QdrantConfig, RateLimitsConfig, SearchConfig,
-    ServerConfig, SessionsConfig, SmtpConfig, SmtpTls, SourceConfig, StorageBackend, StorageConfig, TlsConfig,
-    VaultConfig, VectorsConfig,
+    AnnConfig, AnswersConfig, AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig,
+    EmbedderConfig, EmbedderPrecision, EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmChat,
+    LlmConfig, LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig,
+    LogFormat, MailConfig, MailTransport, PostgresConfig, PublicDocsConfig, QdrantConfig, RateLimitsConfig,
+    SearchConfig, ServerConfig, SessionsConfig, SmtpConfig, SmtpTls, SourceConfig, StorageBackend, StorageConfig,
+    TlsConfig, VaultConfig, VectorsConfig, WhenNothingFound,
 };

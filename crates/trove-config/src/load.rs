@@ -194,7 +194,9 @@ fn resolve_paths(config: &mut Config, root: &Path) {
     if let Some(dir) = &config.embedder.model_dir {
         config.embedder.model_dir = Some(absolute(root, dir));
     }
-    for llm in std::iter::once(&mut config.llm).chain(config.embedders.values_mut()) {
+    for llm in
+        std::iter::once(&mut config.llm).chain(config.embedders.values_mut()).chain(config.chat_models.values_mut())
+    {
         if let Some(ca) = &llm.tls.ca_file {
             llm.tls.ca_file = Some(absolute(root, ca));
         }
@@ -268,24 +270,9 @@ pub fn valid_name(name: &str) -> bool {
 
 /// A REST embedder's section (`llm:` or `embedders.<name>:`), checked when something uses it.
 fn validate_llm(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
-    use crate::LlmProvider;
     let invalid = |key: &str, message: String| {
         Err(ConfigError::Invalid { key: format!("{at}.{}", key.strip_prefix("llm.").unwrap_or(key)), message })
     };
-    match &llm.base_url {
-        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-            return invalid("llm.base_url", format!("`{url}` is not an http:// or https:// URL"));
-        }
-        None if matches!(llm.provider, LlmProvider::AzureOpenai | LlmProvider::Custom) => {
-            return invalid(
-                "llm.base_url",
-                "is required for this provider: e.g. https://NAME.openai.azure.com (Azure) or \
-                 http://localhost:8080/v1 (an OpenAI-compatible server)"
-                    .into(),
-            );
-        }
-        _ => {}
-    }
     if llm.models.embeddings.as_deref().is_none_or(|m| m.trim().is_empty()) {
         return invalid(
             "llm.models.embeddings",
@@ -307,6 +294,68 @@ fn validate_llm(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
     }
     if llm.embeddings.max_input_tokens < 16 {
         return invalid("llm.embeddings.max_input_tokens", "must be at least 16".into());
+    }
+    validate_llm_api(llm, at)
+}
+
+/// A chat model's section (`llm:` when it answers, or `chat_models.<name>:`).
+fn validate_chat(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| {
+        Err(ConfigError::Invalid { key: format!("{at}.{}", key.strip_prefix("llm.").unwrap_or(key)), message })
+    };
+    if llm.models.chat.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return invalid(
+            "llm.models.chat",
+            "is required: the chat model, e.g. gpt-4o-mini, llama3.1 (Azure: the deployment name)".into(),
+        );
+    }
+    let c = &llm.chat;
+    if c.context_tokens < 256 || c.context_tokens > 10_000_000 {
+        return invalid("llm.chat.context_tokens", "must be between 256 and 10000000".into());
+    }
+    if c.max_output_tokens == 0 || c.max_output_tokens > 1_000_000 {
+        return invalid("llm.chat.max_output_tokens", "must be between 1 and 1000000".into());
+    }
+    if c.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+        return invalid("llm.chat.temperature", "must be between 0 and 2".into());
+    }
+    if !(c.generation_timeout_s > 0.0 && c.generation_timeout_s <= 3600.0) {
+        return invalid("llm.chat.generation_timeout_s", "must be more than 0 and at most 3600".into());
+    }
+    validate_llm_api(llm, at)
+}
+
+/// The chat model `answers.chat_model` names (or implies): `llm`, a name under
+/// `chat_models:`, or `None` when none is configured.
+pub fn chat_model_name(config: &Config) -> Option<String> {
+    match &config.answers.chat_model {
+        Some(name) => Some(name.clone()),
+        None if config.llm.models.chat.is_some() => Some(EMBEDDER_LLM.to_string()),
+        None if config.chat_models.len() == 1 => config.chat_models.keys().next().cloned(),
+        None => None,
+    }
+}
+
+/// What every `llm:`-shaped section needs, embedding or chatting: its URL, time limits,
+/// retries, rate limits and CA file.
+fn validate_llm_api(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
+    use crate::LlmProvider;
+    let invalid = |key: &str, message: String| {
+        Err(ConfigError::Invalid { key: format!("{at}.{}", key.strip_prefix("llm.").unwrap_or(key)), message })
+    };
+    match &llm.base_url {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            return invalid("llm.base_url", format!("`{url}` is not an http:// or https:// URL"));
+        }
+        None if matches!(llm.provider, LlmProvider::AzureOpenai | LlmProvider::Custom) => {
+            return invalid(
+                "llm.base_url",
+                "is required for this provider: e.g. https://NAME.openai.azure.com (Azure) or \
+                 http://localhost:8080/v1 (an OpenAI-compatible server)"
+                    .into(),
+            );
+        }
+        _ => {}
     }
     let r = &llm.request;
     if !(r.timeout_s > 0.0 && r.timeout_s <= 3600.0) {
@@ -587,6 +636,35 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
         validate_llm(llm, &format!("embedders.{name}"))?;
+    }
+    for (name, llm) in &config.chat_models {
+        if !valid_name(name) || name == EMBEDDER_LLM {
+            return invalid(
+                format!("chat_models.{name}"),
+                format!(
+                    "chat model names use lowercase letters, digits, `-` and `_` (at most 64), and are not `{EMBEDDER_LLM}`"
+                ),
+            );
+        }
+        validate_chat(llm, &format!("chat_models.{name}"))?;
+    }
+    match chat_model_name(config) {
+        Some(name) if name == EMBEDDER_LLM => validate_chat(&config.llm, "llm")?,
+        Some(name) if !config.chat_models.contains_key(&name) => {
+            let mut known = vec![EMBEDDER_LLM.to_string()];
+            known.extend(config.chat_models.keys().cloned());
+            return invalid(
+                "answers.chat_model".into(),
+                format!(
+                    "`{name}` is not a chat model; use one of: {} (add others under `chat_models:`)",
+                    known.join(", ")
+                ),
+            );
+        }
+        _ => {}
+    }
+    if config.answers.chunks == 0 || config.answers.chunks > 100 {
+        return invalid("answers.chunks".into(), "must be between 1 and 100".into());
     }
     for (vname, vault) in &config.vaults {
         if !valid_name(vname) {
@@ -882,6 +960,40 @@ mod tests {
     }
 
     const GOOD: &str = "vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n";
+
+    #[test]
+    fn chat_models_are_configured_in_llm_or_by_name_and_checked() {
+        // `llm.models.chat` was refused as an unknown key; it now names the answering model,
+        // and `llm` need not embed to answer.
+        let w =
+            Ws::new(&format!("{GOOD}llm:\n  provider: openai\n  models: {{chat: gpt-4o-mini}}\n")).load(&[]).unwrap();
+        assert_eq!(w.config.llm.models.chat.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(chat_model_name(&w.config).as_deref(), Some("llm"));
+        assert_eq!(w.config.llm.chat.context_tokens, 8192);
+        // Named chat models, with a stored secret for the key; the only one is the default.
+        let local = "auth:\n  key_encryption_secret: 0123456789abcdef0123456789abcdef\nchat_models:\n  local:\n    provider: custom\n    base_url: http://localhost:11434/v1\n    api_key: ${secret:acme/ollama}\n    models: {chat: llama3.1}\n    chat: {context_tokens: 4000, temperature: 0.2}\n";
+        let w = Ws::new(&format!("{GOOD}{local}")).load(&[]).unwrap();
+        assert_eq!(chat_model_name(&w.config).as_deref(), Some("local"));
+        assert_eq!(w.config.chat_models["local"].chat.temperature, Some(0.2));
+        assert!(w.config.secret_uses().iter().any(|u| u.key == "chat_models.local.api_key"));
+        // Errors name the key and the fix.
+        let err = Ws::new(&format!("{GOOD}chat_models:\n  local:\n    provider: ollama\n"))
+            .load(&[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chat_models.local.models.chat") && err.contains("is required"), "{err}");
+        let err = Ws::new(&format!("{GOOD}{local}answers:\n  chat_model: remote\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("answers.chat_model") && err.contains("llm, local"), "{err}");
+        let err = Ws::new(&format!("{GOOD}answers:\n  chat_model: llm\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("llm.models.chat"), "{err}");
+        let bad = "llm:\n  models: {chat: m}\n  chat: {temperature: 3}\n";
+        let err = Ws::new(&format!("{GOOD}{bad}")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("llm.chat.temperature"), "{err}");
+        let err = Ws::new(&format!("{GOOD}answers:\n  chunks: 0\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("answers.chunks"), "{err}");
+        let err = Ws::new(&format!("{GOOD}answers:\n  chat: x\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("chat"), "unknown keys are refused: {err}");
+    }
 
     #[test]
     fn vaults_name_their_embedder_and_named_embedders_are_checked() {

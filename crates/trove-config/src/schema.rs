@@ -18,6 +18,11 @@ pub struct Config {
     pub llm: LlmConfig,
     /// More REST embeddings APIs by name, for vaults that name one in `vaults.<v>.embedder`.
     pub embedders: IndexMap<String, LlmConfig>,
+    /// Chat models by name (each an `llm:`-shaped section with `models.chat`), for
+    /// `answers.chat_model`.
+    pub chat_models: IndexMap<String, LlmConfig>,
+    /// Answers to questions over a vault: which chat model, how much is retrieved.
+    pub answers: AnswersConfig,
     /// Search defaults.
     pub search: SearchConfig,
     /// How the embedded store searches vectors.
@@ -53,6 +58,8 @@ impl Default for Config {
             embedder: EmbedderConfig::default(),
             llm: LlmConfig::default(),
             embedders: IndexMap::new(),
+            chat_models: IndexMap::new(),
+            answers: AnswersConfig::default(),
             search: SearchConfig::default(),
             vectors: VectorsConfig::default(),
             ingest: IngestConfig::default(),
@@ -218,6 +225,8 @@ pub struct LlmConfig {
     pub models: LlmModels,
     /// Embedding settings.
     pub embeddings: LlmEmbeddings,
+    /// Chat settings (when `models.chat` is set).
+    pub chat: LlmChat,
     /// Timeouts and retries.
     pub request: LlmRequest,
     /// Client-side limits, so that Trove stays under the provider's.
@@ -230,8 +239,71 @@ pub struct LlmConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmModels {
-    /// The embeddings model (Azure: the deployment name). Required.
+    /// The embeddings model (Azure: the deployment name). Required where the section embeds.
     pub embeddings: Option<String>,
+    /// The chat model that answers questions (Azure: the deployment name). Required where the
+    /// section answers (`answers.chat_model`, every entry of `chat_models:`).
+    pub chat: Option<String>,
+}
+
+/// `llm.chat:` (and `chat_models.NAME.chat:`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmChat {
+    /// Tokens (estimated) a prompt may fill: the instructions, the question and the retrieved
+    /// chunks. Keep it below the model's context window minus `max_output_tokens`.
+    pub context_tokens: usize,
+    /// The most tokens of an answer.
+    pub max_output_tokens: usize,
+    /// Sampling temperature; unset: the server's default.
+    pub temperature: Option<f32>,
+    /// Seconds a whole answer may take to generate (`request.timeout_s` bounds each silence).
+    pub generation_timeout_s: f64,
+}
+
+impl Default for LlmChat {
+    fn default() -> Self {
+        LlmChat { context_tokens: 8192, max_output_tokens: 1024, temperature: None, generation_timeout_s: 300.0 }
+    }
+}
+
+/// What an answer does when retrieval finds nothing.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenNothingFound {
+    /// Says that nothing relevant was found, without calling the model.
+    #[default]
+    Say,
+    /// Asks the model anyway (it is told that no sources were found).
+    AskModel,
+}
+
+/// `answers:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswersConfig {
+    /// The chat model: `llm` (the `llm:` section's `models.chat`) or a name under
+    /// `chat_models:`. Unset: `llm` if it names a chat model, else the only entry of
+    /// `chat_models:`.
+    pub chat_model: Option<String>,
+    /// How chunks are retrieved when a request does not say.
+    pub mode: SearchMode,
+    /// The most chunks retrieved when a request does not say; the best of them that fit the
+    /// model's `chat.context_tokens` are packed into the prompt.
+    pub chunks: usize,
+    /// When nothing is retrieved.
+    pub when_nothing_found: WhenNothingFound,
+}
+
+impl Default for AnswersConfig {
+    fn default() -> Self {
+        AnswersConfig {
+            chat_model: None,
+            mode: SearchMode::Hybrid,
+            chunks: 8,
+            when_nothing_found: WhenNothingFound::Say,
+        }
+    }
 }
 
 /// `llm.embeddings:`.

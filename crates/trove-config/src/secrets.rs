@@ -108,6 +108,9 @@ impl Config {
         for (name, e) in &self.embedders {
             add(format!("embedders.{name}.api_key"), None, e.api_key.as_deref());
         }
+        for (name, c) in &self.chat_models {
+            add(format!("chat_models.{name}.api_key"), None, c.api_key.as_deref());
+        }
         if let Some(smtp) = &self.mail.smtp {
             add("mail.smtp.password".into(), None, smtp.password.as_deref());
         }

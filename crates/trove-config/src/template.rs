@@ -77,6 +77,15 @@ embedder:
 #     models: {embeddings: nomic-embed-text}
 #     embeddings: {vector_size: 768}
 
+# A chat model answers questions over a vault (`trove ask`, POST /v1/vaults/NAME/answer):
+# `models.chat` under llm:, or an entry here (the same keys as llm:). `trove doctor --only chat`.
+# chat_models:
+#   local:
+#     provider: ollama          # reached at its OpenAI-compatible route (base_url + /v1)
+#     base_url: http://localhost:11434
+#     models: {chat: llama3.1}
+#     chat: {context_tokens: 8192, max_output_tokens: 1024}
+
 search:
   default_mode: hybrid   # hybrid | semantic | keyword
   default_limit: 10

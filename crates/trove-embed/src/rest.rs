@@ -6,20 +6,25 @@
 //! connection errors are retried with exponential backoff and full jitter; 400/401/403/404 are
 //! not retried and say what to fix; a vector of another dimension than configured is an error
 //! before the caller writes anything. Client-side limits (requests and tokens per minute,
-//! requests in flight) keep Trove under the provider's quotas. The proxy comes from
+//! requests in flight: [`trove_http::Quota`], the one limiter of Trove's model clients) keep Trove
+//! under the provider's quotas. The proxy comes from
 //! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` ([`crate::proxy_from_env`]), trust from the
 //! built-in Mozilla roots plus a CA bundle. The key is sent only in its header: it is absent from
 //! `Debug`, logs and error messages.
 //!
-//! Tokens are estimated, not counted (no tokenizer of the remote model is at hand): one per three
-//! bytes, which over-counts English for BPE tokenizers, so chunks stay within the model's limit.
+//! Tokens are estimated, not counted ([`trove_http::estimate_tokens`]: no tokenizer of the remote
+//! model is at hand): one per three bytes, which over-counts English for BPE tokenizers, so chunks
+//! stay within the model's limit.
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
-use trove_http::{Failure, GaveUp, Retries, is_tls_failure, redacted};
+use trove_clock::SharedClock;
+use trove_http::{
+    Failure, GaveUp, Quota, Retries, Sleep, estimate_tokens, is_tls_failure, model_error_message, redacted,
+};
 
 use crate::{EmbedError, Embedder};
 
@@ -92,107 +97,6 @@ impl std::fmt::Debug for RestOptions {
     }
 }
 
-/// Estimated tokens of `text`: one per three bytes, rounded up.
-fn estimate_tokens(text: &str) -> usize {
-    text.len().div_ceil(3)
-}
-
-/// Client-side limits shared by every caller of one embedder: requests in flight, request and
-/// token buckets refilled continuously, and a pause every caller honours after a 429.
-struct Limiter {
-    state: Mutex<LimiterState>,
-    changed: Condvar,
-    concurrency: u32,
-    rpm: f64,
-    tpm: f64,
-}
-
-struct LimiterState {
-    in_flight: u32,
-    requests: f64,
-    tokens: f64,
-    refilled: Instant,
-    paused_until: Option<Instant>,
-}
-
-/// A slot of [`Limiter`]; returns it when dropped.
-struct Permit<'a>(&'a Limiter);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.in_flight -= 1;
-        self.0.changed.notify_all();
-    }
-}
-
-impl Limiter {
-    fn new(concurrency: u32, rpm: u32, tpm: u32) -> Self {
-        Limiter {
-            state: Mutex::new(LimiterState {
-                in_flight: 0,
-                requests: f64::from(rpm),
-                tokens: f64::from(tpm),
-                refilled: Instant::now(),
-                paused_until: None,
-            }),
-            changed: Condvar::new(),
-            concurrency: concurrency.max(1),
-            rpm: f64::from(rpm),
-            tpm: f64::from(tpm),
-        }
-    }
-
-    /// Waits until a request of `tokens` estimated tokens may go out.
-    fn acquire(&self, tokens: usize) -> Permit<'_> {
-        // A request larger than the whole token budget goes out when the bucket is full.
-        let cost = (tokens as f64).min(self.tpm);
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let now = Instant::now();
-            let elapsed = now.duration_since(s.refilled).as_secs_f64();
-            s.refilled = now;
-            s.requests = (s.requests + elapsed * self.rpm / 60.0).min(self.rpm);
-            s.tokens = (s.tokens + elapsed * self.tpm / 60.0).min(self.tpm);
-            let mut wait = Duration::ZERO;
-            if let Some(until) = s.paused_until {
-                if until > now {
-                    wait = until - now;
-                } else {
-                    s.paused_until = None;
-                }
-            }
-            if self.rpm > 0.0 && s.requests < 1.0 {
-                wait = wait.max(Duration::from_secs_f64((1.0 - s.requests) * 60.0 / self.rpm));
-            }
-            if self.tpm > 0.0 && s.tokens < cost {
-                wait = wait.max(Duration::from_secs_f64((cost - s.tokens) * 60.0 / self.tpm));
-            }
-            if s.in_flight >= self.concurrency {
-                // Woken by a returned permit; the bound only guards against a lost wake-up.
-                wait = wait.max(Duration::from_millis(100));
-            } else if wait.is_zero() {
-                s.in_flight += 1;
-                if self.rpm > 0.0 {
-                    s.requests -= 1.0;
-                }
-                if self.tpm > 0.0 {
-                    s.tokens -= cost;
-                }
-                return Permit(self);
-            }
-            s = self.changed.wait_timeout(s, wait).unwrap_or_else(|e| e.into_inner()).0;
-        }
-    }
-
-    /// Makes every caller wait `delay` before its next request (after a 429).
-    fn pause(&self, delay: Duration) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + delay;
-        s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));
-    }
-}
-
 /// A failure worth retrying: what went wrong, and whether the server said to slow down (a 429,
 /// whose wait then pauses every caller).
 struct Transient {
@@ -219,7 +123,7 @@ pub struct RestEmbedder {
     model_id: String,
     url: String,
     agent: ureq::Agent,
-    limiter: Limiter,
+    quota: Arc<Quota>,
     last: std::sync::Mutex<Option<crate::LastCall>>,
 }
 
@@ -236,8 +140,14 @@ const MAX_ERROR_BODY: u64 = 16 * 1024;
 const MAX_BODY: u64 = 256 * 1024 * 1024;
 
 impl RestEmbedder {
-    /// Prepares the client; makes no request.
+    /// Prepares the client on the system's clock; makes no request.
     pub fn new(opts: RestOptions) -> Result<Self, EmbedError> {
+        RestEmbedder::with_time(opts, trove_clock::system(), trove_http::real_sleep())
+    }
+
+    /// Prepares the client with time from `clock` and waits (backoff, `Retry-After`, rate
+    /// limits) through `sleep`: tests step a manual clock instead of sleeping.
+    pub fn with_time(opts: RestOptions, clock: SharedClock, sleep: Sleep) -> Result<Self, EmbedError> {
         let base = opts.base_url.trim_end_matches('/').to_string();
         let url = match opts.protocol {
             RestProtocol::OpenAi => format!("{base}/embeddings"),
@@ -265,12 +175,12 @@ impl RestEmbedder {
             .max_redirects(0)
             .build();
         let model_id = format!("{}/{}", opts.provider, opts.model);
-        let limiter = Limiter::new(opts.concurrency, opts.rpm, opts.tpm);
+        let quota = Quota::new(opts.concurrency, opts.rpm, opts.tpm, clock, sleep);
         Ok(RestEmbedder {
             agent: ureq::Agent::new_with_config(config),
             model_id,
             url,
-            limiter,
+            quota,
             opts,
             last: std::sync::Mutex::new(None),
         })
@@ -325,7 +235,7 @@ impl RestEmbedder {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(RETRY_AFTER_MAX.as_secs_f64())));
         let text = response.body_mut().with_config().limit(MAX_ERROR_BODY).read_to_string().unwrap_or_default();
-        let detail = redacted(&error_message(&text), self.opts.api_key.as_deref());
+        let detail = redacted(&model_error_message(&text), self.opts.api_key.as_deref());
         let (provider, url) = (self.opts.provider.clone(), self.url.clone());
         Err(match status {
             401 | 403 => Failure::Fatal(EmbedError::ProviderUnauthorized { provider, url, status, detail }),
@@ -446,15 +356,15 @@ impl RestEmbedder {
         };
         let answer = retries.run(
             |_| {
-                let _permit = self.limiter.acquire(tokens);
+                let _permit = self.quota.acquire(tokens);
                 self.attempt(batch)
             },
             |failed, wait| {
                 tracing::warn!(provider = %self.opts.provider, attempt = wait.attempt + 1, delay_ms = wait.delay.as_millis() as u64, "embeddings request failed, retrying: {}", failed.why);
                 if failed.throttled {
-                    self.limiter.pause(wait.delay);
+                    self.quota.pause(wait.delay);
                 } else {
-                    std::thread::sleep(wait.delay);
+                    self.quota.sleep(wait.delay);
                 }
             },
         );
@@ -468,19 +378,6 @@ impl RestEmbedder {
                 last: last.why,
             }),
         }
-    }
-}
-
-/// The human part of an error body: OpenAI's `error.message`, Ollama's `error`, else the text.
-fn error_message(body: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(body) {
-        Ok(v) => v
-            .pointer("/error/message")
-            .or_else(|| v.get("error"))
-            .or_else(|| v.get("message"))
-            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
-            .unwrap_or_else(|| body.to_string()),
-        Err(_) => body.to_string(),
     }
 }
 
@@ -534,60 +431,5 @@ impl Embedder for RestEmbedder {
 
     fn last_call(&self) -> Option<crate::LastCall> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_messages_are_extracted_from_json_bodies() {
-        assert_eq!(
-            error_message(r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#),
-            "Incorrect API key"
-        );
-        assert_eq!(error_message(r#"{"error":"model \"x\" not found"}"#), "model \"x\" not found");
-        assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
-    }
-
-    #[test]
-    fn limiter_spaces_requests_by_rpm() {
-        let l = Limiter::new(4, 600, 0); // 10 per second, bucket of 600 starts full
-        {
-            let mut s = l.state.lock().unwrap();
-            s.requests = 0.0;
-        }
-        let start = Instant::now();
-        for _ in 0..3 {
-            drop(l.acquire(1));
-        }
-        let took = start.elapsed();
-        assert!(took >= Duration::from_millis(250), "three requests at 10/s took {took:?}");
-        assert!(took < Duration::from_secs(2), "{took:?}");
-    }
-
-    #[test]
-    fn limiter_pause_holds_every_caller() {
-        let l = Limiter::new(4, 0, 0);
-        l.pause(Duration::from_millis(300));
-        let start = Instant::now();
-        drop(l.acquire(1));
-        assert!(start.elapsed() >= Duration::from_millis(280));
-    }
-
-    #[test]
-    fn limiter_bounds_requests_in_flight() {
-        let l = std::sync::Arc::new(Limiter::new(1, 0, 0));
-        let held = l.acquire(1);
-        let l2 = l.clone();
-        let t = std::thread::spawn(move || {
-            let start = Instant::now();
-            drop(l2.acquire(1));
-            start.elapsed()
-        });
-        std::thread::sleep(Duration::from_millis(200));
-        drop(held);
-        assert!(t.join().unwrap() >= Duration::from_millis(180));
     }
 }

@@ -78,13 +78,14 @@ fn batches_inputs_keeps_order_and_sends_model_and_key() {
 #[test]
 fn a_429_honours_retry_after_then_succeeds() {
     let limited =
-        Reply::Status(429, vec![("Retry-After", "1".into())], r#"{"error":{"message":"Rate limit reached"}}"#.into());
+        Reply::Status(429, vec![("Retry-After", "7".into())], r#"{"error":{"message":"Rate limit reached"}}"#.into());
     let mock = Mock::start(false, vec![limited, Reply::Vectors(4)]);
-    let e = embedder(options(mock.url(), RestProtocol::OpenAi, 4));
-    let start = Instant::now();
+    // Waits step a manual clock: the test takes no time, and records what was waited for.
+    let (clock, sleep, waits) = trove_http::testing::stepped_time();
+    let e = RestEmbedder::with_time(options(mock.url(), RestProtocol::OpenAi, 4), clock, sleep).unwrap();
     let out = e.embed(&["only"]).unwrap();
     assert_eq!(out.len(), 1);
-    assert!(start.elapsed() >= Duration::from_millis(950), "Retry-After: 1 was not honoured: {:?}", start.elapsed());
+    assert_eq!(*waits.lock().unwrap(), vec![Duration::from_secs(7)], "Retry-After: 7 was not honoured");
     assert_eq!(mock.seen().len(), 2);
 }
 

@@ -80,6 +80,9 @@ pub struct Engine {
     /// Where every time the engine decides by comes from (the system's, unless
     /// [`Engine::with_clock`] gave another).
     pub(crate) clock: SharedClock,
+    /// The chat model of answers (made from `answers.chat_model` on first use, or given by
+    /// [`Engine::with_chat_model`]).
+    pub(crate) chat: std::sync::OnceLock<Arc<dyn trove_chat::ChatModel>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -169,6 +172,7 @@ impl Engine {
             mailer: std::sync::OnceLock::new(),
             keyring,
             clock: trove_clock::system(),
+            chat: std::sync::OnceLock::new(),
         })
     }
 

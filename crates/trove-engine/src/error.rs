@@ -15,6 +15,9 @@ pub enum EngineError {
     /// Embedding.
     #[error(transparent)]
     Embed(#[from] trove_embed::EmbedError),
+    /// Asking the chat model.
+    #[error(transparent)]
+    Chat(#[from] trove_chat::ChatError),
     /// A source as a whole (not one document) failed.
     #[error(transparent)]
     Ingest(#[from] trove_ingest::IngestError),
@@ -203,6 +206,7 @@ impl HasCode for EngineError {
             EngineError::Config(e) => e.code(),
             EngineError::Store(e) => e.code(),
             EngineError::Embed(e) => e.code(),
+            EngineError::Chat(e) => e.code(),
             EngineError::Ingest(e) => e.code(),
             EngineError::VaultNotFound { .. } => Code::VaultNotFound,
             EngineError::VaultEmpty { .. } => Code::VaultNotFound,

@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod answer;
 pub mod audit;
 pub mod auth;
 mod documents;
@@ -38,6 +39,7 @@ pub mod tokens;
 pub mod worker;
 
 pub use access::{Access, AnyAccess, JobAccess, perm};
+pub use answer::{AnswerEvent, AnswerRequest, AnswerStream, chat_options};
 pub use documents::MAX_DOCUMENT_LIMIT;
 pub use engine::{EmbedderSpec, Engine, OpenMode, ann_settings, postgres_options, qdrant_index, rest_options};
 pub use error::{EngineError, StopReason};

@@ -38,6 +38,14 @@ pub fn chunk_filter(filters: SearchFilters) -> ChunkFilter {
 /// Largest `limit` accepted.
 pub const MAX_LIMIT: usize = 1000;
 
+/// `limit` when it is between 1 and [`MAX_LIMIT`], else what to ask for.
+pub(crate) fn check_limit(limit: usize) -> Result<usize, EngineError> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+    }
+    Ok(limit)
+}
+
 /// Metadata filters name top-level keys and compare with strings, numbers or booleans.
 fn check_metadata_filter(filter: &ChunkFilter) -> Result<(), EngineError> {
     for (key, value) in &filter.metadata {
@@ -75,9 +83,7 @@ impl Engine {
         let config = &self.workspace.config.search;
         let mode = mode.unwrap_or(config.default_mode);
         let limit = limit.unwrap_or(config.default_limit);
-        if limit == 0 || limit > MAX_LIMIT {
-            return Err(EngineError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
-        }
+        check_limit(limit)?;
         check_metadata_filter(filter)?;
         if queries.iter().any(|q| q.trim().is_empty()) {
             return Err(EngineError::BadRequest("query: must not be empty; give some words to search for".into()));

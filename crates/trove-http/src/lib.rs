@@ -11,6 +11,11 @@
 //! ([`Client::get_file`], attachments) follow a bounded number of redirects, send the
 //! credentials only to the configured host, and read no more than a limit of bytes.
 //!
+//! The model APIs (the REST embedders, the chat models) call `ureq` themselves with this
+//! crate's pieces: [`tls_config`], [`proxy_from_env`], [`backoff_delay`], [`parse_retry_after`],
+//! [`model_error_message`], [`redacted`], [`is_tls_failure`], the [`Breaker`], and [`Quota`] (requests and tokens per minute,
+//! requests in flight, the pause after a 429, with [`estimate_tokens`]).
+//!
 //! Failures are [`HttpError`]s that say what to check, naming the configuration key: 401 the
 //! credentials, 403 the permission on the space or project, 404 the base URL or the key,
 //! DNS, TLS, time limits and dropped connections the network path. Their [`Code`] is
@@ -29,6 +34,7 @@
 pub mod breaker;
 mod limiter;
 mod proxy;
+pub mod quota;
 mod retry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -45,6 +51,7 @@ use trove_types::{Code, HasCode};
 pub use crate::breaker::{Breaker, BreakerOpen, Change as BreakerChange, Permit as BreakerPermit};
 use crate::limiter::Limiter;
 pub use crate::proxy::proxy_from_env;
+pub use crate::quota::{Quota, QuotaPermit, Sleep, estimate_tokens, real_sleep};
 pub use crate::retry::{Failure, GaveUp, Retries, Wait, backoff_delay, is_tls_failure, redacted};
 pub use crate::tls::tls_config;
 
@@ -754,6 +761,19 @@ pub fn error_message(body: &str) -> String {
         parts.push(m.to_string());
     }
     if parts.is_empty() { body.trim().to_string() } else { parts.join("; ") }
+}
+
+/// The human part of a model API's error body (embeddings, chat): OpenAI's `error.message`, Ollama's `error`, else the text.
+pub fn model_error_message(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => v
+            .pointer("/error/message")
+            .or_else(|| v.get("error"))
+            .or_else(|| v.get("message"))
+            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+            .unwrap_or_else(|| body.to_string()),
+        Err(_) => body.to_string(),
+    }
 }
 
 #[cfg(test)]

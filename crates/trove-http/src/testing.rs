@@ -187,7 +187,9 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
+/// Reads one request (head and `Content-Length` body) from a connection; `None` when the
+/// client sent none. Also for test servers that write their answers themselves (streams).
+pub fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -242,4 +244,18 @@ fn decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Time for a model client under test ([`crate::Quota`], the chat and embeddings clients'
+/// `with_time`): a manual clock, a [`crate::Sleep`] that steps it instead of sleeping, and the
+/// waits it was asked for, in order.
+pub fn stepped_time() -> (Arc<trove_clock::ManualClock>, crate::Sleep, Arc<Mutex<Vec<Duration>>>) {
+    let clock = trove_clock::ManualClock::at_ms(0);
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let (c, w) = (clock.clone(), waits.clone());
+    let sleep: crate::Sleep = Arc::new(move |d: Duration| {
+        w.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        c.advance(d);
+    });
+    (clock, sleep, waits)
 }

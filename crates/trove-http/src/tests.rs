@@ -273,3 +273,13 @@ fn urls_join_and_origins_compare() {
     assert_ne!(origin("https://h/x"), origin("https://h.evil/x"));
     assert_eq!(without_query("https://h/x?token=s#f"), "https://h/x");
 }
+
+#[test]
+fn model_error_messages_are_extracted_from_json_bodies() {
+    assert_eq!(
+        model_error_message(r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#),
+        "Incorrect API key"
+    );
+    assert_eq!(model_error_message(r#"{"error":"model \"x\" not found"}"#), "model \"x\" not found");
+    assert_eq!(model_error_message("Bad Gateway"), "Bad Gateway");
+}

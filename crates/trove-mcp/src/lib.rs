@@ -110,7 +110,7 @@ impl McpServer {
                     "protocolVersion": version,
                     "capabilities": {"tools": {"listChanged": false}, "resources": {"listChanged": false, "subscribe": false}},
                     "serverInfo": {"name": "trove", "title": "Trove", "version": env!("CARGO_PKG_VERSION")},
-                    "instructions": "Trove holds this team's knowledge (vaults of indexed documents) and your long-term memory. Use `search` to find passages (then `expand_context` for more of a document), `list_vaults` to see what exists, and the memory tools to remember and recall facts about users, scoped by user_id / agent_id / session_id.",
+                    "instructions": "Trove holds this team's knowledge (vaults of indexed documents) and your long-term memory. Use `search` to find passages (then `expand_context` for more of a document; `answer` asks the server's own chat model instead), `list_vaults` to see what exists, and the memory tools to remember and recall facts about users, scoped by user_id / agent_id / session_id.",
                 }))
             }
             "ping" => Ok(json!({})),
@@ -187,10 +187,15 @@ mod tests {
     use super::*;
 
     fn server() -> (McpServer, tempfile::TempDir) {
+        server_with("")
+    }
+
+    /// A server on a vault `notes` with no documents, `extra` appended to its configuration.
+    fn server_with(extra: &str) -> (McpServer, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("config.yaml"),
-            "embedder:\n  auto_install: false\nvaults:\n  notes:\n    sources: {}\n",
+            format!("embedder:\n  auto_install: false\nvaults:\n  notes:\n    sources: {{}}\n{extra}"),
         )
         .unwrap();
         let ws = trove_config::Workspace::load(Some(dir.path()), None).unwrap();
@@ -234,10 +239,40 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_tool_goes_through_the_engine_and_says_when_no_model_is_configured() {
+        let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"answer","arguments":{"vault":"notes","question":"what is in here?","mode":"keyword"}}}"#;
+        let (s, _d) = server();
+        let r = ask(&s, call);
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(r["result"]["structuredContent"]["error"]["code"], "chat_not_configured", "{r}");
+
+        let chat = trove_chat::testing::FakeChat::always(trove_chat::testing::Script::answer(&["unused"]));
+        let (s, _d) = server_with(&format!(
+            "chat_models:\n  fake:\n    provider: custom\n    base_url: {}\n    models: {{chat: fake-model}}\n",
+            chat.url()
+        ));
+        s.engine.vault_create("empty", Principal::Local.organization()).unwrap();
+        let r = ask(&s, &call.replace("\"notes\"", "\"empty\""));
+        assert_ne!(r["result"]["isError"], true, "{r}");
+        let answer = &r["result"]["structuredContent"];
+        assert!(answer["answer"].as_str().unwrap().contains("Nothing in vault `empty`"), "{r}");
+        assert_eq!(answer["citations"], json!([]));
+        assert_eq!(chat.calls(), 0, "nothing retrieved: the model is not asked");
+        let r = ask(
+            &s,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"answer","arguments":{"vault":"empty","question":"x","conversation_id":"c"}}}"#,
+        );
+        assert_eq!(
+            r["result"]["structuredContent"]["error"]["code"], "bad_request",
+            "unknown arguments are refused: {r}"
+        );
+    }
+
+    #[test]
     fn tools_have_schemas_and_bad_arguments_are_tool_errors() {
         let (s, _d) = server();
         let tools = ask(&s, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)["result"]["tools"].clone();
-        assert_eq!(tools.as_array().unwrap().len(), 12);
+        assert_eq!(tools.as_array().unwrap().len(), 13);
         for t in tools.as_array().unwrap() {
             assert_eq!(t["inputSchema"]["type"], "object", "{t}");
             assert!(t["description"].as_str().unwrap().len() > 40, "{t}");

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trove_engine::access::perm::Permission;
 use trove_engine::auth::Principal;
-use trove_engine::{Access, Engine, EngineError, SearchRequest, chunk_filter, perm};
+use trove_engine::{Access, AnswerRequest, Engine, EngineError, SearchRequest, chunk_filter, perm};
 use trove_types::{
     Action, Code, ContextRequest, ErrorBody, HasCode, MemoryInput, MemoryQuery, MemoryScope, MemoryUpdate,
     SearchFilters, SearchMode, SimilarRequest,
@@ -136,6 +136,22 @@ pub struct SearchArgs {
     pub limit: Option<usize>,
 }
 
+/// The arguments of `answer` beside its filters (flat, as `search`'s).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerArgs {
+    /// The question, in natural language (at most 4,000 characters).
+    pub question: String,
+    /// How passages are retrieved: hybrid (default), semantic or keyword.
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
+    /// The most passages retrieved (default: the server's answers.chunks); those that fit the
+    /// chat model's prompt are used.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}
+
 /// A search hit as a model reads it.
 #[derive(Debug, Serialize)]
 struct Hit {
@@ -182,6 +198,16 @@ fn table() -> &'static [Tool] {
                         })
                         .collect();
                     Ok(json!({"vault": access.vault(), "mode": r.mode, "hits": hits}))
+                },
+            ),
+            in_vault(
+                "answer",
+                "Answer a question from the knowledge base",
+                Reads,
+                "Ask the server's own chat model a question about a vault: it answers only from the vault's best passages, citing them as [n], and returns the answer with its citations (n, uri, title, heading path, snippet, chunk_id). An agent with a model of its own usually wants `search` instead, which returns the passages themselves to reason over. Fails with chat_not_configured when the server has no chat model.",
+                |e, access: &Access<perm::Search>, a: Args<AnswerArgs, SearchFilters>| {
+                    let (filter, a) = (chunk_filter(a.request), a.own);
+                    e.answer(access, &AnswerRequest { question: a.question, mode: a.mode, limit: a.limit, filter })
                 },
             ),
             in_vault(

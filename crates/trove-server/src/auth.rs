@@ -71,6 +71,7 @@ pub const PERMISSIONS: &[(&str, &str, Need)] = {
         ("POST", "/v1/vaults/{vault}/sources/{source}/sync", a(DocumentsWrite)),
         ("POST", "/v1/vaults/{vault}/reembed", a(Admin)),
         ("POST", "/v1/vaults/{vault}/search", a(Search)),
+        ("POST", "/v1/vaults/{vault}/answer", a(Search)),
         ("GET", "/v1/vaults/{vault}/documents", a(Search)),
         ("POST", "/v1/vaults/{vault}/documents", a(DocumentsWrite)),
         ("GET", "/v1/vaults/{vault}/documents/{id}", a(Search)),

@@ -202,8 +202,8 @@ pub fn router(state: AppState) -> Router {
 /// what is served). Uploads get their own body limit.
 fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
     use routes::{
-        accounts, audit, documents, explore, jobs, keys, mcp, members, memories, secrets, sessions, teams, uploads,
-        vaults,
+        accounts, answers, audit, documents, explore, jobs, keys, mcp, members, memories, secrets, sessions, teams,
+        uploads, vaults,
     };
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::list, uploads::upload))
@@ -224,6 +224,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(vaults::sync))
         .routes(routes!(vaults::reembed))
         .routes(routes!(vaults::search))
+        .routes(routes!(answers::answer))
         .merge(uploads)
         .routes(routes!(documents::get, documents::delete))
         .routes(routes!(memories::store, memories::list))

@@ -1,6 +1,6 @@
 //! Prometheus metrics, written by hand in the text exposition format (version 0.0.4): request
 //! counts by route template, method and status; request latency by route; search latency by
-//! mode; embedding latency (when the model was loaded at startup and wrapped by
+//! mode; answers' generation latency, tokens in and out, and failures by kind; embedding latency (when the model was loaded at startup and wrapped by
 //! [`TimedEmbedder`]); and the process's resident memory from `/proc/self/statm`.
 //!
 //! Routes are labelled by their template (`/v1/vaults/{vault}/search`), never by the raw path,
@@ -47,6 +47,11 @@ impl Histogram {
     }
 }
 
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
 /// Escapes a label value.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -62,6 +67,10 @@ struct Inner {
     ingest_groups: Histogram,
     ingested_documents: u64,
     ingested_chunks: u64,
+    answer_generation: Histogram,
+    answer_tokens_in: u64,
+    answer_tokens_out: u64,
+    answer_failures: BTreeMap<&'static str, u64>,
 }
 
 /// The server's metrics.
@@ -97,6 +106,21 @@ impl Metrics {
     /// Records one search of `kind` (`documents` or `memories`) in a mode.
     pub fn search(&self, kind: &'static str, mode: &'static str, took: Duration) {
         self.lock().search_latency.entry((kind, mode)).or_default().observe(took.as_secs_f64());
+    }
+
+    /// Records one answer the chat model generated: its time, and its tokens in (the prompt)
+    /// and out (the answer).
+    pub fn answered(&self, generation_ms: u64, tokens_in: u64, tokens_out: u64) {
+        let mut m = self.lock();
+        m.answer_generation.observe(generation_ms as f64 / 1000.0);
+        m.answer_tokens_in += tokens_in;
+        m.answer_tokens_out += tokens_out;
+    }
+
+    /// Records one answer that failed, by the kind of the chat model's failure (`timeout`,
+    /// `throttled`, `unavailable`...).
+    pub fn answer_failed(&self, kind: &'static str) {
+        *self.lock().answer_failures.entry(kind).or_default() += 1;
     }
 
     /// Records one call of the embedding model.
@@ -245,6 +269,30 @@ impl Metrics {
             let _ = writeln!(out, "trove_db_query_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}");
             let _ = writeln!(out, "trove_db_query_duration_seconds_sum{{{labels}}} {}", q.sum_seconds);
             let _ = writeln!(out, "trove_db_query_duration_seconds_count{{{labels}}} {total}");
+        }
+        family(
+            &mut out,
+            "trove_answer_generation_seconds",
+            "histogram",
+            "Time the chat model took to generate one answer (retrieval excluded).",
+        );
+        m.answer_generation.render(&mut out, "trove_answer_generation_seconds", "");
+        family(
+            &mut out,
+            "trove_answer_tokens_total",
+            "counter",
+            "Tokens of answers' prompts (in) and of the answers (out), as the chat model's server counted them or Trove estimated.",
+        );
+        let _ = writeln!(out, "trove_answer_tokens_total{{direction=\"in\"}} {}", m.answer_tokens_in);
+        let _ = writeln!(out, "trove_answer_tokens_total{{direction=\"out\"}} {}", m.answer_tokens_out);
+        family(
+            &mut out,
+            "trove_answer_failures_total",
+            "counter",
+            "Answers the chat model failed, by kind (unauthorized, model_not_found, rejected, throttled, timeout, unavailable, not_configured).",
+        );
+        for (kind, n) in &m.answer_failures {
+            let _ = writeln!(out, "trove_answer_failures_total{{kind=\"{kind}\"}} {n}");
         }
         if let Some(h) = &m.embed_latency {
             out.push_str(

@@ -25,11 +25,12 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
     ),
     components(
         schemas(ErrorBody),
-        responses(BadRequest, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType, InvalidFields, Internal, Unavailable)
+        responses(BadRequest, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType, InvalidFields, Internal, Unavailable, BadGateway, GatewayTimeout)
     ),
     tags(
         (name = "probes", description = "Liveness, readiness, health, metrics and this document."),
         (name = "vaults", description = "Vaults, their sources and search."),
+        (name = "answers", description = "Questions answered by the configured chat model from a vault's documents, with numbered citations."),
         (name = "documents", description = "A vault's indexed documents and uploads."),
         (name = "memories", description = "Agents' memories."),
         (name = "jobs", description = "The job queue and its dead-letter queue."),
@@ -112,10 +113,20 @@ pub struct InvalidFields(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct Internal(pub ErrorBody);
 
-/// `timeout` (the request outran `server.request_timeout_s`) or `model_*` (the embedding model is
-/// not usable).
+/// `timeout` (the request outran `server.request_timeout_s`), `model_*` (the embedding model is
+/// not usable), or `chat_throttled` / `chat_unavailable` (the chat model's server limits Trove's
+/// rate, or cannot be reached).
 #[derive(ToResponse)]
 pub struct Unavailable(pub ErrorBody);
+
+/// `chat_unauthorized`, `chat_model_not_found` or `chat_rejected`: the chat model's server
+/// refused Trove's request (its key, its model, or the request).
+#[derive(ToResponse)]
+pub struct BadGateway(pub ErrorBody);
+
+/// `chat_timeout`: the chat model did not answer, or stalled, within its time limit.
+#[derive(ToResponse)]
+pub struct GatewayTimeout(pub ErrorBody);
 
 /// Path parameters of a vault's routes.
 #[derive(Debug, IntoParams)]

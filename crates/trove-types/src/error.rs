@@ -180,6 +180,34 @@ codes! {
     EmbedderNotRecorded = "embedder_not_recorded", InvalidRequest, 409, 65,
         fix: "Write vectors through Trove's ingest, upload or memory operations, which record the model first; if Trove itself did this, report it as a bug.",
         example: "A program writing chunks straight into the store of a vault that has no recorded model.";
+    /// Answers need a chat model and none is configured (`llm.models.chat` or `chat_models:`).
+    ChatNotConfigured = "chat_not_configured", InvalidRequest, 409, 78,
+        fix: "Set `llm.models.chat`, or add a model under `chat_models:` and name it in `answers.chat_model` (see the configuration reference).",
+        example: "Asking a question of a workspace whose configuration names no chat model.";
+    /// The chat model's API refused Trove's key (401/403).
+    ChatUnauthorized = "chat_unauthorized", System, 502, 77,
+        fix: "Check the `api_key` of the chat model's section (`llm` or `chat_models.NAME`) and that the key may use that model.",
+        example: "An expired OpenAI key in `llm.api_key`.";
+    /// The chat model's API does not know the model or deployment (404).
+    ChatModelNotFound = "chat_model_not_found", System, 502, 78,
+        fix: "Check `models.chat` (Azure: the deployment name) and `base_url` of the chat model's section.",
+        example: "`models.chat: llama3.1` on an Ollama that has not pulled it.";
+    /// The chat model's API rejected the request (another 4xx, or an answer it cannot mean).
+    ChatRejected = "chat_rejected", System, 502, 78,
+        fix: "Read the server's reason in the message; lower `chat.context_tokens` or `chat.max_output_tokens` if the prompt is too long, and check `provider` and `base_url`.",
+        example: "A prompt longer than the model's context window (400).";
+    /// The chat model's API kept limiting the request rate (429) after retries.
+    ChatThrottled = "chat_throttled", System, 503, 75,
+        fix: "Ask again later, or lower the chat model's `rate_limits` so that Trove stays under the provider's quota.",
+        example: "A provider answering 429 to every retry.";
+    /// The chat model did not answer, or stalled mid-answer, within its time limit.
+    ChatTimeout = "chat_timeout", System, 504, 75,
+        fix: "Check the model server's load, or raise `request.timeout_s` (each silence) or `chat.generation_timeout_s` (a whole answer).",
+        example: "A local model server that stops sending tokens for longer than `request.timeout_s`.";
+    /// The chat model's API kept failing (5xx, connection errors) after retries.
+    ChatUnavailable = "chat_unavailable", System, 503, 69,
+        fix: "Check that the model server runs and is reachable (proxy, firewall, `base_url`), then ask again.",
+        example: "An Ollama that is not running.";
     /// Another live process has the workspace to itself (a schema upgrade, `trove migrate`),
     /// or has it open while this one needs it to itself.
     WorkspaceLocked = "workspace_locked", System, 423, 75,

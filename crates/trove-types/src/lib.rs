@@ -9,6 +9,7 @@
 //! receives derive `utoipa::ToSchema`, so the server's OpenAPI document describes them from
 //! this code.
 
+pub mod answer;
 pub mod auth;
 pub mod document;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod job;
 pub mod memory;
 pub mod search;
 
+pub use answer::{AnswerResponse, AnswerUsage, Citation};
 pub use auth::{
     AcceptInvitation, Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, AuditQuery, ChangeRole,
     ClientKind, CreateTeam, CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, Invitation, InviteRequest,

@@ -33,6 +33,7 @@ impl Cli {
         let json = match &self.command {
             Command::Doctor(d) => return if d.json { ErrorOutput::JsonStdout } else { ErrorOutput::Text },
             Command::Search(s) => s.json || s.queries.is_some(),
+            Command::Ask(a) => a.json,
             Command::Ingest(i) => i.json,
             Command::Config(c) => c.json,
             Command::Status(s) => s.json,
@@ -96,6 +97,9 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Search a vault.
     Search(SearchArgs),
+    /// Ask a question: the chat model answers from the vault's documents, streamed to the
+    /// terminal, with the numbered sources it cites under it (needs llm.models.chat).
+    Ask(AskArgs),
     /// Vaults with their documents, chunks and embedding model.
     Status(StatusArgs),
     /// The built-in embedding model.
@@ -372,6 +376,32 @@ pub struct SearchArgs {
     /// Run every query of a JSONL file (lines {"id","text"}); prints JSONL {"id","hits"}.
     #[arg(long, value_name = "FILE")]
     pub queries: Option<PathBuf>,
+}
+
+/// `trove ask`.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// Vault to ask (default: the first in config.yaml).
+    #[arg(long, short = 'v')]
+    pub vault: Option<String>,
+    /// How chunks are retrieved (default: answers.mode).
+    #[arg(long, short = 'm', value_enum)]
+    pub mode: Option<Mode>,
+    /// The most chunks retrieved (default: answers.chunks).
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only documents whose URI starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub uri_prefix: Option<String>,
+    /// Print one JSON object when the answer is complete:
+    /// {"answer","citations":[...],"usage","model","retrieval_ms","generation_ms"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `trove status`.

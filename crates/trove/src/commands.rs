@@ -52,6 +52,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
             search(ws, args)
         }
+        Command::Ask(args) => {
+            let ws = load(g)?;
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            crate::ask::run(ws, args)
+        }
         Command::Status(args) => {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);

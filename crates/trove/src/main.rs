@@ -10,6 +10,7 @@
 //! error links point.
 
 mod admin;
+mod ask;
 mod cli;
 mod commands;
 mod doctor;

@@ -59,7 +59,7 @@ fn the_mcp_sdk_uses_every_tool_over_stdio() {
     let out = client(&["stdio", env!("CARGO_BIN_EXE_trove"), dir.path().to_str().unwrap()]);
     let seen: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(seen["protocol"], "2025-11-25", "{seen}");
-    assert_eq!(seen["tools"].as_array().unwrap().len(), 12);
+    assert_eq!(seen["tools"].as_array().unwrap().len(), 13);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! ([`crate::call`]), and returns the engine's answer as JSON.
 
 pub mod accounts;
+pub mod answers;
 pub mod audit;
 pub mod documents;
 pub mod explore;

@@ -38,6 +38,9 @@ pub enum Check {
     Model,
     /// Each remote embeddings API in use: name, connection, proxy, TLS, key, model, vector size.
     Embedder,
+    /// Each configured chat model (answers): name, connection, proxy, TLS, key, model, rate
+    /// limit, with a one-token answer.
+    Chat,
     /// Each configured source can be read (a folder listed, `git ls-remote`, one request to a
     /// wiki, tracker or site; nothing indexed).
     Sources,

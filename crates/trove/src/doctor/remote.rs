@@ -1,4 +1,4 @@
-//! The `embedder` check: every REST embedder the configuration uses (`llm:` when a vault or the
+//! The `embedder` check (and the network steps the `chat` check shares, [`reach`]): every REST embedder the configuration uses (`llm:` when a vault or the
 //! default uses it, each entry of `embedders:`), probed the way the troubleshooting guides go,
 //! one step at a time so a failure names the step: the proxy in effect, DNS ("Name or service
 //! not known"), the TCP connection ("connection refused", "timed out"), the proxy tunnel (407),
@@ -8,6 +8,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -30,11 +31,19 @@ pub fn embedders(ws: &Workspace) -> Outcome {
     if profiles.is_empty() {
         return skip("no REST embedder is configured (the built-in model is checked by `model`)");
     }
+    in_parallel(&profiles, |_, llm| probe(&trove_engine::rest_options(llm)))
+}
+
+/// `probe` run over every `(label, section)` at once, its outcomes combined: the worst status,
+/// each finding and fix labelled when there are several.
+pub(super) fn in_parallel(
+    profiles: &[(String, &LlmConfig)],
+    probe: impl Fn(&str, &LlmConfig) -> Outcome + Sync,
+) -> Outcome {
     let outcomes: Vec<(String, Outcome)> = std::thread::scope(|scope| {
-        let running: Vec<_> = profiles
-            .iter()
-            .map(|(label, llm)| (label.clone(), scope.spawn(move || probe(&trove_engine::rest_options(llm)))))
-            .collect();
+        let probe = &probe;
+        let running: Vec<_> =
+            profiles.iter().map(|(label, llm)| (label.clone(), scope.spawn(move || probe(label, llm)))).collect();
         running
             .into_iter()
             .map(|(label, h)| {
@@ -49,6 +58,25 @@ pub fn embedders(ws: &Workspace) -> Outcome {
     let found: Vec<String> = outcomes.iter().map(|(l, (_, f, _))| name(l, f)).collect();
     let fixes: Vec<String> = outcomes.iter().filter_map(|(l, (_, _, x))| x.as_ref().map(|x| name(l, x))).collect();
     (status, found.join("; "), (!fixes.is_empty()).then(|| fixes.join(" / ")))
+}
+
+/// An API reached: connected (and its TLS verified); what the report says about the way.
+pub(super) struct Reached {
+    /// Milliseconds to connect.
+    pub connect_ms: f64,
+    /// Whether the API speaks HTTPS (and its certificate was verified).
+    pub https: bool,
+    /// ` via proxy P`, or nothing.
+    pub route: String,
+    /// Warnings found on the way (a certificate expiring soon).
+    pub notes: Vec<Outcome>,
+}
+
+impl Reached {
+    /// `outcome`, or the worst note when that is worse.
+    pub fn with_notes(self, outcome: Outcome) -> Outcome {
+        self.notes.into_iter().fold(outcome, |worst, note| if note.0 > worst.0 { note } else { worst })
+    }
 }
 
 /// Where a URL points.
@@ -85,105 +113,10 @@ fn target(url: &str) -> Option<Target> {
 
 /// One REST embedder, step by step.
 fn probe(opts: &RestOptions) -> Outcome {
-    if let Some(reference) = opts.api_key.as_deref().and_then(trove_config::secrets::parse_reference) {
-        return fail(
-            format!("api_key is `{reference}`, which does not open"),
-            "see `trove doctor --only secrets` for why, and store the secret",
-        );
-    }
-    let Some(api) = target(&opts.base_url) else {
-        return fail(format!("base_url `{}` is not an http(s) URL", opts.base_url), "write it like https://host/v1");
+    let reached = match reach(&opts.base_url, opts.proxy.as_deref(), opts.ca_file.as_deref(), opts.api_key.as_deref()) {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
     };
-    let via = match &opts.proxy {
-        Some(p) => match target(p) {
-            Some(t) => Some(t),
-            None => return fail(format!("the proxy `{p}` is not an http(s) URL"), "fix HTTPS_PROXY / HTTP_PROXY"),
-        },
-        None => None,
-    };
-    let hop = via.as_ref().unwrap_or(&api);
-    let what = if via.is_some() { "the proxy" } else { "the API" };
-    let route = match &opts.proxy {
-        Some(p) => format!(" via proxy {p}"),
-        None => String::new(),
-    };
-
-    // DNS.
-    let addrs = match within(STEP, {
-        let (host, port) = (hop.host.clone(), hop.port);
-        move || (host.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<SocketAddr>>())
-    }) {
-        None => {
-            return fail(
-                format!("resolving {} ({what}) took over {} s", hop.host, STEP.as_secs()),
-                "the DNS server does not answer: check /etc/resolv.conf and the network",
-            );
-        }
-        Some(Err(e)) => {
-            return fail(
-                format!("{} ({what}): Name or service not known ({e})", hop.host),
-                if via.is_some() {
-                    "fix the host in HTTPS_PROXY / HTTP_PROXY, or its DNS entry".to_string()
-                } else {
-                    "check the host name in base_url for typos, and DNS; a network that only reaches the internet through a proxy needs HTTPS_PROXY".to_string()
-                },
-            );
-        }
-        Some(Ok(a)) if a.is_empty() => {
-            return fail(format!("{} ({what}) has no address", hop.host), "check its DNS entry");
-        }
-        Some(Ok(a)) => a,
-    };
-
-    // TCP.
-    let started = Instant::now();
-    let mut stream = match connect(&addrs) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return fail(
-                format!("{}:{} ({what}): connection refused", hop.host, hop.port),
-                "nothing listens there: start the service (e.g. `ollama serve`, the vLLM/TEI server) or fix the port in base_url",
-            );
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-            return fail(
-                format!("{}:{} ({what}): connection timed out after {} s", hop.host, hop.port, STEP.as_secs()),
-                "a firewall drops the packets, the address is wrong, or this network reaches the API only through a proxy (HTTPS_PROXY)",
-            );
-        }
-        Err(e) => {
-            return fail(
-                format!("{}:{} ({what}): {e}", hop.host, hop.port),
-                "check the address and the network route to it",
-            );
-        }
-    };
-    let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let _ = stream.set_read_timeout(Some(STEP));
-    let _ = stream.set_write_timeout(Some(STEP));
-
-    // The proxy's tunnel (HTTPS through a proxy).
-    if via.is_some()
-        && api.https
-        && let Err(outcome) = tunnel(&mut stream, &api)
-    {
-        return outcome;
-    }
-
-    // TLS.
-    let mut notes = Vec::new();
-    if api.https {
-        match handshake(stream, &api, opts) {
-            Ok(Some(days)) if days < EXPIRY_WARNING.whole_days() => {
-                notes.push(warn(
-                    format!("{}'s certificate expires in {days} day(s)", api.host),
-                    "the provider must renew it (or your TLS-inspecting proxy its CA) before requests fail with `certificate has expired`",
-                ));
-            }
-            Ok(_) => {}
-            Err(outcome) => return outcome,
-        }
-    }
 
     // One tiny request.
     let mut request = opts.clone();
@@ -198,15 +131,130 @@ fn probe(opts: &RestOptions) -> Outcome {
     let took = started.elapsed().as_secs_f64() * 1000.0;
     let outcome = match answer {
         Ok(v) => ok(format!(
-            "{} at {}{route}: {}-dimensional vectors in {took:.0} ms (connect {connect_ms:.0} ms{})",
+            "{} at {}{}: {}-dimensional vectors in {took:.0} ms (connect {:.0} ms{})",
             opts.model,
             opts.base_url,
+            reached.route,
             v.first().map_or(0, Vec::len),
-            if api.https { ", TLS verified" } else { "" }
+            reached.connect_ms,
+            if reached.https { ", TLS verified" } else { "" }
         )),
         Err(e) => request_failure(&e, opts),
     };
-    notes.into_iter().fold(outcome, |worst, note| if note.0 > worst.0 { note } else { worst })
+    reached.with_notes(outcome)
+}
+
+/// The network steps to the API at `base_url`, each with its time limit: its key's secret
+/// (`api_key`), the `proxy`, DNS, TCP, the proxy's tunnel, TLS (trusting `ca_file` beside the
+/// built-in roots). The first that fails is the outcome.
+pub(super) fn reach(
+    base_url: &str,
+    proxy: Option<&str>,
+    ca_file: Option<&Path>,
+    api_key: Option<&str>,
+) -> Result<Reached, Outcome> {
+    if let Some(reference) = api_key.and_then(trove_config::secrets::parse_reference) {
+        return Err(fail(
+            format!("api_key is `{reference}`, which does not open"),
+            "see `trove doctor --only secrets` for why, and store the secret",
+        ));
+    }
+    let Some(api) = target(base_url) else {
+        return Err(fail(format!("base_url `{base_url}` is not an http(s) URL"), "write it like https://host/v1"));
+    };
+    let via = match proxy {
+        Some(p) => match target(p) {
+            Some(t) => Some(t),
+            None => {
+                return Err(fail(format!("the proxy `{p}` is not an http(s) URL"), "fix HTTPS_PROXY / HTTP_PROXY"));
+            }
+        },
+        None => None,
+    };
+    let hop = via.as_ref().unwrap_or(&api);
+    let what = if via.is_some() { "the proxy" } else { "the API" };
+    let route = match proxy {
+        Some(p) => format!(" via proxy {p}"),
+        None => String::new(),
+    };
+
+    // DNS.
+    let addrs = match within(STEP, {
+        let (host, port) = (hop.host.clone(), hop.port);
+        move || (host.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<SocketAddr>>())
+    }) {
+        None => {
+            return Err(fail(
+                format!("resolving {} ({what}) took over {} s", hop.host, STEP.as_secs()),
+                "the DNS server does not answer: check /etc/resolv.conf and the network",
+            ));
+        }
+        Some(Err(e)) => {
+            return Err(fail(
+                format!("{} ({what}): Name or service not known ({e})", hop.host),
+                if via.is_some() {
+                    "fix the host in HTTPS_PROXY / HTTP_PROXY, or its DNS entry".to_string()
+                } else {
+                    "check the host name in base_url for typos, and DNS; a network that only reaches the internet through a proxy needs HTTPS_PROXY".to_string()
+                },
+            ));
+        }
+        Some(Ok(a)) if a.is_empty() => {
+            return Err(fail(format!("{} ({what}) has no address", hop.host), "check its DNS entry"));
+        }
+        Some(Ok(a)) => a,
+    };
+
+    // TCP.
+    let started = Instant::now();
+    let mut stream = match connect(&addrs) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(fail(
+                format!("{}:{} ({what}): connection refused", hop.host, hop.port),
+                "nothing listens there: start the service (e.g. `ollama serve`, the vLLM/TEI server) or fix the port in base_url",
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err(fail(
+                format!("{}:{} ({what}): connection timed out after {} s", hop.host, hop.port, STEP.as_secs()),
+                "a firewall drops the packets, the address is wrong, or this network reaches the API only through a proxy (HTTPS_PROXY)",
+            ));
+        }
+        Err(e) => {
+            return Err(fail(
+                format!("{}:{} ({what}): {e}", hop.host, hop.port),
+                "check the address and the network route to it",
+            ));
+        }
+    };
+    let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _ = stream.set_read_timeout(Some(STEP));
+    let _ = stream.set_write_timeout(Some(STEP));
+
+    // The proxy's tunnel (HTTPS through a proxy).
+    if via.is_some()
+        && api.https
+        && let Err(outcome) = tunnel(&mut stream, &api)
+    {
+        return Err(outcome);
+    }
+
+    // TLS.
+    let mut notes = Vec::new();
+    if api.https {
+        match handshake(stream, &api, ca_file) {
+            Ok(Some(days)) if days < EXPIRY_WARNING.whole_days() => {
+                notes.push(warn(
+                    format!("{}'s certificate expires in {days} day(s)", api.host),
+                    "the provider must renew it (or your TLS-inspecting proxy its CA) before requests fail with `certificate has expired`",
+                ));
+            }
+            Ok(_) => {}
+            Err(outcome) => return Err(outcome),
+        }
+    }
+    Ok(Reached { connect_ms, https: api.https, route, notes })
 }
 
 /// Connects to the first address that accepts within the step's time.
@@ -259,8 +307,8 @@ fn tunnel(stream: &mut TcpStream, api: &Target) -> Result<(), Outcome> {
 
 /// Verifies the API's certificate as requests will (the built-in roots plus the CA bundle of
 /// `tls.ca_file`); returns the days until it expires.
-fn handshake(stream: TcpStream, api: &Target, opts: &RestOptions) -> Result<Option<i64>, Outcome> {
-    let config = trove_http::tls::client_config(opts.ca_file.as_deref(), "tls.ca_file").map_err(|e| {
+fn handshake(stream: TcpStream, api: &Target, ca_file: Option<&Path>) -> Result<Option<i64>, Outcome> {
+    let config = trove_http::tls::client_config(ca_file, "tls.ca_file").map_err(|e| {
         fail(e, "point it at the PEM bundle of the CA that signed the server's certificate".to_string())
     })?;
     let name = ServerName::try_from(api.host.clone())
@@ -276,7 +324,7 @@ fn handshake(stream: TcpStream, api: &Target, opts: &RestOptions) -> Result<Opti
         }
     }
     if let Some(e) = sock_err {
-        return Err(tls_failure(&e, api, opts));
+        return Err(tls_failure(&e, api, ca_file));
     }
     let days = tls
         .conn
@@ -289,7 +337,7 @@ fn handshake(stream: TcpStream, api: &Target, opts: &RestOptions) -> Result<Opti
     Ok(days)
 }
 
-fn tls_failure(e: &std::io::Error, api: &Target, opts: &RestOptions) -> Outcome {
+fn tls_failure(e: &std::io::Error, api: &Target, ca_file: Option<&Path>) -> Outcome {
     use rustls::CertificateError as C;
     let cert = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(|r| match r {
         rustls::Error::InvalidCertificate(c) => Some(c),
@@ -311,7 +359,7 @@ fn tls_failure(e: &std::io::Error, api: &Target, opts: &RestOptions) -> Outcome 
         ),
         Some(C::UnknownIssuer | C::BadSignature | C::UnknownRevocationStatus | C::InvalidPurpose) => fail(
             format!("{host}: SSL certificate verify failed ({e})"),
-            if opts.ca_file.is_some() {
+            if ca_file.is_some() {
                 "tls.ca_file does not hold the CA that signed this certificate: use that CA's PEM bundle"
             } else {
                 "the server (or a TLS-inspecting proxy) uses a private CA: set tls.ca_file to its PEM bundle"

@@ -52,6 +52,7 @@ pub fn resolved(ws: &Workspace) -> Workspace {
         let slot: Option<&mut String> = match u.key.split('.').collect::<Vec<_>>().as_slice() {
             ["llm", "api_key"] => config.llm.api_key.as_mut(),
             ["embedders", name, "api_key"] => config.embedders.get_mut(*name).and_then(|e| e.api_key.as_mut()),
+            ["chat_models", name, "api_key"] => config.chat_models.get_mut(*name).and_then(|e| e.api_key.as_mut()),
             ["mail", "smtp", "password"] => config.mail.smtp.as_mut().and_then(|s| s.password.as_mut()),
             ["vaults", vault, "sources", source, key] => config
                 .vaults

@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 TOOLS = {
-    "search", "expand_context", "find_similar", "list_vaults", "list_sources", "ingest_status",
+    "search", "answer", "expand_context", "find_similar", "list_vaults", "list_sources", "ingest_status",
     "store_memory", "retrieve_memory", "list_memories", "update_memory", "delete_memory", "memory_stats",
 }
 
