@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use trove_clock::SharedClock;
-use trove_http::{Breaker, Quota, QuotaPermit, Sleep};
+use trove_http::{Breaker, Failure, GaveUp, Quota, QuotaPermit, Retries, Sleep};
 
 use crate::stream::ChatStream;
 use crate::{ChatError, ChatModel, Completion, Message, Usage, prompt_tokens};
@@ -263,64 +263,63 @@ impl ChatClient {
     fn start(&self, messages: &[Message], stream: bool) -> Result<Started, ChatError> {
         let body = self.body(messages, stream);
         let tokens = prompt_tokens(messages) + self.opts.max_output_tokens;
-        let max = self.opts.max_retries;
-        for attempt in 0..=max {
-            let permit = self.quota.acquire(tokens);
-            let outcome = match self.breaker.admit() {
-                Err(open) => {
-                    return Err(self.unavailable(format!(
-                        "{} failures in a row (last: {}); not tried again for {} s",
-                        open.failures,
-                        open.last_error.unwrap_or_else(|| "unknown".into()),
-                        open.retry_in.as_secs()
-                    )));
+        let retries = Retries {
+            max_retries: self.opts.max_retries,
+            backoff_min: self.opts.backoff_min,
+            backoff_max: self.opts.backoff_max,
+            retry_after_max: self.opts.retry_after_max,
+        };
+        let answer = retries.run(
+            |_| {
+                // Held by the answer while it streams; dropped before any wait.
+                let permit = self.quota.acquire(tokens);
+                let admitted = match self.breaker.admit() {
+                    Err(open) => {
+                        return Err(Failure::Fatal(self.unavailable(format!(
+                            "{} failures in a row (last: {}); not tried again for {} s",
+                            open.failures,
+                            open.last_error.unwrap_or_else(|| "unknown".into()),
+                            open.retry_in.as_secs()
+                        ))));
+                    }
+                    Ok(admitted) => admitted,
+                };
+                match self.attempt(&body) {
+                    Ok(body) => {
+                        admitted.succeeded();
+                        Ok(Started { body, permit })
+                    }
+                    Err(Attempt::Fatal(e)) => {
+                        admitted.succeeded();
+                        Err(Failure::Fatal(e))
+                    }
+                    Err(Attempt::Retry { error, retry_after }) => {
+                        admitted.failed(error.to_string());
+                        Err(Failure::Retry(error, retry_after))
+                    }
                 }
-                Ok(admitted) => {
-                    let outcome = self.attempt(&body);
-                    match &outcome {
-                        Ok(_) | Err(Attempt::Fatal(_)) => {
-                            admitted.succeeded();
-                        }
-                        Err(Attempt::Retry { error, .. }) => {
-                            admitted.failed(error.to_string());
-                        }
-                    }
-                    outcome
-                }
-            };
-            let (error, retry_after) = match outcome {
-                Ok(body) => return Ok(Started { body, permit }),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry { error, retry_after }) => (error, retry_after),
-            };
-            drop(permit);
-            if attempt == max {
-                return Err(match error {
-                    ChatError::Throttled { key, url, detail, .. } => {
-                        ChatError::Throttled { key, url, attempts: max + 1, detail }
-                    }
-                    ChatError::Unavailable { key, url, detail } => {
-                        ChatError::Unavailable { key, url, detail: format!("{detail}, after {} attempts", max + 1) }
-                    }
-                    other => other,
-                });
-            }
-            let delay = match retry_after {
-                Some(wait) => {
-                    let wait = wait.min(self.opts.retry_after_max);
+            },
+            |error, wait| {
+                tracing::warn!(model = %self.model_id, attempt = wait.attempt + 1, delay_ms = wait.delay.as_millis() as u64, "chat request failed, retrying: {error}");
+                if wait.asked {
                     // Every caller of this client waits, not only this one.
-                    self.quota.pause(wait);
-                    wait
+                    self.quota.pause(wait.delay);
+                } else {
+                    self.quota.sleep(wait.delay);
                 }
-                None => {
-                    let wait = trove_http::backoff_delay(self.opts.backoff_min, self.opts.backoff_max, attempt);
-                    self.quota.sleep(wait);
-                    wait
+            },
+        );
+        match answer {
+            Ok(started) => Ok(started),
+            Err(GaveUp::Fatal(e)) => Err(e),
+            Err(GaveUp::Exhausted { last, attempts }) => Err(match last {
+                ChatError::Throttled { key, url, detail, .. } => ChatError::Throttled { key, url, attempts, detail },
+                ChatError::Unavailable { key, url, detail } => {
+                    ChatError::Unavailable { key, url, detail: format!("{detail}, after {attempts} attempts") }
                 }
-            };
-            tracing::warn!(model = %self.model_id, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, "chat request failed, retrying: {error}");
+                other => other,
+            }),
         }
-        unreachable!("the loop returns on its last attempt")
     }
 
     /// One attempt: the answer's body once its status is 2xx.
