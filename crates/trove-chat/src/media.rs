@@ -127,6 +127,28 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A 16-bit mono PCM WAV file of `samples` at `rate` Hz (test audio for probes and tests).
+pub fn wav_pcm16(rate: u32, samples: &[i16]) -> Vec<u8> {
+    let data = (samples.len() * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + data as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    wav
+}
+
 /// What [`check`] checks bytes against.
 pub(crate) struct Accepts<'a> {
     /// `the image`, `the audio`.
@@ -206,6 +228,8 @@ mod tests {
         assert_eq!(sniff(b"OggS\0"), Some("audio/ogg"));
         assert_eq!(sniff(b"II*\0 a tiff"), None);
         assert_eq!(sniff(b""), None);
+        let wav = wav_pcm16(8000, &[0, 1, -1]);
+        assert_eq!((sniff(&wav), wav.len()), (Some("audio/wav"), 44 + 6));
         assert_eq!(canonical_type("Image/JPG; q=1"), "image/jpeg");
     }
 
