@@ -1,0 +1,217 @@
+"""Typed models of the server's JSON answers (the schemas of `/openapi.json`). Each is a
+frozen dataclass built with `from_json`, which keeps the whole answer in `raw` so fields a
+newer server adds are not lost."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Generic, List, Optional, TypeVar
+
+T = TypeVar("T")
+
+
+def _build(cls: Any, data: Dict[str, Any], **nested: Any) -> Any:
+    """`cls` from the JSON object `data`: known fields by name (missing optional ones take
+    their defaults), `nested` overriding those that hold other models, the rest in `raw`."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in data.items() if k in names and k != "raw"}
+    values.update(nested)
+    return cls(**values, raw=data)
+
+
+@dataclass(frozen=True)
+class Vault:
+    """A vault with its counts (`VaultSummary`)."""
+
+    name: str
+    documents: int = 0
+    chunks: int = 0
+    model: Optional[str] = None
+    dimension: Optional[int] = None
+    configured: bool = False
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Vault":
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One matching chunk."""
+
+    vault: str
+    source: str
+    uri: str
+    title: str
+    text: str
+    snippet: str
+    score: float
+    chunk_id: int
+    document_id: int
+    chunk_index: int = 0
+    heading_path: List[str] = field(default_factory=list)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "SearchHit":
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The answer to one query: its hits, best first, and the mode used."""
+
+    query: str
+    mode: str
+    hits: List[SearchHit]
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "SearchResult":
+        return _build(cls, data, hits=[SearchHit.from_json(h) for h in data.get("hits", [])])
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why the latest attempt of a job failed."""
+
+    code: str
+    message: str
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "JobError":
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A queued, running or finished job; `status == "dead"` puts it in the dead-letter queue."""
+
+    id: str
+    kind: str
+    status: str
+    vault: Optional[str] = None
+    attempts: int = 0
+    max_attempts: int = 0
+    created_at: str = ""
+    finished_at: Optional[str] = None
+    cancel_requested: bool = False
+    error: Optional[JobError] = None
+    result: Any = None
+    progress: Optional[Dict[str, int]] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        """Whether it has left `queued` and `running` for good."""
+        return self.status not in ("queued", "running")
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Job":
+        error = data.get("error")
+        return _build(cls, data, error=JobError.from_json(error) if isinstance(error, dict) else None)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A stored memory; `score` is set on retrieved ones."""
+
+    id: str
+    vault: str
+    text: str
+    user_id: Optional[str] = None
+    agent_id: Optional[str] = None
+    session_id: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    importance: float = 0.5
+    metadata: Any = None
+    created_at: str = ""
+    updated_at: str = ""
+    expires_at: Optional[str] = None
+    score: Optional[float] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Memory":
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class Document:
+    """An indexed document without its chunks (`DocumentSummary`)."""
+
+    id: int
+    uri: str
+    title: str
+    source: str
+    chunks: int = 0
+    tokens: int = 0
+    content_hash: str = ""
+    indexed_at: str = ""
+    modified_at: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Document":
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class DocumentDetail:
+    """A document with its metadata and its chunks (as JSON objects), in order."""
+
+    document: Document
+    metadata: Any
+    chunks: List[Dict[str, Any]]
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "DocumentDetail":
+        return _build(cls, data, document=Document.from_json(data["document"]))
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A chunk an answer may cite as `[n]`."""
+
+    n: int
+    uri: str
+    title: str
+    snippet: str
+    chunk_id: int
+    document_id: int
+    url: Optional[str] = None
+    heading_path: List[str] = field(default_factory=list)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Citation":
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer written by the server's chat model from a vault's chunks."""
+
+    answer: str
+    citations: List[Citation]
+    usage: Dict[str, Any]
+    retrieval_ms: int
+    generation_ms: int
+    model: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Answer":
+        return _build(cls, data, citations=[Citation.from_json(c) for c in data.get("citations", [])])
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; pass `next_cursor` as `cursor` for the next (None on the last)."""
+
+    items: List[T]
+    next_cursor: Optional[str] = None
