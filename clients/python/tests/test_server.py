@@ -12,8 +12,9 @@ from trove_client import NO_RETRIES, Trove, TroveError
 TOMATOES = "# Tomatoes\n\n## Watering\n\nWater tomato plants deeply twice a week, at the base, in the morning.\n"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def trove(server):
+    # One login for the module: the server allows 20 logins an hour from one address.
     with Trove.login(server["url"], server["email"], server["password"]) as t:
         yield t
 

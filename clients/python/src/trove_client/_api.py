@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 from urllib.parse import quote
 
-from ._core import Call, Progress, UploadFile, multipart
+from ._core import Call, Progress, RetryPolicy, UploadFile, auth_headers, multipart, user_agent
 from ._models import Answer, Document, DocumentDetail, Job, Memory, Page, SearchResult, Vault
 
 
@@ -244,12 +244,16 @@ class DeadLetters(_Resource):
 class Api:
     """The calls both clients have; each client class defines `_send(call)`, which runs them."""
 
-    def _attach(self) -> None:
+    def _attach(self, base_url: str, api_key: Optional[str], token: Optional[str], retries: RetryPolicy) -> Dict[str, str]:
+        """Sets up what both clients have; answers the headers every request carries."""
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
         self.vaults = Vaults(self)
         self.documents = Documents(self)
         self.memories = Memories(self)
         self.jobs = Jobs(self)
         self.dlq = DeadLetters(self)
+        return {"user-agent": user_agent(), **auth_headers(api_key, token)}
 
     def search(
         self,

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Optional
 import httpx
 
 from ._api import Api
-from ._core import Call, RetryPolicy, auth_headers, result, retry_after, user_agent
+from ._core import Call, RetryPolicy, result, retry_after
 from ._errors import TroveConnectionError, TroveError
 from ._models import Job
 
@@ -32,11 +32,8 @@ class AsyncTrove(Api):
         retries: RetryPolicy = RetryPolicy(),
         transport: Optional[httpx.AsyncBaseTransport] = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        headers = {"user-agent": user_agent(), **auth_headers(api_key, token)}
+        headers = self._attach(base_url, api_key, token, retries)
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
-        self._attach()
 
     @classmethod
     async def login(

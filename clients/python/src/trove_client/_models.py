@@ -6,22 +6,34 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Generic, List, Optional, TypeVar
+from typing import Any, Dict, Generic, List, Optional, Type, TypeVar
 
 T = TypeVar("T")
 
 
-def _build(cls: Any, data: Dict[str, Any], **nested: Any) -> Any:
-    """`cls` from the JSON object `data`: known fields by name (missing optional ones take
-    their defaults), `nested` overriding those that hold other models, the rest in `raw`."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in data.items() if k in names and k != "raw"}
-    values.update(nested)
-    return cls(**values, raw=data)
+M = TypeVar("M", bound="Model")
+
+
+class Model:
+    """What every model shares: `from_json`."""
+
+    @classmethod
+    def _nested(cls, data: Dict[str, Any]) -> Dict[str, Any]:
+        """The fields that hold other models, built from `data` (none by default)."""
+        return {}
+
+    @classmethod
+    def from_json(cls: Type[M], data: Dict[str, Any]) -> M:
+        """The model of the JSON object `data`: known fields by name (missing optional ones
+        take their defaults), nested models built, the whole object kept in `raw`."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values = {k: v for k, v in data.items() if k in names and k != "raw"}
+        values.update(cls._nested(data))
+        return cls(**values, raw=data)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
-class Vault:
+class Vault(Model):
     """A vault with its counts (`VaultSummary`)."""
 
     name: str
@@ -32,13 +44,9 @@ class Vault:
     configured: bool = False
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Vault":
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class SearchHit:
+class SearchHit(Model):
     """One matching chunk."""
 
     vault: str
@@ -54,13 +62,9 @@ class SearchHit:
     heading_path: List[str] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "SearchHit":
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(Model):
     """The answer to one query: its hits, best first, and the mode used."""
 
     query: str
@@ -69,25 +73,21 @@ class SearchResult:
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "SearchResult":
-        return _build(cls, data, hits=[SearchHit.from_json(h) for h in data.get("hits", [])])
+    def _nested(cls, data: Dict[str, Any]) -> Dict[str, Any]:
+        return dict(hits=[SearchHit.from_json(h) for h in data.get("hits", [])])
 
 
 @dataclass(frozen=True)
-class JobError:
+class JobError(Model):
     """Why the latest attempt of a job failed."""
 
     code: str
     message: str
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "JobError":
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class Job:
+class Job(Model):
     """A queued, running or finished job; `status == "dead"` puts it in the dead-letter queue."""
 
     id: str
@@ -110,13 +110,13 @@ class Job:
         return self.status not in ("queued", "running")
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Job":
+    def _nested(cls, data: Dict[str, Any]) -> Dict[str, Any]:
         error = data.get("error")
-        return _build(cls, data, error=JobError.from_json(error) if isinstance(error, dict) else None)
+        return {"error": JobError.from_json(error) if isinstance(error, dict) else None}
 
 
 @dataclass(frozen=True)
-class Memory:
+class Memory(Model):
     """A stored memory; `score` is set on retrieved ones."""
 
     id: str
@@ -134,13 +134,9 @@ class Memory:
     score: Optional[float] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Memory":
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class Document:
+class Document(Model):
     """An indexed document without its chunks (`DocumentSummary`)."""
 
     id: int
@@ -154,13 +150,9 @@ class Document:
     modified_at: Optional[str] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Document":
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class DocumentDetail:
+class DocumentDetail(Model):
     """A document with its metadata and its chunks (as JSON objects), in order."""
 
     document: Document
@@ -169,12 +161,12 @@ class DocumentDetail:
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "DocumentDetail":
-        return _build(cls, data, document=Document.from_json(data["document"]))
+    def _nested(cls, data: Dict[str, Any]) -> Dict[str, Any]:
+        return dict(document=Document.from_json(data["document"]))
 
 
 @dataclass(frozen=True)
-class Citation:
+class Citation(Model):
     """A chunk an answer may cite as `[n]`."""
 
     n: int
@@ -187,13 +179,9 @@ class Citation:
     heading_path: List[str] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Citation":
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(Model):
     """An answer written by the server's chat model from a vault's chunks."""
 
     answer: str
@@ -205,8 +193,8 @@ class Answer:
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Answer":
-        return _build(cls, data, citations=[Citation.from_json(c) for c in data.get("citations", [])])
+    def _nested(cls, data: Dict[str, Any]) -> Dict[str, Any]:
+        return dict(citations=[Citation.from_json(c) for c in data.get("citations", [])])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import httpx
 
 from ._api import Api
-from ._core import Call, RetryPolicy, auth_headers, result, retry_after, user_agent
+from ._core import Call, RetryPolicy, result, retry_after
 from ._errors import TroveConnectionError, TroveError
 from ._models import Job
 
@@ -30,11 +30,8 @@ class Trove(Api):
         retries: RetryPolicy = RetryPolicy(),
         transport: Optional[httpx.BaseTransport] = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        headers = {"user-agent": user_agent(), **auth_headers(api_key, token)}
+        headers = self._attach(base_url, api_key, token, retries)
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
-        self._attach()
 
     @classmethod
     def login(
