@@ -2,8 +2,10 @@
 //! `trove serve` this test starts on a free port with authentication on (an owner account
 //! and an API key limited to 60 requests a minute, so a 429 comes quickly): the Python client
 //! (`clients/python`, pytest in the venv `scripts/clients-venv` makes, found through
-//! `$TROVE_CLIENTS_PYTHON`) and the TypeScript client (`clients/typescript`, Node's test
-//! runner). The runners get the server's address, the account and the key in `TROVE_TEST_*`.
+//! `$TROVE_CLIENTS_PYTHON`), the TypeScript client (`clients/typescript`, Node's test runner)
+//! and the LangChain and LlamaIndex integrations (`integrations/`, pytest in the same venv,
+//! each running its example too). The runners get the server's address, the account and the
+//! key in `TROVE_TEST_*`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,12 +67,18 @@ fn python() -> PathBuf {
     PathBuf::from(p)
 }
 
-/// pytest over `tests` of the Python package in `package` (its `src` on PYTHONPATH).
+/// pytest over `tests` of the Python package in `package` (its `src` and the client's on
+/// PYTHONPATH, with the integrations' shared fixtures, `integrations/testing`).
 fn pytest(package: &str) {
     let (_dir, served, key) = serve();
     let cwd = repo().join(package);
-    let mut c = runner(&python(), &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], &cwd, &served, &key);
-    c.env("PYTHONPATH", [repo().join("clients/python/src"), cwd.join("src")].map(|p| p.display().to_string()).join(":"));
+    let mut args = vec!["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"];
+    if package.starts_with("integrations/") {
+        args.extend(["-p", "trove_fixtures"]);
+    }
+    let mut c = runner(&python(), &args, &cwd, &served, &key);
+    let paths = [repo().join("clients/python/src"), cwd.join("src"), repo().join("integrations/testing")];
+    c.env("PYTHONPATH", paths.map(|p| p.display().to_string()).join(":"));
     c.env("PYTHONDONTWRITEBYTECODE", "1");
     let out = succeeded(c.output().unwrap(), &format!("pytest in {package}"));
     assert!(out.contains(" passed"), "{out}");
@@ -90,4 +98,14 @@ fn the_typescript_client_passes_its_tests_against_a_real_server() {
     let out = succeeded(c.output().expect("node runs (Node.js 20 is on the machine)"), "node --test in clients/typescript");
     assert!(out.contains("# fail 0") && out.contains("# skipped 0"), "{out}");
     assert!(!out.contains("# pass 0"), "{out}");
+}
+
+#[test]
+fn the_langchain_integration_passes_its_tests_against_a_real_server() {
+    pytest("integrations/langchain-trove");
+}
+
+#[test]
+fn the_llama_index_integration_passes_its_tests_against_a_real_server() {
+    pytest("integrations/llama-index-trove");
 }
