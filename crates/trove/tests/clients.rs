@@ -95,7 +95,8 @@ fn the_typescript_client_passes_its_tests_against_a_real_server() {
     let (_dir, served, key) = serve();
     let cwd = repo().join("clients/typescript");
     let mut c = runner(Path::new("node"), &["--test", "test/"], &cwd, &served, &key);
-    let out = succeeded(c.output().expect("node runs (Node.js 20 is on the machine)"), "node --test in clients/typescript");
+    let out =
+        succeeded(c.output().expect("node runs (Node.js 20 is on the machine)"), "node --test in clients/typescript");
     assert!(out.contains("# fail 0") && out.contains("# skipped 0"), "{out}");
     assert!(!out.contains("# pass 0"), "{out}");
 }
