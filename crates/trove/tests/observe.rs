@@ -51,10 +51,9 @@ fn used_metrics(text: &str) -> BTreeSet<String> {
             }
             let name = &text[start..i];
             let next = bytes.get(i).copied();
-            let is_metric_use = matches!(next, Some(b'{') | Some(b'['));
-            if name.starts_with("trove_") && name.len() > 6
-                || is_metric_use && (name.starts_with("node_") || name.starts_with("probe_") || name == "up")
-            {
+            let is_metric_use = matches!(next, Some(b'{' | b'['));
+            let other = name.starts_with("node_") || name.starts_with("probe_") || name == "up";
+            if (name.starts_with("trove_") && name.len() > 6) || (is_metric_use && other) {
                 out.insert(name.to_string());
             }
         } else {
