@@ -63,6 +63,8 @@ struct Inner {
     request_latency: BTreeMap<String, Histogram>,
     search_latency: BTreeMap<(&'static str, &'static str), Histogram>,
     embed_latency: Option<Histogram>,
+    /// Calls of the embedding model that failed.
+    embed_errors: u64,
     jobs: BTreeMap<(String, &'static str), Histogram>,
     ingest_groups: Histogram,
     ingested_documents: u64,
@@ -123,9 +125,11 @@ impl Metrics {
         *self.lock().answer_failures.entry(kind).or_default() += 1;
     }
 
-    /// Records one call of the embedding model.
-    pub fn embed(&self, took: Duration) {
-        self.lock().embed_latency.get_or_insert_with(Histogram::default).observe(took.as_secs_f64());
+    /// Records one call of the embedding model, and whether it failed.
+    pub fn embed(&self, took: Duration, failed: bool) {
+        let mut m = self.lock();
+        m.embed_latency.get_or_insert_with(Histogram::default).observe(took.as_secs_f64());
+        m.embed_errors += u64::from(failed);
     }
 
     /// Declares the embedder as timed, so its histogram appears (with zero counts) before the
@@ -300,6 +304,13 @@ impl Metrics {
             );
             out.push_str("# TYPE trove_embedder_latency_seconds histogram\n");
             h.render(&mut out, "trove_embedder_latency_seconds", "");
+            family(
+                &mut out,
+                "trove_embedder_errors_total",
+                "counter",
+                "Calls of the embedding model that failed (a provider refusing or unreachable, a model that cannot run).",
+            );
+            let _ = writeln!(out, "trove_embedder_errors_total {}", m.embed_errors);
         }
         drop(m);
         if let Some(rss) = resident_memory_bytes() {
@@ -361,7 +372,7 @@ impl EmbedderWrapper for TimedEmbedder {
     fn embed_wrapped(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let started = Instant::now();
         let out = self.inner.embed(texts);
-        self.metrics.embed(started.elapsed());
+        self.metrics.embed(started.elapsed(), out.is_err());
         out
     }
 }
@@ -395,6 +406,14 @@ mod tests {
         assert!(text.contains("trove_http_request_duration_seconds_count{route=\"/v1/vaults/{vault}\"} 3"));
         assert!(text.contains("trove_search_latency_seconds_count{kind=\"documents\",mode=\"keyword\"} 1"));
         assert!(!text.contains("trove_embedder_latency_seconds"), "embedder latency shown without a timed embedder");
+        assert!(!text.contains("trove_embedder_errors_total"), "embedder errors shown without a timed embedder");
+        m.embedder_timed();
+        assert!(m.render().lines().any(|l| l == "trove_embedder_errors_total 0"));
+        m.embed(Duration::from_millis(5), true);
+        m.embed(Duration::from_millis(5), false);
+        let text = m.render();
+        assert!(text.lines().any(|l| l == "trove_embedder_errors_total 1"), "{text}");
+        assert!(text.lines().any(|l| l == "trove_embedder_latency_seconds_count 2"), "{text}");
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         if cfg!(target_os = "linux") {
             assert!(resident_memory_bytes().unwrap() > 1024 * 1024);

@@ -121,7 +121,24 @@ pub enum Command {
     /// again after an interruption. Needs the workspace to itself: stop the other Trove processes
     /// (`trove doctor` lists them) first.
     Migrate(MigrateArgs),
+    /// Print a shell completion script to stdout, e.g. `trove completions bash >
+    /// /usr/share/bash-completion/completions/trove`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, e.g. `trove man | man -l -`.
+    Man(ManArgs),
 }
+
+/// `trove completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `trove man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {}
 
 /// `trove migrate`.
 #[derive(Debug, Args)]

@@ -103,6 +103,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             trove_mcp::serve_stdio(&server, stdin, stdout)
                 .map_err(|e| Failure::new(Code::IoFailed, format!("the MCP connection failed: {e}")))
         }
+        Command::Completions(args) => crate::manual::completions(args.shell),
+        Command::Man(_) => crate::manual::man(),
         Command::Migrate(args) => {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
