@@ -298,11 +298,13 @@ impl Engine {
         let mut documents: HashMap<i64, serde_json::Value> = HashMap::new();
         for s in &page {
             let Some(r) = records.get(&s.id) else { continue };
-            if !documents.contains_key(&r.document_id) {
-                let metadata = self.store.document(vault.id, r.document_id)?.map(|d| d.metadata).unwrap_or_default();
-                documents.insert(r.document_id, metadata);
-            }
-            let metadata = documents.get(&r.document_id).cloned().unwrap_or_default();
+            let metadata = match documents.entry(r.document_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let stored = self.store.document(vault.id, r.document_id)?;
+                    slot.insert(stored.map(|d| d.metadata).unwrap_or_default()).clone()
+                }
+            };
             let other_chunk_ids = others.as_ref().map(|o| o.get(&s.id).cloned().unwrap_or_default());
             let context = if context == 0 {
                 None
