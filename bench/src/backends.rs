@@ -21,7 +21,7 @@ use clap::Parser;
 use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, write_corpus};
 use trove_config::Workspace;
 use trove_engine::auth::Principal;
-use trove_engine::{ChunkFilter, Engine, IngestOptions, NoProgress, OpenMode, perm};
+use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode, SearchSettings, perm};
 use trove_types::SearchMode;
 
 /// Options.
@@ -192,7 +192,8 @@ fn run(
     let mut modes = Vec::new();
     for mode in [SearchMode::Keyword, SearchMode::Semantic, SearchMode::Hybrid] {
         let t = Instant::now();
-        let answers = engine.search_batch(&access, Some(mode), Some(20), &ChunkFilter::default(), texts)?;
+        let settings = SearchSettings { mode: Some(mode), limit: Some(20), ..SearchSettings::default() };
+        let answers = engine.search_batch(&access, &settings, texts)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0 / texts.len() as f64;
         let mut ndcg = 0.0;
         for (q, a) in queries.iter().zip(&answers) {

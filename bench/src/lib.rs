@@ -57,50 +57,19 @@ pub fn write_corpus(corpus: &Path, dir: &Path, limit: Option<usize>) -> Result<u
     Ok(n)
 }
 
-/// The test judgments (`qrels/test.tsv`): query id → document id → relevance (positive only).
+/// The test judgments (`qrels/test.tsv`): query id → document id → relevance (positive only),
+/// read as `trove eval` reads them.
 pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, f64>>> {
-    let mut out: HashMap<String, HashMap<String, f64>> = HashMap::new();
-    for (i, line) in std::fs::read_to_string(path)?.lines().enumerate() {
-        let cols: Vec<&str> = line.split('\t').collect();
-        if i == 0 && cols.first() == Some(&"query-id") {
-            continue;
-        }
-        if cols.len() != 3 {
-            bail!("{}:{}: expected 3 tab-separated columns", path.display(), i + 1);
-        }
-        let score: f64 = cols[2].trim().parse()?;
-        if score > 0.0 {
-            out.entry(cols[0].to_string()).or_default().insert(cols[1].to_string(), score);
-        }
-    }
-    Ok(out)
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(trove_engine::eval::parse_qrels(&text, &path.display().to_string())?)
 }
 
-/// trec_eval nDCG: gain = relevance, discount log2(rank + 1), ideal from the judgments.
-pub fn ndcg_at(ranked: &[String], rel: &HashMap<String, f64>, k: usize) -> f64 {
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, d)| rel.get(d).copied().unwrap_or(0.0) / ((i + 2) as f64).log2())
-        .sum();
-    let mut ideal: Vec<f64> = rel.values().copied().collect();
-    ideal.sort_by(|a, b| b.total_cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, g)| g / ((i + 2) as f64).log2()).sum();
-    if idcg == 0.0 { 0.0 } else { dcg / idcg }
-}
-
-/// The share of the relevant documents among the first `k`.
-pub fn recall_at(ranked: &[String], rel: &HashMap<String, f64>, k: usize) -> f64 {
-    let found = ranked.iter().take(k).filter(|d| rel.contains_key(*d)).count();
-    found as f64 / rel.len() as f64
-}
+pub use trove_engine::eval::{ndcg_at, recall_at};
 
 /// The SciFact document ids of chunk-level hits, best first, each once (a document's rank is
 /// that of its best chunk; files are named `<id>.md`).
 pub fn ranked_documents(hits: &[trove_types::SearchHit]) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    hits.iter().map(|h| h.uri.trim_end_matches(".md").to_string()).filter(|id| seen.insert(id.clone())).collect()
+    trove_engine::eval::ranked_documents(hits, &std::collections::HashSet::new())
 }
 
 /// The Python of `scripts/bench-venv` (PyTorch, sentence-transformers, transformers, ONNX
@@ -115,21 +84,4 @@ pub fn bench_python() -> Result<std::path::PathBuf> {
         bail!("{} failed ({}): pass --python or --trove-only", script.display(), out.status);
     }
     Ok(std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_match_hand_computed_values() {
-        let rel: HashMap<String, f64> = [("a".to_string(), 1.0), ("b".to_string(), 1.0)].into_iter().collect();
-        let ranked: Vec<String> = ["x", "a", "y", "b"].iter().map(|s| s.to_string()).collect();
-        let dcg = 1.0 / 3f64.log2() + 1.0 / 5f64.log2();
-        let idcg = 1.0 + 1.0 / 3f64.log2();
-        assert!((ndcg_at(&ranked, &rel, 10) - dcg / idcg).abs() < 1e-12);
-        assert_eq!(recall_at(&ranked, &rel, 2), 0.5);
-        assert_eq!(recall_at(&ranked, &rel, 100), 1.0);
-        assert_eq!(ndcg_at(&[], &rel, 10), 0.0);
-    }
 }

@@ -1,7 +1,9 @@
 //! SciFact benchmark: ingests BEIR SciFact (read from `../shared/data/scifact`, never copied
 //! into the project) through the real ingest path, then prints
-//! - nDCG@10 and Recall@100 for keyword, semantic and hybrid search (document level: a
-//!   document's rank is the rank of its best chunk), beside the published baselines;
+//! - nDCG@10, Recall@100 and MRR for keyword, semantic and hybrid search under every fusion
+//!   (RRF, relative score) and keyword weight, side by side (document level, as `trove eval`
+//!   measures: a document's rank is the rank of its best chunk), beside the published
+//!   baselines, and on other judged queries with `--check-queries/--check-qrels`;
 //! - ingest throughput (chunks/s, tokens/s) beside the raw throughput of the same model on
 //!   the same inputs, and the time of an unchanged re-ingest.
 //!
@@ -13,13 +15,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use trove_bench::{Query, ndcg_at, ranked_documents, read_jsonl, read_qrels, recall_at, write_corpus};
+use trove_bench::{read_qrels, write_corpus};
 use trove_config::Workspace;
 use trove_engine::auth::Principal;
-use trove_engine::{ChunkFilter, Engine, IngestOptions, NoProgress, OpenMode, embedding_input, perm};
+use trove_engine::eval::parse_queries;
+use trove_engine::{Engine, IngestOptions, NoProgress, OpenMode, SearchSettings, embedding_input, perm};
 use trove_store::embedded::EmbeddedStore;
 use trove_store::prelude::*;
-use trove_types::SearchMode;
+use trove_types::{Fusion, FusionMethod, SearchMode};
 
 /// Options.
 #[derive(Debug, Parser)]
@@ -43,6 +46,16 @@ struct Args {
     /// Reuse an existing index in --work instead of rebuilding it.
     #[arg(long)]
     reuse: bool,
+    /// Keyword weights tried for each hybrid fusion.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.3, 0.4, 0.5, 0.6, 0.7])]
+    weights: Vec<f32>,
+    /// Other judged queries (BEIR queries JSONL) to check every setting on, beside the test
+    /// queries the defaults are chosen on (e.g. SciFact's train split).
+    #[arg(long, value_name = "FILE")]
+    check_queries: Option<PathBuf>,
+    /// The judgments of --check-queries.
+    #[arg(long, value_name = "FILE")]
+    check_qrels: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -110,47 +123,77 @@ fn main() -> Result<()> {
     let model_loaded = engine.embedder_loaded();
     drop(engine);
 
-    // Retrieval quality.
-    let queries: Vec<Query> = read_jsonl(&args.data.join("queries.jsonl"))?;
+    // Retrieval quality, measured as `trove eval` measures it (one hit per document): each
+    // mode, and hybrid under every fusion and keyword weight, side by side.
+    let queries = parse_queries(&std::fs::read_to_string(args.data.join("queries.jsonl"))?, "queries.jsonl")?;
     let qrels = read_qrels(&args.data.join("qrels/test.tsv"))?;
-    let queries: Vec<Query> = queries.into_iter().filter(|q| qrels.contains_key(&q.id)).collect();
     let engine = Engine::open(ws, OpenMode::Read, "bench scifact")?;
     let access = engine.authorize::<perm::Search>(&Principal::Local, "scifact")?;
-    let texts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
-    let mut rows = Vec::new();
-    for mode in [SearchMode::Keyword, SearchMode::Semantic, SearchMode::Hybrid] {
-        let t = Instant::now();
-        // Chunk-level hits; ask for more than 100 so 100 distinct documents remain.
-        let answers = engine.search_batch(&access, Some(mode), Some(200), &ChunkFilter::default(), &texts)?;
-        let per_query_ms = t.elapsed().as_secs_f64() * 1000.0 / texts.len() as f64;
-        let (mut ndcg, mut recall) = (0.0, 0.0);
-        for (q, a) in queries.iter().zip(&answers) {
-            let docs = ranked_documents(&a.hits);
-            let rel = &qrels[&q.id];
-            ndcg += ndcg_at(&docs, rel, 10);
-            recall += recall_at(&docs, rel, 100);
+    let defaults = &engine.workspace().config.search;
+    let default_fusion = (defaults.fusion, defaults.keyword_weight);
+    let mut settings = vec![
+        ("keyword".to_string(), SearchMode::Keyword, Fusion::default()),
+        ("semantic".to_string(), SearchMode::Semantic, Fusion::default()),
+    ];
+    for method in [FusionMethod::Rrf, FusionMethod::RelativeScore] {
+        for w in args.weights.iter().copied() {
+            let fusion = Fusion { method: Some(method), keyword_weight: Some(w) };
+            let default = if (method, w) == default_fusion { " (default)" } else { "" };
+            settings.push((format!("hybrid {} w={w}{default}", method.as_str()), SearchMode::Hybrid, fusion));
         }
-        let n = queries.len() as f64;
-        rows.push((mode, ndcg / n, recall / n, per_query_ms));
     }
+    let check = match (&args.check_queries, &args.check_qrels) {
+        (Some(q), Some(r)) => {
+            Some((parse_queries(&std::fs::read_to_string(q)?, &q.display().to_string())?, read_qrels(r)?))
+        }
+        (None, None) => None,
+        _ => bail!("--check-queries and --check-qrels go together"),
+    };
+    let mut rows = Vec::new();
+    for (label, mode, fusion) in settings {
+        let s = SearchSettings { mode: Some(mode), fusion, ..SearchSettings::default() };
+        let t = Instant::now();
+        let scores = engine.evaluate(&access, &queries, &qrels, &s)?;
+        let per_query_ms = t.elapsed().as_secs_f64() * 1000.0 / scores.queries.max(1) as f64;
+        let checked = match &check {
+            Some((q, r)) => Some(engine.evaluate(&access, q, r, &s)?),
+            None => None,
+        };
+        eprintln!("{label}: nDCG@10 {:.4}", scores.ndcg_at_10);
+        rows.push((label, mode, scores, per_query_ms, checked));
+    }
+    let n_queries = rows.first().map_or(0, |r| r.2.queries);
 
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "\n## SciFact ({} documents, {} queries; chunks of at most {} tokens)\n",
-        s.added,
-        queries.len(),
-        args.max_tokens
+        "\n## SciFact ({} documents, {n_queries} test queries; chunks of at most {} tokens)\n",
+        s.added, args.max_tokens
     )?;
-    writeln!(out, "| mode | nDCG@10 | Recall@100 | ms/query (batch of {}) | published baseline |", queries.len())?;
-    writeln!(out, "|---|---|---|---|---|")?;
-    for (mode, ndcg, recall, ms) in &rows {
+    let check_head = if check.is_some() { " check nDCG@10 | check Recall@100 |" } else { "" };
+    let check_rule = if check.is_some() { "---|---|" } else { "" };
+    writeln!(
+        out,
+        "| setting | nDCG@10 | Recall@100 | MRR | ms/query (batch of {n_queries}) |{check_head} published baseline |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|{check_rule}---|")?;
+    for (label, mode, scores, ms, checked) in &rows {
         let baseline = match mode {
             SearchMode::Keyword => "BM25 0.665–0.687",
             SearchMode::Semantic => "all-MiniLM-L6-v2 0.645",
             SearchMode::Hybrid => "beat both",
         };
-        writeln!(out, "| {mode} | {ndcg:.4} | {recall:.4} | {ms:.2} | {baseline} |")?;
+        let check = checked.map(|c| format!(" {:.4} | {:.4} |", c.ndcg_at_10, c.recall_at_100)).unwrap_or_default();
+        writeln!(
+            out,
+            "| {label} | {:.4} | {:.4} | {:.4} | {ms:.2} |{check} {baseline} |",
+            scores.ndcg_at_10, scores.recall_at_100, scores.mrr
+        )?;
+    }
+    if let Some(best) =
+        rows.iter().filter(|r| r.1 == SearchMode::Hybrid).max_by(|a, b| a.2.ndcg_at_10.total_cmp(&b.2.ndcg_at_10))
+    {
+        writeln!(out, "\nBest hybrid setting on the test queries: {} (nDCG@10 {:.4}).", best.0, best.2.ndcg_at_10)?;
     }
     writeln!(out, "\n## Ingest\n")?;
     writeln!(out, "| measure | value |")?;

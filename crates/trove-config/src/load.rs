@@ -652,6 +652,15 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if !(1..=100_000).contains(&config.vectors.ann.ef) {
         return invalid("vectors.ann.ef".into(), "must be between 1 and 100000 (256 is the default)".into());
     }
+    if !(0.0..=1.0).contains(&config.search.keyword_weight) {
+        return invalid(
+            "search.keyword_weight".into(),
+            "must be between 0 and 1 (0.5 weighs keywords and vectors equally)".into(),
+        );
+    }
+    if !(1..=10_000).contains(&config.search.group_depth) {
+        return invalid("search.group_depth".into(), "must be between 1 and 10000 (300 is the default)".into());
+    }
     if config.search.candidates == 0 {
         return invalid("search.candidates".into(), "must be at least 1".into());
     }

@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use trove_types::SearchMode;
+use trove_types::{FusionMethod, SearchMode};
 
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -510,11 +510,27 @@ pub struct SearchConfig {
     pub rrf_k: f32,
     /// Candidates each retriever contributes to hybrid fusion (at least the limit).
     pub candidates: usize,
+    /// How hybrid search merges its keyword and vector rankings (a request may choose).
+    pub fusion: FusionMethod,
+    /// The keyword ranking's weight in hybrid fusion, 0 to 1 (the vector ranking weighs 1
+    /// minus this; 0.5 weighs them equally).
+    pub keyword_weight: f32,
+    /// Chunks ranked before grouping hits by document (`group_by: document`): pages of one
+    /// query are slices of one ranking while their end stays within this many chunks.
+    pub group_depth: usize,
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        SearchConfig { default_mode: SearchMode::Hybrid, default_limit: 10, rrf_k: 60.0, candidates: 100 }
+        SearchConfig {
+            default_mode: SearchMode::Hybrid,
+            default_limit: 10,
+            rrf_k: 60.0,
+            candidates: 100,
+            fusion: FusionMethod::Rrf,
+            keyword_weight: 0.5,
+            group_depth: 300,
+        }
     }
 }
 

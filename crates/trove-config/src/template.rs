@@ -103,6 +103,9 @@ search:
   default_limit: 10
   rrf_k: 60              # reciprocal rank fusion constant
   candidates: 100        # results each retriever contributes to hybrid fusion
+  fusion: rrf            # rrf | relative_score (scores scaled to 0-1, added with their weight)
+  keyword_weight: 0.5    # keyword ranking's share of hybrid fusion, 0-1
+  group_depth: 300       # chunks ranked before `group_by: document` keeps one hit per document
 
 ingest:
   max_file_bytes: 10485760       # larger files are reported and skipped

@@ -213,6 +213,7 @@ impl Engine {
                 mode: Some(req.mode.unwrap_or(answers.mode)),
                 limit: Some(req.limit.unwrap_or(answers.chunks)),
                 filter: req.filter.clone(),
+                ..SearchRequest::default()
             },
         )?;
         let retrieval_ms = millis(self.clock.instant().saturating_duration_since(started));

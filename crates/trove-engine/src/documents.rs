@@ -2,7 +2,7 @@
 //! its counts, a vault's documents in cursor pages, one document with its chunks, and deleting
 //! a document with everything derived from it.
 
-use trove_config::{SourceConfig, UPLOAD_SOURCE};
+use trove_config::SourceConfig;
 use trove_store::DocumentRecord;
 use trove_types::{
     DocumentChunk, DocumentDetail, DocumentPage, DocumentSummary, Reembedding, SourceSummary, SourceSync, VaultSummary,
@@ -152,7 +152,7 @@ impl Engine {
                 if out.iter().any(|s| s.name == name) {
                     continue;
                 }
-                let kind = if name == UPLOAD_SOURCE { "upload" } else { "removed" };
+                let kind = self.source_type(&v.name, &name);
                 out.push(SourceSummary {
                     documents: count(&name)?,
                     last_sync: last_sync(&name),

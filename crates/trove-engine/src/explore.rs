@@ -134,6 +134,7 @@ impl Engine {
                 // Enough chunks that `limit` other documents remain after the document's own.
                 limit: Some((limit * 4 + doc.chunks.len()).min(200)),
                 filter: ChunkFilter::default(),
+                ..SearchRequest::default()
             },
         )?;
         let mut seen = HashSet::new();

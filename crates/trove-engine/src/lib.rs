@@ -21,6 +21,7 @@ pub mod auth;
 mod documents;
 mod engine;
 mod error;
+pub mod eval;
 pub mod explore;
 pub mod grants;
 mod highlight;
@@ -47,7 +48,7 @@ pub use error::{EngineError, StopReason};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, git_options, probe_source};
 pub use jobs::JobQuery;
 pub use media_models::{caption_prompt, transcription_options, vision_options};
-pub use search::{MAX_LIMIT, SearchRequest, chunk_filter};
+pub use search::{MAX_DEPTH, MAX_LIMIT, SearchRequest, SearchSettings, chunk_filter};
 /// The store's statement timings, for the metrics page.
 pub use trove_store::metrics as store_metrics;
 /// Store types the transports show or pass on (search filters, audit entries, health and

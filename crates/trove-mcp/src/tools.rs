@@ -18,8 +18,8 @@ use trove_engine::access::perm::Permission;
 use trove_engine::auth::Principal;
 use trove_engine::{Access, AnswerRequest, Engine, EngineError, SearchRequest, chunk_filter, perm};
 use trove_types::{
-    Action, Code, ContextRequest, ErrorBody, HasCode, MemoryInput, MemoryQuery, MemoryScope, MemoryUpdate,
-    SearchFilters, SearchMode, SimilarRequest,
+    Action, Code, ContextChunk, ContextRequest, ErrorBody, Fusion, GroupBy, HasCode, MemoryInput, MemoryQuery,
+    MemoryScope, MemoryUpdate, SearchFilters, SearchMode, SimilarRequest,
 };
 use utoipa::ToSchema;
 
@@ -134,6 +134,20 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// Hits skipped first, for the next page (default 0).
+    #[serde(default)]
+    pub offset: Option<usize>,
+    /// `chunk` (default): every matching passage; `document`: one hit per document, its best
+    /// passage, with the ids of its other matching passages.
+    #[serde(default)]
+    pub group_by: Option<GroupBy>,
+    /// Passages to include before and after each hit (0–20), to read it whole.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 20)]
+    pub context: Option<usize>,
+    /// How hybrid mode fuses keyword and meaning rankings (default: the server's).
+    #[serde(default)]
+    pub fusion: Option<Fusion>,
 }
 
 /// The arguments of `answer` beside its filters (flat, as `search`'s).
@@ -156,13 +170,23 @@ pub struct AnswerArgs {
 #[derive(Debug, Serialize)]
 struct Hit {
     uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     title: String,
     heading_path: Vec<String>,
     text: String,
     score: f32,
     source: String,
+    source_type: String,
+    metadata: Value,
     chunk_id: i64,
     chunk_index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_chunks: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_chunk_ids: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<Vec<ContextChunk>>,
 }
 
 /// Hits a search answers unless asked otherwise (a model's context is precious).
@@ -178,23 +202,39 @@ fn table() -> &'static [Tool] {
                 "search",
                 "Search the knowledge base",
                 Reads,
-                "Find passages in a vault's indexed documents. Hybrid mode (default) matches meaning and keywords; use keyword mode for exact names, codes and error messages. Each hit has the document's uri, title, heading path, the passage text, a score (higher is better) and a chunk_id to pass to expand_context or find_similar. Cite the uri when you use a hit.",
+                "Find passages in a vault's indexed documents. Hybrid mode (default) matches meaning and keywords; use keyword mode for exact names, codes and error messages. Each hit has the document's uri, its url when it lives on the web (a Confluence page, a JIRA issue), title, heading path, source and source_type, metadata, the passage text, a score (higher is better) and a chunk_id to pass to expand_context or find_similar. Narrow with `source`, `uri_prefix` or `metadata` (e.g. {\"space\": \"OPS\"}); `group_by: document` gives one hit per document, `context: N` the N passages around each hit. Cite the url (else the uri) when you use a hit.",
                 |e, access: &Access<perm::Search>, a: Args<SearchArgs, SearchFilters>| {
                     let (filter, a) = (chunk_filter(a.request), a.own);
                     let limit = Some(a.limit.unwrap_or(SEARCH_HITS));
-                    let r = e.search(access, &SearchRequest { query: a.query, mode: a.mode, limit, filter })?;
+                    let req = SearchRequest {
+                        query: a.query,
+                        mode: a.mode,
+                        limit,
+                        filter,
+                        offset: a.offset,
+                        group_by: a.group_by.unwrap_or_default(),
+                        context: a.context,
+                        fusion: a.fusion.unwrap_or_default(),
+                    };
+                    let r = e.search(access, &req)?;
                     let hits: Vec<Hit> = r
                         .hits
                         .into_iter()
                         .map(|h| Hit {
                             uri: h.uri,
+                            url: h.url,
                             title: h.title,
                             heading_path: h.heading_path,
                             text: h.text,
                             score: h.score,
                             source: h.source,
+                            source_type: h.source_type,
+                            metadata: h.metadata,
                             chunk_id: h.chunk_id,
                             chunk_index: h.chunk_index,
+                            other_chunks: h.other_chunks,
+                            other_chunk_ids: h.other_chunk_ids,
+                            context: h.context,
                         })
                         .collect();
                     Ok(json!({"vault": access.vault(), "mode": r.mode, "hits": hits}))

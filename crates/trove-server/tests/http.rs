@@ -201,6 +201,57 @@ fn search_and_documents_after_an_ingest() {
 }
 
 #[test]
+fn search_groups_hits_by_document_pages_them_and_brings_their_context() {
+    // Small chunks: each watering tip is a chunk of its own.
+    let config =
+        CONFIG.replace("  notes:\n", "  notes:\n    chunking:\n      max_tokens: 16\n      overlap_tokens: 0\n");
+    let tips = "# Watering\n\n## Pots\n\nWater pots daily in hot weather.\n\n## Beds\n\nWater raised beds deeply once a week.\n\n## Lawn\n\nWater the lawn at dawn in summer.\n";
+    let s = Server::start_config(
+        &config,
+        |docs| {
+            std::fs::write(docs.join("tips.md"), tips).unwrap();
+            std::fs::write(docs.join("well.md"), "# Well\n\nDraw water from the well by hand.\n").unwrap();
+        },
+        |_| {},
+    );
+    let search = |body: Value| {
+        let r = s.post("/v1/vaults/notes/search", &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["hits"].as_array().unwrap().clone()
+    };
+    let chunks = search(json!({"query": "water", "mode": "keyword"}));
+    let tips_chunks: Vec<&Value> = chunks.iter().filter(|h| h["uri"] == "tips.md").map(|h| &h["chunk_id"]).collect();
+    assert_eq!(tips_chunks.len(), 3, "{chunks:?}");
+    let docs = search(json!({"query": "water", "mode": "keyword", "group_by": "document"}));
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let tips_hit = docs.iter().find(|h| h["uri"] == "tips.md").unwrap();
+    assert_eq!(&tips_hit["chunk_id"], tips_chunks[0], "the best chunk stands for the document");
+    assert_eq!(tips_hit["other_chunks"], 2);
+    assert_eq!(tips_hit["other_chunk_ids"].as_array().unwrap().iter().collect::<Vec<_>>(), tips_chunks[1..]);
+    // Pages are slices of one ranking.
+    let page = |offset: usize| {
+        search(json!({"query": "water", "mode": "keyword", "group_by": "document", "limit": 1, "offset": offset}))
+    };
+    assert_eq!([page(0), page(1)].concat(), docs);
+    assert!(page(2).is_empty());
+    // Context: the hit between its neighbours, cut at the document's end.
+    let hits = search(json!({"query": "lawn dawn", "mode": "keyword", "limit": 1, "context": 1}));
+    let context = hits[0]["context"].as_array().unwrap();
+    let hit_at: Vec<bool> = context.iter().map(|c| c["is_hit"].as_bool().unwrap()).collect();
+    assert_eq!(hit_at, [false, true], "the last chunk has a neighbour before it only: {context:?}");
+    assert!(context[1]["text"].as_str().unwrap().contains("lawn"));
+    // Fusion per request, its weight checked.
+    let fused = search(json!({"query": "water", "fusion": {"method": "relative_score", "keyword_weight": 0.3}}));
+    assert!(!fused.is_empty());
+    let v = s
+        .post("/v1/vaults/notes/search", &json!({"query": "x", "fusion": {"keyword_weight": 2}}))
+        .error(400, "bad_request");
+    assert!(v["message"].as_str().unwrap().contains("fusion.keyword_weight"), "{v}");
+    s.post("/v1/vaults/notes/search", &json!({"query": "x", "group_by": "page"})).error(422, "invalid_fields");
+    s.post("/v1/vaults/notes/search", &json!({"query": "x", "context": 21})).error(400, "bad_request");
+}
+
+#[test]
 fn bad_requests_get_the_right_status_and_a_useful_message() {
     let s = start_with(|_| {}, |o| o.max_body_bytes = 4096);
     let base = "/v1/vaults/scratch/memories";

@@ -460,6 +460,8 @@ views.search = async (params) => {
       mode: params.get('mode') || 'hybrid',
       limit: Number(params.get('limit') || 10),
       filters,
+      // One result per document: its best passage, with how many others matched.
+      group_by: 'document',
     });
     const ms = Math.round(performance.now() - started);
     results.append(
@@ -471,7 +473,8 @@ views.search = async (params) => {
           h('span', { class: 'mono' }, hit.uri),
           hit.heading_path.length ? h('span', null, hit.heading_path.join(' › ')) : null,
           h('span', null, `score ${hit.score.toFixed(3)}`)),
-        h('p', null, highlighted(hit.snippet))))),
+        h('p', null, highlighted(hit.snippet)),
+        hit.other_chunks ? h('p', { class: 'muted small' }, `+${hit.other_chunks} more matching passage${hit.other_chunks === 1 ? '' : 's'} in this document`) : null))),
     );
     if (!r.hits.length) results.append(h('p', { class: 'notice' }, 'Nothing matched. Try another mode, fewer words, or no filters.'));
   } catch (e) {

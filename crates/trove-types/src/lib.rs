@@ -38,4 +38,4 @@ pub use job::{Job, JobError, JobPage, JobProgress, JobQuery, UploadDocument, Upl
 pub use memory::{
     Memory, MemoryHit, MemoryInput, MemoryPage, MemoryQuery, MemoryScope, MemoryStatsResponse, MemoryUpdate,
 };
-pub use search::{IngestSummary, SearchFilters, SearchHit, SearchMode, SearchResponse};
+pub use search::{Fusion, FusionMethod, GroupBy, IngestSummary, SearchFilters, SearchHit, SearchMode, SearchResponse};

@@ -65,6 +65,53 @@ pub struct SearchFilters {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// What one hit stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Every matching chunk is a hit (a document may appear several times).
+    #[default]
+    Chunk,
+    /// One hit per document: its best chunk, with its other matching chunks' count and ids.
+    Document,
+}
+
+/// How a hybrid search merges its keyword and vector rankings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FusionMethod {
+    /// Reciprocal rank fusion: each list adds `weight / (rrf_k + rank)`; scores are ignored.
+    #[default]
+    Rrf,
+    /// Relative score fusion: each list's scores are scaled to 0–1 (best 1, worst kept 0) and
+    /// added with their weight (a convex combination).
+    RelativeScore,
+}
+
+impl FusionMethod {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FusionMethod::Rrf => "rrf",
+            FusionMethod::RelativeScore => "relative_score",
+        }
+    }
+}
+
+/// A hybrid search's fusion, per request (each part defaults to `search.fusion` and
+/// `search.keyword_weight`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fusion {
+    /// `rrf` or `relative_score`.
+    #[serde(default)]
+    pub method: Option<FusionMethod>,
+    /// The keyword ranking's weight, 0 to 1; the vector ranking weighs 1 minus this.
+    #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub keyword_weight: Option<f32>,
+}
+
 /// One matching chunk.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SearchHit {
@@ -72,6 +119,20 @@ pub struct SearchHit {
     pub vault: String,
     /// The source (within the vault) that yielded the document.
     pub source: String,
+    /// The kind of that source: `localfile`, `git`, `confluence`, `jira`, `publicdocs`,
+    /// `upload` (documents sent over the API), or `removed` (a source no longer configured).
+    #[serde(default)]
+    pub source_type: String,
+    /// Where the document lives on the web, to cite: the `url` its connector recorded (a
+    /// Confluence page, a JIRA issue, a file on the git host), or its URI when that is a web
+    /// address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The document's metadata (Markdown front matter, connector fields), which
+    /// `filters.metadata` matches.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
     /// The document's stable URI within its source.
     pub uri: String,
     /// The document's title.
@@ -90,6 +151,16 @@ pub struct SearchHit {
     pub chunk_id: i64,
     /// Id of the chunk's document (`GET /v1/vaults/{vault}/documents/{id}`).
     pub document_id: i64,
+    /// With `group_by: document`: how many other chunks of the document matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_chunks: Option<usize>,
+    /// With `group_by: document`: the other matching chunks' ids, best first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_chunk_ids: Option<Vec<i64>>,
+    /// With `context: N`: the hit's chunk and up to N chunks before and after it in its
+    /// document, in document order (the hit's has `is_hit`; fewer at the document's edges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Vec<crate::ContextChunk>>,
 }
 
 /// The answer to one query.

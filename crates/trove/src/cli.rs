@@ -33,6 +33,7 @@ impl Cli {
         let json = match &self.command {
             Command::Doctor(d) => return if d.json { ErrorOutput::JsonStdout } else { ErrorOutput::Text },
             Command::Search(s) => s.json || s.queries.is_some(),
+            Command::Eval(e) => e.json,
             Command::Ask(a) => a.json,
             Command::Ingest(i) => i.json,
             Command::Config(c) => c.json,
@@ -97,6 +98,10 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Search a vault.
     Search(SearchArgs),
+    /// Measure search quality on judged queries (BEIR's files: queries JSONL with `_id` and
+    /// `text`, qrels `query-id corpus-id score`): nDCG@10, Recall@100 and MRR per mode. A
+    /// corpus-id names a document by its URI, or its URI without the file extension.
+    Eval(EvalArgs),
     /// Ask a question: the chat model answers from the vault's documents, streamed to the
     /// terminal, with the numbered sources it cites under it (needs llm.models.chat).
     Ask(AskArgs),
@@ -387,12 +392,100 @@ pub struct SearchArgs {
     /// (`year=2024`, `draft=true`), else as text.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub meta: Vec<String>,
+    /// Skip this many hits first (the next page after `-n 10` is `--offset 10 -n 10`).
+    #[arg(long, value_name = "N")]
+    pub offset: Option<usize>,
+    /// One hit per chunk (default), or per document: its best chunk, with how many other
+    /// chunks of it matched.
+    #[arg(long, value_enum, value_name = "BY")]
+    pub group_by: Option<GroupByArg>,
+    /// Show N chunks before and after each hit (0-20).
+    #[arg(long, value_name = "N")]
+    pub context: Option<usize>,
+    /// How hybrid search fuses its keyword and vector rankings.
+    #[command(flatten)]
+    pub fusion: FusionArgs,
     /// Print one JSON object: {"query","mode","hits":[...]}.
     #[arg(long)]
     pub json: bool,
-    /// Run every query of a JSONL file (lines {"id","text"}); prints JSONL {"id","hits"}.
+    /// Run every query of a JSONL file (lines {"id","text"}, or BEIR's {"_id","text"});
+    /// prints JSONL {"id","hits"}.
     #[arg(long, value_name = "FILE")]
     pub queries: Option<PathBuf>,
+}
+
+/// One hit per chunk or per document.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GroupByArg {
+    /// Every matching chunk.
+    Chunk,
+    /// Each document's best chunk.
+    Document,
+}
+
+impl From<GroupByArg> for trove_types::GroupBy {
+    fn from(g: GroupByArg) -> Self {
+        match g {
+            GroupByArg::Chunk => trove_types::GroupBy::Chunk,
+            GroupByArg::Document => trove_types::GroupBy::Document,
+        }
+    }
+}
+
+/// Fusion methods on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FusionMethodArg {
+    /// Reciprocal rank fusion (ranks only).
+    Rrf,
+    /// Each ranking's scores scaled to 0-1 and added with their weights.
+    RelativeScore,
+}
+
+/// `--fusion` and `--keyword-weight` (defaults: search.fusion, search.keyword_weight).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FusionArgs {
+    /// How hybrid search fuses its keyword and vector rankings (default: search.fusion).
+    #[arg(long, value_enum)]
+    pub fusion: Option<FusionMethodArg>,
+    /// The keyword ranking's weight in hybrid fusion, 0 to 1 (default: search.keyword_weight).
+    #[arg(long, value_name = "W")]
+    pub keyword_weight: Option<f32>,
+}
+
+impl From<FusionArgs> for trove_types::Fusion {
+    fn from(f: FusionArgs) -> Self {
+        trove_types::Fusion {
+            method: f.fusion.map(|m| match m {
+                FusionMethodArg::Rrf => trove_types::FusionMethod::Rrf,
+                FusionMethodArg::RelativeScore => trove_types::FusionMethod::RelativeScore,
+            }),
+            keyword_weight: f.keyword_weight,
+        }
+    }
+}
+
+/// `trove eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Vault to search (default: the first in config.yaml).
+    #[arg(long, short = 'v')]
+    pub vault: Option<String>,
+    /// The queries: JSON lines {"_id","text"} (BEIR's queries.jsonl) or {"id","text"}.
+    #[arg(long, value_name = "FILE")]
+    pub queries: PathBuf,
+    /// The judgments: lines `query-id corpus-id score` (tab or space separated; a header line
+    /// is skipped), or TREC's `query-id 0 corpus-id score`.
+    #[arg(long, value_name = "FILE")]
+    pub qrels: PathBuf,
+    /// Modes to measure (repeat or separate by commas; default: all three).
+    #[arg(long, short = 'm', value_enum, value_delimiter = ',')]
+    pub mode: Vec<Mode>,
+    /// How hybrid search fuses its keyword and vector rankings.
+    #[command(flatten)]
+    pub fusion: FusionArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `trove ask`.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use trove_config::{ConfigError, LogFormat, Workspace, template};
 use trove_engine::auth::Principal;
-use trove_engine::{ChunkFilter, Engine, IngestOptions, OpenMode, SearchRequest, perm};
-use trove_types::{Code, SearchMode};
+use trove_engine::{ChunkFilter, Engine, IngestOptions, OpenMode, SearchSettings, perm};
+use trove_types::Code;
 
 use crate::Failure;
 use crate::cli::{Cli, Command, Global, IngestArgs, ModelAction, ModelKind, SearchArgs};
@@ -51,6 +51,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             // Search output goes to stdout; keep stderr quiet unless asked.
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
             search(ws, args)
+        }
+        Command::Eval(args) => {
+            let ws = load(g)?;
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            crate::eval::run(ws, args)
         }
         Command::Ask(args) => {
             let ws = load(g)?;
@@ -216,6 +221,7 @@ fn ingest(ws: Workspace, args: &IngestArgs) -> Result<(), Failure> {
 /// One line of a `--queries` file.
 #[derive(Debug, Deserialize)]
 struct QueryLine {
+    #[serde(alias = "_id")]
     id: serde_json::Value,
     text: String,
 }
@@ -231,7 +237,15 @@ fn search(ws: Workspace, args: &SearchArgs) -> Result<(), Failure> {
         metadata.push((key.trim().to_string(), value));
     }
     let filter = ChunkFilter { source: args.source.clone(), uri_prefix: args.uri_prefix.clone(), metadata };
-    let mode: Option<SearchMode> = args.mode.map(Into::into);
+    let settings = SearchSettings {
+        mode: args.mode.map(Into::into),
+        limit: args.limit,
+        offset: args.offset,
+        filter,
+        group_by: args.group_by.map(Into::into).unwrap_or_default(),
+        context: args.context,
+        fusion: args.fusion.into(),
+    };
     // The CLI is the single-user mode, through the same access boundary as every transport.
     let vault = match &args.vault {
         Some(v) => v.clone(),
@@ -244,7 +258,7 @@ fn search(ws: Workspace, args: &SearchArgs) -> Result<(), Failure> {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // Bounded batches keep memory flat for large query files.
         for (batch, texts) in queries.chunks(256).zip(texts.chunks(256)) {
-            let answers = engine.search_batch(&access, mode, args.limit, &filter, texts)?;
+            let answers = engine.search_batch(&access, &settings, texts)?;
             for (q, a) in batch.iter().zip(answers) {
                 let line = serde_json::json!({"id": q.id, "hits": a.hits});
                 if writeln!(out, "{line}").is_err() {
@@ -256,9 +270,9 @@ fn search(ws: Workspace, args: &SearchArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let query = args.query.clone().unwrap_or_default();
-    let req = SearchRequest { query, mode, limit: args.limit, filter };
-    let response = engine.search(&access, &req)?;
-    output::search_response(&response, args.json)
+    let response = engine.search_batch(&access, &settings, std::slice::from_ref(&query))?;
+    let response = response.first().ok_or_else(|| Failure::new(Code::Internal, "the search answered nothing"))?;
+    output::search_response(response, settings.offset.unwrap_or(0), args.json)
 }
 
 fn read_queries(path: &Path) -> Result<Vec<QueryLine>, Failure> {

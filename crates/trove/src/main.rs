@@ -14,6 +14,7 @@ mod ask;
 mod cli;
 mod commands;
 mod doctor;
+mod eval;
 mod manual;
 mod migrate;
 mod output;

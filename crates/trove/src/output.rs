@@ -55,8 +55,8 @@ pub fn ingest_report(report: &IngestReport, json: bool) -> Result<(), Failure> {
     result.or_else(stdout_failure)
 }
 
-/// Prints search hits.
-pub fn search_response(r: &SearchResponse, json: bool) -> Result<(), Failure> {
+/// Prints search hits (numbered from `offset + 1`).
+pub fn search_response(r: &SearchResponse, offset: usize, json: bool) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     if json {
         return writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default()).or_else(stdout_failure);
@@ -77,16 +77,33 @@ pub fn search_response(r: &SearchResponse, json: bool) -> Result<(), Failure> {
                 writeln!(
                     out,
                     "\x1b[1m{}. {}\x1b[0m  \x1b[2m{location}  [{}/{}]  score {:.4}\x1b[0m",
-                    i + 1,
+                    offset + i + 1,
                     h.title,
                     h.vault,
                     h.source,
                     h.score
                 )?;
             } else {
-                writeln!(out, "{}. {}  {location}  [{}/{}]  score {:.4}", i + 1, h.title, h.vault, h.source, h.score)?;
+                let n = offset + i + 1;
+                writeln!(out, "{n}. {}  {location}  [{}/{}]  score {:.4}", h.title, h.vault, h.source, h.score)?;
             }
-            writeln!(out, "   {}", render_snippet(&h.snippet, color))?;
+            match &h.context {
+                // The passage whole: the hit (marked `>`) between its neighbours (`|`).
+                Some(chunks) => {
+                    for c in chunks {
+                        let mark = if c.is_hit { ">" } else { "|" };
+                        for line in c.text.lines().filter(|l| !l.trim().is_empty()) {
+                            writeln!(out, "   {mark} {line}")?;
+                        }
+                    }
+                }
+                None => writeln!(out, "   {}", render_snippet(&h.snippet, color))?,
+            }
+            match h.other_chunks {
+                Some(1) => writeln!(out, "   (1 more matching passage in this document)")?,
+                Some(n) if n > 1 => writeln!(out, "   ({n} more matching passages in this document)")?,
+                _ => {}
+            }
         }
         Ok(())
     })();

@@ -285,6 +285,76 @@ fn batch_queries_print_one_line_per_query() {
 }
 
 #[test]
+fn batch_queries_take_beir_ids_and_searches_group_and_bring_context() {
+    let ws = Ws::new();
+    ws.write("garden.md", GARDEN);
+    ws.write("car.md", ENGINE);
+    ws.ingest();
+    let q = ws.root().join("q.jsonl");
+    std::fs::write(&q, "{\"_id\": \"12\", \"text\": \"brake pads\"}\n").unwrap();
+    let out = ws.ok(&["search", "--queries", q.to_str().unwrap(), "--limit", "1", "--mode", "keyword"]);
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((&line["id"], uris(&line)), (&Value::from("12"), vec!["car.md".to_string()]));
+    let grouped = ws.ok(&["search", "--json", "-m", "keyword", "--group-by", "document", "--context", "1", "aphids"]);
+    let grouped: Value = serde_json::from_str(&grouped).unwrap();
+    let hit = &grouped["hits"][0];
+    assert_eq!(hit["uri"], "garden.md", "{grouped}");
+    assert_eq!(hit["other_chunks"].as_u64(), Some(hit["other_chunk_ids"].as_array().unwrap().len() as u64));
+    let context = hit["context"].as_array().unwrap();
+    assert!(context.iter().any(|c| c["is_hit"] == true && c["chunk_id"] == hit["chunk_id"]), "{hit}");
+    let plain: Value = serde_json::from_str(&ws.ok(&["search", "--json", "-m", "keyword", "aphids"])).unwrap();
+    assert!(plain["hits"][0].get("other_chunks").is_none() && plain["hits"][0].get("context").is_none());
+}
+
+#[test]
+fn eval_prints_the_metrics_computed_by_hand_on_a_tiny_qrels_file() {
+    let ws = Ws::new();
+    ws.write("garden.md", GARDEN);
+    ws.write("car.md", ENGINE);
+    ws.write("bread.html", BAKING);
+    ws.ingest();
+    let queries = ws.root().join("queries.jsonl");
+    std::fs::write(
+        &queries,
+        concat!(
+            "{\"_id\": \"1\", \"text\": \"aphids\"}\n",
+            "{\"_id\": \"2\", \"text\": \"brake pads\"}\n",
+            "{\"_id\": \"3\", \"text\": \"sourdough starter\"}\n",
+            "{\"_id\": \"4\", \"text\": \"not judged\"}\n",
+        ),
+    )
+    .unwrap();
+    let qrels = ws.root().join("test.tsv");
+    // Documents by file name without extension, as BEIR's corpus ids; a header line.
+    std::fs::write(&qrels, "query-id\tcorpus-id\tscore\n1\tgarden\t1\n2\tbread\t1\n3\tbread\t2\n3\tcar\t1\n").unwrap();
+    let (q, r) = (queries.to_str().unwrap(), qrels.to_str().unwrap());
+    let out = ws.ok(&["eval", "--queries", q, "--qrels", r, "--mode", "keyword", "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["queries_in_file"].as_u64(), report["judged_queries"].as_u64()), (Some(4), Some(3)));
+    let row = &report["modes"][0];
+    assert_eq!(row["mode"], "keyword");
+    // Keyword search finds one document per query: 1 → garden (relevant), 2 → car (not),
+    // 3 → bread (relevance 2 of an ideal 2, 1).
+    let q3 = 2.0 / (2.0 + 1.0 / 3f64.log2());
+    let expected =
+        [("ndcg_at_10", (1.0 + 0.0 + q3) / 3.0), ("recall_at_100", (1.0 + 0.0 + 0.5) / 3.0), ("mrr", 2.0 / 3.0)];
+    for (key, want) in expected {
+        let got = row[key].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-9, "{key}: {got} != {want}: {report}");
+    }
+    // For people: a row per mode, all three by default.
+    let text = ws.ok(&["eval", "--queries", q, "--qrels", r]);
+    assert!(text.contains("3 judged queries (4 in") && text.contains("nDCG@10"), "{text}");
+    for mode in ["keyword", "semantic", "hybrid"] {
+        assert!(text.lines().any(|l| l.starts_with(mode)), "{mode}: {text}");
+    }
+    std::fs::write(&qrels, "9 garden 1\n").unwrap();
+    let (code, err) = ws.fails(&["eval", "--queries", q, "--qrels", r]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("none of the 4 queries") && err.contains("`_id`"), "{err}");
+}
+
+#[test]
 fn incremental_ingest_handles_add_change_delete_and_rename() {
     let ws = Ws::new();
     ws.write("garden.md", GARDEN);

@@ -48,7 +48,7 @@ fn workspace() -> tempfile::TempDir {
     std::fs::create_dir_all(&docs).unwrap();
     std::fs::write(docs.join("tomatoes.md"), "# Tomatoes\n\n## Watering\n\nWater tomato plants deeply twice a week, at the base, in the morning so the leaves dry.\n\n## Support\n\nTie the stems to stakes as they grow so the fruit does not touch the ground.\n\n## Harvest\n\nPick tomatoes when they are fully red and slightly soft.\n").unwrap();
     std::fs::write(docs.join("peppers.md"), "# Peppers\n\nPepper plants in the vegetable garden like warm soil; water them at the base, like tomatoes, and stake the tall ones.\n").unwrap();
-    std::fs::write(docs.join("bread.md"), "# Sourdough\n\nFeed the sourdough starter with flour and water, then let the dough rise overnight before baking.\n").unwrap();
+    std::fs::write(docs.join("bread.md"), "---\nurl: https://wiki.example.com/kitchen/sourdough\nteam: kitchen\n---\n# Sourdough\n\nFeed the sourdough starter with flour and water, then let the dough rise overnight before baking.\n").unwrap();
     succeeded(trove(root, &["ingest"]).output().unwrap(), "trove ingest");
     dir
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use trove_engine::{SearchRequest, chunk_filter, perm};
-use trove_types::{Job, SearchFilters, SearchMode, SearchResponse, SourceSummary, VaultSummary};
+use trove_types::{Fusion, GroupBy, Job, SearchFilters, SearchMode, SearchResponse, SourceSummary, VaultSummary};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -58,6 +58,22 @@ pub struct SearchBody {
     /// Restrictions.
     #[serde(default)]
     pub filters: Option<SearchFilters>,
+    /// Hits skipped before this page (default 0; `offset + limit` at most 10000). Pages of
+    /// one query are slices of one ranking.
+    #[serde(default)]
+    pub offset: Option<usize>,
+    /// `chunk` (default): every matching chunk is a hit; `document`: one hit per document,
+    /// its best chunk, with `other_chunks` and `other_chunk_ids`.
+    #[serde(default)]
+    pub group_by: Option<GroupBy>,
+    /// Chunks returned before and after each hit in its `context` (0–20).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 20)]
+    pub context: Option<usize>,
+    /// Hybrid fusion: `method` (`rrf` or `relative_score`) and `keyword_weight` (0–1);
+    /// default `search.fusion` and `search.keyword_weight`.
+    #[serde(default)]
+    pub fusion: Option<Fusion>,
 }
 
 /// `POST /v1/vaults/{vault}/search`.
@@ -78,7 +94,16 @@ pub async fn search(
 ) -> Result<JsonOut<SearchResponse>, ApiError> {
     let mode = body.mode.unwrap_or(state.engine.workspace().config.search.default_mode);
     let filters = body.filters.unwrap_or_default();
-    let req = SearchRequest { query: body.query, mode: Some(mode), limit: body.limit, filter: chunk_filter(filters) };
+    let req = SearchRequest {
+        query: body.query,
+        mode: Some(mode),
+        limit: body.limit,
+        filter: chunk_filter(filters),
+        offset: body.offset,
+        group_by: body.group_by.unwrap_or_default(),
+        context: body.context,
+        fusion: body.fusion.unwrap_or_default(),
+    };
     let started = Instant::now();
     let response = allowed.run(move |e, access| e.search(access, &req)).await?;
     state.metrics.search("documents", mode.as_str(), started.elapsed());

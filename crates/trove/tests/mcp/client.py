@@ -60,6 +60,18 @@ async def exercise(session, vault):
     expect(top["uri"] == "tomatoes.md", f"search top hit: {top['uri']}")
     err, data, text = await call(session, "search", {"vault": vault, "query": "sourdough", "mode": "keyword", "uri_prefix": "bread"})
     expect(not err and all(h["uri"].startswith("bread") for h in data["hits"]) and data["hits"], f"keyword search: {text}")
+    # Hits carry what an agent cites and filters by: the url, the source's type, the metadata.
+    err, data, text = await call(session, "search", {"vault": vault, "query": "flour water", "mode": "keyword", "metadata": {"team": "kitchen"}})
+    expect(not err and data["hits"] and all(h["uri"] == "bread.md" for h in data["hits"]), f"metadata filter: {text}")
+    hit = data["hits"][0]
+    expect(hit["url"] == "https://wiki.example.com/kitchen/sourdough" and hit["source_type"] == "localfile", f"hit url and source type: {text}")
+    expect(hit["metadata"].get("team") == "kitchen", f"hit metadata: {text}")
+    err, data, text = await call(session, "search", {"vault": vault, "query": "water", "mode": "keyword", "metadata": {"team": "garden"}})
+    expect(not err and data["hits"] == [], f"metadata filter excludes: {text}")
+    err, data, text = await call(session, "search", {"vault": vault, "query": "water", "mode": "keyword", "group_by": "document", "context": 1})
+    uris = [h["uri"] for h in data["hits"]] if not err else []
+    expect(uris and len(uris) == len(set(uris)) and all("other_chunks" in h and h["context"] for h in data["hits"]), f"grouped search with context: {text}")
+    expect(all("url" not in h for h in data["hits"] if h["uri"] != "bread.md"), f"no url for local notes: {text}")
 
     err, data, text = await call(session, "expand_context", {"vault": vault, "chunk_id": top["chunk_id"], "before": 5, "after": 5})
     expect(not err and len(data["chunks"]) >= 2 and any(c["is_hit"] for c in data["chunks"]), f"expand_context: {text}")
