@@ -761,6 +761,19 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.answers.chunks == 0 || config.answers.chunks > 100 {
         return invalid("answers.chunks".into(), "must be between 1 and 100".into());
     }
+    let ttl = config.answers.conversation_ttl_hours;
+    if !ttl.is_finite() || ttl <= 0.0 || ttl > 24.0 * 3650.0 {
+        return invalid(
+            "answers.conversation_ttl_hours".into(),
+            "must be more than 0 and at most 87600 (ten years)".into(),
+        );
+    }
+    if config.answers.history_tokens > 1_000_000 {
+        return invalid("answers.history_tokens".into(), "must be at most 1000000".into());
+    }
+    if config.answers.memories == 0 || config.answers.memories > 100 {
+        return invalid("answers.memories".into(), "must be between 1 and 100".into());
+    }
     for (vname, vault) in &config.vaults {
         if !valid_name(vname) {
             return invalid(
@@ -1122,6 +1135,10 @@ mod tests {
         assert!(err.contains("llm.chat.temperature"), "{err}");
         let err = Ws::new(&format!("{GOOD}answers:\n  chunks: 0\n")).load(&[]).unwrap_err().to_string();
         assert!(err.contains("answers.chunks"), "{err}");
+        let err = Ws::new(&format!("{GOOD}answers:\n  conversation_ttl_hours: 0\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("answers.conversation_ttl_hours"), "{err}");
+        let err = Ws::new(&format!("{GOOD}answers:\n  memories: 0\n")).load(&[]).unwrap_err().to_string();
+        assert!(err.contains("answers.memories"), "{err}");
         let err = Ws::new(&format!("{GOOD}answers:\n  chat: x\n")).load(&[]).unwrap_err().to_string();
         assert!(err.contains("chat"), "unknown keys are refused: {err}");
     }

@@ -352,6 +352,16 @@ pub struct AnswersConfig {
     pub chunks: usize,
     /// When nothing is retrieved.
     pub when_nothing_found: WhenNothingFound,
+    /// Hours a conversation is kept after its last turn; then it is purged.
+    pub conversation_ttl_hours: f64,
+    /// The most tokens of a conversation's earlier turns given to the chat model when it
+    /// rewrites a follow-up question into a standalone one (the newest turns that fit).
+    pub history_tokens: usize,
+    /// Also retrieve the asking user's memories in the vault as sources (a request's
+    /// `memories` overrides).
+    pub use_memories: bool,
+    /// The most memories retrieved when memories are used.
+    pub memories: usize,
 }
 
 impl Default for AnswersConfig {
@@ -361,6 +371,10 @@ impl Default for AnswersConfig {
             mode: SearchMode::Hybrid,
             chunks: 8,
             when_nothing_found: WhenNothingFound::Say,
+            conversation_ttl_hours: 168.0,
+            history_tokens: 1024,
+            use_memories: false,
+            memories: 5,
         }
     }
 }

@@ -69,6 +69,14 @@ pub enum EngineError {
         /// The id asked for.
         id: String,
     },
+    /// None of the caller's live conversations in the vault has that id.
+    #[error("no conversation `{id}` of yours in vault `{vault}` (it may have expired or been deleted)")]
+    ConversationNotFound {
+        /// The vault.
+        vault: String,
+        /// The id asked for.
+        id: String,
+    },
     /// No document with that id in the vault.
     #[error(
         "no document `{id}` in vault `{vault}` (document ids are the numbers listed by GET /v1/vaults/{vault}/documents)"
@@ -213,6 +221,7 @@ impl HasCode for EngineError {
             EngineError::SourceNotFound { .. } => Code::SourceNotFound,
             EngineError::EmbedderMismatch { .. } => Code::EmbedderMismatch,
             EngineError::MemoryNotFound { .. } => Code::MemoryNotFound,
+            EngineError::ConversationNotFound { .. } => Code::ConversationNotFound,
             EngineError::DocumentNotFound { .. } | EngineError::ChunkNotFound { .. } => Code::DocumentNotFound,
             EngineError::VaultExists { .. } => Code::VaultExists,
             EngineError::VaultConfigured { .. } => Code::VaultConfigured,

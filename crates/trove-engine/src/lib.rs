@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod answer;
 pub mod audit;
 pub mod auth;
+pub mod conversations;
 mod documents;
 mod engine;
 mod error;
@@ -41,7 +42,8 @@ pub mod tokens;
 pub mod worker;
 
 pub use access::{Access, AnyAccess, JobAccess, perm};
-pub use answer::{AnswerEvent, AnswerRequest, AnswerStream, chat_options};
+pub use answer::{AnswerEvent, AnswerRequest, AnswerStream, ConversationChoice, chat_options};
+pub use conversations::FinishedTurn;
 pub use documents::MAX_DOCUMENT_LIMIT;
 pub use engine::{EmbedderSpec, Engine, OpenMode, ann_settings, postgres_options, qdrant_index, rest_options};
 pub use error::{EngineError, StopReason};

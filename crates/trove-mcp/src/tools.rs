@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trove_engine::access::perm::Permission;
 use trove_engine::auth::Principal;
-use trove_engine::{Access, AnswerRequest, Engine, EngineError, SearchRequest, chunk_filter, perm};
+use trove_engine::{Access, AnswerRequest, ConversationChoice, Engine, EngineError, SearchRequest, chunk_filter, perm};
 use trove_types::{
     Action, Code, ContextChunk, ContextRequest, ErrorBody, Fusion, GroupBy, HasCode, MemoryInput, MemoryQuery,
     MemoryScope, MemoryUpdate, SearchFilters, SearchMode, SimilarRequest,
@@ -164,6 +164,13 @@ pub struct AnswerArgs {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// Continue this conversation (the `conversation_id` of an earlier answer): the question is
+    /// a follow-up, rewritten into a standalone one before retrieval. Absent: a new one.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// Also cite the user's memories in the vault (needs memories:read).
+    #[serde(default)]
+    pub memories: Option<bool>,
 }
 
 /// A search hit as a model reads it.
@@ -244,10 +251,22 @@ fn table() -> &'static [Tool] {
                 "answer",
                 "Answer a question from the knowledge base",
                 Reads,
-                "Ask the server's own chat model a question about a vault: it answers only from the vault's best passages, citing them as [n], and returns the answer with its citations (n, uri, title, heading path, snippet, chunk_id). An agent with a model of its own usually wants `search` instead, which returns the passages themselves to reason over. Fails with chat_not_configured when the server has no chat model.",
+                "Ask the server's own chat model a question about a vault: it answers only from the vault's best passages, citing them as [n], and returns the answer with its citations (n, uri, title, heading path, snippet, chunk_id) and a conversation_id: pass it back with a follow-up question to continue the conversation. An agent with a model of its own usually wants `search` instead, which returns the passages themselves to reason over. Fails with chat_not_configured when the server has no chat model.",
                 |e, access: &Access<perm::Search>, a: Args<AnswerArgs, SearchFilters>| {
                     let (filter, a) = (chunk_filter(a.request), a.own);
-                    e.answer(access, &AnswerRequest { question: a.question, mode: a.mode, limit: a.limit, filter })
+                    let conversation = match a.conversation_id {
+                        Some(id) => ConversationChoice::Continue(id),
+                        None => ConversationChoice::New,
+                    };
+                    let req = AnswerRequest {
+                        question: a.question,
+                        mode: a.mode,
+                        limit: a.limit,
+                        filter,
+                        conversation,
+                        memories: a.memories,
+                    };
+                    e.answer(access, &req)
                 },
             ),
             in_vault(

@@ -225,6 +225,8 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(vaults::reembed))
         .routes(routes!(vaults::search))
         .routes(routes!(answers::answer))
+        .routes(routes!(answers::conversations))
+        .routes(routes!(answers::conversation, answers::conversation_delete))
         .merge(uploads)
         .routes(routes!(documents::get, documents::delete))
         .routes(routes!(memories::store, memories::list))
@@ -355,6 +357,12 @@ async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
             chore(&state, "purging expired memories", "the memory purge", Engine::memory_purge_expired).await
         {
             tracing::info!(purged = n, "purged expired memories");
+        }
+        if let Some(n) =
+            chore(&state, "purging expired conversations", "the conversation purge", Engine::conversation_purge_expired)
+                .await
+        {
+            tracing::info!(purged = n, "purged expired conversations");
         }
         if let Some(n) = chore(&state, "pruning the audit log", "the audit prune", Engine::audit_prune).await {
             tracing::info!(pruned = n, "deleted audit-log entries past their retention");

@@ -4,6 +4,9 @@
 //! mid-answer as an `error` event; a client that disconnects stopping the generation; a 429
 //! waited out and a 500 retried (on a stepped clock); a 401 and a missing chat model as JSON
 //! errors with their status; another organization's vault a 404 that never asks the model.
+//! Conversations: a follow-up rewritten by the model (which sees the rewrite prompt with the
+//! history) and retrieved by the rewritten question, turns listed, shown and deleted, expiry
+//! on a stepped clock, another user's conversation a 404; memories cited as their own sources.
 
 mod common;
 
@@ -217,6 +220,19 @@ fn failures_before_the_answer_are_json_errors_with_their_status() {
     assert!(e["message"].as_str().unwrap().contains("llm.models.chat"), "{e}");
 }
 
+/// A new API key of `email` in `org` that may search every vault.
+fn search_key(engine: &trove_engine::Engine, email: &str, org: &str) -> String {
+    let request = KeyRequest {
+        email: email.into(),
+        organization: org.into(),
+        name: "k".into(),
+        vaults: vec!["*".into()],
+        actions: vec![Action::Search],
+        expires_in_days: None,
+    };
+    engine.create_api_key(&request).unwrap().key
+}
+
 #[test]
 fn another_organizations_vault_is_a_404_and_its_model_is_never_asked() {
     let chat = FakeChat::always(Script::answer(&["secret [1]"]));
@@ -232,17 +248,7 @@ fn another_organizations_vault_is_a_404_and_its_model_is_never_asked() {
             for (email, org) in [("ada@acme.test", "acme"), ("bob@globex.test", "globex")] {
                 engine.create_user(email, "correct horse battery staple", org, trove_types::Role::Owner).unwrap();
             }
-            bob = engine
-                .create_api_key(&KeyRequest {
-                    email: "bob@globex.test".into(),
-                    organization: "globex".into(),
-                    name: "k".into(),
-                    vaults: vec!["*".into()],
-                    actions: vec![Action::Search],
-                    expires_in_days: None,
-                })
-                .unwrap()
-                .key;
+            bob = search_key(&engine, "bob@globex.test", "globex");
             engine
         },
     );
@@ -254,4 +260,200 @@ fn another_organizations_vault_is_a_404_and_its_model_is_never_asked() {
         b["message"].as_str().unwrap().replace("nowhere", "X")
     );
     assert_eq!(chat.calls(), 0);
+}
+
+/// The standalone question the fake model gives every rewrite.
+const STANDALONE: &str = "how often to water tomato plants";
+
+/// A fake model that rewrites follow-ups to [`STANDALONE`] and answers `answer` otherwise.
+fn rewriting(answer: &'static str) -> FakeChat {
+    FakeChat::start(move |req, _| {
+        let system = req.json()["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+        if system.starts_with("You rewrite") { Script::answer(&[STANDALONE]) } else { Script::answer(&[answer]) }
+    })
+}
+
+fn ask(server: &Server, question: &str, conversation: Option<&str>, stream: bool) -> common::Resp {
+    let mut body = json!({"question": question, "mode": "keyword", "stream": stream});
+    if let Some(c) = conversation {
+        body["conversation_id"] = c.into();
+    }
+    server.post("/v1/vaults/garden/answer", &body)
+}
+
+#[test]
+fn a_follow_up_is_rewritten_before_retrieval_and_the_turns_are_kept_listed_and_deleted() {
+    let chat = rewriting("Twice a week [1].");
+    let server = start(&chat);
+    let first = ask(&server, "when are tomatoes ready to pick", None, false);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first = first.json();
+    let id = first["conversation_id"].as_str().expect("a new conversation's id").to_string();
+    assert!(id.starts_with("cnv_"), "{id}");
+    assert_eq!(first["rewritten_question"], Value::Null, "the first turn is never rewritten");
+    assert_eq!(chat.calls(), 1, "no rewrite on the first turn");
+
+    // The follow-up alone matches nothing by keyword; its rewrite does.
+    let follow = ask(&server, "and what about that other chore?", Some(&id), false);
+    assert_eq!(follow.status, 200, "{}", follow.body);
+    let follow = follow.json();
+    assert_eq!(follow["conversation_id"], id.as_str());
+    assert_eq!(follow["rewritten_question"], STANDALONE);
+    assert!(follow["citations"][0]["snippet"].as_str().unwrap().contains("twice a week"), "{follow}");
+    let requests = chat.requests();
+    assert_eq!(requests.len(), 3, "the first answer, the rewrite, the second answer");
+    let rewrite = requests[1].json()["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(
+        rewrite.contains("<history>")
+            && rewrite.contains("User: when are tomatoes ready to pick")
+            && rewrite.contains("Assistant: Twice a week [1].")
+            && rewrite.contains("Follow-up question: and what about that other chore?"),
+        "{rewrite}"
+    );
+    let prompt = requests[2].json()["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(prompt.ends_with(&format!("Question: {STANDALONE}")), "{prompt}");
+
+    // Streamed, the conversation's id is in the first and the last event.
+    let r = ask(&server, "and again?", Some(&id), true);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = events(&r.body);
+    assert_eq!(events[0].0, "citations");
+    assert_eq!(events[0].1["conversation_id"], id.as_str());
+    assert_eq!(events[0].1["rewritten_question"], STANDALONE);
+    assert_eq!(events.last().unwrap().0, "done");
+    assert_eq!(events.last().unwrap().1["conversation_id"], id.as_str());
+
+    let page = server.get("/v1/vaults/garden/conversations").json();
+    assert_eq!(page["conversations"].as_array().unwrap().len(), 1, "{page}");
+    let listed = &page["conversations"][0];
+    assert_eq!((listed["id"].as_str(), listed["turns"].as_u64()), (Some(id.as_str()), Some(3)), "{page}");
+    assert_eq!(listed["title"], "when are tomatoes ready to pick");
+    let c = server.get(&format!("/v1/vaults/garden/conversations/{id}"));
+    assert_eq!(c.status, 200, "{}", c.body);
+    let c = c.json();
+    let turns = c["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{c}");
+    assert_eq!(turns[1]["question"], "and what about that other chore?");
+    assert_eq!(turns[1]["rewritten_question"], STANDALONE);
+    assert_eq!(turns[1]["answer"], "Twice a week [1].");
+    assert_eq!(turns[1]["citations"][0]["uri"], "tomatoes.md");
+    assert_eq!(turns[2]["answer"], "Twice a week [1].", "the streamed turn is kept whole");
+
+    // A second conversation, and pages.
+    let other = ask(&server, "tomato harvest", None, false).json();
+    let page = server.get("/v1/vaults/garden/conversations?limit=1").json();
+    assert_eq!(page["conversations"][0]["id"], other["conversation_id"], "newest first: {page}");
+    let cursor = page["next_cursor"].as_str().expect("a second page").to_string();
+    let page = server.get(&format!("/v1/vaults/garden/conversations?limit=1&cursor={cursor}")).json();
+    assert_eq!(page["conversations"][0]["id"], id.as_str());
+    assert_eq!(page["next_cursor"], Value::Null);
+
+    assert_eq!(server.delete(&format!("/v1/vaults/garden/conversations/{id}")).status, 204);
+    server.get(&format!("/v1/vaults/garden/conversations/{id}")).error(404, "conversation_not_found");
+    server.delete(&format!("/v1/vaults/garden/conversations/{id}")).error(404, "conversation_not_found");
+    ask(&server, "more?", Some(&id), false).error(404, "conversation_not_found");
+    assert_eq!(chat.calls(), 6, "a deleted conversation's follow-up never reaches the model");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.get("/v1/audit?event=conversation.deleted").json()["events"].as_array().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no conversation.deleted audit entry");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn conversations_expire_after_their_last_turn_on_a_stepped_clock() {
+    let chat = rewriting("Twice a week [1].");
+    let clock = trove_clock::ManualClock::starting_now();
+    let engine_clock = clock.clone();
+    let server = Server::start_engine(
+        &config(&chat, "answers:\n  conversation_ttl_hours: 1\n"),
+        tomatoes,
+        |_| {},
+        move |e| e.with_clock(engine_clock),
+    );
+    let first = ask(&server, "when are tomatoes ready to pick", None, false);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let id = first.json()["conversation_id"].as_str().unwrap().to_string();
+    clock.advance(Duration::from_secs(50 * 60));
+    // A turn 50 minutes in keeps it an hour from then.
+    assert_eq!(ask(&server, "and watering?", Some(&id), false).status, 200);
+    clock.advance(Duration::from_secs(50 * 60));
+    assert_eq!(server.get(&format!("/v1/vaults/garden/conversations/{id}")).status, 200, "expired early");
+    clock.advance(Duration::from_secs(10 * 60));
+    server.get(&format!("/v1/vaults/garden/conversations/{id}")).error(404, "conversation_not_found");
+    assert!(server.get("/v1/vaults/garden/conversations").json()["conversations"].as_array().unwrap().is_empty());
+    ask(&server, "and now?", Some(&id), false).error(404, "conversation_not_found");
+}
+
+#[test]
+fn another_users_conversation_is_a_404_and_another_organizations_vault_too() {
+    let chat = rewriting("Twice a week [1].");
+    let yaml = config(&chat, "").replace("  garden:\n", "  garden:\n    organization: acme\n");
+    let mut keys = Vec::new();
+    let server = Server::start_engine(
+        &yaml,
+        tomatoes,
+        |_| {},
+        |engine| {
+            for (email, org) in [("ada@acme.test", "acme"), ("carol@acme.test", "acme"), ("bob@globex.test", "globex")]
+            {
+                engine.create_user(email, "correct horse battery staple", org, trove_types::Role::Owner).unwrap();
+            }
+            for (email, org) in [("ada@acme.test", "acme"), ("carol@acme.test", "acme"), ("bob@globex.test", "globex")]
+            {
+                keys.push(search_key(&engine, email, org));
+            }
+            engine
+        },
+    );
+    let (ada, carol, bob) = (Some(keys[0].as_str()), Some(keys[1].as_str()), Some(keys[2].as_str()));
+    let body = json!({"question": "when are tomatoes ready to pick", "mode": "keyword"});
+    let r = server.call_as(ada, "POST", "/v1/vaults/garden/answer", Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["conversation_id"].as_str().unwrap().to_string();
+    let path = format!("/v1/vaults/garden/conversations/{id}");
+    assert_eq!(server.call_as(ada, "GET", &path, None).status, 200);
+    let calls = chat.calls();
+
+    // Carol, of the same organization, sees no conversation of Ada's.
+    server.call_as(carol, "GET", &path, None).error(404, "conversation_not_found");
+    server.call_as(carol, "DELETE", &path, None).error(404, "conversation_not_found");
+    let follow = json!({"question": "and watering?", "mode": "keyword", "conversation_id": id});
+    server.call_as(carol, "POST", "/v1/vaults/garden/answer", Some(&follow)).error(404, "conversation_not_found");
+    let list = server.call_as(carol, "GET", "/v1/vaults/garden/conversations", None).json();
+    assert!(list["conversations"].as_array().unwrap().is_empty(), "{list}");
+    // Bob, of another organization, does not even see the vault.
+    server.call_as(bob, "GET", &path, None).error(404, "vault_not_found");
+    server.call_as(bob, "GET", "/v1/vaults/garden/conversations", None).error(404, "vault_not_found");
+    server.call_as(bob, "POST", "/v1/vaults/garden/answer", Some(&follow)).error(404, "vault_not_found");
+    assert_eq!(chat.calls(), calls, "nobody else's question reached the model");
+    assert_eq!(server.call_as(ada, "GET", &path, None).json()["turns"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn memories_are_cited_as_their_own_sources() {
+    let chat = FakeChat::always(Script::answer(&["Water twice a week [1]; you prefer mornings [2]."]));
+    let server = start(&chat);
+    let r = server.post(
+        "/v1/vaults/garden/memories",
+        &json!({"text": "The user waters tomato plants in the morning before work.", "user_id": "u1"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let memory = r.json()["id"].as_str().unwrap().to_string();
+    let body = json!({"question": "how often to water tomato plants", "mode": "keyword", "memories": true});
+    let r = server.post("/v1/vaults/garden/answer", &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["answer"], "Water twice a week [1]; you prefer mornings [2].", "{v}");
+    let citations = v["citations"].as_array().unwrap();
+    assert_eq!(citations[0]["kind"], "chunk");
+    let m = citations.iter().find(|c| c["kind"] == "memory").expect("a memory citation");
+    assert_eq!(m["memory_id"], memory.as_str());
+    assert!(m["snippet"].as_str().unwrap().contains("in the morning"), "{m}");
+    let prompt = chat.requests()[0].json()["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(prompt.contains(&format!("<source n=\"{}\" kind=\"memory\"", m["n"])), "{prompt}");
+    // Without `memories` (and answers.use_memories off), none.
+    let r = server
+        .post("/v1/vaults/garden/answer", &json!({"question": "how often to water tomato plants", "mode": "keyword"}));
+    assert!(r.json()["citations"].as_array().unwrap().iter().all(|c| c["kind"] == "chunk"), "{}", r.body);
 }

@@ -509,6 +509,159 @@ views.doc = async (params, rest) => {
   if (el) el.scrollIntoView({ block: 'center' });
 };
 
+// ---------------------------------------------------------------- ask
+
+/** The `(event, data)` pairs of Server-Sent Events as they arrive on a fetch response. */
+async function* serverEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = 'message';
+      const data = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (data.length) yield [name, JSON.parse(data.join('\n'))];
+    }
+  }
+}
+
+/** A citation: a chunk opens its document at the chunk; a memory shows its text. */
+function citationItem(c) {
+  const label = `[${c.n}] `;
+  if (c.kind === 'memory') {
+    return h('li', { class: 'citation' }, label, h('span', null, 'Memory'), ' ', h('span', { class: 'muted small' }, c.snippet));
+  }
+  return h('li', { class: 'citation' },
+    label,
+    h('a', { href: `#/doc/${c.document_id}?chunk=${c.chunk_id}` }, c.title || c.uri),
+    ' ',
+    h('span', { class: 'muted small mono' }, [c.uri, ...c.heading_path].join(' › ')));
+}
+
+/** An answer's text with each `[n]` a link to its citation. */
+function citedText(text, citations) {
+  const byN = new Map(citations.map((c) => [String(c.n), c]));
+  return text.split(/(\[\d+(?:, ?\d+)*\])/).map((part) => {
+    const m = part.match(/^\[(.*)\]$/);
+    if (!m) return part;
+    return ['[', m[1].split(/, ?/).map((n, i) => {
+      const c = byN.get(n);
+      const link = c && c.kind !== 'memory' ? h('a', { href: `#/doc/${c.document_id}?chunk=${c.chunk_id}`, title: c.title }, n) : n;
+      return i ? [', ', link] : link;
+    }), ']'];
+  });
+}
+
+function turnView(t) {
+  return h('article', { class: 'panel turn' },
+    h('p', { class: 'question' }, h('strong', null, t.question)),
+    t.rewritten_question ? h('p', { class: 'muted small' }, `Searched as: ${t.rewritten_question}`) : null,
+    h('div', { class: 'answer' }, citedText(t.answer, t.citations)),
+    t.citations.length ? h('ol', { class: 'citations', 'aria-label': 'Sources' }, t.citations.map(citationItem)) : null);
+}
+
+views.ask = async (params, rest) => {
+  if (needVault()) return;
+  let conversation = rest[0] || null;
+  const list = h('ul', { class: 'conversations' });
+  const history = h('div', { class: 'history' });
+  const question = h('textarea', { name: 'question', rows: 2, required: true, placeholder: 'Ask a question about this vault' });
+  const memories = h('input', { type: 'checkbox', name: 'memories' });
+  const send = h('button', { type: 'submit' }, 'Ask');
+  const loadList = async () => {
+    const page = await api('GET', vaultPath('/conversations'));
+    list.replaceChildren(
+      h('li', null, h('a', { href: '#/ask', 'aria-current': conversation ? null : 'page' }, '+ New conversation')),
+      page.conversations.map((c) => h('li', null,
+        h('a', { href: `#/ask/${encodeURIComponent(c.id)}`, 'aria-current': c.id === conversation ? 'page' : null }, c.title),
+        h('div', { class: 'muted small' }, `${c.turns} turn${c.turns === 1 ? '' : 's'} · ${when(c.updated_at)}`))));
+  };
+  const form = h('form', {
+    class: 'panel ask',
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const text = question.value.trim();
+      if (!text) return;
+      send.disabled = true;
+      const turn = { question: text, rewritten_question: null, answer: '', citations: [] };
+      const answer = h('div', { class: 'answer', 'aria-live': 'polite', 'aria-busy': 'true' });
+      const sources = h('ol', { class: 'citations', 'aria-label': 'Sources' });
+      const rewritten = h('p', { class: 'muted small' });
+      const box = h('article', { class: 'panel turn' }, h('p', { class: 'question' }, h('strong', null, text)), rewritten, answer, sources);
+      history.append(box);
+      const body = { question: text, stream: true };
+      if (conversation) body.conversation_id = conversation;
+      if (memories.checked) body.memories = true;
+      try {
+        const headers = { accept: 'text/event-stream', 'content-type': 'application/json' };
+        if (state.csrf) headers['x-csrf-token'] = state.csrf;
+        const r = await fetch(vaultPath('/answer'), { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
+        if (!r.ok) {
+          const data = await r.json().catch(() => ({}));
+          throw new ApiError(r.status, data);
+        }
+        for await (const [name, data] of serverEvents(r)) {
+          if (name === 'citations') {
+            turn.citations = data.citations;
+            sources.replaceChildren(...data.citations.map(citationItem));
+            if (data.rewritten_question) rewritten.textContent = `Searched as: ${data.rewritten_question}`;
+            if (data.conversation_id && data.conversation_id !== conversation) {
+              conversation = data.conversation_id;
+              history.dataset.conversation = conversation;
+              // The address names the conversation without running the view again.
+              window.history.replaceState(null, '', `#/ask/${encodeURIComponent(conversation)}`);
+            }
+          } else if (name === 'token') {
+            turn.answer += data.text;
+            answer.textContent = turn.answer;
+          } else if (name === 'done') {
+            answer.replaceChildren(...citedText(turn.answer, turn.citations).flat(Infinity));
+            box.dataset.done = 'true';
+          } else if (name === 'error') {
+            throw new ApiError(502, data);
+          }
+        }
+        question.value = '';
+      } catch (e) {
+        box.append(errorBox(e));
+      } finally {
+        answer.removeAttribute('aria-busy');
+        send.disabled = false;
+        question.focus();
+        loadList().catch(() => {});
+      }
+    },
+  },
+  field('Question', question, true),
+  h('div', { class: 'row' },
+    h('label', { class: 'check' }, memories, ' Also use my memories'),
+    send));
+  render(
+    h('h1', null, `Ask ${state.vault}`),
+    h('div', { class: 'ask-layout' },
+      h('aside', { class: 'panel', 'aria-label': 'Conversations' }, h('h2', null, 'Conversations'), list),
+      h('section', null, history, form,
+        h('p', { class: 'muted small' }, 'Answers come from the configured chat model, only from this vault\'s documents, citing them as [n].'))),
+  );
+  question.focus();
+  loadList().catch((e) => list.replaceChildren(h('li', null, errorBox(e))));
+  if (conversation) {
+    const c = await api('GET', vaultPath(`/conversations/${encodeURIComponent(conversation)}`));
+    history.dataset.conversation = conversation;
+    history.replaceChildren(...c.turns.map(turnView));
+  }
+};
+
 // ---------------------------------------------------------------- sources
 
 views.sources = async () => {

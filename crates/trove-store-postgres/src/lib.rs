@@ -10,6 +10,7 @@
 //! Modules, with the embedded store's layout and names: one per storage trait, each holding
 //! that trait's implementation: `backend` ([`trove_store::Backend`]: pool figures, integrity,
 //! the external index's status, shared rate-limit buckets), `vaults`, `documents`, `memory`,
+//! `conversations`,
 //! `jobs` (the queue: `FOR UPDATE SKIP LOCKED` claims and leases), `audit`, and `tenancy/`
 //! (`users`, `organizations`, `grants`, `credentials`, `secrets`); `schema` (migrations). Beside
 //! them: [`pool`] (connections, time limits, circuit breaker, error mapping), [`index`] (the
@@ -26,6 +27,7 @@
 
 mod audit;
 mod backend;
+mod conversations;
 mod documents;
 pub mod index;
 mod jobs;

@@ -304,6 +304,33 @@ const TABLES: &[Table] = &[
         ],
         key: &["id"],
     },
+    Table {
+        name: "conversations",
+        columns: &[
+            ("id", I64),
+            ("public_id", Text),
+            ("vault_id", I64),
+            ("owner", Text),
+            ("title", Text),
+            ("created_ms", I64),
+            ("updated_ms", I64),
+            ("expires_ms", I64),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "conversation_turns",
+        columns: &[
+            ("id", I64),
+            ("conversation_id", I64),
+            ("question", Text),
+            ("rewritten", Text),
+            ("answer", Text),
+            ("citations", Text),
+            ("created_ms", I64),
+        ],
+        key: &["id"],
+    },
 ];
 
 /// One table's outcome.

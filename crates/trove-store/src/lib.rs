@@ -41,7 +41,7 @@ pub use types::*;
 /// needs no import: its methods are the traits'.
 pub mod prelude {
     pub use crate::traits::{
-        AuditLog, Backend, CredentialStore, DocumentStore, GrantStore, JobQueue, MemoryStore, OrganizationStore,
-        SecretStore, Store, TenancyStore, UserStore, VaultStore,
+        AuditLog, Backend, ConversationStore, CredentialStore, DocumentStore, GrantStore, JobQueue, MemoryStore,
+        OrganizationStore, SecretStore, Store, TenancyStore, UserStore, VaultStore,
     };
 }

@@ -846,3 +846,52 @@ pub struct ConnectionStats {
     /// The last connection failure, while the breaker is not closed.
     pub last_error: Option<String>,
 }
+
+/// A conversation as stored: one owner's questions in one vault, with their turns apart
+/// ([`crate::ConversationStore::conversation_turns`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRecord {
+    /// Row id (ascending with creation; the cursor of a listing).
+    pub rowid: i64,
+    /// Public id (`cnv_…`).
+    pub id: String,
+    /// The vault it asks about.
+    pub vault_id: VaultId,
+    /// Whose it is (the engine's owner key of a principal).
+    pub owner: String,
+    /// A title: the first question, shortened.
+    pub title: String,
+    /// When it was started.
+    pub created_ms: i64,
+    /// When its last turn was added.
+    pub updated_ms: i64,
+    /// When it expires (pushed back by every turn).
+    pub expires_ms: i64,
+    /// How many turns it has.
+    pub turns: u64,
+}
+
+/// A turn to append to a conversation: the question, the standalone question retrieval used
+/// (when it was rewritten), the answer and its citations (JSON, as the engine shows them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTurn {
+    /// The question as asked.
+    pub question: String,
+    /// The standalone question retrieval used, when the question was rewritten.
+    pub rewritten: Option<String>,
+    /// The answer.
+    pub answer: String,
+    /// The answer's citations, a JSON array.
+    pub citations: serde_json::Value,
+}
+
+/// A stored turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnRecord {
+    /// Row id (ascending with time).
+    pub rowid: i64,
+    /// The turn.
+    pub turn: NewTurn,
+    /// When it was added.
+    pub created_ms: i64,
+}

@@ -136,6 +136,10 @@ codes! {
     MemoryNotFound = "memory_not_found", InvalidRequest, 404, 66,
         fix: "List the vault's memories (`GET /v1/vaults/{vault}/memories`) for the ids that exist; an expired or deleted memory is gone.",
         example: "`GET /v1/vaults/default/memories/mem_unknown`.";
+    /// A conversation id names none of the caller's live conversations in the vault.
+    ConversationNotFound = "conversation_not_found", InvalidRequest, 404, 66,
+        fix: "List your conversations in the vault (`GET /v1/vaults/{vault}/conversations`) for the ids that exist; an expired or deleted conversation is gone, and another user's is never shown. Ask without `conversation_id` to start a new one.",
+        example: "`POST /v1/vaults/default/answer` with `conversation_id: cnv_unknown`.";
     /// A request argument is malformed (bad query, bad limit, bad JSON line).
     BadRequest = "bad_request", InvalidRequest, 400, 64,
         fix: "Correct the argument the message names; `trove COMMAND --help` and the OpenAPI document (`/openapi.json`) describe what each one accepts.",

@@ -19,7 +19,10 @@ pub mod job;
 pub mod memory;
 pub mod search;
 
-pub use answer::{AnswerResponse, AnswerUsage, Citation};
+pub use answer::{
+    AnswerResponse, AnswerUsage, Citation, CitationKind, Conversation, ConversationPage, ConversationSummary,
+    ConversationTurn,
+};
 pub use auth::{
     AcceptInvitation, Action, AddMember, AddTeamMember, ApiKeyInfo, AuditEvent, AuditPage, AuditQuery, ChangeRole,
     ClientKind, CreateTeam, CreatedApiKey, EmailRequest, GrantLevel, GrantRequest, Invitation, InviteRequest,

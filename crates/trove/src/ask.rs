@@ -3,12 +3,16 @@
 //! transport. The answer is printed as it is generated, then the numbered sources it may
 //! cite; with `--json`, one JSON object once the answer is complete. A closed pipe is a clean
 //! exit (and, by dropping the stream, stops the generation).
+//!
+//! A question is a one-off unless `--new` starts a conversation (its id is printed under the
+//! sources) or `--conversation ID` continues one (the rewritten question is printed first);
+//! the engine is then opened for writing, to keep the turn.
 
 use std::io::{IsTerminal, Write};
 
 use trove_config::Workspace;
 use trove_engine::auth::Principal;
-use trove_engine::{AnswerEvent, AnswerRequest, ChunkFilter, Engine, OpenMode, perm};
+use trove_engine::{AnswerEvent, AnswerRequest, ChunkFilter, ConversationChoice, Engine, OpenMode, perm};
 use trove_types::{Citation, Code};
 
 use crate::Failure;
@@ -16,7 +20,13 @@ use crate::cli::AskArgs;
 
 /// Runs `trove ask`.
 pub fn run(ws: Workspace, args: &AskArgs) -> Result<(), Failure> {
-    let engine = Engine::open(ws, OpenMode::Read, "trove ask")?;
+    let conversation = match (&args.conversation, args.new) {
+        (Some(id), _) => ConversationChoice::Continue(id.clone()),
+        (None, true) => ConversationChoice::New,
+        (None, false) => ConversationChoice::None,
+    };
+    let mode = if conversation == ConversationChoice::None { OpenMode::Read } else { OpenMode::Write };
+    let engine = Engine::open(ws, mode, "trove ask")?;
     let vault = match &args.vault {
         Some(v) => v.clone(),
         None => engine.default_vault(&Principal::Local)?,
@@ -27,6 +37,8 @@ pub fn run(ws: Workspace, args: &AskArgs) -> Result<(), Failure> {
         mode: args.mode.map(Into::into),
         limit: args.limit,
         filter: ChunkFilter { source: args.source.clone(), uri_prefix: args.uri_prefix.clone(), metadata: Vec::new() },
+        conversation,
+        memories: args.memories.then_some(true),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -36,14 +48,33 @@ pub fn run(ws: Workspace, args: &AskArgs) -> Result<(), Failure> {
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut citations = Vec::new();
-    for event in engine.answer_stream(&access, &req)? {
+    let mut stream = engine.answer_stream(&access, &req)?;
+    if let Some(q) = stream.rewritten_question() {
+        let line = if color { format!("\x1b[2m(as: {q})\x1b[0m") } else { format!("(as: {q})") };
+        let written = writeln!(out, "{line}\n");
+        if let Err(e) = written {
+            return closed(e);
+        }
+    }
+    let conversation_id = stream.conversation_id().map(str::to_string);
+    while let Some(event) = stream.next() {
         let written = match event {
             Ok(AnswerEvent::Citations(c)) => {
                 citations = c;
                 Ok(())
             }
             Ok(AnswerEvent::Token(text)) => write!(out, "{text}").and_then(|()| out.flush()),
-            Ok(AnswerEvent::Done { .. }) => writeln!(out).and_then(|()| sources(&mut out, &citations, color)),
+            Ok(AnswerEvent::Done { .. }) => {
+                if let Some(turn) = stream.take_finished() {
+                    engine.record_turn(turn)?;
+                }
+                writeln!(out).and_then(|()| sources(&mut out, &citations, color)).and_then(
+                    |()| match &conversation_id {
+                        Some(id) => writeln!(out, "\nconversation: {id} (continue with --conversation {id})"),
+                        None => Ok(()),
+                    },
+                )
+            }
             Err(e) => {
                 // What was printed stays; the failure ends the line and the command.
                 let _ = writeln!(out);
@@ -101,8 +132,10 @@ mod tests {
     fn citation(n: u32, uri: &str, url: Option<&str>, headings: &[&str]) -> Citation {
         Citation {
             n,
+            kind: trove_types::CitationKind::Chunk,
             document_id: 1,
             chunk_id: 2,
+            memory_id: None,
             uri: uri.into(),
             title: "Tomatoes".into(),
             url: url.map(str::to_string),

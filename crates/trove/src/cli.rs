@@ -508,8 +508,19 @@ pub struct AskArgs {
     /// Only documents whose URI starts with this.
     #[arg(long, value_name = "PREFIX")]
     pub uri_prefix: Option<String>,
+    /// Continue this conversation (`cnv_…`): the question is a follow-up, rewritten into a
+    /// standalone one before retrieval.
+    #[arg(long, value_name = "ID", conflicts_with = "new")]
+    pub conversation: Option<String>,
+    /// Start a new conversation and print its id (continue it with --conversation).
+    #[arg(long)]
+    pub new: bool,
+    /// Also cite your memories in the vault (default: answers.use_memories).
+    #[arg(long)]
+    pub memories: bool,
     /// Print one JSON object when the answer is complete:
-    /// {"answer","citations":[...],"usage","model","retrieval_ms","generation_ms"}.
+    /// {"answer","citations":[...],"usage","model","retrieval_ms","generation_ms",
+    /// "conversation_id","rewritten_question"}.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,7 +1,8 @@
 //! The web page of `trove serve`, in a real browser: headless Chromium driven by playwright-core
 //! (`tests/web/e2e.mjs`, installed by `scripts/web-e2e-deps`, found through `$TROVE_WEB_E2E`)
 //! against the real server with authentication on. The script logs in, searches and opens a
-//! result, syncs a source, edits a memory, retries a dead job, reads the health page, creates
+//! result, asks a question and a follow-up in the Ask view (answered by the fake chat server)
+//! and opens a citation, syncs a source, edits a memory, retries a dead job, reads the health page, creates
 //! an API key and revokes it after a reload; this test then checks over the API that each of
 //! those things happened. With `TROVE_SCREENSHOTS=DIR` it also saves a screenshot per page
 //! (how `docs/screenshots/` is made).
@@ -70,14 +71,34 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A workspace with the sample corpus ingested and an owner account.
-fn workspace() -> tempfile::TempDir {
+/// The answer the fake chat model gives (rewrites get [`STANDALONE`]).
+const ANSWER: &str = "Requests wait for a free connection, then fail [1].";
+const STANDALONE: &str = "how to fix the database running out of connections";
+
+/// The fake chat server the Ask view's answers come from.
+fn fake_chat() -> trove_chat::testing::FakeChat {
+    use trove_chat::testing::{FakeChat, Script};
+    FakeChat::start(|req, _| {
+        let system = req.json()["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+        let text = if system.starts_with("You rewrite") { STANDALONE } else { ANSWER };
+        let words: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        Script::answer(&refs)
+    })
+}
+
+/// A workspace with the sample corpus ingested and an owner account, answering through `chat`.
+fn workspace(chat: &trove_chat::testing::FakeChat) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     served::init(root);
     copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sample"), &root.join("docs"));
     let mut config = std::fs::read_to_string(root.join("config.yaml")).unwrap();
     config.push_str("\njobs:\n  max_attempts: 1\n  backoff_base_ms: 20\n");
+    config.push_str(&format!(
+        "chat_models:\n  fake:\n    provider: custom\n    base_url: {}\n    api_key: sk-test\n    models: {{chat: fake-model}}\n",
+        chat.url()
+    ));
     std::fs::write(root.join("config.yaml"), config).unwrap();
     trove(root, &["ingest", "--no-progress"]);
     trove(root, &["admin", "create-user", "--email", EMAIL, "--org", "acme", "--owner"]);
@@ -88,7 +109,8 @@ fn workspace() -> tempfile::TempDir {
 #[test]
 fn the_web_page_in_a_browser() {
     let modules = playwright();
-    let dir = workspace();
+    let chat = fake_chat();
+    let dir = workspace(&chat);
     let mut s = Served::start(dir.path(), &[]);
 
     // The page itself is public and revalidates with its ETag.
@@ -147,15 +169,29 @@ fn the_web_page_in_a_browser() {
     );
     assert!(found["dead_error"].as_str().unwrap().contains("document_unreadable"), "{found}");
     assert_eq!(found["health_components"], 5, "{found}");
+    assert_eq!(found["answer"], ANSWER, "the streamed answer, whole: {found}");
+    assert!(found["answer_citations"].as_u64().unwrap() >= 1, "{found}");
+    assert!(found["rewritten_shown"].as_str().unwrap().contains(STANDALONE), "{found}");
+    assert_eq!(found["history_turns"], 2, "{found}");
+    assert!(!found["cited_document"].as_str().unwrap().is_empty(), "{found}");
+    let conversation = found["conversation"].as_str().unwrap();
+    assert!(conversation.starts_with("cnv_"), "{found}");
     assert_eq!(found["page_errors"], json!([]), "{found}");
     assert_eq!(found["key_shown_again"], false, "the key's secret is shown only when created");
     let pages = found["accessibility"].as_object().unwrap();
-    assert_eq!(pages.len(), 8, "every page was checked: {found}");
+    assert_eq!(pages.len(), 9, "every page was checked: {found}");
     for (page, violations) in pages {
         assert_eq!(violations, &json!([]), "serious accessibility problems on the {page} page");
     }
 
     // What the browser did, seen over the API.
+    let (status, c) = call(&s, &token, "GET", &format!("/v1/vaults/default/conversations/{conversation}"), None);
+    assert_eq!(status, 200, "{c}");
+    let turns = c["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2, "{c}");
+    assert_eq!(turns[1]["question"], "and how do I fix it?");
+    assert_eq!(turns[1]["rewritten_question"], STANDALONE);
+    assert_eq!(turns[0]["answer"], ANSWER);
     let (_, m) =
         call(&s, &token, "GET", &format!("/v1/vaults/default/memories/{}", memory["id"].as_str().unwrap()), None);
     assert_eq!(m["text"], "Ada prefers tea, not coffee (edited in the browser)", "{m}");

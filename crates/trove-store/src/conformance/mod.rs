@@ -1,6 +1,6 @@
 //! The storage conformance suite (feature `testing`): behaviour every backend must show,
 //! written once against the traits and grouped as they are: [`vaults`], [`documents`],
-//! [`memory`], [`jobs`], [`tenancy`], [`audit`]. A backend's tests invoke
+//! [`memory`], [`conversations`], [`jobs`], [`tenancy`], [`audit`]. A backend's tests invoke
 //! [`conformance_tests!`](crate::conformance_tests) with a factory of fresh, empty stores; it
 //! expands to a module `conformance` with a module per domain and one `#[test]` per check, so
 //! each check is reported on its own (`conformance::memory::memory_lifecycle`) and chosen like
@@ -33,6 +33,7 @@ use std::any::Any;
 use crate::{MemoryFilter, NewChunk, NewDocument, NewMemory, Scored, Store};
 
 pub mod audit;
+pub mod conversations;
 pub mod documents;
 pub mod jobs;
 pub mod memory;
@@ -104,6 +105,10 @@ macro_rules! conformance_tests {
                     memory_keyword_search_follows_writes_and_scope,
                     restaging_includes_memories,
                     restaging_skips_memories_changed_meanwhile,
+                ],
+                conversations: [
+                    conversations_are_per_owner_and_keep_their_turns,
+                    conversations_expire_and_are_purged,
                 ],
                 jobs: [
                     job_lifecycle,
@@ -274,6 +279,7 @@ mod tests {
             ("vaults", include_str!("vaults.rs")),
             ("documents", include_str!("documents.rs")),
             ("memory", include_str!("memory.rs")),
+            ("conversations", include_str!("conversations.rs")),
             ("jobs", include_str!("jobs.rs")),
             ("tenancy", include_str!("tenancy.rs")),
             ("audit", include_str!("audit.rs")),

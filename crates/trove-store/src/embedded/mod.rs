@@ -23,7 +23,7 @@
 //!
 //! Modules, with `trove-store-postgres`'s layout and names: one per storage trait, each holding
 //! that trait's implementation: `backend` ([`crate::Backend`]: the integrity check), `vaults`,
-//! `documents`, `memory`, `jobs`, `audit`, and `tenancy/` (`users`, `organizations`, `grants`,
+//! `documents`, `memory`, `conversations`, `jobs`, `audit`, and `tenancy/` (`users`, `organizations`, `grants`,
 //! `credentials`, `secrets`); `open` (opening, locks and the write wait), `schema` (the
 //! migrations), `pool` (the read connections), `keywords` (the persisted keyword index),
 //! `changes` (the change log), `derived` (indexes that follow it), `vectors` (the vector
@@ -34,6 +34,7 @@
 mod audit;
 mod backend;
 mod changes;
+mod conversations;
 mod derived;
 mod documents;
 mod folder;

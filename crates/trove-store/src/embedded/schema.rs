@@ -338,6 +338,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (term_id, first_row)
     ) WITHOUT ROWID;
     "#,
+    // 16: answers' conversations and their turns (`embedded::conversations`).
+    r#"
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        vault_id INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        owner TEXT NOT NULL,
+        title TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX conversations_owner ON conversations (vault_id, owner, id);
+    CREATE INDEX conversations_expiry ON conversations (expires_ms);
+    CREATE TABLE conversation_turns (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        question TEXT NOT NULL,
+        rewritten TEXT,
+        answer TEXT NOT NULL,
+        citations TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX conversation_turns_conversation ON conversation_turns (conversation_id, id);
+    "#,
 ];
 
 /// The schema version whose migration builds the persisted keyword index.

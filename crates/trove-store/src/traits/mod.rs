@@ -1,7 +1,7 @@
 //! The storage traits the engine is written against, one per domain, each implemented by every
 //! backend in a module of the same name (`embedded/jobs.rs`, `trove-store-postgres`'s
 //! `jobs.rs`, ...): [`Backend`] (what kind of backend it is, and its upkeep), [`VaultStore`],
-//! [`DocumentStore`], [`MemoryStore`], [`JobQueue`], [`TenancyStore`] (itself an umbrella over
+//! [`DocumentStore`], [`MemoryStore`], [`ConversationStore`], [`JobQueue`], [`TenancyStore`] (itself an umbrella over
 //! [`UserStore`], [`OrganizationStore`], [`GrantStore`], [`CredentialStore`] and
 //! [`SecretStore`]) and [`AuditLog`]. [`Store`] is all of them; it has a blanket
 //! implementation, so a backend implements the domain traits and is a `Store`.
@@ -17,6 +17,7 @@
 
 mod audit;
 mod backend;
+mod conversations;
 mod documents;
 mod jobs;
 mod memory;
@@ -25,6 +26,7 @@ mod vaults;
 
 pub use audit::AuditLog;
 pub use backend::{Backend, JobWaiter};
+pub use conversations::ConversationStore;
 pub use documents::DocumentStore;
 pub use jobs::JobQueue;
 pub use memory::MemoryStore;
@@ -34,11 +36,29 @@ pub use vaults::VaultStore;
 /// Everything a store does: what the engine holds (`Box<dyn Store>`). Implemented for every
 /// type that implements the domain traits.
 pub trait Store:
-    Backend + VaultStore + DocumentStore + MemoryStore + JobQueue + TenancyStore + AuditLog + Send + Sync
+    Backend
+    + VaultStore
+    + DocumentStore
+    + MemoryStore
+    + ConversationStore
+    + JobQueue
+    + TenancyStore
+    + AuditLog
+    + Send
+    + Sync
 {
 }
 
 impl<T> Store for T where
-    T: Backend + VaultStore + DocumentStore + MemoryStore + JobQueue + TenancyStore + AuditLog + Send + Sync
+    T: Backend
+        + VaultStore
+        + DocumentStore
+        + MemoryStore
+        + ConversationStore
+        + JobQueue
+        + TenancyStore
+        + AuditLog
+        + Send
+        + Sync
 {
 }

@@ -1,6 +1,6 @@
 // The web page end to end in headless Chromium, driven by playwright-core (run by
 // crates/trove/tests/web.rs against a real `trove serve`): log in, search and open a result,
-// sync a source, edit a memory, retry a dead job, read the health page, create an API key
+// ask a question and a follow-up and open a citation, sync a source, edit a memory, retry a dead job, read the health page, create an API key
 // and, after a reload (the CSRF token must come back from /v1/auth/me), revoke it.
 // Prints one JSON line of findings for the Rust test to check; exits non-zero on a failure.
 import { createRequire } from 'node:module';
@@ -118,6 +118,33 @@ try {
   found.document_title = await page.locator('main h1').innerText();
   await shot('document');
   await audit('document');
+
+  // Ask: a streamed answer with clickable citations, a follow-up in the same conversation,
+  // the conversation listed and its history shown again when opened.
+  await page.getByRole('link', { name: 'Ask', exact: true }).click();
+  await page.getByLabel('Question').fill('what happens when the database runs out of connections?');
+  await page.getByRole('button', { name: 'Ask', exact: true }).click();
+  await see('.turn[data-done="true"]');
+  found.answer = await page.locator('.turn .answer').first().innerText();
+  found.answer_citations = await page.locator('.turn .citations li').count();
+  await page.waitForFunction(() => location.hash.startsWith('#/ask/cnv_'));
+  found.conversation = decodeURIComponent(await page.evaluate(() => location.hash.slice('#/ask/'.length)));
+  await page.getByLabel('Question').fill('and how do I fix it?');
+  await page.getByRole('button', { name: 'Ask', exact: true }).click();
+  await page.locator('.turn[data-done="true"]').nth(1).waitFor();
+  found.rewritten_shown = await page.locator('.turn').nth(1).locator('p.muted').innerText();
+  await page.locator('.conversations a', { hasText: 'database runs out' }).waitFor();
+  await shot('ask');
+  await audit('ask');
+  // Reopened, the conversation shows both turns; a citation opens its chunk.
+  await page.goto(`${url}#/search`);
+  await see('main h1');
+  await page.goto(`${url}#/ask/${encodeURIComponent(found.conversation)}`);
+  await page.locator('.turn').nth(1).waitFor();
+  found.history_turns = await page.locator('.turn').count();
+  await page.locator('.turn .citations a').first().click();
+  await see('.chunks li.target');
+  found.cited_document = await page.locator('main h1').innerText();
 
   // Sources: counts and a sync.
   await page.getByRole('link', { name: 'Sources' }).click();
