@@ -194,7 +194,14 @@ pub fn parse(block: &[u8]) -> Exif {
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod write {
     /// One EXIF block with the `Exif\0\0` header, as a JPEG APP1 segment carries it.
-    pub(crate) fn block(make: &str, model: &str, orientation: u16, taken: &str, lat: (f64, char), lon: (f64, char)) -> Vec<u8> {
+    pub(crate) fn block(
+        make: &str,
+        model: &str,
+        orientation: u16,
+        taken: &str,
+        lat: (f64, char),
+        lon: (f64, char),
+    ) -> Vec<u8> {
         // Layout: header 8 | IFD0 (5 entries) | EXIF IFD (1) | GPS IFD (4) | data.
         let ifd0 = 8usize;
         let exif = ifd0 + 2 + 5 * 12 + 4;

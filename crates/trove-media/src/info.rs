@@ -79,7 +79,8 @@ mod tests {
     fn dimensions_format_and_exif_of_a_photo() {
         let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(40, 30, image::Rgb([200, 10, 10])));
         let jpeg = encoded(&img, image::ImageFormat::Jpeg);
-        let exif = write::block("NIKON CORPORATION", "NIKON D750", 6, "2021:12:24 18:05:00", (35.6586, 'N'), (139.7454, 'E'));
+        let exif =
+            write::block("NIKON CORPORATION", "NIKON D750", 6, "2021:12:24 18:05:00", (35.6586, 'N'), (139.7454, 'E'));
         let info = image_info(&write::jpeg_with(&jpeg, &exif)).unwrap();
         assert_eq!((info.format.as_str(), info.width, info.height), ("jpeg", 40, 30));
         let m = info.metadata();

@@ -53,12 +53,9 @@ pub fn tesseract_version(program: &std::path::Path) -> Result<String, MediaError
 
 /// Runs a program with `input` on stdin, returning its stdout; killed past `timeout`.
 fn run(mut cmd: Command, input: &[u8], timeout: Duration, program: &str) -> Result<Vec<u8>, MediaError> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| MediaError::ProgramMissing { program: program.to_string(), reason: e.to_string(), install: INSTALL })?;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
+        MediaError::ProgramMissing { program: program.to_string(), reason: e.to_string(), install: INSTALL }
+    })?;
     let started = Instant::now();
     let mut stdin = child.stdin.take();
     let input = input.to_vec();
@@ -85,7 +82,11 @@ fn run(mut cmd: Command, input: &[u8], timeout: Duration, program: &str) -> Resu
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
                 kill(&mut child);
-                return Err(MediaError::Failed { program: program.to_string(), status: e.to_string(), stderr: String::new() });
+                return Err(MediaError::Failed {
+                    program: program.to_string(),
+                    status: e.to_string(),
+                    stderr: String::new(),
+                });
             }
         }
     };

@@ -106,7 +106,9 @@ pub fn photo_with_exif(
 ) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
     let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("encoding a JPEG in memory");
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encoding a JPEG in memory");
     let block = crate::exif::write::block(camera.0, camera.1, orientation, taken, lat, lon);
     crate::exif::write::jpeg_with(&out.into_inner(), &block)
 }

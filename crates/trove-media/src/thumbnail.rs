@@ -55,7 +55,8 @@ mod tests {
 
     #[test]
     fn large_images_shrink_small_ones_keep_their_size() {
-        let big = DynamicImage::ImageRgb8(image::RgbImage::from_fn(800, 400, |x, _| image::Rgb([(x % 256) as u8, 0, 0])));
+        let big =
+            DynamicImage::ImageRgb8(image::RgbImage::from_fn(800, 400, |x, _| image::Rgb([(x % 256) as u8, 0, 0])));
         let t = thumbnail(&encoded(&big, ImageFormat::Png), 256).unwrap();
         assert_eq!(t.content_type, "image/jpeg");
         let back = image::load_from_memory(&t.bytes).unwrap();

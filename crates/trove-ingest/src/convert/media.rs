@@ -61,9 +61,8 @@ pub(super) fn convert(bytes: &[u8], format: &Format, budget: &mut Budget<'_>) ->
     let container = match sniff(bytes) {
         Some(c) if holds(c, format) => c,
         Some(other) => {
-            return Err(budget.corrupt(format!(
-                "its bytes are a {other} file, which holds no {kind}; check the file's extension"
-            )));
+            return Err(budget
+                .corrupt(format!("its bytes are a {other} file, which holds no {kind}; check the file's extension")));
         }
         None if bytes.is_empty() => return Err(budget.corrupt("it is empty")),
         None => return Err(budget.corrupt(format!("its first bytes are not those of any {kind} format Trove reads"))),
