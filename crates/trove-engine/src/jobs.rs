@@ -155,7 +155,7 @@ pub fn upload_format(uri: &str, named: Option<&str>, default_text: bool) -> Resu
     if let Some(name) = named {
         return Format::from_name(name).ok_or_else(|| {
             bad(format!(
-                "format `{name}` of `{uri}` is not supported; use markdown, text, html, rst, json, pdf, docx, pptx, xlsx or a code language such as python"
+                "format `{name}` of `{uri}` is not supported; use markdown, text, html, rst, json, pdf, docx, pptx, xlsx, an image, audio or video extension such as png or mp4, or a code language such as python"
             ))
         });
     }

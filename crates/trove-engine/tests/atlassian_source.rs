@@ -109,7 +109,7 @@ fn confluence_attachments_are_searchable_and_leave_with_their_file() {
     wiki.put(WikiPage::new("2", "Deploy", Some("1"), "<p>Run the deploy script.</p>"));
     let escalation = b"When a deploy fails, page the Zanzibar on-call rotation.";
     wiki.attach(WikiAttachment::new("att7", "2", "escalation.txt", "text/plain", escalation));
-    wiki.attach(WikiAttachment::new("att8", "2", "logo.png", "image/png", b"\x89PNG\r\n"));
+    wiki.attach(WikiAttachment::new("att8", "2", "layout.vsdx", "application/vnd.ms-visio.drawing", b"PK\x03\x04"));
     let ws = workspace(&format!(
         "vaults:\n  kb:\n    sources:\n      wiki:\n        type: confluence\n        base_url: {}\n        \
          space: ENG\n        email: {}\n        api_token: {}\n        attachments: true\n        timeout_s: 5\n",
@@ -120,7 +120,7 @@ fn confluence_attachments_are_searchable_and_leave_with_their_file() {
     let engine = open(ws.path(), Fake::new("fake/a", 8, usize::MAX));
 
     let s = sync(&engine);
-    assert_eq!((s.added, s.failed), (3, 0), "two pages and the text file (the PNG is skipped): {s:?}");
+    assert_eq!((s.added, s.failed), (3, 0), "two pages and the text file (the Visio drawing is skipped): {s:?}");
     assert_eq!(keyword_hits(&engine, "Zanzibar"), ["2/attachments/att7"]);
     let docs = engine.documents_list(&local::local(&engine, "kb"), None, Some(100)).unwrap().documents;
     let file = docs.iter().find(|d| d.uri == "2/attachments/att7").expect("the attachment");

@@ -1,7 +1,9 @@
 //! Document formats ([`Format`]) and how a path's extension maps to one. This is the single
 //! list of supported extensions: the local-file source filters with it and validates
 //! `file_types` against it, and [`crate::convert()`] dispatches on the result (binary formats,
-//! PDF and Office, to their own parsers; the rest are decoded as UTF-8 text first).
+//! PDF and Office, to their own parsers; images, audio and video to the media reader; the rest
+//! are decoded as UTF-8 text first). It also says which media type (`Content-Type`) a path's
+//! bytes are served with ([`content_type`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,12 @@ pub enum Format {
     Pptx,
     /// Excel (Office Open XML) workbook.
     Xlsx,
+    /// An image (png, jpeg, webp, gif, tiff, bmp): its text comes from its metadata and OCR.
+    Image,
+    /// A sound recording (mp3, wav, m4a, ogg, flac).
+    Audio,
+    /// A video (mp4, mov, webm, mkv).
+    Video,
     /// Source code (or configuration) in a language named by its canonical lowercase name.
     Code {
         /// Canonical language name, e.g. `rust`, `python`, `yaml`.
@@ -52,7 +60,67 @@ const DOC_EXTENSIONS: &[(&str, &str)] = &[
     ("docx", "docx"),
     ("pptx", "pptx"),
     ("xlsx", "xlsx"),
+    ("png", "image"),
+    ("jpg", "image"),
+    ("jpeg", "image"),
+    ("webp", "image"),
+    ("gif", "image"),
+    ("tiff", "image"),
+    ("tif", "image"),
+    ("bmp", "image"),
+    ("mp3", "audio"),
+    ("wav", "audio"),
+    ("m4a", "audio"),
+    ("ogg", "audio"),
+    ("flac", "audio"),
+    ("mp4", "video"),
+    ("mov", "video"),
+    ("webm", "video"),
+    ("mkv", "video"),
 ];
+
+/// The media type of each extension whose bytes are not served as text; every other supported
+/// extension is text (`text/plain`, or its own text type below).
+const CONTENT_TYPES: &[(&str, &str)] = &[
+    ("md", "text/markdown; charset=utf-8"),
+    ("markdown", "text/markdown; charset=utf-8"),
+    ("html", "text/html; charset=utf-8"),
+    ("htm", "text/html; charset=utf-8"),
+    ("xhtml", "application/xhtml+xml"),
+    ("json", "application/json"),
+    ("pdf", "application/pdf"),
+    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("webp", "image/webp"),
+    ("gif", "image/gif"),
+    ("tiff", "image/tiff"),
+    ("tif", "image/tiff"),
+    ("bmp", "image/bmp"),
+    ("mp3", "audio/mpeg"),
+    ("wav", "audio/wav"),
+    ("m4a", "audio/mp4"),
+    ("ogg", "audio/ogg"),
+    ("flac", "audio/flac"),
+    ("mp4", "video/mp4"),
+    ("mov", "video/quicktime"),
+    ("webm", "video/webm"),
+    ("mkv", "video/x-matroska"),
+];
+
+/// The media type a document's original bytes are served with, by its path's extension:
+/// `image/png`, `video/mp4`, `application/pdf`, `text/plain; charset=utf-8` for text and code,
+/// and `application/octet-stream` for what the table does not know.
+pub fn content_type(path: &str) -> &'static str {
+    let Some(ext) = extension(path) else { return "application/octet-stream" };
+    if let Some((_, mime)) = CONTENT_TYPES.iter().find(|(e, _)| *e == ext) {
+        return mime;
+    }
+    if Format::from_extension(&ext).is_some() { "text/plain; charset=utf-8" } else { "application/octet-stream" }
+}
 
 /// Extensions of source-code files and the language each stands for.
 const CODE_EXTENSIONS: &[(&str, &str)] = &[
@@ -157,6 +225,9 @@ impl Format {
                 "pdf" => Format::Pdf,
                 "docx" => Format::Docx,
                 "pptx" => Format::Pptx,
+                "image" => Format::Image,
+                "audio" => Format::Audio,
+                "video" => Format::Video,
                 _ => Format::Xlsx,
             });
         }
@@ -184,7 +255,7 @@ impl Format {
     }
 
     /// A short lowercase name of the format: `markdown`, `text`, `rst`, `html`, `json`, `pdf`,
-    /// `docx`, `pptx`, `xlsx` or `code`.
+    /// `docx`, `pptx`, `xlsx`, `image`, `audio`, `video` or `code`.
     pub fn name(&self) -> &'static str {
         match self {
             Format::Markdown => "markdown",
@@ -196,14 +267,23 @@ impl Format {
             Format::Docx => "docx",
             Format::Pptx => "pptx",
             Format::Xlsx => "xlsx",
+            Format::Image => "image",
+            Format::Audio => "audio",
+            Format::Video => "video",
             Format::Code { .. } => "code",
         }
     }
 
-    /// Whether documents of this format are binary files read by their own parser (PDF and
-    /// Office), rather than text decoded as UTF-8.
+    /// Whether documents of this format are binary files read by their own parser (PDF,
+    /// Office and media), rather than text decoded as UTF-8.
     pub fn is_binary(&self) -> bool {
-        matches!(self, Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx)
+        matches!(self, Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx) || self.is_media()
+    }
+
+    /// Whether this is an image, a recording or a video: a document whose original bytes are
+    /// what a user wants back, and whose text comes from its metadata, OCR and transcripts.
+    pub fn is_media(&self) -> bool {
+        matches!(self, Format::Image | Format::Audio | Format::Video)
     }
 }
 
@@ -248,7 +328,14 @@ mod tests {
         assert_eq!(Format::from_path("src/main.rs"), Some(Format::Code { language: "rust".into() }));
         assert_eq!(Format::from_path("x.yml"), Some(Format::Code { language: "yaml".into() }));
         assert_eq!(Format::from_path("stats.R"), Some(Format::Code { language: "r".into() }));
-        assert_eq!(Format::from_path("image.png"), None);
+        assert_eq!(Format::from_path("image.png"), Some(Format::Image));
+        assert_eq!(Format::from_path("photo.JPEG"), Some(Format::Image));
+        assert_eq!(Format::from_path("scan.tif"), Some(Format::Image));
+        assert_eq!(Format::from_path("talk.flac"), Some(Format::Audio));
+        assert_eq!(Format::from_path("clip.mkv"), Some(Format::Video));
+        assert_eq!(Format::from_name("webm"), Some(Format::Video));
+        assert!(Format::Image.is_binary() && Format::Video.is_media() && !Format::Pdf.is_media());
+        assert_eq!(Format::from_path("movie.avi"), None);
         assert_eq!(Format::from_path("Makefile"), None);
         assert_eq!(Format::from_path(".bashrc"), None);
         assert_eq!(Format::from_path("trailing."), None);
@@ -276,6 +363,24 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), n, "duplicate extension in the tables");
+    }
+
+    #[test]
+    fn every_media_extension_has_a_content_type() {
+        for ext in Format::supported_extensions() {
+            let format = Format::from_extension(ext).unwrap();
+            let mime = content_type(&format!("a.{ext}"));
+            if format.is_media() {
+                assert!(CONTENT_TYPES.iter().any(|(e, _)| *e == ext), "{ext} has no content type");
+                assert!(mime.starts_with(format.name()), "{ext}: {mime}");
+            }
+        }
+        assert_eq!(content_type("a/B.PNG"), "image/png");
+        assert_eq!(content_type("talk.m4a"), "audio/mp4");
+        assert_eq!(content_type("main.rs"), "text/plain; charset=utf-8");
+        assert_eq!(content_type("r.pdf"), "application/pdf");
+        assert_eq!(content_type("a.exe"), "application/octet-stream");
+        assert_eq!(content_type("Makefile"), "application/octet-stream");
     }
 
     #[test]

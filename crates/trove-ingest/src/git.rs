@@ -483,7 +483,7 @@ mod tests {
         write(d, "docs/guide.md", "# Guide\n\nSteps.\n");
         write(d, "docs/old.txt", "old notes\n");
         write(d, ".github/workflow.yml", "on: push\n");
-        write(d, "logo.png", "not text");
+        write(d, "logo.psd", "not a format Trove reads");
         run(d, &["add", "-A"]);
         run(d, &["commit", "--quiet", "-m", "first"]);
         dir

@@ -324,7 +324,7 @@ mod tests {
         write(r, "docs/api/index.rst", "API\n===\n");
         write(r, "docs/drafts/wip.md", "wip");
         write(r, "src/main.rs", "fn main() {}");
-        write(r, "image.png", "not really a png");
+        write(r, "drawing.vsdx", "not a format Trove reads");
         write(r, ".hidden.md", "hidden");
         write(r, ".git/config.md", "git internals");
         write(r, "docs/.trove/state.md", "state");

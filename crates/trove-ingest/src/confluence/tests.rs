@@ -249,15 +249,15 @@ fn storage_format_becomes_html_with_the_page_path_on_top() {
 
 const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
-/// The wiki of [`wiki`] with files: on Deploy (3) a PDF, a DOCX, a text file and a PNG (no
-/// converter); on Home (1) a file without an extension, known by its media type.
+/// The wiki of [`wiki`] with files: on Deploy (3) a PDF, a DOCX, a text file and a Visio
+/// drawing (no converter); on Home (1) a file without an extension, known by its media type.
 fn wiki_with_files(deployment: Deployment) -> FakeConfluence {
     let fake = wiki(deployment);
     let pdf = crate::convert::pdf_sample_for_tests(&[&["Rollback runbook", "Revert the tag first."]]);
     fake.attach(WikiAttachment::new("att10", "3", "runbook.pdf", "application/pdf", &pdf));
     fake.attach(WikiAttachment::new("att11", "3", "Q3 report.docx", DOCX, &crate::convert::docx_sample_for_tests()));
     fake.attach(WikiAttachment::new("att12", "3", "notes.txt", "text/plain", b"Deploy notes: ring the bell."));
-    fake.attach(WikiAttachment::new("att13", "3", "diagram.png", "image/png", b"\x89PNG\r\n\x1a\n\0\0"));
+    fake.attach(WikiAttachment::new("att13", "3", "diagram.vsdx", "application/vnd.ms-visio.drawing", b"PK\x03\x04"));
     fake.attach(WikiAttachment::new("att14", "1", "README", "text/markdown", b"# Read me\n\nStart at Guides."));
     fake
 }
@@ -313,7 +313,7 @@ fn attachments_are_documents_of_their_own(deployment: Deployment) {
             "5"
         ]
     );
-    assert_eq!(src.skipped_attachments(), 1, "the PNG: no converter, not an error");
+    assert_eq!(src.skipped_attachments(), 1, "the Visio drawing: no converter, not an error");
     assert!(fake.downloads().is_empty(), "listing downloads nothing");
     // One listing per page, two for Deploy's four files (two a request).
     let listings = attachment_listings(&fake);
@@ -376,6 +376,20 @@ fn cloud_attachments_are_documents_of_their_own() {
 #[test]
 fn datacenter_attachments_are_documents_of_their_own() {
     attachments_are_documents_of_their_own(Deployment::DataCenter);
+}
+
+#[test]
+fn image_attachments_are_documents() {
+    let fake = wiki(Deployment::Cloud);
+    fake.attach(WikiAttachment::new("att20", "2", "diagram.png", "image/png", b"\x89PNG\r\n\x1a\n\0\0"));
+    let src = with_files(&fake, Deployment::Cloud);
+    let (docs, errors) = src.list().unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(uris(&docs).contains(&"2/attachments/att20"), "{:?}", uris(&docs));
+    assert_eq!(src.skipped_attachments(), 0);
+    let png = docs.iter().find(|d| d.uri == "2/attachments/att20").unwrap();
+    let raw = src.fetch(png).unwrap();
+    assert_eq!((raw.format.clone(), raw.bytes.len()), (Format::Image, 10));
 }
 
 #[test]
@@ -443,7 +457,7 @@ fn unconvertible_excluded_and_too_big_files_are_left_out() {
         let (docs, errors) = src.list().unwrap();
         let files: Vec<_> = uris(&docs).into_iter().filter(|u| u.contains("/attachments/")).collect();
         assert_eq!(files, ["3/attachments/att10", "3/attachments/att12"], "{deployment:?}");
-        assert_eq!(src.skipped_attachments(), 3, "the DOCX and README excluded, the PNG unconvertible");
+        assert_eq!(src.skipped_attachments(), 3, "the DOCX and README excluded, the Visio drawing unconvertible");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, "5/attachments/att15");
         assert!(matches!(errors[0].1, IngestError::TooLarge { size: 5000, max: 4000, .. }), "{errors:?}");
@@ -463,10 +477,10 @@ fn unconvertible_excluded_and_too_big_files_are_left_out() {
     // A type Trove cannot convert, in the configuration.
     let fake = wiki(Deployment::Cloud);
     let mut opts = source(&fake, Deployment::Cloud).opts.clone();
-    opts.attachment_types = vec!["pdf".into(), "png".into()];
+    opts.attachment_types = vec!["pdf".into(), "vsdx".into()];
     let e = ConfluenceSource::new(opts).unwrap_err();
     assert!(
-        e.to_string().contains("vaults.kb.sources.wiki.attachment_types") && e.to_string().contains("`png`"),
+        e.to_string().contains("vaults.kb.sources.wiki.attachment_types") && e.to_string().contains("`vsdx`"),
         "{e}"
     );
 }

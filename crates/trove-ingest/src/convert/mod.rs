@@ -4,14 +4,15 @@
 //! `limits.rs`) and the rules every converter shares (no empty blocks, whitespace tidied, the
 //! title falling back to the file name). Text formats are decoded as UTF-8 and converted from
 //! text; PDF and Office files are read from their bytes (`pdf.rs`, `docx.rs`, `pptx.rs`,
-//! `xlsx.rs`, with the OOXML package reading they share in `office.rs`). Each format lives in
-//! its own submodule.
+//! `xlsx.rs`, with the OOXML package reading they share in `office.rs`), and images, audio and
+//! video by `media.rs`. Each format lives in its own submodule.
 
 mod docx;
 mod html;
 mod json;
 mod limits;
 mod markdown;
+mod media;
 mod office;
 mod pdf;
 mod pptx;
@@ -103,6 +104,7 @@ fn convert_bytes(
         Format::Docx => docx::convert(bytes, &mut budget)?,
         Format::Pptx => pptx::convert(bytes, &mut budget)?,
         Format::Xlsx => xlsx::convert(bytes, &mut budget)?,
+        Format::Image | Format::Audio | Format::Video => media::convert(bytes, format, &mut budget)?,
         Format::Markdown | Format::Text | Format::Rst | Format::Html | Format::Json | Format::Code { .. } => {
             let text = decode(uri, bytes)?;
             return convert_str(uri, &text, format);
@@ -124,7 +126,7 @@ pub fn convert_str(uri: &str, text: &str, format: &Format) -> Result<ParsedDocum
         Format::Html => html::convert(&normalized),
         Format::Json => json::convert(uri, &normalized)?,
         Format::Code { language } => text::convert_code(&normalized, language),
-        Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx => {
+        Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx | Format::Image | Format::Audio | Format::Video => {
             let limits = ConvertLimits { timeout: None, ..ConvertLimits::default() };
             return convert_bytes(uri, text.as_bytes(), format, &limits);
         }

@@ -1,0 +1,114 @@
+//! Images for tests (feature `testing`): text drawn with a built-in 5×7 bitmap font (A–Z,
+//! 0–9, space, `.`, `-`, `:`), scaled up on white, so OCR tests read back text they made
+//! without any font file, and photos with an EXIF block.
+
+/// The 5×7 glyph of a character (rows top to bottom, bit 4 the leftmost column); `None` for
+/// characters the font lacks.
+fn glyph(c: char) -> Option<[u8; 7]> {
+    Some(match c {
+        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
+        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
+        'D' => [0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E],
+        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
+        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
+        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
+        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
+        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
+        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
+        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
+        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
+        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
+        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
+        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
+        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
+        'Y' => [0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04],
+        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
+        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
+        ':' => [0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00],
+        ' ' => [0; 7],
+        _ => return None,
+    })
+}
+
+/// Pixels per font dot.
+const SCALE: u32 = 4;
+
+/// A grayscale image of `lines` (upper-case; other characters are drawn as spaces), black on
+/// white with a margin, softened by a slight blur as a scan's edges are (Tesseract reads the
+/// blocky bitmap letters better so).
+pub fn render_text(lines: &[&str]) -> image::GrayImage {
+    let (cell_w, cell_h) = (7 * SCALE, 11 * SCALE);
+    let margin = 8 * SCALE;
+    let widest = lines.iter().map(|l| l.chars().count() as u32).max().unwrap_or(0).max(8);
+    let (w, h) = (widest * cell_w + 2 * margin, (lines.len() as u32).max(2) * cell_h + 2 * margin);
+    let mut img = image::GrayImage::from_pixel(w, h, image::Luma([255]));
+    for (row, line) in lines.iter().enumerate() {
+        for (col, c) in line.chars().enumerate() {
+            let Some(g) = glyph(c.to_ascii_uppercase()) else { continue };
+            let (x0, y0) = (margin + col as u32 * cell_w, margin + row as u32 * cell_h);
+            for (gy, bits) in g.iter().enumerate() {
+                for gx in 0..5u32 {
+                    if bits & (0x10 >> gx) == 0 {
+                        continue;
+                    }
+                    for dy in 0..SCALE {
+                        for dx in 0..SCALE {
+                            img.put_pixel(x0 + gx * SCALE + dx, y0 + gy as u32 * SCALE + dy, image::Luma([0]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    image::imageops::blur(&img, 1.5)
+}
+
+/// [`render_text`] as PNG bytes.
+pub fn render_text_png(lines: &[&str]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(render_text(lines))
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("encoding a PNG in memory");
+    out.into_inner()
+}
+
+/// A JPEG photo (`width` × `height`, a colour gradient) carrying an EXIF block with the given
+/// camera, orientation, date (`YYYY:MM:DD HH:MM:SS`) and GPS position (degrees and
+/// hemisphere letters).
+pub fn photo_with_exif(
+    width: u32,
+    height: u32,
+    camera: (&str, &str),
+    orientation: u16,
+    taken: &str,
+    lat: (f64, char),
+    lon: (f64, char),
+) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encoding a JPEG in memory");
+    let block = crate::exif::write::block(camera.0, camera.1, orientation, taken, lat, lon);
+    crate::exif::write::jpeg_with(&out.into_inner(), &block)
+}
