@@ -113,6 +113,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
             crate::admin::run(ws, &args.action)
         }
+        Command::Jobs(args) => {
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), LogFormat::Text);
+            crate::jobs::jobs(&args.action, &args.target, || load(g))
+        }
+        Command::Dlq(args) => {
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), LogFormat::Text);
+            crate::jobs::dlq(&args.action, &args.target, || load(g))
+        }
     }
 }
 

@@ -7,17 +7,20 @@
 //! engine; [`output`] renders results for people and for `--json`; [`progress`] draws the
 //! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
 //! runs the HTTP server of `trove-server` until SIGINT or SIGTERM; [`reference`](mod@reference) decides where
-//! error links point.
+//! error links point; [`jobs`] is `trove jobs` and `trove dlq`, on the workspace or through
+//! [`remote`], the client of a running server (`--url`).
 
 mod admin;
 mod ask;
 mod cli;
 mod commands;
 mod doctor;
+mod jobs;
 mod migrate;
 mod output;
 mod progress;
 mod reference;
+mod remote;
 mod serve;
 
 use std::io::Write;
