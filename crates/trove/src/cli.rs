@@ -525,6 +525,11 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The store's schema instead: its version, this binary's, and the migrations the next
+    /// writer (an ingest, a server) applies. Reads the store without changing it, so it works
+    /// on a store an older or newer Trove wrote.
+    #[arg(long)]
+    pub schema: bool,
 }
 
 /// `trove model`.

@@ -60,6 +60,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status(args) => {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            if args.schema {
+                return crate::schema::status(&ws, args.json);
+            }
             let engine = Engine::open(ws, OpenMode::Read, "trove status")?;
             output::status(&engine, args.json)
         }

@@ -12,8 +12,8 @@ use trove_engine::{Engine, JobQuery, OpenMode, perm};
 use trove_types::{Code, Job, JobPage};
 
 use crate::Failure;
-use crate::output::stdout_failure as closed;
 use crate::cli::{DlqAction, JobFilters, JobsAction, ServerTarget};
+use crate::output::stdout_failure as closed;
 use crate::remote::Remote;
 
 /// Where the jobs are: the workspace's store, or a server.

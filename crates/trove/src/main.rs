@@ -8,7 +8,7 @@
 //! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
 //! runs the HTTP server of `trove-server` until SIGINT or SIGTERM; [`reference`](mod@reference) decides where
 //! error links point; [`jobs`] is `trove jobs` and `trove dlq`, on the workspace or through
-//! [`remote`], the client of a running server (`--url`).
+//! [`remote`], the client of a running server (`--url`); [`schema`] is `trove status --schema`.
 
 mod admin;
 mod ask;
@@ -21,6 +21,7 @@ mod output;
 mod progress;
 mod reference;
 mod remote;
+mod schema;
 mod serve;
 
 use std::io::Write;
