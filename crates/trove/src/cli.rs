@@ -314,6 +314,13 @@ pub enum AdminAction {
         #[arg(long)]
         role: Option<String>,
     },
+    /// Set a user's password (no mailed link needed) and end all their sessions. The new
+    /// password is read from $TROVE_ADMIN_PASSWORD, or from the first line of standard input.
+    ResetPassword {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+    },
     /// Create an API key and print it once (only its hash is kept).
     CreateKey {
         /// Email of the member creating it.
