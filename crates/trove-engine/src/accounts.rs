@@ -119,6 +119,23 @@ impl Engine {
         self.with_organizations(user)
     }
 
+    /// Sets a user's password on the operator's word (`trove admin reset-password`, no mailed
+    /// link): every session of the user ends, and the address counts as verified. Returns how
+    /// many sessions ended and the user's organizations.
+    pub fn admin_reset_password(&self, email: &str, password: &str) -> Result<(u64, Vec<String>), EngineError> {
+        let email = check_email(email)?;
+        check_password(password, self.workspace.config.auth.password_min_length)?;
+        let user = self.store.user_by_email(&email)?.ok_or_else(|| {
+            auth(Code::UserNotFound, format!("no user has the email {email}: create one with trove admin create-user"))
+        })?;
+        let hash = hash_password(password)?;
+        let now = self.now_ms();
+        self.store.user_update(user.id, Some(&hash), Some(user.email_verified_ms.unwrap_or(now)))?;
+        let ended = self.store.sessions_revoke_all(user.id, now)?;
+        tracing::info!(user = %user.email, sessions_ended = ended, "password reset by an administrator");
+        Ok((ended, self.with_organizations(user)?.1))
+    }
+
     fn take(&self, purpose: &str, token: &str) -> Result<trove_store::UserRecord, EngineError> {
         let token = token.trim();
         self.store.user_token_take(purpose, &sha256_hex(token), self.now_ms())?.ok_or_else(|| {

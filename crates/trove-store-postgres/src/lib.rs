@@ -143,12 +143,7 @@ impl PgStore {
                 let vector_available: Option<String> = c
                     .query_opt("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", &[])?
                     .and_then(|r| r.get(0));
-                let schema: Option<i64> = if c.query_one("SELECT to_regclass('trove_schema') IS NOT NULL", &[])?.get(0)
-                {
-                    c.query_opt("SELECT version FROM trove_schema", &[])?.map(|r| r.get(0))
-                } else {
-                    None
-                };
+                let schema = schema::version(c)?;
                 let max_connections: String = c.query_one("SHOW max_connections", &[])?.get(0);
                 let connections: i64 = c.query_one("SELECT count(*) FROM pg_stat_activity", &[])?.get(0);
                 Ok(Inspection {
@@ -163,6 +158,17 @@ impl PgStore {
                 })
             };
             run(&mut conn).map_err(|e| pool.error(e))
+        })
+    }
+
+    /// Where the database's schema stands against this build, read without changing it (no
+    /// `trove_schema` table yet is a database without a schema). Fails like a connection does.
+    pub fn schema_status(options: PgOptions) -> Result<trove_store::migrations::SchemaStatus, StoreError> {
+        let pool = Pool::new(options)?;
+        pool::off_async(|| {
+            let mut conn = pool.get()?;
+            let version = schema::version(&mut conn).map_err(|e| pool.error(e))?;
+            Ok(schema::status(pool.what(), version))
         })
     }
 

@@ -7,6 +7,7 @@
 
 use postgres::Client;
 use trove_store::StoreError;
+use trove_store::migrations::{SchemaStatus, summary};
 
 use crate::pool::Pool;
 
@@ -336,6 +337,20 @@ pub const IDENTITY_TABLES: &[&str] = &[
     "conversation_turns",
 ];
 
+/// The schema version recorded in the database; `None` before Trove created its schema.
+pub(crate) fn version(c: &mut Client) -> Result<Option<i64>, postgres::Error> {
+    if c.query_one("SELECT to_regclass('trove_schema') IS NOT NULL", &[])?.get(0) {
+        Ok(c.query_opt("SELECT version FROM trove_schema", &[])?.map(|r| r.get(0)))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The status of a database (`what`) at `version` against this build's migrations.
+pub(crate) fn status(what: &str, version: Option<i64>) -> SchemaStatus {
+    SchemaStatus::new("postgres", what.to_string(), version, MIGRATIONS)
+}
+
 /// Arbitrary key of the advisory lock that serialises migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x7472_6f76_6531;
 
@@ -391,7 +406,12 @@ fn run(conn: &mut Client, pool: &Pool) -> Result<i64, Failure> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.batch_execute(sql)?;
-        tracing::debug!(database = %pool.what(), version = i + 1, "applied schema migration");
+        // Each migration of an existing schema is logged; a new schema's creation is one line.
+        if found == 0 {
+            tracing::debug!(database = %pool.what(), version = i + 1, "applied schema migration");
+        } else {
+            tracing::info!(database = %pool.what(), version = i + 1, migration = %summary(sql), "applied a schema migration to the database");
+        }
     }
     if found < SCHEMA_VERSION {
         tx.execute("UPDATE trove_schema SET version = $1", &[&SCHEMA_VERSION])?;

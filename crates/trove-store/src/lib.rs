@@ -27,6 +27,7 @@ mod error;
 pub mod fusion;
 pub mod lock;
 pub mod metrics;
+pub mod migrations;
 pub mod processes;
 mod traits;
 mod types;

@@ -396,6 +396,11 @@ codes! {
     RateLimited = "rate_limited", Auth, 429, 75,
         fix: "Wait as long as the `Retry-After` header (and the message) says; the limits are `auth.rate_limits`.",
         example: "A client sending more than `auth.rate_limits.requests_per_key_per_minute` requests with one key.";
+    /// The Trove server a command was pointed at (`--url`) cannot be reached, or answered
+    /// something that is not Trove's API.
+    ServerUnreachable = "server_unreachable", System, 503, 69,
+        fix: "Check the address given with `--url` (scheme, host and port of `trove serve`, e.g. `http://127.0.0.1:7700`), that the server runs (`GET /live`), and the network or proxy between; for HTTPS with a private CA pass `--ca-file`.",
+        example: "`trove jobs list --url http://127.0.0.1:7701` while nothing listens on that port.";
     /// A bug in Trove: something it relies on never happening happened.
     Internal = "internal", Internal, 500, 70,
         fix: "Report it with the message and the log lines around it (run with `--log-level debug`); retrying may work.",

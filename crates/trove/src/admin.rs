@@ -103,6 +103,14 @@ pub fn run(ws: Workspace, action: &AdminAction) -> Result<(), Failure> {
             }
             let _ = writeln!(out, "authentication is on: requests to /v1 need an API key (trove admin create-key)");
         }
+        AdminAction::ResetPassword { email } => {
+            let password = read_password()?;
+            let (ended, organizations) = engine.admin_reset_password(email, &password)?;
+            for organization in organizations {
+                audit(&engine, &organization, "user.password_reset", format!("user:{email}"));
+            }
+            let _ = writeln!(out, "set a new password for {email}; {ended} session(s) ended");
+        }
         AdminAction::CreateKey { email, organization, name, vaults, actions, expires_in_days, json } => {
             let actions = actions
                 .iter()

@@ -39,6 +39,8 @@ impl Cli {
             Command::Config(c) => c.json,
             Command::Status(s) => s.json,
             Command::Migrate(m) => m.json,
+            Command::Jobs(j) => j.target.json,
+            Command::Dlq(d) => d.target.json,
             _ => false,
         };
         if json { ErrorOutput::JsonStderr } else { ErrorOutput::Text }
@@ -131,6 +133,119 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout, e.g. `trove man | man -l -`.
     Man(ManArgs),
+    /// Jobs (uploads, syncs, re-embeds): list, show, cancel; on the workspace, or on a server
+    /// with `--url` (and a key from `--key` or $TROVE_API_KEY).
+    Jobs(JobsArgs),
+    /// The dead-letter queue (jobs that failed every attempt): list, show, retry, delete; on
+    /// the workspace, or on a server with `--url`.
+    Dlq(DlqArgs),
+}
+
+/// Where `trove jobs` and `trove dlq` look: the workspace, or a running server.
+#[derive(Debug, Args)]
+pub struct ServerTarget {
+    /// Ask this running server (http://HOST:7700) instead of opening the workspace.
+    #[arg(long, global = true, env = "TROVE_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// The API key (or session token) sent to --url as `Authorization: Bearer`; prefer
+    /// $TROVE_API_KEY, which other users of the machine cannot see.
+    #[arg(long, global = true, env = "TROVE_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A PEM file of CA certificates to trust for an https --url, besides the built-in roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Print JSON (the REST API's bodies).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `trove jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: JobsAction,
+    /// The workspace or a server.
+    #[command(flatten)]
+    pub target: ServerTarget,
+}
+
+/// The filters of a job listing (those of `GET /v1/jobs`).
+#[derive(Debug, Args)]
+pub struct JobFilters {
+    /// upload, sync or reembed.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only this vault's jobs.
+    #[arg(long, short = 'v')]
+    pub vault: Option<String>,
+    /// Continue after this cursor (printed under a full page).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Page size (1–100, default 50).
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+}
+
+/// `trove jobs ...`.
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// Jobs, newest first.
+    List {
+        /// queued, running, succeeded, dead or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// The other filters.
+        #[command(flatten)]
+        filters: JobFilters,
+    },
+    /// One job: its status, attempts, error, result and payload.
+    Show {
+        /// The job's id (`job_…`).
+        id: String,
+    },
+    /// Cancel a queued job, or ask a running one to stop at its next checkpoint.
+    Cancel {
+        /// The job's id (`job_…`).
+        id: String,
+    },
+}
+
+/// `trove dlq`.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DlqAction,
+    /// The workspace or a server.
+    #[command(flatten)]
+    pub target: ServerTarget,
+}
+
+/// `trove dlq ...`.
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Dead jobs, newest first.
+    List {
+        /// The filters.
+        #[command(flatten)]
+        filters: JobFilters,
+    },
+    /// One dead job: the error, attempts and a payload summary.
+    Show {
+        /// The job's id (`job_…`).
+        id: String,
+    },
+    /// Send a dead job back to the queue with fresh attempts.
+    Retry {
+        /// The job's id (`job_…`).
+        id: String,
+    },
+    /// Delete a dead job (and its uploaded files).
+    Delete {
+        /// The job's id (`job_…`).
+        id: String,
+    },
 }
 
 /// `trove completions`.
@@ -220,6 +335,13 @@ pub enum AdminAction {
         /// owner, admin or member.
         #[arg(long)]
         role: Option<String>,
+    },
+    /// Set a user's password (no mailed link needed) and end all their sessions. The new
+    /// password is read from $TROVE_ADMIN_PASSWORD, or from the first line of standard input.
+    ResetPassword {
+        /// Login email.
+        #[arg(long)]
+        email: String,
     },
     /// Create an API key and print it once (only its hash is kept).
     CreateKey {
@@ -531,6 +653,11 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The store's schema instead: its version, this binary's, and the migrations the next
+    /// writer (an ingest, a server) applies. Reads the store without changing it, so it works
+    /// on a store an older or newer Trove wrote.
+    #[arg(long)]
+    pub schema: bool,
 }
 
 /// `trove model`.

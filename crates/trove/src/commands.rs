@@ -65,6 +65,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status(args) => {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
+            if args.schema {
+                return crate::schema::status(&ws, args.json);
+            }
             let engine = Engine::open(ws, OpenMode::Read, "trove status")?;
             output::status(&engine, args.json)
         }
@@ -119,6 +122,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let ws = load(g)?;
             init_logging(g.log_level.as_deref().unwrap_or("warn"), ws.config.log.format);
             crate::admin::run(ws, &args.action)
+        }
+        Command::Jobs(args) => {
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), LogFormat::Text);
+            crate::jobs::jobs(&args.action, &args.target, || load(g))
+        }
+        Command::Dlq(args) => {
+            init_logging(g.log_level.as_deref().unwrap_or("warn"), LogFormat::Text);
+            crate::jobs::dlq(&args.action, &args.target, || load(g))
         }
     }
 }

@@ -7,7 +7,8 @@
 //! engine; [`output`] renders results for people and for `--json`; [`progress`] draws the
 //! ingest progress bar or writes plain progress lines when stderr is not a terminal; [`serve`]
 //! runs the HTTP server of `trove-server` until SIGINT or SIGTERM; [`reference`](mod@reference) decides where
-//! error links point.
+//! error links point; [`jobs`] is `trove jobs` and `trove dlq`, on the workspace or through
+//! [`remote`], the client of a running server (`--url`); [`schema`] is `trove status --schema`.
 
 mod admin;
 mod ask;
@@ -15,11 +16,14 @@ mod cli;
 mod commands;
 mod doctor;
 mod eval;
+mod jobs;
 mod manual;
 mod migrate;
 mod output;
 mod progress;
 mod reference;
+mod remote;
+mod schema;
 mod serve;
 
 use std::io::Write;

@@ -9,7 +9,8 @@ use trove_types::{Code, SearchResponse};
 
 use crate::Failure;
 
-fn stdout_failure(e: std::io::Error) -> Result<(), Failure> {
+/// A closed pipe is a clean exit; another write failure is an error.
+pub(crate) fn stdout_failure(e: std::io::Error) -> Result<(), Failure> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Ok(())
     } else {

@@ -127,3 +127,42 @@ fn users_and_keys_from_the_command_line() {
     assert_eq!(log[0].event.target.as_deref(), Some(format!("key:{id}").as_str()));
     assert_eq!(log[2].organization_name.as_deref(), Some("acme"));
 }
+
+#[path = "support/served.rs"]
+mod served;
+
+#[test]
+fn an_administrator_resets_a_password_and_the_users_sessions_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    served::init(root);
+    let old = "correct horse battery staple";
+    let created =
+        trove(root, &["admin", "create-user", "--email", "ada@acme.test", "--org", "acme", "--owner"], Some(old));
+    assert!(created.status.success(), "{:?}", text(&created));
+    let s = served::Served::start(root, &[]);
+    let login = |password: &str| {
+        let body = serde_json::json!({"email": "ada@acme.test", "password": password, "client": "cli"}).to_string();
+        served::http(&s.addr, "POST", "/v1/auth/login", Some(&body))
+    };
+    let (status, body) = login(old);
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_string();
+    assert_eq!(served::http_auth(&s.addr, &token, "GET", "/v1/auth/me", None).0, 200);
+
+    let short = trove(root, &["admin", "reset-password", "--email", "ada@acme.test"], Some("short"));
+    assert_eq!(short.status.code(), Some(65), "{:?}", text(&short));
+    let nobody = trove(root, &["admin", "reset-password", "--email", "bob@acme.test"], Some("a long enough password"));
+    assert_eq!(nobody.status.code(), Some(67), "{:?}", text(&nobody));
+    let (_, err) = text(&nobody);
+    assert!(err.contains("user_not_found") && err.contains("trove admin create-user"), "{err}");
+
+    let new = "tomatoes in the morning sun";
+    let reset = trove(root, &["admin", "reset-password", "--email", "ada@acme.test"], Some(new));
+    let (out, err) = text(&reset);
+    assert!(reset.status.success(), "{out}{err}");
+    assert_eq!(out.trim(), "set a new password for ada@acme.test; 1 session(s) ended");
+    assert_eq!(served::http_auth(&s.addr, &token, "GET", "/v1/auth/me", None).0, 401, "the old session ended");
+    assert_eq!(login(old).0, 401, "the old password no longer works");
+    assert_eq!(login(new).0, 200, "the new one does");
+}

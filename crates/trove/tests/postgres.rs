@@ -83,8 +83,14 @@ fn ingest_and_search_run_on_postgres() {
     use_postgres(ws.path(), &url);
     write_doc(ws.path(), "garden.md", GARDEN);
     write_doc(ws.path(), "engine.md", ENGINE);
+    // The schema as `trove status --schema` sees it: none before the first writer, current after.
+    let schema: Value = serde_json::from_str(&ok(ws.path(), &["status", "--schema", "--json"])).unwrap();
+    assert_eq!((schema["backend"].as_str(), schema["state"].as_str()), (Some("postgres"), Some("absent")), "{schema}");
+    assert_eq!(schema["pending"].as_array().unwrap().len() as u64, schema["supported"].as_u64().unwrap(), "{schema}");
     let report: Value = serde_json::from_str(&ok(ws.path(), &["ingest", "--json"])).unwrap();
     assert_eq!(report["total"]["added"], 3, "{report}");
+    let schema = ok(ws.path(), &["status", "--schema"]);
+    assert!(schema.contains("PostgreSQL at 127.0.0.1") && schema.contains("current, no migration pending"), "{schema}");
     for mode in ["keyword", "semantic", "hybrid"] {
         let hits: Value = serde_json::from_str(&ok(
             ws.path(),

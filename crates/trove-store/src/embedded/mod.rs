@@ -63,7 +63,9 @@ use folder::{Folder, Queue};
 use pool::{PooledConn, ReadPool};
 
 pub use open::{DEFAULT_WRITE_WAIT, write_wait};
-pub use schema::SCHEMA_VERSION;
+#[cfg(any(test, feature = "testing"))]
+pub use schema::create_at_version;
+pub use schema::{SCHEMA_VERSION, schema_status};
 pub use vectors::{AnnSettings, Folding, VECTORS_DIR, VectorFileReport, VectorFileState};
 use vectors::{VectorEnv, VectorIndex};
 

@@ -12,6 +12,7 @@ use rusqlite::Connection;
 
 use super::{Space, keywords};
 use crate::StoreError;
+use crate::migrations::{SchemaStatus, summary};
 
 /// Schema migrations; entry `i` upgrades version `i` to `i + 1`. Never edit a shipped entry.
 const MIGRATIONS: &[&str] = &[
@@ -385,6 +386,35 @@ pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
 /// The writer connection's page cache, in KiB.
 const WRITER_CACHE_KB: i64 = 32 * 1024;
 
+/// Where the embedded store in `dir` stands against this build, read without writing: no
+/// store file yet is a store without a schema.
+pub fn schema_status(dir: &Path) -> Result<SchemaStatus, StoreError> {
+    let file = dir.join(super::DB_FILE);
+    let version = if file.exists() {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&file, flags)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Some(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    } else {
+        None
+    };
+    Ok(SchemaStatus::new("embedded", dir.display().to_string(), version, MIGRATIONS))
+}
+
+/// Creates an embedded store in `dir` at schema `version` (a workspace written by an older
+/// build), for tests of what opening it does.
+#[cfg(any(test, feature = "testing"))]
+pub fn create_at_version(dir: &Path, version: usize) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::Io { path: dir.to_path_buf(), source: e })?;
+    let conn = Connection::open(dir.join(super::DB_FILE))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    for sql in &MIGRATIONS[..version] {
+        conn.execute_batch(sql)?;
+    }
+    conn.pragma_update(None, "user_version", version as i64)?;
+    Ok(())
+}
+
 pub(super) fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -398,7 +428,12 @@ pub(super) fn migrate(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
-        tracing::debug!(version = i + 1, "migrated the embedded store");
+        // Each migration of an existing store is logged; a new store's creation is one line.
+        if version == 0 {
+            tracing::debug!(version = i + 1, "migrated the embedded store");
+        } else {
+            tracing::info!(version = i + 1, migration = %summary(sql), dir = %dir.display(), "applied a schema migration to the embedded store");
+        }
     }
     // One line per open that changed the store: created, or upgraded from → to.
     match version {
