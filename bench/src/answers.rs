@@ -103,6 +103,7 @@ fn main() -> Result<()> {
                 mode: Some(mode),
                 limit: Some(args.chunks),
                 filter: ChunkFilter::default(),
+                ..SearchRequest::default()
             };
             let t = Instant::now();
             let found = engine.search(&access, &search)?;
