@@ -5,7 +5,8 @@
 //! - open time, first query and resident memory after open, with the index's pages in the
 //!   page cache (warm) and evicted from it (cold, `posix_fadvise(DONTNEED)` on the index and
 //!   vector files only);
-//! - p50 / p99 latency and recall@10 against exact search for a few search widths (`ef`), and
+//! - p50 / p99 latency and recall@10 against exact search for a few search widths (`ef`) and
+//!   numbers of exactly re-scored candidates (`rescore`), and
 //!   resident memory after all those queries; and the queries' mean time on a CPU (the
 //!   thread's `schedstat`), which is their cost without the waits of a busy machine;
 //! - filtered search (a filter passing 10 % and 1 % of ids) by traversal and by `search_in`;
@@ -51,9 +52,10 @@ struct Args {
     /// Search widths measured.
     #[arg(long, value_delimiter = ',', default_value = "40,64,128,256,512")]
     ef: Vec<usize>,
-    /// Candidates re-scored exactly.
-    #[arg(long, default_value_t = 40)]
-    rescore: usize,
+    /// Candidates re-scored exactly: every value is measured with every `ef`; the first is
+    /// the one of the filtered searches and the adds.
+    #[arg(long, value_delimiter = ',', default_value = "40")]
+    rescore: Vec<usize>,
     /// Queries timed per width.
     #[arg(long, default_value_t = 1000)]
     queries: usize,
@@ -104,7 +106,9 @@ fn main() -> Result<()> {
     let dir = scratch.path();
     println!(
         "# trove-ann benchmark: k = {K}, m = {}, ef_construction = {}, rescore = {}",
-        args.m, args.ef_construction, args.rescore
+        args.m,
+        args.ef_construction,
+        join(&args.rescore)
     );
     println!("machine: {} cores, load average {}", std::thread::available_parallelism()?.get(), load_average());
     for data in &args.data {
@@ -167,8 +171,8 @@ fn run(data: &str, n: usize, args: &Args, dir: &Path) -> Result<()> {
 
 fn child(dir: &Path, args: &Args, cold: bool) -> Result<Report> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("--serve").arg(dir).arg("--rescore").arg(args.rescore.to_string());
-    cmd.arg("--ef").arg(args.ef.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(","));
+    cmd.arg("--serve").arg(dir).arg("--rescore").arg(join(&args.rescore));
+    cmd.arg("--ef").arg(join(&args.ef));
     if cold {
         cmd.arg("--cold");
     }
@@ -261,6 +265,7 @@ struct Report {
 #[derive(Serialize, Deserialize)]
 struct Width {
     ef: usize,
+    rescore: usize,
     p50_ms: f64,
     p99_ms: f64,
     /// The same queries' mean time on a CPU: their cost without the waits of a busy machine.
@@ -334,7 +339,8 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
     let source = FileVectors { file, dim, rows };
     let queries = read_f32(&dir.join("queries.f32"))?;
     let queries: Vec<&[f32]> = queries.chunks_exact(dim).collect();
-    let opts = |ef: usize| SearchOptions { ef, rescore: args.rescore };
+    let first_rescore = args.rescore.first().copied().unwrap_or(40);
+    let opts = |ef: usize| SearchOptions { ef, rescore: first_rescore };
 
     let t = Instant::now();
     index.search(queries[0], K, &opts(64), |_, _| true, &source)?;
@@ -345,13 +351,13 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
     }
 
     let truth: Truth = serde_json::from_slice(&std::fs::read(dir.join("truth.json"))?)?;
-    for &ef in &args.ef {
+    for (&ef, &rescore) in args.ef.iter().flat_map(|ef| args.rescore.iter().map(move |r| (ef, r))) {
         let mut lat = Vec::with_capacity(queries.len());
         let mut found = 0usize;
         let cpu = thread_cpu_ns()?;
         for (qi, q) in queries.iter().enumerate() {
             let t = Instant::now();
-            let hits = index.search(q, K, &opts(ef), |_, _| true, &source)?;
+            let hits = index.search(q, K, &SearchOptions { ef, rescore }, |_, _| true, &source)?;
             lat.push(ms(t));
             if let Some(want) = truth.all.get(qi) {
                 found += want.found(&hits);
@@ -359,6 +365,7 @@ fn serve(dir: &Path, args: &Args) -> Result<Report> {
         }
         report.widths.push(Width {
             ef,
+            rescore,
             p50_ms: pct(&mut lat, 0.5),
             p99_ms: pct(&mut lat, 0.99),
             mean_cpu_ms: cpu_ms(cpu)? / queries.len() as f64,
@@ -467,10 +474,13 @@ fn print_report(data: &str, n: usize, dim: usize, build_s: f64, file_mb: f64, co
         warm.rss_after_file_mb
     );
     println!();
-    println!("| ef | p50 / p99 | mean on a CPU | recall@10 |");
-    println!("|---|---|---|---|");
+    println!("| ef | rescore | p50 / p99 | mean on a CPU | recall@10 |");
+    println!("|---|---|---|---|---|");
     for w in &warm.widths {
-        println!("| {} | {:.2} / {:.2} ms | {:.2} ms | {:.3} |", w.ef, w.p50_ms, w.p99_ms, w.mean_cpu_ms, w.recall);
+        println!(
+            "| {} | {} | {:.2} / {:.2} ms | {:.2} ms | {:.3} |",
+            w.ef, w.rescore, w.p50_ms, w.p99_ms, w.mean_cpu_ms, w.recall
+        );
     }
     println!();
     println!(
@@ -679,4 +689,9 @@ fn model_data(n: usize, queries: usize, cache: &Path) -> Result<Data> {
     let qs = embed("queries".into(), query_texts(&c, queries).into_iter().map(join).collect())?;
     let extra = embed("extra".into(), (0..ADDS).map(|i| join(passage(&c, 3, i))).collect())?;
     Ok(Data { dim, vectors, queries: qs, extra })
+}
+
+/// Comma-separated values, as the options take them.
+fn join(values: &[usize]) -> String {
+    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
 }

@@ -33,6 +33,7 @@ fn figures() -> Vec<(String, String, &'static str)> {
     }
     out.push(("recall@10, semantic".into(), "/recall_at_10".into(), ""));
     out.push(("RSS idle after the warm queries".into(), "/serve/rss_idle_mb".into(), "MB"));
+    out.push(("of it anonymous (heap)".into(), "/serve/rss_idle_anon_mb".into(), "MB"));
     out.push(("RSS peak under load".into(), "/serve/load/rss_peak_mb".into(), "MB"));
     out.push(("adding 1,000 chunks".into(), "/add_1000/wall_s".into(), "s"));
     out

@@ -420,13 +420,14 @@ fn serve_session(args: &Args, ws: &Workspace, queries: &[String]) -> Result<(Ser
     }
     std::thread::sleep(Duration::from_millis(500));
     let rss_idle_mb = server.rss_mb()?.0;
+    let rss_idle_anon_mb = server.rss_anon_mb()?;
     let load = load_run(args, &server, queries)?;
     eprintln!(
-        "   RSS ready {rss_ready_mb:.0} MB, idle {rss_idle_mb:.0} MB, peak under load {:.0} MB ({} requests)",
+        "   RSS ready {rss_ready_mb:.0} MB, idle {rss_idle_mb:.0} MB ({rss_idle_anon_mb:.0} MB anonymous), peak under load {:.0} MB ({} requests)",
         load.rss_peak_mb, load.requests
     );
     server.stop()?;
-    Ok((Serve { ready_s, rss_ready_mb, rss_idle_mb, modes, load }, semantic))
+    Ok((Serve { ready_s, rss_ready_mb, rss_idle_mb, rss_idle_anon_mb, modes, load }, semantic))
 }
 
 /// `load_clients` threads each sending searches back to back (the modes in turn) for

@@ -65,6 +65,9 @@ pub struct Serve {
     pub rss_ready_mb: f64,
     /// RSS after the warm passes, idle, MB.
     pub rss_idle_mb: f64,
+    /// Of it, anonymous memory (`RssAnon`: the heap), MB; the rest is mapped files (the
+    /// database and index pages, shared with the page cache and reclaimable).
+    pub rss_idle_anon_mb: f64,
     /// Sequential requests (one client) per mode, after one unmeasured pass.
     pub modes: BTreeMap<String, Latency>,
     /// Under load.
@@ -222,12 +225,13 @@ pub fn markdown(r: &SizeReport, queries_note: &str) -> String {
     );
     let _ = writeln!(
         t,
-        "| RSS: server ready / idle after the warm queries / peak under load ({} clients, {:.0} s, {:.0} req/s) | {} / {} / {} | {} |",
+        "| RSS: server ready / idle after the warm queries (of it anonymous) / peak under load ({} clients, {:.0} s, {:.0} req/s) | {} / {} ({}) / {} | {} |",
         r.serve.load.clients,
         r.serve.load.seconds,
         r.serve.load.requests as f64 / r.serve.load.seconds.max(1e-9),
         mb(r.serve.rss_ready_mb),
         mb(r.serve.rss_idle_mb),
+        mb(r.serve.rss_idle_anon_mb),
         mb(r.serve.load.rss_peak_mb),
         l.map_or("—".into(), |l| format!(
             "warm-query process: {} at the end, peak {}",

@@ -183,6 +183,11 @@ impl Server {
         Ok((status_mb(self.process.pid, "VmRSS")?, status_mb(self.process.pid, "VmHWM")?))
     }
 
+    /// Anonymous resident memory now (`RssAnon`: heap, not mapped files), MB.
+    pub fn rss_anon_mb(&self) -> Result<f64> {
+        status_mb(self.process.pid, "RssAnon")
+    }
+
     /// SIGTERM, then up to 60 s for a graceful exit, then SIGKILL.
     pub fn stop(mut self) -> Result<()> {
         self.process.stop(Duration::from_secs(60))

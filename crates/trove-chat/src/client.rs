@@ -14,7 +14,7 @@ use trove_clock::SharedClock;
 use trove_http::{Breaker, Failure, GaveUp, Quota, QuotaPermit, Retries, Sleep};
 
 use crate::stream::ChatStream;
-use crate::{ChatError, ChatModel, Completion, Message, Usage, prompt_tokens};
+use crate::{ChatError, ChatModel, Completion, Message, ModelRole, Usage, prompt_tokens};
 
 /// The most bytes of an error answer read.
 const MAX_ERROR_BODY: u64 = 16 * 1024;
@@ -81,6 +81,8 @@ pub struct ChatOptions {
     pub ca_file: Option<PathBuf>,
     /// Proxy URL (see [`trove_http::proxy_from_env`]).
     pub proxy: Option<String>,
+    /// What the model does (answers by default), which names its setting in messages.
+    pub role: ModelRole,
 }
 
 impl std::fmt::Debug for ChatOptions {
@@ -123,8 +125,30 @@ impl ChatOptions {
             concurrency: 4,
             ca_file: None,
             proxy: None,
+            role: ModelRole::Chat,
         }
     }
+}
+
+/// Which OpenAI-compatible route a client posts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `/chat/completions`: answers and captions.
+    ChatCompletions,
+    /// `/audio/transcriptions`: speech to text.
+    AudioTranscriptions,
+}
+
+/// One request's body, ready to send (and re-send on a retry).
+pub(crate) struct Payload {
+    /// `application/json`, or `multipart/form-data; boundary=...`.
+    pub(crate) content_type: String,
+    /// The bytes.
+    pub(crate) body: Vec<u8>,
+    /// Estimated tokens, for the tokens-per-minute quota.
+    pub(crate) tokens: usize,
+    /// The longest whole request when it differs from the options' `total_timeout`.
+    pub(crate) total_timeout: Option<Duration>,
 }
 
 /// Why one attempt failed.
@@ -168,11 +192,25 @@ impl ChatClient {
     /// Prepares the client with time from `clock` and waits (backoff, `Retry-After`, rate
     /// limits) through `sleep`: tests step a manual clock instead of sleeping.
     pub fn with_time(opts: ChatOptions, clock: SharedClock, sleep: Sleep) -> Result<ChatClient, ChatError> {
+        ChatClient::on_route(opts, Route::ChatCompletions, clock, sleep)
+    }
+
+    /// A client of `route` (the vision and transcription clients share this machinery).
+    pub(crate) fn on_route(
+        opts: ChatOptions,
+        route: Route,
+        clock: SharedClock,
+        sleep: Sleep,
+    ) -> Result<ChatClient, ChatError> {
         let base = opts.base_url.trim_end_matches('/').to_string();
+        let path = match route {
+            Route::ChatCompletions => "chat/completions",
+            Route::AudioTranscriptions => "audio/transcriptions",
+        };
         let url = match opts.protocol {
-            ChatProtocol::OpenAi => format!("{base}/chat/completions"),
+            ChatProtocol::OpenAi => format!("{base}/{path}"),
             ChatProtocol::Azure => format!(
-                "{base}/openai/deployments/{}/chat/completions?api-version={}",
+                "{base}/openai/deployments/{}/{path}?api-version={}",
                 opts.model,
                 opts.api_version.as_deref().unwrap_or("2024-10-21")
             ),
@@ -263,6 +301,12 @@ impl ChatClient {
     fn start(&self, messages: &[Message], stream: bool) -> Result<Started, ChatError> {
         let body = self.body(messages, stream);
         let tokens = prompt_tokens(messages) + self.opts.max_output_tokens;
+        self.send(&Payload { content_type: "application/json".into(), body, tokens, total_timeout: None })
+    }
+
+    /// Sends `payload`, with retries, until an answer starts.
+    pub(crate) fn send(&self, payload: &Payload) -> Result<Started, ChatError> {
+        let tokens = payload.tokens;
         let retries = Retries {
             max_retries: self.opts.max_retries,
             backoff_min: self.opts.backoff_min,
@@ -284,7 +328,7 @@ impl ChatClient {
                     }
                     Ok(admitted) => admitted,
                 };
-                match self.attempt(&body) {
+                match self.attempt(payload) {
                     Ok(body) => {
                         admitted.succeeded();
                         Ok(Started { body, permit })
@@ -323,15 +367,18 @@ impl ChatClient {
     }
 
     /// One attempt: the answer's body once its status is 2xx.
-    fn attempt(&self, body: &[u8]) -> Result<Box<dyn Read + Send>, Attempt> {
-        let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
+    fn attempt(&self, payload: &Payload) -> Result<Box<dyn Read + Send>, Attempt> {
+        let mut request = self.agent.post(&self.url).header("Content-Type", &payload.content_type);
+        if let Some(total) = payload.total_timeout {
+            request = request.config().timeout_global(Some(total)).build();
+        }
         if let Some(key) = &self.opts.api_key {
             request = match self.opts.protocol {
                 ChatProtocol::Azure => request.header("api-key", key),
                 ChatProtocol::OpenAi => request.header("Authorization", format!("Bearer {key}")),
             };
         }
-        let mut response = request.send(body).map_err(|e| self.transport_failure(e))?;
+        let mut response = request.send(&payload.body[..]).map_err(|e| self.transport_failure(e))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(Box::new(response.into_body().into_reader()));
@@ -346,7 +393,13 @@ impl ChatClient {
         let (key, url) = (self.opts.key.clone(), self.url.clone());
         Err(match status {
             401 | 403 => Attempt::Fatal(ChatError::Unauthorized { key, url, status, detail }),
-            404 => Attempt::Fatal(ChatError::ModelNotFound { key, url, model: self.opts.model.clone(), detail }),
+            404 => Attempt::Fatal(ChatError::ModelNotFound {
+                key,
+                url,
+                model: self.opts.model.clone(),
+                role: self.opts.role,
+                detail,
+            }),
             429 => Attempt::Retry {
                 error: ChatError::Throttled { key, url, attempts: 1, detail: format!("HTTP 429: {detail}") },
                 retry_after,
@@ -360,6 +413,11 @@ impl ChatClient {
                 detail,
                 fix: match status {
                     413 => format!("the prompt is too large: lower {key}.chat.context_tokens"),
+                    _ if self.opts.role != ModelRole::Chat => format!(
+                        "check {key}.{} (`{}`) and what the request sends (see the message)",
+                        self.opts.role.setting(),
+                        self.opts.model
+                    ),
                     _ => format!(
                         "check {key}.models.chat (`{}`), {key}.chat.context_tokens and {key}.chat.max_output_tokens",
                         self.opts.model
@@ -405,6 +463,20 @@ impl ChatClient {
             }
         };
         Attempt::Retry { error, retry_after: None }
+    }
+
+    /// The JSON answer of a started request (at most `max` bytes), as `T`; `what` says what
+    /// a stall cut short, `expected` what the answer should have been.
+    pub(crate) fn read_answer<T: serde::de::DeserializeOwned>(
+        &self,
+        started: Started,
+        max: u64,
+        what: &'static str,
+        expected: &str,
+    ) -> Result<T, ChatError> {
+        let mut bytes = Vec::new();
+        started.body.take(max).read_to_end(&mut bytes).map_err(|e| self.read_failure(&e, what))?;
+        serde_json::from_slice(&bytes).map_err(|e| self.bad_answer(format!("unexpected answer (not {expected}): {e}")))
     }
 
     /// A read error of an answer's body as a [`ChatError`].

@@ -31,7 +31,7 @@ pub enum ChatError {
         detail: String,
     },
     /// 404: the model, deployment or route.
-    #[error("{url} does not know the model `{model}` (HTTP 404: {detail}); check {key}.models.chat and {key}.base_url")]
+    #[error("{url} does not know the model `{model}` (HTTP 404: {detail}); check {key}.{} and {key}.base_url", role.setting())]
     ModelNotFound {
         /// The configuration section.
         key: String,
@@ -39,6 +39,8 @@ pub enum ChatError {
         url: String,
         /// The model asked for.
         model: String,
+        /// What the model does, which names its setting.
+        role: ModelRole,
         /// What the server said.
         detail: String,
     },
@@ -93,6 +95,29 @@ pub enum ChatError {
         /// What happened last.
         detail: String,
     },
+}
+
+/// What a model is asked to do, which names the setting under its section that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelRole {
+    /// Answers (`models.chat`).
+    #[default]
+    Chat,
+    /// Captions of images (`models.vision`).
+    Vision,
+    /// Speech to text (`models.transcription`).
+    Transcription,
+}
+
+impl ModelRole {
+    /// `models.chat`, `models.vision` or `models.transcription`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            ModelRole::Chat => "models.chat",
+            ModelRole::Vision => "models.vision",
+            ModelRole::Transcription => "models.transcription",
+        }
+    }
 }
 
 impl HasCode for ChatError {

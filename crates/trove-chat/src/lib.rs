@@ -10,6 +10,12 @@
 //!   CA bundle ([`trove_http::tls`]) and the circuit breaker ([`trove_http::Breaker`]).
 //! - `stream.rs`: Server-Sent Events (`data:` chunks up to `[DONE]`) read as [`ChatEvent`]s;
 //!   dropping the [`ChatStream`] closes the connection, which stops the generation upstream.
+//! - `vision.rs`: [`VisionClient`]: captions of images (`llm.models.vision`), the image sent as a
+//!   `data:` URL beside the prompt.
+//! - `transcribe.rs`: [`TranscriptionClient`]: speech to text over `/audio/transcriptions`
+//!   (`llm.models.transcription`), segments with their time ranges.
+//! - `media.rs`: [`MediaError`], the failures of both, told apart as "retry later" (429, time
+//!   limits, 5xx, the breaker open) or permanent (400, an unsupported file); magic-byte checks.
 //! - `error.rs`: [`ChatError`], mapped to `trove_types::Code` (`chat_unauthorized`,
 //!   `chat_model_not_found`, `chat_throttled`, `chat_timeout`, `chat_unavailable`...).
 //! - `testing.rs` (feature `testing`): a fake OpenAI-compatible chat server on `127.0.0.1:0`.
@@ -20,15 +26,21 @@
 
 mod client;
 mod error;
+pub mod media;
 mod stream;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod transcribe;
+mod vision;
 
 use serde::Serialize;
 
 pub use crate::client::{ChatClient, ChatOptions, ChatProtocol};
-pub use crate::error::ChatError;
+pub use crate::error::{ChatError, ModelRole};
+pub use crate::media::MediaError;
 pub use crate::stream::ChatStream;
+pub use crate::transcribe::{AUDIO_TYPES, Segment, Transcript, TranscriptionClient, TranscriptionOptions};
+pub use crate::vision::{Caption, DEFAULT_CAPTION_PROMPT, VisionClient, VisionOptions};
 pub use trove_http::estimate_tokens;
 
 /// Who wrote a message.

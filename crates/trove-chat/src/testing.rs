@@ -3,7 +3,13 @@
 //! number of the call, and answers with the [`Script`] it returns: an answer (whole, or
 //! streamed as Server-Sent Events token by token at a fixed pace, optionally stalling), or an
 //! error status with headers. It records the requests, the tokens it streamed, and the streams
-//! whose client went away before the end. Not for production: it trusts its client.
+//! whose client went away before the end. Vision requests (captions) are chat requests, so
+//! the same server answers them; [`Request`]s show the image sent ([`image_of`]).
+//!
+//! [`FakeWhisper`] is a fake OpenAI-compatible transcription server: it reads the multipart
+//! upload of `POST .../audio/transcriptions` ([`Upload`]) and answers with the [`Reply`] a
+//! closure of the test returns, such as [`FakeWhisper::verbose_json`] segments, a 429, or a
+//! late answer. Not for production: they trust their client.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use trove_http::testing::Request;
+pub use trove_http::testing::{Reply, Request};
 
 /// What the fake server does with one request.
 #[derive(Debug, Clone)]
@@ -263,4 +269,149 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Log) {
     }
     let _ = out.flush();
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// The image of a vision request (`data:` URL in an `image_url` part): its media type and
+/// base64 text; `None` when the request carries none.
+pub fn image_of(request: &Request) -> Option<(String, String)> {
+    let body = request.json();
+    let parts = body["messages"].as_array()?.iter().filter_map(|m| m["content"].as_array()).flatten();
+    for part in parts {
+        if part["type"] == "image_url" {
+            let url = part["image_url"]["url"].as_str()?;
+            let rest = url.strip_prefix("data:")?;
+            let (mime, data) = rest.split_once(";base64,")?;
+            return Some((mime.to_string(), data.to_string()));
+        }
+    }
+    None
+}
+
+/// A multipart upload as [`FakeWhisper`] read it.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// The text fields, in order (`model`, `response_format`...).
+    pub fields: Vec<(String, String)>,
+    /// The file part's `filename`.
+    pub file_name: String,
+    /// The file part's `Content-Type`.
+    pub content_type: String,
+    /// The file's bytes.
+    pub file: Vec<u8>,
+}
+
+impl Upload {
+    /// The first value of a text field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Reads the `multipart/form-data` body of `request`; `None` when it is not one.
+    pub fn parse(request: &Request) -> Option<Upload> {
+        let boundary = request.header("content-type")?.split("boundary=").nth(1)?.trim().to_string();
+        let delimiter = format!("--{boundary}");
+        let body = &request.body;
+        let mut upload = Upload::default();
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while let Some(at) = find(&body[i..], delimiter.as_bytes()) {
+            starts.push(i + at);
+            i += at + delimiter.len();
+        }
+        for pair in starts.windows(2) {
+            let part = &body[pair[0] + delimiter.len()..pair[1]];
+            let part = part.strip_prefix(b"\r\n")?.strip_suffix(b"\r\n")?;
+            let split = find(part, b"\r\n\r\n")?;
+            let head = String::from_utf8_lossy(&part[..split]).to_string();
+            let content = &part[split + 4..];
+            let name = head.split("name=\"").nth(1)?.split('"').next()?.to_string();
+            match head.split("filename=\"").nth(1) {
+                Some(file_name) => {
+                    upload.file_name = file_name.split('"').next()?.to_string();
+                    upload.content_type =
+                        head.lines().find_map(|l| l.strip_prefix("Content-Type: ")).unwrap_or_default().to_string();
+                    upload.file = content.to_vec();
+                }
+                None => upload.fields.push((name, String::from_utf8_lossy(content).to_string())),
+            }
+        }
+        Some(upload)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+type WhisperHandler = dyn Fn(&Upload, usize) -> Reply + Send + Sync;
+
+/// A running fake transcription server; stops when dropped.
+pub struct FakeWhisper {
+    server: trove_http::testing::MockServer,
+}
+
+impl std::fmt::Debug for FakeWhisper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeWhisper").field("url", &self.server.url()).finish_non_exhaustive()
+    }
+}
+
+impl FakeWhisper {
+    /// Starts a server answering the `n`th upload (from 0) with `handler(upload, n)`; a
+    /// request that is not a multipart upload gets a 400.
+    pub fn start(handler: impl Fn(&Upload, usize) -> Reply + Send + Sync + 'static) -> FakeWhisper {
+        let calls = AtomicUsize::new(0);
+        let handler: Box<WhisperHandler> = Box::new(handler);
+        let server = trove_http::testing::MockServer::start(move |request| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            match Upload::parse(request) {
+                Some(upload) if !upload.file.is_empty() => handler(&upload, n),
+                _ => Reply::json(
+                    400,
+                    &serde_json::json!({"error": {"message": "expected a multipart upload with a file"}}),
+                ),
+            }
+        });
+        FakeWhisper { server }
+    }
+
+    /// A `verbose_json` answer of these segments (`start`, `end`, `text`).
+    pub fn verbose_json(segments: &[(f64, f64, &str)]) -> Reply {
+        let text: Vec<&str> = segments.iter().map(|s| s.2).collect();
+        let segments: Vec<serde_json::Value> = segments
+            .iter()
+            .enumerate()
+            .map(|(id, (start, end, text))| serde_json::json!({"id": id, "start": start, "end": end, "text": text}))
+            .collect();
+        Reply::json(
+            200,
+            &serde_json::json!({
+                "task": "transcribe",
+                "language": "english",
+                "duration": segments.last().map_or(0.0, |s| s["end"].as_f64().unwrap_or(0.0)),
+                "text": text.join(""),
+                "segments": segments,
+            }),
+        )
+    }
+
+    /// An OpenAI-style error answer.
+    pub fn status(status: u16, message: &str) -> Reply {
+        Reply::json(status, &serde_json::json!({"error": {"message": message}}))
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the base URL to configure.
+    pub fn url(&self) -> String {
+        format!("{}/v1", self.server.url())
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.server.requests()
+    }
+
+    /// Every upload read so far.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.requests().iter().filter_map(Upload::parse).collect()
+    }
 }

@@ -27,10 +27,10 @@ pub use load::{
 };
 pub use redact::{is_secret_key, redacted_yaml};
 pub use schema::{
-    AnnConfig, AnswersConfig, AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, Config, ConfluenceConfig,
-    EmbedderConfig, EmbedderPrecision, EmbedderProvider, GitConfig, IngestConfig, JiraConfig, JobsConfig, LlmChat,
-    LlmConfig, LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls, LocalFileConfig, LogConfig,
-    LogFormat, MailConfig, MailTransport, PostgresConfig, PublicDocsConfig, QdrantConfig, RateLimitsConfig,
-    SearchConfig, ServerConfig, SessionsConfig, SmtpConfig, SmtpTls, SourceConfig, StorageBackend, StorageConfig,
-    TlsConfig, VaultConfig, VectorsConfig, WhenNothingFound,
+    AnnConfig, AnswersConfig, AtlassianDeployment, AtlassianSite, AuthConfig, ChunkingConfig, ClipConfig, Config,
+    ConfluenceConfig, EmbedderConfig, EmbedderPrecision, EmbedderProvider, GitConfig, IngestConfig, JiraConfig,
+    JobsConfig, LlmChat, LlmConfig, LlmEmbeddings, LlmModels, LlmProvider, LlmRateLimits, LlmRequest, LlmTls,
+    LlmTranscription, LlmVision, LocalFileConfig, LogConfig, LogFormat, MailConfig, MailTransport, PostgresConfig,
+    PublicDocsConfig, QdrantConfig, RateLimitsConfig, SearchConfig, ServerConfig, SessionsConfig, SmtpConfig, SmtpTls,
+    SourceConfig, StorageBackend, StorageConfig, TlsConfig, VaultConfig, VectorsConfig, WhenNothingFound,
 };

@@ -194,6 +194,9 @@ fn resolve_paths(config: &mut Config, root: &Path) {
     if let Some(dir) = &config.embedder.model_dir {
         config.embedder.model_dir = Some(absolute(root, dir));
     }
+    if let Some(dir) = &config.embedder.clip.model_dir {
+        config.embedder.clip.model_dir = Some(absolute(root, dir));
+    }
     for llm in
         std::iter::once(&mut config.llm).chain(config.embedders.values_mut()).chain(config.chat_models.values_mut())
     {
@@ -323,6 +326,87 @@ fn validate_chat(llm: &crate::LlmConfig, at: &str) -> Result<(), ConfigError> {
         return invalid("llm.chat.generation_timeout_s", "must be more than 0 and at most 3600".into());
     }
     validate_llm_api(llm, at)
+}
+
+/// The media models of `llm:` (`models.vision`, `models.transcription`), when set.
+fn validate_media(llm: &crate::LlmConfig) -> Result<(), ConfigError> {
+    let invalid =
+        |key: &str, message: &str| Err(ConfigError::Invalid { key: format!("llm.{key}"), message: message.into() });
+    let named = |m: &Option<String>| m.as_deref().is_some_and(|m| !m.trim().is_empty());
+    for (key, model) in [("models.vision", &llm.models.vision), ("models.transcription", &llm.models.transcription)] {
+        if model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return invalid(key, "is empty: name the model, or remove the key");
+        }
+    }
+    if named(&llm.models.vision) {
+        let v = &llm.vision;
+        if v.max_output_tokens == 0 || v.max_output_tokens > 100_000 {
+            return invalid("vision.max_output_tokens", "must be between 1 and 100000");
+        }
+        if !(v.timeout_s > 0.0 && v.timeout_s <= 3600.0) {
+            return invalid("vision.timeout_s", "must be more than 0 and at most 3600");
+        }
+        if v.max_image_bytes < 1024 {
+            return invalid("vision.max_image_bytes", "must be at least 1024");
+        }
+        if v.prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
+            return invalid("vision.prompt", "is empty: write the question asked about each image, or remove the key");
+        }
+    }
+    if named(&llm.models.transcription) {
+        let t = &llm.transcription;
+        let seconds = |s: f64| s > 0.0 && s <= 86_400.0;
+        if !seconds(t.base_timeout_s) || !seconds(t.unknown_length_timeout_s) {
+            return invalid(
+                "transcription.base_timeout_s",
+                "and unknown_length_timeout_s must be more than 0 and at most 86400",
+            );
+        }
+        if !(t.seconds_per_audio_second >= 0.0 && t.seconds_per_audio_second <= 100.0) {
+            return invalid("transcription.seconds_per_audio_second", "must be between 0 and 100");
+        }
+        if t.max_audio_bytes < 1024 {
+            return invalid("transcription.max_audio_bytes", "must be at least 1024");
+        }
+        if t.language
+            .as_deref()
+            .is_some_and(|l| l.len() < 2 || l.len() > 3 || !l.chars().all(|c| c.is_ascii_lowercase()))
+        {
+            return invalid("transcription.language", "must be an ISO 639-1 code such as `en` or `de`");
+        }
+    }
+    if named(&llm.models.vision) || named(&llm.models.transcription) {
+        validate_llm_api(llm, "llm")?;
+    }
+    Ok(())
+}
+
+/// `embedder.clip:` as written (its folder's files are checked where the model is used).
+fn validate_clip(clip: &crate::ClipConfig) -> Result<(), ConfigError> {
+    let invalid =
+        |key: &str, message: String| Err(ConfigError::Invalid { key: format!("embedder.clip.{key}"), message });
+    if let Some(url) = &clip.url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return invalid("url", format!("`{url}` is not an http:// or https:// URL"));
+    }
+    if let Some(sha) = &clip.sha256
+        && !(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return invalid("sha256", "must be 64 hexadecimal digits (the SHA-256 of model.safetensors)".into());
+    }
+    if let Some(dir) = &clip.model_dir
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(ConfigError::BadPath {
+            key: "embedder.clip.model_dir".into(),
+            path: dir.clone(),
+            message: "not a folder".into(),
+            fix: "name the folder that holds (or will hold) the CLIP model's files".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The chat model `answers.chat_model` names (or implies): `llm`, a name under
@@ -626,6 +710,8 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.llm_in_use() {
         validate_llm(&config.llm, "llm")?;
     }
+    validate_media(&config.llm)?;
+    validate_clip(&config.embedder.clip)?;
     for (name, llm) in &config.embedders {
         if !valid_name(name) || name == EMBEDDER_BUILTIN || name == EMBEDDER_LLM {
             return invalid(
@@ -960,6 +1046,42 @@ mod tests {
     }
 
     const GOOD: &str = "vaults:\n  default:\n    sources:\n      docs:\n        type: localfile\n        path: docs\n";
+
+    #[test]
+    fn media_models_and_clip_are_configured_and_checked() {
+        let media = "llm:\n  provider: ollama\n  models: {vision: llava, transcription: whisper}\n  vision: {max_output_tokens: 100}\n  transcription: {language: en}\nembedder:\n  clip:\n    model_dir: models/clip\n    url: https://example.com/clip\n";
+        let w = Ws::new(&format!("{GOOD}{media}")).load(&[]).unwrap();
+        assert_eq!(w.config.llm.models.vision.as_deref(), Some("llava"));
+        assert_eq!(w.config.llm.vision.max_output_tokens, 100);
+        assert_eq!(w.config.llm.vision.timeout_s, 120.0);
+        assert_eq!(w.config.llm.transcription.language.as_deref(), Some("en"));
+        assert!(
+            w.config.embedder.clip.model_dir.as_ref().is_some_and(|d| d.is_absolute()),
+            "resolved against the workspace"
+        );
+        let cases = [
+            ("llm:\n  models: {vision: ''}\n", "llm.models.vision"),
+            ("llm:\n  provider: custom\n  models: {vision: llava}\n", "llm.base_url"),
+            ("llm:\n  models: {vision: m}\n  vision: {timeout_s: 0}\n", "llm.vision.timeout_s"),
+            (
+                "llm:\n  models: {transcription: w}\n  transcription: {language: English}\n",
+                "llm.transcription.language",
+            ),
+            (
+                "llm:\n  models: {transcription: w}\n  transcription: {seconds_per_audio_second: -1}\n",
+                "seconds_per_audio_second",
+            ),
+            ("embedder:\n  clip: {sha256: abc}\n", "embedder.clip.sha256"),
+            ("embedder:\n  clip: {url: ftp://x}\n", "embedder.clip.url"),
+            ("embedder:\n  clip: {model_dir: config.yaml}\n", "embedder.clip.model_dir"),
+        ];
+        for (yaml, key) in cases {
+            let err = Ws::new(&format!("{GOOD}{yaml}")).load(&[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
+        // Unset, nothing about media is checked (vision settings out of range are inert).
+        Ws::new(&format!("{GOOD}llm:\n  vision: {{timeout_s: 0}}\n")).load(&[]).unwrap();
+    }
 
     #[test]
     fn chat_models_are_configured_in_llm_or_by_name_and_checked() {

@@ -227,6 +227,10 @@ pub struct LlmConfig {
     pub embeddings: LlmEmbeddings,
     /// Chat settings (when `models.chat` is set).
     pub chat: LlmChat,
+    /// Caption settings (when `models.vision` is set).
+    pub vision: LlmVision,
+    /// Transcription settings (when `models.transcription` is set).
+    pub transcription: LlmTranscription,
     /// Timeouts and retries.
     pub request: LlmRequest,
     /// Client-side limits, so that Trove stays under the provider's.
@@ -244,6 +248,61 @@ pub struct LlmModels {
     /// The chat model that answers questions (Azure: the deployment name). Required where the
     /// section answers (`answers.chat_model`, every entry of `chat_models:`).
     pub chat: Option<String>,
+    /// The vision-language model that captions images (`llm:` only; Azure: the deployment),
+    /// e.g. gpt-4o-mini, llava, qwen2.5vl, over the same chat-completions route.
+    pub vision: Option<String>,
+    /// The speech-to-text model at `{base_url}/audio/transcriptions` (`llm:` only; Azure: the
+    /// deployment), e.g. whisper-1, Systran/faster-whisper-small.
+    pub transcription: Option<String>,
+}
+
+/// `llm.vision:`: captions of images by `models.vision`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmVision {
+    /// What the model is asked about each image; unset: Trove's prompt (a description for
+    /// search, visible text word for word, the kind of image).
+    pub prompt: Option<String>,
+    /// The most tokens of a caption.
+    pub max_output_tokens: usize,
+    /// Seconds a whole caption may take (`request.timeout_s` bounds each silence).
+    pub timeout_s: f64,
+    /// The most bytes of an image sent (OpenAI takes 20 MiB).
+    pub max_image_bytes: usize,
+}
+
+impl Default for LlmVision {
+    fn default() -> Self {
+        LlmVision { prompt: None, max_output_tokens: 300, timeout_s: 120.0, max_image_bytes: 20 * 1024 * 1024 }
+    }
+}
+
+/// `llm.transcription:`: speech to text by `models.transcription`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmTranscription {
+    /// The spoken language (ISO 639-1, `en`); unset: the model detects it.
+    pub language: Option<String>,
+    /// Seconds a request may take whatever the audio's length...
+    pub base_timeout_s: f64,
+    /// ...plus this many seconds per second of audio (a CPU whisper is slower than real time).
+    pub seconds_per_audio_second: f64,
+    /// Seconds a request may take when the audio's length is unknown.
+    pub unknown_length_timeout_s: f64,
+    /// The most bytes of audio sent (OpenAI takes 25 MB).
+    pub max_audio_bytes: usize,
+}
+
+impl Default for LlmTranscription {
+    fn default() -> Self {
+        LlmTranscription {
+            language: None,
+            base_timeout_s: 60.0,
+            seconds_per_audio_second: 1.0,
+            unknown_length_timeout_s: 1800.0,
+            max_audio_bytes: 25 * 1000 * 1000,
+        }
+    }
 }
 
 /// `llm.chat:` (and `chat_models.NAME.chat:`).
@@ -402,6 +461,27 @@ pub struct EmbedderConfig {
     pub threads: usize,
     /// Arithmetic of the model's linear layers: `f32` (default) or `int16`.
     pub precision: EmbedderPrecision,
+    /// The CLIP image–text model (images searchable by meaning).
+    pub clip: ClipConfig,
+}
+
+/// `embedder.clip:`: where the CLIP model's files are, and where `trove model install clip`
+/// fetches them from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClipConfig {
+    /// The folder holding a Hugging Face `CLIPModel` checkpoint: `model.safetensors`,
+    /// `config.json`, `vocab.json`, `merges.txt` (and optionally `preprocessor_config.json`).
+    /// Unset: `$TROVE_CLIP_DIR`, then Trove's cache folder (`models/clip`). Its files are
+    /// checked where the model is used and by `trove doctor --only clip`, not when the
+    /// configuration loads, so that `trove model install clip` can fill it.
+    pub model_dir: Option<PathBuf>,
+    /// The http(s) folder URL `trove model install clip` downloads those files from (e.g. a
+    /// Hugging Face repository's `resolve/<revision>` URL); `--url` overrides it.
+    pub url: Option<String>,
+    /// SHA-256 (hex) of the `model.safetensors` at `url`: the install is refused when the
+    /// download differs; `--sha256` overrides it.
+    pub sha256: Option<String>,
 }
 
 impl Default for EmbedderConfig {
@@ -413,6 +493,7 @@ impl Default for EmbedderConfig {
             batch_size: 32,
             threads: 0,
             precision: EmbedderPrecision::F32,
+            clip: ClipConfig::default(),
         }
     }
 }

@@ -40,6 +40,11 @@ embedder:
   # f32, or int16: integer linear layers, somewhat faster on AVX2 (see the README), vectors
   # within a cosine of 0.9999 of f32 ones (vectors already stored stay valid).
   precision: f32
+  # CLIP, for images searchable by meaning (docs/models.md says which files to download):
+  # clip:
+  #   model_dir: /opt/trove/models/clip   # unset: $TROVE_CLIP_DIR, then the cache folder
+  #   url: https://huggingface.co/ORG/REPO/resolve/REVISION   # for `trove model install clip`
+  #   sha256: <64 hex digits of that model.safetensors>
 
 # A REST embeddings API instead of the built-in model: set embedder.provider to `llm`.
 # Changing the model later: `trove ingest` (or POST /v1/vaults/NAME/reembed) re-embeds each
@@ -79,6 +84,13 @@ embedder:
 
 # A chat model answers questions over a vault (`trove ask`, POST /v1/vaults/NAME/answer):
 # `models.chat` under llm:, or an entry here (the same keys as llm:). `trove doctor --only chat`.
+# Media models of llm: (the same connection, retries and limits): `models.vision` captions
+# images over chat completions, `models.transcription` turns speech into text over
+# /audio/transcriptions. `trove doctor --only vision,transcription`.
+# llm:
+#   models: {vision: gpt-4o-mini, transcription: whisper-1}
+#   vision: {max_output_tokens: 300, timeout_s: 120}
+#   transcription: {base_timeout_s: 60, seconds_per_audio_second: 1.0}
 # chat_models:
 #   local:
 #     provider: ollama          # reached at its OpenAI-compatible route (base_url + /v1)

@@ -46,6 +46,26 @@ pub enum EmbedError {
         reason: String,
     },
 
+    /// No CLIP model folder was found in any of the places searched, or the configured one
+    /// lacks files.
+    #[error(
+        "the CLIP model is not installed ({detail}); download a CLIP checkpoint in the Hugging Face \
+         layout (see docs/models.md) with `trove model install clip --url URL --sha256 HEX`, or set \
+         embedder.clip.model_dir (or TROVE_CLIP_DIR) to a folder holding model.safetensors, \
+         config.json, vocab.json and merges.txt"
+    )]
+    ClipNotInstalled {
+        /// What was searched and what is missing.
+        detail: String,
+    },
+
+    /// Downloading or placing the CLIP model failed; nothing was left half-installed.
+    #[error("installing the CLIP model failed: {reason}; the previous install (if any) is untouched")]
+    ClipInstallFailed {
+        /// Why.
+        reason: String,
+    },
+
     /// The forward pass or tokenization failed on otherwise valid model files.
     #[error("computing embeddings failed: {0}")]
     Embedding(String),
@@ -157,6 +177,8 @@ impl HasCode for EmbedError {
             EmbedError::ModelNotInstalled { .. } => Code::ModelNotInstalled,
             EmbedError::ModelInvalid { .. } => Code::ModelInvalid,
             EmbedError::InstallFailed { .. } => Code::ModelInstallFailed,
+            EmbedError::ClipNotInstalled { .. } => Code::ModelNotInstalled,
+            EmbedError::ClipInstallFailed { .. } => Code::ModelInstallFailed,
             EmbedError::Embedding(_) => Code::EmbeddingFailed,
             EmbedError::ProviderUnauthorized { .. } => Code::EmbedderUnauthorized,
             EmbedError::ProviderRejected { .. } => Code::EmbedderRejected,

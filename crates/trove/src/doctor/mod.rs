@@ -1,7 +1,7 @@
 //! `trove doctor`: the troubleshooting guides as checks. Each check looks at one thing the
 //! configuration depends on (the config itself, the data folder and its disk, the workspace
 //! lock and the processes that have the workspace open,
-//! the store, the stored secrets config.yaml names (see [`secrets`]), the model files, each remote embeddings API (see [`remote`]), each chat model (see [`chat`]), each configured
+//! the store, the stored secrets config.yaml names (see [`secrets`]), the model files, each remote embeddings API (see [`remote`]), each chat model (see [`chat`]), the vision, transcription and CLIP models (see [`media`]), each configured
 //! source (see [`sources`]), the mail server, the server's address and certificates), measures how long it
 //! took, and says what it found; a warning or failure comes with its likely cause and the fix.
 //! Checks run in parallel within a time budget (one that does not finish in time fails as
@@ -23,6 +23,7 @@ use crate::cli::{DoctorArgs, Global};
 
 mod chat;
 mod checks;
+mod media;
 mod remote;
 mod secrets;
 mod sources;
@@ -203,6 +204,9 @@ fn run_check(check: Check, ws: &Workspace, fix: bool) -> Outcome {
         Check::Secrets => secrets::check(ws),
         Check::Embedder => remote::embedders(&secrets::resolved(ws)),
         Check::Chat => chat::check(&secrets::resolved(ws)),
+        Check::Vision => media::vision(&secrets::resolved(ws)),
+        Check::Transcription => media::transcription(&secrets::resolved(ws)),
+        Check::Clip => media::clip(ws),
         Check::Sources => sources::check(&secrets::resolved(ws)),
         Check::Mail => mail(&secrets::resolved(ws)),
         Check::Bind => bind(ws),
