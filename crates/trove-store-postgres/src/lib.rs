@@ -51,7 +51,7 @@ use trove_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChunkFilter, ChunkId, ChunkRecord, DocumentId, DocumentRecord,
     DocumentState, GrantRecord, Grantee, Heartbeat, HybridQuery, IntegrityReport, InvitationRecord, JobCounts,
     JobFilter, JobOutcome, JobRecord, JobStatus, MemberRecord, MembershipChange, MemoryCursor, MemoryFilter,
-    MemoryPatch, MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
+    MemoryRecord, MemoryStats, NewApiKey, NewAuditEvent, NewDocument, NewJob, NewMemory, NewSession,
     OrganizationRecord, Scored, SecretRecord, SessionRecord, StoreError, TeamRecord, UserRecord, VaultId, VaultInfo,
     VaultStats,
 };

@@ -20,10 +20,11 @@ use postgres::{GenericClient, Row};
 use crate::documents::{Narrowing, memory_terms, nearest, or_query};
 use crate::vector::VectorRef;
 use crate::*;
+use trove_store::{MemoryApplied, MemoryEvent, MemoryOp, MemoryVersion, VersionRow};
 
 /// The columns [`record`] reads, on alias `m`.
 const COLUMNS: &str = "m.id, m.public_id, m.text, m.user_id, m.agent_id, m.session_id, m.tags, m.metadata::text, \
-                       m.importance, m.created_ms, m.updated_ms, m.expires_ms";
+                       m.importance, m.created_ms, m.updated_ms, m.expires_ms, m.kind, m.version";
 
 /// A new public id: `mem_` and 24 random hex digits (96 bits: a v4 UUID without its fixed
 /// version and variant digits), the form of the embedded store's `randomblob(12)` ids.
@@ -46,6 +47,8 @@ fn record(r: &Row) -> Res<MemoryRecord> {
         tags: r.try_get(6)?,
         metadata,
         importance: r.try_get::<_, f64>(8)? as f32,
+        kind: r.try_get(12)?,
+        version: r.try_get(13)?,
         created_ms: r.try_get(9)?,
         updated_ms: r.try_get(10)?,
         expires_ms: r.try_get(11)?,
@@ -83,7 +86,19 @@ fn condition<'a>(f: &'a MemoryFilter, alias: &str, offset: usize, params: &mut V
     if let Some(t) = &f.created_before_ms {
         sql.push_str(&format!(" AND {alias}.created_ms < ${}", add(t)));
     }
+    if !f.kinds.is_empty() {
+        sql.push_str(&format!(" AND {alias}.kind = ANY(${}::text[])", add(&f.kinds)));
+    }
+    if let Some(i) = &f.min_importance {
+        sql.push_str(&format!(" AND {alias}.importance >= ${}::real::double precision", add(i)));
+    }
     sql
+}
+
+/// Whether `f` filters on what an external vector index's points do not carry (kind,
+/// importance), so PostgreSQL answers the search itself.
+fn narrows_beyond_the_index(f: &MemoryFilter) -> bool {
+    !f.kinds.is_empty() || f.min_importance.is_some()
 }
 
 /// A vector of `got` dimensions fits the vault's recorded `dimension`.
@@ -117,6 +132,131 @@ fn lock_vault(c: &mut impl GenericClient, vault: VaultId) -> Res<Option<Option<i
         Some(r) => Some(r.try_get(0)?),
         None => None,
     })
+}
+
+fn record_version(
+    c: &mut impl GenericClient,
+    vault: VaultId,
+    id: &str,
+    version: i64,
+    v: &VersionRow<'_>,
+    actor: Option<&str>,
+    now_ms: i64,
+) -> Res<()> {
+    c.execute(
+        "INSERT INTO memory_versions (vault_id, memory_id, version, event, old_text, new_text, actor, reason, at_ms, snapshot) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[&vault, &id, &version, &v.event.as_str(), &v.old, &v.new, &actor, &v.reason, &now_ms, &v.snapshot],
+    )?;
+    Ok(())
+}
+
+/// The memory `id` of `vault`, locked, live at `now_ms` (any expiry when `None`), at the
+/// `expected` version when given; otherwise [`StoreError::Stale`].
+fn live_for_change(
+    c: &mut impl GenericClient,
+    vault: VaultId,
+    id: &str,
+    expected: Option<i64>,
+    now_ms: Option<i64>,
+) -> Res<MemoryRecord> {
+    let row = c.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.public_id = $2 \
+             AND ($3::bigint IS NULL OR m.expires_ms IS NULL OR m.expires_ms > $3) FOR UPDATE"
+        ),
+        &[&vault, &id, &now_ms],
+    )?;
+    let stale = |found: i64| StoreError::Stale { id: id.to_string(), expected: expected.unwrap_or(0), found };
+    let Some(row) = row else { return Err(stale(0).into()) };
+    let m = record(&row)?;
+    if expected.is_some_and(|e| e != m.version) {
+        return Err(stale(m.version).into());
+    }
+    Ok(m)
+}
+
+impl PgStore {
+    /// Inserts `memory` (version 1) inside `tx`.
+    fn add_in(
+        &self,
+        tx: &mut impl GenericClient,
+        vault: VaultId,
+        memory: &NewMemory,
+        now_ms: i64,
+    ) -> Res<MemoryRecord> {
+        let terms = memory_terms(&self.analyzer, &memory.text, &memory.tags);
+        let metadata = memory.metadata.to_string();
+        let importance = f64::from(memory.importance);
+        let row = tx.query_one(
+            &format!(
+                "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, \
+                 importance, created_ms, updated_ms, expires_ms, terms, vector, kind) \
+                 VALUES ({NEW_PUBLIC_ID}, $1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $9, $10, \
+                 to_tsvector('simple', $11), $12, $13) RETURNING id, public_id"
+            ),
+            &[
+                &vault,
+                &memory.text,
+                &memory.user_id,
+                &memory.agent_id,
+                &memory.session_id,
+                &memory.tags,
+                &metadata,
+                &importance,
+                &now_ms,
+                &memory.expires_ms,
+                &terms,
+                &VectorRef(&memory.vector),
+                &memory.kind,
+            ],
+        )?;
+        Ok(MemoryRecord {
+            rowid: row.try_get(0)?,
+            id: row.try_get(1)?,
+            text: memory.text.clone(),
+            user_id: memory.user_id.clone(),
+            agent_id: memory.agent_id.clone(),
+            session_id: memory.session_id.clone(),
+            tags: memory.tags.clone(),
+            metadata: memory.metadata.clone(),
+            importance: memory.importance,
+            kind: memory.kind.clone(),
+            version: 1,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            expires_ms: memory.expires_ms,
+        })
+    }
+
+    /// Writes `next` over its row inside `tx` (with `vector` when the text changed).
+    fn update_in(&self, tx: &mut impl GenericClient, next: &MemoryRecord, vector: Option<&[f32]>) -> Res<()> {
+        let terms = memory_terms(&self.analyzer, &next.text, &next.tags);
+        let metadata = next.metadata.to_string();
+        let importance = f64::from(next.importance);
+        let vector = vector.map(VectorRef);
+        // A staged vector (of a re-embed in progress) was computed from the old text: a new
+        // vector drops it.
+        tx.execute(
+            "UPDATE memories SET text = $2, tags = $3, metadata = $4::text::jsonb, importance = $5, expires_ms = $6, \
+             updated_ms = $7, terms = to_tsvector('simple', $8), vector = coalesce($9::vector, vector), \
+             staged_vector = CASE WHEN $9::vector IS NULL THEN staged_vector END, kind = $10, version = $11 WHERE id = $1",
+            &[
+                &next.rowid,
+                &next.text,
+                &next.tags,
+                &metadata,
+                &importance,
+                &next.expires_ms,
+                &next.updated_ms,
+                &terms,
+                &vector,
+                &next.kind,
+                &next.version,
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 impl MemoryStore for PgStore {
@@ -196,9 +336,13 @@ impl MemoryStore for PgStore {
         filter: &MemoryFilter,
         limit: usize,
     ) -> Result<Vec<Scored>, StoreError> {
-        if let Some(hits) = self.index_search(vault, vector.len(), |index, model| {
-            index.search_memories(vault, model, vector, limit, filter)
-        }) {
+        // The external index's points carry no kind or importance: those filters are
+        // PostgreSQL's.
+        if !narrows_beyond_the_index(filter)
+            && let Some(hits) = self.index_search(vault, vector.len(), |index, model| {
+                index.search_memories(vault, model, vector, limit, filter)
+            })
+        {
             return Ok(hits);
         }
         self.read(|c| {
@@ -230,6 +374,9 @@ impl MemoryStore for PgStore {
         query: &HybridQuery<'_>,
         filter: &MemoryFilter,
     ) -> Result<Option<Vec<Scored>>, StoreError> {
+        if narrows_beyond_the_index(filter) {
+            return Ok(None);
+        }
         self.index_hybrid_search(vault, query, |index, model, sparse| {
             index.hybrid_memories(vault, model, query, sparse, filter)
         })
@@ -287,6 +434,13 @@ impl MemoryStore for PgStore {
             let by_user = group("user_id")?;
             let by_agent = group("agent_id")?;
             let by_session = group("session_id")?;
+            let by_type = group("kind")?;
+            let history = tx.query_one(
+                "SELECT count(*) FILTER (WHERE event = 'MERGE'), count(*) FILTER (WHERE event = 'DELETE') \
+                 FROM memory_versions WHERE vault_id = $1",
+                &[&vault],
+            )?;
+            let (merges, deleted): (i64, i64) = (history.try_get(0)?, history.try_get(1)?);
             let by_tag = counts(tx.query(
                 &format!(
                     "SELECT t.tag COLLATE \"C\", count(*) FROM memories CROSS JOIN unnest(tags) AS t(tag) \
@@ -326,6 +480,9 @@ impl MemoryStore for PgStore {
                 oldest_ms,
                 newest_ms,
                 bytes: bytes.max(0) as u64,
+                by_type,
+                merges: merges.max(0) as u64,
+                deleted: deleted.max(0) as u64,
             })
         })
     }
@@ -343,126 +500,146 @@ impl MemoryStore for PgStore {
         })
     }
 
-    fn memory_put(&self, vault: VaultId, memory: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
-        let terms = memory_terms(&self.analyzer, &memory.text, &memory.tags);
-        let metadata = memory.metadata.to_string();
-        let importance = f64::from(memory.importance);
-        let stored = self.write(|tx| {
-            let Some(dimension) = bump_generation(tx, vault)? else {
+    fn memory_apply(
+        &self,
+        vault: VaultId,
+        ops: &[MemoryOp],
+        actor: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<MemoryApplied>, StoreError> {
+        let done = self.write(|tx| {
+            let Some(dimension) = lock_vault(tx, vault)? else {
                 return Err(StoreError::Database {
                     what: self.what().into(),
                     reason: format!("no vault with id {vault}"),
                 }
                 .into());
             };
-            check_dimension(vault, dimension, memory.vector.len())?;
-            let row = tx.query_one(
-                &format!(
-                    "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, \
-                     importance, created_ms, updated_ms, expires_ms, terms, vector) \
-                     VALUES ({NEW_PUBLIC_ID}, $1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $9, $10, \
-                     to_tsvector('simple', $11), $12) RETURNING id, public_id"
-                ),
-                &[
-                    &vault,
-                    &memory.text,
-                    &memory.user_id,
-                    &memory.agent_id,
-                    &memory.session_id,
-                    &memory.tags,
-                    &metadata,
-                    &importance,
-                    &now_ms,
-                    &memory.expires_ms,
-                    &terms,
-                    &VectorRef(&memory.vector),
-                ],
-            )?;
-            crate::index::queue_memory(tx, self, vault, row.try_get(0)?)?;
-            Ok(MemoryRecord {
-                rowid: row.try_get(0)?,
-                id: row.try_get(1)?,
-                text: memory.text.clone(),
-                user_id: memory.user_id.clone(),
-                agent_id: memory.agent_id.clone(),
-                session_id: memory.session_id.clone(),
-                tags: memory.tags.clone(),
-                metadata: memory.metadata.clone(),
-                importance: memory.importance,
-                created_ms: now_ms,
-                updated_ms: now_ms,
-                expires_ms: memory.expires_ms,
-            })
+            let mut done = Vec::with_capacity(ops.len());
+            let mut touched = Vec::new();
+            for op in ops {
+                let applied = match op {
+                    MemoryOp::Add { memory, reason } => {
+                        check_dimension(vault, dimension, memory.vector.len())?;
+                        let m = self.add_in(tx, vault, memory, now_ms)?;
+                        touched.push(m.rowid);
+                        let v = VersionRow {
+                            event: MemoryEvent::Add,
+                            old: None,
+                            new: Some(&m.text),
+                            reason: reason.as_deref(),
+                            snapshot: None,
+                        };
+                        record_version(tx, vault, &m.id, m.version, &v, actor, now_ms)?;
+                        MemoryApplied { event: MemoryEvent::Add, id: m.id.clone(), memory: Some(m) }
+                    }
+                    MemoryOp::Update { id, expected_version, patch, event, reason } => {
+                        if patch.text.is_some() && patch.vector.is_none() {
+                            return Err(
+                                StoreError::Corrupt("a memory's text changed without a new vector".into()).into()
+                            );
+                        }
+                        if let Some(v) = &patch.vector {
+                            check_dimension(vault, dimension, v.len())?;
+                        } else if dimension.is_none() {
+                            return Err(StoreError::NoEmbedder { vault }.into());
+                        }
+                        let current = live_for_change(tx, vault, id, *expected_version, Some(now_ms))?;
+                        let next = patch.applied(&current, now_ms);
+                        self.update_in(tx, &next, patch.vector.as_deref())?;
+                        touched.push(next.rowid);
+                        let v = VersionRow {
+                            event: *event,
+                            old: Some(&current.text),
+                            new: Some(&next.text),
+                            reason: reason.as_deref(),
+                            snapshot: None,
+                        };
+                        record_version(tx, vault, id, next.version, &v, actor, now_ms)?;
+                        MemoryApplied { event: *event, id: id.clone(), memory: Some(next) }
+                    }
+                    MemoryOp::Delete { id, expected_version, soft, reason } => {
+                        let current = live_for_change(tx, vault, id, *expected_version, None)?;
+                        tx.execute("DELETE FROM memories WHERE id = $1", &[&current.rowid])?;
+                        touched.push(current.rowid);
+                        if *soft {
+                            let snapshot =
+                                serde_json::to_string(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                            let v = VersionRow {
+                                event: MemoryEvent::Delete,
+                                old: Some(&current.text),
+                                new: None,
+                                reason: reason.as_deref(),
+                                snapshot: Some(&snapshot),
+                            };
+                            record_version(tx, vault, id, current.version + 1, &v, actor, now_ms)?;
+                        } else {
+                            tx.execute(
+                                "DELETE FROM memory_versions WHERE vault_id = $1 AND memory_id = $2",
+                                &[&vault, &id],
+                            )?;
+                        }
+                        MemoryApplied { event: MemoryEvent::Delete, id: id.clone(), memory: None }
+                    }
+                };
+                done.push(applied);
+            }
+            if !ops.is_empty() {
+                bump_generation(tx, vault)?;
+            }
+            for rowid in touched {
+                crate::index::queue_memory(tx, self, vault, rowid)?;
+            }
+            Ok(done)
         })?;
         self.after_write(vault);
-        Ok(stored)
+        Ok(done)
     }
 
-    fn memory_update(
-        &self,
-        vault: VaultId,
-        id: &str,
-        patch: &MemoryPatch,
-        now_ms: i64,
-    ) -> Result<Option<MemoryRecord>, StoreError> {
-        let updated = self.write(|tx| {
-            let Some(dimension) = lock_vault(tx, vault)? else { return Ok(None) };
-            let row = tx.query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = $1 AND m.public_id = $2 \
-                     AND (m.expires_ms IS NULL OR m.expires_ms > $3) FOR UPDATE"
-                ),
-                &[&vault, &id, &now_ms],
+    fn memory_history(&self, vault: VaultId, id: &str) -> Result<Vec<MemoryVersion>, StoreError> {
+        self.read(|c| {
+            let rows = c.query(
+                "SELECT memory_id, version, event, old_text, new_text, actor, reason, at_ms FROM memory_versions \
+                 WHERE vault_id = $1 AND memory_id = $2 ORDER BY version, id",
+                &[&vault, &id],
             )?;
-            let Some(row) = row else { return Ok(None) };
-            let current = record(&row)?;
-            if patch.text.is_some() && patch.vector.is_none() {
-                return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()).into());
-            }
-            if let Some(v) = &patch.vector {
-                check_dimension(vault, dimension, v.len())?;
-            } else if dimension.is_none() {
-                return Err(StoreError::NoEmbedder { vault }.into());
-            }
-            let next = patch.applied(&current, now_ms);
-            let terms = memory_terms(&self.analyzer, &next.text, &next.tags);
-            let metadata = next.metadata.to_string();
-            let importance = f64::from(next.importance);
-            let vector = patch.vector.as_deref().map(VectorRef);
-            // A staged vector (of a re-embed in progress) was computed from the old text: a new
-            // vector drops it.
-            tx.execute(
-                "UPDATE memories SET text = $2, tags = $3, metadata = $4::text::jsonb, importance = $5, expires_ms = $6, \
-                 updated_ms = $7, terms = to_tsvector('simple', $8), vector = coalesce($9::vector, vector), \
-                 staged_vector = CASE WHEN $9::vector IS NULL THEN staged_vector END WHERE id = $1",
-                &[&next.rowid, &next.text, &next.tags, &metadata, &importance, &next.expires_ms, &now_ms, &terms, &vector],
-            )?;
-            bump_generation(tx, vault)?;
-            crate::index::queue_memory(tx, self, vault, next.rowid)?;
-            Ok(Some(next))
-        })?;
-        self.after_write(vault);
-        Ok(updated)
+            rows.iter()
+                .map(|r| {
+                    let event: String = r.try_get(2)?;
+                    let memory_id: String = r.try_get(0)?;
+                    let Some(parsed) = MemoryEvent::parse(&event) else {
+                        return Err(StoreError::Corrupt(format!(
+                            "memory {memory_id}: unknown history event `{event}`"
+                        ))
+                        .into());
+                    };
+                    Ok(MemoryVersion {
+                        memory_id,
+                        version: r.try_get(1)?,
+                        event: parsed,
+                        old_text: r.try_get(3)?,
+                        new_text: r.try_get(4)?,
+                        actor: r.try_get(5)?,
+                        reason: r.try_get(6)?,
+                        at_ms: r.try_get(7)?,
+                    })
+                })
+                .collect()
+        })
     }
 
-    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
-        let deleted = self.write(|tx| {
-            if lock_vault(tx, vault)?.is_none() {
-                return Ok(false);
+    fn memory_purge_deleted(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let gone = tx.query(
+                "SELECT vault_id, memory_id FROM memory_versions WHERE event = 'DELETE' AND at_ms <= $1",
+                &[&before_ms],
+            )?;
+            for r in &gone {
+                let (vault, id): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
+                tx.execute("DELETE FROM memory_versions WHERE vault_id = $1 AND memory_id = $2", &[&vault, &id])?;
             }
-            let gone =
-                tx.query("DELETE FROM memories WHERE vault_id = $1 AND public_id = $2 RETURNING id", &[&vault, &id])?;
-            if gone.is_empty() {
-                return Ok(false);
-            }
-            for row in &gone {
-                crate::index::queue_memory(tx, self, vault, row.try_get(0)?)?;
-            }
-            bump_generation(tx, vault)?;
-            Ok(true)
-        })?;
-        self.after_write(vault);
-        Ok(deleted)
+            Ok(gone.len() as u64)
+        })
     }
 
     fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {

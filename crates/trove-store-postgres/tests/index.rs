@@ -299,6 +299,7 @@ fn an_index_that_fails_never_loses_a_write_nor_answers_stale_and_catches_up() {
                 tags: vec![],
                 metadata: serde_json::json!({}),
                 importance: 0.5,
+                kind: None,
                 expires_ms: None,
                 vector: vec![0.0, 1.0],
             },
@@ -415,6 +416,7 @@ fn hybrid_queries_go_to_the_index_whole_with_bm25_weights_and_to_postgres_when_i
         tags: vec!["science".into()],
         metadata: serde_json::json!({}),
         importance: 0.5,
+        kind: None,
         expires_ms: None,
         vector: vec![0.0, 1.0],
     };

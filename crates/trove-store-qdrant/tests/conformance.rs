@@ -131,6 +131,7 @@ fn hybrid_queries_are_one_qdrant_request_ranking_as_postgresql_would() {
                 tags: vec!["travel".into()],
                 metadata: serde_json::json!({}),
                 importance: 0.5,
+                kind: None,
                 expires_ms: None,
                 vector: vec![0.0, 1.0, 0.0],
             },

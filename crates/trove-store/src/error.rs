@@ -129,6 +129,17 @@ pub enum StoreError {
     /// Stored data that cannot be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A memory changed since the caller read it (another writer got there first): nothing
+    /// of the batch was applied. Read it again and decide anew.
+    #[error("memory {id} changed meanwhile (version {found}, not the {expected} read): read it again and retry")]
+    Stale {
+        /// The memory's public id.
+        id: String,
+        /// The version the caller read.
+        expected: i64,
+        /// The version stored now (0: deleted meanwhile).
+        found: i64,
+    },
 }
 
 impl From<trove_ann::AnnError> for StoreError {
@@ -185,6 +196,7 @@ impl HasCode for StoreError {
             StoreError::Corrupt(_) => Code::StoreFailed,
             StoreError::Unavailable { .. } => Code::StoreUnavailable,
             StoreError::Database { .. } => Code::StoreFailed,
+            StoreError::Stale { .. } => Code::MemoryChanged,
         }
     }
 }

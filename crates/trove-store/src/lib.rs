@@ -25,6 +25,7 @@ pub mod conformance;
 pub mod embedded;
 mod error;
 pub mod fusion;
+mod history;
 pub mod lock;
 pub mod metrics;
 pub mod migrations;
@@ -34,6 +35,7 @@ mod types;
 mod vector;
 
 pub use error::StoreError;
+pub use history::*;
 pub use traits::*;
 pub use types::*;
 

@@ -209,6 +209,8 @@ pub struct NewMemory {
     pub metadata: serde_json::Value,
     /// 0.0 (trivia) to 1.0 (essential).
     pub importance: f32,
+    /// What kind of memory (`fact`, `preference`, `event`, `procedure` or a custom name).
+    pub kind: Option<String>,
     /// When it stops being returned, milliseconds since the epoch.
     pub expires_ms: Option<i64>,
     /// Normalised vector of `text`.
@@ -237,6 +239,10 @@ pub struct MemoryRecord {
     pub metadata: serde_json::Value,
     /// Importance, 0.0–1.0.
     pub importance: f32,
+    /// What kind of memory, when known.
+    pub kind: Option<String>,
+    /// 1 when stored, one more for each change (see [`crate::MemoryVersion`]).
+    pub version: i64,
     /// Creation time, ms since the epoch.
     pub created_ms: i64,
     /// Last update, ms since the epoch.
@@ -256,6 +262,8 @@ pub struct MemoryPatch {
     pub metadata: Option<serde_json::Value>,
     /// New importance.
     pub importance: Option<f32>,
+    /// New kind.
+    pub kind: Option<String>,
     /// New expiry (`Some(None)` removes it).
     pub expires_ms: Option<Option<i64>>,
     /// New vector; required when `text` changes.
@@ -279,10 +287,14 @@ impl MemoryPatch {
         if let Some(i) = self.importance {
             next.importance = i;
         }
+        if let Some(k) = &self.kind {
+            next.kind = Some(k.clone());
+        }
         if let Some(e) = self.expires_ms {
             next.expires_ms = e;
         }
         next.updated_ms = now_ms;
+        next.version = memory.version + 1;
         next
     }
 }
@@ -302,6 +314,10 @@ pub struct MemoryFilter {
     pub created_after_ms: Option<i64>,
     /// Created before (ms).
     pub created_before_ms: Option<i64>,
+    /// Only memories of one of these kinds (none: every kind).
+    pub kinds: Vec<String>,
+    /// Only memories at least this important.
+    pub min_importance: Option<f32>,
     /// The current time (ms), for expiry.
     pub now_ms: i64,
 }
@@ -338,6 +354,12 @@ pub struct MemoryStats {
     pub newest_ms: Option<i64>,
     /// Bytes of text and vectors stored for live memories.
     pub bytes: u64,
+    /// Live memories per kind ("" = none given).
+    pub by_type: Vec<(String, u64)>,
+    /// Merges recorded in the vault's memory histories.
+    pub merges: u64,
+    /// Memories deleted softly (by consolidation) whose history awaits the purge.
+    pub deleted: u64,
 }
 
 /// Where a job is in its life. `Dead` jobs form the dead-letter queue.

@@ -200,6 +200,11 @@ codes! {
     ChatRejected = "chat_rejected", System, 502, 78,
         fix: "Read the server's reason in the message; lower `chat.context_tokens` or `chat.max_output_tokens` if the prompt is too long, and check `provider` and `base_url`.",
         example: "A prompt longer than the model's context window (400).";
+    /// The chat model answered, but not with what was asked (a memory extraction or decision
+    /// that is not the JSON the prompt describes); nothing was changed.
+    ChatBadAnswer = "chat_bad_answer", System, 502, 76,
+        fix: "Retry (models vary between answers); if it keeps happening, use a model that follows JSON instructions (most instruction-tuned models do), or send `infer: false` to store the text as given.",
+        example: "A model answering a memory extraction with prose instead of `{\"facts\": [...]}`.";
     /// The chat model's API kept limiting the request rate (429) after retries.
     ChatThrottled = "chat_throttled", System, 503, 75,
         fix: "Ask again later, or lower the chat model's `rate_limits` so that Trove stays under the provider's quota.",
@@ -288,6 +293,10 @@ codes! {
     JobNotFound = "job_not_found", InvalidRequest, 404, 66,
         fix: "List the jobs (`GET /v1/jobs`, or `GET /v1/dlq` for dead ones); finished jobs are deleted after `jobs.keep_finished_days`.",
         example: "`GET /v1/jobs/job_unknown`.";
+    /// A memory changed while a consolidation decided about it, again after retries.
+    MemoryChanged = "memory_changed", InvalidRequest, 409, 75,
+        fix: "Retry: another writer changed the same memories at the same time; the retry reads them anew.",
+        example: "Many agents storing memories of one user at once, each merging into the same memory.";
     /// The job's status does not allow the operation (cancel a finished job, delete a running one).
     JobStateConflict = "job_state_conflict", InvalidRequest, 409, 65,
         fix: "Read the job's status first (`GET /v1/jobs/{id}`): only queued and running jobs can be cancelled, and only dead ones retried or deleted from the dead-letter queue.",

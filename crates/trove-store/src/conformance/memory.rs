@@ -1,10 +1,15 @@
 //! Conformance of [`crate::MemoryStore`]: memories stored, read, updated and deleted; scope
 //! filters and expiry on every read; pages; keyword search that follows writes; re-embedding of
-//! memories; and hybrid search: left to the engine, or answered in one step with the engine's
-//! fusion ([`crate::fusion::rrf`]).
+//! memories; hybrid search: left to the engine, or answered in one step with the engine's
+//! fusion ([`crate::fusion::rrf`]); histories, soft deletes and their purge; batches applied
+//! whole or not at all, checked against the versions read, also by concurrent writers; and
+//! filters by kind and importance.
 
 use super::{NOW, assert_fused, consistent, doc, live, new_memory, normalise, vault};
-use crate::{HybridQuery, MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, Store, VaultId};
+use crate::{
+    HybridQuery, MemoryCursor, MemoryEvent, MemoryFilter, MemoryOp, MemoryPatch, MemoryRecord, NewMemory, Store,
+    StoreError, VaultId,
+};
 
 pub fn memory_lifecycle(store: &dyn Store) {
     let v = vault(store, "v");
@@ -322,4 +327,177 @@ pub fn memory_hybrid_search_in_one_step_keeps_the_scope(store: &dyn Store) {
         .expect("a backend declared to answer scoped hybrid queries declined one");
     let want = [(m1, 1.0 / 61.0 + 1.0 / 63.0), (m3, 2.0 / 62.0), (m4, 1.0 / 61.0)];
     assert_fused(&hits, &want, "scoped one-step memory search");
+}
+
+pub fn memory_history_records_every_change(store: &dyn Store) {
+    let v = vault(store, "v");
+    let m = store.memory_put(v, &new_memory("likes tea", Some("u1"), &[], [1.0, 0.0]), NOW).unwrap();
+    assert_eq!(m.version, 1);
+    let patch = MemoryPatch {
+        text: Some("likes green tea".into()),
+        vector: Some(normalise(&[0.9, 0.1])),
+        ..Default::default()
+    };
+    let merge = MemoryOp::Update {
+        id: m.id.clone(),
+        expected_version: Some(1),
+        patch,
+        event: MemoryEvent::Merge,
+        reason: Some("near duplicate".into()),
+    };
+    let done = store.memory_apply(v, &[merge], Some("key_1"), NOW + 1).unwrap();
+    assert_eq!(done[0].memory.as_ref().unwrap().version, 2);
+    assert_eq!(store.memory_get(v, &m.id, NOW + 1).unwrap().unwrap().version, 2);
+    let del = MemoryOp::Delete {
+        id: m.id.clone(),
+        expected_version: Some(2),
+        soft: true,
+        reason: Some("contradicted".into()),
+    };
+    store.memory_apply(v, &[del], Some("consolidation"), NOW + 2).unwrap();
+    assert!(store.memory_get(v, &m.id, NOW + 2).unwrap().is_none(), "a soft delete hides the memory");
+    assert!(store.memory_keyword_search(v, "tea", &live(NOW + 2), 10).unwrap().is_empty());
+    assert!(store.memory_vector_search(v, &[1.0, 0.0], &live(NOW + 2), 10).unwrap().is_empty());
+    let history = store.memory_history(v, &m.id).unwrap();
+    let events: Vec<_> = history.iter().map(|h| (h.version, h.event, h.actor.as_deref(), h.at_ms)).collect();
+    assert_eq!(
+        events,
+        [
+            (1, MemoryEvent::Add, None, NOW),
+            (2, MemoryEvent::Merge, Some("key_1"), NOW + 1),
+            (3, MemoryEvent::Delete, Some("consolidation"), NOW + 2)
+        ]
+    );
+    assert_eq!(
+        (history[1].old_text.as_deref(), history[1].new_text.as_deref()),
+        (Some("likes tea"), Some("likes green tea"))
+    );
+    assert_eq!(history[1].reason.as_deref(), Some("near duplicate"));
+    assert_eq!((history[2].old_text.as_deref(), history[2].new_text.as_deref()), (Some("likes green tea"), None));
+    let stats = store.memory_stats(v, NOW + 2).unwrap();
+    assert_eq!((stats.total, stats.merges, stats.deleted), (0, 1, 1));
+    // Another vault sees no history of it.
+    let w = vault(store, "w");
+    assert!(store.memory_history(w, &m.id).unwrap().is_empty());
+    // A plain (hard) delete takes the history with it; the purge takes soft deletes' histories.
+    let hard = store.memory_put(v, &new_memory("gone for good", None, &[], [1.0, 0.0]), NOW).unwrap();
+    assert!(store.memory_delete(v, &hard.id).unwrap());
+    assert!(store.memory_history(v, &hard.id).unwrap().is_empty());
+    assert_eq!(store.memory_purge_deleted(NOW + 1).unwrap(), 0, "deleted after the cut-off");
+    assert_eq!(store.memory_purge_deleted(NOW + 2).unwrap(), 1);
+    assert!(store.memory_history(v, &m.id).unwrap().is_empty());
+    assert_eq!(store.memory_stats(v, NOW + 2).unwrap().deleted, 0);
+    consistent(store);
+}
+
+pub fn memory_batches_are_all_or_nothing_and_check_versions(store: &dyn Store) {
+    let v = vault(store, "v");
+    let a = store.memory_put(v, &new_memory("alpha", None, &[], [1.0, 0.0]), NOW).unwrap();
+    let b = store.memory_put(v, &new_memory("beta", None, &[], [0.0, 1.0]), NOW).unwrap();
+    let tags = |t: &str| MemoryPatch { tags: Some(vec![t.into()]), ..Default::default() };
+    let update = |id: &str, version: i64, t: &str| MemoryOp::Update {
+        id: id.into(),
+        expected_version: Some(version),
+        patch: tags(t),
+        event: MemoryEvent::Update,
+        reason: None,
+    };
+    let add = MemoryOp::Add { memory: new_memory("gamma", None, &[], [1.0, 1.0]), reason: None };
+    // The third op expects a version `b` does not have: nothing of the batch lands.
+    let err =
+        store.memory_apply(v, &[add.clone(), update(&a.id, 1, "x"), update(&b.id, 7, "y")], None, NOW + 1).unwrap_err();
+    assert!(matches!(&err, StoreError::Stale { id, expected: 7, found: 1 } if *id == b.id), "{err:?}");
+    assert_eq!(store.memory_list(v, &live(NOW + 1), None, 10).unwrap().len(), 2, "the add was rolled back");
+    assert_eq!(store.memory_get(v, &a.id, NOW + 1).unwrap().unwrap().version, 1, "the update was rolled back");
+    assert_eq!(store.memory_history(v, &a.id).unwrap().len(), 1);
+    let gone = MemoryOp::Delete { id: "mem_nope".into(), expected_version: None, soft: true, reason: None };
+    assert!(matches!(store.memory_apply(v, &[gone], None, NOW).unwrap_err(), StoreError::Stale { found: 0, .. }));
+    let done = store.memory_apply(v, &[add, update(&a.id, 1, "x"), update(&b.id, 1, "y")], None, NOW + 1).unwrap();
+    let events: Vec<_> = done.iter().map(|d| d.event).collect();
+    assert_eq!(events, [MemoryEvent::Add, MemoryEvent::Update, MemoryEvent::Update]);
+    assert_eq!(store.memory_keyword_search(v, "x", &live(NOW + 1), 10).unwrap().len(), 1, "tags re-indexed");
+    consistent(store);
+}
+
+/// Two writers read, change and write back one memory at once, each retrying when the other
+/// got there first: every change of both is in the end.
+pub fn concurrent_writers_to_one_memory_lose_no_update(store: &dyn Store) {
+    let v = vault(store, "v");
+    let m = store.memory_put(v, &new_memory("shared", Some("u1"), &[], [1.0, 0.0]), NOW).unwrap();
+    const EACH: usize = 15;
+    std::thread::scope(|s| {
+        for writer in ["a", "b"] {
+            let id = m.id.clone();
+            s.spawn(move || {
+                for i in 0..EACH {
+                    loop {
+                        let current = store.memory_get(v, &id, NOW).unwrap().unwrap();
+                        let mut tags = current.tags.clone();
+                        tags.push(format!("{writer}{i}"));
+                        let op = MemoryOp::Update {
+                            id: id.clone(),
+                            expected_version: Some(current.version),
+                            patch: MemoryPatch { tags: Some(tags), ..Default::default() },
+                            event: MemoryEvent::Update,
+                            reason: None,
+                        };
+                        match store.memory_apply(v, &[op], Some(writer), NOW) {
+                            Ok(_) => break,
+                            Err(StoreError::Stale { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let end = store.memory_get(v, &m.id, NOW).unwrap().unwrap();
+    assert_eq!(end.tags.len(), 2 * EACH, "{:?}", end.tags);
+    assert_eq!(end.version, 1 + 2 * EACH as i64);
+    assert_eq!(store.memory_history(v, &m.id).unwrap().len(), 1 + 2 * EACH);
+}
+
+pub fn memory_kinds_and_importance_filter_every_read(store: &dyn Store) {
+    let v = vault(store, "v");
+    let kinded = |text: &str, kind: Option<&str>, importance: f32| NewMemory {
+        kind: kind.map(Into::into),
+        importance,
+        ..new_memory(text, Some("u1"), &[], [1.0, 0.0])
+    };
+    store.memory_put(v, &kinded("likes jazz music", Some("preference"), 0.9), NOW).unwrap();
+    store.memory_put(v, &kinded("went to a jazz concert", Some("event"), 0.3), NOW).unwrap();
+    store.memory_put(v, &kinded("jazz was mentioned", None, 0.5), NOW).unwrap();
+    let f = |kinds: &[&str], min: Option<f32>, user: Option<&str>| MemoryFilter {
+        kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        min_importance: min,
+        user_id: user.map(Into::into),
+        ..live(NOW)
+    };
+    for user in [None, Some("u1")] {
+        for (kinds, min, want) in [
+            (&[][..], None, 3),
+            (&["preference"][..], None, 1),
+            (&["preference", "event"][..], None, 2),
+            (&["procedure"][..], None, 0),
+            (&[][..], Some(0.5), 2),
+            (&["event"][..], Some(0.5), 0),
+        ] {
+            let filter = f(kinds, min, user);
+            assert_eq!(store.memory_list(v, &filter, None, 10).unwrap().len(), want, "list {filter:?}");
+            assert_eq!(store.memory_keyword_search(v, "jazz", &filter, 10).unwrap().len(), want, "keyword {filter:?}");
+            assert_eq!(
+                store.memory_vector_search(v, &[1.0, 0.0], &filter, 10).unwrap().len(),
+                want,
+                "vector {filter:?}"
+            );
+        }
+    }
+    let stats = store.memory_stats(v, NOW).unwrap();
+    let mut by_type = stats.by_type.clone();
+    by_type.sort();
+    assert_eq!(by_type, [("".to_string(), 1), ("event".into(), 1), ("preference".into(), 1)]);
+    let kind = MemoryPatch { kind: Some("fact".into()), ..Default::default() };
+    let id = store.memory_list(v, &f(&["event"], None, None), None, 1).unwrap()[0].id.clone();
+    assert_eq!(store.memory_update(v, &id, &kind, NOW).unwrap().unwrap().kind.as_deref(), Some("fact"));
+    assert_eq!(store.memory_list(v, &f(&["fact"], None, None), None, 10).unwrap().len(), 1);
 }

@@ -105,6 +105,10 @@ macro_rules! conformance_tests {
                     memory_keyword_search_follows_writes_and_scope,
                     restaging_includes_memories,
                     restaging_skips_memories_changed_meanwhile,
+                    memory_history_records_every_change,
+                    memory_batches_are_all_or_nothing_and_check_versions,
+                    concurrent_writers_to_one_memory_lose_no_update,
+                    memory_kinds_and_importance_filter_every_read,
                 ],
                 conversations: [
                     conversations_are_per_owner_and_keep_their_turns,
@@ -245,6 +249,7 @@ pub fn new_memory(text: &str, user: Option<&str>, tags: &[&str], v: [f32; 2]) ->
         tags: tags.iter().map(|t| t.to_string()).collect(),
         metadata: serde_json::json!({"source": "test"}),
         importance: 0.5,
+        kind: None,
         expires_ms: None,
         vector: normalise(&v),
     }

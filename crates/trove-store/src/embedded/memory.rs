@@ -17,7 +17,8 @@ use super::keywords::{self, KeywordChanges, memory_parts};
 use super::{EmbeddedStore, Space, encode_vector, vectors};
 use crate::MemoryStore;
 use crate::{
-    MemoryCursor, MemoryFilter, MemoryPatch, MemoryRecord, MemoryStats, NewMemory, Scored, StoreError, VaultId,
+    MemoryApplied, MemoryCursor, MemoryEvent, MemoryFilter, MemoryOp, MemoryRecord, MemoryStats, MemoryVersion,
+    NewMemory, Scored, StoreError, VaultId, VersionRow,
 };
 
 /// What a memory search filters on: the columns [`condition`] reads, apart from the vault.
@@ -29,11 +30,13 @@ pub(crate) struct MemoryScope {
     tags: Box<[Box<str>]>,
     created_ms: i64,
     expires_ms: Option<i64>,
+    kind: Option<Box<str>>,
+    importance: f32,
 }
 
 impl MemoryScope {
     /// The columns [`MemoryScope::of_row`] reads.
-    const COLUMNS: &str = "user_id, agent_id, session_id, tags, created_ms, expires_ms";
+    const COLUMNS: &str = "user_id, agent_id, session_id, tags, created_ms, expires_ms, kind, importance";
 
     /// The scope of a row read with [`MemoryScope::COLUMNS`].
     fn of_row(r: &rusqlite::Row<'_>) -> Result<MemoryScope, StoreError> {
@@ -49,11 +52,14 @@ impl MemoryScope {
             tags: tags.into_iter().map(Into::into).collect(),
             created_ms: r.get(4)?,
             expires_ms: r.get(5)?,
+            kind: id(6)?,
+            importance: r.get::<_, f64>(7)? as f32,
         })
     }
 
     /// Whether the memory passes `f`: the same test as the SQL of [`condition`] (live at
-    /// `now_ms`, equal scope ids, every tag, created in `[after, before)`).
+    /// `now_ms`, equal scope ids, every tag, created in `[after, before)`, one of the kinds,
+    /// important enough).
     pub(crate) fn passes(&self, f: &MemoryFilter) -> bool {
         fn same(stored: &Option<Box<str>>, wanted: &Option<String>) -> bool {
             wanted.as_deref().is_none_or(|w| stored.as_deref() == Some(w))
@@ -65,10 +71,12 @@ impl MemoryScope {
             && f.tags.iter().all(|t| self.tags.iter().any(|x| **x == **t))
             && f.created_after_ms.is_none_or(|t| self.created_ms >= t)
             && f.created_before_ms.is_none_or(|t| self.created_ms < t)
+            && (f.kinds.is_empty() || self.kind.as_deref().is_some_and(|k| f.kinds.iter().any(|w| w == k)))
+            && f.min_importance.is_none_or(|i| self.importance as f64 >= i as f64)
     }
 }
 
-const COLUMNS: &str = "m.id, m.public_id, m.text, m.user_id, m.agent_id, m.session_id, m.tags, m.metadata, m.importance, m.created_ms, m.updated_ms, m.expires_ms";
+const COLUMNS: &str = "m.id, m.public_id, m.text, m.user_id, m.agent_id, m.session_id, m.tags, m.metadata, m.importance, m.created_ms, m.updated_ms, m.expires_ms, m.kind, m.version";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MemoryRecord, String, String)> {
     Ok((
@@ -82,6 +90,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MemoryRecord, String, String)
             tags: Vec::new(),
             metadata: serde_json::Value::Null,
             importance: r.get::<_, f64>(8)? as f32,
+            kind: r.get(12)?,
+            version: r.get(13)?,
             created_ms: r.get(9)?,
             updated_ms: r.get(10)?,
             expires_ms: r.get(11)?,
@@ -120,7 +130,58 @@ fn condition(vault: VaultId, f: &MemoryFilter) -> (String, Vec<SqlValue>) {
         sql.push_str(" AND m.created_ms < ?");
         args.push(t.into());
     }
+    if !f.kinds.is_empty() {
+        sql.push_str(" AND m.kind IN (SELECT value FROM json_each(?))");
+        args.push(serde_json::Value::from(f.kinds.clone()).to_string().into());
+    }
+    if let Some(i) = f.min_importance {
+        // As REAL both sides, the comparison `passes` makes in f64.
+        sql.push_str(" AND m.importance >= ?");
+        args.push((i as f64).into());
+    }
     (sql, args)
+}
+
+fn record_version(
+    tx: &rusqlite::Transaction<'_>,
+    vault: VaultId,
+    id: &str,
+    version: i64,
+    v: &VersionRow<'_>,
+    actor: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO memory_versions (vault_id, memory_id, version, event, old_text, new_text, actor, reason, at_ms, snapshot)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![vault, id, version, v.event.as_str(), v.old, v.new, actor, v.reason, now_ms, v.snapshot])?;
+    Ok(())
+}
+
+/// The memory `id` of `vault` as stored inside `tx`, live at `now_ms` (any expiry when
+/// `None`), at the `expected` version when given; otherwise [`StoreError::Stale`].
+fn live_for_change(
+    tx: &rusqlite::Transaction<'_>,
+    vault: VaultId,
+    id: &str,
+    expected: Option<i64>,
+    now_ms: Option<i64>,
+) -> Result<MemoryRecord, StoreError> {
+    let found = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM memories m WHERE m.vault_id = ? AND m.public_id = ? AND (?3 IS NULL OR m.expires_ms IS NULL OR m.expires_ms > ?3)"
+        ))?
+        .query_row(params![vault, id, now_ms], row)
+        .optional()?
+        .map(finish)
+        .transpose()?;
+    let stale = |found: i64| StoreError::Stale { id: id.to_string(), expected: expected.unwrap_or(0), found };
+    match found {
+        None => Err(stale(0)),
+        Some(m) if expected.is_some_and(|e| e != m.version) => Err(stale(m.version)),
+        Some(m) => Ok(m),
+    }
 }
 
 impl EmbeddedStore {
@@ -134,6 +195,73 @@ impl EmbeddedStore {
     fn index_memory(keywords: &mut KeywordChanges<'_>, rowid: i64, text: &str, tags: &[String]) {
         let parts: Vec<&str> = std::iter::once(text).chain(tags.iter().map(String::as_str)).collect();
         keywords.add(rowid, &parts);
+    }
+
+    /// Inserts `m` (version 1) inside `tx`, its keyword rows into `keywords`.
+    fn add_in(
+        tx: &rusqlite::Transaction<'_>,
+        keywords: &mut KeywordChanges<'_>,
+        vault: VaultId,
+        m: &NewMemory,
+        now_ms: i64,
+    ) -> Result<MemoryRecord, StoreError> {
+        let mut bytes = Vec::new();
+        encode_vector(&m.vector, &mut bytes);
+        let tags = serde_json::to_string(&m.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (rowid, public_id): (i64, String) = tx.query_row(
+            "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, importance, kind, created_ms, updated_ms, expires_ms, vector)
+             VALUES ('mem_' || lower(hex(randomblob(12))), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, public_id",
+            params![vault, m.text, m.user_id, m.agent_id, m.session_id, tags, m.metadata.to_string(), m.importance as f64, m.kind, now_ms, now_ms, m.expires_ms, bytes],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Self::index_memory(keywords, rowid, &m.text, &m.tags);
+        Ok(MemoryRecord {
+            id: public_id,
+            rowid,
+            text: m.text.clone(),
+            user_id: m.user_id.clone(),
+            agent_id: m.agent_id.clone(),
+            session_id: m.session_id.clone(),
+            tags: m.tags.clone(),
+            metadata: m.metadata.clone(),
+            importance: m.importance,
+            kind: m.kind.clone(),
+            version: 1,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            expires_ms: m.expires_ms,
+        })
+    }
+
+    /// Writes `next` over `current` inside `tx` (with `vector` when the text changed), its
+    /// keyword rows into `keywords`.
+    fn update_in(
+        tx: &rusqlite::Transaction<'_>,
+        keywords: &mut KeywordChanges<'_>,
+        current: &MemoryRecord,
+        next: &MemoryRecord,
+        vector: Option<&[f32]>,
+    ) -> Result<(), StoreError> {
+        let old_tags = serde_json::to_string(&current.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tags = serde_json::to_string(&next.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.execute(
+            "UPDATE memories SET text = ?, tags = ?, metadata = ?, importance = ?, kind = ?, expires_ms = ?, updated_ms = ?, version = ? WHERE id = ?",
+            params![next.text, tags, next.metadata.to_string(), next.importance as f64, next.kind, next.expires_ms, next.updated_ms, next.version, current.rowid],
+        )?;
+        if let Some(v) = vector {
+            let mut bytes = Vec::new();
+            encode_vector(v, &mut bytes);
+            // The staged vector (of a re-embed in progress) was computed from the old text.
+            tx.execute(
+                "UPDATE memories SET vector = ?, staged_vector = NULL WHERE id = ?",
+                params![bytes, current.rowid],
+            )?;
+        }
+        if current.text != next.text || old_tags != tags {
+            Self::unindex_memory(keywords, current.rowid, current.text.clone(), &old_tags);
+            Self::index_memory(keywords, current.rowid, &next.text, &next.tags);
+        }
+        Ok(())
     }
 
     /// Removes memory row `rowid` from the keyword changes, indexed from `text` and `tags` (the
@@ -298,6 +426,12 @@ impl MemoryStore for EmbeddedStore {
         let by_user = group("user_id")?;
         let by_agent = group("agent_id")?;
         let by_session = group("session_id")?;
+        let by_type = group("kind")?;
+        let (merges, deleted): (i64, i64) = conn.query_row(
+            "SELECT count(*) FILTER (WHERE event = 'MERGE'), count(*) FILTER (WHERE event = 'DELETE') FROM memory_versions WHERE vault_id = ?",
+            [vault],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let by_tag = {
             let mut stmt = conn.prepare(&format!(
                 "SELECT j.value, count(*) FROM memories, json_each(memories.tags) j WHERE {live} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100"
@@ -334,6 +468,9 @@ impl MemoryStore for EmbeddedStore {
             oldest_ms: oldest,
             newest_ms: newest,
             bytes: bytes as u64,
+            by_type,
+            merges: merges as u64,
+            deleted: deleted as u64,
         })
     }
 
@@ -346,119 +483,153 @@ impl MemoryStore for EmbeddedStore {
         rows.map(|r| finish(r?)).collect()
     }
 
-    fn memory_put(&self, vault: VaultId, m: &NewMemory, now_ms: i64) -> Result<MemoryRecord, StoreError> {
-        let mut conn = self.conn();
-        let dim = Self::dimension_of(&conn, vault)?;
-        if m.vector.len() != dim {
-            return Err(StoreError::Dimension { expected: dim, got: m.vector.len() });
-        }
-        let tx = conn.transaction()?;
-        let mut bytes = Vec::new();
-        encode_vector(&m.vector, &mut bytes);
-        let tags = serde_json::to_string(&m.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (rowid, public_id): (i64, String) = tx.query_row(
-            "INSERT INTO memories (public_id, vault_id, text, user_id, agent_id, session_id, tags, metadata, importance, created_ms, updated_ms, expires_ms, vector)
-             VALUES ('mem_' || lower(hex(randomblob(12))), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, public_id",
-            params![vault, m.text, m.user_id, m.agent_id, m.session_id, tags, m.metadata.to_string(), m.importance as f64, now_ms, now_ms, m.expires_ms, bytes],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Memories);
-        Self::index_memory(&mut keywords, rowid, &m.text, &m.tags);
-        keywords.write(&tx)?;
-        Self::log_changes(&tx, vault, Space::Memories, &[], &[rowid])?;
-        tx.commit()?;
-        self.committed(vault, Space::Memories);
-        drop(conn);
-        let record = MemoryRecord {
-            id: public_id,
-            rowid,
-            text: m.text.clone(),
-            user_id: m.user_id.clone(),
-            agent_id: m.agent_id.clone(),
-            session_id: m.session_id.clone(),
-            tags: m.tags.clone(),
-            metadata: m.metadata.clone(),
-            importance: m.importance,
-            created_ms: now_ms,
-            updated_ms: now_ms,
-            expires_ms: m.expires_ms,
-        };
-        Ok(record)
-    }
-
-    fn memory_update(
+    fn memory_apply(
         &self,
         vault: VaultId,
-        id: &str,
-        patch: &MemoryPatch,
+        ops: &[MemoryOp],
+        actor: Option<&str>,
         now_ms: i64,
-    ) -> Result<Option<MemoryRecord>, StoreError> {
-        let Some(current) = self.memory_get(vault, id, now_ms)? else { return Ok(None) };
-        if patch.text.is_some() && patch.vector.is_none() {
-            return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()));
-        }
+    ) -> Result<Vec<MemoryApplied>, StoreError> {
         let mut conn = self.conn();
         let dim = Self::dimension_of(&conn, vault)?;
-        if let Some(v) = &patch.vector
-            && v.len() != dim
-        {
-            return Err(StoreError::Dimension { expected: dim, got: v.len() });
+        for op in ops {
+            let vector = match op {
+                MemoryOp::Add { memory, .. } => Some(&memory.vector),
+                MemoryOp::Update { patch, .. } => {
+                    if patch.text.is_some() && patch.vector.is_none() {
+                        return Err(StoreError::Corrupt("a memory's text changed without a new vector".into()));
+                    }
+                    patch.vector.as_ref()
+                }
+                MemoryOp::Delete { .. } => None,
+            };
+            if let Some(v) = vector
+                && v.len() != dim
+            {
+                return Err(StoreError::Dimension { expected: dim, got: v.len() });
+            }
         }
-        let next = patch.applied(&current, now_ms);
-        let tags = serde_json::to_string(&next.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tx = conn.transaction()?;
-        // As stored now, which is what the keyword index holds.
-        let stored: Option<(String, String)> = tx
-            .prepare_cached("SELECT text, tags FROM memories WHERE id = ?")?
-            .query_row([current.rowid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((old_text, old_tags)) = stored else {
-            // Deleted since it was read: nothing to update.
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE memories SET text = ?, tags = ?, metadata = ?, importance = ?, expires_ms = ?, updated_ms = ? WHERE id = ?",
-            params![next.text, tags, next.metadata.to_string(), next.importance as f64, next.expires_ms, now_ms, current.rowid],
-        )?;
-        if let Some(v) = &patch.vector {
-            let mut bytes = Vec::new();
-            encode_vector(v, &mut bytes);
-            // The staged vector (of a re-embed in progress) was computed from the old text.
-            tx.execute(
-                "UPDATE memories SET vector = ?, staged_vector = NULL WHERE id = ?",
-                params![bytes, current.rowid],
-            )?;
+        // Immediate: the versions read are the ones the batch changes, even with writers in
+        // other processes.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Memories);
+        let (mut removed, mut written) = (Vec::new(), Vec::new());
+        let mut done = Vec::with_capacity(ops.len());
+        for op in ops {
+            let applied = match op {
+                MemoryOp::Add { memory, reason } => {
+                    let m = Self::add_in(&tx, &mut keywords, vault, memory, now_ms)?;
+                    written.push(m.rowid);
+                    let v = VersionRow {
+                        event: MemoryEvent::Add,
+                        old: None,
+                        new: Some(&m.text),
+                        reason: reason.as_deref(),
+                        snapshot: None,
+                    };
+                    record_version(&tx, vault, &m.id, m.version, &v, actor, now_ms)?;
+                    MemoryApplied { event: MemoryEvent::Add, id: m.id.clone(), memory: Some(m) }
+                }
+                MemoryOp::Update { id, expected_version, patch, event, reason } => {
+                    let current = live_for_change(&tx, vault, id, *expected_version, Some(now_ms))?;
+                    let next = patch.applied(&current, now_ms);
+                    Self::update_in(&tx, &mut keywords, &current, &next, patch.vector.as_deref())?;
+                    written.push(next.rowid);
+                    let v = VersionRow {
+                        event: *event,
+                        old: Some(&current.text),
+                        new: Some(&next.text),
+                        reason: reason.as_deref(),
+                        snapshot: None,
+                    };
+                    record_version(&tx, vault, id, next.version, &v, actor, now_ms)?;
+                    MemoryApplied { event: *event, id: id.clone(), memory: Some(next) }
+                }
+                MemoryOp::Delete { id, expected_version, soft, reason } => {
+                    let current = live_for_change(&tx, vault, id, *expected_version, None)?;
+                    tx.execute("DELETE FROM memories WHERE id = ?", [current.rowid])?;
+                    Self::unindex_memory(
+                        &mut keywords,
+                        current.rowid,
+                        current.text.clone(),
+                        &serde_json::to_string(&current.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    );
+                    removed.push(current.rowid);
+                    if *soft {
+                        let snapshot =
+                            serde_json::to_string(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        let v = VersionRow {
+                            event: MemoryEvent::Delete,
+                            old: Some(&current.text),
+                            new: None,
+                            reason: reason.as_deref(),
+                            snapshot: Some(&snapshot),
+                        };
+                        record_version(&tx, vault, id, current.version + 1, &v, actor, now_ms)?;
+                    } else {
+                        tx.execute(
+                            "DELETE FROM memory_versions WHERE vault_id = ? AND memory_id = ?",
+                            params![vault, id],
+                        )?;
+                    }
+                    MemoryApplied { event: MemoryEvent::Delete, id: id.clone(), memory: None }
+                }
+            };
+            done.push(applied);
         }
-        if old_text != next.text || old_tags != tags {
-            let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Memories);
-            Self::unindex_memory(&mut keywords, current.rowid, old_text, &old_tags);
-            Self::index_memory(&mut keywords, current.rowid, &next.text, &next.tags);
-            keywords.write(&tx)?;
-        }
-        Self::log_changes(&tx, vault, Space::Memories, &[], &[current.rowid])?;
+        keywords.write(&tx)?;
+        Self::log_changes(&tx, vault, Space::Memories, &removed, &written)?;
         tx.commit()?;
         self.committed(vault, Space::Memories);
-        Ok(Some(next))
+        Ok(done)
     }
 
-    fn memory_delete(&self, vault: VaultId, id: &str) -> Result<bool, StoreError> {
+    fn memory_history(&self, vault: VaultId, id: &str) -> Result<Vec<MemoryVersion>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT memory_id, version, event, old_text, new_text, actor, reason, at_ms FROM memory_versions
+             WHERE vault_id = ? AND memory_id = ? ORDER BY version, id",
+        )?;
+        let rows = stmt.query_map(params![vault, id], |r| {
+            Ok((
+                r.get::<_, String>(2)?,
+                MemoryVersion {
+                    memory_id: r.get(0)?,
+                    version: r.get(1)?,
+                    event: MemoryEvent::Add,
+                    old_text: r.get(3)?,
+                    new_text: r.get(4)?,
+                    actor: r.get(5)?,
+                    reason: r.get(6)?,
+                    at_ms: r.get(7)?,
+                },
+            ))
+        })?;
+        rows.map(|r| {
+            let (event, mut v) = r?;
+            v.event = MemoryEvent::parse(&event).ok_or_else(|| {
+                StoreError::Corrupt(format!("memory {}: unknown history event `{event}`", v.memory_id))
+            })?;
+            Ok(v)
+        })
+        .collect()
+    }
+
+    fn memory_purge_deleted(&self, before_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let deleted: Option<(i64, String, String)> = tx
-            .query_row(
-                "DELETE FROM memories WHERE vault_id = ? AND public_id = ? RETURNING id, text, tags",
-                params![vault, id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((rowid, text, tags)) = deleted else { return Ok(false) };
-        let mut keywords = KeywordChanges::new(&self.analyzer, vault, Space::Memories);
-        Self::unindex_memory(&mut keywords, rowid, text, &tags);
-        keywords.write(&tx)?;
-        Self::log_changes(&tx, vault, Space::Memories, &[rowid], &[])?;
+        let gone: Vec<(i64, String)> = tx
+            .prepare("SELECT vault_id, memory_id FROM memory_versions WHERE event = 'DELETE' AND at_ms <= ?")?
+            .query_map([before_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        {
+            let mut stmt = tx.prepare("DELETE FROM memory_versions WHERE vault_id = ? AND memory_id = ?")?;
+            for (vault, id) in &gone {
+                stmt.execute(params![vault, id])?;
+            }
+        }
         tx.commit()?;
-        self.committed(vault, Space::Memories);
-        Ok(true)
+        Ok(gone.len() as u64)
     }
 
     fn memory_purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
@@ -518,6 +689,7 @@ impl MemoryStore for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MemoryPatch;
     use crate::conformance::new_memory;
     use crate::embedded::tests::writer_with_vault;
     use crate::prelude::*;

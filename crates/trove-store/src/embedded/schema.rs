@@ -364,6 +364,30 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX conversation_turns_conversation ON conversation_turns (conversation_id, id);
     "#,
+    // 17: memories get a kind and a version, and every change of one a row in its history
+    // (`memory_versions`; the memories stored before get their ADD version). A soft delete
+    // keeps the history, with the memory's last state in `snapshot`, until purged.
+    r#"
+    ALTER TABLE memories ADD COLUMN kind TEXT;
+    ALTER TABLE memories ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE memory_versions (
+        id INTEGER PRIMARY KEY,
+        vault_id INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        memory_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        old_text TEXT,
+        new_text TEXT,
+        actor TEXT,
+        reason TEXT,
+        at_ms INTEGER NOT NULL,
+        snapshot TEXT
+    );
+    CREATE INDEX memory_versions_memory ON memory_versions (vault_id, memory_id, version);
+    CREATE INDEX memory_versions_deleted ON memory_versions (at_ms) WHERE event = 'DELETE';
+    INSERT INTO memory_versions (vault_id, memory_id, version, event, new_text, at_ms)
+        SELECT vault_id, public_id, 1, 'ADD', text, created_ms FROM memories;
+    "#,
 ];
 
 /// The schema version whose migration builds the persisted keyword index.
@@ -523,11 +547,13 @@ mod tests {
         };
         let before = search(&store);
         assert_eq!((before.0.len(), before.1.len()), (50, 5));
-        // Back to version 14: what migration 15 added, removed.
+        // Back to version 14: what migrations 15, 16 and 17 added, removed.
         store
             .conn()
             .execute_batch(
-                "DROP TABLE changes; DROP TABLE keyword_stats; DROP TABLE keyword_terms; DROP TABLE keyword_blocks;
+                "DROP TABLE conversation_turns; DROP TABLE conversations;
+                 DROP TABLE memory_versions; ALTER TABLE memories DROP COLUMN kind; ALTER TABLE memories DROP COLUMN version;
+                 DROP TABLE changes; DROP TABLE keyword_stats; DROP TABLE keyword_terms; DROP TABLE keyword_blocks;
                  ALTER TABLE vaults DROP COLUMN log_floor; ALTER TABLE vaults DROP COLUMN memory_log_floor;
                  PRAGMA user_version = 14;",
             )
