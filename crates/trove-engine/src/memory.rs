@@ -117,6 +117,8 @@ fn filter(scope: &MemoryScope, now: i64) -> Result<MemoryFilter, EngineError> {
         created_after_ms: scope.created_after.as_deref().map(|s| parse_time("created_after", s)).transpose()?,
         created_before_ms: scope.created_before.as_deref().map(|s| parse_time("created_before", s)).transpose()?,
         now_ms: now,
+        kinds: Vec::new(),
+        min_importance: None,
     })
 }
 
@@ -200,6 +202,7 @@ impl Engine {
                 tags: input.tags.clone(),
                 metadata,
                 importance,
+                kind: None,
                 expires_ms,
                 vector,
             },
@@ -258,6 +261,7 @@ impl Engine {
             tags: update.tags.clone(),
             metadata: update.metadata.clone(),
             importance: update.importance,
+            kind: None,
             expires_ms,
             vector,
         };
