@@ -9,7 +9,7 @@
 //! and the vault itself passed the [`Access`] check first (so another organization's vault is
 //! `vault_not_found` before any conversation is looked up).
 //!
-//! **History.** [`Engine::conversation_history`] gives the newest turns that fit a token
+//! **History.** `Engine::conversation_history` gives the newest turns that fit a token
 //! budget, oldest first, for the follow-up rewrite.
 
 use trove_store::{ConversationRecord, NewTurn, TurnRecord, VaultInfo};
