@@ -260,11 +260,19 @@ mod tests {
         assert_eq!(chat.calls(), 0, "nothing retrieved: the model is not asked");
         let r = ask(
             &s,
-            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"answer","arguments":{"vault":"empty","question":"x","conversation_id":"c"}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"answer","arguments":{"vault":"empty","question":"x","thread_id":"c"}}}"#,
         );
         assert_eq!(
             r["result"]["structuredContent"]["error"]["code"], "bad_request",
             "unknown arguments are refused: {r}"
+        );
+        let r = ask(
+            &s,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"answer","arguments":{"vault":"empty","question":"x","conversation_id":"c"}}}"#,
+        );
+        assert_eq!(
+            r["result"]["structuredContent"]["error"]["code"], "conversation_not_found",
+            "a conversation the caller does not have: {r}"
         );
     }
 

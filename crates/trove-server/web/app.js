@@ -582,7 +582,7 @@ views.ask = async (params, rest) => {
     const page = await api('GET', vaultPath('/conversations'));
     list.replaceChildren(
       h('li', null, h('a', { href: '#/ask', 'aria-current': conversation ? null : 'page' }, '+ New conversation')),
-      page.conversations.map((c) => h('li', null,
+      ...page.conversations.map((c) => h('li', null,
         h('a', { href: `#/ask/${encodeURIComponent(c.id)}`, 'aria-current': c.id === conversation ? 'page' : null }, c.title),
         h('div', { class: 'muted small' }, `${c.turns} turn${c.turns === 1 ? '' : 's'} · ${when(c.updated_at)}`))));
   };
