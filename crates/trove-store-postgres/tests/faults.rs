@@ -168,7 +168,9 @@ fn statements_and_waits_for_a_connection_end_at_their_limits_and_the_pool_recove
     let (took, r) = done.recv_timeout(Duration::from_secs(60)).expect("the statement did not end at its 2 s limit");
     let why = unavailable(r);
     assert!(why.contains("time limit"), "{why}");
-    assert!(took >= Duration::from_secs(2), "ended before its limit: {took:?}");
+    // PostgreSQL's timer may fire a few milliseconds short of the limit (seen once: 1.998 s):
+    // "at its limit" means no earlier cause ended it, so allow 50 ms.
+    assert!(took >= Duration::from_millis(1950), "ended before its limit: {took:?}");
     writer.join().unwrap();
     tx.rollback().unwrap();
 
